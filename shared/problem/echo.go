@@ -1,0 +1,88 @@
+package problem
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Mapper turns a service's sentinel errors into problems. Each service registers one; the first
+// mapper that returns non-nil wins. Mappers must use errors.Is/As, never string matching.
+type Mapper func(error) *Problem
+
+// Handler is the echo HTTPErrorHandler: it maps err once, logs the cause, and writes problem+json.
+type Handler struct {
+	Logger  *slog.Logger
+	Mappers []Mapper
+}
+
+// Resolve maps err to the problem that would be written for it.
+func (h *Handler) Resolve(err error) *Problem {
+	if p, ok := As(err); ok {
+		return p
+	}
+	for _, m := range h.Mappers {
+		if p := m(err); p != nil {
+			return p.WithCause(err)
+		}
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return fromEcho(he)
+	}
+	return Internal().WithCause(err)
+}
+
+// ServeError implements echo.HTTPErrorHandler.
+func (h *Handler) ServeError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := h.Resolve(err)
+	if p.Status >= 500 && h.Logger != nil {
+		h.Logger.ErrorContext(c.Request().Context(), "request failed",
+			"status", p.Status, "code", p.Code, "method", c.Request().Method,
+			"path", c.Request().URL.Path, "error", err)
+	}
+	Write(c.Response(), c.Request(), p)
+}
+
+// Write renders p on w. The instance member defaults to the request path.
+func Write(w http.ResponseWriter, r *http.Request, p *Problem) {
+	if p.Instance == "" && r != nil {
+		p.Instance = r.URL.Path
+	}
+	for k, v := range p.Headers {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Content-Type", ContentType)
+	w.WriteHeader(p.Status)
+	if r != nil && r.Method == http.MethodHead {
+		return
+	}
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func fromEcho(he *echo.HTTPError) *Problem {
+	switch he.Code {
+	case http.StatusNotFound:
+		return New(he.Code, "not-found", "No resource at this path.")
+	case http.StatusMethodNotAllowed:
+		return New(he.Code, "method-not-allowed", "This method is not allowed on this resource.")
+	case http.StatusRequestEntityTooLarge:
+		return New(he.Code, "body-too-large", "The request body is larger than this endpoint accepts.")
+	case http.StatusUnsupportedMediaType:
+		return New(he.Code, "unsupported-media-type", "Send application/json.")
+	case http.StatusUnauthorized:
+		return New(he.Code, "unauthorized", "A valid bearer token is required.")
+	case http.StatusBadRequest:
+		return New(he.Code, "bad-request", "The request is malformed.")
+	}
+	if he.Code >= 500 {
+		return Internal().WithCause(he)
+	}
+	return New(he.Code, "http-"+http.StatusText(he.Code), http.StatusText(he.Code))
+}
