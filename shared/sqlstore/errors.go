@@ -1,0 +1,121 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	mssql "github.com/microsoft/go-mssqldb"
+)
+
+// Sentinels that stores wrap driver errors into. Stores translate these further into their own
+// domain sentinels (ErrSlugTaken, ...); the HTTP edge never sees a driver's text.
+var (
+	ErrNotFound        = errors.New("sqlstore: no rows")
+	ErrUniqueViolation = errors.New("sqlstore: unique violation")
+	ErrForeignKey      = errors.New("sqlstore: foreign key violation")
+	ErrCheckViolation  = errors.New("sqlstore: check violation")
+	ErrRetryable       = errors.New("sqlstore: serialization failure or deadlock")
+	ErrPermission      = errors.New("sqlstore: permission denied")
+	ErrUnavailable     = errors.New("sqlstore: database unavailable")
+)
+
+// ConstraintError is a constraint violation with the constraint's name, so a store can tell
+// which unique key was hit. It unwraps to one of the sentinels above and to the driver error.
+type ConstraintError struct {
+	Kind       error
+	Constraint string
+	cause      error
+}
+
+func (e *ConstraintError) Error() string {
+	return fmt.Sprintf("%v (constraint %s)", e.Kind, e.Constraint)
+}
+
+// Unwrap exposes the sentinel and the driver error.
+func (e *ConstraintError) Unwrap() []error { return []error{e.Kind, e.cause} }
+
+// Constraint returns the violated constraint's name when err is a ConstraintError.
+func Constraint(err error) string {
+	var ce *ConstraintError
+	if errors.As(err, &ce) {
+		return ce.Constraint
+	}
+	return ""
+}
+
+// Translate maps driver errors to sentinels (wrapping, so errors.Is finds both). Errors that are
+// already translated, and context errors, pass through unchanged.
+func Translate(d Dialect, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23505":
+			return &ConstraintError{Kind: ErrUniqueViolation, Constraint: pg.ConstraintName, cause: err}
+		case "23503":
+			return &ConstraintError{Kind: ErrForeignKey, Constraint: pg.ConstraintName, cause: err}
+		case "23514":
+			return &ConstraintError{Kind: ErrCheckViolation, Constraint: pg.ConstraintName, cause: err}
+		case "40001", "40P01":
+			return fmt.Errorf("%w: %w", ErrRetryable, err)
+		case "42501":
+			return fmt.Errorf("%w: %w", ErrPermission, err)
+		case "57P01", "57P02", "57P03", "53300":
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	var ms mssql.Error
+	if errors.As(err, &ms) {
+		switch ms.Number {
+		case 2627, 2601:
+			return &ConstraintError{Kind: ErrUniqueViolation, Constraint: mssqlConstraint(ms.Message), cause: err}
+		case 547:
+			return &ConstraintError{Kind: ErrForeignKey, Constraint: mssqlConstraint(ms.Message), cause: err}
+		case 1205, 3960:
+			return fmt.Errorf("%w: %w", ErrRetryable, err)
+		case 229, 230, 33504:
+			return fmt.Errorf("%w: %w", ErrPermission, err)
+		case 40613, 40501, 40197:
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// mssqlConstraint extracts the quoted constraint or index name from SQL Server's 2627/2601/547
+// messages ("Violation of UNIQUE KEY constraint 'UQ_x'." / "... with unique index 'IX_y'.").
+func mssqlConstraint(msg string) string {
+	start := -1
+	for i := 0; i < len(msg); i++ {
+		if msg[i] == '\'' {
+			if start < 0 {
+				start = i + 1
+				continue
+			}
+			return msg[start:i]
+		}
+	}
+	return ""
+}

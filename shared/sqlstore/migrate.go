@@ -1,0 +1,80 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// MigrationTable is the name of service's version table. Each service has its own, so services
+// that share a physical database (a small deployment) never see each other's history.
+func MigrationTable(service string) string { return "spine_migrations_" + service }
+
+// Migrate applies every pending migration in fsys (the service's folder for this dialect, e.g.
+// migrations/tenants/postgres) using the owner connection db. It is safe to run from several
+// processes at once on PostgreSQL (a session advisory lock serializes them); on SQL Server, run it
+// from one deployment step. It returns the versions applied.
+func Migrate(ctx context.Context, db *DB, service string, fsys fs.FS, logger *slog.Logger) ([]int64, error) {
+	p, err := newProvider(db, service, fsys, logger)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.Up(ctx)
+	applied := make([]int64, 0, len(res))
+	for _, r := range res {
+		applied = append(applied, r.Source.Version)
+	}
+	if err != nil {
+		return applied, fmt.Errorf("sqlstore: migrate %s: %w", service, err)
+	}
+	return applied, nil
+}
+
+// MigrationStatus reports the current and the latest available version of a service's schema.
+func MigrationStatus(ctx context.Context, db *DB, service string, fsys fs.FS) (current, latest int64, err error) {
+	p, err := newProvider(db, service, fsys, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	if current, err = p.GetDBVersion(ctx); err != nil {
+		return 0, 0, fmt.Errorf("sqlstore: version of %s: %w", service, err)
+	}
+	srcs := p.ListSources()
+	if len(srcs) > 0 {
+		latest = srcs[len(srcs)-1].Version
+	}
+	return current, latest, nil
+}
+
+func newProvider(db *DB, service string, fsys fs.FS, logger *slog.Logger) (*goose.Provider, error) {
+	gd := database.DialectPostgres
+	if db.Dialect == SQLServer {
+		gd = database.DialectMSSQL
+	}
+	store, err := database.NewStore(gd, MigrationTable(service))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: migration store: %w", err)
+	}
+	opts := []goose.ProviderOption{goose.WithStore(store), goose.WithDisableGlobalRegistry(true)}
+	if db.Dialect == Postgres {
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts = append(opts, goose.WithSlog(logger))
+	p, err := goose.NewProvider("", db.DB, fsys, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: migrations of %s: %w", service, err)
+	}
+	return p, nil
+}
