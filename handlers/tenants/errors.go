@@ -1,0 +1,89 @@
+package tenants
+
+import (
+	"errors"
+	"net/http"
+
+	"spine/shared/problem"
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// Sentinels of the tenants service. The store and the service wrap them with %w; MapError turns
+// them into problems once, at the edge.
+var (
+	ErrNotFound            = errors.New("tenants: tenant not found")
+	ErrSlugTaken           = errors.New("tenants: slug taken")
+	ErrInvalidSlug         = errors.New("tenants: invalid slug")
+	ErrInvalidInput        = errors.New("tenants: invalid input")
+	ErrIllegalTransition   = errors.New("tenants: illegal status transition")
+	ErrSlugImmutable       = errors.New("tenants: slug is immutable once the tenant is active")
+	ErrVersionMismatch     = errors.New("tenants: version mismatch")
+	ErrDecommissioned      = errors.New("tenants: tenant is decommissioned")
+	ErrIdempotencyMismatch = errors.New("tenants: idempotency key reused with another request")
+	ErrStepFailed          = errors.New("tenants: provisioning step failed")
+	ErrPlatformAdmin       = errors.New("tenants: platform admin required")
+)
+
+// MapError maps the service's errors to problems; it returns nil for errors it does not own.
+func MapError(err error) *problem.Problem {
+	var se *StepError
+	switch {
+	case errors.As(err, &se):
+		p := problem.Newf(http.StatusBadGateway, "provisioning-step-failed",
+			"Provisioning step %q failed (%s); the tenant stays Provisioning. POST provision again to retry from that step.", se.Step, se.Code)
+		return p
+	case errors.Is(err, ErrNotFound), errors.Is(err, tenancy.ErrTenantNotFound):
+		return problem.New(http.StatusNotFound, "tenant-not-found", "No tenant with this id is visible to the caller.")
+	case errors.Is(err, ErrSlugTaken):
+		return problem.New(http.StatusConflict, "slug-taken", "Another tenant already uses this slug.")
+	case errors.Is(err, ErrInvalidSlug):
+		return problem.New(http.StatusBadRequest, "invalid-slug",
+			"slug must be 3–63 lowercase letters, digits or hyphens, starting and ending with a letter or digit.").
+			WithFields(problem.FieldError{Field: "slug", Detail: "invalid"})
+	case errors.Is(err, ErrInvalidInput):
+		return problem.New(http.StatusBadRequest, "invalid-input", detailOf(err))
+	case errors.Is(err, ErrIllegalTransition):
+		return problem.New(http.StatusConflict, "illegal-transition", detailOf(err))
+	case errors.Is(err, ErrSlugImmutable):
+		return problem.New(http.StatusConflict, "slug-immutable", "The slug cannot change once the tenant has been active.")
+	case errors.Is(err, ErrVersionMismatch):
+		return problem.New(http.StatusPreconditionFailed, "precondition-failed",
+			"The tenant has changed since the entity tag in If-Match was issued; fetch it again.")
+	case errors.Is(err, ErrDecommissioned):
+		return problem.New(http.StatusConflict, "tenant-decommissioned", "The tenant is decommissioned; it can no longer change.")
+	case errors.Is(err, ErrIdempotencyMismatch):
+		return problem.New(http.StatusUnprocessableEntity, "idempotency-key-reused",
+			"This Idempotency-Key was used with a different request body.")
+	case errors.Is(err, ErrPlatformAdmin):
+		return problem.New(http.StatusForbidden, "platform-admin-required", "This operation needs a platform-admin token.")
+	case errors.Is(err, tenancy.ErrTenantSuspended):
+		return problem.New(http.StatusForbidden, "tenant-suspended", "The tenant is suspended; writes are refused.")
+	case errors.Is(err, sqlstore.ErrUnavailable):
+		return problem.Unavailable()
+	}
+	return nil
+}
+
+// detailOf returns the message of a validation error; these are written by this package and
+// never carry driver or SDK text.
+func detailOf(err error) string {
+	msg := err.Error()
+	for _, prefix := range []string{"tenants: invalid input: ", "tenants: illegal status transition: "} {
+		if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
+			return msg[len(prefix):]
+		}
+	}
+	return msg
+}
+
+// StepError reports which provisioning step failed, with a stable code.
+type StepError struct {
+	Step string
+	Code string
+}
+
+func (e *StepError) Error() string { return "tenants: provisioning step " + e.Step + " failed: " + e.Code }
+
+// Unwrap lets errors.Is(err, ErrStepFailed) match.
+func (e *StepError) Unwrap() error { return ErrStepFailed }

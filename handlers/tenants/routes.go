@@ -1,0 +1,336 @@
+package tenants
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"spine/shared/auth"
+	"spine/shared/httpx"
+	"spine/shared/problem"
+	"spine/shared/tenancy"
+)
+
+// Scopes of the tenants API.
+const (
+	ScopeRead   = "tenant.read"
+	ScopeManage = "tenant.manage"
+)
+
+// tenantJSON is the API shape of a tenant.
+type tenantJSON struct {
+	ID                string     `json:"id"`
+	Name              string     `json:"name"`
+	Slug              string     `json:"slug"`
+	Status            string     `json:"status"`
+	EditionCode       string     `json:"editionCode"`
+	OwnerEmail        string     `json:"ownerEmail"`
+	CreatedAt         time.Time  `json:"createdAt"`
+	UpdatedAt         time.Time  `json:"updatedAt"`
+	ProvisionedAt     *time.Time `json:"provisionedAt,omitempty"`
+	ProvisioningSteps []stepJSON `json:"provisioningSteps,omitempty"`
+}
+
+type stepJSON struct {
+	Name      string    `json:"name"`
+	Status    string    `json:"status"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func toJSON(t Tenant, steps []Step) tenantJSON {
+	out := tenantJSON{ID: t.ID.String(), Name: t.Name, Slug: string(t.Slug), Status: string(t.Status),
+		EditionCode: string(t.EditionCode), OwnerEmail: t.OwnerEmail, CreatedAt: t.CreatedAt,
+		UpdatedAt: t.UpdatedAt, ProvisionedAt: t.ProvisionedAt}
+	for _, s := range steps {
+		out.ProvisioningSteps = append(out.ProvisioningSteps, stepJSON{Name: s.Name, Status: string(s.Status),
+			Attempts: s.Attempts, LastError: s.LastError, UpdatedAt: s.UpdatedAt})
+	}
+	return out
+}
+
+type registerRequest struct {
+	Name        string `json:"name"`
+	Slug        string `json:"slug"`
+	EditionCode string `json:"editionCode"`
+	OwnerEmail  string `json:"ownerEmail"`
+}
+
+type patchRequest struct {
+	Name        *string `json:"name"`
+	Slug        *string `json:"slug"`
+	EditionCode *string `json:"editionCode"`
+	OwnerEmail  *string `json:"ownerEmail"`
+}
+
+type transitionRequest struct {
+	Reason string `json:"reason"`
+}
+
+// API serves the tenants routes.
+type API struct{ svc *Service }
+
+// NewAPI returns the HTTP API over svc.
+func NewAPI(svc *Service) *API { return &API{svc: svc} }
+
+// Routes mounts the API on g (the /api group, which already authenticates the bearer token).
+func (a *API) Routes(g *echo.Group) {
+	read, manage := auth.RequireScope(ScopeRead), auth.RequireScope(ScopeManage)
+	g.GET("/tenants", a.list, read)
+	g.POST("/tenants", a.register, manage)
+	g.GET("/tenants/by-slug/:slug", a.getBySlug, read)
+	g.GET("/tenants/:id", a.get, read)
+	g.PATCH("/tenants/:id", a.patch, manage)
+	g.POST("/tenants/:id/provision", a.provision, manage)
+	g.POST("/tenants/:id/suspend", a.transition(ActionSuspend), manage)
+	g.POST("/tenants/:id/reactivate", a.transition(ActionReactivate), manage)
+	g.POST("/tenants/:id/decommission", a.transition(ActionDecommission), manage)
+}
+
+// caller builds the Caller from the verified token.
+func caller(c echo.Context) (Caller, error) {
+	p, ok := auth.FromContext(c.Request().Context())
+	if !ok {
+		return Caller{}, problem.New(http.StatusUnauthorized, "unauthorized", "A valid bearer token is required.")
+	}
+	if p.PlatformAdmin {
+		return Caller{Subject: p.Subject, Platform: true}, nil
+	}
+	id, err := tenancy.ParseTenantID(p.TenantID)
+	if err != nil {
+		return Caller{}, problem.New(http.StatusForbidden, "invalid-tenant-claim", "The token's tenant_id is not a tenant id.")
+	}
+	return Caller{Subject: p.Subject, Tenant: id}, nil
+}
+
+// pathID parses the :id path parameter; a malformed id is simply a tenant that does not exist.
+func pathID(c echo.Context) (tenancy.TenantID, error) {
+	id, err := tenancy.ParseTenantID(c.Param("id"))
+	if err != nil {
+		return tenancy.TenantID{}, ErrNotFound
+	}
+	return id, nil
+}
+
+func ifMatch(c echo.Context) (*int64, error) {
+	v, ok, err := httpx.IfMatch(c)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &v, nil
+}
+
+func writeView(c echo.Context, status int, v View) error {
+	httpx.SetETag(c, v.Tenant.Version)
+	return c.JSON(status, toJSON(v.Tenant, v.Steps))
+}
+
+func (a *API) register(c echo.Context) error {
+	cl, err := caller(c)
+	if err != nil {
+		return err
+	}
+	var req registerRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	slug, err := ParseSlug(req.Slug)
+	if err != nil {
+		return err
+	}
+	in := RegisterInput{Name: req.Name, Slug: slug, EditionCode: EditionCode(req.EditionCode), OwnerEmail: req.OwnerEmail}
+	var idem *Idempotency
+	if key := c.Request().Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > 200 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			return problem.New(http.StatusBadRequest, "invalid-idempotency-key", "Idempotency-Key must be 1–200 visible ASCII characters.")
+		}
+		canon, _ := json.Marshal(req)
+		sum := sha256.Sum256(canon)
+		idem = &Idempotency{Key: key, RequestHash: sum[:], Respond: func(v View) (int, []byte, string, error) {
+			body, err := json.Marshal(toJSON(v.Tenant, v.Steps))
+			return http.StatusCreated, body, "/api/tenants/" + v.Tenant.ID.String(), err
+		}}
+	}
+	v, rec, err := a.svc.Register(c.Request().Context(), cl, in, idem)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		h := c.Response().Header()
+		h.Set("Idempotent-Replayed", "true")
+		if rec.Location != "" {
+			h.Set("Location", rec.Location)
+		}
+		if rec.StatusCode == http.StatusCreated {
+			httpx.SetETag(c, 1)
+		}
+		return c.JSONBlob(rec.StatusCode, rec.Body)
+	}
+	c.Response().Header().Set("Location", "/api/tenants/"+v.Tenant.ID.String())
+	return writeView(c, http.StatusCreated, v)
+}
+
+func (a *API) get(c echo.Context) error {
+	cl, err := caller(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	v, err := a.svc.Get(c.Request().Context(), cl, id)
+	if err != nil {
+		return err
+	}
+	return writeView(c, http.StatusOK, v)
+}
+
+func (a *API) getBySlug(c echo.Context) error {
+	cl, err := caller(c)
+	if err != nil {
+		return err
+	}
+	slug, err := ParseSlug(c.Param("slug"))
+	if err != nil {
+		return ErrNotFound
+	}
+	v, err := a.svc.GetBySlug(c.Request().Context(), cl, slug)
+	if err != nil {
+		return err
+	}
+	return writeView(c, http.StatusOK, v)
+}
+
+func (a *API) list(c echo.Context) error {
+	cl, err := caller(c)
+	if err != nil {
+		return err
+	}
+	limit, err := httpx.Limit(c, 50, 200)
+	if err != nil {
+		return err
+	}
+	q := ListQuery{Limit: limit + 1}
+	if s := c.QueryParam("status"); s != "" {
+		if !tenancy.Status(s).Valid() {
+			return problem.New(http.StatusBadRequest, "invalid-status", "status must be Provisioning, Active, Suspended or Decommissioned.")
+		}
+		q.Status = tenancy.Status(s)
+	}
+	if cur := c.QueryParam("cursor"); cur != "" {
+		key, err := httpx.DecodeCursor(cur)
+		if err != nil {
+			return err
+		}
+		if q.After, err = tenancy.ParseTenantID(key); err != nil {
+			return problem.New(http.StatusBadRequest, "invalid-cursor", "The cursor is not one this API issued.")
+		}
+	}
+	ts, err := a.svc.List(c.Request().Context(), cl, q)
+	if err != nil {
+		return err
+	}
+	page := httpx.Page[tenantJSON]{Value: make([]tenantJSON, 0, len(ts))}
+	if len(ts) > limit {
+		ts = ts[:limit]
+		page.NextLink = httpx.NextLink(c, httpx.EncodeCursor(ts[len(ts)-1].ID.String()))
+	}
+	for _, t := range ts {
+		page.Value = append(page.Value, toJSON(t, nil))
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+func (a *API) patch(c echo.Context) error {
+	cl, err := caller(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	im, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	var req patchRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	p := Patch{Name: req.Name, OwnerEmail: req.OwnerEmail}
+	if req.Slug != nil {
+		s, err := ParseSlug(*req.Slug)
+		if err != nil {
+			return err
+		}
+		p.Slug = &s
+	}
+	if req.EditionCode != nil {
+		e := EditionCode(*req.EditionCode)
+		p.EditionCode = &e
+	}
+	v, err := a.svc.Update(c.Request().Context(), cl, id, im, p)
+	if err != nil {
+		return err
+	}
+	return writeView(c, http.StatusOK, v)
+}
+
+func (a *API) provision(c echo.Context) error {
+	cl, err := caller(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	im, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	v, err := a.svc.Provision(c.Request().Context(), cl, id, im)
+	if err != nil {
+		return err
+	}
+	return writeView(c, http.StatusOK, v)
+}
+
+func (a *API) transition(act Action) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cl, err := caller(c)
+		if err != nil {
+			return err
+		}
+		id, err := pathID(c)
+		if err != nil {
+			return err
+		}
+		im, err := ifMatch(c)
+		if err != nil {
+			return err
+		}
+		var req transitionRequest
+		if c.Request().ContentLength != 0 && c.Request().Body != http.NoBody {
+			if err := httpx.DecodeJSON(c, &req); err != nil {
+				var p *problem.Problem
+				if !(errors.As(err, &p) && p.Code == "invalid-json" && c.Request().ContentLength < 0) {
+					return err
+				}
+			}
+		}
+		v, err := a.svc.Transition(c.Request().Context(), cl, id, im, act, req.Reason)
+		if err != nil {
+			return err
+		}
+		return writeView(c, http.StatusOK, v)
+	}
+}

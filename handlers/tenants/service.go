@@ -1,0 +1,493 @@
+package tenants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"spine/shared/cache"
+	"spine/shared/events"
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// Service is the tenants service: the registry's rules on top of its Store, the Redis read cache,
+// and the provisioning steps. It implements tenancy.Directory for every other service. Safe for
+// concurrent use.
+type Service struct {
+	store Store
+	cache *cache.Cache
+	steps []StepRunner
+	cfg   ServiceConfig
+	log   *slog.Logger
+}
+
+var _ tenancy.Directory = (*Service)(nil)
+
+// ServiceConfig tunes the service. Zero fields take the documented defaults.
+type ServiceConfig struct {
+	// CacheTTL bounds how long a cached tenant may be served. Default 60s.
+	CacheTTL time.Duration
+	// MaxStepAttempts is how often the sweep retries a failed step. Default 10.
+	MaxStepAttempts int
+	// RetryAfter is how long a failed step rests before the sweep retries it. Default 30s.
+	RetryAfter time.Duration
+	// StepTimeout bounds one step's run. Default 15s.
+	StepTimeout time.Duration
+}
+
+// Validate checks the configuration after defaults are applied.
+func (c ServiceConfig) Validate() error {
+	if c.CacheTTL <= 0 || c.MaxStepAttempts <= 0 || c.RetryAfter <= 0 || c.StepTimeout <= 0 {
+		return errors.New("tenants: CacheTTL, MaxStepAttempts, RetryAfter and StepTimeout must be positive")
+	}
+	return nil
+}
+
+func (c ServiceConfig) withDefaults() ServiceConfig {
+	if c.CacheTTL == 0 {
+		c.CacheTTL = 60 * time.Second
+	}
+	if c.MaxStepAttempts == 0 {
+		c.MaxStepAttempts = 10
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = 30 * time.Second
+	}
+	if c.StepTimeout == 0 {
+		c.StepTimeout = 15 * time.Second
+	}
+	return c
+}
+
+// NewService wires a service. steps are the provisioning steps every new tenant gets, in order.
+// c may be nil (no Redis: every read goes to the store).
+func NewService(store Store, c *cache.Cache, steps []StepRunner, cfg ServiceConfig, logger *slog.Logger) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(steps) == 0 {
+		return nil, errors.New("tenants: at least one provisioning step is required")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Service{store: store, cache: c, steps: steps, cfg: cfg, log: logger}, nil
+}
+
+// Caller is who asks: a tenant-scoped principal (Tenant set) or a platform admin.
+type Caller struct {
+	Subject  string
+	Tenant   tenancy.TenantID
+	Platform bool
+}
+
+func (c Caller) scope() sqlstore.Scope {
+	if c.Platform {
+		return sqlstore.PlatformScope()
+	}
+	return sqlstore.TenantScope(c.Tenant)
+}
+
+// sees reports whether the caller may see tenant id at all; callers who may not get ErrNotFound,
+// so a tenant cannot probe for other tenants' ids.
+func (c Caller) sees(id tenancy.TenantID) bool { return c.Platform || c.Tenant == id }
+
+const service = "tenants"
+
+func tenantKey(id tenancy.TenantID) string { return cache.TenantKey(id.String(), service, "tenant", "v1") }
+func slugKey(s Slug) string                { return cache.PlatformKey(service, "slug", string(s)) }
+
+// RegisterInput is a validated registration request.
+type RegisterInput struct {
+	Name        string
+	Slug        Slug
+	EditionCode EditionCode
+	OwnerEmail  string
+}
+
+// Validate checks every member.
+func (in RegisterInput) Validate() error {
+	if err := validName(in.Name); err != nil {
+		return err
+	}
+	if _, err := ParseSlug(string(in.Slug)); err != nil {
+		return err
+	}
+	if err := validEdition(string(in.EditionCode)); err != nil {
+		return err
+	}
+	return validEmail(in.OwnerEmail)
+}
+
+// Idempotency describes a creating request's Idempotency-Key and how to record its response.
+type Idempotency struct {
+	Key         string
+	RequestHash []byte
+	// Respond renders the response for the created tenant (status, body, Location); it is stored
+	// with the tenant in one transaction and replayed for a repeated key.
+	Respond func(View) (int, []byte, string, error)
+}
+
+// Register creates a tenant in Provisioning with its steps Pending and emits TenantRegistered.
+// With idem set, a repeated key returns the first request's stored record (replayed=true), and
+// the same key with a different request yields ErrIdempotencyMismatch.
+func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem *Idempotency) (v View, replay *IdempotencyRecord, err error) {
+	if !c.Platform {
+		return View{}, nil, ErrPlatformAdmin
+	}
+	if err := in.Validate(); err != nil {
+		return View{}, nil, err
+	}
+	if idem != nil {
+		if rec, err := s.replay(ctx, c, idem); rec != nil || err != nil {
+			return View{}, rec, err
+		}
+	}
+	now := time.Now().UTC()
+	t := Tenant{ID: tenancy.NewTenantID(), Name: in.Name, Slug: in.Slug, Status: tenancy.StatusProvisioning,
+		EditionCode: in.EditionCode, OwnerEmail: in.OwnerEmail, Version: 1, CreatedAt: now, UpdatedAt: now}
+	steps := make([]Step, len(s.steps))
+	for i, r := range s.steps {
+		steps[i] = Step{Seq: i + 1, Name: r.Name(), Status: StepPending, UpdatedAt: now}
+	}
+	ev, err := events.New(service, "TenantRegistered", t.ID.String(), t.ID.String(), map[string]any{
+		"tenantId": t.ID, "name": t.Name, "slug": t.Slug, "editionCode": t.EditionCode,
+	}, events.MetaFrom(ctx))
+	if err != nil {
+		return View{}, nil, err
+	}
+	v = View{Tenant: t, Steps: steps}
+	var rec *IdempotencyRecord
+	if idem != nil {
+		status, body, loc, err := idem.Respond(v)
+		if err != nil {
+			return View{}, nil, err
+		}
+		rec = &IdempotencyRecord{Caller: c.Subject, Key: idem.Key, RequestHash: idem.RequestHash,
+			StatusCode: status, Body: body, Location: loc, CreatedAt: now}
+	}
+	err = s.store.Create(ctx, t, steps, []events.Event{ev}, rec)
+	if errors.Is(err, errIdempotencyRace) {
+		r, err := s.replay(ctx, c, idem)
+		if r == nil && err == nil {
+			err = fmt.Errorf("tenants: idempotency record vanished for key %q", idem.Key)
+		}
+		return View{}, r, err
+	}
+	if err != nil {
+		return View{}, nil, err
+	}
+	s.cache.Invalidate(ctx, slugKey(t.Slug)) // a cached "no such slug" must not outlive the insert
+	return v, nil, nil
+}
+
+func (s *Service) replay(ctx context.Context, c Caller, idem *Idempotency) (*IdempotencyRecord, error) {
+	rec, err := s.store.Idempotency(ctx, c.Subject, idem.Key)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	if string(rec.RequestHash) != string(idem.RequestHash) {
+		return nil, ErrIdempotencyMismatch
+	}
+	return rec, nil
+}
+
+// Get returns a tenant with its steps, from the cache when it can.
+func (s *Service) Get(ctx context.Context, c Caller, id tenancy.TenantID) (View, error) {
+	if !c.sees(id) {
+		return View{}, ErrNotFound
+	}
+	return s.cached(ctx, id)
+}
+
+// cached is the cache-aside read of a tenant. The loader uses platform scope because the cached
+// value is shared by every caller; access was checked before.
+func (s *Service) cached(ctx context.Context, id tenancy.TenantID) (View, error) {
+	return cache.GetOrLoad(ctx, s.cache, tenantKey(id), s.cfg.CacheTTL, func(ctx context.Context) (View, error) {
+		return s.store.Get(ctx, sqlstore.PlatformScope(), id)
+	})
+}
+
+// GetBySlug returns the tenant with this slug, if the caller may see it.
+func (s *Service) GetBySlug(ctx context.Context, c Caller, slug Slug) (View, error) {
+	idStr, err := cache.GetOrLoad(ctx, s.cache, slugKey(slug), s.cfg.CacheTTL, func(ctx context.Context) (string, error) {
+		v, err := s.store.GetBySlug(ctx, sqlstore.PlatformScope(), slug)
+		if err != nil {
+			return "", err
+		}
+		return v.Tenant.ID.String(), nil
+	})
+	if err != nil {
+		return View{}, err
+	}
+	id, err := tenancy.ParseTenantID(idStr)
+	if err != nil {
+		return View{}, err
+	}
+	if !c.sees(id) {
+		return View{}, ErrNotFound
+	}
+	v, err := s.cached(ctx, id)
+	if err == nil && v.Tenant.Slug != slug {
+		// The slug moved (PATCH while Provisioning) after the mapping was cached: ask the store.
+		s.cache.Invalidate(ctx, slugKey(slug))
+		v, err = s.store.GetBySlug(ctx, c.scope(), slug)
+	}
+	return v, err
+}
+
+// List returns a page of the tenants the caller can see (its own tenant, or all for admins).
+func (s *Service) List(ctx context.Context, c Caller, q ListQuery) ([]Tenant, error) {
+	return s.store.List(ctx, c.scope(), q)
+}
+
+// TenantStatus implements tenancy.Directory from the cache, falling back to the store.
+func (s *Service) TenantStatus(ctx context.Context, id tenancy.TenantID) (tenancy.Status, error) {
+	v, err := s.cached(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("%w: %s", tenancy.ErrTenantNotFound, id)
+	}
+	if err != nil {
+		return "", err
+	}
+	return v.Tenant.Status, nil
+}
+
+// Patch is a JSON merge patch of a tenant: nil members are left as they are.
+type Patch struct {
+	Name        *string
+	Slug        *Slug
+	EditionCode *EditionCode
+	OwnerEmail  *string
+}
+
+// Update applies p. Tenant-scoped callers may change name and ownerEmail of their own tenant while
+// it accepts writes; slug and editionCode are platform-admin fields. The slug may change only
+// while the tenant is Provisioning. ifMatch, when set, must equal the current version.
+func (s *Service) Update(ctx context.Context, c Caller, id tenancy.TenantID, ifMatch *int64, p Patch) (View, error) {
+	if !c.sees(id) {
+		return View{}, ErrNotFound
+	}
+	if !c.Platform && (p.Slug != nil || p.EditionCode != nil) {
+		return View{}, ErrPlatformAdmin
+	}
+	if p.Name != nil {
+		if err := validName(*p.Name); err != nil {
+			return View{}, err
+		}
+	}
+	if p.Slug != nil {
+		if _, err := ParseSlug(string(*p.Slug)); err != nil {
+			return View{}, err
+		}
+	}
+	if p.EditionCode != nil {
+		if err := validEdition(string(*p.EditionCode)); err != nil {
+			return View{}, err
+		}
+	}
+	if p.OwnerEmail != nil {
+		if err := validEmail(*p.OwnerEmail); err != nil {
+			return View{}, err
+		}
+	}
+	var oldSlug Slug
+	v, err := s.store.Update(ctx, c.scope(), id, func(v *View) ([]events.Event, error) {
+		t := &v.Tenant
+		if err := checkVersion(t, ifMatch); err != nil {
+			return nil, err
+		}
+		if t.Status == tenancy.StatusDecommissioned {
+			return nil, ErrDecommissioned
+		}
+		if !c.Platform && !t.Status.AcceptsWrites() {
+			return nil, fmt.Errorf("%w: %s", tenancy.ErrTenantSuspended, t.Status)
+		}
+		oldSlug = t.Slug
+		if p.Slug != nil && *p.Slug != t.Slug {
+			if t.Status != tenancy.StatusProvisioning {
+				return nil, ErrSlugImmutable
+			}
+			t.Slug = *p.Slug
+		}
+		if p.Name != nil {
+			t.Name = *p.Name
+		}
+		if p.EditionCode != nil {
+			t.EditionCode = *p.EditionCode
+		}
+		if p.OwnerEmail != nil {
+			t.OwnerEmail = *p.OwnerEmail
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return View{}, err
+	}
+	s.cache.Invalidate(ctx, tenantKey(id), slugKey(oldSlug), slugKey(v.Tenant.Slug))
+	return v, nil
+}
+
+func checkVersion(t *Tenant, ifMatch *int64) error {
+	if ifMatch != nil && *ifMatch != t.Version {
+		return ErrVersionMismatch
+	}
+	return nil
+}
+
+// Action is a lifecycle transition requested through the API.
+type Action string
+
+// The transitions a platform admin can request (provisioning has its own method).
+const (
+	ActionSuspend      Action = "suspend"
+	ActionReactivate   Action = "reactivate"
+	ActionDecommission Action = "decommission"
+)
+
+// Transition moves the tenant through its lifecycle and emits the matching event. Illegal moves
+// (e.g. reactivating an Active tenant) yield ErrIllegalTransition.
+func (s *Service) Transition(ctx context.Context, c Caller, id tenancy.TenantID, ifMatch *int64, a Action, reason string) (View, error) {
+	if !c.Platform {
+		return View{}, ErrPlatformAdmin
+	}
+	var to tenancy.Status
+	var typ string
+	switch a {
+	case ActionSuspend:
+		to, typ = tenancy.StatusSuspended, "TenantSuspended"
+	case ActionReactivate:
+		to, typ = tenancy.StatusActive, "TenantReactivated"
+	case ActionDecommission:
+		to, typ = tenancy.StatusDecommissioned, "TenantDecommissioned"
+	default:
+		return View{}, fmt.Errorf("%w: unknown action %q", ErrInvalidInput, a)
+	}
+	if len(reason) > 500 {
+		return View{}, fmt.Errorf("%w: reason must be at most 500 characters", ErrInvalidInput)
+	}
+	v, err := s.store.Update(ctx, c.scope(), id, func(v *View) ([]events.Event, error) {
+		t := &v.Tenant
+		if err := checkVersion(t, ifMatch); err != nil {
+			return nil, err
+		}
+		if a == ActionReactivate && t.Status != tenancy.StatusSuspended {
+			return nil, fmt.Errorf("%w: only a Suspended tenant can be reactivated (it is %s)", ErrIllegalTransition, t.Status)
+		}
+		if err := t.moveTo(to, time.Now().UTC()); err != nil {
+			return nil, err
+		}
+		data := map[string]any{"tenantId": t.ID, "status": t.Status}
+		if reason != "" {
+			data["reason"] = reason
+		}
+		ev, err := events.New(service, typ, t.ID.String(), t.ID.String(), data, events.MetaFrom(ctx))
+		return []events.Event{ev}, err
+	})
+	if err != nil {
+		return View{}, err
+	}
+	s.cache.Invalidate(ctx, tenantKey(id))
+	return v, nil
+}
+
+// Provision runs the tenant's pending and failed steps in order, recording each outcome, and
+// makes the tenant Active (emitting TenantProvisioned) when every step has succeeded. The first
+// failing step stops the run with a *StepError; calling Provision again resumes from that step.
+// Steps run outside any transaction (they call out), so they must be idempotent.
+func (s *Service) Provision(ctx context.Context, c Caller, id tenancy.TenantID, ifMatch *int64) (View, error) {
+	if !c.Platform {
+		return View{}, ErrPlatformAdmin
+	}
+	v, err := s.store.Get(ctx, sqlstore.PlatformScope(), id)
+	if err != nil {
+		return View{}, err
+	}
+	if err := checkVersion(&v.Tenant, ifMatch); err != nil {
+		return View{}, err
+	}
+	if v.Tenant.Status != tenancy.StatusProvisioning {
+		return View{}, fmt.Errorf("%w: the tenant is %s, not Provisioning", ErrIllegalTransition, v.Tenant.Status)
+	}
+	defer s.cache.Invalidate(context.WithoutCancel(ctx), tenantKey(id))
+	for _, st := range v.Steps {
+		if st.Status == StepSucceeded {
+			continue
+		}
+		code := ""
+		if r := s.runner(st.Name); r == nil {
+			code = "unknown-step"
+		} else {
+			sctx, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+			if err := r.Run(sctx, v.Tenant); err != nil {
+				code = stepCode(err)
+				s.log.WarnContext(ctx, "tenants: provisioning step failed", "tenantId", id.String(), "step", st.Name, "code", code, "error", err)
+			}
+			cancel()
+		}
+		if err := s.store.RecordStep(ctx, sqlstore.PlatformScope(), id, st.Seq, code == "", code); err != nil {
+			return View{}, err
+		}
+		if code != "" {
+			return View{}, &StepError{Step: st.Name, Code: code}
+		}
+	}
+	return s.store.Update(ctx, sqlstore.PlatformScope(), id, func(v *View) ([]events.Event, error) {
+		for _, st := range v.Steps {
+			if st.Status != StepSucceeded {
+				return nil, &StepError{Step: st.Name, Code: "step-not-succeeded"}
+			}
+		}
+		if v.Tenant.Status != tenancy.StatusProvisioning {
+			return nil, fmt.Errorf("%w: the tenant is %s, not Provisioning", ErrIllegalTransition, v.Tenant.Status)
+		}
+		now := time.Now().UTC()
+		if err := v.Tenant.moveTo(tenancy.StatusActive, now); err != nil {
+			return nil, err
+		}
+		ev, err := events.New(service, "TenantProvisioned", id.String(), id.String(), map[string]any{
+			"tenantId": id, "slug": v.Tenant.Slug, "editionCode": v.Tenant.EditionCode, "provisionedAt": now,
+		}, events.MetaFrom(ctx))
+		return []events.Event{ev}, err
+	})
+}
+
+func (s *Service) runner(name string) StepRunner {
+	for _, r := range s.steps {
+		if r.Name() == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// SweepProvisioning retries provisioning for tenants whose failed steps have rested RetryAfter
+// and have attempts left. It returns how many tenants it tried and how many became Active.
+func (s *Service) SweepProvisioning(ctx context.Context, limit int) (tried, activated int, err error) {
+	ids, err := s.store.RetryDue(ctx, time.Now().UTC().Add(-s.cfg.RetryAfter), s.cfg.MaxStepAttempts, limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	admin := Caller{Subject: "system:provisioning-sweep", Platform: true}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		tried++
+		_, perr := s.Provision(ctx, admin, id, nil)
+		var se *StepError
+		switch {
+		case perr == nil:
+			activated++
+		case errors.As(perr, &se), errors.Is(perr, ErrIllegalTransition):
+			// Recorded on the step (or someone else finished it); the next sweep decides again.
+		default:
+			return tried, activated, perr
+		}
+	}
+	return tried, activated, nil
+}

@@ -1,0 +1,56 @@
+package tenants
+
+import (
+	"context"
+	"time"
+
+	"spine/shared/events"
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// IdempotencyRecord is a creating POST's stored outcome, replayed for a repeated key.
+type IdempotencyRecord struct {
+	Caller      string
+	Key         string
+	RequestHash []byte
+	StatusCode  int
+	Body        []byte
+	Location    string
+	CreatedAt   time.Time
+}
+
+// ListQuery selects a page of tenants, ordered by id (UUIDv7, so by creation time).
+type ListQuery struct {
+	After  tenancy.TenantID // exclusive; zero for the first page
+	Status tenancy.Status   // "" for every status
+	Limit  int
+}
+
+// Store is the tenants service's persistence. Every method runs in its own transaction under the
+// given row-level-security scope, so a tenant-scoped caller can only ever reach its own rows even
+// if a query forgot its filter. Implementations are safe for concurrent use.
+type Store interface {
+	// Create inserts the tenant, its steps in order, the events (into the outbox) and, when rec is
+	// not nil, the idempotency record, atomically. A taken slug yields ErrSlugTaken; a concurrent
+	// request that recorded the same idempotency key first yields errIdempotencyRace.
+	Create(ctx context.Context, t Tenant, steps []Step, evs []events.Event, rec *IdempotencyRecord) error
+	// Get returns the tenant and its steps, or ErrNotFound when it is not visible in s.
+	Get(ctx context.Context, s sqlstore.Scope, id tenancy.TenantID) (View, error)
+	// GetBySlug is Get by slug.
+	GetBySlug(ctx context.Context, s sqlstore.Scope, slug Slug) (View, error)
+	// List returns up to q.Limit tenants after q.After, in id order (steps not loaded).
+	List(ctx context.Context, s sqlstore.Scope, q ListQuery) ([]Tenant, error)
+	// Update locks the tenant row, calls fn with it and its steps, and, if fn succeeds, stores
+	// the tenant with Version+1 and UpdatedAt=now together with the events fn returned. fn runs
+	// inside the transaction: it must not call out. If fn returns an error nothing is written.
+	Update(ctx context.Context, s sqlstore.Scope, id tenancy.TenantID, fn func(v *View) ([]events.Event, error)) (View, error)
+	// RecordStep stores one step's outcome (attempts+1) and bumps the tenant's version, so an
+	// ETag taken before the step no longer matches.
+	RecordStep(ctx context.Context, s sqlstore.Scope, id tenancy.TenantID, seq int, ok bool, code string) error
+	// RetryDue returns Provisioning tenants with a failed step last tried before `before` and fewer
+	// than maxAttempts attempts, oldest first. Runs with platform scope.
+	RetryDue(ctx context.Context, before time.Time, maxAttempts, limit int) ([]tenancy.TenantID, error)
+	// Idempotency returns the record for (caller, key), or nil.
+	Idempotency(ctx context.Context, caller, key string) (*IdempotencyRecord, error)
+}

@@ -1,0 +1,197 @@
+// Command handler is Spine's Azure Functions custom handler: one binary that serves every owning
+// service's HTTP APIs, Service Bus workers and timers, plus the operator subcommands around it.
+//
+//	handler [serve]        serve HTTP on FUNCTIONS_CUSTOMHANDLER_PORT or PORT (default 7071)
+//	handler migrate        apply every enabled service's migrations with its owner connection
+//	handler functions      write functions/<Name>/function.json from the registry (--check to verify)
+//	handler devkey         create the local dev signing key and its JWKS (SPINE_DEV_KEY_DIR)
+//	handler token          print a dev access token signed with the dev key
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"spine/migrations"
+	"spine/shared/auth"
+	"spine/shared/config"
+	"spine/shared/functions"
+	"spine/shared/sqlstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: testable, and every exit goes through one place.
+func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serveCmd(ctx, getenv, stderr)
+	case "migrate":
+		err = migrateCmd(ctx, getenv, stderr)
+	case "functions":
+		err = functionsCmd(args, stdout)
+	case "devkey":
+		err = devkeyCmd(args, getenv, stdout)
+	case "token":
+		err = tokenCmd(args, getenv, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: handler [serve|migrate|functions|devkey|token] [flags]")
+		return 0
+	default:
+		err = fmt.Errorf("unknown command %q (want serve, migrate, functions, devkey or token)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "handler %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func serveCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid settings:\n%w", err)
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	logger.Info("starting", "config", cfg)
+	a, err := newApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Serve(ctx)
+}
+
+func migrateCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid settings:\n%w", err)
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	for _, svc := range cfg.Enabled {
+		dbc := cfg.DB[svc]
+		if dbc.MigrateURL == "" {
+			return fmt.Errorf("SPINE_%s_DB_MIGRATE_URL: required for migrate (the owner role's connection string)", strings.ToUpper(svc))
+		}
+		applied, err := migrateService(ctx, svc, dbc, logger)
+		if err != nil {
+			return err
+		}
+		logger.Info("migrated", "service", svc, "applied", applied)
+	}
+	return nil
+}
+
+// migrateService applies one service's migrations with its owner connection.
+func migrateService(ctx context.Context, svc string, dbc config.DB, logger *slog.Logger) ([]int64, error) {
+	d, err := sqlstore.ParseDialect(dbc.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	fsys, err := migrations.For(svc, string(d))
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlstore.Open(ctx, d, dbc.MigrateURL, sqlstore.PoolConfig{MaxOpen: 2})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", svc, err)
+	}
+	defer db.Close()
+	return sqlstore.Migrate(ctx, db, svc, fsys, logger)
+}
+
+func functionsCmd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("functions", flag.ContinueOnError)
+	out := fs.String("out", "functions", "folder to write function.json files into")
+	check := fs.Bool("check", false, "only verify that the folder matches the registry")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	reg, err := declaredRegistry()
+	if err != nil {
+		return err
+	}
+	if *check {
+		return functions.CheckDir(*out, reg)
+	}
+	if err := functions.WriteDir(*out, reg); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d functions to %s\n", len(reg.Functions()), *out)
+	return nil
+}
+
+func devkeyCmd(args []string, getenv config.Getenv, stdout io.Writer) error {
+	fs := flag.NewFlagSet("devkey", flag.ContinueOnError)
+	dir := fs.String("dir", getenv("SPINE_DEV_KEY_DIR"), "folder for the dev signing key (SPINE_DEV_KEY_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("SPINE_DEV_KEY_DIR or --dir: required")
+	}
+	s, err := auth.EnsureDevKey(*dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "dev signing key %s in %s (JWKS: %s/jwks.json)\n", s.KeyID(), *dir, *dir)
+	return nil
+}
+
+func tokenCmd(args []string, getenv config.Getenv, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	dir := fs.String("dir", getenv("SPINE_DEV_KEY_DIR"), "folder of the dev signing key (SPINE_DEV_KEY_DIR)")
+	tenant := fs.String("tenant", "", "tenant id for the tenant_id claim")
+	scopes := fs.String("scopes", "tenant.read,tenant.manage", "comma-separated scopes")
+	admin := fs.Bool("platform-admin", false, "mint a platform-admin token (no tenant)")
+	subject := fs.String("subject", "dev-user", "sub claim")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("SPINE_DEV_KEY_DIR or --dir: required")
+	}
+	if !*admin && *tenant == "" {
+		return errors.New("--tenant <id> or --platform-admin: one is required")
+	}
+	s, err := auth.LoadDevSigner(*dir)
+	if err != nil {
+		return err
+	}
+	var sc []string
+	for _, x := range strings.Split(*scopes, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			sc = append(sc, x)
+		}
+	}
+	tok, err := s.Mint(auth.TokenClaims{Issuer: getenv("SPINE_AUTH_ISSUER"), Audience: getenv("SPINE_AUTH_AUDIENCE"),
+		Subject: *subject, TenantID: *tenant, Scopes: sc, PlatformAdmin: *admin}, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

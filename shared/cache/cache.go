@@ -1,0 +1,247 @@
+// Package cache is Spine's Redis cache-aside: derived, never authoritative. Every value has a TTL;
+// owners invalidate keys after their write commits; concurrent misses for one key share a single
+// load; and when Redis is unreachable reads fall back to the loader (slower, never wrong, never
+// failing because of Redis).
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// TenantKey builds a tenant-owned key: {t:<tenantId>}:<service>:<kind>:<key>. The hash tag keeps
+// one tenant's keys on one cluster slot.
+func TenantKey(tenantID, service, kind, key string) string {
+	return "{t:" + tenantID + "}:" + service + ":" + kind + ":" + key
+}
+
+// PlatformKey builds a platform-level key: {p}:<service>:<kind>:<key>.
+func PlatformKey(service, kind, key string) string {
+	return "{p}:" + service + ":" + kind + ":" + key
+}
+
+// Config tunes a Cache. Zero fields take the documented defaults.
+type Config struct {
+	// Cooldown is how long Redis is bypassed after a failure, so an outage costs one timeout per
+	// cooldown rather than one per request. Default 2s.
+	Cooldown time.Duration
+	// RetryInterval is how often failed invalidations are retried. Default 1s.
+	RetryInterval time.Duration
+	// MaxPendingInvalidations bounds the retry queue; beyond it the oldest are dropped (they expire
+	// by TTL). Default 10000.
+	MaxPendingInvalidations int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Cooldown == 0 {
+		c.Cooldown = 2 * time.Second
+	}
+	if c.RetryInterval == 0 {
+		c.RetryInterval = time.Second
+	}
+	if c.MaxPendingInvalidations == 0 {
+		c.MaxPendingInvalidations = 10000
+	}
+	return c
+}
+
+// Stats counts what the cache did, for metrics and tests.
+type Stats struct {
+	Hits, Misses, Loads, RedisErrors, Bypassed, PendingInvalidations int64
+}
+
+// Cache is safe for concurrent use. A nil *Cache is valid and always loads (no Redis configured).
+type Cache struct {
+	rdb    redis.UniversalClient
+	cfg    Config
+	log    *slog.Logger
+	group  singleflight.Group
+	downTo atomic.Int64 // unix nanos until which Redis is bypassed
+
+	hits, misses, loads, redisErrs, bypassed atomic.Int64
+
+	mu      sync.Mutex
+	pending map[string]struct{}
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// New returns a cache over rdb and starts its invalidation retrier; Close stops it.
+func New(rdb redis.UniversalClient, cfg Config, logger *slog.Logger) *Cache {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	c := &Cache{rdb: rdb, cfg: cfg.withDefaults(), log: logger,
+		pending: map[string]struct{}{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go c.retryLoop()
+	return c
+}
+
+// Close stops the retrier. It does not close the Redis client, which the caller owns.
+func (c *Cache) Close() {
+	if c == nil {
+		return
+	}
+	close(c.stop)
+	<-c.done
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Cache) Stats() Stats {
+	if c == nil {
+		return Stats{}
+	}
+	c.mu.Lock()
+	n := len(c.pending)
+	c.mu.Unlock()
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Loads: c.loads.Load(),
+		RedisErrors: c.redisErrs.Load(), Bypassed: c.bypassed.Load(), PendingInvalidations: int64(n)}
+}
+
+// GetOrLoad returns the value at key, or calls load, stores its result with ttl and returns it.
+// Concurrent callers missing the same key share one load. A load error is returned as is and
+// nothing is stored (negative results are the loader's business: return a value, not an error,
+// to cache them). Redis errors never fail the call.
+func GetOrLoad[T any](ctx context.Context, c *Cache, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
+	if c != nil && c.available() {
+		raw, err := c.rdb.Get(ctx, key).Bytes()
+		switch {
+		case err == nil:
+			var v T
+			if jerr := json.Unmarshal(raw, &v); jerr == nil {
+				c.hits.Add(1)
+				return v, nil
+			}
+			// A value we cannot decode (an older shape): treat as a miss and overwrite it.
+		case errors.Is(err, redis.Nil):
+		default:
+			c.fail(ctx, "get", err)
+		}
+		c.misses.Add(1)
+	}
+	if c == nil {
+		return load(ctx)
+	}
+	v, err, _ := c.group.Do(key, func() (any, error) {
+		c.loads.Add(1)
+		// The load runs for every waiter: detach it from one caller's cancellation.
+		lctx := context.WithoutCancel(ctx)
+		v, err := load(lctx)
+		if err != nil {
+			return v, err
+		}
+		if c.available() {
+			if raw, jerr := json.Marshal(v); jerr == nil {
+				if serr := c.rdb.Set(lctx, key, raw, ttl).Err(); serr != nil {
+					c.fail(lctx, "set", serr)
+				}
+			}
+		}
+		return v, nil
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return v.(T), nil
+}
+
+// Invalidate deletes keys. Call it after the owning write commits. If Redis cannot be reached the
+// keys are queued and retried in the background until they are deleted, so a blip between the
+// commit and the delete cannot leave a stale value beyond the next successful retry (or its TTL).
+func (c *Cache) Invalidate(ctx context.Context, keys ...string) {
+	if c == nil || len(keys) == 0 {
+		return
+	}
+	if c.available() {
+		if err := c.rdb.Del(ctx, keys...).Err(); err == nil {
+			return
+		} else {
+			c.fail(ctx, "del", err)
+		}
+	}
+	c.mu.Lock()
+	for _, k := range keys {
+		if len(c.pending) >= c.cfg.MaxPendingInvalidations {
+			for old := range c.pending { // map order is random: drop one arbitrary key
+				delete(c.pending, old)
+				break
+			}
+		}
+		c.pending[k] = struct{}{}
+	}
+	c.mu.Unlock()
+}
+
+func (c *Cache) retryLoop() {
+	defer close(c.done)
+	t := time.NewTicker(c.cfg.RetryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		keys := make([]string, 0, len(c.pending))
+		for k := range c.pending {
+			keys = append(keys, k)
+		}
+		c.mu.Unlock()
+		if len(keys) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := c.rdb.Del(ctx, keys...).Err()
+		cancel()
+		if err != nil {
+			continue
+		}
+		c.downTo.Store(0)
+		c.mu.Lock()
+		for _, k := range keys {
+			delete(c.pending, k)
+		}
+		c.mu.Unlock()
+		c.log.Info("cache: retried invalidations", "keys", len(keys))
+	}
+}
+
+// available reports whether Redis may be tried now. While invalidations are pending Redis is not
+// read either: a value it holds may be one whose invalidation has not landed yet.
+func (c *Cache) available() bool {
+	if until := c.downTo.Load(); until != 0 && time.Now().UnixNano() < until {
+		c.bypassed.Add(1)
+		return false
+	}
+	c.mu.Lock()
+	n := len(c.pending)
+	c.mu.Unlock()
+	if n > 0 {
+		c.bypassed.Add(1)
+		return false
+	}
+	return true
+}
+
+func (c *Cache) fail(ctx context.Context, op string, err error) {
+	c.redisErrs.Add(1)
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	first := c.downTo.Swap(time.Now().Add(c.cfg.Cooldown).UnixNano()) == 0
+	if first {
+		// Only the transition is logged; the error text of go-redis holds no secrets but can be long.
+		c.log.WarnContext(ctx, "cache: redis unavailable, serving from the store", "op", op, "error", fmt.Sprint(err))
+	}
+}

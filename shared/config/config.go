@@ -1,0 +1,277 @@
+// Package config reads the binary's settings from the environment (Azure Functions app settings),
+// validates them once at start-up with messages that name the setting, and logs them with every
+// secret masked.
+//
+// In Azure, settings that hold secrets are Key Vault references
+// (@Microsoft.KeyVault(SecretUri=...)); the Functions platform resolves them before the process
+// starts, so this package sees plain values and never talks to Key Vault itself.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Services is every owning service the binary can serve, in start-up order.
+var Services = []string{"tenants"}
+
+// DB is one service's database settings.
+type DB struct {
+	// Dialect is SPINE_<SERVICE>_DB_DIALECT: postgres (default) or sqlserver.
+	Dialect string
+	// URL is SPINE_<SERVICE>_DB_URL, the runtime role's DSN (secret). Required.
+	URL string
+	// MigrateURL is SPINE_<SERVICE>_DB_MIGRATE_URL, the owner role's DSN used only by
+	// `handler migrate` (secret). Required for migrate.
+	MigrateURL string
+}
+
+// Config is every setting of the binary. Defaults are applied by Load.
+type Config struct {
+	// Port is FUNCTIONS_CUSTOMHANDLER_PORT when the Functions host starts us, else PORT
+	// (default 7071).
+	Port int
+	// Standalone is SPINE_STANDALONE (default false): fire timer functions in-process on their
+	// schedules, because no Functions host does it. `make run` sets it.
+	Standalone bool
+	// LogLevel is SPINE_LOG_LEVEL: debug, info (default), warn, error.
+	LogLevel slog.Level
+	// Enabled is SPINE_SERVICES, a comma-separated subset of Services (default all).
+	Enabled []string
+	// DB holds each enabled service's database settings.
+	DB map[string]DB
+	// RedisURL is SPINE_REDIS_URL (secret; redis:// or rediss://). Empty disables the cache:
+	// every read goes to SQL.
+	RedisURL string
+	// StorageConnectionString is SPINE_STORAGE_CONNECTION_STRING (secret), used locally with Azurite.
+	StorageConnectionString string
+	// StorageAccountURL is SPINE_STORAGE_ACCOUNT_URL (https://<account>.blob.core.windows.net/),
+	// used in Azure with the managed identity. One of the two storage settings is required.
+	StorageAccountURL string
+	// AuthIssuer, AuthAudience: SPINE_AUTH_ISSUER, SPINE_AUTH_AUDIENCE (required).
+	AuthIssuer, AuthAudience string
+	// AuthJWKSURL / AuthJWKSFile: SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE (exactly one).
+	AuthJWKSURL, AuthJWKSFile string
+	// DevKeyDir is SPINE_DEV_KEY_DIR: where `handler token` finds the dev signing key.
+	DevKeyDir string
+	// MaxBodyBytes is SPINE_MAX_BODY_BYTES (default 1048576): larger request bodies get 413.
+	MaxBodyBytes int64
+	// CacheTTL is SPINE_CACHE_TTL (default 60s): the TTL of cached tenant reads.
+	CacheTTL time.Duration
+	// TenantEditions is SPINE_TENANT_EDITIONS (default free,standard,enterprise): the edition codes
+	// the provisioning step "edition" accepts until billing's catalog answers it.
+	TenantEditions []string
+}
+
+// Getenv looks a setting up; os.Getenv in production, a map in tests.
+type Getenv func(string) string
+
+// FromEnv loads the configuration from the process environment.
+func FromEnv() (Config, error) { return Load(os.Getenv) }
+
+// Load reads and validates every setting. The error lists every problem at once.
+func Load(get Getenv) (Config, error) {
+	var errs []error
+	c := Config{DB: map[string]DB{}}
+
+	c.Port = 7071
+	portSetting := "PORT"
+	if v := get("FUNCTIONS_CUSTOMHANDLER_PORT"); v != "" {
+		portSetting = "FUNCTIONS_CUSTOMHANDLER_PORT"
+	}
+	if v := get(portSetting); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a TCP port", portSetting, v))
+		}
+		c.Port = p
+	}
+	c.Standalone = parseBool(get, "SPINE_STANDALONE", false, &errs)
+	switch v := strings.ToLower(get("SPINE_LOG_LEVEL")); v {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		errs = append(errs, fmt.Errorf("SPINE_LOG_LEVEL: %q is not one of debug, info, warn, error", v))
+	}
+
+	c.Enabled = Services
+	if v := get("SPINE_SERVICES"); v != "" {
+		c.Enabled = nil
+		for _, s := range strings.Split(v, ",") {
+			s = strings.TrimSpace(s)
+			if !contains(Services, s) {
+				errs = append(errs, fmt.Errorf("SPINE_SERVICES: unknown service %q (known: %s)", s, strings.Join(Services, ", ")))
+				continue
+			}
+			c.Enabled = append(c.Enabled, s)
+		}
+	}
+	for _, s := range c.Enabled {
+		p := "SPINE_" + strings.ToUpper(s) + "_DB_"
+		db := DB{Dialect: get(p + "DIALECT"), URL: get(p + "URL"), MigrateURL: get(p + "MIGRATE_URL")}
+		if db.Dialect == "" {
+			db.Dialect = "postgres"
+		}
+		if db.Dialect != "postgres" && db.Dialect != "sqlserver" {
+			errs = append(errs, fmt.Errorf("%sDIALECT: %q is not postgres or sqlserver", p, db.Dialect))
+		}
+		if db.URL == "" {
+			errs = append(errs, fmt.Errorf("%sURL: required (the runtime role's connection string for %s)", p, s))
+		}
+		c.DB[s] = db
+	}
+
+	c.RedisURL = get("SPINE_REDIS_URL")
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			errs = append(errs, errors.New("SPINE_REDIS_URL: must be a redis:// or rediss:// URL"))
+		}
+	}
+	c.StorageConnectionString = get("SPINE_STORAGE_CONNECTION_STRING")
+	c.StorageAccountURL = get("SPINE_STORAGE_ACCOUNT_URL")
+	if c.StorageConnectionString == "" && c.StorageAccountURL == "" {
+		errs = append(errs, errors.New("SPINE_STORAGE_CONNECTION_STRING or SPINE_STORAGE_ACCOUNT_URL: one is required"))
+	}
+
+	c.AuthIssuer = get("SPINE_AUTH_ISSUER")
+	c.AuthAudience = get("SPINE_AUTH_AUDIENCE")
+	c.AuthJWKSURL = get("SPINE_AUTH_JWKS_URL")
+	c.AuthJWKSFile = get("SPINE_AUTH_JWKS_FILE")
+	if c.AuthIssuer == "" {
+		errs = append(errs, errors.New("SPINE_AUTH_ISSUER: required"))
+	}
+	if c.AuthAudience == "" {
+		errs = append(errs, errors.New("SPINE_AUTH_AUDIENCE: required"))
+	}
+	if (c.AuthJWKSURL == "") == (c.AuthJWKSFile == "") {
+		errs = append(errs, errors.New("SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE: exactly one is required"))
+	}
+	c.DevKeyDir = get("SPINE_DEV_KEY_DIR")
+
+	c.MaxBodyBytes = 1 << 20
+	if v := get("SPINE_MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1024 {
+			errs = append(errs, fmt.Errorf("SPINE_MAX_BODY_BYTES: %q is not a byte count ≥ 1024", v))
+		}
+		c.MaxBodyBytes = n
+	}
+	c.CacheTTL = 60 * time.Second
+	if v := get("SPINE_CACHE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("SPINE_CACHE_TTL: %q is not a positive duration (e.g. 60s)", v))
+		}
+		c.CacheTTL = d
+	}
+	c.TenantEditions = []string{"free", "standard", "enterprise"}
+	if v := get("SPINE_TENANT_EDITIONS"); v != "" {
+		c.TenantEditions = nil
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				c.TenantEditions = append(c.TenantEditions, e)
+			}
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func parseBool(get Getenv, name string, def bool, errs *[]error) bool {
+	v := get(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a boolean", name, v))
+	}
+	return b
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// LogValue implements slog.LogValuer: every secret is masked, keeping only what helps a reader
+// (scheme, host, database) and never a password or key.
+func (c Config) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.Int("port", c.Port),
+		slog.Bool("standalone", c.Standalone),
+		slog.String("logLevel", c.LogLevel.String()),
+		slog.String("services", strings.Join(c.Enabled, ",")),
+		slog.String("redis", MaskURL(c.RedisURL)),
+		slog.String("storage", MaskConnectionString(c.StorageConnectionString)),
+		slog.String("storageAccountURL", c.StorageAccountURL),
+		slog.String("authIssuer", c.AuthIssuer),
+		slog.String("authAudience", c.AuthAudience),
+		slog.String("authJWKS", c.AuthJWKSURL+c.AuthJWKSFile),
+		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
+		slog.Duration("cacheTTL", c.CacheTTL),
+	}
+	for _, s := range c.Enabled {
+		db := c.DB[s]
+		attrs = append(attrs, slog.Group("db."+s,
+			slog.String("dialect", db.Dialect), slog.String("url", MaskURL(db.URL))))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// MaskURL keeps a DSN's scheme, host and path and masks its user info and query values. A value
+// that does not parse as a URL (an ADO-style connection string) is masked by key.
+func MaskURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return MaskConnectionString(s)
+	}
+	masked := u.Scheme + "://"
+	if u.User != nil {
+		masked += "***@"
+	}
+	masked += u.Host + u.Path
+	if u.RawQuery != "" {
+		masked += "?***"
+	}
+	return masked
+}
+
+// MaskConnectionString masks the values of secret-bearing keys in a `k=v;k=v` connection string
+// (AccountKey, Password, SharedAccessKey, SharedAccessSignature, ...).
+func MaskConnectionString(s string) string {
+	if s == "" {
+		return ""
+	}
+	parts := strings.Split(s, ";")
+	for i, p := range parts {
+		k, _, ok := strings.Cut(p, "=")
+		if !ok {
+			parts[i] = "***"
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "accountkey", "password", "pwd", "sharedaccesskey", "sharedaccesssignature", "user id", "uid":
+			parts[i] = k + "=***"
+		}
+	}
+	return strings.Join(parts, ";")
+}

@@ -1,0 +1,74 @@
+package httpx
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"spine/shared/events"
+)
+
+// TraceParent is a W3C trace context `traceparent` value split into its parts.
+type TraceParent struct {
+	TraceID, SpanID string
+	Flags           string
+}
+
+// String formats the version-00 header value.
+func (t TraceParent) String() string { return "00-" + t.TraceID + "-" + t.SpanID + "-" + t.Flags }
+
+// ParseTraceParent parses a version-00 traceparent; ok is false for anything malformed or all-zero.
+func ParseTraceParent(s string) (TraceParent, bool) {
+	p := strings.Split(strings.TrimSpace(s), "-")
+	if len(p) != 4 || p[0] != "00" || len(p[1]) != 32 || len(p[2]) != 16 || len(p[3]) != 2 ||
+		!isHex(p[1]) || !isHex(p[2]) || !isHex(p[3]) ||
+		p[1] == strings.Repeat("0", 32) || p[2] == strings.Repeat("0", 16) {
+		return TraceParent{}, false
+	}
+	return TraceParent{TraceID: p[1], SpanID: p[2], Flags: p[3]}, true
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// NewChildSpan continues parent's trace with a fresh span id, or starts a new sampled trace.
+func NewChildSpan(parent string) TraceParent {
+	if tp, ok := ParseTraceParent(parent); ok {
+		return TraceParent{TraceID: tp.TraceID, SpanID: randHex(8), Flags: tp.Flags}
+	}
+	return TraceParent{TraceID: randHex(16), SpanID: randHex(8), Flags: "01"}
+}
+
+// Trace is middleware that continues the caller's trace (or starts one), puts the event
+// extensions (traceparent, correlation id) into the request context for stores that write events,
+// and echoes the trace id in the response header `traceparent` so callers can find their logs.
+func Trace() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			tp := NewChildSpan(r.Header.Get("traceparent"))
+			corr := r.Header.Get("X-Correlation-Id")
+			if len(corr) > 128 {
+				corr = corr[:128]
+			}
+			ctx := events.WithMeta(r.Context(), events.Meta{TraceParent: tp.String(), CorrelationID: corr})
+			c.SetRequest(r.WithContext(ctx))
+			c.Response().Header().Set("traceparent", tp.String())
+			return next(c)
+		}
+	}
+}
