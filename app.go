@@ -108,7 +108,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	tsvc, err := tenants.NewService(storeFor(tdb), c, []tenants.StepRunner{
 		tenants.EditionStep{Editions: cfg.TenantEditions},
 		tenants.StorageStep{Blobs: blobs},
-	}, tenants.ServiceConfig{CacheTTL: cfg.CacheTTL}, logger)
+	}, tenants.ServiceConfig{CacheTTL: cfg.CacheTTL, RetryAfter: cfg.ProvisioningRetryAfter}, logger)
 	if err != nil {
 		return nil, err
 	}

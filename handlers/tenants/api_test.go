@@ -19,6 +19,7 @@ import (
 	"spine/shared/cache"
 	"spine/shared/httpx"
 	"spine/shared/problem"
+	"spine/shared/tenancy"
 	"spine/shared/testenv"
 )
 
@@ -531,4 +532,13 @@ func TestListTenants_PagesWithNextLink(t *testing.T) {
 	if r := h.do("GET", "/api/tenants?status=Gone", h.admin, nil); r.code != 400 || r.problemCode(t) != "invalid-status" {
 		t.Fatalf("bad status: %d %s", r.code, r.body)
 	}
+}
+
+func mustID(t *testing.T, s string) tenancy.TenantID {
+	t.Helper()
+	id, err := tenancy.ParseTenantID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

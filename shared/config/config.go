@@ -64,6 +64,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// CacheTTL is SPINE_CACHE_TTL (default 60s): the TTL of cached tenant reads.
 	CacheTTL time.Duration
+	// ProvisioningRetryAfter is SPINE_PROVISIONING_RETRY_AFTER (default 30s): how long a failed
+	// provisioning step rests before the TenantProvisioningSweep timer retries it.
+	ProvisioningRetryAfter time.Duration
 	// TenantEditions is SPINE_TENANT_EDITIONS (default free,standard,enterprise): the edition codes
 	// the provisioning step "edition" accepts until billing's catalog answers it.
 	TenantEditions []string
@@ -175,6 +178,14 @@ func Load(get Getenv) (Config, error) {
 			errs = append(errs, fmt.Errorf("SPINE_CACHE_TTL: %q is not a positive duration (e.g. 60s)", v))
 		}
 		c.CacheTTL = d
+	}
+	c.ProvisioningRetryAfter = 30 * time.Second
+	if v := get("SPINE_PROVISIONING_RETRY_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("SPINE_PROVISIONING_RETRY_AFTER: %q is not a positive duration (e.g. 30s)", v))
+		}
+		c.ProvisioningRetryAfter = d
 	}
 	c.TenantEditions = []string{"free", "standard", "enterprise"}
 	if v := get("SPINE_TENANT_EDITIONS"); v != "" {

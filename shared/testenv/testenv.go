@@ -41,10 +41,30 @@ type Database struct {
 	adminPool  string
 }
 
-// FreshDatabase creates database <service>_t<random> owned by <service>_owner, grants CONNECT and
-// schema USAGE to <service>_app exactly as the stack does for the real database, and applies the
-// service's migrations as the owner. Drop removes it.
+// FreshDatabase is CreateDatabase followed by the service's migrations, applied as the owner.
 func FreshDatabase(ctx context.Context, service string) (*Database, error) {
+	d, err := CreateDatabase(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := sqlstore.Open(ctx, sqlstore.Postgres, d.OwnerURL, sqlstore.PoolConfig{MaxOpen: 2})
+	if err != nil {
+		return nil, err
+	}
+	defer owner.Close()
+	fsys, err := migrations.For(service, "postgres")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sqlstore.Migrate(ctx, owner, service, fsys, nil); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// CreateDatabase creates database <service>_t<random> owned by <service>_owner and grants CONNECT
+// and schema USAGE to <service>_app exactly as the stack does for the real database. Drop removes it.
+func CreateDatabase(ctx context.Context, service string) (*Database, error) {
 	adminURL, err := Require("SPINE_PG_ADMIN_URL")
 	if err != nil {
 		return nil, err
@@ -93,18 +113,6 @@ func FreshDatabase(ctx context.Context, service string) (*Database, error) {
 		if _, err := inDB.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("testenv: %s: %w", q, err)
 		}
-	}
-	owner, err := sqlstore.Open(ctx, sqlstore.Postgres, d.OwnerURL, sqlstore.PoolConfig{MaxOpen: 2})
-	if err != nil {
-		return nil, err
-	}
-	defer owner.Close()
-	fsys, err := migrations.For(service, "postgres")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := sqlstore.Migrate(ctx, owner, service, fsys, nil); err != nil {
-		return nil, err
 	}
 	return d, nil
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"spine/shared/functions"
+)
+
+// The committed functions/ folder is exactly what the registry generates.
+func TestFunctionsFolder_MatchesRegistry(t *testing.T) {
+	reg, err := declaredRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := functions.CheckDir("functions", reg); err != nil {
+		t.Fatalf("functions/ is out of date; run `make functions`:\n%v", err)
+	}
+}
+
+// One catch-all HTTP function per service, and every timer/Service Bus function has a handler.
+func TestRegistry_OneCatchAllPerService(t *testing.T) {
+	reg, err := declaredRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	catchAll := map[string]string{}
+	for _, fn := range reg.Functions() {
+		if fn.HTTP != nil && strings.HasSuffix(fn.HTTP.Route, "/{*rest}") {
+			svc := strings.TrimSuffix(fn.HTTP.Route, "/{*rest}")
+			if prev, dup := catchAll[svc]; dup {
+				t.Errorf("%s and %s both catch %s", prev, fn.Name, svc)
+			}
+			catchAll[svc] = fn.Name
+		}
+		if (fn.Timer != nil || fn.ServiceBus != nil) && fn.Handler == nil {
+			t.Errorf("%s has no handler", fn.Name)
+		}
+	}
+	if catchAll["tenants"] != "Tenants" {
+		t.Errorf("catch-all functions = %v", catchAll)
+	}
+}
+
+func TestRun_InvalidSettingsNameTheSetting(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve"}, func(string) string { return "" }, &out, &errb)
+	if code == 0 {
+		t.Fatal("serve with no settings must fail")
+	}
+	for _, want := range []string{"SPINE_TENANTS_DB_URL", "SPINE_AUTH_ISSUER", "SPINE_STORAGE_CONNECTION_STRING"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("error does not name %s:\n%s", want, errb.String())
+		}
+	}
+}
+
+func TestRun_UnknownCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, &out, &errb); code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+}

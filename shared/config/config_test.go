@@ -1,0 +1,104 @@
+package config
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+func valid() map[string]string {
+	return map[string]string{
+		"SPINE_TENANTS_DB_URL":            "postgres://tenants_app:s3cret@127.0.0.1:5432/tenants?sslmode=disable",
+		"SPINE_REDIS_URL":                 "redis://:redispw@127.0.0.1:6379/0",
+		"SPINE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=c2VjcmV0a2V5;BlobEndpoint=http://127.0.0.1:1/dev",
+		"SPINE_AUTH_ISSUER":               "https://issuer",
+		"SPINE_AUTH_AUDIENCE":             "spine",
+		"SPINE_AUTH_JWKS_FILE":            "/tmp/jwks.json",
+	}
+}
+
+func TestLoad_DefaultsApplied(t *testing.T) {
+	c, err := Load(env(valid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 7071 || c.Standalone || c.MaxBodyBytes != 1<<20 || c.CacheTTL != time.Minute ||
+		c.DB["tenants"].Dialect != "postgres" || len(c.Enabled) != len(Services) || c.LogLevel != slog.LevelInfo {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestLoad_HostPortWins(t *testing.T) {
+	m := valid()
+	m["PORT"], m["FUNCTIONS_CUSTOMHANDLER_PORT"] = "8080", "9090"
+	c, err := Load(env(m))
+	if err != nil || c.Port != 9090 {
+		t.Fatalf("%d %v", c.Port, err)
+	}
+}
+
+func TestLoad_ErrorsNameEverySetting(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(map[string]string)
+		wants []string
+	}{
+		{"nothing set", func(m map[string]string) {
+			for k := range m {
+				delete(m, k)
+			}
+		}, []string{"SPINE_TENANTS_DB_URL", "SPINE_AUTH_ISSUER", "SPINE_AUTH_AUDIENCE", "SPINE_AUTH_JWKS", "SPINE_STORAGE_CONNECTION_STRING"}},
+		{"bad port", func(m map[string]string) { m["PORT"] = "http" }, []string{"PORT"}},
+		{"bad dialect", func(m map[string]string) { m["SPINE_TENANTS_DB_DIALECT"] = "oracle" }, []string{"SPINE_TENANTS_DB_DIALECT"}},
+		{"bad redis", func(m map[string]string) { m["SPINE_REDIS_URL"] = "http://x" }, []string{"SPINE_REDIS_URL"}},
+		{"both jwks", func(m map[string]string) { m["SPINE_AUTH_JWKS_URL"] = "https://x/jwks" }, []string{"SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE"}},
+		{"unknown service", func(m map[string]string) { m["SPINE_SERVICES"] = "tenants,payroll" }, []string{"SPINE_SERVICES", "payroll"}},
+		{"bad bool", func(m map[string]string) { m["SPINE_STANDALONE"] = "maybe" }, []string{"SPINE_STANDALONE"}},
+		{"bad ttl", func(m map[string]string) { m["SPINE_CACHE_TTL"] = "-1s" }, []string{"SPINE_CACHE_TTL"}},
+		{"bad level", func(m map[string]string) { m["SPINE_LOG_LEVEL"] = "loud" }, []string{"SPINE_LOG_LEVEL"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := valid()
+			tc.edit(m)
+			_, err := Load(env(m))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not name %q: %v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestLogValue_MasksSecrets(t *testing.T) {
+	c, err := Load(env(valid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("cfg", "config", c)
+	out := b.String()
+	for _, secret := range []string{"s3cret", "redispw", "c2VjcmV0a2V5", "tenants_app"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log line holds %q: %s", secret, out)
+		}
+	}
+	for _, kept := range []string{"127.0.0.1:5432", "AccountName=dev", "https://issuer"} {
+		if !strings.Contains(out, kept) {
+			t.Errorf("log line lost %q: %s", kept, out)
+		}
+	}
+}
+
+func TestMaskConnectionString_ADOStyle(t *testing.T) {
+	got := MaskURL("server=x.database.windows.net;user id=app;password=hunter2;database=tenants")
+	if strings.Contains(got, "hunter2") || strings.Contains(got, "=app") || !strings.Contains(got, "database=tenants") {
+		t.Fatal(got)
+	}
+}

@@ -1,0 +1,157 @@
+package functions
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+type ctxKey struct{}
+
+// WithInvocation returns a context carrying inv, as Mount gives handlers.
+func WithInvocation(ctx context.Context, inv *Invocation) context.Context {
+	return context.WithValue(ctx, ctxKey{}, inv)
+}
+
+// FromContext returns the invocation a context carries, if any.
+func FromContext(ctx context.Context) (*Invocation, bool) {
+	inv, ok := ctx.Value(ctxKey{}).(*Invocation)
+	return inv, ok && inv != nil
+}
+
+// Mount serves the host protocol on e:
+//
+//   - GET / answers 200 with an empty body: the host pings it until the handler is ready.
+//   - POST /<Name> for every function of r that has a Handler (timer and Service Bus functions): the
+//     request is decoded with DecodeInvocation (limit: the function's MaxBodyBytes, else
+//     DefaultMaxBodyBytes), the handler is called with a context carrying the invocation
+//     (FromContext), and its Result is answered 200 application/json, with a nil Outputs written as {}
+//     and a nil Logs as []. A decoding or handler error is returned to echo, whose HTTPErrorHandler
+//     (problem.Handler in Spine) answers problem+json with a non-2xx status, which fails the invocation.
+//
+// mw are applied to every POST route, inside the logging; e's own middleware applies as usual.
+// Each invocation logs exactly one line to logger when its response status is written: function,
+// invocationId, trigger, status, durationMs, deliveryCount (Service Bus) and error (if any); at Info
+// for 2xx, Warn for 4xx and Error otherwise. Mount reads r once: functions added later are not served.
+// Call it once per echo instance, before serving.
+func Mount(e *echo.Echo, r *Registry, logger *slog.Logger, mw ...echo.MiddlewareFunc) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	e.GET("/", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	for _, fn := range r.Functions() {
+		if fn.Handler == nil {
+			continue
+		}
+		chain := append([]echo.MiddlewareFunc{logInvocation(fn, logger)}, mw...)
+		e.POST("/"+fn.Name, serveInvocation(fn), chain...)
+	}
+}
+
+// invocationLog is what serveInvocation tells logInvocation about an invocation.
+type invocationLog struct {
+	inv *Invocation
+	err error
+}
+
+const logKey = "spine.functions.invocationLog"
+
+// logInvocation logs one line per invocation, when the response status is written (by the handler, or
+// by echo's error handler for a returned error), so the status logged is the status answered.
+func logInvocation(fn Function, logger *slog.Logger) echo.MiddlewareFunc {
+	kind := fn.Kind()
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			start := time.Now()
+			st := &invocationLog{}
+			c.Set(logKey, st)
+			res := c.Response()
+			res.Before(func() {
+				attrs := []slog.Attr{
+					slog.String("function", fn.Name),
+					slog.String("invocationId", c.Request().Header.Get(HeaderInvocationID)),
+					slog.String("trigger", kind),
+					slog.Int("status", res.Status),
+					slog.Int64("durationMs", time.Since(start).Milliseconds()),
+				}
+				if kind == KindServiceBus && st.inv != nil {
+					if n, derr := st.inv.metaInt("DeliveryCount"); derr == nil {
+						attrs = append(attrs, slog.Int("deliveryCount", n))
+					}
+				}
+				level := slog.LevelInfo
+				switch {
+				case res.Status >= 500 || res.Status < 200:
+					level = slog.LevelError
+				case res.Status >= 300:
+					level = slog.LevelWarn
+				}
+				if st.err != nil {
+					attrs = append(attrs, slog.String("error", st.err.Error()))
+				}
+				logger.LogAttrs(c.Request().Context(), level, "invocation", attrs...)
+			})
+			defer func() {
+				if p := recover(); p != nil {
+					st.err = fmt.Errorf("panic: %v", p)
+					panic(p)
+				}
+			}()
+			err = next(c)
+			if err != nil && st.err == nil {
+				st.err = err
+			}
+			return err
+		}
+	}
+}
+
+// serveInvocation is the POST /<Name> handler of fn.
+func serveInvocation(fn Function) echo.HandlerFunc {
+	limit := fn.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	return func(c echo.Context) error {
+		req := c.Request()
+		inv, err := DecodeInvocation(req, limit)
+		if err != nil {
+			return err
+		}
+		inv.FunctionName = fn.Name
+		if st, ok := c.Get(logKey).(*invocationLog); ok {
+			st.inv = inv
+		}
+		res, err := fn.Handler(WithInvocation(req.Context(), inv), inv)
+		if err != nil {
+			return err
+		}
+		// Marshal before writing, so an unencodable Result fails the invocation instead of
+		// committing a 200 with a truncated body.
+		body, err := json.Marshal(normalize(res))
+		if err != nil {
+			return fmt.Errorf("function %s: encode result: %w", fn.Name, err)
+		}
+		return c.JSONBlob(http.StatusOK, body)
+	}
+}
+
+// normalize returns res with nil Outputs and Logs replaced by empty ones (never null on the wire).
+func normalize(res *Result) Result {
+	var out Result
+	if res != nil {
+		out = *res
+	}
+	if out.Outputs == nil {
+		out.Outputs = map[string]any{}
+	}
+	if out.Logs == nil {
+		out.Logs = []string{}
+	}
+	return out
+}
