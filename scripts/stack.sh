@@ -52,6 +52,7 @@
 #
 # Layout of .stack/N/: env, state, pgdata/, pgsock/ (unix socket dir), postgres.log, redis.conf,
 # redis/ (dir), redis.pid, redis.log, azurite/ (--location), azurite.pid, azurite.log.
+# (A checkout path too long for a unix socket moves pgsock/ to /tmp/spine-stack-<cksum>.)
 #
 # As root, PostgreSQL runs as the system user spinepg (created if missing; initdb refuses root),
 # and missing packages are installed with apt-get. As another user, PostgreSQL runs as that user

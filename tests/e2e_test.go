@@ -102,7 +102,7 @@ func TestRedisStopped_TenantReadsSucceedAndCacheRefills(t *testing.T) {
 	s := startServer(t, map[string]string{"SPINE_REDIS_URL": rs.URL()})
 	id := s.register(slug("cache"), "standard")
 	key := "{t:" + id + "}:tenants:tenant:v1"
-	rdb := redis.NewClient(&redis.Options{Addr: rs.URL()[len("redis://"):len(rs.URL())-2], MaxRetries: 0, DialTimeout: 200 * time.Millisecond})
+	rdb := redis.NewClient(&redis.Options{Addr: rs.URL()[len("redis://") : len(rs.URL())-2], MaxRetries: 0, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
 	ctx := context.Background()
 	if r := s.call("GET", "/api/tenants/"+id, s.admin, nil, nil); r.Code != 200 {

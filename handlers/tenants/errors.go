@@ -83,7 +83,9 @@ type StepError struct {
 	Code string
 }
 
-func (e *StepError) Error() string { return "tenants: provisioning step " + e.Step + " failed: " + e.Code }
+func (e *StepError) Error() string {
+	return "tenants: provisioning step " + e.Step + " failed: " + e.Code
+}
 
 // Unwrap lets errors.Is(err, ErrStepFailed) match.
 func (e *StepError) Unwrap() error { return ErrStepFailed }

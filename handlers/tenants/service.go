@@ -98,8 +98,10 @@ func (c Caller) sees(id tenancy.TenantID) bool { return c.Platform || c.Tenant =
 
 const service = "tenants"
 
-func tenantKey(id tenancy.TenantID) string { return cache.TenantKey(id.String(), service, "tenant", "v1") }
-func slugKey(s Slug) string                { return cache.PlatformKey(service, "slug", string(s)) }
+func tenantKey(id tenancy.TenantID) string {
+	return cache.TenantKey(id.String(), service, "tenant", "v1")
+}
+func slugKey(s Slug) string { return cache.PlatformKey(service, "slug", string(s)) }
 
 // RegisterInput is a validated registration request.
 type RegisterInput struct {

@@ -187,7 +187,7 @@ func (s *msStore) List(ctx context.Context, sc sqlstore.Scope, q ListQuery) ([]T
 		if !q.After.IsZero() {
 			after = q.After.String()
 		}
-		rows, err := tx.QueryContext(ctx, msqList, after, string(q.Status))
+		rows, err := tx.QueryContext(ctx, msqList, after, string(q.Status), q.Limit)
 		if err != nil {
 			return err
 		}

@@ -48,7 +48,7 @@ func openSQLServer(t *testing.T) (runtime, owner *sqlstore.DB) {
 	}
 	ctx := context.Background()
 	var err error
-	owner, err = sqlstore.Open(ctx, sqlstore.SQLServer, ownerURL, sqlstore.PoolConfig{MaxOpen: 1})
+	owner, err = sqlstore.Open(ctx, sqlstore.SQLServer, ownerURL, sqlstore.PoolConfig{MaxOpen: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,8 +136,9 @@ func (f Function) clone() Function {
 	return f
 }
 
-// Registry holds the declared functions. It is safe for concurrent use; services add their functions
-// at start-up, before the registry is mounted, scheduled or written out.
+// Registry holds the declared functions. The zero value is an empty registry ready to use. It is safe
+// for concurrent use; services add their functions at start-up, before the registry is mounted,
+// scheduled or written out (Mount, Scheduler.Run and WriteDir read it once, when called).
 type Registry struct {
 	mu  sync.RWMutex
 	fns map[string]Function // by exact name

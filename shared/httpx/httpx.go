@@ -130,7 +130,9 @@ func PreconditionFailed() *problem.Problem {
 }
 
 // EncodeCursor makes an opaque cursor from a key; DecodeCursor reverses it.
-func EncodeCursor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte("k1:" + key)) }
+func EncodeCursor(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("k1:" + key))
+}
 
 // DecodeCursor returns the key inside a cursor made by EncodeCursor, or a 400 problem.
 func DecodeCursor(s string) (string, error) {

@@ -171,8 +171,11 @@ func setScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
 			s.Tenant, platform)
 	case SQLServer:
 		_, err = tx.ExecContext(ctx,
-			`EXEC sp_set_session_context @key = N'tenant_id', @value = @p1;
-			 EXEC sp_set_session_context @key = N'platform', @value = @p2;`,
+			// Typed variables: go-mssqldb sends strings as nvarchar(max), which sp_set_session_context's
+			// sql_variant parameter refuses.
+			`DECLARE @tenant nvarchar(36) = @p1, @platform nvarchar(8) = @p2;
+			 EXEC sp_set_session_context @key = N'tenant_id', @value = @tenant;
+			 EXEC sp_set_session_context @key = N'platform', @value = @platform;`,
 			s.Tenant, platform)
 	}
 	if err != nil {

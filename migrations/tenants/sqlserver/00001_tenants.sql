@@ -16,9 +16,15 @@ WHERE CAST(SESSION_CONTEXT(N'platform') AS nvarchar(8)) = N'on'
    OR @tenant_id = TRY_CAST(CAST(SESSION_CONTEXT(N'tenant_id') AS nvarchar(36)) AS uniqueidentifier);
 -- +goose StatementEnd
 
+-- tenant_key is the id's canonical text. SQL Server orders uniqueidentifier by its last six bytes
+-- first, not in PostgreSQL's (and the API's) byte order, so List pages and compares on this column;
+-- the binary collation makes its order exactly the string order of the lowercase ids (UUIDv7, so
+-- creation order). name is nvarchar(400): the service allows 200 characters, and a character
+-- outside the BMP takes two UTF-16 code units.
 CREATE TABLE dbo.tenants (
     tenant_id      uniqueidentifier NOT NULL,
-    name           nvarchar(200)    NOT NULL,
+    tenant_key     AS (LOWER(CONVERT(char(36), tenant_id)) COLLATE Latin1_General_100_BIN2) PERSISTED NOT NULL,
+    name           nvarchar(400)    NOT NULL,
     slug           varchar(63)      NOT NULL,
     status         varchar(16)      NOT NULL CONSTRAINT tenants_status_check CHECK (status IN ('Provisioning', 'Active', 'Suspended', 'Decommissioned')),
     edition_code   varchar(64)      NOT NULL,
@@ -31,6 +37,7 @@ CREATE TABLE dbo.tenants (
     CONSTRAINT tenants_slug_key UNIQUE (slug),
     CONSTRAINT tenants_slug_check CHECK (LEN(slug) BETWEEN 3 AND 63 AND slug NOT LIKE '%[^a-z0-9-]%' COLLATE Latin1_General_BIN2 AND slug NOT LIKE '-%' AND slug NOT LIKE '%-')
 );
+CREATE UNIQUE INDEX tenants_tenant_key ON dbo.tenants (tenant_key) INCLUDE (status);
 
 CREATE TABLE dbo.tenant_provisioning_steps (
     tenant_id  uniqueidentifier NOT NULL CONSTRAINT tenant_provisioning_steps_tenant_fk REFERENCES dbo.tenants (tenant_id),
@@ -43,9 +50,11 @@ CREATE TABLE dbo.tenant_provisioning_steps (
     CONSTRAINT tenant_provisioning_steps_pkey PRIMARY KEY (tenant_id, seq)
 );
 
+-- caller and key compare case-sensitively, as in PostgreSQL: under the database's default
+-- (case-insensitive) collation, keys "A" and "a" would collide.
 CREATE TABLE dbo.idempotency_keys (
-    caller        nvarchar(200)   NOT NULL,
-    [key]         nvarchar(200)   NOT NULL,
+    caller        nvarchar(200)   COLLATE Latin1_General_100_BIN2 NOT NULL,
+    [key]         nvarchar(200)   COLLATE Latin1_General_100_BIN2 NOT NULL,
     request_hash  varbinary(32)   NOT NULL,
     status_code   int             NOT NULL,
     response_body varbinary(max)  NOT NULL,
