@@ -275,6 +275,9 @@ func MaskConnectionString(s string) string {
 	parts := strings.Split(s, ";")
 	for i, p := range parts {
 		k, _, ok := strings.Cut(p, "=")
+		if !ok && strings.TrimSpace(p) == "" {
+			continue
+		}
 		if !ok {
 			parts[i] = "***"
 			continue
