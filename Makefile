@@ -9,7 +9,7 @@ BIN       := bin/handler
 DEV_ENV    = .stack/dev/env
 TEST_ENV   = .stack/test/env
 DEV_KEYS  := .stack/dev/keys
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 
 export GOFLAGS := -buildvcs=false
 

@@ -3,7 +3,6 @@ package tenants
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -118,6 +117,30 @@ func pathID(c echo.Context) (tenancy.TenantID, error) {
 	return id, nil
 }
 
+// target is what every route on /tenants/{id} starts from: who asks, which tenant, and the
+// If-Match version if one was sent.
+type target struct {
+	caller  Caller
+	id      tenancy.TenantID
+	ifMatch *int64
+}
+
+func resolve(c echo.Context) (target, error) {
+	cl, err := caller(c)
+	if err != nil {
+		return target{}, err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return target{}, err
+	}
+	im, err := ifMatch(c)
+	if err != nil {
+		return target{}, err
+	}
+	return target{caller: cl, id: id, ifMatch: im}, nil
+}
+
 func ifMatch(c echo.Context) (*int64, error) {
 	v, ok, err := httpx.IfMatch(c)
 	if err != nil || !ok {
@@ -177,15 +200,11 @@ func (a *API) register(c echo.Context) error {
 }
 
 func (a *API) get(c echo.Context) error {
-	cl, err := caller(c)
+	tg, err := resolve(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	v, err := a.svc.Get(c.Request().Context(), cl, id)
+	v, err := a.svc.Get(c.Request().Context(), tg.caller, tg.id)
 	if err != nil {
 		return err
 	}
@@ -249,15 +268,7 @@ func (a *API) list(c echo.Context) error {
 }
 
 func (a *API) patch(c echo.Context) error {
-	cl, err := caller(c)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	im, err := ifMatch(c)
+	tg, err := resolve(c)
 	if err != nil {
 		return err
 	}
@@ -277,7 +288,7 @@ func (a *API) patch(c echo.Context) error {
 		e := EditionCode(*req.EditionCode)
 		p.EditionCode = &e
 	}
-	v, err := a.svc.Update(c.Request().Context(), cl, id, im, p)
+	v, err := a.svc.Update(c.Request().Context(), tg.caller, tg.id, tg.ifMatch, p)
 	if err != nil {
 		return err
 	}
@@ -285,19 +296,11 @@ func (a *API) patch(c echo.Context) error {
 }
 
 func (a *API) provision(c echo.Context) error {
-	cl, err := caller(c)
+	tg, err := resolve(c)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	im, err := ifMatch(c)
-	if err != nil {
-		return err
-	}
-	v, err := a.svc.Provision(c.Request().Context(), cl, id, im)
+	v, err := a.svc.Provision(c.Request().Context(), tg.caller, tg.id, tg.ifMatch)
 	if err != nil {
 		return err
 	}
@@ -306,28 +309,17 @@ func (a *API) provision(c echo.Context) error {
 
 func (a *API) transition(act Action) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cl, err := caller(c)
+		tg, err := resolve(c)
 		if err != nil {
 			return err
 		}
-		id, err := pathID(c)
-		if err != nil {
-			return err
-		}
-		im, err := ifMatch(c)
-		if err != nil {
-			return err
-		}
-		var req transitionRequest
-		if c.Request().ContentLength != 0 && c.Request().Body != http.NoBody {
+		var req transitionRequest // the body is optional
+		if c.Request().ContentLength > 0 || c.Request().Header.Get("Content-Type") != "" {
 			if err := httpx.DecodeJSON(c, &req); err != nil {
-				var p *problem.Problem
-				if !(errors.As(err, &p) && p.Code == "invalid-json" && c.Request().ContentLength < 0) {
-					return err
-				}
+				return err
 			}
 		}
-		v, err := a.svc.Transition(c.Request().Context(), cl, id, im, act, req.Reason)
+		v, err := a.svc.Transition(c.Request().Context(), tg.caller, tg.id, tg.ifMatch, act, req.Reason)
 		if err != nil {
 			return err
 		}

@@ -30,13 +30,12 @@ func newApp(t *testing.T, r *Registry, mw ...echo.MiddlewareFunc) (*echo.Echo, *
 
 func TestMountAndInvoke(t *testing.T) {
 	type seen struct {
-		inv      *Invocation
-		fromCtx  *Invocation
-		timer    TimerInfo
-		sys      SysInfo
-		sbMeta   ServiceBusMetadata
-		sbEvent  map[string]any
-		userAgnt string
+		inv     *Invocation
+		fromCtx *Invocation
+		timer   TimerInfo
+		sys     SysInfo
+		sbMeta  ServiceBusMetadata
+		sbEvent map[string]any
 	}
 	got := make(chan seen, 8)
 	var r Registry
