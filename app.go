@@ -130,7 +130,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	api.GET("/health", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"status": "ok", "services": cfg.Enabled})
 	})
-	secured := api.Group("", auth.Middleware(verifier))
+	secured := api.Group("", auth.Middleware(verifier), httpx.Actor())
 	tapi.Routes(secured)
 	a.echo = e
 	return a, nil

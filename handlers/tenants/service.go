@@ -475,6 +475,9 @@ func (s *Service) SweepProvisioning(ctx context.Context, limit int) (tried, acti
 		return 0, 0, err
 	}
 	admin := Caller{Subject: "system:provisioning-sweep", Platform: true}
+	m := events.MetaFrom(ctx)
+	m.Actor = "system:provisioning-sweep"
+	ctx = events.WithMeta(ctx, m)
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			break

@@ -22,18 +22,21 @@ const ContentType = "application/cloudevents+json"
 // Source is /services/<service>; Subject is the aggregate id; TenantID names the tenant the event
 // belongs to ("" only for platform-level events).
 type Event struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Subject         string          `json:"subject,omitempty"`
-	Time            time.Time       `json:"time"`
-	DataContentType string          `json:"datacontenttype,omitempty"`
-	TenantID        string          `json:"tenantid,omitempty"`
-	TraceParent     string          `json:"traceparent,omitempty"`
-	CorrelationID   string          `json:"correlationid,omitempty"`
-	CausationID     string          `json:"causationid,omitempty"`
-	Data            json.RawMessage `json:"data,omitempty"`
+	SpecVersion     string    `json:"specversion"`
+	ID              string    `json:"id"`
+	Source          string    `json:"source"`
+	Type            string    `json:"type"`
+	Subject         string    `json:"subject,omitempty"`
+	Time            time.Time `json:"time"`
+	DataContentType string    `json:"datacontenttype,omitempty"`
+	TenantID        string    `json:"tenantid,omitempty"`
+	TraceParent     string    `json:"traceparent,omitempty"`
+	CorrelationID   string    `json:"correlationid,omitempty"`
+	CausationID     string    `json:"causationid,omitempty"`
+	// Actor is who caused the change, "<type>:<id>" (e.g. "user:0193...", "client:reporting",
+	// "system:provisioning-sweep").
+	Actor string          `json:"actor,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
 }
 
 // Meta carries the request-scoped extensions (trace, correlation, causation) into new events.
@@ -41,6 +44,7 @@ type Meta struct {
 	TraceParent   string
 	CorrelationID string
 	CausationID   string
+	Actor         string
 }
 
 // New builds an event with a fresh UUIDv7 id, the current UTC time and data marshalled as JSON.
@@ -61,6 +65,7 @@ func New(service, typ, subject, tenantID string, data any, m Meta) (Event, error
 		TraceParent:     m.TraceParent,
 		CorrelationID:   m.CorrelationID,
 		CausationID:     m.CausationID,
+		Actor:           m.Actor,
 		Data:            raw,
 	}, nil
 }

@@ -80,6 +80,10 @@ type ServiceBusTrigger struct {
 	// Connection is the app setting name prefix the host resolves the namespace from
 	// (e.g. "ServiceBusConnection" → ServiceBusConnection__fullyQualifiedNamespace).
 	Connection string
+	// EventTypes are the event types the subscription's filter lets through (nil: every type). In
+	// Azure the subscription's SQL filter on the eventType property does this (infra/); locally the
+	// in-process transport applies it. It is not part of function.json.
+	EventTypes []string
 }
 
 // InvocationHandler runs one invocation of a timer or Service Bus function. A non-nil error fails the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"spine/shared/auth"
 	"spine/shared/events"
 )
 
@@ -68,6 +69,26 @@ func Trace() echo.MiddlewareFunc {
 			ctx := events.WithMeta(r.Context(), events.Meta{TraceParent: tp.String(), CorrelationID: corr})
 			c.SetRequest(r.WithContext(ctx))
 			c.Response().Header().Set("traceparent", tp.String())
+			return next(c)
+		}
+	}
+}
+
+// Actor is middleware, mounted after authentication, that records the verified caller as the
+// actor of every event the request writes: "user:<sub>" for tenant tokens, "admin:<sub>" for
+// platform admins.
+func Actor() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if p, ok := auth.FromContext(r.Context()); ok {
+				m := events.MetaFrom(r.Context())
+				m.Actor = "user:" + p.Subject
+				if p.PlatformAdmin {
+					m.Actor = "admin:" + p.Subject
+				}
+				c.SetRequest(r.WithContext(events.WithMeta(r.Context(), m)))
+			}
 			return next(c)
 		}
 	}

@@ -1,0 +1,60 @@
+// Package bus carries CloudEvents from each service's outbox to the Service Bus-triggered
+// functions that consume them: the Publisher contract the outbox drainer uses, its Azure Service
+// Bus adapter, the in-process transport that stands in for Service Bus where none can run
+// (local runs and tests), and the decoding every consumer applies to its trigger's message.
+package bus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"spine/shared/events"
+	"spine/shared/functions"
+	"spine/shared/problem"
+	"spine/shared/tenancy"
+)
+
+// Delivery is one decoded Service Bus message: the CloudEvent and the broker's metadata.
+type Delivery struct {
+	Event    events.Event
+	TenantID tenancy.TenantID
+	Meta     functions.ServiceBusMetadata
+}
+
+// ErrInvalidMessage is wrapped by DecodeEvent for a message that is not a Spine CloudEvent.
+var ErrInvalidMessage = errors.New("bus: invalid message")
+
+// DecodeEvent reads the CloudEvent of a Service Bus-triggered invocation from the "message"
+// binding in any encoding the host uses, validates it, and asserts its tenant: `tenantid` must be
+// a tenant id and, when the message carries a tenantId application property, the two must agree.
+// A message that fails here fails on every delivery; the host dead-letters it after its maximum
+// delivery count, so one poisoned message never stalls the others.
+func DecodeEvent(inv *functions.Invocation) (Delivery, error) {
+	raw, err := inv.Payload(functions.ServiceBusBinding)
+	if err != nil {
+		return Delivery{}, err
+	}
+	var d Delivery
+	if err := json.Unmarshal(raw, &d.Event); err != nil {
+		return Delivery{}, invalid(fmt.Errorf("%w: not a structured-mode CloudEvent", ErrInvalidMessage))
+	}
+	if err := d.Event.Validate(); err != nil {
+		return Delivery{}, invalid(fmt.Errorf("%w: %w", ErrInvalidMessage, err))
+	}
+	if d.TenantID, err = tenancy.ParseTenantID(d.Event.TenantID); err != nil {
+		return Delivery{}, invalid(fmt.Errorf("%w: tenantid %q is not a tenant id", ErrInvalidMessage, d.Event.TenantID))
+	}
+	if d.Meta, err = inv.ServiceBus(); err != nil {
+		return Delivery{}, err
+	}
+	if p, ok := d.Meta.ApplicationProperties["tenantId"]; ok && fmt.Sprint(p) != d.Event.TenantID {
+		return Delivery{}, invalid(fmt.Errorf("%w: tenantId property %v disagrees with the event's tenantid", ErrInvalidMessage, p))
+	}
+	return d, nil
+}
+
+func invalid(err error) error {
+	return problem.New(http.StatusBadRequest, "invalid-event", err.Error()).WithCause(err)
+}
