@@ -1,0 +1,268 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"spine/shared/functions"
+	"spine/shared/outbox"
+)
+
+// LocalConfig tunes the in-process transport. Zero fields take the documented defaults.
+type LocalConfig struct {
+	// MaxDeliveryCount is how often a message is delivered before it is dead-lettered, as on a
+	// Service Bus subscription. Default 10.
+	MaxDeliveryCount int
+	// RedeliveryDelay is the wait before redelivery, multiplied by the delivery count. Default 50ms.
+	RedeliveryDelay time.Duration
+	// Partitions is the number of ordered lanes per subscription; messages with the same key
+	// (aggregate) share a lane, so they are delivered in order. Default 8.
+	Partitions int
+	// QueueCapacity bounds each lane; a full lane refuses Publish (the outbox backs off). Default 10000.
+	QueueCapacity int
+	// Encoding is how message bodies are encoded in the invocation, as the host would.
+	// Default EncodingDoubleQuoted (what the host sends for a string body holding JSON).
+	Encoding functions.Encoding
+	// DeadLetterCapacity bounds the dead-letter list kept for inspection. Default 1000.
+	DeadLetterCapacity int
+}
+
+func (c LocalConfig) withDefaults() LocalConfig {
+	if c.MaxDeliveryCount == 0 {
+		c.MaxDeliveryCount = 10
+	}
+	if c.RedeliveryDelay == 0 {
+		c.RedeliveryDelay = 50 * time.Millisecond
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 8
+	}
+	if c.QueueCapacity == 0 {
+		c.QueueCapacity = 10000
+	}
+	if c.Encoding == 0 {
+		c.Encoding = functions.EncodingDoubleQuoted
+	}
+	if c.DeadLetterCapacity == 0 {
+		c.DeadLetterCapacity = 1000
+	}
+	return c
+}
+
+// DeadLetter is a message that failed MaxDeliveryCount deliveries.
+type DeadLetter struct {
+	Function      string    `json:"function"`
+	MessageID     string    `json:"messageId"`
+	Subject       string    `json:"subject"`
+	DeliveryCount int       `json:"deliveryCount"`
+	LastStatus    int       `json:"lastStatus"`
+	DeadLetterAt  time.Time `json:"deadLetteredAt"`
+	Body          string    `json:"body"`
+}
+
+type envelope struct {
+	msg      outbox.Message
+	enqueued time.Time
+}
+
+type lane struct {
+	fn     string
+	types  []string
+	queues []chan envelope
+}
+
+// Local is the in-process stand-in for Service Bus, for local runs and tests: Publish accepts
+// messages into per-subscription lanes (the subscriptions are the registry's Service Bus
+// functions, filtered by their EventTypes), and workers deliver each message to its function
+// through the same invocation path and payload encoding the Functions host uses (POST /<Name>
+// with {"Data","Metadata"}). Delivery is at least once: a non-2xx answer is redelivered with an
+// incremented DeliveryCount, and after MaxDeliveryCount the message is dead-lettered and kept for
+// inspection. Messages live in memory: a process crash loses accepted, undelivered messages,
+// which a real broker would not; use it only where Service Bus cannot run.
+type Local struct {
+	cfg    LocalConfig
+	log    *slog.Logger
+	topics map[string][]*lane
+
+	mu    sync.Mutex
+	dead  []DeadLetter
+	busy  sync.WaitGroup
+	inFly int64
+	cond  *sync.Cond
+}
+
+var _ outbox.Publisher = (*Local)(nil)
+
+// NewLocal builds the transport's topology from the registry's Service Bus functions.
+func NewLocal(reg *functions.Registry, cfg LocalConfig, logger *slog.Logger) *Local {
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	l := &Local{cfg: cfg, log: logger, topics: map[string][]*lane{}}
+	l.cond = sync.NewCond(&l.mu)
+	for _, fn := range reg.Functions() {
+		if fn.ServiceBus == nil {
+			continue
+		}
+		ln := &lane{fn: fn.Name, types: fn.ServiceBus.EventTypes, queues: make([]chan envelope, cfg.Partitions)}
+		for i := range ln.queues {
+			ln.queues[i] = make(chan envelope, cfg.QueueCapacity)
+		}
+		l.topics[fn.ServiceBus.Topic] = append(l.topics[fn.ServiceBus.Topic], ln)
+	}
+	return l
+}
+
+// ErrBusy is returned by Publish when a lane is full.
+var ErrBusy = errors.New("bus: local transport is full")
+
+// Publish implements outbox.Publisher: each message goes into the lane of every subscription whose
+// filter matches it. If a lane is full it returns ErrBusy; messages placed before that are still
+// delivered, and the outbox publishes them again later, which consumers absorb by event id.
+func (l *Local) Publish(ctx context.Context, topic string, msgs []outbox.Message) error {
+	lanes := l.topics[topic]
+	for _, m := range msgs {
+		for _, ln := range lanes {
+			if ln.types != nil && !slices.Contains(ln.types, m.Subject) {
+				continue
+			}
+			q := ln.queues[partition(m.Key, len(ln.queues))]
+			l.mu.Lock()
+			l.inFly++
+			l.mu.Unlock()
+			select {
+			case q <- envelope{msg: m, enqueued: time.Now().UTC()}:
+			case <-ctx.Done():
+				l.done()
+				return ctx.Err()
+			default:
+				l.done()
+				return ErrBusy
+			}
+		}
+	}
+	return nil
+}
+
+func partition(key string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// Start runs the delivery workers until ctx is done, invoking functions through h (the app's
+// HTTP handler, exactly as the host would call it).
+func (l *Local) Start(ctx context.Context, h http.Handler) {
+	for _, lanes := range l.topics {
+		for _, ln := range lanes {
+			for _, q := range ln.queues {
+				l.busy.Add(1)
+				go func() {
+					defer l.busy.Done()
+					l.work(ctx, h, ln.fn, q)
+				}()
+			}
+		}
+	}
+}
+
+// Wait blocks until Start's workers have stopped (after ctx is done).
+func (l *Local) Wait() { l.busy.Wait() }
+
+// Idle blocks until every accepted message has been delivered or dead-lettered, or ctx is done.
+func (l *Local) Idle(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { l.mu.Lock(); l.cond.Broadcast(); l.mu.Unlock() })
+	defer stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.inFly > 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.cond.Wait()
+	}
+	return nil
+}
+
+func (l *Local) done() {
+	l.mu.Lock()
+	l.inFly--
+	if l.inFly == 0 {
+		l.cond.Broadcast()
+	}
+	l.mu.Unlock()
+}
+
+func (l *Local) work(ctx context.Context, h http.Handler, fn string, q chan envelope) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case env := <-q:
+			l.deliver(ctx, h, fn, env)
+			l.done()
+		}
+	}
+}
+
+// deliver tries one message until it succeeds or is dead-lettered; the lane waits meanwhile, so
+// later messages of the same aggregate are never delivered before it.
+func (l *Local) deliver(ctx context.Context, h http.Handler, fn string, env envelope) {
+	m := env.msg
+	status := 0
+	for count := 1; count <= l.cfg.MaxDeliveryCount; count++ {
+		if ctx.Err() != nil {
+			return
+		}
+		data, meta := functions.ServiceBusMessage(m.Body, l.cfg.Encoding, functions.ServiceBusMetadata{
+			MessageID: m.ID, DeliveryCount: count, EnqueuedTimeUTC: env.enqueued, ContentType: m.ContentType,
+			CorrelationID: m.CorrelationID, Subject: m.Subject, ApplicationProperties: m.Properties,
+		})
+		for k, v := range functions.SysMetadata(fn, time.Now()) {
+			meta[k] = v
+		}
+		var err error
+		status, _, _, err = functions.Invoke(ctx, h, fn, map[string]any{functions.ServiceBusBinding: data}, meta)
+		if err == nil && status >= 200 && status < 300 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(count) * l.cfg.RedeliveryDelay):
+		}
+	}
+	l.mu.Lock()
+	if len(l.dead) >= l.cfg.DeadLetterCapacity {
+		l.dead = l.dead[1:]
+	}
+	l.dead = append(l.dead, DeadLetter{Function: fn, MessageID: m.ID, Subject: m.Subject,
+		DeliveryCount: l.cfg.MaxDeliveryCount, LastStatus: status, DeadLetterAt: time.Now().UTC(), Body: string(m.Body)})
+	l.mu.Unlock()
+	l.log.Error("bus: message dead-lettered", "function", fn, "messageId", m.ID, "subject", m.Subject,
+		"deliveryCount", l.cfg.MaxDeliveryCount, "lastStatus", status)
+}
+
+// DeadLetters returns the dead-lettered messages, oldest first.
+func (l *Local) DeadLetters() []DeadLetter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.dead)
+}
+
+// String describes the topology, for the start-up log.
+func (l *Local) String() string {
+	n := 0
+	for _, lanes := range l.topics {
+		n += len(lanes)
+	}
+	return fmt.Sprintf("local transport: %d topics, %d subscriptions", len(l.topics), n)
+}
