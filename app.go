@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,16 +19,19 @@ import (
 	"spine/handlers/tenants"
 	"spine/shared/auth"
 	"spine/shared/blob"
+	"spine/shared/bus"
 	"spine/shared/cache"
 	"spine/shared/config"
 	"spine/shared/functions"
 	"spine/shared/httpx"
+	"spine/shared/outbox"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
-// app is the wired binary: stores, services, the echo instance and the function registry.
+// app is the wired binary: stores, services, the echo instance, the function registry and the
+// event backbone (one outbox drainer per service database, and the broker they publish to).
 type app struct {
 	cfg      config.Config
 	log      *slog.Logger
@@ -34,23 +39,32 @@ type app struct {
 	registry *functions.Registry
 	closers  []func()
 
-	// Directory is the tenants service's answer to "what state is this tenant in?", handed to
+	drainers map[string]*outbox.Drainer // by topic (= publishing service)
+	local    *bus.Local                 // the in-process transport, when no Service Bus is configured
+
+	// directory is the tenants service's answer to "what state is this tenant in?", handed to
 	// every service that fences writes.
 	directory tenancy.Directory
 }
 
+// OutboxDrainSchedule is the safety-net timer of the outbox: commits kick the drainers at once.
+const OutboxDrainSchedule = "*/10 * * * * *"
+
 // declaredRegistry is the function registry as declared by every service, without connecting to
 // anything: what `handler functions` writes and what the host will invoke.
 func declaredRegistry() (*functions.Registry, error) {
-	return buildRegistry(tenants.NewAPI(nil))
+	return (&app{}).buildRegistry(tenants.NewAPI(nil))
 }
 
-func buildRegistry(t *tenants.API) (*functions.Registry, error) {
+func (a *app) buildRegistry(t *tenants.API) (*functions.Registry, error) {
 	reg := &functions.Registry{}
-	if err := reg.Add(functions.Function{
-		Name: "Health",
-		HTTP: &functions.HTTPTrigger{Route: "health", Methods: []string{"get"}, AuthLevel: functions.AuthAnonymous},
-	}); err != nil {
+	if err := reg.Add(
+		functions.Function{Name: "Health",
+			HTTP: &functions.HTTPTrigger{Route: "health", Methods: []string{"get"}, AuthLevel: functions.AuthAnonymous}},
+		functions.Function{Name: "Admin",
+			HTTP: &functions.HTTPTrigger{Route: "admin/{*rest}", Methods: []string{"get", "post"}, AuthLevel: functions.AuthAnonymous}},
+		functions.Function{Name: "OutboxDrain", Timer: &functions.TimerTrigger{Schedule: OutboxDrainSchedule}, Handler: a.drainAll},
+	); err != nil {
 		return nil, err
 	}
 	if err := reg.Add(t.Functions()...); err != nil {
@@ -59,8 +73,31 @@ func buildRegistry(t *tenants.API) (*functions.Registry, error) {
 	return reg, nil
 }
 
+// drainAll is the OutboxDrain timer: every service's outbox, each for at most 20 seconds.
+func (a *app) drainAll(ctx context.Context, _ *functions.Invocation) (*functions.Result, error) {
+	res := &functions.Result{}
+	var errs []error
+	for _, topic := range a.topics() {
+		r, err := a.drainers[topic].Drain(ctx, 20*time.Second)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", topic, err))
+		}
+		res.Logs = append(res.Logs, fmt.Sprintf("outbox %s: published %d, failed %d, parked %d", topic, r.Published, r.Failed, r.Parked))
+	}
+	return res, errors.Join(errs...)
+}
+
+func (a *app) topics() []string {
+	out := make([]string, 0, len(a.drainers))
+	for t := range a.drainers {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app, err error) {
-	a = &app{cfg: cfg, log: logger}
+	a = &app{cfg: cfg, log: logger, drainers: map[string]*outbox.Drainer{}}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -74,20 +111,10 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	}
 	a.closers = append(a.closers, verifier.Close)
 
-	var c *cache.Cache
-	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, errors.New("SPINE_REDIS_URL: not a valid Redis URL")
-		}
-		// Short timeouts: Redis is a cache, and a slow cache must not make reads slow.
-		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 250*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
-		opt.MaxRetries = 0
-		rdb := redis.NewClient(opt)
-		c = cache.New(rdb, cache.Config{}, logger)
-		a.closers = append(a.closers, func() { c.Close(); _ = rdb.Close() })
+	c, err := a.openCache()
+	if err != nil {
+		return nil, err
 	}
-
 	blobs, err := blob.Open(cfg.StorageConnectionString, cfg.StorageAccountURL)
 	if err != nil {
 		return nil, err
@@ -100,12 +127,17 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 		}
 	}
 
-	tdb, err := openDB(ctx, cfg, "tenants")
-	if err != nil {
-		return nil, err
+	dbs := map[string]*sqlstore.DB{}
+	for _, svc := range cfg.Enabled {
+		db, err := openDB(ctx, cfg, svc)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = db.Close() })
+		dbs[svc] = db
 	}
-	a.closers = append(a.closers, func() { _ = tdb.Close() })
-	tsvc, err := tenants.NewService(storeFor(tdb), c, []tenants.StepRunner{
+
+	tsvc, err := tenants.NewService(storeFor(dbs["tenants"]), c, []tenants.StepRunner{
 		tenants.EditionStep{Editions: cfg.TenantEditions},
 		tenants.StorageStep{Blobs: blobs},
 	}, tenants.ServiceConfig{CacheTTL: cfg.CacheTTL, RetryAfter: cfg.ProvisioningRetryAfter}, logger)
@@ -114,10 +146,22 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	}
 	a.directory = tsvc
 	tapi := tenants.NewAPI(tsvc)
-
-	if a.registry, err = buildRegistry(tapi); err != nil {
+	if a.registry, err = a.buildRegistry(tapi); err != nil {
 		return nil, err
 	}
+
+	pub, err := a.publisher()
+	if err != nil {
+		return nil, err
+	}
+	for svc, db := range dbs {
+		d, err := outbox.NewDrainer(db, svc, pub, outbox.DrainerConfig{}, logger)
+		if err != nil {
+			return nil, err
+		}
+		a.drainers[svc] = d
+	}
+	tsvc.NotifyOutbox(a.drainers["tenants"].Kick)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -132,8 +176,50 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	})
 	secured := api.Group("", auth.Middleware(verifier), httpx.Actor())
 	tapi.Routes(secured)
+	admin := &outbox.Admin{Drainers: a.drainers}
+	if a.local != nil {
+		admin.DeadLetters = func() any { return a.local.DeadLetters() }
+	}
+	admin.Routes(secured)
 	a.echo = e
 	return a, nil
+}
+
+// openCache connects Redis when configured; nil means every read goes to SQL.
+func (a *app) openCache() (*cache.Cache, error) {
+	if a.cfg.RedisURL == "" {
+		return nil, nil
+	}
+	opt, err := redis.ParseURL(a.cfg.RedisURL)
+	if err != nil {
+		return nil, errors.New("SPINE_REDIS_URL: not a valid Redis URL")
+	}
+	// Short timeouts: Redis is a cache, and a slow cache must not make reads slow.
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 250*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+	opt.MaxRetries = 0
+	rdb := redis.NewClient(opt)
+	c := cache.New(rdb, cache.Config{}, a.log)
+	a.closers = append(a.closers, func() { c.Close(); _ = rdb.Close() })
+	return c, nil
+}
+
+// publisher is Service Bus when configured, else the in-process transport to our own functions.
+func (a *app) publisher() (outbox.Publisher, error) {
+	if a.cfg.ServiceBusConnectionString != "" || a.cfg.ServiceBusNamespace != "" {
+		sb, err := bus.NewServiceBus(a.cfg.ServiceBusConnectionString, a.cfg.ServiceBusNamespace)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = sb.Close(ctx)
+		})
+		return sb, nil
+	}
+	a.local = bus.NewLocal(a.registry, bus.LocalConfig{}, a.log)
+	a.log.Info("events: no Service Bus configured; using the in-process transport", "topology", a.local.String())
+	return a.local, nil
 }
 
 // storeFor picks the tenants store for the database's engine.
@@ -160,7 +246,8 @@ func openDB(ctx context.Context, cfg config.Config, svc string) (*sqlstore.DB, e
 	return db, nil
 }
 
-// Serve listens until ctx is done, then drains in-flight requests (and, standalone, timers).
+// Serve listens until ctx is done, then drains in-flight requests and stops the background work
+// (outbox drainers, the local transport and, standalone, the timers).
 func (a *app) Serve(ctx context.Context) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(a.cfg.Port)))
 	if err != nil {
@@ -171,33 +258,45 @@ func (a *app) Serve(ctx context.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("serving", "addr", ln.Addr().String(), "standalone", a.cfg.Standalone, "functions", len(a.registry.Functions()))
 
-	schedDone := make(chan struct{})
-	sctx, cancelSched := context.WithCancel(ctx)
-	defer cancelSched()
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if a.local != nil {
+		a.local.Start(bg, a.echo)
+	}
+	for _, d := range a.drainers {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.Run(bg) }()
+	}
 	if a.cfg.Standalone {
+		wg.Add(1)
 		go func() {
-			defer close(schedDone)
-			if err := functions.NewScheduler(a.registry, a.echo, a.log).Run(sctx); err != nil && !errors.Is(err, context.Canceled) {
+			defer wg.Done()
+			if err := functions.NewScheduler(a.registry, a.echo, a.log).Run(bg); err != nil {
 				errc <- err
 			}
 		}()
-	} else {
-		close(schedDone)
 	}
 
+	var serveErr error
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
-			return err
+			serveErr = err
 		}
 	}
-	cancelSched()
-	<-schedDone
+	a.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	a.log.Info("shutting down")
-	return srv.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	stopBG()
+	wg.Wait()
+	if a.local != nil {
+		a.local.Wait()
+	}
+	return serveErr
 }
 
 // Close releases every resource the app opened, in reverse order.

@@ -22,6 +22,17 @@ type Service struct {
 	steps []StepRunner
 	cfg   ServiceConfig
 	log   *slog.Logger
+	kick  func()
+}
+
+// NotifyOutbox registers f (the outbox drainer's Kick) to run after every commit that wrote
+// outbox rows, so events leave at once instead of at the next timer. Call it before serving.
+func (s *Service) NotifyOutbox(f func()) { s.kick = f }
+
+func (s *Service) kicked() {
+	if s.kick != nil {
+		s.kick()
+	}
 }
 
 var _ tenancy.Directory = (*Service)(nil)
@@ -183,6 +194,7 @@ func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem
 	if err != nil {
 		return View{}, nil, err
 	}
+	s.kicked()
 	s.cache.Invalidate(ctx, slugKey(t.Slug)) // a cached "no such slug" must not outlive the insert
 	return v, nil, nil
 }
@@ -393,6 +405,7 @@ func (s *Service) Transition(ctx context.Context, c Caller, id tenancy.TenantID,
 	if err != nil {
 		return View{}, err
 	}
+	s.kicked()
 	s.cache.Invalidate(ctx, tenantKey(id))
 	return v, nil
 }
@@ -438,7 +451,7 @@ func (s *Service) Provision(ctx context.Context, c Caller, id tenancy.TenantID, 
 			return View{}, &StepError{Step: st.Name, Code: code}
 		}
 	}
-	return s.store.Update(ctx, sqlstore.PlatformScope(), id, func(v *View) ([]events.Event, error) {
+	v, err = s.store.Update(ctx, sqlstore.PlatformScope(), id, func(v *View) ([]events.Event, error) {
 		for _, st := range v.Steps {
 			if st.Status != StepSucceeded {
 				return nil, &StepError{Step: st.Name, Code: "step-not-succeeded"}
@@ -456,6 +469,10 @@ func (s *Service) Provision(ctx context.Context, c Caller, id tenancy.TenantID, 
 		}, events.MetaFrom(ctx))
 		return []events.Event{ev}, err
 	})
+	if err == nil {
+		s.kicked()
+	}
+	return v, err
 }
 
 func (s *Service) runner(name string) StepRunner {

@@ -277,4 +277,3 @@ func TestServiceBus_SendFailureRefusesTheBatch(t *testing.T) {
 		t.Fatalf("SDK text leaked: %v", err)
 	}
 }
-

@@ -54,6 +54,11 @@ type Config struct {
 	// StorageAccountURL is SPINE_STORAGE_ACCOUNT_URL (https://<account>.blob.core.windows.net/),
 	// used in Azure with the managed identity. One of the two storage settings is required.
 	StorageAccountURL string
+	// ServiceBusConnectionString is SPINE_SERVICEBUS_CONNECTION_STRING (secret), or
+	// ServiceBusNamespace is SPINE_SERVICEBUS_NAMESPACE (<name>.servicebus.windows.net, reached
+	// with the managed identity). With neither, events go through the in-process transport that
+	// delivers them to this binary's own Service Bus-triggered functions (local runs and tests).
+	ServiceBusConnectionString, ServiceBusNamespace string
 	// AuthIssuer, AuthAudience: SPINE_AUTH_ISSUER, SPINE_AUTH_AUDIENCE (required).
 	AuthIssuer, AuthAudience string
 	// AuthJWKSURL / AuthJWKSFile: SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE (exactly one).
@@ -148,6 +153,8 @@ func Load(get Getenv) (Config, error) {
 		errs = append(errs, errors.New("SPINE_STORAGE_CONNECTION_STRING or SPINE_STORAGE_ACCOUNT_URL: one is required"))
 	}
 
+	c.ServiceBusConnectionString = get("SPINE_SERVICEBUS_CONNECTION_STRING")
+	c.ServiceBusNamespace = get("SPINE_SERVICEBUS_NAMESPACE")
 	c.AuthIssuer = get("SPINE_AUTH_ISSUER")
 	c.AuthAudience = get("SPINE_AUTH_AUDIENCE")
 	c.AuthJWKSURL = get("SPINE_AUTH_JWKS_URL")
@@ -231,6 +238,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("redis", MaskURL(c.RedisURL)),
 		slog.String("storage", MaskConnectionString(c.StorageConnectionString)),
 		slog.String("storageAccountURL", c.StorageAccountURL),
+		slog.String("serviceBus", MaskConnectionString(c.ServiceBusConnectionString)+c.ServiceBusNamespace),
 		slog.String("authIssuer", c.AuthIssuer),
 		slog.String("authAudience", c.AuthAudience),
 		slog.String("authJWKS", c.AuthJWKSURL+c.AuthJWKSFile),

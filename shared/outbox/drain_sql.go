@@ -44,7 +44,7 @@ var drainQueries = map[sqlstore.Dialect]drainSQL{
 		// aggregate's first row.
 		heads: `SELECT x.seq, (SELECT min(p.seq) FROM outbox p WHERE p.tenant_id = x.tenant_id AND p.subject = x.subject)
 			FROM outbox x WHERE x.seq = ANY($1::bigint[])`,
-		fail: `UPDATE outbox SET attempts = $2, next_attempt_at = $3, parked_at = $4, last_error = $5 WHERE seq = $1`,
+		fail:       `UPDATE outbox SET attempts = $2, next_attempt_at = $3, parked_at = $4, last_error = $5 WHERE seq = $1`,
 		deleteSeqs: `DELETE FROM outbox WHERE seq = ANY($1::bigint[])`,
 		seqParam: func(seqs []int64) any {
 			parts := make([]string, len(seqs))
@@ -75,7 +75,7 @@ var drainQueries = map[sqlstore.Dialect]drainSQL{
 			      WHERE p.tenant_id = o.tenant_id AND p.subject = o.subject AND p.seq < o.seq
 			        AND (p.parked_at IS NOT NULL OR p.next_attempt_at > SYSUTCDATETIME()))
 			ORDER BY o.seq`,
-		fail: `UPDATE dbo.outbox SET attempts = @p2, next_attempt_at = @p3, parked_at = @p4, last_error = @p5 WHERE seq = @p1`,
+		fail:       `UPDATE dbo.outbox SET attempts = @p2, next_attempt_at = @p3, parked_at = @p4, last_error = @p5 WHERE seq = @p1`,
 		deleteSeqs: `DELETE FROM dbo.outbox WHERE seq IN (SELECT CAST(value AS bigint) FROM STRING_SPLIT(@p1, ','))`,
 		seqParam: func(seqs []int64) any {
 			parts := make([]string, len(seqs))

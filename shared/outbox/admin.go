@@ -1,0 +1,112 @@
+package outbox
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"spine/shared/auth"
+	"spine/shared/httpx"
+	"spine/shared/problem"
+)
+
+// ScopeOps is the scope of the operator endpoints (platform-admin tokens only).
+const ScopeOps = "platform.ops"
+
+// Admin serves the operator view of every outbox: counts, parked rows and their replay, and the
+// local transport's dead letters when it is the broker.
+type Admin struct {
+	Drainers    map[string]*Drainer // by topic
+	DeadLetters func() any          // nil when a real broker keeps them (Service Bus dead-letter queues)
+}
+
+// Routes mounts the admin API on the authenticated /api group.
+func (a *Admin) Routes(g *echo.Group) {
+	grp := g.Group("/admin", platformAdmin, auth.RequireScope(ScopeOps))
+	grp.GET("/outbox", a.counts)
+	grp.GET("/outbox/:topic/parked", a.parked)
+	grp.POST("/outbox/:topic/parked/:eventId/replay", a.replay)
+	grp.GET("/dead-letters", a.deadLetters)
+}
+
+func platformAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if p, ok := auth.FromContext(c.Request().Context()); !ok || !p.PlatformAdmin {
+			return problem.New(http.StatusForbidden, "platform-admin-required", "This operation needs a platform-admin token.")
+		}
+		return next(c)
+	}
+}
+
+type topicCounts struct {
+	Topic string `json:"topic"`
+	Counts
+}
+
+func (a *Admin) counts(c echo.Context) error {
+	out := httpx.Page[topicCounts]{Value: []topicCounts{}}
+	for topic, d := range a.Drainers {
+		n, err := d.Counts(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		out.Value = append(out.Value, topicCounts{Topic: topic, Counts: n})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (a *Admin) drainer(c echo.Context) (*Drainer, error) {
+	d, ok := a.Drainers[c.Param("topic")]
+	if !ok {
+		return nil, problem.New(http.StatusNotFound, "outbox-not-found", "No outbox publishes to this topic.")
+	}
+	return d, nil
+}
+
+func (a *Admin) parked(c echo.Context) error {
+	d, err := a.drainer(c)
+	if err != nil {
+		return err
+	}
+	limit, err := httpx.Limit(c, 100, 1000)
+	if err != nil {
+		return err
+	}
+	rows, err := d.Parked(c.Request().Context(), limit)
+	if err != nil {
+		return err
+	}
+	if rows == nil {
+		rows = []ParkedRow{}
+	}
+	return c.JSON(http.StatusOK, httpx.Page[ParkedRow]{Value: rows})
+}
+
+func (a *Admin) replay(c echo.Context) error {
+	d, err := a.drainer(c)
+	if err != nil {
+		return err
+	}
+	id, perr := uuid.Parse(c.Param("eventId"))
+	if perr != nil {
+		return problem.New(http.StatusNotFound, "not-parked", "No parked row with this event id.")
+	}
+	err = d.Replay(c.Request().Context(), id.String())
+	if errors.Is(err, ErrNotParked) {
+		return problem.New(http.StatusNotFound, "not-parked", "No parked row with this event id.")
+	}
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusAccepted)
+}
+
+func (a *Admin) deadLetters(c echo.Context) error {
+	if a.DeadLetters == nil {
+		return problem.New(http.StatusNotFound, "no-local-dead-letters",
+			"Service Bus keeps dead letters in each subscription's dead-letter queue.")
+	}
+	return c.JSON(http.StatusOK, map[string]any{"value": a.DeadLetters()})
+}
