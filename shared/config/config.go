@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -72,6 +73,9 @@ type Config struct {
 	// ProvisioningRetryAfter is SPINE_PROVISIONING_RETRY_AFTER (default 30s): how long a failed
 	// provisioning step rests before the TenantProvisioningSweep timer retries it.
 	ProvisioningRetryAfter time.Duration
+	// PprofAddr is SPINE_PPROF_ADDR (default off): a loopback address (127.0.0.1:6060) on which
+	// net/http/pprof serves profiles, for `make bench` and investigations.
+	PprofAddr string
 	// TenantEditions is SPINE_TENANT_EDITIONS (default free,standard,enterprise): the edition codes
 	// the provisioning step "edition" accepts until billing's catalog answers it.
 	TenantEditions []string
@@ -193,6 +197,13 @@ func Load(get Getenv) (Config, error) {
 			errs = append(errs, fmt.Errorf("SPINE_PROVISIONING_RETRY_AFTER: %q is not a positive duration (e.g. 30s)", v))
 		}
 		c.ProvisioningRetryAfter = d
+	}
+	c.PprofAddr = get("SPINE_PPROF_ADDR")
+	if c.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.PprofAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			errs = append(errs, fmt.Errorf("SPINE_PPROF_ADDR: %q must be a loopback host:port (profiles are not for the network)", c.PprofAddr))
+		}
 	}
 	c.TenantEditions = []string{"free", "standard", "enterprise"}
 	if v := get("SPINE_TENANT_EDITIONS"); v != "" {
