@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/redis/go-redis/v9"
 
+	"spine/handlers/audit"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
 	"spine/shared/blob"
@@ -54,10 +55,13 @@ const OutboxDrainSchedule = "*/10 * * * * *"
 // declaredRegistry is the function registry as declared by every service, without connecting to
 // anything: what `handler functions` writes and what the host will invoke.
 func declaredRegistry() (*functions.Registry, error) {
-	return (&app{}).buildRegistry(tenants.NewAPI(nil))
+	return (&app{}).buildRegistry(tenants.NewAPI(nil), audit.NewAPI(nil))
 }
 
-func (a *app) buildRegistry(t *tenants.API) (*functions.Registry, error) {
+// Topics are the publishing services' Service Bus topics: every service with an outbox.
+var Topics = config.Services
+
+func (a *app) buildRegistry(t *tenants.API, au *audit.API) (*functions.Registry, error) {
 	reg := &functions.Registry{}
 	if err := reg.Add(
 		functions.Function{Name: "Health",
@@ -69,6 +73,9 @@ func (a *app) buildRegistry(t *tenants.API) (*functions.Registry, error) {
 		return nil, err
 	}
 	if err := reg.Add(t.Functions()...); err != nil {
+		return nil, err
+	}
+	if err := reg.Add(au.Functions(Topics)...); err != nil {
 		return nil, err
 	}
 	return reg, nil
@@ -138,6 +145,9 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 		dbs[svc] = db
 	}
 
+	if dbs["tenants"] == nil {
+		return nil, errors.New("SPINE_SERVICES: tenants must be enabled (every service asks it for tenant states)")
+	}
 	tsvc, err := tenants.NewService(storeFor(dbs["tenants"]), c, []tenants.StepRunner{
 		tenants.EditionStep{Editions: cfg.TenantEditions},
 		tenants.StorageStep{Blobs: blobs},
@@ -147,7 +157,15 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	}
 	a.directory = tsvc
 	tapi := tenants.NewAPI(tsvc)
-	if a.registry, err = a.buildRegistry(tapi); err != nil {
+
+	var asvc *audit.Service
+	if db, ok := dbs["audit"]; ok {
+		if asvc, err = audit.NewService(auditStoreFor(db), tsvc, logger); err != nil {
+			return nil, err
+		}
+	}
+	aapi := audit.NewAPI(asvc)
+	if a.registry, err = a.buildRegistry(tapi, aapi); err != nil {
 		return nil, err
 	}
 
@@ -163,10 +181,13 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 		a.drainers[svc] = d
 	}
 	tsvc.NotifyOutbox(a.drainers["tenants"].Kick)
+	if asvc != nil {
+		asvc.NotifyOutbox(a.drainers["audit"].Kick)
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	ph := &problem.Handler{Logger: logger, Mappers: []problem.Mapper{tenants.MapError, auth.ProblemFor}}
+	ph := &problem.Handler{Logger: logger, Mappers: []problem.Mapper{tenants.MapError, audit.MapError, auth.ProblemFor}}
 	e.HTTPErrorHandler = ph.ServeError
 	e.Use(middleware.Recover())
 	functions.Mount(e, a.registry, logger)
@@ -177,6 +198,9 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	})
 	secured := api.Group("", auth.Middleware(verifier), httpx.Actor())
 	tapi.Routes(secured)
+	if asvc != nil {
+		aapi.Routes(secured)
+	}
 	admin := &outbox.Admin{Drainers: a.drainers}
 	if a.local != nil {
 		admin.DeadLetters = func() any { return a.local.DeadLetters() }
@@ -221,6 +245,14 @@ func (a *app) publisher() (outbox.Publisher, error) {
 	a.local = bus.NewLocal(a.registry, bus.LocalConfig{}, a.log)
 	a.log.Info("events: no Service Bus configured; using the in-process transport", "topology", a.local.String())
 	return a.local, nil
+}
+
+// auditStoreFor picks the audit store for the database's engine.
+func auditStoreFor(db *sqlstore.DB) audit.Store {
+	if db.Dialect == sqlstore.SQLServer {
+		return audit.NewSQLServerStore(db)
+	}
+	return audit.NewPostgresStore(db)
 }
 
 // storeFor picks the tenants store for the database's engine.

@@ -144,7 +144,7 @@ func TestMigrateCommand_AppliesAndIsIdempotent(t *testing.T) {
 	defer db.Drop()
 	for i := 0; i < 2; i++ {
 		cmd := exec.Command(binary, "migrate")
-		cmd.Env = []string{"SPINE_TENANTS_DB_URL=" + db.RuntimeURL, "SPINE_TENANTS_DB_MIGRATE_URL=" + db.OwnerURL,
+		cmd.Env = []string{"SPINE_SERVICES=tenants", "SPINE_TENANTS_DB_URL=" + db.RuntimeURL, "SPINE_TENANTS_DB_MIGRATE_URL=" + db.OwnerURL,
 			"SPINE_STORAGE_CONNECTION_STRING=UseDevelopmentStorage=true", "SPINE_AUTH_ISSUER=x", "SPINE_AUTH_AUDIENCE=y",
 			"SPINE_AUTH_JWKS_FILE=/dev/null"}
 		out, err := cmd.CombinedOutput()

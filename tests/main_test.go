@@ -60,6 +60,7 @@ type server struct {
 	cmd    *exec.Cmd
 	signer *auth.DevSigner
 	db     *testenv.Database
+	audit  *testenv.Database
 	logs   *syncBuffer
 	admin  string
 }
@@ -95,6 +96,11 @@ func startServer(t *testing.T, extra map[string]string) *server {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Drop)
+	adb, err := testenv.FreshDatabase(ctx, "audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(adb.Drop)
 	keys := t.TempDir()
 	signer, err := auth.EnsureDevKey(keys)
 	if err != nil {
@@ -113,6 +119,8 @@ func startServer(t *testing.T, extra map[string]string) *server {
 		"FUNCTIONS_CUSTOMHANDLER_PORT":    fmt.Sprint(port),
 		"SPINE_TENANTS_DB_URL":            db.RuntimeURL,
 		"SPINE_TENANTS_DB_MIGRATE_URL":    db.OwnerURL,
+		"SPINE_AUDIT_DB_URL":              adb.RuntimeURL,
+		"SPINE_AUDIT_DB_MIGRATE_URL":      adb.OwnerURL,
 		"SPINE_REDIS_URL":                 redisURL,
 		"SPINE_STORAGE_CONNECTION_STRING": storage,
 		"SPINE_AUTH_ISSUER":               issuer,
@@ -128,7 +136,7 @@ func startServer(t *testing.T, extra map[string]string) *server {
 	for k, v := range settings {
 		env = append(env, k+"="+v)
 	}
-	s := &server{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), signer: signer, db: db, logs: &syncBuffer{}}
+	s := &server{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), signer: signer, db: db, audit: adb, logs: &syncBuffer{}}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env, s.cmd.Stdout, s.cmd.Stderr = env, s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -168,7 +176,7 @@ func startServer(t *testing.T, extra map[string]string) *server {
 func (s *server) token(tenant string, admin bool) string {
 	s.t.Helper()
 	tok, err := s.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "e2e",
-		TenantID: tenant, Scopes: []string{"tenant.read", "tenant.manage"}, PlatformAdmin: admin}, time.Hour)
+		TenantID: tenant, Scopes: []string{"tenant.read", "tenant.manage", "audit.read", "audit.write", "platform.ops"}, PlatformAdmin: admin}, time.Hour)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // Services is every owning service the binary can serve, in start-up order.
-var Services = []string{"tenants"}
+var Services = []string{"tenants", "audit"}
 
 // DB is one service's database settings.
 type DB struct {

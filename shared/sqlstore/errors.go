@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	mssql "github.com/microsoft/go-mssqldb"
@@ -80,10 +81,12 @@ func Translate(d Dialect, err error) error {
 	var ms mssql.Error
 	if errors.As(err, &ms) {
 		switch ms.Number {
-		case 2627, 2601:
-			return &ConstraintError{Kind: ErrUniqueViolation, Constraint: mssqlConstraint(ms.Message), cause: err}
+		case 2627: // "Violation of UNIQUE KEY constraint 'name'. Cannot insert duplicate key in object 'dbo.t'."
+			return &ConstraintError{Kind: ErrUniqueViolation, Constraint: quoted(ms.Message, 0), cause: err}
+		case 2601: // "Cannot insert duplicate key row in object 'dbo.t' with unique index 'name'. ..."
+			return &ConstraintError{Kind: ErrUniqueViolation, Constraint: quoted(ms.Message, 1), cause: err}
 		case 547:
-			return &ConstraintError{Kind: ErrForeignKey, Constraint: mssqlConstraint(ms.Message), cause: err}
+			return &ConstraintError{Kind: ErrForeignKey, Constraint: quoted(ms.Message, 0), cause: err}
 		case 1205, 3960:
 			return fmt.Errorf("%w: %w", ErrRetryable, err)
 		case 229, 230, 33504:
@@ -104,18 +107,11 @@ func Translate(d Dialect, err error) error {
 	return err
 }
 
-// mssqlConstraint extracts the quoted constraint or index name from SQL Server's 2627/2601/547
-// messages ("Violation of UNIQUE KEY constraint 'UQ_x'." / "... with unique index 'IX_y'.").
-func mssqlConstraint(msg string) string {
-	start := -1
-	for i := 0; i < len(msg); i++ {
-		if msg[i] == '\'' {
-			if start < 0 {
-				start = i + 1
-				continue
-			}
-			return msg[start:i]
-		}
+// quoted returns the n-th (0-based) single-quoted name in one of SQL Server's constraint messages.
+func quoted(msg string, n int) string {
+	parts := strings.Split(msg, "'")
+	if i := 2*n + 1; i < len(parts)-1 {
+		return parts[i]
 	}
 	return ""
 }

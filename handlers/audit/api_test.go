@@ -1,0 +1,545 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"spine/shared/auth"
+	"spine/shared/events"
+	"spine/shared/httpx"
+	"spine/shared/problem"
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+const (
+	testIssuer   = "https://spine.test/issuer"
+	testAudience = "spine-api"
+)
+
+// harness is the audit API wired as app.go wires a service, over the package database.
+type harness struct {
+	t      *testing.T
+	e      *echo.Echo
+	db     *sqlstore.DB
+	dir    fakeDir
+	signer *auth.DevSigner
+	admin  string // platform-admin token with both scopes
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	keys := t.TempDir()
+	signer, err := auth.EnsureDevKey(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(ctx, auth.Config{Issuer: testIssuer, Audience: testAudience, JWKSFile: keys + "/jwks.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	h := &harness{t: t, db: openRuntime(t), dir: fakeDir{}, signer: signer}
+	svc, err := NewService(NewPostgresStore(h.db), h.dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	ph := &problem.Handler{Mappers: []problem.Mapper{MapError, auth.ProblemFor}}
+	e.HTTPErrorHandler = ph.ServeError
+	api := e.Group("/api", httpx.Trace(), httpx.BodyLimit(256<<10), auth.Middleware(v), httpx.Actor())
+	NewAPI(svc).Routes(api)
+	h.e = e
+	h.admin = h.token("", true, ScopeRead, ScopeWrite)
+	return h
+}
+
+// tenant registers a fresh tenant as Active in the directory and returns it with a token that
+// holds both scopes.
+func (h *harness) tenant() (tenancy.TenantID, string) {
+	id := tenancy.NewTenantID()
+	h.dir[id] = tenancy.StatusActive
+	return id, h.token(id.String(), false, ScopeRead, ScopeWrite)
+}
+
+func (h *harness) token(tenant string, admin bool, scopes ...string) string {
+	h.t.Helper()
+	tok, err := h.signer.Mint(auth.TokenClaims{Issuer: testIssuer, Audience: testAudience, Subject: "user-" + tenant,
+		TenantID: tenant, Scopes: scopes, PlatformAdmin: admin}, time.Hour)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+type resp struct {
+	code int
+	hdr  http.Header
+	body []byte
+}
+
+func (r resp) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+	return m
+}
+
+// problemCode returns the stable code of a problem+json body, failing if it is not one.
+func (r resp) problemCode(t *testing.T) string {
+	t.Helper()
+	if ct := r.hdr.Get("Content-Type"); ct != problem.ContentType {
+		t.Fatalf("Content-Type = %q, want %s (status %d, body %s)", ct, problem.ContentType, r.code, r.body)
+	}
+	code, _ := r.json(t)["code"].(string)
+	return code
+}
+
+func (h *harness) do(method, path, token string, body any, hdr ...string) resp {
+	h.t.Helper()
+	var rd *bytes.Reader
+	switch b := body.(type) {
+	case nil:
+		rd = bytes.NewReader(nil)
+	case string:
+		rd = bytes.NewReader([]byte(b))
+	default:
+		raw, _ := json.Marshal(b)
+		rd = bytes.NewReader(raw)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.e.ServeHTTP(rec, req)
+	return resp{code: rec.Code, hdr: rec.Header(), body: rec.Body.Bytes()}
+}
+
+// entryBody is a valid POST body; over replaces members.
+func entryBody(over map[string]any) map[string]any {
+	b := map[string]any{
+		"actor":    map[string]string{"type": "user", "id": "alice"},
+		"action":   "document.shared",
+		"resource": map[string]string{"type": "document", "id": "doc-1"},
+		"payload":  map[string]any{"with": "bob"},
+	}
+	for k, v := range over {
+		if v == nil {
+			delete(b, k)
+		} else {
+			b[k] = v
+		}
+	}
+	return b
+}
+
+// record POSTs an entry and returns its JSON, failing unless 201.
+func (h *harness) record(token, query string, over map[string]any) map[string]any {
+	h.t.Helper()
+	r := h.do("POST", "/api/audit-entries"+query, token, entryBody(over))
+	if r.code != http.StatusCreated {
+		h.t.Fatalf("record: %d %s", r.code, r.body)
+	}
+	return r.json(h.t)
+}
+
+// page is one GET /audit-entries answer.
+type page struct {
+	Value    []map[string]any `json:"value"`
+	NextLink string           `json:"nextLink"`
+}
+
+func (h *harness) list(path, token string) page {
+	h.t.Helper()
+	r := h.do("GET", path, token, nil)
+	if r.code != http.StatusOK {
+		h.t.Fatalf("GET %s: %d %s", path, r.code, r.body)
+	}
+	var p page
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+func seqs(p page) []int {
+	out := []int{}
+	for _, v := range p.Value {
+		out = append(out, int(v["seq"].(float64)))
+	}
+	return out
+}
+
+func TestRecordAuditEntry_201_ChainedWithHashesTraceAndLocation(t *testing.T) {
+	h := newHarness(t)
+	tenant, tok := h.tenant()
+	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	r := h.do("POST", "/api/audit-entries", tok,
+		`{"actor":{"type":"user","id":"alice"},"action":"document.shared","resource":{"type":"document","id":"doc-1"},
+		  "payload": { "with" : "bob", "n": 1.50 }}`,
+		"traceparent", "00-"+trace+"-00f067aa0ba902b7-01", "X-Correlation-Id", "corr-7")
+	if r.code != http.StatusCreated {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	first := r.json(t)
+	id := first["id"].(string)
+	if first["seq"] != 1.0 || first["tenantId"] != tenant.String() || first["traceId"] != trace || first["correlationId"] != "corr-7" ||
+		first["prevHash"] != strings.Repeat("0", 64) || len(first["hash"].(string)) != 64 {
+		t.Fatalf("first entry: %s", r.body)
+	}
+	if raw, _ := json.Marshal(first["payload"]); string(raw) != `{"n":1.5,"with":"bob"}` {
+		t.Fatalf("payload %s", raw)
+	}
+	if !strings.Contains(string(r.body), `"payload":{"with":"bob","n":1.50}`) {
+		t.Fatalf("payload must be stored compacted, member order and number text kept: %s", r.body)
+	}
+	if r.hdr.Get("Location") != "/api/audit-entries/"+id || r.hdr.Get("ETag") != `"`+first["hash"].(string)+`"` {
+		t.Fatalf("headers %v", r.hdr)
+	}
+	second := h.record(tok, "", nil)
+	if second["seq"] != 2.0 || second["prevHash"] != first["hash"] {
+		t.Fatalf("second entry does not link to the first: %v", second)
+	}
+	got := h.do("GET", "/api/audit-entries/"+id, tok, nil)
+	if got.code != 200 || got.json(t)["hash"] != first["hash"] || got.hdr.Get("ETag") != r.hdr.Get("ETag") {
+		t.Fatalf("GET: %d %s", got.code, got.body)
+	}
+
+	// AuditEntryRecorded went to the outbox with the entry's chain position and the request's
+	// trace and actor.
+	var envelope []byte
+	err := h.db.InReadTx(context.Background(), sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+		return tx.QueryRowContext(context.Background(), `SELECT envelope::text FROM outbox WHERE subject = $1`, id).Scan(&envelope)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.Event
+	_ = json.Unmarshal(envelope, &ev)
+	var data map[string]any
+	_ = json.Unmarshal(ev.Data, &data)
+	if ev.Type != EventEntryRecorded || ev.Source != "/services/audit" || ev.TenantID != tenant.String() ||
+		!strings.Contains(ev.TraceParent, trace) || ev.Actor != "user:user-"+tenant.String() ||
+		data["seq"] != 1.0 || data["hash"] != first["hash"] || data["entryId"] != id {
+		t.Fatalf("outbox event: %s", envelope)
+	}
+}
+
+func TestRecordAuditEntry_201_PlatformAdminNamesTheTenant(t *testing.T) {
+	h := newHarness(t)
+	tenant, _ := h.tenant()
+	r := h.do("POST", "/api/audit-entries?tenantId="+tenant.String(), h.admin, entryBody(map[string]any{
+		"occurredAt": "2026-01-31T23:00:00.123456789+01:00", "traceId": "0af7651916cd43dd8448eb211c80319c"}))
+	if r.code != http.StatusCreated {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	m := r.json(t)
+	if m["tenantId"] != tenant.String() || m["occurredAt"] != "2026-01-31T22:00:00.123456Z" || m["traceId"] != "0af7651916cd43dd8448eb211c80319c" {
+		t.Fatalf("entry: %s", r.body)
+	}
+	if loc := r.hdr.Get("Location"); loc != "/api/audit-entries/"+m["id"].(string)+"?tenantId="+tenant.String() {
+		t.Fatalf("Location %q", loc)
+	}
+	if got := h.do("GET", r.hdr.Get("Location"), h.admin, nil); got.code != 200 {
+		t.Fatalf("GET Location: %d %s", got.code, got.body)
+	}
+	if r := h.do("POST", "/api/audit-entries", h.admin, entryBody(nil)); r.code != 400 || r.problemCode(t) != "tenant-required" {
+		t.Fatalf("admin without tenantId: %d %s", r.code, r.body)
+	}
+}
+
+func TestRecordAuditEntry_400_UnknownField(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.tenant()
+	for _, body := range []map[string]any{
+		entryBody(map[string]any{"severity": "high"}),
+		entryBody(map[string]any{"actor": map[string]string{"type": "user", "id": "a", "name": "Alice"}}),
+	} {
+		r := h.do("POST", "/api/audit-entries", tok, body)
+		if r.code != 400 || r.problemCode(t) != "unknown-field" {
+			t.Fatalf("%d %s", r.code, r.body)
+		}
+	}
+}
+
+func TestRecordAuditEntry_400_InvalidInput(t *testing.T) {
+	h := newHarness(t)
+	tenant, tok := h.tenant()
+	for _, tc := range []struct {
+		name string
+		body any
+		code string
+	}{
+		{"no action", entryBody(map[string]any{"action": nil}), "invalid-input"},
+		{"action with spaces", entryBody(map[string]any{"action": "drop table"}), "invalid-input"},
+		{"no actor", entryBody(map[string]any{"actor": nil}), "invalid-input"},
+		{"actor id with a newline", entryBody(map[string]any{"actor": map[string]string{"type": "user", "id": "a\nb"}}), "invalid-input"},
+		{"no resource", entryBody(map[string]any{"resource": nil}), "invalid-input"},
+		{"resource id too long", entryBody(map[string]any{"resource": map[string]string{"type": "doc", "id": strings.Repeat("x", 201)}}), "invalid-input"},
+		{"trace id not hex", entryBody(map[string]any{"traceId": "not-a-trace"}), "invalid-input"},
+		{"trace id all zero", entryBody(map[string]any{"traceId": strings.Repeat("0", 32)}), "invalid-input"},
+		{"occurredAt in the future", entryBody(map[string]any{"occurredAt": time.Now().Add(10 * time.Minute).Format(time.RFC3339)}), "invalid-input"},
+		{"occurredAt not RFC 3339", entryBody(map[string]any{"occurredAt": "yesterday"}), "invalid-input"},
+		{"occurredAt before 1970", entryBody(map[string]any{"occurredAt": "1969-12-31T23:59:59Z"}), "invalid-input"},
+		{"payload too large", entryBody(map[string]any{"payload": strings.Repeat("x", MaxPayloadBytes)}), "invalid-input"},
+		{"correlation id too long", entryBody(map[string]any{"correlationId": strings.Repeat("c", 129)}), "invalid-input"},
+		{"malformed json", `{"action":`, "invalid-json"},
+		{"wrong type", entryBody(map[string]any{"action": 7}), "invalid-json"},
+	} {
+		r := h.do("POST", "/api/audit-entries", tok, tc.body)
+		if r.code != 400 || r.problemCode(t) != tc.code {
+			t.Errorf("%s: %d %s, want 400 %s", tc.name, r.code, r.body, tc.code)
+		}
+	}
+	if p := h.list("/api/audit-entries", tok); len(p.Value) != 0 {
+		t.Fatalf("refused requests recorded %d entries for %s", len(p.Value), tenant)
+	}
+	// Within the allowed skew is fine.
+	h.record(tok, "", map[string]any{"occurredAt": time.Now().Add(4 * time.Minute).Format(time.RFC3339)})
+}
+
+func TestRecordAuditEntry_403_TenantSuspended(t *testing.T) {
+	h := newHarness(t)
+	tenant, tok := h.tenant()
+	h.record(tok, "", nil)
+	h.dir[tenant] = tenancy.StatusSuspended
+	r := h.do("POST", "/api/audit-entries", tok, entryBody(nil))
+	if r.code != http.StatusForbidden || r.problemCode(t) != "tenant-suspended" {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	if r := h.do("POST", "/api/audit-entries?tenantId="+tenant.String(), h.admin, entryBody(nil)); r.code != 403 || r.problemCode(t) != "tenant-suspended" {
+		t.Fatalf("platform admin writing for a suspended tenant: %d %s", r.code, r.body)
+	}
+	// Reads stay open, and nothing was written.
+	if p := h.list("/api/audit-entries", tok); len(p.Value) != 1 {
+		t.Fatalf("%d entries, want 1", len(p.Value))
+	}
+	h.dir[tenant] = tenancy.StatusDecommissioned
+	if r := h.do("POST", "/api/audit-entries", tok, entryBody(nil)); r.code != 403 || r.problemCode(t) != "tenant-suspended" {
+		t.Fatalf("decommissioned: %d %s", r.code, r.body)
+	}
+	unknown := tenancy.NewTenantID()
+	if r := h.do("POST", "/api/audit-entries", h.token(unknown.String(), false, ScopeWrite), entryBody(nil)); r.code != 404 || r.problemCode(t) != "tenant-not-found" {
+		t.Fatalf("tenant unknown to the directory: %d %s", r.code, r.body)
+	}
+}
+
+func TestRecordAuditEntry_403_MissingScope(t *testing.T) {
+	h := newHarness(t)
+	tenant, _ := h.tenant()
+	readOnly := h.token(tenant.String(), false, ScopeRead)
+	if r := h.do("POST", "/api/audit-entries", readOnly, entryBody(nil)); r.code != 403 || r.problemCode(t) != "insufficient-scope" {
+		t.Fatalf("POST with audit.read only: %d %s", r.code, r.body)
+	}
+	writeOnly := h.token(tenant.String(), false, ScopeWrite)
+	for _, path := range []string{"/api/audit-entries", "/api/audit-entries/verify", "/api/audit-entries/" + newID()} {
+		if r := h.do("GET", path, writeOnly, nil); r.code != 403 || r.problemCode(t) != "insufficient-scope" {
+			t.Fatalf("GET %s with audit.write only: %d %s", path, r.code, r.body)
+		}
+	}
+	if r := h.do("GET", "/api/audit-entries", "", nil); r.code != 401 || r.problemCode(t) != "unauthorized" {
+		t.Fatalf("no token: %d %s", r.code, r.body)
+	}
+}
+
+func TestQueryAuditEntries_FiltersAndPages(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.tenant()
+	const trace = "0af7651916cd43dd8448eb211c80319c"
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	at := func(h int) string { return t0.Add(time.Duration(h) * time.Hour).Format(time.RFC3339) }
+	for _, over := range []map[string]any{
+		{"occurredAt": at(0), "traceId": trace},                                                 // 1
+		{"occurredAt": at(1), "actor": map[string]string{"type": "user", "id": "bob"}},          // 2
+		{"occurredAt": at(2), "action": "document.deleted", "traceId": trace},                   // 3
+		{"occurredAt": at(3), "resource": map[string]string{"type": "folder", "id": "f-1"}},     // 4
+		{"occurredAt": at(4), "resource": map[string]string{"type": "document", "id": "doc-2"}}, // 5
+		{"occurredAt": at(5), "actor": map[string]string{"type": "service", "id": "reporting"}}, // 6
+		{"occurredAt": at(6)}, // 7
+	} {
+		h.record(tok, "", over)
+	}
+	for _, tc := range []struct {
+		query string
+		want  []int
+	}{
+		{"", []int{1, 2, 3, 4, 5, 6, 7}},
+		{"actorId=alice", []int{1, 3, 4, 5, 7}},
+		{"actorId=bob", []int{2}},
+		{"action=document.deleted", []int{3}},
+		{"resourceType=folder", []int{4}},
+		{"resourceType=document&resourceId=doc-2", []int{5}},
+		{"traceId=" + trace, []int{1, 3}},
+		{"from=" + url.QueryEscape(at(2)) + "&to=" + url.QueryEscape(at(5)), []int{3, 4, 5}},
+		{"from=" + at(2) + "&actorId=alice", []int{3, 4, 5, 7}},
+		{"to=2026-03-01T12:30:00%2B02:00", []int{1}}, // offsets are honoured
+		{"to=2026-03-01T12:30:00+02:00", []int{1}},   // an unencoded '+' arrives as a space
+		{"action=nothing-like-this", []int{}},
+	} {
+		if got := seqs(h.list("/api/audit-entries?"+tc.query, tok)); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("?%s: seqs %v, want %v", tc.query, got, tc.want)
+		}
+	}
+
+	// Paging: limit=3 walks every matching entry once, in seq order, following nextLink.
+	var walked []int
+	path := "/api/audit-entries?actorId=alice&limit=3"
+	for pages := 0; path != "" && pages < 10; pages++ {
+		p := h.list(path, tok)
+		walked = append(walked, seqs(p)...)
+		if p.NextLink != "" && !strings.Contains(p.NextLink, "actorId=alice") {
+			t.Fatalf("nextLink drops the filter: %s", p.NextLink)
+		}
+		path = p.NextLink
+	}
+	if fmt.Sprint(walked) != "[1 3 4 5 7]" {
+		t.Fatalf("paged seqs %v", walked)
+	}
+
+	for _, tc := range []struct{ query, code string }{
+		{"from=yesterday", "invalid-time"},
+		{"to=2026-13-01T00:00:00Z", "invalid-time"},
+		{"from=" + at(3) + "&to=" + at(3), "invalid-time-range"},
+		{"traceId=XYZ", "invalid-filter"},
+		{"resourceId=doc-1", "invalid-filter"},
+		{"actorId=" + strings.Repeat("a", 201), "invalid-filter"},
+		{"cursor=not-ours", "invalid-cursor"},
+		{"cursor=" + httpx.EncodeCursor("-5"), "invalid-cursor"},
+		{"limit=0", "invalid-limit"},
+		{"limit=201", "invalid-limit"},
+		{"tenantId=not-a-uuid", "invalid-tenant-id"},
+	} {
+		r := h.do("GET", "/api/audit-entries?"+tc.query, tok, nil)
+		if r.code != 400 || r.problemCode(t) != tc.code {
+			t.Errorf("?%s: %d %s, want 400 %s", tc.query, r.code, r.body, tc.code)
+		}
+	}
+}
+
+func TestGetAuditEntry_404_UnknownOrMalformedID(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.tenant()
+	for _, id := range []string{newID(), "not-a-uuid", strings.ToUpper(newID())} {
+		if r := h.do("GET", "/api/audit-entries/"+id, tok, nil); r.code != 404 || r.problemCode(t) != "audit-entry-not-found" {
+			t.Errorf("GET %s: %d %s", id, r.code, r.body)
+		}
+	}
+}
+
+func TestVerify_ReportsTheTamperedEntryAndOnlyWithinTheWindow(t *testing.T) {
+	h := newHarness(t)
+	tenant, tok := h.tenant()
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, h.record(tok, "", map[string]any{"occurredAt": t0.Add(time.Duration(i) * time.Hour).Format(time.RFC3339)})["id"].(string))
+	}
+	ok := h.do("GET", "/api/audit-entries/verify", tok, nil)
+	if ok.code != 200 {
+		t.Fatalf("%d %s", ok.code, ok.body)
+	}
+	if m := ok.json(t); m["ok"] != true || m["entriesChecked"] != 4.0 || m["firstBroken"] != nil || m["tenantId"] != tenant.String() ||
+		!strings.Contains(string(ok.body), `"firstBroken":null`) || !strings.Contains(string(ok.body), `"from":null`) {
+		t.Fatalf("intact: %s", ok.body)
+	}
+
+	tamper(t, `UPDATE audit_entries SET payload = '{"with":"mallory"}' WHERE tenant_id = $1 AND entry_id = $2`, tenant.String(), ids[1])
+	r := h.do("GET", "/api/audit-entries/verify?from="+t0.Format(time.RFC3339)+"&to="+t0.Add(4*time.Hour).Format(time.RFC3339), tok, nil)
+	m := r.json(t)
+	broken, _ := m["firstBroken"].(map[string]any)
+	if r.code != 200 || m["ok"] != false || broken == nil || broken["id"] != ids[1] || broken["seq"] != 2.0 ||
+		broken["reason"] != ReasonHashMismatch || m["entriesChecked"] != 2.0 || m["from"] != t0.Format(time.RFC3339) {
+		t.Fatalf("tampered: %d %s", r.code, r.body)
+	}
+	// A window after the tampered entry is anchored on its unchanged stored hash: intact.
+	later := h.do("GET", "/api/audit-entries/verify?from="+t0.Add(2*time.Hour).Format(time.RFC3339), tok, nil).json(t)
+	if later["ok"] != true || later["entriesChecked"] != 2.0 {
+		t.Fatalf("window after the tampered entry: %v", later)
+	}
+	if r := h.do("GET", "/api/audit-entries/verify?from="+t0.Add(time.Hour).Format(time.RFC3339)+"&to="+t0.Format(time.RFC3339), tok, nil); r.code != 400 || r.problemCode(t) != "invalid-time-range" {
+		t.Fatalf("inverted window: %d %s", r.code, r.body)
+	}
+	if r := h.do("GET", "/api/audit-entries/verify", h.admin, nil); r.code != 400 || r.problemCode(t) != "tenant-required" {
+		t.Fatalf("admin without tenantId: %d %s", r.code, r.body)
+	}
+	adm := h.do("GET", "/api/audit-entries/verify?tenantId="+tenant.String(), h.admin, nil).json(t)
+	if adm["ok"] != false || adm["firstBroken"].(map[string]any)["id"] != ids[1] {
+		t.Fatalf("admin verify: %v", adm)
+	}
+}
+
+// Tenant A's token reaches none of B's entries by any route, and A's verify covers A's chain only.
+func TestIsolation_TenantAReadsNeitherBNorBsVerify(t *testing.T) {
+	h := newHarness(t)
+	a, tokA := h.tenant()
+	b, tokB := h.tenant()
+	const traceB = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
+	h.record(tokA, "", nil)
+	eb := h.record(tokB, "", map[string]any{"traceId": traceB, "action": "b.secret"})
+	h.record(tokB, "", nil)
+	bID := eb["id"].(string)
+
+	for _, tc := range []struct {
+		method, path string
+		want         int
+		code         string
+	}{
+		{"GET", "/api/audit-entries/" + bID, 404, "audit-entry-not-found"},
+		{"GET", "/api/audit-entries/" + bID + "?tenantId=" + b.String(), 403, "tenant-mismatch"},
+		{"GET", "/api/audit-entries?tenantId=" + b.String(), 403, "tenant-mismatch"},
+		{"GET", "/api/audit-entries/verify?tenantId=" + b.String(), 403, "tenant-mismatch"},
+		{"POST", "/api/audit-entries?tenantId=" + b.String(), 403, "tenant-mismatch"},
+	} {
+		var body any
+		if tc.method == "POST" {
+			body = entryBody(nil)
+		}
+		r := h.do(tc.method, tc.path, tokA, body)
+		if r.code != tc.want || r.problemCode(t) != tc.code {
+			t.Errorf("%s %s as A: %d %s, want %d %s", tc.method, tc.path, r.code, r.body, tc.want, tc.code)
+		}
+	}
+	for _, q := range []string{"", "?traceId=" + traceB, "?action=b.secret", "?tenantId=" + a.String()} {
+		for _, e := range h.list("/api/audit-entries"+q, tokA).Value {
+			if e["tenantId"] != a.String() {
+				t.Fatalf("A's list%s holds %v", q, e)
+			}
+		}
+	}
+	if got := seqs(h.list("/api/audit-entries", tokA)); fmt.Sprint(got) != "[1]" {
+		t.Fatalf("A's entries: %v", got)
+	}
+	v := h.do("GET", "/api/audit-entries/verify", tokA, nil).json(t)
+	if v["tenantId"] != a.String() || v["entriesChecked"] != 1.0 || v["ok"] != true {
+		t.Fatalf("A's verify: %v", v)
+	}
+	// B's chain stays B's: tampering with B does not show in A's verify, and B's shows it.
+	tamper(t, `UPDATE audit_entries SET action = 'b.public' WHERE tenant_id = $1 AND entry_id = $2`, b.String(), bID)
+	if v := h.do("GET", "/api/audit-entries/verify", tokA, nil).json(t); v["ok"] != true {
+		t.Fatalf("A's verify after B was tampered with: %v", v)
+	}
+	if v := h.do("GET", "/api/audit-entries/verify", tokB, nil).json(t); v["ok"] != false {
+		t.Fatalf("B's verify: %v", v)
+	}
+}

@@ -1,0 +1,78 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	"spine/shared/bus"
+	"spine/shared/functions"
+)
+
+// ServiceBusConnection is the app setting prefix the audit consumers' Service Bus triggers use.
+const ServiceBusConnection = "ServiceBusConnection"
+
+// Functions declares the audit service's Azure Functions: one catch-all HTTP function whose
+// requests the host forwards to echo, and for every topic in topics except audit's own a Service
+// Bus function AuditOn<Topic>Event on the topic's "audit" subscription (every event type), which
+// records each event as one audit entry. topics are the publishing services' topic names (one per
+// service, named after it); duplicates are ignored.
+func (a *API) Functions(topics []string) []functions.Function {
+	fns := []functions.Function{{
+		Name: "Audit",
+		HTTP: &functions.HTTPTrigger{Route: "audit-entries/{*rest}", Methods: []string{"get", "post"},
+			AuthLevel: functions.AuthAnonymous},
+	}}
+	seen := map[string]bool{}
+	for _, t := range topics {
+		if t == service || seen[t] {
+			continue // audit's own events would come back to audit
+		}
+		seen[t] = true
+		fns = append(fns, functions.Function{
+			Name:       ConsumerName(t),
+			ServiceBus: &functions.ServiceBusTrigger{Topic: t, Subscription: Consumer, Connection: ServiceBusConnection},
+			Handler:    a.onEvent,
+		})
+	}
+	slices.SortStableFunc(fns[1:], func(x, y functions.Function) int { return strings.Compare(x.Name, y.Name) })
+	return fns
+}
+
+// ConsumerName is the function that records topic's events: "AuditOn" + the topic in PascalCase
+// + "Event" (tenants → AuditOnTenantsEvent, feature_flags → AuditOnFeatureFlagsEvent).
+func ConsumerName(topic string) string {
+	var b strings.Builder
+	b.WriteString("AuditOn")
+	for _, part := range strings.FieldsFunc(topic, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		r := []rune(part)
+		r[0] = unicode.ToUpper(r[0])
+		b.WriteString(string(r))
+	}
+	b.WriteString("Event")
+	return b.String()
+}
+
+// onEvent serves every AuditOn<Topic>Event invocation: it decodes the CloudEvent in whatever
+// encoding the host used and records it, inbox and entry in one transaction. A redelivery answers
+// 200 and records nothing; an undecodable message answers 400 and a store failure 5xx, so the host
+// retries and finally dead-letters.
+func (a *API) onEvent(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
+	d, err := bus.DecodeEvent(inv)
+	if err != nil {
+		return nil, err
+	}
+	e, dup, err := a.svc.RecordEvent(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if dup {
+		a.svc.log.InfoContext(ctx, "audit: duplicate event ignored", "eventId", d.Event.ID, "type", d.Event.Type,
+			"tenantId", d.TenantID.String(), "invocationId", inv.InvocationID, "function", inv.FunctionName)
+		return &functions.Result{Logs: []string{fmt.Sprintf("duplicate event %s ignored", d.Event.ID)}}, nil
+	}
+	return &functions.Result{Logs: []string{fmt.Sprintf("recorded %s event %s as audit entry %s (tenant %s, seq %d)",
+		d.Event.Type, d.Event.ID, e.ID, d.TenantID, e.Seq)}}, nil
+}

@@ -1,0 +1,292 @@
+package audit
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"spine/shared/auth"
+	"spine/shared/httpx"
+	"spine/shared/problem"
+	"spine/shared/tenancy"
+)
+
+// Scopes of the audit API.
+const (
+	ScopeRead  = "audit.read"
+	ScopeWrite = "audit.write"
+)
+
+// entryJSON is the API shape of an entry. Hashes are lowercase hex.
+type entryJSON struct {
+	ID            string          `json:"id"`
+	TenantID      string          `json:"tenantId"`
+	Seq           int64           `json:"seq"`
+	OccurredAt    time.Time       `json:"occurredAt"`
+	RecordedAt    time.Time       `json:"recordedAt"`
+	Actor         actorJSON       `json:"actor"`
+	Action        string          `json:"action"`
+	Resource      resourceJSON    `json:"resource"`
+	TraceID       string          `json:"traceId,omitempty"`
+	CorrelationID string          `json:"correlationId,omitempty"`
+	SourceEventID string          `json:"sourceEventId,omitempty"`
+	Payload       json.RawMessage `json:"payload"`
+	PrevHash      string          `json:"prevHash"`
+	Hash          string          `json:"hash"`
+}
+
+type actorJSON struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+type resourceJSON struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+func toJSON(e Entry) entryJSON {
+	return entryJSON{ID: e.ID, TenantID: e.TenantID.String(), Seq: e.Seq, OccurredAt: e.OccurredAt,
+		RecordedAt: e.RecordedAt, Actor: actorJSON{Type: e.Actor.Type, ID: e.Actor.ID}, Action: e.Action,
+		Resource: resourceJSON{Type: e.Resource.Type, ID: e.Resource.ID}, TraceID: e.TraceID,
+		CorrelationID: e.CorrelationID, SourceEventID: e.SourceEventID, Payload: e.Payload,
+		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash)}
+}
+
+// recordRequest is the body of POST /audit-entries. occurredAt is a string so that a malformed
+// time gets a precise 400 rather than a generic JSON error.
+type recordRequest struct {
+	OccurredAt    *string         `json:"occurredAt"`
+	Actor         actorJSON       `json:"actor"`
+	Action        string          `json:"action"`
+	Resource      resourceJSON    `json:"resource"`
+	TraceID       string          `json:"traceId"`
+	CorrelationID string          `json:"correlationId"`
+	Payload       json.RawMessage `json:"payload"`
+}
+
+type brokenJSON struct {
+	ID     string `json:"id"`
+	Seq    int64  `json:"seq"`
+	Reason string `json:"reason"`
+}
+
+type verifyJSON struct {
+	TenantID       string      `json:"tenantId"`
+	From           *time.Time  `json:"from"`
+	To             *time.Time  `json:"to"`
+	EntriesChecked int64       `json:"entriesChecked"`
+	FirstSeq       int64       `json:"firstSeq,omitempty"`
+	LastSeq        int64       `json:"lastSeq,omitempty"`
+	OK             bool        `json:"ok"`
+	FirstBroken    *brokenJSON `json:"firstBroken"`
+}
+
+// API serves the audit routes and functions.
+type API struct{ svc *Service }
+
+// NewAPI returns the HTTP API over svc. svc may be nil when only the function declarations are
+// needed (Functions), as when function.json files are generated.
+func NewAPI(svc *Service) *API { return &API{svc: svc} }
+
+// Routes mounts the API on g (the /api group, which already authenticates the bearer token).
+func (a *API) Routes(g *echo.Group) {
+	read, write := auth.RequireScope(ScopeRead), auth.RequireScope(ScopeWrite)
+	g.POST("/audit-entries", a.record, write)
+	g.GET("/audit-entries", a.query, read)
+	g.GET("/audit-entries/verify", a.verify, read)
+	g.GET("/audit-entries/:id", a.get, read)
+}
+
+// target is who asks and whose audit trail: the token's tenant, or for platform admins the
+// tenantId query parameter (required). A tenant token may repeat its own tenant in tenantId; any
+// other tenant is ErrTenantMismatch, whether or not that tenant exists.
+func target(c echo.Context) (Caller, tenancy.TenantID, error) {
+	p, ok := auth.FromContext(c.Request().Context())
+	if !ok {
+		return Caller{}, tenancy.TenantID{}, problem.New(http.StatusUnauthorized, "unauthorized", "A valid bearer token is required.")
+	}
+	var requested tenancy.TenantID
+	if s := c.QueryParam("tenantId"); s != "" {
+		id, err := tenancy.ParseTenantID(s)
+		if err != nil {
+			return Caller{}, tenancy.TenantID{}, problem.New(http.StatusBadRequest, "invalid-tenant-id",
+				"tenantId must be a tenant id (a UUID in canonical form).").
+				WithFields(problem.FieldError{Field: "tenantId", Detail: "not a tenant id"})
+		}
+		requested = id
+	}
+	if p.PlatformAdmin {
+		if requested.IsZero() {
+			return Caller{}, tenancy.TenantID{}, ErrTenantRequired
+		}
+		return Caller{Subject: p.Subject, Platform: true}, requested, nil
+	}
+	own, err := tenancy.ParseTenantID(p.TenantID)
+	if err != nil {
+		return Caller{}, tenancy.TenantID{}, problem.New(http.StatusForbidden, "invalid-tenant-claim", "The token's tenant_id is not a tenant id.")
+	}
+	cl := Caller{Subject: p.Subject, Tenant: own}
+	if requested.IsZero() {
+		return cl, own, nil
+	}
+	return cl, requested, cl.reaches(requested)
+}
+
+// setEntryHeaders sets ETag (the entry's hash: an entry never changes) on a single-entry response.
+func setEntryHeaders(c echo.Context, e Entry) {
+	c.Response().Header().Set("ETag", `"`+hex.EncodeToString(e.Hash)+`"`)
+}
+
+// location is the URL of an entry; platform admins need the tenant in it to read it back.
+func location(cl Caller, e Entry) string {
+	loc := "/api/audit-entries/" + e.ID
+	if cl.Platform {
+		loc += "?tenantId=" + e.TenantID.String()
+	}
+	return loc
+}
+
+func (a *API) record(c echo.Context) error {
+	cl, tenant, err := target(c)
+	if err != nil {
+		return err
+	}
+	var req recordRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	in := RecordInput{Actor: Actor{Type: req.Actor.Type, ID: req.Actor.ID}, Action: req.Action,
+		Resource: Resource{Type: req.Resource.Type, ID: req.Resource.ID}, TraceID: req.TraceID,
+		CorrelationID: req.CorrelationID, Payload: req.Payload}
+	if req.OccurredAt != nil {
+		t, err := time.Parse(time.RFC3339Nano, *req.OccurredAt)
+		if err != nil {
+			return problem.New(http.StatusBadRequest, "invalid-input", "occurredAt must be an RFC 3339 time.").
+				WithFields(problem.FieldError{Field: "occurredAt", Detail: "not an RFC 3339 time"})
+		}
+		in.OccurredAt = &t
+	}
+	e, err := a.svc.Record(c.Request().Context(), cl, tenant, in)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", location(cl, e))
+	setEntryHeaders(c, e)
+	return c.JSON(http.StatusCreated, toJSON(e))
+}
+
+func (a *API) get(c echo.Context) error {
+	cl, tenant, err := target(c)
+	if err != nil {
+		return err
+	}
+	e, err := a.svc.Get(c.Request().Context(), cl, tenant, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	setEntryHeaders(c, e)
+	return c.JSON(http.StatusOK, toJSON(e))
+}
+
+// timeParam parses an optional RFC 3339 query parameter. A '+' offset sent unencoded arrives as a
+// space (form decoding), which is read as the '+' it was.
+func timeParam(c echo.Context, name string) (time.Time, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil && strings.Contains(s, " ") {
+		t, err = time.Parse(time.RFC3339Nano, strings.ReplaceAll(s, " ", "+"))
+	}
+	if err != nil {
+		return time.Time{}, problem.Newf(http.StatusBadRequest, "invalid-time", "%s must be an RFC 3339 time, e.g. 2026-01-31T23:00:00Z.", name).
+			WithFields(problem.FieldError{Field: name, Detail: "not an RFC 3339 time"})
+	}
+	return t.UTC(), nil
+}
+
+// timeRange reads from and to; from must precede to when both are given.
+func timeRange(c echo.Context) (from, to time.Time, err error) {
+	if from, err = timeParam(c, "from"); err != nil {
+		return
+	}
+	if to, err = timeParam(c, "to"); err != nil {
+		return
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		err = problem.New(http.StatusBadRequest, "invalid-time-range", "from must be before to.")
+	}
+	return
+}
+
+func (a *API) query(c echo.Context) error {
+	cl, tenant, err := target(c)
+	if err != nil {
+		return err
+	}
+	limit, err := httpx.Limit(c, 50, 200)
+	if err != nil {
+		return err
+	}
+	f := Filter{Limit: limit + 1, ActorID: c.QueryParam("actorId"), Action: c.QueryParam("action"),
+		ResourceType: c.QueryParam("resourceType"), ResourceID: c.QueryParam("resourceId"), TraceID: c.QueryParam("traceId")}
+	if f.From, f.To, err = timeRange(c); err != nil {
+		return err
+	}
+	if cur := c.QueryParam("cursor"); cur != "" {
+		key, err := httpx.DecodeCursor(cur)
+		if err != nil {
+			return err
+		}
+		if f.AfterSeq, err = strconv.ParseInt(key, 10, 64); err != nil || f.AfterSeq < 1 {
+			return problem.New(http.StatusBadRequest, "invalid-cursor", "The cursor is not one this API issued.")
+		}
+	}
+	es, err := a.svc.Query(c.Request().Context(), cl, tenant, f)
+	if err != nil {
+		return err
+	}
+	page := httpx.Page[entryJSON]{Value: make([]entryJSON, 0, len(es))}
+	if len(es) > limit {
+		es = es[:limit]
+		page.NextLink = httpx.NextLink(c, httpx.EncodeCursor(strconv.FormatInt(es[len(es)-1].Seq, 10)))
+	}
+	for _, e := range es {
+		page.Value = append(page.Value, toJSON(e))
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+func (a *API) verify(c echo.Context) error {
+	cl, tenant, err := target(c)
+	if err != nil {
+		return err
+	}
+	from, to, err := timeRange(c)
+	if err != nil {
+		return err
+	}
+	r, err := a.svc.Verify(c.Request().Context(), cl, tenant, from, to)
+	if err != nil {
+		return err
+	}
+	out := verifyJSON{TenantID: r.TenantID.String(), EntriesChecked: r.EntriesChecked,
+		FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, OK: r.OK()}
+	if !r.From.IsZero() {
+		out.From = &r.From
+	}
+	if !r.To.IsZero() {
+		out.To = &r.To
+	}
+	if b := r.FirstBroken; b != nil {
+		out.FirstBroken = &brokenJSON{ID: b.ID, Seq: b.Seq, Reason: b.Reason}
+	}
+	return c.JSON(http.StatusOK, out)
+}

@@ -1,0 +1,407 @@
+package audit
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"spine/shared/bus"
+	"spine/shared/events"
+	"spine/shared/httpx"
+	"spine/shared/tenancy"
+)
+
+// service is the audit service's name: its topic, its events' source, its inbox consumer.
+const service = "audit"
+
+// Consumer is the inbox consumer name under which AuditOn<Topic>Event records events.
+const Consumer = "audit"
+
+// EventEntryRecorded is the event the service emits for each entry recorded through the API.
+const EventEntryRecorded = "AuditEntryRecorded"
+
+// verifyPage is how many entries Verify reads per query: the chain is streamed, never loaded whole.
+const verifyPage = 500
+
+// Service is the audit trail: validation, the write fence and chain verification on top of its
+// Store. Safe for concurrent use.
+type Service struct {
+	store Store
+	fence tenancy.Fence
+	log   *slog.Logger
+	kick  func()
+}
+
+// NotifyOutbox registers f (the outbox drainer's Kick) to run after every commit that wrote
+// outbox rows. Call it before serving.
+func (s *Service) NotifyOutbox(f func()) { s.kick = f }
+
+// NewService wires a service. dir answers tenant states for the write fence of API writes (the
+// tenants service implements it); logger may be nil.
+func NewService(store Store, dir tenancy.Directory, logger *slog.Logger) (*Service, error) {
+	if store == nil || dir == nil {
+		return nil, errors.New("audit: NewService needs a store and a tenant directory")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Service{store: store, fence: tenancy.Fence{Dir: dir}, log: logger}, nil
+}
+
+// Caller is who asks: a tenant-scoped principal (Tenant set) or a platform admin.
+type Caller struct {
+	Subject  string
+	Tenant   tenancy.TenantID
+	Platform bool
+}
+
+// reaches reports whether the caller may read or write tenant's audit trail: platform admins
+// reach every tenant, a tenant token only its own.
+func (c Caller) reaches(tenant tenancy.TenantID) error {
+	if tenant.IsZero() {
+		return ErrTenantRequired
+	}
+	if !c.Platform && c.Tenant != tenant {
+		return ErrTenantMismatch
+	}
+	return nil
+}
+
+// RecordInput is an API request to record an entry. Empty members take the documented defaults.
+type RecordInput struct {
+	// OccurredAt defaults to now; it may not lie more than MaxFutureSkew ahead.
+	OccurredAt *time.Time
+	Actor      Actor
+	Action     string
+	Resource   Resource
+	// TraceID defaults to the trace id of the request's traceparent.
+	TraceID string
+	// CorrelationID defaults to the request's correlation id.
+	CorrelationID string
+	// Payload is any JSON value up to MaxPayloadBytes compacted; absent or null is {}.
+	Payload json.RawMessage
+}
+
+// entry validates in, applies the defaults and returns the entry to append.
+func (in RecordInput) entry(ctx context.Context, now time.Time) (NewEntry, error) {
+	occurred := now
+	if in.OccurredAt != nil {
+		occurred = *in.OccurredAt
+		if occurred.After(now.Add(MaxFutureSkew)) {
+			return NewEntry{}, invalid("occurredAt may not be more than %s in the future", MaxFutureSkew)
+		}
+		if occurred.Before(earliest) {
+			return NewEntry{}, invalid("occurredAt may not be before 1970")
+		}
+	}
+	if !typeRE.MatchString(in.Actor.Type) {
+		return NewEntry{}, invalid("actor.type must be 1–%d letters, digits, '.', '_' or '-', starting with a letter", maxActorType)
+	}
+	if err := validText("actor.id", in.Actor.ID, maxActorID, true); err != nil {
+		return NewEntry{}, err
+	}
+	if !actionRE.MatchString(in.Action) {
+		return NewEntry{}, invalid("action must be 1–%d letters, digits, '.', '_', ':', '/' or '-', starting with a letter", maxAction)
+	}
+	if !typeRE.MatchString(in.Resource.Type) {
+		return NewEntry{}, invalid("resource.type must be 1–%d letters, digits, '.', '_' or '-', starting with a letter", maxResourceType)
+	}
+	if err := validText("resource.id", in.Resource.ID, maxResourceID, true); err != nil {
+		return NewEntry{}, err
+	}
+	meta := events.MetaFrom(ctx)
+	trace := in.TraceID
+	if trace == "" {
+		if tp, ok := httpx.ParseTraceParent(meta.TraceParent); ok {
+			trace = tp.TraceID
+		}
+	} else if !validTraceID(trace) {
+		return NewEntry{}, invalid("traceId must be a W3C trace id: 32 lowercase hexadecimal digits, not all zero")
+	}
+	corr := in.CorrelationID
+	if corr == "" {
+		corr = clip(meta.CorrelationID, maxCorrelationID)
+	}
+	if err := validText("correlationId", corr, maxCorrelationID, false); err != nil {
+		return NewEntry{}, err
+	}
+	payload, err := compactPayload(in.Payload)
+	if err != nil {
+		return NewEntry{}, err
+	}
+	if len(payload) > MaxPayloadBytes {
+		return NewEntry{}, invalid("payload must be at most %d bytes of JSON", MaxPayloadBytes)
+	}
+	return NewEntry{ID: newID(), OccurredAt: utcMicro(occurred), Actor: in.Actor, Action: in.Action,
+		Resource: in.Resource, TraceID: trace, CorrelationID: corr, Payload: payload}, nil
+}
+
+// newID returns a fresh UUIDv7 in canonical form.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// Record appends one entry for tenant (RecordAuditEntry) and emits AuditEntryRecorded in the same
+// transaction. The write fence applies: a suspended tenant's entries are refused with
+// tenancy.ErrTenantSuspended.
+func (s *Service) Record(ctx context.Context, c Caller, tenant tenancy.TenantID, in RecordInput) (Entry, error) {
+	if err := c.reaches(tenant); err != nil {
+		return Entry{}, err
+	}
+	ne, err := in.entry(ctx, time.Now())
+	if err != nil {
+		return Entry{}, err
+	}
+	if err := s.fence.CheckWrite(ctx, tenant); err != nil {
+		return Entry{}, err
+	}
+	meta := events.MetaFrom(ctx)
+	recorded, _, err := s.store.Append(ctx, tenant, []NewEntry{ne}, func(rec []Entry) ([]events.Event, error) {
+		evs := make([]events.Event, 0, len(rec))
+		for _, e := range rec {
+			ev, err := events.New(service, EventEntryRecorded, e.ID, tenant.String(), recordedData(e), meta)
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, ev)
+		}
+		return evs, nil
+	}, nil)
+	if err != nil {
+		return Entry{}, err
+	}
+	if len(recorded) != 1 { // an API entry has no source event, so it is never a duplicate
+		return Entry{}, fmt.Errorf("audit: append recorded %d entries, want 1", len(recorded))
+	}
+	if s.kick != nil {
+		s.kick()
+	}
+	return recorded[0], nil
+}
+
+// recordedData is AuditEntryRecorded's data: where the entry sits in the chain and what it is
+// about. The payload is left out (it can be large); subscribers read the entry if they need it.
+// The hash lets a subscriber (the archive) anchor the chain outside this database.
+func recordedData(e Entry) map[string]any {
+	return map[string]any{
+		"entryId": e.ID, "tenantId": e.TenantID, "seq": e.Seq, "occurredAt": e.OccurredAt,
+		"recordedAt": e.RecordedAt, "actor": map[string]string{"type": e.Actor.Type, "id": e.Actor.ID},
+		"action": e.Action, "resource": map[string]string{"type": e.Resource.Type, "id": e.Resource.ID},
+		"traceId": e.TraceID, "hash": hex.EncodeToString(e.Hash),
+	}
+}
+
+// RecordEvent records one integration event as an entry of the event's tenant, exactly once: the
+// inbox claim and the entry share a transaction, so a redelivery returns duplicate=true and writes
+// nothing. It is not fenced (the trail must show what happened to a suspended tenant too) and it
+// emits nothing (AuditEntryRecorded would feed the audit topic back into audit).
+func (s *Service) RecordEvent(ctx context.Context, d bus.Delivery) (Entry, bool, error) {
+	ne, err := eventEntry(d)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	claim := &InboxClaim{Consumer: Consumer, EventID: ne.SourceEventID, EventType: clip(d.Event.Type, maxAction)}
+	recorded, dup, err := s.store.Append(ctx, d.TenantID, []NewEntry{ne}, nil, claim)
+	if err != nil || dup {
+		return Entry{}, dup, err
+	}
+	if len(recorded) != 1 {
+		return Entry{}, false, fmt.Errorf("audit: append recorded %d entries, want 1", len(recorded))
+	}
+	return recorded[0], false, nil
+}
+
+// eventEntry maps a CloudEvent to an entry: action = type, actor from the actor extension
+// ("type:id"; else the publishing service), resource = (publishing service, subject), the trace id
+// of traceparent, the correlation id, the event id as source, occurredAt = the event's time (else
+// the broker's enqueue time, else now) and payload = data ({} when none). Members longer than
+// their column are clipped rather than refused: losing an event is worse than a shortened id, and
+// the payload keeps the event's data whole.
+func eventEntry(d bus.Delivery) (NewEntry, error) {
+	ev := d.Event
+	id, err := uuid.Parse(ev.ID)
+	if err != nil {
+		return NewEntry{}, fmt.Errorf("%w: event id %q is not a UUID", ErrInvalidEvent, ev.ID)
+	}
+	svc := sourceService(ev.Source)
+	actor := Actor{Type: "service", ID: svc}
+	if typ, aid, ok := strings.Cut(ev.Actor, ":"); ok && typ != "" && aid != "" {
+		actor = Actor{Type: typ, ID: aid}
+	}
+	occurred := ev.Time
+	if !storable(occurred) {
+		occurred = d.Meta.EnqueuedTimeUTC
+	}
+	if !storable(occurred) {
+		occurred = time.Now()
+	}
+	trace := ""
+	if tp, ok := httpx.ParseTraceParent(ev.TraceParent); ok {
+		trace = tp.TraceID
+	}
+	payload, err := compactPayload(ev.Data)
+	if err != nil {
+		return NewEntry{}, fmt.Errorf("%w: data is not JSON", ErrInvalidEvent)
+	}
+	return NewEntry{
+		ID:            newID(),
+		OccurredAt:    utcMicro(occurred),
+		Actor:         Actor{Type: clip(actor.Type, maxActorType), ID: clip(actor.ID, maxActorID)},
+		Action:        clip(ev.Type, maxAction),
+		Resource:      Resource{Type: clip(svc, maxResourceType), ID: clip(ev.Subject, maxResourceID)},
+		TraceID:       trace,
+		CorrelationID: clip(ev.CorrelationID, maxCorrelationID),
+		SourceEventID: id.String(),
+		Payload:       payload,
+	}, nil
+}
+
+// storable reports whether t is a time both engines store and a reader would believe.
+func storable(t time.Time) bool {
+	return !t.Before(earliest) && t.Year() <= 9999
+}
+
+// sourceService is the publishing service's name from a source "/services/<name>", else the
+// source itself.
+func sourceService(source string) string {
+	if name, ok := strings.CutPrefix(source, "/services/"); ok && name != "" {
+		return name
+	}
+	if source == "" {
+		return "unknown"
+	}
+	return source
+}
+
+// clip shortens s to at most n characters and replaces NUL, which text columns cannot hold.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
+}
+
+// Get returns tenant's entry with this id, or ErrNotFound (also for ids that are not UUIDs).
+func (s *Service) Get(ctx context.Context, c Caller, tenant tenancy.TenantID, id string) (Entry, error) {
+	if err := c.reaches(tenant); err != nil {
+		return Entry{}, err
+	}
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		return Entry{}, ErrNotFound
+	}
+	return s.store.Get(ctx, tenant, u.String())
+}
+
+// Query returns a page of tenant's entries matching f, in seq order.
+func (s *Service) Query(ctx context.Context, c Caller, tenant tenancy.TenantID, f Filter) ([]Entry, error) {
+	if err := c.reaches(tenant); err != nil {
+		return nil, err
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return s.store.Query(ctx, tenant, f)
+}
+
+// validate checks a filter. Members that no stored entry could match (too long, a malformed
+// trace id, a resource id without its type) are refused rather than silently answered with nothing.
+func (f Filter) validate() error {
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return fmt.Errorf("%w: from must be before to", ErrInvalidFilter)
+	}
+	for _, m := range []struct {
+		name, v string
+		max     int
+	}{{"actorId", f.ActorID, maxActorID}, {"action", f.Action, maxAction},
+		{"resourceType", f.ResourceType, maxResourceType}, {"resourceId", f.ResourceID, maxResourceID}} {
+		if err := validText(m.name, m.v, m.max, false); err != nil {
+			return fmt.Errorf("%w: %s must be at most %d characters of text", ErrInvalidFilter, m.name, m.max)
+		}
+	}
+	if f.ResourceID != "" && f.ResourceType == "" {
+		return fmt.Errorf("%w: resourceId needs resourceType (a resource is a type and an id)", ErrInvalidFilter)
+	}
+	if !validTraceID(f.TraceID) {
+		return fmt.Errorf("%w: traceId must be 32 lowercase hexadecimal digits", ErrInvalidFilter)
+	}
+	if f.Limit < 1 || f.AfterSeq < 0 {
+		return fmt.Errorf("%w: limit must be positive and the cursor a position in the chain", ErrInvalidFilter)
+	}
+	return nil
+}
+
+// Report is the outcome of Verify.
+type Report struct {
+	TenantID tenancy.TenantID
+	From, To time.Time // zero when open
+	// EntriesChecked counts the entries verified, up to and including the first broken one.
+	EntriesChecked int64
+	// FirstSeq and LastSeq bound the seq range verified (0 when the window holds no entry).
+	FirstSeq, LastSeq int64
+	// FirstBroken is the first broken link in seq order, or nil when the chain is intact.
+	FirstBroken *Break
+}
+
+// OK reports whether the verified range is intact.
+func (r Report) OK() bool { return r.FirstBroken == nil }
+
+// Verify recomputes tenant's chain over the entries whose occurredAt is in [from, to) (a zero time
+// leaves that side open). The chain runs in seq order while occurredAt need not, so it verifies
+// the whole contiguous seq range from the lowest to the highest seq in the window: each entry's
+// hash against its content, its seq against its predecessor's, and its prev hash against the
+// predecessor's stored hash. The first entry's predecessor is the stored entry seq-1 (zero hash
+// before seq 1); it anchors the check and is not itself verified. Entries are streamed in pages
+// of verifyPage; the first broken link ends the run.
+//
+// What a chain cannot show: removing the newest entries, or rewriting an entry and every entry
+// after it with fresh hashes. AuditEntryRecorded carries each API entry's hash out of this
+// database, so a copy of the chain held elsewhere (the archive) catches both.
+func (s *Service) Verify(ctx context.Context, c Caller, tenant tenancy.TenantID, from, to time.Time) (Report, error) {
+	if err := c.reaches(tenant); err != nil {
+		return Report{}, err
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return Report{}, invalid("from must be before to")
+	}
+	r := Report{TenantID: tenant, From: from, To: to}
+	first, last, err := s.store.SeqRange(ctx, tenant, from, to)
+	if err != nil || first == 0 {
+		return r, err
+	}
+	r.FirstSeq, r.LastSeq = first, last
+	check := newChainCheck()
+	after := max(first-2, 0) // from first-1: the predecessor anchors the check
+	for {
+		page, err := s.store.Range(ctx, tenant, after, last, verifyPage)
+		if err != nil {
+			return Report{}, err
+		}
+		for i := range page {
+			e := &page[i]
+			if e.Seq < first {
+				check.anchor(e.Seq, e.Hash)
+				continue
+			}
+			r.EntriesChecked++
+			if br := check.next(e); br != nil {
+				r.FirstBroken = br
+				s.log.WarnContext(ctx, "audit: chain verification failed", "tenantId", tenant.String(),
+					"entryId", br.ID, "seq", br.Seq, "reason", br.Reason)
+				return r, nil
+			}
+		}
+		if len(page) < verifyPage {
+			return r, nil
+		}
+		after = page[len(page)-1].Seq
+	}
+}

@@ -1,0 +1,49 @@
+package audit
+
+import (
+	"context"
+	"time"
+
+	"spine/shared/events"
+	"spine/shared/tenancy"
+)
+
+// EmitFunc builds the events that announce entries just chained. Append calls it inside its
+// transaction, after the entries are inserted, and writes what it returns to the outbox; it must
+// not call out. A returned error rolls the whole append back.
+type EmitFunc func(recorded []Entry) ([]events.Event, error)
+
+// Store is the audit service's persistence. Every method runs in its own transaction in the
+// row-level-security scope of the one tenant it is given, so no method can reach another tenant's
+// rows, platform callers included. Implementations are safe for concurrent use.
+//
+// Append-only: no method changes or removes an entry, and the runtime role the store connects as
+// may not either (INSERT and SELECT only).
+type Store interface {
+	// Append chains entries, in order, after the tenant's last entry and inserts them, in one
+	// transaction:
+	//   1. when claim is not nil, it records claim's event in the inbox first; if the event was
+	//      recorded before (a redelivery) nothing else is written and Append returns duplicate=true
+	//      with no entries;
+	//   2. it takes the tenant's append lock, a transaction-scoped lock keyed by the tenant, so
+	//      appends for one tenant queue while appends for different tenants never wait on each
+	//      other;
+	//   3. it reads the tenant's last (seq, hash), assigns seq+1, seq+2, ... and the hashes (see
+	//      chain.go) with RecordedAt = now, and inserts the entries;
+	//   4. when emit is not nil, it writes emit's events to the outbox.
+	// An entry whose SourceEventID the tenant already has (the inbox row was lost) is also a
+	// duplicate: nothing is written and duplicate=true. entries must be valid (the service checks
+	// them); their IDs are new UUIDs.
+	Append(ctx context.Context, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) (recorded []Entry, duplicate bool, err error)
+	// Get returns the tenant's entry with this id (canonical UUID text), or ErrNotFound.
+	Get(ctx context.Context, tenant tenancy.TenantID, id string) (Entry, error)
+	// Query returns up to f.Limit of the tenant's entries that match f and have seq > f.AfterSeq,
+	// in seq order.
+	Query(ctx context.Context, tenant tenancy.TenantID, f Filter) ([]Entry, error)
+	// SeqRange returns the lowest and highest seq among the tenant's entries whose occurredAt is
+	// in [from, to) (a zero time leaves that side open), or 0, 0 when there are none.
+	SeqRange(ctx context.Context, tenant tenancy.TenantID, from, to time.Time) (first, last int64, err error)
+	// Range returns up to limit of the tenant's entries with afterSeq < seq <= throughSeq, in seq
+	// order, whatever their occurredAt: Verify pages through a chain with it.
+	Range(ctx context.Context, tenant tenancy.TenantID, afterSeq, throughSeq int64, limit int) ([]Entry, error)
+}

@@ -1,0 +1,392 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"spine/shared/events"
+	"spine/shared/tenancy"
+)
+
+// mkEntry is a valid entry with a fresh id; mods adjust it.
+func mkEntry(action string, mods ...func(*NewEntry)) NewEntry {
+	ne := NewEntry{ID: newID(), OccurredAt: utcMicro(time.Now()), Actor: Actor{Type: "user", ID: "u-1"},
+		Action: action, Resource: Resource{Type: "document", ID: "d-1"}, Payload: json.RawMessage(`{}`)}
+	for _, m := range mods {
+		m(&ne)
+	}
+	return ne
+}
+
+// readChain returns every entry of tenant in seq order through Range.
+func readChain(t *testing.T, s Store, tenant tenancy.TenantID) []Entry {
+	t.Helper()
+	var all []Entry
+	var after int64
+	for {
+		page, err := s.Range(context.Background(), tenant, after, 1<<62, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 100 {
+			return all
+		}
+		after = page[len(page)-1].Seq
+	}
+}
+
+// assertChain checks that es is the tenant's whole chain: seq 1..n, every hash recomputes and
+// every prev hash is the previous entry's hash.
+func assertChain(t *testing.T, es []Entry, n int) {
+	t.Helper()
+	if len(es) != n {
+		t.Fatalf("%d entries, want %d", len(es), n)
+	}
+	c := newChainCheck()
+	for i := range es {
+		if br := c.next(&es[i]); br != nil {
+			t.Fatalf("entry %d of %d: %+v", i+1, n, br)
+		}
+	}
+}
+
+// runStoreConformance is the one suite every Store implementation must pass. newStore returns a
+// store over a migrated database reached through the runtime role; subtests isolate themselves
+// with fresh tenants, since entries can never be removed.
+func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
+	ctx := context.Background()
+
+	t.Run("Append_ChainsSeqFromOneWithPrevHashLinks", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		var got []Entry
+		for _, batch := range [][]NewEntry{
+			{mkEntry("a.one")},
+			{mkEntry("a.two"), mkEntry("a.three"), mkEntry("a.four")},
+			{mkEntry("a.five")},
+		} {
+			rec, dup, err := s.Append(ctx, tenant, batch, nil, nil)
+			if err != nil || dup || len(rec) != len(batch) {
+				t.Fatalf("Append = %d entries, dup %v, %v", len(rec), dup, err)
+			}
+			got = append(got, rec...)
+		}
+		for i, e := range got {
+			if e.Seq != int64(i+1) || e.TenantID != tenant {
+				t.Fatalf("entry %d: seq %d tenant %s", i, e.Seq, e.TenantID)
+			}
+		}
+		if !bytes.Equal(got[0].PrevHash, make([]byte, HashSize)) {
+			t.Fatalf("first prev hash = %x, want zeros", got[0].PrevHash)
+		}
+		stored := readChain(t, s, tenant)
+		assertChain(t, stored, 5)
+		for i := range stored {
+			if !bytes.Equal(stored[i].Hash, got[i].Hash) || stored[i].ID != got[i].ID {
+				t.Fatalf("stored entry %d differs from the appended one", i+1)
+			}
+		}
+	})
+
+	t.Run("Append_StoresContentExactlyAsHashed", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		ne := mkEntry("document.shared", func(e *NewEntry) {
+			e.OccurredAt = time.Date(2025, 6, 30, 23, 59, 59, 123456789, time.FixedZone("CEST", 2*3600))
+			e.Actor = Actor{Type: "user", ID: "Zoë 👩‍💻"}
+			e.Resource = Resource{Type: "document", ID: "Docs/Ärger "}
+			e.TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+			e.CorrelationID = "corr 42"
+			e.SourceEventID = uuid.Must(uuid.NewV7()).String()
+			e.Payload = json.RawMessage(`{"z": 1,  "a": ["é", "\u00e9", 1.50, 1e3], "nested": {"k": null}}`)
+		})
+		rec, _, err := s.Append(ctx, tenant, []NewEntry{ne}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, tenant, ne.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := rec[0]
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("stored entry differs:\n got %+v\nwant %+v", got, want)
+		}
+		if string(got.Payload) != string(ne.Payload) {
+			t.Fatalf("payload %s, want exactly %s", got.Payload, ne.Payload)
+		}
+		if !got.OccurredAt.Equal(time.Date(2025, 6, 30, 21, 59, 59, 123456000, time.UTC)) || got.OccurredAt.Location() != time.UTC {
+			t.Fatalf("occurredAt %v, want UTC at microseconds", got.OccurredAt)
+		}
+		if !bytes.Equal(entryHash(&got), got.Hash) {
+			t.Fatal("the stored entry's hash does not recompute")
+		}
+	})
+
+	t.Run("Append_EmitsEventsInTheSameTransaction", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		var seen []Entry
+		rec, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("x.y")}, func(es []Entry) ([]events.Event, error) {
+			seen = es
+			ev, err := events.New("audit", EventEntryRecorded, es[0].ID, tenant.String(), map[string]int64{"seq": es[0].Seq}, events.Meta{})
+			return []events.Event{ev}, err
+		}, nil)
+		if err != nil || len(seen) != 1 || seen[0].Seq != rec[0].Seq || !bytes.Equal(seen[0].Hash, rec[0].Hash) {
+			t.Fatalf("emit saw %+v; Append returned %+v, %v", seen, rec, err)
+		}
+		boom := errors.New("boom")
+		if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("x.z")}, func([]Entry) ([]events.Event, error) { return nil, boom }, nil); !errors.Is(err, boom) {
+			t.Fatalf("emit error: %v", err)
+		}
+		assertChain(t, readChain(t, s, tenant), 1)
+	})
+
+	t.Run("Append_DuplicateInboxClaimWritesNothing", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		eventID := uuid.Must(uuid.NewV7()).String()
+		claim := &InboxClaim{Consumer: Consumer, EventID: eventID, EventType: "TenantRegistered"}
+		withSource := func(e *NewEntry) { e.SourceEventID = eventID }
+		rec, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, claim)
+		if err != nil || dup || len(rec) != 1 {
+			t.Fatalf("first delivery: %v, dup %v, %v", rec, dup, err)
+		}
+		emitted := false
+		again, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("TenantRegistered", withSource)},
+			func([]Entry) ([]events.Event, error) { emitted = true; return nil, nil }, claim)
+		if err != nil || !dup || len(again) != 0 || emitted {
+			t.Fatalf("redelivery: %v, dup %v, emitted %v, %v", again, dup, emitted, err)
+		}
+		// A lost inbox row still cannot record the event twice: the source event id is unique.
+		other := &InboxClaim{Consumer: "someone-else", EventID: eventID, EventType: "TenantRegistered"}
+		if again, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, other); err != nil || !dup || len(again) != 0 {
+			t.Fatalf("same source event under another claim: %v, dup %v, %v", again, dup, err)
+		}
+		if again, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, nil); err != nil || !dup || len(again) != 0 {
+			t.Fatalf("same source event without a claim: %v, dup %v, %v", again, dup, err)
+		}
+		assertChain(t, readChain(t, s, tenant), 1)
+		// The same event id for another tenant is another event.
+		if rec, dup, err := s.Append(ctx, tenancy.NewTenantID(), []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, claim); err != nil || dup || len(rec) != 1 {
+			t.Fatalf("same event id, other tenant: %v, dup %v, %v", rec, dup, err)
+		}
+	})
+
+	t.Run("Append_FailureRollsBackTheInboxClaim", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		claim := &InboxClaim{Consumer: Consumer, EventID: uuid.Must(uuid.NewV7()).String(), EventType: "T"}
+		boom := errors.New("boom")
+		if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("T")}, func([]Entry) ([]events.Event, error) { return nil, boom }, claim); !errors.Is(err, boom) {
+			t.Fatalf("err = %v", err)
+		}
+		if rec, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("T")}, nil, claim); err != nil || dup || len(rec) != 1 {
+			t.Fatalf("retry after a failed attempt must record: %v, dup %v, %v", rec, dup, err)
+		}
+	})
+
+	t.Run("Get_NotFound", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Get(ctx, tenancy.NewTenantID(), newID()); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	t.Run("Query_FiltersInSeqOrderAndPages", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		trace := "0af7651916cd43dd8448eb211c80319c"
+		specs := []func(*NewEntry){
+			func(e *NewEntry) { e.OccurredAt = base; e.Actor.ID = "alice"; e.TraceID = trace },
+			func(e *NewEntry) { e.OccurredAt = base.Add(time.Hour); e.Actor.ID = "bob"; e.Action = "doc.write" },
+			func(e *NewEntry) {
+				e.OccurredAt = base.Add(2 * time.Hour)
+				e.Actor.ID = "alice"
+				e.Resource.ID = "d-2"
+				e.TraceID = trace
+			},
+			// Out of time order: occurredAt need not follow seq.
+			func(e *NewEntry) {
+				e.OccurredAt = base.Add(-time.Hour)
+				e.Actor.ID = "Alice"
+				e.Resource = Resource{Type: "folder", ID: "d-1"}
+			},
+			func(e *NewEntry) {
+				e.OccurredAt = base.Add(3 * time.Hour)
+				e.Actor.ID = "alice "
+				e.Action = "doc.write"
+			},
+		}
+		var seqs []int64
+		for _, spec := range specs {
+			rec, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("doc.read", spec)}, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs = append(seqs, rec[0].Seq)
+		}
+		q := func(f Filter) []int64 {
+			t.Helper()
+			if f.Limit == 0 {
+				f.Limit = 100
+			}
+			es, err := s.Query(ctx, tenant, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := []int64{}
+			for _, e := range es {
+				out = append(out, e.Seq)
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			name string
+			f    Filter
+			want []int64
+		}{
+			{"all", Filter{}, []int64{1, 2, 3, 4, 5}},
+			{"actor exact and case-sensitive", Filter{ActorID: "alice"}, []int64{1, 3}},
+			{"action", Filter{Action: "doc.write"}, []int64{2, 5}},
+			{"resource type", Filter{ResourceType: "folder"}, []int64{4}},
+			{"resource", Filter{ResourceType: "document", ResourceID: "d-1"}, []int64{1, 2, 5}},
+			{"trace", Filter{TraceID: trace}, []int64{1, 3}},
+			{"from inclusive", Filter{From: base.Add(time.Hour)}, []int64{2, 3, 5}},
+			{"to exclusive", Filter{To: base.Add(time.Hour)}, []int64{1, 4}},
+			{"window and actor", Filter{From: base, To: base.Add(3 * time.Hour), ActorID: "alice"}, []int64{1, 3}},
+			{"after seq", Filter{AfterSeq: 3}, []int64{4, 5}},
+			{"limit", Filter{Limit: 2}, []int64{1, 2}},
+			{"no match", Filter{Action: "nothing"}, []int64{}},
+		} {
+			if got := q(tc.f); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("%s: seqs %v, want %v", tc.name, got, tc.want)
+			}
+		}
+		if fmt.Sprint(seqs) != "[1 2 3 4 5]" {
+			t.Fatalf("seqs %v", seqs)
+		}
+	})
+
+	t.Run("SeqRangeAndRange", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+		for _, h := range []int{5, 1, 2, 9, 3} { // seq 1..5 at these hours
+			if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("a", func(e *NewEntry) { e.OccurredAt = base.Add(time.Duration(h) * time.Hour) })}, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			from, to    time.Time
+			first, last int64
+		}{
+			{time.Time{}, time.Time{}, 1, 5},
+			{base.Add(2 * time.Hour), base.Add(4 * time.Hour), 3, 5}, // hours 2 (seq 3) and 3 (seq 5)
+			{base.Add(4 * time.Hour), base.Add(6 * time.Hour), 1, 1},
+			{base.Add(10 * time.Hour), time.Time{}, 0, 0},
+		} {
+			first, last, err := s.SeqRange(ctx, tenant, tc.from, tc.to)
+			if err != nil || first != tc.first || last != tc.last {
+				t.Errorf("SeqRange(%v, %v) = %d, %d, %v; want %d, %d", tc.from, tc.to, first, last, err, tc.first, tc.last)
+			}
+		}
+		es, err := s.Range(ctx, tenant, 1, 4, 2)
+		if err != nil || len(es) != 2 || es[0].Seq != 2 || es[1].Seq != 3 {
+			t.Fatalf("Range(1, 4, 2) = %v, %v", es, err)
+		}
+		if es, _ := s.Range(ctx, tenant, 3, 4, 10); len(es) != 1 || es[0].Seq != 4 {
+			t.Fatalf("Range(3, 4) = %v", es)
+		}
+	})
+
+	t.Run("TenantScope_NeverSeesAnotherTenant", func(t *testing.T) {
+		s := newStore(t)
+		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
+		if _, _, err := s.Append(ctx, a, []NewEntry{mkEntry("a.thing")}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		recB, _, err := s.Append(ctx, b, []NewEntry{mkEntry("b.thing"), mkEntry("b.other")}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, a, recB[0].ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("A reading B's entry: %v", err)
+		}
+		es, err := s.Query(ctx, a, Filter{Limit: 100})
+		if err != nil || len(es) != 1 || es[0].Action != "a.thing" || es[0].TenantID != a {
+			t.Fatalf("A's query = %+v, %v", es, err)
+		}
+		if es, _ := s.Query(ctx, a, Filter{Action: "b.thing", Limit: 100}); len(es) != 0 {
+			t.Fatalf("A's query for B's action: %+v", es)
+		}
+		if first, last, _ := s.SeqRange(ctx, a, time.Time{}, time.Time{}); first != 1 || last != 1 {
+			t.Fatalf("A's seq range: %d..%d", first, last)
+		}
+		if es, _ := s.Range(ctx, a, 0, 10, 10); len(es) != 1 {
+			t.Fatalf("A's range holds %d entries", len(es))
+		}
+		// Each tenant's chain starts at 1: B's appends did not advance A's sequence.
+		if recB[0].Seq != 1 || recB[1].Seq != 2 {
+			t.Fatalf("B's seqs %d, %d", recB[0].Seq, recB[1].Seq)
+		}
+	})
+
+	t.Run("Append_ConcurrentForOneTenantKeepsOneChain", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		const workers, each = 8, 50
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry(fmt.Sprintf("w%d.n%d", w, i))}, nil, nil); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		assertChain(t, readChain(t, s, tenant), workers*each)
+	})
+
+	t.Run("Append_ParallelTenantsEachKeepTheirChain", func(t *testing.T) {
+		s := newStore(t)
+		const tenants, each = 8, 25
+		ids := make([]tenancy.TenantID, tenants)
+		var wg sync.WaitGroup
+		for i := range ids {
+			ids[i] = tenancy.NewTenantID()
+			wg.Add(2) // two writers per tenant, so each chain is also contended
+			for range 2 {
+				go func() {
+					defer wg.Done()
+					for range each {
+						if _, _, err := s.Append(ctx, ids[i], []NewEntry{mkEntry("p")}, nil, nil); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		for _, id := range ids {
+			assertChain(t, readChain(t, s, id), 2*each)
+		}
+	})
+}
