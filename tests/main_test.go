@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,12 +243,11 @@ func (s *server) invoke(function string, body []byte) reply {
 	return reply{Code: resp.StatusCode, Hdr: resp.Header, Body: b}
 }
 
-var seq = time.Now().UnixNano() % 1_000_000
+var seq atomic.Int64
 
-func slug(prefix string) string {
-	seq++
-	return fmt.Sprintf("%s-%d", prefix, seq)
-}
+func init() { seq.Store(time.Now().UnixNano() % 1_000_000) }
+
+func slug(prefix string) string { return fmt.Sprintf("%s-%d", prefix, seq.Add(1)) }
 
 func (s *server) register(slugValue, edition string) string {
 	s.t.Helper()

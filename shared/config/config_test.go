@@ -12,6 +12,7 @@ func env(m map[string]string) Getenv { return func(k string) string { return m[k
 func valid() map[string]string {
 	return map[string]string{
 		"SPINE_TENANTS_DB_URL":            "postgres://tenants_app:s3cret@127.0.0.1:5432/tenants?sslmode=disable",
+		"SPINE_AUDIT_DB_URL":              "postgres://audit_app:s3cret@127.0.0.1:5432/audit?sslmode=disable",
 		"SPINE_REDIS_URL":                 "redis://:redispw@127.0.0.1:6379/0",
 		"SPINE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=c2VjcmV0a2V5;BlobEndpoint=http://127.0.0.1:1/dev",
 		"SPINE_AUTH_ISSUER":               "https://issuer",
