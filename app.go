@@ -222,10 +222,18 @@ func (a *app) openCache() (*cache.Cache, error) {
 	// Short timeouts: Redis is a cache, and a slow cache must not make reads slow.
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 250*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	opt.MaxRetries = 0
+	redis.SetLogger(redisLog{a.log}) // go-redis logs each failed dial; the cache logs the outage once
 	rdb := redis.NewClient(opt)
 	c := cache.New(rdb, cache.Config{}, a.log)
 	a.closers = append(a.closers, func() { c.Close(); _ = rdb.Close() })
 	return c, nil
+}
+
+// redisLog sends go-redis's internal messages to slog at debug level.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // publisher is Service Bus when configured, else the in-process transport to our own functions.
