@@ -1,13 +1,11 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -21,11 +19,7 @@ import (
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
-)
-
-const (
-	testIssuer   = "https://spine.test/issuer"
-	testAudience = "spine-api"
+	"spine/shared/testenv/apitest"
 )
 
 // harness is the audit API wired as app.go wires a service, over the package database.
@@ -34,24 +28,15 @@ type harness struct {
 	e      *echo.Echo
 	db     *sqlstore.DB
 	dir    fakeDir
-	signer *auth.DevSigner
+	tokens *apitest.Tokens
 	admin  string // platform-admin token with both scopes
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	ctx := context.Background()
-	keys := t.TempDir()
-	signer, err := auth.EnsureDevKey(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := auth.NewVerifier(ctx, auth.Config{Issuer: testIssuer, Audience: testAudience, JWKSFile: keys + "/jwks.json"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
-	h := &harness{t: t, db: openRuntime(t), dir: fakeDir{}, signer: signer}
+	tokens := apitest.NewTokens(t)
+	v := tokens.Verifier(t)
+	h := &harness{t: t, db: openRuntime(t), dir: fakeDir{}, tokens: tokens}
 	svc, err := NewService(NewPostgresStore(h.db), h.dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -76,64 +61,12 @@ func (h *harness) tenant() (tenancy.TenantID, string) {
 
 func (h *harness) token(tenant string, admin bool, scopes ...string) string {
 	h.t.Helper()
-	tok, err := h.signer.Mint(auth.TokenClaims{Issuer: testIssuer, Audience: testAudience, Subject: "user-" + tenant,
-		TenantID: tenant, Scopes: scopes, PlatformAdmin: admin}, time.Hour)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return tok
+	return h.tokens.Mint(h.t, tenant, admin, scopes...)
 }
 
-type resp struct {
-	code int
-	hdr  http.Header
-	body []byte
-}
-
-func (r resp) json(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("body %q: %v", r.body, err)
-	}
-	return m
-}
-
-// problemCode returns the stable code of a problem+json body, failing if it is not one.
-func (r resp) problemCode(t *testing.T) string {
-	t.Helper()
-	if ct := r.hdr.Get("Content-Type"); ct != problem.ContentType {
-		t.Fatalf("Content-Type = %q, want %s (status %d, body %s)", ct, problem.ContentType, r.code, r.body)
-	}
-	code, _ := r.json(t)["code"].(string)
-	return code
-}
-
-func (h *harness) do(method, path, token string, body any, hdr ...string) resp {
+func (h *harness) do(method, path, token string, body any, hdr ...string) apitest.Response {
 	h.t.Helper()
-	var rd *bytes.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = bytes.NewReader(nil)
-	case string:
-		rd = bytes.NewReader([]byte(b))
-	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.e.ServeHTTP(rec, req)
-	return resp{code: rec.Code, hdr: rec.Header(), body: rec.Body.Bytes()}
+	return apitest.Do(h.t, h.e, method, path, token, body, hdr...)
 }
 
 // entryBody is a valid POST body; over replaces members.
@@ -158,10 +91,10 @@ func entryBody(over map[string]any) map[string]any {
 func (h *harness) record(token, query string, over map[string]any) map[string]any {
 	h.t.Helper()
 	r := h.do("POST", "/api/audit-entries"+query, token, entryBody(over))
-	if r.code != http.StatusCreated {
-		h.t.Fatalf("record: %d %s", r.code, r.body)
+	if r.Code != http.StatusCreated {
+		h.t.Fatalf("record: %d %s", r.Code, r.Body)
 	}
-	return r.json(h.t)
+	return r.JSON(h.t)
 }
 
 // page is one GET /audit-entries answer.
@@ -173,11 +106,11 @@ type page struct {
 func (h *harness) list(path, token string) page {
 	h.t.Helper()
 	r := h.do("GET", path, token, nil)
-	if r.code != http.StatusOK {
-		h.t.Fatalf("GET %s: %d %s", path, r.code, r.body)
+	if r.Code != http.StatusOK {
+		h.t.Fatalf("GET %s: %d %s", path, r.Code, r.Body)
 	}
 	var p page
-	if err := json.Unmarshal(r.body, &p); err != nil {
+	if err := json.Unmarshal(r.Body, &p); err != nil {
 		h.t.Fatal(err)
 	}
 	return p
@@ -199,31 +132,31 @@ func TestRecordAuditEntry_201_ChainedWithHashesTraceAndLocation(t *testing.T) {
 		`{"actor":{"type":"user","id":"alice"},"action":"document.shared","resource":{"type":"document","id":"doc-1"},
 		  "payload": { "with" : "bob", "n": 1.50 }}`,
 		"traceparent", "00-"+trace+"-00f067aa0ba902b7-01", "X-Correlation-Id", "corr-7")
-	if r.code != http.StatusCreated {
-		t.Fatalf("%d %s", r.code, r.body)
+	if r.Code != http.StatusCreated {
+		t.Fatalf("%d %s", r.Code, r.Body)
 	}
-	first := r.json(t)
+	first := r.JSON(t)
 	id := first["id"].(string)
 	if first["seq"] != 1.0 || first["tenantId"] != tenant.String() || first["traceId"] != trace || first["correlationId"] != "corr-7" ||
 		first["prevHash"] != strings.Repeat("0", 64) || len(first["hash"].(string)) != 64 {
-		t.Fatalf("first entry: %s", r.body)
+		t.Fatalf("first entry: %s", r.Body)
 	}
 	if raw, _ := json.Marshal(first["payload"]); string(raw) != `{"n":1.5,"with":"bob"}` {
 		t.Fatalf("payload %s", raw)
 	}
-	if !strings.Contains(string(r.body), `"payload":{"with":"bob","n":1.50}`) {
-		t.Fatalf("payload must be stored compacted, member order and number text kept: %s", r.body)
+	if !strings.Contains(string(r.Body), `"payload":{"with":"bob","n":1.50}`) {
+		t.Fatalf("payload must be stored compacted, member order and number text kept: %s", r.Body)
 	}
-	if r.hdr.Get("Location") != "/api/audit-entries/"+id || r.hdr.Get("ETag") != `"`+first["hash"].(string)+`"` {
-		t.Fatalf("headers %v", r.hdr)
+	if r.Header.Get("Location") != "/api/audit-entries/"+id || r.Header.Get("ETag") != `"`+first["hash"].(string)+`"` {
+		t.Fatalf("headers %v", r.Header)
 	}
 	second := h.record(tok, "", nil)
 	if second["seq"] != 2.0 || second["prevHash"] != first["hash"] {
 		t.Fatalf("second entry does not link to the first: %v", second)
 	}
 	got := h.do("GET", "/api/audit-entries/"+id, tok, nil)
-	if got.code != 200 || got.json(t)["hash"] != first["hash"] || got.hdr.Get("ETag") != r.hdr.Get("ETag") {
-		t.Fatalf("GET: %d %s", got.code, got.body)
+	if got.Code != 200 || got.JSON(t)["hash"] != first["hash"] || got.Header.Get("ETag") != r.Header.Get("ETag") {
+		t.Fatalf("GET: %d %s", got.Code, got.Body)
 	}
 
 	// AuditEntryRecorded went to the outbox with the entry's chain position and the request's
@@ -251,21 +184,21 @@ func TestRecordAuditEntry_201_PlatformAdminNamesTheTenant(t *testing.T) {
 	tenant, _ := h.tenant()
 	r := h.do("POST", "/api/audit-entries?tenantId="+tenant.String(), h.admin, entryBody(map[string]any{
 		"occurredAt": "2026-01-31T23:00:00.123456789+01:00", "traceId": "0af7651916cd43dd8448eb211c80319c"}))
-	if r.code != http.StatusCreated {
-		t.Fatalf("%d %s", r.code, r.body)
+	if r.Code != http.StatusCreated {
+		t.Fatalf("%d %s", r.Code, r.Body)
 	}
-	m := r.json(t)
+	m := r.JSON(t)
 	if m["tenantId"] != tenant.String() || m["occurredAt"] != "2026-01-31T22:00:00.123456Z" || m["traceId"] != "0af7651916cd43dd8448eb211c80319c" {
-		t.Fatalf("entry: %s", r.body)
+		t.Fatalf("entry: %s", r.Body)
 	}
-	if loc := r.hdr.Get("Location"); loc != "/api/audit-entries/"+m["id"].(string)+"?tenantId="+tenant.String() {
+	if loc := r.Header.Get("Location"); loc != "/api/audit-entries/"+m["id"].(string)+"?tenantId="+tenant.String() {
 		t.Fatalf("Location %q", loc)
 	}
-	if got := h.do("GET", r.hdr.Get("Location"), h.admin, nil); got.code != 200 {
-		t.Fatalf("GET Location: %d %s", got.code, got.body)
+	if got := h.do("GET", r.Header.Get("Location"), h.admin, nil); got.Code != 200 {
+		t.Fatalf("GET Location: %d %s", got.Code, got.Body)
 	}
-	if r := h.do("POST", "/api/audit-entries", h.admin, entryBody(nil)); r.code != 400 || r.problemCode(t) != "tenant-required" {
-		t.Fatalf("admin without tenantId: %d %s", r.code, r.body)
+	if r := h.do("POST", "/api/audit-entries", h.admin, entryBody(nil)); r.Code != 400 || r.ProblemCode(t) != "tenant-required" {
+		t.Fatalf("admin without tenantId: %d %s", r.Code, r.Body)
 	}
 }
 
@@ -277,8 +210,8 @@ func TestRecordAuditEntry_400_UnknownField(t *testing.T) {
 		entryBody(map[string]any{"actor": map[string]string{"type": "user", "id": "a", "name": "Alice"}}),
 	} {
 		r := h.do("POST", "/api/audit-entries", tok, body)
-		if r.code != 400 || r.problemCode(t) != "unknown-field" {
-			t.Fatalf("%d %s", r.code, r.body)
+		if r.Code != 400 || r.ProblemCode(t) != "unknown-field" {
+			t.Fatalf("%d %s", r.Code, r.Body)
 		}
 	}
 }
@@ -308,8 +241,8 @@ func TestRecordAuditEntry_400_InvalidInput(t *testing.T) {
 		{"wrong type", entryBody(map[string]any{"action": 7}), "invalid-json"},
 	} {
 		r := h.do("POST", "/api/audit-entries", tok, tc.body)
-		if r.code != 400 || r.problemCode(t) != tc.code {
-			t.Errorf("%s: %d %s, want 400 %s", tc.name, r.code, r.body, tc.code)
+		if r.Code != 400 || r.ProblemCode(t) != tc.code {
+			t.Errorf("%s: %d %s, want 400 %s", tc.name, r.Code, r.Body, tc.code)
 		}
 	}
 	if p := h.list("/api/audit-entries", tok); len(p.Value) != 0 {
@@ -325,23 +258,23 @@ func TestRecordAuditEntry_403_TenantSuspended(t *testing.T) {
 	h.record(tok, "", nil)
 	h.dir[tenant] = tenancy.StatusSuspended
 	r := h.do("POST", "/api/audit-entries", tok, entryBody(nil))
-	if r.code != http.StatusForbidden || r.problemCode(t) != "tenant-suspended" {
-		t.Fatalf("%d %s", r.code, r.body)
+	if r.Code != http.StatusForbidden || r.ProblemCode(t) != "tenant-suspended" {
+		t.Fatalf("%d %s", r.Code, r.Body)
 	}
-	if r := h.do("POST", "/api/audit-entries?tenantId="+tenant.String(), h.admin, entryBody(nil)); r.code != 403 || r.problemCode(t) != "tenant-suspended" {
-		t.Fatalf("platform admin writing for a suspended tenant: %d %s", r.code, r.body)
+	if r := h.do("POST", "/api/audit-entries?tenantId="+tenant.String(), h.admin, entryBody(nil)); r.Code != 403 || r.ProblemCode(t) != "tenant-suspended" {
+		t.Fatalf("platform admin writing for a suspended tenant: %d %s", r.Code, r.Body)
 	}
 	// Reads stay open, and nothing was written.
 	if p := h.list("/api/audit-entries", tok); len(p.Value) != 1 {
 		t.Fatalf("%d entries, want 1", len(p.Value))
 	}
 	h.dir[tenant] = tenancy.StatusDecommissioned
-	if r := h.do("POST", "/api/audit-entries", tok, entryBody(nil)); r.code != 403 || r.problemCode(t) != "tenant-suspended" {
-		t.Fatalf("decommissioned: %d %s", r.code, r.body)
+	if r := h.do("POST", "/api/audit-entries", tok, entryBody(nil)); r.Code != 403 || r.ProblemCode(t) != "tenant-suspended" {
+		t.Fatalf("decommissioned: %d %s", r.Code, r.Body)
 	}
 	unknown := tenancy.NewTenantID()
-	if r := h.do("POST", "/api/audit-entries", h.token(unknown.String(), false, ScopeWrite), entryBody(nil)); r.code != 404 || r.problemCode(t) != "tenant-not-found" {
-		t.Fatalf("tenant unknown to the directory: %d %s", r.code, r.body)
+	if r := h.do("POST", "/api/audit-entries", h.token(unknown.String(), false, ScopeWrite), entryBody(nil)); r.Code != 404 || r.ProblemCode(t) != "tenant-not-found" {
+		t.Fatalf("tenant unknown to the directory: %d %s", r.Code, r.Body)
 	}
 }
 
@@ -349,17 +282,17 @@ func TestRecordAuditEntry_403_MissingScope(t *testing.T) {
 	h := newHarness(t)
 	tenant, _ := h.tenant()
 	readOnly := h.token(tenant.String(), false, ScopeRead)
-	if r := h.do("POST", "/api/audit-entries", readOnly, entryBody(nil)); r.code != 403 || r.problemCode(t) != "insufficient-scope" {
-		t.Fatalf("POST with audit.read only: %d %s", r.code, r.body)
+	if r := h.do("POST", "/api/audit-entries", readOnly, entryBody(nil)); r.Code != 403 || r.ProblemCode(t) != "insufficient-scope" {
+		t.Fatalf("POST with audit.read only: %d %s", r.Code, r.Body)
 	}
 	writeOnly := h.token(tenant.String(), false, ScopeWrite)
 	for _, path := range []string{"/api/audit-entries", "/api/audit-entries/verify", "/api/audit-entries/" + newID()} {
-		if r := h.do("GET", path, writeOnly, nil); r.code != 403 || r.problemCode(t) != "insufficient-scope" {
-			t.Fatalf("GET %s with audit.write only: %d %s", path, r.code, r.body)
+		if r := h.do("GET", path, writeOnly, nil); r.Code != 403 || r.ProblemCode(t) != "insufficient-scope" {
+			t.Fatalf("GET %s with audit.write only: %d %s", path, r.Code, r.Body)
 		}
 	}
-	if r := h.do("GET", "/api/audit-entries", "", nil); r.code != 401 || r.problemCode(t) != "unauthorized" {
-		t.Fatalf("no token: %d %s", r.code, r.body)
+	if r := h.do("GET", "/api/audit-entries", "", nil); r.Code != 401 || r.ProblemCode(t) != "unauthorized" {
+		t.Fatalf("no token: %d %s", r.Code, r.Body)
 	}
 }
 
@@ -431,8 +364,8 @@ func TestQueryAuditEntries_FiltersAndPages(t *testing.T) {
 		{"tenantId=not-a-uuid", "invalid-tenant-id"},
 	} {
 		r := h.do("GET", "/api/audit-entries?"+tc.query, tok, nil)
-		if r.code != 400 || r.problemCode(t) != tc.code {
-			t.Errorf("?%s: %d %s, want 400 %s", tc.query, r.code, r.body, tc.code)
+		if r.Code != 400 || r.ProblemCode(t) != tc.code {
+			t.Errorf("?%s: %d %s, want 400 %s", tc.query, r.Code, r.Body, tc.code)
 		}
 	}
 }
@@ -441,8 +374,8 @@ func TestGetAuditEntry_404_UnknownOrMalformedID(t *testing.T) {
 	h := newHarness(t)
 	_, tok := h.tenant()
 	for _, id := range []string{newID(), "not-a-uuid", strings.ToUpper(newID())} {
-		if r := h.do("GET", "/api/audit-entries/"+id, tok, nil); r.code != 404 || r.problemCode(t) != "audit-entry-not-found" {
-			t.Errorf("GET %s: %d %s", id, r.code, r.body)
+		if r := h.do("GET", "/api/audit-entries/"+id, tok, nil); r.Code != 404 || r.ProblemCode(t) != "audit-entry-not-found" {
+			t.Errorf("GET %s: %d %s", id, r.Code, r.Body)
 		}
 	}
 }
@@ -456,34 +389,34 @@ func TestVerify_ReportsTheTamperedEntryAndOnlyWithinTheWindow(t *testing.T) {
 		ids = append(ids, h.record(tok, "", map[string]any{"occurredAt": t0.Add(time.Duration(i) * time.Hour).Format(time.RFC3339)})["id"].(string))
 	}
 	ok := h.do("GET", "/api/audit-entries/verify", tok, nil)
-	if ok.code != 200 {
-		t.Fatalf("%d %s", ok.code, ok.body)
+	if ok.Code != 200 {
+		t.Fatalf("%d %s", ok.Code, ok.Body)
 	}
-	if m := ok.json(t); m["ok"] != true || m["entriesChecked"] != 4.0 || m["firstBroken"] != nil || m["tenantId"] != tenant.String() ||
-		!strings.Contains(string(ok.body), `"firstBroken":null`) || !strings.Contains(string(ok.body), `"from":null`) {
-		t.Fatalf("intact: %s", ok.body)
+	if m := ok.JSON(t); m["ok"] != true || m["entriesChecked"] != 4.0 || m["firstBroken"] != nil || m["tenantId"] != tenant.String() ||
+		!strings.Contains(string(ok.Body), `"firstBroken":null`) || !strings.Contains(string(ok.Body), `"from":null`) {
+		t.Fatalf("intact: %s", ok.Body)
 	}
 
 	tamper(t, `UPDATE audit_entries SET payload = '{"with":"mallory"}' WHERE tenant_id = $1 AND entry_id = $2`, tenant.String(), ids[1])
 	r := h.do("GET", "/api/audit-entries/verify?from="+t0.Format(time.RFC3339)+"&to="+t0.Add(4*time.Hour).Format(time.RFC3339), tok, nil)
-	m := r.json(t)
+	m := r.JSON(t)
 	broken, _ := m["firstBroken"].(map[string]any)
-	if r.code != 200 || m["ok"] != false || broken == nil || broken["id"] != ids[1] || broken["seq"] != 2.0 ||
+	if r.Code != 200 || m["ok"] != false || broken == nil || broken["id"] != ids[1] || broken["seq"] != 2.0 ||
 		broken["reason"] != ReasonHashMismatch || m["entriesChecked"] != 2.0 || m["from"] != t0.Format(time.RFC3339) {
-		t.Fatalf("tampered: %d %s", r.code, r.body)
+		t.Fatalf("tampered: %d %s", r.Code, r.Body)
 	}
 	// A window after the tampered entry is anchored on its unchanged stored hash: intact.
-	later := h.do("GET", "/api/audit-entries/verify?from="+t0.Add(2*time.Hour).Format(time.RFC3339), tok, nil).json(t)
+	later := h.do("GET", "/api/audit-entries/verify?from="+t0.Add(2*time.Hour).Format(time.RFC3339), tok, nil).JSON(t)
 	if later["ok"] != true || later["entriesChecked"] != 2.0 {
 		t.Fatalf("window after the tampered entry: %v", later)
 	}
-	if r := h.do("GET", "/api/audit-entries/verify?from="+t0.Add(time.Hour).Format(time.RFC3339)+"&to="+t0.Format(time.RFC3339), tok, nil); r.code != 400 || r.problemCode(t) != "invalid-time-range" {
-		t.Fatalf("inverted window: %d %s", r.code, r.body)
+	if r := h.do("GET", "/api/audit-entries/verify?from="+t0.Add(time.Hour).Format(time.RFC3339)+"&to="+t0.Format(time.RFC3339), tok, nil); r.Code != 400 || r.ProblemCode(t) != "invalid-time-range" {
+		t.Fatalf("inverted window: %d %s", r.Code, r.Body)
 	}
-	if r := h.do("GET", "/api/audit-entries/verify", h.admin, nil); r.code != 400 || r.problemCode(t) != "tenant-required" {
-		t.Fatalf("admin without tenantId: %d %s", r.code, r.body)
+	if r := h.do("GET", "/api/audit-entries/verify", h.admin, nil); r.Code != 400 || r.ProblemCode(t) != "tenant-required" {
+		t.Fatalf("admin without tenantId: %d %s", r.Code, r.Body)
 	}
-	adm := h.do("GET", "/api/audit-entries/verify?tenantId="+tenant.String(), h.admin, nil).json(t)
+	adm := h.do("GET", "/api/audit-entries/verify?tenantId="+tenant.String(), h.admin, nil).JSON(t)
 	if adm["ok"] != false || adm["firstBroken"].(map[string]any)["id"] != ids[1] {
 		t.Fatalf("admin verify: %v", adm)
 	}
@@ -516,8 +449,8 @@ func TestIsolation_TenantAReadsNeitherBNorBsVerify(t *testing.T) {
 			body = entryBody(nil)
 		}
 		r := h.do(tc.method, tc.path, tokA, body)
-		if r.code != tc.want || r.problemCode(t) != tc.code {
-			t.Errorf("%s %s as A: %d %s, want %d %s", tc.method, tc.path, r.code, r.body, tc.want, tc.code)
+		if r.Code != tc.want || r.ProblemCode(t) != tc.code {
+			t.Errorf("%s %s as A: %d %s, want %d %s", tc.method, tc.path, r.Code, r.Body, tc.want, tc.code)
 		}
 	}
 	for _, q := range []string{"", "?traceId=" + traceB, "?action=b.secret", "?tenantId=" + a.String()} {
@@ -530,16 +463,16 @@ func TestIsolation_TenantAReadsNeitherBNorBsVerify(t *testing.T) {
 	if got := seqs(h.list("/api/audit-entries", tokA)); fmt.Sprint(got) != "[1]" {
 		t.Fatalf("A's entries: %v", got)
 	}
-	v := h.do("GET", "/api/audit-entries/verify", tokA, nil).json(t)
+	v := h.do("GET", "/api/audit-entries/verify", tokA, nil).JSON(t)
 	if v["tenantId"] != a.String() || v["entriesChecked"] != 1.0 || v["ok"] != true {
 		t.Fatalf("A's verify: %v", v)
 	}
 	// B's chain stays B's: tampering with B does not show in A's verify, and B's shows it.
 	tamper(t, `UPDATE audit_entries SET action = 'b.public' WHERE tenant_id = $1 AND entry_id = $2`, b.String(), bID)
-	if v := h.do("GET", "/api/audit-entries/verify", tokA, nil).json(t); v["ok"] != true {
+	if v := h.do("GET", "/api/audit-entries/verify", tokA, nil).JSON(t); v["ok"] != true {
 		t.Fatalf("A's verify after B was tampered with: %v", v)
 	}
-	if v := h.do("GET", "/api/audit-entries/verify", tokB, nil).json(t); v["ok"] != false {
+	if v := h.do("GET", "/api/audit-entries/verify", tokB, nil).JSON(t); v["ok"] != false {
 		t.Fatalf("B's verify: %v", v)
 	}
 }

@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"os"
 	"testing"
 
@@ -16,40 +15,19 @@ import (
 // (that is the point of it).
 var testDB *testenv.Database
 
-func TestMain(m *testing.M) {
-	ctx := context.Background()
-	db, err := testenv.FreshDatabase(ctx, "audit")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "audit tests:", err)
-		os.Exit(1)
-	}
-	testDB = db
-	code := m.Run()
-	db.Drop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "audit", &testDB)) }
 
 // openRuntime opens the runtime role's pool on the package database.
 func openRuntime(tb testing.TB) *sqlstore.DB {
 	tb.Helper()
-	db, err := sqlstore.Open(context.Background(), sqlstore.Postgres, testDB.RuntimeURL, sqlstore.PoolConfig{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = db.Close() })
-	return db
+	return testDB.OpenRuntime(tb, sqlstore.PoolConfig{})
 }
 
 // openOwner opens the owner role's pool (the migration role: bound by row-level security and by
 // the append-only trigger).
 func openOwner(tb testing.TB) *sqlstore.DB {
 	tb.Helper()
-	db, err := sqlstore.Open(context.Background(), sqlstore.Postgres, testDB.OwnerURL, sqlstore.PoolConfig{MaxOpen: 2})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = db.Close() })
-	return db
+	return testDB.OpenOwner(tb, sqlstore.PoolConfig{MaxOpen: 2})
 }
 
 // openSuperuser opens the cluster superuser on the package database: the one role that can get

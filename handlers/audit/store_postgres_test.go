@@ -13,6 +13,7 @@ import (
 	"spine/shared/events"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/testenv"
 )
 
 func TestPostgresStore_Conformance(t *testing.T) {
@@ -136,19 +137,9 @@ func TestRLS_UnfilteredQueryReturnsOnlyCurrentTenant(t *testing.T) {
 	for _, table := range []string{"audit_entries", "inbox", "outbox"} {
 		var ids []string
 		err := db.InReadTx(ctx, sqlstore.TenantScope(a), func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT DISTINCT tenant_id::text FROM `+table) // no WHERE on purpose
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var s string
-				if err := rows.Scan(&s); err != nil {
-					return err
-				}
-				ids = append(ids, s)
-			}
-			return rows.Err()
+			var err error
+			ids, err = testenv.QueryStrings(ctx, tx, `SELECT DISTINCT tenant_id::text FROM `+table) // no WHERE on purpose
+			return err
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -1,8 +1,6 @@
 package tenants
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"testing"
 
@@ -13,38 +11,18 @@ import (
 // testDB is this package's fresh database (created in TestMain, dropped after).
 var testDB *testenv.Database
 
-func TestMain(m *testing.M) {
-	ctx := context.Background()
-	db, err := testenv.FreshDatabase(ctx, "tenants")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tenants tests:", err)
-		os.Exit(1)
-	}
-	testDB = db
-	code := m.Run()
-	db.Drop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "tenants", &testDB)) }
 
 // openRuntime opens the runtime role's pool on the package database.
 func openRuntime(t *testing.T) *sqlstore.DB {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), sqlstore.Postgres, testDB.RuntimeURL, sqlstore.PoolConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return testDB.OpenRuntime(t, sqlstore.PoolConfig{})
 }
 
 // truncate empties every table as the owner, so each conformance subtest starts empty.
 func truncate(t *testing.T) {
 	t.Helper()
-	owner, err := sqlstore.Open(context.Background(), sqlstore.Postgres, testDB.OwnerURL, sqlstore.PoolConfig{MaxOpen: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
+	owner := testDB.OpenOwner(t, sqlstore.PoolConfig{MaxOpen: 1})
 	if _, err := owner.Exec(`TRUNCATE tenant_provisioning_steps, tenants, outbox, idempotency_keys`); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"spine/shared/events"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/testenv"
 )
 
 func TestPostgresStore_Conformance(t *testing.T) {
@@ -48,19 +49,9 @@ func TestRLS_UnfilteredQueryReturnsOnlyCurrentTenant(t *testing.T) {
 	for _, table := range []string{"tenants", "tenant_provisioning_steps", "outbox"} {
 		var ids []string
 		err := db.InReadTx(ctx, sqlstore.TenantScope(a.ID), func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT tenant_id::text FROM `+table) // no WHERE on purpose
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var s string
-				if err := rows.Scan(&s); err != nil {
-					return err
-				}
-				ids = append(ids, s)
-			}
-			return rows.Err()
+			var err error
+			ids, err = testenv.QueryStrings(ctx, tx, `SELECT tenant_id::text FROM `+table) // no WHERE on purpose
+			return err
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -4,72 +4,33 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
-	"regexp"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 
-	"spine/migrations"
 	"spine/shared/sqlstore"
+	"spine/shared/testenv"
+	"spine/shared/testenv/tsqlcheck"
 )
 
 // The SQL Server store runs against a real server only when one is named: SPINE_TEST_SQLSERVER_URL
 // is the runtime user's (tenants_app) DSN, SPINE_TEST_SQLSERVER_OWNER_URL the owner's, used to
 // apply the migrations and to empty the tables before each conformance subtest (the runtime user
 // may not delete tenants). Without a server the store is checked by TestSQLServerQueries only.
-const (
-	envSQLServerURL      = "SPINE_TEST_SQLSERVER_URL"
-	envSQLServerOwnerURL = "SPINE_TEST_SQLSERVER_OWNER_URL"
-)
-
-var sqlServerMigrate struct {
-	once sync.Once
-	err  error
-}
 
 // openSQLServer returns the runtime and owner pools of the SQL Server test database, migrated,
 // or skips the test when there is no server.
 func openSQLServer(t *testing.T) (runtime, owner *sqlstore.DB) {
 	t.Helper()
-	runtimeURL := os.Getenv(envSQLServerURL)
+	runtimeURL := os.Getenv(testenv.EnvSQLServerURL)
 	if runtimeURL == "" {
 		t.Skip("SPINE_TEST_SQLSERVER_URL not set: no SQL Server on this machine; the SQL Server store is compile-checked and reviewed only")
 	}
-	ownerURL := os.Getenv(envSQLServerOwnerURL)
+	ownerURL := os.Getenv(testenv.EnvSQLServerOwnerURL)
 	if ownerURL == "" {
 		t.Fatalf("%s is set but %s is not: the suite needs the owner to empty the tables between subtests",
-			envSQLServerURL, envSQLServerOwnerURL)
+			testenv.EnvSQLServerURL, testenv.EnvSQLServerOwnerURL)
 	}
-	ctx := context.Background()
-	var err error
-	owner, err = sqlstore.Open(ctx, sqlstore.SQLServer, ownerURL, sqlstore.PoolConfig{MaxOpen: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = owner.Close() })
-	sqlServerMigrate.once.Do(func() {
-		fsys, err := migrations.For("tenants", "sqlserver")
-		if err != nil {
-			sqlServerMigrate.err = err
-			return
-		}
-		_, sqlServerMigrate.err = sqlstore.Migrate(ctx, owner, "tenants", fsys, nil)
-	})
-	if sqlServerMigrate.err != nil {
-		t.Fatal(sqlServerMigrate.err)
-	}
-	runtime, err = sqlstore.Open(ctx, sqlstore.SQLServer, runtimeURL, sqlstore.PoolConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = runtime.Close() })
-	return runtime, owner
+	return testenv.SQLServer(t, "tenants", runtimeURL, ownerURL)
 }
 
 // emptySQLServer deletes every row as the owner. The security policy binds the owner too, so the
@@ -108,11 +69,8 @@ func TestSQLServerRLS_RuntimeUserIsConfined(t *testing.T) {
 	for _, table := range []string{"dbo.tenants", "dbo.tenant_provisioning_steps", "dbo.outbox"} {
 		var ids []string
 		err := db.InReadTx(ctx, sa, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT LOWER(CONVERT(char(36), tenant_id)) FROM `+table) // no WHERE on purpose
-			if err != nil {
-				return err
-			}
-			ids, err = scanStrings(rows)
+			var err error
+			ids, err = testenv.QueryStrings(ctx, tx, `SELECT LOWER(CONVERT(char(36), tenant_id)) FROM `+table) // no WHERE on purpose
 			return err
 		})
 		if err != nil {
@@ -153,19 +111,6 @@ func TestSQLServerRLS_RuntimeUserIsConfined(t *testing.T) {
 	}
 }
 
-func scanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
 // msQueries is every statement store_sqlserver.go sends; TestSQLServerQueries checks that the
 // list matches the file's msq* constants.
 var msQueries = map[string]string{
@@ -184,157 +129,14 @@ var msQueries = map[string]string{
 	"msqIdempotency":       msqIdempotency,
 }
 
-var (
-	msPlaceholder = regexp.MustCompile(`@\w+`)
-	msPGisms      = map[string]*regexp.Regexp{
-		"$n placeholder":   regexp.MustCompile(`\$\d`),
-		":: cast":          regexp.MustCompile(`::`),
-		"LIMIT":            regexp.MustCompile(`(?i)\bLIMIT\b`),
-		"ON CONFLICT":      regexp.MustCompile(`(?i)\bON\s+CONFLICT\b`),
-		"RETURNING":        regexp.MustCompile(`(?i)\bRETURNING\b`),
-		"FOR UPDATE":       regexp.MustCompile(`(?i)\bFOR\s+UPDATE\b`),
-		"ILIKE":            regexp.MustCompile(`(?i)\bILIKE\b`),
-		"now()":            regexp.MustCompile(`(?i)\bnow\s*\(`),
-		"boolean literal":  regexp.MustCompile(`(?i)\b(true|false)\b`),
-		"|| concatenation": regexp.MustCompile(`\|\|`),
-		"unbracketed key":  regexp.MustCompile(`(?i)(^|[^\[\w.])key\b`), // KEY is reserved in T-SQL
-	}
-	msTableRef  = regexp.MustCompile(`(?i)\b(FROM|INTO|UPDATE|JOIN)\s+([^\s(]+)`)
-	msSelect    = regexp.MustCompile(`(?i)\bSELECT\b`)
-	msFrom      = regexp.MustCompile(`(?i)\bFROM\b`)
-	msTenantID  = regexp.MustCompile(`\btenant_id\b`)
-	msSQLInLine = regexp.MustCompile(`\b(SELECT|INSERT|UPDATE|DELETE|MERGE)\b`)
-)
+// msUUIDColumns are the store's uniqueidentifier columns, which its statements read only as
+// canonical text (tenant_key, see store_sqlserver.go).
+var msUUIDColumns = []string{"tenant_id"}
 
 // TestSQLServerQueries checks, without a server, what would otherwise only fail at run time:
 // every statement's placeholders are @p1..@pN without gaps, every call passes exactly N arguments
 // after the statement, no PostgreSQL syntax crept in, tables are schema-qualified, ids are never
 // selected as raw uniqueidentifiers, and no SQL is written inline outside the msq* constants.
 func TestSQLServerQueries(t *testing.T) {
-	want := map[string]int{} // statement name → N
-	for name, q := range msQueries {
-		want[name] = checkTSQL(t, name, q)
-	}
-
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "store_sqlserver.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	declared := map[string]bool{}
-	for _, d := range f.Decls {
-		gd, ok := d.(*ast.GenDecl)
-		if !ok || gd.Tok != token.CONST {
-			ast.Inspect(d, func(n ast.Node) bool { checkNoInlineSQL(t, fset, n); return true })
-			continue
-		}
-		for _, spec := range gd.Specs {
-			for _, id := range spec.(*ast.ValueSpec).Names {
-				if strings.HasPrefix(id.Name, "msq") {
-					declared[id.Name] = true
-					if _, ok := msQueries[id.Name]; !ok {
-						t.Errorf("%s is declared in store_sqlserver.go but missing from msQueries", id.Name)
-					}
-				}
-			}
-		}
-	}
-	for name := range msQueries {
-		if !declared[name] {
-			t.Errorf("msQueries lists %s, which store_sqlserver.go no longer declares", name)
-		}
-	}
-
-	used := map[string]int{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok {
-			return true
-		}
-		for i, arg := range call.Args {
-			id, ok := arg.(*ast.Ident)
-			if !ok {
-				continue
-			}
-			n, isQuery := want[id.Name]
-			if !isQuery {
-				continue
-			}
-			used[id.Name]++
-			pos := fset.Position(call.Pos())
-			if call.Ellipsis.IsValid() {
-				t.Errorf("%s: %s is called with a spread argument list; pass arguments one by one so they can be counted", pos, id.Name)
-				continue
-			}
-			if got := len(call.Args) - i - 1; got != n {
-				t.Errorf("%s: %s has %d placeholders but the call passes %d arguments", pos, id.Name, n, got)
-			}
-		}
-		return true
-	})
-	for name := range msQueries {
-		if used[name] == 0 {
-			t.Errorf("%s is never used", name)
-		}
-	}
-}
-
-// checkTSQL checks one statement and returns its placeholder count.
-func checkTSQL(t *testing.T, name, q string) int {
-	t.Helper()
-	seen := map[int]bool{}
-	for _, p := range msPlaceholder.FindAllString(q, -1) {
-		n, err := strconv.Atoi(strings.TrimPrefix(p, "@p"))
-		if !strings.HasPrefix(p, "@p") || err != nil || n < 1 {
-			t.Errorf("%s: %s is not a go-mssqldb positional parameter (@p1, @p2, ...)", name, p)
-			continue
-		}
-		seen[n] = true
-	}
-	nums := make([]int, 0, len(seen))
-	for n := range seen {
-		nums = append(nums, n)
-	}
-	sort.Ints(nums)
-	for i, n := range nums {
-		if n != i+1 {
-			t.Errorf("%s: placeholders %v are not contiguous from @p1", name, nums)
-			break
-		}
-	}
-	for what, re := range msPGisms {
-		if re.MatchString(q) {
-			t.Errorf("%s: PostgreSQL-ism or T-SQL error (%s): %s", name, what, q)
-		}
-	}
-	for _, m := range msTableRef.FindAllStringSubmatch(q, -1) {
-		if !strings.HasPrefix(m[2], "dbo.") {
-			t.Errorf("%s: %s %s is not schema-qualified (dbo.)", name, m[1], m[2])
-		}
-	}
-	for _, loc := range msSelect.FindAllStringIndex(q, -1) {
-		list := q[loc[1]:]
-		if end := msFrom.FindStringIndex(list); end != nil {
-			list = list[:end[0]]
-		}
-		if msTenantID.MatchString(list) {
-			t.Errorf("%s: selects tenant_id raw (go-mssqldb returns mixed-endian bytes); select tenant_key", name)
-		}
-	}
-	if strings.Count(q, "(") != strings.Count(q, ")") {
-		t.Errorf("%s: unbalanced parentheses", name)
-	}
-	if strings.Count(q, "'")%2 != 0 {
-		t.Errorf("%s: unbalanced quotes", name)
-	}
-	return len(nums)
-}
-
-// checkNoInlineSQL flags string literals outside const declarations that look like SQL.
-func checkNoInlineSQL(t *testing.T, fset *token.FileSet, n ast.Node) {
-	t.Helper()
-	lit, ok := n.(*ast.BasicLit)
-	if ok && lit.Kind == token.STRING && msSQLInLine.MatchString(lit.Value) {
-		t.Errorf("%s: inline SQL; declare it as an msq* constant so TestSQLServerQueries checks it", fset.Position(lit.Pos()))
-	}
+	tsqlcheck.CheckStoreFile(t, "store_sqlserver.go", msQueries, msUUIDColumns...)
 }

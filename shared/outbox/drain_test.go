@@ -19,32 +19,18 @@ import (
 // The drainer runs against a real tenants database (it owns an outbox table).
 var testDB *testenv.Database
 
-func TestMain(m *testing.M) {
-	db, err := testenv.FreshDatabase(context.Background(), "tenants")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "outbox tests:", err)
-		os.Exit(1)
-	}
-	testDB = db
-	code := m.Run()
-	db.Drop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "tenants", &testDB)) }
 
+// open returns a runtime-role pool on an empty outbox.
 func open(t *testing.T) *sqlstore.DB {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), sqlstore.Postgres, testDB.RuntimeURL, sqlstore.PoolConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if _, err := db.Exec(`DELETE FROM outbox`); err == nil {
-		// Runtime role with zero scope deletes nothing (RLS); clear as platform instead.
-	}
-	_ = db.InTx(context.Background(), sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	db := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
+	if err := db.InTx(context.Background(), sqlstore.PlatformScope(), func(tx *sql.Tx) error {
 		_, err := tx.Exec(`DELETE FROM outbox`)
 		return err
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	return db
 }
 

@@ -1,0 +1,231 @@
+// Package tsqlcheck checks, without a server, the T-SQL a service's SQL Server store sends, for
+// what would otherwise only fail at run time against a real SQL Server.
+//
+// A store declares every statement it sends as a string constant whose name starts with
+// [Prefix] (msq...) in one file, store_sqlserver.go, and passes the statements to its database
+// calls as the argument right before their parameters. Each service's TestSQLServerQueries lists
+// those constants in a map and hands it, with the file and the service's uniqueidentifier
+// columns, to [CheckStoreFile].
+package tsqlcheck
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Prefix starts the name of every statement constant of a store file.
+const Prefix = "msq"
+
+var (
+	variable = regexp.MustCompile(`@\w+`)
+	declare  = regexp.MustCompile(`(?is)\bDECLARE\s+[^;]*;`)
+	declared = regexp.MustCompile(`(?i)(?:DECLARE\s+|,\s*)(@\w+)\s+[a-z]`)
+	// The named parameters of the system procedures the statements call.
+	procParams = map[string]bool{"@Resource": true, "@LockMode": true, "@LockOwner": true, "@LockTimeout": true}
+	pgIsms     = map[string]*regexp.Regexp{
+		"$n placeholder":   regexp.MustCompile(`\$\d`),
+		":: cast":          regexp.MustCompile(`::`),
+		"LIMIT":            regexp.MustCompile(`(?i)\bLIMIT\b`),
+		"ON CONFLICT":      regexp.MustCompile(`(?i)\bON\s+CONFLICT\b`),
+		"RETURNING":        regexp.MustCompile(`(?i)\bRETURNING\b`),
+		"FOR UPDATE":       regexp.MustCompile(`(?i)\bFOR\s+UPDATE\b`),
+		"ILIKE":            regexp.MustCompile(`(?i)\bILIKE\b`),
+		"now()":            regexp.MustCompile(`(?i)\bnow\s*\(`),
+		"boolean literal":  regexp.MustCompile(`(?i)\b(true|false)\b`),
+		"|| concatenation": regexp.MustCompile(`\|\|`),
+		"advisory lock":    regexp.MustCompile(`(?i)pg_advisory`),
+		"json cast":        regexp.MustCompile(`(?i)::json`),
+		"unbracketed key":  regexp.MustCompile(`(?i)(^|[^\[\w.])key\b`), // KEY is reserved in T-SQL
+	}
+	tableRef  = regexp.MustCompile(`(?i)\b(FROM|INTO|UPDATE|JOIN)\s+([^\s(]+)`)
+	selectKw  = regexp.MustCompile(`(?i)\bSELECT\b`)
+	fromKw    = regexp.MustCompile(`(?i)\bFROM\b`)
+	uuidText  = regexp.MustCompile(`(?i)LOWER\(CONVERT\(char\(36\),\s*[\w.]+\)\)`)
+	sqlInLine = regexp.MustCompile(`\b(SELECT|INSERT|UPDATE|DELETE|MERGE|EXEC)\b`)
+)
+
+// CheckStoreFile checks a SQL Server store file and its statements, reporting every problem
+// through t.Errorf:
+//   - each statement passes [CheckStatement] (uuidColumns as there);
+//   - queries holds exactly the file's Prefix constants (name → value), and each is used;
+//   - every call that passes a statement passes exactly as many arguments after it as the
+//     statement has placeholders, one by one (no spread argument list);
+//   - no string literal outside the const declarations looks like SQL.
+//
+// file is read relative to the test's working directory, the package under test's folder.
+func CheckStoreFile(t testing.TB, file string, queries map[string]string, uuidColumns ...string) {
+	t.Helper()
+	if err := checkStoreFile(t.Errorf, file, queries, uuidColumns); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkStoreFile is CheckStoreFile reporting through errorf; it fails only when the file cannot
+// be parsed.
+func checkStoreFile(errorf func(format string, args ...any), file string, queries map[string]string, uuidColumns []string) error {
+	want := map[string]int{} // statement name → N
+	for name, q := range queries {
+		want[name] = CheckStatement(errorf, name, q, uuidColumns...)
+	}
+
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, file, nil, 0)
+	if err != nil {
+		return err
+	}
+	declared := map[string]bool{}
+	for _, d := range f.Decls {
+		gd, ok := d.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			ast.Inspect(d, func(n ast.Node) bool { checkNoInlineSQL(errorf, fset, n); return true })
+			continue
+		}
+		for _, spec := range gd.Specs {
+			for _, id := range spec.(*ast.ValueSpec).Names {
+				if strings.HasPrefix(id.Name, Prefix) {
+					declared[id.Name] = true
+					if _, ok := queries[id.Name]; !ok {
+						errorf("%s is declared in %s but missing from the statements checked", id.Name, file)
+					}
+				}
+			}
+		}
+	}
+	for name := range queries {
+		if !declared[name] {
+			errorf("the statements checked list %s, which %s no longer declares", name, file)
+		}
+	}
+
+	used := map[string]int{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		for i, arg := range call.Args {
+			id, ok := arg.(*ast.Ident)
+			if !ok {
+				continue
+			}
+			n, isQuery := want[id.Name]
+			if !isQuery {
+				continue
+			}
+			used[id.Name]++
+			pos := fset.Position(call.Pos())
+			if call.Ellipsis.IsValid() {
+				errorf("%s: %s is called with a spread argument list; pass arguments one by one so they can be counted", pos, id.Name)
+				continue
+			}
+			if got := len(call.Args) - i - 1; got != n {
+				errorf("%s: %s has %d placeholders but the call passes %d arguments", pos, id.Name, n, got)
+			}
+		}
+		return true
+	})
+	for name := range queries {
+		if used[name] == 0 {
+			errorf("%s is never used", name)
+		}
+	}
+	return nil
+}
+
+// CheckStatement checks one statement, reporting each problem through errorf (t.Errorf, say),
+// and returns its placeholder count N:
+//   - its placeholders are go-mssqldb's @p1..@pN without gaps; any other @name must be a variable
+//     declared in a DECLARE statement or a named parameter of the system procedures the stores
+//     call (sp_getapplock);
+//   - no PostgreSQL syntax crept in;
+//   - every table it reads or writes is schema-qualified (dbo.);
+//   - no select list holds one of uuidColumns raw (go-mssqldb scans a uniqueidentifier as
+//     mixed-endian bytes), only as LOWER(CONVERT(char(36), col)) or through a column that holds
+//     its canonical text;
+//   - its parentheses and quotes balance.
+func CheckStatement(errorf func(format string, args ...any), name, query string, uuidColumns ...string) int {
+	vars := map[string]bool{}
+	for _, decl := range declare.FindAllString(query, -1) {
+		for _, m := range declared.FindAllStringSubmatch(decl, -1) {
+			vars[m[1]] = true
+		}
+	}
+	seen := map[int]bool{}
+	for _, p := range variable.FindAllString(query, -1) {
+		if vars[p] || procParams[p] {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(p, "@p"))
+		if !strings.HasPrefix(p, "@p") || err != nil || n < 1 {
+			errorf("%s: %s is neither a go-mssqldb positional parameter (@p1, @p2, ...) nor a declared variable", name, p)
+			continue
+		}
+		seen[n] = true
+	}
+	nums := make([]int, 0, len(seen))
+	for n := range seen {
+		nums = append(nums, n)
+	}
+	sort.Ints(nums)
+	for i, n := range nums {
+		if n != i+1 {
+			errorf("%s: placeholders %v are not contiguous from @p1", name, nums)
+			break
+		}
+	}
+	for what, re := range pgIsms {
+		if re.MatchString(query) {
+			errorf("%s: PostgreSQL-ism or T-SQL error (%s): %s", name, what, query)
+		}
+	}
+	for _, m := range tableRef.FindAllStringSubmatch(query, -1) {
+		if !strings.HasPrefix(m[2], "dbo.") {
+			errorf("%s: %s %s is not schema-qualified (dbo.)", name, m[1], m[2])
+		}
+	}
+	if raw := uuidColumnsRE(uuidColumns); raw != nil {
+		for _, loc := range selectKw.FindAllStringIndex(query, -1) {
+			list := query[loc[1]:]
+			if end := fromKw.FindStringIndex(list); end != nil {
+				list = list[:end[0]]
+			}
+			if col := raw.FindString(uuidText.ReplaceAllString(list, "")); col != "" {
+				errorf("%s: selects the uniqueidentifier %s raw (go-mssqldb returns mixed-endian bytes); "+
+					"select LOWER(CONVERT(char(36), %s)) or a column holding its canonical text", name, col, col)
+			}
+		}
+	}
+	if strings.Count(query, "(") != strings.Count(query, ")") {
+		errorf("%s: unbalanced parentheses", name)
+	}
+	if strings.Count(query, "'")%2 != 0 {
+		errorf("%s: unbalanced quotes", name)
+	}
+	return len(nums)
+}
+
+// uuidColumnsRE matches any of cols as a whole word, or is nil when there are none.
+func uuidColumnsRE(cols []string) *regexp.Regexp {
+	if len(cols) == 0 {
+		return nil
+	}
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = regexp.QuoteMeta(c)
+	}
+	return regexp.MustCompile(`\b(` + strings.Join(quoted, "|") + `)\b`)
+}
+
+// checkNoInlineSQL flags string literals outside const declarations that look like SQL.
+func checkNoInlineSQL(errorf func(format string, args ...any), fset *token.FileSet, n ast.Node) {
+	lit, ok := n.(*ast.BasicLit)
+	if ok && lit.Kind == token.STRING && sqlInLine.MatchString(lit.Value) {
+		errorf("%s: inline SQL; declare it as an %s* constant so the store's statement check covers it", fset.Position(lit.Pos()), Prefix)
+	}
+}
