@@ -77,6 +77,14 @@ package: ## assemble dist/: host.json, functions/, the linux/amd64 handler (what
 	cp -r functions/. dist/
 	@echo "dist/ is ready: $$(ls dist | tr '\n' ' ')"
 
+.PHONY: bench
+bench: ## measure the hot paths beside the machine's ceilings (own stack, release build, ~3 min); ARGS='--profile read,register'
+	$(GO) run ./bench $(ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: ## every bench case for 1 s on small seeds: proves the harness works (CI); no figure is asserted
+	$(GO) run ./bench --smoke $(ARGS)
+
 .PHONY: stack-down
 stack-down: ## stop every local stack this checkout started
 	@for n in dev test bench; do scripts/stack.sh down --name $$n >/dev/null 2>&1 || true; done

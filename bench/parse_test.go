@@ -1,0 +1,214 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The samples in testdata/ are outputs captured on the build machine: wrk 4.1.0 (Debian),
+// redis-benchmark 7.0.15, pgbench 15.18 and go test -bench. redis-benchmark-legacy.csv is the
+// two-column CSV of redis-benchmark before Redis 7.
+
+func readSample(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestParseWrk(t *testing.T) {
+	for _, tc := range []struct {
+		file                    string
+		rps                     float64
+		p50, p99                time.Duration
+		requests, non2xx, socks int64
+		checkOK                 bool
+	}{
+		{"wrk-latency.txt", 19833.09, 1440 * time.Microsecond, 6760 * time.Microsecond, 59554, 0, 0, true},
+		{"wrk-non2xx.txt", 58493.76, 87 * time.Microsecond, 5860 * time.Microsecond, 64471, 64471, 0, false},
+		{"wrk-socket-errors.txt", 382.85, 7790 * time.Microsecond, 16610 * time.Microsecond, 766, 0, 6 + 63907, false},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			r, err := parseWrk(readSample(t, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.RPS != tc.rps || r.Requests != tc.requests || r.Non2xx != tc.non2xx || r.SocketErrors != tc.socks {
+				t.Errorf("got %+v", r)
+			}
+			if absDur(r.P50-tc.p50) > time.Microsecond || absDur(r.P99-tc.p99) > time.Microsecond {
+				t.Errorf("p50 %v p99 %v, want %v %v", r.P50, r.P99, tc.p50, tc.p99)
+			}
+			if err := r.check(); (err == nil) != tc.checkOK {
+				t.Errorf("check() = %v, want ok=%v", err, tc.checkOK)
+			}
+		})
+	}
+}
+
+func TestParseWrk_Errors(t *testing.T) {
+	if _, err := parseWrk(readSample(t, "wrk-connect-refused.txt")); err == nil {
+		t.Error("a run that never connected must not parse")
+	}
+	noLatency := strings.ReplaceAll(readSample(t, "wrk-latency.txt"), "99%", "98%")
+	if _, err := parseWrk(noLatency); err == nil {
+		t.Error("output without the 99% line must not parse")
+	}
+}
+
+func TestParseDurationUnit(t *testing.T) {
+	for in, want := range map[[2]string]time.Duration{
+		{"87.00", "us"}: 87 * time.Microsecond, {"1.44", "ms"}: 1440 * time.Microsecond,
+		{"2.01", "s"}: 2010 * time.Millisecond, {"1.50", "m"}: 90 * time.Second,
+	} {
+		got, err := parseDurationUnit(in[0], in[1])
+		if err != nil || absDur(got-want) > time.Microsecond {
+			t.Errorf("%s%s = %v, %v; want %v", in[0], in[1], got, err, want)
+		}
+	}
+}
+
+func TestParseRedisCSV(t *testing.T) {
+	r, err := parseRedisCSV(readSample(t, "redis-benchmark-7.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RPS != 122399.02 || r.P50 == nil || *r.P50 != 0.135 || r.P99 == nil || *r.P99 != 0.359 {
+		t.Errorf("redis 7: %+v", r)
+	}
+	r, err = parseRedisCSV(readSample(t, "redis-benchmark-legacy.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RPS != 123456.79 || r.P50 != nil || r.P99 != nil {
+		t.Errorf("legacy: %+v", r)
+	}
+	if _, err := parseRedisCSV(`"test","rps"` + "\n" + `"SET","1"`); err == nil {
+		t.Error("no GET line must be an error")
+	}
+}
+
+func TestParsePgbench(t *testing.T) {
+	r, err := parsePgbench(readSample(t, "pgbench.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TPS != 36370.213088 || r.AvgMS != 0.880 || r.Transactions != 103665 || r.Failed != 0 {
+		t.Errorf("got %+v", r)
+	}
+	if _, err := parsePgbench("pgbench: error: connection to server failed"); err == nil {
+		t.Error("output without tps must be an error")
+	}
+}
+
+func TestParsePgbenchLog(t *testing.T) {
+	lat, err := parsePgbenchLog(filepath.Join("testdata", "pgbench-tx.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lat) != 20 || lat[0] != 0.796 || lat[1] != 0.106 {
+		t.Fatalf("got %d latencies starting %v", len(lat), lat[:2])
+	}
+	if p := percentile(lat, 0.99); p == nil || *p != 0.796 {
+		t.Errorf("p99 = %v", p)
+	}
+}
+
+func TestParseGoBench(t *testing.T) {
+	got := parseGoBench(readSample(t, "gobench.txt"))
+	if len(got) != 14 {
+		t.Fatalf("got %d results: %+v", len(got), got)
+	}
+	first := got[0]
+	if first.Package != "spine/shared/auth" || first.Name != "BenchmarkVerify_Cold" || first.NsPerOp != 98402 ||
+		first.BytesPerOp == nil || *first.BytesPerOp != 4881 || first.AllocsPerOp == nil || *first.AllocsPerOp != 83 {
+		t.Errorf("first: %+v", first)
+	}
+	var dq *goBench
+	for i := range got {
+		if got[i].Name == "BenchmarkPayload/double-quoted" {
+			dq = &got[i]
+		}
+	}
+	if dq == nil || dq.Package != "spine/shared/functions" || dq.NsPerOp != 18550 || *dq.AllocsPerOp != 10 {
+		t.Errorf("sub-benchmark with MB/s: %+v", dq)
+	}
+}
+
+func TestParseEnvLine(t *testing.T) {
+	for line, want := range map[string][2]string{
+		`export SPINE_PG_PORT='34509'`:    {"SPINE_PG_PORT", "34509"},
+		`export A='it'\''s'`:              {"A", "it's"},
+		`B=plain`:                         {"B", "plain"},
+		`export C='x;y=z' `:               {"C", "x;y=z"},
+		`export URL='postgres://u:p@h/d'`: {"URL", "postgres://u:p@h/d"},
+	} {
+		k, v, ok, err := parseEnvLine(line)
+		if err != nil || !ok || k != want[0] || v != want[1] {
+			t.Errorf("%s → %q %q %v %v", line, k, v, ok, err)
+		}
+	}
+	for _, line := range []string{"", "# comment"} {
+		if _, _, ok, err := parseEnvLine(line); ok || err != nil {
+			t.Errorf("%q: ok=%v err=%v", line, ok, err)
+		}
+	}
+	if _, _, _, err := parseEnvLine(`export D='unterminated`); err == nil {
+		t.Error("an unterminated quote must be an error")
+	}
+}
+
+func TestLuaScripts(t *testing.T) {
+	s := luaGetRotating("/api/tenants/", []string{"a", "b"}, "tok")
+	for _, want := range []string{`{"a",`, `"Bearer tok"`, `"/api/tenants/" .. ids[(n % #ids) + 1]`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("GET script lacks %q:\n%s", want, s)
+		}
+	}
+	if s := luaRegister("tok"); !strings.Contains(s, `"reg-`+runPlaceholder+`"`) || !strings.Contains(s, `thread:set("tid"`) {
+		t.Errorf("register script:\n%s", s)
+	}
+	if s := luaAudit([]string{"t1", "t2"}); !strings.Contains(s, `"Bearer t2"`) || !strings.Contains(s, `\"action\":\"document.read\"`) {
+		t.Errorf("audit script:\n%s", s)
+	}
+}
+
+func TestResultsFinishAndTable(t *testing.T) {
+	p := func(v float64) *float64 { return &v }
+	r := &results{Rows: []row{
+		{Case: ceilEcho, Kind: kindCeiling, RPS: 40000, P50: p(0.5), P99: p(3)},
+		{Case: caseRead, Kind: kindCase, RPS: 20000, P50: p(1.5), P99: p(12), Ceiling: ceilEcho, Goal: "≥ 0.5 × echo"},
+		{Case: caseAuditOne, Kind: kindCase, RPS: 500},
+		{Case: caseAuditMany, Kind: kindCase, RPS: 1500},
+		{Case: caseAuditRatio, Kind: kindCase, RatioOf: []string{caseAuditMany, caseAuditOne}},
+		{Case: caseOutboxDrain, Kind: kindCase, Skipped: "not wired"},
+	}}
+	r.finish()
+	if got := r.Rows[1].Ratio; got == nil || math.Abs(*got-0.5) > 1e-9 {
+		t.Errorf("read ratio = %v", got)
+	}
+	if got := r.Rows[4].Ratio; got == nil || math.Abs(*got-3) > 1e-9 {
+		t.Errorf("audit ratio = %v", got)
+	}
+	var sb strings.Builder
+	r.writeTable(&sb)
+	for _, want := range []string{"| GET /api/tenants/{id} (cached) | 20,000 | 1.50 ms | 12.0 ms | echo 40,000 | 0.50 | ≥ 0.5 × echo |",
+		"| bare echo GET (ceiling) | 40,000 | 500 µs | 3.00 ms |", "skipped: not wired"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, sb.String())
+		}
+	}
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
