@@ -38,6 +38,7 @@ type Service struct {
 	fence tenancy.Fence
 	log   *slog.Logger
 	kick  func()
+	group *grouper
 }
 
 // NotifyOutbox registers f (the outbox drainer's Kick) to run after every commit that wrote
@@ -53,7 +54,9 @@ func NewService(store Store, dir tenancy.Directory, logger *slog.Logger) (*Servi
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{store: store, fence: tenancy.Fence{Dir: dir}, log: logger}, nil
+	s := &Service{store: store, fence: tenancy.Fence{Dir: dir}, log: logger}
+	s.group = &grouper{queues: map[tenancy.TenantID]*tenantQueue{}, write: s.writeGroup}
+	return s, nil
 }
 
 // Caller is who asks: a tenant-scoped principal (Tenant set) or a platform admin.
@@ -161,11 +164,27 @@ func (s *Service) Record(ctx context.Context, c Caller, tenant tenancy.TenantID,
 	if err := s.fence.CheckWrite(ctx, tenant); err != nil {
 		return Entry{}, err
 	}
-	meta := events.MetaFrom(ctx)
-	recorded, _, err := s.store.Append(ctx, tenant, []NewEntry{ne}, func(rec []Entry) ([]events.Event, error) {
+	e, err := s.group.append(ctx, tenant, &appendReq{entry: ne, meta: events.MetaFrom(ctx)})
+	if err != nil {
+		return Entry{}, err
+	}
+	if s.kick != nil {
+		s.kick()
+	}
+	return e, nil
+}
+
+// writeGroup appends a group of API entries of one tenant in one transaction, each with its own
+// AuditEntryRecorded event carrying its own request's trace and actor.
+func (s *Service) writeGroup(ctx context.Context, tenant tenancy.TenantID, reqs []*appendReq) ([]Entry, error) {
+	entries := make([]NewEntry, len(reqs))
+	for i, r := range reqs {
+		entries[i] = r.entry
+	}
+	recorded, _, err := s.store.Append(ctx, tenant, entries, func(rec []Entry) ([]events.Event, error) {
 		evs := make([]events.Event, 0, len(rec))
-		for _, e := range rec {
-			ev, err := events.New(service, EventEntryRecorded, e.ID, tenant.String(), recordedData(e), meta)
+		for i, e := range rec {
+			ev, err := events.New(service, EventEntryRecorded, e.ID, tenant.String(), recordedData(e), reqs[i].meta)
 			if err != nil {
 				return nil, err
 			}
@@ -174,15 +193,12 @@ func (s *Service) Record(ctx context.Context, c Caller, tenant tenancy.TenantID,
 		return evs, nil
 	}, nil)
 	if err != nil {
-		return Entry{}, err
+		return nil, err
 	}
-	if len(recorded) != 1 { // an API entry has no source event, so it is never a duplicate
-		return Entry{}, fmt.Errorf("audit: append recorded %d entries, want 1", len(recorded))
+	if len(recorded) != len(reqs) { // API entries have no source event, so they are never duplicates
+		return nil, fmt.Errorf("audit: append recorded %d entries, want %d", len(recorded), len(reqs))
 	}
-	if s.kick != nil {
-		s.kick()
-	}
-	return recorded[0], nil
+	return recorded, nil
 }
 
 // recordedData is AuditEntryRecorded's data: where the entry sits in the chain and what it is

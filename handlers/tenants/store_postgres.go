@@ -44,12 +44,15 @@ func (s *pgStore) Create(ctx context.Context, t Tenant, steps []Step, evs []even
 			t.Version, t.CreatedAt, t.UpdatedAt, t.ProvisionedAt); err != nil {
 			return err
 		}
-		for _, st := range steps {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_provisioning_steps
-				(tenant_id, seq, name, status, attempts, updated_at) VALUES ($1, $2, $3, $4, 0, $5)`,
-				t.ID.String(), st.Seq, st.Name, string(st.Status), st.UpdatedAt); err != nil {
-				return err
-			}
+		// All steps in one statement: one round trip however many steps there are.
+		seqs, names, statuses := make([]int32, len(steps)), make([]string, len(steps)), make([]string, len(steps))
+		for i, st := range steps {
+			seqs[i], names[i], statuses[i] = int32(st.Seq), st.Name, string(st.Status)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_provisioning_steps (tenant_id, seq, name, status, attempts, updated_at)
+			SELECT $1, s.seq, s.name, s.status, 0, $2 FROM unnest($3::int[], $4::text[], $5::text[]) AS s(seq, name, status)`,
+			t.ID.String(), t.CreatedAt, seqs, names, statuses); err != nil {
+			return err
 		}
 		return outbox.Insert(ctx, tx, sqlstore.Postgres, evs...)
 	})

@@ -23,7 +23,8 @@ type LocalConfig struct {
 	// RedeliveryDelay is the wait before redelivery, multiplied by the delivery count. Default 50ms.
 	RedeliveryDelay time.Duration
 	// Partitions is the number of ordered lanes per subscription; messages with the same key
-	// (aggregate) share a lane, so they are delivered in order. Default 8.
+	// (aggregate) share a lane, so they are delivered in order. Default 32: lanes bound how many
+	// deliveries run at once, as a subscription's MaxConcurrentCalls does.
 	Partitions int
 	// QueueCapacity bounds each lane; a full lane refuses Publish (the outbox backs off). Default 10000.
 	QueueCapacity int
@@ -42,7 +43,7 @@ func (c LocalConfig) withDefaults() LocalConfig {
 		c.RedeliveryDelay = 50 * time.Millisecond
 	}
 	if c.Partitions == 0 {
-		c.Partitions = 8
+		c.Partitions = 32
 	}
 	if c.QueueCapacity == 0 {
 		c.QueueCapacity = 10000

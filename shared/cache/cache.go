@@ -69,10 +69,11 @@ type Cache struct {
 
 	hits, misses, loads, redisErrs, bypassed atomic.Int64
 
-	mu      sync.Mutex
-	pending map[string]struct{}
-	stop    chan struct{}
-	done    chan struct{}
+	mu       sync.Mutex
+	pending  map[string]struct{}
+	npending atomic.Int64 // len(pending), read without the lock on every Get
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // New returns a cache over rdb and starts its invalidation retrier; Close stops it.
@@ -179,6 +180,7 @@ func (c *Cache) Invalidate(ctx context.Context, keys ...string) {
 		}
 		c.pending[k] = struct{}{}
 	}
+	c.npending.Store(int64(len(c.pending)))
 	c.mu.Unlock()
 }
 
@@ -212,6 +214,7 @@ func (c *Cache) retryLoop() {
 		for _, k := range keys {
 			delete(c.pending, k)
 		}
+		c.npending.Store(int64(len(c.pending)))
 		c.mu.Unlock()
 		c.log.Info("cache: retried invalidations", "keys", len(keys))
 	}
@@ -224,10 +227,7 @@ func (c *Cache) available() bool {
 		c.bypassed.Add(1)
 		return false
 	}
-	c.mu.Lock()
-	n := len(c.pending)
-	c.mu.Unlock()
-	if n > 0 {
+	if c.npending.Load() > 0 {
 		c.bypassed.Add(1)
 		return false
 	}

@@ -1,6 +1,7 @@
 package problem
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -39,6 +40,15 @@ func (h *Handler) Resolve(err error) *Problem {
 // ServeError implements echo.HTTPErrorHandler.
 func (h *Handler) ServeError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		// The client went away; nobody reads an answer and nothing failed on our side.
+		if h.Logger != nil {
+			h.Logger.DebugContext(c.Request().Context(), "request abandoned by the client",
+				"method", c.Request().Method, "path", c.Request().URL.Path)
+		}
+		c.Response().WriteHeader(499)
 		return
 	}
 	p := h.Resolve(err)

@@ -45,18 +45,18 @@ func (d Dialect) driverName() string {
 
 // PoolConfig bounds a service's connection pool. Zero fields take the documented defaults.
 type PoolConfig struct {
-	MaxOpen     int           // default 20
-	MaxIdle     int           // default 10
+	MaxOpen     int           // default 32
+	MaxIdle     int           // default MaxOpen: a pool that closes idle connections under load re-dials (fork + SCRAM) per burst
 	MaxLifetime time.Duration // default 30m (rotated credentials and failovers are picked up)
 	MaxIdleTime time.Duration // default 5m
 }
 
 func (p PoolConfig) withDefaults() PoolConfig {
 	if p.MaxOpen == 0 {
-		p.MaxOpen = 20
+		p.MaxOpen = 32
 	}
 	if p.MaxIdle == 0 {
-		p.MaxIdle = 10
+		p.MaxIdle = p.MaxOpen
 	}
 	if p.MaxLifetime == 0 {
 		p.MaxLifetime = 30 * time.Minute
