@@ -313,8 +313,8 @@ func (a *API) transition(act Action) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		var req transitionRequest // the body is optional
-		if c.Request().ContentLength > 0 || c.Request().Header.Get("Content-Type") != "" {
+		var req transitionRequest // the body is optional: decode it only when one was sent
+		if r := c.Request(); r.ContentLength > 0 || (r.ContentLength < 0 && r.Header.Get("Content-Type") != "") {
 			if err := httpx.DecodeJSON(c, &req); err != nil {
 				return err
 			}

@@ -1,0 +1,122 @@
+package httpx
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"spine/shared/events"
+	"spine/shared/problem"
+)
+
+func ctx(method, body string, hdr map[string]string) echo.Context {
+	req := httptest.NewRequest(method, "/api/x?limit=5", strings.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	return echo.New().NewContext(req, httptest.NewRecorder())
+}
+
+func code(t *testing.T, err error) string {
+	t.Helper()
+	p, ok := problem.As(err)
+	if !ok {
+		t.Fatalf("err = %v, want a problem", err)
+	}
+	return p.Code
+}
+
+func TestIfMatch(t *testing.T) {
+	for h, want := range map[string]struct {
+		v     int64
+		ok    bool
+		wrong bool
+	}{
+		"":      {0, false, false},
+		"*":     {0, false, false},
+		`"7"`:   {7, true, false},
+		`W/"7"`: {7, true, false},
+		`"abc"`: {-1, true, false}, // a tag we never issued can never match
+		`7`:     {0, false, true},
+		`"`:     {0, false, true},
+	} {
+		v, ok, err := IfMatch(ctx("PATCH", "", map[string]string{"If-Match": h}))
+		if (err != nil) != want.wrong || ok != want.ok || v != want.v {
+			t.Errorf("If-Match %q: %d %v %v", h, v, ok, err)
+		}
+	}
+}
+
+func TestCursor_RoundTripsAndRejectsForeignValues(t *testing.T) {
+	key, err := DecodeCursor(EncodeCursor("01936a52-8f7e-7c3a-9d4e-000000000001"))
+	if err != nil || key != "01936a52-8f7e-7c3a-9d4e-000000000001" {
+		t.Fatal(key, err)
+	}
+	for _, bad := range []string{"", "abc", "eyJrIjoxfQ", EncodeCursor("x")[1:]} {
+		if _, err := DecodeCursor(bad); err == nil {
+			t.Errorf("cursor %q accepted", bad)
+		} else if code(t, err) != "invalid-cursor" {
+			t.Errorf("cursor %q: %v", bad, err)
+		}
+	}
+}
+
+func TestDecodeJSON_StrictAndLimited(t *testing.T) {
+	type body struct {
+		Name string `json:"name"`
+	}
+	run := func(raw, ct string, limit int64) error {
+		c := ctx("POST", raw, map[string]string{"Content-Type": ct})
+		var b body
+		return BodyLimit(limit)(func(c echo.Context) error { return DecodeJSON(c, &b) })(c)
+	}
+	if err := run(`{"name":"x"}`, "application/json; charset=utf-8", 1024); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(`{"name":"x"}`, "application/merge-patch+json", 1024); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ raw, ct, code string }{
+		{`{"name":"x","extra":1}`, "application/json", "unknown-field"},
+		{`{"name":1}`, "application/json", "invalid-json"},
+		{`{"name":"x"} []`, "application/json", "invalid-json"},
+		{``, "application/json", "invalid-json"},
+		{`{"name":"x"}`, "text/plain", "unsupported-media-type"},
+		{`{"name":"` + strings.Repeat("x", 2000) + `"}`, "application/json", "body-too-large"},
+	} {
+		if got := code(t, run(tc.raw, tc.ct, 1024)); got != tc.code {
+			t.Errorf("%.40q (%s): %s, want %s", tc.raw, tc.ct, got, tc.code)
+		}
+	}
+}
+
+func TestLimit(t *testing.T) {
+	if n, err := Limit(ctx("GET", "", nil), 50, 200); err != nil || n != 5 {
+		t.Fatal(n, err)
+	}
+	c := echo.New().NewContext(httptest.NewRequest("GET", "/?limit=0", nil), httptest.NewRecorder())
+	if _, err := Limit(c, 50, 200); code(t, err) != "invalid-limit" {
+		t.Fatal(err)
+	}
+}
+
+func TestTrace_ContinuesTheCallersTraceOrStartsOne(t *testing.T) {
+	parent := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for in, sameTrace := range map[string]bool{parent: true, "": false, "garbage": false,
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01": false} {
+		c := ctx("GET", "", map[string]string{"traceparent": in})
+		var got events.Meta
+		if err := Trace()(func(c echo.Context) error { got = events.MetaFrom(c.Request().Context()); return nil })(c); err != nil {
+			t.Fatal(err)
+		}
+		tp, ok := ParseTraceParent(got.TraceParent)
+		if !ok || c.Response().Header().Get("traceparent") != got.TraceParent {
+			t.Fatalf("%q: meta %q", in, got.TraceParent)
+		}
+		if (tp.TraceID == "4bf92f3577b34da6a3ce929d0e0e4736") != sameTrace || tp.SpanID == "00f067aa0ba902b7" {
+			t.Fatalf("%q → %q", in, got.TraceParent)
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package problem
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+)
+
+var errDomain = errors.New("domain: thing is gone")
+
+func serve(t *testing.T, h *Handler, err error, ctx context.Context) *httptest.ResponseRecorder {
+	t.Helper()
+	e := echo.New()
+	req := httptest.NewRequest("GET", "/api/things/1", nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	h.ServeError(err, e.NewContext(req, rec))
+	return rec
+}
+
+func TestServeError_MapsOnceAndNeverLeaksCauses(t *testing.T) {
+	h := &Handler{Mappers: []Mapper{func(err error) *Problem {
+		if errors.Is(err, errDomain) {
+			return New(http.StatusGone, "thing-gone", "The thing is gone.")
+		}
+		return nil
+	}}}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"mapped sentinel, wrapped", fmt.Errorf("store: %w", errDomain), 410, "thing-gone"},
+		{"problem passes through", New(http.StatusConflict, "slug-taken", "taken").WithHeader("Retry-After", "1"), 409, "slug-taken"},
+		{"echo 404", echo.ErrNotFound, 404, "not-found"},
+		{"echo 405", echo.ErrMethodNotAllowed, 405, "method-not-allowed"},
+		{"unknown error is internal", errors.New("pq: password authentication failed for user app at 10.0.0.1"), 500, "internal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := serve(t, h, tc.err, context.Background())
+			if rec.Code != tc.status || rec.Header().Get("Content-Type") != ContentType {
+				t.Fatalf("%d %q", rec.Code, rec.Header().Get("Content-Type"))
+			}
+			var p map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatal(err)
+			}
+			if p["code"] != tc.code || p["status"] != float64(tc.status) || p["type"] != TypeBase+tc.code || p["instance"] != "/api/things/1" {
+				t.Fatalf("body %v", p)
+			}
+			if tc.status == 500 && (contains(rec.Body.String(), "password") || contains(rec.Body.String(), "10.0.0.1")) {
+				t.Fatalf("the cause leaked: %s", rec.Body)
+			}
+		})
+	}
+}
+
+func TestServeError_AbandonedRequestWritesNoProblem(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := serve(t, &Handler{}, fmt.Errorf("query: %w", context.Canceled), ctx)
+	if rec.Code != 499 || rec.Body.Len() != 0 {
+		t.Fatalf("%d %q", rec.Code, rec.Body)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
