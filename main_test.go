@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
+	"spine/shared/config"
 	"spine/shared/functions"
 )
 
@@ -61,5 +65,38 @@ func TestRun_UnknownCommand(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, &out, &errb); code != 1 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// local.settings.sample.json lists every setting the binary reads, for every service.
+func TestSampleSettings_ListEverySetting(t *testing.T) {
+	raw, err := os.ReadFile("local.settings.sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sample struct{ Values map[string]string }
+	if err := json.Unmarshal(raw, &sample); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("shared/config/config.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`"(SPINE_[A-Z_]+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(names) < 10 {
+		t.Fatalf("found only %d setting names in config.go", len(names))
+	}
+	for _, m := range names {
+		if _, ok := sample.Values[m[1]]; !ok {
+			t.Errorf("local.settings.sample.json lacks %s", m[1])
+		}
+	}
+	for _, svc := range config.Services {
+		for _, suffix := range []string{"_DB_DIALECT", "_DB_URL", "_DB_MIGRATE_URL"} {
+			name := "SPINE_" + strings.ToUpper(svc) + suffix
+			if _, ok := sample.Values[name]; !ok {
+				t.Errorf("local.settings.sample.json lacks %s", name)
+			}
+		}
 	}
 }
