@@ -39,7 +39,9 @@ run: build ## bring up the local stack, migrate, and serve the whole app on PORT
 	$(BIN) devkey >/dev/null; \
 	$(BIN) migrate 2>&1 | tail -n 2; \
 	echo; echo "Spine is serving on http://127.0.0.1:$(PORT)/api (health: /api/health)"; \
-	echo "Mint a token:  make token ARGS='--platform-admin'   or   make token ARGS='--tenant <id>'"; \
+	echo "Mint a token:  make token ARGS='--platform-admin --scopes tenant.read,tenant.manage,audit.read'"; \
+	echo "          or   make token ARGS='--tenant <id> --scopes tenant.read,audit.read,audit.write'"; \
+	echo "A registered tenant's audit entry: GET /api/audit-entries?tenantId=<id> (arrives through the outbox)."; \
 	echo "Ctrl-C stops the server and the local stack."; echo; \
 	trap 'scripts/stack.sh down --name dev >/dev/null 2>&1 || true' EXIT; \
 	$(BIN) serve || [ $$? -eq 130 ]
