@@ -232,6 +232,7 @@ func (a *app) openCache() (*cache.Cache, error) {
 // redisLog sends go-redis's internal messages to slog at debug level.
 type redisLog struct{ l *slog.Logger }
 
+// Printf implements go-redis's logger.
 func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 	r.l.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -83,6 +83,7 @@ type StepError struct {
 	Code string
 }
 
+// Error names the step and its code.
 func (e *StepError) Error() string {
 	return "tenants: provisioning step " + e.Step + " failed: " + e.Code
 }

@@ -48,6 +48,7 @@ type PublishError struct {
 	Blocked map[int]bool
 }
 
+// Error lists the refused messages by index with their codes.
 func (e *PublishError) Error() string {
 	idx := make([]int, 0, len(e.Failed))
 	for i := range e.Failed {

@@ -32,6 +32,7 @@ type ConstraintError struct {
 	cause      error
 }
 
+// Error names the violation and the constraint.
 func (e *ConstraintError) Error() string {
 	return fmt.Sprintf("%v (constraint %s)", e.Kind, e.Constraint)
 }
