@@ -40,7 +40,7 @@ func (s *server) waitEntries(tenant string, n int) []map[string]any {
 // Every tenant change reaches the Audit Trail through outbox → drainer → transport →
 // AuditOnTenantsEvent, exactly once and in order per tenant, carrying the request's trace id.
 func TestEvents_TenantChangesBecomeAuditEntriesOnceInOrder(t *testing.T) {
-	s := startServer(t, nil)
+	s := startServer(t, map[string]string{"SPINE_LOG_LEVEL": "debug"})
 	want := []string{"TenantRegistered", "TenantProvisioned", "TenantSuspended", "TenantReactivated", "TenantSuspended", "TenantDecommissioned"}
 	const tenants = 4
 	ids := make([]string, tenants)
@@ -87,6 +87,10 @@ func TestEvents_TenantChangesBecomeAuditEntriesOnceInOrder(t *testing.T) {
 		}
 		if got[0]["traceId"] != traces[i] {
 			t.Fatalf("TenantRegistered entry has traceId %v, want the request's %s", got[0]["traceId"], traces[i])
+		}
+		if !contains(s.logs.String(), `"msg":"audit: event recorded","eventId":"`+got[0]["sourceEventId"].(string)) ||
+			!contains(s.logs.String(), `"traceId":"`+traces[i]+`","invocationId"`) {
+			t.Fatalf("the consumer's log lines do not carry the request's trace %s", traces[i])
 		}
 		if actor, _ := got[0]["actor"].(map[string]any); actor["type"] != "admin" || actor["id"] != "e2e" {
 			t.Fatalf("actor = %v, want the registering admin", got[0]["actor"])

@@ -9,6 +9,7 @@ import (
 
 	"spine/shared/bus"
 	"spine/shared/functions"
+	"spine/shared/httpx"
 )
 
 // ServiceBusConnection is the app setting prefix the audit consumers' Service Bus triggers use.
@@ -68,11 +69,22 @@ func (a *API) onEvent(ctx context.Context, inv *functions.Invocation) (*function
 	if err != nil {
 		return nil, err
 	}
+	// The event's trace continues in the consumer's log lines (and in the entry's traceId).
+	logAttrs := []any{"eventId", d.Event.ID, "type", d.Event.Type, "tenantId", d.TenantID.String(),
+		"traceId", traceID(d.Event.TraceParent), "invocationId", inv.InvocationID, "function", inv.FunctionName}
 	if dup {
-		a.svc.log.InfoContext(ctx, "audit: duplicate event ignored", "eventId", d.Event.ID, "type", d.Event.Type,
-			"tenantId", d.TenantID.String(), "invocationId", inv.InvocationID, "function", inv.FunctionName)
+		a.svc.log.InfoContext(ctx, "audit: duplicate event ignored", logAttrs...)
 		return &functions.Result{Logs: []string{fmt.Sprintf("duplicate event %s ignored", d.Event.ID)}}, nil
 	}
-	return &functions.Result{Logs: []string{fmt.Sprintf("recorded %s event %s as audit entry %s (tenant %s, seq %d)",
-		d.Event.Type, d.Event.ID, e.ID, d.TenantID, e.Seq)}}, nil
+	a.svc.log.DebugContext(ctx, "audit: event recorded", append(logAttrs, "entryId", e.ID, "seq", e.Seq)...)
+	return &functions.Result{Logs: []string{fmt.Sprintf("recorded %s event %s as audit entry %s (tenant %s, seq %d, trace %s)",
+		d.Event.Type, d.Event.ID, e.ID, d.TenantID, e.Seq, traceID(d.Event.TraceParent))}}, nil
+}
+
+// traceID is the trace-id part of a traceparent, or "" when there is none.
+func traceID(traceparent string) string {
+	if tp, ok := httpx.ParseTraceParent(traceparent); ok {
+		return tp.TraceID
+	}
+	return ""
 }
