@@ -97,3 +97,81 @@ func (g *grouper) lead(ctx context.Context, tenant tenancy.TenantID, q *tenantQu
 		}
 	}
 }
+
+// eventReq is one consumed event waiting for its group's commit.
+type eventReq struct {
+	item EventItem
+	done chan eventRes
+}
+
+type eventRes struct {
+	out EventOutcome
+	err error
+}
+
+// eventGrouper commits concurrently delivered events together: every invocation that arrives
+// while a group is being written joins the next group, whatever its tenant, and a group is one
+// transaction (Store.AppendEvents) instead of one per event. If a group fails, each of its events
+// is recorded on its own (Store.Append), so one bad event never fails the others. Safe for
+// concurrent use.
+type eventGrouper struct {
+	mu      sync.Mutex
+	pending []*eventReq
+	running bool
+	store   Store
+}
+
+func (g *eventGrouper) record(ctx context.Context, it EventItem) (EventOutcome, error) {
+	r := &eventReq{item: it, done: make(chan eventRes, 1)}
+	g.mu.Lock()
+	g.pending = append(g.pending, r)
+	lead := !g.running
+	g.running = true
+	g.mu.Unlock()
+	if lead {
+		g.lead(context.WithoutCancel(ctx))
+	}
+	select {
+	case res := <-r.done:
+		return res.out, res.err
+	case <-ctx.Done():
+		return EventOutcome{}, ctx.Err()
+	}
+}
+
+func (g *eventGrouper) lead(ctx context.Context) {
+	for {
+		g.mu.Lock()
+		n := min(len(g.pending), maxGroup)
+		if n == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		batch := g.pending[:n:n]
+		g.pending = g.pending[n:]
+		g.mu.Unlock()
+
+		wctx, cancel := context.WithTimeout(ctx, groupTimeout)
+		items := make([]EventItem, len(batch))
+		for i, r := range batch {
+			items[i] = r.item
+		}
+		outs, err := g.store.AppendEvents(wctx, items)
+		for i, r := range batch {
+			if err == nil {
+				r.done <- eventRes{out: outs[i]}
+				continue
+			}
+			// The group failed as a whole: record this event alone, isolating the failure.
+			claim := r.item.Claim
+			rec, dup, aerr := g.store.Append(wctx, r.item.Tenant, []NewEntry{r.item.Entry}, nil, &claim)
+			res := eventRes{out: EventOutcome{Duplicate: dup}, err: aerr}
+			if aerr == nil && !dup {
+				res.out.Entry = rec[0]
+			}
+			r.done <- res
+		}
+		cancel()
+	}
+}

@@ -6,6 +6,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"spine/shared/tenancy"
 )
 
 // Concurrent API appends of one tenant are committed in groups: every caller gets back its own
@@ -56,5 +60,36 @@ func TestRecord_ConcurrentAppendsOfOneTenantShareCommitsAndChain(t *testing.T) {
 	}
 	if len(svc.group.queues) != 0 {
 		t.Fatalf("idle tenants left queues behind: %d", len(svc.group.queues))
+	}
+}
+
+// A failed event group falls back to recording each event alone: the event that broke the group
+// comes out a duplicate, the others are recorded.
+func TestEventGrouper_FailedGroupFallsBackEventByEvent(t *testing.T) {
+	store := NewPostgresStore(openRuntime(t))
+	ctx := context.Background()
+	tenant := tenancy.NewTenantID()
+	recorded := uuid.Must(uuid.NewV7()).String()
+	withSource := func(id string) func(*NewEntry) { return func(e *NewEntry) { e.SourceEventID = id } }
+	if _, _, err := store.Append(ctx, tenant, []NewEntry{mkEntry("Old", withSource(recorded))}, nil, nil); err != nil {
+		t.Fatal(err) // recorded without an inbox row: a group holding it fails as a whole
+	}
+	fresh := uuid.Must(uuid.NewV7()).String()
+	g := &eventGrouper{store: store}
+	reqs := []*eventReq{
+		{item: EventItem{Tenant: tenant, Entry: mkEntry("Old", withSource(recorded)), Claim: InboxClaim{Consumer: Consumer, EventID: recorded, EventType: "Old"}}, done: make(chan eventRes, 1)},
+		{item: EventItem{Tenant: tenant, Entry: mkEntry("New", withSource(fresh)), Claim: InboxClaim{Consumer: Consumer, EventID: fresh, EventType: "New"}}, done: make(chan eventRes, 1)},
+	}
+	g.pending, g.running = reqs, true
+	g.lead(ctx)
+	old, nw := <-reqs[0].done, <-reqs[1].done
+	if old.err != nil || !old.out.Duplicate {
+		t.Fatalf("the already recorded event: %+v", old)
+	}
+	if nw.err != nil || nw.out.Duplicate || nw.out.Entry.Action != "New" || nw.out.Entry.Seq != 2 {
+		t.Fatalf("the fresh event: %+v", nw)
+	}
+	if g.running || len(g.pending) != 0 {
+		t.Fatal("the leader did not hand back the queue")
 	}
 }

@@ -34,11 +34,12 @@ const verifyPage = 500
 // Service is the audit trail: validation, the write fence and chain verification on top of its
 // Store. Safe for concurrent use.
 type Service struct {
-	store Store
-	fence tenancy.Fence
-	log   *slog.Logger
-	kick  func()
-	group *grouper
+	store  Store
+	fence  tenancy.Fence
+	log    *slog.Logger
+	kick   func()
+	group  *grouper
+	events *eventGrouper
 }
 
 // NotifyOutbox registers f (the outbox drainer's Kick) to run after every commit that wrote
@@ -56,6 +57,7 @@ func NewService(store Store, dir tenancy.Directory, logger *slog.Logger) (*Servi
 	}
 	s := &Service{store: store, fence: tenancy.Fence{Dir: dir}, log: logger}
 	s.group = &grouper{queues: map[tenancy.TenantID]*tenantQueue{}, write: s.writeGroup}
+	s.events = &eventGrouper{store: store}
 	return s, nil
 }
 
@@ -222,15 +224,12 @@ func (s *Service) RecordEvent(ctx context.Context, d bus.Delivery) (Entry, bool,
 	if err != nil {
 		return Entry{}, false, err
 	}
-	claim := &InboxClaim{Consumer: Consumer, EventID: ne.SourceEventID, EventType: clip(d.Event.Type, maxAction)}
-	recorded, dup, err := s.store.Append(ctx, d.TenantID, []NewEntry{ne}, nil, claim)
-	if err != nil || dup {
-		return Entry{}, dup, err
+	out, err := s.events.record(ctx, EventItem{Tenant: d.TenantID, Entry: ne,
+		Claim: InboxClaim{Consumer: Consumer, EventID: ne.SourceEventID, EventType: clip(d.Event.Type, maxAction)}})
+	if err != nil || out.Duplicate {
+		return Entry{}, out.Duplicate, err
 	}
-	if len(recorded) != 1 {
-		return Entry{}, false, fmt.Errorf("audit: append recorded %d entries, want 1", len(recorded))
-	}
-	return recorded[0], false, nil
+	return out.Entry, false, nil
 }
 
 // eventEntry maps a CloudEvent to an entry: action = type, actor from the actor extension

@@ -2,9 +2,12 @@ package audit
 
 import (
 	"context"
+	"database/sql"
+	"sort"
 	"time"
 
 	"spine/shared/events"
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -19,6 +22,64 @@ type EmitFunc func(recorded []Entry) ([]events.Event, error)
 //
 // Append-only: no method changes or removes an entry, and the runtime role the store connects as
 // may not either (INSERT and SELECT only).
+// EventItem is one consumed event to record: its tenant, its entry and its inbox claim.
+type EventItem struct {
+	Tenant tenancy.TenantID
+	Entry  NewEntry
+	Claim  InboxClaim
+}
+
+// EventOutcome is what AppendEvents did with one item.
+type EventOutcome struct {
+	Entry     Entry
+	Duplicate bool
+}
+
+// appendTxFunc is one engine's Append body, run inside a transaction already in tenant's scope.
+type appendTxFunc func(ctx context.Context, tx *sql.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error)
+
+// appendEvents is AppendEvents for either engine: the grouping and scope switching are the same,
+// the statements are the engine's appendTx.
+func appendEvents(ctx context.Context, db *sqlstore.DB, items []EventItem, appendTx appendTxFunc) ([]EventOutcome, error) {
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return items[order[a]].Tenant.String() < items[order[b]].Tenant.String()
+	})
+	out := make([]EventOutcome, len(items))
+	if len(items) == 0 {
+		return out, nil
+	}
+	err := db.InTx(ctx, sqlstore.TenantScope(items[order[0]].Tenant), func(tx *sql.Tx) error {
+		var current tenancy.TenantID
+		for n, i := range order {
+			it := items[i]
+			if n > 0 && it.Tenant != current {
+				if err := sqlstore.SetScope(ctx, db.Dialect, tx, sqlstore.TenantScope(it.Tenant)); err != nil {
+					return err
+				}
+			}
+			current = it.Tenant
+			claim := it.Claim
+			rec, dup, err := appendTx(ctx, tx, it.Tenant, []NewEntry{it.Entry}, nil, &claim)
+			if err != nil {
+				return err
+			}
+			out[i] = EventOutcome{Duplicate: dup}
+			if !dup {
+				out[i].Entry = rec[0]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 type Store interface {
 	// Append chains entries, in order, after the tenant's last entry and inserts them, in one
 	// transaction:
@@ -35,6 +96,13 @@ type Store interface {
 	// duplicate: nothing is written and duplicate=true. entries must be valid (the service checks
 	// them); their IDs are new UUIDs.
 	Append(ctx context.Context, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) (recorded []Entry, duplicate bool, err error)
+	// AppendEvents records consumed events, each as Append with one entry and its inbox claim
+	// would, but all in ONE transaction (one commit for the group): tenant by tenant in tenant-id
+	// order (so groups that share tenants take their locks in the same order and cannot deadlock),
+	// each tenant's statements in that tenant's row-level-security scope. Outcomes are in items'
+	// order; an item whose event was recorded before is Duplicate. All or nothing: on error
+	// nothing was written, and the caller may fall back to Append item by item.
+	AppendEvents(ctx context.Context, items []EventItem) ([]EventOutcome, error)
 	// Get returns the tenant's entry with this id (canonical UUID text), or ErrNotFound.
 	Get(ctx context.Context, tenant tenancy.TenantID, id string) (Entry, error)
 	// Query returns up to f.Limit of the tenant's entries that match f and have seq > f.AfterSeq,

@@ -196,6 +196,63 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("AppendEvents_OneTransactionTenantByTenantWithDuplicates", func(t *testing.T) {
+		s := newStore(t)
+		a, b, c := tenancy.NewTenantID(), tenancy.NewTenantID(), tenancy.NewTenantID()
+		item := func(tenant tenancy.TenantID, eventID, action string) EventItem {
+			return EventItem{Tenant: tenant, Entry: mkEntry(action, func(e *NewEntry) { e.SourceEventID = eventID }),
+				Claim: InboxClaim{Consumer: Consumer, EventID: eventID, EventType: action}}
+		}
+		ev := func() string { return uuid.Must(uuid.NewV7()).String() }
+		seen := ev()
+		if outs, err := s.AppendEvents(ctx, []EventItem{item(b, seen, "Seen")}); err != nil || outs[0].Duplicate || outs[0].Entry.Seq != 1 {
+			t.Fatalf("first group: %+v %v", outs, err)
+		}
+		twice := ev()
+		items := []EventItem{
+			item(c, ev(), "C1"), item(a, ev(), "A1"), item(b, seen, "Seen"), item(a, ev(), "A2"),
+			item(b, ev(), "B2"), item(a, twice, "A3"), item(a, twice, "A3"),
+		}
+		outs, err := s.AppendEvents(ctx, items)
+		if err != nil || len(outs) != len(items) {
+			t.Fatalf("group: %+v %v", outs, err)
+		}
+		want := []struct {
+			dup bool
+			seq int64
+		}{{false, 1}, {false, 1}, {true, 0}, {false, 2}, {false, 2}, {false, 3}, {true, 0}}
+		for i, w := range want {
+			if outs[i].Duplicate != w.dup || outs[i].Entry.Seq != w.seq || (!w.dup && outs[i].Entry.Action != items[i].Entry.Action) {
+				t.Fatalf("outcome %d = %+v, want dup=%v seq=%d", i, outs[i], w.dup, w.seq)
+			}
+		}
+		assertChain(t, readChain(t, s, a), 3)
+		assertChain(t, readChain(t, s, b), 2)
+		assertChain(t, readChain(t, s, c), 1)
+		if empty, err := s.AppendEvents(ctx, nil); err != nil || len(empty) != 0 {
+			t.Fatalf("empty group: %v %v", empty, err)
+		}
+	})
+
+	t.Run("AppendEvents_AnEventAlreadyRecordedWithoutInboxRowFailsTheGroup", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		eventID := uuid.Must(uuid.NewV7()).String()
+		withSource := func(e *NewEntry) { e.SourceEventID = eventID }
+		if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("T", withSource)}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		other := EventItem{Tenant: tenancy.NewTenantID(), Entry: mkEntry("Other"),
+			Claim: InboxClaim{Consumer: Consumer, EventID: uuid.Must(uuid.NewV7()).String(), EventType: "Other"}}
+		lost := EventItem{Tenant: tenant, Entry: mkEntry("T", withSource), Claim: InboxClaim{Consumer: Consumer, EventID: eventID, EventType: "T"}}
+		if _, err := s.AppendEvents(ctx, []EventItem{other, lost}); err == nil {
+			t.Fatal("a group holding an event already recorded (inbox row lost) must fail as a whole")
+		}
+		if es := readChain(t, s, other.Tenant); len(es) != 0 {
+			t.Fatalf("the failed group left %d entries behind", len(es))
+		}
+	})
+
 	t.Run("Get_NotFound", func(t *testing.T) {
 		s := newStore(t)
 		if _, err := s.Get(ctx, tenancy.NewTenantID(), newID()); !errors.Is(err, ErrNotFound) {

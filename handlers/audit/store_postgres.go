@@ -37,53 +37,9 @@ func (s *pgStore) Append(ctx context.Context, tenant tenancy.TenantID, entries [
 	var out []Entry
 	var dup bool
 	err := s.db.InTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
-		out, dup = nil, false // InTx may run this again after a serialization failure
-		if claim != nil {
-			first, err := inbox.Record(ctx, tx, sqlstore.Postgres, claim.Consumer, tenant.String(), claim.EventID, claim.EventType)
-			if err != nil {
-				return err
-			}
-			if !first {
-				dup = true
-				return nil
-			}
-		}
-		// Held until commit or rollback. Under READ COMMITTED (PostgreSQL's default, which
-		// sqlstore keeps) every later statement takes a fresh snapshot, so the read below sees the
-		// previous holder's committed entries; that is also why the lock and the read are two
-		// statements, not one. The primary key (tenant_id, seq) is the backstop: a lock that failed
-		// to serialize could fail an append, never fork the chain.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, pgAppendLockClass, tenant.String()); err != nil {
-			return err
-		}
-		var lastSeq int64
-		var lastHash []byte
-		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_entries WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1`,
-			tenant.String()).Scan(&lastSeq, &lastHash)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		out = link(tenant, lastSeq, lastHash, entries, time.Now())
-		for i := range out {
-			e := &out[i]
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (tenant_id, seq, entry_id, occurred_at, recorded_at,
-				actor_type, actor_id, action, resource_type, resource_id, trace_id, correlation_id, source_event_id,
-				payload, prev_hash, hash)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::json, $15, $16)`,
-				tenant.String(), e.Seq, e.ID, e.OccurredAt, e.RecordedAt, e.Actor.Type, e.Actor.ID, e.Action,
-				e.Resource.Type, e.Resource.ID, e.TraceID, e.CorrelationID, nullUUID(e.SourceEventID),
-				string(e.Payload), e.PrevHash, e.Hash); err != nil {
-				return err
-			}
-		}
-		if emit == nil {
-			return nil
-		}
-		evs, err := emit(out)
-		if err != nil {
-			return err
-		}
-		return outbox.Insert(ctx, tx, sqlstore.Postgres, evs...)
+		var err error
+		out, dup, err = s.appendTx(ctx, tx, tenant, entries, emit, claim)
+		return err
 	})
 	if isDuplicateSourceEvent(err) {
 		return nil, true, nil
@@ -92,6 +48,66 @@ func (s *pgStore) Append(ctx context.Context, tenant tenancy.TenantID, entries [
 		return nil, dup, err
 	}
 	return out, false, nil
+}
+
+// AppendEvents implements Store; see appendEvents.
+func (s *pgStore) AppendEvents(ctx context.Context, items []EventItem) ([]EventOutcome, error) {
+	outcomes, err := appendEvents(ctx, s.db, items, s.appendTx)
+	if isDuplicateSourceEvent(err) {
+		// An entry exists for one of the events while its inbox row does not: let the caller
+		// record item by item, where Append reports that item as a duplicate.
+		return nil, fmt.Errorf("audit: a group held an already recorded event: %w", err)
+	}
+	return outcomes, err
+}
+
+// appendTx is Append's body inside a transaction already in tenant's scope.
+func (s *pgStore) appendTx(ctx context.Context, tx *sql.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error) {
+	if claim != nil {
+		first, err := inbox.Record(ctx, tx, sqlstore.Postgres, claim.Consumer, tenant.String(), claim.EventID, claim.EventType)
+		if err != nil {
+			return nil, false, err
+		}
+		if !first {
+			return nil, true, nil
+		}
+	}
+	// Held until commit or rollback. Under READ COMMITTED (PostgreSQL's default, which
+	// sqlstore keeps) every later statement takes a fresh snapshot, so the read below sees the
+	// previous holder's committed entries; that is also why the lock and the read are two
+	// statements, not one. The primary key (tenant_id, seq) is the backstop: a lock that failed
+	// to serialize could fail an append, never fork the chain.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, pgAppendLockClass, tenant.String()); err != nil {
+		return nil, false, err
+	}
+	var lastSeq int64
+	var lastHash []byte
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_entries WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1`,
+		tenant.String()).Scan(&lastSeq, &lastHash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, false, err
+	}
+	out := link(tenant, lastSeq, lastHash, entries, time.Now())
+	for i := range out {
+		e := &out[i]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (tenant_id, seq, entry_id, occurred_at, recorded_at,
+			actor_type, actor_id, action, resource_type, resource_id, trace_id, correlation_id, source_event_id,
+			payload, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::json, $15, $16)`,
+			tenant.String(), e.Seq, e.ID, e.OccurredAt, e.RecordedAt, e.Actor.Type, e.Actor.ID, e.Action,
+			e.Resource.Type, e.Resource.ID, e.TraceID, e.CorrelationID, nullUUID(e.SourceEventID),
+			string(e.Payload), e.PrevHash, e.Hash); err != nil {
+			return nil, false, err
+		}
+	}
+	if emit == nil {
+		return out, false, nil
+	}
+	evs, err := emit(out)
+	if err != nil {
+		return nil, false, err
+	}
+	return out, false, outbox.Insert(ctx, tx, sqlstore.Postgres, evs...)
 }
 
 // nullUUID is NULL for "" (no source event) and the id otherwise.

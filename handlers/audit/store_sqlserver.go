@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"spine/shared/inbox"
@@ -102,44 +103,9 @@ func (s *msStore) Append(ctx context.Context, tenant tenancy.TenantID, entries [
 	var out []Entry
 	var dup bool
 	err := s.db.InTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
-		out, dup = nil, false // InTx may run this again after a deadlock
-		if claim != nil {
-			first, err := inbox.Record(ctx, tx, sqlstore.SQLServer, claim.Consumer, tenant.String(), claim.EventID, claim.EventType)
-			if err != nil {
-				return err
-			}
-			if !first {
-				dup = true
-				return nil
-			}
-		}
-		if _, err := tx.ExecContext(ctx, msqLockTenant, "audit:"+tenant.String()); err != nil {
-			return err
-		}
-		var lastSeq int64
-		var lastHash []byte
-		err := tx.QueryRowContext(ctx, msqLastLink, tenant.String()).Scan(&lastSeq, &lastHash)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		out = link(tenant, lastSeq, lastHash, entries, time.Now())
-		for i := range out {
-			e := &out[i]
-			if _, err := tx.ExecContext(ctx, msqInsertEntry,
-				tenant.String(), e.Seq, e.ID, e.OccurredAt.UTC(), e.RecordedAt.UTC(), e.Actor.Type, e.Actor.ID, e.Action,
-				e.Resource.Type, e.Resource.ID, e.TraceID, e.CorrelationID, nullUUID(e.SourceEventID),
-				string(e.Payload), e.PrevHash, e.Hash); err != nil {
-				return err
-			}
-		}
-		if emit == nil {
-			return nil
-		}
-		evs, err := emit(out)
-		if err != nil {
-			return err
-		}
-		return outbox.Insert(ctx, tx, sqlstore.SQLServer, evs...)
+		var err error
+		out, dup, err = s.appendTx(ctx, tx, tenant, entries, emit, claim)
+		return err
 	})
 	if isDuplicateSourceEvent(err) {
 		return nil, true, nil
@@ -148,6 +114,57 @@ func (s *msStore) Append(ctx context.Context, tenant tenancy.TenantID, entries [
 		return nil, dup, err
 	}
 	return out, false, nil
+}
+
+// AppendEvents implements Store; see appendEvents.
+func (s *msStore) AppendEvents(ctx context.Context, items []EventItem) ([]EventOutcome, error) {
+	outcomes, err := appendEvents(ctx, s.db, items, s.appendTx)
+	if isDuplicateSourceEvent(err) {
+		// An entry exists for one of the events while its inbox row does not: let the caller
+		// record item by item, where Append reports that item as a duplicate.
+		return nil, fmt.Errorf("audit: a group held an already recorded event: %w", err)
+	}
+	return outcomes, err
+}
+
+// appendTx is Append's body inside a transaction already in tenant's scope.
+func (s *msStore) appendTx(ctx context.Context, tx *sql.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error) {
+	if claim != nil {
+		first, err := inbox.Record(ctx, tx, sqlstore.SQLServer, claim.Consumer, tenant.String(), claim.EventID, claim.EventType)
+		if err != nil {
+			return nil, false, err
+		}
+		if !first {
+			return nil, true, nil
+		}
+	}
+	if _, err := tx.ExecContext(ctx, msqLockTenant, "audit:"+tenant.String()); err != nil {
+		return nil, false, err
+	}
+	var lastSeq int64
+	var lastHash []byte
+	err := tx.QueryRowContext(ctx, msqLastLink, tenant.String()).Scan(&lastSeq, &lastHash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, false, err
+	}
+	out := link(tenant, lastSeq, lastHash, entries, time.Now())
+	for i := range out {
+		e := &out[i]
+		if _, err := tx.ExecContext(ctx, msqInsertEntry,
+			tenant.String(), e.Seq, e.ID, e.OccurredAt.UTC(), e.RecordedAt.UTC(), e.Actor.Type, e.Actor.ID, e.Action,
+			e.Resource.Type, e.Resource.ID, e.TraceID, e.CorrelationID, nullUUID(e.SourceEventID),
+			string(e.Payload), e.PrevHash, e.Hash); err != nil {
+			return nil, false, err
+		}
+	}
+	if emit == nil {
+		return out, false, nil
+	}
+	evs, err := emit(out)
+	if err != nil {
+		return nil, false, err
+	}
+	return out, false, outbox.Insert(ctx, tx, sqlstore.SQLServer, evs...)
 }
 
 func (s *msStore) Get(ctx context.Context, tenant tenancy.TenantID, id string) (Entry, error) {

@@ -142,7 +142,7 @@ func (db *DB) tryTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*
 			_ = tx.Rollback()
 		}
 	}()
-	if err = setScope(ctx, db.Dialect, tx, s); err != nil {
+	if err = SetScope(ctx, db.Dialect, tx, s); err != nil {
 		return err
 	}
 	if err = fn(tx); err != nil {
@@ -154,11 +154,13 @@ func (db *DB) tryTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*
 	return nil
 }
 
-// setScope writes the settings the row-level-security policies read. PostgreSQL: transaction-local
+// SetScope writes the settings the row-level-security policies read. InTx calls it first; a
+// transaction that works tenant by tenant (a consumer committing a group of events) calls it again
+// before each tenant's statements, so every statement still runs in exactly one tenant's scope. PostgreSQL: transaction-local
 // GUCs (set_config(..., true)), gone at commit. SQL Server: SESSION_CONTEXT, which lives as long as
 // the pooled connection, so both keys are written at the start of every transaction and a previous
 // request's scope can never linger.
-func setScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
+func SetScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
 	platform := "off"
 	if s.Platform {
 		platform = "on"
