@@ -366,8 +366,44 @@ func (b *bench) waitOutboxDrained(ctx context.Context, after string) error {
 		}
 		db.Close()
 	}
+	if err := b.waitConsumersIdle(ctx, after, start.Add(limit)); err != nil {
+		return err
+	}
 	if d := time.Since(start); d > time.Second {
-		b.logf("outbox drained %s after %s", d.Round(100*time.Millisecond), after)
+		b.logf("outbox drained and consumed %s after %s", d.Round(100*time.Millisecond), after)
+	}
+	return nil
+}
+
+// waitConsumersIdle waits until the audit inbox stops growing: an empty outbox means the broker
+// accepted every event, but the consumers may still be working through them (the in-process
+// transport queues them), and the next case must not pay for that backlog.
+func (b *bench) waitConsumersIdle(ctx context.Context, after string, deadline time.Time) error {
+	db, err := b.stack.openAdmin(ctx, "audit")
+	if err != nil {
+		return nil // no audit service in this stack: nothing consumes
+	}
+	defer db.Close()
+	last, stable := int64(-1), 0
+	for stable < 3 {
+		var n int64
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM inbox`).Scan(&n); err != nil {
+			return fmt.Errorf("audit inbox: %w", err)
+		}
+		if n == last {
+			stable++
+		} else {
+			stable, last = 0, n
+		}
+		if time.Now().After(deadline) {
+			b.res.note("after %s the consumers were still busy at the deadline; the next case ran with that backlog", after)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
 	}
 	return nil
 }

@@ -109,24 +109,35 @@ type eventRes struct {
 	err error
 }
 
-// eventGrouper commits concurrently delivered events together: every invocation that arrives
-// while a group is being written joins the next group, whatever its tenant, and a group is one
-// transaction (Store.AppendEvents) instead of one per event. If a group fails, each of its events
+// eventGrouper commits concurrently delivered events together: invocations that arrive while
+// groups are being written join the next group, whatever their tenant, and a group is one
+// transaction (Store.AppendEvents) instead of one per event; up to maxEventLeaders groups are
+// written at once. If a group fails, each of its events
 // is recorded on its own (Store.Append), so one bad event never fails the others. Safe for
 // concurrent use.
 type eventGrouper struct {
 	mu      sync.Mutex
 	pending []*eventReq
-	running bool
+	leaders int // groups being written now, at most maxEventLeaders
 	store   Store
 }
+
+// maxEventLeaders is how many event groups are written at once. One would serialize every
+// consumer behind one transaction; a few keep the database busy while each group stays small
+// (it holds its tenants' chain locks until it commits).
+const maxEventLeaders = 8
+
+// maxEventGroup bounds one event group.
+const maxEventGroup = 16
 
 func (g *eventGrouper) record(ctx context.Context, it EventItem) (EventOutcome, error) {
 	r := &eventReq{item: it, done: make(chan eventRes, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
-	lead := !g.running
-	g.running = true
+	lead := g.leaders < maxEventLeaders
+	if lead {
+		g.leaders++
+	}
 	g.mu.Unlock()
 	if lead {
 		g.lead(context.WithoutCancel(ctx))
@@ -142,9 +153,9 @@ func (g *eventGrouper) record(ctx context.Context, it EventItem) (EventOutcome, 
 func (g *eventGrouper) lead(ctx context.Context) {
 	for {
 		g.mu.Lock()
-		n := min(len(g.pending), maxGroup)
+		n := min(len(g.pending), maxEventGroup)
 		if n == 0 {
-			g.running = false
+			g.leaders--
 			g.mu.Unlock()
 			return
 		}

@@ -80,7 +80,7 @@ func TestEventGrouper_FailedGroupFallsBackEventByEvent(t *testing.T) {
 		{item: EventItem{Tenant: tenant, Entry: mkEntry("Old", withSource(recorded)), Claim: InboxClaim{Consumer: Consumer, EventID: recorded, EventType: "Old"}}, done: make(chan eventRes, 1)},
 		{item: EventItem{Tenant: tenant, Entry: mkEntry("New", withSource(fresh)), Claim: InboxClaim{Consumer: Consumer, EventID: fresh, EventType: "New"}}, done: make(chan eventRes, 1)},
 	}
-	g.pending, g.running = reqs, true
+	g.pending, g.leaders = reqs, 1
 	g.lead(ctx)
 	old, nw := <-reqs[0].done, <-reqs[1].done
 	if old.err != nil || !old.out.Duplicate {
@@ -89,7 +89,7 @@ func TestEventGrouper_FailedGroupFallsBackEventByEvent(t *testing.T) {
 	if nw.err != nil || nw.out.Duplicate || nw.out.Entry.Action != "New" || nw.out.Entry.Seq != 2 {
 		t.Fatalf("the fresh event: %+v", nw)
 	}
-	if g.running || len(g.pending) != 0 {
+	if g.leaders != 0 || len(g.pending) != 0 {
 		t.Fatal("the leader did not hand back the queue")
 	}
 }
