@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sort"
 	"time"
 
@@ -37,6 +38,26 @@ type EventOutcome struct {
 
 // appendTxFunc is one engine's Append body, run inside a transaction already in tenant's scope.
 type appendTxFunc func(ctx context.Context, tx *sql.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error)
+
+// appendOne is Append for either engine: the engine's appendTx in one transaction in tenant's
+// scope. An entry whose source event the tenant already has (its inbox row was lost) makes the
+// insert fail on the unique source event id; that is a duplicate, not an error.
+func appendOne(ctx context.Context, db *sqlstore.DB, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim, appendTx appendTxFunc) ([]Entry, bool, error) {
+	var out []Entry
+	var dup bool
+	err := db.InTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+		var err error
+		out, dup, err = appendTx(ctx, tx, tenant, entries, emit, claim)
+		return err
+	})
+	if isDuplicateSourceEvent(err) {
+		return nil, true, nil
+	}
+	if err != nil || dup {
+		return nil, dup, err
+	}
+	return out, false, nil
+}
 
 // appendEvents is AppendEvents for either engine: the grouping and scope switching are the same,
 // the statements are the engine's appendTx.
@@ -74,6 +95,11 @@ func appendEvents(ctx context.Context, db *sqlstore.DB, items []EventItem, appen
 		}
 		return nil
 	})
+	if isDuplicateSourceEvent(err) {
+		// An entry exists for one of the events while its inbox row does not: the caller records
+		// item by item, where Append reports that item as a duplicate.
+		return nil, fmt.Errorf("audit: a group held an already recorded event: %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -33,32 +33,14 @@ const pgEntryCols = `seq, entry_id::text, occurred_at, recorded_at, actor_type, 
 // such as goose's migration lock. Two tenants whose ids hash alike merely share a queue.
 const pgAppendLockClass int32 = 0x41554454 // "AUDT"
 
+// Append implements Store; see appendOne.
 func (s *pgStore) Append(ctx context.Context, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error) {
-	var out []Entry
-	var dup bool
-	err := s.db.InTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
-		var err error
-		out, dup, err = s.appendTx(ctx, tx, tenant, entries, emit, claim)
-		return err
-	})
-	if isDuplicateSourceEvent(err) {
-		return nil, true, nil
-	}
-	if err != nil || dup {
-		return nil, dup, err
-	}
-	return out, false, nil
+	return appendOne(ctx, s.db, tenant, entries, emit, claim, s.appendTx)
 }
 
 // AppendEvents implements Store; see appendEvents.
 func (s *pgStore) AppendEvents(ctx context.Context, items []EventItem) ([]EventOutcome, error) {
-	outcomes, err := appendEvents(ctx, s.db, items, s.appendTx)
-	if isDuplicateSourceEvent(err) {
-		// An entry exists for one of the events while its inbox row does not: let the caller
-		// record item by item, where Append reports that item as a duplicate.
-		return nil, fmt.Errorf("audit: a group held an already recorded event: %w", err)
-	}
-	return outcomes, err
+	return appendEvents(ctx, s.db, items, s.appendTx)
 }
 
 // appendTx is Append's body inside a transaction already in tenant's scope.
