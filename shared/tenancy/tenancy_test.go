@@ -28,7 +28,7 @@ func TestParseTenantID_OnlyCanonicalUUIDs(t *testing.T) {
 			t.Errorf("ParseTenantID(%q) = %s, want the lowercase form", tc.in, id)
 		}
 	}
-	if NewTenantID().IsZero() || NewTenantID() == NewTenantID() {
+	if a, b := NewTenantID(), NewTenantID(); a.IsZero() || a == b {
 		t.Fatal("NewTenantID returned the zero id or repeated itself")
 	}
 }
