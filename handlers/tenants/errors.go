@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"spine/shared/httpx"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -48,8 +49,7 @@ func MapError(err error) *problem.Problem {
 	case errors.Is(err, ErrSlugImmutable):
 		return problem.New(http.StatusConflict, "slug-immutable", "The slug cannot change once the tenant has been active.")
 	case errors.Is(err, ErrVersionMismatch):
-		return problem.New(http.StatusPreconditionFailed, "precondition-failed",
-			"The tenant has changed since the entity tag in If-Match was issued; fetch it again.")
+		return httpx.PreconditionFailed()
 	case errors.Is(err, ErrDecommissioned):
 		return problem.New(http.StatusConflict, "tenant-decommissioned", "The tenant is decommissioned; it can no longer change.")
 	case errors.Is(err, ErrIdempotencyMismatch):

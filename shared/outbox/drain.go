@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"spine/shared/events"
@@ -87,9 +86,8 @@ type Drainer struct {
 	log   *slog.Logger
 	sql   drainSQL
 
-	kick      chan struct{}
-	published atomic.Int64
-	mu        sync.Mutex // serializes drains in this process; other processes rely on row locks
+	kick chan struct{}
+	mu   sync.Mutex // serializes drains in this process; other processes rely on row locks
 }
 
 // NewDrainer drains db's outbox to topic (the service's own topic) through pub.
@@ -107,9 +105,6 @@ func NewDrainer(db *sqlstore.DB, topic string, pub Publisher, cfg DrainerConfig,
 	}
 	return &Drainer{db: db, topic: topic, pub: pub, cfg: cfg, log: logger, sql: q, kick: make(chan struct{}, 1)}, nil
 }
-
-// Topic is the topic this drainer publishes to.
-func (d *Drainer) Topic() string { return d.topic }
 
 // Kick asks Run to drain now. It never blocks; kicks while a drain is pending coalesce.
 func (d *Drainer) Kick() {
@@ -234,9 +229,6 @@ func (d *Drainer) drainBatch(ctx context.Context) (r Result, claimed int, err er
 		r.Published = len(done)
 		return nil
 	})
-	if err == nil {
-		d.published.Add(int64(r.Published))
-	}
 	return r, claimed, err
 }
 
@@ -336,9 +328,6 @@ func toMessage(rw row) (Message, error) {
 	return Message{ID: ev.ID, Key: rw.tenant + "/" + rw.subject, Body: rw.envelope, ContentType: events.ContentType,
 		Subject: ev.Type, CorrelationID: ev.CorrelationID, Properties: props}, nil
 }
-
-// Published is how many rows this drainer has published since start.
-func (d *Drainer) Published() int64 { return d.published.Load() }
 
 // ParkedRow is a parked outbox row, for operators.
 type ParkedRow struct {

@@ -46,14 +46,8 @@ var drainQueries = map[sqlstore.Dialect]drainSQL{
 			FROM outbox x WHERE x.seq = ANY($1::bigint[])`,
 		fail:       `UPDATE outbox SET attempts = $2, next_attempt_at = $3, parked_at = $4, last_error = $5 WHERE seq = $1`,
 		deleteSeqs: `DELETE FROM outbox WHERE seq = ANY($1::bigint[])`,
-		seqParam: func(seqs []int64) any {
-			parts := make([]string, len(seqs))
-			for i, s := range seqs {
-				parts[i] = strconv.FormatInt(s, 10)
-			}
-			return "{" + strings.Join(parts, ",") + "}"
-		},
-		counts: `SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT NULL) FROM outbox`,
+		seqParam:   func(seqs []int64) any { return "{" + joinSeqs(seqs) + "}" }, // a bigint[] literal
+		counts:     `SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT NULL) FROM outbox`,
 		parked: `SELECT tenant_id::text, event_id::text, event_type, subject, attempts, COALESCE(last_error, ''), created_at, parked_at
 			FROM outbox WHERE parked_at IS NOT NULL ORDER BY seq LIMIT $1`,
 		replay: `UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = $2, last_error = NULL
@@ -77,18 +71,21 @@ var drainQueries = map[sqlstore.Dialect]drainSQL{
 			ORDER BY o.seq`,
 		fail:       `UPDATE dbo.outbox SET attempts = @p2, next_attempt_at = @p3, parked_at = @p4, last_error = @p5 WHERE seq = @p1`,
 		deleteSeqs: `DELETE FROM dbo.outbox WHERE seq IN (SELECT CAST(value AS bigint) FROM STRING_SPLIT(@p1, ','))`,
-		seqParam: func(seqs []int64) any {
-			parts := make([]string, len(seqs))
-			for i, s := range seqs {
-				parts[i] = strconv.FormatInt(s, 10)
-			}
-			return strings.Join(parts, ",")
-		},
-		counts: `SELECT COALESCE(SUM(CASE WHEN parked_at IS NULL THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN parked_at IS NULL THEN 0 ELSE 1 END), 0) FROM dbo.outbox`,
+		seqParam:   func(seqs []int64) any { return joinSeqs(seqs) }, // for STRING_SPLIT
+		counts:     `SELECT COALESCE(SUM(CASE WHEN parked_at IS NULL THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN parked_at IS NULL THEN 0 ELSE 1 END), 0) FROM dbo.outbox`,
 		parked: `SELECT TOP (@p1) LOWER(CONVERT(char(36), tenant_id)), LOWER(CONVERT(char(36), event_id)), event_type, subject, attempts,
 			       COALESCE(last_error, ''), created_at, parked_at
 			FROM dbo.outbox WHERE parked_at IS NOT NULL ORDER BY seq`,
 		replay: `UPDATE dbo.outbox SET parked_at = NULL, attempts = 0, next_attempt_at = @p2, last_error = NULL
 			WHERE event_id = @p1 AND parked_at IS NOT NULL`,
 	},
+}
+
+// joinSeqs renders seqs as "1,2,3".
+func joinSeqs(seqs []int64) string {
+	parts := make([]string, len(seqs))
+	for i, s := range seqs {
+		parts[i] = strconv.FormatInt(s, 10)
+	}
+	return strings.Join(parts, ",")
 }

@@ -35,22 +35,6 @@ func Migrate(ctx context.Context, db *DB, service string, fsys fs.FS, logger *sl
 	return applied, nil
 }
 
-// MigrationStatus reports the current and the latest available version of a service's schema.
-func MigrationStatus(ctx context.Context, db *DB, service string, fsys fs.FS) (current, latest int64, err error) {
-	p, err := newProvider(db, service, fsys, nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	if current, err = p.GetDBVersion(ctx); err != nil {
-		return 0, 0, fmt.Errorf("sqlstore: version of %s: %w", service, err)
-	}
-	srcs := p.ListSources()
-	if len(srcs) > 0 {
-		latest = srcs[len(srcs)-1].Version
-	}
-	return current, latest, nil
-}
-
 func newProvider(db *DB, service string, fsys fs.FS, logger *slog.Logger) (*goose.Provider, error) {
 	gd := database.DialectPostgres
 	if db.Dialect == SQLServer {
