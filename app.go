@@ -192,7 +192,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	e.Use(middleware.Recover())
 	functions.Mount(e, a.registry, logger)
 
-	api := e.Group("/api", httpx.Trace(), httpx.BodyLimit(cfg.MaxBodyBytes))
+	api := e.Group("/api", httpx.Edge(cfg.MaxBodyBytes)...)
 	api.GET("/health", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"status": "ok", "services": cfg.Enabled})
 	})
@@ -215,13 +215,10 @@ func (a *app) openCache() (*cache.Cache, error) {
 	if a.cfg.RedisURL == "" {
 		return nil, nil
 	}
-	opt, err := redis.ParseURL(a.cfg.RedisURL)
+	opt, err := cache.ClientOptions(a.cfg.RedisURL)
 	if err != nil {
-		return nil, errors.New("SPINE_REDIS_URL: not a valid Redis URL")
+		return nil, fmt.Errorf("SPINE_REDIS_URL: %w", err)
 	}
-	// Short timeouts: Redis is a cache, and a slow cache must not make reads slow.
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 250*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
-	opt.MaxRetries = 0
 	redis.SetLogger(redisLog{a.log}) // go-redis logs each failed dial; the cache logs the outage once
 	rdb := redis.NewClient(opt)
 	c := cache.New(rdb, cache.Config{}, a.log)

@@ -44,7 +44,7 @@ func newHarness(t *testing.T) *harness {
 	e := echo.New()
 	ph := &problem.Handler{Mappers: []problem.Mapper{MapError, auth.ProblemFor}}
 	e.HTTPErrorHandler = ph.ServeError
-	api := e.Group("/api", httpx.Trace(), httpx.BodyLimit(256<<10), auth.Middleware(v), httpx.Actor())
+	api := e.Group("/api", httpx.Edge(256<<10)...).Group("", auth.Middleware(v), httpx.Actor())
 	NewAPI(svc).Routes(api)
 	h.e = e
 	h.admin = h.token("", true, ScopeRead, ScopeWrite)

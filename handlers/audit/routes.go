@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -165,10 +164,10 @@ func (a *API) record(c echo.Context) error {
 		Resource: Resource{Type: req.Resource.Type, ID: req.Resource.ID}, TraceID: req.TraceID,
 		CorrelationID: req.CorrelationID, Payload: req.Payload}
 	if req.OccurredAt != nil {
-		t, err := time.Parse(time.RFC3339Nano, *req.OccurredAt)
+		t, err := httpx.ParseTime(*req.OccurredAt)
 		if err != nil {
-			return problem.New(http.StatusBadRequest, "invalid-input", "occurredAt must be an RFC 3339 time.").
-				WithFields(problem.FieldError{Field: "occurredAt", Detail: "not an RFC 3339 time"})
+			return problem.New(http.StatusBadRequest, "invalid-input", "occurredAt must be an RFC 3339 time in years 0001–9999 (UTC).").
+				WithFields(problem.FieldError{Field: "occurredAt", Detail: "not an RFC 3339 time in years 0001–9999 (UTC)"})
 		}
 		in.OccurredAt = &t
 	}
@@ -194,30 +193,12 @@ func (a *API) get(c echo.Context) error {
 	return c.JSON(http.StatusOK, toJSON(e))
 }
 
-// timeParam parses an optional RFC 3339 query parameter. A '+' offset sent unencoded arrives as a
-// space (form decoding), which is read as the '+' it was.
-func timeParam(c echo.Context, name string) (time.Time, error) {
-	s := c.QueryParam(name)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil && strings.Contains(s, " ") {
-		t, err = time.Parse(time.RFC3339Nano, strings.ReplaceAll(s, " ", "+"))
-	}
-	if err != nil {
-		return time.Time{}, problem.Newf(http.StatusBadRequest, "invalid-time", "%s must be an RFC 3339 time, e.g. 2026-01-31T23:00:00Z.", name).
-			WithFields(problem.FieldError{Field: name, Detail: "not an RFC 3339 time"})
-	}
-	return t.UTC(), nil
-}
-
 // timeRange reads from and to; from must precede to when both are given.
 func timeRange(c echo.Context) (from, to time.Time, err error) {
-	if from, err = timeParam(c, "from"); err != nil {
+	if from, err = httpx.TimeParam(c, "from"); err != nil {
 		return
 	}
-	if to, err = timeParam(c, "to"); err != nil {
+	if to, err = httpx.TimeParam(c, "to"); err != nil {
 		return
 	}
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {

@@ -278,8 +278,11 @@ func eventEntry(d bus.Delivery) (NewEntry, error) {
 }
 
 // storable reports whether t is a time both engines store and a reader would believe.
+// It judges t in UTC, the zone it is stored and rendered in: 9999-12-31T23:59:59-23:59 is year
+// 10000 there, which no engine holds and JSON cannot render.
 func storable(t time.Time) bool {
-	return !t.Before(earliest) && t.Year() <= 9999
+	u := t.UTC()
+	return !u.Before(earliest) && u.Year() <= 9999
 }
 
 // sourceService is the publishing service's name from a source "/services/<name>", else the

@@ -78,7 +78,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	e := echo.New()
 	ph := &problem.Handler{Mappers: []problem.Mapper{MapError, auth.ProblemFor}}
 	e.HTTPErrorHandler = ph.ServeError
-	api := e.Group("/api", httpx.Trace(), httpx.BodyLimit(64<<10), auth.Middleware(v))
+	api := e.Group("/api", httpx.Edge(64<<10)...).Group("", auth.Middleware(v), httpx.Actor())
 	NewAPI(svc).Routes(api)
 	h := &harness{t: t, e: e, svc: svc, cache: c, tokens: tokens}
 	h.admin = h.token("", true, ScopeRead, ScopeManage)

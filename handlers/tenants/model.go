@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"spine/shared/tenancy"
+	"spine/shared/text"
 )
 
 // Slug is a tenant's globally unique, URL-safe handle: 3–63 characters of lowercase letters,
@@ -106,6 +107,9 @@ func validName(s string) error {
 	n := utf8.RuneCountInString(strings.TrimSpace(s))
 	if n < 1 || n > 200 || n != utf8.RuneCountInString(s) {
 		return fmt.Errorf("%w: name must be 1–200 characters without leading or trailing spaces", ErrInvalidInput)
+	}
+	if text.CheckLine(s) != nil {
+		return fmt.Errorf("%w: name must be one line of text without control characters", ErrInvalidInput)
 	}
 	return nil
 }

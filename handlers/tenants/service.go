@@ -160,7 +160,7 @@ func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem
 			return View{}, rec, err
 		}
 	}
-	now := time.Now().UTC()
+	now := sqlstore.Now()
 	t := Tenant{ID: tenancy.NewTenantID(), Name: in.Name, Slug: in.Slug, Status: tenancy.StatusProvisioning,
 		EditionCode: in.EditionCode, OwnerEmail: in.OwnerEmail, Version: 1, CreatedAt: now, UpdatedAt: now}
 	steps := make([]Step, len(s.steps))
@@ -392,7 +392,7 @@ func (s *Service) Transition(ctx context.Context, c Caller, id tenancy.TenantID,
 		if a == ActionReactivate && t.Status != tenancy.StatusSuspended {
 			return nil, fmt.Errorf("%w: only a Suspended tenant can be reactivated (it is %s)", ErrIllegalTransition, t.Status)
 		}
-		if err := t.moveTo(to, time.Now().UTC()); err != nil {
+		if err := t.moveTo(to, sqlstore.Now()); err != nil {
 			return nil, err
 		}
 		data := map[string]any{"tenantId": t.ID, "status": t.Status}
@@ -460,7 +460,7 @@ func (s *Service) Provision(ctx context.Context, c Caller, id tenancy.TenantID, 
 		if v.Tenant.Status != tenancy.StatusProvisioning {
 			return nil, fmt.Errorf("%w: the tenant is %s, not Provisioning", ErrIllegalTransition, v.Tenant.Status)
 		}
-		now := time.Now().UTC()
+		now := sqlstore.Now()
 		if err := v.Tenant.moveTo(tenancy.StatusActive, now); err != nil {
 			return nil, err
 		}
@@ -487,7 +487,7 @@ func (s *Service) runner(name string) StepRunner {
 // SweepProvisioning retries provisioning for tenants whose failed steps have rested RetryAfter
 // and have attempts left. It returns how many tenants it tried and how many became Active.
 func (s *Service) SweepProvisioning(ctx context.Context, limit int) (tried, activated int, err error) {
-	ids, err := s.store.RetryDue(ctx, time.Now().UTC().Add(-s.cfg.RetryAfter), s.cfg.MaxStepAttempts, limit)
+	ids, err := s.store.RetryDue(ctx, sqlstore.Now().Add(-s.cfg.RetryAfter), s.cfg.MaxStepAttempts, limit)
 	if err != nil {
 		return 0, 0, err
 	}

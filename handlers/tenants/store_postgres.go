@@ -125,7 +125,7 @@ func (s *pgStore) Update(ctx context.Context, sc sqlstore.Scope, id tenancy.Tena
 			return err
 		}
 		v.Tenant.Version = t.Version + 1
-		v.Tenant.UpdatedAt = time.Now().UTC()
+		v.Tenant.UpdatedAt = sqlstore.Now()
 		nt := v.Tenant
 		if _, err := tx.ExecContext(ctx, `UPDATE tenants SET name = $2, slug = $3, status = $4, edition_code = $5,
 			owner_email = $6, version = $7, updated_at = $8, provisioned_at = $9 WHERE tenant_id = $1`,
@@ -147,7 +147,7 @@ func (s *pgStore) RecordStep(ctx context.Context, sc sqlstore.Scope, id tenancy.
 		status, lastErr = StepFailed, sql.NullString{String: code, Valid: true}
 	}
 	err := s.db.InTx(ctx, sc, func(tx *sql.Tx) error {
-		now := time.Now().UTC()
+		now := sqlstore.Now()
 		res, err := tx.ExecContext(ctx, `UPDATE tenant_provisioning_steps
 			SET status = $3, attempts = attempts + 1, last_error = $4, updated_at = $5
 			WHERE tenant_id = $1 AND seq = $2`, id.String(), seq, string(status), lastErr, now)

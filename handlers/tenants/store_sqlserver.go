@@ -213,7 +213,7 @@ func (s *msStore) Update(ctx context.Context, sc sqlstore.Scope, id tenancy.Tena
 			return err
 		}
 		v.Tenant.Version = t.Version + 1
-		v.Tenant.UpdatedAt = time.Now().UTC()
+		v.Tenant.UpdatedAt = sqlstore.Now()
 		nt := v.Tenant
 		if _, err := tx.ExecContext(ctx, msqUpdateTenant,
 			id.String(), nt.Name, string(nt.Slug), string(nt.Status), string(nt.EditionCode), nt.OwnerEmail,
@@ -238,7 +238,7 @@ func (s *msStore) RecordStep(ctx context.Context, sc sqlstore.Scope, id tenancy.
 		status, lastErr = StepFailed, sql.NullString{String: code, Valid: true}
 	}
 	err := s.db.InTx(ctx, sc, func(tx *sql.Tx) error {
-		now := time.Now().UTC()
+		now := sqlstore.Now()
 		if _, err := tx.ExecContext(ctx, msqBumpTenant, id.String(), now); err != nil {
 			return err
 		}

@@ -252,11 +252,11 @@ func (l *Local) deliver(ctx context.Context, h http.Handler, fn string, env enve
 		"deliveryCount", l.cfg.MaxDeliveryCount, "lastStatus", status)
 }
 
-// DeadLetters returns the dead-lettered messages, oldest first.
+// DeadLetters returns the dead-lettered messages, oldest first; empty, never nil, when there are none.
 func (l *Local) DeadLetters() []DeadLetter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.dead)
+	return append(make([]DeadLetter, 0, len(l.dead)), l.dead...)
 }
 
 // String describes the topology, for the start-up log.

@@ -14,15 +14,18 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"spine/shared/problem"
+	"spine/shared/text"
 )
 
 // DecodeJSON decodes the request body into v strictly: the media type must be JSON
 // (application/json, application/merge-patch+json or any +json), unknown members are rejected,
-// and exactly one JSON value is accepted. The body size limit is enforced by the BodyLimit
+// exactly one JSON value is accepted, and every string in it must pass text.Check (400 invalid-input
+// naming the member otherwise: NUL and other control characters never reach a store). The body size limit is enforced by the BodyLimit
 // middleware; hitting it yields 413 body-too-large.
 func DecodeJSON(c echo.Context, v any) error {
 	r := c.Request()
@@ -41,7 +44,41 @@ func DecodeJSON(c echo.Context, v any) error {
 		}
 		return problem.New(http.StatusBadRequest, "invalid-json", "The body must hold exactly one JSON value.")
 	}
+	if field, err := text.Walk(v); err != nil {
+		return InvalidText(field, err)
+	}
 	return nil
+}
+
+// InvalidText is the 400 invalid-input problem for a member, parameter or header whose text
+// text.Check or text.CheckLine refused.
+func InvalidText(field string, err error) *problem.Problem {
+	d := text.Describe(err)
+	return problem.Newf(http.StatusBadRequest, "invalid-input", "%s %s.", field, d).
+		WithFields(problem.FieldError{Field: field, Detail: d})
+}
+
+// QueryText is middleware that refuses, with 400 invalid-input naming the parameter, a request
+// whose query parameters hold control characters or invalid UTF-8: no service has a parameter
+// that may, and a store must never see one.
+func QueryText() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().URL.RawQuery != "" {
+				for name, vs := range c.QueryParams() {
+					if err := text.CheckLine(name); err != nil {
+						return InvalidText("query parameter", err)
+					}
+					for _, v := range vs {
+						if err := text.CheckLine(v); err != nil {
+							return InvalidText(name, err)
+						}
+					}
+				}
+			}
+			return next(c)
+		}
+	}
 }
 
 func jsonProblem(err error) error {
@@ -79,6 +116,13 @@ func tooLarge(err error) bool {
 
 func bodyTooLarge() error {
 	return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", "The request body is larger than this endpoint accepts.")
+}
+
+// Edge is the middleware every /api request passes before authentication, in order: trace
+// context, the query text check and the body size limit. app.go and every API test harness build
+// their /api group from it, so tests exercise the edge the binary has.
+func Edge(maxBodyBytes int64) []echo.MiddlewareFunc {
+	return []echo.MiddlewareFunc{Trace(), QueryText(), BodyLimit(maxBodyBytes)}
 }
 
 // BodyLimit caps request bodies at n bytes: a larger Content-Length is refused at once (413), and
@@ -143,6 +187,53 @@ func DecodeCursor(s string) (string, error) {
 	return string(b[3:]), nil
 }
 
+// MinTime and MaxTime bound every time the API accepts, in UTC: JSON, RFC 3339 and both engines
+// hold years 0001–9999 only, and an offset can carry a local 9999-12-31 into UTC's year 10000.
+var (
+	MinTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// ErrTimeOutOfRange is ParseTime's error for a well-formed time outside MinTime..MaxTime in UTC.
+var ErrTimeOutOfRange = errors.New("outside years 0001–9999 in UTC")
+
+// ParseTime parses an RFC 3339 time from outside and returns it in UTC. A time outside
+// MinTime..MaxTime once in UTC is ErrTimeOutOfRange; a malformed one is time.Parse's error.
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t = t.UTC()
+	if t.Before(MinTime) || t.After(MaxTime) {
+		return time.Time{}, ErrTimeOutOfRange
+	}
+	return t, nil
+}
+
+// TimeParam parses the optional RFC 3339 query parameter name with ParseTime (zero when absent),
+// or answers a 400 invalid-time problem naming it. A '+' offset sent unencoded arrives as a
+// space, which is read as the '+' it was.
+func TimeParam(c echo.Context, name string) (time.Time, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := ParseTime(s)
+	if err != nil && !errors.Is(err, ErrTimeOutOfRange) && strings.Contains(s, " ") {
+		t, err = ParseTime(strings.ReplaceAll(s, " ", "+"))
+	}
+	switch {
+	case errors.Is(err, ErrTimeOutOfRange):
+		return time.Time{}, problem.Newf(http.StatusBadRequest, "invalid-time", "%s must lie between years 0001 and 9999 in UTC.", name).
+			WithFields(problem.FieldError{Field: name, Detail: err.Error()})
+	case err != nil:
+		return time.Time{}, problem.Newf(http.StatusBadRequest, "invalid-time", "%s must be an RFC 3339 time, e.g. 2026-01-31T23:00:00Z.", name).
+			WithFields(problem.FieldError{Field: name, Detail: "not an RFC 3339 time"})
+	}
+	return t, nil
+}
+
 // Limit parses the `limit` query parameter: default def, 1..max.
 func Limit(c echo.Context, def, max int) (int, error) {
 	v := c.QueryParam("limit")
@@ -156,10 +247,23 @@ func Limit(c echo.Context, def, max int) (int, error) {
 	return n, nil
 }
 
-// Page is the JSON shape of every list: {"value": [...], "nextLink": "..."}.
+// Page is the JSON shape of every list: {"value": [...], "nextLink": "..."}. An empty list is
+// rendered as [], never null, whether Value is nil or empty.
 type Page[T any] struct {
 	Value    []T    `json:"value"`
 	NextLink string `json:"nextLink,omitempty"`
+}
+
+// MarshalJSON implements json.Marshaler: a nil Value is [].
+func (p Page[T]) MarshalJSON() ([]byte, error) {
+	v := p.Value
+	if v == nil {
+		v = []T{}
+	}
+	return json.Marshal(struct {
+		Value    []T    `json:"value"`
+		NextLink string `json:"nextLink,omitempty"`
+	}{v, p.NextLink})
 }
 
 // NextLink builds the URL of the next page: the request's path and query with cursor replaced.

@@ -9,6 +9,7 @@ import (
 
 	"spine/shared/auth"
 	"spine/shared/events"
+	"spine/shared/text"
 )
 
 // TraceParent is a W3C trace context `traceparent` value split into its parts.
@@ -54,6 +55,9 @@ func NewChildSpan(parent string) TraceParent {
 	return TraceParent{TraceID: randHex(16), SpanID: randHex(8), Flags: "01"}
 }
 
+// maxCorrelationID is the longest X-Correlation-Id kept, in bytes.
+const maxCorrelationID = 128
+
 // Trace is middleware that continues the caller's trace (or starts one), puts the event
 // extensions (traceparent, correlation id) into the request context for stores that write events,
 // and echoes the trace id in the response header `traceparent` so callers can find their logs.
@@ -63,8 +67,8 @@ func Trace() echo.MiddlewareFunc {
 			r := c.Request()
 			tp := NewChildSpan(r.Header.Get("traceparent"))
 			corr := r.Header.Get("X-Correlation-Id")
-			if len(corr) > 128 {
-				corr = corr[:128]
+			if len(corr) > maxCorrelationID || text.CheckLine(corr) != nil {
+				corr = "" // optional and advisory: a header we cannot store is ignored, never blamed on the body
 			}
 			ctx := events.WithMeta(r.Context(), events.Meta{TraceParent: tp.String(), CorrelationID: corr})
 			c.SetRequest(r.WithContext(ctx))

@@ -12,7 +12,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"spine/shared/sqlstore"
 )
@@ -23,7 +22,7 @@ import (
 // tenant-owned. Concurrent deliveries of the same event serialize on the primary key; the loser
 // waits for the winner's commit and then sees false.
 func Record(ctx context.Context, tx *sql.Tx, d sqlstore.Dialect, consumer, tenantID, eventID, eventType string) (bool, error) {
-	res, err := tx.ExecContext(ctx, recordSQL[d], tenantID, consumer, eventID, eventType, time.Now().UTC())
+	res, err := tx.ExecContext(ctx, recordSQL[d], tenantID, consumer, eventID, eventType, sqlstore.Now())
 	if err != nil {
 		return false, fmt.Errorf("inbox: record %s: %w", eventID, sqlstore.Translate(d, err))
 	}

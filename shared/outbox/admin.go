@@ -18,8 +18,10 @@ const ScopeOps = "platform.ops"
 // Admin serves the operator view of every outbox: counts, parked rows and their replay, and the
 // local transport's dead letters when it is the broker.
 type Admin struct {
-	Drainers    map[string]*Drainer // by topic
-	DeadLetters func() any          // nil when a real broker keeps them (Service Bus dead-letter queues)
+	Drainers map[string]*Drainer // by topic
+	// DeadLetters lists the local transport's dead letters as a JSON array (never nil); nil when a
+	// real broker keeps them (Service Bus dead-letter queues).
+	DeadLetters func() any
 }
 
 // Routes mounts the admin API on the authenticated /api group.
@@ -78,9 +80,6 @@ func (a *Admin) parked(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if rows == nil {
-		rows = []ParkedRow{}
-	}
 	return c.JSON(http.StatusOK, httpx.Page[ParkedRow]{Value: rows})
 }
 
@@ -108,5 +107,5 @@ func (a *Admin) deadLetters(c echo.Context) error {
 		return problem.New(http.StatusNotFound, "no-local-dead-letters",
 			"Service Bus keeps dead letters in each subscription's dead-letter queue.")
 	}
-	return c.JSON(http.StatusOK, map[string]any{"value": a.DeadLetters()})
+	return c.JSON(http.StatusOK, map[string]any{"value": a.DeadLetters()}) // a list: DeadLetters never returns nil
 }

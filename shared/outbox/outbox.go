@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"spine/shared/events"
 	"spine/shared/sqlstore"
@@ -31,7 +30,7 @@ func Insert(ctx context.Context, tx *sql.Tx, d sqlstore.Dialect, evs ...events.E
 		if tenant == "" {
 			tenant = PlatformTenant
 		}
-		now := time.Now().UTC()
+		now := sqlstore.Now()
 		if _, err := tx.ExecContext(ctx, q, tenant, ev.ID, ev.Subject, ev.Type, string(env), now); err != nil {
 			return fmt.Errorf("outbox: insert %s: %w", ev.Type, sqlstore.Translate(d, err))
 		}

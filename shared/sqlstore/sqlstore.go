@@ -185,3 +185,7 @@ func SetScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
 	}
 	return nil
 }
+
+// Now is the current time in UTC at the precision every engine stores (microseconds): a time a
+// write returns equals the time every later read returns.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
