@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,28 +105,35 @@ func (a *app) topics() []string {
 	return out
 }
 
-func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app, err error) {
-	a = &app{cfg: cfg, log: logger, drainers: map[string]*outbox.Drainer{}}
-	defer func() {
-		if err != nil {
-			a.Close()
-		}
-	}()
+// newApp opens every store and wires the services. On error it has closed whatever it opened, and
+// the error names the setting or the dependency that failed.
+func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: logger, drainers: map[string]*outbox.Drainer{}}
+	if err := a.wire(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// wire is newApp's body: everything it opens is added to a.closers as soon as it is open.
+func (a *app) wire(ctx context.Context) (err error) {
+	cfg, logger := a.cfg, a.log
 
 	verifier, err := auth.NewVerifier(ctx, auth.Config{Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
 		JWKSURL: cfg.AuthJWKSURL, JWKSFile: cfg.AuthJWKSFile})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.closers = append(a.closers, verifier.Close)
 
 	c, err := a.openCache()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	blobs, err := blob.Open(cfg.StorageConnectionString, cfg.StorageAccountURL)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("SPINE_STORAGE_CONNECTION_STRING / SPINE_STORAGE_ACCOUNT_URL: %w", err)
 	}
 	if cfg.StorageConnectionString != "" {
 		// Local stacks (Azurite) get their containers here; in Azure, Pulumi creates them.
@@ -139,21 +147,21 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	for _, svc := range cfg.Enabled {
 		db, err := openDB(ctx, cfg, svc)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a.closers = append(a.closers, func() { _ = db.Close() })
 		dbs[svc] = db
 	}
 
 	if dbs["tenants"] == nil {
-		return nil, errors.New("SPINE_SERVICES: tenants must be enabled (every service asks it for tenant states)")
+		return errors.New("SPINE_SERVICES: tenants must be enabled (every service asks it for tenant states)")
 	}
 	tsvc, err := tenants.NewService(storeFor(dbs["tenants"]), c, []tenants.StepRunner{
 		tenants.EditionStep{Editions: cfg.TenantEditions},
 		tenants.StorageStep{Blobs: blobs},
 	}, tenants.ServiceConfig{CacheTTL: cfg.CacheTTL, RetryAfter: cfg.ProvisioningRetryAfter}, logger)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.directory = tsvc
 	tapi := tenants.NewAPI(tsvc)
@@ -161,22 +169,22 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	var asvc *audit.Service
 	if db, ok := dbs["audit"]; ok {
 		if asvc, err = audit.NewService(auditStoreFor(db), tsvc, logger); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	aapi := audit.NewAPI(asvc)
 	if a.registry, err = a.buildRegistry(tapi, aapi); err != nil {
-		return nil, err
+		return err
 	}
 
 	pub, err := a.publisher()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for svc, db := range dbs {
 		d, err := outbox.NewDrainer(db, svc, pub, outbox.DrainerConfig{}, logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a.drainers[svc] = d
 	}
@@ -207,7 +215,7 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *app
 	}
 	admin.Routes(secured)
 	a.echo = e
-	return a, nil
+	return nil
 }
 
 // openCache connects Redis when configured; nil means every read goes to SQL.
@@ -280,7 +288,7 @@ func openDB(ctx context.Context, cfg config.Config, svc string) (*sqlstore.DB, e
 	}
 	db, err := sqlstore.Open(ctx, d, dbc.URL, sqlstore.PoolConfig{})
 	if err != nil {
-		return nil, fmt.Errorf("%s database: %w", svc, err)
+		return nil, fmt.Errorf("SPINE_%s_DB_URL: the %s database cannot be reached: %w", strings.ToUpper(svc), svc, err)
 	}
 	return db, nil
 }

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
+	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"spine/shared/auth"
 	"spine/shared/config"
 	"spine/shared/functions"
 )
@@ -98,5 +102,53 @@ func TestSampleSettings_ListEverySetting(t *testing.T) {
 				t.Errorf("local.settings.sample.json lacks %s", name)
 			}
 		}
+	}
+}
+
+// A start-up failure exits 1 with one line naming the setting or the dependency, never a panic.
+func TestRun_StartupErrorIsOneLineNamingTheCause(t *testing.T) {
+	keys := t.TempDir()
+	if _, err := auth.EnsureDevKey(keys); err != nil {
+		t.Fatal(err)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadDB := "postgres://spine:pw@" + closed.Addr().String() + "/x?sslmode=disable&connect_timeout=2"
+	_ = closed.Close() // nothing listens there now
+	base := map[string]string{
+		"SPINE_TENANTS_DB_URL": deadDB, "SPINE_AUDIT_DB_URL": deadDB,
+		"SPINE_AUTH_ISSUER": "https://issuer.example", "SPINE_AUTH_AUDIENCE": "spine-api",
+		"SPINE_AUTH_JWKS_FILE":            filepath.Join(keys, "jwks.json"),
+		"SPINE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=c2VjcmV0a2V5;BlobEndpoint=http://127.0.0.1:1/dev",
+		"PORT":                            "1",
+	}
+	for _, tc := range []struct {
+		name, key, value, want string
+	}{
+		{"jwks file missing", "SPINE_AUTH_JWKS_FILE", "/nonexistent/jwks.json", "SPINE_AUTH_JWKS_FILE"},
+		{"database unreachable", "", "", "SPINE_TENANTS_DB_URL"},
+		{"storage string malformed", "SPINE_STORAGE_CONNECTION_STRING", "not-a-connection-string", "SPINE_STORAGE_CONNECTION_STRING"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := maps.Clone(base)
+			if tc.key != "" {
+				env[tc.key] = tc.value
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, &out, &errb)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", code, errb.String())
+			}
+			lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "handler serve: ") || !strings.Contains(last, tc.want) {
+				t.Fatalf("last stderr line %q does not name %s", last, tc.want)
+			}
+			if strings.Contains(errb.String(), "panic") || strings.Contains(errb.String(), ":pw@") {
+				t.Fatalf("stderr shows a panic or the password:\n%s", errb.String())
+			}
+		})
 	}
 }
