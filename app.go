@@ -67,8 +67,8 @@ func (a *app) buildRegistry(t *tenants.API, au *audit.API) (*functions.Registry,
 	if err := reg.Add(
 		functions.Function{Name: "Health",
 			HTTP: &functions.HTTPTrigger{Route: "health", Methods: []string{"get"}, AuthLevel: functions.AuthAnonymous}},
-		functions.Function{Name: "Admin",
-			HTTP: &functions.HTTPTrigger{Route: "admin/{*rest}", Methods: []string{"get", "post"}, AuthLevel: functions.AuthAnonymous}},
+		functions.Function{Name: "Ops",
+			HTTP: &functions.HTTPTrigger{Route: "ops/{*rest}", Methods: []string{"get", "post"}, AuthLevel: functions.AuthAnonymous}},
 		functions.Function{Name: "OutboxDrain", Timer: &functions.TimerTrigger{Schedule: OutboxDrainSchedule}, Handler: a.drainAll},
 	); err != nil {
 		return nil, err

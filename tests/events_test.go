@@ -102,7 +102,7 @@ func TestEvents_TenantChangesBecomeAuditEntriesOnceInOrder(t *testing.T) {
 			t.Fatalf("tenant %s: %d entries after settling, want exactly %d", id, n, len(want))
 		}
 	}
-	r := s.call("GET", "/api/admin/outbox", s.admin, nil, nil)
+	r := s.call("GET", "/api/ops/outbox", s.admin, nil, nil)
 	if r.Code != http.StatusOK {
 		t.Fatalf("outbox counts: %d %s", r.Code, r.Body)
 	}
@@ -111,6 +111,14 @@ func TestEvents_TenantChangesBecomeAuditEntriesOnceInOrder(t *testing.T) {
 		if c["topic"] == "tenants" && (c["pending"] != 0.0 || c["parked"] != 0.0) {
 			t.Fatalf("tenants outbox not drained: %v", c)
 		}
+	}
+	// Nothing was dead-lettered, and an empty list is [], never null.
+	if r := s.call("GET", "/api/ops/dead-letters", s.admin, nil, nil); r.Code != http.StatusOK || !bytes.Contains(r.Body, []byte(`"value":[]`)) {
+		t.Fatalf("dead letters: %d %s; want 200 with \"value\":[]", r.Code, r.Body)
+	}
+	// The operator API lives under /api/ops: /api/admin is the host's.
+	if r := s.call("GET", "/api/admin/outbox", s.admin, nil, nil); r.Code != http.StatusNotFound {
+		t.Fatalf("GET /api/admin/outbox: %d, want 404", r.Code)
 	}
 }
 

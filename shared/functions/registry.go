@@ -275,6 +275,9 @@ func validate(fn Function) error {
 		if strings.HasPrefix(h.Route, "/") {
 			return fail("HTTP route %q must not start with '/'; the host adds its route prefix", h.Route)
 		}
+		if p, reserved := reservedRoutePrefix(h.Route); reserved {
+			return fail("HTTP route %q starts with %q, which the Functions host reserves for its built-in routes (it refuses to load such a function)", h.Route, p)
+		}
 		if len(h.Methods) == 0 {
 			return fail("HTTP trigger needs at least one method")
 		}
@@ -314,4 +317,19 @@ func validate(fn Function) error {
 		}
 	}
 	return nil
+}
+
+// reservedRoutePrefixes are the route beginnings the Functions host keeps for itself, whatever the
+// route prefix: it refuses a function whose route starts with one ("The specified route conflicts
+// with one or more built in routes"), compared without case and after trimming '/'.
+var reservedRoutePrefixes = []string{"admin", "runtime"}
+
+func reservedRoutePrefix(route string) (string, bool) {
+	r := strings.ToLower(strings.Trim(route, "/"))
+	for _, p := range reservedRoutePrefixes {
+		if strings.HasPrefix(r, p) {
+			return p, true
+		}
+	}
+	return "", false
 }

@@ -24,9 +24,10 @@ type Admin struct {
 	DeadLetters func() any
 }
 
-// Routes mounts the admin API on the authenticated /api group.
+// Routes mounts the operator API under /ops on the authenticated /api group. (Not /admin: the
+// Functions host reserves routes that start with "admin" or "runtime".)
 func (a *Admin) Routes(g *echo.Group) {
-	grp := g.Group("/admin", platformAdmin, auth.RequireScope(ScopeOps))
+	grp := g.Group("/ops", platformAdmin, auth.RequireScope(ScopeOps))
 	grp.GET("/outbox", a.counts)
 	grp.GET("/outbox/:topic/parked", a.parked)
 	grp.POST("/outbox/:topic/parked/:eventId/replay", a.replay)
