@@ -198,7 +198,11 @@ func (a *app) wire(ctx context.Context) (err error) {
 	ph := &problem.Handler{Logger: logger, Mappers: []problem.Mapper{tenants.MapError, audit.MapError, auth.ProblemFor}}
 	e.HTTPErrorHandler = ph.ServeError
 	e.Use(middleware.Recover())
-	functions.Mount(e, a.registry, logger)
+	var invocationGuard []echo.MiddlewareFunc
+	if !cfg.HostFronted {
+		invocationGuard = append(invocationGuard, functions.LoopbackOnly())
+	}
+	functions.Mount(e, a.registry, logger, invocationGuard...)
 
 	api := e.Group("/api", httpx.Edge(cfg.MaxBodyBytes)...)
 	api.GET("/health", func(c echo.Context) error {

@@ -152,3 +152,35 @@ func TestRun_StartupErrorIsOneLineNamingTheCause(t *testing.T) {
 		})
 	}
 }
+
+// host.json is what the registry and the forwarded routes assume: the current (YARP) forwarding
+// setting and not the legacy one, the binary's name, and the /api route prefix.
+func TestHostJSON_ProxiesHTTPToTheHandler(t *testing.T) {
+	raw, err := os.ReadFile("host.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Extensions struct {
+			HTTP struct {
+				RoutePrefix string `json:"routePrefix"`
+			} `json:"http"`
+		} `json:"extensions"`
+		CustomHandler map[string]json.RawMessage `json:"customHandler"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	if string(h.CustomHandler["enableProxyingHttpRequest"]) != "true" {
+		t.Error("customHandler.enableProxyingHttpRequest must be true")
+	}
+	if _, legacy := h.CustomHandler["enableForwardingHttpRequest"]; legacy {
+		t.Error("customHandler.enableForwardingHttpRequest is the legacy setting; use enableProxyingHttpRequest alone")
+	}
+	if !strings.Contains(string(h.CustomHandler["description"]), `"defaultExecutablePath": "handler"`) {
+		t.Errorf("customHandler.description = %s; want defaultExecutablePath handler", h.CustomHandler["description"])
+	}
+	if h.Extensions.HTTP.RoutePrefix != "api" {
+		t.Errorf("extensions.http.routePrefix = %q; the echo routes live under /api", h.Extensions.HTTP.RoutePrefix)
+	}
+}

@@ -41,6 +41,11 @@ type Config struct {
 	// Standalone is SPINE_STANDALONE (default false): fire timer functions in-process on their
 	// schedules, because no Functions host does it. `make run` sets it.
 	Standalone bool
+	// HostFronted is SPINE_HOST_FRONTED (default false): the Functions host reaches this process
+	// over a private, non-loopback address, so function invocations (POST /<Name>) are accepted from
+	// any peer. Off, they are accepted only from loopback peers, which is how the host (and the
+	// in-process scheduler and transport) calls; anyone else who reaches the port gets 403.
+	HostFronted bool
 	// LogLevel is SPINE_LOG_LEVEL: debug, info (default), warn, error.
 	LogLevel slog.Level
 	// Enabled is SPINE_SERVICES, a comma-separated subset of Services (default all).
@@ -105,6 +110,7 @@ func Load(get Getenv) (Config, error) {
 		c.Port = p
 	}
 	c.Standalone = parseBool(get, "SPINE_STANDALONE", false, &errs)
+	c.HostFronted = parseBool(get, "SPINE_HOST_FRONTED", false, &errs)
 	switch v := strings.ToLower(get("SPINE_LOG_LEVEL")); v {
 	case "", "info":
 		c.LogLevel = slog.LevelInfo
@@ -244,6 +250,7 @@ func (c Config) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.Int("port", c.Port),
 		slog.Bool("standalone", c.Standalone),
+		slog.Bool("hostFronted", c.HostFronted),
 		slog.String("logLevel", c.LogLevel.String()),
 		slog.String("services", strings.Join(c.Enabled, ",")),
 		slog.String("redis", MaskURL(c.RedisURL)),

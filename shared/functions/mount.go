@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"spine/shared/problem"
 )
 
 type ctxKey struct{}
@@ -110,6 +113,28 @@ func logInvocation(fn Function, logger *slog.Logger) echo.MiddlewareFunc {
 		}
 	}
 }
+
+// LoopbackOnly is middleware for the invocation routes (pass it to Mount): it refuses, with 403
+// problem code invocation-forbidden, an invocation whose peer is not a loopback address or that
+// came through a proxy (X-Forwarded-For). The Functions host calls its custom handler on 127.0.0.1,
+// and the standalone scheduler and in-process transport invoke through Invoke (127.0.0.1), so only
+// someone else who reaches the port is refused: in standalone mode the port is public, and an
+// invocation would let its caller write any actor into any tenant's audit trail.
+func LoopbackOnly() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() || r.Header.Get("X-Forwarded-For") != "" {
+				return errInvocationForbidden
+			}
+			return next(c)
+		}
+	}
+}
+
+var errInvocationForbidden = problem.New(http.StatusForbidden, "invocation-forbidden",
+	"Function invocations are accepted only from the Functions host (loopback); see SPINE_HOST_FRONTED.")
 
 // serveInvocation is the POST /<Name> handler of fn.
 func serveInvocation(fn Function) echo.HandlerFunc {

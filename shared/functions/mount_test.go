@@ -322,3 +322,50 @@ func readAll(r *http.Request) ([]byte, error) {
 	_, err := b.ReadFrom(r.Body)
 	return b.Bytes(), err
 }
+
+// Invocations are the host's: with LoopbackOnly, a peer that is not loopback, or a request that
+// came through a proxy, is refused before the handler runs; Invoke (the standalone scheduler and
+// the in-process transport) still gets through.
+func TestLoopbackOnly_403_InvocationFromAnotherHost(t *testing.T) {
+	var r Registry
+	var ran int
+	if err := r.Add(Function{Name: "OutboxDrain", Timer: &TimerTrigger{Schedule: "0 */5 * * * *"},
+		Handler: func(context.Context, *Invocation) (*Result, error) { ran++; return nil, nil }}); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := newApp(t, &r, LoopbackOnly())
+	for _, tc := range []struct {
+		name, remote, xff string
+		want              int
+	}{
+		{"remote IPv4 peer", "192.0.2.10:40000", "", http.StatusForbidden},
+		{"remote IPv6 peer", "[2001:db8::1]:40000", "", http.StatusForbidden},
+		{"loopback through a proxy", "127.0.0.1:40000", "192.0.2.10", http.StatusForbidden},
+		{"unparseable peer", "somewhere", "", http.StatusForbidden},
+		{"loopback IPv4 (the host)", "127.0.0.1:40000", "", http.StatusOK},
+		{"loopback IPv6", "[::1]:40000", "", http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := ran
+			req := httptest.NewRequest(http.MethodPost, "/OutboxDrain", strings.NewReader(`{"Data":{},"Metadata":{}}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.RemoteAddr = tc.remote
+			if tc.xff != "" {
+				req.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
+			}
+			if tc.want == http.StatusForbidden {
+				if ran != before || !strings.Contains(rec.Body.String(), "invocation-forbidden") {
+					t.Fatalf("refused invocation ran the handler or lacks its code: %s", rec.Body)
+				}
+			}
+		})
+	}
+	if status, _, body, err := Invoke(context.Background(), e, "OutboxDrain", nil, nil); err != nil || status != http.StatusOK {
+		t.Fatalf("Invoke through LoopbackOnly: %d %s %v", status, body, err)
+	}
+}

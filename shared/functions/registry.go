@@ -5,7 +5,7 @@
 // echo wiring that serves those invocations, and the standalone-mode pieces that play the host's part
 // when no host runs: an in-process invoker and a timer scheduler.
 //
-// Forwarded HTTP functions (an httpTrigger in and an http out, with enableForwardingHttpRequest) are
+// Forwarded HTTP functions (an httpTrigger in and an http out, with enableProxyingHttpRequest) are
 // only declared here so their function.json is generated; the host forwards the original request and
 // echo's own routes serve it. Timer and Service Bus functions are served by Mount.
 package functions
