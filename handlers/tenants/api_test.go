@@ -478,3 +478,65 @@ func mustID(t *testing.T, s string) tenancy.TenantID {
 	}
 	return id
 }
+
+// NUL and other control characters never reach PostgreSQL (SQLSTATE 22021 / 22P05 from the jsonb
+// outbox envelope answered 500): every text member is refused at the edge with 400 invalid-input,
+// and nothing changes.
+func TestTenantText_400_ControlCharactersRefusedEverywhere(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	id := h.active(uniqueSlug("ctl"))
+	before := h.do("GET", "/api/tenants/"+id, h.admin, nil)
+	for _, tc := range []struct {
+		name, method, path, body, field string
+	}{
+		{"create: NUL in name", "POST", "/api/tenants", `{"name":"Nul\u0000Co","slug":"` + uniqueSlug("nul") + `","editionCode":"standard","ownerEmail":"a@b.example"}`, "name"},
+		{"create: escape in name", "POST", "/api/tenants", `{"name":"Esc\u001bCo","slug":"` + uniqueSlug("esc") + `","editionCode":"standard","ownerEmail":"a@b.example"}`, "name"},
+		{"create: tab in name (one line)", "POST", "/api/tenants", `{"name":"Tab\tCo","slug":"` + uniqueSlug("tab") + `","editionCode":"standard","ownerEmail":"a@b.example"}`, ""},
+		{"create: C1 control in name", "POST", "/api/tenants", `{"name":"C1\u0085Co","slug":"` + uniqueSlug("cone") + `","editionCode":"standard","ownerEmail":"a@b.example"}`, "name"},
+		{"patch: NUL in name", "PATCH", "/api/tenants/" + id, `{"name":"Nul\u0000Co"}`, "name"},
+		{"suspend: NUL in reason", "POST", "/api/tenants/" + id + "/suspend", `{"reason":"a\u0000b"}`, "reason"},
+		{"list: NUL in a query parameter", "GET", "/api/tenants?status=Active%00", "", "status"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body any
+			if tc.body != "" {
+				body = tc.body
+			}
+			r := h.do(tc.method, tc.path, h.admin, body)
+			if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" {
+				t.Fatalf("%d %s, want 400 invalid-input", r.Code, r.Body)
+			}
+			if tc.field != "" && !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
+				t.Fatalf("the problem does not name %s: %s", tc.field, r.Body)
+			}
+		})
+	}
+	after := h.do("GET", "/api/tenants/"+id, h.admin, nil)
+	if after.Header.Get("ETag") != before.Header.Get("ETag") || after.JSON(t)["status"] != "Active" {
+		t.Fatalf("a refused request changed the tenant: %s → %s", before.Body, after.Body)
+	}
+	// Line breaks are text in a free-text member.
+	if r := h.do("POST", "/api/tenants/"+id+"/suspend", h.admin, `{"reason":"line one\nline two"}`); r.Code != http.StatusOK {
+		t.Fatalf("multi-line reason: %d %s", r.Code, r.Body)
+	}
+}
+
+// What a write returns is what every later read returns, to the microsecond the store keeps.
+func TestCreateTenant_201_TimesEqualLaterReads(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	created := h.register(uniqueSlug("prec"), "standard")
+	id := created["id"].(string)
+	for i := 0; i < 2; i++ {
+		got := h.do("GET", "/api/tenants/"+id, h.admin, nil).JSON(t)
+		for _, k := range []string{"createdAt", "updatedAt"} {
+			if got[k] != created[k] {
+				t.Fatalf("read %d: %s = %v, the create answered %v", i, k, got[k], created[k])
+			}
+		}
+		h.cache.Invalidate(context.Background(), tenantKey(tenancy.MustParseTenantID(id)))
+	}
+	p := h.do("PATCH", "/api/tenants/"+id, h.admin, map[string]string{"name": "Renamed"}).JSON(t)
+	if got := h.do("GET", "/api/tenants/"+id, h.admin, nil).JSON(t); got["updatedAt"] != p["updatedAt"] {
+		t.Fatalf("updatedAt: patch answered %v, read %v", p["updatedAt"], got["updatedAt"])
+	}
+}
