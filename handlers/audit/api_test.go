@@ -476,3 +476,80 @@ func TestIsolation_TenantAReadsNeitherBNorBsVerify(t *testing.T) {
 		t.Fatalf("B's verify: %v", v)
 	}
 }
+
+// Times are bounded in UTC: an offset that carries 9999-12-31 into year 10000 is a 400, not a 500
+// from rendering the answer.
+func TestVerify_400_TimeBeyond9999InUTC(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.tenant()
+	for _, q := range []string{"to=9999-12-31T23:59:59-23:59", "from=9999-12-31T23:59:59-23:59",
+		"from=0001-01-01T00:00:00%2B00:01", "to=10000-01-01T00:00:00Z"} {
+		for _, path := range []string{"/api/audit-entries/verify?", "/api/audit-entries?"} {
+			r := h.do("GET", path+q, tok, nil)
+			if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-time" {
+				t.Fatalf("GET %s%s: %d %s, want 400 invalid-time", path, q, r.Code, r.Body)
+			}
+		}
+	}
+	if r := h.do("GET", "/api/audit-entries/verify?to=9999-12-31T23:59:59Z", tok, nil); r.Code != http.StatusOK {
+		t.Fatalf("the last second of 9999 in UTC: %d %s", r.Code, r.Body)
+	}
+	r := h.do("POST", "/api/audit-entries", tok, entryBody(map[string]any{"occurredAt": "0001-01-01T00:00:00+00:01"}))
+	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" {
+		t.Fatalf("occurredAt before year 1 in UTC: %d %s", r.Code, r.Body)
+	}
+}
+
+// A control character anywhere in the body (payload included) or in a filter is a 400 naming it.
+func TestRecordAuditEntry_400_ControlCharacters(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.tenant()
+	for _, tc := range []struct {
+		name  string
+		over  map[string]any
+		field string
+	}{
+		{"NUL in actor.id", map[string]any{"actor": map[string]string{"type": "user", "id": "al\x00ice"}}, "actor.id"},
+		{"NUL in payload", map[string]any{"payload": map[string]any{"note": "a\x00b"}}, "payload"},
+		{"NUL in a payload key", map[string]any{"payload": map[string]any{"k\x00": 1}}, "payload"},
+		{"escape in resource.id", map[string]any{"resource": map[string]string{"type": "document", "id": "d\x1b1"}}, "resource.id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.do("POST", "/api/audit-entries", tok, entryBody(tc.over))
+			if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" || !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
+				t.Fatalf("%d %s, want 400 invalid-input naming %s", r.Code, r.Body, tc.field)
+			}
+		})
+	}
+	if r := h.do("GET", "/api/audit-entries?action=a%00b", tok, nil); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" {
+		t.Fatalf("NUL in a filter: %d %s", r.Code, r.Body)
+	}
+	if p := h.list("/api/audit-entries", tok); len(p.Value) != 0 {
+		t.Fatalf("a refused request recorded %d entries", len(p.Value))
+	}
+	// Line breaks and tabs are text in a payload.
+	h.record(tok, "", map[string]any{"payload": map[string]any{"note": "line one\n\tline two"}})
+}
+
+// X-Correlation-Id is optional and advisory: one holding a tab (or too long) is ignored, never
+// blamed on a correlationId the body does not have.
+func TestRecordAuditEntry_201_BadCorrelationHeaderIgnored(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.tenant()
+	for _, v := range []string{"abc\tdef", strings.Repeat("x", 129)} {
+		r := h.do("POST", "/api/audit-entries", tok, entryBody(nil), "X-Correlation-Id", v)
+		if r.Code != http.StatusCreated {
+			t.Fatalf("X-Correlation-Id %q: %d %s", v, r.Code, r.Body)
+		}
+		if _, has := r.JSON(t)["correlationId"]; has {
+			t.Fatalf("the bad header was kept: %s", r.Body)
+		}
+	}
+	if got := h.record(tok, "", nil); got["correlationId"] != nil {
+		t.Fatalf("no header, yet correlationId %v", got["correlationId"])
+	}
+	r := h.do("POST", "/api/audit-entries", tok, entryBody(nil), "X-Correlation-Id", "order-42")
+	if r.Code != http.StatusCreated || r.JSON(t)["correlationId"] != "order-42" {
+		t.Fatalf("a good header: %d %s", r.Code, r.Body)
+	}
+}

@@ -221,3 +221,39 @@ func TestAuditOnEvent_Non2xx_BadMessageOrStoreFailure(t *testing.T) {
 		t.Fatalf("store failure: %d %s, want 5xx", status, raw)
 	}
 }
+
+// An event whose time lies past year 9999 once in UTC (9999-12-31T23:59:59-23:59 is year 10000
+// there) is recorded at its enqueue time instead: stored as it was, it would fail every listing page
+// holding it for good, since the trail is append-only.
+func TestAuditOnEvent_TimeBeyond9999InUTCIsReplaced(t *testing.T) {
+	tenant := tenancy.NewTenantID()
+	svc := newTestService(t, fakeDir{})
+	h := newHost(t, svc)
+	for _, raw := range []string{"9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"} {
+		when, err := time.Parse(time.RFC3339, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+			Subject: "user-7", TenantID: tenant.String(), Time: when}
+		body, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, _, out := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 200 {
+			t.Fatalf("%s: %d %s", raw, status, out)
+		}
+	}
+	es, err := svc.store.Query(context.Background(), tenant, Filter{Limit: 10})
+	if err != nil || len(es) != 2 {
+		t.Fatalf("%d entries, %v", len(es), err)
+	}
+	for _, e := range es {
+		if y := e.OccurredAt.UTC().Year(); y < 1970 || y > 9999 {
+			t.Fatalf("occurredAt %v was stored", e.OccurredAt)
+		}
+		if _, err := json.Marshal(toJSON(e)); err != nil {
+			t.Fatalf("the entry cannot be rendered: %v", err)
+		}
+	}
+}
