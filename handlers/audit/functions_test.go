@@ -257,3 +257,32 @@ func TestAuditOnEvent_TimeBeyond9999InUTCIsReplaced(t *testing.T) {
 		}
 	}
 }
+
+// An event whose data holds an escaped NUL (which jsonb cannot store) is recorded with U+FFFD in
+// its place rather than failing every delivery until it is dead-lettered; an escaped backslash
+// followed by "u0000" is text and stays as sent.
+func TestAuditOnEvent_NULInDataIsRecordedScrubbed(t *testing.T) {
+	tenant := tenancy.NewTenantID()
+	svc := newTestService(t, fakeDir{})
+	h := newHost(t, svc)
+	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+		Subject: "user\x00-7", TenantID: tenant.String(), Time: time.Now().UTC(),
+		Data: json.RawMessage(`{"note":"a\u0000b","literal":"\\u0000"}`)}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _, out := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 200 {
+		t.Fatalf("%d %s", status, out)
+	}
+	es, err := svc.store.Query(context.Background(), tenant, Filter{Limit: 10})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("%d entries, %v", len(es), err)
+	}
+	if got, want := string(es[0].Payload), `{"note":"a\ufffdb","literal":"\\u0000"}`; got != want {
+		t.Fatalf("payload %s, want %s", got, want)
+	}
+	if strings.ContainsRune(es[0].Resource.ID, 0) {
+		t.Fatalf("resource id kept a NUL: %q", es[0].Resource.ID)
+	}
+}

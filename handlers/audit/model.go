@@ -148,3 +148,28 @@ func compactPayload(raw json.RawMessage) (json.RawMessage, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// scrubNUL replaces every escaped NUL (\u0000) in compacted JSON with U+FFFD (\ufffd): jsonb
+// cannot hold NUL (SQLSTATE 22P05), and an event's payload is recorded rather than refused, since
+// losing an event is worse than one replaced character. An escaped backslash followed by "u0000"
+// is text, not an escape, and stays.
+func scrubNUL(j []byte) []byte {
+	if !bytes.Contains(j, []byte(`\u0000`)) {
+		return j
+	}
+	out := make([]byte, 0, len(j))
+	for i := 0; i < len(j); i++ {
+		if j[i] == '\\' && i+1 < len(j) {
+			if bytes.HasPrefix(j[i+1:], []byte("u0000")) {
+				out = append(out, `\ufffd`...)
+				i += 5
+				continue
+			}
+			out = append(out, j[i], j[i+1]) // any other escape, \\ included, is copied whole
+			i++
+			continue
+		}
+		out = append(out, j[i])
+	}
+	return out
+}

@@ -273,7 +273,7 @@ func eventEntry(d bus.Delivery) (NewEntry, error) {
 		TraceID:       trace,
 		CorrelationID: clip(ev.CorrelationID, maxCorrelationID),
 		SourceEventID: id.String(),
-		Payload:       payload,
+		Payload:       scrubNUL(payload),
 	}, nil
 }
 
