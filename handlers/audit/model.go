@@ -7,10 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"spine/shared/tenancy"
+	"spine/shared/text"
 )
 
 // Actor is who did something: a type ("user", "service", "client", "system", ...) and an id.
@@ -121,7 +121,7 @@ func validText(field, s string, max int, required bool) error {
 		return invalid("%s is required", field)
 	case n > max:
 		return invalid("%s must be at most %d characters", field, max)
-	case !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl):
+	case text.CheckLine(s) != nil:
 		return invalid("%s must be text without control characters", field)
 	}
 	return nil

@@ -1,9 +1,12 @@
 package httpx
 
 import (
+	"encoding/json"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -117,6 +120,60 @@ func TestTrace_ContinuesTheCallersTraceOrStartsOne(t *testing.T) {
 		}
 		if (tp.TraceID == "4bf92f3577b34da6a3ce929d0e0e4736") != sameTrace || tp.SpanID == "00f067aa0ba902b7" {
 			t.Fatalf("%q → %q", in, got.TraceParent)
+		}
+	}
+}
+
+func TestPage_EmptyListIsArrayNeverNull(t *testing.T) {
+	for _, p := range []Page[int]{{}, {Value: []int{}}} {
+		b, err := json.Marshal(p)
+		if err != nil || string(b) != `{"value":[]}` {
+			t.Fatalf("%s, %v", b, err)
+		}
+	}
+	b, _ := json.Marshal(Page[int]{Value: []int{1}, NextLink: "/x?cursor=a"})
+	if string(b) != `{"value":[1],"nextLink":"/x?cursor=a"}` {
+		t.Fatalf("%s", b)
+	}
+}
+
+func TestTimeParam_BoundedInUTC(t *testing.T) {
+	for q, want := range map[string]string{ // want: "" = accepted (UTC RFC 3339), else the problem code
+		"2026-01-31T23:00:00Z":      "2026-01-31T23:00:00Z",
+		"2026-01-31T23:00:00 01:00": "2026-01-31T22:00:00Z", // an unencoded '+'
+		"9999-12-31T23:59:59Z":      "9999-12-31T23:59:59Z",
+		"9999-12-31T23:59:59-23:59": "invalid-time",
+		"0001-01-01T00:00:00+00:01": "invalid-time",
+		"2026-13-01T00:00:00Z":      "invalid-time",
+		"yesterday":                 "invalid-time",
+	} {
+		req := httptest.NewRequest("GET", "/api/x?to="+url.QueryEscape(q), nil)
+		if strings.Contains(q, " ") { // sent unencoded: the space is what arrives
+			req = httptest.NewRequest("GET", "/api/x?to="+strings.ReplaceAll(q, " ", "+"), nil)
+		}
+		c := echo.New().NewContext(req, httptest.NewRecorder())
+		got, err := TimeParam(c, "to")
+		if strings.HasPrefix(want, "invalid") {
+			if err == nil || code(t, err) != want {
+				t.Fatalf("%s: %v, %v; want %s", q, got, err, want)
+			}
+			continue
+		}
+		if err != nil || got.Format(time.RFC3339) != want || got.Location() != time.UTC {
+			t.Fatalf("%s: %v, %v; want %s", q, got, err, want)
+		}
+	}
+}
+
+func TestQueryText_400_ControlCharacterInAParameter(t *testing.T) {
+	e := echo.New()
+	e.HTTPErrorHandler = (&problem.Handler{}).ServeError
+	e.GET("/x", func(c echo.Context) error { return c.NoContent(204) }, QueryText())
+	for q, want := range map[string]int{"a=b": 204, "a=b%09c": 400, "a=%00": 400, "a%00=b": 400, "a=%FF": 400, "": 204} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest("GET", "/x?"+q, nil))
+		if rec.Code != want {
+			t.Fatalf("?%s: %d, want %d: %s", q, rec.Code, want, rec.Body)
 		}
 	}
 }
