@@ -281,7 +281,7 @@ func openDB(ctx context.Context, cfg config.Config, svc string) (*sqlstore.DB, e
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlstore.Open(ctx, d, dbc.URL, sqlstore.PoolConfig{})
+	db, err := sqlstore.Open(ctx, svc, d, dbc.URL, sqlstore.PoolConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("%s database: %w", svc, err)
 	}

@@ -114,7 +114,7 @@ func migrateService(ctx context.Context, svc string, dbc config.DB, logger *slog
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlstore.Open(ctx, d, dbc.MigrateURL, sqlstore.PoolConfig{MaxOpen: 2})
+	db, err := sqlstore.Open(ctx, svc, d, dbc.MigrateURL, sqlstore.PoolConfig{MaxOpen: 2})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", svc, err)
 	}
