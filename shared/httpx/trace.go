@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 
 	"spine/shared/auth"
 	"spine/shared/events"
@@ -57,11 +58,18 @@ func NewChildSpan(parent string) TraceParent {
 // Trace is middleware that continues the caller's trace (or starts one), puts the event
 // extensions (traceparent, correlation id) into the request context for stores that write events,
 // and echoes the trace id in the response header `traceparent` so callers can find their logs.
+// When OpenTelemetry records a span for the request (otelhttp), its trace and span ids are used,
+// so the traceparent of the answer, the events and the logs name the exported span.
 func Trace() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			tp := NewChildSpan(r.Header.Get("traceparent"))
+			var tp TraceParent
+			if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() && !sc.IsRemote() {
+				tp = TraceParent{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String(), Flags: sc.TraceFlags().String()}
+			} else {
+				tp = NewChildSpan(r.Header.Get("traceparent"))
+			}
 			corr := r.Header.Get("X-Correlation-Id")
 			if len(corr) > 128 {
 				corr = corr[:128]

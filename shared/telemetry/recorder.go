@@ -123,6 +123,8 @@ func (r *Recorder) opts(k attrKey) *attrOpts {
 	if v, ok := r.sets.Load(k); ok {
 		return v.(*attrOpts)
 	}
+	// A new combination: keep copies, since the strings may be slices of longer ones (keys).
+	k = attrKey{strings.Clone(k.service), strings.Clone(k.store), strings.Clone(k.op), strings.Clone(k.outcome), strings.Clone(k.tenant)}
 	set := attribute.NewSet(
 		attribute.String(AttrService, k.service),
 		attribute.String(AttrStore, k.store),

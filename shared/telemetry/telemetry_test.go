@@ -110,7 +110,7 @@ func TestOp_RecordsEveryInstrumentWithTheAttributes(t *testing.T) {
 	op := Start("tenants", StoreRedis, "get", "t1")
 	op.EndWith(ctx, OutcomeOK, 1, 42)
 	Start("tenants", StoreRedis, "get", "t2").End(ctx, errors.New("down")) // beyond the limit
-	Start("audit", StoreSQL, "write", "").End(ctx, nil)                   // platform-level
+	Start("audit", StoreSQL, "write", "").End(ctx, nil)                    // platform-level
 
 	data := collect(t, reader)
 	sum, ok := data["spine.store.operations"].(metricdata.Sum[int64])
