@@ -45,15 +45,25 @@ func matchedRoute(c echo.Context) string {
 	return route
 }
 
-// AccessLog is middleware that logs one line per request at Info (Warn for 5xx answers), when
-// the answer is known: method, route (echo's matched route, not the raw path), status, duration
-// (readable, e.g. "1.234ms"), traceId and tenantId (the caller's, when authenticated). Never the
-// token, the query string or the body. Requests skip selects are not logged. Errors returned by
-// the handler are rendered here (c.Error) so the status logged is the status answered.
-func AccessLog(logger *slog.Logger, skip func(echo.Context) bool) echo.MiddlewareFunc {
+// AccessLogConfig selects what AccessLog logs.
+type AccessLogConfig struct {
+	// Skip selects requests that are not logged at all (nil: none).
+	Skip func(echo.Context) bool
+	// Quiet selects requests whose successful (2xx) answers are logged at Debug (nil: none), e.g.
+	// health probes.
+	Quiet func(echo.Context) bool
+}
+
+// AccessLog is middleware that logs one line per request, "request", when the answer is known:
+// method, route (echo's matched route, not the raw path), status, duration (readable, e.g.
+// "1.234ms"), traceId and tenantId (the caller's, when authenticated); never the token, the query
+// string or the body. The level is Info, Warn for 5xx answers, Debug for cfg.Quiet's 2xx answers.
+// Errors returned by the handler are rendered here (c.Error), so the status logged is the status
+// answered.
+func AccessLog(logger *slog.Logger, cfg AccessLogConfig) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if skip != nil && skip(c) {
+			if cfg.Skip != nil && cfg.Skip(c) {
 				return next(c)
 			}
 			start := time.Now()
@@ -64,8 +74,11 @@ func AccessLog(logger *slog.Logger, skip func(echo.Context) bool) echo.Middlewar
 			ctx := r.Context()
 			status := c.Response().Status
 			level := slog.LevelInfo
-			if status >= 500 {
+			switch {
+			case status >= 500:
 				level = slog.LevelWarn
+			case status < 300 && cfg.Quiet != nil && cfg.Quiet(c):
+				level = slog.LevelDebug
 			}
 			if !logger.Enabled(ctx, level) {
 				return nil
