@@ -131,7 +131,7 @@ func (s *Store) Get(ctx context.Context, container, name string) (data []byte, e
 // outcome (ErrNotFound is notfound) and bytes.
 func observe(ctx context.Context, op, container, name string) (context.Context, func(err error, bytes int64)) {
 	tenant, _, _ := strings.Cut(name, "/")
-	m := telemetry.Start(container, telemetry.StoreBlob, op, tenant)
+	m := telemetry.Start(ctx, container, telemetry.StoreBlob, op, tenant)
 	ctx, span := telemetry.Tracer().Start(ctx, "blob "+op, trace.WithSpanKind(trace.SpanKindClient))
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("az.storage.container", container), attribute.String("az.storage.blob", name))

@@ -14,7 +14,8 @@ import (
 // MetricsHook is a go-redis hook that records every keyed Redis command as a store operation
 // (telemetry.StoreRedis): op is the command ("get", "set", "del", "evalsha", …, or "pipeline" for
 // a pipeline), service and tenant come from the key by Spine's convention
-// ({t:<tenantId>}:<service>:… or {p}:<service>:… for platform keys, recorded as tenant "none"),
+// ({t:<tenantId>}:<service>:…, or {p}:<service>:… for platform keys, recorded for the request's
+// tenant if any, else "none"),
 // outcome is notfound for a nil reply (a cache miss), size is the value's bytes for GET and SET,
 // and items the number of keys for DEL and of commands for a pipeline. Commands without a key
 // (PING, HELLO, …) are not recorded. Add it to the client (rdb.AddHook) that every Redis user shares,
@@ -34,7 +35,7 @@ func (metricsHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		tenant, service := ParseKey(key)
-		op := telemetry.Start(service, telemetry.StoreRedis, cmd.Name(), tenant)
+		op := telemetry.Start(ctx, service, telemetry.StoreRedis, cmd.Name(), tenant)
 		err := next(ctx, cmd)
 		if op.Active() {
 			items, bytes := sizeOf(cmd)
@@ -59,7 +60,7 @@ func (metricsHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 			return next(ctx, cmds)
 		}
 		tenant, service := ParseKey(key)
-		op := telemetry.Start(service, telemetry.StoreRedis, "pipeline", tenant)
+		op := telemetry.Start(ctx, service, telemetry.StoreRedis, "pipeline", tenant)
 		err := next(ctx, cmds)
 		op.EndWith(ctx, redisOutcome(err), int64(len(cmds)), telemetry.NoSize)
 		return err

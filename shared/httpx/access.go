@@ -3,7 +3,6 @@ package httpx
 import (
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -15,15 +14,15 @@ import (
 	"spine/shared/telemetry"
 )
 
-// Route is middleware that names the request by echo's matched route (e.g. "/api/tenants/:id"):
-// it sets the request's Pattern ("GET /api/tenants/:id"), from which otelhttp takes the span name
-// and the http.route attribute of its spans and metrics, and renames the current span. Mount it
-// with Echo.Use, so it runs after routing and before any middleware replaces the request.
-// Unmatched requests keep no route (their paths would be unbounded).
+// Route is middleware that names the request by echo's matched route (e.g. "/api/tenants/:id",
+// or a group's "/api/*" not-found route; always a registered pattern, never the raw path): it
+// sets the request's Pattern ("GET /api/tenants/:id"), from which otelhttp takes the span name and
+// the http.route attribute of its spans and metrics, and renames the current span. Mount it with
+// Echo.Use, so it runs after routing and before any middleware replaces the request.
 func Route() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if route := matchedRoute(c); route != "" {
+			if route := c.Path(); route != "" {
 				r := c.Request()
 				r.Pattern = r.Method + " " + route
 				if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
@@ -34,15 +33,6 @@ func Route() echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
-}
-
-// matchedRoute is echo's route for c, or "" when no route matched (echo's not-found routes).
-func matchedRoute(c echo.Context) string {
-	route := c.Path()
-	if route == "" || route == "/*" || strings.HasSuffix(route, "/*") && c.Response().Status == http.StatusNotFound {
-		return ""
-	}
-	return route
 }
 
 // AccessLogConfig selects what AccessLog logs.

@@ -10,6 +10,7 @@ import (
 
 	"spine/shared/auth"
 	"spine/shared/events"
+	"spine/shared/telemetry"
 )
 
 // TraceParent is a W3C trace context `traceparent` value split into its parts.
@@ -84,7 +85,8 @@ func Trace() echo.MiddlewareFunc {
 
 // Actor is middleware, mounted after authentication, that records the verified caller as the
 // actor of every event the request writes: "user:<sub>" for tenant tokens, "admin:<sub>" for
-// platform admins.
+// platform admins. It also names the caller's tenant for telemetry (telemetry.WithTenant), so
+// store operations without a tenant scope of their own (a shared cache load) count for it.
 func Actor() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -95,7 +97,7 @@ func Actor() echo.MiddlewareFunc {
 				if p.PlatformAdmin {
 					m.Actor = "admin:" + p.Subject
 				}
-				c.SetRequest(r.WithContext(events.WithMeta(r.Context(), m)))
+				c.SetRequest(r.WithContext(telemetry.WithTenant(events.WithMeta(r.Context(), m), p.TenantID)))
 			}
 			return next(c)
 		}

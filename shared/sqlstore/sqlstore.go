@@ -7,7 +7,8 @@
 //
 // Telemetry: every transaction is one store operation (telemetry.StoreSQL, op "read" for InReadTx
 // and "write" for InTx, retries included) recorded for the DB's service and the scope's tenant
-// (platform scopes as telemetry.TenantNone), with outcome notfound when it ends in ErrNotFound.
+// (for a platform scope: the tenant of the request it serves, else telemetry.TenantNone), with
+// outcome notfound when it ends in ErrNotFound.
 // When telemetry is enabled at Open, the connection is also wrapped by otelsql: a span per
 // statement under the caller's span (never a root span of its own), the
 // db.client.operation.duration histogram and the pool's statistics, all with the service attribute.
@@ -177,7 +178,7 @@ func PlatformScope() Scope { return Scope{Platform: true} }
 // nil and rolls back otherwise. Serialization failures and deadlocks are retried (up to 3 times),
 // so fn must have no effects outside the transaction. Errors are translated (see Translate).
 func (db *DB) InTx(ctx context.Context, s Scope, fn func(*sql.Tx) error) error {
-	op := telemetry.Start(db.Service, telemetry.StoreSQL, "write", s.Tenant)
+	op := telemetry.Start(ctx, db.Service, telemetry.StoreSQL, "write", s.Tenant)
 	err := db.inTx(ctx, s, nil, fn)
 	op.EndWith(ctx, outcome(err), telemetry.NoSize, telemetry.NoSize)
 	return err
@@ -185,7 +186,7 @@ func (db *DB) InTx(ctx context.Context, s Scope, fn func(*sql.Tx) error) error {
 
 // InReadTx is InTx in a read-only transaction.
 func (db *DB) InReadTx(ctx context.Context, s Scope, fn func(*sql.Tx) error) error {
-	op := telemetry.Start(db.Service, telemetry.StoreSQL, "read", s.Tenant)
+	op := telemetry.Start(ctx, db.Service, telemetry.StoreSQL, "read", s.Tenant)
 	err := db.inTx(ctx, s, &sql.TxOptions{ReadOnly: db.Dialect == Postgres}, fn)
 	op.EndWith(ctx, outcome(err), telemetry.NoSize, telemetry.NoSize)
 	return err

@@ -200,21 +200,40 @@ type Op struct {
 }
 
 // Start begins measuring an operation of store (StoreSQL, …) named op, for service and tenant,
-// on the Default recorder. When nothing is recorded it returns the zero Op without reading the
+// on the Default recorder. An empty tenant means the tenant ctx names (WithTenant), if any: the
+// operation is platform-level (a shared cache load, a platform-scope transaction) but done for
+// that tenant's request. When nothing is recorded Start returns the zero Op without reading the
 // clock.
-func Start(service, store, op, tenant string) Op {
+func Start(ctx context.Context, service, store, op, tenant string) Op {
 	r := def.Load()
 	if r == nil {
 		return Op{}
 	}
+	if tenant == "" {
+		tenant = TenantFrom(ctx)
+	}
 	return Op{rec: r, service: service, store: store, op: op, tenant: tenant, start: time.Now()}
+}
+
+type tenantKey struct{}
+
+// WithTenant returns ctx naming tenant as the tenant the work in it is done for (an authenticated
+// request's tenant). Store operations without a tenant of their own are recorded for it.
+func WithTenant(ctx context.Context, tenant string) context.Context {
+	if tenant == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, tenantKey{}, tenant)
+}
+
+// TenantFrom returns the tenant WithTenant put into ctx, or "".
+func TenantFrom(ctx context.Context) string {
+	t, _ := ctx.Value(tenantKey{}).(string)
+	return t
 }
 
 // Active reports whether o records anything: callers skip work that only feeds the metrics.
 func (o Op) Active() bool { return o.rec != nil }
-
-// SetTenant changes the tenant recorded (for operations that learn it on the way).
-func (o *Op) SetTenant(tenant string) { o.tenant = tenant }
 
 // End records the operation with outcome OutcomeOf(err) and no size.
 func (o Op) End(ctx context.Context, err error) {

@@ -7,7 +7,10 @@
 // Every store operation is recorded on these instruments, all with the attributes service (the
 // owning service: "tenants", "audit", …), store (sql, redis, blob, table, keyvault, bus), op (the
 // operation: read/write for SQL transactions, the Redis command, put/get for blobs, publish for the
-// bus), outcome (ok, error, notfound) and tenant:
+// bus), outcome (ok, error, notfound) and tenant (the tenant the operation is for: the SQL
+// transaction's row-level-security scope, the cache key's or blob name's tenant, the event's
+// tenant; failing that, the tenant of the request it serves, named by WithTenant; failing that,
+// "none"):
 //
 //	spine.store.duration   histogram, seconds   latency of the operation
 //	spine.store.operations counter              how many operations ran
@@ -21,9 +24,9 @@
 //
 // The tenant attribute is bounded. The first Config.TenantLimit distinct tenants (default 1000)
 // that a Recorder sees keep their id on its instruments for the life of the process; every later
-// tenant is recorded as "other". Platform-level operations (no tenant, a platform scope, {p} cache
-// keys, platform events) are recorded as "none". "none" and "other" do not count against the
-// limit. On top of that the SDK caps every instrument at Config.SeriesLimit series (default
+// tenant is recorded as "other". Platform-level operations done for no tenant (an admin's request,
+// a timer, platform events) are recorded as "none". "none" and "other" do not count against the
+// limit. The instruments are always recorded together, so one admission list serves all of them. On top of that the SDK caps every instrument at Config.SeriesLimit series (default
 // 50000); beyond it measurements land in one overflow series (otel.metric.overflow=true).
 //
 // # Export

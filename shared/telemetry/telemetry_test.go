@@ -107,10 +107,10 @@ func attrs(s attribute.Set) map[string]string {
 func TestOp_RecordsEveryInstrumentWithTheAttributes(t *testing.T) {
 	_, reader := newTestRecorder(t, 1)
 	ctx := context.Background()
-	op := Start("tenants", StoreRedis, "get", "t1")
+	op := Start(ctx, "tenants", StoreRedis, "get", "t1")
 	op.EndWith(ctx, OutcomeOK, 1, 42)
-	Start("tenants", StoreRedis, "get", "t2").End(ctx, errors.New("down")) // beyond the limit
-	Start("audit", StoreSQL, "write", "").End(ctx, nil)                    // platform-level
+	Start(ctx, "tenants", StoreRedis, "get", "t2").End(ctx, errors.New("down")) // beyond the limit
+	Start(ctx, "audit", StoreSQL, "write", "").End(ctx, nil)                    // platform-level
 
 	data := collect(t, reader)
 	sum, ok := data["spine.store.operations"].(metricdata.Sum[int64])
@@ -142,11 +142,27 @@ func TestOp_RecordsEveryInstrumentWithTheAttributes(t *testing.T) {
 	}
 }
 
+// An operation without a tenant of its own counts for the tenant its context names.
+func TestStart_FallsBackToTheContextsTenant(t *testing.T) {
+	_, reader := newTestRecorder(t, 10)
+	ctx := WithTenant(context.Background(), "t9")
+	Start(ctx, "tenants", StoreSQL, "read", "").End(ctx, nil)
+	Start(ctx, "tenants", StoreSQL, "read", "t1").End(ctx, nil) // its own tenant wins
+	Start(context.Background(), "tenants", StoreSQL, "read", "").End(ctx, nil)
+	got := map[string]bool{}
+	for _, dp := range collect(t, reader)["spine.store.operations"].(metricdata.Sum[int64]).DataPoints {
+		got[attrs(dp.Attributes)["tenant"]] = true
+	}
+	if len(got) != 3 || !got["t9"] || !got["t1"] || !got[TenantNone] {
+		t.Fatalf("tenants recorded: %v", got)
+	}
+}
+
 func TestStart_RecordsNothingWithoutARecorder(t *testing.T) {
 	prev := Default()
 	SetDefault(nil)
 	t.Cleanup(func() { SetDefault(prev) })
-	op := Start("tenants", StoreSQL, "read", "t1")
+	op := Start(context.Background(), "tenants", StoreSQL, "read", "t1")
 	if op.Active() {
 		t.Fatal("an Op without a recorder is active")
 	}
@@ -272,7 +288,7 @@ func BenchmarkOp_Recorded(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		Start("tenants", StoreRedis, "get", tenants[i&1]).EndWith(ctx, OutcomeOK, NoSize, 512)
+		Start(ctx, "tenants", StoreRedis, "get", tenants[i&1]).EndWith(ctx, OutcomeOK, NoSize, 512)
 	}
 }
 
@@ -283,6 +299,6 @@ func BenchmarkOp_NothingRecorded(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		Start("tenants", StoreRedis, "get", "t").EndWith(ctx, OutcomeOK, NoSize, 512)
+		Start(ctx, "tenants", StoreRedis, "get", "t").EndWith(ctx, OutcomeOK, NoSize, 512)
 	}
 }

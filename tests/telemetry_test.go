@@ -1,0 +1,169 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// scrape reads the Prometheus endpoint.
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// series returns the lines of metric whose labels include every one of want.
+func series(body, metric string, want map[string]string) []string {
+	var out []string
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, metric+"{") {
+			continue
+		}
+		ok := true
+		for k, v := range want {
+			if !strings.Contains(line, fmt.Sprintf(`%s="%s"`, k, v)) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// One API call that reads SQL and Redis shows up on the Prometheus endpoint as store operations
+// with service, store, op and tenant, for SQL and for Redis.
+func TestTelemetry_PrometheusShowsPerStoreMetricsByTenant(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := startServer(t, map[string]string{"SPINE_METRICS_ADDR": addr})
+	id := s.register(slug("metrics"), "standard")
+	tok := s.token(id, false)
+	for i := 0; i < 2; i++ { // the first read misses the cache and loads from SQL, the second hits Redis
+		if r := s.call("GET", "/api/tenants/"+id, tok, nil, nil); r.Code != http.StatusOK {
+			t.Fatalf("GET tenant: %d %s", r.Code, r.Body)
+		}
+	}
+	body := scrape(t, addr)
+
+	sql := series(body, "spine_store_operations_total", map[string]string{"service": "tenants", "store": "sql", "op": "read", "tenant": id})
+	if len(sql) == 0 {
+		t.Errorf("no SQL read series for tenant %s:\n%s", id, grep(body, "spine_store_operations_total"))
+	}
+	redisGets := series(body, "spine_store_operations_total", map[string]string{"service": "tenants", "store": "redis", "op": "get", "tenant": id})
+	if len(redisGets) == 0 {
+		t.Errorf("no Redis get series for tenant %s:\n%s", id, grep(body, "spine_store_operations_total"))
+	}
+	// The second GET hit the cache: one ok get; the first missed: one notfound get.
+	for _, outcome := range []string{"ok", "notfound"} {
+		if len(series(body, "spine_store_operations_total", map[string]string{"store": "redis", "op": "get", "tenant": id, "outcome": outcome})) == 0 {
+			t.Errorf("no Redis get with outcome %s for the tenant", outcome)
+		}
+	}
+	if len(series(body, "spine_store_duration_seconds_bucket", map[string]string{"store": "sql", "tenant": id})) == 0 {
+		t.Error("no SQL latency histogram for the tenant")
+	}
+	if len(series(body, "spine_store_size_bytes_sum", map[string]string{"store": "redis", "op": "get", "tenant": id, "outcome": "ok"})) == 0 {
+		t.Error("no Redis value size for the tenant's cache hit")
+	}
+	// The registration was platform-level (an admin creating a tenant): tenant "none".
+	if len(series(body, "spine_store_operations_total", map[string]string{"service": "tenants", "store": "sql", "op": "write", "tenant": "none"})) == 0 {
+		t.Errorf("no platform-level SQL write:\n%s", grep(body, "spine_store_operations_total"))
+	}
+	// otelhttp names requests by echo's route, not by the raw path.
+	if len(series(body, "http_server_request_duration_seconds_count", map[string]string{"http_route": "/api/tenants/:id"})) == 0 {
+		t.Errorf("no HTTP server metric with the echo route:\n%s", grep(body, "http_server_request_duration_seconds_count"))
+	}
+	if strings.Contains(body, id+`"`) && regexp.MustCompile(`http_route="/api/tenants/`+id).MatchString(body) {
+		t.Error("a raw path leaked into http.route")
+	}
+
+	// The access log: one line per request, with the route, a readable duration, the trace and
+	// the tenant, and never the token.
+	var found bool
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) != nil || l["msg"] != "request" || l["route"] != "/api/tenants/:id" {
+			continue
+		}
+		found = true
+		if l["method"] != "GET" || l["status"] != float64(200) || l["tenantId"] != id || len(fmt.Sprint(l["traceId"])) != 32 {
+			t.Errorf("access log line: %v", l)
+		}
+		if d, _ := l["duration"].(string); !strings.HasSuffix(d, "s") {
+			t.Errorf("duration is not readable: %v", l["duration"])
+		}
+	}
+	if !found {
+		t.Errorf("no access log line for GET /api/tenants/:id:\n%s", s.logs.String())
+	}
+	if strings.Contains(s.logs.String(), tok) {
+		t.Error("the token reached the logs")
+	}
+
+	// Everything up: ready.
+	r := s.call("GET", "/api/health/ready", "", nil, nil)
+	if r.Code != http.StatusOK || r.JSON(t)["status"] != "ready" {
+		t.Fatalf("ready: %d %s", r.Code, r.Body)
+	}
+	checks := r.JSON(t)["checks"].(map[string]any)
+	for _, dep := range []string{"db.tenants", "db.audit", "redis", "blob"} {
+		if checks[dep] != "up" {
+			t.Errorf("check %s = %v", dep, checks[dep])
+		}
+	}
+}
+
+// Redis unreachable: /api/health/ready answers 503 naming it (and only it); /api/health, the
+// liveness answer, stays 200; the API keeps serving from SQL.
+func TestHealth_ReadyNamesAnUnreachableDependency(t *testing.T) {
+	dead := fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t)) // nothing listens there
+	s := startServer(t, map[string]string{"SPINE_REDIS_URL": dead})
+	if r := s.call("GET", "/api/health", "", nil, nil); r.Code != http.StatusOK {
+		t.Fatalf("health: %d %s", r.Code, r.Body)
+	}
+	r := s.call("GET", "/api/health/ready", "", nil, nil)
+	if r.Code != http.StatusServiceUnavailable || r.Hdr.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("ready with Redis down: %d %s %s", r.Code, r.Hdr.Get("Content-Type"), r.Body)
+	}
+	body := r.JSON(t)
+	if body["code"] != "not-ready" || fmt.Sprint(body["down"]) != "[redis]" || !strings.Contains(fmt.Sprint(body["detail"]), "redis") {
+		t.Fatalf("ready body: %s", r.Body)
+	}
+	checks := body["checks"].(map[string]any)
+	if checks["redis"] != "down" || checks["db.tenants"] != "up" || checks["blob"] != "up" {
+		t.Fatalf("checks: %v", checks)
+	}
+	if strings.Contains(string(r.Body), "dial") || strings.Contains(string(r.Body), "connection refused") {
+		t.Fatalf("driver error text in the answer: %s", r.Body)
+	}
+	id := s.register(slug("noredis"), "standard")
+	if r := s.call("GET", "/api/tenants/"+id, s.admin, nil, nil); r.Code != http.StatusOK {
+		t.Fatalf("reads without Redis: %d %s", r.Code, r.Body)
+	}
+}
+
+// grep returns body's lines that start with prefix, for failure messages.
+func grep(body, prefix string) string {
+	var out []string
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
