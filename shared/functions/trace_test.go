@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"spine/shared/problem"
+	"spine/shared/telemetry"
 )
 
 // Every invocation runs in a span named after its function; a Service Bus invocation's parent is
@@ -22,9 +22,8 @@ import (
 func TestMount_InvocationSpansAndQuietResults(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	prev := otel.GetTracerProvider()
-	otel.SetTracerProvider(tp)
-	t.Cleanup(func() { otel.SetTracerProvider(prev); _ = tp.Shutdown(context.Background()) })
+	telemetry.SetTracerProvider(tp)
+	t.Cleanup(func() { telemetry.SetTracerProvider(nil); _ = tp.Shutdown(context.Background()) })
 
 	var r Registry
 	var seen []trace.SpanContext

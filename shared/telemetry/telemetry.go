@@ -258,6 +258,7 @@ func (p *Provider) Install() {
 	}
 	otel.SetMeterProvider(p.meter)
 	otel.SetTracerProvider(p.tracer)
+	SetTracerProvider(p.tracer)
 	SetDefault(p.rec)
 	enabled.Store(true)
 }
@@ -302,6 +303,7 @@ func (p *Provider) ServeMetrics(logger *slog.Logger) (stop func(), err error) {
 func (p *Provider) Shutdown(ctx context.Context) error {
 	if p.rec != nil && Default() == p.rec {
 		SetDefault(nil)
+		SetTracerProvider(nil)
 		enabled.Store(false)
 	}
 	var errs []error
@@ -312,11 +314,30 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Tracer returns the tracer Spine's own spans (invocations, outbox, blob) use. It follows the
-// global provider, so spans are recorded once Install set one that records.
-func Tracer() trace.Tracer { return tracer }
+// Tracer returns the tracer Spine's own spans (invocations, outbox, blob) use: the installed
+// provider's (Install, SetTracerProvider), else the OpenTelemetry global one's.
+func Tracer() trace.Tracer {
+	if t := tracer.Load(); t != nil {
+		return *t
+	}
+	return globalTracer
+}
 
-var tracer = otel.Tracer(scope)
+var (
+	tracer       atomic.Pointer[trace.Tracer]
+	globalTracer = otel.Tracer(scope)
+)
+
+// SetTracerProvider makes Tracer use tp's tracer (nil: the global provider's again). Install calls
+// it; tests use it with a recording provider.
+func SetTracerProvider(tp trace.TracerProvider) {
+	if tp == nil {
+		tracer.Store(nil)
+		return
+	}
+	t := tp.Tracer(scope)
+	tracer.Store(&t)
+}
 
 // scope is the instrumentation scope of Spine's own instruments and spans.
 const scope = "spine"
