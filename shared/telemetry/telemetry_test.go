@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -240,6 +242,38 @@ func TestProvider_PrometheusEndpoint(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s:\n%s", want, body)
 		}
+	}
+}
+
+// With the standard OTLP variables set, metrics and spans are exported over OTLP/HTTP (flushed at
+// Shutdown at the latest).
+func TestProvider_OTLPExport(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.URL.Path]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+	metrics, traces := OTLPFromEnv(os.Getenv)
+	ctx := context.Background()
+	p, err := New(ctx, Config{OTLPMetrics: metrics, OTLPTraces: traces})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Recorder().Record(ctx, "audit", StoreSQL, "write", "t1", OutcomeOK, time.Millisecond, NoSize, NoSize)
+	_, span := p.TracerProvider().Tracer("test").Start(ctx, "work")
+	span.End()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got["/v1/metrics"] == 0 || got["/v1/traces"] == 0 {
+		t.Fatalf("OTLP requests received: %v", got)
 	}
 }
 
