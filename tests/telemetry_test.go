@@ -167,3 +167,24 @@ func grep(body, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// An OutboxDrain tick that finds nothing to do says nothing at Info: no Logs in its answer (the
+// scheduler would log them) and no invocation line (it is Debug).
+func TestOutboxDrain_IdleTickIsQuiet(t *testing.T) {
+	s := startServer(t, nil)
+	for i := 0; i < 2; i++ {
+		r := s.invoke("OutboxDrain", hostTimerBody(t, "OutboxDrain"))
+		if r.Code != http.StatusOK {
+			t.Fatalf("OutboxDrain: %d %s", r.Code, r.Body)
+		}
+		var out struct{ Logs []string }
+		if err := json.Unmarshal(r.Body, &out); err != nil || len(out.Logs) != 0 {
+			t.Fatalf("idle tick answered Logs %v (%v)", out.Logs, err)
+		}
+	}
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, `"function":"OutboxDrain"`) || strings.Contains(line, "outbox tenants") {
+			t.Errorf("an idle tick logged at Info: %s", line)
+		}
+	}
+}
