@@ -172,6 +172,8 @@ type Provider struct {
 	rec      *Recorder
 	metrics  http.Handler // Prometheus, when MetricsAddr is set
 	shutdown []func(context.Context) error
+
+	installed bool
 }
 
 // enabled is true while an enabled Provider is installed: wrappers check it to stay out of the way
@@ -230,6 +232,10 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 			sdkmetric.WithCardinalityLimit(cfg.SeriesLimit))...)
 		p.meter = mp
 		p.shutdown = append(p.shutdown, mp.Shutdown)
+		if p.rec, err = NewRecorder(mp, cfg.TenantLimit); err != nil {
+			_ = p.Shutdown(ctx)
+			return nil, err
+		}
 	}
 	if cfg.OTLPTraces {
 		exp, err := otlptracehttp.New(ctx)
@@ -240,10 +246,6 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 		p.tracer = tp
 		p.shutdown = append(p.shutdown, tp.Shutdown)
-	}
-	if p.rec, err = NewRecorder(p.meter, cfg.TenantLimit); err != nil {
-		_ = p.Shutdown(ctx)
-		return nil, err
 	}
 	return p, nil
 }
@@ -261,6 +263,7 @@ func (p *Provider) Install() {
 	SetTracerProvider(p.tracer)
 	SetDefault(p.rec)
 	enabled.Store(true)
+	p.installed = true
 }
 
 // MeterProvider is p's meter provider (a no-op when no metrics are exported).
@@ -269,7 +272,7 @@ func (p *Provider) MeterProvider() metric.MeterProvider { return p.meter }
 // TracerProvider is p's tracer provider (a no-op when no traces are exported).
 func (p *Provider) TracerProvider() trace.TracerProvider { return p.tracer }
 
-// Recorder is p's store metrics recorder; nil when nothing is exported.
+// Recorder is p's store metrics recorder; nil when no metrics are exported.
 func (p *Provider) Recorder() *Recorder { return p.rec }
 
 // MetricsHandler serves the Prometheus text format; nil unless MetricsAddr is set.
@@ -301,10 +304,11 @@ func (p *Provider) ServeMetrics(logger *slog.Logger) (stop func(), err error) {
 
 // Shutdown flushes and stops the exporters, and uninstalls p if it is installed.
 func (p *Provider) Shutdown(ctx context.Context) error {
-	if p.rec != nil && Default() == p.rec {
+	if p.installed {
 		SetDefault(nil)
 		SetTracerProvider(nil)
 		enabled.Store(false)
+		p.installed = false
 	}
 	var errs []error
 	for i := len(p.shutdown) - 1; i >= 0; i-- {
