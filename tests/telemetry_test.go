@@ -5,9 +5,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // scrape reads the Prometheus endpoint.
@@ -186,5 +193,99 @@ func TestOutboxDrain_IdleTickIsQuiet(t *testing.T) {
 		if strings.Contains(line, `"function":"OutboxDrain"`) || strings.Contains(line, "outbox tenants") {
 			t.Errorf("an idle tick logged at Info: %s", line)
 		}
+	}
+}
+
+// otlpReceiver collects the spans an OTLP/HTTP trace exporter sends it.
+type otlpReceiver struct {
+	mu    sync.Mutex
+	spans []*tracepb.Span
+}
+
+func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req coltracepb.ExportTraceServiceRequest
+	if r.URL.Path == "/v1/traces" && proto.Unmarshal(body, &req) == nil {
+		o.mu.Lock()
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				o.spans = append(o.spans, ss.Spans...)
+			}
+		}
+		o.mu.Unlock()
+	}
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.WriteHeader(http.StatusOK)
+}
+
+// named returns the received spans called name.
+func (o *otlpReceiver) named(name string) []*tracepb.Span {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []*tracepb.Span
+	for _, s := range o.spans {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// With traces exported over OTLP, one registration is one trace from the HTTP request (named by
+// its route) to the Service Bus consumer (a consumer span whose parent is the event's traceparent,
+// the request's span); the outbox drain and its publish are spans too, and the answer's
+// traceparent names the exported request span.
+func TestTelemetry_OTLPTraceFromRequestToConsumer(t *testing.T) {
+	rcv := &otlpReceiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	s := startServer(t, map[string]string{
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": srv.URL + "/v1/traces",
+		"OTEL_BSP_SCHEDULE_DELAY":            "50",
+	})
+	sl := slug("traced")
+	r := s.call("POST", "/api/tenants", s.admin, map[string]string{"name": "Traced", "slug": sl, "editionCode": "standard",
+		"ownerEmail": "o@" + sl + ".example"}, nil)
+	if r.Code != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Code, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
+	parts := strings.Split(r.Hdr.Get("traceparent"), "-")
+	if len(parts) != 4 {
+		t.Fatalf("traceparent %q", r.Hdr.Get("traceparent"))
+	}
+	traceID, spanID := parts[1], parts[2]
+	if entries := s.waitEntries(id, 1); len(entries) != 1 || entries[0]["traceId"] != traceID {
+		t.Fatalf("audit entries %v, want one with trace %s", entries, traceID)
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rcv.named("AuditOnTenantsEvent")) == 0 || len(rcv.named("tenants publish")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("spans received: %d, none named AuditOnTenantsEvent or tenants publish", len(rcv.spans))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hexID := func(b []byte) string { return fmt.Sprintf("%x", b) }
+	var request *tracepb.Span
+	for _, sp := range rcv.named("POST /api/tenants") {
+		if hexID(sp.TraceId) == traceID {
+			request = sp
+		}
+	}
+	if request == nil || hexID(request.SpanId) != spanID || request.Kind != tracepb.Span_SPAN_KIND_SERVER {
+		t.Fatalf("no server span POST /api/tenants with the answer's traceparent (%s): %v", r.Hdr.Get("traceparent"), request)
+	}
+	var consumer *tracepb.Span
+	for _, sp := range rcv.named("AuditOnTenantsEvent") {
+		if hexID(sp.TraceId) == traceID {
+			consumer = sp
+		}
+	}
+	if consumer == nil || consumer.Kind != tracepb.Span_SPAN_KIND_CONSUMER || hexID(consumer.ParentSpanId) != spanID {
+		t.Fatalf("consumer span: %v, want kind consumer, parent %s", consumer, spanID)
+	}
+	if pub := rcv.named("tenants publish")[0]; pub.Kind != tracepb.Span_SPAN_KIND_PRODUCER || len(rcv.named("outbox drain tenants")) == 0 {
+		t.Fatalf("publish span %v; drain spans %d", pub, len(rcv.named("outbox drain tenants")))
 	}
 }
