@@ -15,7 +15,7 @@
 //	spine.store.duration   histogram, seconds   latency of the operation
 //	spine.store.operations counter              how many operations ran
 //	spine.store.size       histogram, bytes     payload bytes, where an operation moves data
-//	spine.store.items      histogram, {item}    rows, keys or messages, where that is meaningful
+//	spine.store.items      histogram, {item}    keys or messages, where that is meaningful
 //
 // In Prometheus they read spine_store_duration_seconds, spine_store_operations_total,
 // spine_store_size_bytes and spine_store_items.
@@ -26,8 +26,10 @@
 // that a Recorder sees keep their id on its instruments for the life of the process; every later
 // tenant is recorded as "other". Platform-level operations done for no tenant (an admin's request,
 // a timer, platform events) are recorded as "none". "none" and "other" do not count against the
-// limit. The instruments are always recorded together, so one admission list serves all of them. On top of that the SDK caps every instrument at Config.SeriesLimit series (default
-// 50000); beyond it measurements land in one overflow series (otel.metric.overflow=true).
+// limit. The instruments are always recorded together, so one admission list serves all of them.
+// On top of that the SDK caps every instrument at Config.SeriesLimit series (default 50000);
+// beyond it measurements land in one overflow series (otel.metric.overflow=true). The other
+// attributes take their values from code (service and store names, commands), never from input.
 //
 // # Export
 //
