@@ -30,6 +30,7 @@ import (
 	"spine/shared/outbox"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
+	"spine/shared/telemetry"
 	"spine/shared/tenancy"
 )
 
@@ -48,6 +49,8 @@ type app struct {
 	// directory is the tenants service's answer to "what state is this tenant in?", handed to
 	// every service that fences writes.
 	directory tenancy.Directory
+
+	telemetry *telemetry.Provider // see app_telemetry.go
 }
 
 // OutboxDrainSchedule is the safety-net timer of the outbox: commits kick the drainers at once.
@@ -67,6 +70,8 @@ func (a *app) buildRegistry(t *tenants.API, au *audit.API) (*functions.Registry,
 	if err := reg.Add(
 		functions.Function{Name: "Health",
 			HTTP: &functions.HTTPTrigger{Route: "health", Methods: []string{"get"}, AuthLevel: functions.AuthAnonymous}},
+		functions.Function{Name: "Ready",
+			HTTP: &functions.HTTPTrigger{Route: "health/ready", Methods: []string{"get"}, AuthLevel: functions.AuthAnonymous}},
 		functions.Function{Name: "Ops",
 			HTTP: &functions.HTTPTrigger{Route: "ops/{*rest}", Methods: []string{"get", "post"}, AuthLevel: functions.AuthAnonymous}},
 		functions.Function{Name: "OutboxDrain", Timer: &functions.TimerTrigger{Schedule: OutboxDrainSchedule}, Handler: a.drainAll},
@@ -82,16 +87,22 @@ func (a *app) buildRegistry(t *tenants.API, au *audit.API) (*functions.Registry,
 	return reg, nil
 }
 
-// drainAll is the OutboxDrain timer: every service's outbox, each for at most 20 seconds.
+// drainAll is the OutboxDrain timer: every service's outbox, each for at most 20 seconds. It
+// reports only outboxes where something happened; a tick that found nothing is Quiet (its
+// invocation line is logged at Debug), since the commits' kicks usually drain first.
 func (a *app) drainAll(ctx context.Context, _ *functions.Invocation) (*functions.Result, error) {
-	res := &functions.Result{}
+	res := &functions.Result{Quiet: true}
 	var errs []error
 	for _, topic := range a.topics() {
 		r, err := a.drainers[topic].Drain(ctx, 20*time.Second)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", topic, err))
 		}
-		res.Logs = append(res.Logs, fmt.Sprintf("outbox %s: published %d, failed %d, parked %d", topic, r.Published, r.Failed, r.Parked))
+		if r.Published+r.Failed+r.Parked+r.Blocked > 0 {
+			res.Quiet = false
+			res.Logs = append(res.Logs, fmt.Sprintf("outbox %s: published %d, failed %d, parked %d, blocked %d",
+				topic, r.Published, r.Failed, r.Parked, r.Blocked))
+		}
 	}
 	return res, errors.Join(errs...)
 }
@@ -119,6 +130,9 @@ func newApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, 
 // wire is newApp's body: everything it opens is added to a.closers as soon as it is open.
 func (a *app) wire(ctx context.Context) (err error) {
 	cfg, logger := a.cfg, a.log
+	if err := a.setupTelemetry(ctx); err != nil {
+		return err
+	}
 
 	verifier, err := auth.NewVerifier(ctx, auth.Config{Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
 		JWKSURL: cfg.AuthJWKSURL, JWKSFile: cfg.AuthJWKSFile})
@@ -198,6 +212,7 @@ func (a *app) wire(ctx context.Context) (err error) {
 	ph := &problem.Handler{Logger: logger, Mappers: []problem.Mapper{tenants.MapError, audit.MapError, auth.ProblemFor}}
 	e.HTTPErrorHandler = ph.ServeError
 	e.Use(middleware.Recover())
+	a.instrumentEcho(e)
 	var invocationGuard []echo.MiddlewareFunc
 	if !cfg.HostFronted {
 		invocationGuard = append(invocationGuard, functions.LoopbackOnly())
@@ -205,9 +220,7 @@ func (a *app) wire(ctx context.Context) (err error) {
 	functions.Mount(e, a.registry, logger, invocationGuard...)
 
 	api := e.Group("/api", httpx.Edge(cfg.MaxBodyBytes)...)
-	api.GET("/health", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]any{"status": "ok", "services": cfg.Enabled})
-	})
+	a.mountHealth(api, dbs, c, blobs)
 	secured := api.Group("", auth.Middleware(verifier), httpx.Actor())
 	tapi.Routes(secured)
 	if asvc != nil {
@@ -233,6 +246,7 @@ func (a *app) openCache() (*cache.Cache, error) {
 	}
 	redis.SetLogger(redisLog{a.log}) // go-redis logs each failed dial; the cache logs the outage once
 	rdb := redis.NewClient(opt)
+	a.instrumentRedis(rdb)
 	c := cache.New(rdb, cache.Config{}, a.log)
 	a.closers = append(a.closers, func() { c.Close(); _ = rdb.Close() })
 	return c, nil
@@ -290,7 +304,7 @@ func openDB(ctx context.Context, cfg config.Config, svc string) (*sqlstore.DB, e
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlstore.Open(ctx, d, dbc.URL, sqlstore.PoolConfig{})
+	db, err := sqlstore.Open(ctx, svc, d, dbc.URL, sqlstore.PoolConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("SPINE_%s_DB_URL: the %s database cannot be reached: %w", strings.ToUpper(svc), svc, err)
 	}
@@ -304,7 +318,13 @@ func (a *app) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	stopMetrics, err := a.serveMetrics()
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopMetrics()
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("serving", "addr", ln.Addr().String(), "standalone", a.cfg.Standalone, "functions", len(a.registry.Functions()))

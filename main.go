@@ -26,6 +26,7 @@ import (
 	"spine/shared/config"
 	"spine/shared/functions"
 	"spine/shared/sqlstore"
+	"spine/shared/telemetry"
 )
 
 func main() {
@@ -65,8 +66,9 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	return 0
 }
 
+// newLogger logs JSON lines at level and above, with durations written for people ("1.5ms").
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: telemetry.ReadableDurations}))
 }
 
 func serveCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) error {
@@ -114,7 +116,7 @@ func migrateService(ctx context.Context, svc string, dbc config.DB, logger *slog
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlstore.Open(ctx, d, dbc.MigrateURL, sqlstore.PoolConfig{MaxOpen: 2})
+	db, err := sqlstore.Open(ctx, svc, d, dbc.MigrateURL, sqlstore.PoolConfig{MaxOpen: 2})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", svc, err)
 	}

@@ -76,7 +76,7 @@ func (a *API) onEvent(ctx context.Context, inv *functions.Invocation) (*function
 		a.svc.log.InfoContext(ctx, "audit: duplicate event ignored", logAttrs...)
 		return &functions.Result{Logs: []string{fmt.Sprintf("duplicate event %s ignored", d.Event.ID)}}, nil
 	}
-	a.svc.log.DebugContext(ctx, "audit: event recorded", append(logAttrs, "entryId", e.ID, "seq", e.Seq)...)
+	a.svc.log.InfoContext(ctx, "audit: event recorded", append(logAttrs, "entryId", e.ID, "seq", e.Seq)...)
 	return &functions.Result{Logs: []string{fmt.Sprintf("recorded %s event %s as audit entry %s (tenant %s, seq %d, trace %s)",
 		d.Event.Type, d.Event.ID, e.ID, d.TenantID, e.Seq, traceID(d.Event.TraceParent))}}, nil
 }

@@ -1,6 +1,10 @@
 // Package blob writes Spine's artifacts to Azure Blob Storage (Azurite locally). Artifacts are
 // written create-only (If-None-Match: *): a name is written once and never overwritten, so a retry
 // can never replace what a reader may already have.
+//
+// Telemetry: every call is a store operation (telemetry.StoreBlob; op put, get or
+// ensure_container) recorded for the container's service (containers are named after the service
+// that owns them) and the tenant the blob name starts with, with its bytes, under a client span.
 package blob
 
 import (
@@ -17,6 +21,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	azblobblob "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"spine/shared/telemetry"
 )
 
 // Errors callers test with errors.Is. SDK error text (which names URLs) never leaves this package
@@ -57,19 +66,36 @@ func Open(connString, accountURL string) (*Store, error) {
 
 // EnsureContainer creates container if it does not exist. Deployments create containers with
 // Pulumi; this is for local stacks and tests.
-func (s *Store) EnsureContainer(ctx context.Context, container string) error {
-	_, err := s.c.CreateContainer(ctx, container, nil)
+func (s *Store) EnsureContainer(ctx context.Context, container string) (err error) {
+	ctx, end := observe(ctx, "ensure_container", container, "")
+	defer func() { end(err, telemetry.NoSize) }()
+	_, err = s.c.CreateContainer(ctx, container, nil)
 	if err == nil || bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
 		return nil
 	}
 	return translate(err)
 }
 
+// Ping reports whether the account answers for container (its properties are read: a call the
+// data roles allow), for readiness checks. Errors are ErrNotFound or ErrUnavailable, never SDK text.
+func (s *Store) Ping(ctx context.Context, container string) error {
+	_, err := s.c.ServiceClient().NewContainerClient(container).GetProperties(ctx, nil)
+	if err == nil {
+		return nil
+	}
+	if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+		return fmt.Errorf("%w: container %s", ErrNotFound, container)
+	}
+	return translate(err)
+}
+
 // PutCreateOnly writes data at container/name only if no blob exists there (If-None-Match: *).
 // An existing blob yields ErrExists and is left untouched.
-func (s *Store) PutCreateOnly(ctx context.Context, container, name string, data []byte, contentType string) error {
+func (s *Store) PutCreateOnly(ctx context.Context, container, name string, data []byte, contentType string) (err error) {
+	ctx, end := observe(ctx, "put", container, name)
+	defer func() { end(err, int64(len(data))) }()
 	etagAny := azcore.ETagAny
-	_, err := s.c.UploadBuffer(ctx, container, name, data, &azblob.UploadBufferOptions{
+	_, err = s.c.UploadBuffer(ctx, container, name, data, &azblob.UploadBufferOptions{
 		HTTPHeaders:      &azblobblob.HTTPHeaders{BlobContentType: &contentType},
 		AccessConditions: &azblob.AccessConditions{ModifiedAccessConditions: &azblobblob.ModifiedAccessConditions{IfNoneMatch: &etagAny}},
 	})
@@ -83,7 +109,9 @@ func (s *Store) PutCreateOnly(ctx context.Context, container, name string, data 
 }
 
 // Get reads a whole blob.
-func (s *Store) Get(ctx context.Context, container, name string) ([]byte, error) {
+func (s *Store) Get(ctx context.Context, container, name string) (data []byte, err error) {
+	ctx, end := observe(ctx, "get", container, name)
+	defer func() { end(err, int64(len(data))) }()
 	resp, err := s.c.DownloadStream(ctx, container, name, nil)
 	if err != nil {
 		if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound) {
@@ -97,6 +125,31 @@ func (s *Store) Get(ctx context.Context, container, name string) ([]byte, error)
 		return nil, translate(err)
 	}
 	return buf.Bytes(), nil
+}
+
+// observe starts a client span and a store operation for op on container/name; end records its
+// outcome (ErrNotFound is notfound) and bytes.
+func observe(ctx context.Context, op, container, name string) (context.Context, func(err error, bytes int64)) {
+	tenant, _, _ := strings.Cut(name, "/")
+	m := telemetry.Start(ctx, container, telemetry.StoreBlob, op, tenant)
+	ctx, span := telemetry.Tracer().Start(ctx, "blob "+op, trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("az.storage.container", container), attribute.String("az.storage.blob", name))
+	}
+	return ctx, func(err error, bytes int64) {
+		outcome := telemetry.OutcomeOf(err)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			outcome = telemetry.OutcomeNotFound
+		case err != nil:
+			span.SetStatus(codes.Error, "blob "+op+" failed")
+		}
+		span.End()
+		if err != nil {
+			bytes = telemetry.NoSize
+		}
+		m.EndWith(ctx, outcome, telemetry.NoSize, bytes)
+	}
 }
 
 // Name builds a blob name by Spine's convention: <tenantId>/<kind>/<yyyy>/<mm>/<dd>/<id>.<ext>.

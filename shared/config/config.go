@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"spine/shared/telemetry"
 )
 
 // Services is every owning service the binary can serve, in start-up order.
@@ -81,6 +83,17 @@ type Config struct {
 	// PprofAddr is SPINE_PPROF_ADDR (default off): a loopback address (127.0.0.1:6060) on which
 	// net/http/pprof serves profiles, for `make bench` and investigations.
 	PprofAddr string
+	// MetricsAddr is SPINE_METRICS_ADDR (default off): a loopback address (127.0.0.1:9464) on which
+	// Prometheus text is served at /metrics. The local stack sets it.
+	MetricsAddr string
+	// MetricsTenantLimit is SPINE_METRICS_TENANT_LIMIT (default 1000): how many distinct tenants keep
+	// their id on the per-store metrics; later tenants are recorded as "other".
+	MetricsTenantLimit int
+	// OTLPMetrics and OTLPTraces say whether the standard OpenTelemetry variables ask for OTLP/HTTP
+	// export: OTEL_EXPORTER_OTLP_ENDPOINT for both, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT for one (OTEL_SDK_DISABLED=true: neither). The exporters
+	// read the rest of the OTEL_* variables themselves.
+	OTLPMetrics, OTLPTraces bool
 	// TenantEditions is SPINE_TENANT_EDITIONS (default free,standard,enterprise): the edition codes
 	// the provisioning step "edition" accepts until billing's catalog answers it.
 	TenantEditions []string
@@ -211,6 +224,21 @@ func Load(get Getenv) (Config, error) {
 			errs = append(errs, fmt.Errorf("SPINE_PPROF_ADDR: %q must be a loopback host:port (profiles are not for the network)", c.PprofAddr))
 		}
 	}
+	c.MetricsAddr = get("SPINE_METRICS_ADDR")
+	if c.MetricsAddr != "" {
+		if err := telemetry.CheckLoopback(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("SPINE_METRICS_ADDR: %q must be a loopback host:port (metrics are scraped locally)", c.MetricsAddr))
+		}
+	}
+	c.MetricsTenantLimit = telemetry.DefaultTenantLimit
+	if v := get("SPINE_METRICS_TENANT_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("SPINE_METRICS_TENANT_LIMIT: %q is not a count ≥ 1", v))
+		}
+		c.MetricsTenantLimit = n
+	}
+	c.OTLPMetrics, c.OTLPTraces = telemetry.OTLPFromEnv(get)
 	c.TenantEditions = []string{"free", "standard", "enterprise"}
 	if v := get("SPINE_TENANT_EDITIONS"); v != "" {
 		c.TenantEditions = nil
@@ -262,6 +290,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("authJWKS", c.AuthJWKSURL+c.AuthJWKSFile),
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
 		slog.Duration("cacheTTL", c.CacheTTL),
+		slog.String("metricsAddr", c.MetricsAddr),
+		slog.Bool("otlpMetrics", c.OTLPMetrics),
+		slog.Bool("otlpTraces", c.OTLPTraces),
 	}
 	for _, s := range c.Enabled {
 		db := c.DB[s]

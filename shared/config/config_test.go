@@ -27,8 +27,19 @@ func TestLoad_DefaultsApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Port != 7071 || c.Standalone || c.MaxBodyBytes != 1<<20 || c.CacheTTL != time.Minute ||
-		c.DB["tenants"].Dialect != "postgres" || len(c.Enabled) != len(Services) || c.LogLevel != slog.LevelInfo {
+		c.DB["tenants"].Dialect != "postgres" || len(c.Enabled) != len(Services) || c.LogLevel != slog.LevelInfo ||
+		c.MetricsAddr != "" || c.MetricsTenantLimit != 1000 || c.OTLPMetrics || c.OTLPTraces {
 		t.Fatalf("%+v", c)
+	}
+}
+
+func TestLoad_Telemetry(t *testing.T) {
+	m := valid()
+	m["SPINE_METRICS_ADDR"], m["SPINE_METRICS_TENANT_LIMIT"] = "127.0.0.1:9464", "50"
+	m["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://127.0.0.1:4318/v1/traces"
+	c, err := Load(env(m))
+	if err != nil || c.MetricsAddr != "127.0.0.1:9464" || c.MetricsTenantLimit != 50 || c.OTLPMetrics || !c.OTLPTraces {
+		t.Fatalf("%+v %v", c, err)
 	}
 }
 
@@ -60,6 +71,8 @@ func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 		{"bad bool", func(m map[string]string) { m["SPINE_STANDALONE"] = "maybe" }, []string{"SPINE_STANDALONE"}},
 		{"bad ttl", func(m map[string]string) { m["SPINE_CACHE_TTL"] = "-1s" }, []string{"SPINE_CACHE_TTL"}},
 		{"bad level", func(m map[string]string) { m["SPINE_LOG_LEVEL"] = "loud" }, []string{"SPINE_LOG_LEVEL"}},
+		{"metrics on the network", func(m map[string]string) { m["SPINE_METRICS_ADDR"] = "0.0.0.0:9464" }, []string{"SPINE_METRICS_ADDR"}},
+		{"bad tenant limit", func(m map[string]string) { m["SPINE_METRICS_TENANT_LIMIT"] = "0" }, []string{"SPINE_METRICS_TENANT_LIMIT"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := valid()

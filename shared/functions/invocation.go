@@ -60,6 +60,9 @@ type Result struct {
 	Outputs     map[string]any `json:"Outputs"`
 	Logs        []string       `json:"Logs"`
 	ReturnValue any            `json:"ReturnValue"`
+	// Quiet marks an invocation that found nothing to do (an idle timer tick): Mount logs its
+	// line at Debug instead of Info. It is not sent to the host.
+	Quiet bool `json:"-"`
 }
 
 // DecodeInvocation reads the host's invocation request: the JSON object {"Data":{…},"Metadata":{…}}

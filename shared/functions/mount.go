@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"spine/shared/problem"
+	"spine/shared/telemetry"
 )
 
 type ctxKey struct{}
@@ -39,9 +40,14 @@ func FromContext(ctx context.Context) (*Invocation, bool) {
 //
 // mw are applied to every POST route, inside the logging; e's own middleware applies as usual.
 // Each invocation logs exactly one line to logger when its response status is written: function,
-// invocationId, trigger, status, durationMs, deliveryCount (Service Bus) and error (if any); at Info
-// for 2xx, Warn for 4xx and Error otherwise. Mount reads r once: functions added later are not served.
-// Call it once per echo instance, before serving.
+// invocationId, trigger, status, duration (readable, e.g. "1.234ms"), traceId (when the invocation
+// has a trace), deliveryCount (Service Bus) and error (if any); at Info for 2xx (Debug when the
+// Result is Quiet), Warn for 4xx and Error otherwise. Mount reads r once: functions added later
+// are not served. Call it once per echo instance, before serving.
+//
+// Each decoded invocation runs in a span named after the function (see telemetry): kind consumer
+// for Service Bus functions, its parent the message's trace context (the traceparent application
+// property, else the CloudEvent's traceparent), and kind server otherwise.
 func Mount(e *echo.Echo, r *Registry, logger *slog.Logger, mw ...echo.MiddlewareFunc) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -58,8 +64,9 @@ func Mount(e *echo.Echo, r *Registry, logger *slog.Logger, mw ...echo.Middleware
 
 // invocationLog is what serveInvocation tells logInvocation about an invocation.
 type invocationLog struct {
-	inv *Invocation
-	err error
+	inv   *Invocation
+	err   error
+	quiet bool
 }
 
 const logKey = "spine.functions.invocationLog"
@@ -80,7 +87,10 @@ func logInvocation(fn Function, logger *slog.Logger) echo.MiddlewareFunc {
 					slog.String("invocationId", c.Request().Header.Get(HeaderInvocationID)),
 					slog.String("trigger", kind),
 					slog.Int("status", res.Status),
-					slog.Int64("durationMs", time.Since(start).Milliseconds()),
+					slog.String("duration", telemetry.FormatDuration(time.Since(start))),
+				}
+				if id := telemetry.TraceID(c.Request().Context()); id != "" {
+					attrs = append(attrs, slog.String("traceId", id))
 				}
 				if kind == KindServiceBus && st.inv != nil {
 					if n, derr := st.inv.metaInt("DeliveryCount"); derr == nil {
@@ -89,6 +99,8 @@ func logInvocation(fn Function, logger *slog.Logger) echo.MiddlewareFunc {
 				}
 				level := slog.LevelInfo
 				switch {
+				case st.quiet && res.Status >= 200 && res.Status < 300:
+					level = slog.LevelDebug
 				case res.Status >= 500 || res.Status < 200:
 					level = slog.LevelError
 				case res.Status >= 300:
@@ -149,12 +161,19 @@ func serveInvocation(fn Function) echo.HandlerFunc {
 			return err
 		}
 		inv.FunctionName = fn.Name
-		if st, ok := c.Get(logKey).(*invocationLog); ok {
+		st, _ := c.Get(logKey).(*invocationLog)
+		if st != nil {
 			st.inv = inv
 		}
-		res, err := fn.Handler(WithInvocation(req.Context(), inv), inv)
+		ctx, span := startInvocationSpan(req.Context(), fn, inv)
+		c.SetRequest(req.WithContext(ctx))
+		res, err := fn.Handler(WithInvocation(ctx, inv), inv)
+		endInvocationSpan(span, err)
 		if err != nil {
 			return err
+		}
+		if st != nil && res != nil {
+			st.quiet = res.Quiet
 		}
 		// Marshal before writing, so an unencodable Result fails the invocation instead of
 		// committing a 200 with a truncated body.

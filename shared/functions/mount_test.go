@@ -224,8 +224,8 @@ func TestMountAndInvoke(t *testing.T) {
 		byFn := map[string][]map[string]any{}
 		for _, l := range inv {
 			byFn[l["function"].(string)] = append(byFn[l["function"].(string)], l)
-			if _, ok := l["durationMs"].(float64); !ok {
-				t.Fatalf("log line without durationMs: %v", l)
+			if d, ok := l["duration"].(string); !ok || !strings.HasSuffix(d, "s") {
+				t.Fatalf("log line without a readable duration: %v", l)
 			}
 		}
 		drain := byFn["OutboxDrain"][0]

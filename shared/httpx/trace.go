@@ -6,9 +6,11 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 
 	"spine/shared/auth"
 	"spine/shared/events"
+	"spine/shared/telemetry"
 	"spine/shared/text"
 )
 
@@ -61,11 +63,18 @@ const maxCorrelationID = 128
 // Trace is middleware that continues the caller's trace (or starts one), puts the event
 // extensions (traceparent, correlation id) into the request context for stores that write events,
 // and echoes the trace id in the response header `traceparent` so callers can find their logs.
+// When OpenTelemetry records a span for the request (otelhttp), its trace and span ids are used,
+// so the traceparent of the answer, the events and the logs name the exported span.
 func Trace() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			tp := NewChildSpan(r.Header.Get("traceparent"))
+			var tp TraceParent
+			if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() && !sc.IsRemote() {
+				tp = TraceParent{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String(), Flags: sc.TraceFlags().String()}
+			} else {
+				tp = NewChildSpan(r.Header.Get("traceparent"))
+			}
 			corr := r.Header.Get("X-Correlation-Id")
 			if len(corr) > maxCorrelationID || text.CheckLine(corr) != nil {
 				corr = "" // optional and advisory: a header we cannot store is ignored, never blamed on the body
@@ -80,7 +89,8 @@ func Trace() echo.MiddlewareFunc {
 
 // Actor is middleware, mounted after authentication, that records the verified caller as the
 // actor of every event the request writes: "user:<sub>" for tenant tokens, "admin:<sub>" for
-// platform admins.
+// platform admins. It also names the caller's tenant for telemetry (telemetry.WithTenant), so
+// store operations without a tenant scope of their own (a shared cache load) count for it.
 func Actor() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -91,7 +101,7 @@ func Actor() echo.MiddlewareFunc {
 				if p.PlatformAdmin {
 					m.Actor = "admin:" + p.Subject
 				}
-				c.SetRequest(r.WithContext(events.WithMeta(r.Context(), m)))
+				c.SetRequest(r.WithContext(telemetry.WithTenant(events.WithMeta(r.Context(), m), p.TenantID)))
 			}
 			return next(c)
 		}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"spine/shared/events"
 	"spine/shared/sqlstore"
 )
@@ -158,8 +160,16 @@ type row struct {
 	attempts                            int
 }
 
-// drainBatch runs one claim → publish → delete/backoff transaction.
+// drainBatch runs one claim → publish → delete/backoff transaction. A batch that claims rows is
+// traced (see startDrainSpan); an empty claim is not.
 func (d *Drainer) drainBatch(ctx context.Context) (r Result, claimed int, err error) {
+	start := time.Now()
+	var span trace.Span
+	defer func() {
+		if span != nil {
+			endDrainSpan(span, r, err)
+		}
+	}()
 	err = d.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
 		r = Result{}
 		if d.sql.lock != "" {
@@ -185,8 +195,15 @@ func (d *Drainer) drainBatch(ctx context.Context) (r Result, claimed int, err er
 				return err
 			}
 		}
-		pctx, cancel := context.WithTimeout(ctx, d.cfg.PublishTimeout)
-		perr := d.pub.Publish(pctx, d.topic, msgs)
+		if span != nil { // a retried transaction: the previous attempt's span ends as failed
+			endDrainSpan(span, Result{}, sqlstore.ErrRetryable)
+			span = nil
+		}
+		var sctx context.Context
+		sctx, span = d.startDrainSpan(ctx, start, msgs)
+		propagate(sctx, msgs)
+		pctx, cancel := context.WithTimeout(sctx, d.cfg.PublishTimeout)
+		perr := d.publish(pctx, rows, msgs)
 		cancel()
 
 		var pe *PublishError
@@ -209,7 +226,7 @@ func (d *Drainer) drainBatch(ctx context.Context) (r Result, claimed int, err er
 			case blocked[i]:
 				r.Blocked++ // untouched: its aggregate's failed row now holds it back
 			case isFailed:
-				parked, err := d.fail(ctx, tx, rw, code)
+				parked, err := d.fail(sctx, tx, rw, code)
 				if err != nil {
 					return err
 				}
@@ -222,7 +239,7 @@ func (d *Drainer) drainBatch(ctx context.Context) (r Result, claimed int, err er
 			}
 		}
 		if len(done) > 0 {
-			if err := d.delete(ctx, tx, done); err != nil {
+			if err := d.delete(sctx, tx, done); err != nil {
 				return err
 			}
 		}

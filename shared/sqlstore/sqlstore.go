@@ -3,18 +3,33 @@
 // tenant scope that row-level security reads, and translates driver errors into sentinels.
 //
 // Each service keeps its SQL in its own store files, one per engine; this package shares only the
-// mechanics (open, scope, retry, error translation), never query bodies.
+// mechanics (open, scope, retry, error translation, telemetry), never query bodies.
+//
+// Telemetry: every transaction is one store operation (telemetry.StoreSQL, op "read" for InReadTx
+// and "write" for InTx, retries included) recorded for the DB's service and the scope's tenant
+// (for a platform scope: the tenant of the request it serves, else telemetry.TenantNone), with
+// outcome notfound when it ends in ErrNotFound.
+// When telemetry is enabled at Open, the connection is also wrapped by otelsql: a span per
+// statement under the caller's span (never a root span of its own), the
+// db.client.operation.duration histogram and the pool's statistics, all with the service attribute.
 package sqlstore
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/XSAM/otelsql"
 	_ "github.com/jackc/pgx/v5/stdlib"  // registers the "pgx" driver
 	_ "github.com/microsoft/go-mssqldb" // registers the "sqlserver" driver
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"spine/shared/telemetry"
 )
 
 // Dialect names a SQL engine.
@@ -71,11 +86,24 @@ func (p PoolConfig) withDefaults() PoolConfig {
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	// Service is the owning service, the service attribute of the DB's telemetry.
+	Service string
+
+	stats interface{ Unregister() error } // otelsql's pool statistics, when instrumented
 }
 
-// Open opens and pings a database. The DSN is never included in errors (it holds a password).
-func Open(ctx context.Context, d Dialect, dsn string, pc PoolConfig) (*DB, error) {
-	db, err := sql.Open(d.driverName(), dsn)
+// Open opens and pings service's database. The DSN is never included in errors (it holds a
+// password). When telemetry is enabled (telemetry.Enabled) the connection is instrumented (see
+// the package doc).
+func Open(ctx context.Context, service string, d Dialect, dsn string, pc PoolConfig) (*DB, error) {
+	var db *sql.DB
+	var err error
+	instrumented := telemetry.Enabled()
+	if instrumented {
+		db, err = otelsql.Open(d.driverName(), dsn, otelOptions(service, d)...)
+	} else {
+		db, err = sql.Open(d.driverName(), dsn)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", d, ErrUnavailable)
 	}
@@ -90,7 +118,45 @@ func Open(ctx context.Context, d Dialect, dsn string, pc PoolConfig) (*DB, error
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlstore: ping %s: %w", d, Translate(d, err))
 	}
-	return &DB{DB: db, Dialect: d}, nil
+	out := &DB{DB: db, Dialect: d, Service: service}
+	if instrumented {
+		if reg, err := otelsql.RegisterDBStatsMetrics(db, otelOptions(service, d)...); err == nil {
+			out.stats = reg
+		}
+	}
+	return out, nil
+}
+
+// Close closes the database and stops reporting its pool statistics.
+func (db *DB) Close() error {
+	if db.stats != nil {
+		_ = db.stats.Unregister()
+	}
+	return db.DB.Close()
+}
+
+// otelOptions are otelsql's settings: the service and engine as attributes, spans only under a
+// caller's span (a background poll must not start a trace per statement), no spans for session
+// resets and row iteration (one per statement is enough), and driver.ErrSkip not counted as an
+// error.
+func otelOptions(service string, d Dialect) []otelsql.Option {
+	system := semconv.DBSystemNamePostgreSQL
+	if d == SQLServer {
+		system = semconv.DBSystemNameMicrosoftSQLServer
+	}
+	return []otelsql.Option{
+		otelsql.WithAttributes(system, attribute.String(telemetry.AttrService, service)),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{
+			DisableErrSkip:       true,
+			OmitConnResetSession: true,
+			OmitRows:             true,
+			OmitConnPrepare:      true,
+			SpanFilter: func(ctx context.Context, _ otelsql.Method, _ string, _ []driver.NamedValue) bool {
+				return trace.SpanContextFromContext(ctx).IsValid()
+			},
+		}),
+		otelsql.WithDisableSkipErrMeasurement(true),
+	}
 }
 
 // Scope is what row-level security sees for one transaction: the tenant whose rows are visible,
@@ -112,12 +178,26 @@ func PlatformScope() Scope { return Scope{Platform: true} }
 // nil and rolls back otherwise. Serialization failures and deadlocks are retried (up to 3 times),
 // so fn must have no effects outside the transaction. Errors are translated (see Translate).
 func (db *DB) InTx(ctx context.Context, s Scope, fn func(*sql.Tx) error) error {
-	return db.inTx(ctx, s, nil, fn)
+	op := telemetry.Start(ctx, db.Service, telemetry.StoreSQL, "write", s.Tenant)
+	err := db.inTx(ctx, s, nil, fn)
+	op.EndWith(ctx, outcome(err), telemetry.NoSize, telemetry.NoSize)
+	return err
 }
 
 // InReadTx is InTx in a read-only transaction.
 func (db *DB) InReadTx(ctx context.Context, s Scope, fn func(*sql.Tx) error) error {
-	return db.inTx(ctx, s, &sql.TxOptions{ReadOnly: db.Dialect == Postgres}, fn)
+	op := telemetry.Start(ctx, db.Service, telemetry.StoreSQL, "read", s.Tenant)
+	err := db.inTx(ctx, s, &sql.TxOptions{ReadOnly: db.Dialect == Postgres}, fn)
+	op.EndWith(ctx, outcome(err), telemetry.NoSize, telemetry.NoSize)
+	return err
+}
+
+// outcome is the telemetry outcome of a transaction's error.
+func outcome(err error) string {
+	if errors.Is(err, ErrNotFound) {
+		return telemetry.OutcomeNotFound
+	}
+	return telemetry.OutcomeOf(err)
 }
 
 func (db *DB) inTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*sql.Tx) error) error {

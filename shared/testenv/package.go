@@ -28,18 +28,18 @@ func Main(m *testing.M, service string, db **Database) int {
 // OpenRuntime opens a pool on the database as the service's runtime role, closed when tb ends.
 func (d *Database) OpenRuntime(tb testing.TB, cfg sqlstore.PoolConfig) *sqlstore.DB {
 	tb.Helper()
-	return openPool(tb, d.RuntimeURL, cfg)
+	return openPool(tb, d.Service, d.RuntimeURL, cfg)
 }
 
 // OpenOwner opens a pool on the database as the service's owner role, closed when tb ends.
 func (d *Database) OpenOwner(tb testing.TB, cfg sqlstore.PoolConfig) *sqlstore.DB {
 	tb.Helper()
-	return openPool(tb, d.OwnerURL, cfg)
+	return openPool(tb, d.Service, d.OwnerURL, cfg)
 }
 
-func openPool(tb testing.TB, url string, cfg sqlstore.PoolConfig) *sqlstore.DB {
+func openPool(tb testing.TB, service, url string, cfg sqlstore.PoolConfig) *sqlstore.DB {
 	tb.Helper()
-	db, err := sqlstore.Open(context.Background(), sqlstore.Postgres, url, cfg)
+	db, err := sqlstore.Open(context.Background(), service, sqlstore.Postgres, url, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func SQLServer(t testing.TB, service, runtimeURL, ownerURL string) (runtime, own
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	owner, err = sqlstore.Open(ctx, sqlstore.SQLServer, ownerURL, sqlstore.PoolConfig{MaxOpen: 2})
+	owner, err = sqlstore.Open(ctx, service, sqlstore.SQLServer, ownerURL, sqlstore.PoolConfig{MaxOpen: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func SQLServer(t testing.TB, service, runtimeURL, ownerURL string) (runtime, own
 	if m.err != nil {
 		t.Fatal(m.err)
 	}
-	runtime, err = sqlstore.Open(ctx, sqlstore.SQLServer, runtimeURL, sqlstore.PoolConfig{})
+	runtime, err = sqlstore.Open(ctx, service, sqlstore.SQLServer, runtimeURL, sqlstore.PoolConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

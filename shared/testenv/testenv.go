@@ -35,6 +35,7 @@ func Require(name string) (string, error) {
 // Database is a fresh PostgreSQL database of one service.
 type Database struct {
 	Name       string
+	Service    string // the owning service (its telemetry's service attribute)
 	OwnerURL   string // the service's owner role (migrations, superuser-free tampering tests)
 	RuntimeURL string // the service's runtime role (DML only, bound by row-level security)
 	AdminURL   string // the cluster superuser, on this database
@@ -47,7 +48,7 @@ func FreshDatabase(ctx context.Context, service string) (*Database, error) {
 	if err != nil {
 		return nil, err
 	}
-	owner, err := sqlstore.Open(ctx, sqlstore.Postgres, d.OwnerURL, sqlstore.PoolConfig{MaxOpen: 2})
+	owner, err := sqlstore.Open(ctx, service, sqlstore.Postgres, d.OwnerURL, sqlstore.PoolConfig{MaxOpen: 2})
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +97,7 @@ func CreateDatabase(ctx context.Context, service string) (*Database, error) {
 			return nil, fmt.Errorf("testenv: %s: %w", q, err)
 		}
 	}
-	d := &Database{Name: name, adminPool: adminURL,
+	d := &Database{Name: name, Service: service, adminPool: adminURL,
 		AdminURL:   withDB(adminURL, name, "", ""),
 		OwnerURL:   withDB(adminURL, name, service+"_owner", ownerPW),
 		RuntimeURL: withDB(adminURL, name, service+"_app", appPW)}
