@@ -26,6 +26,9 @@
 #                                APP_<KEY>_PORT and re-picked when it is no longer bindable.
 #                                `make run` takes its SPINE_METRICS_ADDR port from here.
 #   free   PORT                  exit 0 if a listener could bind 127.0.0.1:PORT right now, 1 if not.
+#   deps                         install what is missing, start nothing (`make deps`): PostgreSQL,
+#                                redis-server and redis-tools, Node.js and npm (apt-get), Azurite
+#                                (npm ci), and curl and jq (the README's examples use them).
 #
 # Owning services (one database each): the directory names under migrations/, read on every `up`
 # (migrations/tenants/ -> service "tenants"). With no migrations/ folder, or no folder in it, the
@@ -938,6 +941,16 @@ cmd_port() {
   echo "${ST[$key]}"
 }
 
+cmd_deps() {
+  redis_ensure_installed
+  azurite_ensure_installed
+  pg_find_bin
+  local missing=() t
+  for t in curl jq; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+  ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+  log "installed: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), $(redis-server --version | awk '{print $1, $2, $3}'), Node.js $(node --version), Azurite $(sed -n 's/.*"azurite": *"\([^"]*\)".*/\1/p' "$ROOT/package.json" | head -n 1), curl, jq"
+}
+
 cmd_free() {
   [[ ${#POSARGS[@]} -eq 1 && ${POSARGS[0]} =~ ^[0-9]+$ ]] || die "usage: scripts/stack.sh free PORT"
   port_free "${POSARGS[0]}"
@@ -991,8 +1004,9 @@ main() {
     status) cmd_status ;;
     port) cmd_port ;;
     free) cmd_free ;;
+    deps) cmd_deps ;;
     help|-h|--help) usage ;;
-    *) die "unknown subcommand '$CMD' (up, down, env, status, port, free)" ;;
+    *) die "unknown subcommand '$CMD' (up, down, env, status, port, free, deps)" ;;
   esac
 }
 
