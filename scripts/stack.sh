@@ -508,8 +508,9 @@ pg_wait_ready() {
 pg_start() {
   local pid changed=0 logsize
   if (( EUID == 0 )); then
-    # initdb/pg_ctl run as $PG_OS_USER and must reach PostgreSQL's folder.
-    runuser -u "$PG_OS_USER" -- test -x "$PGDIR" -a -w "$PGDIR" ||
+    # initdb/pg_ctl run as $PG_OS_USER and must reach PostgreSQL's folder (only a stack made in
+    # the checkout before its files moved to $PG_HOME can fail this).
+    runuser -u "$PG_OS_USER" -- test -x "$PGDIR" ||
       die "user $PG_OS_USER cannot reach $PGDIR (a parent folder lacks o+x); move this stack's PostgreSQL files to $PG_HOME with: scripts/stack.sh down --name $NAME --purge (deletes its data), then up again"
   fi
   pg_init
@@ -517,6 +518,7 @@ pg_start() {
   touch "$PGLOG"
   if (( EUID == 0 )); then
     chown "$PG_OS_USER:" "$PGSOCK" "$PGLOG"
+    runuser -u "$PG_OS_USER" -- test -w "$PGSOCK" || die "user $PG_OS_USER cannot write $PGSOCK"
     [[ $(stat -c %U "$PGDATA") == "$PG_OS_USER" ]] || chown -R "$PG_OS_USER:" "$PGDATA"
   fi
   pg_write_conf && changed=1
