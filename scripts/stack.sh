@@ -63,7 +63,8 @@
 # (SO_REUSEADDR, as PostgreSQL, Redis and Node bind) on 127.0.0.1 succeeds: a port held by any
 # socket, a listener or a client in TIME_WAIT, fails it. Ports and passwords (random per stack) are
 # kept in .stack/N/state and reused by later `up` calls, so a restarted stack keeps its URLs; a kept
-# port that is no longer bindable is replaced (with a warning: its URLs change).
+# port that is no longer bindable, or inside the ephemeral range (a stack from before), is replaced
+# (with a warning: its URLs change).
 #
 # Layout of .stack/N/: env, state, pgdir (where PostgreSQL's files live), initdb.log, redis.conf,
 # redis/ (dir), redis.pid, redis.log, azurite/ (--location), azurite.pid, azurite.log, and
@@ -234,6 +235,17 @@ bindable() {
 }
 
 port_free() { [[ $1 =~ ^[0-9]+$ ]] && (( $1 >= 1 && $1 <= 65535 )) && [[ -n $(bindable "$1") ]]; }
+
+# kept_port_problem PORT: why a kept port must be replaced (nothing if it may stay): inside the
+# ephemeral range (kept from before the range moved below it) or not bindable.
+kept_port_problem() {
+  [[ -n $PORT_MIN ]] || port_range
+  if (( $1 < PORT_MIN || $1 > PORT_MAX )); then
+    echo "is outside $PORT_MIN-$PORT_MAX (below the kernel's ephemeral range)"
+  elif ! port_free "$1"; then
+    echo "is no longer bindable (another process holds it)"
+  fi
+}
 
 # port_range: sets PORT_MIN..PORT_MAX below the kernel's ephemeral port range, from which the
 # kernel picks every client socket's local port (a server on such a port can find it taken by an
@@ -877,11 +889,14 @@ cmd_up() {
     [[ -n $running ]] && continue
     if [[ -z ${ST[$k]:-} ]]; then
       ST[$k]=$(pick_port)
-    elif ! port_free "${ST[$k]}"; then
-      local old=${ST[$k]}
-      unset "ST[$k]"
-      ST[$k]=$(pick_port)
-      log "warning: port $old ($k) is no longer bindable (another process holds it); using ${ST[$k]} (URLs change)"
+    else
+      local old=${ST[$k]} why
+      why=$(kept_port_problem "$old")
+      if [[ -n $why ]]; then
+        unset "ST[$k]"
+        ST[$k]=$(pick_port)
+        log "warning: port $old ($k) $why; using ${ST[$k]} (URLs change)"
+      fi
     fi
   done
   state_save
@@ -931,9 +946,13 @@ cmd_port() {
   chmod 711 "$SD"
   lock 8 ports.lock
   state_load
-  if [[ -n ${ST[$key]:-} ]] && ! port_free "${ST[$key]}"; then
-    log "warning: port ${ST[$key]} (${POSARGS[0]}) is no longer bindable (another process holds it); picking another"
-    unset "ST[$key]"
+  local why
+  if [[ -n ${ST[$key]:-} ]]; then
+    why=$(kept_port_problem "${ST[$key]}")
+    if [[ -n $why ]]; then
+      log "warning: port ${ST[$key]} (${POSARGS[0]}) $why; picking another"
+      unset "ST[$key]"
+    fi
   fi
   if [[ -z ${ST[$key]:-} ]]; then
     ST[$key]=$(pick_port)
