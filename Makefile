@@ -55,12 +55,12 @@ token: build ## print a dev access token for make run (ARGS='--platform-admin --
 
 .PHONY: test
 test: deps ## bring up an isolated test stack, run every Go test (app + infra), stack down; exit status of the tests
-	@scripts/stack.sh up --name test --fast >/dev/null
-	@set -a; . $(TEST_ENV); set +a; status=0; \
+	@trap 'scripts/stack.sh down --name test >/dev/null 2>&1 || true' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	scripts/stack.sh up --name test --fast >/dev/null; \
+	set -a; . $(TEST_ENV); set +a; status=0; \
 	$(GO) vet ./... || status=1; \
 	if [ $$status -eq 0 ]; then $(GO) test -count=1 -race ./... || status=1; fi; \
 	if [ -f infra/go.mod ]; then (cd infra && $(GO) vet ./... && $(GO) test -count=1 ./...) || status=1; fi; \
-	scripts/stack.sh down --name test >/dev/null 2>&1 || true; \
 	exit $$status
 
 .PHONY: lint
