@@ -5,10 +5,14 @@ SHELL := /bin/bash
 
 GO        ?= go
 PORT      ?= 7071
+FUNC_PORT ?= 7072
 BIN       := bin/handler
 DEV_ENV    = .stack/dev/env
 TEST_ENV   = .stack/test/env
 DEV_KEYS  := .stack/dev/keys
+DEV_ISSUER   := https://spine.local/dev-issuer
+DEV_AUDIENCE := spine-api
+NO_STACK   = no local stack: run `make run` first (in another terminal)
 STATICCHECK_VERSION := v0.8.2
 
 export GOFLAGS := -buildvcs=false
@@ -18,9 +22,11 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## install what is missing on a Debian machine (Go is expected; redis-server, PostgreSQL, Node come from apt/npm via the stack script)
+deps: ## install what is missing on Debian (Go is expected): Go modules; PostgreSQL, Redis, Node.js, curl, jq (apt, as root); Azurite (npm ci)
 	@command -v $(GO) >/dev/null || { echo "Go is required (https://go.dev/dl)"; exit 1; }
 	@$(GO) mod download
+	@if [ -f infra/go.mod ]; then cd infra && $(GO) mod download; fi
+	@scripts/stack.sh deps
 
 .PHONY: build
 build: ## build the handler binary into bin/
@@ -31,52 +37,64 @@ functions: ## regenerate functions/<Name>/function.json from the Go registry
 	$(GO) run . functions --out functions
 
 .PHONY: run
-run: build ## bring up the local stack, migrate, and serve the whole app on PORT (Ctrl-C stops everything)
-	@scripts/stack.sh up --name dev >/dev/null
-	@set -a; . $(DEV_ENV); set +a; \
-	export SPINE_DEV_KEY_DIR=$(CURDIR)/$(DEV_KEYS) SPINE_AUTH_JWKS_FILE=$(CURDIR)/$(DEV_KEYS)/jwks.json \
-	  SPINE_AUTH_ISSUER=https://spine.local/dev-issuer SPINE_AUTH_AUDIENCE=spine-api SPINE_STANDALONE=true PORT=$(PORT); \
-	$(BIN) devkey >/dev/null; \
-	$(BIN) migrate 2>&1 | tail -n 2; \
-	echo; echo "Spine is serving on http://127.0.0.1:$(PORT)/api (health: /api/health)"; \
-	echo "Mint a token:  make token ARGS='--platform-admin --scopes tenant.read,tenant.manage,audit.read'"; \
-	echo "          or   make token ARGS='--tenant <id> --scopes tenant.read,audit.read,audit.write'"; \
-	echo "A registered tenant's audit entry: GET /api/audit-entries?tenantId=<id> (arrives through the outbox)."; \
-	echo "Ctrl-C stops the server and the local stack."; echo; \
-	trap 'scripts/stack.sh down --name dev >/dev/null 2>&1 || true' EXIT; \
-	$(BIN) serve || [ $$? -eq 130 ]
+run: build ## bring up the local stack, migrate, and serve the whole app on PORT (Ctrl-C stops everything; one per checkout)
+	@PORT=$(PORT) ISSUER=$(DEV_ISSUER) AUDIENCE=$(DEV_AUDIENCE) scripts/run.sh $(BIN)
+
+.PHONY: run-func
+run-func: ## the real Functions host (Core Tools' func start) on FUNC_PORT (7072) against make run's stack
+	@command -v func >/dev/null || { echo "run-func: Azure Functions Core Tools (func) is not installed. It cannot be installed on these build machines (its npm package downloads the host from a CDN they cannot reach); elsewhere: npm i -g azure-functions-core-tools@4. Here: make run." >&2; exit 1; }
+	@scripts/stack.sh status --name dev >/dev/null 2>&1 || { echo '$(NO_STACK)' >&2; exit 1; }
+	@$(MAKE) --no-print-directory package
+	cd dist && func start --port $(FUNC_PORT)
 
 .PHONY: token
-token: build ## print a dev access token (ARGS='--platform-admin' or ARGS='--tenant <id> --scopes tenant.read')
-	@set -a; . $(DEV_ENV); set +a; \
-	SPINE_DEV_KEY_DIR=$(CURDIR)/$(DEV_KEYS) SPINE_AUTH_ISSUER=https://spine.local/dev-issuer SPINE_AUTH_AUDIENCE=spine-api \
+token: build ## print a dev access token for make run (ARGS='--platform-admin --scopes ...' or ARGS='--tenant <id> --scopes ...')
+	@[ -f $(DEV_ENV) ] && [ -f $(DEV_KEYS)/jwks.json ] || { echo '$(NO_STACK)' >&2; exit 1; }
+	@SPINE_DEV_KEY_DIR=$(CURDIR)/$(DEV_KEYS) SPINE_AUTH_ISSUER=$(DEV_ISSUER) SPINE_AUTH_AUDIENCE=$(DEV_AUDIENCE) \
 	  $(BIN) token $(ARGS)
 
 .PHONY: test
 test: deps ## bring up an isolated test stack, run every Go test (app + infra), stack down; exit status of the tests
-	@scripts/stack.sh up --name test --fast >/dev/null
-	@set -a; . $(TEST_ENV); set +a; status=0; \
+	@trap 'scripts/stack.sh down --name test >/dev/null 2>&1 || true' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	scripts/stack.sh up --name test --fast >/dev/null; \
+	set -a; . $(TEST_ENV); set +a; status=0; \
 	$(GO) vet ./... || status=1; \
 	if [ $$status -eq 0 ]; then $(GO) test -count=1 -race ./... || status=1; fi; \
 	if [ -f infra/go.mod ]; then (cd infra && $(GO) vet ./... && $(GO) test -count=1 ./...) || status=1; fi; \
-	scripts/stack.sh down --name test >/dev/null 2>&1 || true; \
 	exit $$status
 
 .PHONY: lint
-lint: ## go vet + staticcheck (pinned)
+lint: tidy-check ## go.mod tidy (app + infra), go vet + staticcheck (pinned)
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+.PHONY: tidy-check
+tidy-check: ## fail when go mod tidy would change go.mod or go.sum (app or infra)
+	@for m in . infra; do \
+	  [ -f $$m/go.mod ] || continue; \
+	  if ! diff=$$(cd $$m && $(GO) mod tidy -diff 2>&1); then \
+	    printf '%s\n' "$$diff"; \
+	    echo "$$m/go.mod or go.sum is not tidy: run (cd $$m && go mod tidy) and commit the result" >&2; exit 1; \
+	  fi; \
+	done
 
 .PHONY: fuzz
 fuzz: ## fuzz the invocation decoder for 60s
 	$(GO) test -run='^$$' -fuzz=FuzzPayload -fuzztime=60s ./shared/functions/
 
 .PHONY: package
-package: ## assemble dist/: host.json, functions/, the linux/amd64 handler (what func start --script-root dist or a zip deploy uses)
+package: ## assemble dist/ (host.json, functions/, the linux/amd64 handler) + dist/local.settings.json from make run's stack
 	rm -rf dist && mkdir -p dist
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags='-s -w' -o dist/handler .
 	cp host.json dist/
 	cp -r functions/. dist/
+	@if scripts/stack.sh status --name dev >/dev/null 2>&1; then \
+	  $(GO) run ./scripts/localsettings -env $(DEV_ENV) -functions dist -keys $(CURDIR)/$(DEV_KEYS) \
+	    -issuer $(DEV_ISSUER) -audience $(DEV_AUDIENCE) -port $(FUNC_PORT) \
+	    -metrics-addr 127.0.0.1:$$(scripts/stack.sh port --name dev func-metrics) -out dist/local.settings.json; \
+	else \
+	  echo "dist/local.settings.json (for func start) not written: no local stack runs; start make run in another terminal, then make package again"; \
+	fi
 	@echo "dist/ is ready: $$(ls dist | tr '\n' ' ')"
 
 .PHONY: bench
@@ -89,8 +107,11 @@ bench-smoke: ## every bench case for 1 s on small seeds: proves the harness work
 
 .PHONY: stack-down
 stack-down: ## stop every local stack this checkout started
-	@for n in dev test bench; do scripts/stack.sh down --name $$n >/dev/null 2>&1 || true; done
+	@for d in .stack/*/; do [ -d "$$d" ] || continue; n=$$(basename "$$d"); \
+	  scripts/stack.sh down --name "$$n" >/dev/null 2>&1 || echo "scripts/stack.sh down --name $$n failed" >&2; done
 
 .PHONY: clean
-clean: stack-down ## remove build output and local stacks
+clean: ## stop and delete every local stack of this checkout (data too, wherever it lives), build output
+	@for d in .stack/*/; do [ -d "$$d" ] || continue; n=$$(basename "$$d"); \
+	  scripts/stack.sh down --name "$$n" --purge >/dev/null 2>&1 || echo "scripts/stack.sh down --name $$n --purge failed" >&2; done
 	rm -rf bin dist .stack

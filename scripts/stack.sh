@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/stack.sh — the project's local stack: PostgreSQL, Redis and Azurite, started from
-# installed binaries on free loopback ports under .stack/<name>/ of the checkout (git-ignored).
+# installed binaries on free loopback ports, kept under .stack/<name>/ of the checkout (git-ignored).
 # Stacks with different names (make run: dev, make test: test, make bench: bench) are isolated
 # from each other and can run at the same time.
 #
@@ -10,14 +10,25 @@
 #                                start PostgreSQL, Redis and Azurite, create the per-service roles and
 #                                databases, write .stack/N/env. Idempotent: on a running stack it only
 #                                creates what is missing. Prints the env file's path on stdout; all
-#                                other output (progress, summary) goes to stderr.
+#                                other output (progress, summary) goes to stderr. If it fails, it
+#                                stops again whatever it started itself (never a server that was
+#                                already running), on every exit path (error, Ctrl-C, TERM).
 #                                --fast (tests): PostgreSQL with fsync, synchronous_commit and
 #                                full_page_writes off. The flags of the latest `up` win (reloaded).
 #   down   [--name N] [--purge]  stop all three (never fails if already down); --purge also deletes
-#                                .stack/N (data, passwords, ports).
+#                                .stack/N (data, passwords, ports) and PostgreSQL's files wherever
+#                                they are (see "Where PostgreSQL's files live").
 #   env    [--name N]            print the env file's path (exit 1 if the stack was never brought up):
 #                                   . "$(scripts/stack.sh env --name test)"
 #   status [--name N]            print what runs where; exit 0 if all three run, 3 otherwise.
+#   port   [--name N] KEY        print a loopback port for the app itself (KEY: [a-z][a-z0-9-]*, e.g.
+#                                metrics), picked like the stack's own ports, kept in .stack/N/state as
+#                                APP_<KEY>_PORT and re-picked when it is no longer bindable.
+#                                `make run` takes its SPINE_METRICS_ADDR port from here.
+#   free   PORT                  exit 0 if a listener could bind 127.0.0.1:PORT right now, 1 if not.
+#   deps                         install what is missing, start nothing (`make deps`): PostgreSQL,
+#                                redis-server and redis-tools, Node.js and npm (apt-get), Azurite
+#                                (npm ci), and curl and jq (the README's examples use them).
 #
 # Owning services (one database each): the directory names under migrations/, read on every `up`
 # (migrations/tenants/ -> service "tenants"). With no migrations/ folder, or no folder in it, the
@@ -46,17 +57,30 @@
 #   SPINE_STORAGE_ACCOUNT_NAME, SPINE_STORAGE_ACCOUNT_KEY,
 #   SPINE_STORAGE_BLOB_PORT, SPINE_STORAGE_QUEUE_PORT, SPINE_STORAGE_TABLE_PORT
 #
-# Ports (random in 20000-45000, checked free, distinct across all stacks of this checkout) and
-# passwords (random per stack) are kept in .stack/N/state and reused by later `up` calls, so a
-# restarted stack keeps its URLs; a kept port that something else took meanwhile is replaced.
+# Ports: random, distinct across all stacks of this checkout, and below the kernel's ephemeral
+# range (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default: ports 20000-32767 then),
+# so that no client socket of this machine is ever given one of them. "Free" means a real bind
+# (SO_REUSEADDR, as PostgreSQL, Redis and Node bind) on 127.0.0.1 succeeds: a port held by any
+# socket, a listener or a client in TIME_WAIT, fails it. Ports and passwords (random per stack) are
+# kept in .stack/N/state and reused by later `up` calls, so a restarted stack keeps its URLs; a kept
+# port that is no longer bindable, or inside the ephemeral range (a stack from before), is replaced
+# (with a warning: its URLs change).
 #
-# Layout of .stack/N/: env, state, pgdata/, pgsock/ (unix socket dir), postgres.log, redis.conf,
-# redis/ (dir), redis.pid, redis.log, azurite/ (--location), azurite.pid, azurite.log.
-# (A checkout path too long for a unix socket moves pgsock/ to /tmp/spine-stack-<cksum>.)
+# Layout of .stack/N/: env, state, pgdir (where PostgreSQL's files live), initdb.log, redis.conf,
+# redis/ (dir), redis.pid, redis.log, azurite/ (--location), azurite.pid, azurite.log, and
+# postgres.log (a link to the log in pgdir when that is elsewhere).
 #
-# As root, PostgreSQL runs as the system user spinepg (created if missing; initdb refuses root),
-# and missing packages are installed with apt-get. As another user, PostgreSQL runs as that user
-# and a missing package is an error that says what to install.
+# Where PostgreSQL's files live (pgdata/, pgsock/ (unix socket dir), postgres.log):
+#   as another user than root: in .stack/N/ itself; PostgreSQL runs as that user.
+#   as root: PostgreSQL must run as an unprivileged system user, spinepg (created if missing;
+#     initdb refuses root), which cannot enter a checkout under a folder only root can enter
+#     (/root/..., a `mktemp -d` folder). So its files live in /var/lib/spine-stack/<checkout>-<hash
+#     of the checkout path>/N/ (owned by spinepg), named in .stack/N/pgdir; `down --purge` (and so
+#     `make clean`) deletes them, and `up` deletes those of checkouts that no longer exist.
+#   (A path too long for a unix socket moves pgsock/ to /tmp/spine-stack-<cksum>.)
+#
+# As root, missing packages are installed with apt-get. As another user, a missing package is an
+# error that says what to install.
 # Azurite is pinned (exact version) in package.json / package-lock.json at the repo root; `up` runs
 # `npm ci` when node_modules/.bin/azurite is missing or package-lock.json is newer than the install.
 # Azurite 3.37.0 declares node >= 22 but runs on the build machines' Node 20 (blob, queue and table
@@ -67,11 +91,11 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 STACKS="$ROOT/.stack"
-PORT_MIN=20000
-PORT_MAX=45000
+PORT_MIN="" PORT_MAX="" # port_range
 TIMEOUT="${SPINE_STACK_TIMEOUT:-60}"
 PG_ADMIN_USER=spine_admin
 PG_OS_USER_ROOT=spinepg
+PG_HOME=/var/lib/spine-stack # as root: where PostgreSQL's files live (one folder per checkout)
 # Azurite's published development account (https://learn.microsoft.com/azure/storage/common/storage-use-azurite).
 AZ_ACCOUNT=devstoreaccount1
 AZ_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
@@ -79,10 +103,12 @@ PORT_KEYS=(PG_PORT REDIS_PORT BLOB_PORT QUEUE_PORT TABLE_PORT)
 
 # Set by parse_args / setup_paths.
 CMD="" NAME=dev FAST=0 PURGE=0
-SD="" STATE="" ENVFILE="" PGDATA="" PGSOCK="" PGBIN="" PG_OS_USER=""
+POSARGS=()
+SD="" STATE="" ENVFILE="" PGDIR="" PGDATA="" PGSOCK="" PGLOG="" PGBIN="" PG_OS_USER=""
 SERVICES=()
 declare -A ST=()
 APT_UPDATED=0
+STARTED=() # what this `up` started itself (pg, redis, azurite): stopped again if it fails
 
 log() { printf 'stack[%s]: %s\n' "$NAME" "$*" >&2; }
 die() { printf 'stack[%s]: error: %s\n' "$NAME" "$*" >&2; exit 1; }
@@ -103,7 +129,8 @@ parse_args() {
       --fast) FAST=1; shift ;;
       --purge) PURGE=1; shift ;;
       -h|--help) usage; exit 0 ;;
-      *) die "unknown argument: $1 (see scripts/stack.sh --help)" ;;
+      -*) die "unknown argument: $1 (see scripts/stack.sh --help)" ;;
+      *) POSARGS+=("$1"); shift ;;
     esac
   done
   [[ $NAME =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$ ]] || die "bad --name '$NAME' (letters, digits, . _ -)"
@@ -113,13 +140,40 @@ setup_paths() {
   SD="$STACKS/$NAME"
   STATE="$SD/state"
   ENVFILE="$SD/env"
-  PGDATA="$SD/pgdata"
-  PGSOCK="$SD/pgsock"
+  local p=""
+  if [[ -f $SD/pgdir ]]; then
+    p=$(head -n 1 "$SD/pgdir")
+    if [[ $p != "$SD" && $p != "$(pg_home_dir)" ]]; then
+      log "warning: ignoring $SD/pgdir ($p): neither $SD nor $(pg_home_dir)"
+      p=""
+    fi
+  fi
+  if [[ -z $p ]]; then
+    if [[ -d $SD/pgdata ]] || (( EUID != 0 )); then
+      p=$SD # not root, or a stack made before PostgreSQL's files moved out of the checkout
+    else
+      p=$(pg_home_dir)
+    fi
+  fi
+  PGDIR=$p
+  PGDATA="$PGDIR/pgdata"
+  PGSOCK="$PGDIR/pgsock"
+  PGLOG="$PGDIR/postgres.log"
   # A unix socket path is limited to ~107 bytes; fall back to a short per-stack dir under /tmp.
   if (( ${#PGSOCK} + 20 > 100 )); then
-    PGSOCK="/tmp/spine-stack-$(printf '%s' "$SD" | cksum | cut -d' ' -f1)"
+    PGSOCK="/tmp/spine-stack-$(printf '%s' "$PGDIR" | cksum | cut -d' ' -f1)"
   fi
 }
+
+# checkout_key: this checkout's folder name under $PG_HOME: its base name and a hash of its path.
+checkout_key() {
+  local base=${ROOT##*/} h
+  base=${base//[^A-Za-z0-9._-]/_}
+  h=$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
+  printf '%s-%s\n' "${base:0:24}" "$h"
+}
+
+pg_home_dir() { printf '%s/%s/%s\n' "$PG_HOME" "$(checkout_key)" "$NAME"; }
 
 # lock FD FILE: take an exclusive lock (waits up to 10 minutes). The FD is closed for daemons.
 lock() {
@@ -165,11 +219,51 @@ wait_gone() {
 # shellcheck disable=SC2016 # $1 expands in the inner bash
 tcp_open() { timeout 2 bash -c 'exec 7<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null; }
 
-port_busy() {
-  if command -v ss >/dev/null 2>&1; then
-    [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]] && return 0
+# bindable PORT...: print each port a listener could bind on 127.0.0.1 right now. A real bind,
+# with SO_REUSEADDR as PostgreSQL, Redis, Node and Go bind theirs: any socket on the port, a
+# listener or a client connection (TIME_WAIT included), makes it fail with EADDRINUSE, as it
+# would make the server fail. Perl's Socket module is part of perl-base (always there on Debian).
+bindable() {
+  command -v perl >/dev/null 2>&1 || die "perl is needed to check ports (Debian: perl-base)"
+  perl -MSocket -e '
+    for my $p (@ARGV) {
+      socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!\n";
+      setsockopt($s, SOL_SOCKET, SO_REUSEADDR, 1) or die "setsockopt: $!\n";
+      print "$p\n" if bind($s, pack_sockaddr_in($p, inet_aton("127.0.0.1"))) && listen($s, 1);
+      close($s);
+    }' "$@"
+}
+
+port_free() { [[ $1 =~ ^[0-9]+$ ]] && (( $1 >= 1 && $1 <= 65535 )) && [[ -n $(bindable "$1") ]]; }
+
+# kept_port_problem PORT: why a kept port must be replaced (nothing if it may stay): inside the
+# ephemeral range (kept from before the range moved below it) or not bindable.
+kept_port_problem() {
+  [[ -n $PORT_MIN ]] || port_range
+  if (( $1 < PORT_MIN || $1 > PORT_MAX )); then
+    echo "is outside $PORT_MIN-$PORT_MAX (below the kernel's ephemeral range)"
+  elif ! port_free "$1"; then
+    echo "is no longer bindable (another process holds it)"
   fi
-  tcp_open "$1"
+}
+
+# port_range: sets PORT_MIN..PORT_MAX below the kernel's ephemeral port range, from which the
+# kernel picks every client socket's local port (a server on such a port can find it taken by an
+# outgoing connection, or by one in TIME_WAIT, at any time).
+port_range() {
+  local lo=32768 hi=60999 r
+  if r=$(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) && [[ $r =~ ^[[:space:]]*([0-9]+)[[:space:]]+([0-9]+) ]]; then
+    lo=${BASH_REMATCH[1]} hi=${BASH_REMATCH[2]}
+  fi
+  if (( lo > 21000 )); then
+    PORT_MIN=20000 PORT_MAX=$((lo - 1))
+  elif (( lo > 3024 )); then
+    PORT_MIN=1024 PORT_MAX=$((lo - 1))
+  elif (( hi < 63535 )); then
+    PORT_MIN=$((hi + 1)) PORT_MAX=65535
+  else
+    die "the ephemeral port range $lo-$hi (/proc/sys/net/ipv4/ip_local_port_range) leaves no room for servers"
+  fi
 }
 
 # Ports recorded by the other stacks of this checkout (running or not).
@@ -181,19 +275,28 @@ other_stack_ports() {
   done
 }
 
-# pick_port: a random free port no stack of this checkout (this one included) has recorded.
+# pick_port: a random bindable port below the ephemeral range that no stack of this checkout
+# (this one included) has recorded. Candidates are checked 20 at a time (one perl each).
 pick_port() {
-  local taken p i k
+  local taken p i k cand=() ok
+  [[ -n $PORT_MIN ]] || port_range
   taken=" $(other_stack_ports | tr '\n' ' ') "
-  for k in "${PORT_KEYS[@]}"; do taken+="${ST[$k]:-} "; done
-  for ((i = 0; i < 500; i++)); do
-    p=$((PORT_MIN + (((RANDOM << 15) | RANDOM) % (PORT_MAX - PORT_MIN + 1))))
-    [[ $taken == *" $p "* ]] && continue
-    port_busy "$p" && continue
-    echo "$p"
-    return 0
+  for k in "${!ST[@]}"; do
+    [[ $k == *_PORT ]] && taken+="${ST[$k]} "
   done
-  die "found no free port in $PORT_MIN-$PORT_MAX"
+  for ((i = 0; i < 25; i++)); do
+    cand=()
+    while ((${#cand[@]} < 20)); do
+      p=$((PORT_MIN + (((RANDOM << 15) | RANDOM) % (PORT_MAX - PORT_MIN + 1))))
+      [[ $taken == *" $p "* || " ${cand[*]-} " == *" $p "* ]] || cand+=("$p")
+    done
+    ok=$(bindable "${cand[@]}" | head -n 1)
+    if [[ -n $ok ]]; then
+      echo "$ok"
+      return 0
+    fi
+  done
+  die "found no bindable port in $PORT_MIN-$PORT_MAX"
 }
 
 apt_install() {
@@ -218,6 +321,14 @@ tail_log() {
     printf -- '---- last lines of %s ----\n' "$1" >&2
     tail -n "${2:-40}" "$1" >&2
     printf -- '----\n' >&2
+  fi
+}
+
+# die_port_taken LOG OFFSET PORT: if LOG, from byte OFFSET on, shows a failed bind, die saying so.
+# (Ports are checked bindable just before; only a process binding one in between gets here.)
+die_port_taken() {
+  if tail -c +"$(($2 + 1))" "$1" 2>/dev/null | grep -qiE 'address already in use|EADDRINUSE'; then
+    die "port $3 was taken by another process after it was checked: run the same command again (a taken port is replaced)"
   fi
 }
 
@@ -287,13 +398,54 @@ pg_ensure_os_user() {
   fi
 }
 
-# as_pg CMD...: run as the PostgreSQL OS user, from the stack dir, with no lock/stdout fds held.
+# as_pg CMD...: run as the PostgreSQL OS user, from PostgreSQL's folder, with no lock/stdout fds held.
 as_pg() {
   if (( EUID == 0 )); then
-    (cd "$SD" && exec runuser -u "$PG_OS_USER" -- "$@") 3>&- 8>&- 9>&-
+    (cd "$PGDIR" && exec runuser -u "$PG_OS_USER" -- "$@") 3>&- 8>&- 9>&-
   else
-    (cd "$SD" && exec "$@") 3>&- 8>&- 9>&-
+    (cd "$PGDIR" && exec "$@") 3>&- 8>&- 9>&-
   fi
+}
+
+# pg_prepare_dir: create PostgreSQL's folder where its OS user can reach it, and point .stack/N/pgdir
+# at it. As root outside the checkout (see the header), with a note of the checkout it belongs to.
+pg_prepare_dir() {
+  if [[ $PGDIR != "$SD" ]]; then
+    local kd=${PGDIR%/*}
+    mkdir -p "$kd"
+    chmod 755 "$PG_HOME" "$kd"
+    [[ -f $kd/checkout ]] || printf '%s\n' "$ROOT" >"$kd/checkout"
+    mkdir -p "$PGDIR"
+    chown "$PG_OS_USER:" "$PGDIR"
+    chmod 711 "$PGDIR"
+    ln -sfn "$PGLOG" "$SD/postgres.log"
+  fi
+  printf '%s\n' "$PGDIR" >"$SD/pgdir"
+}
+
+# pg_home_gc: as root, delete the PostgreSQL folders of checkouts that no longer exist (a removed
+# `mktemp -d` clone), unless a server still runs in one of them.
+pg_home_gc() {
+  (( EUID == 0 )) && [[ -d $PG_HOME ]] || return 0
+  local d co f pid busy
+  for d in "$PG_HOME"/*/; do
+    d=${d%/}
+    [[ -f $d/checkout ]] || continue
+    co=$(head -n 1 "$d/checkout")
+    [[ $co == /* && ! -e $co ]] || continue
+    busy=0
+    for f in "$d"/*/pgdata/postmaster.pid; do
+      [[ -f $f ]] || continue
+      pid=$(head -n 1 "$f" 2>/dev/null || true)
+      if pid_alive "$pid" && [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "${f%/postmaster.pid}" ]]; then busy=1; fi
+    done
+    if (( busy )); then
+      log "note: $d belongs to $co, which no longer exists, but its PostgreSQL still runs; left alone"
+      continue
+    fi
+    log "removing $d (PostgreSQL files of $co, which no longer exists)"
+    rm -rf "$d"
+  done
 }
 
 # pg_pid: the postmaster's pid if this stack's server runs (its cwd is the data dir).
@@ -313,7 +465,7 @@ psql_admin() { # psql_admin DB  (SQL on stdin)
 
 pg_init() {
   [[ -f $PGDATA/PG_VERSION ]] && return 0
-  local pwfile="$SD/.initdb-pw"
+  local pwfile="$PGDIR/.initdb-pw"
   log "initdb $PGDATA ($("$PGBIN/postgres" --version))"
   rm -rf "$PGDATA"
   mkdir -p "$PGDATA"
@@ -361,20 +513,24 @@ pg_wait_ready() {
     "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "${ST[PG_PORT]}" -t 2 && return 0
     sleep 0.5
   done
-  tail_log "$SD/postgres.log"
+  tail_log "$PGLOG"
   die "PostgreSQL did not become ready on 127.0.0.1:${ST[PG_PORT]} within ${TIMEOUT}s"
 }
 
 pg_start() {
-  local pid changed=0
+  local pid changed=0 logsize
+  if (( EUID == 0 )); then
+    # initdb/pg_ctl run as $PG_OS_USER and must reach PostgreSQL's folder (only a stack made in
+    # the checkout before its files moved to $PG_HOME can fail this).
+    runuser -u "$PG_OS_USER" -- test -x "$PGDIR" ||
+      die "user $PG_OS_USER cannot reach $PGDIR (a parent folder lacks o+x); move this stack's PostgreSQL files to $PG_HOME with: scripts/stack.sh down --name $NAME --purge (deletes its data), then up again"
+  fi
   pg_init
   mkdir -p "$PGSOCK"
-  touch "$SD/postgres.log"
+  touch "$PGLOG"
   if (( EUID == 0 )); then
-    chown "$PG_OS_USER:" "$PGSOCK" "$SD/postgres.log"
-    # initdb/pg_ctl run as $PG_OS_USER and must reach the stack dir.
-    runuser -u "$PG_OS_USER" -- test -x "$SD" -a -w "$PGSOCK" ||
-      die "user $PG_OS_USER cannot reach $SD: every parent directory needs o+x"
+    chown "$PG_OS_USER:" "$PGSOCK" "$PGLOG"
+    runuser -u "$PG_OS_USER" -- test -w "$PGSOCK" || die "user $PG_OS_USER cannot write $PGSOCK"
     [[ $(stat -c %U "$PGDATA") == "$PG_OS_USER" ]] || chown -R "$PG_OS_USER:" "$PGDATA"
   fi
   pg_write_conf && changed=1
@@ -390,9 +546,12 @@ pg_start() {
     # data dir, and the socket dir is this stack's own, so they can go.
     rm -f "$PGDATA/postmaster.pid" "$PGSOCK"/.s.PGSQL.*
     log "starting PostgreSQL on 127.0.0.1:${ST[PG_PORT]}"
-    if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$SD/postgres.log" -w -t "$TIMEOUT" start >/dev/null 2>&1; then
-      tail_log "$SD/postgres.log"
-      die "PostgreSQL failed to start (log: $SD/postgres.log)"
+    STARTED+=(pg)
+    logsize=$(stat -c %s "$PGLOG")
+    if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t "$TIMEOUT" start >/dev/null 2>&1; then
+      tail_log "$PGLOG"
+      die_port_taken "$PGLOG" "$logsize" "${ST[PG_PORT]}"
+      die "PostgreSQL failed to start (log: $PGLOG)"
     fi
   fi
   pg_wait_ready
@@ -466,7 +625,7 @@ redis_pid() {
 redis_ping() { [[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]; }
 
 redis_start() {
-  local pid i
+  local pid i logsize=""
   if pid=$(redis_pid); then
     log "Redis already running (pid $pid)"
   else
@@ -486,6 +645,9 @@ appendonly no
 databases 16
 CONF
     log "starting Redis on 127.0.0.1:${ST[REDIS_PORT]}"
+    STARTED+=(redis)
+    touch "$SD/redis.log"
+    logsize=$(stat -c %s "$SD/redis.log")
     if ! redis-server "$SD/redis.conf" </dev/null >/dev/null 2>>"$SD/redis.log" 3>&- 8>&- 9>&-; then
       tail_log "$SD/redis.log"
       die "redis-server failed to start"
@@ -493,6 +655,12 @@ CONF
   fi
   for ((i = 0; i < TIMEOUT * 2; i++)); do
     redis_ping "${ST[REDIS_PORT]}" && return 0
+    # daemonize: redis-server returned before it bound; a failed bind shows only in its log.
+    if [[ -n $logsize ]] && tail -c +"$((logsize + 1))" "$SD/redis.log" | grep -q 'Could not create server TCP listening socket'; then
+      tail_log "$SD/redis.log"
+      die_port_taken "$SD/redis.log" "$logsize" "${ST[REDIS_PORT]}"
+      die "Redis failed to listen on 127.0.0.1:${ST[REDIS_PORT]} (log: $SD/redis.log)"
+    fi
     sleep 0.5
   done
   tail_log "$SD/redis.log"
@@ -546,13 +714,16 @@ azurite_pid() {
 }
 
 azurite_start() {
-  local pid="" i p ok
+  local pid="" i p ok logsize=""
   if pid=$(azurite_pid); then
     log "Azurite already running (pid $pid)"
   else
     rm -f "$SD/azurite.pid"
     mkdir -p "$SD/azurite"
     log "starting Azurite (blob ${ST[BLOB_PORT]}, queue ${ST[QUEUE_PORT]}, table ${ST[TABLE_PORT]})"
+    STARTED+=(azurite)
+    touch "$SD/azurite.log"
+    logsize=$(stat -c %s "$SD/azurite.log")
     printf -- '---- %s azurite start ----\n' "$(date -u +%FT%TZ)" >>"$SD/azurite.log"
     # setsid: its own session, so it outlives the calling shell/make; the inner bash writes its
     # own pid and then becomes azurite (exec), so the pid file names the azurite process.
@@ -580,6 +751,7 @@ azurite_start() {
     (( ok )) && return 0
     if ! pid_alive "$pid"; then
       tail_log "$SD/azurite.log"
+      [[ -n $logsize ]] && die_port_taken "$SD/azurite.log" "$logsize" "${ST[BLOB_PORT]}/${ST[QUEUE_PORT]}/${ST[TABLE_PORT]}"
       die "Azurite exited during start-up (log: $SD/azurite.log)"
     fi
     sleep 0.25
@@ -652,6 +824,7 @@ summary() {
     printf '  redis     127.0.0.1:%s\n' "${ST[REDIS_PORT]}"
     printf '  azurite   blob 127.0.0.1:%s  queue 127.0.0.1:%s  table 127.0.0.1:%s\n' \
       "${ST[BLOB_PORT]}" "${ST[QUEUE_PORT]}" "${ST[TABLE_PORT]}"
+    [[ $PGDIR == "$SD" ]] || printf '  pg files  %s\n' "$PGDIR"
     printf '  env       . %s\n' "$ENVFILE"
     printf '  stop      scripts/stack.sh down --name %s [--purge]\n' "$NAME"
   } >&2
@@ -661,8 +834,26 @@ summary() {
 # subcommands
 # ---------------------------------------------------------------------------------------------
 
+# up_cleanup STATUS: the EXIT trap of `up`: when it fails, stop what it started itself.
+up_cleanup() {
+  (( $1 != 0 && ${#STARTED[@]} )) || return 0
+  trap - INT TERM
+  log "up failed: stopping what it started (${STARTED[*]})"
+  local i
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+    case ${STARTED[$i]} in
+      pg) pg_stop || true ;;
+      redis) redis_stop || true ;;
+      azurite) azurite_stop || true ;;
+    esac
+  done
+}
+
 cmd_up() {
   exec 3>&1 1>&2 # stdout is for the env file's path only
+  trap 'up_cleanup $?' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   mkdir -p "$STACKS"
   lock 9 "stack-$NAME.lock"
   mkdir -p "$SD"
@@ -678,6 +869,8 @@ cmd_up() {
   lock 8 ports.lock
   state_load
   pg_ensure_os_user
+  pg_home_gc
+  pg_prepare_dir
   local k s running
   if [[ -f $PGDATA/PG_VERSION && -z ${ST[PG_ADMIN_PASSWORD]:-} ]]; then
     die "$PGDATA exists but $STATE lost its admin password: run scripts/stack.sh down --name $NAME --purge"
@@ -696,11 +889,14 @@ cmd_up() {
     [[ -n $running ]] && continue
     if [[ -z ${ST[$k]:-} ]]; then
       ST[$k]=$(pick_port)
-    elif port_busy "${ST[$k]}"; then
-      local old=${ST[$k]}
-      ST[$k]=""
-      ST[$k]=$(pick_port)
-      log "warning: port $old ($k) is taken by another process; using ${ST[$k]} (URLs change)"
+    else
+      local old=${ST[$k]} why
+      why=$(kept_port_problem "$old")
+      if [[ -n $why ]]; then
+        unset "ST[$k]"
+        ST[$k]=$(pick_port)
+        log "warning: port $old ($k) $why; using ${ST[$k]} (URLs change)"
+      fi
     fi
   done
   state_save
@@ -728,9 +924,57 @@ cmd_down() {
   if (( PURGE )); then
     log "purging $SD"
     rm -rf "$SD"
-    [[ $PGSOCK == "$SD/pgsock" ]] || rm -rf "$PGSOCK"
+    [[ $PGSOCK == "$PGDIR/pgsock" ]] || rm -rf "$PGSOCK"
+    if [[ $PGDIR != "$SD" && -d $PGDIR ]]; then
+      log "purging $PGDIR"
+      rm -rf "$PGDIR"
+      # The checkout's folder goes with its last stack.
+      local kd=${PGDIR%/*} left
+      left=$(find "$kd" -mindepth 1 -maxdepth 1 ! -name checkout -print -quit 2>/dev/null || true)
+      [[ -n $left ]] || rm -rf "$kd"
+    fi
   fi
   log "down"
+}
+
+cmd_port() {
+  [[ ${#POSARGS[@]} -eq 1 && ${POSARGS[0]} =~ ^[a-z][a-z0-9-]{0,20}$ ]] ||
+    die "usage: scripts/stack.sh port [--name N] KEY (KEY: [a-z][a-z0-9-]*, e.g. metrics)"
+  local key=${POSARGS[0]^^}
+  key="APP_${key//-/_}_PORT"
+  mkdir -p "$SD"
+  chmod 711 "$SD"
+  lock 8 ports.lock
+  state_load
+  local why
+  if [[ -n ${ST[$key]:-} ]]; then
+    why=$(kept_port_problem "${ST[$key]}")
+    if [[ -n $why ]]; then
+      log "warning: port ${ST[$key]} (${POSARGS[0]}) $why; picking another"
+      unset "ST[$key]"
+    fi
+  fi
+  if [[ -z ${ST[$key]:-} ]]; then
+    ST[$key]=$(pick_port)
+    state_save
+  fi
+  unlock 8
+  echo "${ST[$key]}"
+}
+
+cmd_deps() {
+  redis_ensure_installed
+  azurite_ensure_installed
+  pg_find_bin
+  local missing=() t
+  for t in curl jq; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+  ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+  log "installed: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), $(redis-server --version | awk '{print $1, $2, $3}'), Node.js $(node --version), Azurite $(sed -n 's/.*"azurite": *"\([^"]*\)".*/\1/p' "$ROOT/package.json" | head -n 1), curl, jq"
+}
+
+cmd_free() {
+  [[ ${#POSARGS[@]} -eq 1 && ${POSARGS[0]} =~ ^[0-9]+$ ]] || die "usage: scripts/stack.sh free PORT"
+  port_free "${POSARGS[0]}"
 }
 
 cmd_env() {
@@ -749,6 +993,7 @@ cmd_status() {
   fi
   state_load
   echo "stack '$NAME' in $SD"
+  [[ $PGDIR == "$SD" ]] || echo "  (PostgreSQL's files in $PGDIR)"
   if pid=$(pg_pid); then
     echo "  postgres  running  pid $pid  127.0.0.1:${ST[PG_PORT]:-?}"; n=$((n + 1))
   else
@@ -771,14 +1016,18 @@ cmd_status() {
 
 main() {
   parse_args "$@"
+  [[ $CMD == port || $CMD == free || ${#POSARGS[@]} -eq 0 ]] || die "unexpected argument: ${POSARGS[0]}"
   setup_paths
   case $CMD in
     up) cmd_up ;;
     down) cmd_down ;;
     env) cmd_env ;;
     status) cmd_status ;;
+    port) cmd_port ;;
+    free) cmd_free ;;
+    deps) cmd_deps ;;
     help|-h|--help) usage ;;
-    *) die "unknown subcommand '$CMD' (up, down, env, status)" ;;
+    *) die "unknown subcommand '$CMD' (up, down, env, status, port, free, deps)" ;;
   esac
 }
 

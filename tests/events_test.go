@@ -122,12 +122,12 @@ func TestEvents_TenantChangesBecomeAuditEntriesOnceInOrder(t *testing.T) {
 	}
 }
 
-// The exact Service Bus invocation the host sends (shared/host-protocol/servicebus-invocation.json:
-// a CloudEvent quoted twice), delivered twice, yields one audit entry.
+// The exact Service Bus invocation the host sends (host-protocol/servicebus-invocation.json, kept
+// in shared/functions/testdata: a CloudEvent quoted twice), delivered twice, yields one audit entry.
 func TestServiceBusInvocation_HostExampleIsIdempotent(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repo, "..", "shared", "host-protocol", "servicebus-invocation.json"))
+	raw, err := os.ReadFile(filepath.Join(repo, "shared", "functions", "testdata", "host-protocol", "servicebus-invocation.json"))
 	if err != nil {
-		t.Fatalf("the host example is missing beside the checkout: %v", err)
+		t.Fatalf("the host example: %v", err)
 	}
 	raw = bytes.Replace(raw, []byte(`"MethodName": "AuditOnEvent"`), []byte(`"MethodName": "AuditOnTenantsEvent"`), 1)
 	s := startServer(t, nil)

@@ -261,10 +261,10 @@ func (s *server) register(slugValue, edition string) string {
 
 func hostTimerBody(t *testing.T, method string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repo, "..", "shared", "host-protocol", "timer-invocation.json"))
+	// The host's example, kept in the repository (a clone has no ../shared beside it).
+	raw, err := os.ReadFile(filepath.Join(repo, "shared", "functions", "testdata", "host-protocol", "timer-invocation.json"))
 	if err != nil {
-		// The example lives beside the checkout (../shared); fall back to the same shape inline.
-		raw = []byte(`{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-26T20:00:00+00:00","Next":"2026-11-26T20:01:00+00:00","LastUpdated":"2026-11-26T20:00:00+00:00"},"IsPastDue":false}},"Metadata":{"sys":{"MethodName":"OutboxDrain","UtcNow":"2026-11-26T20:00:10.0123456Z","RandGuid":"5f0c7e7e-5b7a-4c8e-9a53-2f1a3c9b8d10"}}}`)
+		t.Fatalf("the host example: %v", err)
 	}
 	return bytes.Replace(raw, []byte(`"OutboxDrain"`), []byte(`"`+method+`"`), 1)
 }

@@ -709,7 +709,7 @@ var keyVaultReference = regexp.MustCompile(`^@Microsoft\.KeyVault\(SecretUri=(ht
 
 // secretSettings are the app settings whose values must be Key Vault references.
 func secretSettings(e Expectations) []string {
-	out := []string{"SPINE_REDIS_URL", "SPINE_AUTH_SIGNING_KEY", "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+	out := []string{"SPINE_REDIS_URL", "APPLICATIONINSIGHTS_CONNECTION_STRING"}
 	for _, svc := range e.Services {
 		out = append(out, "SPINE_"+strings.ToUpper(svc)+"_DB_URL")
 	}
@@ -763,7 +763,6 @@ func FunctionApp(s *Snapshot, e Expectations) error {
 		"AzureWebJobsStorage__credential":  "managedidentity",
 		"AzureWebJobsStorage__clientId":    clientID,
 		"SPINE_STORAGE_ACCOUNT_URL":        blob,
-		"SPINE_ENVIRONMENT":                e.Environment,
 		"SPINE_SERVICES":                   strings.Join(e.Services, ","),
 	}
 	for _, svc := range e.Services {
@@ -781,7 +780,7 @@ func FunctionApp(s *Snapshot, e Expectations) error {
 			c.failf("app setting SPINE_SERVICEBUS_NAMESPACE = %q, want the namespace's host name", settings["SPINE_SERVICEBUS_NAMESPACE"])
 		}
 	}
-	for _, k := range []string{"SPINE_AUTH_ISSUER", "SPINE_AUTH_AUDIENCE", "SPINE_AUTH_JWKS_URL", "SPINE_KEYVAULT_URL", "SPINE_STORAGE_TABLE_URL"} {
+	for _, k := range []string{"SPINE_AUTH_ISSUER", "SPINE_AUTH_AUDIENCE", "SPINE_AUTH_JWKS_URL"} {
 		if settings[k] == "" {
 			c.failf("app setting %s is missing", k)
 		}

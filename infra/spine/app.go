@@ -38,7 +38,8 @@ func keyVaultReference(secret *azure.Secret) pulumi.StringOutput {
 }
 
 // secretSettings are the app settings whose values are Key Vault references,
-// by setting name, and the secrets behind them.
+// by setting name, and the secrets the program writes (also those no setting
+// refers to yet).
 type secretSettings struct {
 	refs    map[string]pulumi.StringOutput
 	secrets []pulumi.Resource
@@ -56,7 +57,9 @@ func DBDialectSetting(service string) string {
 
 // secrets writes the app's connection settings and token signing key to Key
 // Vault. Their values exist only in the vault and, encrypted, in the stack's
-// state; the app reads them through Key Vault references.
+// state; the app reads the connection settings through Key Vault references.
+// The signing key is the authorization server's (authz), which is not written
+// yet: no app setting refers to it until code reads it.
 func (d *deployment) secrets(kv *azure.Vault, id *azure.UserAssignedIdentity, db *database, cache *azure.Redis,
 	appi *azure.Component,
 ) (*secretSettings, error) {
@@ -90,7 +93,7 @@ func (d *deployment) secrets(kv *azure.Vault, id *azure.UserAssignedIdentity, db
 			owner: OwnerPlatform, classification: ClassInternal, contentType: "text/plain", value: appi.ConnectionString,
 		},
 		entry{
-			setting: "SPINE_AUTH_SIGNING_KEY", name: "auth-signing-key", owner: "authz", classification: ClassRestricted,
+			name: "auth-signing-key", owner: "authz", classification: ClassRestricted,
 			contentType: "application/x-pem-file", value: signingKey.PrivateKeyPemPkcs8,
 		},
 	)
@@ -102,7 +105,9 @@ func (d *deployment) secrets(kv *azure.Vault, id *azure.UserAssignedIdentity, db
 		if err != nil {
 			return nil, err
 		}
-		s.refs[e.setting] = keyVaultReference(secret)
+		if e.setting != "" {
+			s.refs[e.setting] = keyVaultReference(secret)
+		}
 		s.secrets = append(s.secrets, secret)
 	}
 	return s, nil
@@ -169,7 +174,7 @@ func (d *deployment) auth() (issuer, audience, jwks string) {
 	return issuer, audience, jwks
 }
 
-func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, kv *azure.Vault, bus *serviceBus,
+func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bus *serviceBus,
 	db *database, secrets *secretSettings, roles []pulumi.Resource,
 ) (*azure.FunctionApp, error) {
 	f := d.cfg.Function
@@ -188,6 +193,9 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, kv
 	}
 	issuer, audience, jwks := d.auth()
 	plain := func(s string) pulumi.StringInput { return pulumi.String(s) }
+	// Only settings something reads: the Functions platform and host, its
+	// bindings, the Azure SDK (AZURE_CLIENT_ID), or the app (shared/config);
+	// policy/settings_test.go holds this list to that.
 	settings := []azure.NameValue{
 		{Name: "FUNCTIONS_EXTENSION_VERSION", Value: plain("~4")},
 		{Name: "FUNCTIONS_WORKER_RUNTIME", Value: plain("custom")},
@@ -204,12 +212,9 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, kv
 		{Name: "ServiceBusConnection__fullyQualifiedNamespace", Value: bus.fqdn},
 		{Name: "ServiceBusConnection__credential", Value: plain("managedidentity")},
 		{Name: "ServiceBusConnection__clientId", Value: id.ClientID},
-		{Name: "SPINE_ENVIRONMENT", Value: plain(d.cfg.Environment)},
 		{Name: "SPINE_SERVICES", Value: plain(strings.Join(d.cfg.Services, ","))},
 		{Name: "SPINE_SERVICEBUS_NAMESPACE", Value: bus.fqdn},
 		{Name: "SPINE_STORAGE_ACCOUNT_URL", Value: st.account.BlobEndpoint()},
-		{Name: "SPINE_STORAGE_TABLE_URL", Value: st.account.TableEndpoint()},
-		{Name: "SPINE_KEYVAULT_URL", Value: kv.URI()},
 		{Name: "SPINE_AUTH_ISSUER", Value: plain(issuer)},
 		{Name: "SPINE_AUTH_AUDIENCE", Value: plain(audience)},
 		{Name: "SPINE_AUTH_JWKS_URL", Value: plain(jwks)},
