@@ -202,10 +202,6 @@ func (a *app) wire(ctx context.Context) (err error) {
 		}
 		a.drainers[svc] = d
 	}
-	tsvc.NotifyOutbox(a.drainers["tenants"].Kick)
-	if asvc != nil {
-		asvc.NotifyOutbox(a.drainers["audit"].Kick)
-	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

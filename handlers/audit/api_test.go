@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -162,7 +161,7 @@ func TestRecordAuditEntry_201_ChainedWithHashesTraceAndLocation(t *testing.T) {
 	// AuditEntryRecorded went to the outbox with the entry's chain position and the request's
 	// trace and actor.
 	var envelope []byte
-	err := h.db.InReadTx(context.Background(), sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := h.db.InReadTx(context.Background(), sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		return tx.QueryRowContext(context.Background(), `SELECT envelope::text FROM outbox WHERE subject = $1`, id).Scan(&envelope)
 	})
 	if err != nil {

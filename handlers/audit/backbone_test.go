@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +49,7 @@ func TestBackbone_CrashBetweenPublishAndDelete_ExactlyOneEntryPerEvent(t *testin
 	// The outbox: audit's own database has one, which stands in for the tenants service's here.
 	db := openRuntime(t)
 	// Other tests of this package leave AuditEntryRecorded rows behind; this test owns the outbox.
-	if err := db.InTx(context.Background(), sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	if err := db.InTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		_, err := tx.Exec(`DELETE FROM outbox`)
 		return err
 	}); err != nil {
@@ -65,8 +64,8 @@ func TestBackbone_CrashBetweenPublishAndDelete_ExactlyOneEntryPerEvent(t *testin
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := db.InTx(context.Background(), sqlstore.TenantScope(tid), func(tx *sql.Tx) error {
-				return outbox.Insert(context.Background(), tx, sqlstore.Postgres, ev)
+			if err := db.InTx(context.Background(), sqlstore.TenantScope(tid), func(tx *sqlstore.Tx) error {
+				return outbox.Emit(context.Background(), tx, ev)
 			}); err != nil {
 				t.Fatal(err)
 			}

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -134,7 +133,7 @@ func TestAuditOnTenantsEvent_EveryEncodingSameEventOneEntry(t *testing.T) {
 	}
 	// Nothing is emitted for entries that come from events (audit's own topic would feed them back).
 	var n int
-	_ = openRuntime(t).InReadTx(context.Background(), sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	_ = openRuntime(t).InReadTx(context.Background(), sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		return tx.QueryRowContext(context.Background(), `SELECT count(*) FROM outbox`).Scan(&n)
 	})
 	if n != 0 {

@@ -37,14 +37,9 @@ type Service struct {
 	store  Store
 	fence  tenancy.Fence
 	log    *slog.Logger
-	kick   func()
 	group  *grouper
 	events *eventGrouper
 }
-
-// NotifyOutbox registers f (the outbox drainer's Kick) to run after every commit that wrote
-// outbox rows. Call it before serving.
-func (s *Service) NotifyOutbox(f func()) { s.kick = f }
 
 // NewService wires a service. dir answers tenant states for the write fence of API writes (the
 // tenants service implements it); logger may be nil.
@@ -169,9 +164,6 @@ func (s *Service) Record(ctx context.Context, c Caller, tenant tenancy.TenantID,
 	e, err := s.group.append(ctx, tenant, &appendReq{entry: ne, meta: events.MetaFrom(ctx)})
 	if err != nil {
 		return Entry{}, err
-	}
-	if s.kick != nil {
-		s.kick()
 	}
 	return e, nil
 }

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sort"
 	"time"
@@ -37,7 +36,7 @@ type EventOutcome struct {
 }
 
 // appendTxFunc is one engine's Append body, run inside a transaction already in tenant's scope.
-type appendTxFunc func(ctx context.Context, tx *sql.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error)
+type appendTxFunc func(ctx context.Context, tx *sqlstore.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error)
 
 // appendOne is Append for either engine: the engine's appendTx in one transaction in tenant's
 // scope. An entry whose source event the tenant already has (its inbox row was lost) makes the
@@ -45,7 +44,7 @@ type appendTxFunc func(ctx context.Context, tx *sql.Tx, tenant tenancy.TenantID,
 func appendOne(ctx context.Context, db *sqlstore.DB, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim, appendTx appendTxFunc) ([]Entry, bool, error) {
 	var out []Entry
 	var dup bool
-	err := db.InTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := db.InTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		var err error
 		out, dup, err = appendTx(ctx, tx, tenant, entries, emit, claim)
 		return err
@@ -73,12 +72,12 @@ func appendEvents(ctx context.Context, db *sqlstore.DB, items []EventItem, appen
 	if len(items) == 0 {
 		return out, nil
 	}
-	err := db.InTx(ctx, sqlstore.TenantScope(items[order[0]].Tenant), func(tx *sql.Tx) error {
+	err := db.InTx(ctx, sqlstore.TenantScope(items[order[0]].Tenant), func(tx *sqlstore.Tx) error {
 		var current tenancy.TenantID
 		for n, i := range order {
 			it := items[i]
 			if n > 0 && it.Tenant != current {
-				if err := sqlstore.SetScope(ctx, db.Dialect, tx, sqlstore.TenantScope(it.Tenant)); err != nil {
+				if err := tx.SetScope(ctx, sqlstore.TenantScope(it.Tenant)); err != nil {
 					return err
 				}
 			}

@@ -44,9 +44,9 @@ func (s *pgStore) AppendEvents(ctx context.Context, items []EventItem) ([]EventO
 }
 
 // appendTx is Append's body inside a transaction already in tenant's scope.
-func (s *pgStore) appendTx(ctx context.Context, tx *sql.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error) {
+func (s *pgStore) appendTx(ctx context.Context, tx *sqlstore.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error) {
 	if claim != nil {
-		first, err := inbox.Record(ctx, tx, sqlstore.Postgres, claim.Consumer, tenant.String(), claim.EventID, claim.EventType)
+		first, err := inbox.Claim(ctx, tx, claim.Consumer, claim.EventID, claim.EventType)
 		if err != nil {
 			return nil, false, err
 		}
@@ -89,7 +89,7 @@ func (s *pgStore) appendTx(ctx context.Context, tx *sql.Tx, tenant tenancy.Tenan
 	if err != nil {
 		return nil, false, err
 	}
-	return out, false, outbox.Insert(ctx, tx, sqlstore.Postgres, evs...)
+	return out, false, outbox.Emit(ctx, tx, evs...)
 }
 
 // nullUUID is NULL for "" (no source event) and the id otherwise.
@@ -97,7 +97,7 @@ func nullUUID(id string) sql.NullString { return sql.NullString{String: id, Vali
 
 func (s *pgStore) Get(ctx context.Context, tenant tenancy.TenantID, id string) (Entry, error) {
 	var e Entry
-	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		var err error
 		e, err = scanEntry(tenant, tx.QueryRowContext(ctx, `SELECT `+pgEntryCols+` FROM audit_entries
 			WHERE tenant_id = $1 AND entry_id = $2`, tenant.String(), id))
@@ -152,7 +152,7 @@ func (s *pgStore) Query(ctx context.Context, tenant tenancy.TenantID, f Filter) 
 	q := `SELECT ` + pgEntryCols + ` FROM audit_entries WHERE ` + w.sql.String() +
 		fmt.Sprintf(` ORDER BY seq LIMIT $%d`, len(w.args))
 	var out []Entry
-	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		rows, err := tx.QueryContext(ctx, q, w.args...)
 		if err != nil {
 			return err
@@ -167,7 +167,7 @@ func (s *pgStore) SeqRange(ctx context.Context, tenant tenancy.TenantID, from, t
 	w := newPGWhere(tenant)
 	w.timeRange(from, to)
 	var first, last int64
-	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		return tx.QueryRowContext(ctx, `SELECT COALESCE(min(seq), 0), COALESCE(max(seq), 0) FROM audit_entries WHERE `+
 			w.sql.String(), w.args...).Scan(&first, &last)
 	})
@@ -176,7 +176,7 @@ func (s *pgStore) SeqRange(ctx context.Context, tenant tenancy.TenantID, from, t
 
 func (s *pgStore) Range(ctx context.Context, tenant tenancy.TenantID, afterSeq, throughSeq int64, limit int) ([]Entry, error) {
 	var out []Entry
-	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+pgEntryCols+` FROM audit_entries
 			WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4`,
 			tenant.String(), afterSeq, throughSeq, limit)

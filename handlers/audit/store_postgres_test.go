@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -41,7 +40,7 @@ func seedTwo(t *testing.T, s Store) (a, b tenancy.TenantID, entries map[tenancy.
 
 func execIn(db *sqlstore.DB, sc sqlstore.Scope, q string, args ...any) (int64, error) {
 	var n int64
-	err := db.InTx(context.Background(), sc, func(tx *sql.Tx) error {
+	err := db.InTx(context.Background(), sc, func(tx *sqlstore.Tx) error {
 		res, err := tx.ExecContext(context.Background(), q, args...)
 		if err != nil {
 			return err
@@ -90,7 +89,7 @@ func TestAppendOnly_OwnerIsRefusedByTheTrigger(t *testing.T) {
 		}
 	}
 	var n int
-	if err := owner.InReadTx(context.Background(), sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	if err := owner.InReadTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		return tx.QueryRowContext(context.Background(), `SELECT count(*) FROM audit_entries WHERE action = 'rewritten'`).Scan(&n)
 	}); err != nil || n != 0 {
 		t.Fatalf("rewritten entries: %d, %v", n, err)
@@ -136,7 +135,7 @@ func TestRLS_UnfilteredQueryReturnsOnlyCurrentTenant(t *testing.T) {
 	ctx := context.Background()
 	for _, table := range []string{"audit_entries", "inbox", "outbox"} {
 		var ids []string
-		err := db.InReadTx(ctx, sqlstore.TenantScope(a), func(tx *sql.Tx) error {
+		err := db.InReadTx(ctx, sqlstore.TenantScope(a), func(tx *sqlstore.Tx) error {
 			var err error
 			ids, err = testenv.QueryStrings(ctx, tx, `SELECT DISTINCT tenant_id::text FROM `+table) // no WHERE on purpose
 			return err
@@ -148,7 +147,7 @@ func TestRLS_UnfilteredQueryReturnsOnlyCurrentTenant(t *testing.T) {
 			t.Errorf("%s without a filter as A: %v, want only %s", table, ids, a)
 		}
 		var n int
-		_ = db.InReadTx(ctx, sqlstore.Scope{}, func(tx *sql.Tx) error {
+		_ = db.InReadTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error {
 			return tx.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n)
 		})
 		if n != 0 {

@@ -109,9 +109,9 @@ func (s *msStore) AppendEvents(ctx context.Context, items []EventItem) ([]EventO
 }
 
 // appendTx is Append's body inside a transaction already in tenant's scope.
-func (s *msStore) appendTx(ctx context.Context, tx *sql.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error) {
+func (s *msStore) appendTx(ctx context.Context, tx *sqlstore.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error) {
 	if claim != nil {
-		first, err := inbox.Record(ctx, tx, sqlstore.SQLServer, claim.Consumer, tenant.String(), claim.EventID, claim.EventType)
+		first, err := inbox.Claim(ctx, tx, claim.Consumer, claim.EventID, claim.EventType)
 		if err != nil {
 			return nil, false, err
 		}
@@ -145,12 +145,12 @@ func (s *msStore) appendTx(ctx context.Context, tx *sql.Tx, tenant tenancy.Tenan
 	if err != nil {
 		return nil, false, err
 	}
-	return out, false, outbox.Insert(ctx, tx, sqlstore.SQLServer, evs...)
+	return out, false, outbox.Emit(ctx, tx, evs...)
 }
 
 func (s *msStore) Get(ctx context.Context, tenant tenancy.TenantID, id string) (Entry, error) {
 	var e Entry
-	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		var err error
 		e, err = scanEntry(tenant, tx.QueryRowContext(ctx, msqGetEntry, tenant.String(), id))
 		return err
@@ -161,7 +161,7 @@ func (s *msStore) Get(ctx context.Context, tenant tenancy.TenantID, id string) (
 func (s *msStore) Query(ctx context.Context, tenant tenancy.TenantID, f Filter) ([]Entry, error) {
 	from, to := msRange(f.From, f.To)
 	var out []Entry
-	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		rows, err := tx.QueryContext(ctx, msqQuery, tenant.String(), f.AfterSeq, from, to,
 			f.ActorID, f.Action, f.ResourceType, f.ResourceID, f.TraceID, f.Limit)
 		if err != nil {
@@ -176,7 +176,7 @@ func (s *msStore) Query(ctx context.Context, tenant tenancy.TenantID, f Filter) 
 func (s *msStore) SeqRange(ctx context.Context, tenant tenancy.TenantID, from, to time.Time) (int64, int64, error) {
 	lo, hi := msRange(from, to)
 	var first, last int64
-	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		return tx.QueryRowContext(ctx, msqSeqRange, tenant.String(), lo, hi).Scan(&first, &last)
 	})
 	return first, last, err
@@ -184,7 +184,7 @@ func (s *msStore) SeqRange(ctx context.Context, tenant tenancy.TenantID, from, t
 
 func (s *msStore) Range(ctx context.Context, tenant tenancy.TenantID, afterSeq, throughSeq int64, limit int) ([]Entry, error) {
 	var out []Entry
-	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
 		rows, err := tx.QueryContext(ctx, msqRange, tenant.String(), afterSeq, throughSeq, limit)
 		if err != nil {
 			return err

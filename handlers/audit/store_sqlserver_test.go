@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 	"regexp"
@@ -54,7 +53,7 @@ func TestSQLServerAppendOnly_LedgerRefusesChangesForRuntimeAndOwner(t *testing.T
 		t.Error("TRUNCATE as the owner succeeded on an append-only ledger table")
 	}
 	var ids []string
-	err := runtime.InReadTx(context.Background(), sqlstore.TenantScope(a), func(tx *sql.Tx) error {
+	err := runtime.InReadTx(context.Background(), sqlstore.TenantScope(a), func(tx *sqlstore.Tx) error {
 		var err error
 		ids, err = testenv.QueryStrings(context.Background(), tx, `SELECT DISTINCT LOWER(CONVERT(char(36), tenant_id)) FROM dbo.audit_entries`)
 		return err

@@ -22,17 +22,6 @@ type Service struct {
 	steps []StepRunner
 	cfg   ServiceConfig
 	log   *slog.Logger
-	kick  func()
-}
-
-// NotifyOutbox registers f (the outbox drainer's Kick) to run after every commit that wrote
-// outbox rows, so events leave at once instead of at the next timer. Call it before serving.
-func (s *Service) NotifyOutbox(f func()) { s.kick = f }
-
-func (s *Service) kicked() {
-	if s.kick != nil {
-		s.kick()
-	}
 }
 
 var _ tenancy.Directory = (*Service)(nil)
@@ -194,7 +183,6 @@ func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem
 	if err != nil {
 		return View{}, nil, err
 	}
-	s.kicked()
 	s.cache.Invalidate(ctx, slugKey(t.Slug)) // a cached "no such slug" must not outlive the insert
 	return v, nil, nil
 }
@@ -405,7 +393,6 @@ func (s *Service) Transition(ctx context.Context, c Caller, id tenancy.TenantID,
 	if err != nil {
 		return View{}, err
 	}
-	s.kicked()
 	s.cache.Invalidate(ctx, tenantKey(id))
 	return v, nil
 }
@@ -469,9 +456,6 @@ func (s *Service) Provision(ctx context.Context, c Caller, id tenancy.TenantID, 
 		}, events.MetaFrom(ctx))
 		return []events.Event{ev}, err
 	})
-	if err == nil {
-		s.kicked()
-	}
 	return v, err
 }
 

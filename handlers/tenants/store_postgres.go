@@ -25,7 +25,7 @@ func NewPostgresStore(db *sqlstore.DB) Store { return &pgStore{db: db} }
 const pgTenantCols = `tenant_id, name, slug, status, edition_code, owner_email, version, created_at, updated_at, provisioned_at`
 
 func (s *pgStore) Create(ctx context.Context, t Tenant, steps []Step, evs []events.Event, rec *IdempotencyRecord) error {
-	err := s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		if rec != nil {
 			res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
 				(caller, key, request_hash, status_code, response_body, location, created_at)
@@ -54,7 +54,7 @@ func (s *pgStore) Create(ctx context.Context, t Tenant, steps []Step, evs []even
 			t.ID.String(), t.CreatedAt, seqs, names, statuses); err != nil {
 			return err
 		}
-		return outbox.Insert(ctx, tx, sqlstore.Postgres, evs...)
+		return outbox.Emit(ctx, tx, evs...)
 	})
 	return createError(err)
 }
@@ -69,7 +69,7 @@ func (s *pgStore) GetBySlug(ctx context.Context, sc sqlstore.Scope, slug Slug) (
 
 func (s *pgStore) getWhere(ctx context.Context, sc sqlstore.Scope, where string, arg any) (View, error) {
 	var v View
-	err := s.db.InReadTx(ctx, sc, func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		t, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+pgTenantCols+` FROM tenants WHERE `+where, arg))
 		if err != nil {
 			return err
@@ -81,7 +81,7 @@ func (s *pgStore) getWhere(ctx context.Context, sc sqlstore.Scope, where string,
 	return v, notFound(err)
 }
 
-func pgSteps(ctx context.Context, tx *sql.Tx, id tenancy.TenantID) ([]Step, error) {
+func pgSteps(ctx context.Context, tx *sqlstore.Tx, id tenancy.TenantID) ([]Step, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT seq, name, status, attempts, COALESCE(last_error, ''), updated_at
 		FROM tenant_provisioning_steps WHERE tenant_id = $1 ORDER BY seq`, id.String())
 	if err != nil {
@@ -92,7 +92,7 @@ func pgSteps(ctx context.Context, tx *sql.Tx, id tenancy.TenantID) ([]Step, erro
 
 func (s *pgStore) List(ctx context.Context, sc sqlstore.Scope, q ListQuery) ([]Tenant, error) {
 	var out []Tenant
-	err := s.db.InReadTx(ctx, sc, func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		after := "00000000-0000-0000-0000-000000000000"
 		if !q.After.IsZero() {
 			after = q.After.String()
@@ -111,7 +111,7 @@ func (s *pgStore) List(ctx context.Context, sc sqlstore.Scope, q ListQuery) ([]T
 
 func (s *pgStore) Update(ctx context.Context, sc sqlstore.Scope, id tenancy.TenantID, fn func(*View) ([]events.Event, error)) (View, error) {
 	var v View
-	err := s.db.InTx(ctx, sc, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		t, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+pgTenantCols+` FROM tenants WHERE tenant_id = $1 FOR UPDATE`, id.String()))
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func (s *pgStore) Update(ctx context.Context, sc sqlstore.Scope, id tenancy.Tena
 			nt.Version, nt.UpdatedAt, nt.ProvisionedAt); err != nil {
 			return err
 		}
-		return outbox.Insert(ctx, tx, sqlstore.Postgres, evs...)
+		return outbox.Emit(ctx, tx, evs...)
 	})
 	if errors.Is(err, sqlstore.ErrUniqueViolation) && sqlstore.Constraint(err) == "tenants_slug_key" {
 		return View{}, fmt.Errorf("%w: %w", ErrSlugTaken, err)
@@ -146,7 +146,7 @@ func (s *pgStore) RecordStep(ctx context.Context, sc sqlstore.Scope, id tenancy.
 	if !ok {
 		status, lastErr = StepFailed, sql.NullString{String: code, Valid: true}
 	}
-	err := s.db.InTx(ctx, sc, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		now := sqlstore.Now()
 		res, err := tx.ExecContext(ctx, `UPDATE tenant_provisioning_steps
 			SET status = $3, attempts = attempts + 1, last_error = $4, updated_at = $5
@@ -165,7 +165,7 @@ func (s *pgStore) RecordStep(ctx context.Context, sc sqlstore.Scope, id tenancy.
 
 func (s *pgStore) RetryDue(ctx context.Context, before time.Time, maxAttempts, limit int) ([]tenancy.TenantID, error) {
 	var ids []tenancy.TenantID
-	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT t.tenant_id FROM tenants t
 			WHERE t.status = 'Provisioning' AND EXISTS (
 				SELECT 1 FROM tenant_provisioning_steps s
@@ -183,7 +183,7 @@ func (s *pgStore) RetryDue(ctx context.Context, before time.Time, maxAttempts, l
 func (s *pgStore) Idempotency(ctx context.Context, caller, key string) (*IdempotencyRecord, error) {
 	var rec IdempotencyRecord
 	var loc sql.NullString
-	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		return tx.QueryRowContext(ctx, `SELECT caller, key, request_hash, status_code, response_body, location, created_at
 			FROM idempotency_keys WHERE caller = $1 AND key = $2`, caller, key).
 			Scan(&rec.Caller, &rec.Key, &rec.RequestHash, &rec.StatusCode, &rec.Body, &loc, &rec.CreatedAt)

@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -48,7 +47,7 @@ func TestRLS_UnfilteredQueryReturnsOnlyCurrentTenant(t *testing.T) {
 	ctx := context.Background()
 	for _, table := range []string{"tenants", "tenant_provisioning_steps", "outbox"} {
 		var ids []string
-		err := db.InReadTx(ctx, sqlstore.TenantScope(a.ID), func(tx *sql.Tx) error {
+		err := db.InReadTx(ctx, sqlstore.TenantScope(a.ID), func(tx *sqlstore.Tx) error {
 			var err error
 			ids, err = testenv.QueryStrings(ctx, tx, `SELECT tenant_id::text FROM `+table) // no WHERE on purpose
 			return err
@@ -71,7 +70,7 @@ func TestRLS_RuntimeRoleCannotWriteAcrossTenants(t *testing.T) {
 	sa := sqlstore.TenantScope(a.ID)
 
 	var n int64
-	err := db.InTx(ctx, sa, func(tx *sql.Tx) error {
+	err := db.InTx(ctx, sa, func(tx *sqlstore.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE tenants SET name = 'pwned'`) // every row, as A
 		if err != nil {
 			return err
@@ -82,7 +81,7 @@ func TestRLS_RuntimeRoleCannotWriteAcrossTenants(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("unfiltered UPDATE as A touched %d rows (err %v), want 1 (A's own)", n, err)
 	}
-	err = db.InTx(ctx, sa, func(tx *sql.Tx) error {
+	err = db.InTx(ctx, sa, func(tx *sqlstore.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE tenant_id = $1`, b.ID.String())
 		if err != nil {
 			return err
@@ -93,7 +92,7 @@ func TestRLS_RuntimeRoleCannotWriteAcrossTenants(t *testing.T) {
 		t.Fatalf("DELETE of B's outbox rows as A should affect nothing, got %v", err)
 	}
 	var bOutbox int
-	_ = db.InReadTx(ctx, sqlstore.TenantScope(b.ID), func(tx *sql.Tx) error {
+	_ = db.InReadTx(ctx, sqlstore.TenantScope(b.ID), func(tx *sqlstore.Tx) error {
 		return tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&bOutbox)
 	})
 	if bOutbox != 1 {
@@ -103,7 +102,7 @@ func TestRLS_RuntimeRoleCannotWriteAcrossTenants(t *testing.T) {
 	if err != nil || bv.Tenant.Name != "rls-b" {
 		t.Fatalf("B after A's unfiltered UPDATE: %+v, %v", bv.Tenant, err)
 	}
-	err = db.InTx(ctx, sa, func(tx *sql.Tx) error {
+	err = db.InTx(ctx, sa, func(tx *sqlstore.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tenant_provisioning_steps (tenant_id, seq, name, status, updated_at)
 			VALUES ($1, 9, 'x', 'Pending', now())`, b.ID.String())
 		return err
@@ -111,7 +110,7 @@ func TestRLS_RuntimeRoleCannotWriteAcrossTenants(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "row-level security") {
 		t.Fatalf("inserting a row for B as A: err = %v, want a row-level security violation", err)
 	}
-	err = db.InTx(ctx, sa, func(tx *sql.Tx) error {
+	err = db.InTx(ctx, sa, func(tx *sqlstore.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM tenants`)
 		return err
 	})
@@ -130,13 +129,13 @@ func TestRLS_RuntimeRoleCannotDisableRLS(t *testing.T) {
 		`DROP POLICY tenant_isolation ON tenants`,
 		`SET ROLE tenants_owner`,
 	} {
-		err := db.InTx(ctx, sqlstore.Scope{}, func(tx *sql.Tx) error { _, err := tx.ExecContext(ctx, q); return err })
+		err := db.InTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error { _, err := tx.ExecContext(ctx, q); return err })
 		if err == nil {
 			t.Errorf("%s succeeded for the runtime role", q)
 		}
 	}
 	// row_security = off makes a query fail rather than bypass the policies.
-	err := db.InTx(ctx, sqlstore.Scope{}, func(tx *sql.Tx) error {
+	err := db.InTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SET LOCAL row_security = off`); err != nil {
 			return err
 		}

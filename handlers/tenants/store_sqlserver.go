@@ -111,7 +111,7 @@ func msNullUTC(t *time.Time) sql.NullTime {
 func msNoRows() error { return notFound(sqlstore.Translate(sqlstore.SQLServer, sql.ErrNoRows)) }
 
 func (s *msStore) Create(ctx context.Context, t Tenant, steps []Step, evs []events.Event, rec *IdempotencyRecord) error {
-	err := s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		if rec != nil {
 			res, err := tx.ExecContext(ctx, msqInsertIdempotency,
 				rec.Caller, rec.Key, rec.RequestHash, rec.StatusCode, rec.Body, rec.Location, msUTC(rec.CreatedAt))
@@ -133,7 +133,7 @@ func (s *msStore) Create(ctx context.Context, t Tenant, steps []Step, evs []even
 				return err
 			}
 		}
-		return outbox.Insert(ctx, tx, sqlstore.SQLServer, evs...)
+		return outbox.Emit(ctx, tx, evs...)
 	})
 	return createError(err)
 }
@@ -155,7 +155,7 @@ func (s *msStore) GetBySlug(ctx context.Context, sc sqlstore.Scope, slug Slug) (
 // view reads one tenant (query selects msTenantCols by one parameter) and its steps.
 func (s *msStore) view(ctx context.Context, sc sqlstore.Scope, query string, arg any) (View, error) {
 	var v View
-	err := s.db.InReadTx(ctx, sc, func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		t, err := scanTenant(tx.QueryRowContext(ctx, query, arg))
 		if err != nil {
 			return err
@@ -167,7 +167,7 @@ func (s *msStore) view(ctx context.Context, sc sqlstore.Scope, query string, arg
 	return v, notFound(err)
 }
 
-func msSteps(ctx context.Context, tx *sql.Tx, id tenancy.TenantID) ([]Step, error) {
+func msSteps(ctx context.Context, tx *sqlstore.Tx, id tenancy.TenantID) ([]Step, error) {
 	rows, err := tx.QueryContext(ctx, msqSteps, id.String())
 	if err != nil {
 		return nil, err
@@ -182,7 +182,7 @@ func (s *msStore) List(ctx context.Context, sc sqlstore.Scope, q ListQuery) ([]T
 		return nil, nil
 	}
 	var out []Tenant
-	err := s.db.InReadTx(ctx, sc, func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		after := "00000000-0000-0000-0000-000000000000"
 		if !q.After.IsZero() {
 			after = q.After.String()
@@ -199,7 +199,7 @@ func (s *msStore) List(ctx context.Context, sc sqlstore.Scope, q ListQuery) ([]T
 
 func (s *msStore) Update(ctx context.Context, sc sqlstore.Scope, id tenancy.TenantID, fn func(*View) ([]events.Event, error)) (View, error) {
 	var v View
-	err := s.db.InTx(ctx, sc, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		t, err := scanTenant(tx.QueryRowContext(ctx, msqLockTenant, id.String()))
 		if err != nil {
 			return err
@@ -220,7 +220,7 @@ func (s *msStore) Update(ctx context.Context, sc sqlstore.Scope, id tenancy.Tena
 			nt.Version, msUTC(nt.UpdatedAt), msNullUTC(nt.ProvisionedAt)); err != nil {
 			return err
 		}
-		return outbox.Insert(ctx, tx, sqlstore.SQLServer, evs...)
+		return outbox.Emit(ctx, tx, evs...)
 	})
 	if errors.Is(err, sqlstore.ErrUniqueViolation) && sqlstore.Constraint(err) == "tenants_slug_key" {
 		return View{}, fmt.Errorf("%w: %w", ErrSlugTaken, err)
@@ -237,7 +237,7 @@ func (s *msStore) RecordStep(ctx context.Context, sc sqlstore.Scope, id tenancy.
 	if !ok {
 		status, lastErr = StepFailed, sql.NullString{String: code, Valid: true}
 	}
-	err := s.db.InTx(ctx, sc, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		now := sqlstore.Now()
 		if _, err := tx.ExecContext(ctx, msqBumpTenant, id.String(), now); err != nil {
 			return err
@@ -256,7 +256,7 @@ func (s *msStore) RecordStep(ctx context.Context, sc sqlstore.Scope, id tenancy.
 
 func (s *msStore) RetryDue(ctx context.Context, before time.Time, maxAttempts, limit int) ([]tenancy.TenantID, error) {
 	var ids []tenancy.TenantID
-	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		rows, err := tx.QueryContext(ctx, msqRetryDue, msUTC(before), maxAttempts, limit)
 		if err != nil {
 			return err
@@ -270,7 +270,7 @@ func (s *msStore) RetryDue(ctx context.Context, before time.Time, maxAttempts, l
 func (s *msStore) Idempotency(ctx context.Context, caller, key string) (*IdempotencyRecord, error) {
 	var rec IdempotencyRecord
 	var loc sql.NullString
-	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		return tx.QueryRowContext(ctx, msqIdempotency, caller, key).
 			Scan(&rec.Caller, &rec.Key, &rec.RequestHash, &rec.StatusCode, &rec.Body, &loc, &rec.CreatedAt)
 	})

@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 	"testing"
@@ -68,7 +67,7 @@ func TestSQLServerRLS_RuntimeUserIsConfined(t *testing.T) {
 	sa := sqlstore.TenantScope(a.ID)
 	for _, table := range []string{"dbo.tenants", "dbo.tenant_provisioning_steps", "dbo.outbox"} {
 		var ids []string
-		err := db.InReadTx(ctx, sa, func(tx *sql.Tx) error {
+		err := db.InReadTx(ctx, sa, func(tx *sqlstore.Tx) error {
 			var err error
 			ids, err = testenv.QueryStrings(ctx, tx, `SELECT LOWER(CONVERT(char(36), tenant_id)) FROM `+table) // no WHERE on purpose
 			return err
@@ -81,7 +80,7 @@ func TestSQLServerRLS_RuntimeUserIsConfined(t *testing.T) {
 		}
 	}
 	var n int64
-	err := db.InTx(ctx, sa, func(tx *sql.Tx) error {
+	err := db.InTx(ctx, sa, func(tx *sqlstore.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE dbo.tenants SET name = N'pwned'`)
 		if err == nil {
 			n, _ = res.RowsAffected()
@@ -91,7 +90,7 @@ func TestSQLServerRLS_RuntimeUserIsConfined(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("unfiltered UPDATE as A touched %d rows (err %v), want 1", n, err)
 	}
-	err = db.InTx(ctx, sa, func(tx *sql.Tx) error {
+	err = db.InTx(ctx, sa, func(tx *sqlstore.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO dbo.tenant_provisioning_steps (tenant_id, seq, name, status, updated_at)
 			VALUES (@p1, 9, 'x', 'Pending', SYSUTCDATETIME())`, b.ID.String())
 		return err
@@ -104,7 +103,7 @@ func TestSQLServerRLS_RuntimeUserIsConfined(t *testing.T) {
 		`DROP SECURITY POLICY rls.tenant_isolation`,
 		`DELETE FROM dbo.tenants`,
 	} {
-		err := db.InTx(ctx, sa, func(tx *sql.Tx) error { _, err := tx.ExecContext(ctx, q); return err })
+		err := db.InTx(ctx, sa, func(tx *sqlstore.Tx) error { _, err := tx.ExecContext(ctx, q); return err })
 		if err == nil {
 			t.Errorf("%s succeeded for the runtime user", q)
 		}

@@ -10,21 +10,25 @@ package inbox
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"spine/shared/sqlstore"
 )
 
-// Record claims eventID for consumer inside tx. It returns true when this is the first delivery
-// (apply the effect, then commit) and false when the event was already processed (skip the effect
-// and commit, so the message is acknowledged). Call it in the tenant's scope: the row is
-// tenant-owned. Concurrent deliveries of the same event serialize on the primary key; the loser
-// waits for the winner's commit and then sees false.
-func Record(ctx context.Context, tx *sql.Tx, d sqlstore.Dialect, consumer, tenantID, eventID, eventType string) (bool, error) {
-	res, err := tx.ExecContext(ctx, recordSQL[d], tenantID, consumer, eventID, eventType, sqlstore.Now())
+// Claim claims eventID for consumer inside tx, in the tenant of tx's scope (the inbox row is
+// tenant-owned: call it in the event's tenant's scope, as the consumer's effect runs). It returns
+// true when this is the first delivery (apply the effect, then commit) and false when the event
+// was already processed (skip the effect and commit, so the message is acknowledged). Concurrent
+// deliveries of the same event serialize on the primary key; the loser waits for the winner's
+// commit and then sees false.
+func Claim(ctx context.Context, tx *sqlstore.Tx, consumer, eventID, eventType string) (bool, error) {
+	tenant := tx.Scope().Tenant
+	if tenant == "" {
+		return false, fmt.Errorf("inbox: claim %s outside a tenant scope", eventID)
+	}
+	res, err := tx.ExecContext(ctx, recordSQL[tx.Dialect], tenant, consumer, eventID, eventType, sqlstore.Now())
 	if err != nil {
-		return false, fmt.Errorf("inbox: record %s: %w", eventID, sqlstore.Translate(d, err))
+		return false, fmt.Errorf("inbox: claim %s: %w", eventID, sqlstore.Translate(tx.Dialect, err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {

@@ -105,7 +105,9 @@ func NewDrainer(db *sqlstore.DB, topic string, pub Publisher, cfg DrainerConfig,
 	if !ok {
 		return nil, fmt.Errorf("outbox: no drain queries for %s", db.Dialect)
 	}
-	return &Drainer{db: db, topic: topic, pub: pub, cfg: cfg, log: logger, sql: q, kick: make(chan struct{}, 1)}, nil
+	d := &Drainer{db: db, topic: topic, pub: pub, cfg: cfg, log: logger, sql: q, kick: make(chan struct{}, 1)}
+	db.OnCommit(sqlstore.SignalOutbox, d.Kick) // every commit that emitted events kicks the drain
+	return d, nil
 }
 
 // Kick asks Run to drain now. It never blocks; kicks while a drain is pending coalesce.
@@ -170,7 +172,7 @@ func (d *Drainer) drainBatch(ctx context.Context) (r Result, claimed int, err er
 			endDrainSpan(span, r, err)
 		}
 	}()
-	err = d.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err = d.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		r = Result{}
 		if d.sql.lock != "" {
 			var got int
@@ -249,7 +251,7 @@ func (d *Drainer) drainBatch(ctx context.Context) (r Result, claimed int, err er
 	return r, claimed, err
 }
 
-func (d *Drainer) claim(ctx context.Context, tx *sql.Tx) ([]row, error) {
+func (d *Drainer) claim(ctx context.Context, tx *sqlstore.Tx) ([]row, error) {
 	rs, err := tx.QueryContext(ctx, d.sql.claim, d.cfg.BatchSize)
 	if err != nil {
 		return nil, err
@@ -270,7 +272,7 @@ func (d *Drainer) claim(ctx context.Context, tx *sql.Tx) ([]row, error) {
 
 // keepHeads drops every claimed aggregate whose first claimed row is not the aggregate's first
 // row in the table (see drainSQL.heads).
-func (d *Drainer) keepHeads(ctx context.Context, tx *sql.Tx, rows []row) ([]row, error) {
+func (d *Drainer) keepHeads(ctx context.Context, tx *sqlstore.Tx, rows []row) ([]row, error) {
 	if d.sql.heads == "" {
 		return rows, nil
 	}
@@ -311,7 +313,7 @@ func (d *Drainer) keepHeads(ctx context.Context, tx *sql.Tx, rows []row) ([]row,
 }
 
 // fail records a refused row: one more attempt, a doubling backoff, and parking after MaxAttempts.
-func (d *Drainer) fail(ctx context.Context, tx *sql.Tx, rw row, code string) (parked bool, err error) {
+func (d *Drainer) fail(ctx context.Context, tx *sqlstore.Tx, rw row, code string) (parked bool, err error) {
 	attempts := rw.attempts + 1
 	wait := d.cfg.BackoffBase << min(attempts-1, 20)
 	if wait > d.cfg.BackoffMax || wait <= 0 {
@@ -328,7 +330,7 @@ func (d *Drainer) fail(ctx context.Context, tx *sql.Tx, rw row, code string) (pa
 	return parkedAt.Valid, err
 }
 
-func (d *Drainer) delete(ctx context.Context, tx *sql.Tx, seqs []int64) error {
+func (d *Drainer) delete(ctx context.Context, tx *sqlstore.Tx, seqs []int64) error {
 	_, err := tx.ExecContext(ctx, d.sql.deleteSeqs, d.sql.seqParam(seqs))
 	return err
 }
@@ -367,7 +369,7 @@ type Counts struct {
 // Counts returns how many rows wait and how many are parked.
 func (d *Drainer) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
-	err := d.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err := d.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		return tx.QueryRowContext(ctx, d.sql.counts).Scan(&c.Pending, &c.Parked)
 	})
 	return c, err
@@ -376,7 +378,7 @@ func (d *Drainer) Counts(ctx context.Context) (Counts, error) {
 // Parked lists up to limit parked rows, oldest first.
 func (d *Drainer) Parked(ctx context.Context, limit int) ([]ParkedRow, error) {
 	var out []ParkedRow
-	err := d.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err := d.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		rs, err := tx.QueryContext(ctx, d.sql.parked, limit)
 		if err != nil {
 			return err
@@ -400,7 +402,7 @@ var ErrNotParked = errors.New("outbox: no parked row with this event id")
 
 // Replay makes a parked row due again with a fresh attempt count, and kicks the drainer.
 func (d *Drainer) Replay(ctx context.Context, eventID string) error {
-	err := d.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	err := d.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		res, err := tx.ExecContext(ctx, d.sql.replay, eventID, time.Now().UTC())
 		if err != nil {
 			return err
@@ -408,10 +410,8 @@ func (d *Drainer) Replay(ctx context.Context, eventID string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotParked
 		}
+		tx.Notify(sqlstore.SignalOutbox)
 		return nil
 	})
-	if err == nil {
-		d.Kick()
-	}
 	return err
 }

@@ -2,8 +2,8 @@ package outbox
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "tenants", &testDB)) }
 func open(t *testing.T) *sqlstore.DB {
 	t.Helper()
 	db := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
-	if err := db.InTx(context.Background(), sqlstore.PlatformScope(), func(tx *sql.Tx) error {
+	if err := db.InTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		_, err := tx.Exec(`DELETE FROM outbox`)
 		return err
 	}); err != nil {
@@ -43,8 +43,8 @@ func write(t *testing.T, db *sqlstore.DB, aggregates []tenancy.TenantID, n int) 
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := db.InTx(context.Background(), sqlstore.TenantScope(tid), func(tx *sql.Tx) error {
-				return Insert(context.Background(), tx, sqlstore.Postgres, ev)
+			if err := db.InTx(context.Background(), sqlstore.TenantScope(tid), func(tx *sqlstore.Tx) error {
+				return Emit(context.Background(), tx, ev)
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -305,5 +305,49 @@ func TestDrain_CrashBetweenPublishAndDelete_Republishes(t *testing.T) {
 		if n != 2 {
 			t.Fatalf("event %s published %d times, want 2 (same id both times)", id, n)
 		}
+	}
+}
+
+// Emit kicks the drainer once its transaction commits, and never for a transaction that rolled
+// back: services do not wire the drainer themselves.
+func TestEmit_KicksTheDrainerOnlyAfterCommit(t *testing.T) {
+	db := open(t)
+	d, err := NewDrainer(db, "tenants", &recorder{}, DrainerConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := tenancy.NewTenantID()
+	ev, err := events.New("tenants", "TenantTouched", tid.String(), tid.String(), map[string]int{"n": 1}, events.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kicked := func() bool {
+		select {
+		case <-d.kick:
+			return true
+		default:
+			return false
+		}
+	}
+	rollback := errors.New("roll back")
+	err = db.InTx(context.Background(), sqlstore.TenantScope(tid), func(tx *sqlstore.Tx) error {
+		if err := Emit(context.Background(), tx, ev); err != nil {
+			return err
+		}
+		if kicked() {
+			t.Error("kicked before the commit")
+		}
+		return rollback
+	})
+	if !errors.Is(err, rollback) || kicked() {
+		t.Fatalf("rolled back: err %v, kicked %v; want no kick", err, !kicked())
+	}
+	if err := db.InTx(context.Background(), sqlstore.TenantScope(tid), func(tx *sqlstore.Tx) error {
+		return Emit(context.Background(), tx, ev)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !kicked() {
+		t.Fatal("a committed Emit did not kick the drainer")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/XSAM/otelsql"
@@ -90,7 +91,26 @@ type DB struct {
 	Service string
 
 	stats interface{ Unregister() error } // otelsql's pool statistics, when instrumented
+
+	mu        sync.RWMutex
+	listeners map[string][]func() // by signal name; see OnCommit
 }
+
+// OnCommit registers f to run after every transaction of db that called Tx.Notify(signal) has
+// committed (once per transaction, however often it notified). The outbox drainer registers its
+// Kick for SignalOutbox, so a service's writes never wire the drainer themselves. f must be
+// cheap and must not block (it runs on the committing goroutine). Safe for concurrent use.
+func (db *DB) OnCommit(signal string, f func()) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.listeners == nil {
+		db.listeners = map[string][]func(){}
+	}
+	db.listeners[signal] = append(db.listeners[signal], f)
+}
+
+// SignalOutbox is the signal a transaction that wrote outbox rows notifies (outbox.Emit does).
+const SignalOutbox = "outbox"
 
 // Open opens and pings service's database. The DSN is never included in errors (it holds a
 // password). When telemetry is enabled (telemetry.Enabled) the connection is instrumented (see
@@ -174,10 +194,64 @@ func TenantScope(id fmt.Stringer) Scope { return Scope{Tenant: id.String()} }
 // maintenance; never derive it from request input other than a verified platform-admin token.
 func PlatformScope() Scope { return Scope{Platform: true} }
 
+// Tx is one transaction of a service's database: the driver's transaction, the engine's dialect,
+// the row-level-security scope its statements run in, and the signals to deliver once it has
+// committed. Statements run through the embedded *sql.Tx. A Tx is used by one goroutine.
+type Tx struct {
+	*sql.Tx
+	// Dialect is the engine: store code picks its statement set with it.
+	Dialect Dialect
+	db      *DB
+	scope   Scope
+	signals []string
+}
+
+// Scope is the row-level-security scope the transaction's statements run in now.
+func (tx *Tx) Scope() Scope { return tx.scope }
+
+// SetScope switches the scope for the statements that follow. A transaction that works tenant by
+// tenant (a consumer committing a group of events) calls it before each tenant's statements, so
+// every statement still runs in exactly one tenant's scope.
+func (tx *Tx) SetScope(ctx context.Context, s Scope) error {
+	if err := setScope(ctx, tx.Dialect, tx.Tx, s); err != nil {
+		return err
+	}
+	tx.scope = s
+	return nil
+}
+
+// Notify asks for the listeners of signal (see DB.OnCommit) to run once this transaction has
+// committed; nothing runs if it rolls back. Repeated notifications of one signal run it once.
+func (tx *Tx) Notify(signal string) {
+	for _, s := range tx.signals {
+		if s == signal {
+			return
+		}
+	}
+	tx.signals = append(tx.signals, signal)
+}
+
+// committed runs the listeners of every signal the transaction notified.
+func (tx *Tx) committed() {
+	if len(tx.signals) == 0 {
+		return
+	}
+	tx.db.mu.RLock()
+	var fs []func()
+	for _, s := range tx.signals {
+		fs = append(fs, tx.db.listeners[s]...)
+	}
+	tx.db.mu.RUnlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
 // InTx runs fn in a transaction whose row-level-security scope is s. It commits when fn returns
-// nil and rolls back otherwise. Serialization failures and deadlocks are retried (up to 3 times),
-// so fn must have no effects outside the transaction. Errors are translated (see Translate).
-func (db *DB) InTx(ctx context.Context, s Scope, fn func(*sql.Tx) error) error {
+// nil and rolls back otherwise; after the commit it delivers the signals fn notified.
+// Serialization failures and deadlocks are retried (up to 3 times, each with a fresh Tx), so fn
+// must have no effects outside the transaction. Errors are translated (see Translate).
+func (db *DB) InTx(ctx context.Context, s Scope, fn func(*Tx) error) error {
 	op := telemetry.Start(ctx, db.Service, telemetry.StoreSQL, "write", s.Tenant)
 	err := db.inTx(ctx, s, nil, fn)
 	op.EndWith(ctx, outcome(err), telemetry.NoSize, telemetry.NoSize)
@@ -185,7 +259,7 @@ func (db *DB) InTx(ctx context.Context, s Scope, fn func(*sql.Tx) error) error {
 }
 
 // InReadTx is InTx in a read-only transaction.
-func (db *DB) InReadTx(ctx context.Context, s Scope, fn func(*sql.Tx) error) error {
+func (db *DB) InReadTx(ctx context.Context, s Scope, fn func(*Tx) error) error {
 	op := telemetry.Start(ctx, db.Service, telemetry.StoreSQL, "read", s.Tenant)
 	err := db.inTx(ctx, s, &sql.TxOptions{ReadOnly: db.Dialect == Postgres}, fn)
 	op.EndWith(ctx, outcome(err), telemetry.NoSize, telemetry.NoSize)
@@ -200,7 +274,7 @@ func outcome(err error) string {
 	return telemetry.OutcomeOf(err)
 }
 
-func (db *DB) inTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+func (db *DB) inTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		err = db.tryTx(ctx, s, opts, fn)
@@ -212,35 +286,35 @@ func (db *DB) inTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*s
 	return err
 }
 
-func (db *DB) tryTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
-	tx, err := db.BeginTx(ctx, opts)
+func (db *DB) tryTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*Tx) error) (err error) {
+	stx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", Translate(db.Dialect, err))
 	}
 	defer func() {
 		if err != nil {
-			_ = tx.Rollback()
+			_ = stx.Rollback()
 		}
 	}()
-	if err = SetScope(ctx, db.Dialect, tx, s); err != nil {
+	tx := &Tx{Tx: stx, Dialect: db.Dialect, db: db}
+	if err = tx.SetScope(ctx, s); err != nil {
 		return err
 	}
 	if err = fn(tx); err != nil {
 		return Translate(db.Dialect, err)
 	}
-	if err = tx.Commit(); err != nil {
+	if err = stx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", Translate(db.Dialect, err))
 	}
+	tx.committed()
 	return nil
 }
 
-// SetScope writes the settings the row-level-security policies read. InTx calls it first; a
-// transaction that works tenant by tenant (a consumer committing a group of events) calls it again
-// before each tenant's statements, so every statement still runs in exactly one tenant's scope. PostgreSQL: transaction-local
+// setScope writes the settings the row-level-security policies read (Tx.SetScope). PostgreSQL: transaction-local
 // GUCs (set_config(..., true)), gone at commit. SQL Server: SESSION_CONTEXT, which lives as long as
 // the pooled connection, so both keys are written at the start of every transaction and a previous
 // request's scope can never linger.
-func SetScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
+func setScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
 	platform := "off"
 	if s.Platform {
 		platform = "on"
