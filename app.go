@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,6 +28,7 @@ import (
 	"spine/shared/config"
 	"spine/shared/functions"
 	"spine/shared/httpx"
+	"spine/shared/kit"
 	"spine/shared/outbox"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
@@ -46,26 +48,34 @@ type app struct {
 	drainers map[string]*outbox.Drainer // by topic (= publishing service)
 	local    *bus.Local                 // the in-process transport, when no Service Bus is configured
 
-	// directory is the tenants service's answer to "what state is this tenant in?", handed to
-	// every service that fences writes.
-	directory tenancy.Directory
-
 	telemetry *telemetry.Provider // see app_telemetry.go
 }
 
 // OutboxDrainSchedule is the safety-net timer of the outbox: commits kick the drainers at once.
 const OutboxDrainSchedule = "*/10 * * * * *"
 
-// declaredRegistry is the function registry as declared by every service, without connecting to
-// anything: what `handler functions` writes and what the host will invoke.
-func declaredRegistry() (*functions.Registry, error) {
-	return (&app{}).buildRegistry(tenants.NewAPI(nil), audit.NewAPI(nil))
+// modules is the one list of owning services, in start-up order. Everything per service derives
+// from it (see shared/kit). tenants comes first: it answers the tenant directory.
+var modules = []kit.Module{
+	tenants.Module,
+	audit.Module,
 }
 
-// Topics are the publishing services' Service Bus topics: every service with an outbox.
-var Topics = config.Services
+// moduleNames are the services the binary can serve (SPINE_SERVICES picks among them).
+func moduleNames() []string { return kit.Names(modules) }
 
-func (a *app) buildRegistry(t *tenants.API, au *audit.API) (*functions.Registry, error) {
+// declaredRegistry is the function registry as declared by every module, without connecting to
+// anything: what `handler functions` writes and what the host will invoke.
+func declaredRegistry() (*functions.Registry, error) {
+	decl := make([]kit.Service, len(modules))
+	for i, m := range modules {
+		decl[i] = m.Declare
+	}
+	return (&app{}).buildRegistry(decl)
+}
+
+// buildRegistry declares the platform's own functions and those of svcs.
+func (a *app) buildRegistry(svcs []kit.Service) (*functions.Registry, error) {
 	reg := &functions.Registry{}
 	if err := reg.Add(
 		functions.Function{Name: "Health",
@@ -78,11 +88,11 @@ func (a *app) buildRegistry(t *tenants.API, au *audit.API) (*functions.Registry,
 	); err != nil {
 		return nil, err
 	}
-	if err := reg.Add(t.Functions()...); err != nil {
-		return nil, err
-	}
-	if err := reg.Add(au.Functions(Topics)...); err != nil {
-		return nil, err
+	catalog := kit.CatalogOf(modules)
+	for _, s := range svcs {
+		if err := reg.Add(s.Functions(catalog)...); err != nil {
+			return nil, err
+		}
 	}
 	return reg, nil
 }
@@ -149,13 +159,6 @@ func (a *app) wire(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("SPINE_STORAGE_CONNECTION_STRING / SPINE_STORAGE_ACCOUNT_URL: %w", err)
 	}
-	if cfg.StorageConnectionString != "" {
-		// Local stacks (Azurite) get their containers here; in Azure, Pulumi creates them.
-		if err := blobs.EnsureContainer(ctx, tenants.ManifestContainer); err != nil {
-			logger.Warn("blob: cannot create container; provisioning's storage step will fail until storage is reachable",
-				"container", tenants.ManifestContainer, "error", err)
-		}
-	}
 
 	dbs := map[string]*sqlstore.DB{}
 	for _, svc := range cfg.Enabled {
@@ -167,27 +170,33 @@ func (a *app) wire(ctx context.Context) (err error) {
 		dbs[svc] = db
 	}
 
-	if dbs["tenants"] == nil {
+	// Every enabled module, in the list's order; the tenant directory forwards to whichever
+	// module provides it, so the order of the list does not decide who may ask.
+	dir := &lateDirectory{}
+	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Catalog: kit.CatalogOf(modules)}
+	var svcs []kit.Service
+	mappers := []problem.Mapper{}
+	for _, m := range modules {
+		db, enabled := dbs[m.Name]
+		if !enabled {
+			continue
+		}
+		d := deps
+		d.DB = db
+		svc, err := m.New(ctx, d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
+		}
+		if p, ok := svc.(kit.DirectoryProvider); ok {
+			dir.set(p.Directory())
+		}
+		svcs = append(svcs, svc)
+		mappers = append(mappers, svc.MapError)
+	}
+	if !dir.wired() {
 		return errors.New("SPINE_SERVICES: tenants must be enabled (every service asks it for tenant states)")
 	}
-	tsvc, err := tenants.NewService(storeFor(dbs["tenants"]), c, []tenants.StepRunner{
-		tenants.EditionStep{Editions: cfg.TenantEditions},
-		tenants.StorageStep{Blobs: blobs},
-	}, tenants.ServiceConfig{CacheTTL: cfg.CacheTTL, RetryAfter: cfg.ProvisioningRetryAfter}, logger)
-	if err != nil {
-		return err
-	}
-	a.directory = tsvc
-	tapi := tenants.NewAPI(tsvc)
-
-	var asvc *audit.Service
-	if db, ok := dbs["audit"]; ok {
-		if asvc, err = audit.NewService(auditStoreFor(db), tsvc, logger); err != nil {
-			return err
-		}
-	}
-	aapi := audit.NewAPI(asvc)
-	if a.registry, err = a.buildRegistry(tapi, aapi); err != nil {
+	if a.registry, err = a.buildRegistry(svcs); err != nil {
 		return err
 	}
 
@@ -205,7 +214,7 @@ func (a *app) wire(ctx context.Context) (err error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	ph := &problem.Handler{Logger: logger, Mappers: []problem.Mapper{tenants.MapError, audit.MapError, auth.ProblemFor}}
+	ph := &problem.Handler{Logger: logger, Mappers: append(mappers, auth.ProblemFor)}
 	e.HTTPErrorHandler = ph.ServeError
 	e.Use(middleware.Recover())
 	a.instrumentEcho(e)
@@ -218,9 +227,8 @@ func (a *app) wire(ctx context.Context) (err error) {
 	api := e.Group("/api", httpx.Edge(cfg.MaxBodyBytes)...)
 	a.mountHealth(api, dbs, c, blobs)
 	secured := api.Group("", auth.Middleware(verifier), httpx.Actor())
-	tapi.Routes(secured)
-	if asvc != nil {
-		aapi.Routes(secured)
+	for _, svc := range svcs {
+		svc.Routes(secured)
 	}
 	admin := &outbox.Admin{Drainers: a.drainers}
 	if a.local != nil {
@@ -273,22 +281,6 @@ func (a *app) publisher() (outbox.Publisher, error) {
 	a.local = bus.NewLocal(a.registry, bus.LocalConfig{}, a.log)
 	a.log.Info("events: no Service Bus configured; using the in-process transport", "topology", a.local.String())
 	return a.local, nil
-}
-
-// auditStoreFor picks the audit store for the database's engine.
-func auditStoreFor(db *sqlstore.DB) audit.Store {
-	if db.Dialect == sqlstore.SQLServer {
-		return audit.NewSQLServerStore(db)
-	}
-	return audit.NewPostgresStore(db)
-}
-
-// storeFor picks the tenants store for the database's engine.
-func storeFor(db *sqlstore.DB) tenants.Store {
-	if db.Dialect == sqlstore.SQLServer {
-		return tenants.NewSQLServerStore(db)
-	}
-	return tenants.NewPostgresStore(db)
 }
 
 func openDB(ctx context.Context, cfg config.Config, svc string) (*sqlstore.DB, error) {
@@ -384,4 +376,23 @@ func (a *app) Close() {
 		a.closers[i]()
 	}
 	a.closers = nil
+}
+
+// lateDirectory is the tenant directory handed to every module: it forwards to the module that
+// provides it (tenants), which may be built after the modules that hold it.
+type lateDirectory struct{ d atomic.Pointer[dirBox] }
+
+type dirBox struct{ tenancy.Directory }
+
+func (l *lateDirectory) set(d tenancy.Directory) { l.d.Store(&dirBox{d}) }
+
+func (l *lateDirectory) wired() bool { return l.d.Load() != nil }
+
+// TenantStatus implements tenancy.Directory.
+func (l *lateDirectory) TenantStatus(ctx context.Context, id tenancy.TenantID) (tenancy.Status, error) {
+	b := l.d.Load()
+	if b == nil {
+		return "", errors.New("tenancy: the tenant directory is not wired (tenants is not enabled)")
+	}
+	return b.TenantStatus(ctx, id)
 }

@@ -72,7 +72,7 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 }
 
 func serveCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) error {
-	cfg, err := config.Load(getenv)
+	cfg, err := config.Load(getenv, moduleNames())
 	if err != nil {
 		return fmt.Errorf("invalid settings:\n%w", err)
 	}
@@ -87,7 +87,7 @@ func serveCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) error
 }
 
 func migrateCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) error {
-	cfg, err := config.Load(getenv)
+	cfg, err := config.Load(getenv, moduleNames())
 	if err != nil {
 		return fmt.Errorf("invalid settings:\n%w", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"spine/shared/auth"
-	"spine/shared/config"
 	"spine/shared/functions"
 )
 
@@ -95,7 +94,7 @@ func TestSampleSettings_ListEverySetting(t *testing.T) {
 			t.Errorf("local.settings.sample.json lacks %s", m[1])
 		}
 	}
-	for _, svc := range config.Services {
+	for _, svc := range moduleNames() {
 		for _, suffix := range []string{"_DB_DIALECT", "_DB_URL", "_DB_MIGRATE_URL"} {
 			name := "SPINE_" + strings.ToUpper(svc) + suffix
 			if _, ok := sample.Values[name]; !ok {

@@ -114,7 +114,7 @@ func TestBackbone_CrashBetweenPublishAndDelete_ExactlyOneEntryPerEvent(t *testin
 func registryOf(t *testing.T, svc *Service) *functions.Registry {
 	t.Helper()
 	reg := &functions.Registry{}
-	if err := reg.Add(NewAPI(svc).Functions([]string{"tenants"})...); err != nil {
+	if err := reg.Add(NewAPI(svc).functions([]string{"tenants"})...); err != nil {
 		t.Fatal(err)
 	}
 	return reg

@@ -10,17 +10,26 @@ import (
 	"spine/shared/bus"
 	"spine/shared/functions"
 	"spine/shared/httpx"
+	"spine/shared/kit"
 )
 
 // ServiceBusConnection is the app setting prefix the audit consumers' Service Bus triggers use.
 const ServiceBusConnection = "ServiceBusConnection"
 
-// Functions declares the audit service's Azure Functions: one catch-all HTTP function whose
-// requests the host forwards to echo, and for every topic in topics except audit's own a Service
-// Bus function AuditOn<Topic>Event on the topic's "audit" subscription (every event type), which
-// records each event as one audit entry. topics are the publishing services' topic names (one per
-// service, named after it); duplicates are ignored.
-func (a *API) Functions(topics []string) []functions.Function {
+// Functions implements kit.Service: one catch-all HTTP function whose requests the host forwards
+// to echo, and for every topic of c except audit's own a Service Bus function AuditOn<Topic>Event
+// on the topic's "audit" subscription (every event type), which records each event as one audit
+// entry.
+func (a *API) Functions(c kit.Catalog) []functions.Function {
+	topics := make([]string, len(c))
+	for i, t := range c {
+		topics[i] = t.Name
+	}
+	return a.functions(topics)
+}
+
+// functions declares the functions for the publishing topics; duplicates are ignored.
+func (a *API) functions(topics []string) []functions.Function {
 	fns := []functions.Function{{
 		Name: "Audit",
 		HTTP: &functions.HTTPTrigger{Route: "audit-entries/{*rest}", Methods: []string{"get", "post"},

@@ -28,7 +28,7 @@ type host struct {
 func newHost(t *testing.T, svc *Service) *host {
 	t.Helper()
 	reg := &functions.Registry{}
-	if err := reg.Add(NewAPI(svc).Functions([]string{"tenants", "audit", "identity"})...); err != nil {
+	if err := reg.Add(NewAPI(svc).functions([]string{"tenants", "audit", "identity"})...); err != nil {
 		t.Fatal(err)
 	}
 	e := echo.New()
@@ -70,7 +70,7 @@ func tenantRegistered(t *testing.T, tenant tenancy.TenantID, m events.Meta) (eve
 }
 
 func TestFunctions_OneCatchAllAndOneConsumerPerTopicButAudit(t *testing.T) {
-	fns := NewAPI(nil).Functions([]string{"tenants", "audit", "identity", "tenants", "feature_flags"})
+	fns := NewAPI(nil).functions([]string{"tenants", "audit", "identity", "tenants", "feature_flags"})
 	var names []string
 	for _, fn := range fns {
 		names = append(names, fn.Name)

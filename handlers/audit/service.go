@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"spine/shared/bus"
+	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/httpx"
 	"spine/shared/tenancy"
@@ -26,7 +27,7 @@ const service = "audit"
 const Consumer = "audit"
 
 // EventEntryRecorded is the event the service emits for each entry recorded through the API.
-const EventEntryRecorded = "AuditEntryRecorded"
+const EventEntryRecorded = contracts.AuditEntryRecorded
 
 // verifyPage is how many entries Verify reads per query: the chain is streamed, never loaded whole.
 const verifyPage = 500
@@ -198,13 +199,11 @@ func (s *Service) writeGroup(ctx context.Context, tenant tenancy.TenantID, reqs 
 // recordedData is AuditEntryRecorded's data: where the entry sits in the chain and what it is
 // about. The payload is left out (it can be large); subscribers read the entry if they need it.
 // The hash lets a subscriber (the archive) anchor the chain outside this database.
-func recordedData(e Entry) map[string]any {
-	return map[string]any{
-		"entryId": e.ID, "tenantId": e.TenantID, "seq": e.Seq, "occurredAt": e.OccurredAt,
-		"recordedAt": e.RecordedAt, "actor": map[string]string{"type": e.Actor.Type, "id": e.Actor.ID},
-		"action": e.Action, "resource": map[string]string{"type": e.Resource.Type, "id": e.Resource.ID},
-		"traceId": e.TraceID, "hash": hex.EncodeToString(e.Hash),
-	}
+func recordedData(e Entry) contracts.AuditEntryRecordedData {
+	return contracts.AuditEntryRecordedData{EntryID: e.ID, TenantID: e.TenantID.String(), Seq: e.Seq,
+		OccurredAt: e.OccurredAt, RecordedAt: e.RecordedAt, Actor: contracts.Actor{Type: e.Actor.Type, ID: e.Actor.ID},
+		Action: e.Action, Resource: contracts.Resource{Type: e.Resource.Type, ID: e.Resource.ID},
+		TraceID: e.TraceID, Hash: hex.EncodeToString(e.Hash)}
 }
 
 // RecordEvent records one integration event as an entry of the event's tenant, exactly once: the

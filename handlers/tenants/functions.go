@@ -5,14 +5,15 @@ import (
 	"fmt"
 
 	"spine/shared/functions"
+	"spine/shared/kit"
 )
 
 // SweepBatch bounds how many tenants one sweep invocation retries.
 const SweepBatch = 50
 
-// Functions declares the tenants service's Azure Functions: one catch-all HTTP function whose
-// requests the host forwards to echo, and the provisioning retry timer.
-func (a *API) Functions() []functions.Function {
+// Functions implements kit.Service: one catch-all HTTP function whose requests the host forwards
+// to echo, and the provisioning retry timer.
+func (a *API) Functions(kit.Catalog) []functions.Function {
 	return []functions.Function{
 		{
 			Name: "Tenants",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"spine/shared/cache"
+	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -156,8 +157,8 @@ func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem
 	for i, r := range s.steps {
 		steps[i] = Step{Seq: i + 1, Name: r.Name(), Status: StepPending, UpdatedAt: now}
 	}
-	ev, err := events.New(service, "TenantRegistered", t.ID.String(), t.ID.String(), map[string]any{
-		"tenantId": t.ID, "name": t.Name, "slug": t.Slug, "editionCode": t.EditionCode,
+	ev, err := events.New(service, contracts.TenantRegistered, t.ID.String(), t.ID.String(), contracts.TenantRegisteredData{
+		TenantID: t.ID.String(), Name: t.Name, Slug: string(t.Slug), EditionCode: string(t.EditionCode), OwnerEmail: t.OwnerEmail,
 	}, events.MetaFrom(ctx))
 	if err != nil {
 		return View{}, nil, err
@@ -361,11 +362,11 @@ func (s *Service) Transition(ctx context.Context, c Caller, id tenancy.TenantID,
 	var typ string
 	switch a {
 	case ActionSuspend:
-		to, typ = tenancy.StatusSuspended, "TenantSuspended"
+		to, typ = tenancy.StatusSuspended, contracts.TenantSuspended
 	case ActionReactivate:
-		to, typ = tenancy.StatusActive, "TenantReactivated"
+		to, typ = tenancy.StatusActive, contracts.TenantReactivated
 	case ActionDecommission:
-		to, typ = tenancy.StatusDecommissioned, "TenantDecommissioned"
+		to, typ = tenancy.StatusDecommissioned, contracts.TenantDecommissioned
 	default:
 		return View{}, fmt.Errorf("%w: unknown action %q", ErrInvalidInput, a)
 	}
@@ -383,10 +384,7 @@ func (s *Service) Transition(ctx context.Context, c Caller, id tenancy.TenantID,
 		if err := t.moveTo(to, sqlstore.Now()); err != nil {
 			return nil, err
 		}
-		data := map[string]any{"tenantId": t.ID, "status": t.Status}
-		if reason != "" {
-			data["reason"] = reason
-		}
+		data := contracts.TenantStatusChangedData{TenantID: t.ID.String(), Status: string(t.Status), Reason: reason}
 		ev, err := events.New(service, typ, t.ID.String(), t.ID.String(), data, events.MetaFrom(ctx))
 		return []events.Event{ev}, err
 	})
@@ -451,8 +449,9 @@ func (s *Service) Provision(ctx context.Context, c Caller, id tenancy.TenantID, 
 		if err := v.Tenant.moveTo(tenancy.StatusActive, now); err != nil {
 			return nil, err
 		}
-		ev, err := events.New(service, "TenantProvisioned", id.String(), id.String(), map[string]any{
-			"tenantId": id, "slug": v.Tenant.Slug, "editionCode": v.Tenant.EditionCode, "provisionedAt": now,
+		ev, err := events.New(service, contracts.TenantProvisioned, id.String(), id.String(), contracts.TenantProvisionedData{
+			TenantID: id.String(), Slug: string(v.Tenant.Slug), EditionCode: string(v.Tenant.EditionCode),
+			ProvisionedAt: now, OwnerEmail: v.Tenant.OwnerEmail,
 		}, events.MetaFrom(ctx))
 		return []events.Event{ev}, err
 	})

@@ -30,6 +30,7 @@ import (
 	"sort"
 	"strings"
 
+	"spine/migrations"
 	"spine/shared/config"
 )
 
@@ -102,7 +103,7 @@ func build(o options, getenv func(string) string) (settings, error) {
 		return s, err
 	}
 	required := []string{"SPINE_STORAGE_CONNECTION_STRING", "SPINE_REDIS_URL"}
-	for _, svc := range config.Services {
+	for _, svc := range migrations.Services() {
 		p := "SPINE_" + strings.ToUpper(svc) + "_DB_"
 		required = append(required, p+"DIALECT", p+"URL", p+"MIGRATE_URL")
 	}
@@ -133,7 +134,7 @@ func build(o options, getenv func(string) string) (settings, error) {
 	v["FUNCTIONS_WORKER_RUNTIME"] = "custom"
 	v["AzureWebJobsStorage"] = env["SPINE_STORAGE_CONNECTION_STRING"]
 	v["SPINE_STANDALONE"] = "false" // the host fires the timers
-	v["SPINE_SERVICES"] = strings.Join(config.Services, ",")
+	v["SPINE_SERVICES"] = strings.Join(migrations.Services(), ",")
 	if o.issuer != "" {
 		v["SPINE_AUTH_ISSUER"] = o.issuer
 	}
@@ -175,7 +176,7 @@ func build(o options, getenv func(string) string) (settings, error) {
 	}
 
 	// The binary must accept what the host will hand it.
-	if _, err := config.Load(func(k string) string { return v[k] }); err != nil {
+	if _, err := config.Load(func(k string) string { return v[k] }, migrations.Services()); err != nil {
 		return s, fmt.Errorf("the settings would not start the handler:\n%w", err)
 	}
 	s.Values = v

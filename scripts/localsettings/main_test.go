@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"spine/migrations"
 	"spine/shared/config"
 )
 
@@ -18,7 +19,7 @@ func stackEnv(t *testing.T) (path, storage string) {
 		"TableEndpoint=http://127.0.0.1:21003/devstoreaccount1;"
 	lines := []string{"# written by scripts/stack.sh up --name dev", "export SPINE_REDIS_URL='redis://127.0.0.1:21004/0'",
 		"export SPINE_STORAGE_CONNECTION_STRING='" + storage + "'"}
-	for _, svc := range config.Services {
+	for _, svc := range migrations.Services() {
 		p := "export SPINE_" + strings.ToUpper(svc) + "_DB_"
 		lines = append(lines, p+"DIALECT='postgres'",
 			p+"URL='postgres://"+svc+"_app:pw'\\''1@127.0.0.1:21005/"+svc+"?sslmode=disable'",
@@ -103,7 +104,7 @@ func TestRun_WritesSettingsFromTheStack(t *testing.T) {
 	if p, _ := got.Host["LocalHttpPort"].(float64); p != 7099 {
 		t.Errorf("Host.LocalHttpPort = %v", got.Host["LocalHttpPort"])
 	}
-	if _, err := config.Load(func(k string) string { return got.Values[k] }); err != nil {
+	if _, err := config.Load(func(k string) string { return got.Values[k] }, migrations.Services()); err != nil {
 		t.Errorf("the handler would refuse these settings: %v", err)
 	}
 }

@@ -21,9 +21,6 @@ import (
 	"spine/shared/telemetry"
 )
 
-// Services is every owning service the binary can serve, in start-up order.
-var Services = []string{"tenants", "audit"}
-
 // DB is one service's database settings.
 type DB struct {
 	// Dialect is SPINE_<SERVICE>_DB_DIALECT: postgres (default) or sqlserver.
@@ -50,7 +47,8 @@ type Config struct {
 	HostFronted bool
 	// LogLevel is SPINE_LOG_LEVEL: debug, info (default), warn, error.
 	LogLevel slog.Level
-	// Enabled is SPINE_SERVICES, a comma-separated subset of Services (default all).
+	// Enabled is SPINE_SERVICES, a comma-separated subset of the services Load was given (default
+	// all), in the order given.
 	Enabled []string
 	// DB holds each enabled service's database settings.
 	DB map[string]DB
@@ -102,11 +100,13 @@ type Config struct {
 // Getenv looks a setting up; os.Getenv in production, a map in tests.
 type Getenv func(string) string
 
-// FromEnv loads the configuration from the process environment.
-func FromEnv() (Config, error) { return Load(os.Getenv) }
+// FromEnv loads the configuration of services from the process environment.
+func FromEnv(services []string) (Config, error) { return Load(os.Getenv, services) }
 
-// Load reads and validates every setting. The error lists every problem at once.
-func Load(get Getenv) (Config, error) {
+// Load reads and validates every setting. services are the owning services the binary can serve,
+// in start-up order (the module list's names): SPINE_SERVICES picks among them, and each enabled
+// one has its SPINE_<SERVICE>_DB_* settings. The error lists every problem at once.
+func Load(get Getenv, services []string) (Config, error) {
 	var errs []error
 	c := Config{DB: map[string]DB{}}
 
@@ -137,13 +137,13 @@ func Load(get Getenv) (Config, error) {
 		errs = append(errs, fmt.Errorf("SPINE_LOG_LEVEL: %q is not one of debug, info, warn, error", v))
 	}
 
-	c.Enabled = Services
+	c.Enabled = services
 	if v := get("SPINE_SERVICES"); v != "" {
 		c.Enabled = nil
 		for _, s := range strings.Split(v, ",") {
 			s = strings.TrimSpace(s)
-			if !contains(Services, s) {
-				errs = append(errs, fmt.Errorf("SPINE_SERVICES: unknown service %q (known: %s)", s, strings.Join(Services, ", ")))
+			if !contains(services, s) {
+				errs = append(errs, fmt.Errorf("SPINE_SERVICES: unknown service %q (known: %s)", s, strings.Join(services, ", ")))
 				continue
 			}
 			c.Enabled = append(c.Enabled, s)

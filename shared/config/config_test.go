@@ -22,12 +22,12 @@ func valid() map[string]string {
 }
 
 func TestLoad_DefaultsApplied(t *testing.T) {
-	c, err := Load(env(valid()))
+	c, err := Load(env(valid()), services)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Port != 7071 || c.Standalone || c.MaxBodyBytes != 1<<20 || c.CacheTTL != time.Minute ||
-		c.DB["tenants"].Dialect != "postgres" || len(c.Enabled) != len(Services) || c.LogLevel != slog.LevelInfo ||
+		c.DB["tenants"].Dialect != "postgres" || len(c.Enabled) != len(services) || c.LogLevel != slog.LevelInfo ||
 		c.MetricsAddr != "" || c.MetricsTenantLimit != 1000 || c.OTLPMetrics || c.OTLPTraces {
 		t.Fatalf("%+v", c)
 	}
@@ -37,7 +37,7 @@ func TestLoad_Telemetry(t *testing.T) {
 	m := valid()
 	m["SPINE_METRICS_ADDR"], m["SPINE_METRICS_TENANT_LIMIT"] = "127.0.0.1:9464", "50"
 	m["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://127.0.0.1:4318/v1/traces"
-	c, err := Load(env(m))
+	c, err := Load(env(m), services)
 	if err != nil || c.MetricsAddr != "127.0.0.1:9464" || c.MetricsTenantLimit != 50 || c.OTLPMetrics || !c.OTLPTraces {
 		t.Fatalf("%+v %v", c, err)
 	}
@@ -46,7 +46,7 @@ func TestLoad_Telemetry(t *testing.T) {
 func TestLoad_HostPortWins(t *testing.T) {
 	m := valid()
 	m["PORT"], m["FUNCTIONS_CUSTOMHANDLER_PORT"] = "8080", "9090"
-	c, err := Load(env(m))
+	c, err := Load(env(m), services)
 	if err != nil || c.Port != 9090 {
 		t.Fatalf("%d %v", c.Port, err)
 	}
@@ -77,7 +77,7 @@ func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := valid()
 			tc.edit(m)
-			_, err := Load(env(m))
+			_, err := Load(env(m), services)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -91,7 +91,7 @@ func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 }
 
 func TestLogValue_MasksSecrets(t *testing.T) {
-	c, err := Load(env(valid()))
+	c, err := Load(env(valid()), services)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,3 +116,6 @@ func TestMaskConnectionString_ADOStyle(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// services is the module list's names as the binary passes them.
+var services = []string{"tenants", "audit"}

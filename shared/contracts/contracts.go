@@ -1,0 +1,87 @@
+// Package contracts holds the integration events every publishing service emits: for each, its
+// CloudEvents type name and the shape of its data. Publishers build their events from these types
+// and consumers decode them with the same types, so the two can never drift apart silently; the
+// module list (kit.Module.Publishes) and `handler events` list the types from here.
+//
+// Compatibility: a published type never changes meaning. Members may be added (consumers ignore
+// members they do not know); removing or retyping one is a new event type.
+package contracts
+
+import "time"
+
+// Actor is who caused a change, as recorded in an event: a type ("user", "admin", "service",
+// "system") and an id.
+type Actor struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// Resource is what an audit entry is about: a type and an id.
+type Resource struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// Tenants' events (topic "tenants"). Subject: the tenant id.
+const (
+	TenantRegistered     = "TenantRegistered"
+	TenantProvisioned    = "TenantProvisioned"
+	TenantSuspended      = "TenantSuspended"
+	TenantReactivated    = "TenantReactivated"
+	TenantDecommissioned = "TenantDecommissioned"
+)
+
+// TenantsEvents are the types the tenants service publishes.
+var TenantsEvents = []string{TenantRegistered, TenantProvisioned, TenantSuspended, TenantReactivated, TenantDecommissioned}
+
+// TenantRegisteredData is the data of TenantRegistered: a tenant was registered (Provisioning).
+type TenantRegisteredData struct {
+	TenantID    string `json:"tenantId"`
+	Name        string `json:"name"`
+	Slug        string `json:"slug"`
+	EditionCode string `json:"editionCode"`
+	// OwnerEmail is the tenant's owner contact, whom identity invites as the first tenant admin.
+	OwnerEmail string `json:"ownerEmail,omitempty"`
+}
+
+// TenantProvisionedData is the data of TenantProvisioned: every provisioning step succeeded and
+// the tenant is Active.
+type TenantProvisionedData struct {
+	TenantID      string    `json:"tenantId"`
+	Slug          string    `json:"slug"`
+	EditionCode   string    `json:"editionCode"`
+	ProvisionedAt time.Time `json:"provisionedAt"`
+	// OwnerEmail is the tenant's owner contact at the time it became Active.
+	OwnerEmail string `json:"ownerEmail,omitempty"`
+}
+
+// TenantStatusChangedData is the data of TenantSuspended, TenantReactivated and
+// TenantDecommissioned: the tenant's new status and the reason given, if any.
+type TenantStatusChangedData struct {
+	TenantID string `json:"tenantId"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Audit's events (topic "audit"). Subject: the entry id.
+const (
+	AuditEntryRecorded = "AuditEntryRecorded"
+)
+
+// AuditEvents are the types the audit service publishes.
+var AuditEvents = []string{AuditEntryRecorded}
+
+// AuditEntryRecordedData is the data of AuditEntryRecorded: an entry recorded through the API,
+// with its hash, so a copy of the chain can be kept outside the audit database.
+type AuditEntryRecordedData struct {
+	EntryID    string    `json:"entryId"`
+	TenantID   string    `json:"tenantId"`
+	Seq        int64     `json:"seq"`
+	OccurredAt time.Time `json:"occurredAt"`
+	RecordedAt time.Time `json:"recordedAt"`
+	Actor      Actor     `json:"actor"`
+	Action     string    `json:"action"`
+	Resource   Resource  `json:"resource"`
+	TraceID    string    `json:"traceId"`
+	Hash       string    `json:"hash"`
+}

@@ -1,0 +1,143 @@
+// Package kit is the seam between an owning service and the binary. A service exports one Module
+// value; app.go holds the one list of modules, and everything per service derives from it: the
+// service list and its settings, the databases (one per module, migrated from
+// migrations/<name>/<dialect>/ after the platform schema), the outbox drainers and Service Bus
+// topics (one per module, named after it), the function registry and function.json files, the
+// event catalog (`handler events`), the API routes and the problem mappers. Tests check that the
+// local stack, the settings sample, the e2e databases and infra's service list agree with it.
+//
+// Adding a service is: its folder handlers/<name> (exporting Module), its migrations, and one
+// line in app.go's module list. See handlers/README.md.
+package kit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+
+	"github.com/labstack/echo/v4"
+
+	"spine/shared/blob"
+	"spine/shared/cache"
+	"spine/shared/config"
+	"spine/shared/functions"
+	"spine/shared/problem"
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// Module describes one owning service to the binary.
+type Module struct {
+	// Name is the service's name: its package under handlers/, its database and settings
+	// (SPINE_<NAME>_DB_*), its migrations folder, its outbox's Service Bus topic and the service
+	// attribute of its telemetry. Lowercase letters and digits.
+	Name string
+	// Publishes are the event types the service writes to its outbox (its topic is Name), from
+	// its contract in shared/contracts.
+	Publishes []string
+	// Declare is the zero value of the service's type. Its Functions declare what the Functions
+	// host invokes without connecting to anything (function.json, `handler events`); it never
+	// serves, so its handlers are never called.
+	Declare Service
+	// New builds the running service over its dependencies. It is called once at start-up, in the
+	// order of the module list.
+	New func(ctx context.Context, d Deps) (Service, error)
+}
+
+// Service is a running owning service, as the binary serves it.
+type Service interface {
+	// Routes mounts the service's HTTP API on g: the /api group, which has already
+	// authenticated the bearer token and recorded the actor.
+	Routes(g *echo.Group)
+	// Functions declares the service's Azure Functions: its catch-all HTTP function(s), timers and
+	// Service Bus consumers. It must work on the zero value (Module.Declare). c lists every
+	// module's topic and events, for consumers of all topics (the audit trail).
+	Functions(c Catalog) []functions.Function
+	// MapError maps the service's own errors to problems, or returns nil for errors it does not
+	// know (the shared mappers then try theirs). Called once per failed request, at the edge.
+	MapError(err error) *problem.Problem
+}
+
+// Deps is what the binary hands a service's New: the service's own stores, and the questions
+// other services answer, as interfaces declared in shared/.
+type Deps struct {
+	// DB is the service's own database (the runtime role), already open.
+	DB *sqlstore.DB
+	// Cache is the shared Redis cache; nil when no Redis is configured (reads go to SQL).
+	Cache *cache.Cache
+	// Blobs is the storage account's blob client.
+	Blobs *blob.Store
+	// Log is the process logger.
+	Log *slog.Logger
+	// Config is every setting of the binary, the service's own included.
+	Config config.Config
+	// Directory answers "what state is this tenant in?" (the tenants service), for the write
+	// fence. It forwards to the service that provides it, so it may be used once every module is
+	// built, not inside New.
+	Directory tenancy.Directory
+	// Catalog lists every module's topic and events.
+	Catalog Catalog
+}
+
+// Topic is one publishing service's Service Bus topic and the event types it carries.
+type Topic struct {
+	Name      string
+	Publishes []string
+}
+
+// Catalog is every module's topic, in the module list's order.
+type Catalog []Topic
+
+// CatalogOf returns the catalog of modules.
+func CatalogOf(modules []Module) Catalog {
+	c := make(Catalog, len(modules))
+	for i, m := range modules {
+		c[i] = Topic{Name: m.Name, Publishes: slices.Clone(m.Publishes)}
+	}
+	return c
+}
+
+// Names returns the modules' names, in order.
+func Names(modules []Module) []string {
+	out := make([]string, len(modules))
+	for i, m := range modules {
+		out[i] = m.Name
+	}
+	return out
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,30}$`)
+
+// Check validates a module list: names well formed and unique, every module with Declare and
+// New, event types unique across the catalog.
+func Check(modules []Module) error {
+	names := map[string]bool{}
+	types := map[string]string{}
+	for _, m := range modules {
+		if !nameRE.MatchString(m.Name) {
+			return fmt.Errorf("kit: module name %q must be 2–31 lowercase letters and digits", m.Name)
+		}
+		if names[m.Name] {
+			return fmt.Errorf("kit: module %q is listed twice", m.Name)
+		}
+		names[m.Name] = true
+		if m.Declare == nil || m.New == nil {
+			return fmt.Errorf("kit: module %q needs Declare and New", m.Name)
+		}
+		for _, t := range m.Publishes {
+			if other, dup := types[t]; dup {
+				return fmt.Errorf("kit: event type %s is published by both %s and %s", t, other, m.Name)
+			}
+			types[t] = m.Name
+		}
+	}
+	return nil
+}
+
+// DirectoryProvider is implemented by the service that answers tenancy.Directory (tenants): the
+// binary hands what it returns to every service as Deps.Directory.
+type DirectoryProvider interface {
+	Directory() tenancy.Directory
+}
