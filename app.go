@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/redis/go-redis/v9"
 
 	"spine/handlers/audit"
@@ -214,19 +213,14 @@ func (a *app) wire(ctx context.Context) (err error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	ph := &problem.Handler{Logger: logger, Mappers: append(mappers, auth.ProblemFor)}
-	e.HTTPErrorHandler = ph.ServeError
-	e.Use(middleware.Recover())
+	api, secured := httpx.NewAPI(e, httpx.APIConfig{Verifier: verifier, MaxBodyBytes: cfg.MaxBodyBytes, Mappers: mappers, Logger: logger})
 	a.instrumentEcho(e)
 	var invocationGuard []echo.MiddlewareFunc
 	if !cfg.HostFronted {
 		invocationGuard = append(invocationGuard, functions.LoopbackOnly())
 	}
 	functions.Mount(e, a.registry, logger, invocationGuard...)
-
-	api := e.Group("/api", httpx.Edge(cfg.MaxBodyBytes)...)
 	a.mountHealth(api, dbs, c, blobs)
-	secured := api.Group("", auth.Middleware(verifier), httpx.Actor())
 	for _, svc := range svcs {
 		svc.Routes(secured)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"spine/shared/auth"
 	"spine/shared/events"
 	"spine/shared/httpx"
 	"spine/shared/problem"
@@ -41,9 +40,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	e := echo.New()
-	ph := &problem.Handler{Mappers: []problem.Mapper{MapError, auth.ProblemFor}}
-	e.HTTPErrorHandler = ph.ServeError
-	api := e.Group("/api", httpx.Edge(256<<10)...).Group("", auth.Middleware(v), httpx.Actor())
+	_, api := httpx.NewAPI(e, httpx.APIConfig{Verifier: v, MaxBodyBytes: 256 << 10, Mappers: []problem.Mapper{MapError}})
 	NewAPI(svc).Routes(api)
 	h.e = e
 	h.admin = h.token("", true, ScopeRead, ScopeWrite)

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"spine/shared/problem"
-	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -17,11 +16,13 @@ var (
 	ErrInvalidInput   = errors.New("audit: invalid input")
 	ErrInvalidFilter  = errors.New("audit: invalid filter")
 	ErrInvalidEvent   = errors.New("audit: invalid event")
-	ErrTenantRequired = errors.New("audit: tenantId is required for platform-admin requests")
-	ErrTenantMismatch = errors.New("audit: a tenant token reaches its own tenant only")
+	// ErrTenantRequired and ErrTenantMismatch are the kit's caller checks (tenancy).
+	ErrTenantRequired = tenancy.ErrTenantRequired
+	ErrTenantMismatch = tenancy.ErrTenantMismatch
 )
 
-// MapError maps the service's errors to problems; it returns nil for errors it does not own.
+// MapError maps the service's errors to problems; it returns nil for errors it does not own (the
+// shared ones — caller checks, write fence, store unavailable — are httpx.MapError's).
 func MapError(err error) *problem.Problem {
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -32,18 +33,6 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusBadRequest, "invalid-filter", detailOf(err, ErrInvalidFilter))
 	case errors.Is(err, ErrInvalidEvent):
 		return problem.New(http.StatusBadRequest, "invalid-event", detailOf(err, ErrInvalidEvent))
-	case errors.Is(err, ErrTenantRequired):
-		return problem.New(http.StatusBadRequest, "tenant-required",
-			"A platform-admin token must name the tenant: add the tenantId query parameter.").
-			WithFields(problem.FieldError{Field: "tenantId", Detail: "required"})
-	case errors.Is(err, ErrTenantMismatch):
-		return problem.New(http.StatusForbidden, "tenant-mismatch", "A tenant token can only reach its own tenant's audit trail.")
-	case errors.Is(err, tenancy.ErrTenantNotFound):
-		return problem.New(http.StatusNotFound, "tenant-not-found", "No tenant with this id is visible to the caller.")
-	case errors.Is(err, tenancy.ErrTenantSuspended):
-		return problem.New(http.StatusForbidden, "tenant-suspended", "The tenant is suspended; writes are refused.")
-	case errors.Is(err, sqlstore.ErrUnavailable):
-		return problem.Unavailable()
 	}
 	return nil
 }

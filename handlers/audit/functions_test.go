@@ -13,6 +13,7 @@ import (
 
 	"spine/shared/events"
 	"spine/shared/functions"
+	"spine/shared/httpx"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -32,7 +33,7 @@ func newHost(t *testing.T, svc *Service) *host {
 		t.Fatal(err)
 	}
 	e := echo.New()
-	e.HTTPErrorHandler = (&problem.Handler{Mappers: []problem.Mapper{MapError}}).ServeError
+	e.HTTPErrorHandler = (&problem.Handler{Mappers: []problem.Mapper{MapError, httpx.MapError}}).ServeError
 	functions.Mount(e, reg, nil)
 	return &host{e: e, svc: svc}
 }

@@ -102,40 +102,9 @@ func (a *API) Routes(g *echo.Group) {
 	g.GET("/audit-entries/:id", a.get, read)
 }
 
-// target is who asks and whose audit trail: the token's tenant, or for platform admins the
-// tenantId query parameter (required). A tenant token may repeat its own tenant in tenantId; any
-// other tenant is ErrTenantMismatch, whether or not that tenant exists.
-func target(c echo.Context) (Caller, tenancy.TenantID, error) {
-	p, ok := auth.FromContext(c.Request().Context())
-	if !ok {
-		return Caller{}, tenancy.TenantID{}, problem.New(http.StatusUnauthorized, "unauthorized", "A valid bearer token is required.")
-	}
-	var requested tenancy.TenantID
-	if s := c.QueryParam("tenantId"); s != "" {
-		id, err := tenancy.ParseTenantID(s)
-		if err != nil {
-			return Caller{}, tenancy.TenantID{}, problem.New(http.StatusBadRequest, "invalid-tenant-id",
-				"tenantId must be a tenant id (a UUID in canonical form).").
-				WithFields(problem.FieldError{Field: "tenantId", Detail: "not a tenant id"})
-		}
-		requested = id
-	}
-	if p.PlatformAdmin {
-		if requested.IsZero() {
-			return Caller{}, tenancy.TenantID{}, ErrTenantRequired
-		}
-		return Caller{Subject: p.Subject, Platform: true}, requested, nil
-	}
-	own, err := tenancy.ParseTenantID(p.TenantID)
-	if err != nil {
-		return Caller{}, tenancy.TenantID{}, problem.New(http.StatusForbidden, "invalid-tenant-claim", "The token's tenant_id is not a tenant id.")
-	}
-	cl := Caller{Subject: p.Subject, Tenant: own}
-	if requested.IsZero() {
-		return cl, own, nil
-	}
-	return cl, requested, cl.reaches(requested)
-}
+// target is who asks and whose audit trail (httpx.Target): the token's tenant, or for platform
+// admins the tenantId query parameter.
+func target(c echo.Context) (Caller, tenancy.TenantID, error) { return httpx.Target(c) }
 
 // setEntryHeaders sets ETag (the entry's hash: an entry never changes) on a single-entry response.
 func setEntryHeaders(c echo.Context, e Entry) {

@@ -57,24 +57,8 @@ func NewService(store Store, dir tenancy.Directory, logger *slog.Logger) (*Servi
 	return s, nil
 }
 
-// Caller is who asks: a tenant-scoped principal (Tenant set) or a platform admin.
-type Caller struct {
-	Subject  string
-	Tenant   tenancy.TenantID
-	Platform bool
-}
-
-// reaches reports whether the caller may read or write tenant's audit trail: platform admins
-// reach every tenant, a tenant token only its own.
-func (c Caller) reaches(tenant tenancy.TenantID) error {
-	if tenant.IsZero() {
-		return ErrTenantRequired
-	}
-	if !c.Platform && c.Tenant != tenant {
-		return ErrTenantMismatch
-	}
-	return nil
-}
+// Caller is who asks (the kit's caller, built at the edge by httpx.Target).
+type Caller = tenancy.Caller
 
 // RecordInput is an API request to record an entry. Empty members take the documented defaults.
 type RecordInput struct {
@@ -152,7 +136,7 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // transaction. The write fence applies: a suspended tenant's entries are refused with
 // tenancy.ErrTenantSuspended.
 func (s *Service) Record(ctx context.Context, c Caller, tenant tenancy.TenantID, in RecordInput) (Entry, error) {
-	if err := c.reaches(tenant); err != nil {
+	if err := c.Reaches(tenant); err != nil {
 		return Entry{}, err
 	}
 	ne, err := in.entry(ctx, time.Now())
@@ -300,7 +284,7 @@ func clip(s string, n int) string {
 
 // Get returns tenant's entry with this id, or ErrNotFound (also for ids that are not UUIDs).
 func (s *Service) Get(ctx context.Context, c Caller, tenant tenancy.TenantID, id string) (Entry, error) {
-	if err := c.reaches(tenant); err != nil {
+	if err := c.Reaches(tenant); err != nil {
 		return Entry{}, err
 	}
 	u, err := uuid.Parse(id)
@@ -312,7 +296,7 @@ func (s *Service) Get(ctx context.Context, c Caller, tenant tenancy.TenantID, id
 
 // Query returns a page of tenant's entries matching f, in seq order.
 func (s *Service) Query(ctx context.Context, c Caller, tenant tenancy.TenantID, f Filter) ([]Entry, error) {
-	if err := c.reaches(tenant); err != nil {
+	if err := c.Reaches(tenant); err != nil {
 		return nil, err
 	}
 	if err := f.validate(); err != nil {
@@ -375,7 +359,7 @@ func (r Report) OK() bool { return r.FirstBroken == nil }
 // after it with fresh hashes. AuditEntryRecorded carries each API entry's hash out of this
 // database, so a copy of the chain held elsewhere (the archive) catches both.
 func (s *Service) Verify(ctx context.Context, c Caller, tenant tenancy.TenantID, from, to time.Time) (Report, error) {
-	if err := c.reaches(tenant); err != nil {
+	if err := c.Reaches(tenant); err != nil {
 		return Report{}, err
 	}
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {

@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
-	"spine/shared/auth"
 	"spine/shared/blob"
 	"spine/shared/cache"
 	"spine/shared/httpx"
@@ -76,9 +75,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	e := echo.New()
-	ph := &problem.Handler{Mappers: []problem.Mapper{MapError, auth.ProblemFor}}
-	e.HTTPErrorHandler = ph.ServeError
-	api := e.Group("/api", httpx.Edge(64<<10)...).Group("", auth.Middleware(v), httpx.Actor())
+	_, api := httpx.NewAPI(e, httpx.APIConfig{Verifier: v, MaxBodyBytes: 64 << 10, Mappers: []problem.Mapper{MapError}})
 	NewAPI(svc).Routes(api)
 	h := &harness{t: t, e: e, svc: svc, cache: c, tokens: tokens}
 	h.admin = h.token("", true, ScopeRead, ScopeManage)

@@ -6,7 +6,6 @@ import (
 
 	"spine/shared/httpx"
 	"spine/shared/problem"
-	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -23,10 +22,12 @@ var (
 	ErrDecommissioned      = errors.New("tenants: tenant is decommissioned")
 	ErrIdempotencyMismatch = errors.New("tenants: idempotency key reused with another request")
 	ErrStepFailed          = errors.New("tenants: provisioning step failed")
-	ErrPlatformAdmin       = errors.New("tenants: platform admin required")
+	// ErrPlatformAdmin is the kit's tenancy.ErrPlatformAdminRequired.
+	ErrPlatformAdmin = tenancy.ErrPlatformAdminRequired
 )
 
-// MapError maps the service's errors to problems; it returns nil for errors it does not own.
+// MapError maps the service's errors to problems; it returns nil for errors it does not own (the
+// shared ones — write fence, caller checks, store unavailable — are httpx.MapError's).
 func MapError(err error) *problem.Problem {
 	var se *StepError
 	switch {
@@ -55,12 +56,6 @@ func MapError(err error) *problem.Problem {
 	case errors.Is(err, ErrIdempotencyMismatch):
 		return problem.New(http.StatusUnprocessableEntity, "idempotency-key-reused",
 			"This Idempotency-Key was used with a different request body.")
-	case errors.Is(err, ErrPlatformAdmin):
-		return problem.New(http.StatusForbidden, "platform-admin-required", "This operation needs a platform-admin token.")
-	case errors.Is(err, tenancy.ErrTenantSuspended):
-		return problem.New(http.StatusForbidden, "tenant-suspended", "The tenant is suspended; writes are refused.")
-	case errors.Is(err, sqlstore.ErrUnavailable):
-		return problem.Unavailable()
 	}
 	return nil
 }

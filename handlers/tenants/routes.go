@@ -93,20 +93,7 @@ func (a *API) Routes(g *echo.Group) {
 }
 
 // caller builds the Caller from the verified token.
-func caller(c echo.Context) (Caller, error) {
-	p, ok := auth.FromContext(c.Request().Context())
-	if !ok {
-		return Caller{}, problem.New(http.StatusUnauthorized, "unauthorized", "A valid bearer token is required.")
-	}
-	if p.PlatformAdmin {
-		return Caller{Subject: p.Subject, Platform: true}, nil
-	}
-	id, err := tenancy.ParseTenantID(p.TenantID)
-	if err != nil {
-		return Caller{}, problem.New(http.StatusForbidden, "invalid-tenant-claim", "The token's tenant_id is not a tenant id.")
-	}
-	return Caller{Subject: p.Subject, Tenant: id}, nil
-}
+func caller(c echo.Context) (Caller, error) { return httpx.CallerOf(c) }
 
 // pathID parses the :id path parameter; a malformed id is simply a tenant that does not exist.
 func pathID(c echo.Context) (tenancy.TenantID, error) {

@@ -79,23 +79,8 @@ func NewService(store Store, c *cache.Cache, steps []StepRunner, cfg ServiceConf
 	return &Service{store: store, cache: c, steps: steps, cfg: cfg, log: logger}, nil
 }
 
-// Caller is who asks: a tenant-scoped principal (Tenant set) or a platform admin.
-type Caller struct {
-	Subject  string
-	Tenant   tenancy.TenantID
-	Platform bool
-}
-
-func (c Caller) scope() sqlstore.Scope {
-	if c.Platform {
-		return sqlstore.PlatformScope()
-	}
-	return sqlstore.TenantScope(c.Tenant)
-}
-
-// sees reports whether the caller may see tenant id at all; callers who may not get ErrNotFound,
-// so a tenant cannot probe for other tenants' ids.
-func (c Caller) sees(id tenancy.TenantID) bool { return c.Platform || c.Tenant == id }
+// Caller is who asks (the kit's caller, built at the edge by httpx.CallerOf).
+type Caller = tenancy.Caller
 
 const service = "tenants"
 
@@ -139,8 +124,8 @@ type Idempotency struct {
 // With idem set, a repeated key returns the first request's stored record (replayed=true), and
 // the same key with a different request yields ErrIdempotencyMismatch.
 func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem *Idempotency) (v View, replay *IdempotencyRecord, err error) {
-	if !c.Platform {
-		return View{}, nil, ErrPlatformAdmin
+	if err := c.RequirePlatform(); err != nil {
+		return View{}, nil, err
 	}
 	if err := in.Validate(); err != nil {
 		return View{}, nil, err
@@ -201,7 +186,7 @@ func (s *Service) replay(ctx context.Context, c Caller, idem *Idempotency) (*Ide
 
 // Get returns a tenant with its steps, from the cache when it can.
 func (s *Service) Get(ctx context.Context, c Caller, id tenancy.TenantID) (View, error) {
-	if !c.sees(id) {
+	if !c.Sees(id) {
 		return View{}, ErrNotFound
 	}
 	return s.cached(ctx, id)
@@ -231,21 +216,21 @@ func (s *Service) GetBySlug(ctx context.Context, c Caller, slug Slug) (View, err
 	if err != nil {
 		return View{}, err
 	}
-	if !c.sees(id) {
+	if !c.Sees(id) {
 		return View{}, ErrNotFound
 	}
 	v, err := s.cached(ctx, id)
 	if err == nil && v.Tenant.Slug != slug {
 		// The slug moved (PATCH while Provisioning) after the mapping was cached: ask the store.
 		s.cache.Invalidate(ctx, slugKey(slug))
-		v, err = s.store.GetBySlug(ctx, c.scope(), slug)
+		v, err = s.store.GetBySlug(ctx, c.Scope(), slug)
 	}
 	return v, err
 }
 
 // List returns a page of the tenants the caller can see (its own tenant, or all for admins).
 func (s *Service) List(ctx context.Context, c Caller, q ListQuery) ([]Tenant, error) {
-	return s.store.List(ctx, c.scope(), q)
+	return s.store.List(ctx, c.Scope(), q)
 }
 
 // TenantStatus implements tenancy.Directory from the cache, falling back to the store.
@@ -272,11 +257,11 @@ type Patch struct {
 // it accepts writes; slug and editionCode are platform-admin fields. The slug may change only
 // while the tenant is Provisioning. ifMatch, when set, must equal the current version.
 func (s *Service) Update(ctx context.Context, c Caller, id tenancy.TenantID, ifMatch *int64, p Patch) (View, error) {
-	if !c.sees(id) {
+	if !c.Sees(id) {
 		return View{}, ErrNotFound
 	}
 	if !c.Platform && (p.Slug != nil || p.EditionCode != nil) {
-		return View{}, ErrPlatformAdmin
+		return View{}, tenancy.ErrPlatformAdminRequired
 	}
 	if p.Name != nil {
 		if err := validName(*p.Name); err != nil {
@@ -299,7 +284,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id tenancy.TenantID, ifM
 		}
 	}
 	var oldSlug Slug
-	v, err := s.store.Update(ctx, c.scope(), id, func(v *View) ([]events.Event, error) {
+	v, err := s.store.Update(ctx, c.Scope(), id, func(v *View) ([]events.Event, error) {
 		t := &v.Tenant
 		if err := checkVersion(t, ifMatch); err != nil {
 			return nil, err
@@ -355,8 +340,8 @@ const (
 // Transition moves the tenant through its lifecycle and emits the matching event. Illegal moves
 // (e.g. reactivating an Active tenant) yield ErrIllegalTransition.
 func (s *Service) Transition(ctx context.Context, c Caller, id tenancy.TenantID, ifMatch *int64, a Action, reason string) (View, error) {
-	if !c.Platform {
-		return View{}, ErrPlatformAdmin
+	if err := c.RequirePlatform(); err != nil {
+		return View{}, err
 	}
 	var to tenancy.Status
 	var typ string
@@ -373,7 +358,7 @@ func (s *Service) Transition(ctx context.Context, c Caller, id tenancy.TenantID,
 	if len(reason) > 500 {
 		return View{}, fmt.Errorf("%w: reason must be at most 500 characters", ErrInvalidInput)
 	}
-	v, err := s.store.Update(ctx, c.scope(), id, func(v *View) ([]events.Event, error) {
+	v, err := s.store.Update(ctx, c.Scope(), id, func(v *View) ([]events.Event, error) {
 		t := &v.Tenant
 		if err := checkVersion(t, ifMatch); err != nil {
 			return nil, err
@@ -400,8 +385,8 @@ func (s *Service) Transition(ctx context.Context, c Caller, id tenancy.TenantID,
 // failing step stops the run with a *StepError; calling Provision again resumes from that step.
 // Steps run outside any transaction (they call out), so they must be idempotent.
 func (s *Service) Provision(ctx context.Context, c Caller, id tenancy.TenantID, ifMatch *int64) (View, error) {
-	if !c.Platform {
-		return View{}, ErrPlatformAdmin
+	if err := c.RequirePlatform(); err != nil {
+		return View{}, err
 	}
 	v, err := s.store.Get(ctx, sqlstore.PlatformScope(), id)
 	if err != nil {
