@@ -12,10 +12,10 @@ import (
 // Sentinels of the audit service. The store and the service wrap them with %w; MapError turns
 // them into problems once, at the edge.
 var (
-	ErrNotFound       = errors.New("audit: entry not found")
-	ErrInvalidInput   = errors.New("audit: invalid input")
-	ErrInvalidFilter  = errors.New("audit: invalid filter")
-	ErrInvalidEvent   = errors.New("audit: invalid event")
+	ErrNotFound      = errors.New("audit: entry not found")
+	ErrInvalidInput  = errors.New("audit: invalid input")
+	ErrInvalidFilter = errors.New("audit: invalid filter")
+	ErrInvalidEvent  = errors.New("audit: invalid event")
 	// ErrTenantRequired and ErrTenantMismatch are the kit's caller checks (tenancy).
 	ErrTenantRequired = tenancy.ErrTenantRequired
 	ErrTenantMismatch = tenancy.ErrTenantMismatch
