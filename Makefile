@@ -33,8 +33,9 @@ build: ## build the handler binary into bin/
 	$(GO) build -o $(BIN) .
 
 .PHONY: functions
-functions: ## regenerate functions/<Name>/function.json from the Go registry
+functions: ## regenerate functions/<Name>/function.json and infra's copy of the event catalog from the module list
 	$(GO) run . functions --out functions
+	$(GO) run . events --write
 
 .PHONY: run
 run: build ## bring up the local stack, migrate, and serve the whole app on PORT (Ctrl-C stops everything; one per checkout)

@@ -4,6 +4,7 @@
 //	handler [serve]        serve HTTP on FUNCTIONS_CUSTOMHANDLER_PORT or PORT (default 7071)
 //	handler migrate        apply every enabled service's migrations with its owner connection
 //	handler functions      write functions/<Name>/function.json from the registry (--check to verify)
+//	handler events         print the event catalog: types, topics, consumers (--json, --write)
 //	handler devkey         create the local dev signing key and its JWKS (SPINE_DEV_KEY_DIR)
 //	handler token          print a dev access token signed with the dev key
 package main
@@ -49,15 +50,17 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		err = migrateCmd(ctx, getenv, stderr)
 	case "functions":
 		err = functionsCmd(args, stdout)
+	case "events":
+		err = eventsCmd(args, stdout)
 	case "devkey":
 		err = devkeyCmd(args, getenv, stdout)
 	case "token":
 		err = tokenCmd(args, getenv, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: handler [serve|migrate|functions|devkey|token] [flags]")
+		fmt.Fprintln(stdout, "usage: handler [serve|migrate|functions|events|devkey|token] [flags]")
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, migrate, functions, devkey or token)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, migrate, functions, events, devkey or token)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "handler %s: %v\n", cmd, err)

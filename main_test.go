@@ -183,3 +183,16 @@ func TestHostJSON_ProxiesHTTPToTheHandler(t *testing.T) {
 		t.Errorf("extensions.http.routePrefix = %q; the echo routes live under /api", h.Extensions.HTTP.RoutePrefix)
 	}
 }
+
+// infra/'s copy of the event catalog is what the module list and the declared consumers say
+// (`go run . events --write` refreshes it); infra checks its topics and filters against it.
+func TestEventCatalog_InfraCopyIsFresh(t *testing.T) {
+	want, err := eventCatalogJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(EventsFile)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s is stale or missing (%v): run `go run . events --write`", EventsFile, err)
+	}
+}
