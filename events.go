@@ -133,4 +133,3 @@ func eventsCmd(args []string, stdout io.Writer) error {
 	}
 	return tw.Flush()
 }
-

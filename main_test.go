@@ -9,11 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"spine/migrations"
 	"spine/shared/auth"
 	"spine/shared/functions"
+	"spine/shared/kit"
 )
 
 // The committed functions/ folder is exactly what the registry generates.
@@ -194,5 +197,28 @@ func TestEventCatalog_InfraCopyIsFresh(t *testing.T) {
 	got, err := os.ReadFile(EventsFile)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("%s is stale or missing (%v): run `go run . events --write`", EventsFile, err)
+	}
+}
+
+// The module list is the one list of services: every module has its migrations for both engines
+// (the local stack creates one database per migrations folder, infra one per folder it finds), and
+// every migrations folder belongs to a module. The rest (settings sample, function.json, event
+// catalog) have their own checks above.
+func TestModules_AgreeWithMigrationsAndEachOther(t *testing.T) {
+	if err := kit.Check(modules); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := migrations.Services(), slices.Sorted(slices.Values(moduleNames())); !slices.Equal(got, want) {
+		t.Fatalf("migrations folders %v, modules %v: every module needs migrations/<name>/{postgres,sqlserver}/ and every folder a module", got, want)
+	}
+	for _, name := range moduleNames() {
+		for _, dialect := range []string{"postgres", "sqlserver"} {
+			if _, err := migrations.For(name, dialect); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+	if modules[0].Name != "tenants" {
+		t.Errorf("modules[0] = %s; tenants comes first (it answers the tenant directory)", modules[0].Name)
 	}
 }

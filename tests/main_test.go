@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"spine/migrations"
 	"spine/shared/auth"
 	"spine/shared/testenv"
 )
@@ -60,8 +61,7 @@ type server struct {
 	base   string
 	cmd    *exec.Cmd
 	signer *auth.DevSigner
-	db     *testenv.Database
-	audit  *testenv.Database
+	dbs    map[string]*testenv.Database // by service
 	logs   *syncBuffer
 	admin  string
 }
@@ -92,16 +92,17 @@ func freePort(t *testing.T) int {
 func startServer(t *testing.T, extra map[string]string) *server {
 	t.Helper()
 	ctx := context.Background()
-	db, err := testenv.FreshDatabase(ctx, "tenants")
-	if err != nil {
-		t.Fatal(err)
+	// One fresh database per service: the services are the migrations folders, which a test of
+	// the binary checks against the module list.
+	dbs := map[string]*testenv.Database{}
+	for _, svc := range migrations.Services() {
+		db, err := testenv.FreshDatabase(ctx, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Drop)
+		dbs[svc] = db
 	}
-	t.Cleanup(db.Drop)
-	adb, err := testenv.FreshDatabase(ctx, "audit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(adb.Drop)
 	keys := t.TempDir()
 	signer, err := auth.EnsureDevKey(keys)
 	if err != nil {
@@ -118,10 +119,6 @@ func startServer(t *testing.T, extra map[string]string) *server {
 	port := freePort(t)
 	settings := map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT":    fmt.Sprint(port),
-		"SPINE_TENANTS_DB_URL":            db.RuntimeURL,
-		"SPINE_TENANTS_DB_MIGRATE_URL":    db.OwnerURL,
-		"SPINE_AUDIT_DB_URL":              adb.RuntimeURL,
-		"SPINE_AUDIT_DB_MIGRATE_URL":      adb.OwnerURL,
 		"SPINE_REDIS_URL":                 redisURL,
 		"SPINE_STORAGE_CONNECTION_STRING": storage,
 		"SPINE_AUTH_ISSUER":               issuer,
@@ -130,6 +127,10 @@ func startServer(t *testing.T, extra map[string]string) *server {
 		"SPINE_DEV_KEY_DIR":               keys,
 		"SPINE_PROVISIONING_RETRY_AFTER":  "1ms",
 	}
+	for svc, db := range dbs {
+		settings["SPINE_"+strings.ToUpper(svc)+"_DB_URL"] = db.RuntimeURL
+		settings["SPINE_"+strings.ToUpper(svc)+"_DB_MIGRATE_URL"] = db.OwnerURL
+	}
 	for k, v := range extra {
 		settings[k] = v
 	}
@@ -137,7 +138,7 @@ func startServer(t *testing.T, extra map[string]string) *server {
 	for k, v := range settings {
 		env = append(env, k+"="+v)
 	}
-	s := &server{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), signer: signer, db: db, audit: adb, logs: &syncBuffer{}}
+	s := &server{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), signer: signer, dbs: dbs, logs: &syncBuffer{}}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env, s.cmd.Stdout, s.cmd.Stderr = env, s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
