@@ -21,6 +21,7 @@ import (
 	"spine/handlers/audit"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
+	"spine/shared/authz"
 	"spine/shared/blob"
 	"spine/shared/bus"
 	"spine/shared/cache"
@@ -171,8 +172,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 
 	// Every enabled module, in the list's order; the tenant directory forwards to whichever
 	// module provides it, so the order of the list does not decide who may ask.
-	dir := &lateDirectory{}
-	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Catalog: kit.CatalogOf(modules)}
+	dir, perms := &lateDirectory{}, &latePermissions{}
+	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
+		Catalog: kit.CatalogOf(modules)}
 	var svcs []kit.Service
 	mappers := []problem.Mapper{}
 	for _, m := range modules {
@@ -188,6 +190,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 		}
 		if p, ok := svc.(kit.DirectoryProvider); ok {
 			dir.set(p.Directory())
+		}
+		if p, ok := svc.(kit.PermissionsProvider); ok {
+			perms.set(p.Permissions())
 		}
 		svcs = append(svcs, svc)
 		mappers = append(mappers, svc.MapError)
@@ -389,4 +394,32 @@ func (l *lateDirectory) TenantStatus(ctx context.Context, id tenancy.TenantID) (
 		return "", errors.New("tenancy: the tenant directory is not wired (tenants is not enabled)")
 	}
 	return b.TenantStatus(ctx, id)
+}
+
+// latePermissions is the authorization check handed to every module: it forwards to the module
+// that provides it (identity), like lateDirectory.
+type latePermissions struct{ p atomic.Pointer[permsBox] }
+
+type permsBox struct{ authz.Permissions }
+
+func (l *latePermissions) set(p authz.Permissions) { l.p.Store(&permsBox{p}) }
+
+var errNoPermissions = errors.New("authz: no service answers permission checks (identity is not enabled)")
+
+// Allowed implements authz.Permissions.
+func (l *latePermissions) Allowed(ctx context.Context, tenant tenancy.TenantID, user, permission string) (bool, error) {
+	b := l.p.Load()
+	if b == nil {
+		return false, errNoPermissions
+	}
+	return b.Allowed(ctx, tenant, user, permission)
+}
+
+// Effective implements authz.Permissions.
+func (l *latePermissions) Effective(ctx context.Context, tenant tenancy.TenantID, user string) ([]string, error) {
+	b := l.p.Load()
+	if b == nil {
+		return nil, errNoPermissions
+	}
+	return b.Effective(ctx, tenant, user)
 }

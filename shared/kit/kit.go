@@ -19,6 +19,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"spine/shared/authz"
 	"spine/shared/blob"
 	"spine/shared/cache"
 	"spine/shared/config"
@@ -77,6 +78,9 @@ type Deps struct {
 	// fence. It forwards to the service that provides it, so it may be used once every module is
 	// built, not inside New.
 	Directory tenancy.Directory
+	// Permissions answers authorization checks (the identity service), forwarded like Directory;
+	// while no module provides it, every check fails with an error.
+	Permissions authz.Permissions
 	// Catalog lists every module's topic and events.
 	Catalog Catalog
 }
@@ -134,6 +138,12 @@ func Check(modules []Module) error {
 		}
 	}
 	return nil
+}
+
+// PermissionsProvider is implemented by the service that answers authz.Permissions (identity):
+// the binary hands what it returns to every service as Deps.Permissions.
+type PermissionsProvider interface {
+	Permissions() authz.Permissions
 }
 
 // DirectoryProvider is implemented by the service that answers tenancy.Directory (tenants): the
