@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"spine/handlers/audit"
+	"spine/handlers/identity"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
 	"spine/shared/authz"
@@ -58,6 +59,7 @@ const OutboxDrainSchedule = "*/10 * * * * *"
 // from it (see shared/kit). tenants comes first: it answers the tenant directory.
 var modules = []kit.Module{
 	tenants.Module,
+	identity.Module,
 	audit.Module,
 }
 
@@ -228,6 +230,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 	a.mountHealth(api, dbs, c, blobs)
 	for _, svc := range svcs {
 		svc.Routes(secured)
+		if p, ok := svc.(kit.PublicRouter); ok {
+			p.PublicRoutes(api)
+		}
 	}
 	admin := &outbox.Admin{Drainers: a.drainers}
 	if a.local != nil {

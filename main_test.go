@@ -120,11 +120,13 @@ func TestRun_StartupErrorIsOneLineNamingTheCause(t *testing.T) {
 	deadDB := "postgres://spine:pw@" + closed.Addr().String() + "/x?sslmode=disable&connect_timeout=2"
 	_ = closed.Close() // nothing listens there now
 	base := map[string]string{
-		"SPINE_TENANTS_DB_URL": deadDB, "SPINE_AUDIT_DB_URL": deadDB,
 		"SPINE_AUTH_ISSUER": "https://issuer.example", "SPINE_AUTH_AUDIENCE": "spine-api",
 		"SPINE_AUTH_JWKS_FILE":            filepath.Join(keys, "jwks.json"),
 		"SPINE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=c2VjcmV0a2V5;BlobEndpoint=http://127.0.0.1:1/dev",
 		"PORT":                            "1",
+	}
+	for _, svc := range moduleNames() { // every service's database, at the dead address
+		base["SPINE_"+strings.ToUpper(svc)+"_DB_URL"] = deadDB
 	}
 	for _, tc := range []struct {
 		name, key, value, want string

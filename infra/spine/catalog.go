@@ -42,9 +42,10 @@ var catalog = []Service{
 	},
 	{
 		Name: "identity", Classification: ClassConfidential,
-		Publishes: []string{"UserInvited", "UserActivated", "UserDisabled", "RoleAssigned", "RoleRevoked"},
-		// Seed a new tenant's system roles; remove a decommissioned tenant's users.
-		Consumes: []string{"TenantRegistered", "TenantDecommissioned"},
+		Publishes: []string{"UserInvited", "UserActivated", "UserDisabled", "UserEnabled", "RoleAssigned", "RoleRevoked", "RolePermissionsChanged"},
+		// Seed a provisioned tenant's system roles and invite its owner; disable a decommissioned
+		// tenant's users.
+		Consumes: []string{"TenantProvisioned", "TenantDecommissioned"},
 	},
 	{
 		Name: "authz", Classification: ClassRestricted,

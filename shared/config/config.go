@@ -78,6 +78,9 @@ type Config struct {
 	// ProvisioningRetryAfter is SPINE_PROVISIONING_RETRY_AFTER (default 30s): how long a failed
 	// provisioning step rests before the TenantProvisioningSweep timer retries it.
 	ProvisioningRetryAfter time.Duration
+	// IdentityInvitationTTL is SPINE_IDENTITY_INVITATION_TTL (default 168h, 7 days): how long an
+	// invitation to a tenant can be accepted.
+	IdentityInvitationTTL time.Duration
 	// PprofAddr is SPINE_PPROF_ADDR (default off): a loopback address (127.0.0.1:6060) on which
 	// net/http/pprof serves profiles, for `make bench` and investigations.
 	PprofAddr string
@@ -216,6 +219,14 @@ func Load(get Getenv, services []string) (Config, error) {
 			errs = append(errs, fmt.Errorf("SPINE_PROVISIONING_RETRY_AFTER: %q is not a positive duration (e.g. 30s)", v))
 		}
 		c.ProvisioningRetryAfter = d
+	}
+	c.IdentityInvitationTTL = 7 * 24 * time.Hour
+	if v := get("SPINE_IDENTITY_INVITATION_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			errs = append(errs, fmt.Errorf("SPINE_IDENTITY_INVITATION_TTL: %q is not a duration of at least 1m (e.g. 168h)", v))
+		}
+		c.IdentityInvitationTTL = d
 	}
 	c.PprofAddr = get("SPINE_PPROF_ADDR")
 	if c.PprofAddr != "" {

@@ -85,3 +85,70 @@ type AuditEntryRecordedData struct {
 	TraceID    string    `json:"traceId"`
 	Hash       string    `json:"hash"`
 }
+
+// Identity's events (topic "identity"). Subject: the user id for user and assignment events (so a
+// user's changes stay in order), the role id for RolePermissionsChanged. Ids are canonical UUIDs.
+// No event carries an invitation token or a password hash.
+const (
+	UserInvited            = "UserInvited"
+	UserActivated          = "UserActivated"
+	UserDisabled           = "UserDisabled"
+	UserEnabled            = "UserEnabled"
+	RoleAssigned           = "RoleAssigned"
+	RoleRevoked            = "RoleRevoked"
+	RolePermissionsChanged = "RolePermissionsChanged"
+)
+
+// IdentityEvents are the types the identity service publishes.
+var IdentityEvents = []string{UserInvited, UserActivated, UserDisabled, UserEnabled, RoleAssigned, RoleRevoked, RolePermissionsChanged}
+
+// UserInvitedData is the data of UserInvited: an invitation was issued to email (a new user in
+// status Invited, or a re-invitation of one still Invited), with the roles it was assigned.
+type UserInvitedData struct {
+	TenantID     string    `json:"tenantId"`
+	UserID       string    `json:"userId"`
+	InvitationID string    `json:"invitationId"`
+	Email        string    `json:"email"`
+	RoleIDs      []string  `json:"roleIds"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+}
+
+// UserActivatedData is the data of UserActivated: the user accepted an invitation and is Active.
+type UserActivatedData struct {
+	TenantID     string    `json:"tenantId"`
+	UserID       string    `json:"userId"`
+	InvitationID string    `json:"invitationId"`
+	ActivatedAt  time.Time `json:"activatedAt"`
+	// PasswordSet says whether the acceptance set a password (never the password or its hash).
+	PasswordSet bool `json:"passwordSet"`
+}
+
+// UserStatusChangedData is the data of UserDisabled and UserEnabled: the user's new status and
+// the reason given, if any ("tenant-decommissioned" when the tenant's decommissioning disabled it).
+type UserStatusChangedData struct {
+	TenantID string `json:"tenantId"`
+	UserID   string `json:"userId"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// RoleAssignmentData is the data of RoleAssigned and RoleRevoked: user gained or lost role.
+// Reason is set on RoleRevoked when the role itself was deleted ("role-deleted").
+type RoleAssignmentData struct {
+	TenantID string `json:"tenantId"`
+	UserID   string `json:"userId"`
+	RoleID   string `json:"roleId"`
+	RoleCode string `json:"roleCode"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// RolePermissionsChangedData is the data of RolePermissionsChanged: the role's permission set
+// was replaced; Permissions is the new set, Added and Removed the difference, all sorted.
+type RolePermissionsChangedData struct {
+	TenantID    string   `json:"tenantId"`
+	RoleID      string   `json:"roleId"`
+	RoleCode    string   `json:"roleCode"`
+	Permissions []string `json:"permissions"`
+	Added       []string `json:"added"`
+	Removed     []string `json:"removed"`
+}

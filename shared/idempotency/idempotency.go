@@ -72,6 +72,7 @@ type pending struct {
 	caller, key string
 	hash        []byte
 	claimed     bool
+	replay      []byte // what to record instead of the response body (ReplayBody), when set
 }
 
 type ctxKey struct{}
@@ -94,6 +95,16 @@ func Claim(ctx context.Context, tx *sqlstore.Tx) error {
 	}
 	p.claimed = true
 	return nil
+}
+
+// ReplayBody sets what a repeated request with this request's key will be answered with, in place
+// of the body the route writes now. A route whose response shows a secret once (an invitation
+// token) records the response without it, so the secret is never stored in the clear; its
+// replays answer the same status and headers with this body. Without a key it does nothing.
+func ReplayBody(ctx context.Context, body []byte) {
+	if p, ok := ctx.Value(ctxKey{}).(*pending); ok && p != nil {
+		p.replay = body
+	}
 }
 
 // record is a stored key.
@@ -156,8 +167,12 @@ func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
 						h[name] = v
 					}
 				}
+				body := tee.body.Bytes()
+				if p.replay != nil {
+					body = p.replay
+				}
 				// The change has committed; only the replayable answer is recorded now.
-				if cerr := complete(context.WithoutCancel(ctx), db, pr.Subject, key, status, tee.body.Bytes(), h); cerr != nil {
+				if cerr := complete(context.WithoutCancel(ctx), db, pr.Subject, key, status, body, h); cerr != nil {
 					c.Logger().Warnf("idempotency: response for key not recorded: %v", cerr)
 				}
 			}

@@ -140,6 +140,15 @@ func Check(modules []Module) error {
 	return nil
 }
 
+// PublicRouter is implemented by a service that also serves anonymous routes (no bearer token),
+// such as identity's invitation acceptance, where a credential in the request itself is checked by
+// the service. The binary mounts them on the anonymous /api group, which has the edge (trace
+// context, query text check, body limit) but no authentication; everything else a service serves
+// goes through Routes. Keep such routes few and let each check its own credential.
+type PublicRouter interface {
+	PublicRoutes(g *echo.Group)
+}
+
 // PermissionsProvider is implemented by the service that answers authz.Permissions (identity):
 // the binary hands what it returns to every service as Deps.Permissions.
 type PermissionsProvider interface {

@@ -204,6 +204,7 @@ type Tx struct {
 	db      *DB
 	scope   Scope
 	signals []string
+	after   []func()
 }
 
 // Scope is the row-level-security scope the transaction's statements run in now.
@@ -231,8 +232,21 @@ func (tx *Tx) Notify(signal string) {
 	tx.signals = append(tx.signals, signal)
 }
 
-// committed runs the listeners of every signal the transaction notified.
+// AfterCommit registers f to run once this transaction has committed, after the signals'
+// listeners, in registration order, on the committing goroutine; nothing runs if it rolls back (or
+// is retried: a retry is a fresh Tx, whose own calls register again). It is how work inside a
+// transaction says what must follow its commit, such as a cache invalidation of what it changed
+// (a value invalidated before the commit could be reloaded stale in between).
+func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
+
+// committed runs the listeners of every signal the transaction notified, then its AfterCommit
+// functions.
 func (tx *Tx) committed() {
+	defer func() {
+		for _, f := range tx.after {
+			f()
+		}
+	}()
 	if len(tx.signals) == 0 {
 		return
 	}

@@ -1,0 +1,144 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"spine/shared/bus"
+	"spine/shared/contracts"
+	"spine/shared/events"
+	"spine/shared/outbox"
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// Consumer is the inbox consumer name (and Service Bus subscription) of IdentityOnTenantsEvent.
+const Consumer = "identity"
+
+// systemActor is who the consumer's changes are recorded as.
+const systemActor = "system:identity"
+
+// OnTenantsEvent is the effect of IdentityOnTenantsEvent (bus.Consumer: it runs inside the
+// transaction that claims the event in identity's inbox, in the event's tenant's scope, so a
+// redelivery has no second effect):
+//
+//   - TenantProvisioned seeds the tenant's system roles (tenant-admin with every catalog
+//     permission, member) and invites the owner e-mail as tenant-admin (UserInvited). Nothing
+//     seeded twice: roles are matched by code and the owner by address.
+//   - TenantDecommissioned disables every Invited or Active user (UserDisabled, reason
+//     "tenant-decommissioned"), revokes every pending invitation, and drops the users' cached
+//     permission sets after the commit.
+//
+// The write fence and these effects (the rule): the fence refuses a tenant's writes while it is
+// Suspended or Decommissioned, because the tenant's own users and clients must not change it then.
+// These two effects are not such writes; each is the consequence of the lifecycle event itself,
+// decided by the tenants service. So TenantDecommissioned is never refused (it is the very change
+// that makes the fence refuse), and TenantProvisioned seeds while the tenant accepts writes and
+// also while it is Suspended (refusing would lose the roles for good: a redelivery cannot outlive
+// a suspension), but not once it is Decommissioned (acknowledged without effect: nothing of a
+// decommissioned tenant is to be created). Events of other types are acknowledged and ignored.
+func (s *Service) OnTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Delivery) error {
+	meta := events.Meta{TraceParent: d.Event.TraceParent, CorrelationID: d.Event.CorrelationID, CausationID: d.Event.ID,
+		Actor: systemActor}
+	t := s.store.Bind(tx, d.TenantID)
+	switch d.Event.Type {
+	case contracts.TenantProvisioned:
+		var data contracts.TenantProvisionedData
+		if err := d.Data(&data); err != nil {
+			return err
+		}
+		st, err := s.dir.TenantStatus(ctx, d.TenantID)
+		if err != nil {
+			return err
+		}
+		if st == tenancy.StatusDecommissioned {
+			return fmt.Errorf("%w: tenant %s is decommissioned", bus.ErrSkip, d.TenantID)
+		}
+		return s.seed(ctx, t, d.TenantID, data.OwnerEmail, meta)
+	case contracts.TenantDecommissioned:
+		return s.disableAll(ctx, t, d.TenantID, meta)
+	}
+	return fmt.Errorf("%w: %s is not for identity", bus.ErrSkip, d.Event.Type)
+}
+
+// seed creates the system roles that are missing and invites the owner when no user has the
+// address yet.
+func (s *Service) seed(ctx context.Context, tx *Tx, tenant tenancy.TenantID, ownerEmail string, meta events.Meta) error {
+	catalog, err := s.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	all := make([]PermissionCode, len(catalog))
+	for i, p := range catalog {
+		all[i] = p.Code
+	}
+	now := s.cfg.Now()
+	var admin RoleID
+	for _, sr := range []struct {
+		code  RoleCode
+		name  string
+		perms []PermissionCode
+	}{
+		{RoleTenantAdmin, "Tenant administrator", all},
+		{RoleMember, "Member", memberPermissions},
+	} {
+		r, err := tx.RoleByCode(ctx, sr.code)
+		if errors.Is(err, ErrRoleNotFound) {
+			r = Role{ID: RoleID(newID()), Tenant: tenant, Code: sr.code, Name: sr.name, IsSystem: true, Version: 1,
+				CreatedAt: now, UpdatedAt: now, Permissions: sr.perms}
+			err = tx.InsertRole(ctx, r)
+		}
+		if err != nil {
+			return err
+		}
+		if sr.code == RoleTenantAdmin {
+			admin = r.ID
+		}
+	}
+	email, err := ParseEmail(ownerEmail)
+	if err != nil {
+		s.log.WarnContext(ctx, "identity: the provisioned tenant has no valid owner e-mail; nobody invited", "tenantId", tenant.String())
+		return nil
+	}
+	if _, err := tx.UserByEmail(ctx, email); err == nil {
+		return nil // invited (or a user) already
+	} else if !errors.Is(err, ErrUserNotFound) {
+		return err
+	}
+	// The token is not kept: the owner gets a usable one when an operator re-invites the address
+	// (POST /api/users/invitations as platform admin), which revokes this invitation.
+	_, err = s.invite(ctx, tx, tenant, InviteInput{Email: email, Roles: []RoleID{admin}}, systemActor, meta)
+	return err
+}
+
+// disableAll disables every live user of the tenant and revokes the pending invitations.
+func (s *Service) disableAll(ctx context.Context, tx *Tx, tenant tenancy.TenantID, meta events.Meta) error {
+	users, err := tx.LockLiveUsers(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	ids := make([]UserID, 0, len(users))
+	evs := make([]events.Event, 0, len(users))
+	for _, u := range users {
+		u.Status, u.Version, u.UpdatedAt = StatusDisabled, u.Version+1, now
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		ev, err := events.New(service, contracts.UserDisabled, string(u.ID), tenant.String(), contracts.UserStatusChangedData{
+			TenantID: tenant.String(), UserID: string(u.ID), Status: string(StatusDisabled), Reason: "tenant-decommissioned"}, meta)
+		if err != nil {
+			return err
+		}
+		ids, evs = append(ids, u.ID), append(evs, ev)
+	}
+	if err := tx.RevokeTenantInvitations(ctx, now); err != nil {
+		return err
+	}
+	if err := outbox.Emit(ctx, tx.Tx, evs...); err != nil {
+		return err
+	}
+	tx.AfterCommit(func() { s.invalidate(context.Background(), tenant, ids...) })
+	return nil
+}
