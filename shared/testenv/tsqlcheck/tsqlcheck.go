@@ -1,5 +1,6 @@
-// Package tsqlcheck checks, without a server, the T-SQL a service's SQL Server store sends, for
-// what would otherwise only fail at run time against a real SQL Server.
+// Package tsqlcheck checks, without a server, the T-SQL a service's SQL Server store sends and the
+// SQL Server migrations goose applies (CheckMigrations), for what would otherwise only fail at run
+// time against a real SQL Server.
 //
 // A store declares every statement it sends as a string constant whose name starts with
 // [Prefix] (msq...) in one file, store_sqlserver.go, and passes the statements to its database
