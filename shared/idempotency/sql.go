@@ -4,7 +4,7 @@ import "spine/shared/sqlstore"
 
 // The statements over the platform schema's idempotency_keys table (shared/platform: 00001 and
 // 00002), per engine. A claimed key whose response is not recorded yet has status_code 0. The
-// package keeps its keys in scope ” (the table's key is caller, key, scope): a key names one
+// package keeps its keys in the empty scope (the table's key is caller, key, scope): a key names one
 // request of its caller, on whichever route, and the request hash (method, path, body) tells a
 // reuse on another route from a repeat.
 var (
