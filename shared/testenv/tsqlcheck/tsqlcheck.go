@@ -138,13 +138,17 @@ func checkStoreFile(errorf func(format string, args ...any), file string, querie
 	return nil
 }
 
+// builtinTVFs are the built-in table-valued functions a FROM may name without a schema.
+var builtinTVFs = map[string]bool{"OPENJSON": true, "STRING_SPLIT": true}
+
 // CheckStatement checks one statement, reporting each problem through errorf (t.Errorf, say),
 // and returns its placeholder count N:
 //   - its placeholders are go-mssqldb's @p1..@pN without gaps; any other @name must be a variable
 //     declared in a DECLARE statement or a named parameter of the system procedures the stores
 //     call (sp_getapplock);
 //   - no PostgreSQL syntax crept in;
-//   - every table it reads or writes is schema-qualified (dbo.);
+//   - every table it reads or writes is schema-qualified (dbo.); built-in table-valued functions
+//     (OPENJSON, STRING_SPLIT) are not tables;
 //   - no select list holds one of uuidColumns raw (go-mssqldb scans a uniqueidentifier as
 //     mixed-endian bytes), only as LOWER(CONVERT(char(36), col)) or through a column that holds
 //     its canonical text;
@@ -185,7 +189,7 @@ func CheckStatement(errorf func(format string, args ...any), name, query string,
 		}
 	}
 	for _, m := range tableRef.FindAllStringSubmatch(query, -1) {
-		if !strings.HasPrefix(m[2], "dbo.") {
+		if !strings.HasPrefix(m[2], "dbo.") && !builtinTVFs[strings.ToUpper(m[2])] {
 			errorf("%s: %s %s is not schema-qualified (dbo.)", name, m[1], m[2])
 		}
 	}
@@ -228,4 +232,27 @@ func checkNoInlineSQL(errorf func(format string, args ...any), fset *token.FileS
 	if ok && lit.Kind == token.STRING && sqlInLine.MatchString(lit.Value) {
 		errorf("%s: inline SQL; declare it as an %s* constant so the store's statement check covers it", fset.Position(lit.Pos()), Prefix)
 	}
+}
+
+var (
+	pgPlaceholder = regexp.MustCompile(`\$(\d+)`)
+	tsqlParam     = regexp.MustCompile(`@p\d`)
+)
+
+// PostgresPlaceholders checks one PostgreSQL statement of a store whose Go is shared with SQL
+// Server, reporting each problem through errorf, and returns its placeholder count N: its
+// placeholders are $1..$N without gaps, and no go-mssqldb placeholder (@p1) crept in.
+func PostgresPlaceholders(errorf func(format string, args ...any), name, query string) int {
+	seen, highest := map[int]bool{}, 0
+	for _, m := range pgPlaceholder.FindAllStringSubmatch(query, -1) {
+		n, _ := strconv.Atoi(m[1])
+		seen[n], highest = true, max(highest, n)
+	}
+	if seen[0] || highest != len(seen) {
+		errorf("%s: PostgreSQL placeholders are not contiguous from $1", name)
+	}
+	if tsqlParam.MatchString(query) {
+		errorf("%s: T-SQL placeholder in a PostgreSQL statement: %s", name, query)
+	}
+	return highest
 }
