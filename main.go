@@ -2,7 +2,7 @@
 // service's HTTP APIs, Service Bus workers and timers, plus the operator subcommands around it.
 //
 //	handler [serve]        serve HTTP on FUNCTIONS_CUSTOMHANDLER_PORT or PORT (default 7071)
-//	handler migrate        apply every enabled service's migrations with its owner connection
+//	handler migrate        apply the platform schema, then every enabled service's migrations, with its owner connection
 //	handler functions      write functions/<Name>/function.json from the registry (--check to verify)
 //	handler events         print the event catalog: types, topics, consumers (--json, --write)
 //	handler devkey         create the local dev signing key and its JWKS (SPINE_DEV_KEY_DIR)
@@ -104,27 +104,24 @@ func migrateCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		logger.Info("migrated", "service", svc, "applied", applied)
+		logger.Info("migrated", "service", svc, "platform", applied.Platform, "applied", applied.Service)
 	}
 	return nil
 }
 
-// migrateService applies one service's migrations with its owner connection.
-func migrateService(ctx context.Context, svc string, dbc config.DB, logger *slog.Logger) ([]int64, error) {
+// migrateService applies the platform schema and then the service's own migrations to one
+// service's database, with its owner connection.
+func migrateService(ctx context.Context, svc string, dbc config.DB, logger *slog.Logger) (migrations.Applied, error) {
 	d, err := sqlstore.ParseDialect(dbc.Dialect)
 	if err != nil {
-		return nil, err
-	}
-	fsys, err := migrations.For(svc, string(d))
-	if err != nil {
-		return nil, err
+		return migrations.Applied{}, err
 	}
 	db, err := sqlstore.Open(ctx, svc, d, dbc.MigrateURL, sqlstore.PoolConfig{MaxOpen: 2})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", svc, err)
+		return migrations.Applied{}, fmt.Errorf("%s: %w", svc, err)
 	}
 	defer db.Close()
-	return sqlstore.Migrate(ctx, db, svc, fsys, logger)
+	return migrations.Apply(ctx, db, svc, logger)
 }
 
 func functionsCmd(args []string, stdout io.Writer) error {

@@ -30,15 +30,18 @@
 #                                redis-server and redis-tools, Node.js and npm (apt-get), Azurite
 #                                (npm ci), and curl and jq (the README's examples use them).
 #
-# Owning services (one database each): the directory names under migrations/, read on every `up`
-# (migrations/tenants/ -> service "tenants"). With no migrations/ folder, or no folder in it, the
+# Owning services (one database each): the directory names under migrations/ that hold
+# <dialect>/*.sql, read on every `up` (migrations/tenants/ -> service "tenants"; never testdata/ or
+# platform: the platform schema, shared/platform, is applied to every service's database by
+# `handler migrate`). With no migrations/ folder, or no service folder in it, the
 # list falls back to "tenants". SPINE_STACK_SERVICES="tenants audit" (spaces or commas) overrides
 # the list. Names must match ^[a-z][a-z0-9_]*$. For each service S PostgreSQL gets:
 #   role S_owner (LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOBYPASSRLS)  — runs the migrations
 #   role S_app   (LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOBYPASSRLS)  — the runtime role
 #   database S OWNED BY S_owner; REVOKE ALL ON DATABASE S FROM PUBLIC; GRANT CONNECT ... TO S_app;
 #   in S: REVOKE CREATE ON SCHEMA public FROM PUBLIC; ALTER SCHEMA public OWNER TO S_owner;
-#         GRANT USAGE ON SCHEMA public TO S_app.   (Table grants are the migrations' job.)
+#         GRANT USAGE ON SCHEMA public TO S_app.   (Table grants are the migrations' job: the
+#         platform schema's and the service's own.)
 # CONNECT and TEMPORARY on the maintenance databases postgres and template1 are revoked from PUBLIC
 # too, so a service role can connect to its own database only. The superuser is spine_admin.
 #
@@ -341,9 +344,14 @@ load_services() {
   if [[ -n ${SPINE_STACK_SERVICES:-} ]]; then
     read -r -a raw <<<"${SPINE_STACK_SERVICES//,/ }"
   elif [[ -d $ROOT/migrations ]]; then
+    # A service is a folder with <dialect>/*.sql, as the binary embeds them (migrations/*/*/*.sql)
+    # and infra/ counts them; testdata (test fixtures) and platform (the platform schema's name,
+    # whose SQL lives in shared/platform) never are.
     for d in "$ROOT"/migrations/*/; do
       [[ -d $d ]] || continue
       d=${d%/}
+      case ${d##*/} in testdata | platform) continue ;; esac
+      compgen -G "$d/*/*.sql" >/dev/null || continue
       raw+=("${d##*/}")
     done
   fi

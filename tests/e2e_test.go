@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,28 +135,50 @@ func TestRedisStopped_TenantReadsSucceedAndCacheRefills(t *testing.T) {
 	}
 }
 
-// `handler migrate` applies the migrations with the owner role, and again is a no-op.
+// `handler migrate` applies, per service database and with its owner role, the platform schema
+// (its own version table) and then the service's migrations; run again, it applies nothing.
 func TestMigrateCommand_AppliesAndIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	db, err := testenv.CreateDatabase(ctx, "tenants")
-	if err != nil {
-		t.Fatal(err)
+	env := []string{"SPINE_SERVICES=tenants,audit", "SPINE_STORAGE_CONNECTION_STRING=UseDevelopmentStorage=true",
+		"SPINE_AUTH_ISSUER=x", "SPINE_AUTH_AUDIENCE=y", "SPINE_AUTH_JWKS_FILE=/dev/null"}
+	for _, svc := range []string{"tenants", "audit"} {
+		db, err := testenv.CreateDatabase(ctx, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Drop()
+		up := strings.ToUpper(svc)
+		env = append(env, "SPINE_"+up+"_DB_URL="+db.RuntimeURL, "SPINE_"+up+"_DB_MIGRATE_URL="+db.OwnerURL)
 	}
-	defer db.Drop()
 	for i := 0; i < 2; i++ {
 		cmd := exec.Command(binary, "migrate")
-		cmd.Env = []string{"SPINE_SERVICES=tenants", "SPINE_TENANTS_DB_URL=" + db.RuntimeURL, "SPINE_TENANTS_DB_MIGRATE_URL=" + db.OwnerURL,
-			"SPINE_STORAGE_CONNECTION_STRING=UseDevelopmentStorage=true", "SPINE_AUTH_ISSUER=x", "SPINE_AUTH_AUDIENCE=y",
-			"SPINE_AUTH_JWKS_FILE=/dev/null"}
+		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("migrate run %d: %v\n%s", i+1, err, out)
 		}
-		if i == 0 && !contains(string(out), `"applied":[1,`) && !contains(string(out), `"applied":[1]`) {
-			t.Fatalf("first run did not apply version 1:\n%s", out)
+		got := map[string][2][]int64{}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var l struct {
+				Msg      string  `json:"msg"`
+				Service  string  `json:"service"`
+				Platform []int64 `json:"platform"`
+				Applied  []int64 `json:"applied"`
+			}
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "migrated" {
+				got[l.Service] = [2][]int64{l.Platform, l.Applied}
+			}
 		}
-		if i == 1 && !contains(string(out), `"applied":[]`) {
-			t.Fatalf("second run applied something:\n%s", out)
+		for _, svc := range []string{"tenants", "audit"} {
+			g, ok := got[svc]
+			switch {
+			case !ok:
+				t.Fatalf("run %d: no migrated line for %s:\n%s", i+1, svc, out)
+			case i == 0 && (len(g[0]) == 0 || g[0][0] != 1 || len(g[1]) == 0 || g[1][0] != 1):
+				t.Fatalf("run 1, %s: platform %v, applied %v; want both from version 1:\n%s", svc, g[0], g[1], out)
+			case i == 1 && (len(g[0]) != 0 || len(g[1]) != 0):
+				t.Fatalf("run 2, %s: platform %v, applied %v; want nothing:\n%s", svc, g[0], g[1], out)
+			}
 		}
 	}
 }

@@ -96,13 +96,15 @@ func TestAppendOnly_OwnerIsRefusedByTheTrigger(t *testing.T) {
 	}
 }
 
-// The grants are exactly the documented ones.
+// The grants are exactly the documented ones: INSERT and SELECT on the entries; inbox, outbox and
+// idempotency_keys are the platform schema's (shared/platform), granted alike to every service.
 func TestAppendOnly_RuntimeRoleGrants(t *testing.T) {
 	db := openRuntime(t)
 	want := map[string]string{
-		"audit_entries": "INSERT,SELECT",
-		"inbox":         "INSERT,SELECT",
-		"outbox":        "DELETE,INSERT,SELECT,UPDATE",
+		"audit_entries":    "INSERT,SELECT",
+		"inbox":            "INSERT,SELECT",
+		"outbox":           "DELETE,INSERT,SELECT,UPDATE",
+		"idempotency_keys": "DELETE,INSERT,SELECT",
 	}
 	rows, err := db.QueryContext(context.Background(), `SELECT table_name, string_agg(privilege_type, ',' ORDER BY privilege_type)
 		FROM information_schema.role_table_grants WHERE grantee = current_user GROUP BY table_name`)

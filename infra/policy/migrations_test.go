@@ -13,7 +13,9 @@ import (
 
 // migratedServices lists the services of a migrations folder: a service is a
 // sub-folder with at least one dialect folder holding .sql files, which is what
-// the binary embeds (migrations/*/*/*.sql) and what a fresh clone has.
+// the binary embeds (migrations/*/*/*.sql) and what a fresh clone has. testdata
+// (test fixtures) and platform (the platform schema's name: its SQL lives in
+// shared/platform and goes into every service's database) are never services.
 func migratedServices(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -21,7 +23,7 @@ func migratedServices(dir string) ([]string, error) {
 	}
 	var services []string
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() || e.Name() == "testdata" || e.Name() == "platform" {
 			continue
 		}
 		files, err := filepath.Glob(filepath.Join(dir, e.Name(), "*", "*.sql"))
@@ -73,12 +75,15 @@ func TestMigratedServicesCountsOnlyFoldersWithSQL(t *testing.T) {
 	}
 	write("tenants/postgres/00001_tenants.sql")
 	write("embed.go")
+	write("testdata/pre-platform/tenants/postgres/00001_tenants.sql")
+	write("testdata/postgres/00001_fixture.sql")
+	write("platform/postgres/00001_platform.sql")
 	if err := os.MkdirAll(filepath.Join(dir, "audit", "postgres"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	got, err := migratedServices(dir)
 	if err != nil || !slices.Equal(got, []string{"tenants"}) {
-		t.Fatalf("migratedServices = %v, %v; want [tenants] (audit has no .sql yet)", got, err)
+		t.Fatalf("migratedServices = %v, %v; want [tenants] (audit has no .sql yet; testdata and platform are no services)", got, err)
 	}
 	write("audit/sqlserver/00001_audit.sql")
 	got, _ = migratedServices(dir)

@@ -2,7 +2,8 @@
 // own database's inbox table in the same transaction as the event's effect, so a redelivered or
 // duplicated message finds its id already there and has no second effect.
 //
-// Every consuming service's migrations create the table (same shape on both engines):
+// The platform schema (shared/platform) creates the table in every service's database (same
+// shape on both engines):
 //
 //	inbox (tenant_id uuid, event_id uuid, consumer text, event_type text, received_at timestamptz,
 //	       PRIMARY KEY (tenant_id, consumer, event_id))  -- with the tenant row-level-security policy

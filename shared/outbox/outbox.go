@@ -1,6 +1,8 @@
 // Package outbox is the write side of the transactional outbox: a service inserts each CloudEvent
 // into its own database's outbox table inside the transaction of the change the event announces,
 // so an event exists if and only if its change committed. Draining to Service Bus is separate.
+// The table and the indexes the drainer's statements need are the platform schema's
+// (shared/platform), in every service's database.
 package outbox
 
 import (

@@ -11,12 +11,14 @@ import (
 	"github.com/pressly/goose/v3/lock"
 )
 
-// MigrationTable is the name of service's version table. Each service has its own, so services
-// that share a physical database (a small deployment) never see each other's history.
+// MigrationTable is the name of a migration set's version table: a service's own, or the platform
+// schema's (spine_migrations_platform, in every service database). Each set has its own, so sets
+// that share a physical database never see each other's history.
 func MigrationTable(service string) string { return "spine_migrations_" + service }
 
-// Migrate applies every pending migration in fsys (the service's folder for this dialect, e.g.
-// migrations/tenants/postgres) using the owner connection db. It is safe to run from several
+// Migrate applies every pending migration in fsys (one set for this dialect: a service's folder,
+// e.g. migrations/tenants/postgres, or the platform schema's; migrations.Apply runs both in order)
+// using the owner connection db, with service's version table. It is safe to run from several
 // processes at once on PostgreSQL (a session advisory lock serializes them); on SQL Server, run it
 // from one deployment step. It returns the versions applied.
 func Migrate(ctx context.Context, db *DB, service string, fsys fs.FS, logger *slog.Logger) ([]int64, error) {

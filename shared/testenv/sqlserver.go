@@ -16,8 +16,8 @@ const (
 	EnvSQLServerOwnerURL = "SPINE_TEST_SQLSERVER_OWNER_URL"
 )
 
-// sqlServerMigrated remembers, per service and owner DSN, the result of applying the service's
-// SQL Server migrations, so that a test process applies them once.
+// sqlServerMigrated remembers, per service and owner DSN, the result of applying the platform
+// schema and the service's SQL Server migrations, so that a test process applies them once.
 var sqlServerMigrated sync.Map // service + "\x00" + ownerURL → *migrateOnce
 
 type migrateOnce struct {
@@ -27,8 +27,9 @@ type migrateOnce struct {
 
 // SQLServer opens pools on a SQL Server test database as the service's runtime user (runtimeURL)
 // and its owner (ownerURL), both closed when t ends. Before the runtime pool opens, the owner
-// applies the service's SQL Server migrations, once per service and owner in this process. Whether
-// a server is named, and what to do when it is not, is the caller's to decide.
+// applies the platform schema and the service's SQL Server migrations (migrations.Apply), once per
+// service and owner in this process. Whether a server is named, and what to do when it is not, is
+// the caller's to decide.
 func SQLServer(t testing.TB, service, runtimeURL, ownerURL string) (runtime, owner *sqlstore.DB) {
 	t.Helper()
 	ctx := context.Background()
@@ -41,12 +42,7 @@ func SQLServer(t testing.TB, service, runtimeURL, ownerURL string) (runtime, own
 	v, _ := sqlServerMigrated.LoadOrStore(service+"\x00"+ownerURL, &migrateOnce{})
 	m := v.(*migrateOnce)
 	m.once.Do(func() {
-		fsys, err := migrations.For(service, "sqlserver")
-		if err != nil {
-			m.err = err
-			return
-		}
-		_, m.err = sqlstore.Migrate(ctx, owner, service, fsys, nil)
+		_, m.err = migrations.Apply(ctx, owner, service, nil)
 	})
 	if m.err != nil {
 		t.Fatal(m.err)

@@ -1,7 +1,7 @@
 // Package testenv gives tests the real local stack that `make test` starts (scripts/stack.sh):
 // a fresh PostgreSQL database per test package with the service's two roles and its migrations
-// applied, the stack's Redis, and Azurite. Tests fail, never skip, when the stack is missing:
-// run them through `make test`.
+// (the platform schema's, then its own) applied, the stack's Redis, and Azurite. Tests fail, never
+// skip, when the stack is missing: run them through `make test`.
 package testenv
 
 import (
@@ -42,7 +42,8 @@ type Database struct {
 	adminPool  string
 }
 
-// FreshDatabase is CreateDatabase followed by the service's migrations, applied as the owner.
+// FreshDatabase is CreateDatabase followed by the platform schema and the service's migrations
+// (migrations.Apply, as `handler migrate` does), applied as the owner.
 func FreshDatabase(ctx context.Context, service string) (*Database, error) {
 	d, err := CreateDatabase(ctx, service)
 	if err != nil {
@@ -53,11 +54,7 @@ func FreshDatabase(ctx context.Context, service string) (*Database, error) {
 		return nil, err
 	}
 	defer owner.Close()
-	fsys, err := migrations.For(service, "postgres")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := sqlstore.Migrate(ctx, owner, service, fsys, nil); err != nil {
+	if _, err := migrations.Apply(ctx, owner, service, nil); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -1,7 +1,11 @@
--- Audit trail: append-only entries with a per-tenant hash chain, the consumer inbox (every
--- integration event becomes one entry, once) and the outbox (AuditEntryRecorded).
--- Runs as audit_owner; the runtime role audit_app gets INSERT and SELECT only on audit_entries and
--- is bound by row-level security (FORCE applies the policies to the table owner too).
+-- Audit trail: append-only entries with a per-tenant hash chain. Runs as audit_owner after the
+-- platform schema (shared/platform: the RLS helper spine_tenant_visible, the outbox for
+-- AuditEntryRecorded, the consumer inbox through which every integration event becomes one entry,
+-- once, and their grants); the runtime role audit_app gets INSERT and SELECT only on audit_entries
+-- and is bound by row-level security (FORCE applies the policies to the table owner too).
+-- Databases migrated before the platform schema existed ran an earlier version of this file, which
+-- also created the RLS helper, inbox and outbox; the platform set adopts those
+-- (migrations/testdata/pre-platform keeps that version for the upgrade test).
 --
 -- Append-only is enforced three times over: audit_app has no UPDATE, DELETE or TRUNCATE privilege;
 -- a statement-level trigger refuses UPDATE, DELETE and TRUNCATE for every role that is subject to
@@ -9,14 +13,6 @@
 -- handlers/audit/chain.go) makes any change that gets past both visible to GET /audit-entries/verify.
 
 -- +goose Up
--- +goose StatementBegin
-CREATE FUNCTION spine_tenant_visible(row_tenant uuid) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT current_setting('spine.platform', true) = 'on'
-      OR row_tenant = NULLIF(current_setting('spine.tenant_id', true), '')::uuid
-$$;
--- +goose StatementEnd
-
 -- +goose StatementBegin
 CREATE FUNCTION audit_entries_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -67,59 +63,15 @@ CREATE TRIGGER audit_entries_append_only
     BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_entries
     FOR EACH STATEMENT EXECUTE FUNCTION audit_entries_refuse_change();
 
--- The consumer inbox (shape: shared/inbox): one row per processed event, in the entry's transaction.
-CREATE TABLE inbox (
-    tenant_id   uuid        NOT NULL,
-    consumer    text        NOT NULL CHECK (char_length(consumer) BETWEEN 1 AND 64),
-    event_id    uuid        NOT NULL,
-    event_type  text        NOT NULL CHECK (char_length(event_type) BETWEEN 1 AND 128),
-    received_at timestamptz NOT NULL,
-    CONSTRAINT inbox_pkey PRIMARY KEY (tenant_id, consumer, event_id)
-);
-
--- The outbox: one row per CloudEvent, written in the transaction of the change it announces.
-CREATE TABLE outbox (
-    tenant_id       uuid        NOT NULL,
-    event_id        uuid        NOT NULL,
-    seq             bigint      GENERATED ALWAYS AS IDENTITY,
-    subject         text        NOT NULL,
-    event_type      text        NOT NULL,
-    envelope        jsonb       NOT NULL,
-    created_at      timestamptz NOT NULL,
-    attempts        integer     NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL,
-    parked_at       timestamptz,
-    last_error      text,
-    CONSTRAINT outbox_pkey PRIMARY KEY (tenant_id, event_id)
-);
-CREATE INDEX outbox_pending ON outbox (seq) WHERE parked_at IS NULL;
-
 ALTER TABLE audit_entries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit_entries FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON audit_entries
     USING (spine_tenant_visible(tenant_id)) WITH CHECK (spine_tenant_visible(tenant_id));
 
-ALTER TABLE inbox ENABLE ROW LEVEL SECURITY;
-ALTER TABLE inbox FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON inbox
-    USING (spine_tenant_visible(tenant_id)) WITH CHECK (spine_tenant_visible(tenant_id));
-
-ALTER TABLE outbox ENABLE ROW LEVEL SECURITY;
-ALTER TABLE outbox FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON outbox
-    USING (spine_tenant_visible(tenant_id)) WITH CHECK (spine_tenant_visible(tenant_id));
-
-REVOKE ALL ON FUNCTION spine_tenant_visible(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_entries_refuse_change() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION spine_tenant_visible(uuid) TO audit_app;
 GRANT SELECT, INSERT ON audit_entries TO audit_app;
-GRANT SELECT, INSERT ON inbox TO audit_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON outbox TO audit_app;
 
 -- +goose Down
 -- Dropping the table is what a down migration means; the trigger refuses row changes, not DDL.
-DROP TABLE outbox;
-DROP TABLE inbox;
 DROP TABLE audit_entries;
 DROP FUNCTION audit_entries_refuse_change();
-DROP FUNCTION spine_tenant_visible(uuid);

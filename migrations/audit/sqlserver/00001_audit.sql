@@ -4,21 +4,13 @@
 -- Append-only: dbo.audit_entries is an append-only ledger table, so UPDATE, DELETE and TRUNCATE are
 -- refused for every principal, db_owner included, and the table cannot be turned back into an
 -- ordinary one; the database's ledger digests make tampering below the SQL layer detectable too.
+-- Runs after the platform schema (shared/platform: schema rls with the predicate rls.tenant_visible,
+-- outbox, inbox, idempotency_keys and their policy and grants).
 -- Written and reviewed; not executed on these build machines (no SQL Server here): see README.
+-- Databases migrated before the platform schema existed ran an earlier version of this file, which
+-- also created rls, the predicate, inbox and outbox; the platform set adopts those.
 
 -- +goose Up
--- +goose StatementBegin
-CREATE SCHEMA rls;
--- +goose StatementEnd
-
--- +goose StatementBegin
-CREATE FUNCTION rls.tenant_visible(@tenant_id uniqueidentifier)
-RETURNS TABLE WITH SCHEMABINDING AS
-RETURN SELECT 1 AS visible
-WHERE CAST(SESSION_CONTEXT(N'platform') AS nvarchar(8)) = N'on'
-   OR @tenant_id = TRY_CAST(CAST(SESSION_CONTEXT(N'tenant_id') AS nvarchar(36)) AS uniqueidentifier);
--- +goose StatementEnd
-
 -- Text columns compare with a binary collation, so the API's filters are case-sensitive as on
 -- PostgreSQL. Their sizes are twice PostgreSQL's character limits: nvarchar counts UTF-16 code
 -- units, and a character outside the BMP takes two. payload keeps the exact JSON text the hash
@@ -55,54 +47,18 @@ CREATE INDEX audit_entries_action ON dbo.audit_entries (tenant_id, action, seq);
 CREATE INDEX audit_entries_resource ON dbo.audit_entries (tenant_id, resource_type, resource_id, seq);
 CREATE INDEX audit_entries_trace ON dbo.audit_entries (tenant_id, trace_id, seq);
 
-CREATE TABLE dbo.inbox (
-    tenant_id   uniqueidentifier NOT NULL,
-    consumer    varchar(64)      COLLATE Latin1_General_100_BIN2 NOT NULL,
-    event_id    uniqueidentifier NOT NULL,
-    event_type  varchar(128)     NOT NULL,
-    received_at datetime2(6)     NOT NULL,
-    CONSTRAINT inbox_pkey PRIMARY KEY (tenant_id, consumer, event_id)
-);
-
-CREATE TABLE dbo.outbox (
-    tenant_id       uniqueidentifier NOT NULL,
-    event_id        uniqueidentifier NOT NULL,
-    seq             bigint IDENTITY(1, 1) NOT NULL,
-    subject         nvarchar(200)    NOT NULL,
-    event_type      varchar(100)     NOT NULL,
-    envelope        nvarchar(max)    NOT NULL CONSTRAINT outbox_envelope_json CHECK (ISJSON(envelope) = 1),
-    created_at      datetime2(6)     NOT NULL,
-    attempts        int              NOT NULL CONSTRAINT outbox_attempts_default DEFAULT 0,
-    next_attempt_at datetime2(6)     NOT NULL,
-    parked_at       datetime2(6)     NULL,
-    last_error      varchar(200)     NULL,
-    CONSTRAINT outbox_pkey PRIMARY KEY (tenant_id, event_id)
-);
-CREATE INDEX outbox_pending ON dbo.outbox (seq) WHERE parked_at IS NULL;
-
 -- No AFTER UPDATE block predicate on the entries: the ledger table refuses every UPDATE.
 -- +goose StatementBegin
 CREATE SECURITY POLICY rls.tenant_isolation
     ADD FILTER PREDICATE rls.tenant_visible(tenant_id) ON dbo.audit_entries,
-    ADD BLOCK PREDICATE rls.tenant_visible(tenant_id) ON dbo.audit_entries AFTER INSERT,
-    ADD FILTER PREDICATE rls.tenant_visible(tenant_id) ON dbo.inbox,
-    ADD BLOCK PREDICATE rls.tenant_visible(tenant_id) ON dbo.inbox AFTER INSERT,
-    ADD FILTER PREDICATE rls.tenant_visible(tenant_id) ON dbo.outbox,
-    ADD BLOCK PREDICATE rls.tenant_visible(tenant_id) ON dbo.outbox AFTER INSERT,
-    ADD BLOCK PREDICATE rls.tenant_visible(tenant_id) ON dbo.outbox AFTER UPDATE
+    ADD BLOCK PREDICATE rls.tenant_visible(tenant_id) ON dbo.audit_entries AFTER INSERT
     WITH (STATE = ON, SCHEMABINDING = ON);
 -- +goose StatementEnd
 
 GRANT SELECT, INSERT ON dbo.audit_entries TO audit_app;
-GRANT SELECT, INSERT ON dbo.inbox TO audit_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON dbo.outbox TO audit_app;
 
 -- +goose Down
 -- A ledger table is dropped, not emptied: SQL Server keeps it as a dropped ledger table
 -- (sys.tables is_dropped_ledger_table) so the ledger's history stays verifiable.
 DROP SECURITY POLICY rls.tenant_isolation;
-DROP TABLE dbo.outbox;
-DROP TABLE dbo.inbox;
 DROP TABLE dbo.audit_entries;
-DROP FUNCTION rls.tenant_visible;
-DROP SCHEMA rls;

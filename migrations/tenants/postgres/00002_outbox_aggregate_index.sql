@@ -1,8 +1,8 @@
--- The drainer reads each aggregate's rows in order: the claim's NOT EXISTS and the head check
--- both look rows up by (tenant_id, subject, seq).
+-- Empty on purpose. This migration added outbox_aggregate (tenant_id, subject, seq), the drainer's
+-- per-aggregate index, to tenants' outbox. The outbox and all its indexes now belong to the platform
+-- schema (shared/platform), which runs first; the version stays so databases that applied it keep
+-- a consistent history, and applying it changes nothing.
 
 -- +goose Up
-CREATE INDEX outbox_aggregate ON outbox (tenant_id, subject, seq);
 
 -- +goose Down
-DROP INDEX outbox_aggregate;

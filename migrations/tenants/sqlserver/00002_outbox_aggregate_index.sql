@@ -1,7 +1,7 @@
--- Twin of postgres/00002: the drainer's per-aggregate lookups. Not run here (no SQL Server).
+-- Empty on purpose, like postgres/00002. This migration added outbox_aggregate to tenants'
+-- outbox; the outbox and all its indexes now belong to the platform schema (shared/platform),
+-- which runs first. The version stays so databases that applied it keep a consistent history.
 
 -- +goose Up
-CREATE INDEX outbox_aggregate ON dbo.outbox (tenant_id, subject, seq);
 
 -- +goose Down
-DROP INDEX outbox_aggregate ON dbo.outbox;

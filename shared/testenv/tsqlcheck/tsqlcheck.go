@@ -1,5 +1,6 @@
-// Package tsqlcheck checks, without a server, the T-SQL a service's SQL Server store sends, for
-// what would otherwise only fail at run time against a real SQL Server.
+// Package tsqlcheck checks, without a server, the T-SQL a service's SQL Server store sends and the
+// SQL Server migrations goose applies (CheckMigrations), for what would otherwise only fail at run
+// time against a real SQL Server.
 //
 // A store is written once over per-engine statement sets (see [CheckStatementSets]): a struct of
 // SQL strings with one value per engine, each in its own file, and one store file whose methods

@@ -1,0 +1,62 @@
+package tsqlcheck
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// The migration checker finds each mistake in testdata/migrations_bad and nothing in
+// testdata/migrations_good, so it is not vacuous, and it reads the batches as goose splits them.
+func TestCheckMigrations_CatchesMistakesAndOnlyThem(t *testing.T) {
+	var complaints []string
+	if err := checkMigrations(collect(&complaints), os.DirFS("testdata/migrations_bad")); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(complaints, "\n")
+	for _, want := range []string{
+		"00001_bad.sql (Up): CREATE SCHEMA must begin its batch",
+		"@split is not declared in this batch",
+		"things is not schema-qualified",
+		`PostgreSQL syntax or a T-SQL error (PostgreSQL type: "uuid")`,
+		`(unbracketed key: "key")`,
+		`(CREATE ... IF NOT EXISTS: "CREATE INDEX IF NOT EXISTS")`,
+		"00001_bad.sql (Up) EXEC'd: CREATE FUNCTION must begin its batch",
+		"a {{placeholder}} is left",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no complaint %q among:\n%s", want, all)
+		}
+	}
+
+	complaints = nil
+	if err := checkMigrations(collect(&complaints), os.DirFS("testdata/migrations_good")); err != nil {
+		t.Fatal(err)
+	}
+	if len(complaints) > 0 {
+		t.Errorf("complaints about testdata/migrations_good:\n%s", strings.Join(complaints, "\n"))
+	}
+}
+
+// Batches are goose's: outside a StatementBegin/StatementEnd block a statement ends at a
+// semicolon that ends a line, inside one the block is one batch.
+func TestBatches_AreGooseStatements(t *testing.T) {
+	got, err := Batches(os.DirFS("testdata/migrations_good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up, down int
+	for _, b := range got {
+		if b.Up {
+			up++
+		} else {
+			down++
+		}
+	}
+	if up != 6 || down != 4 {
+		t.Fatalf("batches: %d up, %d down; want 6 and 4:\n%v", up, down, got)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(got[3].SQL), "DECLARE @sql") || !strings.Contains(got[3].SQL, "END;") {
+		t.Errorf("the DECLARE block is not one batch: %q", got[3].SQL)
+	}
+}
