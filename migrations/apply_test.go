@@ -157,7 +157,7 @@ func TestApply_AdoptsADatabaseMigratedBeforeThePlatformSchema(t *testing.T) {
 			}
 			plat, _ := platform.Migrations(sqlstore.Postgres, "x_app")
 			if !slices.Equal(got.Platform, versions(t, plat)) || len(got.Service) != 0 {
-				t.Fatalf("Apply = %+v, want platform %v and nothing of %s's own", got, versions(t, plat), svc)
+				t.Fatalf("Apply = %+v, want every platform version %v and nothing of %s's own", got, versions(t, plat), svc)
 			}
 			if again, err := migrations.Apply(ctx, oldOwner, svc, nil); err != nil || len(again.Platform)+len(again.Service) != 0 {
 				t.Fatalf("second Apply = %+v, %v", again, err)
@@ -385,13 +385,12 @@ func checkPlatformRLS(t *testing.T, d *testenv.Database) {
 	if err := exec(sqlstore.PlatformScope(), idem, ""); err == nil || !strings.Contains(err.Error(), "idempotency_keys_pkey") {
 		t.Errorf("%s: the same caller, key and scope again: err = %v, want a primary key violation", d.Service, err)
 	}
-	// shared/idempotency records a claimed key's response in its row: the status, the body and the
-	// replayed headers, and nothing else of it (platform 00002).
-	if err := exec(sqlstore.TenantScope(b), `UPDATE idempotency_keys SET status_code = 200, response_body = '\x7b7d', headers = '{}'`); err != nil {
-		t.Errorf("%s: recording an idempotency key's response: %v", d.Service, err)
+	// The runtime role records a claimed key's response, and can change nothing else of it.
+	if err := exec(sqlstore.TenantScope(b), `UPDATE idempotency_keys SET status_code = 201, response_body = '\x7b7d', headers = '{}' WHERE caller = 'c'`); err != nil {
+		t.Errorf("%s: recording a key's response: %v", d.Service, err)
 	}
-	if err := exec(sqlstore.TenantScope(b), `UPDATE idempotency_keys SET request_hash = '\x02'`); err == nil || !strings.Contains(err.Error(), "permission denied") {
-		t.Errorf("%s: changing an idempotency record's request: err = %v, want permission denied", d.Service, err)
+	if err := exec(sqlstore.TenantScope(b), `UPDATE idempotency_keys SET request_hash = '\x00'`); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("%s: rewriting an idempotency record's request: err = %v, want permission denied", d.Service, err)
 	}
 	if err := exec(sqlstore.Scope{}, `DELETE FROM idempotency_keys WHERE caller = 'c'`); err != nil {
 		t.Errorf("%s: deleting idempotency records (retention): %v", d.Service, err)

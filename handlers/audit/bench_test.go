@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -28,7 +29,7 @@ func benchAppend(b *testing.B, batch int, tenantFor func() tenancy.TenantID) {
 			for i := range entries {
 				entries[i] = mkEntry("bench.append", func(e *NewEntry) { e.Payload = benchPayload })
 			}
-			if _, _, err := s.Append(ctx, tenant, entries, nil, nil); err != nil {
+			if _, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), entries, nil, nil); err != nil {
 				b.Error(err)
 				return
 			}

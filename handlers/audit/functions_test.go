@@ -121,7 +121,7 @@ func TestAuditOnTenantsEvent_EveryEncodingSameEventOneEntry(t *testing.T) {
 			t.Fatalf("%s redelivery logs %q, want %q", enc, res.Logs, dupLog)
 		}
 	}
-	es, err := svc.store.Query(context.Background(), tenant, Filter{Limit: 10})
+	es, err := svc.store.Query(context.Background(), sqlstore.TenantScope(tenant), Filter{Limit: 10})
 	if err != nil || len(es) != 1 {
 		t.Fatalf("%d entries, %v; want exactly 1", len(es), err)
 	}
@@ -169,7 +169,7 @@ func TestAuditOnTenantsEvent_ConcurrentRedeliveriesRecordOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	es, _ := svc.store.Query(context.Background(), tenant, Filter{Limit: 10})
+	es, _ := svc.store.Query(context.Background(), sqlstore.TenantScope(tenant), Filter{Limit: 10})
 	if len(es) != 1 || dups != 5 {
 		t.Fatalf("%d entries and %d duplicates, want 1 and 5", len(es), dups)
 	}
@@ -187,7 +187,7 @@ func TestAuditOnEvent_DefaultsForSparseEvents(t *testing.T) {
 	if status, _, raw := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 200 {
 		t.Fatalf("%d %s", status, raw)
 	}
-	es, _ := svc.store.Query(context.Background(), tenant, Filter{Limit: 10})
+	es, _ := svc.store.Query(context.Background(), sqlstore.TenantScope(tenant), Filter{Limit: 10})
 	if len(es) != 1 {
 		t.Fatalf("%d entries", len(es))
 	}
@@ -244,7 +244,7 @@ func TestAuditOnEvent_TimeBeyond9999InUTCIsReplaced(t *testing.T) {
 			t.Fatalf("%s: %d %s", raw, status, out)
 		}
 	}
-	es, err := svc.store.Query(context.Background(), tenant, Filter{Limit: 10})
+	es, err := svc.store.Query(context.Background(), sqlstore.TenantScope(tenant), Filter{Limit: 10})
 	if err != nil || len(es) != 2 {
 		t.Fatalf("%d entries, %v", len(es), err)
 	}
@@ -275,7 +275,7 @@ func TestAuditOnEvent_NULInDataIsRecordedScrubbed(t *testing.T) {
 	if status, _, out := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 200 {
 		t.Fatalf("%d %s", status, out)
 	}
-	es, err := svc.store.Query(context.Background(), tenant, Filter{Limit: 10})
+	es, err := svc.store.Query(context.Background(), sqlstore.TenantScope(tenant), Filter{Limit: 10})
 	if err != nil || len(es) != 1 {
 		t.Fatalf("%d entries, %v", len(es), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"spine/shared/events"
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -176,7 +177,7 @@ func (g *eventGrouper) lead(ctx context.Context) {
 			}
 			// The group failed as a whole: record this event alone, isolating the failure.
 			claim := r.item.Claim
-			rec, dup, aerr := g.store.Append(wctx, r.item.Tenant, []NewEntry{r.item.Entry}, nil, &claim)
+			rec, dup, aerr := g.store.Append(wctx, sqlstore.TenantScope(r.item.Tenant), []NewEntry{r.item.Entry}, nil, &claim)
 			res := eventRes{out: EventOutcome{Duplicate: dup}, err: aerr}
 			if aerr == nil && !dup {
 				res.out.Entry = rec[0]

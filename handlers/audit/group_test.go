@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -71,7 +72,7 @@ func TestEventGrouper_FailedGroupFallsBackEventByEvent(t *testing.T) {
 	tenant := tenancy.NewTenantID()
 	recorded := uuid.Must(uuid.NewV7()).String()
 	withSource := func(id string) func(*NewEntry) { return func(e *NewEntry) { e.SourceEventID = id } }
-	if _, _, err := store.Append(ctx, tenant, []NewEntry{mkEntry("Old", withSource(recorded))}, nil, nil); err != nil {
+	if _, _, err := store.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("Old", withSource(recorded))}, nil, nil); err != nil {
 		t.Fatal(err) // recorded without an inbox row: a group holding it fails as a whole
 	}
 	fresh := uuid.Must(uuid.NewV7()).String()

@@ -17,6 +17,7 @@ import (
 	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/httpx"
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -160,7 +161,7 @@ func (s *Service) writeGroup(ctx context.Context, tenant tenancy.TenantID, reqs 
 	for i, r := range reqs {
 		entries[i] = r.entry
 	}
-	recorded, _, err := s.store.Append(ctx, tenant, entries, func(rec []Entry) ([]events.Event, error) {
+	recorded, _, err := s.store.Append(ctx, sqlstore.TenantScope(tenant), entries, func(rec []Entry) ([]events.Event, error) {
 		evs := make([]events.Event, 0, len(rec))
 		for i, e := range rec {
 			ev, err := events.New(service, EventEntryRecorded, e.ID, tenant.String(), recordedData(e), reqs[i].meta)
@@ -291,7 +292,7 @@ func (s *Service) Get(ctx context.Context, c Caller, tenant tenancy.TenantID, id
 	if err != nil || len(id) != 36 {
 		return Entry{}, ErrNotFound
 	}
-	return s.store.Get(ctx, tenant, u.String())
+	return s.store.Get(ctx, sqlstore.TenantScope(tenant), u.String())
 }
 
 // Query returns a page of tenant's entries matching f, in seq order.
@@ -302,7 +303,7 @@ func (s *Service) Query(ctx context.Context, c Caller, tenant tenancy.TenantID, 
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	return s.store.Query(ctx, tenant, f)
+	return s.store.Query(ctx, sqlstore.TenantScope(tenant), f)
 }
 
 // validate checks a filter. Members that no stored entry could match (too long, a malformed
@@ -366,7 +367,7 @@ func (s *Service) Verify(ctx context.Context, c Caller, tenant tenancy.TenantID,
 		return Report{}, invalid("from must be before to")
 	}
 	r := Report{TenantID: tenant, From: from, To: to}
-	first, last, err := s.store.SeqRange(ctx, tenant, from, to)
+	first, last, err := s.store.SeqRange(ctx, sqlstore.TenantScope(tenant), from, to)
 	if err != nil || first == 0 {
 		return r, err
 	}
@@ -374,7 +375,7 @@ func (s *Service) Verify(ctx context.Context, c Caller, tenant tenancy.TenantID,
 	check := newChainCheck()
 	after := max(first-2, 0) // from first-1: the predecessor anchors the check
 	for {
-		page, err := s.store.Range(ctx, tenant, after, last, verifyPage)
+		page, err := s.store.Range(ctx, sqlstore.TenantScope(tenant), after, last, verifyPage)
 		if err != nil {
 			return Report{}, err
 		}

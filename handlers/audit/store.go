@@ -2,8 +2,6 @@ package audit
 
 import (
 	"context"
-	"fmt"
-	"sort"
 	"time"
 
 	"spine/shared/events"
@@ -16,12 +14,6 @@ import (
 // not call out. A returned error rolls the whole append back.
 type EmitFunc func(recorded []Entry) ([]events.Event, error)
 
-// Store is the audit service's persistence. Every method runs in its own transaction in the
-// row-level-security scope of the one tenant it is given, so no method can reach another tenant's
-// rows, platform callers included. Implementations are safe for concurrent use.
-//
-// Append-only: no method changes or removes an entry, and the runtime role the store connects as
-// may not either (INSERT and SELECT only).
 // EventItem is one consumed event to record: its tenant, its entry and its inbox claim.
 type EventItem struct {
 	Tenant tenancy.TenantID
@@ -35,79 +27,19 @@ type EventOutcome struct {
 	Duplicate bool
 }
 
-// appendTxFunc is one engine's Append body, run inside a transaction already in tenant's scope.
-type appendTxFunc func(ctx context.Context, tx *sqlstore.Tx, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) ([]Entry, bool, error)
-
-// appendOne is Append for either engine: the engine's appendTx in one transaction in tenant's
-// scope. An entry whose source event the tenant already has (its inbox row was lost) makes the
-// insert fail on the unique source event id; that is a duplicate, not an error.
-func appendOne(ctx context.Context, db *sqlstore.DB, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim, appendTx appendTxFunc) ([]Entry, bool, error) {
-	var out []Entry
-	var dup bool
-	err := db.InTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
-		var err error
-		out, dup, err = appendTx(ctx, tx, tenant, entries, emit, claim)
-		return err
-	})
-	if isDuplicateSourceEvent(err) {
-		return nil, true, nil
-	}
-	if err != nil || dup {
-		return nil, dup, err
-	}
-	return out, false, nil
-}
-
-// appendEvents is AppendEvents for either engine: the grouping and scope switching are the same,
-// the statements are the engine's appendTx.
-func appendEvents(ctx context.Context, db *sqlstore.DB, items []EventItem, appendTx appendTxFunc) ([]EventOutcome, error) {
-	order := make([]int, len(items))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		return items[order[a]].Tenant.String() < items[order[b]].Tenant.String()
-	})
-	out := make([]EventOutcome, len(items))
-	if len(items) == 0 {
-		return out, nil
-	}
-	err := db.InTx(ctx, sqlstore.TenantScope(items[order[0]].Tenant), func(tx *sqlstore.Tx) error {
-		var current tenancy.TenantID
-		for n, i := range order {
-			it := items[i]
-			if n > 0 && it.Tenant != current {
-				if err := tx.SetScope(ctx, sqlstore.TenantScope(it.Tenant)); err != nil {
-					return err
-				}
-			}
-			current = it.Tenant
-			claim := it.Claim
-			rec, dup, err := appendTx(ctx, tx, it.Tenant, []NewEntry{it.Entry}, nil, &claim)
-			if err != nil {
-				return err
-			}
-			out[i] = EventOutcome{Duplicate: dup}
-			if !dup {
-				out[i].Entry = rec[0]
-			}
-		}
-		return nil
-	})
-	if isDuplicateSourceEvent(err) {
-		// An entry exists for one of the events while its inbox row does not: the caller records
-		// item by item, where Append reports that item as a duplicate.
-		return nil, fmt.Errorf("audit: a group held an already recorded event: %w", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
+// Store is the audit service's persistence. Every method that works on one tenant's entries
+// takes the row-level-security scope it runs in as its second parameter, the same way as every
+// service's store, and runs in its own transaction in that scope: the scope of the one tenant
+// whose entries it touches (sqlstore.TenantScope), platform callers included. A platform or zero
+// scope is refused, so no method can reach another tenant's rows. AppendEvents, whose items
+// span tenants, switches to each item's tenant scope in turn. Implementations are safe for
+// concurrent use.
+//
+// Append-only: no method changes or removes an entry, and the runtime role the store connects as
+// may not either (INSERT and SELECT only).
 type Store interface {
-	// Append chains entries, in order, after the tenant's last entry and inserts them, in one
-	// transaction:
+	// Append chains entries, in order, after the scope's tenant's last entry and inserts them,
+	// in one transaction:
 	//   1. when claim is not nil, it records claim's event in the inbox first; if the event was
 	//      recorded before (a redelivery) nothing else is written and Append returns duplicate=true
 	//      with no entries;
@@ -120,7 +52,7 @@ type Store interface {
 	// An entry whose SourceEventID the tenant already has (the inbox row was lost) is also a
 	// duplicate: nothing is written and duplicate=true. entries must be valid (the service checks
 	// them); their IDs are new UUIDs.
-	Append(ctx context.Context, tenant tenancy.TenantID, entries []NewEntry, emit EmitFunc, claim *InboxClaim) (recorded []Entry, duplicate bool, err error)
+	Append(ctx context.Context, s sqlstore.Scope, entries []NewEntry, emit EmitFunc, claim *InboxClaim) (recorded []Entry, duplicate bool, err error)
 	// AppendEvents records consumed events, each as Append with one entry and its inbox claim
 	// would, but all in ONE transaction (one commit for the group): tenant by tenant in tenant-id
 	// order (so groups that share tenants take their locks in the same order and cannot deadlock),
@@ -129,14 +61,14 @@ type Store interface {
 	// nothing was written, and the caller may fall back to Append item by item.
 	AppendEvents(ctx context.Context, items []EventItem) ([]EventOutcome, error)
 	// Get returns the tenant's entry with this id (canonical UUID text), or ErrNotFound.
-	Get(ctx context.Context, tenant tenancy.TenantID, id string) (Entry, error)
+	Get(ctx context.Context, s sqlstore.Scope, id string) (Entry, error)
 	// Query returns up to f.Limit of the tenant's entries that match f and have seq > f.AfterSeq,
 	// in seq order.
-	Query(ctx context.Context, tenant tenancy.TenantID, f Filter) ([]Entry, error)
+	Query(ctx context.Context, s sqlstore.Scope, f Filter) ([]Entry, error)
 	// SeqRange returns the lowest and highest seq among the tenant's entries whose occurredAt is
 	// in [from, to) (a zero time leaves that side open), or 0, 0 when there are none.
-	SeqRange(ctx context.Context, tenant tenancy.TenantID, from, to time.Time) (first, last int64, err error)
+	SeqRange(ctx context.Context, s sqlstore.Scope, from, to time.Time) (first, last int64, err error)
 	// Range returns up to limit of the tenant's entries with afterSeq < seq <= throughSeq, in seq
 	// order, whatever their occurredAt: Verify pages through a chain with it.
-	Range(ctx context.Context, tenant tenancy.TenantID, afterSeq, throughSeq int64, limit int) ([]Entry, error)
+	Range(ctx context.Context, s sqlstore.Scope, afterSeq, throughSeq int64, limit int) ([]Entry, error)
 }

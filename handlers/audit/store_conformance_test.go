@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"spine/shared/events"
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -33,7 +34,7 @@ func readChain(t *testing.T, s Store, tenant tenancy.TenantID) []Entry {
 	var all []Entry
 	var after int64
 	for {
-		page, err := s.Range(context.Background(), tenant, after, 1<<62, 100)
+		page, err := s.Range(context.Background(), sqlstore.TenantScope(tenant), after, 1<<62, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +76,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			{mkEntry("a.two"), mkEntry("a.three"), mkEntry("a.four")},
 			{mkEntry("a.five")},
 		} {
-			rec, dup, err := s.Append(ctx, tenant, batch, nil, nil)
+			rec, dup, err := s.Append(ctx, sqlstore.TenantScope(tenant), batch, nil, nil)
 			if err != nil || dup || len(rec) != len(batch) {
 				t.Fatalf("Append = %d entries, dup %v, %v", len(rec), dup, err)
 			}
@@ -110,11 +111,11 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			e.SourceEventID = uuid.Must(uuid.NewV7()).String()
 			e.Payload = json.RawMessage(`{"z": 1,  "a": ["é", "\u00e9", 1.50, 1e3], "nested": {"k": null}}`)
 		})
-		rec, _, err := s.Append(ctx, tenant, []NewEntry{ne}, nil, nil)
+		rec, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{ne}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Get(ctx, tenant, ne.ID)
+		got, err := s.Get(ctx, sqlstore.TenantScope(tenant), ne.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +138,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		tenant := tenancy.NewTenantID()
 		var seen []Entry
-		rec, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("x.y")}, func(es []Entry) ([]events.Event, error) {
+		rec, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("x.y")}, func(es []Entry) ([]events.Event, error) {
 			seen = es
 			ev, err := events.New("audit", EventEntryRecorded, es[0].ID, tenant.String(), map[string]int64{"seq": es[0].Seq}, events.Meta{})
 			return []events.Event{ev}, err
@@ -146,7 +147,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("emit saw %+v; Append returned %+v, %v", seen, rec, err)
 		}
 		boom := errors.New("boom")
-		if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("x.z")}, func([]Entry) ([]events.Event, error) { return nil, boom }, nil); !errors.Is(err, boom) {
+		if _, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("x.z")}, func([]Entry) ([]events.Event, error) { return nil, boom }, nil); !errors.Is(err, boom) {
 			t.Fatalf("emit error: %v", err)
 		}
 		assertChain(t, readChain(t, s, tenant), 1)
@@ -158,27 +159,27 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		eventID := uuid.Must(uuid.NewV7()).String()
 		claim := &InboxClaim{Consumer: Consumer, EventID: eventID, EventType: "TenantRegistered"}
 		withSource := func(e *NewEntry) { e.SourceEventID = eventID }
-		rec, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, claim)
+		rec, dup, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, claim)
 		if err != nil || dup || len(rec) != 1 {
 			t.Fatalf("first delivery: %v, dup %v, %v", rec, dup, err)
 		}
 		emitted := false
-		again, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("TenantRegistered", withSource)},
+		again, dup, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("TenantRegistered", withSource)},
 			func([]Entry) ([]events.Event, error) { emitted = true; return nil, nil }, claim)
 		if err != nil || !dup || len(again) != 0 || emitted {
 			t.Fatalf("redelivery: %v, dup %v, emitted %v, %v", again, dup, emitted, err)
 		}
 		// A lost inbox row still cannot record the event twice: the source event id is unique.
 		other := &InboxClaim{Consumer: "someone-else", EventID: eventID, EventType: "TenantRegistered"}
-		if again, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, other); err != nil || !dup || len(again) != 0 {
+		if again, dup, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, other); err != nil || !dup || len(again) != 0 {
 			t.Fatalf("same source event under another claim: %v, dup %v, %v", again, dup, err)
 		}
-		if again, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, nil); err != nil || !dup || len(again) != 0 {
+		if again, dup, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, nil); err != nil || !dup || len(again) != 0 {
 			t.Fatalf("same source event without a claim: %v, dup %v, %v", again, dup, err)
 		}
 		assertChain(t, readChain(t, s, tenant), 1)
 		// The same event id for another tenant is another event.
-		if rec, dup, err := s.Append(ctx, tenancy.NewTenantID(), []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, claim); err != nil || dup || len(rec) != 1 {
+		if rec, dup, err := s.Append(ctx, sqlstore.TenantScope(tenancy.NewTenantID()), []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, claim); err != nil || dup || len(rec) != 1 {
 			t.Fatalf("same event id, other tenant: %v, dup %v, %v", rec, dup, err)
 		}
 	})
@@ -188,10 +189,10 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		tenant := tenancy.NewTenantID()
 		claim := &InboxClaim{Consumer: Consumer, EventID: uuid.Must(uuid.NewV7()).String(), EventType: "T"}
 		boom := errors.New("boom")
-		if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("T")}, func([]Entry) ([]events.Event, error) { return nil, boom }, claim); !errors.Is(err, boom) {
+		if _, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("T")}, func([]Entry) ([]events.Event, error) { return nil, boom }, claim); !errors.Is(err, boom) {
 			t.Fatalf("err = %v", err)
 		}
-		if rec, dup, err := s.Append(ctx, tenant, []NewEntry{mkEntry("T")}, nil, claim); err != nil || dup || len(rec) != 1 {
+		if rec, dup, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("T")}, nil, claim); err != nil || dup || len(rec) != 1 {
 			t.Fatalf("retry after a failed attempt must record: %v, dup %v, %v", rec, dup, err)
 		}
 	})
@@ -239,7 +240,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		tenant := tenancy.NewTenantID()
 		eventID := uuid.Must(uuid.NewV7()).String()
 		withSource := func(e *NewEntry) { e.SourceEventID = eventID }
-		if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("T", withSource)}, nil, nil); err != nil {
+		if _, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("T", withSource)}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		other := EventItem{Tenant: tenancy.NewTenantID(), Entry: mkEntry("Other"),
@@ -255,7 +256,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("Get_NotFound", func(t *testing.T) {
 		s := newStore(t)
-		if _, err := s.Get(ctx, tenancy.NewTenantID(), newID()); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, sqlstore.TenantScope(tenancy.NewTenantID()), newID()); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -288,7 +289,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		var seqs []int64
 		for _, spec := range specs {
-			rec, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("doc.read", spec)}, nil, nil)
+			rec, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("doc.read", spec)}, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,7 +300,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			if f.Limit == 0 {
 				f.Limit = 100
 			}
-			es, err := s.Query(ctx, tenant, f)
+			es, err := s.Query(ctx, sqlstore.TenantScope(tenant), f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -341,7 +342,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		tenant := tenancy.NewTenantID()
 		base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 		for _, h := range []int{5, 1, 2, 9, 3} { // seq 1..5 at these hours
-			if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry("a", func(e *NewEntry) { e.OccurredAt = base.Add(time.Duration(h) * time.Hour) })}, nil, nil); err != nil {
+			if _, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("a", func(e *NewEntry) { e.OccurredAt = base.Add(time.Duration(h) * time.Hour) })}, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -354,16 +355,16 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			{base.Add(4 * time.Hour), base.Add(6 * time.Hour), 1, 1},
 			{base.Add(10 * time.Hour), time.Time{}, 0, 0},
 		} {
-			first, last, err := s.SeqRange(ctx, tenant, tc.from, tc.to)
+			first, last, err := s.SeqRange(ctx, sqlstore.TenantScope(tenant), tc.from, tc.to)
 			if err != nil || first != tc.first || last != tc.last {
 				t.Errorf("SeqRange(%v, %v) = %d, %d, %v; want %d, %d", tc.from, tc.to, first, last, err, tc.first, tc.last)
 			}
 		}
-		es, err := s.Range(ctx, tenant, 1, 4, 2)
+		es, err := s.Range(ctx, sqlstore.TenantScope(tenant), 1, 4, 2)
 		if err != nil || len(es) != 2 || es[0].Seq != 2 || es[1].Seq != 3 {
 			t.Fatalf("Range(1, 4, 2) = %v, %v", es, err)
 		}
-		if es, _ := s.Range(ctx, tenant, 3, 4, 10); len(es) != 1 || es[0].Seq != 4 {
+		if es, _ := s.Range(ctx, sqlstore.TenantScope(tenant), 3, 4, 10); len(es) != 1 || es[0].Seq != 4 {
 			t.Fatalf("Range(3, 4) = %v", es)
 		}
 	})
@@ -371,27 +372,27 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("TenantScope_NeverSeesAnotherTenant", func(t *testing.T) {
 		s := newStore(t)
 		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
-		if _, _, err := s.Append(ctx, a, []NewEntry{mkEntry("a.thing")}, nil, nil); err != nil {
+		if _, _, err := s.Append(ctx, sqlstore.TenantScope(a), []NewEntry{mkEntry("a.thing")}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
-		recB, _, err := s.Append(ctx, b, []NewEntry{mkEntry("b.thing"), mkEntry("b.other")}, nil, nil)
+		recB, _, err := s.Append(ctx, sqlstore.TenantScope(b), []NewEntry{mkEntry("b.thing"), mkEntry("b.other")}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Get(ctx, a, recB[0].ID); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, sqlstore.TenantScope(a), recB[0].ID); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("A reading B's entry: %v", err)
 		}
-		es, err := s.Query(ctx, a, Filter{Limit: 100})
+		es, err := s.Query(ctx, sqlstore.TenantScope(a), Filter{Limit: 100})
 		if err != nil || len(es) != 1 || es[0].Action != "a.thing" || es[0].TenantID != a {
 			t.Fatalf("A's query = %+v, %v", es, err)
 		}
-		if es, _ := s.Query(ctx, a, Filter{Action: "b.thing", Limit: 100}); len(es) != 0 {
+		if es, _ := s.Query(ctx, sqlstore.TenantScope(a), Filter{Action: "b.thing", Limit: 100}); len(es) != 0 {
 			t.Fatalf("A's query for B's action: %+v", es)
 		}
-		if first, last, _ := s.SeqRange(ctx, a, time.Time{}, time.Time{}); first != 1 || last != 1 {
+		if first, last, _ := s.SeqRange(ctx, sqlstore.TenantScope(a), time.Time{}, time.Time{}); first != 1 || last != 1 {
 			t.Fatalf("A's seq range: %d..%d", first, last)
 		}
-		if es, _ := s.Range(ctx, a, 0, 10, 10); len(es) != 1 {
+		if es, _ := s.Range(ctx, sqlstore.TenantScope(a), 0, 10, 10); len(es) != 1 {
 			t.Fatalf("A's range holds %d entries", len(es))
 		}
 		// Each tenant's chain starts at 1: B's appends did not advance A's sequence.
@@ -410,7 +411,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			go func() {
 				defer wg.Done()
 				for i := range each {
-					if _, _, err := s.Append(ctx, tenant, []NewEntry{mkEntry(fmt.Sprintf("w%d.n%d", w, i))}, nil, nil); err != nil {
+					if _, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry(fmt.Sprintf("w%d.n%d", w, i))}, nil, nil); err != nil {
 						t.Error(err)
 						return
 					}
@@ -433,7 +434,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 				go func() {
 					defer wg.Done()
 					for range each {
-						if _, _, err := s.Append(ctx, ids[i], []NewEntry{mkEntry("p")}, nil, nil); err != nil {
+						if _, _, err := s.Append(ctx, sqlstore.TenantScope(ids[i]), []NewEntry{mkEntry("p")}, nil, nil); err != nil {
 							t.Error(err)
 							return
 						}

@@ -26,7 +26,7 @@ func seedTwo(t *testing.T, s Store) (a, b tenancy.TenantID, entries map[tenancy.
 	entries = map[tenancy.TenantID]Entry{}
 	for _, id := range []tenancy.TenantID{a, b} {
 		claim := &InboxClaim{Consumer: Consumer, EventID: uuid.Must(uuid.NewV7()).String(), EventType: "Seeded"}
-		rec, _, err := s.Append(context.Background(), id, []NewEntry{mkEntry("Seeded")}, func(es []Entry) ([]events.Event, error) {
+		rec, _, err := s.Append(context.Background(), sqlstore.TenantScope(id), []NewEntry{mkEntry("Seeded")}, func(es []Entry) ([]events.Event, error) {
 			ev, err := events.New("audit", EventEntryRecorded, es[0].ID, id.String(), nil, events.Meta{})
 			return []events.Event{ev}, err
 		}, claim)
@@ -194,7 +194,7 @@ func TestAppend_TenantsDoNotWaitOnEachOther(t *testing.T) {
 	held := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := s.Append(ctx, a, []NewEntry{mkEntry("slow")}, func([]Entry) ([]events.Event, error) {
+		_, _, err := s.Append(ctx, sqlstore.TenantScope(a), []NewEntry{mkEntry("slow")}, func([]Entry) ([]events.Event, error) {
 			close(held) // A's lock is held until this transaction ends
 			<-hold
 			return nil, nil
@@ -205,12 +205,32 @@ func TestAppend_TenantsDoNotWaitOnEachOther(t *testing.T) {
 	// The deadline only turns a hang into a failure; nothing here measures time.
 	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, _, errB := s.Append(bctx, b, []NewEntry{mkEntry("fast")}, nil, nil)
+	_, _, errB := s.Append(bctx, sqlstore.TenantScope(b), []NewEntry{mkEntry("fast")}, nil, nil)
 	close(hold)
 	if errB != nil {
 		t.Fatalf("B's append while A holds its lock: %v", errB)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every method but AppendEvents works in exactly one tenant's scope: a platform scope, the zero
+// scope or a scope whose tenant is not an id is refused before any statement runs.
+func TestStore_RefusesScopesOtherThanOneTenant(t *testing.T) {
+	s := NewPostgresStore(openRuntime(t))
+	ctx := context.Background()
+	for _, sc := range []sqlstore.Scope{sqlstore.PlatformScope(), {}, {Tenant: "not-an-id"},
+		{Tenant: tenancy.NewTenantID().String(), Platform: true}} {
+		_, _, errAppend := s.Append(ctx, sc, []NewEntry{mkEntry("x")}, nil, nil)
+		_, errGet := s.Get(ctx, sc, uuid.Must(uuid.NewV7()).String())
+		_, errQuery := s.Query(ctx, sc, Filter{Limit: 1})
+		_, _, errSeqRange := s.SeqRange(ctx, sc, time.Time{}, time.Time{})
+		_, errRange := s.Range(ctx, sc, 0, 1, 1)
+		for name, err := range map[string]error{"Append": errAppend, "Get": errGet, "Query": errQuery, "SeqRange": errSeqRange, "Range": errRange} {
+			if !errors.Is(err, errScope) {
+				t.Errorf("%s in scope %+v: err = %v, want errScope", name, sc, err)
+			}
+		}
 	}
 }

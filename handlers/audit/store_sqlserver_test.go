@@ -3,13 +3,16 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"spine/migrations"
 	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
 	"spine/shared/testenv"
 	"spine/shared/testenv/tsqlcheck"
 )
@@ -67,30 +70,74 @@ func TestSQLServerAppendOnly_LedgerRefusesChangesForRuntimeAndOwner(t *testing.T
 	}
 }
 
-// msQueries is every statement store_sqlserver.go sends; TestSQLServerQueries checks that the
-// list matches the file's msq* constants.
-var msQueries = map[string]string{
-	"msqLockTenant":  msqLockTenant,
-	"msqLastLink":    msqLastLink,
-	"msqInsertEntry": msqInsertEntry,
-	"msqGetEntry":    msqGetEntry,
-	"msqQuery":       msqQuery,
-	"msqSeqRange":    msqSeqRange,
-	"msqRange":       msqRange,
-}
-
 // msUUIDColumns are the store's uniqueidentifier columns, which its statements select only as
 // canonical text.
 var msUUIDColumns = []string{"tenant_id", "entry_id", "source_event_id"}
 
-// TestSQLServerQueries checks, without a server, what would otherwise only fail at run time:
-// every statement's placeholders are @p1..@pN without gaps (other @names must be declared
-// variables or a system procedure's parameters), every call passes exactly N arguments after the
-// statement, no PostgreSQL syntax crept in, tables are schema-qualified, uniqueidentifier columns
-// are only ever selected as canonical text, and no SQL is written inline outside the constants.
-// The checker's own tests (spine/shared/testenv/tsqlcheck) prove it is not vacuous.
+// TestSQLServerQueries checks, without a server, what would otherwise only fail at run time. It
+// walks the statement set by reflection, so no statement can be left out: every T-SQL
+// statement's placeholders are @p1..@pN without gaps (other @names must be declared variables or
+// a system procedure's parameters), no PostgreSQL syntax crept in, tables are schema-qualified,
+// uniqueidentifier columns are only ever selected as canonical text; each engine's statement
+// takes the same number of parameters as the other's; every call in store_sql.go passes exactly
+// that many arguments after the statement; and no SQL is written inline in store_sql.go. The
+// checker's own tests (spine/shared/testenv/tsqlcheck) prove it is not vacuous.
 func TestSQLServerQueries(t *testing.T) {
-	tsqlcheck.CheckStoreFile(t, "store_sqlserver.go", msQueries, msUUIDColumns...)
+	tsqlcheck.CheckStatementSets(t, "store_sql.go", msStatements, pgStatements, msUUIDColumns...)
+}
+
+// TestAssembledQueries checks the statements Query and SeqRange assemble at run time, on both
+// engines, for every combination of filter members: the T-SQL as TestSQLServerQueries checks a
+// statement, the PostgreSQL's placeholders, and that each passes exactly as many arguments as it
+// has placeholders.
+func TestAssembledQueries(t *testing.T) {
+	tenant := tenancy.NewTenantID()
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	members := []func(*Filter){
+		func(f *Filter) { f.From = at },
+		func(f *Filter) { f.To = at.Add(time.Hour) },
+		func(f *Filter) { f.ActorID = "user:1" },
+		func(f *Filter) { f.Action = "thing.done" },
+		func(f *Filter) { f.ResourceType = "thing" },
+		func(f *Filter) { f.ResourceID = "42" },
+		func(f *Filter) { f.TraceID = strings.Repeat("ab", 16) },
+	}
+	check := func(name string, ms, pg string, msArgs, pgArgs []any) {
+		t.Helper()
+		if n := tsqlcheck.CheckStatement(t.Errorf, name, ms, msUUIDColumns...); n != len(msArgs) {
+			t.Errorf("%s: T-SQL has %d placeholders but %d arguments: %s", name, n, len(msArgs), ms)
+		}
+		if n := tsqlcheck.PostgresPlaceholders(t.Errorf, name, pg); n != len(pgArgs) {
+			t.Errorf("%s: PostgreSQL has %d placeholders but %d arguments: %s", name, n, len(pgArgs), pg)
+		}
+	}
+	for set := 0; set < 1<<len(members); set++ {
+		f := Filter{AfterSeq: 7, Limit: 10}
+		for i, m := range members {
+			if set&(1<<i) != 0 {
+				m(&f)
+			}
+		}
+		ms, msArgs := msStatements.queryStatement(tenant, f)
+		pg, pgArgs := pgStatements.queryStatement(tenant, f)
+		check(fmt.Sprintf("query %07b", set), ms, pg, msArgs, pgArgs)
+		if set < 4 {
+			ms, msArgs = msStatements.seqRangeStatement(tenant, f.From, f.To)
+			pg, pgArgs = pgStatements.seqRangeStatement(tenant, f.From, f.To)
+			check(fmt.Sprintf("seqRange %02b", set), ms, pg, msArgs, pgArgs)
+		}
+	}
+	// Every member set adds its condition and its argument; the limit is the last argument.
+	f := Filter{AfterSeq: 7, Limit: 10}
+	for _, m := range members {
+		m(&f)
+	}
+	for name, q := range map[string]*statements{"T-SQL": &msStatements, "PostgreSQL": &pgStatements} {
+		stmt, args := q.queryStatement(tenant, f)
+		if len(args) != 10 || args[0] != tenant.String() || args[len(args)-1] != 10 || strings.Count(stmt, " AND ") < 8 {
+			t.Errorf("%s: every member set: %s with %v", name, stmt, args)
+		}
+	}
 }
 
 // TestSQLServerMigration_Shape reads the SQL Server migration (which cannot run here) for the

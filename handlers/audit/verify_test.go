@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -45,7 +46,7 @@ func chainOf(t *testing.T, svc *Service, n int, base time.Time) (tenancy.TenantI
 				e.Payload = json.RawMessage(fmt.Sprintf(`{"n":%d}`, i+1))
 			}))
 		}
-		rec, _, err := svc.store.Append(context.Background(), tenant, batch, nil, nil)
+		rec, _, err := svc.store.Append(context.Background(), sqlstore.TenantScope(tenant), batch, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

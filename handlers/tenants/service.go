@@ -158,7 +158,7 @@ func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem
 		rec = &IdempotencyRecord{Caller: c.Subject, Key: idem.Key, RequestHash: idem.RequestHash,
 			StatusCode: status, Body: body, Location: loc, CreatedAt: now}
 	}
-	err = s.store.Create(ctx, t, steps, []events.Event{ev}, rec)
+	err = s.store.Create(ctx, sqlstore.TenantScope(t.ID), t, steps, []events.Event{ev}, rec)
 	if errors.Is(err, errIdempotencyRace) {
 		r, err := s.replay(ctx, c, idem)
 		if r == nil && err == nil {
@@ -174,7 +174,7 @@ func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem
 }
 
 func (s *Service) replay(ctx context.Context, c Caller, idem *Idempotency) (*IdempotencyRecord, error) {
-	rec, err := s.store.Idempotency(ctx, c.Subject, idem.Key)
+	rec, err := s.store.Idempotency(ctx, sqlstore.PlatformScope(), c.Subject, idem.Key)
 	if err != nil || rec == nil {
 		return nil, err
 	}
@@ -455,7 +455,7 @@ func (s *Service) runner(name string) StepRunner {
 // SweepProvisioning retries provisioning for tenants whose failed steps have rested RetryAfter
 // and have attempts left. It returns how many tenants it tried and how many became Active.
 func (s *Service) SweepProvisioning(ctx context.Context, limit int) (tried, activated int, err error) {
-	ids, err := s.store.RetryDue(ctx, sqlstore.Now().Add(-s.cfg.RetryAfter), s.cfg.MaxStepAttempts, limit)
+	ids, err := s.store.RetryDue(ctx, sqlstore.PlatformScope(), sqlstore.Now().Add(-s.cfg.RetryAfter), s.cfg.MaxStepAttempts, limit)
 	if err != nil {
 		return 0, 0, err
 	}

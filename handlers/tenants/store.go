@@ -27,14 +27,17 @@ type ListQuery struct {
 	Limit  int
 }
 
-// Store is the tenants service's persistence. Every method runs in its own transaction under the
-// given row-level-security scope, so a tenant-scoped caller can only ever reach its own rows even
-// if a query forgot its filter. Implementations are safe for concurrent use.
+// Store is the tenants service's persistence. Every method takes the row-level-security scope
+// it runs in as its second parameter, the same way, and runs in its own transaction under it, so
+// a tenant-scoped caller can only ever reach its own rows even if a query forgot its filter. The
+// caller picks the scope: the tenant's own for Create, PlatformScope for the platform-level work
+// (RetryDue, Idempotency) and for platform admins. Implementations are safe for concurrent use.
 type Store interface {
-	// Create inserts the tenant, its steps in order, the events (into the outbox) and, when rec is
-	// not nil, the idempotency record, atomically. A taken slug yields ErrSlugTaken; a concurrent
-	// request that recorded the same idempotency key first yields errIdempotencyRace.
-	Create(ctx context.Context, t Tenant, steps []Step, evs []events.Event, rec *IdempotencyRecord) error
+	// Create inserts the tenant, its steps in order (each with UpdatedAt = t.CreatedAt), the
+	// events (into the outbox) and, when rec is not nil, the idempotency record, atomically. A
+	// taken slug yields ErrSlugTaken; a concurrent request that recorded the same idempotency key
+	// first yields errIdempotencyRace. s must see the new tenant's rows (its own scope or platform).
+	Create(ctx context.Context, s sqlstore.Scope, t Tenant, steps []Step, evs []events.Event, rec *IdempotencyRecord) error
 	// Get returns the tenant and its steps, or ErrNotFound when it is not visible in s.
 	Get(ctx context.Context, s sqlstore.Scope, id tenancy.TenantID) (View, error)
 	// GetBySlug is Get by slug.
@@ -48,9 +51,11 @@ type Store interface {
 	// RecordStep stores one step's outcome (attempts+1) and bumps the tenant's version, so an
 	// ETag taken before the step no longer matches.
 	RecordStep(ctx context.Context, s sqlstore.Scope, id tenancy.TenantID, seq int, ok bool, code string) error
-	// RetryDue returns Provisioning tenants with a failed step last tried before `before` and fewer
-	// than maxAttempts attempts, oldest first. Runs with platform scope.
-	RetryDue(ctx context.Context, before time.Time, maxAttempts, limit int) ([]tenancy.TenantID, error)
-	// Idempotency returns the record for (caller, key), or nil.
-	Idempotency(ctx context.Context, caller, key string) (*IdempotencyRecord, error)
+	// RetryDue returns the Provisioning tenants visible in s with a failed step last tried
+	// before `before` and fewer than maxAttempts attempts, oldest first (the sweep passes
+	// PlatformScope).
+	RetryDue(ctx context.Context, s sqlstore.Scope, before time.Time, maxAttempts, limit int) ([]tenancy.TenantID, error)
+	// Idempotency returns the record for (caller, key), or nil. The records are platform-level
+	// (no tenant owns them), so every scope reads them alike; the service passes PlatformScope.
+	Idempotency(ctx context.Context, s sqlstore.Scope, caller, key string) (*IdempotencyRecord, error)
 }

@@ -33,7 +33,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 	create := func(t *testing.T, s Store, slug string) Tenant {
 		t.Helper()
 		tn, steps, evs := mk(slug)
-		if err := s.Create(ctx, tn, steps, evs, nil); err != nil {
+		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, evs, nil); err != nil {
 			t.Fatalf("Create(%s): %v", slug, err)
 		}
 		return tn
@@ -63,7 +63,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		create(t, s, "taken")
 		tn, steps, evs := mk("taken")
-		if err := s.Create(ctx, tn, steps, evs, nil); !errors.Is(err, ErrSlugTaken) {
+		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, evs, nil); !errors.Is(err, ErrSlugTaken) {
 			t.Fatalf("err = %v, want ErrSlugTaken", err)
 		}
 		if _, err := s.Get(ctx, platform, tn.ID); !errors.Is(err, ErrNotFound) {
@@ -213,14 +213,14 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		if v.Steps[0].Status != StepFailed || v.Steps[0].Attempts != 1 || v.Steps[0].LastError != "unknown-edition" || v.Tenant.Version != 2 {
 			t.Fatalf("after failure: step %+v, version %d", v.Steps[0], v.Tenant.Version)
 		}
-		due, err := s.RetryDue(ctx, time.Now().Add(time.Minute), 10, 10)
+		due, err := s.RetryDue(ctx, platform, time.Now().Add(time.Minute), 10, 10)
 		if err != nil || len(due) != 1 || due[0] != tn.ID {
 			t.Fatalf("RetryDue = %v, %v", due, err)
 		}
-		if due, _ := s.RetryDue(ctx, time.Now().Add(-time.Minute), 10, 10); len(due) != 0 {
+		if due, _ := s.RetryDue(ctx, platform, time.Now().Add(-time.Minute), 10, 10); len(due) != 0 {
 			t.Fatalf("a step that has not rested yet is not due: %v", due)
 		}
-		if due, _ := s.RetryDue(ctx, time.Now().Add(time.Minute), 1, 10); len(due) != 0 {
+		if due, _ := s.RetryDue(ctx, platform, time.Now().Add(time.Minute), 1, 10); len(due) != 0 {
 			t.Fatalf("a step out of attempts is not due: %v", due)
 		}
 		if err := s.RecordStep(ctx, platform, tn.ID, 1, true, ""); err != nil {
@@ -240,19 +240,19 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		tn, steps, evs := mk("idem")
 		rec := &IdempotencyRecord{Caller: "admin", Key: "k-1", RequestHash: []byte{1, 2, 3}, StatusCode: 201,
 			Body: []byte(`{"id":"x"}`), Location: "/api/tenants/x", CreatedAt: time.Now().UTC()}
-		if err := s.Create(ctx, tn, steps, evs, rec); err != nil {
+		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, evs, rec); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Idempotency(ctx, "admin", "k-1")
+		got, err := s.Idempotency(ctx, platform, "admin", "k-1")
 		if err != nil || got == nil || got.StatusCode != 201 || string(got.Body) != `{"id":"x"}` || got.Location != rec.Location ||
 			string(got.RequestHash) != string(rec.RequestHash) {
 			t.Fatalf("Idempotency = %+v, %v", got, err)
 		}
-		if none, err := s.Idempotency(ctx, "someone-else", "k-1"); none != nil || err != nil {
+		if none, err := s.Idempotency(ctx, platform, "someone-else", "k-1"); none != nil || err != nil {
 			t.Fatalf("keys are per caller: %+v, %v", none, err)
 		}
 		tn2, steps2, evs2 := mk("idem-two")
-		if err := s.Create(ctx, tn2, steps2, evs2, rec); !errors.Is(err, errIdempotencyRace) {
+		if err := s.Create(ctx, sqlstore.TenantScope(tn2.ID), tn2, steps2, evs2, rec); !errors.Is(err, errIdempotencyRace) {
 			t.Fatalf("second create with the same key: %v, want errIdempotencyRace", err)
 		}
 		if _, err := s.Get(ctx, platform, tn2.ID); !errors.Is(err, ErrNotFound) {

@@ -110,32 +110,16 @@ func TestSQLServerRLS_RuntimeUserIsConfined(t *testing.T) {
 	}
 }
 
-// msQueries is every statement store_sqlserver.go sends; TestSQLServerQueries checks that the
-// list matches the file's msq* constants.
-var msQueries = map[string]string{
-	"msqInsertIdempotency": msqInsertIdempotency,
-	"msqInsertTenant":      msqInsertTenant,
-	"msqInsertStep":        msqInsertStep,
-	"msqTenantByID":        msqTenantByID,
-	"msqTenantBySlug":      msqTenantBySlug,
-	"msqSteps":             msqSteps,
-	"msqList":              msqList,
-	"msqLockTenant":        msqLockTenant,
-	"msqUpdateTenant":      msqUpdateTenant,
-	"msqBumpTenant":        msqBumpTenant,
-	"msqUpdateStep":        msqUpdateStep,
-	"msqRetryDue":          msqRetryDue,
-	"msqIdempotency":       msqIdempotency,
-}
-
 // msUUIDColumns are the store's uniqueidentifier columns, which its statements read only as
-// canonical text (tenant_key, see store_sqlserver.go).
+// canonical text (tenant_key, see statements_sqlserver.go).
 var msUUIDColumns = []string{"tenant_id"}
 
-// TestSQLServerQueries checks, without a server, what would otherwise only fail at run time:
-// every statement's placeholders are @p1..@pN without gaps, every call passes exactly N arguments
-// after the statement, no PostgreSQL syntax crept in, tables are schema-qualified, ids are never
-// selected as raw uniqueidentifiers, and no SQL is written inline outside the msq* constants.
+// TestSQLServerQueries checks, without a server, what would otherwise only fail at run time. It
+// walks the statement set by reflection, so no statement can be left out: every T-SQL
+// statement's placeholders are @p1..@pN without gaps, no PostgreSQL syntax crept in, tables are
+// schema-qualified, ids are never selected as raw uniqueidentifiers; each engine's statement takes
+// the same number of parameters as the other's; every call in store_sql.go passes exactly that
+// many arguments after the statement; and no SQL is written inline in store_sql.go.
 func TestSQLServerQueries(t *testing.T) {
-	tsqlcheck.CheckStoreFile(t, "store_sqlserver.go", msQueries, msUUIDColumns...)
+	tsqlcheck.CheckStatementSets(t, "store_sql.go", msStatements, pgStatements, msUUIDColumns...)
 }

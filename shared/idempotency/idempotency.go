@@ -69,10 +69,10 @@ func Problem(err error) *problem.Problem {
 
 // pending is a request whose key is new: what Claim records.
 type pending struct {
-	caller, key string
-	hash        []byte
-	claimed     bool
-	replay      []byte // what to record instead of the response body (ReplayBody), when set
+	caller, key, scope string
+	hash               []byte
+	claimed            bool
+	replay             []byte // what to record instead of the response body (ReplayBody), when set
 }
 
 type ctxKey struct{}
@@ -86,7 +86,7 @@ func Claim(ctx context.Context, tx *sqlstore.Tx) error {
 	if !ok || p == nil {
 		return nil
 	}
-	res, err := tx.ExecContext(ctx, claimSQL[tx.Dialect], p.caller, p.key, p.hash, sqlstore.Now())
+	res, err := tx.ExecContext(ctx, claimSQL[tx.Dialect], p.caller, p.key, p.scope, p.hash, sqlstore.Now())
 	if err != nil {
 		return fmt.Errorf("idempotency: claim: %w", sqlstore.Translate(tx.Dialect, err))
 	}
@@ -140,20 +140,21 @@ func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
 				return err
 			}
 			ctx := c.Request().Context()
-			if rec, err := lookup(ctx, db, pr.Subject, key); err != nil || rec != nil {
+			scope := routeScope(c)
+			if rec, err := lookup(ctx, db, pr.Subject, key, scope); err != nil || rec != nil {
 				if err != nil {
 					return err
 				}
 				return replay(c, rec, hash)
 			}
-			p := &pending{caller: pr.Subject, key: key, hash: hash}
+			p := &pending{caller: pr.Subject, key: key, scope: scope, hash: hash}
 			c.SetRequest(c.Request().WithContext(context.WithValue(ctx, ctxKey{}, p)))
 			tee := &teeWriter{ResponseWriter: c.Response().Writer}
 			c.Response().Writer = tee
 			err = next(c)
 			c.Response().Writer = tee.ResponseWriter
 			if errors.Is(err, ErrRace) {
-				rec, lerr := lookup(ctx, db, pr.Subject, key)
+				rec, lerr := lookup(ctx, db, pr.Subject, key, scope)
 				if lerr != nil || rec == nil {
 					return ErrInProgress
 				}
@@ -172,7 +173,7 @@ func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
 					body = p.replay
 				}
 				// The change has committed; only the replayable answer is recorded now.
-				if cerr := complete(context.WithoutCancel(ctx), db, pr.Subject, key, status, body, h); cerr != nil {
+				if cerr := complete(context.WithoutCancel(ctx), db, p, status, body, h); cerr != nil {
 					c.Logger().Warnf("idempotency: response for key not recorded: %v", cerr)
 				}
 			}
@@ -245,11 +246,21 @@ func (t *teeWriter) Flush() {
 	}
 }
 
-func lookup(ctx context.Context, db *sqlstore.DB, caller, key string) (*record, error) {
+// routeScope is the operation a key belongs to: the route's method and path template, so one key
+// used on two routes names two requests.
+func routeScope(c echo.Context) string {
+	s := c.Request().Method + " " + c.Path()
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
+}
+
+func lookup(ctx context.Context, db *sqlstore.DB, caller, key, scope string) (*record, error) {
 	var rec record
 	var headers string
 	err := db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		return tx.QueryRowContext(ctx, lookupSQL[tx.Dialect], caller, key).Scan(&rec.hash, &rec.status, &rec.body, &headers)
+		return tx.QueryRowContext(ctx, lookupSQL[tx.Dialect], caller, key, scope).Scan(&rec.hash, &rec.status, &rec.body, &headers)
 	})
 	if errors.Is(err, sqlstore.ErrNotFound) {
 		return nil, nil
@@ -263,12 +274,12 @@ func lookup(ctx context.Context, db *sqlstore.DB, caller, key string) (*record, 
 	return &rec, nil
 }
 
-func complete(ctx context.Context, db *sqlstore.DB, caller, key string, status int, body []byte, headers map[string]string) error {
+func complete(ctx context.Context, db *sqlstore.DB, p *pending, status int, body []byte, headers map[string]string) error {
 	hj, _ := json.Marshal(headers)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		_, err := tx.ExecContext(ctx, completeSQL[tx.Dialect], caller, key, status, body, string(hj))
+		_, err := tx.ExecContext(ctx, completeSQL[tx.Dialect], p.caller, p.key, p.scope, status, body, string(hj))
 		return err
 	})
 }

@@ -123,6 +123,9 @@ func Check(modules []Module) error {
 		if !nameRE.MatchString(m.Name) {
 			return fmt.Errorf("kit: module name %q must be 2–31 lowercase letters and digits", m.Name)
 		}
+		if m.Name == "platform" {
+			return fmt.Errorf("kit: module name %q is the platform schema's (its version table)", m.Name)
+		}
 		if names[m.Name] {
 			return fmt.Errorf("kit: module %q is listed twice", m.Name)
 		}

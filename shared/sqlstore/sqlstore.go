@@ -2,7 +2,7 @@
 // supports (PostgreSQL through pgx, Azure SQL through go-mssqldb), runs transactions with the
 // tenant scope that row-level security reads, and translates driver errors into sentinels.
 //
-// Each service keeps its SQL in its own store files, one per engine; this package shares only the
+// Each service keeps its SQL in its own per-engine statement sets, run by one store body; this package shares only the
 // mechanics (open, scope, retry, error translation, telemetry), never query bodies.
 //
 // Telemetry: every transaction is one store operation (telemetry.StoreSQL, op "read" for InReadTx

@@ -2,26 +2,20 @@
 // SQL Server migrations goose applies (CheckMigrations), for what would otherwise only fail at run
 // time against a real SQL Server.
 //
-// A store declares every statement it sends as a string constant whose name starts with
-// [Prefix] (msq...) in one file, store_sqlserver.go, and passes the statements to its database
-// calls as the argument right before their parameters. Each service's TestSQLServerQueries lists
-// those constants in a map and hands it, with the file and the service's uniqueidentifier
-// columns, to [CheckStoreFile].
+// A store is written once over per-engine statement sets (see [CheckStatementSets]): a struct of
+// SQL strings with one value per engine, each in its own file, and one store file whose methods
+// pass a set's fields to their database calls as the argument right before their parameters.
+// Each service's TestSQLServerQueries hands both sets, with the store file and the service's
+// uniqueidentifier columns, to CheckStatementSets; statements a store assembles at run time are
+// checked one by one with [CheckStatement] and [PostgresPlaceholders].
 package tsqlcheck
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"testing"
 )
-
-// Prefix starts the name of every statement constant of a store file.
-const Prefix = "msq"
 
 var (
 	variable = regexp.MustCompile(`@\w+`)
@@ -51,93 +45,8 @@ var (
 	sqlInLine = regexp.MustCompile(`\b(SELECT|INSERT|UPDATE|DELETE|MERGE|EXEC)\b`)
 )
 
-// CheckStoreFile checks a SQL Server store file and its statements, reporting every problem
-// through t.Errorf:
-//   - each statement passes [CheckStatement] (uuidColumns as there);
-//   - queries holds exactly the file's Prefix constants (name → value), and each is used;
-//   - every call that passes a statement passes exactly as many arguments after it as the
-//     statement has placeholders, one by one (no spread argument list);
-//   - no string literal outside the const declarations looks like SQL.
-//
-// file is read relative to the test's working directory, the package under test's folder.
-func CheckStoreFile(t testing.TB, file string, queries map[string]string, uuidColumns ...string) {
-	t.Helper()
-	if err := checkStoreFile(t.Errorf, file, queries, uuidColumns); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// checkStoreFile is CheckStoreFile reporting through errorf; it fails only when the file cannot
-// be parsed.
-func checkStoreFile(errorf func(format string, args ...any), file string, queries map[string]string, uuidColumns []string) error {
-	want := map[string]int{} // statement name → N
-	for name, q := range queries {
-		want[name] = CheckStatement(errorf, name, q, uuidColumns...)
-	}
-
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, file, nil, 0)
-	if err != nil {
-		return err
-	}
-	declared := map[string]bool{}
-	for _, d := range f.Decls {
-		gd, ok := d.(*ast.GenDecl)
-		if !ok || gd.Tok != token.CONST {
-			ast.Inspect(d, func(n ast.Node) bool { checkNoInlineSQL(errorf, fset, n); return true })
-			continue
-		}
-		for _, spec := range gd.Specs {
-			for _, id := range spec.(*ast.ValueSpec).Names {
-				if strings.HasPrefix(id.Name, Prefix) {
-					declared[id.Name] = true
-					if _, ok := queries[id.Name]; !ok {
-						errorf("%s is declared in %s but missing from the statements checked", id.Name, file)
-					}
-				}
-			}
-		}
-	}
-	for name := range queries {
-		if !declared[name] {
-			errorf("the statements checked list %s, which %s no longer declares", name, file)
-		}
-	}
-
-	used := map[string]int{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok {
-			return true
-		}
-		for i, arg := range call.Args {
-			id, ok := arg.(*ast.Ident)
-			if !ok {
-				continue
-			}
-			n, isQuery := want[id.Name]
-			if !isQuery {
-				continue
-			}
-			used[id.Name]++
-			pos := fset.Position(call.Pos())
-			if call.Ellipsis.IsValid() {
-				errorf("%s: %s is called with a spread argument list; pass arguments one by one so they can be counted", pos, id.Name)
-				continue
-			}
-			if got := len(call.Args) - i - 1; got != n {
-				errorf("%s: %s has %d placeholders but the call passes %d arguments", pos, id.Name, n, got)
-			}
-		}
-		return true
-	})
-	for name := range queries {
-		if used[name] == 0 {
-			errorf("%s is never used", name)
-		}
-	}
-	return nil
-}
+// builtinTVFs are the built-in table-valued functions a FROM may name without a schema.
+var builtinTVFs = map[string]bool{"OPENJSON": true, "STRING_SPLIT": true}
 
 // CheckStatement checks one statement, reporting each problem through errorf (t.Errorf, say),
 // and returns its placeholder count N:
@@ -145,7 +54,8 @@ func checkStoreFile(errorf func(format string, args ...any), file string, querie
 //     declared in a DECLARE statement or a named parameter of the system procedures the stores
 //     call (sp_getapplock);
 //   - no PostgreSQL syntax crept in;
-//   - every table it reads or writes is schema-qualified (dbo.);
+//   - every table it reads or writes is schema-qualified (dbo.); built-in table-valued functions
+//     (OPENJSON, STRING_SPLIT) are not tables;
 //   - no select list holds one of uuidColumns raw (go-mssqldb scans a uniqueidentifier as
 //     mixed-endian bytes), only as LOWER(CONVERT(char(36), col)) or through a column that holds
 //     its canonical text;
@@ -186,7 +96,7 @@ func CheckStatement(errorf func(format string, args ...any), name, query string,
 		}
 	}
 	for _, m := range tableRef.FindAllStringSubmatch(query, -1) {
-		if !strings.HasPrefix(m[2], "dbo.") {
+		if !strings.HasPrefix(m[2], "dbo.") && !builtinTVFs[strings.ToUpper(m[2])] {
 			errorf("%s: %s %s is not schema-qualified (dbo.)", name, m[1], m[2])
 		}
 	}
@@ -223,10 +133,25 @@ func uuidColumnsRE(cols []string) *regexp.Regexp {
 	return regexp.MustCompile(`\b(` + strings.Join(quoted, "|") + `)\b`)
 }
 
-// checkNoInlineSQL flags string literals outside const declarations that look like SQL.
-func checkNoInlineSQL(errorf func(format string, args ...any), fset *token.FileSet, n ast.Node) {
-	lit, ok := n.(*ast.BasicLit)
-	if ok && lit.Kind == token.STRING && sqlInLine.MatchString(lit.Value) {
-		errorf("%s: inline SQL; declare it as an %s* constant so the store's statement check covers it", fset.Position(lit.Pos()), Prefix)
+var (
+	pgPlaceholder = regexp.MustCompile(`\$(\d+)`)
+	tsqlParam     = regexp.MustCompile(`@p\d`)
+)
+
+// PostgresPlaceholders checks one PostgreSQL statement of a store whose Go is shared with SQL
+// Server, reporting each problem through errorf, and returns its placeholder count N: its
+// placeholders are $1..$N without gaps, and no go-mssqldb placeholder (@p1) crept in.
+func PostgresPlaceholders(errorf func(format string, args ...any), name, query string) int {
+	seen, highest := map[int]bool{}, 0
+	for _, m := range pgPlaceholder.FindAllStringSubmatch(query, -1) {
+		n, _ := strconv.Atoi(m[1])
+		seen[n], highest = true, max(highest, n)
 	}
+	if seen[0] || highest != len(seen) {
+		errorf("%s: PostgreSQL placeholders are not contiguous from $1", name)
+	}
+	if tsqlParam.MatchString(query) {
+		errorf("%s: T-SQL placeholder in a PostgreSQL statement: %s", name, query)
+	}
+	return highest
 }
