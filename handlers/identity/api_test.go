@@ -1,0 +1,401 @@
+package identity
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+func TestInvite_201_TokenShownOnceUserInvitedWithRoles(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	r := h.must(http.StatusCreated, "POST", "/api/users/invitations", f.admin,
+		map[string]any{"email": "Ana.Silva@Example.com", "displayName": "Ana", "roleIds": []string{string(f.memberRole)}},
+		"Idempotency-Key", "invite-ana")
+	var inv invitationJSON
+	if err := json.Unmarshal(r.Body, &inv); err != nil {
+		t.Fatal(err)
+	}
+	if inv.Token == "" || len(inv.Token) != 86 || inv.Email != "Ana.Silva@Example.com" || r.Header.Get("Location") != "/api/users/"+inv.UserID ||
+		len(inv.RoleIDs) != 1 || inv.RoleIDs[0] != string(f.memberRole) || !inv.ExpiresAt.After(time.Now().Add(6*24*time.Hour)) {
+		t.Fatalf("invitation %s %v", r.Body, r.Header)
+	}
+	u := h.must(http.StatusOK, "GET", "/api/users/"+inv.UserID, f.admin, nil)
+	m := u.JSON(t)
+	if m["status"] != "Invited" || m["email"] != "Ana.Silva@Example.com" || m["displayName"] != "Ana" || u.Header.Get("ETag") != `"1"` {
+		t.Fatalf("user %s", u.Body)
+	}
+	// The replay of the same request answers the same, without the token: it is shown once.
+	again := h.must(http.StatusCreated, "POST", "/api/users/invitations", f.admin,
+		map[string]any{"email": "Ana.Silva@Example.com", "displayName": "Ana", "roleIds": []string{string(f.memberRole)}},
+		"Idempotency-Key", "invite-ana")
+	if again.Header.Get("Idempotent-Replayed") != "true" || strings.Contains(string(again.Body), inv.Token) || again.JSON(t)["id"] != inv.ID {
+		t.Fatalf("replay %s %v", again.Body, again.Header)
+	}
+	// The token is nowhere in the database, nor its secret: only the secret's SHA-256.
+	owner := testDB.OpenOwner(t, sqlstore.PoolConfig{MaxOpen: 1})
+	var hits int
+	tok, _ := parseInvitationToken(inv.Token)
+	if err := owner.QueryRow(`SELECT count(*) FROM idempotency_keys WHERE position($1::bytea IN response_body) > 0 OR position($2::bytea IN response_body) > 0`,
+		[]byte(inv.Token), tok.secret).Scan(&hits); err != nil || hits != 0 {
+		t.Fatalf("the token is stored in an idempotency record (%d, %v)", hits, err)
+	}
+}
+
+func TestInvite_SameAddressAnyCase_ReinvitesWhileInvited_409OnceAUser(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	first := h.invite(f, "bob@example.com")
+	second := h.invite(f, "BOB@example.com", f.memberRole)
+	if second.UserID != first.UserID || second.ID == first.ID || second.Email != "bob@example.com" {
+		t.Fatalf("re-invitation %+v after %+v", second, first)
+	}
+	// The first token was revoked by the re-invitation.
+	r := h.do("POST", "/api/users/invitations/"+first.Token+"/accept", "", nil)
+	if r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
+		t.Fatalf("old token: %d %s", r.Code, r.Body)
+	}
+	h.must(http.StatusOK, "POST", "/api/users/invitations/"+second.Token+"/accept", "", nil)
+	r = h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": "Bob@Example.com"})
+	if r.Code != http.StatusConflict || r.ProblemCode(t) != "user-exists" {
+		t.Fatalf("invite an active user: %d %s", r.Code, r.Body)
+	}
+	for _, bad := range []map[string]any{
+		{"email": "not an address"},
+		{"email": "Carl <carl@example.com>"},
+		{"email": "carl@example.com", "roleIds": []string{"nope"}},
+		{"email": "carl@example.com", "roleIds": []string{"0190c5d6-7a44-7b36-9c1e-1c0c3e2d4a5b"}},
+	} {
+		if r := h.do("POST", "/api/users/invitations", f.admin, bad); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" {
+			t.Errorf("%v: %d %s", bad, r.Code, r.Body)
+		}
+	}
+	if r := h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": "c@example.com", "extra": 1}); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "unknown-field" {
+		t.Errorf("unknown member: %d %s", r.Code, r.Body)
+	}
+}
+
+func TestAccept_SingleUse_SetsPasswordForSignIn(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	inv := h.invite(f, "dana@example.com", f.memberRole)
+	if r := h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", map[string]string{"password": "short"}); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-password" {
+		t.Fatalf("short password: %d %s", r.Code, r.Body)
+	}
+	r := h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv.Token+"/accept", "",
+		map[string]string{"password": "correct horse battery staple", "displayName": "Dana"})
+	m := r.JSON(t)
+	if m["status"] != "Active" || m["displayName"] != "Dana" || m["activatedAt"] == nil || strings.Contains(string(r.Body), "argon2") {
+		t.Fatalf("accepted: %s", r.Body)
+	}
+	// Single use.
+	again := h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	if again.Code != http.StatusGone || again.ProblemCode(t) != "invitation-accepted" {
+		t.Fatalf("second accept: %d %s", again.Code, again.Body)
+	}
+	// The password is stored as an argon2id PHC string and signs the user in.
+	ctx := t.Context()
+	u, err := h.svc.Authenticate(ctx, f.id, "DANA@example.com", "correct horse battery staple")
+	if err != nil || string(u.ID) != inv.UserID || u.LastLoginAt == nil {
+		t.Fatalf("sign-in: %+v %v", u, err)
+	}
+	if _, err := h.svc.Authenticate(ctx, f.id, "dana@example.com", "wrong horse battery staple"); err != ErrInvalidCredentials {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := h.svc.Authenticate(ctx, f.id, "nobody@example.com", "correct horse battery staple"); err != ErrInvalidCredentials {
+		t.Fatalf("unknown user: %v", err)
+	}
+	got := h.must(http.StatusOK, "GET", "/api/users/"+inv.UserID, f.admin, nil).JSON(t)
+	if got["lastLoginAt"] == nil {
+		t.Fatalf("lastLoginAt not recorded: %v", got)
+	}
+}
+
+func TestAccept_ExpiredAndRevokedAndForgedTokens(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	inv := h.invite(f, "erin@example.com")
+	h.clock.move(7*24*time.Hour + time.Second)
+	r := h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	if r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-expired" {
+		t.Fatalf("expired: %d %s", r.Code, r.Body)
+	}
+	h.clock.move(-(7*24*time.Hour + time.Second))
+
+	inv2 := h.invite(f, "erin@example.com")
+	h.must(http.StatusNoContent, "DELETE", "/api/users/invitations/"+inv2.ID, f.admin, nil)
+	h.must(http.StatusNoContent, "DELETE", "/api/users/invitations/"+inv2.ID, f.admin, nil) // again: no error
+	if r := h.do("POST", "/api/users/invitations/"+inv2.Token+"/accept", "", nil); r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
+		t.Fatalf("revoked: %d %s", r.Code, r.Body)
+	}
+
+	inv3 := h.invite(f, "erin@example.com")
+	// Forged: the right ids with another secret; garbage; another tenant's id.
+	tok, _ := parseInvitationToken(inv3.Token)
+	forged, _ := newInvitationToken(tok.tenant, tok.invitation)
+	otherTenant, _ := newInvitationToken(tenancy.NewTenantID(), tok.invitation)
+	for name, token := range map[string]string{"wrong secret": forged, "garbage": "abc", "other tenant": otherTenant,
+		"one char off": inv3.Token[:85] + string("AB"[strings.IndexByte("AB", inv3.Token[85])+1&1])} {
+		r := h.do("POST", "/api/users/invitations/"+token+"/accept", "", nil)
+		if r.Code != http.StatusNotFound || r.ProblemCode(t) != "invitation-not-found" {
+			t.Errorf("%s: %d %s", name, r.Code, r.Body)
+		}
+	}
+	h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv3.Token+"/accept", "", nil)
+	// An accepted invitation cannot be revoked any more.
+	if r := h.do("DELETE", "/api/users/invitations/"+inv3.ID, f.admin, nil); r.Code != http.StatusGone {
+		t.Fatalf("revoke accepted: %d %s", r.Code, r.Body)
+	}
+}
+
+func TestUsers_PatchDisableEnable_IfMatchAndTransitions(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	id := h.activeUser(f, "fay@example.com", f.memberRole)
+	path := "/api/users/" + string(id)
+	v := h.must(http.StatusOK, "GET", path, f.admin, nil)
+	etag := v.Header.Get("ETag")
+	if r := h.do("PATCH", path, f.admin, map[string]string{"displayName": "Fay"}, "If-Match", `"99"`); r.Code != http.StatusPreconditionFailed {
+		t.Fatalf("stale If-Match: %d %s", r.Code, r.Body)
+	}
+	r := h.must(http.StatusOK, "PATCH", path, f.admin, map[string]string{"displayName": "Fay"}, "If-Match", etag)
+	if r.JSON(t)["displayName"] != "Fay" || r.Header.Get("ETag") == etag {
+		t.Fatalf("patched: %s %v", r.Body, r.Header)
+	}
+	if r := h.do("PATCH", path, f.admin, map[string]string{"email": "x@example.com"}); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "unknown-field" {
+		t.Fatalf("email is not patchable: %d %s", r.Code, r.Body)
+	}
+	if r := h.must(http.StatusOK, "POST", path+"/disable", f.admin, map[string]string{"reason": "left"}); r.JSON(t)["status"] != "Disabled" {
+		t.Fatalf("disable: %s", r.Body)
+	}
+	if r := h.do("POST", path+"/disable", f.admin, nil); r.Code != http.StatusConflict || r.ProblemCode(t) != "illegal-transition" {
+		t.Fatalf("disable twice: %d %s", r.Code, r.Body)
+	}
+	if r := h.must(http.StatusOK, "POST", path+"/enable", f.admin, nil); r.JSON(t)["status"] != "Active" {
+		t.Fatalf("enable: %s", r.Body)
+	}
+	invited := h.invite(f, "gus@example.com")
+	if r := h.do("POST", "/api/users/"+invited.UserID+"/disable", f.admin, nil); r.Code != http.StatusConflict {
+		t.Fatalf("disable an Invited user: %d %s", r.Code, r.Body)
+	}
+	if r := h.do("GET", "/api/users/not-an-id", f.admin, nil); r.Code != http.StatusNotFound || r.ProblemCode(t) != "user-not-found" {
+		t.Fatalf("bad id: %d %s", r.Code, r.Body)
+	}
+}
+
+func TestUsers_ListFiltersAndPages(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned() // the owner, Invited
+	for _, e := range []string{"h1@example.com", "h2@example.com", "h3@example.com"} {
+		h.activeUser(f, e)
+	}
+	var seen []string
+	next := "/api/users?limit=2"
+	for next != "" {
+		r := h.must(http.StatusOK, "GET", next, f.admin, nil)
+		var page struct {
+			Value    []userJSON
+			NextLink string
+		}
+		_ = json.Unmarshal(r.Body, &page)
+		for _, u := range page.Value {
+			seen = append(seen, u.Email)
+			if u.RoleIDs != nil {
+				t.Fatalf("list items carry roleIds: %s", r.Body)
+			}
+		}
+		next = page.NextLink
+	}
+	if len(seen) != 4 {
+		t.Fatalf("paged through %v", seen)
+	}
+	r := h.must(http.StatusOK, "GET", "/api/users?status=Invited", f.admin, nil)
+	if v := r.JSON(t)["value"].([]any); len(v) != 1 || v[0].(map[string]any)["email"] != f.ownerEmail {
+		t.Fatalf("status filter: %s", r.Body)
+	}
+	r = h.must(http.StatusOK, "GET", "/api/users?email=H2@EXAMPLE.COM", f.admin, nil)
+	if v := r.JSON(t)["value"].([]any); len(v) != 1 || v[0].(map[string]any)["email"] != "h2@example.com" {
+		t.Fatalf("email filter: %s", r.Body)
+	}
+	for _, q := range []string{"status=Nope", "cursor=zzz", "limit=0", "email=nope"} {
+		if r := h.do("GET", "/api/users?"+q, f.admin, nil); r.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", q, r.Code, r.Body)
+		}
+	}
+}
+
+func TestRoles_CreateGetPatchPermissionsDelete(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	r := h.must(http.StatusCreated, "POST", "/api/roles", f.admin,
+		map[string]any{"code": "auditor", "name": "Auditor", "permissions": []string{"audit.read", "user.read", "audit.read"}},
+		"Idempotency-Key", "role-auditor")
+	role := r.JSON(t)
+	id := role["id"].(string)
+	if r.Header.Get("Location") != "/api/roles/"+id || r.Header.Get("ETag") != `"1"` || role["isSystem"] != false ||
+		strings.Join(anyStrings(role["permissions"]), ",") != "audit.read,user.read" {
+		t.Fatalf("created %s %v", r.Body, r.Header)
+	}
+	if again := h.must(http.StatusCreated, "POST", "/api/roles", f.admin,
+		map[string]any{"code": "auditor", "name": "Auditor", "permissions": []string{"audit.read", "user.read", "audit.read"}},
+		"Idempotency-Key", "role-auditor"); again.Header.Get("Idempotent-Replayed") != "true" || again.JSON(t)["id"] != id {
+		t.Fatalf("replay: %s", again.Body)
+	}
+	if r := h.do("POST", "/api/roles", f.admin, map[string]any{"code": "auditor", "name": "Other"}, "Idempotency-Key", "role-auditor"); r.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("key reused with another body: %d %s", r.Code, r.Body)
+	}
+	for _, tc := range []struct {
+		body map[string]any
+		code string
+	}{
+		{map[string]any{"code": "auditor", "name": "Again"}, "role-code-taken"},
+		{map[string]any{"code": "tenant-admin", "name": "Mine"}, "role-code-taken"},
+		{map[string]any{"code": "x", "name": "Short"}, "invalid-input"},
+		{map[string]any{"code": "ok-code", "name": ""}, "invalid-input"},
+		{map[string]any{"code": "ok-code", "name": "N", "permissions": []string{"billing.pay"}}, "unknown-permission"},
+		{map[string]any{"code": "ok-code", "name": "N", "permissions": []string{"NOT A CODE"}}, "unknown-permission"},
+	} {
+		r := h.do("POST", "/api/roles", f.admin, tc.body)
+		if r.Code/100 != 4 || r.ProblemCode(t) != tc.code {
+			t.Errorf("%v: %d %s, want %s", tc.body, r.Code, r.Body, tc.code)
+		}
+	}
+	path := "/api/roles/" + id
+	if r := h.do("PATCH", path, f.admin, map[string]string{"name": "x"}, "If-Match", `"7"`); r.Code != http.StatusPreconditionFailed {
+		t.Fatalf("stale If-Match: %d", r.Code)
+	}
+	if r := h.must(http.StatusOK, "PATCH", path, f.admin, map[string]string{"name": "Auditors"}, "If-Match", `"1"`); r.JSON(t)["name"] != "Auditors" || r.Header.Get("ETag") != `"2"` {
+		t.Fatalf("patched %s", r.Body)
+	}
+	r = h.must(http.StatusOK, "PUT", path+"/permissions", f.admin, map[string]any{"permissions": []string{"role.read"}})
+	if strings.Join(anyStrings(r.JSON(t)["permissions"]), ",") != "role.read" || r.Header.Get("ETag") != `"3"` {
+		t.Fatalf("permissions %s", r.Body)
+	}
+	if r := h.must(http.StatusOK, "GET", path, f.admin, nil); strings.Join(anyStrings(r.JSON(t)["permissions"]), ",") != "role.read" {
+		t.Fatalf("get %s", r.Body)
+	}
+	// System roles cannot change.
+	for _, req := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PATCH", "/api/roles/" + string(f.adminRole), map[string]any{"name": "x"}},
+		{"DELETE", "/api/roles/" + string(f.memberRole), nil},
+		{"PUT", "/api/roles/" + string(f.memberRole) + "/permissions", map[string]any{"permissions": []string{}}},
+	} {
+		r := h.do(req.method, req.path, f.admin, req.body)
+		if r.Code != http.StatusConflict || r.ProblemCode(t) != "role-immutable" {
+			t.Errorf("%s %s: %d %s", req.method, req.path, r.Code, r.Body)
+		}
+	}
+	h.must(http.StatusNoContent, "DELETE", path, f.admin, nil)
+	if r := h.do("GET", path, f.admin, nil); r.Code != http.StatusNotFound || r.ProblemCode(t) != "role-not-found" {
+		t.Fatalf("deleted: %d %s", r.Code, r.Body)
+	}
+	// The catalog: every scope of the platform's services, read-only.
+	cat := h.must(http.StatusOK, "GET", "/api/permissions", f.admin, nil)
+	var page struct{ Value []Permission }
+	_ = json.Unmarshal(cat.Body, &page)
+	var codes []string
+	for _, p := range page.Value {
+		codes = append(codes, string(p.Code))
+	}
+	if strings.Join(codes, ",") != "audit.read,audit.write,role.assign,role.manage,role.read,tenant.manage,tenant.read,user.invite,user.manage,user.read" {
+		t.Fatalf("catalog %v", codes)
+	}
+	// tenant-admin holds all of it, member what it should.
+	if r := h.must(http.StatusOK, "GET", "/api/roles/"+string(f.adminRole), f.admin, nil); len(anyStrings(r.JSON(t)["permissions"])) != len(codes) || r.JSON(t)["isSystem"] != true {
+		t.Fatalf("tenant-admin %s", r.Body)
+	}
+}
+
+func TestAssignments_201Then200ThenRevoke404(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	u := h.activeUser(f, "ivy@example.com")
+	path := "/api/roles/" + string(f.memberRole) + "/assignments"
+	h.must(http.StatusCreated, "POST", path, f.admin, map[string]string{"userId": string(u)})
+	h.must(http.StatusOK, "POST", path, f.admin, map[string]string{"userId": string(u)})
+	if r := h.must(http.StatusOK, "GET", "/api/users/"+string(u), f.admin, nil); strings.Join(anyStrings(r.JSON(t)["roleIds"]), ",") != string(f.memberRole) {
+		t.Fatalf("user roles %s", r.Body)
+	}
+	if r := h.do("POST", path, f.admin, map[string]string{"userId": "0190c5d6-7a44-7b36-9c1e-1c0c3e2d4a5b"}); r.Code != http.StatusNotFound || r.ProblemCode(t) != "user-not-found" {
+		t.Fatalf("unknown user: %d %s", r.Code, r.Body)
+	}
+	h.must(http.StatusNoContent, "DELETE", path+"/"+string(u), f.admin, nil)
+	if r := h.do("DELETE", path+"/"+string(u), f.admin, nil); r.Code != http.StatusNotFound || r.ProblemCode(t) != "assignment-not-found" {
+		t.Fatalf("revoke twice: %d %s", r.Code, r.Body)
+	}
+	perms := h.must(http.StatusOK, "GET", "/api/users/"+string(u)+"/permissions", f.admin, nil).JSON(t)
+	if perms["userId"] != string(u) || len(anyStrings(perms["permissions"])) != 0 {
+		t.Fatalf("permissions %v", perms)
+	}
+}
+
+func TestScopes_EachRouteNeedsItsScope(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	readOnly := h.tokens.MintAs(t, "reader", f.id.String(), false, ScopeUserRead, ScopeRoleRead)
+	for _, req := range []struct{ method, path string }{
+		{"POST", "/api/users/invitations"}, {"PATCH", "/api/users/" + string(f.ownerUserID)},
+		{"POST", "/api/users/" + string(f.ownerUserID) + "/disable"}, {"POST", "/api/roles"},
+		{"PUT", "/api/roles/" + string(f.memberRole) + "/permissions"},
+		{"POST", "/api/roles/" + string(f.memberRole) + "/assignments"},
+	} {
+		if r := h.do(req.method, req.path, readOnly, map[string]any{}); r.Code != http.StatusForbidden || r.ProblemCode(t) != "insufficient-scope" {
+			t.Errorf("%s %s: %d %s", req.method, req.path, r.Code, r.Body)
+		}
+	}
+	if r := h.do("GET", "/api/users", "", nil); r.Code != http.StatusUnauthorized {
+		t.Errorf("no token: %d", r.Code)
+	}
+	// A platform admin names the tenant.
+	admin := h.tokens.MintAs(t, "ops", "", true, allScopes...)
+	if r := h.do("GET", "/api/users", admin, nil); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "tenant-required" {
+		t.Errorf("admin without tenantId: %d %s", r.Code, r.Body)
+	}
+	h.must(http.StatusOK, "GET", "/api/users?tenantId="+f.id.String(), admin, nil)
+}
+
+func TestSuspendedTenant_WritesRefused_ChecksKeepAnswering(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	u := h.activeUser(f, "jo@example.com", f.memberRole)
+	inv := h.invite(f, "kai@example.com")
+	h.dir.set(f.id, tenancy.StatusSuspended)
+	for _, req := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/api/users/invitations", map[string]any{"email": "new@example.com"}},
+		{"PATCH", "/api/users/" + string(u), map[string]any{"displayName": "x"}},
+		{"POST", "/api/users/" + string(u) + "/disable", nil},
+		{"POST", "/api/roles", map[string]any{"code": "new-role", "name": "n"}},
+		{"POST", "/api/roles/" + string(f.adminRole) + "/assignments", map[string]any{"userId": string(u)}},
+		{"DELETE", "/api/roles/" + string(f.memberRole) + "/assignments/" + string(u), nil},
+		{"DELETE", "/api/users/invitations/" + inv.ID, nil},
+		{"POST", "/api/users/invitations/" + inv.Token + "/accept", nil},
+	} {
+		r := h.do(req.method, req.path, f.admin, req.body)
+		if r.Code != http.StatusForbidden || r.ProblemCode(t) != "tenant-suspended" {
+			t.Errorf("%s %s: %d %s", req.method, req.path, r.Code, r.Body)
+		}
+	}
+	if !h.check(f, u, "user.read") || h.check(f, u, "user.invite") {
+		t.Fatal("the check stopped answering for a suspended tenant")
+	}
+	h.must(http.StatusOK, "GET", "/api/users/"+string(u), f.admin, nil)
+}
+
+func anyStrings(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
