@@ -1,0 +1,138 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+
+	"spine/shared/contracts"
+	"spine/shared/events"
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+	"spine/shared/testenv"
+)
+
+// outboxTypes returns the types of the tenant's events in identity's outbox, in order.
+func outboxTypes(t *testing.T, h *harness, tenant tenancy.TenantID) []string {
+	t.Helper()
+	var out []string
+	if err := h.rt.InReadTx(context.Background(), sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
+		var err error
+		out, err = testenv.QueryStrings(context.Background(), tx, `SELECT event_type FROM outbox WHERE tenant_id = $1 ORDER BY seq`, tenant.String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestConsumer_TenantProvisioned_SeedsRolesAndInvitesTheOwnerOnce(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	r := h.must(http.StatusOK, "GET", "/api/users/"+string(f.ownerUserID), f.admin, nil).JSON(t)
+	if r["status"] != "Invited" || r["email"] != f.ownerEmail || !slices.Equal(anyStrings(r["roleIds"]), []string{string(f.adminRole)}) {
+		t.Fatalf("owner %v", r)
+	}
+	if got := outboxTypes(t, h, f.id); !slices.Equal(got, []string{contracts.UserInvited}) {
+		t.Fatalf("outbox %v", got)
+	}
+	// Another delivery of another TenantProvisioned (say, a replay) seeds nothing twice.
+	if d := h.deliver(f.id, contracts.TenantProvisioned, contracts.TenantProvisionedData{TenantID: f.id.String(), OwnerEmail: f.ownerEmail}); d.err != nil {
+		t.Fatal(d.err)
+	}
+	roles := h.must(http.StatusOK, "GET", "/api/roles", f.admin, nil).JSON(t)["value"].([]any)
+	users := h.must(http.StatusOK, "GET", "/api/users", f.admin, nil).JSON(t)["value"].([]any)
+	if len(roles) != 2 || len(users) != 1 || len(outboxTypes(t, h, f.id)) != 1 {
+		t.Fatalf("seeded twice: %d roles, %d users", len(roles), len(users))
+	}
+	// The same event delivered again is a duplicate for the inbox: no effect at all.
+	ev, _ := events.New("tenants", contracts.TenantProvisioned, f.id.String(), f.id.String(),
+		contracts.TenantProvisionedData{TenantID: f.id.String(), OwnerEmail: "someone-else@example.com"}, events.Meta{})
+	for i := 0; i < 2; i++ {
+		if d := h.deliverEvent(ev); d.err != nil {
+			t.Fatal(d.err)
+		}
+	}
+	if users := h.must(http.StatusOK, "GET", "/api/users", f.admin, nil).JSON(t)["value"].([]any); len(users) != 2 {
+		t.Fatalf("one new owner expected from the new event, got %d users", len(users))
+	}
+	// The operator's path to the owner's token: re-invite the address as platform admin.
+	ops := h.tokens.MintAs(t, "ops", "", true, ScopeUserInvite)
+	rr := h.must(http.StatusCreated, "POST", "/api/users/invitations?tenantId="+f.id.String(), ops, map[string]any{"email": f.ownerEmail})
+	var inv invitationJSON
+	_ = json.Unmarshal(rr.Body, &inv)
+	if inv.UserID != string(f.ownerUserID) || !slices.Equal(inv.RoleIDs, []string{string(f.adminRole)}) {
+		t.Fatalf("re-invitation %s", rr.Body)
+	}
+	h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	if !h.check(f, f.ownerUserID, "role.manage") || !h.check(f, f.ownerUserID, "audit.read") {
+		t.Fatal("the owner, as tenant-admin, lacks a catalog permission")
+	}
+}
+
+func TestConsumer_TenantProvisioned_FenceRule(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	// Suspended by the time the event arrives: seeded all the same (provisioning's consequence).
+	sus := tenancy.NewTenantID()
+	h.dir.set(sus, tenancy.StatusSuspended)
+	if d := h.deliver(sus, contracts.TenantProvisioned, contracts.TenantProvisionedData{TenantID: sus.String(), OwnerEmail: "o@sus.example"}); d.err != nil {
+		t.Fatal(d.err)
+	}
+	if got := outboxTypes(t, h, sus); !slices.Equal(got, []string{contracts.UserInvited}) {
+		t.Fatalf("suspended tenant: %v", got)
+	}
+	// Decommissioned by then: acknowledged, nothing created.
+	dec := tenancy.NewTenantID()
+	h.dir.set(dec, tenancy.StatusDecommissioned)
+	d := h.deliver(dec, contracts.TenantProvisioned, contracts.TenantProvisionedData{TenantID: dec.String(), OwnerEmail: "o@dec.example"})
+	if d.err != nil || len(outboxTypes(t, h, dec)) != 0 {
+		t.Fatalf("decommissioned tenant: %v, %v", d.err, outboxTypes(t, h, dec))
+	}
+	// Unknown to the directory: the delivery fails (and is retried, then dead-lettered).
+	if d := h.deliver(tenancy.NewTenantID(), contracts.TenantProvisioned, contracts.TenantProvisionedData{}); d.err == nil {
+		t.Fatal("an unknown tenant's event was applied")
+	}
+	// Another type on the subscription is acknowledged without effect.
+	other := tenancy.NewTenantID()
+	if d := h.deliver(other, contracts.TenantSuspended, contracts.TenantStatusChangedData{TenantID: other.String()}); d.err != nil || len(d.res.Logs) == 0 {
+		t.Fatalf("TenantSuspended: %v", d.err)
+	}
+}
+
+// TenantDecommissioned disables every user and revokes pending invitations, although the fence
+// refuses the tenant's writes from then on (this write is the decommissioning's own consequence);
+// the checks answer false at once.
+func TestConsumer_TenantDecommissioned_DisablesEveryUser(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	u := h.activeUser(f, "pat@example.com", f.memberRole)
+	pending := h.invite(f, "quinn@example.com")
+	if !h.check(f, u, "user.read") {
+		t.Fatal("not allowed before")
+	}
+	h.dir.set(f.id, tenancy.StatusDecommissioned)
+	if d := h.deliver(f.id, contracts.TenantDecommissioned, contracts.TenantStatusChangedData{TenantID: f.id.String(), Status: "Decommissioned"}); d.err != nil {
+		t.Fatal(d.err)
+	}
+	if h.check(f, u, "user.read") {
+		t.Fatal("a decommissioned tenant's user is still allowed on the next check")
+	}
+	users := h.must(http.StatusOK, "GET", "/api/users", f.admin, nil).JSON(t)["value"].([]any)
+	for _, x := range users {
+		if st := x.(map[string]any)["status"]; st != "Disabled" {
+			t.Errorf("user %v is %v", x.(map[string]any)["email"], st)
+		}
+	}
+	if r := h.do("POST", "/api/users/invitations/"+pending.Token+"/accept", "", nil); r.Code != http.StatusGone {
+		t.Fatalf("pending invitation after decommissioning: %d %s", r.Code, r.Body)
+	}
+	types := outboxTypes(t, h, f.id)
+	if n := len(slices.DeleteFunc(slices.Clone(types), func(s string) bool { return s != contracts.UserDisabled })); n != 3 {
+		t.Fatalf("UserDisabled events %d (%v), want 3 (owner, pat, quinn)", n, types)
+	}
+	if r := h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": "late@example.com"}); r.Code != http.StatusForbidden {
+		t.Fatalf("a decommissioned tenant's write: %d", r.Code)
+	}
+}
