@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"spine/shared/auth"
+	"spine/shared/idempotency"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -83,7 +84,7 @@ func MapError(err error) *problem.Problem {
 	case errors.Is(err, sqlstore.ErrUnavailable):
 		return problem.Unavailable()
 	}
-	return nil
+	return idempotency.Problem(err)
 }
 
 // APIConfig is what NewAPI needs.
