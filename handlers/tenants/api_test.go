@@ -70,13 +70,14 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		}
 		o.steps = []StepRunner{EditionStep{Editions: []string{"free", "standard"}}, StorageStep{Blobs: bs}}
 	}
-	svc, err := NewService(NewPostgresStore(openRuntime(t)), c, o.steps, ServiceConfig{RetryAfter: time.Millisecond}, nil)
+	db := openRuntime(t)
+	svc, err := NewService(NewPostgresStore(db), c, o.steps, ServiceConfig{RetryAfter: time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := echo.New()
 	_, api := httpx.NewAPI(e, httpx.APIConfig{Verifier: v, MaxBodyBytes: 64 << 10, Mappers: []problem.Mapper{MapError}})
-	NewAPI(svc).Routes(api)
+	NewAPI(svc, db).Routes(api)
 	h := &harness{t: t, e: e, svc: svc, cache: c, tokens: tokens}
 	h.admin = h.token("", true, ScopeRead, ScopeManage)
 	return h

@@ -12,16 +12,15 @@ import (
 // Sentinels of the tenants service. The store and the service wrap them with %w; MapError turns
 // them into problems once, at the edge.
 var (
-	ErrNotFound            = errors.New("tenants: tenant not found")
-	ErrSlugTaken           = errors.New("tenants: slug taken")
-	ErrInvalidSlug         = errors.New("tenants: invalid slug")
-	ErrInvalidInput        = errors.New("tenants: invalid input")
-	ErrIllegalTransition   = errors.New("tenants: illegal status transition")
-	ErrSlugImmutable       = errors.New("tenants: slug is immutable once the tenant is active")
-	ErrVersionMismatch     = errors.New("tenants: version mismatch")
-	ErrDecommissioned      = errors.New("tenants: tenant is decommissioned")
-	ErrIdempotencyMismatch = errors.New("tenants: idempotency key reused with another request")
-	ErrStepFailed          = errors.New("tenants: provisioning step failed")
+	ErrNotFound          = errors.New("tenants: tenant not found")
+	ErrSlugTaken         = errors.New("tenants: slug taken")
+	ErrInvalidSlug       = errors.New("tenants: invalid slug")
+	ErrInvalidInput      = errors.New("tenants: invalid input")
+	ErrIllegalTransition = errors.New("tenants: illegal status transition")
+	ErrSlugImmutable     = errors.New("tenants: slug is immutable once the tenant is active")
+	ErrVersionMismatch   = errors.New("tenants: version mismatch")
+	ErrDecommissioned    = errors.New("tenants: tenant is decommissioned")
+	ErrStepFailed        = errors.New("tenants: provisioning step failed")
 	// ErrPlatformAdmin is the kit's tenancy.ErrPlatformAdminRequired.
 	ErrPlatformAdmin = tenancy.ErrPlatformAdminRequired
 )
@@ -53,9 +52,6 @@ func MapError(err error) *problem.Problem {
 		return httpx.PreconditionFailed()
 	case errors.Is(err, ErrDecommissioned):
 		return problem.New(http.StatusConflict, "tenant-decommissioned", "The tenant is decommissioned; it can no longer change.")
-	case errors.Is(err, ErrIdempotencyMismatch):
-		return problem.New(http.StatusUnprocessableEntity, "idempotency-key-reused",
-			"This Idempotency-Key was used with a different request body.")
 	}
 	return nil
 }

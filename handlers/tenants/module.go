@@ -39,7 +39,7 @@ func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewAPI(svc), nil
+	return NewAPI(svc, d.DB), nil
 }
 
 // storeFor picks the store for the database's engine.

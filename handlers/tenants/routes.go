@@ -1,17 +1,16 @@
 package tenants
 
 import (
-	"crypto/sha256"
-	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"spine/shared/auth"
 	"spine/shared/httpx"
+	"spine/shared/idempotency"
 	"spine/shared/problem"
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -73,16 +72,19 @@ type transitionRequest struct {
 }
 
 // API serves the tenants routes.
-type API struct{ svc *Service }
+type API struct {
+	svc *Service
+	db  *sqlstore.DB // the tenants database, where Idempotency-Key records live
+}
 
-// NewAPI returns the HTTP API over svc.
-func NewAPI(svc *Service) *API { return &API{svc: svc} }
+// NewAPI returns the HTTP API over svc, whose database is db.
+func NewAPI(svc *Service, db *sqlstore.DB) *API { return &API{svc: svc, db: db} }
 
 // Routes mounts the API on g (the /api group, which already authenticates the bearer token).
 func (a *API) Routes(g *echo.Group) {
 	read, manage := auth.RequireScope(ScopeRead), auth.RequireScope(ScopeManage)
 	g.GET("/tenants", a.list, read)
-	g.POST("/tenants", a.register, manage)
+	g.POST("/tenants", a.register, manage, idempotency.Middleware(a.db))
 	g.GET("/tenants/by-slug/:slug", a.getBySlug, read)
 	g.GET("/tenants/:id", a.get, read)
 	g.PATCH("/tenants/:id", a.patch, manage)
@@ -155,32 +157,9 @@ func (a *API) register(c echo.Context) error {
 		return err
 	}
 	in := RegisterInput{Name: req.Name, Slug: slug, EditionCode: EditionCode(req.EditionCode), OwnerEmail: req.OwnerEmail}
-	var idem *Idempotency
-	if key := c.Request().Header.Get("Idempotency-Key"); key != "" {
-		if len(key) > 200 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
-			return problem.New(http.StatusBadRequest, "invalid-idempotency-key", "Idempotency-Key must be 1–200 visible ASCII characters.")
-		}
-		canon, _ := json.Marshal(req)
-		sum := sha256.Sum256(canon)
-		idem = &Idempotency{Key: key, RequestHash: sum[:], Respond: func(v View) (int, []byte, string, error) {
-			body, err := json.Marshal(toJSON(v.Tenant, v.Steps))
-			return http.StatusCreated, body, "/api/tenants/" + v.Tenant.ID.String(), err
-		}}
-	}
-	v, rec, err := a.svc.Register(c.Request().Context(), cl, in, idem)
+	v, err := a.svc.Register(c.Request().Context(), cl, in)
 	if err != nil {
 		return err
-	}
-	if rec != nil {
-		h := c.Response().Header()
-		h.Set("Idempotent-Replayed", "true")
-		if rec.Location != "" {
-			h.Set("Location", rec.Location)
-		}
-		if rec.StatusCode == http.StatusCreated {
-			httpx.SetETag(c, 1)
-		}
-		return c.JSONBlob(rec.StatusCode, rec.Body)
 	}
 	c.Response().Header().Set("Location", "/api/tenants/"+v.Tenant.ID.String())
 	return writeView(c, http.StatusCreated, v)

@@ -111,29 +111,14 @@ func (in RegisterInput) Validate() error {
 	return validEmail(in.OwnerEmail)
 }
 
-// Idempotency describes a creating request's Idempotency-Key and how to record its response.
-type Idempotency struct {
-	Key         string
-	RequestHash []byte
-	// Respond renders the response for the created tenant (status, body, Location); it is stored
-	// with the tenant in one transaction and replayed for a repeated key.
-	Respond func(View) (int, []byte, string, error)
-}
-
 // Register creates a tenant in Provisioning with its steps Pending and emits TenantRegistered.
-// With idem set, a repeated key returns the first request's stored record (replayed=true), and
-// the same key with a different request yields ErrIdempotencyMismatch.
-func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem *Idempotency) (v View, replay *IdempotencyRecord, err error) {
+// The request's Idempotency-Key, if any, is claimed in the same transaction (shared/idempotency).
+func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput) (View, error) {
 	if err := c.RequirePlatform(); err != nil {
-		return View{}, nil, err
+		return View{}, err
 	}
 	if err := in.Validate(); err != nil {
-		return View{}, nil, err
-	}
-	if idem != nil {
-		if rec, err := s.replay(ctx, c, idem); rec != nil || err != nil {
-			return View{}, rec, err
-		}
+		return View{}, err
 	}
 	now := sqlstore.Now()
 	t := Tenant{ID: tenancy.NewTenantID(), Name: in.Name, Slug: in.Slug, Status: tenancy.StatusProvisioning,
@@ -146,42 +131,13 @@ func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput, idem
 		TenantID: t.ID.String(), Name: t.Name, Slug: string(t.Slug), EditionCode: string(t.EditionCode), OwnerEmail: t.OwnerEmail,
 	}, events.MetaFrom(ctx))
 	if err != nil {
-		return View{}, nil, err
+		return View{}, err
 	}
-	v = View{Tenant: t, Steps: steps}
-	var rec *IdempotencyRecord
-	if idem != nil {
-		status, body, loc, err := idem.Respond(v)
-		if err != nil {
-			return View{}, nil, err
-		}
-		rec = &IdempotencyRecord{Caller: c.Subject, Key: idem.Key, RequestHash: idem.RequestHash,
-			StatusCode: status, Body: body, Location: loc, CreatedAt: now}
-	}
-	err = s.store.Create(ctx, sqlstore.TenantScope(t.ID), t, steps, []events.Event{ev}, rec)
-	if errors.Is(err, errIdempotencyRace) {
-		r, err := s.replay(ctx, c, idem)
-		if r == nil && err == nil {
-			err = fmt.Errorf("tenants: idempotency record vanished for key %q", idem.Key)
-		}
-		return View{}, r, err
-	}
-	if err != nil {
-		return View{}, nil, err
+	if err := s.store.Create(ctx, sqlstore.TenantScope(t.ID), t, steps, []events.Event{ev}); err != nil {
+		return View{}, err
 	}
 	s.cache.Invalidate(ctx, slugKey(t.Slug)) // a cached "no such slug" must not outlive the insert
-	return v, nil, nil
-}
-
-func (s *Service) replay(ctx context.Context, c Caller, idem *Idempotency) (*IdempotencyRecord, error) {
-	rec, err := s.store.Idempotency(ctx, sqlstore.PlatformScope(), c.Subject, idem.Key)
-	if err != nil || rec == nil {
-		return nil, err
-	}
-	if string(rec.RequestHash) != string(idem.RequestHash) {
-		return nil, ErrIdempotencyMismatch
-	}
-	return rec, nil
+	return View{Tenant: t, Steps: steps}, nil
 }
 
 // Get returns a tenant with its steps, from the cache when it can.

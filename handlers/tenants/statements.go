@@ -11,9 +11,6 @@ package tenants
 // return tenantColumns; statements that read steps return stepColumns. TestSQLServerQueries walks
 // the struct (reflection) and checks every field against store_sql.go's calls.
 type statements struct {
-	// insertIdempotency: caller, key, request hash, status code, response body, location, created
-	// at. Inserts the record, or nothing (0 rows affected) when (caller, key) is already recorded.
-	insertIdempotency string
 	// insertTenant: tenant id, name, slug, status, edition code, owner email, version, created at,
 	// updated at, provisioned at.
 	insertTenant string
@@ -42,9 +39,6 @@ type statements struct {
 	// retryDue: before, max attempts, limit → tenant ids (canonical text) of Provisioning tenants
 	// with a Failed step updated before `before` and fewer than max attempts, oldest update first.
 	retryDue string
-	// idempotency: caller, key → caller, key, request hash, status code, response body, location
-	// (nullable), created at.
-	idempotency string
 }
 
 // The column lists scanTenant and scanSteps read, in their order:

@@ -5,10 +5,6 @@ const pgTenantCols = `tenant_id, name, slug, status, edition_code, owner_email, 
 
 // pgStatements is the whole of what the tenants service asks of PostgreSQL.
 var pgStatements = statements{
-	insertIdempotency: `INSERT INTO idempotency_keys
-		(caller, key, request_hash, status_code, response_body, location, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-
 	insertTenant: `INSERT INTO tenants (` + pgTenantCols + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 
@@ -42,7 +38,4 @@ var pgStatements = statements{
 			SELECT 1 FROM tenant_provisioning_steps s
 			WHERE s.tenant_id = t.tenant_id AND s.status = 'Failed' AND s.updated_at < $1 AND s.attempts < $2)
 		ORDER BY t.updated_at LIMIT $3`,
-
-	idempotency: `SELECT caller, key, request_hash, status_code, response_body, location, created_at
-		FROM idempotency_keys WHERE caller = $1 AND key = $2`,
 }

@@ -18,15 +18,6 @@ const msTenantCols = `tenant_key, name, slug, status, edition_code, owner_email,
 
 // msStatements is the whole of what the tenants service asks of Azure SQL.
 var msStatements = statements{
-	// PostgreSQL's INSERT ... ON CONFLICT DO NOTHING. UPDLOCK+HOLDLOCK range-locks the (caller,
-	// key) slot, so a concurrent request with the same key waits and then inserts nothing
-	// (RowsAffected 0 → errIdempotencyRace); a duplicate that still slips through fails on
-	// idempotency_keys_pkey, which createError maps to the same sentinel.
-	insertIdempotency: `INSERT INTO dbo.idempotency_keys
-		(caller, [key], request_hash, status_code, response_body, location, created_at)
-		SELECT @p1, @p2, @p3, @p4, @p5, @p6, @p7
-		WHERE NOT EXISTS (SELECT 1 FROM dbo.idempotency_keys WITH (UPDLOCK, HOLDLOCK) WHERE caller = @p1 AND [key] = @p2)`,
-
 	insertTenant: `INSERT INTO dbo.tenants
 		(tenant_id, name, slug, status, edition_code, owner_email, version, created_at, updated_at, provisioned_at)
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10)`,
@@ -75,7 +66,4 @@ var msStatements = statements{
 			SELECT 1 FROM dbo.tenant_provisioning_steps s
 			WHERE s.tenant_id = t.tenant_id AND s.status = 'Failed' AND s.updated_at < @p1 AND s.attempts < @p2)
 		ORDER BY t.updated_at`,
-
-	idempotency: `SELECT caller, [key], request_hash, status_code, response_body, location, created_at
-		FROM dbo.idempotency_keys WHERE caller = @p1 AND [key] = @p2`,
 }

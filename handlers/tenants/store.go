@@ -9,17 +9,6 @@ import (
 	"spine/shared/tenancy"
 )
 
-// IdempotencyRecord is a creating POST's stored outcome, replayed for a repeated key.
-type IdempotencyRecord struct {
-	Caller      string
-	Key         string
-	RequestHash []byte
-	StatusCode  int
-	Body        []byte
-	Location    string
-	CreatedAt   time.Time
-}
-
 // ListQuery selects a page of tenants, ordered by id (UUIDv7, so by creation time).
 type ListQuery struct {
 	After  tenancy.TenantID // exclusive; zero for the first page
@@ -33,11 +22,11 @@ type ListQuery struct {
 // caller picks the scope: the tenant's own for Create, PlatformScope for the platform-level work
 // (RetryDue, Idempotency) and for platform admins. Implementations are safe for concurrent use.
 type Store interface {
-	// Create inserts the tenant, its steps in order (each with UpdatedAt = t.CreatedAt), the
-	// events (into the outbox) and, when rec is not nil, the idempotency record, atomically. A
-	// taken slug yields ErrSlugTaken; a concurrent request that recorded the same idempotency key
-	// first yields errIdempotencyRace. s must see the new tenant's rows (its own scope or platform).
-	Create(ctx context.Context, s sqlstore.Scope, t Tenant, steps []Step, evs []events.Event, rec *IdempotencyRecord) error
+	// Create inserts the tenant, its steps in order (each with UpdatedAt = t.CreatedAt) and the
+	// events (into the outbox), and claims the request's Idempotency-Key (idempotency.Claim),
+	// atomically. A taken slug yields ErrSlugTaken; a key a concurrent request claimed first yields
+	// idempotency.ErrRace. s must see the new tenant's rows (its own scope or platform).
+	Create(ctx context.Context, s sqlstore.Scope, t Tenant, steps []Step, evs []events.Event) error
 	// Get returns the tenant and its steps, or ErrNotFound when it is not visible in s.
 	Get(ctx context.Context, s sqlstore.Scope, id tenancy.TenantID) (View, error)
 	// GetBySlug is Get by slug.
@@ -55,7 +44,4 @@ type Store interface {
 	// before `before` and fewer than maxAttempts attempts, oldest first (the sweep passes
 	// PlatformScope).
 	RetryDue(ctx context.Context, s sqlstore.Scope, before time.Time, maxAttempts, limit int) ([]tenancy.TenantID, error)
-	// Idempotency returns the record for (caller, key), or nil. The records are platform-level
-	// (no tenant owns them), so every scope reads them alike; the service passes PlatformScope.
-	Idempotency(ctx context.Context, s sqlstore.Scope, caller, key string) (*IdempotencyRecord, error)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"spine/shared/events"
+	"spine/shared/idempotency"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -33,7 +34,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 	create := func(t *testing.T, s Store, slug string) Tenant {
 		t.Helper()
 		tn, steps, evs := mk(slug)
-		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, evs, nil); err != nil {
+		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, evs); err != nil {
 			t.Fatalf("Create(%s): %v", slug, err)
 		}
 		return tn
@@ -63,7 +64,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		create(t, s, "taken")
 		tn, steps, evs := mk("taken")
-		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, evs, nil); !errors.Is(err, ErrSlugTaken) {
+		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, evs); !errors.Is(err, ErrSlugTaken) {
 			t.Fatalf("err = %v, want ErrSlugTaken", err)
 		}
 		if _, err := s.Get(ctx, platform, tn.ID); !errors.Is(err, ErrNotFound) {
@@ -235,25 +236,16 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
-	t.Run("Idempotency_RecordedWithCreateAndRaceDetected", func(t *testing.T) {
+	t.Run("IdempotencyKey_ClaimedWithCreateAndRaceDetected", func(t *testing.T) {
 		s := newStore(t)
+		claim := idempotency.With(ctx, "admin", "k-"+tenancy.NewTenantID().String(), "POST /api/tenants", []byte{1, 2, 3})
 		tn, steps, evs := mk("idem")
-		rec := &IdempotencyRecord{Caller: "admin", Key: "k-1", RequestHash: []byte{1, 2, 3}, StatusCode: 201,
-			Body: []byte(`{"id":"x"}`), Location: "/api/tenants/x", CreatedAt: time.Now().UTC()}
-		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, evs, rec); err != nil {
+		if err := s.Create(claim, sqlstore.TenantScope(tn.ID), tn, steps, evs); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Idempotency(ctx, platform, "admin", "k-1")
-		if err != nil || got == nil || got.StatusCode != 201 || string(got.Body) != `{"id":"x"}` || got.Location != rec.Location ||
-			string(got.RequestHash) != string(rec.RequestHash) {
-			t.Fatalf("Idempotency = %+v, %v", got, err)
-		}
-		if none, err := s.Idempotency(ctx, platform, "someone-else", "k-1"); none != nil || err != nil {
-			t.Fatalf("keys are per caller: %+v, %v", none, err)
-		}
 		tn2, steps2, evs2 := mk("idem-two")
-		if err := s.Create(ctx, sqlstore.TenantScope(tn2.ID), tn2, steps2, evs2, rec); !errors.Is(err, errIdempotencyRace) {
-			t.Fatalf("second create with the same key: %v, want errIdempotencyRace", err)
+		if err := s.Create(claim, sqlstore.TenantScope(tn2.ID), tn2, steps2, evs2); !errors.Is(err, idempotency.ErrRace) {
+			t.Fatalf("second create with the same key: %v, want idempotency.ErrRace", err)
 		}
 		if _, err := s.Get(ctx, platform, tn2.ID); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("the losing create must leave nothing: %v", err)

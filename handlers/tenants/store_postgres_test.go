@@ -27,7 +27,7 @@ func seedTwo(t *testing.T, s Store) (a, b Tenant) {
 		tn := Tenant{ID: tenancy.NewTenantID(), Name: slug, Slug: Slug(slug), Status: tenancy.StatusProvisioning,
 			EditionCode: "standard", OwnerEmail: "o@x.example", Version: 1}
 		ev, _ := events.New("tenants", "TenantRegistered", tn.ID.String(), tn.ID.String(), nil, events.Meta{})
-		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, []Step{{Seq: 1, Name: "edition", Status: StepPending}}, []events.Event{ev}, nil); err != nil {
+		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, []Step{{Seq: 1, Name: "edition", Status: StepPending}}, []events.Event{ev}); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {
@@ -163,11 +163,11 @@ func TestRLS_CreateInAnotherTenantsScopeIsRefused(t *testing.T) {
 	tn := Tenant{ID: tenancy.NewTenantID(), Name: "scoped", Slug: "scoped", Status: tenancy.StatusProvisioning,
 		EditionCode: "standard", OwnerEmail: "o@x.example", Version: 1}
 	steps := []Step{{Seq: 1, Name: "edition", Status: StepPending}}
-	if err := s.Create(ctx, sqlstore.TenantScope(tenancy.NewTenantID()), tn, steps, nil, nil); !errors.Is(err, sqlstore.ErrPermission) ||
+	if err := s.Create(ctx, sqlstore.TenantScope(tenancy.NewTenantID()), tn, steps, nil); !errors.Is(err, sqlstore.ErrPermission) ||
 		!strings.Contains(err.Error(), "row-level security") {
 		t.Fatalf("Create in another tenant's scope: err = %v, want a row-level security violation", err)
 	}
-	if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, nil, nil); err != nil {
+	if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, nil); err != nil {
 		t.Fatalf("Create in the tenant's own scope: %v", err)
 	}
 	if v, err := s.Get(ctx, sqlstore.TenantScope(tn.ID), tn.ID); err != nil || len(v.Steps) != 1 {

@@ -11,10 +11,6 @@ import (
 
 // Row conversion shared by both engines' stores: the column lists are the same on both.
 
-// errIdempotencyRace means another request recorded the same idempotency key first; the service
-// replays that request's stored outcome.
-var errIdempotencyRace = errors.New("tenants: idempotency key recorded concurrently")
-
 type scanner interface{ Scan(dest ...any) error }
 
 func scanTenant(r scanner) (Tenant, error) {
@@ -96,8 +92,6 @@ func createError(err error) error {
 		switch sqlstore.Constraint(err) {
 		case "tenants_slug_key":
 			return fmt.Errorf("%w: %w", ErrSlugTaken, err)
-		case "idempotency_keys_pkey":
-			return errIdempotencyRace
 		}
 	}
 	return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"spine/shared/events"
+	"spine/shared/idempotency"
 	"spine/shared/outbox"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -35,21 +36,14 @@ func NewPostgresStore(db *sqlstore.DB) Store { return &sqlStore{db: db, q: &pgSt
 func NewSQLServerStore(db *sqlstore.DB) Store { return &sqlStore{db: db, q: &msStatements} }
 
 // Create implements Store.
-func (s *sqlStore) Create(ctx context.Context, sc sqlstore.Scope, t Tenant, steps []Step, evs []events.Event, rec *IdempotencyRecord) error {
+func (s *sqlStore) Create(ctx context.Context, sc sqlstore.Scope, t Tenant, steps []Step, evs []events.Event) error {
 	rows, err := stepRows(steps)
 	if err != nil {
 		return err
 	}
 	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
-		if rec != nil {
-			res, err := tx.ExecContext(ctx, s.q.insertIdempotency,
-				rec.Caller, rec.Key, rec.RequestHash, rec.StatusCode, rec.Body, rec.Location, utc(rec.CreatedAt))
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return errIdempotencyRace
-			}
+		if err := idempotency.Claim(ctx, tx); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q.insertTenant,
 			t.ID.String(), t.Name, string(t.Slug), string(t.Status), string(t.EditionCode), t.OwnerEmail,
@@ -214,25 +208,6 @@ func (s *sqlStore) RetryDue(ctx context.Context, sc sqlstore.Scope, before time.
 		return err
 	})
 	return ids, err
-}
-
-// Idempotency implements Store.
-func (s *sqlStore) Idempotency(ctx context.Context, sc sqlstore.Scope, caller, key string) (*IdempotencyRecord, error) {
-	var rec IdempotencyRecord
-	var loc sql.NullString
-	err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
-		return tx.QueryRowContext(ctx, s.q.idempotency, caller, key).
-			Scan(&rec.Caller, &rec.Key, &rec.RequestHash, &rec.StatusCode, &rec.Body, &loc, &rec.CreatedAt)
-	})
-	if errors.Is(err, sqlstore.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	rec.Location = loc.String
-	rec.CreatedAt = rec.CreatedAt.UTC()
-	return &rec, nil
 }
 
 // utc is t in UTC: go-mssqldb sends a datetimeoffset, and a datetime2 column keeps its clock

@@ -84,7 +84,7 @@ func MapError(err error) *problem.Problem {
 	case errors.Is(err, sqlstore.ErrUnavailable):
 		return problem.Unavailable()
 	}
-	return nil
+	return idempotency.Problem(err)
 }
 
 // APIConfig is what NewAPI needs.
@@ -101,12 +101,12 @@ type APIConfig struct {
 }
 
 // NewAPI wires e as the binary serves its API, and as every API test harness builds it: the
-// problem+json error handler (cfg.Mappers, then MapError, idempotency's and auth's), panic recovery, the /api
+// problem+json error handler (cfg.Mappers, then MapError, then auth's), panic recovery, the /api
 // group behind Edge, and the authenticated group the services mount their routes on (bearer token
 // verified, the caller recorded as the actor of the events the request writes). It returns both
 // groups: anonymous routes (health) go on api.
 func NewAPI(e *echo.Echo, cfg APIConfig) (api, secured *echo.Group) {
-	mappers := append(append([]problem.Mapper{}, cfg.Mappers...), MapError, idempotency.Problem, auth.ProblemFor)
+	mappers := append(append([]problem.Mapper{}, cfg.Mappers...), MapError, auth.ProblemFor)
 	e.HTTPErrorHandler = (&problem.Handler{Logger: cfg.Logger, Mappers: mappers}).ServeError
 	e.Use(middleware.Recover())
 	api = e.Group("/api", Edge(cfg.MaxBodyBytes)...)

@@ -77,6 +77,12 @@ type pending struct {
 
 type ctxKey struct{}
 
+// With returns ctx carrying a new key to claim, as Middleware sets it up for a request whose key
+// it has not seen: for store tests and callers other than HTTP routes.
+func With(ctx context.Context, caller, key, scope string, requestHash []byte) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &pending{caller: caller, key: key, scope: scope, hash: requestHash})
+}
+
 // Claim records the request's key inside tx, the transaction of the change the request makes, so
 // the key is taken exactly when the change commits. Without a key (no header, or no Middleware) it
 // does nothing. A concurrent request that claimed the same key first makes it ErrRace, which rolls
@@ -88,7 +94,11 @@ func Claim(ctx context.Context, tx *sqlstore.Tx) error {
 	}
 	res, err := tx.ExecContext(ctx, claimSQL[tx.Dialect], p.caller, p.key, p.scope, p.hash, sqlstore.Now())
 	if err != nil {
-		return fmt.Errorf("idempotency: claim: %w", sqlstore.Translate(tx.Dialect, err))
+		err = sqlstore.Translate(tx.Dialect, err)
+		if errors.Is(err, sqlstore.ErrUniqueViolation) {
+			return ErrRace // a concurrent claim slipped past the engine's conflict check
+		}
+		return fmt.Errorf("idempotency: claim: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrRace
@@ -147,8 +157,9 @@ func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
 				}
 				return replay(c, rec, hash)
 			}
-			p := &pending{caller: pr.Subject, key: key, scope: scope, hash: hash}
-			c.SetRequest(c.Request().WithContext(context.WithValue(ctx, ctxKey{}, p)))
+			ctx2 := With(ctx, pr.Subject, key, scope, hash)
+			p := ctx2.Value(ctxKey{}).(*pending)
+			c.SetRequest(c.Request().WithContext(ctx2))
 			tee := &teeWriter{ResponseWriter: c.Response().Writer}
 			c.Response().Writer = tee
 			err = next(c)
