@@ -82,3 +82,7 @@ func TestModel_ParsingAtTheEdge(t *testing.T) {
 		}
 	}
 }
+
+func newTenant() string { return tenancy.NewTenantID().String() }
+
+func mustTenant(s string) tenancy.TenantID { return tenancy.MustParseTenantID(s) }

@@ -46,8 +46,11 @@ var msStatements = statements{
 	userRoles: `SELECT LOWER(CONVERT(char(36), role_id)) AS role_text FROM dbo.role_assignments
 		WHERE tenant_id = @p1 AND user_id = @p2 ORDER BY role_text`,
 
-	upsertCredential: `UPDATE dbo.user_credentials SET password_hash = @p3, updated_at = @p4 WHERE tenant_id = @p1 AND user_id = @p2;
-		IF @@ROWCOUNT = 0
+	// PostgreSQL's INSERT ... ON CONFLICT DO UPDATE; UPDLOCK+HOLDLOCK keeps the key's slot locked
+	// between the test and the write (the user's row is locked by the caller anyway).
+	upsertCredential: `IF EXISTS (SELECT 1 FROM dbo.user_credentials WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND user_id = @p2)
+			UPDATE dbo.user_credentials SET password_hash = @p3, updated_at = @p4 WHERE tenant_id = @p1 AND user_id = @p2
+		ELSE
 			INSERT INTO dbo.user_credentials (tenant_id, user_id, password_hash, updated_at) VALUES (@p1, @p2, @p3, @p4);`,
 	credential: `SELECT password_hash FROM dbo.user_credentials WHERE tenant_id = @p1 AND user_id = @p2`,
 
