@@ -33,7 +33,7 @@ const (
 // caseSlug maps a case name to the short name used for files and --profile.
 var caseSlug = map[string]string{
 	caseRead: "read", caseRegister: "register", caseAuditOne: "audit-1", caseAuditMany: "audit-32",
-	caseOutboxLat: "outbox-latency", caseOutboxDrain: "outbox-drain",
+	caseOutboxLat: "outbox-latency", caseOutboxDrain: "outbox-drain", caseCheck: "check",
 }
 
 // Token settings, the same as `make run`'s.

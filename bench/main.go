@@ -298,6 +298,7 @@ func (b *bench) execute(ctx context.Context) error {
 	}{
 		{ceilEcho, b.ceilingEcho},
 		{caseRead, b.caseTenantRead},
+		{caseCheck, b.caseAuthzCheck},
 		{ceilRedis, b.ceilingRedis},
 		{ceilPG, b.ceilingPostgres},
 		{caseRegister, b.caseRegister},

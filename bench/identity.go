@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"spine/shared/auth"
+)
+
+// caseCheck is the authorization check, answered from the Redis-cached effective permission set.
+const caseCheck = "POST /api/authz/check (cached)"
+
+// identityScopes are the scopes the platform-admin token carries for the identity setup.
+var identityScopes = []string{"user.read", "user.invite", "role.read"}
+
+// caseAuthzCheck measures POST /api/authz/check with a tenant token for one Active user holding
+// tenant-admin, the set cached (warmed before measuring). The user comes the way a tenant's first
+// user does: the first seeded tenant is provisioned, IdentityOnTenantsEvent seeds its roles and
+// invites its owner, the platform admin re-invites the owner to get a token, and it is accepted.
+// Skipped (with the reason) when the handler does not serve identity.
+func (b *bench) caseAuthzCheck(ctx context.Context) error {
+	status, out, err := b.do(ctx, http.MethodGet, "/api/health", "", nil)
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("GET /api/health: %d %v", status, err)
+	}
+	var h struct{ Services []string }
+	_ = json.Unmarshal(out, &h)
+	if !slices.Contains(h.Services, "identity") {
+		b.res.add(row{Case: caseCheck, Kind: kindCase, Skipped: "the handler does not serve the identity service (GET /api/health lists " + strings.Join(h.Services, ", ") + ")"})
+		return nil
+	}
+	tenant := b.tenantIDs[0]
+	user, err := b.activeOwner(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	tok, err := b.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "bench-client",
+		TenantID: tenant, Scopes: []string{"user.read"}}, 2*time.Hour)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]string{"userId": user, "permission": "role.manage"})
+	status, out, err = b.do(ctx, http.MethodPost, "/api/authz/check", tok, body)
+	if err != nil || status != http.StatusOK || !strings.Contains(string(out), `"allowed":true`) {
+		return fmt.Errorf("POST /api/authz/check: %d %v %s", status, err, truncate(out, 200))
+	}
+	w := wrkRun{name: caseSlug[caseCheck], baseURL: b.baseURL(), script: luaPost("/api/authz/check", tok, string(body))}
+	r, err := b.measureWrk(ctx, caseCheck, w)
+	if err != nil {
+		return err
+	}
+	b.res.add(row{Case: caseCheck, Kind: kindCase, RPS: r.RPS, P50: ms(r.P50), P99: ms(r.P99), Ceiling: ceilEcho,
+		Requests: r.Requests, Failures: r.failures(), NewSessions: r.NewSessions,
+		Goal: "≥ 0.5 × echo; p99 ≤ 2 ms at 32 connections",
+		Note: "tenant token; one Active tenant-admin user; the effective set cached in Redis (one GET per check)"})
+	return nil
+}
+
+// activeOwner provisions tenant, waits for identity to invite its owner, re-invites the owner as
+// platform admin, accepts, and returns the owner's user id.
+func (b *bench) activeOwner(ctx context.Context, tenant string) (string, error) {
+	admin, err := b.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "bench-admin",
+		PlatformAdmin: true, Scopes: append([]string{"tenant.manage"}, identityScopes...)}, 2*time.Hour)
+	if err != nil {
+		return "", err
+	}
+	if status, out, err := b.do(ctx, http.MethodPost, "/api/tenants/"+tenant+"/provision", admin, nil); err != nil || status != http.StatusOK {
+		return "", fmt.Errorf("provision: %d %v %s", status, err, truncate(out, 200))
+	}
+	var t struct{ OwnerEmail string }
+	if _, out, err := b.do(ctx, http.MethodGet, "/api/tenants/"+tenant, b.adminToken, nil); err != nil || json.Unmarshal(out, &t) != nil {
+		return "", fmt.Errorf("GET tenant: %v", err)
+	}
+	q := "?tenantId=" + tenant + "&email=" + url.QueryEscape(t.OwnerEmail)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, out, err := b.do(ctx, http.MethodGet, "/api/users"+q, admin, nil)
+		if err != nil {
+			return "", err
+		}
+		var page struct{ Value []struct{ ID string } }
+		if json.Unmarshal(out, &page) == nil && len(page.Value) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("identity did not invite the owner of %s: %s", tenant, truncate(out, 200))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	body, _ := json.Marshal(map[string]string{"email": t.OwnerEmail})
+	status, out, err := b.do(ctx, http.MethodPost, "/api/users/invitations?tenantId="+tenant, admin, body)
+	if err != nil || status != http.StatusCreated {
+		return "", fmt.Errorf("re-invite the owner: %d %v %s", status, err, truncate(out, 200))
+	}
+	var inv struct{ UserID, Token string }
+	_ = json.Unmarshal(out, &inv)
+	if status, out, err := b.do(ctx, http.MethodPost, "/api/users/invitations/"+inv.Token+"/accept", "", nil); err != nil || status != http.StatusOK {
+		return "", fmt.Errorf("accept: %d %v %s", status, err, truncate(out, 200))
+	}
+	return inv.UserID, nil
+}
+
+// luaPost is a POST of one JSON body to path with one bearer token.
+func luaPost(path, token, body string) string {
+	return fmt.Sprintf(`-- generated by bench: POST %s, one body
+local headers = {["Authorization"] = %q, ["Content-Type"] = "application/json"}
+local body = %q
+request = function()
+  return wrk.format("POST", %q, headers, body)
+end
+`, path, "Bearer "+token, body, path)
+}
