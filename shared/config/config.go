@@ -73,7 +73,8 @@ type Config struct {
 	DevKeyDir string
 	// MaxBodyBytes is SPINE_MAX_BODY_BYTES (default 1048576): larger request bodies get 413.
 	MaxBodyBytes int64
-	// CacheTTL is SPINE_CACHE_TTL (default 60s): the TTL of cached tenant reads.
+	// CacheTTL is SPINE_CACHE_TTL (default 60s): the TTL of cached tenant reads and of identity's
+	// cached effective permission sets.
 	CacheTTL time.Duration
 	// ProvisioningRetryAfter is SPINE_PROVISIONING_RETRY_AFTER (default 30s): how long a failed
 	// provisioning step rests before the TenantProvisioningSweep timer retries it.

@@ -50,7 +50,8 @@ type Module struct {
 // Service is a running owning service, as the binary serves it.
 type Service interface {
 	// Routes mounts the service's HTTP API on g: the /api group, which has already
-	// authenticated the bearer token and recorded the actor.
+	// authenticated the bearer token and recorded the actor. Anonymous routes, if any, come
+	// through PublicRouter.
 	Routes(g *echo.Group)
 	// Functions declares the service's Azure Functions: its catch-all HTTP function(s), timers and
 	// Service Bus consumers. It must work on the zero value (Module.Declare). c lists every
