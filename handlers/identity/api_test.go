@@ -408,3 +408,27 @@ func oneCharOff(token string, i int) string {
 	}
 	return token[:i] + string(c) + token[i+1:]
 }
+
+// Concurrent acceptances of one token: exactly one succeeds, the rest are told it was used.
+func TestAccept_ConcurrentAcceptancesOneWins(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	inv := h.invite(f, "race@example.com")
+	const n = 6
+	codes := make(chan int, n)
+	for i := 0; i < n; i++ {
+		go func() { codes <- h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil).Code }()
+	}
+	won, gone := 0, 0
+	for i := 0; i < n; i++ {
+		switch <-codes {
+		case http.StatusOK:
+			won++
+		case http.StatusGone:
+			gone++
+		}
+	}
+	if won != 1 || gone != n-1 {
+		t.Fatalf("%d accepted, %d gone; want 1 and %d", won, gone, n-1)
+	}
+}
