@@ -495,6 +495,9 @@ func TestTenantText_400_ControlCharactersRefusedEverywhere(t *testing.T) {
 		{"create: C1 control in name", "POST", "/api/tenants", `{"name":"C1\u0085Co","slug":"` + uniqueSlug("cone") + `","editionCode":"standard","ownerEmail":"a@b.example"}`, "name"},
 		{"patch: NUL in name", "PATCH", "/api/tenants/" + id, `{"name":"Nul\u0000Co"}`, "name"},
 		{"suspend: NUL in reason", "POST", "/api/tenants/" + id + "/suspend", `{"reason":"a\u0000b"}`, "reason"},
+		{"create: a byte that is not UTF-8 in name", "POST", "/api/tenants", "{\"name\":\"Bad\xffCo\",\"slug\":\"" + uniqueSlug("utf") + "\",\"editionCode\":\"standard\",\"ownerEmail\":\"a@b.example\"}", "name"},
+		{"patch: unpaired surrogate in name", "PATCH", "/api/tenants/" + id, `{"name":"Sur\ud800Co"}`, "name"},
+		{"suspend: a byte that is not UTF-8 in reason", "POST", "/api/tenants/" + id + "/suspend", "{\"reason\":\"a\xc3\"}", "reason"},
 		{"list: NUL in a query parameter", "GET", "/api/tenants?status=Active%00", "", "status"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
