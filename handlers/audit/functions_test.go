@@ -286,3 +286,24 @@ func TestAuditOnEvent_NULInDataIsRecordedScrubbed(t *testing.T) {
 		t.Fatalf("resource id kept a NUL: %q", es[0].Resource.ID)
 	}
 }
+
+// An event whose data nests deeper than MaxPayloadDepth fails its invocation (400: the host
+// retries, then dead-letters it) instead of being recorded as an entry no listing could render.
+func TestAuditOnEvent_400_DataNestedTooDeep(t *testing.T) {
+	tenant := tenancy.NewTenantID()
+	svc := newTestService(t, fakeDir{})
+	h := newHost(t, svc)
+	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+		Subject: "user-7", TenantID: tenant.String(), Time: time.Now().UTC(),
+		Data: json.RawMessage(strings.Repeat("[", 9990) + strings.Repeat("]", 9990))}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _, out := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 400 || !strings.Contains(string(out), "invalid-event") {
+		t.Fatalf("%d %s, want 400 invalid-event", status, out)
+	}
+	if es, err := svc.store.Query(context.Background(), tenant, Filter{Limit: 10}); err != nil || len(es) != 0 {
+		t.Fatalf("%d entries recorded, %v", len(es), err)
+	}
+}

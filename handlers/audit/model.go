@@ -90,6 +90,10 @@ const (
 	maxCorrelationID = 128
 	// MaxPayloadBytes bounds an API entry's payload (compacted JSON).
 	MaxPayloadBytes = 64 << 10
+	// MaxPayloadDepth bounds how deeply a payload's arrays and objects nest (API entries and
+	// events alike). Far below what readers cope with: encoding/json refuses to write JSON nested
+	// more than 10,000 levels, so a deeper payload, once stored, could never be listed again.
+	MaxPayloadDepth = 64
 	// MaxFutureSkew is how far in the future an API entry's occurredAt may lie.
 	MaxFutureSkew = 5 * time.Minute
 )
@@ -132,8 +136,9 @@ func validTraceID(s string) bool {
 	return s == "" || (traceIDRE.MatchString(s) && s != strings.Repeat("0", 32))
 }
 
-// compactPayload validates raw as one JSON value in UTF-8 and returns it compacted (insignificant
-// white space removed; member order, numbers and escapes kept as sent). Absent or null is {}.
+// compactPayload validates raw as one JSON value in UTF-8, nested at most MaxPayloadDepth levels,
+// and returns it compacted (insignificant white space removed; member order, numbers and escapes
+// kept as sent). Absent or null is {}.
 func compactPayload(raw json.RawMessage) (json.RawMessage, error) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
@@ -146,7 +151,35 @@ func compactPayload(raw json.RawMessage) (json.RawMessage, error) {
 	if err := json.Compact(&buf, t); err != nil {
 		return nil, invalid("payload must be JSON")
 	}
+	if jsonDepth(buf.Bytes()) > MaxPayloadDepth {
+		return nil, invalid("payload may nest arrays and objects at most %d levels deep", MaxPayloadDepth)
+	}
 	return buf.Bytes(), nil
+}
+
+// jsonDepth is how deeply the arrays and objects of the well-formed JSON text j nest (0 for a
+// scalar).
+func jsonDepth(j []byte) int {
+	depth, max := 0, 0
+	inString, escaped := false, false
+	for _, c := range j {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > max {
+				max = depth
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return max
 }
 
 // scrubNUL replaces every escaped NUL (\u0000) in compacted JSON with U+FFFD (\ufffd): jsonb

@@ -261,8 +261,8 @@ func eventEntry(d bus.Delivery) (NewEntry, error) {
 		trace = tp.TraceID
 	}
 	payload, err := compactPayload(ev.Data)
-	if err != nil {
-		return NewEntry{}, fmt.Errorf("%w: data is not JSON", ErrInvalidEvent)
+	if err != nil { // not JSON, or nested too deeply to be listed again
+		return NewEntry{}, fmt.Errorf("%w: data: %s", ErrInvalidEvent, detailOf(err, ErrInvalidInput))
 	}
 	return NewEntry{
 		ID:            newID(),
