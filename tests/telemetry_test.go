@@ -310,3 +310,22 @@ func TestServe_LibraryWarningsAreJSONLines(t *testing.T) {
 		}
 	}
 }
+
+// A TenantProvisioningSweep tick with nothing to retry says nothing at Info either (it runs every
+// minute): no Logs in its answer and no invocation line.
+func TestProvisioningSweep_IdleTickIsQuiet(t *testing.T) {
+	s := startServer(t, nil)
+	r := s.invoke("TenantProvisioningSweep", hostTimerBody(t, "TenantProvisioningSweep"))
+	if r.Code != http.StatusOK {
+		t.Fatalf("TenantProvisioningSweep: %d %s", r.Code, r.Body)
+	}
+	var out struct{ Logs []string }
+	if err := json.Unmarshal(r.Body, &out); err != nil || len(out.Logs) != 0 {
+		t.Fatalf("idle tick answered Logs %v (%v)", out.Logs, err)
+	}
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, "TenantProvisioningSweep") || strings.Contains(line, "provisioning sweep") {
+			t.Errorf("an idle tick logged at Info: %s", line)
+		}
+	}
+}
