@@ -338,3 +338,30 @@ func TestAuditOnEvent_ControlCharactersInEventTextAreReplaced(t *testing.T) {
 		}
 	}
 }
+
+// An event whose data escapes an unpaired UTF-16 surrogate is recorded with U+FFFD in its place:
+// kept as sent, it made every listing page holding the entry unreadable to strict JSON readers
+// (jq: "Invalid \uXXXX\uXXXX surrogate pair escape"). A proper pair and an escaped backslash stay.
+func TestAuditOnEvent_UnpairedSurrogateInDataIsRecordedReplaced(t *testing.T) {
+	tenant := tenancy.NewTenantID()
+	svc := newTestService(t, fakeDir{})
+	h := newHost(t, svc)
+	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+		Subject: "user-7", TenantID: tenant.String(), Time: time.Now().UTC(),
+		Data: json.RawMessage(`{"hi":"\ud800x","lo":["\uDC00"],"k\udbff":"\ud83d\ude80","end":"\ud83d","text":"\\ud800"}`)}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _, out := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 200 {
+		t.Fatalf("%d %s", status, out)
+	}
+	es, err := svc.store.Query(context.Background(), tenant, Filter{Limit: 10})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("%d entries, %v", len(es), err)
+	}
+	want := `{"hi":"\ufffdx","lo":["\ufffd"],"k\ufffd":"\ud83d\ude80","end":"\ufffd","text":"\\ud800"}`
+	if got := string(es[0].Payload); got != want {
+		t.Fatalf("payload %s, want %s", got, want)
+	}
+}

@@ -274,7 +274,7 @@ func eventEntry(d bus.Delivery) (NewEntry, error) {
 		TraceID:       trace,
 		CorrelationID: clip(ev.CorrelationID, maxCorrelationID),
 		SourceEventID: id.String(),
-		Payload:       scrubNUL(payload),
+		Payload:       scrubPayload(payload),
 	}, nil
 }
 
