@@ -543,3 +543,28 @@ func TestCreateTenant_201_TimesEqualLaterReads(t *testing.T) {
 		t.Fatalf("updatedAt: patch answered %v, read %v", p["updatedAt"], got["updatedAt"])
 	}
 }
+
+// A merge patch's null removes a member (RFC 7396), and every member a PATCH may name is
+// required: null is a 400 naming it, and nothing changes (before, it was ignored with a 200 that
+// still bumped the version).
+func TestPatchTenant_400_NullForARequiredMember(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	id := h.active(uniqueSlug("null"))
+	before := h.do("GET", "/api/tenants/"+id, h.admin, nil)
+	for _, field := range []string{"name", "ownerEmail", "slug", "editionCode"} {
+		r := h.do("PATCH", "/api/tenants/"+id, h.admin, `{"`+field+`":null}`)
+		if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" || !strings.Contains(string(r.Body), `"field":"`+field+`"`) {
+			t.Fatalf("%s null: %d %s, want 400 invalid-input naming it", field, r.Code, r.Body)
+		}
+	}
+	if r := h.do("PATCH", "/api/tenants/"+id, h.admin, `{"name":7}`); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-json" {
+		t.Fatalf("a number for name: %d %s", r.Code, r.Body)
+	}
+	after := h.do("GET", "/api/tenants/"+id, h.admin, nil)
+	if after.Header.Get("ETag") != before.Header.Get("ETag") {
+		t.Fatalf("a refused patch changed the tenant: ETag %s → %s", before.Header.Get("ETag"), after.Header.Get("ETag"))
+	}
+	if r := h.do("PATCH", "/api/tenants/"+id, h.admin, `{"name":"Renamed","ownerEmail":"new@b.example"}`); r.Code != http.StatusOK || r.JSON(t)["name"] != "Renamed" {
+		t.Fatalf("a valid patch: %d %s", r.Code, r.Body)
+	}
+}
