@@ -583,3 +583,18 @@ func TestRecordAuditEntry_400_PayloadTooDeepOrNotUTF8(t *testing.T) {
 		t.Fatalf("listed %d entries, want the one accepted", len(p.Value))
 	}
 }
+
+// to is exclusive, so the earliest time there is bounds the window to nothing (it is not "no
+// bound").
+func TestQueryAuditEntries_ToAtTheEarliestTimeIsEmpty(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.tenant()
+	h.record(tok, "", nil)
+	if p := h.list("/api/audit-entries?to=0001-01-01T00:00:00Z", tok); len(p.Value) != 0 {
+		t.Fatalf("%d entries before 0001-01-01, want none", len(p.Value))
+	}
+	r := h.do("GET", "/api/audit-entries/verify?to=0001-01-01T00:00:00Z", tok, nil)
+	if r.Code != http.StatusOK || r.JSON(t)["entriesChecked"] != 0.0 || r.JSON(t)["to"] == nil {
+		t.Fatalf("verify: %d %s", r.Code, r.Body)
+	}
+}
