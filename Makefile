@@ -38,7 +38,8 @@ functions: ## regenerate functions/<Name>/function.json and infra's copy of the 
 	$(GO) run . events --write
 
 .PHONY: run
-run: build ## bring up the local stack, migrate, and serve the whole app on PORT (Ctrl-C stops everything; one per checkout)
+run: ## bring up the local stack, migrate, and serve the whole app on PORT (Ctrl-C stops everything; one per checkout)
+	$(GO) build -o $(BIN).next .
 	@PORT=$(PORT) ISSUER=$(DEV_ISSUER) AUDIENCE=$(DEV_AUDIENCE) scripts/run.sh $(BIN)
 
 .PHONY: run-func

@@ -33,8 +33,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	processLog = true
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
+
+// processLog is set by main: the logger of serve and migrate becomes the process's one log
+// (telemetry.UseLogger), so what libraries log is JSON too. Tests that call run leave the
+// process's globals alone.
+var processLog bool
 
 // run is main without the process: testable, and every exit goes through one place.
 func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
@@ -63,10 +69,34 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		err = fmt.Errorf("unknown command %q (want serve, migrate, functions, events, devkey or token)", cmd)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "handler %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "handler %s: %s\n", cmd, oneLine(err.Error()))
 		return 1
 	}
 	return 0
+}
+
+// oneLine joins a message that spans lines into the one line a failure prints: pgx names every
+// address and TLS mode it tried on a line of its own, and invalid settings name one problem a
+// line. Blank lines and a line repeating the one before it are dropped.
+func oneLine(msg string) string {
+	var b strings.Builder
+	prev := ""
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || l == prev {
+			continue
+		}
+		switch {
+		case b.Len() == 0:
+		case strings.HasSuffix(prev, ":"):
+			b.WriteString(" ")
+		default:
+			b.WriteString("; ")
+		}
+		b.WriteString(l)
+		prev = l
+	}
+	return b.String()
 }
 
 // newLogger logs JSON lines at level and above, with durations written for people ("1.5ms").
@@ -80,6 +110,9 @@ func serveCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) error
 		return fmt.Errorf("invalid settings:\n%w", err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
+	if processLog {
+		telemetry.UseLogger(logger)
+	}
 	logger.Info("starting", "config", cfg)
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
@@ -95,6 +128,9 @@ func migrateCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) err
 		return fmt.Errorf("invalid settings:\n%w", err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
+	if processLog {
+		telemetry.UseLogger(logger)
+	}
 	for _, svc := range cfg.Enabled {
 		dbc := cfg.DB[svc]
 		if dbc.MigrateURL == "" {

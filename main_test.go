@@ -157,6 +157,65 @@ func TestRun_StartupErrorIsOneLineNamingTheCause(t *testing.T) {
 	}
 }
 
+// A start-up failure prints exactly one line besides the JSON log, even when the cause spans lines:
+// pgx names every address and TLS mode it tried on a line of its own (no sslmode: TLS, then
+// plain), and invalid settings name every problem at once.
+func TestRun_StartupErrorIsExactlyOneLine(t *testing.T) {
+	keys := t.TempDir()
+	if _, err := auth.EnsureDevKey(keys); err != nil {
+		t.Fatal(err)
+	}
+	var dead []string
+	for i := 0; i < 2; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead = append(dead, ln.Addr().String())
+		_ = ln.Close()
+	}
+	deadDB := "postgres://spine:pw@" + strings.Join(dead, ",") + "/x?connect_timeout=2"
+	env := map[string]string{
+		"SPINE_TENANTS_DB_URL": deadDB, "SPINE_AUDIT_DB_URL": deadDB,
+		"SPINE_AUTH_ISSUER": "https://issuer.example", "SPINE_AUTH_AUDIENCE": "spine-api",
+		"SPINE_AUTH_JWKS_FILE":            filepath.Join(keys, "jwks.json"),
+		"SPINE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=c2VjcmV0a2V5;BlobEndpoint=http://127.0.0.1:1/dev",
+		"PORT":                            "1",
+	}
+	for name, over := range map[string]map[string]string{
+		"database unreachable at two addresses": nil,
+		"two invalid settings":                  {"PORT": "99999", "SPINE_LOG_LEVEL": "loud"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := maps.Clone(env)
+			maps.Copy(e, over)
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), []string{"serve"}, func(k string) string { return e[k] }, &out, &errb); code != 1 {
+				t.Fatalf("exit %d, want 1", code)
+			}
+			var plain []string
+			for _, l := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+				if !strings.HasPrefix(l, "{") {
+					plain = append(plain, l)
+				}
+			}
+			if len(plain) != 1 || !strings.HasPrefix(plain[0], "handler serve: ") {
+				t.Fatalf("want one line, got %d:\n%s", len(plain), strings.Join(plain, "\n"))
+			}
+			for _, want := range []string{"SPINE_TENANTS_DB_URL", dead[1]} {
+				if over == nil && !strings.Contains(plain[0], want) {
+					t.Errorf("the line does not name %s: %s", want, plain[0])
+				}
+			}
+			for _, want := range []string{"PORT", "SPINE_LOG_LEVEL"} {
+				if over != nil && !strings.Contains(plain[0], want) {
+					t.Errorf("the line does not name %s: %s", want, plain[0])
+				}
+			}
+		})
+	}
+}
+
 // host.json is what the registry and the forwarded routes assume: the current (YARP) forwarding
 // setting and not the legacy one, the binary's name, and the /api route prefix.
 func TestHostJSON_ProxiesHTTPToTheHandler(t *testing.T) {

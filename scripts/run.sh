@@ -25,7 +25,9 @@ LOCKS="$ROOT/.stack/.locks"
 
 say() { printf 'make run: %s\n' "$*" >&2; }
 
-[[ -x $BIN ]] || { say "no handler binary at $BIN (make run builds it)"; exit 2; }
+# make run builds into $BIN.next: the binary a running `make run` serves from is replaced only
+# once this run holds the lock below, so a refused second run touches nothing.
+[[ -x $BIN || -x $BIN.next ]] || { say "no handler binary at $BIN (make run builds it)"; exit 2; }
 if [[ ! $PORT =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
   say "PORT=$PORT is not a TCP port"
   exit 2
@@ -41,6 +43,7 @@ if ! flock -n 7; then
   exit 1
 fi
 echo "pid $$, http://127.0.0.1:$PORT/api" >"$LOCKS/run-$NAME.info"
+if [[ -x $BIN.next ]]; then mv -f "$BIN.next" "$BIN"; fi
 
 if ! scripts/stack.sh free "$PORT" 7>&-; then
   say "port $PORT is in use by another process: stop it, or choose another port (make run PORT=7072)"

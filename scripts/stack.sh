@@ -596,6 +596,19 @@ SQL
   done
 }
 
+# pg_await_pid SECONDS: wait until the postmaster this up started has written its pid file (a
+# pg_ctl start that timed out, or was interrupted, leaves a server still starting), at most SECONDS.
+pg_await_pid() {
+  local i
+  for ((i = 0; i < $1 * 4; i++)); do
+    pg_pid >/dev/null && return 0
+    # Nothing of this data dir runs at all (pg_ctl's child, before and after it becomes the
+    # postmaster, names the data dir on its command line): no server to wait for.
+    pgrep -f -- "$PGDATA" >/dev/null 2>&1 || return 0
+    sleep 0.25
+  done
+}
+
 pg_stop() {
   local pid
   [[ -d $PGDATA ]] || return 0
@@ -850,7 +863,7 @@ up_cleanup() {
   local i
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
     case ${STARTED[$i]} in
-      pg) pg_stop || true ;;
+      pg) pg_await_pid 5; pg_stop || true ;;
       redis) redis_stop || true ;;
       azurite) azurite_stop || true ;;
     esac

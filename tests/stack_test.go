@@ -108,3 +108,26 @@ func TestStackScript_PortsBelowTheEphemeralRange(t *testing.T) {
 		t.Errorf("two keys share port %s", first)
 	}
 }
+
+// A failed `stack.sh up` stops what it started, also a PostgreSQL that is still starting when
+// up gives up (pg_ctl's wait timed out, here at once: SPINE_STACK_TIMEOUT=0): before, up's
+// clean-up found no pid file yet and left that server running.
+func TestStackScript_FailedUpStopsAPostgreSQLStillStarting(t *testing.T) {
+	name := fmt.Sprintf("gotest-fail-%d", os.Getpid())
+	t.Cleanup(func() { stackScript(t, "down", "--name", name, "--purge") })
+	cmd := exec.Command(filepath.Join(repo, "scripts", "stack.sh"), "up", "--name", name, "--fast")
+	cmd.Env = append(os.Environ(), "SPINE_STACK_TIMEOUT=0")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("up with a zero timeout succeeded:\n%s", out)
+	}
+	raw, err := os.ReadFile(filepath.Join(repo, ".stack", name, "pgdir"))
+	if err != nil {
+		t.Fatalf("no pgdir: %v\n%s", err, out)
+	}
+	pgdata := filepath.Join(strings.TrimSpace(string(raw)), "pgdata")
+	time.Sleep(time.Second) // a server left behind would have written its pid by now
+	if ps, _ := exec.Command("pgrep", "-f", "--", "-D "+pgdata+"$").Output(); len(ps) != 0 {
+		t.Fatalf("PostgreSQL still runs after the failed up (pid %s):\n%s", strings.TrimSpace(string(ps)), out)
+	}
+}

@@ -289,3 +289,43 @@ func TestTelemetry_OTLPTraceFromRequestToConsumer(t *testing.T) {
 		t.Fatalf("publish span %v; drain spans %d", pub, len(rcv.named("outbox drain tenants")))
 	}
 }
+
+// Every line the process logs is JSON, also what a library logs through the log package or slog's
+// default (the JWKS refresher's warning when the authorization server cannot be reached).
+func TestServe_LibraryWarningsAreJSONLines(t *testing.T) {
+	closed := freePort(t) // nothing listens there
+	s := startServer(t, map[string]string{"SPINE_AUTH_JWKS_FILE": "",
+		"SPINE_AUTH_JWKS_URL": fmt.Sprintf("http://127.0.0.1:%d/jwks", closed)})
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(s.logs.String(), "JWKS refresh failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no JWKS warning logged:\n%s", s.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(s.logs.String()), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil || v["level"] == nil {
+			t.Errorf("not a JSON log line: %s", line)
+		}
+	}
+}
+
+// A TenantProvisioningSweep tick with nothing to retry says nothing at Info either (it runs every
+// minute): no Logs in its answer and no invocation line.
+func TestProvisioningSweep_IdleTickIsQuiet(t *testing.T) {
+	s := startServer(t, nil)
+	r := s.invoke("TenantProvisioningSweep", hostTimerBody(t, "TenantProvisioningSweep"))
+	if r.Code != http.StatusOK {
+		t.Fatalf("TenantProvisioningSweep: %d %s", r.Code, r.Body)
+	}
+	var out struct{ Logs []string }
+	if err := json.Unmarshal(r.Body, &out); err != nil || len(out.Logs) != 0 {
+		t.Fatalf("idle tick answered Logs %v (%v)", out.Logs, err)
+	}
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, "TenantProvisioningSweep") || strings.Contains(line, "provisioning sweep") {
+			t.Errorf("an idle tick logged at Info: %s", line)
+		}
+	}
+}

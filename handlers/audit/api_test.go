@@ -509,6 +509,8 @@ func TestRecordAuditEntry_400_ControlCharacters(t *testing.T) {
 		{"NUL in payload", map[string]any{"payload": map[string]any{"note": "a\x00b"}}, "payload"},
 		{"NUL in a payload key", map[string]any{"payload": map[string]any{"k\x00": 1}}, "payload"},
 		{"escape in resource.id", map[string]any{"resource": map[string]string{"type": "document", "id": "d\x1b1"}}, "resource.id"},
+		{"unescaped C1 control in payload", map[string]any{"payload": map[string]any{"note": "a\u0085b"}}, "payload"},
+		{"DEL in payload", map[string]any{"payload": []any{"a\x7fb"}}, "payload"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := h.do("POST", "/api/audit-entries", tok, entryBody(tc.over))
@@ -547,5 +549,52 @@ func TestRecordAuditEntry_201_BadCorrelationHeaderIgnored(t *testing.T) {
 	r := h.do("POST", "/api/audit-entries", tok, entryBody(nil), "X-Correlation-Id", "order-42")
 	if r.Code != http.StatusCreated || r.JSON(t)["correlationId"] != "order-42" {
 		t.Fatalf("a good header: %d %s", r.Code, r.Body)
+	}
+}
+
+// A payload nested deeper than MaxPayloadDepth is a 400: stored, it would exceed what
+// encoding/json writes (10,000 levels) inside a listing page, and every later GET of the tenant's
+// entries would answer 500 for good (the trail is append-only). Unpaired surrogate escapes are
+// refused like bytes that are not UTF-8.
+func TestRecordAuditEntry_400_PayloadTooDeepOrNotUTF8(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.tenant()
+	nested := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	body := func(payload string) string {
+		return `{"actor":{"type":"user","id":"alice"},"action":"document.shared","resource":{"type":"document","id":"d"},"payload":` + payload + `}`
+	}
+	for name, payload := range map[string]string{
+		"one level too deep":       nested(MaxPayloadDepth + 1),
+		"deep enough to poison":    nested(9999),
+		"deep inside an object":    `{"a":` + nested(MaxPayloadDepth) + `}`,
+		"unpaired high surrogate":  `{"note":"\ud800"}`,
+		"unpaired low surrogate":   `["\udfff"]`,
+		"a byte that is not UTF-8": "{\"note\":\"\xff\"}",
+	} {
+		r := h.do("POST", "/api/audit-entries", tok, body(payload))
+		if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" || !strings.Contains(string(r.Body), "payload") {
+			t.Errorf("%s: %d %s, want 400 invalid-input naming the payload", name, r.Code, r.Body)
+		}
+	}
+	if r := h.do("POST", "/api/audit-entries", tok, body(`{"a":`+nested(MaxPayloadDepth-1)+`,"s":"[{\"}"}`)); r.Code != http.StatusCreated {
+		t.Fatalf("a payload %d levels deep: %d %s", MaxPayloadDepth, r.Code, r.Body)
+	}
+	if p := h.list("/api/audit-entries", tok); len(p.Value) != 1 {
+		t.Fatalf("listed %d entries, want the one accepted", len(p.Value))
+	}
+}
+
+// to is exclusive, so the earliest time there is bounds the window to nothing (it is not "no
+// bound").
+func TestQueryAuditEntries_ToAtTheEarliestTimeIsEmpty(t *testing.T) {
+	h := newHarness(t)
+	_, tok := h.tenant()
+	h.record(tok, "", nil)
+	if p := h.list("/api/audit-entries?to=0001-01-01T00:00:00Z", tok); len(p.Value) != 0 {
+		t.Fatalf("%d entries before 0001-01-01, want none", len(p.Value))
+	}
+	r := h.do("GET", "/api/audit-entries/verify?to=0001-01-01T00:00:00Z", tok, nil)
+	if r.Code != http.StatusOK || r.JSON(t)["entriesChecked"] != 0.0 || r.JSON(t)["to"] == nil {
+		t.Fatalf("verify: %d %s", r.Code, r.Body)
 	}
 }

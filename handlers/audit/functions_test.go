@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,6 +18,7 @@ import (
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/text"
 )
 
 // host is the audit functions mounted on echo exactly as app.go mounts them, invoked the way the
@@ -284,5 +286,82 @@ func TestAuditOnEvent_NULInDataIsRecordedScrubbed(t *testing.T) {
 	}
 	if strings.ContainsRune(es[0].Resource.ID, 0) {
 		t.Fatalf("resource id kept a NUL: %q", es[0].Resource.ID)
+	}
+}
+
+// An event whose data nests deeper than MaxPayloadDepth fails its invocation (400: the host
+// retries, then dead-letters it) instead of being recorded as an entry no listing could render.
+func TestAuditOnEvent_400_DataNestedTooDeep(t *testing.T) {
+	tenant := tenancy.NewTenantID()
+	svc := newTestService(t, fakeDir{})
+	h := newHost(t, svc)
+	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+		Subject: "user-7", TenantID: tenant.String(), Time: time.Now().UTC(),
+		Data: json.RawMessage(strings.Repeat("[", 9990) + strings.Repeat("]", 9990))}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _, out := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 400 || !strings.Contains(string(out), "invalid-event") {
+		t.Fatalf("%d %s, want 400 invalid-event", status, out)
+	}
+	if es, err := svc.store.Query(context.Background(), sqlstore.TenantScope(tenant), Filter{Limit: 10}); err != nil || len(es) != 0 {
+		t.Fatalf("%d entries recorded, %v", len(es), err)
+	}
+}
+
+// An event's text members (type, actor, subject, correlation id) become entry members the API
+// itself would accept: control characters other than NUL (ESC, DEL, C1, line breaks) are replaced
+// with U+FFFD too, and the event is still recorded.
+func TestAuditOnEvent_ControlCharactersInEventTextAreReplaced(t *testing.T) {
+	tenant := tenancy.NewTenantID()
+	svc := newTestService(t, fakeDir{})
+	h := newHost(t, svc)
+	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "User\x1b[31mInvited",
+		Subject: "user\n-7\u0085", TenantID: tenant.String(), Time: time.Now().UTC(), Actor: "user:ali\x7fce",
+		CorrelationID: "corr\tid"}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _, out := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 200 {
+		t.Fatalf("%d %s", status, out)
+	}
+	es, err := svc.store.Query(context.Background(), sqlstore.TenantScope(tenant), Filter{Limit: 10})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("%d entries, %v", len(es), err)
+	}
+	e := es[0]
+	for name, v := range map[string]string{"action": e.Action, "actor.id": e.Actor.ID, "resource.id": e.Resource.ID, "correlationId": e.CorrelationID} {
+		if text.CheckLine(v) != nil || !strings.ContainsRune(v, utf8.RuneError) {
+			t.Errorf("%s = %q, want its control character replaced with U+FFFD", name, v)
+		}
+	}
+}
+
+// An event whose data escapes an unpaired UTF-16 surrogate is recorded with U+FFFD in its place:
+// kept as sent, it made every listing page holding the entry unreadable to strict JSON readers
+// (jq: "Invalid \uXXXX\uXXXX surrogate pair escape"). A proper pair and an escaped backslash stay.
+func TestAuditOnEvent_UnpairedSurrogateInDataIsRecordedReplaced(t *testing.T) {
+	tenant := tenancy.NewTenantID()
+	svc := newTestService(t, fakeDir{})
+	h := newHost(t, svc)
+	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+		Subject: "user-7", TenantID: tenant.String(), Time: time.Now().UTC(),
+		Data: json.RawMessage(`{"hi":"\ud800x","lo":["\uDC00"],"k\udbff":"\ud83d\ude80","end":"\ud83d","text":"\\ud800"}`)}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _, out := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 200 {
+		t.Fatalf("%d %s", status, out)
+	}
+	es, err := svc.store.Query(context.Background(), sqlstore.TenantScope(tenant), Filter{Limit: 10})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("%d entries, %v", len(es), err)
+	}
+	want := `{"hi":"\ufffdx","lo":["\ufffd"],"k\ufffd":"\ud83d\ude80","end":"\ufffd","text":"\\ud800"}`
+	if got := string(es[0].Payload); got != want {
+		t.Fatalf("payload %s, want %s", got, want)
 	}
 }

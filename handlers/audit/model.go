@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -90,6 +91,10 @@ const (
 	maxCorrelationID = 128
 	// MaxPayloadBytes bounds an API entry's payload (compacted JSON).
 	MaxPayloadBytes = 64 << 10
+	// MaxPayloadDepth bounds how deeply a payload's arrays and objects nest (API entries and
+	// events alike). Far below what readers cope with: encoding/json refuses to write JSON nested
+	// more than 10,000 levels, so a deeper payload, once stored, could never be listed again.
+	MaxPayloadDepth = 64
 	// MaxFutureSkew is how far in the future an API entry's occurredAt may lie.
 	MaxFutureSkew = 5 * time.Minute
 )
@@ -132,8 +137,9 @@ func validTraceID(s string) bool {
 	return s == "" || (traceIDRE.MatchString(s) && s != strings.Repeat("0", 32))
 }
 
-// compactPayload validates raw as one JSON value in UTF-8 and returns it compacted (insignificant
-// white space removed; member order, numbers and escapes kept as sent). Absent or null is {}.
+// compactPayload validates raw as one JSON value in UTF-8, nested at most MaxPayloadDepth levels,
+// and returns it compacted (insignificant white space removed; member order, numbers and escapes
+// kept as sent). Absent or null is {}.
 func compactPayload(raw json.RawMessage) (json.RawMessage, error) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
@@ -146,24 +152,68 @@ func compactPayload(raw json.RawMessage) (json.RawMessage, error) {
 	if err := json.Compact(&buf, t); err != nil {
 		return nil, invalid("payload must be JSON")
 	}
+	if jsonDepth(buf.Bytes()) > MaxPayloadDepth {
+		return nil, invalid("payload may nest arrays and objects at most %d levels deep", MaxPayloadDepth)
+	}
 	return buf.Bytes(), nil
 }
 
-// scrubNUL replaces every escaped NUL (\u0000) in compacted JSON with U+FFFD (\ufffd): jsonb
+// jsonDepth is how deeply the arrays and objects of the well-formed JSON text j nest (0 for a
+// scalar).
+func jsonDepth(j []byte) int {
+	depth, max := 0, 0
+	inString, escaped := false, false
+	for _, c := range j {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > max {
+				max = depth
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return max
+}
+
+// scrubPayload replaces every escaped NUL (\u0000) in compacted JSON with U+FFFD (\ufffd): jsonb
 // cannot hold NUL (SQLSTATE 22P05), and an event's payload is recorded rather than refused, since
-// losing an event is worse than one replaced character. An escaped backslash followed by "u0000"
-// is text, not an escape, and stays.
-func scrubNUL(j []byte) []byte {
-	if !bytes.Contains(j, []byte(`\u0000`)) {
+// losing an event is worse than one replaced character. So is every escape of an unpaired UTF-16
+// surrogate ("\ud800" alone): the json column keeps it, but strict readers (jq, serde_json)
+// refuse the whole listing page that holds it. An escaped backslash followed by "u0000" is text,
+// not an escape, and stays.
+func scrubPayload(j []byte) []byte {
+	if !bytes.Contains(j, []byte(`\u0000`)) && !bytes.Contains(j, []byte(`\ud`)) && !bytes.Contains(j, []byte(`\uD`)) {
 		return j
 	}
 	out := make([]byte, 0, len(j))
 	for i := 0; i < len(j); i++ {
 		if j[i] == '\\' && i+1 < len(j) {
-			if bytes.HasPrefix(j[i+1:], []byte("u0000")) {
-				out = append(out, `\ufffd`...)
-				i += 5
-				continue
+			if j[i+1] == 'u' && i+6 <= len(j) {
+				switch r := hexRune(j[i+2 : i+6]); {
+				case r == 0, r >= 0xdc00 && r <= 0xdfff:
+					out = append(out, `\ufffd`...)
+					i += 5
+					continue
+				case r >= 0xd800 && r <= 0xdbff:
+					if i+12 <= len(j) && j[i+6] == '\\' && j[i+7] == 'u' {
+						if lo := hexRune(j[i+8 : i+12]); lo >= 0xdc00 && lo <= 0xdfff {
+							out = append(out, j[i:i+12]...) // a pair: one character
+							i += 11
+							continue
+						}
+					}
+					out = append(out, `\ufffd`...)
+					i += 5
+					continue
+				}
 			}
 			out = append(out, j[i], j[i+1]) // any other escape, \\ included, is copied whole
 			i++
@@ -172,4 +222,13 @@ func scrubNUL(j []byte) []byte {
 		out = append(out, j[i])
 	}
 	return out
+}
+
+// hexRune reads four hexadecimal digits, or -1.
+func hexRune(h []byte) rune {
+	v, err := strconv.ParseUint(string(h), 16, 32)
+	if err != nil {
+		return -1
+	}
+	return rune(v)
 }

@@ -170,6 +170,11 @@ func timeRange(c echo.Context) (from, to time.Time, err error) {
 	if to, err = httpx.TimeParam(c, "to"); err != nil {
 		return
 	}
+	if to.IsZero() && c.QueryParam("to") != "" {
+		// The earliest time there is: a zero time means "no bound" below, so an exclusive bound
+		// at 0001-01-01T00:00:00Z is kept one microsecond later, which no entry precedes either.
+		to = to.Add(time.Microsecond)
+	}
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		err = problem.New(http.StatusBadRequest, "invalid-time-range", "from must be before to.")
 	}

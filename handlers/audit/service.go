@@ -19,6 +19,7 @@ import (
 	"spine/shared/httpx"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/text"
 )
 
 // service is the audit service's name: its topic, its events' source, its inbox consumer.
@@ -237,8 +238,8 @@ func eventEntry(d bus.Delivery) (NewEntry, error) {
 		trace = tp.TraceID
 	}
 	payload, err := compactPayload(ev.Data)
-	if err != nil {
-		return NewEntry{}, fmt.Errorf("%w: data is not JSON", ErrInvalidEvent)
+	if err != nil { // not JSON, or nested too deeply to be listed again
+		return NewEntry{}, fmt.Errorf("%w: data: %s", ErrInvalidEvent, detailOf(err, ErrInvalidInput))
 	}
 	return NewEntry{
 		ID:            newID(),
@@ -249,7 +250,7 @@ func eventEntry(d bus.Delivery) (NewEntry, error) {
 		TraceID:       trace,
 		CorrelationID: clip(ev.CorrelationID, maxCorrelationID),
 		SourceEventID: id.String(),
-		Payload:       scrubNUL(payload),
+		Payload:       scrubPayload(payload),
 	}, nil
 }
 
@@ -273,9 +274,18 @@ func sourceService(source string) string {
 	return source
 }
 
-// clip shortens s to at most n characters and replaces NUL, which text columns cannot hold.
+// clip shortens s to at most n characters and makes it one line of text as the API would accept
+// it (text.CheckLine): NUL (which text columns cannot hold), every other control character and
+// bytes that are not UTF-8 become U+FFFD. An event is recorded rather than refused.
 func clip(s string, n int) string {
-	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	if text.CheckLine(s) != nil {
+		s = strings.Map(func(r rune) rune {
+			if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+				return utf8.RuneError
+			}
+			return r
+		}, strings.ToValidUTF8(s, "\uFFFD"))
+	}
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

@@ -493,6 +493,9 @@ func TestTenantText_400_ControlCharactersRefusedEverywhere(t *testing.T) {
 		{"create: C1 control in name", "POST", "/api/tenants", `{"name":"C1\u0085Co","slug":"` + uniqueSlug("cone") + `","editionCode":"standard","ownerEmail":"a@b.example"}`, "name"},
 		{"patch: NUL in name", "PATCH", "/api/tenants/" + id, `{"name":"Nul\u0000Co"}`, "name"},
 		{"suspend: NUL in reason", "POST", "/api/tenants/" + id + "/suspend", `{"reason":"a\u0000b"}`, "reason"},
+		{"create: a byte that is not UTF-8 in name", "POST", "/api/tenants", "{\"name\":\"Bad\xffCo\",\"slug\":\"" + uniqueSlug("utf") + "\",\"editionCode\":\"standard\",\"ownerEmail\":\"a@b.example\"}", "name"},
+		{"patch: unpaired surrogate in name", "PATCH", "/api/tenants/" + id, `{"name":"Sur\ud800Co"}`, "name"},
+		{"suspend: a byte that is not UTF-8 in reason", "POST", "/api/tenants/" + id + "/suspend", "{\"reason\":\"a\xc3\"}", "reason"},
 		{"list: NUL in a query parameter", "GET", "/api/tenants?status=Active%00", "", "status"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -536,5 +539,30 @@ func TestCreateTenant_201_TimesEqualLaterReads(t *testing.T) {
 	p := h.do("PATCH", "/api/tenants/"+id, h.admin, map[string]string{"name": "Renamed"}).JSON(t)
 	if got := h.do("GET", "/api/tenants/"+id, h.admin, nil).JSON(t); got["updatedAt"] != p["updatedAt"] {
 		t.Fatalf("updatedAt: patch answered %v, read %v", p["updatedAt"], got["updatedAt"])
+	}
+}
+
+// A merge patch's null removes a member (RFC 7396), and every member a PATCH may name is
+// required: null is a 400 naming it, and nothing changes (before, it was ignored with a 200 that
+// still bumped the version).
+func TestPatchTenant_400_NullForARequiredMember(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	id := h.active(uniqueSlug("null"))
+	before := h.do("GET", "/api/tenants/"+id, h.admin, nil)
+	for _, field := range []string{"name", "ownerEmail", "slug", "editionCode"} {
+		r := h.do("PATCH", "/api/tenants/"+id, h.admin, `{"`+field+`":null}`)
+		if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" || !strings.Contains(string(r.Body), `"field":"`+field+`"`) {
+			t.Fatalf("%s null: %d %s, want 400 invalid-input naming it", field, r.Code, r.Body)
+		}
+	}
+	if r := h.do("PATCH", "/api/tenants/"+id, h.admin, `{"name":7}`); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-json" {
+		t.Fatalf("a number for name: %d %s", r.Code, r.Body)
+	}
+	after := h.do("GET", "/api/tenants/"+id, h.admin, nil)
+	if after.Header.Get("ETag") != before.Header.Get("ETag") {
+		t.Fatalf("a refused patch changed the tenant: ETag %s → %s", before.Header.Get("ETag"), after.Header.Get("ETag"))
+	}
+	if r := h.do("PATCH", "/api/tenants/"+id, h.admin, `{"name":"Renamed","ownerEmail":"new@b.example"}`); r.Code != http.StatusOK || r.JSON(t)["name"] != "Renamed" {
+		t.Fatalf("a valid patch: %d %s", r.Code, r.Body)
 	}
 }

@@ -1,7 +1,9 @@
 package tenants
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -60,11 +62,31 @@ type registerRequest struct {
 	OwnerEmail  string `json:"ownerEmail"`
 }
 
+// patchRequest is a JSON merge patch (RFC 7396): a member absent is left as it is, null would
+// remove it (every one of these is required, so null is refused), a string replaces it.
 type patchRequest struct {
-	Name        *string `json:"name"`
-	Slug        *string `json:"slug"`
-	EditionCode *string `json:"editionCode"`
-	OwnerEmail  *string `json:"ownerEmail"`
+	Name        json.RawMessage `json:"name"`
+	Slug        json.RawMessage `json:"slug"`
+	EditionCode json.RawMessage `json:"editionCode"`
+	OwnerEmail  json.RawMessage `json:"ownerEmail"`
+}
+
+// patchMember reads one member of a merge patch: nil when absent, a 400 when null (the member
+// cannot be removed) or not a string.
+func patchMember(field string, raw json.RawMessage) (*string, error) {
+	switch t := strings.TrimSpace(string(raw)); {
+	case t == "":
+		return nil, nil
+	case t == "null":
+		return nil, problem.Newf(http.StatusBadRequest, "invalid-input", "%s cannot be removed: every tenant has one.", field).
+			WithFields(problem.FieldError{Field: field, Detail: "required; null would remove it"})
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, problem.Newf(http.StatusBadRequest, "invalid-json", "Member %q must be string.", field).
+			WithFields(problem.FieldError{Field: field, Detail: "must be string"})
+	}
+	return &v, nil
 }
 
 type transitionRequest struct {
@@ -242,16 +264,26 @@ func (a *API) patch(c echo.Context) error {
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	p := Patch{Name: req.Name, OwnerEmail: req.OwnerEmail}
-	if req.Slug != nil {
-		s, err := ParseSlug(*req.Slug)
+	var p Patch
+	var slug, edition *string
+	for _, m := range []struct {
+		field string
+		raw   json.RawMessage
+		to    **string
+	}{{"name", req.Name, &p.Name}, {"slug", req.Slug, &slug}, {"editionCode", req.EditionCode, &edition}, {"ownerEmail", req.OwnerEmail, &p.OwnerEmail}} {
+		if *m.to, err = patchMember(m.field, m.raw); err != nil {
+			return err
+		}
+	}
+	if slug != nil {
+		s, err := ParseSlug(*slug)
 		if err != nil {
 			return err
 		}
 		p.Slug = &s
 	}
-	if req.EditionCode != nil {
-		e := EditionCode(*req.EditionCode)
+	if edition != nil {
+		e := EditionCode(*edition)
 		p.EditionCode = &e
 	}
 	v, err := a.svc.Update(c.Request().Context(), tg.caller, tg.id, tg.ifMatch, p)

@@ -251,6 +251,15 @@ func Load(get Getenv, services []string) (Config, error) {
 		c.MetricsTenantLimit = n
 	}
 	c.OTLPMetrics, c.OTLPTraces = telemetry.OTLPFromEnv(get)
+	// The exporters fall back to https://localhost:4318 on an endpoint they cannot parse (logging
+	// it, and then failing every export): a typo is a settings error here instead.
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		if v := get(k); v != "" && (c.OTLPMetrics || c.OTLPTraces) {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL (e.g. http://127.0.0.1:4318)", k, v))
+			}
+		}
+	}
 	c.TenantEditions = []string{"free", "standard", "enterprise"}
 	if v := get("SPINE_TENANT_EDITIONS"); v != "" {
 		c.TenantEditions = nil

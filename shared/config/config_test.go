@@ -119,3 +119,22 @@ func TestMaskConnectionString_ADOStyle(t *testing.T) {
 
 // services is the module list's names as the binary passes them.
 var services = []string{"tenants", "audit"}
+
+// An OTLP endpoint the exporters cannot parse is a settings error naming it: the exporters would
+// fall back to https://localhost:4318 and fail every export, with a log line nobody reads.
+func TestLoad_OTLPEndpointNotAURLIsASettingsError(t *testing.T) {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		for _, v := range []string{"::", "127.0.0.1:4318", "ftp://collector:21"} {
+			m := valid()
+			m[k] = v
+			if _, err := Load(env(m), services); err == nil || !strings.Contains(err.Error(), k) {
+				t.Errorf("%s=%q: %v, want an error naming it", k, v, err)
+			}
+		}
+	}
+	m := valid()
+	m["OTEL_EXPORTER_OTLP_ENDPOINT"] = "https://collector.example:4318"
+	if c, err := Load(env(m), services); err != nil || !c.OTLPTraces {
+		t.Fatalf("a valid endpoint: %v", err)
+	}
+}

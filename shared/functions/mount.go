@@ -128,7 +128,8 @@ func logInvocation(fn Function, logger *slog.Logger) echo.MiddlewareFunc {
 
 // LoopbackOnly is middleware for the invocation routes (pass it to Mount): it refuses, with 403
 // problem code invocation-forbidden, an invocation whose peer is not a loopback address or that
-// came through a proxy (X-Forwarded-For). The Functions host calls its custom handler on 127.0.0.1,
+// came through a proxy (X-Forwarded-For, Forwarded or X-Real-IP: a reverse proxy on the same
+// machine connects from loopback too). The Functions host calls its custom handler on 127.0.0.1,
 // and the standalone scheduler and in-process transport invoke through Invoke (127.0.0.1), so only
 // someone else who reaches the port is refused: in standalone mode the port is public, and an
 // invocation would let its caller write any actor into any tenant's audit trail.
@@ -137,12 +138,22 @@ func LoopbackOnly() echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
 			host, _, err := net.SplitHostPort(r.RemoteAddr)
-			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() || r.Header.Get("X-Forwarded-For") != "" {
+			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() || proxied(r.Header) {
 				return errInvocationForbidden
 			}
 			return next(c)
 		}
 	}
+}
+
+// proxied reports whether a request names a client of a proxy in front of it.
+func proxied(h http.Header) bool {
+	for _, k := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip"} {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 var errInvocationForbidden = problem.New(http.StatusForbidden, "invocation-forbidden",

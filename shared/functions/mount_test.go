@@ -335,12 +335,14 @@ func TestLoopbackOnly_403_InvocationFromAnotherHost(t *testing.T) {
 	}
 	e, _ := newApp(t, &r, LoopbackOnly())
 	for _, tc := range []struct {
-		name, remote, xff string
-		want              int
+		name, remote, proxyHeader string
+		want                      int
 	}{
 		{"remote IPv4 peer", "192.0.2.10:40000", "", http.StatusForbidden},
 		{"remote IPv6 peer", "[2001:db8::1]:40000", "", http.StatusForbidden},
-		{"loopback through a proxy", "127.0.0.1:40000", "192.0.2.10", http.StatusForbidden},
+		{"loopback through a proxy", "127.0.0.1:40000", "X-Forwarded-For: 192.0.2.10", http.StatusForbidden},
+		{"loopback through an RFC 7239 proxy", "127.0.0.1:40000", "Forwarded: for=192.0.2.10", http.StatusForbidden},
+		{"loopback through nginx", "127.0.0.1:40000", "X-Real-IP: 192.0.2.10", http.StatusForbidden},
 		{"unparseable peer", "somewhere", "", http.StatusForbidden},
 		{"loopback IPv4 (the host)", "127.0.0.1:40000", "", http.StatusOK},
 		{"loopback IPv6", "[::1]:40000", "", http.StatusOK},
@@ -350,8 +352,8 @@ func TestLoopbackOnly_403_InvocationFromAnotherHost(t *testing.T) {
 			req := httptest.NewRequest(http.MethodPost, "/OutboxDrain", strings.NewReader(`{"Data":{},"Metadata":{}}`))
 			req.Header.Set("Content-Type", "application/json")
 			req.RemoteAddr = tc.remote
-			if tc.xff != "" {
-				req.Header.Set("X-Forwarded-For", tc.xff)
+			if k, v, ok := strings.Cut(tc.proxyHeader, ": "); ok {
+				req.Header.Set(k, v)
 			}
 			rec := httptest.NewRecorder()
 			e.ServeHTTP(rec, req)
@@ -367,5 +369,27 @@ func TestLoopbackOnly_403_InvocationFromAnotherHost(t *testing.T) {
 	}
 	if status, _, body, err := Invoke(context.Background(), e, "OutboxDrain", nil, nil); err != nil || status != http.StatusOK {
 		t.Fatalf("Invoke through LoopbackOnly: %d %s %v", status, body, err)
+	}
+}
+
+// Each refused invocation's problem names its own path: the shared problem value is never
+// rewritten by the request that happened to be refused first.
+func TestLoopbackOnly_403_ProblemNamesEachRefusedFunction(t *testing.T) {
+	var r Registry
+	for _, name := range []string{"OutboxDrain", "TenantProvisioningSweep"} {
+		if err := r.Add(Function{Name: name, Timer: &TimerTrigger{Schedule: "0 */5 * * * *"},
+			Handler: func(context.Context, *Invocation) (*Result, error) { return nil, nil }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, _ := newApp(t, &r, LoopbackOnly())
+	for _, name := range []string{"OutboxDrain", "TenantProvisioningSweep", "OutboxDrain"} {
+		req := httptest.NewRequest(http.MethodPost, "/"+name, strings.NewReader(`{"Data":{},"Metadata":{}}`))
+		req.RemoteAddr = "192.0.2.10:40000"
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), `"instance":"/`+name+`"`) {
+			t.Fatalf("POST /%s: %d %s, want 403 naming /%s", name, rec.Code, rec.Body, name)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,27 +26,39 @@ import (
 // DecodeJSON decodes the request body into v strictly: the media type must be JSON
 // (application/json, application/merge-patch+json or any +json), unknown members are rejected,
 // exactly one JSON value is accepted, and every string in it must pass text.Check (400 invalid-input
-// naming the member otherwise: NUL and other control characters never reach a store). The body size limit is enforced by the BodyLimit
-// middleware; hitting it yields 413 body-too-large.
+// naming the member otherwise: NUL and other control characters never reach a store), read as sent:
+// bytes that are not UTF-8 and unpaired surrogate escapes are refused too, not replaced with U+FFFD.
+// The body size limit is enforced by the BodyLimit middleware; hitting it yields 413 body-too-large.
 func DecodeJSON(c echo.Context, v any) error {
 	r := c.Request()
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 		return problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Send a JSON body (Content-Type: application/json).")
 	}
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		if tooLarge(err) {
+			return bodyTooLarge()
+		}
+		return problem.New(http.StatusBadRequest, "invalid-json", "The request body could not be read.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if tooLarge(err) {
-			return bodyTooLarge()
-		}
 		return problem.New(http.StatusBadRequest, "invalid-json", "The body must hold exactly one JSON value.")
 	}
 	if field, err := text.Walk(v); err != nil {
 		return InvalidText(field, err)
+	}
+	// The decoder turned bytes that are not UTF-8 and unpaired surrogate escapes into U+FFFD, which
+	// Walk cannot tell from the character itself: read the body as sent when it may hold either.
+	if !utf8.Valid(body) || bytes.Contains(body, []byte(`\ud`)) || bytes.Contains(body, []byte(`\uD`)) {
+		if field, err := text.CheckJSON(body, ""); err != nil {
+			return InvalidText(field, err)
+		}
 	}
 	return nil
 }

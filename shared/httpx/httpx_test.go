@@ -95,6 +95,34 @@ func TestDecodeJSON_StrictAndLimited(t *testing.T) {
 	}
 }
 
+// A string member is read as sent: bytes that are not UTF-8 and unpaired surrogate escapes are a
+// 400 invalid-input naming the member, never stored as U+FFFD.
+func TestDecodeJSON_400_InvalidUTF8NamesTheMember(t *testing.T) {
+	type body struct {
+		Name  string                  `json:"name"`
+		Inner struct{ Tags []string } `json:"inner"`
+	}
+	for _, tc := range []struct{ raw, field string }{
+		{"{\"name\":\"a\xffb\"}", "name"},
+		{`{"name":"a\ud800b"}`, "name"},
+		{"{\"name\":\"ok\",\"inner\":{\"Tags\":[\"x\",\"\xc3\"]}}", "inner.Tags[1]"},
+		{`{"inner":{"Tags":["\udc00"]}}`, "inner.Tags[0]"},
+	} {
+		c := ctx("POST", tc.raw, map[string]string{"Content-Type": "application/json"})
+		var b body
+		err := DecodeJSON(c, &b)
+		p, ok := problem.As(err)
+		if !ok || p.Code != "invalid-input" || len(p.Errors) != 1 || p.Errors[0].Field != tc.field {
+			t.Errorf("%q: %v, want invalid-input naming %s", tc.raw, err, tc.field)
+		}
+	}
+	c := ctx("POST", `{"name":"Zoë \ud83d\ude80 \ufffd"}`, map[string]string{"Content-Type": "application/json"})
+	var b body
+	if err := DecodeJSON(c, &b); err != nil || b.Name != "Zoë 🚀 \ufffd" {
+		t.Fatalf("valid text refused or changed: %q, %v", b.Name, err)
+	}
+}
+
 func TestLimit(t *testing.T) {
 	if n, err := Limit(ctx("GET", "", nil), 50, 200); err != nil || n != 5 {
 		t.Fatal(n, err)

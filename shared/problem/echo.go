@@ -60,10 +60,13 @@ func (h *Handler) ServeError(err error, c echo.Context) {
 	Write(c.Response(), c.Request(), p)
 }
 
-// Write renders p on w. The instance member defaults to the request path.
+// Write renders p on w. The instance member defaults to the request path; p itself is left as it
+// is, since a problem may be a shared value (a package-level error) answered to many requests.
 func Write(w http.ResponseWriter, r *http.Request, p *Problem) {
 	if p.Instance == "" && r != nil {
-		p.Instance = r.URL.Path
+		cp := *p
+		cp.Instance = r.URL.Path
+		p = &cp
 	}
 	for k, v := range p.Headers {
 		w.Header().Set(k, v)

@@ -72,3 +72,19 @@ func TestServeError_AbandonedRequestWritesNoProblem(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// A problem answered for many requests (a package-level value) carries each request's own path
+// as its instance, and is never changed by writing it.
+func TestWrite_SharedProblemAnswersEachRequestWithItsOwnInstance(t *testing.T) {
+	shared := New(http.StatusForbidden, "forbidden-here", "No.")
+	for _, path := range []string{"/first", "/second"} {
+		rec := httptest.NewRecorder()
+		Write(rec, httptest.NewRequest("POST", path, nil), shared)
+		if !strings.Contains(rec.Body.String(), `"instance":"`+path+`"`) {
+			t.Fatalf("POST %s answered %s", path, rec.Body)
+		}
+	}
+	if shared.Instance != "" {
+		t.Fatalf("Write changed the shared problem: instance %q", shared.Instance)
+	}
+}

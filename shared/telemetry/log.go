@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/go-logr/logr"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -33,4 +35,16 @@ func TraceID(ctx context.Context) string {
 		return sc.TraceID().String()
 	}
 	return ""
+}
+
+// UseLogger makes l the process's one log: slog's default (and so the log package, which
+// libraries such as the JWKS refresher write to), OpenTelemetry's internal logger (exporter set-up
+// problems) and its error handler (failed exports, as Warn). Without it those lines are plain
+// text among the JSON ones. Call it once, early, in the process itself; tests leave it alone.
+func UseLogger(l *slog.Logger) {
+	slog.SetDefault(l)
+	otel.SetLogger(logr.FromSlogHandler(l.Handler()))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		l.Warn("telemetry: export failed", "error", err)
+	}))
 }

@@ -1,10 +1,13 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -336,3 +341,40 @@ func BenchmarkOp_NothingRecorded(b *testing.B) {
 		Start(ctx, "tenants", StoreRedis, "get", "t").EndWith(ctx, OutcomeOK, NoSize, 512)
 	}
 }
+
+// After UseLogger, slog's default, the log package and OpenTelemetry's error handler all write
+// the given logger's JSON lines.
+func TestUseLogger_LibraryAndExportErrorsAreJSON(t *testing.T) {
+	prev := slog.Default()
+	prevFlags, prevOut := log.Flags(), log.Writer()
+	t.Cleanup(func() {
+		slog.SetDefault(prev)
+		log.SetFlags(prevFlags)
+		log.SetOutput(prevOut)
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Print(err) }))
+		otel.SetLogger(logr.FromSlogHandler(prev.Handler()))
+	})
+	var buf syncBuf
+	UseLogger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	slog.Warn("from slog's default")
+	log.Print("from the log package")
+	otel.Handle(errors.New("traces export: connection refused"))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3:\n%s", len(lines), buf.String())
+	}
+	for _, l := range lines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("not JSON: %s", l)
+		}
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -157,25 +157,20 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-// walkRaw checks the keys and string values of a raw JSON value. Malformed JSON is not this
-// check's business (the decoder that produced it, or the member's own validation, refuses it).
+// walkRaw checks the member names and string values of a raw JSON value, read as sent (CheckJSON),
+// and names the member that holds it. Malformed JSON is not this check's business (the decoder
+// that produced it, or the member's own validation, refuses it).
 func walkRaw(raw []byte, path string) (string, error) {
-	if !utf8.Valid(raw) {
-		return path, errors.Join(ErrInvalid, ErrUTF8)
-	}
 	if bytes.IndexByte(raw, '\\') < 0 {
-		return "", nil // no escapes, and raw JSON strings cannot hold literal control characters
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", nil // io.EOF, or malformed JSON refused elsewhere
+		// No escapes: the bytes are the text. (Literal C0 controls are malformed JSON, but DEL,
+		// C1 controls and bytes that are not UTF-8 can stand in a JSON string as they are.)
+		if err := Check(string(raw)); err != nil {
+			return path, err
 		}
-		if s, ok := tok.(string); ok {
-			if err := Check(s); err != nil {
-				return path, err
-			}
-		}
+		return "", nil
 	}
+	if _, err := CheckJSON(raw, path); err != nil {
+		return path, err
+	}
+	return "", nil
 }
