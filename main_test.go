@@ -176,11 +176,13 @@ func TestRun_StartupErrorIsExactlyOneLine(t *testing.T) {
 	}
 	deadDB := "postgres://spine:pw@" + strings.Join(dead, ",") + "/x?connect_timeout=2"
 	env := map[string]string{
-		"SPINE_TENANTS_DB_URL": deadDB, "SPINE_AUDIT_DB_URL": deadDB,
 		"SPINE_AUTH_ISSUER": "https://issuer.example", "SPINE_AUTH_AUDIENCE": "spine-api",
 		"SPINE_AUTH_JWKS_FILE":            filepath.Join(keys, "jwks.json"),
 		"SPINE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=c2VjcmV0a2V5;BlobEndpoint=http://127.0.0.1:1/dev",
 		"PORT":                            "1",
+	}
+	for _, svc := range moduleNames() { // every service's database, at the dead addresses
+		env["SPINE_"+strings.ToUpper(svc)+"_DB_URL"] = deadDB
 	}
 	for name, over := range map[string]map[string]string{
 		"database unreachable at two addresses": nil,
