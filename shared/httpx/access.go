@@ -27,7 +27,9 @@ func Route() echo.MiddlewareFunc {
 				r.Pattern = r.Method + " " + route
 				if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
 					span.SetName(r.Pattern)
-					span.SetAttributes(semconv.HTTPRoute(route))
+					// url.path becomes the route too: a path segment may be a credential (an
+					// invitation token), and spans leave the process.
+					span.SetAttributes(semconv.HTTPRoute(route), semconv.URLPath(route))
 				}
 			}
 			return next(c)

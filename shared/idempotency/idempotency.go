@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,9 @@ var (
 	ErrReused = errors.New("idempotency: key reused with another request")
 	// ErrInProgress: the key's first request has not answered yet.
 	ErrInProgress = errors.New("idempotency: the first request with this key has not answered yet")
+	// ErrResponseLost: the key's first request committed its change, but its response was never
+	// recorded (see ResponseLostAfter).
+	ErrResponseLost = errors.New("idempotency: the first request with this key succeeded but its response was not recorded")
 )
 
 // Problem maps the package's errors to problems (a problem.Mapper), or nil.
@@ -60,6 +64,9 @@ func Problem(err error) *problem.Problem {
 	case errors.Is(err, ErrReused):
 		return problem.New(http.StatusUnprocessableEntity, "idempotency-key-reused",
 			"This Idempotency-Key was used with a different request body.")
+	case errors.Is(err, ErrResponseLost):
+		return problem.New(http.StatusConflict, "idempotency-response-lost",
+			"The first request with this Idempotency-Key succeeded, but its response was not recorded; read the resource instead of retrying.")
 	case errors.Is(err, ErrInProgress), errors.Is(err, ErrRace):
 		return problem.New(http.StatusConflict, "idempotency-request-in-progress",
 			"A request with this Idempotency-Key is still in progress; retry shortly.").WithHeader("Retry-After", "1")
@@ -123,14 +130,21 @@ type record struct {
 	status  int
 	body    []byte
 	headers map[string]string
+	created time.Time
 }
+
+// ResponseLostAfter is how long a claimed key may wait for its response before the Middleware
+// stops answering "in progress": past it, the first request's change has committed but its
+// response was never recorded (the process stopped in between), and retrying cannot help.
+const ResponseLostAfter = 30 * time.Second
 
 // replayedHeaders are the response headers a replay repeats.
 var replayedHeaders = []string{"Location", "ETag", "Content-Type"}
 
 // Middleware honours Idempotency-Key on the route it is mounted on, over db (the service's own
-// database). Mount it on creating POSTs after authentication: keys belong to the token's subject,
-// so two callers never share one. A malformed key is 400 invalid-idempotency-key.
+// database). Mount it on creating POSTs after authentication: keys belong to the caller — the
+// token's tenant (or "platform") and subject together, since subjects are unique only within an
+// issuer's tenant — so two callers never share one. A malformed key is 400 invalid-idempotency-key.
 func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -145,19 +159,20 @@ func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
 			if !ok {
 				return next(c) // unauthenticated: the route refuses it anyway
 			}
+			caller := callerOf(pr)
 			hash, err := requestHash(c)
 			if err != nil {
 				return err
 			}
 			ctx := c.Request().Context()
 			scope := routeScope(c)
-			if rec, err := lookup(ctx, db, pr.Subject, key, scope); err != nil || rec != nil {
+			if rec, err := lookup(ctx, db, caller, key, scope); err != nil || rec != nil {
 				if err != nil {
 					return err
 				}
 				return replay(c, rec, hash)
 			}
-			ctx2 := With(ctx, pr.Subject, key, scope, hash)
+			ctx2 := With(ctx, caller, key, scope, hash)
 			p := ctx2.Value(ctxKey{}).(*pending)
 			c.SetRequest(c.Request().WithContext(ctx2))
 			tee := &teeWriter{ResponseWriter: c.Response().Writer}
@@ -165,7 +180,7 @@ func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
 			err = next(c)
 			c.Response().Writer = tee.ResponseWriter
 			if errors.Is(err, ErrRace) {
-				rec, lerr := lookup(ctx, db, pr.Subject, key, scope)
+				rec, lerr := lookup(ctx, db, caller, key, scope)
 				if lerr != nil || rec == nil {
 					return ErrInProgress
 				}
@@ -193,9 +208,25 @@ func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
 	}
 }
 
-// requestHash is SHA-256 over the method, the path and the body, with a JSON body in canonical
-// form (keys sorted, insignificant space removed): the same request written differently is the
-// same request. The body is put back for the route.
+// callerOf is who owns a key: "<tenant>|<subject>", or "platform|<subject>" for platform admins;
+// a subject too long for the column is replaced by its SHA-256.
+func callerOf(p auth.Principal) string {
+	owner := p.TenantID
+	if p.PlatformAdmin {
+		owner = "platform"
+	}
+	c := owner + "|" + p.Subject
+	if len(c) > 200 {
+		sum := sha256.Sum256([]byte(p.Subject))
+		c = owner + "|sha256:" + hex.EncodeToString(sum[:])
+	}
+	return c
+}
+
+// requestHash is SHA-256 over the method, the path, the query string and the body, with a JSON
+// body in canonical form (keys sorted, insignificant space removed, numbers kept as written): the
+// same request written differently is the same request, and one aimed at another tenant
+// (?tenantId=) is another request. The body is put back for the route.
 func requestHash(c echo.Context) ([]byte, error) {
 	r := c.Request()
 	var body []byte
@@ -207,14 +238,16 @@ func requestHash(c echo.Context) ([]byte, error) {
 		body = b
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // 2^53+1 and 2^53 are two requests
 	var v any
-	if json.Unmarshal(body, &v) == nil {
+	if dec.Decode(&v) == nil {
 		if canon, err := json.Marshal(v); err == nil {
 			body = canon
 		}
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s %s\n", r.Method, r.URL.Path)
+	fmt.Fprintf(h, "%s %s?%s\n", r.Method, r.URL.Path, r.URL.Query().Encode())
 	h.Write(body)
 	return h.Sum(nil), nil
 }
@@ -225,6 +258,9 @@ func replay(c echo.Context, rec *record, hash []byte) error {
 		return ErrReused
 	}
 	if rec.status == 0 {
+		if time.Since(rec.created) > ResponseLostAfter {
+			return ErrResponseLost
+		}
 		return ErrInProgress
 	}
 	h := c.Response().Header()
@@ -271,7 +307,7 @@ func lookup(ctx context.Context, db *sqlstore.DB, caller, key, scope string) (*r
 	var rec record
 	var headers string
 	err := db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		return tx.QueryRowContext(ctx, lookupSQL[tx.Dialect], caller, key, scope).Scan(&rec.hash, &rec.status, &rec.body, &headers)
+		return tx.QueryRowContext(ctx, lookupSQL[tx.Dialect], caller, key, scope).Scan(&rec.hash, &rec.status, &rec.body, &headers, &rec.created)
 	})
 	if errors.Is(err, sqlstore.ErrNotFound) {
 		return nil, nil

@@ -1,6 +1,7 @@
 package idempotency_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -29,6 +30,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "tenants", &testDB)) }
 type harness struct {
 	t       *testing.T
 	e       *echo.Echo
+	db      *sqlstore.DB
+	tokens  *apitest.Tokens
 	token   string
 	effects atomic.Int32
 	tenant  tenancy.TenantID
@@ -37,11 +40,14 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	db := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
 	tokens := apitest.NewTokens(t)
-	h := &harness{t: t, e: echo.New(), tenant: tenancy.NewTenantID()}
+	h := &harness{t: t, e: echo.New(), db: db, tokens: tokens, tenant: tenancy.NewTenantID()}
 	h.token = tokens.Mint(t, h.tenant.String(), false, "things.write")
 	_, api := httpx.NewAPI(h.e, httpx.APIConfig{Verifier: tokens.Verifier(t), MaxBodyBytes: 64 << 10})
 	api.POST("/things", func(c echo.Context) error {
-		var body struct{ Name string }
+		var body struct {
+			Name string
+			N    json.Number `json:",omitempty"`
+		}
 		if err := httpx.DecodeJSON(c, &body); err != nil {
 			return err
 		}
@@ -67,11 +73,16 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) post(body, key string) apitest.Response {
 	h.t.Helper()
+	return h.postAs(h.token, "/api/things", body, key)
+}
+
+func (h *harness) postAs(token, path, body, key string) apitest.Response {
+	h.t.Helper()
 	hdr := []string{}
 	if key != "" {
 		hdr = append(hdr, "Idempotency-Key", key)
 	}
-	return apitest.Do(h.t, h.e, "POST", "/api/things", h.token, body, hdr...)
+	return apitest.Do(h.t, h.e, "POST", path, token, body, hdr...)
 }
 
 func TestIdempotencyKey_ReplaysTheFirstResponseOnce(t *testing.T) {
@@ -137,5 +148,62 @@ func TestIdempotencyKey_ConcurrentRequestsHaveOneEffect(t *testing.T) {
 	}
 	if r := h.post(`{"name":"same"}`, "race"); r.Code != 201 {
 		t.Fatalf("after the race the key replays: %d %s", r.Code, r.Body)
+	}
+}
+
+// A key belongs to its caller — tenant and subject — and names one request: tokens of two tenants
+// that share a subject never share a key, the same body aimed elsewhere (?tenantId=) is another
+// request, and so are numbers that differ past float64's precision.
+func TestIdempotencyKey_OwnedByTenantAndSubjectAndWholeRequest(t *testing.T) {
+	h := newHarness(t)
+	other := h.tokens.MintAs(t, "same-subject", tenancy.NewTenantID().String(), false, "things.write")
+	mine := h.tokens.MintAs(t, "same-subject", h.tenant.String(), false, "things.write")
+	a := h.postAs(mine, "/api/things", `{"name":"x"}`, "shared")
+	b := h.postAs(other, "/api/things", `{"name":"x"}`, "shared")
+	if a.Code != 201 || b.Code != 201 || string(a.Body) == string(b.Body) || b.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("two tenants, one subject and key: %d %s / %d %s", a.Code, a.Body, b.Code, b.Body)
+	}
+	if r := h.postAs(mine, "/api/things?tenantId=elsewhere", `{"name":"x"}`, "shared"); r.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("same key and body, another query: %d %s, want 422", r.Code, r.Body)
+	}
+	if r := h.post(`{"name":"n","n":9007199254740993}`, "big"); r.Code != 201 {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
+	if r := h.post(`{"name":"n","n":9007199254740992}`, "big"); r.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("a number past float64's precision: %d %s, want 422", r.Code, r.Body)
+	}
+}
+
+// A claimed key whose response was never recorded (the process stopped between the commit and
+// the record) answers "in progress" for a while, then a final 409 that says to read the resource.
+func TestIdempotencyKey_409_ResponseLostAfterAWhile(t *testing.T) {
+	h := newHarness(t)
+	caller := h.tenant.String() + "|user-" + h.tenant.String()
+	for _, tc := range []struct {
+		age  string
+		code string
+	}{{"1 second", "idempotency-request-in-progress"}, {"1 minute", "idempotency-response-lost"}} {
+		key := "orphan-" + tc.code
+		// The request as the Middleware fingerprints it; only its claim is left behind.
+		if probe := h.post(`{"name":"o"}`, "probe-"+key); probe.Code != 201 {
+			t.Fatalf("probe: %d %s", probe.Code, probe.Body)
+		}
+		var hash []byte
+		if err := h.db.InReadTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+			return tx.QueryRowContext(context.Background(), `SELECT request_hash FROM idempotency_keys WHERE key = $1`, "probe-"+key).Scan(&hash)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.db.InTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+			_, err := tx.ExecContext(context.Background(), `INSERT INTO idempotency_keys (caller, key, scope, request_hash, status_code, response_body, headers, created_at)
+				VALUES ($1, $2, 'POST /api/things', $3, 0, ''::bytea, '', now() - $4::interval)`, caller, key, hash, tc.age)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r := h.post(`{"name":"o"}`, key)
+		if r.Code != http.StatusConflict || r.ProblemCode(t) != tc.code {
+			t.Fatalf("claim aged %s: %d %s, want 409 %s", tc.age, r.Code, r.Body, tc.code)
+		}
 	}
 }

@@ -14,9 +14,9 @@ var (
 				WHERE caller = @p1 AND [key] = @p2 AND scope = @p3)`,
 	}
 	lookupSQL = map[sqlstore.Dialect]string{
-		sqlstore.Postgres: `SELECT request_hash, status_code, response_body, headers FROM idempotency_keys
+		sqlstore.Postgres: `SELECT request_hash, status_code, response_body, headers, created_at FROM idempotency_keys
 			WHERE caller = $1 AND key = $2 AND scope = $3`,
-		sqlstore.SQLServer: `SELECT request_hash, status_code, response_body, headers FROM dbo.idempotency_keys
+		sqlstore.SQLServer: `SELECT request_hash, status_code, response_body, headers, created_at FROM dbo.idempotency_keys
 			WHERE caller = @p1 AND [key] = @p2 AND scope = @p3`,
 	}
 	completeSQL = map[sqlstore.Dialect]string{

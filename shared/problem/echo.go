@@ -46,7 +46,7 @@ func (h *Handler) ServeError(err error, c echo.Context) {
 		// The client went away; nobody reads an answer and nothing failed on our side.
 		if h.Logger != nil {
 			h.Logger.DebugContext(c.Request().Context(), "request abandoned by the client",
-				"method", c.Request().Method, "path", c.Request().URL.Path)
+				"method", c.Request().Method, "route", route(c))
 		}
 		c.Response().WriteHeader(499)
 		return
@@ -55,9 +55,18 @@ func (h *Handler) ServeError(err error, c echo.Context) {
 	if p.Status >= 500 && h.Logger != nil {
 		h.Logger.ErrorContext(c.Request().Context(), "request failed",
 			"status", p.Status, "code", p.Code, "method", c.Request().Method,
-			"path", c.Request().URL.Path, "error", err)
+			"route", route(c), "error", err)
 	}
 	Write(c.Response(), c.Request(), p)
+}
+
+// route is what logs name a request by: its route template, never the raw path (a path segment
+// may be a credential); "unrouted" when no route matched.
+func route(c echo.Context) string {
+	if r := c.Path(); r != "" {
+		return r
+	}
+	return "unrouted"
 }
 
 // Write renders p on w. The instance member defaults to the request path; p itself is left as it
