@@ -145,19 +145,11 @@ func resolve(c echo.Context) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	im, err := ifMatch(c)
+	im, err := httpx.IfMatchVersion(c)
 	if err != nil {
 		return target{}, err
 	}
 	return target{caller: cl, id: id, ifMatch: im}, nil
-}
-
-func ifMatch(c echo.Context) (*int64, error) {
-	v, ok, err := httpx.IfMatch(c)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return &v, nil
 }
 
 func writeView(c echo.Context, status int, v View) error {

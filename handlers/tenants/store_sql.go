@@ -47,10 +47,10 @@ func (s *sqlStore) Create(ctx context.Context, sc sqlstore.Scope, t Tenant, step
 		}
 		if _, err := tx.ExecContext(ctx, s.q.insertTenant,
 			t.ID.String(), t.Name, string(t.Slug), string(t.Status), string(t.EditionCode), t.OwnerEmail,
-			t.Version, utc(t.CreatedAt), utc(t.UpdatedAt), nullUTC(t.ProvisionedAt)); err != nil {
+			t.Version, sqlstore.UTC(t.CreatedAt), sqlstore.UTC(t.UpdatedAt), sqlstore.NullUTC(t.ProvisionedAt)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q.insertSteps, t.ID.String(), utc(t.CreatedAt), rows); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.insertSteps, t.ID.String(), sqlstore.UTC(t.CreatedAt), rows); err != nil {
 			return err
 		}
 		return outbox.Emit(ctx, tx, evs...)
@@ -159,7 +159,7 @@ func (s *sqlStore) Update(ctx context.Context, sc sqlstore.Scope, id tenancy.Ten
 		nt := v.Tenant
 		if _, err := tx.ExecContext(ctx, s.q.updateTenant,
 			id.String(), nt.Name, string(nt.Slug), string(nt.Status), string(nt.EditionCode), nt.OwnerEmail,
-			nt.Version, utc(nt.UpdatedAt), nullUTC(nt.ProvisionedAt)); err != nil {
+			nt.Version, sqlstore.UTC(nt.UpdatedAt), sqlstore.NullUTC(nt.ProvisionedAt)); err != nil {
 			return err
 		}
 		return outbox.Emit(ctx, tx, evs...)
@@ -200,7 +200,7 @@ func (s *sqlStore) RecordStep(ctx context.Context, sc sqlstore.Scope, id tenancy
 func (s *sqlStore) RetryDue(ctx context.Context, sc sqlstore.Scope, before time.Time, maxAttempts, limit int) ([]tenancy.TenantID, error) {
 	var ids []tenancy.TenantID
 	err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q.retryDue, utc(before), maxAttempts, limit)
+		rows, err := tx.QueryContext(ctx, s.q.retryDue, sqlstore.UTC(before), maxAttempts, limit)
 		if err != nil {
 			return err
 		}
@@ -208,16 +208,4 @@ func (s *sqlStore) RetryDue(ctx context.Context, sc sqlstore.Scope, before time.
 		return err
 	})
 	return ids, err
-}
-
-// utc is t in UTC: go-mssqldb sends a datetimeoffset, and a datetime2 column keeps its clock
-// reading, so a non-UTC time would be stored shifted.
-func utc(t time.Time) time.Time { return t.UTC() }
-
-// nullUTC is utc for a nullable time (NULL for nil).
-func nullUTC(t *time.Time) sql.NullTime {
-	if t == nil {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
 }

@@ -180,6 +180,16 @@ func IfMatch(c echo.Context) (version int64, ok bool, err error) {
 	return v, true, nil
 }
 
+// IfMatchVersion is IfMatch for routes that take an optional version: nil when the header is
+// absent or "*".
+func IfMatchVersion(c echo.Context) (*int64, error) {
+	v, ok, err := IfMatch(c)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &v, nil
+}
+
 // PreconditionFailed is the problem for an If-Match that names another version.
 func PreconditionFailed() *problem.Problem {
 	return problem.New(http.StatusPreconditionFailed, "precondition-failed",

@@ -357,3 +357,15 @@ func setScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
 // Now is the current time in UTC at the precision every engine stores (microseconds): a time a
 // write returns equals the time every later read returns.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// UTC is t in UTC, as every time parameter is passed: go-mssqldb sends a datetimeoffset, and a
+// datetime2 column keeps its clock reading, so a non-UTC time would be stored shifted.
+func UTC(t time.Time) time.Time { return t.UTC() }
+
+// NullUTC is UTC for a nullable time (NULL for nil).
+func NullUTC(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: t.UTC(), Valid: true}
+}
