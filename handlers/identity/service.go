@@ -415,7 +415,12 @@ func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, i
 	case errors.Is(err, ErrUserNotFound):
 		u = User{ID: UserID(newID()), Tenant: tenant, Email: in.Email, DisplayName: in.DisplayName, Status: StatusInvited,
 			Version: 1, CreatedAt: now, UpdatedAt: now}
-		if err := tx.InsertUser(ctx, u); err != nil {
+		if err := tx.InsertUser(ctx, u); errors.Is(err, ErrUserExists) {
+			// A concurrent first invitation of the same address committed its user after this
+			// transaction looked: run again (sqlstore retries), which finds that user and
+			// re-invites it while it is Invited, as if the two had come one after the other.
+			return Invited{}, fmt.Errorf("%w: %w", sqlstore.ErrRetryable, err)
+		} else if err != nil {
 			return Invited{}, err
 		}
 	case err != nil:

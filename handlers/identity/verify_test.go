@@ -1,0 +1,75 @@
+package identity
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Concurrent first invitations of one new address: the user is created once and every request is
+// an invitation of it (201), as if they had come one after the other. None is 409 user-exists,
+// which is only for a user that is Active or Disabled.
+func TestInvite_ConcurrentFirstInvitationsOfOneAddress_All201OneUser(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	for round := range 3 {
+		email := "same" + string(rune('a'+round)) + "@example.com"
+		const n = 6
+		var wg sync.WaitGroup
+		codes := make([]int, n)
+		users := make([]string, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": email})
+				codes[i] = r.Code
+				if r.Code == http.StatusCreated {
+					users[i], _ = r.JSON(t)["userId"].(string)
+				} else {
+					t.Errorf("invitation %d of %s: %d %s", i, email, r.Code, r.Body)
+				}
+			}()
+		}
+		wg.Wait()
+		ids := map[string]bool{}
+		for i := range n {
+			if codes[i] == http.StatusCreated {
+				ids[users[i]] = true
+			}
+		}
+		if len(ids) > 1 {
+			t.Fatalf("two users for %s: %v", email, users)
+		}
+		list := h.must(http.StatusOK, "GET", "/api/users?email="+email, f.admin, nil).JSON(t)
+		if v, _ := list["value"].([]any); len(v) != 1 {
+			t.Fatalf("users of %s: %v", email, list)
+		}
+	}
+}
+
+// PATCH is a JSON merge patch: displayName null removes the display name (a user may have
+// none); a role's name null is 400 (every role has one); neither is read as "leave it".
+func TestPatch_NullMembers_DisplayNameRemoved_RoleName400(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	inv := h.invite(f, "named@example.com")
+	h.must(http.StatusOK, "PATCH", "/api/users/"+inv.UserID, f.admin, map[string]any{"displayName": "Named"})
+	r := h.must(http.StatusOK, "PATCH", "/api/users/"+inv.UserID, f.admin, map[string]any{"displayName": nil})
+	if m := r.JSON(t); m["displayName"] != "" || r.Header.Get("ETag") != `"3"` {
+		t.Fatalf("displayName null: %s %v", r.Body, r.Header)
+	}
+	if r := h.do("PATCH", "/api/users/"+inv.UserID, f.admin, map[string]any{"displayName": 5}); r.Code != http.StatusBadRequest ||
+		r.ProblemCode(t) != "invalid-json" || !strings.Contains(string(r.Body), "must be a string") {
+		t.Fatalf("displayName 5: %d %s", r.Code, r.Body)
+	}
+	role := h.createRole(f, "named-role")
+	r = h.do("PATCH", "/api/roles/"+string(role), f.admin, map[string]any{"name": nil})
+	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" || !strings.Contains(string(r.Body), `"field":"name"`) {
+		t.Fatalf("name null: %d %s", r.Code, r.Body)
+	}
+	if got := h.must(http.StatusOK, "GET", "/api/roles/"+string(role), f.admin, nil).JSON(t); got["name"] == "" || got["name"] == nil {
+		t.Fatalf("the role lost its name: %v", got)
+	}
+}
