@@ -73,3 +73,35 @@ func TestPatch_NullMembers_DisplayNameRemoved_RoleName400(t *testing.T) {
 		t.Fatalf("the role lost its name: %v", got)
 	}
 }
+// Concurrent acceptances of one token with a password: one wins, the rest are 410, and the
+// process never runs more argon2id computations (64 MiB each) at once than it has slots for,
+// however many acceptances arrive together.
+func TestAccept_ConcurrentAcceptancesWithPassword_ArgonBoundedOneWins(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	inv := h.invite(f, "burst@example.com")
+	const n = 12
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			codes <- h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "",
+				map[string]string{"password": "correct horse battery staple"}).Code
+		}()
+	}
+	won, gone := 0, 0
+	for range n {
+		switch <-codes {
+		case http.StatusOK:
+			won++
+		case http.StatusGone:
+			gone++
+		}
+	}
+	if won != 1 || gone != n-1 {
+		t.Fatalf("%d accepted, %d gone; want 1 and %d", won, gone, n-1)
+	}
+	if peak, limit := argonPeak.Load(), int64(cap(argonSlots)); peak < 1 || peak > limit {
+		t.Fatalf("%d argon2id computations ran at once; the bound is %d", peak, limit)
+	}
+}
+
