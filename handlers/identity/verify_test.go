@@ -73,6 +73,7 @@ func TestPatch_NullMembers_DisplayNameRemoved_RoleName400(t *testing.T) {
 		t.Fatalf("the role lost its name: %v", got)
 	}
 }
+
 // Concurrent acceptances of one token with a password: one wins, the rest are 410, and the
 // process never runs more argon2id computations (64 MiB each) at once than it has slots for,
 // however many acceptances arrive together.
@@ -104,7 +105,6 @@ func TestAccept_ConcurrentAcceptancesWithPassword_ArgonBoundedOneWins(t *testing
 		t.Fatalf("%d argon2id computations ran at once; the bound is %d", peak, limit)
 	}
 }
-
 
 // Allowed binary-searches the effective set, so the set must be in Go's (bytewise) order whatever
 // order the database returns: a database whose collation is not bytewise (en_US on Azure
