@@ -1,11 +1,14 @@
 package identity
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -53,6 +56,37 @@ func checkPassword(pw string) error {
 }
 
 // hashPassword returns the PHC string of pw's argon2id hash with a fresh salt.
+// argonSlots bounds the argon2id computations that run at once in the process. Each holds
+// argonMemoryKiB (64 MiB) for about half a second of CPU, so without a bound N concurrent
+// acceptances (of one valid token, by anyone who has it) hold N × 64 MiB at once: 40 took the
+// handler from 330 MB to 1.4 GB. With it, the process never holds more than slots × 64 MiB for
+// passwords; the others wait their turn (or stop waiting when their request ends).
+var argonSlots = make(chan struct{}, argonConcurrency())
+
+func argonConcurrency() int { return min(max(runtime.GOMAXPROCS(0), 1), 4) }
+
+// argonHeld and argonPeak count the slots held and the most ever held at once (for the test
+// that proves the bound).
+var argonHeld, argonPeak atomic.Int64
+
+// withArgonSlot runs fn, which hashes or verifies a password, holding one of argonSlots.
+func withArgonSlot(ctx context.Context, fn func() error) error {
+	select {
+	case argonSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-argonSlots }()
+	n := argonHeld.Add(1)
+	defer argonHeld.Add(-1)
+	for {
+		if p := argonPeak.Load(); n <= p || argonPeak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	return fn()
+}
+
 func hashPassword(pw string) string {
 	salt := make([]byte, argonSaltLen)
 	_, _ = rand.Read(salt)

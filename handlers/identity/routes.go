@@ -263,13 +263,22 @@ func (a *API) patchUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// A JSON merge patch: null removes the display name (a user may have none, as when invited
+	// without one); it is never read as "leave it as it is".
 	var req struct {
-		DisplayName *string `json:"displayName"`
+		DisplayName json.RawMessage `json:"displayName"`
 	}
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	u, err := a.svc.UpdateUser(c.Request().Context(), cl, tenant, id, im, UserPatch{DisplayName: req.DisplayName})
+	name, null, err := httpx.PatchString("displayName", req.DisplayName)
+	if err != nil {
+		return err
+	}
+	if null {
+		name = new(string)
+	}
+	u, err := a.svc.UpdateUser(c.Request().Context(), cl, tenant, id, im, UserPatch{DisplayName: name})
 	if err != nil {
 		return err
 	}
@@ -506,13 +515,18 @@ func (a *API) patchRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// A JSON merge patch: every role has a name, so null (which would remove it) is refused.
 	var req struct {
-		Name *string `json:"name"`
+		Name json.RawMessage `json:"name"`
 	}
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	r, err := a.svc.UpdateRole(c.Request().Context(), cl, tenant, id, im, RolePatch{Name: req.Name})
+	name, err := httpx.RequiredPatchString("name", req.Name)
+	if err != nil {
+		return err
+	}
+	r, err := a.svc.UpdateRole(c.Request().Context(), cl, tenant, id, im, RolePatch{Name: name})
 	if err != nil {
 		return err
 	}

@@ -415,7 +415,12 @@ func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, i
 	case errors.Is(err, ErrUserNotFound):
 		u = User{ID: UserID(newID()), Tenant: tenant, Email: in.Email, DisplayName: in.DisplayName, Status: StatusInvited,
 			Version: 1, CreatedAt: now, UpdatedAt: now}
-		if err := tx.InsertUser(ctx, u); err != nil {
+		if err := tx.InsertUser(ctx, u); errors.Is(err, ErrUserExists) {
+			// A concurrent first invitation of the same address committed its user after this
+			// transaction looked: run again (sqlstore retries), which finds that user and
+			// re-invites it while it is Invited, as if the two had come one after the other.
+			return Invited{}, fmt.Errorf("%w: %w", sqlstore.ErrRetryable, err)
+		} else if err != nil {
 			return Invited{}, err
 		}
 	case err != nil:
@@ -526,14 +531,15 @@ func (s *Service) Accept(ctx context.Context, token string, in AcceptInput) (Use
 		}
 		return nil
 	}
-	// Verify first (cheap, read-only), so a wrong token costs no password hashing.
-	if err := s.store.Read(ctx, sc, tenant, func(tx *Tx) error {
+	readVerify := func(tx *Tx) error {
 		inv, err := tx.Invitation(ctx, tok.invitation)
 		if err != nil {
 			return err
 		}
 		return verify(inv)
-	}); err != nil {
+	}
+	// Verify first (cheap, read-only), so a wrong token costs no password hashing.
+	if err := s.store.Read(ctx, sc, tenant, readVerify); err != nil {
 		return User{}, err
 	}
 	if err := s.fence.CheckWrite(ctx, tenant); err != nil {
@@ -544,7 +550,18 @@ func (s *Service) Accept(ctx context.Context, token string, in AcceptInput) (Use
 	}
 	hash := ""
 	if in.Password != nil {
-		hash = hashPassword(*in.Password)
+		// Hashing holds one of the process's few argon2id slots (64 MiB each). Once this request
+		// has one, the invitation is checked again: the losers of concurrent acceptances of one
+		// token that queued for a slot fail here, without hashing for a write that refuses them.
+		if err := withArgonSlot(ctx, func() error {
+			if err := s.store.Read(ctx, sc, tenant, readVerify); err != nil {
+				return err
+			}
+			hash = hashPassword(*in.Password)
+			return nil
+		}); err != nil {
+			return User{}, err
+		}
 	}
 	var u User
 	err = s.store.Write(ctx, sc, tenant, func(tx *Tx) error {
@@ -622,11 +639,18 @@ func (s *Service) Authenticate(ctx context.Context, tenant tenancy.TenantID, ema
 	if err != nil && !errors.Is(err, ErrUserNotFound) {
 		return User{}, err
 	}
-	if hash == "" {
-		verifyPassword(dummyHash(), password)
-		return User{}, ErrInvalidCredentials
+	ok := false
+	if err := withArgonSlot(ctx, func() error {
+		if hash == "" {
+			verifyPassword(dummyHash(), password)
+			return nil
+		}
+		ok = verifyPassword(hash, password)
+		return nil
+	}); err != nil {
+		return User{}, err
 	}
-	if !verifyPassword(hash, password) || u.Status != StatusActive {
+	if !ok || u.Status != StatusActive {
 		return User{}, ErrInvalidCredentials
 	}
 	now := s.cfg.Now()

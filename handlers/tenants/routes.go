@@ -3,7 +3,6 @@ package tenants
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -72,21 +71,9 @@ type patchRequest struct {
 }
 
 // patchMember reads one member of a merge patch: nil when absent, a 400 when null (the member
-// cannot be removed) or not a string.
+// cannot be removed: every tenant has one) or not a string.
 func patchMember(field string, raw json.RawMessage) (*string, error) {
-	switch t := strings.TrimSpace(string(raw)); {
-	case t == "":
-		return nil, nil
-	case t == "null":
-		return nil, problem.Newf(http.StatusBadRequest, "invalid-input", "%s cannot be removed: every tenant has one.", field).
-			WithFields(problem.FieldError{Field: field, Detail: "required; null would remove it"})
-	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, problem.Newf(http.StatusBadRequest, "invalid-json", "Member %q must be string.", field).
-			WithFields(problem.FieldError{Field: field, Detail: "must be string"})
-	}
-	return &v, nil
+	return httpx.RequiredPatchString(field, raw)
 }
 
 type transitionRequest struct {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -106,8 +107,11 @@ func jsonProblem(err error) error {
 	case errors.As(err, &se):
 		return problem.Newf(http.StatusBadRequest, "invalid-json", "Malformed JSON at byte %d.", se.Offset)
 	case errors.As(err, &te):
-		return problem.Newf(http.StatusBadRequest, "invalid-json", "Member %q must be %s.", te.Field, te.Type.String()).
-			WithFields(problem.FieldError{Field: te.Field, Detail: "must be " + te.Type.String()})
+		if te.Field == "" {
+			return problem.Newf(http.StatusBadRequest, "invalid-json", "The body must be %s.", jsonKind(te.Type))
+		}
+		return problem.Newf(http.StatusBadRequest, "invalid-json", "Member %q must be %s.", te.Field, jsonKind(te.Type)).
+			WithFields(problem.FieldError{Field: te.Field, Detail: "must be " + jsonKind(te.Type)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return problem.Newf(http.StatusBadRequest, "unknown-field", "Member %q is not part of this resource.", field).
@@ -120,6 +124,33 @@ func jsonProblem(err error) error {
 		return ve.ValidationProblem()
 	}
 	return problem.New(http.StatusBadRequest, "invalid-json", "The body is not valid JSON for this resource.")
+}
+
+// jsonKind names the JSON kind of value a Go type decodes from ("a string", "an object"), so a
+// type error tells the caller what to send without showing the server's Go types.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Implements(reflect.TypeFor[json.Unmarshaler]()) || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return "a JSON value of another kind"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "a whole number in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "a JSON value of another kind"
 }
 
 func tooLarge(err error) bool {
@@ -294,4 +325,36 @@ func NextLink(c echo.Context, cursor string) string {
 	q := c.Request().URL.Query()
 	q.Set("cursor", cursor)
 	return fmt.Sprintf("%s?%s", c.Request().URL.Path, q.Encode())
+}
+
+// PatchString reads one string member of a JSON merge patch (RFC 7396), decoded into a
+// json.RawMessage field (whose text DecodeJSON has checked): absent is (nil, false), null is
+// (nil, true) — the member is to be removed — and a string is (&value, false). Any other JSON
+// value is 400 invalid-json naming the member. A member that cannot be removed reads with
+// RequiredPatchString.
+func PatchString(field string, raw json.RawMessage) (value *string, null bool, err error) {
+	switch t := strings.TrimSpace(string(raw)); t {
+	case "":
+		return nil, false, nil
+	case "null":
+		return nil, true, nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, false, problem.Newf(http.StatusBadRequest, "invalid-json", "Member %q must be a string.", field).
+			WithFields(problem.FieldError{Field: field, Detail: "must be a string"})
+	}
+	return &v, false, nil
+}
+
+// RequiredPatchString is PatchString for a member every resource has: null, which would remove
+// it, is 400 invalid-input naming the member (a merge patch that cannot be applied is refused,
+// never applied as if the member were absent).
+func RequiredPatchString(field string, raw json.RawMessage) (*string, error) {
+	v, null, err := PatchString(field, raw)
+	if null {
+		return nil, problem.Newf(http.StatusBadRequest, "invalid-input", "%s cannot be removed: it is required.", field).
+			WithFields(problem.FieldError{Field: field, Detail: "required; null would remove it"})
+	}
+	return v, err
 }

@@ -205,3 +205,64 @@ func TestQueryText_400_ControlCharacterInAParameter(t *testing.T) {
 		}
 	}
 }
+
+// A JSON value of the wrong kind is 400 invalid-json naming the member and the JSON kind it must
+// be; the problem never shows the server's Go types ("[]string", "struct { … }", "int64").
+func TestDecodeJSON_WrongKind_NamesJSONKindNeverGoType(t *testing.T) {
+	type body struct {
+		Name  *string            `json:"name"`
+		Tags  []string           `json:"tags"`
+		Count int64              `json:"count"`
+		Flag  bool               `json:"flag"`
+		Meta  map[string]string  `json:"meta"`
+		Inner struct{ X string } `json:"inner"`
+	}
+	for _, tc := range []struct{ raw, field, kind string }{
+		{`[]`, "", "The body must be an object."},
+		{`"x"`, "", "The body must be an object."},
+		{`{"name":1}`, "name", "a string"},
+		{`{"tags":"x"}`, "tags", "an array"},
+		{`{"tags":[1]}`, "tags", "a string"},
+		{`{"count":"1"}`, "count", "a whole number in range"},
+		{`{"count":1e40}`, "count", "a whole number in range"},
+		{`{"flag":"yes"}`, "flag", "true or false"},
+		{`{"meta":[]}`, "meta", "an object"},
+		{`{"inner":1}`, "inner", "an object"},
+	} {
+		c := ctx("POST", tc.raw, map[string]string{"Content-Type": "application/json"})
+		var b body
+		p, ok := problem.As(DecodeJSON(c, &b))
+		if !ok || p.Code != "invalid-json" || !strings.Contains(p.Detail, tc.kind) ||
+			strings.ContainsAny(p.Detail, "[]{}") || strings.Contains(p.Detail, "int64") || strings.Contains(p.Detail, "struct") {
+			t.Errorf("%s: %+v, want invalid-json saying %q", tc.raw, p, tc.kind)
+			continue
+		}
+		if tc.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tc.field) {
+			t.Errorf("%s: errors %+v, want the member %s", tc.raw, p.Errors, tc.field)
+		}
+	}
+}
+
+// A merge patch's string member: absent is left, null is a removal (refused for a required
+// member with 400 invalid-input naming it), a string replaces, anything else is 400 invalid-json.
+func TestPatchString_AbsentNullStringOther(t *testing.T) {
+	if v, null, err := PatchString("name", nil); v != nil || null || err != nil {
+		t.Fatalf("absent: %v %v %v", v, null, err)
+	}
+	if v, null, err := PatchString("name", json.RawMessage(` null `)); v != nil || !null || err != nil {
+		t.Fatalf("null: %v %v %v", v, null, err)
+	}
+	if v, null, err := PatchString("name", json.RawMessage(`"Ana"`)); v == nil || *v != "Ana" || null || err != nil {
+		t.Fatalf("string: %v %v %v", v, null, err)
+	}
+	if _, _, err := PatchString("name", json.RawMessage(`5`)); code(t, err) != "invalid-json" {
+		t.Fatalf("number: %v", err)
+	}
+	_, err := RequiredPatchString("name", json.RawMessage(`null`))
+	if p, ok := problem.As(err); !ok || p.Code != "invalid-input" || len(p.Errors) != 1 || p.Errors[0].Field != "name" {
+		t.Fatalf("required null: %v", err)
+	}
+	if v, err := RequiredPatchString("name", json.RawMessage(`"B"`)); err != nil || *v != "B" {
+		t.Fatalf("required string: %v %v", v, err)
+	}
+}
