@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
-	"spine/handlers/tenants"
 	"spine/shared/blob"
 	"spine/shared/cache"
 	"spine/shared/httpx"
@@ -119,7 +118,7 @@ func (a *app) mountHealth(api *echo.Group, dbs map[string]*sqlstore.DB, rc *cach
 		deps = append(deps, dependency{"redis", rc.Ping})
 	}
 	if blobs != nil {
-		deps = append(deps, dependency{"blob", func(ctx context.Context) error { return blobs.Ping(ctx, tenants.ManifestContainer) }})
+		deps = append(deps, dependency{"blob", blobs.Ping})
 	}
 	api.GET("/health/ready", a.ready(deps))
 }

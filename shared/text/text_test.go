@@ -163,7 +163,7 @@ func FuzzCheckJSON_AgreesWithCheck(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		raw, err := json.Marshal(map[string]any{"k": []string{s}, s: 1})
 		if err != nil {
-			t.Skip()
+			t.Skip("encoding/json cannot encode this input; nothing to compare")
 		}
 		want := Check(strings.ToValidUTF8(s, "\ufffd"))
 		if _, got := CheckJSON(raw, ""); (got == nil) != (want == nil) {
