@@ -2,6 +2,7 @@ package identity
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/testenv/apitest"
 )
 
 func TestInvite_201_TokenShownOnceUserInvitedWithRoles(t *testing.T) {
@@ -56,11 +58,11 @@ func TestInvite_SameAddressAnyCase_ReinvitesWhileInvited_409OnceAUser(t *testing
 		t.Fatalf("re-invitation %+v after %+v", second, first)
 	}
 	// The first token was revoked by the re-invitation.
-	r := h.do("POST", "/api/users/invitations/"+first.Token+"/accept", "", nil)
+	r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(first.Token, nil))
 	if r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
 		t.Fatalf("old token: %d %s", r.Code, r.Body)
 	}
-	h.must(http.StatusOK, "POST", "/api/users/invitations/"+second.Token+"/accept", "", nil)
+	h.accept(second.Token, nil)
 	r = h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": "Bob@Example.com"})
 	if r.Code != http.StatusConflict || r.ProblemCode(t) != "user-exists" {
 		t.Fatalf("invite an active user: %d %s", r.Code, r.Body)
@@ -84,17 +86,16 @@ func TestAccept_SingleUse_SetsPasswordForSignIn(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := h.provisioned()
 	inv := h.invite(f, "dana@example.com", f.memberRole)
-	if r := h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", map[string]string{"password": "short"}); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-password" {
+	if r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv.Token, map[string]any{"password": "short"})); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-password" {
 		t.Fatalf("short password: %d %s", r.Code, r.Body)
 	}
-	r := h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv.Token+"/accept", "",
-		map[string]string{"password": "correct horse battery staple", "displayName": "Dana"})
+	r := h.accept(inv.Token, map[string]any{"password": "correct horse battery staple", "displayName": "Dana"})
 	m := r.JSON(t)
 	if m["status"] != "Active" || m["displayName"] != "Dana" || m["activatedAt"] == nil || strings.Contains(string(r.Body), "argon2") {
 		t.Fatalf("accepted: %s", r.Body)
 	}
 	// Single use.
-	again := h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	again := h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv.Token, nil))
 	if again.Code != http.StatusGone || again.ProblemCode(t) != "invitation-accepted" {
 		t.Fatalf("second accept: %d %s", again.Code, again.Body)
 	}
@@ -121,7 +122,7 @@ func TestAccept_ExpiredAndRevokedAndForgedTokens(t *testing.T) {
 	f := h.provisioned()
 	inv := h.invite(f, "erin@example.com")
 	h.clock.move(7*24*time.Hour + time.Second)
-	r := h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv.Token, nil))
 	if r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-expired" {
 		t.Fatalf("expired: %d %s", r.Code, r.Body)
 	}
@@ -130,7 +131,7 @@ func TestAccept_ExpiredAndRevokedAndForgedTokens(t *testing.T) {
 	inv2 := h.invite(f, "erin@example.com")
 	h.must(http.StatusNoContent, "DELETE", "/api/users/invitations/"+inv2.ID, f.admin, nil)
 	h.must(http.StatusNoContent, "DELETE", "/api/users/invitations/"+inv2.ID, f.admin, nil) // again: no error
-	if r := h.do("POST", "/api/users/invitations/"+inv2.Token+"/accept", "", nil); r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
+	if r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv2.Token, nil)); r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
 		t.Fatalf("revoked: %d %s", r.Code, r.Body)
 	}
 
@@ -141,12 +142,12 @@ func TestAccept_ExpiredAndRevokedAndForgedTokens(t *testing.T) {
 	otherTenant, _ := newInvitationToken(tenancy.NewTenantID(), tok.invitation)
 	for name, token := range map[string]string{"wrong secret": forged, "garbage": "abc", "other tenant": otherTenant,
 		"one char off": oneCharOff(inv3.Token, 60)} {
-		r := h.do("POST", "/api/users/invitations/"+token+"/accept", "", nil)
+		r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(token, nil))
 		if r.Code != http.StatusNotFound || r.ProblemCode(t) != "invitation-not-found" {
 			t.Errorf("%s: %d %s", name, r.Code, r.Body)
 		}
 	}
-	h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv3.Token+"/accept", "", nil)
+	h.accept(inv3.Token, nil)
 	// An accepted invitation cannot be revoked any more.
 	if r := h.do("DELETE", "/api/users/invitations/"+inv3.ID, f.admin, nil); r.Code != http.StatusGone {
 		t.Fatalf("revoke accepted: %d %s", r.Code, r.Body)
@@ -379,7 +380,7 @@ func TestSuspendedTenant_WritesRefused_ChecksKeepAnswering(t *testing.T) {
 		{"POST", "/api/roles/" + string(f.adminRole) + "/assignments", map[string]any{"userId": string(u)}},
 		{"DELETE", "/api/roles/" + string(f.memberRole) + "/assignments/" + string(u), nil},
 		{"DELETE", "/api/users/invitations/" + inv.ID, nil},
-		{"POST", "/api/users/invitations/" + inv.Token + "/accept", nil},
+		{"POST", "/api/users/invitations/accept", acceptBody(inv.Token, nil)},
 	} {
 		r := h.do(req.method, req.path, f.admin, req.body)
 		if r.Code != http.StatusForbidden || r.ProblemCode(t) != "tenant-suspended" {
@@ -417,7 +418,7 @@ func TestAccept_ConcurrentAcceptancesOneWins(t *testing.T) {
 	const n = 6
 	codes := make(chan int, n)
 	for i := 0; i < n; i++ {
-		go func() { codes <- h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil).Code }()
+		go func() { codes <- h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv.Token, nil)).Code }()
 	}
 	won, gone := 0, 0
 	for i := 0; i < n; i++ {
@@ -430,5 +431,76 @@ func TestAccept_ConcurrentAcceptancesOneWins(t *testing.T) {
 	}
 	if won != 1 || gone != n-1 {
 		t.Fatalf("%d accepted, %d gone; want 1 and %d", won, gone, n-1)
+	}
+}
+
+// The invitation token travels in the body of POST /api/users/invitations/accept; the path form
+// still works (deprecated). No 4xx answer of either form holds the token.
+func TestAccept_TokenInTheBody_ActivatesAndNo4xxEchoesTheToken(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	inv := h.invite(f, "body@example.com", f.memberRole)
+	noToken := func(name string, r apitest.Response, token string) {
+		t.Helper()
+		if r.Code/100 != 4 {
+			t.Errorf("%s: %d %s, want a 4xx", name, r.Code, r.Body)
+		}
+		if strings.Contains(string(r.Body), token) || strings.Contains(fmt.Sprint(r.Header), token) {
+			t.Errorf("%s: the answer echoes the token: %d %s %v", name, r.Code, r.Body, r.Header)
+		}
+	}
+	path := "/api/users/invitations/" + inv.Token + "/accept"
+	for name, req := range map[string]struct {
+		path string
+		body any
+	}{
+		"body, short password":   {"/api/users/invitations/accept", map[string]any{"token": inv.Token, "password": "short"}},
+		"body, unknown member":   {"/api/users/invitations/accept", map[string]any{"token": inv.Token, "extra": 1}},
+		"body, control char":     {"/api/users/invitations/accept", map[string]any{"token": inv.Token + "\u0001"}},
+		"body, wrong type":       {"/api/users/invitations/accept", map[string]any{"token": inv.Token, "password": 12}},
+		"body, no token":         {"/api/users/invitations/accept", map[string]any{"password": "a long enough passphrase"}},
+		"body, bad display name": {"/api/users/invitations/accept", map[string]any{"token": inv.Token, "displayName": " x "}},
+		"path, short password":   {path, map[string]any{"password": "short"}},
+		"path, unknown member":   {path, map[string]any{"extra": 1}},
+		"path, not JSON":         {path, "{"},
+	} {
+		noToken(name, h.do("POST", req.path, "", req.body), inv.Token)
+	}
+	r := h.accept(inv.Token, map[string]any{"password": "a long enough passphrase", "displayName": "Body"})
+	if m := r.JSON(t); m["status"] != "Active" || m["displayName"] != "Body" || m["id"] != inv.UserID {
+		t.Fatalf("accepted: %s", r.Body)
+	}
+	// Used: 410 on both forms, without the token.
+	for _, req := range []struct {
+		path string
+		body any
+	}{{"/api/users/invitations/accept", acceptBody(inv.Token, nil)}, {path, nil}} {
+		r := h.do("POST", req.path, "", req.body)
+		if r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-accepted" {
+			t.Errorf("%s again: %d %s", req.path, r.Code, r.Body)
+		}
+		noToken(req.path+" again", r, inv.Token)
+	}
+	// A token that matches nothing: 404, without it, on both forms.
+	forged := oneCharOff(inv.Token, 60)
+	for _, req := range []struct {
+		path string
+		body any
+	}{{"/api/users/invitations/accept", acceptBody(forged, nil)}, {"/api/users/invitations/" + forged + "/accept", nil}} {
+		r := h.do("POST", req.path, "", req.body)
+		if r.Code != http.StatusNotFound || r.ProblemCode(t) != "invitation-not-found" {
+			t.Errorf("forged: %d %s", r.Code, r.Body)
+		}
+		noToken("forged "+req.path, r, forged)
+	}
+	// The deprecated path form still accepts.
+	old := h.invite(f, "path@example.com")
+	if r := h.must(http.StatusOK, "POST", "/api/users/invitations/"+old.Token+"/accept", "", map[string]any{"password": "a long enough passphrase"}); r.JSON(t)["status"] != "Active" {
+		t.Fatalf("path form: %s", r.Body)
+	}
+	// The route is public: a bearer token is not needed, and the body route is not the
+	// authenticated DELETE /users/invitations/{id}.
+	if r := h.do("DELETE", "/api/users/invitations/accept", f.admin, nil); r.Code != http.StatusNotFound || r.ProblemCode(t) != "invitation-not-found" {
+		t.Fatalf("DELETE /users/invitations/accept: %d %s", r.Code, r.Body)
 	}
 }

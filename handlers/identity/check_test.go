@@ -67,7 +67,7 @@ func TestCheck_EveryChangeIsSeenByTheNextCheck(t *testing.T) {
 	if h.check(f, UserID(inv.UserID), "user.read") {
 		t.Fatal("an Invited user is allowed")
 	}
-	h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	h.accept(inv.Token, nil)
 	if !h.check(f, UserID(inv.UserID), "user.read") {
 		t.Fatal("accepted: not allowed on the next check")
 	}

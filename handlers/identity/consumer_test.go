@@ -66,7 +66,7 @@ func TestConsumer_TenantProvisioned_SeedsRolesAndInvitesTheOwnerOnce(t *testing.
 	if inv.UserID != string(f.ownerUserID) || !slices.Equal(inv.RoleIDs, []string{string(f.adminRole)}) {
 		t.Fatalf("re-invitation %s", rr.Body)
 	}
-	h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	h.accept(inv.Token, nil)
 	if !h.check(f, f.ownerUserID, "role.manage") || !h.check(f, f.ownerUserID, "audit.read") {
 		t.Fatal("the owner, as tenant-admin, lacks a catalog permission")
 	}
@@ -125,7 +125,7 @@ func TestConsumer_TenantDecommissioned_DisablesEveryUser(t *testing.T) {
 			t.Errorf("user %v is %v", x.(map[string]any)["email"], st)
 		}
 	}
-	if r := h.do("POST", "/api/users/invitations/"+pending.Token+"/accept", "", nil); r.Code != http.StatusGone {
+	if r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(pending.Token, nil)); r.Code != http.StatusGone {
 		t.Fatalf("pending invitation after decommissioning: %d %s", r.Code, r.Body)
 	}
 	types := outboxTypes(t, h, f.id)

@@ -85,7 +85,7 @@ func TestIsolation_TenantTokenOnEveryRouteWithAnotherTenantsIDs(t *testing.T) {
 	// invitation id inside an A token does not match.
 	tok, _ := parseInvitationToken(bInv.Token)
 	spliced, _ := newInvitationToken(a.id, tok.invitation)
-	if r := h.do("POST", "/api/users/invitations/"+spliced+"/accept", "", nil); r.Code != http.StatusNotFound {
+	if r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(spliced, nil)); r.Code != http.StatusNotFound {
 		t.Errorf("B's invitation through A's tenant: %d %s", r.Code, r.Body)
 	}
 }
