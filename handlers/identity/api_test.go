@@ -434,6 +434,40 @@ func TestAccept_ConcurrentAcceptancesOneWins(t *testing.T) {
 	}
 }
 
+// An invitation that assigns roles is a role assignment: it needs role.assign as well as
+// user.invite, or a caller with user.invite alone could make an account it controls tenant-admin.
+func TestInvite_403_RoleIDsWithoutRoleAssignScope(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	inviter := h.tokens.MintAs(t, "inviter", f.id.String(), false, ScopeUserInvite)
+	for _, body := range []map[string]any{
+		{"email": "eve@example.com", "roleIds": []string{string(f.adminRole)}},
+		{"email": "eve@example.com", "roleIds": []string{string(f.memberRole)}},
+	} {
+		r := h.do("POST", "/api/users/invitations", inviter, body)
+		if r.Code != http.StatusForbidden || r.ProblemCode(t) != "insufficient-scope" ||
+			!strings.Contains(r.Header.Get("WWW-Authenticate"), `scope="role.assign"`) {
+			t.Fatalf("roleIds with user.invite only: %d %s %v", r.Code, r.Body, r.Header)
+		}
+	}
+	if v := h.must(http.StatusOK, "GET", "/api/users?email=eve@example.com", f.admin, nil).JSON(t)["value"].([]any); len(v) != 0 {
+		t.Fatalf("the refused invitation created a user: %v", v)
+	}
+	// Without roles, user.invite is enough; re-inviting that address with roles is refused too.
+	h.must(http.StatusCreated, "POST", "/api/users/invitations", inviter, map[string]any{"email": "eve@example.com"})
+	h.must(http.StatusCreated, "POST", "/api/users/invitations", inviter, map[string]any{"email": "fred@example.com", "roleIds": []string{}})
+	if r := h.do("POST", "/api/users/invitations", inviter, map[string]any{"email": "eve@example.com", "roleIds": []string{string(f.adminRole)}}); r.Code != http.StatusForbidden {
+		t.Fatalf("re-invitation adding tenant-admin with user.invite only: %d %s", r.Code, r.Body)
+	}
+	// An inviter holding both scopes invites with roles.
+	both := h.tokens.MintAs(t, "inviter-assigner", f.id.String(), false, ScopeUserInvite, ScopeRoleAssign)
+	r := h.must(http.StatusCreated, "POST", "/api/users/invitations", both, map[string]any{"email": "eve@example.com", "roleIds": []string{string(f.memberRole)}})
+	var inv invitationJSON
+	if err := json.Unmarshal(r.Body, &inv); err != nil || len(inv.RoleIDs) != 1 || inv.RoleIDs[0] != string(f.memberRole) {
+		t.Fatalf("invitation with both scopes: %s %v", r.Body, err)
+	}
+}
+
 // The invitation token travels in the body of POST /api/users/invitations/accept; the path form
 // still works (deprecated). No 4xx answer of either form holds the token.
 func TestAccept_TokenInTheBody_ActivatesAndNo4xxEchoesTheToken(t *testing.T) {

@@ -355,6 +355,13 @@ func (a *API) invite(c echo.Context) error {
 		}
 		in.Roles = append(in.Roles, id)
 	}
+	// Roles given with an invitation are assignments: they need role.assign as well, or a caller
+	// with user.invite alone could invite an address it controls as tenant-admin.
+	if len(in.Roles) > 0 {
+		if err := requireRoleAssign(c); err != nil {
+			return err
+		}
+	}
 	ctx := c.Request().Context()
 	out, err := a.svc.Invite(ctx, cl, tenant, in)
 	if err != nil {
@@ -375,6 +382,10 @@ func (a *API) invite(c echo.Context) error {
 	c.Response().Header().Set("Location", "/api/users/"+string(out.User.ID))
 	return c.JSON(http.StatusCreated, body)
 }
+
+// requireRoleAssign answers what auth.RequireScope(ScopeRoleAssign) answers on a route (403
+// insufficient-scope with its WWW-Authenticate challenge) when the token lacks role.assign.
+var requireRoleAssign = auth.RequireScope(ScopeRoleAssign)(func(echo.Context) error { return nil })
 
 func (a *API) revokeInvitation(c echo.Context) error {
 	cl, tenant, err := httpx.Target(c)
