@@ -118,7 +118,7 @@ func TestIdentity_ProvisionedTenantGetsRolesAndOwner_AcceptThenAllowed(t *testin
 
 	// The audit trail: tenants' and identity's events, each exactly once.
 	want := map[string]int{"TenantRegistered": 1, "TenantProvisioned": 1, "TenantSuspended": 1, "TenantDecommissioned": 1,
-		"UserInvited": 2, "UserActivated": 1, "UserDisabled": 1}
+		"UserInvited": 2, "RoleAssigned": 1, "UserActivated": 1, "UserDisabled": 1}
 	total := 0
 	for _, n := range want {
 		total += n

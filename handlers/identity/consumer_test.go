@@ -35,7 +35,7 @@ func TestConsumer_TenantProvisioned_SeedsRolesAndInvitesTheOwnerOnce(t *testing.
 	if r["status"] != "Invited" || r["email"] != f.ownerEmail || !slices.Equal(anyStrings(r["roleIds"]), []string{string(f.adminRole)}) {
 		t.Fatalf("owner %v", r)
 	}
-	if got := outboxTypes(t, h, f.id); !slices.Equal(got, []string{contracts.UserInvited}) {
+	if got := outboxTypes(t, h, f.id); !slices.Equal(got, []string{contracts.UserInvited, contracts.RoleAssigned}) {
 		t.Fatalf("outbox %v", got)
 	}
 	// Another delivery of another TenantProvisioned (say, a replay) seeds nothing twice.
@@ -44,7 +44,7 @@ func TestConsumer_TenantProvisioned_SeedsRolesAndInvitesTheOwnerOnce(t *testing.
 	}
 	roles := h.must(http.StatusOK, "GET", "/api/roles", f.admin, nil).JSON(t)["value"].([]any)
 	users := h.must(http.StatusOK, "GET", "/api/users", f.admin, nil).JSON(t)["value"].([]any)
-	if len(roles) != 2 || len(users) != 1 || len(outboxTypes(t, h, f.id)) != 1 {
+	if len(roles) != 2 || len(users) != 1 || len(outboxTypes(t, h, f.id)) != 2 {
 		t.Fatalf("seeded twice: %d roles, %d users", len(roles), len(users))
 	}
 	// The same event delivered again is a duplicate for the inbox: no effect at all.
@@ -80,7 +80,7 @@ func TestConsumer_TenantProvisioned_FenceRule(t *testing.T) {
 	if d := h.deliver(sus, contracts.TenantProvisioned, contracts.TenantProvisionedData{TenantID: sus.String(), OwnerEmail: "o@sus.example"}); d.err != nil {
 		t.Fatal(d.err)
 	}
-	if got := outboxTypes(t, h, sus); !slices.Equal(got, []string{contracts.UserInvited}) {
+	if got := outboxTypes(t, h, sus); !slices.Equal(got, []string{contracts.UserInvited, contracts.RoleAssigned}) {
 		t.Fatalf("suspended tenant: %v", got)
 	}
 	// Decommissioned by then: acknowledged, nothing created.
@@ -134,5 +134,54 @@ func TestConsumer_TenantDecommissioned_DisablesEveryUser(t *testing.T) {
 	}
 	if r := h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": "late@example.com"}); r.Code != http.StatusForbidden {
 		t.Fatalf("a decommissioned tenant's write: %d", r.Code)
+	}
+}
+
+// An invitation with roles assigns them: each new assignment emits RoleAssigned in the
+// invitation's transaction, after UserInvited, so a projection of assignments sees every one it
+// will later see revoked.
+func TestInvite_WithRoles_EmitsRoleAssignedForEachNewAssignment(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	// The owner's invitation by the consumer assigned tenant-admin.
+	want := []string{contracts.UserInvited, contracts.RoleAssigned}
+	if got := outboxTypes(t, h, f.id); !slices.Equal(got, want) {
+		t.Fatalf("after provisioning: %v, want %v", got, want)
+	}
+	role := h.createRole(f, "helper", "user.read")
+	inv := h.invite(f, "roles@example.com", f.memberRole, role, f.memberRole)
+	// Re-invited with a role it holds and a new one: RoleAssigned for the new one only.
+	h.invite(f, "roles@example.com", f.memberRole, f.adminRole)
+	want = append(want, contracts.UserInvited, contracts.RoleAssigned, contracts.RoleAssigned,
+		contracts.UserInvited, contracts.RoleAssigned)
+	if got := outboxTypes(t, h, f.id); !slices.Equal(got, want) {
+		t.Fatalf("outbox %v, want %v", got, want)
+	}
+	var datas []string
+	if err := h.rt.InReadTx(t.Context(), sqlstore.TenantScope(f.id), func(tx *sqlstore.Tx) error {
+		var err error
+		datas, err = testenv.QueryStrings(t.Context(), tx, `SELECT envelope::text FROM outbox
+			WHERE tenant_id = $1 AND event_type = 'RoleAssigned' AND subject = $2 ORDER BY seq`, f.id.String(), inv.UserID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, raw := range datas {
+		var ev struct {
+			Subject string                       `json:"subject"`
+			Data    contracts.RoleAssignmentData `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Subject != inv.UserID || ev.Data.UserID != inv.UserID || ev.Data.TenantID != f.id.String() {
+			t.Errorf("RoleAssigned %s", raw)
+		}
+		got = append(got, ev.Data.RoleID+"/"+ev.Data.RoleCode)
+	}
+	wantRoles := []string{string(f.memberRole) + "/member", string(role) + "/helper", string(f.adminRole) + "/tenant-admin"}
+	if !slices.Equal(got, wantRoles) {
+		t.Fatalf("RoleAssigned for %v, want %v", got, wantRoles)
 	}
 }

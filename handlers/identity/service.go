@@ -403,12 +403,15 @@ func (s *Service) Invite(ctx context.Context, c Caller, tenant tenancy.TenantID,
 // invite is Invite's body inside tx (the consumer's owner invitation shares it).
 func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, in InviteInput, by string, meta events.Meta) (Invited, error) {
 	now := s.cfg.Now()
+	codes := make(map[RoleID]RoleCode, len(in.Roles))
 	for i, r := range in.Roles {
-		if _, err := tx.LockRole(ctx, r); errors.Is(err, ErrRoleNotFound) {
+		ro, err := tx.LockRole(ctx, r)
+		if errors.Is(err, ErrRoleNotFound) {
 			return Invited{}, invalid("roleIds[%d] is not a role of the tenant", i)
 		} else if err != nil {
 			return Invited{}, err
 		}
+		codes[r] = ro.Code
 	}
 	u, err := tx.LockUserByEmail(ctx, in.Email)
 	switch {
@@ -440,10 +443,24 @@ func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, i
 	if err := tx.InsertInvitation(ctx, inv); err != nil {
 		return Invited{}, err
 	}
+	// Each assignment the invitation creates is a RoleAssigned like any other (a projection of
+	// assignments must see what it will later see revoked); a role the user holds already, or
+	// named twice, assigns nothing and emits nothing. They follow UserInvited, which names them.
+	var assigned []events.Event
 	for _, r := range in.Roles {
-		if _, err := tx.Assign(ctx, r, u.ID, by, now); err != nil {
+		created, err := tx.Assign(ctx, r, u.ID, by, now)
+		if err != nil {
 			return Invited{}, err
 		}
+		if !created {
+			continue
+		}
+		ev, err := events.New(service, contracts.RoleAssigned, string(u.ID), tenant.String(), contracts.RoleAssignmentData{
+			TenantID: tenant.String(), UserID: string(u.ID), RoleID: string(r), RoleCode: string(codes[r])}, meta)
+		if err != nil {
+			return Invited{}, err
+		}
+		assigned = append(assigned, ev)
 	}
 	if u.Roles, err = tx.UserRoles(ctx, u.ID); err != nil {
 		return Invited{}, err
@@ -458,7 +475,7 @@ func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, i
 	if err != nil {
 		return Invited{}, err
 	}
-	if err := outbox.Emit(ctx, tx.Tx, ev); err != nil {
+	if err := outbox.Emit(ctx, tx.Tx, append([]events.Event{ev}, assigned...)...); err != nil {
 		return Invited{}, err
 	}
 	return Invited{User: u, Invitation: inv, Token: token}, nil
