@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"spine/shared/contracts"
 	"spine/shared/events"
@@ -134,6 +135,43 @@ func TestConsumer_TenantDecommissioned_DisablesEveryUser(t *testing.T) {
 	}
 	if r := h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": "late@example.com"}); r.Code != http.StatusForbidden {
 		t.Fatalf("a decommissioned tenant's write: %d", r.Code)
+	}
+}
+
+// The consumer's effect runs inside the transaction that claims the event, so it must not call
+// out: the tenant directory is asked before that transaction opens, and the catalog is read
+// through the consumer's own transaction. On a one-connection pool a second transaction (or a
+// directory that needed the pool) would wait for ever; here the event is applied.
+func TestConsumer_TenantProvisioned_AppliesOnAOneConnectionPool_DirectoryAskedOutsideTheTransaction(t *testing.T) {
+	h := newHarness(t, harnessOpts{pool: sqlstore.PoolConfig{MaxOpen: 1}})
+	var inUse []int
+	h.dir.asked = func() { inUse = append(inUse, h.rt.Stats().InUse) }
+	id := tenancy.NewTenantID()
+	h.dir.set(id, tenancy.StatusActive)
+	ev, err := events.New("tenants", contracts.TenantProvisioned, id.String(), id.String(),
+		contracts.TenantProvisionedData{TenantID: id.String(), OwnerEmail: "owner@one-conn.example"}, events.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if d := h.deliverEventCtx(ctx, ev); d.err != nil {
+		t.Fatalf("TenantProvisioned on a one-connection pool: %v", d.err)
+	}
+	if len(inUse) == 0 || slices.Max(inUse) != 0 {
+		t.Fatalf("the directory was asked with %v connections in use, want none (no transaction open)", inUse)
+	}
+	h.dir.asked = nil
+	admin := h.tokens.MintAs(t, "admin", id.String(), false, allScopes...)
+	roles := h.must(http.StatusOK, "GET", "/api/roles", admin, nil).JSON(t)["value"].([]any)
+	for _, x := range roles {
+		r := x.(map[string]any)
+		if r["code"] == string(RoleTenantAdmin) && len(anyStrings(r["permissions"])) != 10 {
+			t.Fatalf("tenant-admin holds %v, want the whole catalog", r["permissions"])
+		}
+	}
+	if len(roles) != 2 {
+		t.Fatalf("roles %v", roles)
 	}
 }
 

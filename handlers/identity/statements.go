@@ -79,6 +79,8 @@ type statements struct {
 	deleteRolePermission string
 	// deleteRolePermissions: tenant, role id. Every permission of the role.
 	deleteRolePermissions string
+	// grantCatalog: tenant, role id. Grants the role (holding none yet) every catalog permission.
+	grantCatalog string
 	// roleHolders: tenant, role id → user ids assigned the role, in id order.
 	roleHolders string
 	// insertAssignment: tenant, role id, user id, assigned by, assigned at. Inserts nothing (0

@@ -55,6 +55,8 @@ var pgStatements = statements{
 	insertRolePermission:  `INSERT INTO role_permissions (tenant_id, role_id, permission_code) VALUES ($1, $2, $3)`,
 	deleteRolePermission:  `DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2 AND permission_code = $3`,
 	deleteRolePermissions: `DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2`,
+	grantCatalog: `INSERT INTO role_permissions (tenant_id, role_id, permission_code)
+		SELECT $1, $2, code FROM permissions`,
 	roleHolders: `SELECT user_id::text FROM role_assignments WHERE tenant_id = $1 AND role_id = $2
 		ORDER BY user_id`,
 	insertAssignment: `INSERT INTO role_assignments (tenant_id, role_id, user_id, assigned_by, assigned_at)

@@ -79,6 +79,8 @@ var msStatements = statements{
 	insertRolePermission:  `INSERT INTO dbo.role_permissions (tenant_id, role_id, permission_code) VALUES (@p1, @p2, @p3)`,
 	deleteRolePermission:  `DELETE FROM dbo.role_permissions WHERE tenant_id = @p1 AND role_id = @p2 AND permission_code = CAST(@p3 AS varchar(64))`,
 	deleteRolePermissions: `DELETE FROM dbo.role_permissions WHERE tenant_id = @p1 AND role_id = @p2`,
+	grantCatalog: `INSERT INTO dbo.role_permissions (tenant_id, role_id, permission_code)
+		SELECT @p1, @p2, code FROM dbo.permissions`,
 	roleHolders: `SELECT u.user_key FROM dbo.role_assignments ra
 		JOIN dbo.users u ON u.tenant_id = ra.tenant_id AND u.user_id = ra.user_id
 		WHERE ra.tenant_id = @p1 AND ra.role_id = @p2 ORDER BY u.user_key`,

@@ -362,6 +362,13 @@ func (tx *Tx) AddRolePermission(ctx context.Context, id RoleID, p PermissionCode
 	return err
 }
 
+// GrantCatalog grants a role that holds no permission yet every permission of the catalog, read
+// in this transaction.
+func (tx *Tx) GrantCatalog(ctx context.Context, id RoleID) error {
+	_, err := tx.ExecContext(ctx, tx.q.grantCatalog, tx.tenant, string(id))
+	return err
+}
+
 // RemoveRolePermission takes a permission from the role.
 func (tx *Tx) RemoveRolePermission(ctx context.Context, id RoleID, p PermissionCode) error {
 	_, err := tx.ExecContext(ctx, tx.q.deleteRolePermission, tx.tenant, string(id), string(p))
