@@ -175,20 +175,30 @@ func (s *Service) checkPermissions(ctx context.Context, codes []PermissionCode) 
 // ---- effective permissions: authz.Permissions ----
 
 // Effective implements authz.Permissions: every permission code user holds in tenant through its
-// roles, sorted; empty for an unknown, Invited or Disabled user. Served from Redis
+// roles, sorted in byte order; empty for an unknown, Invited or Disabled user. Served from Redis
 // ({t:<tenant>}:identity:perms:<user>) with cache.GetOrLoadConsistent, which never stores a set
-// read before a change whose invalidation has run; with Redis down, from the store.
+// read before a change whose invalidation has run; with Redis down, from the store. The store
+// sorts in Go; a cached set is sorted again if it is not (one cached before that, in the order of
+// the database's collation), so the order never depends on the engine.
 func (s *Service) Effective(ctx context.Context, tenant tenancy.TenantID, user string) ([]string, error) {
 	id, err := ParseUserID(user)
 	if err != nil || tenant.IsZero() {
 		return []string{}, nil
 	}
-	return cache.GetOrLoadConsistent(ctx, s.cache, permsKey(tenant, id), s.cfg.CacheTTL, func(ctx context.Context) ([]string, error) {
+	set, err := cache.GetOrLoadConsistent(ctx, s.cache, permsKey(tenant, id), s.cfg.CacheTTL, func(ctx context.Context) ([]string, error) {
 		return s.store.Effective(ctx, tenant, id)
 	})
+	if err != nil {
+		return nil, err
+	}
+	if !slices.IsSorted(set) {
+		set = slices.Sorted(slices.Values(set))
+	}
+	return set, nil
 }
 
-// Allowed implements authz.Permissions: whether user holds permission in tenant.
+// Allowed implements authz.Permissions: whether user holds permission in tenant. It binary-searches
+// Effective's set, which is in byte order whatever the database's collation.
 func (s *Service) Allowed(ctx context.Context, tenant tenancy.TenantID, user, permission string) (bool, error) {
 	set, err := s.Effective(ctx, tenant, user)
 	if err != nil {

@@ -71,7 +71,8 @@ type statements struct {
 	// listRoles: tenant, after (canonical id text; the zero UUID for the first page), limit →
 	// roleColumns of up to limit roles with a greater id, in id order.
 	listRoles string
-	// rolePermissions: tenant, role id → permission codes, sorted.
+	// rolePermissions: tenant, role id → permission codes (the store sorts them in Go: an ORDER BY
+	// follows the database's collation, which may ignore '.' and '-').
 	rolePermissions string
 	// insertRolePermission: tenant, role id, permission code.
 	insertRolePermission string
@@ -92,9 +93,10 @@ type statements struct {
 	deleteRoleAssignments string
 
 	// effective: tenant, user id → the distinct permission codes the user holds through its
-	// roles, sorted; none unless the user is Active.
+	// roles, none unless the user is Active (the store sorts them in Go).
 	effective string
-	// catalog: → code, name, category of every catalog permission, by code.
+	// catalog: → code, name, category of every catalog permission (the store sorts them by code
+	// in Go).
 	catalog string
 }
 

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"spine/shared/sqlstore"
@@ -70,7 +72,8 @@ func (s *Store) Bind(tx *sqlstore.Tx, tenant tenancy.TenantID) *Tx {
 	return &Tx{Tx: tx, q: s.q, tenant: tenant.String()}
 }
 
-// Catalog returns the permission catalog, by code (platform-level rows: any scope reads them).
+// Catalog returns the permission catalog, by code in byte order (platform-level rows: any scope
+// reads them).
 func (s *Store) Catalog(ctx context.Context) ([]Permission, error) {
 	var out []Permission
 	err := s.db.InReadTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error {
@@ -88,10 +91,13 @@ func (s *Store) Catalog(ctx context.Context) ([]Permission, error) {
 		}
 		return rows.Err()
 	})
+	slices.SortFunc(out, func(a, b Permission) int { return strings.Compare(string(a.Code), string(b.Code)) })
 	return out, err
 }
 
-// Effective returns the permission codes user holds in tenant (none unless Active), sorted.
+// Effective returns the permission codes user holds in tenant (none unless Active), sorted in
+// byte order. The order is Go's, not the engine's: a database collation such as en_US.utf8
+// ignores '.' and '-', and the check binary-searches the set.
 func (s *Store) Effective(ctx context.Context, tenant tenancy.TenantID, user UserID) ([]string, error) {
 	var out []string
 	err := s.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
@@ -102,6 +108,7 @@ func (s *Store) Effective(ctx context.Context, tenant tenancy.TenantID, user Use
 	if out == nil {
 		out = []string{}
 	}
+	slices.Sort(out)
 	return out, err
 }
 
@@ -339,13 +346,15 @@ func (tx *Tx) ListRoles(ctx context.Context, after RoleID, limit int) ([]Role, e
 	return out, rows.Err()
 }
 
-// RolePermissions returns the role's permission codes, sorted.
+// RolePermissions returns the role's permission codes, sorted in byte order (Go's, whatever the
+// engine's collation).
 func (tx *Tx) RolePermissions(ctx context.Context, id RoleID) ([]PermissionCode, error) {
 	ss, err := tx.strings(ctx, tx.q.rolePermissions, tx.tenant, string(id))
 	out := make([]PermissionCode, len(ss))
 	for i, s := range ss {
 		out[i] = PermissionCode(s)
 	}
+	slices.Sort(out)
 	return out, err
 }
 
