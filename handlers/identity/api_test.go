@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"spine/shared/events"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 	"spine/shared/testenv/apitest"
@@ -465,6 +468,100 @@ func TestInvite_403_RoleIDsWithoutRoleAssignScope(t *testing.T) {
 	var inv invitationJSON
 	if err := json.Unmarshal(r.Body, &inv); err != nil || len(inv.RoleIDs) != 1 || inv.RoleIDs[0] != string(f.memberRole) {
 		t.Fatalf("invitation with both scopes: %s %v", r.Body, err)
+	}
+}
+
+// Two invitations of one new address at once: the second waits for the first and becomes a
+// re-invitation (as on SQL Server), never 409 user-exists for a user that is only Invited.
+func TestInvite_ConcurrentInvitationsOfOneNewAddress_SecondBecomesAReinvitation(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	ctx := t.Context()
+	var (
+		first, second Invited
+		inserted      = make(chan struct{})
+		once          sync.Once
+		release       = make(chan struct{})
+		errs          = make(chan error, 2)
+	)
+	go func() {
+		errs <- h.svc.store.Write(ctx, sqlstore.TenantScope(f.id), f.id, func(tx *Tx) error {
+			var err error
+			if first, err = h.svc.invite(ctx, tx, f.id, InviteInput{Email: "twice@example.com"}, "user:a", events.Meta{}); err != nil {
+				return err
+			}
+			once.Do(func() { close(inserted) })
+			<-release // hold the new user's row uncommitted
+			return nil
+		})
+	}()
+	<-inserted
+	go func() {
+		errs <- h.svc.store.Write(ctx, sqlstore.TenantScope(f.id), f.id, func(tx *Tx) error {
+			var err error
+			second, err = h.svc.invite(ctx, tx, f.id, InviteInput{Email: "TWICE@example.com", Roles: []RoleID{f.memberRole}}, "user:b", events.Meta{})
+			return err
+		})
+	}()
+	time.Sleep(300 * time.Millisecond) // the second now waits on the first's uncommitted row
+	close(release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent invitation: %v", err)
+		}
+	}
+	if second.User.ID != first.User.ID || second.Invitation.ID == first.Invitation.ID || second.Token == "" {
+		t.Fatalf("second %+v, first %+v", second, first)
+	}
+	got := h.must(http.StatusOK, "GET", "/api/users/"+string(first.User.ID), f.admin, nil).JSON(t)
+	if got["status"] != "Invited" || !slices.Equal(anyStrings(got["roleIds"]), []string{string(f.memberRole)}) {
+		t.Fatalf("user %v", got)
+	}
+	if r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(first.Token, nil)); r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
+		t.Fatalf("the first token after the re-invitation: %d %s", r.Code, r.Body)
+	}
+	h.accept(second.Token, nil)
+}
+
+// The same through the API: concurrent invitations of one new address all answer 201 for one
+// user, of whose invitations exactly one is left pending.
+func TestInvite_ConcurrentRequestsForOneNewAddress_All201OneUserOnePending(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	const n = 8
+	type answer struct {
+		code int
+		body []byte
+	}
+	answers := make(chan answer, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			r := h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": "crowd@example.com"})
+			answers <- answer{r.Code, r.Body}
+		}()
+	}
+	close(start)
+	users := map[string]bool{}
+	for range n {
+		a := <-answers
+		if a.code != http.StatusCreated {
+			t.Fatalf("concurrent invitation: %d %s", a.code, a.body)
+		}
+		var inv invitationJSON
+		_ = json.Unmarshal(a.body, &inv)
+		users[inv.UserID] = true
+	}
+	if len(users) != 1 {
+		t.Fatalf("%d users for one address", len(users))
+	}
+	var pending int
+	if err := h.rt.InReadTx(t.Context(), sqlstore.TenantScope(f.id), func(tx *sqlstore.Tx) error {
+		return tx.QueryRowContext(t.Context(), `SELECT count(*) FROM invitations i JOIN users u USING (tenant_id, user_id)
+			WHERE u.email_key = 'crowd@example.com' AND i.accepted_at IS NULL AND i.revoked_at IS NULL`).Scan(&pending)
+	}); err != nil || pending != 1 {
+		t.Fatalf("pending invitations %d %v", pending, err)
 	}
 }
 

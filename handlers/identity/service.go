@@ -424,15 +424,24 @@ func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, i
 		codes[r] = ro.Code
 	}
 	u, err := tx.LockUserByEmail(ctx, in.Email)
-	switch {
-	case errors.Is(err, ErrUserNotFound):
-		u = User{ID: UserID(newID()), Tenant: tenant, Email: in.Email, DisplayName: in.DisplayName, Status: StatusInvited,
+	created := false
+	if errors.Is(err, ErrUserNotFound) {
+		nu := User{ID: UserID(newID()), Tenant: tenant, Email: in.Email, DisplayName: in.DisplayName, Status: StatusInvited,
 			Version: 1, CreatedAt: now, UpdatedAt: now}
-		if err := tx.InsertUser(ctx, u); err != nil {
-			return Invited{}, err
+		switch err = tx.InsertUser(ctx, nu); {
+		case err == nil:
+			u, created = nu, true
+		case errors.Is(err, ErrUserExists):
+			// A concurrent invitation of the same new address inserted it first (the lock above
+			// had no row to take; the insert waited for that invitation to commit): this one is
+			// a re-invitation of that user, as when it comes later.
+			u, err = tx.LockUserByEmail(ctx, in.Email)
 		}
+	}
+	switch {
 	case err != nil:
 		return Invited{}, err
+	case created:
 	case u.Status != StatusInvited:
 		return Invited{}, ErrUserExists
 	default: // re-invitation: the earlier tokens stop working

@@ -23,7 +23,8 @@ type statements struct {
 	// lockLiveUsers: tenant → userColumns of every Invited or Active user, in id order, locked.
 	lockLiveUsers string
 	// insertUser: tenant, user id, email, email key, display name, status, version, created at,
-	// updated at.
+	// updated at. Inserts nothing (0 rows affected, no error) when the tenant has the email key
+	// already, after waiting for a concurrent insert of it to commit or roll back.
 	insertUser string
 	// updateUser: tenant, user id, display name, status, version, updated at, activated at.
 	updateUser string

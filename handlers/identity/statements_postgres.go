@@ -16,8 +16,11 @@ var pgStatements = statements{
 	userByEmail:     `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND email_key = $2`,
 	lockLiveUsers: `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND status IN ('Invited', 'Active')
 		ORDER BY user_id FOR UPDATE`,
+	// FOR UPDATE of an address that has no row locks nothing, so two invitations of one new
+	// address both get here; ON CONFLICT makes the second wait for the first and insert nothing
+	// (a unique violation would abort its transaction), and the service then locks the row.
 	insertUser: `INSERT INTO users (tenant_id, user_id, email, email_key, display_name, status, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, email_key) DO NOTHING`,
 	updateUser: `UPDATE users SET display_name = $3, status = $4, version = $5, updated_at = $6, activated_at = $7
 		WHERE tenant_id = $1 AND user_id = $2`,
 	touchLogin: `UPDATE users SET last_login_at = $3 WHERE tenant_id = $1 AND user_id = $2`,

@@ -33,8 +33,11 @@ var msStatements = statements{
 	userByEmail:     `SELECT ` + msUserCols + ` FROM dbo.users WHERE tenant_id = @p1 AND email_key = @p2`,
 	lockLiveUsers: `SELECT ` + msUserCols + ` FROM dbo.users WITH (UPDLOCK, ROWLOCK, HOLDLOCK)
 		WHERE tenant_id = @p1 AND status IN ('Invited', 'Active') ORDER BY user_key`,
+	// PostgreSQL's ON CONFLICT (tenant_id, email_key) DO NOTHING (lockUserByEmail's HOLDLOCK has
+	// the key's range locked already; this keeps the statement's own contract).
 	insertUser: `INSERT INTO dbo.users (tenant_id, user_id, email, email_key, display_name, status, version, created_at, updated_at)
-		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9)`,
+		SELECT @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9
+		WHERE NOT EXISTS (SELECT 1 FROM dbo.users WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND email_key = @p4)`,
 	updateUser: `UPDATE dbo.users SET display_name = @p3, status = @p4, version = @p5, updated_at = @p6, activated_at = @p7
 		WHERE tenant_id = @p1 AND user_id = @p2`,
 	touchLogin: `UPDATE dbo.users SET last_login_at = @p3 WHERE tenant_id = @p1 AND user_id = @p2`,

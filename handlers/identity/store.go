@@ -144,14 +144,25 @@ func (tx *Tx) LockLiveUsers(ctx context.Context) ([]User, error) {
 	return tx.scanUsers(rows)
 }
 
-// InsertUser inserts u; an address the tenant has already is ErrUserExists.
+// InsertUser inserts u; an address the tenant has already is ErrUserExists, and the
+// transaction stays usable: a concurrent insert of the address is waited for, and when it
+// commits this inserts nothing (no unique violation, which would abort a PostgreSQL
+// transaction), so the caller can lock the row it now sees.
 func (tx *Tx) InsertUser(ctx context.Context, u User) error {
-	_, err := tx.ExecContext(ctx, tx.q.insertUser, tx.tenant, string(u.ID), string(u.Email), u.Email.Key(), u.DisplayName,
+	res, err := tx.ExecContext(ctx, tx.q.insertUser, tx.tenant, string(u.ID), string(u.Email), u.Email.Key(), u.DisplayName,
 		string(u.Status), u.Version, utc(u.CreatedAt), utc(u.UpdatedAt))
 	if errors.Is(sqlstore.Translate(tx.Dialect, err), sqlstore.ErrUniqueViolation) {
 		return ErrUserExists
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return ErrUserExists
+	}
+	return nil
 }
 
 // UpdateUser writes u's display name, status, version, updated and activated times.
