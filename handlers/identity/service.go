@@ -548,19 +548,20 @@ func (s *Service) Accept(ctx context.Context, token string, in AcceptInput) (Use
 	}
 	tenant := tok.tenant
 	sc := sqlstore.TenantScope(tenant)
+	// verify accepts a pending invitation (Invitation.Pending) whose token matches, and says why
+	// any other cannot be accepted.
 	verify := func(inv Invitation) error {
-		if !tok.matches(inv.TokenHash) {
-			return ErrInvitationNotFound
-		}
 		switch {
+		case !tok.matches(inv.TokenHash):
+			return ErrInvitationNotFound
+		case inv.Pending(s.cfg.Now()):
+			return nil
 		case inv.AcceptedAt != nil:
 			return ErrInvitationAccepted
 		case inv.RevokedAt != nil:
 			return ErrInvitationRevoked
-		case !s.cfg.Now().Before(inv.ExpiresAt):
-			return ErrInvitationExpired
 		}
-		return nil
+		return ErrInvitationExpired
 	}
 	// Verify first (cheap, read-only), so a wrong token costs no password hashing.
 	if err := s.store.Read(ctx, sc, tenant, func(tx *Tx) error {
