@@ -565,6 +565,44 @@ func TestInvite_ConcurrentRequestsForOneNewAddress_All201OneUserOnePending(t *te
 	}
 }
 
+// GET /roles reads the page's permissions in the list's one statement, not one per role.
+func TestListRoles_OneStatementForThePageWhateverItsSize(t *testing.T) {
+	db, log := openTraced(t)
+	h := newHarness(t, harnessOpts{db: db})
+	f := h.provisioned()
+	for i := range 6 {
+		h.createRole(f, fmt.Sprintf("page-role-%d", i), "user.read", "audit.read")
+	}
+	log.reset()
+	r := h.must(http.StatusOK, "GET", "/api/roles?limit=200", f.admin, nil)
+	if n := log.count("role_permissions"); n != 1 {
+		t.Fatalf("%d statements read role_permissions for one page of 8 roles, want 1", n)
+	}
+	var page struct{ Value []roleJSON }
+	_ = json.Unmarshal(r.Body, &page)
+	if len(page.Value) != 8 {
+		t.Fatalf("page %s", r.Body)
+	}
+	for _, ro := range page.Value {
+		want := "audit.read,user.read"
+		switch ro.Code {
+		case string(RoleMember):
+			want = "role.read,tenant.read,user.read"
+		case string(RoleTenantAdmin):
+			want = "audit.read,audit.write,role.assign,role.manage,role.read,tenant.manage,tenant.read,user.invite,user.manage,user.read"
+		}
+		if got := strings.Join(ro.Permissions, ","); got != want {
+			t.Errorf("role %s: permissions %s, want %s", ro.Code, got, want)
+		}
+	}
+	// A role without permissions lists an empty set, not null.
+	h.createRole(f, "bare-role")
+	r = h.must(http.StatusOK, "GET", "/api/roles?limit=200", f.admin, nil)
+	if !strings.Contains(string(r.Body), `"code":"bare-role","name":"Role bare-role","isSystem":false,"permissions":[]`) {
+		t.Fatalf("a role without permissions: %s", r.Body)
+	}
+}
+
 // The invitation token travels in the body of POST /api/users/invitations/accept; the path form
 // still works (deprecated). No 4xx answer of either form holds the token.
 func TestAccept_TokenInTheBody_ActivatesAndNo4xxEchoesTheToken(t *testing.T) {

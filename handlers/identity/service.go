@@ -735,15 +735,8 @@ func (s *Service) ListRoles(ctx context.Context, c Caller, tenant tenancy.Tenant
 	var out []Role
 	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		var err error
-		if out, err = tx.ListRoles(ctx, after, limit); err != nil {
-			return err
-		}
-		for i := range out {
-			if out[i].Permissions, err = tx.RolePermissions(ctx, out[i].ID); err != nil {
-				return err
-			}
-		}
-		return nil
+		out, err = tx.ListRoles(ctx, after, limit)
+		return err
 	})
 	return out, err
 }

@@ -70,7 +70,9 @@ type statements struct {
 	// deleteRole: tenant, role id.
 	deleteRole string
 	// listRoles: tenant, after (canonical id text; the zero UUID for the first page), limit →
-	// roleColumns of up to limit roles with a greater id, in id order.
+	// roleColumns of up to limit roles with a greater id, in id order, each followed by its
+	// permission codes joined with ',' in any order ('' for none; codes hold no ','): the page
+	// and its permissions in one round trip.
 	listRoles string
 	// rolePermissions: tenant, role id → permission codes (the store sorts them in Go: an ORDER BY
 	// follows the database's collation, which may ignore '.' and '-').

@@ -51,8 +51,12 @@ var pgStatements = statements{
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 	updateRole: `UPDATE roles SET name = $3, version = $4, updated_at = $5 WHERE tenant_id = $1 AND role_id = $2`,
 	deleteRole: `DELETE FROM roles WHERE tenant_id = $1 AND role_id = $2`,
-	listRoles: `SELECT ` + pgRoleCols + ` FROM roles WHERE tenant_id = $1 AND role_id > $2::uuid
-		ORDER BY role_id LIMIT $3`,
+	// One statement for the page, its permissions aggregated per role (role_permissions_pkey).
+	listRoles: `SELECT r.role_id::text, r.code, r.name, r.is_system, r.version, r.created_at, r.updated_at,
+			COALESCE((SELECT string_agg(rp.permission_code, ',') FROM role_permissions rp
+				WHERE rp.tenant_id = r.tenant_id AND rp.role_id = r.role_id), '')
+		FROM roles r WHERE r.tenant_id = $1 AND r.role_id > $2::uuid
+		ORDER BY r.role_id LIMIT $3`,
 	rolePermissions: `SELECT permission_code FROM role_permissions WHERE tenant_id = $1 AND role_id = $2
 		ORDER BY permission_code`,
 	insertRolePermission:  `INSERT INTO role_permissions (tenant_id, role_id, permission_code) VALUES ($1, $2, $3)`,

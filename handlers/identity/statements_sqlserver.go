@@ -75,8 +75,12 @@ var msStatements = statements{
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8)`,
 	updateRole: `UPDATE dbo.roles SET name = @p3, version = @p4, updated_at = @p5 WHERE tenant_id = @p1 AND role_id = @p2`,
 	deleteRole: `DELETE FROM dbo.roles WHERE tenant_id = @p1 AND role_id = @p2`,
-	listRoles: `SELECT TOP (@p3) ` + msRoleCols + ` FROM dbo.roles WHERE tenant_id = @p1 AND role_key > CAST(@p2 AS char(36))
-		ORDER BY role_key`,
+	// STRING_AGG (SQL Server 2017+, Azure SQL) over varchar(max), so a long set cannot overflow.
+	listRoles: `SELECT TOP (@p3) r.role_key, r.code, r.name, r.is_system, r.version, r.created_at, r.updated_at,
+			COALESCE((SELECT STRING_AGG(CAST(rp.permission_code AS varchar(max)), ',') FROM dbo.role_permissions rp
+				WHERE rp.tenant_id = r.tenant_id AND rp.role_id = r.role_id), '')
+		FROM dbo.roles r WHERE r.tenant_id = @p1 AND r.role_key > CAST(@p2 AS char(36))
+		ORDER BY r.role_key`,
 	rolePermissions: `SELECT permission_code FROM dbo.role_permissions WHERE tenant_id = @p1 AND role_id = @p2
 		ORDER BY permission_code`,
 	insertRolePermission:  `INSERT INTO dbo.role_permissions (tenant_id, role_id, permission_code) VALUES (@p1, @p2, @p3)`,

@@ -334,8 +334,8 @@ func (tx *Tx) DeleteRole(ctx context.Context, id RoleID) error {
 	return tx.execOne(ctx, ErrRoleNotFound, tx.q.deleteRole, tx.tenant, string(id))
 }
 
-// ListRoles returns up to limit roles (without their permissions) after after ("" for the first
-// page), in id order.
+// ListRoles returns up to limit roles with their permissions (sorted) after after ("" for the
+// first page), in id order, in one statement.
 func (tx *Tx) ListRoles(ctx context.Context, after RoleID, limit int) ([]Role, error) {
 	a := string(after)
 	if a == "" {
@@ -348,9 +348,17 @@ func (tx *Tx) ListRoles(ctx context.Context, after RoleID, limit int) ([]Role, e
 	defer rows.Close()
 	var out []Role
 	for rows.Next() {
-		r, err := tx.scanRole(rows)
+		var perms string
+		r, err := tx.scanRole(rows, &perms)
 		if err != nil {
 			return nil, err
+		}
+		r.Permissions = []PermissionCode{}
+		if perms != "" {
+			for _, p := range strings.Split(perms, ",") {
+				r.Permissions = append(r.Permissions, PermissionCode(p))
+			}
+			slices.Sort(r.Permissions)
 		}
 		out = append(out, r)
 	}
@@ -477,10 +485,11 @@ func (tx *Tx) scanInvitation(r rowScanner) (Invitation, error) {
 	return inv, nil
 }
 
-func (tx *Tx) scanRole(r rowScanner) (Role, error) {
+// scanRole reads roleColumns, then into extra whatever columns follow them.
+func (tx *Tx) scanRole(r rowScanner, extra ...any) (Role, error) {
 	var ro Role
 	var id, code string
-	err := r.Scan(&id, &code, &ro.Name, &ro.IsSystem, &ro.Version, &ro.CreatedAt, &ro.UpdatedAt)
+	err := r.Scan(append([]any{&id, &code, &ro.Name, &ro.IsSystem, &ro.Version, &ro.CreatedAt, &ro.UpdatedAt}, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Role{}, ErrRoleNotFound
 	}

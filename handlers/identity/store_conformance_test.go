@@ -177,6 +177,12 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 			if err != nil || len(list) != 2 {
 				t.Errorf("list %v %v", list, err)
 			}
+			for _, r := range list { // the page carries its permissions
+				want := map[RoleID][]PermissionCode{r1.ID: {"role.read", "user.read"}, r2.ID: {"audit.read", "user.read"}}[r.ID]
+				if !slices.Equal(r.Permissions, want) {
+					t.Errorf("listed role %s: permissions %v, want %v", r.Code, r.Permissions, want)
+				}
+			}
 			return nil
 		})
 		eff, err := s.Effective(ctx, a, u.ID)
