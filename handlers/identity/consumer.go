@@ -128,26 +128,22 @@ func (s *Service) seed(ctx context.Context, tx *Tx, tenant tenancy.TenantID, own
 	return err
 }
 
-// disableAll disables every live user of the tenant and revokes the pending invitations.
+// disableAll disables every live user of the tenant (one set-based statement) and revokes the
+// pending invitations (another), and emits a UserDisabled per user with one outbox.Emit.
 func (s *Service) disableAll(ctx context.Context, tx *Tx, tenant tenancy.TenantID, meta events.Meta) error {
-	users, err := tx.LockLiveUsers(ctx)
+	now := s.cfg.Now()
+	ids, err := tx.DisableLiveUsers(ctx, now)
 	if err != nil {
 		return err
 	}
-	now := s.cfg.Now()
-	ids := make([]UserID, 0, len(users))
-	evs := make([]events.Event, 0, len(users))
-	for _, u := range users {
-		u.Status, u.Version, u.UpdatedAt = StatusDisabled, u.Version+1, now
-		if err := tx.UpdateUser(ctx, u); err != nil {
-			return err
-		}
-		ev, err := events.New(service, contracts.UserDisabled, string(u.ID), tenant.String(), contracts.UserStatusChangedData{
-			TenantID: tenant.String(), UserID: string(u.ID), Status: string(StatusDisabled), Reason: "tenant-decommissioned"}, meta)
+	evs := make([]events.Event, 0, len(ids))
+	for _, id := range ids {
+		ev, err := events.New(service, contracts.UserDisabled, string(id), tenant.String(), contracts.UserStatusChangedData{
+			TenantID: tenant.String(), UserID: string(id), Status: string(StatusDisabled), Reason: "tenant-decommissioned"}, meta)
 		if err != nil {
 			return err
 		}
-		ids, evs = append(ids, u.ID), append(evs, ev)
+		evs = append(evs, ev)
 	}
 	if err := tx.RevokeTenantInvitations(ctx, now); err != nil {
 		return err

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -172,6 +173,42 @@ func TestConsumer_TenantProvisioned_AppliesOnAOneConnectionPool_DirectoryAskedOu
 	}
 	if len(roles) != 2 {
 		t.Fatalf("roles %v", roles)
+	}
+}
+
+// Decommissioning disables the tenant's users with one statement, whatever their number.
+func TestConsumer_TenantDecommissioned_OneUpdateOfUsersWhateverTheirNumber(t *testing.T) {
+	db, log := openTraced(t)
+	h := newHarness(t, harnessOpts{db: db})
+	f := h.provisioned()
+	var ids []UserID
+	for i := range 5 {
+		ids = append(ids, h.activeUser(f, fmt.Sprintf("dec-%d@example.com", i), f.memberRole))
+	}
+	for _, u := range ids {
+		if !h.check(f, u, "user.read") {
+			t.Fatal("not allowed before")
+		}
+	}
+	h.dir.set(f.id, tenancy.StatusDecommissioned)
+	log.reset()
+	if d := h.deliver(f.id, contracts.TenantDecommissioned, contracts.TenantStatusChangedData{TenantID: f.id.String(), Status: "Decommissioned"}); d.err != nil {
+		t.Fatal(d.err)
+	}
+	if n := log.count("UPDATE users"); n != 1 {
+		t.Fatalf("%d UPDATE statements of users for 6 users, want 1", n)
+	}
+	for _, u := range append(ids, f.ownerUserID) {
+		if got := h.must(http.StatusOK, "GET", "/api/users/"+string(u), f.admin, nil); got.JSON(t)["status"] != "Disabled" || got.Header.Get("ETag") == `"1"` && u != f.ownerUserID {
+			t.Errorf("user %s after decommissioning: %s %v", u, got.Body, got.Header)
+		}
+		if h.check(f, u, "user.read") {
+			t.Errorf("user %s still allowed", u)
+		}
+	}
+	types := outboxTypes(t, h, f.id)
+	if n := len(slices.DeleteFunc(slices.Clone(types), func(s string) bool { return s != contracts.UserDisabled })); n != 6 {
+		t.Fatalf("UserDisabled events %d (%v), want 6", n, types)
 	}
 }
 

@@ -20,8 +20,9 @@ type statements struct {
 	lockUserByEmail string
 	// userByEmail: tenant, email key → userColumns.
 	userByEmail string
-	// lockLiveUsers: tenant → userColumns of every Invited or Active user, in id order, locked.
-	lockLiveUsers string
+	// disableLiveUsers: tenant, updated at → the user ids (canonical text) of every Invited or
+	// Active user, which it sets Disabled (version + 1), in one statement.
+	disableLiveUsers string
 	// insertUser: tenant, user id, email, email key, display name, status, version, created at,
 	// updated at. Inserts nothing (0 rows affected, no error) when the tenant has the email key
 	// already, after waiting for a concurrent insert of it to commit or roll back.

@@ -14,8 +14,8 @@ var pgStatements = statements{
 	lockUser:        `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE`,
 	lockUserByEmail: `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND email_key = $2 FOR UPDATE`,
 	userByEmail:     `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND email_key = $2`,
-	lockLiveUsers: `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND status IN ('Invited', 'Active')
-		ORDER BY user_id FOR UPDATE`,
+	disableLiveUsers: `UPDATE users SET status = 'Disabled', version = version + 1, updated_at = $2
+		WHERE tenant_id = $1 AND status IN ('Invited', 'Active') RETURNING user_id::text`,
 	// FOR UPDATE of an address that has no row locks nothing, so two invitations of one new
 	// address both get here; ON CONFLICT makes the second wait for the first and insert nothing
 	// (a unique violation would abort its transaction), and the service then locks the row.

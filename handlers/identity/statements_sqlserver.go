@@ -31,8 +31,10 @@ var msStatements = statements{
 	lockUser:        `SELECT ` + msUserCols + ` FROM dbo.users WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND user_id = @p2`,
 	lockUserByEmail: `SELECT ` + msUserCols + ` FROM dbo.users WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND email_key = @p2`,
 	userByEmail:     `SELECT ` + msUserCols + ` FROM dbo.users WHERE tenant_id = @p1 AND email_key = @p2`,
-	lockLiveUsers: `SELECT ` + msUserCols + ` FROM dbo.users WITH (UPDLOCK, ROWLOCK, HOLDLOCK)
-		WHERE tenant_id = @p1 AND status IN ('Invited', 'Active') ORDER BY user_key`,
+	// PostgreSQL's UPDATE ... RETURNING (users has no trigger, so OUTPUT needs no INTO).
+	disableLiveUsers: `UPDATE dbo.users SET status = 'Disabled', version = version + 1, updated_at = @p2
+		OUTPUT inserted.user_key
+		WHERE tenant_id = @p1 AND status IN ('Invited', 'Active')`,
 	// PostgreSQL's ON CONFLICT (tenant_id, email_key) DO NOTHING (lockUserByEmail's HOLDLOCK has
 	// the key's range locked already; this keeps the statement's own contract).
 	insertUser: `INSERT INTO dbo.users (tenant_id, user_id, email, email_key, display_name, status, version, created_at, updated_at)

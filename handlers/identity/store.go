@@ -135,13 +135,16 @@ func (tx *Tx) UserByEmail(ctx context.Context, email Email) (User, error) {
 	return tx.scanUser(tx.QueryRowContext(ctx, tx.q.userByEmail, tx.tenant, email.Key()))
 }
 
-// LockLiveUsers returns every Invited or Active user, locked, in id order.
-func (tx *Tx) LockLiveUsers(ctx context.Context) ([]User, error) {
-	rows, err := tx.QueryContext(ctx, tx.q.lockLiveUsers, tx.tenant)
-	if err != nil {
-		return nil, err
+// DisableLiveUsers sets every Invited or Active user Disabled (version + 1, updated at at) in one
+// statement and returns their ids, in id order.
+func (tx *Tx) DisableLiveUsers(ctx context.Context, at time.Time) ([]UserID, error) {
+	ss, err := tx.strings(ctx, tx.q.disableLiveUsers, tx.tenant, utc(at))
+	out := make([]UserID, len(ss))
+	for i, s := range ss {
+		out[i] = UserID(s)
 	}
-	return tx.scanUsers(rows)
+	slices.Sort(out)
+	return out, err
 }
 
 // InsertUser inserts u; an address the tenant has already is ErrUserExists, and the

@@ -111,9 +111,18 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 			if err != nil || len(byMail) != 1 || byMail[0].ID != ids[3] {
 				t.Errorf("email filter %v %v", byMail, err)
 			}
-			live, err := tx.LockLiveUsers(ctx)
-			if err != nil || len(live) != 5 {
-				t.Errorf("live users %d %v", len(live), err)
+			disabled, err := tx.DisableLiveUsers(ctx, at.Add(time.Hour))
+			sorted := slices.Sorted(slices.Values(ids))
+			if err != nil || !slices.Equal(disabled, sorted) {
+				t.Errorf("disabled %v %v, want %v", disabled, err, sorted)
+			}
+			for _, id := range ids {
+				if u, err := tx.User(ctx, id); err != nil || u.Status != StatusDisabled || u.Version != 2 || !u.UpdatedAt.Equal(at.Add(time.Hour)) {
+					t.Errorf("after DisableLiveUsers: %+v %v", u, err)
+				}
+			}
+			if again, err := tx.DisableLiveUsers(ctx, at); err != nil || len(again) != 0 {
+				t.Errorf("again: %v %v", again, err)
 			}
 			return nil
 		})
