@@ -2,13 +2,18 @@ package identity
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"spine/shared/events"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/testenv/apitest"
 )
 
 func TestInvite_201_TokenShownOnceUserInvitedWithRoles(t *testing.T) {
@@ -56,11 +61,11 @@ func TestInvite_SameAddressAnyCase_ReinvitesWhileInvited_409OnceAUser(t *testing
 		t.Fatalf("re-invitation %+v after %+v", second, first)
 	}
 	// The first token was revoked by the re-invitation.
-	r := h.do("POST", "/api/users/invitations/"+first.Token+"/accept", "", nil)
+	r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(first.Token, nil))
 	if r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
 		t.Fatalf("old token: %d %s", r.Code, r.Body)
 	}
-	h.must(http.StatusOK, "POST", "/api/users/invitations/"+second.Token+"/accept", "", nil)
+	h.accept(second.Token, nil)
 	r = h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": "Bob@Example.com"})
 	if r.Code != http.StatusConflict || r.ProblemCode(t) != "user-exists" {
 		t.Fatalf("invite an active user: %d %s", r.Code, r.Body)
@@ -84,17 +89,16 @@ func TestAccept_SingleUse_SetsPasswordForSignIn(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	f := h.provisioned()
 	inv := h.invite(f, "dana@example.com", f.memberRole)
-	if r := h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", map[string]string{"password": "short"}); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-password" {
+	if r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv.Token, map[string]any{"password": "short"})); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-password" {
 		t.Fatalf("short password: %d %s", r.Code, r.Body)
 	}
-	r := h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv.Token+"/accept", "",
-		map[string]string{"password": "correct horse battery staple", "displayName": "Dana"})
+	r := h.accept(inv.Token, map[string]any{"password": "correct horse battery staple", "displayName": "Dana"})
 	m := r.JSON(t)
 	if m["status"] != "Active" || m["displayName"] != "Dana" || m["activatedAt"] == nil || strings.Contains(string(r.Body), "argon2") {
 		t.Fatalf("accepted: %s", r.Body)
 	}
 	// Single use.
-	again := h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	again := h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv.Token, nil))
 	if again.Code != http.StatusGone || again.ProblemCode(t) != "invitation-accepted" {
 		t.Fatalf("second accept: %d %s", again.Code, again.Body)
 	}
@@ -121,7 +125,7 @@ func TestAccept_ExpiredAndRevokedAndForgedTokens(t *testing.T) {
 	f := h.provisioned()
 	inv := h.invite(f, "erin@example.com")
 	h.clock.move(7*24*time.Hour + time.Second)
-	r := h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv.Token, nil))
 	if r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-expired" {
 		t.Fatalf("expired: %d %s", r.Code, r.Body)
 	}
@@ -130,7 +134,7 @@ func TestAccept_ExpiredAndRevokedAndForgedTokens(t *testing.T) {
 	inv2 := h.invite(f, "erin@example.com")
 	h.must(http.StatusNoContent, "DELETE", "/api/users/invitations/"+inv2.ID, f.admin, nil)
 	h.must(http.StatusNoContent, "DELETE", "/api/users/invitations/"+inv2.ID, f.admin, nil) // again: no error
-	if r := h.do("POST", "/api/users/invitations/"+inv2.Token+"/accept", "", nil); r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
+	if r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv2.Token, nil)); r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
 		t.Fatalf("revoked: %d %s", r.Code, r.Body)
 	}
 
@@ -141,12 +145,12 @@ func TestAccept_ExpiredAndRevokedAndForgedTokens(t *testing.T) {
 	otherTenant, _ := newInvitationToken(tenancy.NewTenantID(), tok.invitation)
 	for name, token := range map[string]string{"wrong secret": forged, "garbage": "abc", "other tenant": otherTenant,
 		"one char off": oneCharOff(inv3.Token, 60)} {
-		r := h.do("POST", "/api/users/invitations/"+token+"/accept", "", nil)
+		r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(token, nil))
 		if r.Code != http.StatusNotFound || r.ProblemCode(t) != "invitation-not-found" {
 			t.Errorf("%s: %d %s", name, r.Code, r.Body)
 		}
 	}
-	h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv3.Token+"/accept", "", nil)
+	h.accept(inv3.Token, nil)
 	// An accepted invitation cannot be revoked any more.
 	if r := h.do("DELETE", "/api/users/invitations/"+inv3.ID, f.admin, nil); r.Code != http.StatusGone {
 		t.Fatalf("revoke accepted: %d %s", r.Code, r.Body)
@@ -379,7 +383,7 @@ func TestSuspendedTenant_WritesRefused_ChecksKeepAnswering(t *testing.T) {
 		{"POST", "/api/roles/" + string(f.adminRole) + "/assignments", map[string]any{"userId": string(u)}},
 		{"DELETE", "/api/roles/" + string(f.memberRole) + "/assignments/" + string(u), nil},
 		{"DELETE", "/api/users/invitations/" + inv.ID, nil},
-		{"POST", "/api/users/invitations/" + inv.Token + "/accept", nil},
+		{"POST", "/api/users/invitations/accept", acceptBody(inv.Token, nil)},
 	} {
 		r := h.do(req.method, req.path, f.admin, req.body)
 		if r.Code != http.StatusForbidden || r.ProblemCode(t) != "tenant-suspended" {
@@ -417,7 +421,7 @@ func TestAccept_ConcurrentAcceptancesOneWins(t *testing.T) {
 	const n = 6
 	codes := make(chan int, n)
 	for i := 0; i < n; i++ {
-		go func() { codes <- h.do("POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil).Code }()
+		go func() { codes <- h.do("POST", "/api/users/invitations/accept", "", acceptBody(inv.Token, nil)).Code }()
 	}
 	won, gone := 0, 0
 	for i := 0; i < n; i++ {
@@ -430,5 +434,242 @@ func TestAccept_ConcurrentAcceptancesOneWins(t *testing.T) {
 	}
 	if won != 1 || gone != n-1 {
 		t.Fatalf("%d accepted, %d gone; want 1 and %d", won, gone, n-1)
+	}
+}
+
+// An invitation that assigns roles is a role assignment: it needs role.assign as well as
+// user.invite, or a caller with user.invite alone could make an account it controls tenant-admin.
+func TestInvite_403_RoleIDsWithoutRoleAssignScope(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	inviter := h.tokens.MintAs(t, "inviter", f.id.String(), false, ScopeUserInvite)
+	for _, body := range []map[string]any{
+		{"email": "eve@example.com", "roleIds": []string{string(f.adminRole)}},
+		{"email": "eve@example.com", "roleIds": []string{string(f.memberRole)}},
+	} {
+		r := h.do("POST", "/api/users/invitations", inviter, body)
+		if r.Code != http.StatusForbidden || r.ProblemCode(t) != "insufficient-scope" ||
+			!strings.Contains(r.Header.Get("WWW-Authenticate"), `scope="role.assign"`) {
+			t.Fatalf("roleIds with user.invite only: %d %s %v", r.Code, r.Body, r.Header)
+		}
+	}
+	if v := h.must(http.StatusOK, "GET", "/api/users?email=eve@example.com", f.admin, nil).JSON(t)["value"].([]any); len(v) != 0 {
+		t.Fatalf("the refused invitation created a user: %v", v)
+	}
+	// Without roles, user.invite is enough; re-inviting that address with roles is refused too.
+	h.must(http.StatusCreated, "POST", "/api/users/invitations", inviter, map[string]any{"email": "eve@example.com"})
+	h.must(http.StatusCreated, "POST", "/api/users/invitations", inviter, map[string]any{"email": "fred@example.com", "roleIds": []string{}})
+	if r := h.do("POST", "/api/users/invitations", inviter, map[string]any{"email": "eve@example.com", "roleIds": []string{string(f.adminRole)}}); r.Code != http.StatusForbidden {
+		t.Fatalf("re-invitation adding tenant-admin with user.invite only: %d %s", r.Code, r.Body)
+	}
+	// An inviter holding both scopes invites with roles.
+	both := h.tokens.MintAs(t, "inviter-assigner", f.id.String(), false, ScopeUserInvite, ScopeRoleAssign)
+	r := h.must(http.StatusCreated, "POST", "/api/users/invitations", both, map[string]any{"email": "eve@example.com", "roleIds": []string{string(f.memberRole)}})
+	var inv invitationJSON
+	if err := json.Unmarshal(r.Body, &inv); err != nil || len(inv.RoleIDs) != 1 || inv.RoleIDs[0] != string(f.memberRole) {
+		t.Fatalf("invitation with both scopes: %s %v", r.Body, err)
+	}
+}
+
+// Two invitations of one new address at once: the second waits for the first and becomes a
+// re-invitation (as on SQL Server), never 409 user-exists for a user that is only Invited.
+func TestInvite_ConcurrentInvitationsOfOneNewAddress_SecondBecomesAReinvitation(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	ctx := t.Context()
+	var (
+		first, second Invited
+		inserted      = make(chan struct{})
+		once          sync.Once
+		release       = make(chan struct{})
+		errs          = make(chan error, 2)
+	)
+	go func() {
+		errs <- h.svc.store.Write(ctx, sqlstore.TenantScope(f.id), f.id, func(tx *Tx) error {
+			var err error
+			if first, err = h.svc.invite(ctx, tx, f.id, InviteInput{Email: "twice@example.com"}, "user:a", events.Meta{}); err != nil {
+				return err
+			}
+			once.Do(func() { close(inserted) })
+			<-release // hold the new user's row uncommitted
+			return nil
+		})
+	}()
+	<-inserted
+	go func() {
+		errs <- h.svc.store.Write(ctx, sqlstore.TenantScope(f.id), f.id, func(tx *Tx) error {
+			var err error
+			second, err = h.svc.invite(ctx, tx, f.id, InviteInput{Email: "TWICE@example.com", Roles: []RoleID{f.memberRole}}, "user:b", events.Meta{})
+			return err
+		})
+	}()
+	time.Sleep(300 * time.Millisecond) // the second now waits on the first's uncommitted row
+	close(release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent invitation: %v", err)
+		}
+	}
+	if second.User.ID != first.User.ID || second.Invitation.ID == first.Invitation.ID || second.Token == "" {
+		t.Fatalf("second %+v, first %+v", second, first)
+	}
+	got := h.must(http.StatusOK, "GET", "/api/users/"+string(first.User.ID), f.admin, nil).JSON(t)
+	if got["status"] != "Invited" || !slices.Equal(anyStrings(got["roleIds"]), []string{string(f.memberRole)}) {
+		t.Fatalf("user %v", got)
+	}
+	if r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(first.Token, nil)); r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-revoked" {
+		t.Fatalf("the first token after the re-invitation: %d %s", r.Code, r.Body)
+	}
+	h.accept(second.Token, nil)
+}
+
+// The same through the API: concurrent invitations of one new address all answer 201 for one
+// user, of whose invitations exactly one is left pending.
+func TestInvite_ConcurrentRequestsForOneNewAddress_All201OneUserOnePending(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	const n = 8
+	type answer struct {
+		code int
+		body []byte
+	}
+	answers := make(chan answer, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			r := h.do("POST", "/api/users/invitations", f.admin, map[string]any{"email": "crowd@example.com"})
+			answers <- answer{r.Code, r.Body}
+		}()
+	}
+	close(start)
+	users := map[string]bool{}
+	for range n {
+		a := <-answers
+		if a.code != http.StatusCreated {
+			t.Fatalf("concurrent invitation: %d %s", a.code, a.body)
+		}
+		var inv invitationJSON
+		_ = json.Unmarshal(a.body, &inv)
+		users[inv.UserID] = true
+	}
+	if len(users) != 1 {
+		t.Fatalf("%d users for one address", len(users))
+	}
+	var pending int
+	if err := h.rt.InReadTx(t.Context(), sqlstore.TenantScope(f.id), func(tx *sqlstore.Tx) error {
+		return tx.QueryRowContext(t.Context(), `SELECT count(*) FROM invitations i JOIN users u USING (tenant_id, user_id)
+			WHERE u.email_key = 'crowd@example.com' AND i.accepted_at IS NULL AND i.revoked_at IS NULL`).Scan(&pending)
+	}); err != nil || pending != 1 {
+		t.Fatalf("pending invitations %d %v", pending, err)
+	}
+}
+
+// GET /roles reads the page's permissions in the list's one statement, not one per role.
+func TestListRoles_OneStatementForThePageWhateverItsSize(t *testing.T) {
+	db, log := openTraced(t)
+	h := newHarness(t, harnessOpts{db: db})
+	f := h.provisioned()
+	for i := range 6 {
+		h.createRole(f, fmt.Sprintf("page-role-%d", i), "user.read", "audit.read")
+	}
+	log.reset()
+	r := h.must(http.StatusOK, "GET", "/api/roles?limit=200", f.admin, nil)
+	if n := log.count("role_permissions"); n != 1 {
+		t.Fatalf("%d statements read role_permissions for one page of 8 roles, want 1", n)
+	}
+	var page struct{ Value []roleJSON }
+	_ = json.Unmarshal(r.Body, &page)
+	if len(page.Value) != 8 {
+		t.Fatalf("page %s", r.Body)
+	}
+	for _, ro := range page.Value {
+		want := "audit.read,user.read"
+		switch ro.Code {
+		case string(RoleMember):
+			want = "role.read,tenant.read,user.read"
+		case string(RoleTenantAdmin):
+			want = "audit.read,audit.write,role.assign,role.manage,role.read,tenant.manage,tenant.read,user.invite,user.manage,user.read"
+		}
+		if got := strings.Join(ro.Permissions, ","); got != want {
+			t.Errorf("role %s: permissions %s, want %s", ro.Code, got, want)
+		}
+	}
+	// A role without permissions lists an empty set, not null.
+	h.createRole(f, "bare-role")
+	r = h.must(http.StatusOK, "GET", "/api/roles?limit=200", f.admin, nil)
+	if !strings.Contains(string(r.Body), `"code":"bare-role","name":"Role bare-role","isSystem":false,"permissions":[]`) {
+		t.Fatalf("a role without permissions: %s", r.Body)
+	}
+}
+
+// The invitation token travels in the body of POST /api/users/invitations/accept; the path form
+// still works (deprecated). No 4xx answer of either form holds the token.
+func TestAccept_TokenInTheBody_ActivatesAndNo4xxEchoesTheToken(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	f := h.provisioned()
+	inv := h.invite(f, "body@example.com", f.memberRole)
+	noToken := func(name string, r apitest.Response, token string) {
+		t.Helper()
+		if r.Code/100 != 4 {
+			t.Errorf("%s: %d %s, want a 4xx", name, r.Code, r.Body)
+		}
+		if strings.Contains(string(r.Body), token) || strings.Contains(fmt.Sprint(r.Header), token) {
+			t.Errorf("%s: the answer echoes the token: %d %s %v", name, r.Code, r.Body, r.Header)
+		}
+	}
+	path := "/api/users/invitations/" + inv.Token + "/accept"
+	for name, req := range map[string]struct {
+		path string
+		body any
+	}{
+		"body, short password":   {"/api/users/invitations/accept", map[string]any{"token": inv.Token, "password": "short"}},
+		"body, unknown member":   {"/api/users/invitations/accept", map[string]any{"token": inv.Token, "extra": 1}},
+		"body, control char":     {"/api/users/invitations/accept", map[string]any{"token": inv.Token + "\u0001"}},
+		"body, wrong type":       {"/api/users/invitations/accept", map[string]any{"token": inv.Token, "password": 12}},
+		"body, no token":         {"/api/users/invitations/accept", map[string]any{"password": "a long enough passphrase"}},
+		"body, bad display name": {"/api/users/invitations/accept", map[string]any{"token": inv.Token, "displayName": " x "}},
+		"path, short password":   {path, map[string]any{"password": "short"}},
+		"path, unknown member":   {path, map[string]any{"extra": 1}},
+		"path, not JSON":         {path, "{"},
+	} {
+		noToken(name, h.do("POST", req.path, "", req.body), inv.Token)
+	}
+	r := h.accept(inv.Token, map[string]any{"password": "a long enough passphrase", "displayName": "Body"})
+	if m := r.JSON(t); m["status"] != "Active" || m["displayName"] != "Body" || m["id"] != inv.UserID {
+		t.Fatalf("accepted: %s", r.Body)
+	}
+	// Used: 410 on both forms, without the token.
+	for _, req := range []struct {
+		path string
+		body any
+	}{{"/api/users/invitations/accept", acceptBody(inv.Token, nil)}, {path, nil}} {
+		r := h.do("POST", req.path, "", req.body)
+		if r.Code != http.StatusGone || r.ProblemCode(t) != "invitation-accepted" {
+			t.Errorf("%s again: %d %s", req.path, r.Code, r.Body)
+		}
+		noToken(req.path+" again", r, inv.Token)
+	}
+	// A token that matches nothing: 404, without it, on both forms.
+	forged := oneCharOff(inv.Token, 60)
+	for _, req := range []struct {
+		path string
+		body any
+	}{{"/api/users/invitations/accept", acceptBody(forged, nil)}, {"/api/users/invitations/" + forged + "/accept", nil}} {
+		r := h.do("POST", req.path, "", req.body)
+		if r.Code != http.StatusNotFound || r.ProblemCode(t) != "invitation-not-found" {
+			t.Errorf("forged: %d %s", r.Code, r.Body)
+		}
+		noToken("forged "+req.path, r, forged)
+	}
+	// The deprecated path form still accepts.
+	old := h.invite(f, "path@example.com")
+	if r := h.must(http.StatusOK, "POST", "/api/users/invitations/"+old.Token+"/accept", "", map[string]any{"password": "a long enough passphrase"}); r.JSON(t)["status"] != "Active" {
+		t.Fatalf("path form: %s", r.Body)
+	}
+	// The route is public: a bearer token is not needed, and the body route is not the
+	// authenticated DELETE /users/invitations/{id}.
+	if r := h.do("DELETE", "/api/users/invitations/accept", f.admin, nil); r.Code != http.StatusNotFound || r.ProblemCode(t) != "invitation-not-found" {
+		t.Fatalf("DELETE /users/invitations/accept: %d %s", r.Code, r.Body)
 	}
 }

@@ -19,13 +19,17 @@ const Consumer = "identity"
 // systemActor is who the consumer's changes are recorded as.
 const systemActor = "system:identity"
 
-// OnTenantsEvent is the effect of IdentityOnTenantsEvent (bus.Consumer: it runs inside the
-// transaction that claims the event in identity's inbox, in the event's tenant's scope, so a
-// redelivery has no second effect):
+// TenantsEffect returns the effect of IdentityOnTenantsEvent for delivery d (bus.Consumer: it
+// runs inside the transaction that claims the event in identity's inbox, in the event's tenant's
+// scope, so a redelivery has no second effect). An effect must not call out (it holds its
+// transaction and a pooled connection while it runs), so what it needs from another service is
+// asked here, before that transaction opens: for TenantProvisioned, the tenant's status (the
+// tenant directory). An error fails the delivery, which the host retries.
 //
 //   - TenantProvisioned seeds the tenant's system roles (tenant-admin with every catalog
-//     permission, member) and invites the owner e-mail as tenant-admin (UserInvited). Nothing
-//     seeded twice: roles are matched by code and the owner by address.
+//     permission, read through the effect's own transaction; member) and invites the owner
+//     e-mail as tenant-admin (UserInvited, RoleAssigned). Nothing seeded twice: roles are matched
+//     by code and the owner by address.
 //   - TenantDecommissioned disables every Invited or Active user (UserDisabled, reason
 //     "tenant-decommissioned"), revokes every pending invitation, and drops the users' cached
 //     permission sets after the commit.
@@ -38,7 +42,27 @@ const systemActor = "system:identity"
 // also while it is Suspended (refusing would lose the roles for good: a redelivery cannot outlive
 // a suspension), but not once it is Decommissioned (acknowledged without effect: nothing of a
 // decommissioned tenant is to be created). Events of other types are acknowledged and ignored.
-func (s *Service) OnTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Delivery) error {
+//
+// The status is read before the transaction, so a decommissioning that lands in between is not
+// seen: the seeding then happens, and the decommissioning's own event (consumed after it, or
+// waiting for its row locks) disables the owner and revokes the invitation, as it would had the
+// provisioning been consumed a moment earlier.
+func (s *Service) TenantsEffect(ctx context.Context, d bus.Delivery) (bus.Effect, error) {
+	var status tenancy.Status
+	if d.Event.Type == contracts.TenantProvisioned {
+		var err error
+		if status, err = s.dir.TenantStatus(ctx, d.TenantID); err != nil {
+			return nil, err
+		}
+	}
+	return func(ctx context.Context, tx *sqlstore.Tx, d bus.Delivery) error {
+		return s.onTenantsEvent(ctx, tx, d, status)
+	}, nil
+}
+
+// onTenantsEvent is the effect TenantsEffect returns; status is the tenant's, asked before the
+// transaction (TenantProvisioned only).
+func (s *Service) onTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Delivery, status tenancy.Status) error {
 	meta := events.Meta{TraceParent: d.Event.TraceParent, CorrelationID: d.Event.CorrelationID, CausationID: d.Event.ID,
 		Actor: systemActor}
 	t := s.store.Bind(tx, d.TenantID)
@@ -48,11 +72,7 @@ func (s *Service) OnTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Del
 		if err := d.Data(&data); err != nil {
 			return err
 		}
-		st, err := s.dir.TenantStatus(ctx, d.TenantID)
-		if err != nil {
-			return err
-		}
-		if st == tenancy.StatusDecommissioned {
+		if status == tenancy.StatusDecommissioned {
 			return fmt.Errorf("%w: tenant %s is decommissioned", bus.ErrSkip, d.TenantID)
 		}
 		return s.seed(ctx, t, d.TenantID, data.OwnerEmail, meta)
@@ -65,29 +85,25 @@ func (s *Service) OnTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Del
 // seed creates the system roles that are missing and invites the owner when no user has the
 // address yet.
 func (s *Service) seed(ctx context.Context, tx *Tx, tenant tenancy.TenantID, ownerEmail string, meta events.Meta) error {
-	catalog, err := s.Catalog(ctx)
-	if err != nil {
-		return err
-	}
-	all := make([]PermissionCode, len(catalog))
-	for i, p := range catalog {
-		all[i] = p.Code
-	}
 	now := s.cfg.Now()
 	var admin RoleID
 	for _, sr := range []struct {
 		code  RoleCode
 		name  string
-		perms []PermissionCode
+		perms []PermissionCode // nil: the whole catalog
 	}{
-		{RoleTenantAdmin, "Tenant administrator", all},
+		{RoleTenantAdmin, "Tenant administrator", nil},
 		{RoleMember, "Member", memberPermissions},
 	} {
 		r, err := tx.RoleByCode(ctx, sr.code)
 		if errors.Is(err, ErrRoleNotFound) {
 			r = Role{ID: RoleID(newID()), Tenant: tenant, Code: sr.code, Name: sr.name, IsSystem: true, Version: 1,
 				CreatedAt: now, UpdatedAt: now, Permissions: sr.perms}
-			err = tx.InsertRole(ctx, r)
+			if err = tx.InsertRole(ctx, r); err == nil && sr.perms == nil {
+				// The catalog through this transaction (Service.Catalog would take a second
+				// connection while this one is held).
+				err = tx.GrantCatalog(ctx, r.ID)
+			}
 		}
 		if err != nil {
 			return err
@@ -112,26 +128,22 @@ func (s *Service) seed(ctx context.Context, tx *Tx, tenant tenancy.TenantID, own
 	return err
 }
 
-// disableAll disables every live user of the tenant and revokes the pending invitations.
+// disableAll disables every live user of the tenant (one set-based statement) and revokes the
+// pending invitations (another), and emits a UserDisabled per user with one outbox.Emit.
 func (s *Service) disableAll(ctx context.Context, tx *Tx, tenant tenancy.TenantID, meta events.Meta) error {
-	users, err := tx.LockLiveUsers(ctx)
+	now := s.cfg.Now()
+	ids, err := tx.DisableLiveUsers(ctx, now)
 	if err != nil {
 		return err
 	}
-	now := s.cfg.Now()
-	ids := make([]UserID, 0, len(users))
-	evs := make([]events.Event, 0, len(users))
-	for _, u := range users {
-		u.Status, u.Version, u.UpdatedAt = StatusDisabled, u.Version+1, now
-		if err := tx.UpdateUser(ctx, u); err != nil {
-			return err
-		}
-		ev, err := events.New(service, contracts.UserDisabled, string(u.ID), tenant.String(), contracts.UserStatusChangedData{
-			TenantID: tenant.String(), UserID: string(u.ID), Status: string(StatusDisabled), Reason: "tenant-decommissioned"}, meta)
+	evs := make([]events.Event, 0, len(ids))
+	for _, id := range ids {
+		ev, err := events.New(service, contracts.UserDisabled, string(id), tenant.String(), contracts.UserStatusChangedData{
+			TenantID: tenant.String(), UserID: string(id), Status: string(StatusDisabled), Reason: "tenant-decommissioned"}, meta)
 		if err != nil {
 			return err
 		}
-		ids, evs = append(ids, u.ID), append(evs, ev)
+		evs = append(evs, ev)
 	}
 	if err := tx.RevokeTenantInvitations(ctx, now); err != nil {
 		return err

@@ -38,7 +38,15 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 }
 
 // onTenantsEvent serves IdentityOnTenantsEvent: bus.Consumer over identity's database and inbox,
-// with OnTenantsEvent as its effect.
+// with the effect Service.TenantsEffect prepares outside the consumer's transaction.
 func (a *API) onTenantsEvent(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
-	return bus.Consumer{Name: Consumer, DB: a.db, Effect: a.svc.OnTenantsEvent, Log: a.svc.log}.Consume(ctx, inv)
+	d, err := bus.DecodeEvent(inv) // Consume decodes it again; this failure is the one it would answer
+	if err != nil {
+		return nil, err
+	}
+	effect, err := a.svc.TenantsEffect(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return bus.Consumer{Name: Consumer, DB: a.db, Effect: effect, Log: a.svc.log}.Consume(ctx, inv)
 }

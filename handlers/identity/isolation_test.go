@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
 	"spine/shared/testenv"
 )
 
@@ -85,7 +86,7 @@ func TestIsolation_TenantTokenOnEveryRouteWithAnotherTenantsIDs(t *testing.T) {
 	// invitation id inside an A token does not match.
 	tok, _ := parseInvitationToken(bInv.Token)
 	spliced, _ := newInvitationToken(a.id, tok.invitation)
-	if r := h.do("POST", "/api/users/invitations/"+spliced+"/accept", "", nil); r.Code != http.StatusNotFound {
+	if r := h.do("POST", "/api/users/invitations/accept", "", acceptBody(spliced, nil)); r.Code != http.StatusNotFound {
 		t.Errorf("B's invitation through A's tenant: %d %s", r.Code, r.Body)
 	}
 }
@@ -95,10 +96,11 @@ func TestIsolation_TenantTokenOnEveryRouteWithAnotherTenantsIDs(t *testing.T) {
 func TestRLS_HidesOtherTenantsRowsFromUnfilteredQueries(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	a, b := h.provisioned(), h.provisioned()
-	h.activeUser(a, "rls-a@example.com", a.memberRole)
-	h.activeUser(b, "rls-b@example.com", b.memberRole)
+	// Both users accept with a password, so both tenants have user_credentials rows to hide.
+	h.activeUserWithPassword(a, "rls-a@example.com", "a long enough passphrase", a.memberRole)
+	h.activeUserWithPassword(b, "rls-b@example.com", "a long enough passphrase", b.memberRole)
 	ctx := context.Background()
-	for _, table := range []string{"users", "invitations", "roles", "role_permissions", "role_assignments"} {
+	for _, table := range []string{"users", "user_credentials", "invitations", "roles", "role_permissions", "role_assignments"} {
 		var ids []string
 		if err := h.rt.InReadTx(ctx, sqlstore.TenantScope(a.id), func(tx *sqlstore.Tx) error {
 			var err error
@@ -132,12 +134,18 @@ func TestRLS_HidesOtherTenantsRowsFromUnfilteredQueries(t *testing.T) {
 	if got := h.must(http.StatusOK, "GET", "/api/users?email=rls-b@example.com", b.admin, nil).JSON(t)["value"].([]any); got[0].(map[string]any)["displayName"] == "pwned" || n != 2 {
 		t.Errorf("an unfiltered UPDATE in A's scope reached B (%d rows, B's %v)", n, got)
 	}
-	// The credentials table is no different.
-	var creds int
-	if err := h.rt.InReadTx(ctx, sqlstore.TenantScope(a.id), func(tx *sqlstore.Tx) error {
-		return tx.QueryRowContext(ctx, `SELECT count(*) FROM user_credentials WHERE tenant_id = $1`, b.id.String()).Scan(&creds)
-	}); err != nil || creds != 0 {
-		t.Errorf("B's credentials seen from A: %d %v", creds, err)
+	// The credentials table is no different: B's row exists (B's scope sees it) and A's scope
+	// does not, even naming B.
+	for _, tc := range []struct {
+		scope tenancy.TenantID
+		want  int
+	}{{b.id, 1}, {a.id, 0}} {
+		var creds int
+		if err := h.rt.InReadTx(ctx, sqlstore.TenantScope(tc.scope), func(tx *sqlstore.Tx) error {
+			return tx.QueryRowContext(ctx, `SELECT count(*) FROM user_credentials WHERE tenant_id = $1`, b.id.String()).Scan(&creds)
+		}); err != nil || creds != tc.want {
+			t.Errorf("B's credentials seen from %s: %d %v, want %d", tc.scope, creds, err, tc.want)
+		}
 	}
 }
 

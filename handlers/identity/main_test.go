@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
@@ -37,11 +40,16 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "identity", &testDB)) }
 type fakeDir struct {
 	mu sync.Mutex
 	m  map[tenancy.TenantID]tenancy.Status
+	// asked, when set, runs at every question (a test watches when the directory is called).
+	asked func()
 }
 
 func (d *fakeDir) TenantStatus(_ context.Context, id tenancy.TenantID) (tenancy.Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.asked != nil {
+		d.asked()
+	}
 	st, ok := d.m[id]
 	if !ok {
 		return "", fmt.Errorf("%w: %s", tenancy.ErrTenantNotFound, id)
@@ -80,6 +88,8 @@ type harnessOpts struct {
 	redisURL string          // default: the stack's Redis
 	tokens   *apitest.Tokens // default: a fresh key (pass one to share tokens between instances)
 	dir      *fakeDir        // default: a fresh directory
+	pool     sqlstore.PoolConfig
+	db       *sqlstore.DB // default: a runtime pool of the package database with pool's bounds
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -104,7 +114,10 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	rdb := redis.NewClient(opt)
 	c := cache.New(rdb, cache.Config{Cooldown: 100 * time.Millisecond, RetryInterval: 50 * time.Millisecond}, nil)
 	t.Cleanup(func() { c.Close(); _ = rdb.Close() })
-	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
+	rt := o.db
+	if rt == nil {
+		rt = testDB.OpenRuntime(t, o.pool)
+	}
 	clk := &clock{}
 	svc, err := NewService(NewStore(rt), c, o.dir, ServiceConfig{Now: clk.now}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -197,6 +210,11 @@ func (h *harness) deliver(tenant tenancy.TenantID, typ string, data any) deliver
 
 func (h *harness) deliverEvent(ev events.Event) delivered {
 	h.t.Helper()
+	return h.deliverEventCtx(context.Background(), ev)
+}
+
+func (h *harness) deliverEventCtx(ctx context.Context, ev events.Event) delivered {
+	h.t.Helper()
 	body, _ := json.Marshal(ev)
 	d, meta := functions.ServiceBusMessage(body, functions.EncodingString, functions.ServiceBusMetadata{MessageID: ev.ID,
 		DeliveryCount: 1, EnqueuedTimeUTC: time.Now(), ApplicationProperties: map[string]any{"tenantId": ev.TenantID}})
@@ -206,7 +224,7 @@ func (h *harness) deliverEvent(ev events.Event) delivered {
 		h.t.Fatal(err)
 	}
 	inv.FunctionName = "IdentityOnTenantsEvent"
-	res, err := h.api.onTenantsEvent(context.Background(), &inv)
+	res, err := h.api.onTenantsEvent(ctx, &inv)
 	return delivered{res, err}
 }
 
@@ -229,8 +247,80 @@ func (h *harness) invite(f tenantFixture, email string, roles ...RoleID) invitat
 func (h *harness) activeUser(f tenantFixture, email string, roles ...RoleID) UserID {
 	h.t.Helper()
 	inv := h.invite(f, email, roles...)
-	h.must(http.StatusOK, "POST", "/api/users/invitations/"+inv.Token+"/accept", "", nil)
+	h.accept(inv.Token, nil)
 	return UserID(inv.UserID)
+}
+
+// activeUserWithPassword is activeUser with a password set on acceptance (a user_credentials row).
+func (h *harness) activeUserWithPassword(f tenantFixture, email, password string, roles ...RoleID) UserID {
+	h.t.Helper()
+	inv := h.invite(f, email, roles...)
+	h.accept(inv.Token, map[string]any{"password": password})
+	return UserID(inv.UserID)
+}
+
+// accept accepts an invitation through the documented route (the token in the body) and fails
+// the test unless it answers 200.
+func (h *harness) accept(token string, body map[string]any) apitest.Response {
+	h.t.Helper()
+	return h.must(http.StatusOK, "POST", "/api/users/invitations/accept", "", acceptBody(token, body))
+}
+
+// acceptBody is the body of POST /api/users/invitations/accept: the token with the other members.
+func acceptBody(token string, body map[string]any) map[string]any {
+	out := map[string]any{"token": token}
+	for k, v := range body {
+		out[k] = v
+	}
+	return out
+}
+
+// stmtLog records every statement a pool sends (a pgx tracer), for the tests that count round trips.
+type stmtLog struct {
+	mu   sync.Mutex
+	sqls []string
+}
+
+func (l *stmtLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sqls = append(l.sqls, d.SQL)
+	return ctx
+}
+
+func (l *stmtLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (l *stmtLog) reset() { l.mu.Lock(); l.sqls = nil; l.mu.Unlock() }
+
+// count returns how many recorded statements contain every one of parts.
+func (l *stmtLog) count(parts ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+next:
+	for _, q := range l.sqls {
+		for _, p := range parts {
+			if !strings.Contains(q, p) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
+}
+
+// openTraced opens a runtime pool of the package database whose statements are recorded.
+func openTraced(t *testing.T) (*sqlstore.DB, *stmtLog) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(testDB.RuntimeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &stmtLog{}
+	cfg.Tracer = log
+	db := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { _ = db.Close() })
+	return &sqlstore.DB{DB: db, Dialect: sqlstore.Postgres, Service: service}, log
 }
 
 // check asks POST /api/authz/check as the tenant's admin.

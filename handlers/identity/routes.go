@@ -63,10 +63,16 @@ func (a *API) Routes(g *echo.Group) {
 }
 
 // PublicRoutes implements kit.PublicRouter: the invitation's acceptance, whose credential is the
-// token in its path, on the anonymous /api group.
+// token in its body, on the anonymous /api group. The older form with the token in the path is
+// kept for compatibility and deprecated: a credential in a URL reaches whatever records URLs
+// (spans, access and error logs, proxies).
 func (a *API) PublicRoutes(g *echo.Group) {
-	g.POST("/users/invitations/:token/accept", a.accept)
+	g.POST("/users/invitations/accept", a.accept)
+	g.POST(acceptPathRoute, a.acceptInPath)
 }
+
+// acceptPathRoute is the deprecated acceptance route, with the token in its path.
+const acceptPathRoute = "/users/invitations/:token/accept"
 
 // ---- JSON shapes ----
 
@@ -358,6 +364,13 @@ func (a *API) invite(c echo.Context) error {
 		}
 		in.Roles = append(in.Roles, id)
 	}
+	// Roles given with an invitation are assignments: they need role.assign as well, or a caller
+	// with user.invite alone could invite an address it controls as tenant-admin.
+	if len(in.Roles) > 0 {
+		if err := requireRoleAssign(c); err != nil {
+			return err
+		}
+	}
 	ctx := c.Request().Context()
 	out, err := a.svc.Invite(ctx, cl, tenant, in)
 	if err != nil {
@@ -379,6 +392,10 @@ func (a *API) invite(c echo.Context) error {
 	return c.JSON(http.StatusCreated, body)
 }
 
+// requireRoleAssign answers what auth.RequireScope(ScopeRoleAssign) answers on a route (403
+// insufficient-scope with its WWW-Authenticate challenge) when the token lacks role.assign.
+var requireRoleAssign = auth.RequireScope(ScopeRoleAssign)(func(echo.Context) error { return nil })
+
 func (a *API) revokeInvitation(c echo.Context) error {
 	cl, tenant, err := httpx.Target(c)
 	if err != nil {
@@ -394,19 +411,66 @@ func (a *API) revokeInvitation(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// accept is POST /users/invitations/accept: {"token", "password", "displayName"}, the token
+// required. No answer holds the token: problems name the member, never its value.
 func (a *API) accept(c echo.Context) error {
+	var req struct {
+		Token       string  `json:"token"`
+		Password    *string `json:"password"`
+		DisplayName *string `json:"displayName"`
+	}
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Token == "" {
+		return invalid("token is required: the invitation's token, as the invitation's answer gave it")
+	}
+	u, err := a.svc.Accept(c.Request().Context(), req.Token, AcceptInput{Password: req.Password, DisplayName: req.DisplayName})
+	if err != nil {
+		return err
+	}
+	return writeUser(c, http.StatusOK, u)
+}
+
+// acceptInPath is the deprecated POST /users/invitations/{token}/accept, with an optional
+// {"password", "displayName"}. Its answers point to the successor route, and its problems name
+// the route's template as their instance rather than the path, which holds the token.
+func (a *API) acceptInPath(c echo.Context) error {
+	c.Response().Header().Set("Link", `</api/users/invitations/accept>; rel="successor-version"`)
 	var req struct {
 		Password    *string `json:"password"`
 		DisplayName *string `json:"displayName"`
 	}
 	if err := optionalBody(c, &req); err != nil {
-		return err
+		return withoutToken(err)
 	}
 	u, err := a.svc.Accept(c.Request().Context(), c.Param("token"), AcceptInput{Password: req.Password, DisplayName: req.DisplayName})
 	if err != nil {
-		return err
+		return withoutToken(err)
 	}
 	return writeUser(c, http.StatusOK, u)
+}
+
+// withoutToken turns a 4xx error of the deprecated acceptance into its problem with the route's
+// template as instance (the problem handler's default, the request path, holds the token). A
+// 5xx is left to the problem handler, which logs its cause.
+func withoutToken(err error) error {
+	p, ok := problem.As(err)
+	if !ok {
+		if p = MapError(err); p == nil {
+			p = httpx.MapError(err)
+		}
+		if p == nil {
+			return err
+		}
+		p.WithCause(err)
+	}
+	if p.Status >= 500 {
+		return err
+	}
+	cp := *p // p may be a shared value
+	cp.Instance = "/api/users/invitations/{token}/accept"
+	return &cp
 }
 
 // ---- roles ----

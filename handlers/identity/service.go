@@ -175,20 +175,30 @@ func (s *Service) checkPermissions(ctx context.Context, codes []PermissionCode) 
 // ---- effective permissions: authz.Permissions ----
 
 // Effective implements authz.Permissions: every permission code user holds in tenant through its
-// roles, sorted; empty for an unknown, Invited or Disabled user. Served from Redis
+// roles, sorted in byte order; empty for an unknown, Invited or Disabled user. Served from Redis
 // ({t:<tenant>}:identity:perms:<user>) with cache.GetOrLoadConsistent, which never stores a set
-// read before a change whose invalidation has run; with Redis down, from the store.
+// read before a change whose invalidation has run; with Redis down, from the store. The store
+// sorts in Go; a cached set is sorted again if it is not (one cached before that, in the order of
+// the database's collation), so the order never depends on the engine.
 func (s *Service) Effective(ctx context.Context, tenant tenancy.TenantID, user string) ([]string, error) {
 	id, err := ParseUserID(user)
 	if err != nil || tenant.IsZero() {
 		return []string{}, nil
 	}
-	return cache.GetOrLoadConsistent(ctx, s.cache, permsKey(tenant, id), s.cfg.CacheTTL, func(ctx context.Context) ([]string, error) {
+	set, err := cache.GetOrLoadConsistent(ctx, s.cache, permsKey(tenant, id), s.cfg.CacheTTL, func(ctx context.Context) ([]string, error) {
 		return s.store.Effective(ctx, tenant, id)
 	})
+	if err != nil {
+		return nil, err
+	}
+	if !slices.IsSorted(set) {
+		set = slices.Sorted(slices.Values(set))
+	}
+	return set, nil
 }
 
-// Allowed implements authz.Permissions: whether user holds permission in tenant.
+// Allowed implements authz.Permissions: whether user holds permission in tenant. It binary-searches
+// Effective's set, which is in byte order whatever the database's collation.
 func (s *Service) Allowed(ctx context.Context, tenant tenancy.TenantID, user, permission string) (bool, error) {
 	set, err := s.Effective(ctx, tenant, user)
 	if err != nil {
@@ -403,28 +413,35 @@ func (s *Service) Invite(ctx context.Context, c Caller, tenant tenancy.TenantID,
 // invite is Invite's body inside tx (the consumer's owner invitation shares it).
 func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, in InviteInput, by string, meta events.Meta) (Invited, error) {
 	now := s.cfg.Now()
+	codes := make(map[RoleID]RoleCode, len(in.Roles))
 	for i, r := range in.Roles {
-		if _, err := tx.LockRole(ctx, r); errors.Is(err, ErrRoleNotFound) {
+		ro, err := tx.LockRole(ctx, r)
+		if errors.Is(err, ErrRoleNotFound) {
 			return Invited{}, invalid("roleIds[%d] is not a role of the tenant", i)
 		} else if err != nil {
 			return Invited{}, err
 		}
+		codes[r] = ro.Code
 	}
 	u, err := tx.LockUserByEmail(ctx, in.Email)
-	switch {
-	case errors.Is(err, ErrUserNotFound):
-		u = User{ID: UserID(newID()), Tenant: tenant, Email: in.Email, DisplayName: in.DisplayName, Status: StatusInvited,
+	created := false
+	if errors.Is(err, ErrUserNotFound) {
+		nu := User{ID: UserID(newID()), Tenant: tenant, Email: in.Email, DisplayName: in.DisplayName, Status: StatusInvited,
 			Version: 1, CreatedAt: now, UpdatedAt: now}
-		if err := tx.InsertUser(ctx, u); errors.Is(err, ErrUserExists) {
-			// A concurrent first invitation of the same address committed its user after this
-			// transaction looked: run again (sqlstore retries), which finds that user and
-			// re-invites it while it is Invited, as if the two had come one after the other.
-			return Invited{}, fmt.Errorf("%w: %w", sqlstore.ErrRetryable, err)
-		} else if err != nil {
-			return Invited{}, err
+		switch err = tx.InsertUser(ctx, nu); {
+		case err == nil:
+			u, created = nu, true
+		case errors.Is(err, ErrUserExists):
+			// A concurrent invitation of the same new address inserted it first (the lock above
+			// had no row to take; the insert waited for that invitation to commit): this one is
+			// a re-invitation of that user, as when it comes later.
+			u, err = tx.LockUserByEmail(ctx, in.Email)
 		}
+	}
+	switch {
 	case err != nil:
 		return Invited{}, err
+	case created:
 	case u.Status != StatusInvited:
 		return Invited{}, ErrUserExists
 	default: // re-invitation: the earlier tokens stop working
@@ -445,10 +462,24 @@ func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, i
 	if err := tx.InsertInvitation(ctx, inv); err != nil {
 		return Invited{}, err
 	}
+	// Each assignment the invitation creates is a RoleAssigned like any other (a projection of
+	// assignments must see what it will later see revoked); a role the user holds already, or
+	// named twice, assigns nothing and emits nothing. They follow UserInvited, which names them.
+	var assigned []events.Event
 	for _, r := range in.Roles {
-		if _, err := tx.Assign(ctx, r, u.ID, by, now); err != nil {
+		created, err := tx.Assign(ctx, r, u.ID, by, now)
+		if err != nil {
 			return Invited{}, err
 		}
+		if !created {
+			continue
+		}
+		ev, err := events.New(service, contracts.RoleAssigned, string(u.ID), tenant.String(), contracts.RoleAssignmentData{
+			TenantID: tenant.String(), UserID: string(u.ID), RoleID: string(r), RoleCode: string(codes[r])}, meta)
+		if err != nil {
+			return Invited{}, err
+		}
+		assigned = append(assigned, ev)
 	}
 	if u.Roles, err = tx.UserRoles(ctx, u.ID); err != nil {
 		return Invited{}, err
@@ -463,7 +494,7 @@ func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, i
 	if err != nil {
 		return Invited{}, err
 	}
-	if err := outbox.Emit(ctx, tx.Tx, ev); err != nil {
+	if err := outbox.Emit(ctx, tx.Tx, append([]events.Event{ev}, assigned...)...); err != nil {
 		return Invited{}, err
 	}
 	return Invited{User: u, Invitation: inv, Token: token}, nil
@@ -517,19 +548,20 @@ func (s *Service) Accept(ctx context.Context, token string, in AcceptInput) (Use
 	}
 	tenant := tok.tenant
 	sc := sqlstore.TenantScope(tenant)
+	// verify accepts a pending invitation (Invitation.Pending) whose token matches, and says why
+	// any other cannot be accepted.
 	verify := func(inv Invitation) error {
-		if !tok.matches(inv.TokenHash) {
-			return ErrInvitationNotFound
-		}
 		switch {
+		case !tok.matches(inv.TokenHash):
+			return ErrInvitationNotFound
+		case inv.Pending(s.cfg.Now()):
+			return nil
 		case inv.AcceptedAt != nil:
 			return ErrInvitationAccepted
 		case inv.RevokedAt != nil:
 			return ErrInvitationRevoked
-		case !s.cfg.Now().Before(inv.ExpiresAt):
-			return ErrInvitationExpired
 		}
-		return nil
+		return ErrInvitationExpired
 	}
 	readVerify := func(tx *Tx) error {
 		inv, err := tx.Invitation(ctx, tok.invitation)
@@ -722,15 +754,8 @@ func (s *Service) ListRoles(ctx context.Context, c Caller, tenant tenancy.Tenant
 	var out []Role
 	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		var err error
-		if out, err = tx.ListRoles(ctx, after, limit); err != nil {
-			return err
-		}
-		for i := range out {
-			if out[i].Permissions, err = tx.RolePermissions(ctx, out[i].ID); err != nil {
-				return err
-			}
-		}
-		return nil
+		out, err = tx.ListRoles(ctx, after, limit)
+		return err
 	})
 	return out, err
 }

@@ -20,10 +20,12 @@ type statements struct {
 	lockUserByEmail string
 	// userByEmail: tenant, email key → userColumns.
 	userByEmail string
-	// lockLiveUsers: tenant → userColumns of every Invited or Active user, in id order, locked.
-	lockLiveUsers string
+	// disableLiveUsers: tenant, updated at → the user ids (canonical text) of every Invited or
+	// Active user, which it sets Disabled (version + 1), in one statement.
+	disableLiveUsers string
 	// insertUser: tenant, user id, email, email key, display name, status, version, created at,
-	// updated at.
+	// updated at. Inserts nothing (0 rows affected, no error) when the tenant has the email key
+	// already, after waiting for a concurrent insert of it to commit or roll back.
 	insertUser string
 	// updateUser: tenant, user id, display name, status, version, updated at, activated at.
 	updateUser string
@@ -69,9 +71,12 @@ type statements struct {
 	// deleteRole: tenant, role id.
 	deleteRole string
 	// listRoles: tenant, after (canonical id text; the zero UUID for the first page), limit →
-	// roleColumns of up to limit roles with a greater id, in id order.
+	// roleColumns of up to limit roles with a greater id, in id order, each followed by its
+	// permission codes joined with ',' in any order ('' for none; codes hold no ','): the page
+	// and its permissions in one round trip.
 	listRoles string
-	// rolePermissions: tenant, role id → permission codes, sorted.
+	// rolePermissions: tenant, role id → permission codes (the store sorts them in Go: an ORDER BY
+	// follows the database's collation, which may ignore '.' and '-').
 	rolePermissions string
 	// insertRolePermission: tenant, role id, permission code.
 	insertRolePermission string
@@ -79,6 +84,8 @@ type statements struct {
 	deleteRolePermission string
 	// deleteRolePermissions: tenant, role id. Every permission of the role.
 	deleteRolePermissions string
+	// grantCatalog: tenant, role id. Grants the role (holding none yet) every catalog permission.
+	grantCatalog string
 	// roleHolders: tenant, role id → user ids assigned the role, in id order.
 	roleHolders string
 	// insertAssignment: tenant, role id, user id, assigned by, assigned at. Inserts nothing (0
@@ -90,9 +97,10 @@ type statements struct {
 	deleteRoleAssignments string
 
 	// effective: tenant, user id → the distinct permission codes the user holds through its
-	// roles, sorted; none unless the user is Active.
+	// roles, none unless the user is Active (the store sorts them in Go).
 	effective string
-	// catalog: → code, name, category of every catalog permission, by code.
+	// catalog: → code, name, category of every catalog permission (the store sorts them by code
+	// in Go).
 	catalog string
 }
 

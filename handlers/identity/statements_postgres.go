@@ -14,10 +14,13 @@ var pgStatements = statements{
 	lockUser:        `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE`,
 	lockUserByEmail: `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND email_key = $2 FOR UPDATE`,
 	userByEmail:     `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND email_key = $2`,
-	lockLiveUsers: `SELECT ` + pgUserCols + ` FROM users WHERE tenant_id = $1 AND status IN ('Invited', 'Active')
-		ORDER BY user_id FOR UPDATE`,
+	disableLiveUsers: `UPDATE users SET status = 'Disabled', version = version + 1, updated_at = $2
+		WHERE tenant_id = $1 AND status IN ('Invited', 'Active') RETURNING user_id::text`,
+	// FOR UPDATE of an address that has no row locks nothing, so two invitations of one new
+	// address both get here; ON CONFLICT makes the second wait for the first and insert nothing
+	// (a unique violation would abort its transaction), and the service then locks the row.
 	insertUser: `INSERT INTO users (tenant_id, user_id, email, email_key, display_name, status, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, email_key) DO NOTHING`,
 	updateUser: `UPDATE users SET display_name = $3, status = $4, version = $5, updated_at = $6, activated_at = $7
 		WHERE tenant_id = $1 AND user_id = $2`,
 	touchLogin: `UPDATE users SET last_login_at = $3 WHERE tenant_id = $1 AND user_id = $2`,
@@ -48,13 +51,19 @@ var pgStatements = statements{
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 	updateRole: `UPDATE roles SET name = $3, version = $4, updated_at = $5 WHERE tenant_id = $1 AND role_id = $2`,
 	deleteRole: `DELETE FROM roles WHERE tenant_id = $1 AND role_id = $2`,
-	listRoles: `SELECT ` + pgRoleCols + ` FROM roles WHERE tenant_id = $1 AND role_id > $2::uuid
-		ORDER BY role_id LIMIT $3`,
+	// One statement for the page, its permissions aggregated per role (role_permissions_pkey).
+	listRoles: `SELECT r.role_id::text, r.code, r.name, r.is_system, r.version, r.created_at, r.updated_at,
+			COALESCE((SELECT string_agg(rp.permission_code, ',') FROM role_permissions rp
+				WHERE rp.tenant_id = r.tenant_id AND rp.role_id = r.role_id), '')
+		FROM roles r WHERE r.tenant_id = $1 AND r.role_id > $2::uuid
+		ORDER BY r.role_id LIMIT $3`,
 	rolePermissions: `SELECT permission_code FROM role_permissions WHERE tenant_id = $1 AND role_id = $2
 		ORDER BY permission_code`,
 	insertRolePermission:  `INSERT INTO role_permissions (tenant_id, role_id, permission_code) VALUES ($1, $2, $3)`,
 	deleteRolePermission:  `DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2 AND permission_code = $3`,
 	deleteRolePermissions: `DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2`,
+	grantCatalog: `INSERT INTO role_permissions (tenant_id, role_id, permission_code)
+		SELECT $1, $2, code FROM permissions`,
 	roleHolders: `SELECT user_id::text FROM role_assignments WHERE tenant_id = $1 AND role_id = $2
 		ORDER BY user_id`,
 	insertAssignment: `INSERT INTO role_assignments (tenant_id, role_id, user_id, assigned_by, assigned_at)

@@ -31,10 +31,15 @@ var msStatements = statements{
 	lockUser:        `SELECT ` + msUserCols + ` FROM dbo.users WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND user_id = @p2`,
 	lockUserByEmail: `SELECT ` + msUserCols + ` FROM dbo.users WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND email_key = @p2`,
 	userByEmail:     `SELECT ` + msUserCols + ` FROM dbo.users WHERE tenant_id = @p1 AND email_key = @p2`,
-	lockLiveUsers: `SELECT ` + msUserCols + ` FROM dbo.users WITH (UPDLOCK, ROWLOCK, HOLDLOCK)
-		WHERE tenant_id = @p1 AND status IN ('Invited', 'Active') ORDER BY user_key`,
+	// PostgreSQL's UPDATE ... RETURNING (users has no trigger, so OUTPUT needs no INTO).
+	disableLiveUsers: `UPDATE dbo.users SET status = 'Disabled', version = version + 1, updated_at = @p2
+		OUTPUT inserted.user_key
+		WHERE tenant_id = @p1 AND status IN ('Invited', 'Active')`,
+	// PostgreSQL's ON CONFLICT (tenant_id, email_key) DO NOTHING (lockUserByEmail's HOLDLOCK has
+	// the key's range locked already; this keeps the statement's own contract).
 	insertUser: `INSERT INTO dbo.users (tenant_id, user_id, email, email_key, display_name, status, version, created_at, updated_at)
-		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9)`,
+		SELECT @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9
+		WHERE NOT EXISTS (SELECT 1 FROM dbo.users WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND email_key = @p4)`,
 	updateUser: `UPDATE dbo.users SET display_name = @p3, status = @p4, version = @p5, updated_at = @p6, activated_at = @p7
 		WHERE tenant_id = @p1 AND user_id = @p2`,
 	touchLogin: `UPDATE dbo.users SET last_login_at = @p3 WHERE tenant_id = @p1 AND user_id = @p2`,
@@ -72,13 +77,19 @@ var msStatements = statements{
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8)`,
 	updateRole: `UPDATE dbo.roles SET name = @p3, version = @p4, updated_at = @p5 WHERE tenant_id = @p1 AND role_id = @p2`,
 	deleteRole: `DELETE FROM dbo.roles WHERE tenant_id = @p1 AND role_id = @p2`,
-	listRoles: `SELECT TOP (@p3) ` + msRoleCols + ` FROM dbo.roles WHERE tenant_id = @p1 AND role_key > CAST(@p2 AS char(36))
-		ORDER BY role_key`,
+	// STRING_AGG (SQL Server 2017+, Azure SQL) over varchar(max), so a long set cannot overflow.
+	listRoles: `SELECT TOP (@p3) r.role_key, r.code, r.name, r.is_system, r.version, r.created_at, r.updated_at,
+			COALESCE((SELECT STRING_AGG(CAST(rp.permission_code AS varchar(max)), ',') FROM dbo.role_permissions rp
+				WHERE rp.tenant_id = r.tenant_id AND rp.role_id = r.role_id), '')
+		FROM dbo.roles r WHERE r.tenant_id = @p1 AND r.role_key > CAST(@p2 AS char(36))
+		ORDER BY r.role_key`,
 	rolePermissions: `SELECT permission_code FROM dbo.role_permissions WHERE tenant_id = @p1 AND role_id = @p2
 		ORDER BY permission_code`,
 	insertRolePermission:  `INSERT INTO dbo.role_permissions (tenant_id, role_id, permission_code) VALUES (@p1, @p2, @p3)`,
 	deleteRolePermission:  `DELETE FROM dbo.role_permissions WHERE tenant_id = @p1 AND role_id = @p2 AND permission_code = CAST(@p3 AS varchar(64))`,
 	deleteRolePermissions: `DELETE FROM dbo.role_permissions WHERE tenant_id = @p1 AND role_id = @p2`,
+	grantCatalog: `INSERT INTO dbo.role_permissions (tenant_id, role_id, permission_code)
+		SELECT @p1, @p2, code FROM dbo.permissions`,
 	roleHolders: `SELECT u.user_key FROM dbo.role_assignments ra
 		JOIN dbo.users u ON u.tenant_id = ra.tenant_id AND u.user_id = ra.user_id
 		WHERE ra.tenant_id = @p1 AND ra.role_id = @p2 ORDER BY u.user_key`,

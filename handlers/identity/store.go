@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"spine/shared/sqlstore"
@@ -71,7 +72,8 @@ func (s *Store) Bind(tx *sqlstore.Tx, tenant tenancy.TenantID) *Tx {
 	return &Tx{Tx: tx, q: s.q, tenant: tenant.String()}
 }
 
-// Catalog returns the permission catalog, by code (platform-level rows: any scope reads them).
+// Catalog returns the permission catalog, by code in byte order (platform-level rows: any scope
+// reads them).
 func (s *Store) Catalog(ctx context.Context) ([]Permission, error) {
 	var out []Permission
 	err := s.db.InReadTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error {
@@ -89,10 +91,13 @@ func (s *Store) Catalog(ctx context.Context) ([]Permission, error) {
 		}
 		return rows.Err()
 	})
+	slices.SortFunc(out, func(a, b Permission) int { return strings.Compare(string(a.Code), string(b.Code)) })
 	return out, err
 }
 
-// Effective returns the permission codes user holds in tenant (none unless Active), sorted.
+// Effective returns the permission codes user holds in tenant (none unless Active), sorted in
+// byte order. The order is Go's, not the engine's: a database collation such as en_US.utf8
+// ignores '.' and '-', and the check binary-searches the set.
 func (s *Store) Effective(ctx context.Context, tenant tenancy.TenantID, user UserID) ([]string, error) {
 	var out []string
 	err := s.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
@@ -133,23 +138,37 @@ func (tx *Tx) UserByEmail(ctx context.Context, email Email) (User, error) {
 	return tx.scanUser(tx.QueryRowContext(ctx, tx.q.userByEmail, tx.tenant, email.Key()))
 }
 
-// LockLiveUsers returns every Invited or Active user, locked, in id order.
-func (tx *Tx) LockLiveUsers(ctx context.Context) ([]User, error) {
-	rows, err := tx.QueryContext(ctx, tx.q.lockLiveUsers, tx.tenant)
-	if err != nil {
-		return nil, err
+// DisableLiveUsers sets every Invited or Active user Disabled (version + 1, updated at at) in one
+// statement and returns their ids, in id order.
+func (tx *Tx) DisableLiveUsers(ctx context.Context, at time.Time) ([]UserID, error) {
+	ss, err := tx.strings(ctx, tx.q.disableLiveUsers, tx.tenant, utc(at))
+	out := make([]UserID, len(ss))
+	for i, s := range ss {
+		out[i] = UserID(s)
 	}
-	return tx.scanUsers(rows)
+	slices.Sort(out)
+	return out, err
 }
 
-// InsertUser inserts u; an address the tenant has already is ErrUserExists.
+// InsertUser inserts u; an address the tenant has already is ErrUserExists, and the
+// transaction stays usable: a concurrent insert of the address is waited for, and when it
+// commits this inserts nothing (no unique violation, which would abort a PostgreSQL
+// transaction), so the caller can lock the row it now sees.
 func (tx *Tx) InsertUser(ctx context.Context, u User) error {
-	_, err := tx.ExecContext(ctx, tx.q.insertUser, tx.tenant, string(u.ID), string(u.Email), u.Email.Key(), u.DisplayName,
+	res, err := tx.ExecContext(ctx, tx.q.insertUser, tx.tenant, string(u.ID), string(u.Email), u.Email.Key(), u.DisplayName,
 		string(u.Status), u.Version, utc(u.CreatedAt), utc(u.UpdatedAt))
 	if errors.Is(sqlstore.Translate(tx.Dialect, err), sqlstore.ErrUniqueViolation) {
 		return ErrUserExists
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return ErrUserExists
+	}
+	return nil
 }
 
 // UpdateUser writes u's display name, status, version, updated and activated times.
@@ -321,8 +340,8 @@ func (tx *Tx) DeleteRole(ctx context.Context, id RoleID) error {
 	return tx.execOne(ctx, ErrRoleNotFound, tx.q.deleteRole, tx.tenant, string(id))
 }
 
-// ListRoles returns up to limit roles (without their permissions) after after ("" for the first
-// page), in id order.
+// ListRoles returns up to limit roles with their permissions (sorted) after after ("" for the
+// first page), in id order, in one statement.
 func (tx *Tx) ListRoles(ctx context.Context, after RoleID, limit int) ([]Role, error) {
 	a := string(after)
 	if a == "" {
@@ -335,22 +354,32 @@ func (tx *Tx) ListRoles(ctx context.Context, after RoleID, limit int) ([]Role, e
 	defer rows.Close()
 	var out []Role
 	for rows.Next() {
-		r, err := tx.scanRole(rows)
+		var perms string
+		r, err := tx.scanRole(rows, &perms)
 		if err != nil {
 			return nil, err
+		}
+		r.Permissions = []PermissionCode{}
+		if perms != "" {
+			for _, p := range strings.Split(perms, ",") {
+				r.Permissions = append(r.Permissions, PermissionCode(p))
+			}
+			slices.Sort(r.Permissions)
 		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
 }
 
-// RolePermissions returns the role's permission codes, sorted.
+// RolePermissions returns the role's permission codes, sorted in byte order (Go's, whatever the
+// engine's collation).
 func (tx *Tx) RolePermissions(ctx context.Context, id RoleID) ([]PermissionCode, error) {
 	ss, err := tx.strings(ctx, tx.q.rolePermissions, tx.tenant, string(id))
 	out := make([]PermissionCode, len(ss))
 	for i, s := range ss {
 		out[i] = PermissionCode(s)
 	}
+	slices.Sort(out)
 	return out, err
 }
 
@@ -364,6 +393,13 @@ func (tx *Tx) AddRolePermission(ctx context.Context, id RoleID, p PermissionCode
 			return fmt.Errorf("%w: %s", ErrUnknownPermission, p)
 		}
 	}
+	return err
+}
+
+// GrantCatalog grants a role that holds no permission yet every permission of the catalog, read
+// in this transaction.
+func (tx *Tx) GrantCatalog(ctx context.Context, id RoleID) error {
+	_, err := tx.ExecContext(ctx, tx.q.grantCatalog, tx.tenant, string(id))
 	return err
 }
 
@@ -455,10 +491,11 @@ func (tx *Tx) scanInvitation(r rowScanner) (Invitation, error) {
 	return inv, nil
 }
 
-func (tx *Tx) scanRole(r rowScanner) (Role, error) {
+// scanRole reads roleColumns, then into extra whatever columns follow them.
+func (tx *Tx) scanRole(r rowScanner, extra ...any) (Role, error) {
 	var ro Role
 	var id, code string
-	err := r.Scan(&id, &code, &ro.Name, &ro.IsSystem, &ro.Version, &ro.CreatedAt, &ro.UpdatedAt)
+	err := r.Scan(append([]any{&id, &code, &ro.Name, &ro.IsSystem, &ro.Version, &ro.CreatedAt, &ro.UpdatedAt}, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Role{}, ErrRoleNotFound
 	}

@@ -111,9 +111,18 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 			if err != nil || len(byMail) != 1 || byMail[0].ID != ids[3] {
 				t.Errorf("email filter %v %v", byMail, err)
 			}
-			live, err := tx.LockLiveUsers(ctx)
-			if err != nil || len(live) != 5 {
-				t.Errorf("live users %d %v", len(live), err)
+			disabled, err := tx.DisableLiveUsers(ctx, at.Add(time.Hour))
+			sorted := slices.Sorted(slices.Values(ids))
+			if err != nil || !slices.Equal(disabled, sorted) {
+				t.Errorf("disabled %v %v, want %v", disabled, err, sorted)
+			}
+			for _, id := range ids {
+				if u, err := tx.User(ctx, id); err != nil || u.Status != StatusDisabled || u.Version != 2 || !u.UpdatedAt.Equal(at.Add(time.Hour)) {
+					t.Errorf("after DisableLiveUsers: %+v %v", u, err)
+				}
+			}
+			if again, err := tx.DisableLiveUsers(ctx, at); err != nil || len(again) != 0 {
+				t.Errorf("again: %v %v", again, err)
 			}
 			return nil
 		})
@@ -176,6 +185,12 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 			list, err := tx.ListRoles(ctx, "", 10)
 			if err != nil || len(list) != 2 {
 				t.Errorf("list %v %v", list, err)
+			}
+			for _, r := range list { // the page carries its permissions
+				want := map[RoleID][]PermissionCode{r1.ID: {"role.read", "user.read"}, r2.ID: {"audit.read", "user.read"}}[r.ID]
+				if !slices.Equal(r.Permissions, want) {
+					t.Errorf("listed role %s: permissions %v, want %v", r.Code, r.Permissions, want)
+				}
 			}
 			return nil
 		})
