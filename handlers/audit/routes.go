@@ -113,11 +113,7 @@ func setEntryHeaders(c echo.Context, e Entry) {
 
 // location is the URL of an entry; platform admins need the tenant in it to read it back.
 func location(cl Caller, e Entry) string {
-	loc := "/api/audit-entries/" + e.ID
-	if cl.Platform {
-		loc += "?tenantId=" + e.TenantID.String()
-	}
-	return loc
+	return httpx.Location(cl, e.TenantID, "/api/audit-entries/"+e.ID)
 }
 
 func (a *API) record(c echo.Context) error {

@@ -364,6 +364,14 @@ func TestScopes_EachRouteNeedsItsScope(t *testing.T) {
 		t.Errorf("admin without tenantId: %d %s", r.Code, r.Body)
 	}
 	h.must(http.StatusOK, "GET", "/api/users?tenantId="+f.id.String(), admin, nil)
+	// What a platform admin creates, it can follow: its Location names the tenant too.
+	r := h.must(http.StatusCreated, "POST", "/api/users/invitations?tenantId="+f.id.String(), admin,
+		map[string]any{"email": "loc@example.com"})
+	loc := r.Header.Get("Location")
+	if !strings.HasSuffix(loc, "?tenantId="+f.id.String()) {
+		t.Fatalf("admin's Location %q lacks the tenant", loc)
+	}
+	h.must(http.StatusOK, "GET", loc, admin, nil)
 }
 
 func TestSuspendedTenant_WritesRefused_ChecksKeepAnswering(t *testing.T) {

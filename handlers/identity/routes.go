@@ -388,7 +388,7 @@ func (a *API) invite(c echo.Context) error {
 		idempotency.ReplayBody(ctx, replay)
 	}
 	body.Token = out.Token
-	c.Response().Header().Set("Location", "/api/users/"+string(out.User.ID))
+	c.Response().Header().Set("Location", httpx.Location(cl, tenant, "/api/users/"+string(out.User.ID)))
 	return c.JSON(http.StatusCreated, body)
 }
 
@@ -540,7 +540,7 @@ func (a *API) createRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Location", "/api/roles/"+string(r.ID))
+	c.Response().Header().Set("Location", httpx.Location(cl, tenant, "/api/roles/"+string(r.ID)))
 	return writeRole(c, http.StatusCreated, r)
 }
 
@@ -657,7 +657,7 @@ func (a *API) assign(c echo.Context) error {
 	if created {
 		status = http.StatusCreated
 	}
-	c.Response().Header().Set("Location", "/api/roles/"+string(role)+"/assignments/"+string(user))
+	c.Response().Header().Set("Location", httpx.Location(cl, tenant, "/api/roles/"+string(role)+"/assignments/"+string(user)))
 	return c.JSON(status, map[string]string{"roleId": string(role), "userId": string(user)})
 }
 

@@ -62,6 +62,15 @@ func Target(c echo.Context) (tenancy.Caller, tenancy.TenantID, error) {
 	return cl, requested, cl.Reaches(requested)
 }
 
+// Location is the URL of a tenant-level resource at path as its caller reaches it: a platform
+// admin must name the tenant (Target), so its Location carries ?tenantId=.
+func Location(cl tenancy.Caller, tenant tenancy.TenantID, path string) string {
+	if cl.Platform {
+		return path + "?tenantId=" + tenant.String()
+	}
+	return path
+}
+
 // MapError maps the errors every service shares — the caller checks and the write fence
 // (tenancy), an unreachable store (sqlstore), refused text — to problems; it returns nil for
 // anything else. Services map their own sentinels first (kit.Service.MapError).

@@ -30,7 +30,8 @@ var (
 // return: free text such as a reason or a description may span lines.
 func Check(s string) error { return check(s, true) }
 
-// CheckLine accepts valid UTF-8 without any control character: names, ids, codes and headers.
+// CheckLine accepts valid UTF-8 without any control character, nor the line and paragraph
+// separators U+2028 and U+2029: names, ids, codes and headers.
 func CheckLine(s string) error { return check(s, false) }
 
 func check(s string, multiline bool) error {
@@ -50,6 +51,9 @@ func check(s string, multiline bool) error {
 			return errors.Join(ErrInvalid, ErrUTF8)
 		}
 		if r >= 0x80 && r <= 0x9f { // C1 controls
+			return errors.Join(ErrInvalid, ErrControl)
+		}
+		if !multiline && (r == '\u2028' || r == '\u2029') { // line and paragraph separators break a line too
 			return errors.Join(ErrInvalid, ErrControl)
 		}
 		i += n

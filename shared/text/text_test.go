@@ -25,6 +25,8 @@ func TestCheckAndCheckLine(t *testing.T) {
 		{"invalid UTF-8", "a\xffb", ErrUTF8, ErrUTF8},
 		{"truncated UTF-8", "\xe6\x9d", ErrUTF8, ErrUTF8},
 		{"U+FFFD itself", "a\uFFFDb", nil, nil},
+		{"line separator", "a\u2028b", nil, ErrControl},
+		{"paragraph separator", "a\u2029b", nil, ErrControl},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, c := range []struct {
