@@ -52,8 +52,11 @@ type options struct {
 	eventRate   int // outbox latency case, events/s
 	drainEvents int // outbox drain case
 	coldStarts  int
-	profile     []string // case slugs to CPU-profile
-	skipGoBench bool
+	// sustained event case: run length per rate, and search steps after the run at eventRate
+	sustainDuration time.Duration
+	sustainSteps    int
+	profile         []string // case slugs to CPU-profile
+	skipGoBench     bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
@@ -70,6 +73,8 @@ func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
 	fs.IntVar(&o.eventRate, "event-rate", 1000, "events/s of the outbox latency case")
 	fs.IntVar(&o.drainEvents, "drain-events", 20000, "outbox rows of the drain case")
 	fs.IntVar(&o.coldStarts, "cold-starts", 10, "cold starts to take the median of")
+	fs.DurationVar(&o.sustainDuration, "sustain-duration", 60*time.Second, "length of each sustained event run (at --event-rate, then each search step)")
+	fs.IntVar(&o.sustainSteps, "sustain-steps", 4, "sustained runs searching for the highest rate held with p99 within the goal (0: none)")
 	profile := fs.String("profile", "", "comma-separated cases to CPU-profile: read, register, audit-1, audit-32, outbox-latency, outbox-drain")
 	fs.BoolVar(&o.skipGoBench, "skip-go-bench", false, "do not run the Go benchmarks")
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +89,7 @@ func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
 		for name, apply := range map[string]func(){
 			"duration": func() { o.duration = time.Second }, "tenants": func() { o.tenants = 50 },
 			"drain-events": func() { o.drainEvents = 200 }, "cold-starts": func() { o.coldStarts = 3 },
+			"sustain-duration": func() { o.sustainDuration = 2 * time.Second }, "sustain-steps": func() { o.sustainSteps = 1 },
 		} {
 			if !set[name] {
 				apply()
@@ -99,6 +105,8 @@ func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
 	switch {
 	case o.duration < time.Second:
 		return o, false, 0, errors.New("--duration: at least 1s")
+	case o.sustainDuration < time.Second || o.sustainSteps < 0 || o.sustainSteps > 10:
+		return o, false, 0, errors.New("--sustain-duration: at least 1s; --sustain-steps: 0 to 10")
 	case o.connections < 1 || o.tenants < 32 || o.eventRate < 1 || o.drainEvents < 1 || o.coldStarts < 1:
 		return o, false, 0, errors.New("--connections, --event-rate, --drain-events and --cold-starts must be positive; --tenants at least 32")
 	}
@@ -170,7 +178,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	b.out, _ = filepath.Abs(opt.out)
 	b.res = &results{Timestamp: started.UTC().Format(time.RFC3339), Command: command(args),
 		Settings: settings{Smoke: opt.smoke, Duration: opt.duration.String(), Connections: opt.connections,
-			Tenants: opt.tenants, EventRate: opt.eventRate, DrainEvents: opt.drainEvents, ColdStarts: opt.coldStarts}}
+			Tenants: opt.tenants, EventRate: opt.eventRate, DrainEvents: opt.drainEvents, ColdStarts: opt.coldStarts,
+			SustainDuration: opt.sustainDuration.String(), SustainSteps: opt.sustainSteps}}
 
 	err = b.execute(ctx)
 	b.cleanup()
@@ -337,7 +346,7 @@ func (b *bench) auditCases(ctx context.Context) error {
 		return err
 	}
 	if !wired {
-		for _, c := range []string{caseAuditOne, caseAuditMany, caseOutboxLat, caseOutboxDrain} {
+		for _, c := range []string{caseAuditOne, caseAuditMany, caseOutboxLat, caseOutboxDrain, caseSustain, caseSustainMax} {
 			b.res.add(row{Case: c, Kind: kindCase, Skipped: why})
 		}
 		return nil
@@ -350,7 +359,11 @@ func (b *bench) auditCases(ctx context.Context) error {
 		return err
 	}
 	b.logf("%s …", caseOutboxDrain)
-	return b.caseOutboxDrain(ctx)
+	if err := b.caseOutboxDrain(ctx); err != nil {
+		return err
+	}
+	b.logf("%s: %d events/s for %s, then up to %d search steps …", caseSustain, b.opt.eventRate, b.opt.sustainDuration, b.opt.sustainSteps)
+	return b.caseSustained(ctx)
 }
 
 // idleMemory lets the seeded server settle and records its idle RSS.
@@ -364,7 +377,7 @@ func (b *bench) idleMemory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.res.Memory = &memory{IdleMB: rss, Goal: "≤ 50 MB idle, ≤ 150 MB loaded"}
+	b.res.Memory = &memory{IdleMB: rss} // goals: goals[goalIdleRSS], goals[goalLoadedRSS]
 	return nil
 }
 

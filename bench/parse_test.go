@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -183,7 +184,7 @@ func TestResultsFinishAndTable(t *testing.T) {
 	p := func(v float64) *float64 { return &v }
 	r := &results{Rows: []row{
 		{Case: ceilEcho, Kind: kindCeiling, RPS: 40000, P50: p(0.5), P99: p(3)},
-		{Case: caseRead, Kind: kindCase, RPS: 20000, P50: p(1.5), P99: p(12), Ceiling: ceilEcho, Goal: "≥ 0.5 × echo"},
+		{Case: caseRead, Kind: kindCase, RPS: 20000, P50: p(1.5), P99: p(12), Ceiling: ceilEcho},
 		{Case: caseAuditOne, Kind: kindCase, RPS: 500},
 		{Case: caseAuditMany, Kind: kindCase, RPS: 1500},
 		{Case: caseAuditRatio, Kind: kindCase, RatioOf: []string{caseAuditMany, caseAuditOne}},
@@ -198,7 +199,9 @@ func TestResultsFinishAndTable(t *testing.T) {
 	}
 	var sb strings.Builder
 	r.writeTable(&sb)
-	for _, want := range []string{"| GET /api/tenants/{id} (cached) | 20,000 | 1.50 ms | 12.0 ms | echo 40,000 | 0.50 | ≥ 0.5 × echo |",
+	for _, want := range []string{"| GET /api/tenants/{id} (cached) | 20,000 | 1.50 ms | 12.0 ms | echo 40,000 | 0.50 | ≥ 0.5 × echo; p99 ≤ 2 ms | not met |",
+		"| audit append: 32 tenants ÷ 1 tenant | — | — | — | one tenant | 3.00 | ≥ 1 × 1 tenant | met |",
+		"| POST /api/audit-entries, 1 tenant | 500 | — | — | — | — | ≥ 0.5 × pgbench | — |",
 		"| bare echo GET (ceiling) | 40,000 | 500 µs | 3.00 ms |", "skipped: not wired"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, sb.String())
@@ -211,4 +214,63 @@ func absDur(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+func TestGoals(t *testing.T) {
+	p := func(v float64) *float64 { return &v }
+	for name, want := range map[string]string{
+		caseRead:        "≥ 0.5 × echo; p99 ≤ 2 ms",
+		caseRegister:    "≥ 0.33 × pgbench",
+		caseAuditRatio:  "≥ 1 × 1 tenant",
+		caseOutboxLat:   "p50 ≤ 20 ms; p99 ≤ 100 ms at 1,000 events/s",
+		caseOutboxDrain: "≥ 5,000 events/s",
+		caseSustainMax:  "≥ 1,000 events/s",
+		goalIdleRSS:     "≤ 50 MB",
+		goalColdStart:   "≤ 150 ms",
+	} {
+		if got := goals[name].String(); got != want {
+			t.Errorf("goal of %s = %q, want %q", name, got, want)
+		}
+	}
+	// Every row-named goal with a ratio names a row that exists as a ceiling or a case.
+	for name, g := range goals {
+		if g.MinRatio > 0 && g.Of == "" {
+			t.Errorf("goal of %s has a ratio but no reference row", name)
+		}
+	}
+	lat := goals[caseOutboxLat]
+	for _, c := range []struct {
+		rw   row
+		want string
+	}{
+		{row{Case: caseOutboxLat, RPS: 1000, P50: p(10), P99: p(90)}, "met"},
+		{row{Case: caseOutboxLat, RPS: 1000, P50: p(10), P99: p(101)}, "not met"},
+		{row{Case: caseOutboxLat, RPS: 800, P50: p(10), P99: p(90)}, "not met"}, // below the rate the goal is meant at
+		{row{Case: caseOutboxLat, RPS: 1000}, "—"},                              // no latency: cannot judge
+		{row{Case: caseOutboxLat, Skipped: "x"}, "—"},
+	} {
+		if got := fmtMet(lat.metRow(c.rw)); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.rw, got, c.want)
+		}
+	}
+	r := &results{Rows: []row{{Case: caseSustain, Kind: kindCase, RPS: 1000, P50: p(5), P99: p(50),
+		Sustain: []sustainRun{{Rate: 1000, Achieved: 999, Duration: "2s", Sent: 2000, Held: true,
+			Backlog: []backlogSample{{T: 1, Outbox: 3, Unrecorded: 7}, {T: 2, Outbox: 1, Unrecorded: 2}}}}},
+		{Case: caseSustainMax, Kind: kindCase, RPS: 1500}},
+		Memory: &memory{IdleMB: 60}, ColdStart: &coldStart{SamplesMS: []float64{30}, MedianMS: 30}}
+	r.finish()
+	var sb strings.Builder
+	r.writeTable(&sb)
+	for _, want := range []string{"| ≥ 1,000 events/s | met |", "p50 ≤ 20 ms; p99 ≤ 100 ms at 1,000 events/s | met |",
+		"idle 60.0 MB (not met)", "goal ≤ 150 ms: met", "outbox min 1 / median 2 / max 3 / last 1", "committed not recorded min 2 / median"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, sb.String())
+		}
+	}
+	b, _ := json.Marshal(r)
+	for _, want := range []string{`"goal":"≥ 1,000 events/s"`, `"goalSpec":{"minRate":1000}`, `"goalMet":true`, `"idleGoalMet":false`, `"backlog":[{"t":1,`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON lacks %s: %s", want, b)
+		}
+	}
 }

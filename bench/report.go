@@ -33,14 +33,22 @@ type row struct {
 	CeilingRPS float64  `json:"ceilingRps,omitempty"`
 	Ratio      *float64 `json:"ratio,omitempty"`
 	// RatioOf is set instead of Ceiling for a ratio between two cases (many tenants ÷ one tenant).
-	RatioOf  []string `json:"ratioOf,omitempty"`
-	Goal     string   `json:"goal,omitempty"`
+	RatioOf []string `json:"ratioOf,omitempty"`
+	// Goal is set by finish from the goals table: printed (Goal), structured (GoalSpec) and judged
+	// (GoalMet: nil when the row cannot be judged). Never asserted.
+	Goal     string `json:"goal,omitempty"`
+	GoalSpec *Goal  `json:"goalSpec,omitempty"`
+	GoalMet  *bool  `json:"goalMet,omitempty"`
+	// MaxMS is the largest latency, where a case measures it (the event cases).
+	MaxMS    *float64 `json:"maxMs,omitempty"`
 	Requests int64    `json:"requests,omitempty"`
 	Failures int64    `json:"failures,omitempty"`
 	// NewSessions counts PostgreSQL sessions opened during the measured run (connection churn).
 	NewSessions int64  `json:"newPostgresSessions,omitempty"`
 	Note        string `json:"note,omitempty"`
 	Skipped     string `json:"skipped,omitempty"`
+	// Sustain holds the sustained event case's runs (the backlog series included).
+	Sustain []sustainRun `json:"sustain,omitempty"`
 }
 
 // coldStart is the cold start line.
@@ -48,6 +56,7 @@ type coldStart struct {
 	SamplesMS []float64 `json:"samplesMs"`
 	MedianMS  float64   `json:"medianMs"`
 	Goal      string    `json:"goal"`
+	GoalMet   *bool     `json:"goalMet,omitempty"`
 }
 
 // memory is the RSS line.
@@ -55,6 +64,10 @@ type memory struct {
 	IdleMB   float64 `json:"idleMb"`
 	LoadedMB float64 `json:"loadedMb,omitempty"`
 	Goal     string  `json:"goal"`
+	// IdleGoalMet and LoadedGoalMet judge the two figures against goals[goalIdleRSS] and
+	// goals[goalLoadedRSS].
+	IdleGoalMet   *bool `json:"idleGoalMet,omitempty"`
+	LoadedGoalMet *bool `json:"loadedGoalMet,omitempty"`
 }
 
 // goBench is one `go test -bench` result.
@@ -93,6 +106,9 @@ type settings struct {
 	EventRate   int    `json:"eventRate"`
 	DrainEvents int    `json:"drainEvents"`
 	ColdStarts  int    `json:"coldStarts"`
+	// SustainDuration and SustainSteps: the sustained event case's run length and search steps.
+	SustainDuration string `json:"sustainDuration"`
+	SustainSteps    int    `json:"sustainSteps"`
 }
 
 // results is everything one run measured; it is printed as a table and written as JSON.
@@ -134,8 +150,10 @@ func (r *results) find(name string) (row, bool) {
 	return row{}, false
 }
 
-// finish computes every ratio from the rows it names.
+// finish computes every ratio from the rows it names, then sets and judges every goal from the
+// goals table.
 func (r *results) finish() {
+	defer r.judge()
 	for i := range r.Rows {
 		rw := &r.Rows[i]
 		switch {
@@ -157,6 +175,30 @@ func (r *results) finish() {
 	}
 }
 
+// judge copies each row's and figure's goal from the goals table and says whether it is met.
+func (r *results) judge() {
+	for i := range r.Rows {
+		rw := &r.Rows[i]
+		g, ok := goals[rw.Case]
+		if !ok {
+			continue
+		}
+		rw.Goal, rw.GoalSpec, rw.GoalMet = g.String(), &g, g.metRow(*rw)
+	}
+	if c := r.ColdStart; c != nil {
+		g := goals[goalColdStart]
+		c.Goal, c.GoalMet = g.String(), g.metFigure(c.MedianMS)
+	}
+	if m := r.Memory; m != nil {
+		idle, loaded := goals[goalIdleRSS], goals[goalLoadedRSS]
+		m.Goal = idle.String() + " idle, " + loaded.String() + " loaded"
+		m.IdleGoalMet = idle.metFigure(m.IdleMB)
+		if m.LoadedMB > 0 {
+			m.LoadedGoalMet = loaded.metFigure(m.LoadedMB)
+		}
+	}
+}
+
 // shortCeiling is the ceiling column's label.
 func shortCeiling(name string) string {
 	switch name {
@@ -173,11 +215,11 @@ func shortCeiling(name string) string {
 // writeTable prints the results as a Markdown table followed by the single-figure lines, so the
 // output can be pasted into the README as it is.
 func (r *results) writeTable(w io.Writer) {
-	fmt.Fprintln(w, "| case | req/s | p50 | p99 | ceiling | ratio | goal (not asserted) |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---|")
+	fmt.Fprintln(w, "| case | req/s | p50 | p99 | ceiling | ratio | goal (not asserted) | met? |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---|---|")
 	for _, rw := range r.Rows {
 		if rw.Skipped != "" {
-			fmt.Fprintf(w, "| %s | — | — | — | — | — | skipped: %s |\n", rw.Case, rw.Skipped)
+			fmt.Fprintf(w, "| %s | — | — | — | — | — | skipped: %s | — |\n", rw.Case, rw.Skipped)
 			continue
 		}
 		ceiling, ratio := "—", "—"
@@ -198,19 +240,29 @@ func (r *results) writeTable(w io.Writer) {
 		if len(rw.RatioOf) == 2 {
 			rps = "—"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", rw.Case, rps, fmtMS(rw.P50), fmtMS(rw.P99), ceiling, ratio, goal)
+		met := "—"
+		if rw.GoalSpec != nil {
+			met = fmtMet(rw.GoalMet)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", rw.Case, rps, fmtMS(rw.P50), fmtMS(rw.P99), ceiling, ratio, goal, met)
 	}
 	fmt.Fprintln(w)
 	if c := r.ColdStart; c != nil {
-		fmt.Fprintf(w, "- cold start, exec → first 200 on /api/health with every service configured: median %.0f ms of %d (%s) — goal %s\n",
-			c.MedianMS, len(c.SamplesMS), joinMS(c.SamplesMS), c.Goal)
+		fmt.Fprintf(w, "- cold start, exec → first 200 on /api/health with every service configured: median %.0f ms of %d (%s) — goal %s: %s\n",
+			c.MedianMS, len(c.SamplesMS), joinMS(c.SamplesMS), c.Goal, fmtMet(c.GoalMet))
 	}
 	if m := r.Memory; m != nil {
 		loaded := "not measured"
 		if m.LoadedMB > 0 {
-			loaded = fmt.Sprintf("%.1f MB", m.LoadedMB)
+			loaded = fmt.Sprintf("%.1f MB (%s)", m.LoadedMB, fmtMet(m.LoadedGoalMet))
 		}
-		fmt.Fprintf(w, "- memory (VmRSS of the handler): idle %.1f MB, at the end of the load %s — goal %s\n", m.IdleMB, loaded, m.Goal)
+		fmt.Fprintf(w, "- memory (VmRSS of the handler): idle %.1f MB (%s), at the end of the load %s — goal %s\n",
+			m.IdleMB, fmtMet(m.IdleGoalMet), loaded, m.Goal)
+	}
+	for _, rw := range r.Rows {
+		for _, s := range rw.Sustain {
+			fmt.Fprintf(w, "- %s\n", s.line())
+		}
 	}
 	if line := r.tokenLine(); line != "" {
 		fmt.Fprintln(w, line)
