@@ -10,11 +10,13 @@
 //   - ceilings: a bare echo server answering a constant; redis-benchmark GET on the stack's Redis;
 //     pgbench with a one-row INSERT on the stack's PostgreSQL;
 //   - cases: the cached tenant read, tenant registration, audit appends (one tenant and 32), outbox
-//     commit → consumer latency at a steady rate, the drainer's maximum rate, cold start, memory,
-//     and the Go benchmarks (invocation decoder, JWT check, cache path).
+//     commit → consumer latency at a steady rate, the drainer's maximum rate, the sustained event
+//     case (--sustain-duration at --event-rate with the backlog sampled every second, then up to
+//     --sustain-steps runs searching for the highest rate held), cold start, memory, and the Go
+//     benchmarks (invocation decoder, JWT check, cache path).
 //
 // It prints one Markdown table and writes it as JSON to <out>/results-<time>.json and
-// <out>/latest.json. Goals are printed, never asserted: the bench fails only when the harness does
+// <out>/latest.json. Goals come from one table (goals.go) and are printed with met / not met, never asserted: the bench fails only when the harness does
 // (a server that does not start, a tool that crashes, no successful request, more than 1% errors).
 // --smoke runs every case for a second on small seeds, for CI. `bench --echo-server --port N` is the
 // ceiling's echo server (the bench re-executes itself).
