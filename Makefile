@@ -100,11 +100,11 @@ package: ## assemble dist/ (host.json, functions/, the linux/amd64 handler) + di
 	@echo "dist/ is ready: $$(ls dist | tr '\n' ' ')"
 
 .PHONY: bench
-bench: ## measure the hot paths beside the machine's ceilings (own stack, release build, ~3 min); ARGS='--profile read,register'
+bench: ## measure the hot paths beside the machine's ceilings (own stack, release build, ~10 min with the 60 s sustained event runs); ARGS='--profile read,register' or '--sustain-duration 30s'
 	$(GO) run ./bench $(ARGS)
 
 .PHONY: bench-smoke
-bench-smoke: ## every bench case for 1 s on small seeds: proves the harness works (CI); no figure is asserted
+bench-smoke: ## every bench case for 1 s (sustained event runs 2 s, one search step) on small seeds: proves the harness works (CI); no figure is asserted
 	$(GO) run ./bench --smoke $(ARGS)
 
 .PHONY: stack-down
