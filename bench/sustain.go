@@ -203,8 +203,14 @@ func (b *bench) sustainOnce(ctx context.Context, rate int, limitMS float64, sear
 			case <-tick.C:
 			}
 			s := backlogSample{T: math.Round(time.Since(start).Seconds()*10) / 10, Committed: committed.Load()}
-			_ = tenantsDB.QueryRowContext(sampleCtx, `SELECT count(*) FROM outbox WHERE parked_at IS NULL`).Scan(&s.Outbox)
-			_ = audit.QueryRowContext(sampleCtx, sustainRecordedQuery, since).Scan(&s.Recorded)
+			// A sample whose queries failed (typically cancelled as sampling stops) is dropped, not
+			// recorded as zeros.
+			if err := tenantsDB.QueryRowContext(sampleCtx, `SELECT count(*) FROM outbox WHERE parked_at IS NULL`).Scan(&s.Outbox); err != nil {
+				continue
+			}
+			if err := audit.QueryRowContext(sampleCtx, sustainRecordedQuery, since).Scan(&s.Recorded); err != nil {
+				continue
+			}
 			s.Unrecorded = max(0, s.Committed-s.Recorded)
 			sampleMu.Lock()
 			samples = append(samples, s)
