@@ -135,14 +135,6 @@ func toRoleJSON(r Role) roleJSON {
 // ---- request helpers ----
 
 // ifMatch returns the If-Match version, if one was sent.
-func ifMatch(c echo.Context) (*int64, error) {
-	v, ok, err := httpx.IfMatch(c)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return &v, nil
-}
-
 // pathUser parses the :id (or other) path parameter as a user id; a malformed id is a user that
 // does not exist.
 func pathUser(c echo.Context, name string) (UserID, error) {
@@ -265,7 +257,7 @@ func (a *API) patchUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	im, err := ifMatch(c)
+	im, err := httpx.IfMatchVersion(c)
 	if err != nil {
 		return err
 	}
@@ -301,7 +293,7 @@ func (a *API) userStatus(act UserAction) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		im, err := ifMatch(c)
+		im, err := httpx.IfMatchVersion(c)
 		if err != nil {
 			return err
 		}
@@ -570,7 +562,7 @@ func roleTarget(c echo.Context) (Caller, tenancy.TenantID, RoleID, *int64, error
 	if err != nil {
 		return Caller{}, tenancy.TenantID{}, "", nil, err
 	}
-	im, err := ifMatch(c)
+	im, err := httpx.IfMatchVersion(c)
 	return cl, tenant, id, im, err
 }
 

@@ -141,7 +141,7 @@ func (tx *Tx) UserByEmail(ctx context.Context, email Email) (User, error) {
 // DisableLiveUsers sets every Invited or Active user Disabled (version + 1, updated at at) in one
 // statement and returns their ids, in id order.
 func (tx *Tx) DisableLiveUsers(ctx context.Context, at time.Time) ([]UserID, error) {
-	ss, err := tx.strings(ctx, tx.q.disableLiveUsers, tx.tenant, utc(at))
+	ss, err := tx.strings(ctx, tx.q.disableLiveUsers, tx.tenant, sqlstore.UTC(at))
 	out := make([]UserID, len(ss))
 	for i, s := range ss {
 		out[i] = UserID(s)
@@ -156,7 +156,7 @@ func (tx *Tx) DisableLiveUsers(ctx context.Context, at time.Time) ([]UserID, err
 // transaction), so the caller can lock the row it now sees.
 func (tx *Tx) InsertUser(ctx context.Context, u User) error {
 	res, err := tx.ExecContext(ctx, tx.q.insertUser, tx.tenant, string(u.ID), string(u.Email), u.Email.Key(), u.DisplayName,
-		string(u.Status), u.Version, utc(u.CreatedAt), utc(u.UpdatedAt))
+		string(u.Status), u.Version, sqlstore.UTC(u.CreatedAt), sqlstore.UTC(u.UpdatedAt))
 	if errors.Is(sqlstore.Translate(tx.Dialect, err), sqlstore.ErrUniqueViolation) {
 		return ErrUserExists
 	}
@@ -174,12 +174,12 @@ func (tx *Tx) InsertUser(ctx context.Context, u User) error {
 // UpdateUser writes u's display name, status, version, updated and activated times.
 func (tx *Tx) UpdateUser(ctx context.Context, u User) error {
 	return tx.execOne(ctx, ErrUserNotFound, tx.q.updateUser, tx.tenant, string(u.ID), u.DisplayName, string(u.Status), u.Version,
-		utc(u.UpdatedAt), nullUTC(u.ActivatedAt))
+		sqlstore.UTC(u.UpdatedAt), sqlstore.NullUTC(u.ActivatedAt))
 }
 
 // TouchLogin records a sign-in at at.
 func (tx *Tx) TouchLogin(ctx context.Context, id UserID, at time.Time) error {
-	return tx.execOne(ctx, ErrUserNotFound, tx.q.touchLogin, tx.tenant, string(id), utc(at))
+	return tx.execOne(ctx, ErrUserNotFound, tx.q.touchLogin, tx.tenant, string(id), sqlstore.UTC(at))
 }
 
 // UserQuery selects a page of users.
@@ -219,7 +219,7 @@ func (tx *Tx) UserRoles(ctx context.Context, id UserID) ([]RoleID, error) {
 
 // SetPassword stores the password hash (a PHC string) of the user, replacing any.
 func (tx *Tx) SetPassword(ctx context.Context, id UserID, hash string, at time.Time) error {
-	_, err := tx.ExecContext(ctx, tx.q.upsertCredential, tx.tenant, string(id), hash, utc(at))
+	_, err := tx.ExecContext(ctx, tx.q.upsertCredential, tx.tenant, string(id), hash, sqlstore.UTC(at))
 	return err
 }
 
@@ -238,7 +238,7 @@ func (tx *Tx) PasswordHash(ctx context.Context, id UserID) (string, error) {
 // InsertInvitation inserts inv.
 func (tx *Tx) InsertInvitation(ctx context.Context, inv Invitation) error {
 	_, err := tx.ExecContext(ctx, tx.q.insertInvitation, tx.tenant, string(inv.ID), string(inv.User), inv.TokenHash,
-		inv.InvitedBy, utc(inv.CreatedAt), utc(inv.ExpiresAt))
+		inv.InvitedBy, sqlstore.UTC(inv.CreatedAt), sqlstore.UTC(inv.ExpiresAt))
 	return err
 }
 
@@ -258,9 +258,9 @@ func (tx *Tx) LockInvitation(ctx context.Context, id InvitationID) (Invitation, 
 func (tx *Tx) EndInvitation(ctx context.Context, id InvitationID, accepted bool, at time.Time) (bool, error) {
 	acc, rev := sql.NullTime{}, sql.NullTime{}
 	if accepted {
-		acc = sql.NullTime{Time: utc(at), Valid: true}
+		acc = sql.NullTime{Time: sqlstore.UTC(at), Valid: true}
 	} else {
-		rev = sql.NullTime{Time: utc(at), Valid: true}
+		rev = sql.NullTime{Time: sqlstore.UTC(at), Valid: true}
 	}
 	res, err := tx.ExecContext(ctx, tx.q.endInvitation, tx.tenant, string(id), acc, rev)
 	if err != nil {
@@ -272,13 +272,13 @@ func (tx *Tx) EndInvitation(ctx context.Context, id InvitationID, accepted bool,
 
 // RevokeUserInvitations revokes the user's pending invitations.
 func (tx *Tx) RevokeUserInvitations(ctx context.Context, id UserID, at time.Time) error {
-	_, err := tx.ExecContext(ctx, tx.q.revokeUserInvitations, tx.tenant, string(id), utc(at))
+	_, err := tx.ExecContext(ctx, tx.q.revokeUserInvitations, tx.tenant, string(id), sqlstore.UTC(at))
 	return err
 }
 
 // RevokeTenantInvitations revokes every pending invitation of the tenant.
 func (tx *Tx) RevokeTenantInvitations(ctx context.Context, at time.Time) error {
-	_, err := tx.ExecContext(ctx, tx.q.revokeTenantInvitations, tx.tenant, utc(at))
+	_, err := tx.ExecContext(ctx, tx.q.revokeTenantInvitations, tx.tenant, sqlstore.UTC(at))
 	return err
 }
 
@@ -309,7 +309,7 @@ func (tx *Tx) RoleByCode(ctx context.Context, code RoleCode) (Role, error) {
 // a permission the catalog does not have ErrUnknownPermission.
 func (tx *Tx) InsertRole(ctx context.Context, r Role) error {
 	_, err := tx.ExecContext(ctx, tx.q.insertRole, tx.tenant, string(r.ID), string(r.Code), r.Name, r.IsSystem, r.Version,
-		utc(r.CreatedAt), utc(r.UpdatedAt))
+		sqlstore.UTC(r.CreatedAt), sqlstore.UTC(r.UpdatedAt))
 	if err != nil {
 		if errors.Is(sqlstore.Translate(tx.Dialect, err), sqlstore.ErrUniqueViolation) {
 			return ErrRoleCodeTaken
@@ -326,7 +326,7 @@ func (tx *Tx) InsertRole(ctx context.Context, r Role) error {
 
 // UpdateRole writes r's name, version and updated time.
 func (tx *Tx) UpdateRole(ctx context.Context, r Role) error {
-	return tx.execOne(ctx, ErrRoleNotFound, tx.q.updateRole, tx.tenant, string(r.ID), r.Name, r.Version, utc(r.UpdatedAt))
+	return tx.execOne(ctx, ErrRoleNotFound, tx.q.updateRole, tx.tenant, string(r.ID), r.Name, r.Version, sqlstore.UTC(r.UpdatedAt))
 }
 
 // DeleteRole deletes the role with its permissions and assignments.
@@ -421,7 +421,7 @@ func (tx *Tx) RoleHolders(ctx context.Context, id RoleID) ([]UserID, error) {
 
 // Assign assigns the role to the user; it reports false when the user held it already.
 func (tx *Tx) Assign(ctx context.Context, role RoleID, user UserID, by string, at time.Time) (bool, error) {
-	res, err := tx.ExecContext(ctx, tx.q.insertAssignment, tx.tenant, string(role), string(user), by, utc(at))
+	res, err := tx.ExecContext(ctx, tx.q.insertAssignment, tx.tenant, string(role), string(user), by, sqlstore.UTC(at))
 	if err != nil {
 		return false, err
 	}
@@ -538,15 +538,6 @@ func (tx *Tx) execOne(ctx context.Context, notFound error, query string, args ..
 		return notFound
 	}
 	return nil
-}
-
-func utc(t time.Time) time.Time { return t.UTC() }
-
-func nullUTC(t *time.Time) sql.NullTime {
-	if t == nil {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
 }
 
 func ptrUTC(t sql.NullTime) *time.Time {
