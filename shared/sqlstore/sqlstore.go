@@ -20,10 +20,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/XSAM/otelsql"
+	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib"  // registers the "pgx" driver
 	_ "github.com/microsoft/go-mssqldb" // registers the "sqlserver" driver
 	"go.opentelemetry.io/otel/attribute"
@@ -180,15 +183,33 @@ func otelOptions(service string, d Dialect) []otelsql.Option {
 }
 
 // Scope is what row-level security sees for one transaction: the tenant whose rows are visible,
-// or platform access (all tenants) for platform-admin and maintenance work. A zero Scope sees no
-// tenant-owned rows at all.
+// a set of tenants (a consumer writing a group of events of several tenants with one statement per
+// kind), or platform access (all tenants) for platform-admin and maintenance work. A zero Scope
+// sees no tenant-owned rows at all.
 type Scope struct {
-	Tenant   string // canonical tenant id, or ""
+	Tenant   string   // canonical tenant id, or ""
+	Tenants  []string // canonical tenant ids of a set scope (TenantSetScope), or nil
 	Platform bool
 }
 
 // TenantScope is the scope of one tenant.
 func TenantScope(id fmt.Stringer) Scope { return Scope{Tenant: id.String()} }
+
+// TenantSetScope is the scope of exactly the tenants ids (canonical tenant ids): a row is visible,
+// and may be written, when it belongs to one of them, and to no other. It is for work that writes
+// several tenants' rows with one statement (a consumer's group commit); everything addressed to one
+// tenant uses TenantScope. An id that is not a UUID fails the transaction's start.
+func TenantSetScope(ids []string) Scope {
+	set := slices.Clone(ids)
+	for i, id := range set {
+		set[i] = strings.ToLower(id) // SQL Server finds an id in the set by its lowercase text
+	}
+	return Scope{Tenants: set}
+}
+
+// MaxSetScope bounds a set scope's tenants: SQL Server keeps the set in one SESSION_CONTEXT value
+// of at most 4,000 characters (100 ids and their commas).
+const MaxSetScope = 100
 
 // PlatformScope sees every tenant's rows. Use it only for platform-admin requests and
 // maintenance; never derive it from request input other than a verified platform-admin token.
@@ -333,20 +354,34 @@ func setScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
 	if s.Platform {
 		platform = "on"
 	}
+	if len(s.Tenants) > MaxSetScope {
+		return fmt.Errorf("sqlstore: set scope of %d tenants (at most %d)", len(s.Tenants), MaxSetScope)
+	}
+	for _, id := range s.Tenants {
+		if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+			return fmt.Errorf("sqlstore: set scope: %q is not a tenant id", id)
+		}
+	}
 	var err error
 	switch d {
 	case Postgres:
+		set := ""
+		if len(s.Tenants) > 0 {
+			set = "{" + strings.Join(s.Tenants, ",") + "}" // a uuid[] literal
+		}
 		_, err = tx.ExecContext(ctx,
-			`SELECT set_config('spine.tenant_id', $1, true), set_config('spine.platform', $2, true)`,
-			s.Tenant, platform)
+			`SELECT set_config('spine.tenant_id', $1, true), set_config('spine.platform', $2, true),
+			        set_config('spine.tenant_set', $3, true)`,
+			s.Tenant, platform, set)
 	case SQLServer:
 		_, err = tx.ExecContext(ctx,
 			// Typed variables: go-mssqldb sends strings as nvarchar(max), which sp_set_session_context's
 			// sql_variant parameter refuses.
-			`DECLARE @tenant nvarchar(36) = @p1, @platform nvarchar(8) = @p2;
+			`DECLARE @tenant nvarchar(36) = @p1, @platform nvarchar(8) = @p2, @set nvarchar(4000) = @p3;
 			 EXEC sp_set_session_context @key = N'tenant_id', @value = @tenant;
-			 EXEC sp_set_session_context @key = N'platform', @value = @platform;`,
-			s.Tenant, platform)
+			 EXEC sp_set_session_context @key = N'platform', @value = @platform;
+			 EXEC sp_set_session_context @key = N'tenant_set', @value = @set;`,
+			s.Tenant, platform, strings.Join(s.Tenants, ","))
 	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: set scope: %w", Translate(d, err))

@@ -104,7 +104,7 @@ var (
 	// A string literal run as a batch of its own: EXEC ('...') / EXEC (N'...').
 	execLiteral = regexp.MustCompile(`(?i)\bEXEC(?:UTE)?\s*\(\s*N?'(\d+)'\s*\)`)
 	systemVar   = regexp.MustCompile(`@@\w+`)
-	routineHead = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:OR\s+ALTER\s+)?(?:FUNCTION|PROCEDURE|PROC)\b(.*?)\b(?:RETURNS|AS)\b`)
+	routineHead = regexp.MustCompile(`(?is)^\s*(?:CREATE\s+(?:OR\s+ALTER\s+)?|ALTER\s+)(?:FUNCTION|PROCEDURE|PROC)\b(.*?)\b(?:RETURNS|AS)\b`)
 	paramDecl   = regexp.MustCompile(`(?i)(?:^|[(,])\s*(@\w+)\s+[a-z]`)
 	ddlPgIsms   = map[string]*regexp.Regexp{
 		"$$ body":                  regexp.MustCompile(`\$\$`),
