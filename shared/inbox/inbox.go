@@ -11,7 +11,9 @@ package inbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 
 	"spine/shared/sqlstore"
 )
@@ -45,4 +47,77 @@ var recordSQL = map[sqlstore.Dialect]string{
 		SELECT @p1, @p2, @p3, @p4, @p5
 		WHERE NOT EXISTS (SELECT 1 FROM dbo.inbox WITH (UPDLOCK, HOLDLOCK)
 			WHERE tenant_id = @p1 AND consumer = @p2 AND event_id = @p3)`,
+}
+
+// Item is one event a group claims: its tenant (canonical id), id and type.
+type Item struct {
+	Tenant, EventID, EventType string
+}
+
+// ClaimAll claims items for consumer inside tx with one statement, and reports, in items' order,
+// which are first deliveries (apply their effect) and which were processed before (skip them).
+// tx's scope must admit every item's tenant: a set scope over the group's tenants
+// (sqlstore.TenantSetScope) or the one tenant's scope; row-level security refuses any other
+// tenant's row. An event listed twice is first at most once, at its first position. Concurrent
+// claims of the same event serialize on the primary key, as Claim's do.
+func ClaimAll(ctx context.Context, tx *sqlstore.Tx, consumer string, items []Item) ([]bool, error) {
+	first := make([]bool, len(items))
+	if len(items) == 0 {
+		return first, nil
+	}
+	type row struct {
+		Tenant    string `json:"tenant_id"`
+		EventID   string `json:"event_id"`
+		EventType string `json:"event_type"`
+	}
+	rows := make([]row, len(items))
+	for i, it := range items {
+		rows[i] = row{Tenant: strings.ToLower(it.Tenant), EventID: strings.ToLower(it.EventID), EventType: it.EventType}
+	}
+	doc, err := json.Marshal(rows)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: encode claims: %w", err)
+	}
+	rs, err := tx.QueryContext(ctx, claimAllSQL[tx.Dialect], consumer, string(doc), sqlstore.Now())
+	if err != nil {
+		return nil, fmt.Errorf("inbox: claim %d events: %w", len(items), sqlstore.Translate(tx.Dialect, err))
+	}
+	defer rs.Close()
+	claimed := map[string]bool{}
+	for rs.Next() {
+		var tenant, id string
+		if err := rs.Scan(&tenant, &id); err != nil {
+			return nil, fmt.Errorf("inbox: claim %d events: %w", len(items), sqlstore.Translate(tx.Dialect, err))
+		}
+		claimed[tenant+"/"+id] = true
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("inbox: claim %d events: %w", len(items), sqlstore.Translate(tx.Dialect, err))
+	}
+	for i, r := range rows {
+		key := r.Tenant + "/" + r.EventID
+		if claimed[key] {
+			first[i] = true
+			delete(claimed, key) // a second listing of the same event is not first
+		}
+	}
+	return first, nil
+}
+
+// claimAllSQL inserts the claims listed in a JSON array ($2/@p2: tenant_id, event_id,
+// event_type) and returns the (tenant, event id) of those that were not there yet, as lowercase
+// canonical text.
+var claimAllSQL = map[sqlstore.Dialect]string{
+	sqlstore.Postgres: `INSERT INTO inbox (tenant_id, consumer, event_id, event_type, received_at)
+		SELECT x.tenant_id, $1, x.event_id, x.event_type, $3
+		FROM jsonb_to_recordset($2::jsonb) AS x(tenant_id uuid, event_id uuid, event_type text)
+		ON CONFLICT DO NOTHING
+		RETURNING tenant_id::text, event_id::text`,
+	sqlstore.SQLServer: `INSERT INTO dbo.inbox (tenant_id, consumer, event_id, event_type, received_at)
+		OUTPUT LOWER(CONVERT(char(36), inserted.tenant_id)), LOWER(CONVERT(char(36), inserted.event_id))
+		SELECT x.tenant_id, @p1, x.event_id, MIN(x.event_type), @p3
+		FROM OPENJSON(@p2) WITH (tenant_id uniqueidentifier, event_id uniqueidentifier, event_type varchar(128)) AS x
+		WHERE NOT EXISTS (SELECT 1 FROM dbo.inbox AS i WITH (UPDLOCK, HOLDLOCK)
+			WHERE i.tenant_id = x.tenant_id AND i.consumer = @p1 AND i.event_id = x.event_id)
+		GROUP BY x.tenant_id, x.event_id`,
 }
