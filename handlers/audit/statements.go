@@ -11,17 +11,21 @@ package audit
 // Statements that read entries return entryColumns (store_scan.go's scanEntry reads them).
 // TestSQLServerQueries walks the struct (reflection) and checks every field against store_sql.go.
 type statements struct {
-	// lockTenant: tenant id. Takes the tenant's append lock, a transaction-scoped exclusive lock
-	// keyed by the tenant (held until commit or rollback), so appends for one tenant queue while
-	// appends for different tenants never wait on each other; fails the statement if not granted.
-	lockTenant string
-	// lastLink: tenant id → seq, hash of the tenant's last entry (no row when it has none), read
-	// after lockTenant: it must see the previous lock holder's committed entries.
-	lastLink string
-	// insertEntry: tenant id, seq, entry id, occurred at, recorded at, actor type, actor id, action,
-	// resource type, resource id, trace id, correlation id, source event id (nullable), payload
-	// (JSON text), prev hash, hash.
-	insertEntry string
+	// lockTenants: the tenant ids of a group as a JSON array of canonical text. Takes each
+	// tenant's append lock, a transaction-scoped exclusive lock keyed by the tenant (held until
+	// commit or rollback), so appends for one tenant queue while appends for different tenants
+	// never wait on each other; takes them in one global order (by the lock's key), so groups
+	// that share tenants cannot deadlock; fails the statement if one is not granted.
+	lockTenants string
+	// lastLinks: the tenant ids as lockTenants takes them → tenant id (canonical text), seq, hash
+	// of each tenant's last entry; seq and hash are NULL for a tenant with none. Read after
+	// lockTenants: it must see the previous lock holders' committed entries.
+	lastLinks string
+	// insertEntries: the entries as a JSON array of objects (groupRow in store_sql.go: ids as
+	// canonical text, times as UTC "2006-01-02T15:04:05.999999" without an offset, the payload
+	// as JSON text in a string, so its bytes are stored exactly as hashed, hashes as hex, "" for
+	// no source event) → inserts them all.
+	insertEntries string
 	// getEntry: tenant id, entry id → entryColumns.
 	getEntry string
 	// rangeEntries: tenant id, after seq, through seq, limit → entryColumns of up to limit entries

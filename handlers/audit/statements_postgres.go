@@ -9,22 +9,33 @@ const pgEntryCols = `seq, entry_id::text, occurred_at, recorded_at, actor_type, 
 
 // pgStatements is the whole of what the audit service asks of PostgreSQL.
 var pgStatements = statements{
-	// The lock is an advisory lock in the two-int form (class, hashtext(tenant)); 1095058516 is
+	// Each lock is an advisory lock in the two-int form (class, hashtext(tenant)); 1095058516 is
 	// 0x41554454, "AUDT", which namespaces it in the key space the whole database shares, so it
-	// cannot meet a one-bigint key such as goose's migration lock. Two tenants whose ids hash
-	// alike merely share a queue. Under READ COMMITTED (PostgreSQL's default, which sqlstore
-	// keeps) every later statement takes a fresh snapshot, so lastLink sees the previous holder's
-	// committed entries; that is also why the lock and the read are two statements, not one. The
-	// primary key (tenant_id, seq) is the backstop: a lock that failed to serialize could fail an
-	// append, never fork the chain.
-	lockTenant: `SELECT pg_advisory_xact_lock(1095058516, hashtext($1))`,
+	// cannot meet a one-bigint key such as goose's migration lock. Two tenants whose ids hash alike
+	// merely share a queue. pg_advisory_xact_lock is volatile, so PostgreSQL evaluates it after the
+	// sort: every group takes its locks in key order, and groups cannot deadlock. Under READ
+	// COMMITTED (PostgreSQL's default, which sqlstore keeps) every later statement takes a fresh
+	// snapshot, so lastLinks sees the previous holders' committed entries; that is also why the
+	// locks and the read are two statements, not one. The primary key (tenant_id, seq) is the
+	// backstop: a lock that failed to serialize could fail an append, never fork the chain.
+	lockTenants: `SELECT pg_advisory_xact_lock(1095058516, x.h)
+		FROM (SELECT DISTINCT hashtext(t.value) AS h FROM json_array_elements_text($1::json) AS t(value)) AS x
+		ORDER BY x.h`,
 
-	lastLink: `SELECT seq, hash FROM audit_entries WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1`,
+	lastLinks: `SELECT x.tenant_id::text, l.seq, l.hash
+		FROM (SELECT DISTINCT t.value::uuid AS tenant_id FROM json_array_elements_text($1::json) AS t(value)) AS x
+		LEFT JOIN LATERAL (SELECT seq, hash FROM audit_entries a WHERE a.tenant_id = x.tenant_id
+		                   ORDER BY seq DESC LIMIT 1) AS l ON true`,
 
-	insertEntry: `INSERT INTO audit_entries (tenant_id, seq, entry_id, occurred_at, recorded_at,
+	insertEntries: `INSERT INTO audit_entries (tenant_id, seq, entry_id, occurred_at, recorded_at,
 		actor_type, actor_id, action, resource_type, resource_id, trace_id, correlation_id, source_event_id,
 		payload, prev_hash, hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::json, $15, $16)`,
+		SELECT x.tenant_id, x.seq, x.entry_id, x.occurred_at AT TIME ZONE 'UTC', x.recorded_at AT TIME ZONE 'UTC',
+		       x.actor_type, x.actor_id, x.action, x.resource_type, x.resource_id, x.trace_id, x.correlation_id,
+		       NULLIF(x.source_event_id, '')::uuid, x.payload::json, decode(x.prev_hash, 'hex'), decode(x.hash, 'hex')
+		FROM json_to_recordset($1::json) AS x(tenant_id uuid, seq bigint, entry_id uuid, occurred_at timestamp,
+		     recorded_at timestamp, actor_type text, actor_id text, action text, resource_type text, resource_id text,
+		     trace_id text, correlation_id text, source_event_id text, payload text, prev_hash text, hash text)`,
 
 	getEntry: `SELECT ` + pgEntryCols + ` FROM audit_entries WHERE tenant_id = $1 AND entry_id = $2`,
 

@@ -23,23 +23,36 @@ const msEntryCols = `seq, LOWER(CONVERT(char(36), entry_id)), occurred_at, recor
 
 // msStatements is the whole of what the audit service asks of Azure SQL.
 var msStatements = statements{
-	// An exclusive application lock owned by the transaction (released at commit or rollback),
-	// named "audit:<tenant id>", so appends for one tenant queue and different tenants never meet.
-	// sp_getapplock answers < 0 when the lock was not granted (timeout, deadlock victim); THROW
-	// then fails the transaction.
-	lockTenant: `DECLARE @resource nvarchar(255) = N'audit:' + @p1, @granted int;
-		EXEC @granted = sp_getapplock @Resource = @resource, @LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 30000;
-		IF @granted < 0 THROW 51000, 'audit: the tenant append lock was not granted', 1;`,
+	// Each tenant's "audit:<tenant id>" lock, in one global order (the ids' text order): one
+	// sp_getapplock per tenant (exclusive, owned by the transaction, so appends for one tenant
+	// queue and different tenants never meet; THROW fails the transaction when one is not
+	// granted), assembled from the ids after they are parsed as uniqueidentifiers (so nothing but
+	// canonical ids reaches the assembled text) and run as one batch in the transaction.
+	lockTenants: `DECLARE @locks nvarchar(max);
+		SELECT @locks = STRING_AGG(CAST(N'EXEC @granted = sp_getapplock @Resource = N''audit:' + t.tid
+		           + N''', @LockMode = ''Exclusive'', @LockOwner = ''Transaction'', @LockTimeout = 30000;
+		           IF @granted < 0 THROW 51000, ''audit: the tenant append lock was not granted'', 1;' AS nvarchar(max)), NCHAR(10))
+		       WITHIN GROUP (ORDER BY t.tid)
+		FROM (SELECT DISTINCT LOWER(CONVERT(char(36), CAST(value AS uniqueidentifier))) AS tid FROM OPENJSON(@p1)) AS t;
+		SET @locks = N'DECLARE @granted int;' + NCHAR(10) + @locks;
+		EXEC sys.sp_executesql @locks;`,
 
-	// READCOMMITTEDLOCK reads the latest committed row rather than a row version, whatever the
-	// database's snapshot settings, so the previous lock holder's entries are always seen.
-	lastLink: `SELECT TOP (1) seq, hash FROM dbo.audit_entries WITH (READCOMMITTEDLOCK)
-		WHERE tenant_id = @p1 ORDER BY seq DESC`,
+	lastLinks: `SELECT LOWER(CONVERT(char(36), x.tid)), l.seq, l.hash
+		FROM (SELECT DISTINCT CAST(value AS uniqueidentifier) AS tid FROM OPENJSON(@p1)) AS x
+		OUTER APPLY (SELECT TOP (1) a.seq, a.hash FROM dbo.audit_entries AS a WITH (READCOMMITTEDLOCK)
+		             WHERE a.tenant_id = x.tid ORDER BY a.seq DESC) AS l`,
 
-	insertEntry: `INSERT INTO dbo.audit_entries (tenant_id, seq, entry_id, occurred_at, recorded_at,
+	insertEntries: `INSERT INTO dbo.audit_entries (tenant_id, seq, entry_id, occurred_at, recorded_at,
 		actor_type, actor_id, action, resource_type, resource_id, trace_id, correlation_id, source_event_id,
 		payload, prev_hash, hash)
-		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12, @p13, @p14, @p15, @p16)`,
+		SELECT x.tid, x.seq, x.eid, x.occurred_at, x.recorded_at, x.actor_type, x.actor_id, x.action,
+		       x.resource_type, x.resource_id, x.trace_id, x.correlation_id, CAST(NULLIF(x.sid, N'') AS uniqueidentifier),
+		       x.payload, CONVERT(binary(32), x.prev_hash, 2), CONVERT(binary(32), x.hash, 2)
+		FROM OPENJSON(@p1) WITH (tid uniqueidentifier '$.tenant_id', seq bigint, eid uniqueidentifier '$.entry_id',
+		     occurred_at datetime2(6), recorded_at datetime2(6), actor_type nvarchar(128), actor_id nvarchar(400),
+		     action nvarchar(256), resource_type nvarchar(128), resource_id nvarchar(400), trace_id varchar(32),
+		     correlation_id nvarchar(256), sid nvarchar(36) '$.source_event_id', payload nvarchar(max), prev_hash varchar(64),
+		     hash varchar(64)) AS x`,
 
 	getEntry: `SELECT ` + msEntryCols + ` FROM dbo.audit_entries WHERE tenant_id = @p1 AND entry_id = @p2`,
 

@@ -21,6 +21,13 @@ type EventItem struct {
 	Claim  InboxClaim
 }
 
+// GroupItem is one entry of a group append (Store.AppendGroup): the tenant it belongs to and the
+// entry.
+type GroupItem struct {
+	Tenant tenancy.TenantID
+	Entry  NewEntry
+}
+
 // EventOutcome is what AppendEvents did with one item.
 type EventOutcome struct {
 	Entry     Entry
@@ -54,12 +61,21 @@ type Store interface {
 	// them); their IDs are new UUIDs.
 	Append(ctx context.Context, s sqlstore.Scope, entries []NewEntry, emit EmitFunc, claim *InboxClaim) (recorded []Entry, duplicate bool, err error)
 	// AppendEvents records consumed events, each as Append with one entry and its inbox claim
-	// would, but all in ONE transaction (one commit for the group): tenant by tenant in tenant-id
-	// order (so groups that share tenants take their locks in the same order and cannot deadlock),
-	// each tenant's statements in that tenant's row-level-security scope. Outcomes are in items'
-	// order; an item whose event was recorded before is Duplicate. All or nothing: on error
-	// nothing was written, and the caller may fall back to Append item by item.
+	// would, but all in ONE transaction (one commit for the group) whose row-level-security scope
+	// is exactly the items' tenants (sqlstore.TenantSetScope), with one statement per kind for the
+	// whole group: the inbox claims, the tenants' append locks (taken in one global order, so
+	// groups that share tenants cannot deadlock), their last links, and the entries. Every item
+	// names the same consumer. Outcomes are in items' order; an item whose event was recorded
+	// before (or listed earlier in items) is Duplicate. Each tenant's entries are chained in
+	// items' order. All or nothing: on error nothing was written, and the caller may fall back to
+	// Append item by item.
 	AppendEvents(ctx context.Context, items []EventItem) ([]EventOutcome, error)
+	// AppendGroup chains and inserts entries of several tenants in ONE transaction, as Append does
+	// for one tenant, with the same set scope and statements as AppendEvents (no inbox claims):
+	// each tenant's entries are chained in items' order. When emit is not nil, it writes emit's
+	// events (for the entries in items' order) to the outbox in the same transaction. Entries come
+	// back in items' order. All or nothing.
+	AppendGroup(ctx context.Context, items []GroupItem, emit EmitFunc) ([]Entry, error)
 	// Get returns the tenant's entry with this id (canonical UUID text), or ErrNotFound.
 	Get(ctx context.Context, s sqlstore.Scope, id string) (Entry, error)
 	// Query returns up to f.Limit of the tenant's entries that match f and have seq > f.AfterSeq,

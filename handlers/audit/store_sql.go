@@ -3,8 +3,11 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -71,39 +74,45 @@ func (s *sqlStore) Append(ctx context.Context, sc sqlstore.Scope, entries []NewE
 	return out, false, nil
 }
 
-// AppendEvents implements Store: one transaction that switches to each tenant's scope in turn
-// and runs appendTx for each of its items.
+// AppendEvents implements Store: one transaction in the set scope of the items' tenants, with one
+// statement per kind for the whole group: the inbox claims (inbox.ClaimAll), the tenants' append
+// locks, their last links, and the entries of the first deliveries.
 func (s *sqlStore) AppendEvents(ctx context.Context, items []EventItem) ([]EventOutcome, error) {
-	order := make([]int, len(items))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		return items[order[a]].Tenant.String() < items[order[b]].Tenant.String()
-	})
 	out := make([]EventOutcome, len(items))
 	if len(items) == 0 {
 		return out, nil
 	}
-	err := s.db.InTx(ctx, sqlstore.TenantScope(items[order[0]].Tenant), func(tx *sqlstore.Tx) error {
-		var current tenancy.TenantID
-		for n, i := range order {
-			it := items[i]
-			if n > 0 && it.Tenant != current {
-				if err := tx.SetScope(ctx, sqlstore.TenantScope(it.Tenant)); err != nil {
-					return err
-				}
+	claims := make([]inbox.Item, len(items))
+	tenants := make([]tenancy.TenantID, len(items))
+	for i, it := range items {
+		if it.Claim.Consumer != items[0].Claim.Consumer {
+			return nil, fmt.Errorf("audit: a group of events holds two consumers (%s, %s)", items[0].Claim.Consumer, it.Claim.Consumer)
+		}
+		claims[i] = inbox.Item{Tenant: it.Tenant.String(), EventID: it.Claim.EventID, EventType: it.Claim.EventType}
+		tenants[i] = it.Tenant
+	}
+	err := s.db.InTx(ctx, groupScope(tenants), func(tx *sqlstore.Tx) error {
+		clear(out)
+		first, err := inbox.ClaimAll(ctx, tx, items[0].Claim.Consumer, claims)
+		if err != nil {
+			return err
+		}
+		var fresh []GroupItem
+		var at []int
+		for i, it := range items {
+			if !first[i] {
+				out[i].Duplicate = true
+				continue
 			}
-			current = it.Tenant
-			claim := it.Claim
-			rec, dup, err := s.appendTx(ctx, tx, it.Tenant, []NewEntry{it.Entry}, nil, &claim)
-			if err != nil {
-				return err
-			}
-			out[i] = EventOutcome{Duplicate: dup}
-			if !dup {
-				out[i].Entry = rec[0]
-			}
+			fresh = append(fresh, GroupItem{Tenant: it.Tenant, Entry: it.Entry})
+			at = append(at, i)
+		}
+		recorded, err := s.appendGroupTx(ctx, tx, fresh, time.Now())
+		if err != nil {
+			return err
+		}
+		for j, i := range at {
+			out[i].Entry = recorded[j]
 		}
 		return nil
 	})
@@ -113,6 +122,154 @@ func (s *sqlStore) AppendEvents(ctx context.Context, items []EventItem) ([]Event
 		return nil, fmt.Errorf("audit: a group held an already recorded event: %w", err)
 	}
 	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AppendGroup implements Store: appendGroupTx and emit's events in one transaction in the set
+// scope of the items' tenants.
+func (s *sqlStore) AppendGroup(ctx context.Context, items []GroupItem, emit EmitFunc) ([]Entry, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	tenants := make([]tenancy.TenantID, len(items))
+	for i, it := range items {
+		tenants[i] = it.Tenant
+	}
+	var out []Entry
+	err := s.db.InTx(ctx, groupScope(tenants), func(tx *sqlstore.Tx) error {
+		var err error
+		if out, err = s.appendGroupTx(ctx, tx, items, time.Now()); err != nil || emit == nil {
+			return err
+		}
+		evs, err := emit(out)
+		if err != nil {
+			return err
+		}
+		return outbox.Emit(ctx, tx, evs...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// groupScope is the scope of a group's tenants: the tenant's own when there is one, else the set.
+func groupScope(tenants []tenancy.TenantID) sqlstore.Scope {
+	ids := distinctTenants(tenants)
+	if len(ids) == 1 {
+		return sqlstore.Scope{Tenant: ids[0]}
+	}
+	return sqlstore.TenantSetScope(ids)
+}
+
+// distinctTenants is tenants' canonical ids, each once, sorted.
+func distinctTenants(tenants []tenancy.TenantID) []string {
+	ids := make([]string, 0, len(tenants))
+	for _, t := range tenants {
+		ids = append(ids, t.String())
+	}
+	sort.Strings(ids)
+	return slices.Compact(ids)
+}
+
+// groupRow is one entry as insertEntries reads it (see statements.insertEntries).
+type groupRow struct {
+	TenantID      string `json:"tenant_id"`
+	Seq           int64  `json:"seq"`
+	EntryID       string `json:"entry_id"`
+	OccurredAt    string `json:"occurred_at"`
+	RecordedAt    string `json:"recorded_at"`
+	ActorType     string `json:"actor_type"`
+	ActorID       string `json:"actor_id"`
+	Action        string `json:"action"`
+	ResourceType  string `json:"resource_type"`
+	ResourceID    string `json:"resource_id"`
+	TraceID       string `json:"trace_id"`
+	CorrelationID string `json:"correlation_id"`
+	SourceEventID string `json:"source_event_id"`
+	Payload       string `json:"payload"`
+	PrevHash      string `json:"prev_hash"`
+	Hash          string `json:"hash"`
+}
+
+// utcText is t as insertEntries reads times: UTC, microseconds, no offset.
+func utcText(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999999") }
+
+// appendGroupTx chains items after their tenants' last entries and inserts them inside tx, whose
+// scope admits every item's tenant, with three statements whatever the group's size: the
+// tenants' append locks (in one global order), their last links, and one insert of every entry.
+// Each tenant's items are chained in items' order, with RecordedAt = recordedAt. The entries
+// come back in items' order.
+func (s *sqlStore) appendGroupTx(ctx context.Context, tx *sqlstore.Tx, items []GroupItem, recordedAt time.Time) ([]Entry, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	tenants := make([]tenancy.TenantID, len(items))
+	for i, it := range items {
+		tenants[i] = it.Tenant
+	}
+	ids, err := json.Marshal(distinctTenants(tenants))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, s.q.lockTenants, string(ids)); err != nil {
+		return nil, err
+	}
+	type lastLink struct {
+		seq  int64
+		hash []byte
+	}
+	last := map[string]lastLink{}
+	rows, err := tx.QueryContext(ctx, s.q.lastLinks, string(ids))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var tenant string
+		var seq sql.NullInt64
+		var hash []byte
+		if err := rows.Scan(&tenant, &seq, &hash); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		last[tenant] = lastLink{seq: seq.Int64, hash: hash}
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	byTenant := map[tenancy.TenantID][]int{}
+	for i, it := range items {
+		byTenant[it.Tenant] = append(byTenant[it.Tenant], i)
+	}
+	out := make([]Entry, len(items))
+	for tenant, at := range byTenant {
+		entries := make([]NewEntry, len(at))
+		for j, i := range at {
+			entries[j] = items[i].Entry
+		}
+		l := last[tenant.String()]
+		for j, e := range link(tenant, l.seq, l.hash, entries, recordedAt) {
+			out[at[j]] = e
+		}
+	}
+	doc := make([]groupRow, len(out))
+	for i, e := range out {
+		doc[i] = groupRow{TenantID: e.TenantID.String(), Seq: e.Seq, EntryID: e.ID, OccurredAt: utcText(e.OccurredAt),
+			RecordedAt: utcText(e.RecordedAt), ActorType: e.Actor.Type, ActorID: e.Actor.ID, Action: e.Action,
+			ResourceType: e.Resource.Type, ResourceID: e.Resource.ID, TraceID: e.TraceID, CorrelationID: e.CorrelationID,
+			SourceEventID: e.SourceEventID, Payload: string(e.Payload), PrevHash: hex.EncodeToString(e.PrevHash),
+			Hash: hex.EncodeToString(e.Hash)}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, s.q.insertEntries, string(b)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -129,27 +286,13 @@ func (s *sqlStore) appendTx(ctx context.Context, tx *sqlstore.Tx, tenant tenancy
 			return nil, true, nil
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.q.lockTenant, tenant.String()); err != nil {
-		return nil, false, err
+	items := make([]GroupItem, len(entries))
+	for i, e := range entries {
+		items[i] = GroupItem{Tenant: tenant, Entry: e}
 	}
-	var lastSeq int64
-	var lastHash []byte
-	err := tx.QueryRowContext(ctx, s.q.lastLink, tenant.String()).Scan(&lastSeq, &lastHash)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, false, err
-	}
-	out := link(tenant, lastSeq, lastHash, entries, time.Now())
-	for i := range out {
-		e := &out[i]
-		if _, err := tx.ExecContext(ctx, s.q.insertEntry,
-			tenant.String(), e.Seq, e.ID, e.OccurredAt.UTC(), e.RecordedAt.UTC(), e.Actor.Type, e.Actor.ID, e.Action,
-			e.Resource.Type, e.Resource.ID, e.TraceID, e.CorrelationID, nullUUID(e.SourceEventID),
-			string(e.Payload), e.PrevHash, e.Hash); err != nil {
-			return nil, false, err
-		}
-	}
-	if emit == nil {
-		return out, false, nil
+	out, err := s.appendGroupTx(ctx, tx, items, time.Now())
+	if err != nil || emit == nil {
+		return out, false, err
 	}
 	evs, err := emit(out)
 	if err != nil {
