@@ -10,8 +10,12 @@ import (
 	"spine/shared/tenancy"
 )
 
-// maxGroup bounds how many API appends of one tenant share a transaction.
+// maxGroup bounds how many API appends share a transaction (and so the tenants of its set scope).
 const maxGroup = 64
+
+// maxLeaders is how many API groups are written at once: one would serialize every append behind
+// one transaction; a few keep the database busy while each group stays large.
+const maxLeaders = 4
 
 // groupTimeout bounds one group's transaction; it is detached from any single caller's context,
 // because it carries the entries of every caller in the group.
@@ -19,9 +23,10 @@ const groupTimeout = 30 * time.Second
 
 // appendReq is one RecordAuditEntry waiting for its group's commit.
 type appendReq struct {
-	entry NewEntry
-	meta  events.Meta
-	done  chan appendRes
+	tenant tenancy.TenantID
+	entry  NewEntry
+	meta   events.Meta
+	done   chan appendRes
 }
 
 type appendRes struct {
@@ -29,39 +34,33 @@ type appendRes struct {
 	err   error
 }
 
-// grouper commits one tenant's concurrent API appends together (group commit). Appends of one
-// tenant are serialized by the chain anyway (each holds the tenant's lock until its commit), so
-// taking every append that arrived while the previous transaction ran and writing them in one
-// transaction costs one lock wait, one commit and one fsync instead of one per entry. Entries are
-// chained in arrival order. Other tenants are untouched: each tenant has its own queue. Across
-// processes the store's per-tenant lock still orders the groups. Safe for concurrent use.
+// grouper commits concurrent API appends together (group commit), whatever their tenants: the
+// appends that arrive while groups are being written join the next group, and a group is one
+// transaction in the set scope of its tenants with one statement per kind (Store.AppendGroup), so
+// it costs one commit and one fsync instead of one per entry — for many tenants as for one. Each
+// tenant's entries are chained in arrival order within a group; across processes the store's
+// per-tenant locks order the groups. If a group fails, each of its appends is written on its own,
+// so one bad append never fails the others. Safe for concurrent use.
 type grouper struct {
-	mu     sync.Mutex
-	queues map[tenancy.TenantID]*tenantQueue
-	write  func(ctx context.Context, tenant tenancy.TenantID, reqs []*appendReq) ([]Entry, error)
-}
-
-type tenantQueue struct {
+	mu      sync.Mutex
 	pending []*appendReq
-	running bool
+	leaders int // groups being written now, at most maxLeaders
+	write   func(ctx context.Context, reqs []*appendReq) ([]Entry, error)
 }
 
-// append queues r and waits for its group's outcome. The first caller of an idle tenant becomes
-// the group's leader and writes groups until the queue is empty; the others wait.
-func (g *grouper) append(ctx context.Context, tenant tenancy.TenantID, r *appendReq) (Entry, error) {
+// append queues r and waits for its group's outcome. A caller that finds fewer than maxLeaders
+// groups being written becomes a leader and writes groups until the queue is empty.
+func (g *grouper) append(ctx context.Context, r *appendReq) (Entry, error) {
 	r.done = make(chan appendRes, 1)
 	g.mu.Lock()
-	q := g.queues[tenant]
-	if q == nil {
-		q = &tenantQueue{}
-		g.queues[tenant] = q
+	g.pending = append(g.pending, r)
+	lead := g.leaders < maxLeaders
+	if lead {
+		g.leaders++
 	}
-	q.pending = append(q.pending, r)
-	lead := !q.running
-	q.running = true
 	g.mu.Unlock()
 	if lead {
-		g.lead(context.WithoutCancel(ctx), tenant, q)
+		g.lead(context.WithoutCancel(ctx))
 	}
 	select {
 	case res := <-r.done:
@@ -72,30 +71,37 @@ func (g *grouper) append(ctx context.Context, tenant tenancy.TenantID, r *append
 	}
 }
 
-func (g *grouper) lead(ctx context.Context, tenant tenancy.TenantID, q *tenantQueue) {
+func (g *grouper) lead(ctx context.Context) {
 	for {
 		g.mu.Lock()
-		n := min(len(q.pending), maxGroup)
+		n := min(len(g.pending), maxGroup)
 		if n == 0 {
-			q.running = false
-			delete(g.queues, tenant)
+			g.leaders--
 			g.mu.Unlock()
 			return
 		}
-		batch := q.pending[:n:n]
-		q.pending = q.pending[n:]
+		batch := g.pending[:n:n]
+		g.pending = g.pending[n:]
 		g.mu.Unlock()
 
 		wctx, cancel := context.WithTimeout(ctx, groupTimeout)
-		recorded, err := g.write(wctx, tenant, batch)
-		cancel()
+		recorded, err := g.write(wctx, batch)
 		for i, r := range batch {
-			res := appendRes{err: err}
-			if err == nil {
-				res.entry = recorded[i]
+			switch {
+			case err == nil:
+				r.done <- appendRes{entry: recorded[i]}
+			case len(batch) == 1:
+				r.done <- appendRes{err: err}
+			default: // the group failed as a whole: write this append alone, isolating the failure
+				one, aerr := g.write(wctx, []*appendReq{r})
+				res := appendRes{err: aerr}
+				if aerr == nil {
+					res.entry = one[0]
+				}
+				r.done <- res
 			}
-			r.done <- res
 		}
+		cancel()
 	}
 }
 

@@ -54,7 +54,7 @@ func NewService(store Store, dir tenancy.Directory, logger *slog.Logger) (*Servi
 		logger = slog.Default()
 	}
 	s := &Service{store: store, fence: tenancy.Fence{Dir: dir}, log: logger}
-	s.group = &grouper{queues: map[tenancy.TenantID]*tenantQueue{}, write: s.writeGroup}
+	s.group = &grouper{write: s.writeGroup}
 	s.events = &eventGrouper{store: store}
 	return s, nil
 }
@@ -148,35 +148,35 @@ func (s *Service) Record(ctx context.Context, c Caller, tenant tenancy.TenantID,
 	if err := s.fence.CheckWrite(ctx, tenant); err != nil {
 		return Entry{}, err
 	}
-	e, err := s.group.append(ctx, tenant, &appendReq{entry: ne, meta: events.MetaFrom(ctx)})
+	e, err := s.group.append(ctx, &appendReq{tenant: tenant, entry: ne, meta: events.MetaFrom(ctx)})
 	if err != nil {
 		return Entry{}, err
 	}
 	return e, nil
 }
 
-// writeGroup appends a group of API entries of one tenant in one transaction, each with its own
-// AuditEntryRecorded event carrying its own request's trace and actor.
-func (s *Service) writeGroup(ctx context.Context, tenant tenancy.TenantID, reqs []*appendReq) ([]Entry, error) {
-	entries := make([]NewEntry, len(reqs))
+// writeGroup appends a group of API entries, of any tenants, in one transaction, each with its
+// own AuditEntryRecorded event carrying its own request's trace and actor.
+func (s *Service) writeGroup(ctx context.Context, reqs []*appendReq) ([]Entry, error) {
+	items := make([]GroupItem, len(reqs))
 	for i, r := range reqs {
-		entries[i] = r.entry
+		items[i] = GroupItem{Tenant: r.tenant, Entry: r.entry}
 	}
-	recorded, _, err := s.store.Append(ctx, sqlstore.TenantScope(tenant), entries, func(rec []Entry) ([]events.Event, error) {
+	recorded, err := s.store.AppendGroup(ctx, items, func(rec []Entry) ([]events.Event, error) {
 		evs := make([]events.Event, 0, len(rec))
 		for i, e := range rec {
-			ev, err := events.New(service, EventEntryRecorded, e.ID, tenant.String(), recordedData(e), reqs[i].meta)
+			ev, err := events.New(service, EventEntryRecorded, e.ID, e.TenantID.String(), recordedData(e), reqs[i].meta)
 			if err != nil {
 				return nil, err
 			}
 			evs = append(evs, ev)
 		}
 		return evs, nil
-	}, nil)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(recorded) != len(reqs) { // API entries have no source event, so they are never duplicates
+	if len(recorded) != len(reqs) {
 		return nil, fmt.Errorf("audit: append recorded %d entries, want %d", len(recorded), len(reqs))
 	}
 	return recorded, nil

@@ -235,6 +235,37 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("AppendGroup_ChainsEachTenantInItemsOrderInOneTransaction", func(t *testing.T) {
+		s := newStore(t)
+		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
+		if _, _, err := s.Append(ctx, sqlstore.TenantScope(a), []NewEntry{mkEntry("A0")}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		items := []GroupItem{{a, mkEntry("A1")}, {b, mkEntry("B1")}, {a, mkEntry("A2")}, {b, mkEntry("B2")}, {a, mkEntry("A3")}}
+		var emitted []Entry
+		got, err := s.AppendGroup(ctx, items, func(rec []Entry) ([]events.Event, error) { emitted = rec; return nil, nil })
+		if err != nil || len(got) != len(items) || len(emitted) != len(items) {
+			t.Fatalf("group: %d entries, %d emitted, %v", len(got), len(emitted), err)
+		}
+		for i, want := range []struct {
+			tenant tenancy.TenantID
+			seq    int64
+		}{{a, 2}, {b, 1}, {a, 3}, {b, 2}, {a, 4}} {
+			if got[i].TenantID != want.tenant || got[i].Seq != want.seq || got[i].Action != items[i].Entry.Action {
+				t.Fatalf("entry %d = %s seq %d %q, want %s seq %d", i, got[i].TenantID, got[i].Seq, got[i].Action, want.tenant, want.seq)
+			}
+		}
+		assertChain(t, readChain(t, s, a), 4)
+		assertChain(t, readChain(t, s, b), 2)
+		// A failing emit rolls the whole group back.
+		if _, err := s.AppendGroup(ctx, []GroupItem{{a, mkEntry("A5")}, {b, mkEntry("B3")}},
+			func([]Entry) ([]events.Event, error) { return nil, errors.New("emit failed") }); err == nil {
+			t.Fatal("a failing emit did not fail the group")
+		}
+		assertChain(t, readChain(t, s, a), 4)
+		assertChain(t, readChain(t, s, b), 2)
+	})
+
 	t.Run("AppendEvents_AnEventAlreadyRecordedWithoutInboxRowFailsTheGroup", func(t *testing.T) {
 		s := newStore(t)
 		tenant := tenancy.NewTenantID()
