@@ -2,12 +2,10 @@ package audit
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"unicode"
 
-	"spine/shared/bus"
 	"spine/shared/functions"
 	"spine/shared/httpx"
 	"spine/shared/kit"
@@ -65,29 +63,13 @@ func ConsumerName(topic string) string {
 	return b.String()
 }
 
-// onEvent serves every AuditOn<Topic>Event invocation: it decodes the CloudEvent in whatever
-// encoding the host used and records it, inbox and entry in one transaction. A redelivery answers
-// 200 and records nothing; an undecodable message answers 400 and a store failure 5xx, so the host
+// onEvent serves every AuditOn<Topic>Event invocation through the service's group consumer: it
+// decodes the CloudEvent in whatever encoding the host used and records it, inbox claim and entry
+// in one transaction shared with the other events delivered meanwhile. A redelivery answers 200
+// and records nothing; an undecodable message answers 400 and a store failure 5xx, so the host
 // retries and finally dead-letters.
 func (a *API) onEvent(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
-	d, err := bus.DecodeEvent(inv)
-	if err != nil {
-		return nil, err
-	}
-	e, dup, err := a.svc.RecordEvent(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	// The event's trace continues in the consumer's log lines (and in the entry's traceId).
-	logAttrs := []any{"eventId", d.Event.ID, "type", d.Event.Type, "tenantId", d.TenantID.String(),
-		"traceId", traceID(d.Event.TraceParent), "invocationId", inv.InvocationID, "function", inv.FunctionName}
-	if dup {
-		a.svc.log.InfoContext(ctx, "audit: duplicate event ignored", logAttrs...)
-		return &functions.Result{Logs: []string{fmt.Sprintf("duplicate event %s ignored", d.Event.ID)}}, nil
-	}
-	a.svc.log.InfoContext(ctx, "audit: event recorded", append(logAttrs, "entryId", e.ID, "seq", e.Seq)...)
-	return &functions.Result{Logs: []string{fmt.Sprintf("recorded %s event %s as audit entry %s (tenant %s, seq %d, trace %s)",
-		d.Event.Type, d.Event.ID, e.ID, d.TenantID, e.Seq, traceID(d.Event.TraceParent))}}, nil
+	return a.svc.consumer.Consume(ctx, inv)
 }
 
 // traceID is the trace-id part of a traceparent, or "" when there is none.

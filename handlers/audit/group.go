@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"spine/shared/events"
-	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -100,95 +99,6 @@ func (g *grouper) lead(ctx context.Context) {
 				}
 				r.done <- res
 			}
-		}
-		cancel()
-	}
-}
-
-// eventReq is one consumed event waiting for its group's commit.
-type eventReq struct {
-	item EventItem
-	done chan eventRes
-}
-
-type eventRes struct {
-	out EventOutcome
-	err error
-}
-
-// eventGrouper commits concurrently delivered events together: invocations that arrive while
-// groups are being written join the next group, whatever their tenant, and a group is one
-// transaction (Store.AppendEvents) instead of one per event; up to maxEventLeaders groups are
-// written at once. If a group fails, each of its events
-// is recorded on its own (Store.Append), so one bad event never fails the others. Safe for
-// concurrent use.
-type eventGrouper struct {
-	mu      sync.Mutex
-	pending []*eventReq
-	leaders int // groups being written now, at most maxEventLeaders
-	store   Store
-}
-
-// maxEventLeaders is how many event groups are written at once. One would serialize every
-// consumer behind one transaction; a few keep the database busy while each group stays small
-// (it holds its tenants' chain locks until it commits).
-const maxEventLeaders = 8
-
-// maxEventGroup bounds one event group.
-const maxEventGroup = 16
-
-func (g *eventGrouper) record(ctx context.Context, it EventItem) (EventOutcome, error) {
-	r := &eventReq{item: it, done: make(chan eventRes, 1)}
-	g.mu.Lock()
-	g.pending = append(g.pending, r)
-	lead := g.leaders < maxEventLeaders
-	if lead {
-		g.leaders++
-	}
-	g.mu.Unlock()
-	if lead {
-		g.lead(context.WithoutCancel(ctx))
-	}
-	select {
-	case res := <-r.done:
-		return res.out, res.err
-	case <-ctx.Done():
-		return EventOutcome{}, ctx.Err()
-	}
-}
-
-func (g *eventGrouper) lead(ctx context.Context) {
-	for {
-		g.mu.Lock()
-		n := min(len(g.pending), maxEventGroup)
-		if n == 0 {
-			g.leaders--
-			g.mu.Unlock()
-			return
-		}
-		batch := g.pending[:n:n]
-		g.pending = g.pending[n:]
-		g.mu.Unlock()
-
-		wctx, cancel := context.WithTimeout(ctx, groupTimeout)
-		items := make([]EventItem, len(batch))
-		for i, r := range batch {
-			items[i] = r.item
-		}
-		outs, err := g.store.AppendEvents(wctx, items)
-		for i, r := range batch {
-			if err == nil {
-				r.done <- eventRes{out: outs[i]}
-				continue
-			}
-			// The group failed as a whole: record this event alone, isolating the failure.
-			claim := r.item.Claim
-			rec, dup, aerr := g.store.Append(wctx, sqlstore.TenantScope(r.item.Tenant), []NewEntry{r.item.Entry}, nil, &claim)
-			res := eventRes{out: EventOutcome{Duplicate: dup}, err: aerr}
-			if aerr == nil && !dup {
-				res.out.Entry = rec[0]
-			}
-			r.done <- res
 		}
 		cancel()
 	}

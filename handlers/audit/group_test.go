@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"spine/shared/events"
+	"spine/shared/functions"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -64,35 +64,45 @@ func TestRecord_ConcurrentAppendsOfOneTenantShareCommitsAndChain(t *testing.T) {
 	}
 }
 
-// A failed event group falls back to recording each event alone: the event that broke the group
-// comes out a duplicate, the others are recorded.
-func TestEventGrouper_FailedGroupFallsBackEventByEvent(t *testing.T) {
-	store := NewPostgresStore(openRuntime(t))
+// An event whose entry exists while its inbox row does not (the row was lost) is acknowledged
+// without a second entry, alone or in a group with other events, which are recorded.
+func TestAuditOnEvent_EntryWithoutInboxRowIsNotRecordedTwice(t *testing.T) {
+	svc := newTestService(t, fakeDir{})
+	h := newHost(t, svc)
 	ctx := context.Background()
 	tenant := tenancy.NewTenantID()
-	recorded := uuid.Must(uuid.NewV7()).String()
-	withSource := func(id string) func(*NewEntry) { return func(e *NewEntry) { e.SourceEventID = id } }
-	if _, _, err := store.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("Old", withSource(recorded))}, nil, nil); err != nil {
-		t.Fatal(err) // recorded without an inbox row: a group holding it fails as a whole
+	old, oldBody := tenantRegistered(t, tenant, events.Meta{})
+	withSource := func(e *NewEntry) { e.SourceEventID = old.ID }
+	if _, _, err := svc.store.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("TenantRegistered", withSource)}, nil, nil); err != nil {
+		t.Fatal(err) // recorded without an inbox row
 	}
-	fresh := uuid.Must(uuid.NewV7()).String()
-	g := &eventGrouper{store: store}
-	reqs := []*eventReq{
-		{item: EventItem{Tenant: tenant, Entry: mkEntry("Old", withSource(recorded)), Claim: InboxClaim{Consumer: Consumer, EventID: recorded, EventType: "Old"}}, done: make(chan eventRes, 1)},
-		{item: EventItem{Tenant: tenant, Entry: mkEntry("New", withSource(fresh)), Claim: InboxClaim{Consumer: Consumer, EventID: fresh, EventType: "New"}}, done: make(chan eventRes, 1)},
+	if status, _, raw := h.deliver(t, "AuditOnTenantsEvent", oldBody, functions.EncodingObject, 1, nil); status != 200 {
+		t.Fatalf("the already recorded event alone: %d %s", status, raw)
 	}
-	g.pending, g.leaders = reqs, 1
-	g.lead(ctx)
-	old, nw := <-reqs[0].done, <-reqs[1].done
-	if old.err != nil || !old.out.Duplicate {
-		t.Fatalf("the already recorded event: %+v", old)
+	// Delivered together with fresh events of the same tenant, it fails their group, and each is
+	// then applied alone: the fresh ones are recorded once, in order, the old one not again.
+	var wg sync.WaitGroup
+	bodies := [][]byte{oldBody}
+	for range 5 {
+		_, b := tenantRegistered(t, tenant, events.Meta{})
+		bodies = append(bodies, b)
 	}
-	if nw.err != nil || nw.out.Duplicate || nw.out.Entry.Action != "New" || nw.out.Entry.Seq != 2 {
-		t.Fatalf("the fresh event: %+v", nw)
+	statuses := make([]int, len(bodies))
+	for i, b := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i], _, _ = h.deliver(t, "AuditOnTenantsEvent", b, functions.EncodingObject, 1, nil)
+		}()
 	}
-	if g.leaders != 0 || len(g.pending) != 0 {
-		t.Fatal("the leader did not hand back the queue")
+	wg.Wait()
+	for i, st := range statuses {
+		if st != 200 {
+			t.Fatalf("delivery %d: %d", i, st)
+		}
 	}
+	chain := readChain(t, svc.store, tenant)
+	assertChain(t, chain, 6)
 }
 
 // Concurrent API appends of many tenants are committed in groups that span tenants: every caller

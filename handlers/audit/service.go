@@ -41,7 +41,8 @@ type Service struct {
 	fence  tenancy.Fence
 	log    *slog.Logger
 	group  *grouper
-	events *eventGrouper
+	// consumer records consumed events (every AuditOn<Topic>Event), in groups.
+	consumer *bus.GroupConsumer
 }
 
 // NewService wires a service. dir answers tenant states for the write fence of API writes (the
@@ -55,7 +56,16 @@ func NewService(store Store, dir tenancy.Directory, logger *slog.Logger) (*Servi
 	}
 	s := &Service{store: store, fence: tenancy.Fence{Dir: dir}, log: logger}
 	s.group = &grouper{write: s.writeGroup}
-	s.events = &eventGrouper{store: store}
+	s.consumer = &bus.GroupConsumer{Name: Consumer, DB: store.DB(), Effect: s.recordEvents, Log: logger,
+		Message: func(outcome string) string {
+			switch outcome {
+			case "applied":
+				return "audit: event recorded"
+			case "duplicate":
+				return "audit: duplicate event ignored"
+			}
+			return "audit: event " + outcome
+		}}
 	return s, nil
 }
 
@@ -192,21 +202,34 @@ func recordedData(e Entry) contracts.AuditEntryRecordedData {
 		TraceID: e.TraceID, Hash: hex.EncodeToString(e.Hash)}
 }
 
-// RecordEvent records one integration event as an entry of the event's tenant, exactly once: the
-// inbox claim and the entry share a transaction, so a redelivery returns duplicate=true and writes
+// recordEvents is the audit consumer's group effect (bus.GroupConsumer): each consumed event
+// becomes one entry of its tenant, the whole group appended with one statement per kind inside
+// the consumer's transaction, which also claims the events in the inbox, so a redelivery records
 // nothing. It is not fenced (the trail must show what happened to a suspended tenant too) and it
-// emits nothing (AuditEntryRecorded would feed the audit topic back into audit).
-func (s *Service) RecordEvent(ctx context.Context, d bus.Delivery) (Entry, bool, error) {
-	ne, err := eventEntry(d)
+// emits nothing (AuditEntryRecorded would feed the audit topic back into audit). An event whose
+// entry exists while its inbox row does not (the row was lost) is acknowledged without a second
+// entry (bus.ErrSkip).
+func (s *Service) recordEvents(ctx context.Context, tx *sqlstore.Tx, ds []bus.Delivery) ([]string, error) {
+	items := make([]GroupItem, len(ds))
+	for i, d := range ds {
+		ne, err := eventEntry(d)
+		if err != nil {
+			return nil, err
+		}
+		items[i] = GroupItem{Tenant: d.TenantID, Entry: ne}
+	}
+	recorded, err := s.store.AppendGroupTx(ctx, tx, items)
+	if isDuplicateSourceEvent(sqlstore.Translate(tx.Dialect, err)) {
+		return nil, fmt.Errorf("%w: an entry already records the event (its inbox row is missing)", bus.ErrSkip)
+	}
 	if err != nil {
-		return Entry{}, false, err
+		return nil, err
 	}
-	out, err := s.events.record(ctx, EventItem{Tenant: d.TenantID, Entry: ne,
-		Claim: InboxClaim{Consumer: Consumer, EventID: ne.SourceEventID, EventType: clip(d.Event.Type, maxAction)}})
-	if err != nil || out.Duplicate {
-		return Entry{}, out.Duplicate, err
+	notes := make([]string, len(recorded))
+	for i, e := range recorded {
+		notes[i] = fmt.Sprintf("audit entry %s (tenant %s, seq %d)", e.ID, e.TenantID, e.Seq)
 	}
-	return out.Entry, false, nil
+	return notes, nil
 }
 
 // eventEntry maps a CloudEvent to an entry: action = type, actor from the actor extension

@@ -14,13 +14,6 @@ import (
 // not call out. A returned error rolls the whole append back.
 type EmitFunc func(recorded []Entry) ([]events.Event, error)
 
-// EventItem is one consumed event to record: its tenant, its entry and its inbox claim.
-type EventItem struct {
-	Tenant tenancy.TenantID
-	Entry  NewEntry
-	Claim  InboxClaim
-}
-
 // GroupItem is one entry of a group append (Store.AppendGroup): the tenant it belongs to and the
 // entry.
 type GroupItem struct {
@@ -28,18 +21,12 @@ type GroupItem struct {
 	Entry  NewEntry
 }
 
-// EventOutcome is what AppendEvents did with one item.
-type EventOutcome struct {
-	Entry     Entry
-	Duplicate bool
-}
-
 // Store is the audit service's persistence. Every method that works on one tenant's entries
 // takes the row-level-security scope it runs in as its second parameter, the same way as every
 // service's store, and runs in its own transaction in that scope: the scope of the one tenant
 // whose entries it touches (sqlstore.TenantScope), platform callers included. A platform or zero
-// scope is refused, so no method can reach another tenant's rows. AppendEvents, whose items
-// span tenants, switches to each item's tenant scope in turn. Implementations are safe for
+// scope is refused, so no method can reach another tenant's rows. AppendGroup and AppendGroupTx,
+// whose items span tenants, run in the set scope of exactly those tenants. Implementations are safe for
 // concurrent use.
 //
 // Append-only: no method changes or removes an entry, and the runtime role the store connects as
@@ -60,22 +47,22 @@ type Store interface {
 	// duplicate: nothing is written and duplicate=true. entries must be valid (the service checks
 	// them); their IDs are new UUIDs.
 	Append(ctx context.Context, s sqlstore.Scope, entries []NewEntry, emit EmitFunc, claim *InboxClaim) (recorded []Entry, duplicate bool, err error)
-	// AppendEvents records consumed events, each as Append with one entry and its inbox claim
-	// would, but all in ONE transaction (one commit for the group) whose row-level-security scope
-	// is exactly the items' tenants (sqlstore.TenantSetScope), with one statement per kind for the
-	// whole group: the inbox claims, the tenants' append locks (taken in one global order, so
-	// groups that share tenants cannot deadlock), their last links, and the entries. Every item
-	// names the same consumer. Outcomes are in items' order; an item whose event was recorded
-	// before (or listed earlier in items) is Duplicate. Each tenant's entries are chained in
-	// items' order. All or nothing: on error nothing was written, and the caller may fall back to
-	// Append item by item.
-	AppendEvents(ctx context.Context, items []EventItem) ([]EventOutcome, error)
+	// AppendGroupTx chains and inserts entries of several tenants inside tx, an open transaction
+	// of the store's database (DB) whose scope admits every item's tenant (the events consumer's,
+	// which claimed the events in its inbox), with one statement per kind for the whole group:
+	// the tenants' append locks (taken in one global order, so groups that share tenants cannot
+	// deadlock), their last links, and the entries. Each tenant's entries are chained in items'
+	// order; entries come back in items' order. An entry whose SourceEventID its tenant already
+	// has fails it with the store's unique-violation error (a duplicate, for the caller to judge).
+	AppendGroupTx(ctx context.Context, tx *sqlstore.Tx, items []GroupItem) ([]Entry, error)
 	// AppendGroup chains and inserts entries of several tenants in ONE transaction, as Append does
-	// for one tenant, with the same set scope and statements as AppendEvents (no inbox claims):
+	// for one tenant, in the set scope of the items' tenants, with AppendGroupTx's statements:
 	// each tenant's entries are chained in items' order. When emit is not nil, it writes emit's
 	// events (for the entries in items' order) to the outbox in the same transaction. Entries come
 	// back in items' order. All or nothing.
 	AppendGroup(ctx context.Context, items []GroupItem, emit EmitFunc) ([]Entry, error)
+	// DB is the database the store works in.
+	DB() *sqlstore.DB
 	// Get returns the tenant's entry with this id (canonical UUID text), or ErrNotFound.
 	Get(ctx context.Context, s sqlstore.Scope, id string) (Entry, error)
 	// Query returns up to f.Limit of the tenant's entries that match f and have seq > f.AfterSeq,

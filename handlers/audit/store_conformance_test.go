@@ -197,41 +197,61 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
-	t.Run("AppendEvents_OneTransactionTenantByTenantWithDuplicates", func(t *testing.T) {
+	t.Run("AppendGroupTx_ChainsTenantByTenantInItemsOrderInTheCallersTransaction", func(t *testing.T) {
 		s := newStore(t)
 		a, b, c := tenancy.NewTenantID(), tenancy.NewTenantID(), tenancy.NewTenantID()
-		item := func(tenant tenancy.TenantID, eventID, action string) EventItem {
-			return EventItem{Tenant: tenant, Entry: mkEntry(action, func(e *NewEntry) { e.SourceEventID = eventID }),
-				Claim: InboxClaim{Consumer: Consumer, EventID: eventID, EventType: action}}
+		if _, _, err := s.Append(ctx, sqlstore.TenantScope(b), []NewEntry{mkEntry("B1")}, nil, nil); err != nil {
+			t.Fatal(err)
 		}
-		ev := func() string { return uuid.Must(uuid.NewV7()).String() }
-		seen := ev()
-		if outs, err := s.AppendEvents(ctx, []EventItem{item(b, seen, "Seen")}); err != nil || outs[0].Duplicate || outs[0].Entry.Seq != 1 {
-			t.Fatalf("first group: %+v %v", outs, err)
+		items := []GroupItem{{c, mkEntry("C1")}, {a, mkEntry("A1")}, {a, mkEntry("A2")}, {b, mkEntry("B2")}, {a, mkEntry("A3")}}
+		scope := sqlstore.TenantSetScope([]string{a.String(), b.String(), c.String()})
+		var got []Entry
+		if err := s.DB().InTx(ctx, scope, func(tx *sqlstore.Tx) error {
+			var err error
+			got, err = s.AppendGroupTx(ctx, tx, items)
+			return err
+		}); err != nil {
+			t.Fatal(err)
 		}
-		twice := ev()
-		items := []EventItem{
-			item(c, ev(), "C1"), item(a, ev(), "A1"), item(b, seen, "Seen"), item(a, ev(), "A2"),
-			item(b, ev(), "B2"), item(a, twice, "A3"), item(a, twice, "A3"),
-		}
-		outs, err := s.AppendEvents(ctx, items)
-		if err != nil || len(outs) != len(items) {
-			t.Fatalf("group: %+v %v", outs, err)
-		}
-		want := []struct {
-			dup bool
-			seq int64
-		}{{false, 1}, {false, 1}, {true, 0}, {false, 2}, {false, 2}, {false, 3}, {true, 0}}
-		for i, w := range want {
-			if outs[i].Duplicate != w.dup || outs[i].Entry.Seq != w.seq || (!w.dup && outs[i].Entry.Action != items[i].Entry.Action) {
-				t.Fatalf("outcome %d = %+v, want dup=%v seq=%d", i, outs[i], w.dup, w.seq)
+		for i, seq := range []int64{1, 1, 2, 2, 3} {
+			if got[i].Seq != seq || got[i].TenantID != items[i].Tenant || got[i].Action != items[i].Entry.Action {
+				t.Fatalf("entry %d = %s seq %d %q, want seq %d", i, got[i].TenantID, got[i].Seq, got[i].Action, seq)
 			}
 		}
 		assertChain(t, readChain(t, s, a), 3)
 		assertChain(t, readChain(t, s, b), 2)
 		assertChain(t, readChain(t, s, c), 1)
-		if empty, err := s.AppendEvents(ctx, nil); err != nil || len(empty) != 0 {
-			t.Fatalf("empty group: %v %v", empty, err)
+		// The caller's rollback takes the whole group with it.
+		if err := s.DB().InTx(ctx, scope, func(tx *sqlstore.Tx) error {
+			if _, err := s.AppendGroupTx(ctx, tx, []GroupItem{{a, mkEntry("A4")}, {c, mkEntry("C2")}}); err != nil {
+				return err
+			}
+			return errors.New("caller fails")
+		}); err == nil {
+			t.Fatal("the caller's error was lost")
+		}
+		assertChain(t, readChain(t, s, a), 3)
+		assertChain(t, readChain(t, s, c), 1)
+	})
+
+	t.Run("AppendGroupTx_AnEventAlreadyRecordedFailsTheGroup", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		eventID := uuid.Must(uuid.NewV7()).String()
+		withSource := func(e *NewEntry) { e.SourceEventID = eventID }
+		if _, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("T", withSource)}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		other := tenancy.NewTenantID()
+		err := s.DB().InTx(ctx, sqlstore.TenantSetScope([]string{tenant.String(), other.String()}), func(tx *sqlstore.Tx) error {
+			_, err := s.AppendGroupTx(ctx, tx, []GroupItem{{other, mkEntry("Other")}, {tenant, mkEntry("T", withSource)}})
+			return err
+		})
+		if !errors.Is(err, sqlstore.ErrUniqueViolation) {
+			t.Fatalf("a group holding an event already recorded: err = %v, want a unique violation", err)
+		}
+		if n := len(readChain(t, s, other)); n != 0 {
+			t.Fatalf("the failed group left %d entries of the other tenant", n)
 		}
 	})
 
@@ -264,25 +284,6 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		assertChain(t, readChain(t, s, a), 4)
 		assertChain(t, readChain(t, s, b), 2)
-	})
-
-	t.Run("AppendEvents_AnEventAlreadyRecordedWithoutInboxRowFailsTheGroup", func(t *testing.T) {
-		s := newStore(t)
-		tenant := tenancy.NewTenantID()
-		eventID := uuid.Must(uuid.NewV7()).String()
-		withSource := func(e *NewEntry) { e.SourceEventID = eventID }
-		if _, _, err := s.Append(ctx, sqlstore.TenantScope(tenant), []NewEntry{mkEntry("T", withSource)}, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		other := EventItem{Tenant: tenancy.NewTenantID(), Entry: mkEntry("Other"),
-			Claim: InboxClaim{Consumer: Consumer, EventID: uuid.Must(uuid.NewV7()).String(), EventType: "Other"}}
-		lost := EventItem{Tenant: tenant, Entry: mkEntry("T", withSource), Claim: InboxClaim{Consumer: Consumer, EventID: eventID, EventType: "T"}}
-		if _, err := s.AppendEvents(ctx, []EventItem{other, lost}); err == nil {
-			t.Fatal("a group holding an event already recorded (inbox row lost) must fail as a whole")
-		}
-		if es := readChain(t, s, other.Tenant); len(es) != 0 {
-			t.Fatalf("the failed group left %d entries behind", len(es))
-		}
 	})
 
 	t.Run("Get_NotFound", func(t *testing.T) {

@@ -215,7 +215,7 @@ func TestAppend_TenantsDoNotWaitOnEachOther(t *testing.T) {
 	}
 }
 
-// Every method but AppendEvents works in exactly one tenant's scope: a platform scope, the zero
+// Every method but AppendGroup and AppendGroupTx works in exactly one tenant's scope: a platform scope, the zero
 // scope or a scope whose tenant is not an id is refused before any statement runs.
 func TestStore_RefusesScopesOtherThanOneTenant(t *testing.T) {
 	s := NewPostgresStore(openRuntime(t))

@@ -74,58 +74,13 @@ func (s *sqlStore) Append(ctx context.Context, sc sqlstore.Scope, entries []NewE
 	return out, false, nil
 }
 
-// AppendEvents implements Store: one transaction in the set scope of the items' tenants, with one
-// statement per kind for the whole group: the inbox claims (inbox.ClaimAll), the tenants' append
-// locks, their last links, and the entries of the first deliveries.
-func (s *sqlStore) AppendEvents(ctx context.Context, items []EventItem) ([]EventOutcome, error) {
-	out := make([]EventOutcome, len(items))
-	if len(items) == 0 {
-		return out, nil
-	}
-	claims := make([]inbox.Item, len(items))
-	tenants := make([]tenancy.TenantID, len(items))
-	for i, it := range items {
-		if it.Claim.Consumer != items[0].Claim.Consumer {
-			return nil, fmt.Errorf("audit: a group of events holds two consumers (%s, %s)", items[0].Claim.Consumer, it.Claim.Consumer)
-		}
-		claims[i] = inbox.Item{Tenant: it.Tenant.String(), EventID: it.Claim.EventID, EventType: it.Claim.EventType}
-		tenants[i] = it.Tenant
-	}
-	err := s.db.InTx(ctx, groupScope(tenants), func(tx *sqlstore.Tx) error {
-		clear(out)
-		first, err := inbox.ClaimAll(ctx, tx, items[0].Claim.Consumer, claims)
-		if err != nil {
-			return err
-		}
-		var fresh []GroupItem
-		var at []int
-		for i, it := range items {
-			if !first[i] {
-				out[i].Duplicate = true
-				continue
-			}
-			fresh = append(fresh, GroupItem{Tenant: it.Tenant, Entry: it.Entry})
-			at = append(at, i)
-		}
-		recorded, err := s.appendGroupTx(ctx, tx, fresh, time.Now())
-		if err != nil {
-			return err
-		}
-		for j, i := range at {
-			out[i].Entry = recorded[j]
-		}
-		return nil
-	})
-	if isDuplicateSourceEvent(err) {
-		// An entry exists for one of the events while its inbox row does not: the caller records
-		// item by item, where Append reports that item as a duplicate.
-		return nil, fmt.Errorf("audit: a group held an already recorded event: %w", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+// AppendGroupTx implements Store.
+func (s *sqlStore) AppendGroupTx(ctx context.Context, tx *sqlstore.Tx, items []GroupItem) ([]Entry, error) {
+	return s.appendGroupTx(ctx, tx, items, time.Now())
 }
+
+// DB implements Store.
+func (s *sqlStore) DB() *sqlstore.DB { return s.db }
 
 // AppendGroup implements Store: appendGroupTx and emit's events in one transaction in the set
 // scope of the items' tenants.

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"spine/shared/events"
 	"spine/shared/functions"
 	"spine/shared/problem"
@@ -42,6 +44,10 @@ func DecodeEvent(inv *functions.Invocation) (Delivery, error) {
 	}
 	if err := d.Event.Validate(); err != nil {
 		return Delivery{}, invalid(fmt.Errorf("%w: %w", ErrInvalidMessage, err))
+	}
+	if _, err := uuid.Parse(d.Event.ID); err != nil || len(d.Event.ID) != 36 {
+		// Spine's events carry UUIDs (events.New); consumers' inboxes key on them.
+		return Delivery{}, invalid(fmt.Errorf("%w: id %q is not a UUID", ErrInvalidMessage, d.Event.ID))
 	}
 	if d.TenantID, err = tenancy.ParseTenantID(d.Event.TenantID); err != nil {
 		return Delivery{}, invalid(fmt.Errorf("%w: tenantid %q is not a tenant id", ErrInvalidMessage, d.Event.TenantID))
