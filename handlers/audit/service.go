@@ -37,10 +37,10 @@ const verifyPage = 500
 // Service is the audit trail: validation, the write fence and chain verification on top of its
 // Store. Safe for concurrent use.
 type Service struct {
-	store  Store
-	fence  tenancy.Fence
-	log    *slog.Logger
-	group  *grouper
+	store Store
+	fence tenancy.Fence
+	log   *slog.Logger
+	group *grouper
 	// consumer records consumed events (every AuditOn<Topic>Event), in groups.
 	consumer *bus.GroupConsumer
 }
