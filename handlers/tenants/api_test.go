@@ -24,7 +24,7 @@ import (
 
 // harness is the tenants API wired as app.go wires it, over the real stack.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	e      *echo.Echo
 	svc    *Service
 	cache  *cache.Cache
@@ -37,7 +37,7 @@ type harnessOpts struct {
 	steps    []StepRunner
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	ctx := context.Background()
 	tokens := apitest.NewTokens(t)

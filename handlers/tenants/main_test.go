@@ -14,7 +14,7 @@ var testDB *testenv.Database
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "tenants", &testDB)) }
 
 // openRuntime opens the runtime role's pool on the package database.
-func openRuntime(t *testing.T) *sqlstore.DB {
+func openRuntime(t testing.TB) *sqlstore.DB {
 	t.Helper()
 	return testDB.OpenRuntime(t, sqlstore.PoolConfig{})
 }

@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -144,6 +145,20 @@ func writeView(c echo.Context, status int, v View) error {
 	return c.JSON(status, toJSON(v.Tenant, v.Steps))
 }
 
+// writeRendered answers 200 with a rendered tenant: the same headers and bytes writeView writes
+// for its view, ?pretty (and echo's Debug) included, without encoding anything on the way.
+func writeRendered(c echo.Context, r Rendered) error {
+	httpx.SetETag(c, r.Version)
+	if c.Echo().Debug || (c.Request().URL.RawQuery != "" && c.QueryParams().Has("pretty")) {
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, r.Body, "", "  "); err != nil {
+			return err
+		}
+		return c.JSONBlob(http.StatusOK, buf.Bytes())
+	}
+	return c.JSONBlob(http.StatusOK, r.Body)
+}
+
 func (a *API) register(c echo.Context) error {
 	cl, err := caller(c)
 	if err != nil {
@@ -171,11 +186,11 @@ func (a *API) get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := a.svc.Get(c.Request().Context(), tg.caller, tg.id)
+	r, err := a.svc.Get(c.Request().Context(), tg.caller, tg.id)
 	if err != nil {
 		return err
 	}
-	return writeView(c, http.StatusOK, v)
+	return writeRendered(c, r)
 }
 
 func (a *API) getBySlug(c echo.Context) error {
@@ -187,11 +202,11 @@ func (a *API) getBySlug(c echo.Context) error {
 	if err != nil {
 		return ErrNotFound
 	}
-	v, err := a.svc.GetBySlug(c.Request().Context(), cl, slug)
+	r, err := a.svc.GetBySlug(c.Request().Context(), cl, slug)
 	if err != nil {
 		return err
 	}
-	return writeView(c, http.StatusOK, v)
+	return writeRendered(c, r)
 }
 
 func (a *API) list(c echo.Context) error {

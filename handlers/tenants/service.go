@@ -140,24 +140,30 @@ func (s *Service) Register(ctx context.Context, c Caller, in RegisterInput) (Vie
 	return View{Tenant: t, Steps: steps}, nil
 }
 
-// Get returns a tenant with its steps, from the cache when it can.
-func (s *Service) Get(ctx context.Context, c Caller, id tenancy.TenantID) (View, error) {
+// Get returns a tenant with its steps as GET answers it, from the cache when it can. The caller's
+// reach is checked first: a tenant token never gets another tenant's bytes, cached or not.
+func (s *Service) Get(ctx context.Context, c Caller, id tenancy.TenantID) (Rendered, error) {
 	if !c.Sees(id) {
-		return View{}, ErrNotFound
+		return Rendered{}, ErrNotFound
 	}
 	return s.cached(ctx, id)
 }
 
-// cached is the cache-aside read of a tenant. The loader uses platform scope because the cached
-// value is shared by every caller; access was checked before.
-func (s *Service) cached(ctx context.Context, id tenancy.TenantID) (View, error) {
-	return cache.GetOrLoad(ctx, s.cache, tenantKey(id), s.cfg.CacheTTL, func(ctx context.Context) (View, error) {
-		return s.store.Get(ctx, sqlstore.PlatformScope(), id)
+// cached is the cache-aside read of a tenant, rendered: a hit is one GET and no decoding. The
+// loader uses platform scope because the cached value is shared by every caller; access was
+// checked before.
+func (s *Service) cached(ctx context.Context, id tenancy.TenantID) (Rendered, error) {
+	return cache.GetOrLoadCodec(ctx, s.cache, tenantKey(id), s.cfg.CacheTTL, renderedCodec{}, func(ctx context.Context) (Rendered, error) {
+		v, err := s.store.Get(ctx, sqlstore.PlatformScope(), id)
+		if err != nil {
+			return Rendered{}, err
+		}
+		return render(v)
 	})
 }
 
-// GetBySlug returns the tenant with this slug, if the caller may see it.
-func (s *Service) GetBySlug(ctx context.Context, c Caller, slug Slug) (View, error) {
+// GetBySlug returns the tenant with this slug as GET answers it, if the caller may see it.
+func (s *Service) GetBySlug(ctx context.Context, c Caller, slug Slug) (Rendered, error) {
 	idStr, err := cache.GetOrLoad(ctx, s.cache, slugKey(slug), s.cfg.CacheTTL, func(ctx context.Context) (string, error) {
 		v, err := s.store.GetBySlug(ctx, sqlstore.PlatformScope(), slug)
 		if err != nil {
@@ -166,22 +172,26 @@ func (s *Service) GetBySlug(ctx context.Context, c Caller, slug Slug) (View, err
 		return v.Tenant.ID.String(), nil
 	})
 	if err != nil {
-		return View{}, err
+		return Rendered{}, err
 	}
 	id, err := tenancy.ParseTenantID(idStr)
 	if err != nil {
-		return View{}, err
+		return Rendered{}, err
 	}
 	if !c.Sees(id) {
-		return View{}, ErrNotFound
+		return Rendered{}, ErrNotFound
 	}
-	v, err := s.cached(ctx, id)
-	if err == nil && v.Tenant.Slug != slug {
+	r, err := s.cached(ctx, id)
+	if err == nil && r.Slug != slug {
 		// The slug moved (PATCH while Provisioning) after the mapping was cached: ask the store.
 		s.cache.Invalidate(ctx, slugKey(slug))
-		v, err = s.store.GetBySlug(ctx, c.Scope(), slug)
+		v, err := s.store.GetBySlug(ctx, c.Scope(), slug)
+		if err != nil {
+			return Rendered{}, err
+		}
+		return render(v)
 	}
-	return v, err
+	return r, err
 }
 
 // List returns a page of the tenants the caller can see (its own tenant, or all for admins).
@@ -191,14 +201,14 @@ func (s *Service) List(ctx context.Context, c Caller, q ListQuery) ([]Tenant, er
 
 // TenantStatus implements tenancy.Directory from the cache, falling back to the store.
 func (s *Service) TenantStatus(ctx context.Context, id tenancy.TenantID) (tenancy.Status, error) {
-	v, err := s.cached(ctx, id)
+	r, err := s.cached(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return "", fmt.Errorf("%w: %s", tenancy.ErrTenantNotFound, id)
 	}
 	if err != nil {
 		return "", err
 	}
-	return v.Tenant.Status, nil
+	return r.Status, nil
 }
 
 // Patch is a JSON merge patch of a tenant: nil members are left as they are.

@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -211,5 +213,37 @@ func TestContextRoundTrip(t *testing.T) {
 	got, ok := FromContext(WithPrincipal(ctx, p))
 	if !ok || !principalEqual(got, p) {
 		t.Fatalf("%+v %v", got, ok)
+	}
+}
+
+type addedKey struct{}
+
+// Authenticate's hook sees the verified Principal and what it adds reaches the handler along with
+// the Principal; a rejected token never reaches the hook.
+func TestAuthenticate_HookAddsToTheContextOfVerifiedRequestsOnly(t *testing.T) {
+	env := newEnv(t, 0)
+	e := echo.New()
+	e.HTTPErrorHandler = (&problem.Handler{}).ServeError
+	calls := 0
+	hook := func(ctx context.Context, p Principal) context.Context {
+		calls++
+		if q, ok := FromContext(ctx); !ok || q.Subject != p.Subject {
+			t.Errorf("the hook's context lacks the Principal: %v %v", q, ok)
+		}
+		return context.WithValue(ctx, addedKey{}, "for "+p.Subject)
+	}
+	e.GET("/me", func(c echo.Context) error {
+		p, _ := FromContext(c.Request().Context())
+		added, _ := c.Request().Context().Value(addedKey{}).(string)
+		return c.String(http.StatusOK, p.Subject+"|"+added)
+	}, Authenticate(env.v, hook))
+	tok := sign(t, jwt.SigningMethodES256, env.signer.key, map[string]any{"kid": env.signer.kid}, claims(time.Now()))
+	rec := do(e, "GET", "/me", "Bearer "+tok)
+	sub := claims(time.Now())["sub"]
+	if rec.Code != http.StatusOK || rec.Body.String() != fmt.Sprintf("%v|for %v", sub, sub) {
+		t.Fatalf("verified: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do(e, "GET", "/me", "Bearer not-a-token"); rec.Code != http.StatusUnauthorized || calls != 1 {
+		t.Fatalf("rejected token: %d, hook calls %d", rec.Code, calls)
 	}
 }

@@ -108,17 +108,55 @@ func (c *Cache) Stats() Stats {
 		RedisErrors: c.redisErrs.Load(), Bypassed: c.bypassed.Load(), PendingInvalidations: int64(n)}
 }
 
+// Codec turns a cached value into the bytes Redis holds and back. Decode's error marks a value of
+// another shape (an older release's, say): it reads as a miss and the load overwrites it.
+type Codec[T any] interface {
+	Encode(v T) ([]byte, error)
+	Decode(b []byte) (T, error)
+}
+
+// JSON is the Codec GetOrLoad uses: encoding/json both ways.
+type JSON[T any] struct{}
+
+// Encode implements Codec.
+func (JSON[T]) Encode(v T) ([]byte, error) { return json.Marshal(v) }
+
+// Decode implements Codec.
+func (JSON[T]) Decode(b []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
+
+// Bytes is the Codec of values that are bytes already (a rendered response, say): stored and
+// returned as they are, with no decode on a hit. Every byte string decodes, so an owner whose
+// format can change marks the format in the bytes (or uses a Codec of its own).
+type Bytes struct{}
+
+// Encode implements Codec.
+func (Bytes) Encode(v []byte) ([]byte, error) { return v, nil }
+
+// Decode implements Codec.
+func (Bytes) Decode(b []byte) ([]byte, error) { return b, nil }
+
 // GetOrLoad returns the value at key, or calls load, stores its result with ttl and returns it.
 // Concurrent callers missing the same key share one load. A load error is returned as is and
 // nothing is stored (negative results are the loader's business: return a value, not an error,
-// to cache them). Redis errors never fail the call.
+// to cache them). Redis errors never fail the call. Values are stored as JSON (GetOrLoadCodec
+// with JSON[T]).
 func GetOrLoad[T any](ctx context.Context, c *Cache, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
+	return GetOrLoadCodec(ctx, c, key, ttl, JSON[T]{}, load)
+}
+
+// GetOrLoadCodec is GetOrLoad with the value stored in Redis as codec encodes it: a hit costs one
+// GET and codec.Decode. Concurrent callers that share a load share its value too, so a value
+// holding a slice or map (Bytes) must be treated as read-only by every caller.
+func GetOrLoadCodec[T any](ctx context.Context, c *Cache, key string, ttl time.Duration, codec Codec[T], load func(context.Context) (T, error)) (T, error) {
 	if c != nil && c.available() {
 		raw, err := c.rdb.Get(ctx, key).Bytes()
 		switch {
 		case err == nil:
-			var v T
-			if jerr := json.Unmarshal(raw, &v); jerr == nil {
+			if v, derr := codec.Decode(raw); derr == nil {
 				c.hits.Add(1)
 				return v, nil
 			}
@@ -141,7 +179,7 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, key string, ttl time.Durati
 			return v, err
 		}
 		if c.available() {
-			if raw, jerr := json.Marshal(v); jerr == nil {
+			if raw, eerr := codec.Encode(v); eerr == nil {
 				if serr := c.rdb.Set(lctx, key, raw, ttl).Err(); serr != nil {
 					c.fail(lctx, "set", serr)
 				}

@@ -172,3 +172,52 @@ func TestNilCache_AlwaysLoads(t *testing.T) {
 	}
 	c.Invalidate(context.Background(), "k")
 }
+
+// GetOrLoadCodec with Bytes stores the loaded bytes as they are and answers them on a hit
+// without a load.
+func TestGetOrLoadCodec_BytesAreStoredAsLoaded(t *testing.T) {
+	r := testenv.StartRedis(t)
+	c, rdb := newCache(t, r.URL())
+	ctx := context.Background()
+	var loads atomic.Int32
+	load := func(context.Context) ([]byte, error) { loads.Add(1); return []byte("body\n"), nil }
+	for i := 0; i < 3; i++ {
+		if v, err := GetOrLoadCodec(ctx, c, "raw", time.Minute, Bytes{}, load); err != nil || string(v) != "body\n" {
+			t.Fatalf("read %d: %q %v", i, v, err)
+		}
+	}
+	if loads.Load() != 1 {
+		t.Fatalf("loads = %d, want 1", loads.Load())
+	}
+	if got := rdb.Get(ctx, "raw").Val(); got != "body\n" {
+		t.Fatalf("Redis holds %q", got)
+	}
+}
+
+// prefixed is a Codec whose values carry a format mark, as a rendered answer's do.
+type prefixed struct{}
+
+func (prefixed) Encode(s string) ([]byte, error) { return []byte("p1:" + s), nil }
+func (prefixed) Decode(b []byte) (string, error) {
+	if len(b) < 3 || string(b[:3]) != "p1:" {
+		return "", errors.New("not p1")
+	}
+	return string(b[3:]), nil
+}
+
+// A value the codec refuses (another release's shape) is a miss: loaded, and overwritten in Redis.
+func TestGetOrLoadCodec_ValueTheCodecRefusesIsReloadedAndOverwritten(t *testing.T) {
+	r := testenv.StartRedis(t)
+	c, rdb := newCache(t, r.URL())
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "k", `{"old":"shape"}`, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	load := func(context.Context) (string, error) { return "new", nil }
+	if v, err := GetOrLoadCodec(ctx, c, "k", time.Minute, prefixed{}, load); err != nil || v != "new" {
+		t.Fatalf("%q %v", v, err)
+	}
+	if got := rdb.Get(ctx, "k").Val(); got != "p1:new" {
+		t.Fatalf("Redis holds %q, want the new shape", got)
+	}
+}

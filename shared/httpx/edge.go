@@ -119,5 +119,5 @@ func NewAPI(e *echo.Echo, cfg APIConfig) (api, secured *echo.Group) {
 	e.HTTPErrorHandler = (&problem.Handler{Logger: cfg.Logger, Mappers: mappers}).ServeError
 	e.Use(middleware.Recover())
 	api = e.Group("/api", Edge(cfg.MaxBodyBytes)...)
-	return api, api.Group("", auth.Middleware(cfg.Verifier), Actor())
+	return api, api.Group("", auth.Authenticate(cfg.Verifier, ActorContext))
 }

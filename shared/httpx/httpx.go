@@ -218,7 +218,9 @@ func IfMatchVersion(c echo.Context) (*int64, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &v, nil
+	p := new(int64) // only here: a GET without If-Match allocates nothing
+	*p = v
+	return p, nil
 }
 
 // PreconditionFailed is the problem for an If-Match that names another version.

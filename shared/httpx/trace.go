@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
@@ -54,7 +55,8 @@ func NewChildSpan(parent string) TraceParent {
 	if tp, ok := ParseTraceParent(parent); ok {
 		return TraceParent{TraceID: tp.TraceID, SpanID: randHex(8), Flags: tp.Flags}
 	}
-	return TraceParent{TraceID: randHex(16), SpanID: randHex(8), Flags: "01"}
+	ids := randHex(24) // one random read for both ids
+	return TraceParent{TraceID: ids[:32], SpanID: ids[32:], Flags: "01"}
 }
 
 // maxCorrelationID is the longest X-Correlation-Id kept, in bytes.
@@ -79,31 +81,25 @@ func Trace() echo.MiddlewareFunc {
 			if len(corr) > maxCorrelationID || text.CheckLine(corr) != nil {
 				corr = "" // optional and advisory: a header we cannot store is ignored, never blamed on the body
 			}
-			ctx := events.WithMeta(r.Context(), events.Meta{TraceParent: tp.String(), CorrelationID: corr})
+			header := tp.String()
+			ctx := events.WithMeta(r.Context(), events.Meta{TraceParent: header, CorrelationID: corr})
 			c.SetRequest(r.WithContext(ctx))
-			c.Response().Header().Set("traceparent", tp.String())
+			c.Response().Header().Set("traceparent", header)
 			return next(c)
 		}
 	}
 }
 
-// Actor is middleware, mounted after authentication, that records the verified caller as the
-// actor of every event the request writes: "user:<sub>" for tenant tokens, "admin:<sub>" for
-// platform admins. It also names the caller's tenant for telemetry (telemetry.WithTenant), so
-// store operations without a tenant scope of their own (a shared cache load) count for it.
-func Actor() echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			r := c.Request()
-			if p, ok := auth.FromContext(r.Context()); ok {
-				m := events.MetaFrom(r.Context())
-				m.Actor = "user:" + p.Subject
-				if p.PlatformAdmin {
-					m.Actor = "admin:" + p.Subject
-				}
-				c.SetRequest(r.WithContext(telemetry.WithTenant(events.WithMeta(r.Context(), m), p.TenantID)))
-			}
-			return next(c)
-		}
+// ActorContext records the verified caller p as the actor of every event the request writes:
+// "user:<sub>" for tenant tokens, "admin:<sub>" for platform admins. It also names the caller's
+// tenant for telemetry (telemetry.WithTenant), so store operations without a tenant scope of their
+// own (a shared cache load) count for it. NewAPI runs it inside authentication
+// (auth.Authenticate), so the request is replaced once for both.
+func ActorContext(ctx context.Context, p auth.Principal) context.Context {
+	m := events.MetaFrom(ctx)
+	m.Actor = "user:" + p.Subject
+	if p.PlatformAdmin {
+		m.Actor = "admin:" + p.Subject
 	}
+	return telemetry.WithTenant(events.WithMeta(ctx, m), p.TenantID)
 }
