@@ -15,6 +15,10 @@
 //     --sustain-steps runs searching for the highest rate held), cold start, memory, and the Go
 //     benchmarks (invocation decoder, JWT check, cache path).
 //
+// Per case it also records PostgreSQL's own statistics (pg_stat_statements: statements and commits
+// per operation and the top statements; wait events during the event cases; EXPLAIN of the drainer's
+// claim) under <out>/pgstats/ (pgstats.go).
+//
 // It prints one Markdown table and writes it as JSON to <out>/results-<time>.json and
 // <out>/latest.json. Goals come from one table (goals.go) and are printed with met / not met, never asserted: the bench fails only when the harness does
 // (a server that does not start, a tool that crashes, no successful request, more than 1% errors).
