@@ -364,7 +364,10 @@ func (st *pgStats) line(name string) string {
 		return fmt.Sprintf("%s: %d statements, %d commits (no completed %s to divide by)", name, st.Statements, st.Commits, st.Unit)
 	}
 	per := func(n int64) string {
-		if v := float64(n) / float64(st.Ops); v < 0.1 && v > 0 {
+		switch v := float64(n) / float64(st.Ops); {
+		case v > 0 && v < 0.01:
+			return "<0.01"
+		case v > 0 && v < 0.1:
 			return fmt.Sprintf("%.2f", v)
 		}
 		return fmt.Sprintf("%.1f", float64(n)/float64(st.Ops))
