@@ -163,6 +163,7 @@ func (b *bench) caseTenantRead(ctx context.Context) error {
 	b.res.add(row{Case: caseRead, Kind: kindCase, RPS: r.RPS, P50: ms(r.P50), P99: ms(r.P99), Ceiling: ceilEcho,
 		Requests: r.Requests, Failures: r.failures(), NewSessions: r.NewSessions,
 		Note: fmt.Sprintf("platform-admin token, round robin over %d cached tenants", len(b.tenantIDs))})
+	b.pgStatsEnd(ctx, caseRead, r.Requests-r.failures(), "request")
 	return nil
 }
 
@@ -177,7 +178,11 @@ func (b *bench) caseRegister(ctx context.Context) error {
 	b.res.add(row{Case: caseRegister, Kind: kindCase, RPS: r.RPS, P50: ms(r.P50), P99: ms(r.P99), Ceiling: ceilPG,
 		Requests: r.Requests, Failures: r.failures(), NewSessions: r.NewSessions,
 		Note: "tenant row + provisioning steps + outbox row in one transaction; its events are then drained to the audit consumer"})
-	return b.waitOutboxDrained(ctx, "registration")
+	if err := b.waitOutboxDrained(ctx, "registration"); err != nil {
+		return err
+	}
+	b.pgStatsEnd(ctx, caseRegister, r.Requests-r.failures(), "request")
+	return nil
 }
 
 // auditWired reports whether the handler serves the audit API: its health lists the service and
@@ -233,6 +238,7 @@ func (b *bench) caseAudit(ctx context.Context) error {
 		if err := b.waitOutboxDrained(ctx, c.name); err != nil {
 			return err
 		}
+		b.pgStatsEnd(ctx, c.name, r.Requests-r.failures(), "request")
 	}
 	b.res.add(row{Case: caseAuditRatio, Kind: kindCase, RatioOf: []string{caseAuditMany, caseAuditOne},
 		Note: fmt.Sprintf("no cross-tenant serialization: many tenants ≈ up to %d × one tenant, bounded by the ceiling", n)})
@@ -253,6 +259,7 @@ func (b *bench) measureWrk(ctx context.Context, name string, w wrkRun) (wrkResul
 	}
 	w.duration = b.opt.duration
 	sessions := b.pgSessions(ctx)
+	b.pgStatsBegin(ctx, name, false) // the caller ends it once the case's events are drained
 	stopProfile := b.startProfile(ctx, name, w.duration)
 	r, err := b.runWrk(ctx, w)
 	stopProfile()

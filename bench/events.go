@@ -37,6 +37,7 @@ func (b *bench) caseOutboxLatency(ctx context.Context) error {
 		failed   int
 		wg       sync.WaitGroup
 	)
+	b.pgStatsBegin(ctx, caseOutboxLat, true)
 	stopProfile := b.startProfile(ctx, caseOutboxLat, b.opt.duration)
 	defer func() { stopProfile() }()
 	start := time.Now()
@@ -100,6 +101,7 @@ func (b *bench) caseOutboxLatency(ctx context.Context) error {
 	}
 	if n == 0 {
 		b.res.add(row{Case: caseOutboxLat, Kind: kindCase, Skipped: fmt.Sprintf("no audit entry appeared for %d registrations within %s (is AuditOnTenantsEvent wired?)", len(ids), wait)})
+		b.pgStatsEnd(ctx, caseOutboxLat, int64(len(ids)), "event")
 		return nil
 	}
 	note := fmt.Sprintf("%d registrations at %.0f/s asked %d/s; latency = recorded_at − occurred_at in the audit database; max %.0f ms", len(ids), achieved, rate, maxMS)
@@ -108,6 +110,8 @@ func (b *bench) caseOutboxLatency(ctx context.Context) error {
 	}
 	b.res.add(row{Case: caseOutboxLat, Kind: kindCase, RPS: achieved, P50: &p50, P99: &p99, Requests: int64(sent),
 		Failures: int64(failed), MaxMS: &maxMS, Note: note})
+	// Every entry appeared (or the wait ended): the events were consumed, the window closes.
+	b.pgStatsEnd(ctx, caseOutboxLat, int64(len(ids)), "event")
 	return nil
 }
 
@@ -139,6 +143,9 @@ func (b *bench) caseOutboxDrain(ctx context.Context) error {
 		}
 		evs[i] = ev
 	}
+	// The harness's own INSERTs run as the superuser: left out of the statistics, which count the
+	// drainer's and the consumer's statements.
+	b.pgStatsBegin(ctx, caseOutboxDrain, true)
 	if err := insertOutbox(ctx, tenantsDB, evs); err != nil {
 		return err
 	}
@@ -166,6 +173,7 @@ func (b *bench) caseOutboxDrain(ctx context.Context) error {
 	wall := time.Since(committed)
 	if got == 0 {
 		b.res.add(row{Case: caseOutboxDrain, Kind: kindCase, Skipped: fmt.Sprintf("no audit entry appeared within %s of inserting %d outbox rows (is AuditOnTenantsEvent wired?)", wait, n)})
+		b.pgStatsEnd(ctx, caseOutboxDrain, 0, "event")
 		return nil
 	}
 	span := last.Sub(first)
@@ -176,18 +184,30 @@ func (b *bench) caseOutboxDrain(ctx context.Context) error {
 		note += fmt.Sprintf("; only %d of %d entries appeared within %s", got, n, wait)
 	}
 	b.res.add(row{Case: caseOutboxDrain, Kind: kindCase, RPS: rate, Requests: got, Note: note})
-	return b.waitOutboxDrained(ctx, "the drain case")
+	if err := b.waitOutboxDrained(ctx, "the drain case"); err != nil {
+		return err
+	}
+	b.pgStatsEnd(ctx, caseOutboxDrain, got, "event")
+	return nil
 }
 
 // insertOutbox writes evs into an outbox table exactly as shared/outbox does (created_at =
-// next_attempt_at = now: due at once), 500 rows per statement, in one transaction.
+// next_attempt_at = now: due at once), 500 rows per statement, in one transaction it commits.
 func insertOutbox(ctx context.Context, db *sql.DB, evs []events.Event) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	now := time.Now().UTC()
+	if err := insertOutboxRows(ctx, tx, evs, time.Now().UTC()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// insertOutboxRows is insertOutbox inside the caller's transaction, with created_at =
+// next_attempt_at = now.
+func insertOutboxRows(ctx context.Context, tx *sql.Tx, evs []events.Event, now time.Time) error {
 	for start := 0; start < len(evs); start += 500 {
 		batch := evs[start:min(start+500, len(evs))]
 		var q strings.Builder
@@ -209,5 +229,5 @@ func insertOutbox(ctx context.Context, db *sql.DB, evs []events.Event) error {
 			return fmt.Errorf("insert outbox rows: %w", err)
 		}
 	}
-	return tx.Commit()
+	return nil
 }

@@ -58,6 +58,7 @@ func (b *bench) caseAuthzCheck(ctx context.Context) error {
 	b.res.add(row{Case: caseCheck, Kind: kindCase, RPS: r.RPS, P50: ms(r.P50), P99: ms(r.P99), Ceiling: ceilEcho,
 		Requests: r.Requests, Failures: r.failures(), NewSessions: r.NewSessions,
 		Note: "tenant token; one Active tenant-admin user; the effective set cached in Redis (one GET per check)"})
+	b.pgStatsEnd(ctx, caseCheck, r.Requests-r.failures(), "request")
 	return nil
 }
 

@@ -15,6 +15,10 @@
 //     --sustain-steps runs searching for the highest rate held), cold start, memory, and the Go
 //     benchmarks (invocation decoder, JWT check, cache path).
 //
+// Per case it also records PostgreSQL's own statistics (pg_stat_statements: statements and commits
+// per operation and the top statements; wait events during the event cases; EXPLAIN of the drainer's
+// claim) under <out>/pgstats/ (pgstats.go).
+//
 // It prints one Markdown table and writes it as JSON to <out>/results-<time>.json and
 // <out>/latest.json. Goals come from one table (goals.go) and are printed with met / not met, never asserted: the bench fails only when the harness does
 // (a server that does not start, a tool that crashes, no successful request, more than 1% errors).
@@ -135,6 +139,10 @@ type bench struct {
 	tenantIDs  []string
 	res        *results
 	stderr     io.Writer
+	// pgCaptures are the open PostgreSQL statistics windows by case (pgstats.go); pgUnavailable
+	// says why pg_stat_statements cannot be read, once it is known.
+	pgCaptures    map[string]*pgCapture
+	pgUnavailable string
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -251,7 +259,7 @@ func (b *bench) skipped() int {
 
 // execute runs every step in order; the first harness failure stops it.
 func (b *bench) execute(ctx context.Context) error {
-	for _, d := range []string{"", "lua", "wrk", "profiles"} {
+	for _, d := range []string{"", "lua", "wrk", "profiles", "pgstats"} {
 		if err := os.MkdirAll(filepath.Join(b.out, d), 0o755); err != nil {
 			return err
 		}
@@ -364,6 +372,8 @@ func (b *bench) auditCases(ctx context.Context) error {
 	if err := b.caseOutboxDrain(ctx); err != nil {
 		return err
 	}
+	b.logf("EXPLAIN of the drainer's claim …")
+	b.drainClaimExplain(ctx)
 	b.logf("%s: %d events/s for %s, then up to %d search steps …", caseSustain, b.opt.eventRate, b.opt.sustainDuration, b.opt.sustainSteps)
 	return b.caseSustained(ctx)
 }

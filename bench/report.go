@@ -49,6 +49,8 @@ type row struct {
 	Skipped     string `json:"skipped,omitempty"`
 	// Sustain holds the sustained event case's runs (the backlog series included).
 	Sustain []sustainRun `json:"sustain,omitempty"`
+	// PG is what PostgreSQL counted during the case (pg_stat_statements, wait events; pgstats.go).
+	PG *pgStats `json:"pgStats,omitempty"`
 }
 
 // coldStart is the cold start line.
@@ -124,8 +126,10 @@ type results struct {
 	Memory    *memory      `json:"memory,omitempty"`
 	GoBench   []goBench    `json:"goBenchmarks,omitempty"`
 	Profiles  []profileRef `json:"profiles,omitempty"`
-	Notes     []string     `json:"notes,omitempty"`
-	Error     string       `json:"error,omitempty"`
+	// DrainExplain is EXPLAIN (ANALYZE, BUFFERS) of the drainer's claim (pgstats.go).
+	DrainExplain *drainExplain `json:"drainClaimExplain,omitempty"`
+	Notes        []string      `json:"notes,omitempty"`
+	Error        string        `json:"error,omitempty"`
 }
 
 func (r *results) add(rw row) {
@@ -263,6 +267,18 @@ func (r *results) writeTable(w io.Writer) {
 		for _, s := range rw.Sustain {
 			fmt.Fprintf(w, "- %s\n", s.line())
 		}
+	}
+	var pg []string
+	for _, rw := range r.Rows {
+		if rw.PG != nil {
+			pg = append(pg, "  - "+rw.PG.line(rw.Case))
+		}
+	}
+	if len(pg) > 0 {
+		fmt.Fprintf(w, "- PostgreSQL per operation (pg_stat_statements of the service roles, case start → drained; per database: statements/commits; files under pgstats/):\n%s\n", strings.Join(pg, "\n"))
+	}
+	if r.DrainExplain != nil {
+		fmt.Fprintf(w, "- %s\n", r.DrainExplain.line())
 	}
 	if line := r.tokenLine(); line != "" {
 		fmt.Fprintln(w, line)

@@ -97,6 +97,7 @@ func backlogSummary(bs []backlogSample, f func(backlogSample) int64) string {
 // fails, then bisecting), each after a drain-and-idle wait.
 func (b *bench) caseSustained(ctx context.Context) error {
 	limit := goals[caseSustain].MaxP99MS
+	b.pgStatsBegin(ctx, caseSustain, true) // the run at --event-rate, up to its drain-and-idle wait
 	base, err := b.sustainOnce(ctx, b.opt.eventRate, limit, false)
 	if err != nil {
 		return err
@@ -106,6 +107,7 @@ func (b *bench) caseSustained(ctx context.Context) error {
 		Requests: int64(base.Sent), Failures: int64(base.Failed), Sustain: []sustainRun{base},
 		Note: fmt.Sprintf("%s at %d/s asked; latency = recorded_at − occurred_at of the TenantRegistered entries; backlog sampled every second",
 			base.Duration, base.Rate)})
+	b.pgStatsEnd(ctx, caseSustain, int64(base.Sent-base.Failed), "event")
 
 	lo, hi := 0, 0 // highest rate held, lowest not held (0: not known yet)
 	if base.Held {

@@ -14,7 +14,11 @@
 #                                stops again whatever it started itself (never a server that was
 #                                already running), on every exit path (error, Ctrl-C, TERM).
 #                                --fast (tests): PostgreSQL with fsync, synchronous_commit and
-#                                full_page_writes off. The flags of the latest `up` win (reloaded).
+#                                full_page_writes off. The flags of the latest `up` win (reloaded;
+#                                restarted when a changed setting needs it, e.g. shared_preload_libraries).
+#                                PostgreSQL always loads pg_stat_statements (track = all) with
+#                                track_io_timing on, and database postgres has the extension: the
+#                                statistics `make bench` records (bench/README.md).
 #   down   [--name N] [--purge]  stop all three (never fails if already down); --purge also deletes
 #                                .stack/N (data, passwords, ports) and PostgreSQL's files wherever
 #                                they are (see "Where PostgreSQL's files live").
@@ -502,6 +506,16 @@ max_connections = 200
 password_encryption = 'scram-sha-256'
 logging_collector = off
 log_min_messages = warning"
+  if pg_has_stat_statements; then
+    # PostgreSQL's own statistics, read by the bench (bench/pgstats.go): per-statement counts and
+    # times (track = all: statements run inside functions and triggers count too, flagged
+    # toplevel = false, so the bench can tell round trips from nested work), and I/O timings in
+    # them and in EXPLAIN (ANALYZE, BUFFERS). compute_query_id stays 'auto': the module turns it on.
+    new+="
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+track_io_timing = on"
+  fi
   if (( FAST )); then
     new+="
 fsync = off
@@ -513,6 +527,31 @@ full_page_writes = off"
   printf '%s\n' "$new" >"$PGDATA/spine.conf"
   if (( EUID == 0 )); then chown "$PG_OS_USER:" "$PGDATA/spine.conf"; fi
   return 0
+}
+
+# pg_has_stat_statements: the server's library dir holds pg_stat_statements (the Debian server
+# package, postgresql-N, ships it; a hand-built SPINE_PG_BIN may not, and preloading a missing
+# library would keep the server from starting).
+pg_has_stat_statements() {
+  local lib=${PGBIN%/bin}/lib
+  [[ -x $PGBIN/pg_config ]] && lib=$("$PGBIN/pg_config" --pkglibdir 2>/dev/null || echo "$lib")
+  [[ -f $lib/pg_stat_statements.so ]]
+}
+
+# pg_restart_if_pending: after a reload, restart the server if a setting it read only at start
+# changed (pg_settings.pending_restart; shared_preload_libraries on a stack started before it was
+# set), so the settings written are the settings in force.
+pg_restart_if_pending() {
+  local pending
+  pending=$(PGPASSWORD=${ST[PG_ADMIN_PASSWORD]} PGCONNECT_TIMEOUT=10 "$PGBIN/psql" -X -At -h 127.0.0.1 \
+    -p "${ST[PG_PORT]}" -U "$PG_ADMIN_USER" -d postgres \
+    -c "SELECT string_agg(name, ', ') FROM pg_settings WHERE pending_restart" 2>/dev/null) || return 0
+  [[ -n $pending ]] || return 0
+  log "restarting PostgreSQL: $pending changed and take effect only at start"
+  if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t "$TIMEOUT" -m fast restart >/dev/null 2>&1; then
+    tail_log "$PGLOG"
+    die "PostgreSQL failed to restart (log: $PGLOG)"
+  fi
 }
 
 pg_wait_ready() {
@@ -546,6 +585,8 @@ pg_start() {
     if (( changed )); then
       log "PostgreSQL already running (pid $pid); reloading its settings"
       as_pg "$PGBIN/pg_ctl" -D "$PGDATA" reload >/dev/null
+      pg_wait_ready
+      pg_restart_if_pending
     else
       log "PostgreSQL already running (pid $pid)"
     fi
@@ -586,6 +627,10 @@ REVOKE ALL ON DATABASE ${s} FROM PUBLIC;
 GRANT CONNECT ON DATABASE ${s} TO ${s}_app;
 "
   done
+  # The view the bench reads (as the superuser, from database postgres; it shows every database's
+  # statements, with dbid).
+  pg_has_stat_statements && sql+="CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+"
   psql_admin postgres <<<"$sql" || die "creating roles and databases failed"
   for s in "${SERVICES[@]}"; do
     psql_admin "$s" <<SQL || die "setting up schema public in database $s failed"
