@@ -611,16 +611,16 @@ var explainTimeRe = regexp.MustCompile(`(?m)^(Planning|Execution) Time: ([0-9.]+
 // drainer never sees them and nothing measured is disturbed. It runs after the drain case, before
 // the sustained case resets the statistics. Its failures are notes.
 func (b *bench) drainClaimExplain(ctx context.Context) {
-	q, batch, ok := outbox.ClaimStatement(sqlstore.Postgres)
+	plan, q, batch, ok := outbox.ClaimStatement(sqlstore.Postgres)
 	if !ok {
 		return
 	}
-	if err := b.explainClaim(ctx, q, batch); err != nil {
+	if err := b.explainClaim(ctx, plan, q, batch); err != nil {
 		b.res.note("EXPLAIN of the drainer's claim failed: %v", err)
 	}
 }
 
-func (b *bench) explainClaim(ctx context.Context, claim string, batch int) error {
+func (b *bench) explainClaim(ctx context.Context, planSettings, claim string, batch int) error {
 	if err := os.MkdirAll(b.pgStatsDir(), 0o755); err != nil {
 		return err
 	}
@@ -665,6 +665,11 @@ func (b *bench) explainClaim(ctx context.Context, claim string, batch int) error
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('spine.tenant_id', '', true), set_config('spine.platform', 'on', true)`); err != nil {
 		return err
 	}
+	if planSettings != "" { // the drainer's planner settings, as it runs them before the claim
+		if _, err := tx.ExecContext(ctx, planSettings); err != nil {
+			return err
+		}
+	}
 	rows, err := tx.QueryContext(ctx, `EXPLAIN (ANALYZE, BUFFERS, VERBOSE) `+claim, batch)
 	if err != nil {
 		return err
@@ -691,8 +696,9 @@ func (b *bench) explainClaim(ctx context.Context, claim string, batch int) error
 		}
 	}
 	text := fmt.Sprintf("-- EXPLAIN (ANALYZE, BUFFERS, VERBOSE) of the drainer's claim (shared/outbox.ClaimStatement), $1 = %d (the default batch size),\n"+
-		"-- over %d due rows inserted in the same transaction (rolled back), as %s in platform scope.\n-- %s\n\n%s",
-		batch, n, role, oneLine(claim), plan.String())
+		"-- over %d due rows inserted in the same transaction (rolled back), as %s in platform scope, after the drainer's\n"+
+		"-- planner settings: %s\n-- %s\n\n%s",
+		batch, n, role, oneLine(planSettings), oneLine(claim), plan.String())
 	if err := os.WriteFile(ex.File, []byte(text), 0o644); err != nil {
 		return err
 	}

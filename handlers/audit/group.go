@@ -16,6 +16,9 @@ const maxGroup = 64
 // one transaction; a few keep the database busy while each group stays large.
 const maxLeaders = 4
 
+// minGroupToFork is how many appends must wait per running leader before another leader starts.
+const minGroupToFork = 16
+
 // groupTimeout bounds one group's transaction; it is detached from any single caller's context,
 // because it carries the entries of every caller in the group.
 const groupTimeout = 30 * time.Second
@@ -53,7 +56,9 @@ func (g *grouper) append(ctx context.Context, r *appendReq) (Entry, error) {
 	r.done = make(chan appendRes, 1)
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
-	lead := g.leaders < maxLeaders
+	// As bus.GroupConsumer does: the first append of an idle grouper writes at once; while groups
+	// are being written, another leader starts only when enough appends wait for a group of its own.
+	lead := g.leaders == 0 || (g.leaders < maxLeaders && len(g.pending) >= g.leaders*minGroupToFork)
 	if lead {
 		g.leaders++
 	}

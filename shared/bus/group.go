@@ -53,8 +53,8 @@ type GroupConsumer struct {
 	// MaxGroup bounds one group's events. Default 64; at most sqlstore.MaxSetScope.
 	MaxGroup int
 	// MaxWriters bounds how many groups are written at once. One would serialize every delivery
-	// behind one transaction; a few keep the database busy while each group stays large.
-	// Default 4.
+	// behind one transaction; a few keep the database busy while each group stays large (a writer
+	// beyond the first starts only when 16 deliveries per running writer wait). Default 4.
 	MaxWriters int
 
 	mu      sync.Mutex
@@ -72,6 +72,9 @@ type groupRes struct {
 	outcome, note string
 	err           error
 }
+
+// minGroupToFork is how many deliveries must wait per running writer before another writer starts.
+const minGroupToFork = 16
 
 // groupTimeout bounds one group's transaction; it is detached from any single delivery's
 // context, because it carries the events of every delivery in the group.
@@ -92,7 +95,11 @@ func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) 
 	r := &groupReq{d: d, done: make(chan groupRes, 1)}
 	c.mu.Lock()
 	c.pending = append(c.pending, r)
-	lead := c.writers < c.maxWriters()
+	// The first delivery of an idle consumer writes at once (no wait when the rate is low); while
+	// groups are being written, another writer starts only when enough deliveries wait for it to
+	// write a group of its own, so under load groups grow instead of splitting into many small
+	// transactions (each a commit and its WAL flush).
+	lead := c.writers == 0 || (c.writers < c.maxWriters() && len(c.pending) >= c.writers*minGroupToFork)
 	if lead {
 		c.writers++
 	}

@@ -183,6 +183,11 @@ func (d *Drainer) drainBatch(ctx context.Context) (r Result, claimed int, err er
 				return nil
 			}
 		}
+		if d.sql.plan != "" {
+			if _, err := tx.ExecContext(ctx, d.sql.plan); err != nil {
+				return err
+			}
+		}
 		rows, err := d.claim(ctx, tx)
 		claimed = len(rows)
 		if err != nil || len(rows) == 0 {

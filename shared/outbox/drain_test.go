@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -349,5 +350,63 @@ func TestEmit_KicksTheDrainerOnlyAfterCommit(t *testing.T) {
 	}
 	if !kicked() {
 		t.Fatal("a committed Emit did not kick the drainer")
+	}
+}
+
+// On a backlog the planner's statistics do not know about yet (thousands of rows inserted since
+// the last analyze), the claim still walks outbox_pending in seq order and stops at the batch: no
+// bitmap scan of every pending row, no sort of them all (each row it passes tries an advisory
+// lock, so a plan that visits every row locks every pending aggregate).
+func TestClaim_WalksThePendingIndexInOrderWhateverTheStatistics(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	if err := db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		for i := 0; i < 3000; i += 500 {
+			evs := make([]events.Event, 500)
+			for j := range evs {
+				tid := tenancy.NewTenantID()
+				ev, err := events.New("tenants", "TenantTouched", tid.String(), tid.String(), map[string]int{"n": i + j}, events.Meta{})
+				if err != nil {
+					return err
+				}
+				evs[j] = ev
+			}
+			if err := Emit(ctx, tx, evs...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	plan, claim, batch, ok := ClaimStatement(sqlstore.Postgres)
+	if !ok || plan == "" {
+		t.Fatal("no planner settings for the PostgreSQL claim")
+	}
+	var lines []string
+	if err := db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctx, plan); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `EXPLAIN `+claim, batch)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var l string
+			if err := rows.Scan(&l); err != nil {
+				return err
+			}
+			lines = append(lines, l)
+		}
+		return rows.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(lines, "\n")
+	if !strings.Contains(text, "Index Scan using outbox_pending") || strings.Contains(text, "Sort") ||
+		strings.Contains(text, "Bitmap") || strings.Contains(text, "Seq Scan on outbox o") {
+		t.Fatalf("the claim's plan does not walk outbox_pending in order:\n%s", text)
 	}
 }
