@@ -126,6 +126,10 @@ type results struct {
 	Profiles  []profileRef `json:"profiles,omitempty"`
 	Notes     []string     `json:"notes,omitempty"`
 	Error     string       `json:"error,omitempty"`
+
+	// MemorySnapshots are the handler's memory at start, idle after seeding, at the end of the load
+	// and idle after it (see memSnapshot).
+	MemorySnapshots []memSnapshot `json:"memorySnapshots,omitempty"`
 }
 
 func (r *results) add(rw row) {
