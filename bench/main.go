@@ -326,8 +326,12 @@ func (b *bench) execute(ctx context.Context) error {
 		b.res.Memory.LoadedMB = rss
 	}
 	b.memorySnapshot(ctx, "loaded")
+	rest := idleAfterLoad
+	if b.opt.smoke {
+		rest = time.Second
+	}
 	select { // idle after the load: what the runtime keeps, or gives back, once the work stops
-	case <-time.After(idleAfterLoad):
+	case <-time.After(rest):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -376,7 +380,8 @@ func (b *bench) auditCases(ctx context.Context) error {
 	return b.caseSustained(ctx)
 }
 
-// idleAfterLoad is how long the handler rests after the last case before its last memory snapshot.
+// idleAfterLoad is how long the handler rests after the last case before its last memory snapshot
+// (a second with --smoke).
 const idleAfterLoad = 10 * time.Second
 
 // idleMemory lets the seeded server settle and records its idle RSS.
