@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -114,12 +116,32 @@ func serveCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) error
 		telemetry.UseLogger(logger)
 	}
 	logger.Info("starting", "config", cfg)
+	if processLog {
+		limit, source := memoryLimit(cfg, getenv)
+		if source == "SPINE_MEMORY_LIMIT" {
+			debug.SetMemoryLimit(limit)
+		}
+		logger.Info("memory limit", "bytes", limit, "source", source)
+	}
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	return a.Serve(ctx)
+}
+
+// memoryLimit is the soft memory limit serve runs with and the setting it comes from: GOMEMLIMIT
+// when set (the runtime has applied it already), else SPINE_MEMORY_LIMIT or its default
+// (config.DefaultMemoryLimit). A limit of 0 means none (math.MaxInt64 for the runtime).
+func memoryLimit(cfg config.Config, getenv config.Getenv) (int64, string) {
+	if getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1), "GOMEMLIMIT"
+	}
+	if cfg.MemoryLimit == 0 {
+		return math.MaxInt64, "SPINE_MEMORY_LIMIT"
+	}
+	return cfg.MemoryLimit, "SPINE_MEMORY_LIMIT"
 }
 
 func migrateCmd(ctx context.Context, getenv config.Getenv, stderr io.Writer) error {

@@ -5,16 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 
 	"spine/migrations"
 	"spine/shared/auth"
+	"spine/shared/config"
 	"spine/shared/functions"
 	"spine/shared/kit"
 )
@@ -283,5 +286,25 @@ func TestModules_AgreeWithMigrationsAndEachOther(t *testing.T) {
 	}
 	if modules[0].Name != "tenants" {
 		t.Errorf("modules[0] = %s; tenants comes first (it answers the tenant directory)", modules[0].Name)
+	}
+}
+
+func TestMemoryLimit_SettingOrDefaultUnlessGOMEMLIMITIsSet(t *testing.T) {
+	none := func(string) string { return "" }
+	if got, src := memoryLimit(config.Config{MemoryLimit: config.DefaultMemoryLimit}, none); got != 128<<20 || src != "SPINE_MEMORY_LIMIT" {
+		t.Errorf("default: %d from %s, want 128 MiB from SPINE_MEMORY_LIMIT", got, src)
+	}
+	if got, _ := memoryLimit(config.Config{MemoryLimit: 0}, none); got != math.MaxInt64 {
+		t.Errorf("off: %d, want no limit (MaxInt64)", got)
+	}
+	withRuntime := func(k string) string {
+		if k == "GOMEMLIMIT" {
+			return "1GiB"
+		}
+		return ""
+	}
+	// The runtime applied GOMEMLIMIT before main ran: serve reports its limit and sets none.
+	if got, src := memoryLimit(config.Config{MemoryLimit: config.DefaultMemoryLimit}, withRuntime); got != debug.SetMemoryLimit(-1) || src != "GOMEMLIMIT" {
+		t.Errorf("with GOMEMLIMIT: %d from %s, want the runtime's limit from GOMEMLIMIT", got, src)
 	}
 }

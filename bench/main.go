@@ -303,6 +303,7 @@ func (b *bench) execute(ctx context.Context) error {
 	if b.server, err = b.startHandler(ctx); err != nil {
 		return err
 	}
+	b.memorySnapshot(ctx, "start")
 	b.logf("seeding %d tenants …", b.opt.tenants)
 	if err := b.seed(ctx); err != nil {
 		return err
@@ -332,6 +333,17 @@ func (b *bench) execute(ctx context.Context) error {
 	if rss, err := b.server.rssMB(); err == nil {
 		b.res.Memory.LoadedMB = rss
 	}
+	b.memorySnapshot(ctx, "loaded")
+	rest := idleAfterLoad
+	if b.opt.smoke {
+		rest = time.Second
+	}
+	select { // idle after the load: what the runtime keeps, or gives back, once the work stops
+	case <-time.After(rest):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.memorySnapshot(ctx, "idle-after-load")
 	b.server.stop()
 	b.server = nil
 
@@ -378,6 +390,10 @@ func (b *bench) auditCases(ctx context.Context) error {
 	return b.caseSustained(ctx)
 }
 
+// idleAfterLoad is how long the handler rests after the last case before its last memory snapshot
+// (a second with --smoke).
+const idleAfterLoad = 10 * time.Second
+
 // idleMemory lets the seeded server settle and records its idle RSS.
 func (b *bench) idleMemory(ctx context.Context) error {
 	select {
@@ -390,6 +406,7 @@ func (b *bench) idleMemory(ctx context.Context) error {
 		return err
 	}
 	b.res.Memory = &memory{IdleMB: rss} // goals: goals[goalIdleRSS], goals[goalLoadedRSS]
+	b.memorySnapshot(ctx, "idle")
 	return nil
 }
 

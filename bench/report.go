@@ -130,6 +130,10 @@ type results struct {
 	DrainExplain *drainExplain `json:"drainClaimExplain,omitempty"`
 	Notes        []string      `json:"notes,omitempty"`
 	Error        string        `json:"error,omitempty"`
+
+	// MemorySnapshots are the handler's memory at start, idle after seeding, at the end of the load
+	// and idle after it (see memSnapshot).
+	MemorySnapshots []memSnapshot `json:"memorySnapshots,omitempty"`
 }
 
 func (r *results) add(rw row) {

@@ -277,3 +277,79 @@ func TestServiceBus_SendFailureRefusesTheBatch(t *testing.T) {
 		t.Fatalf("SDK text leaked: %v", err)
 	}
 }
+
+func TestLocal_FullLaneRefusesPublishWithErrBusyAndKeepsWhatItAccepted(t *testing.T) {
+	s := &seen{fails: map[string]int{}}
+	reg := &functions.Registry{}
+	_ = reg.Add(functions.Function{Name: "AuditOnTenantsEvent", ServiceBus: &functions.ServiceBusTrigger{Topic: "tenants", Subscription: "audit", Connection: "SB"}, Handler: consumer(s)})
+	l := NewLocal(reg, LocalConfig{Partitions: 1, QueueCapacity: 3, RedeliveryDelay: time.Millisecond}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); l.Wait() }()
+	tid := tenancy.NewTenantID()
+	var msgs []outbox.Message
+	for i := 0; i < 4; i++ {
+		msgs = append(msgs, event(t, tid, "TenantRegistered", i))
+	}
+	// No worker runs yet: the lane fills at its bound and refuses the fourth message.
+	if err := l.Publish(ctx, "tenants", msgs); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Publish of 4 into a lane of 3: err = %v, want ErrBusy", err)
+	}
+	l.Start(ctx, app(t, s, reg))
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := l.Idle(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.got) != 3 {
+		t.Fatalf("delivered %d, want the 3 accepted", len(s.got))
+	}
+	for i, d := range s.got {
+		if d.Event.ID != msgs[i].ID {
+			t.Fatalf("delivery %d is %s, want %s (order)", i, d.Event.ID, msgs[i].ID)
+		}
+	}
+	// The lane has room again once its messages are delivered.
+	if err := l.Publish(ctx, "tenants", msgs[3:]); err != nil {
+		t.Fatalf("Publish after the lane drained: %v", err)
+	}
+}
+
+func TestQueue_KeepsOrderThroughGrowthAndReuseAndReleasesABurstsStorage(t *testing.T) {
+	q := newQueue(1000)
+	next, want := 0, 0
+	push := func(n int) {
+		for range n {
+			if !q.push(envelope{msg: outbox.Message{ID: fmt.Sprint(next)}}) {
+				t.Fatalf("push %d refused below the bound", next)
+			}
+			next++
+		}
+	}
+	pop := func(n int) {
+		for range n {
+			env, ok := q.pop()
+			if !ok || env.msg.ID != fmt.Sprint(want) {
+				t.Fatalf("pop = %q %v, want %d", env.msg.ID, ok, want)
+			}
+			want++
+		}
+	}
+	push(1000)
+	if q.push(envelope{}) {
+		t.Fatal("push beyond the bound was accepted")
+	}
+	pop(700)
+	push(600) // reuses the consumed front
+	pop(900)
+	if _, ok := q.pop(); ok {
+		t.Fatal("pop from an empty queue returned a message")
+	}
+	if cap(q.items) != 0 {
+		t.Fatalf("an emptied queue keeps %d slots after a burst, want its storage released", cap(q.items))
+	}
+	push(10)
+	pop(10)
+	if cap(q.items) == 0 || cap(q.items) > queueKeep {
+		t.Fatalf("an emptied queue after a trickle keeps %d slots, want its small storage kept (≤ %d)", cap(q.items), queueKeep)
+	}
+}

@@ -28,7 +28,7 @@ func TestLoad_DefaultsApplied(t *testing.T) {
 	}
 	if c.Port != 7071 || c.Standalone || c.MaxBodyBytes != 1<<20 || c.CacheTTL != time.Minute ||
 		c.DB["tenants"].Dialect != "postgres" || len(c.Enabled) != len(services) || c.LogLevel != slog.LevelInfo ||
-		c.MetricsAddr != "" || c.MetricsTenantLimit != 1000 || c.OTLPMetrics || c.OTLPTraces {
+		c.MetricsAddr != "" || c.MetricsTenantLimit != 1000 || c.OTLPMetrics || c.OTLPTraces || c.MemoryLimit != 128<<20 {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -73,6 +73,8 @@ func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 		{"bad level", func(m map[string]string) { m["SPINE_LOG_LEVEL"] = "loud" }, []string{"SPINE_LOG_LEVEL"}},
 		{"metrics on the network", func(m map[string]string) { m["SPINE_METRICS_ADDR"] = "0.0.0.0:9464" }, []string{"SPINE_METRICS_ADDR"}},
 		{"bad tenant limit", func(m map[string]string) { m["SPINE_METRICS_TENANT_LIMIT"] = "0" }, []string{"SPINE_METRICS_TENANT_LIMIT"}},
+		{"memory limit not a size", func(m map[string]string) { m["SPINE_MEMORY_LIMIT"] = "lots" }, []string{"SPINE_MEMORY_LIMIT"}},
+		{"memory limit too small", func(m map[string]string) { m["SPINE_MEMORY_LIMIT"] = "1MiB" }, []string{"SPINE_MEMORY_LIMIT"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := valid()
@@ -136,5 +138,16 @@ func TestLoad_OTLPEndpointNotAURLIsASettingsError(t *testing.T) {
 	m["OTEL_EXPORTER_OTLP_ENDPOINT"] = "https://collector.example:4318"
 	if c, err := Load(env(m), services); err != nil || !c.OTLPTraces {
 		t.Fatalf("a valid endpoint: %v", err)
+	}
+}
+
+func TestLoad_MemoryLimitReadsGOMEMLIMITSizesAndOff(t *testing.T) {
+	for v, want := range map[string]int64{"256MiB": 256 << 20, "1GiB": 1 << 30, "67108864": 64 << 20, "65536KiB": 64 << 20, "off": 0, "OFF": 0} {
+		m := valid()
+		m["SPINE_MEMORY_LIMIT"] = v
+		c, err := Load(env(m), services)
+		if err != nil || c.MemoryLimit != want {
+			t.Errorf("SPINE_MEMORY_LIMIT=%s: %d %v, want %d", v, c.MemoryLimit, err, want)
+		}
 	}
 }
