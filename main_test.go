@@ -233,6 +233,10 @@ func TestHostJSON_ProxiesHTTPToTheHandler(t *testing.T) {
 			HTTP struct {
 				RoutePrefix string `json:"routePrefix"`
 			} `json:"http"`
+			ServiceBus struct {
+				MaxMessageBatchSize  int  `json:"maxMessageBatchSize"`
+				AutoCompleteMessages bool `json:"autoCompleteMessages"`
+			} `json:"serviceBus"`
 		} `json:"extensions"`
 		CustomHandler map[string]json.RawMessage `json:"customHandler"`
 	}
@@ -250,6 +254,12 @@ func TestHostJSON_ProxiesHTTPToTheHandler(t *testing.T) {
 	}
 	if h.Extensions.HTTP.RoutePrefix != "api" {
 		t.Errorf("extensions.http.routePrefix = %q; the echo routes live under /api", h.Extensions.HTTP.RoutePrefix)
+	}
+	// Batches of Service Bus-triggered functions with cardinality many: what one consumer group
+	// holds (bus.GroupConsumer's default MaxGroup, the in-process transport's MaxBatch), completed
+	// by the host when the invocation answers 2xx (a custom handler cannot settle messages itself).
+	if sb := h.Extensions.ServiceBus; sb.MaxMessageBatchSize != 64 || !sb.AutoCompleteMessages {
+		t.Errorf("extensions.serviceBus = %+v; want maxMessageBatchSize 64 and autoCompleteMessages true", sb)
 	}
 }
 

@@ -16,8 +16,8 @@ const ServiceBusConnection = "ServiceBusConnection"
 
 // Functions implements kit.Service: one catch-all HTTP function whose requests the host forwards
 // to echo, and for every topic of c except audit's own a Service Bus function AuditOn<Topic>Event
-// on the topic's "audit" subscription (every event type), which records each event as one audit
-// entry.
+// on the topic's "audit" subscription (every event type, in batches: functions.CardinalityMany),
+// which records each event as one audit entry.
 func (a *API) Functions(c kit.Catalog) []functions.Function {
 	topics := make([]string, len(c))
 	for i, t := range c {
@@ -41,7 +41,10 @@ func (a *API) functions(topics []string) []functions.Function {
 		seen[t] = true
 		fns = append(fns, functions.Function{
 			Name:       ConsumerName(t),
-			ServiceBus: &functions.ServiceBusTrigger{Topic: t, Subscription: Consumer, Connection: ServiceBusConnection},
+			// Batches: the consumer commits groups (bus.GroupConsumer), and a batch is a group's worth
+			// of events in one invocation.
+			ServiceBus: &functions.ServiceBusTrigger{Topic: t, Subscription: Consumer, Connection: ServiceBusConnection,
+				Cardinality: functions.CardinalityMany},
 			Handler:    a.onEvent,
 		})
 	}

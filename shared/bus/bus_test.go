@@ -353,3 +353,98 @@ func TestQueue_KeepsOrderThroughGrowthAndReuseAndReleasesABurstsStorage(t *testi
 		t.Fatalf("an emptied queue after a trickle keeps %d slots, want its small storage kept (≤ %d)", cap(q.items), queueKeep)
 	}
 }
+
+// batchConsumer records each batch invocation's events (DecodeEvents) and fails a batch that holds
+// a message still due to fail.
+func batchConsumer(s *seen, sizes *[]int) functions.InvocationHandler {
+	return func(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
+		ds, bad, err := DecodeEvents(inv)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		*sizes = append(*sizes, len(ds))
+		for _, d := range ds {
+			if s.fails[d.Event.ID] > 0 {
+				s.fails[d.Event.ID]--
+				return nil, errors.New("transient failure")
+			}
+		}
+		s.got = append(s.got, ds...)
+		return &functions.Result{}, bad
+	}
+}
+
+// A function that takes batches gets what its lane holds per invocation, in the host's batch
+// shape and in order; a failed batch is redelivered as a whole with incremented delivery counts,
+// and a batch that keeps failing is dead-lettered message by message.
+func TestLocal_DeliversBatchesInOrderAndRedeliversThemWhole(t *testing.T) {
+	s := &seen{fails: map[string]int{}}
+	var sizes []int
+	reg := &functions.Registry{}
+	if err := reg.Add(functions.Function{Name: "AuditOnTenantsEvent", ServiceBus: &functions.ServiceBusTrigger{Topic: "tenants",
+		Subscription: "audit", Connection: "SB", Cardinality: functions.CardinalityMany}, Handler: batchConsumer(s, &sizes)}); err != nil {
+		t.Fatal(err)
+	}
+	l := NewLocal(reg, LocalConfig{Partitions: 1, MaxBatch: 8, MaxDeliveryCount: 3, RedeliveryDelay: time.Millisecond}, nil)
+	a := tenancy.NewTenantID()
+	var msgs []outbox.Message
+	for i := 0; i < 20; i++ {
+		msgs = append(msgs, event(t, a, "TenantTouched", i))
+	}
+	s.fails[msgs[0].ID] = 1 // the first batch fails once
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); l.Wait() }()
+	if err := l.Publish(ctx, "tenants", msgs); err != nil { // queued before the worker starts: batches of 8
+		t.Fatal(err)
+	}
+	l.Start(ctx, app(t, s, reg))
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := l.Idle(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.got) != 20 {
+		t.Fatalf("got %d events, want 20", len(s.got))
+	}
+	for i, d := range s.got {
+		var data struct{ N int }
+		_ = json.Unmarshal(d.Event.Data, &data)
+		if data.N != i || d.Meta.MessageID != d.Event.ID {
+			t.Fatalf("event %d: n=%d id %s/%s (order or metadata)", i, data.N, d.Meta.MessageID, d.Event.ID)
+		}
+		if want := 1 + boolInt(i < 8); d.Meta.DeliveryCount != want {
+			t.Fatalf("event %d: DeliveryCount %d, want %d (the first batch was redelivered whole)", i, d.Meta.DeliveryCount, want)
+		}
+	}
+	if want := []int{8, 8, 8, 4}; fmt.Sprint(sizes) != fmt.Sprint(want) {
+		t.Fatalf("batch sizes %v, want %v", sizes, want)
+	}
+
+	// A batch holding a message that never succeeds is dead-lettered after MaxDeliveryCount
+	// deliveries, message by message: whatever shares its batch goes with it (the worker may have
+	// taken the first message alone, before the second was queued; then only the second fails).
+	b := tenancy.NewTenantID()
+	poisoned := []outbox.Message{event(t, b, "TenantTouched", 0), event(t, b, "TenantTouched", 1)}
+	s.fails[poisoned[1].ID] = 100
+	if err := l.Publish(ctx, "tenants", poisoned); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Idle(wctx); err != nil {
+		t.Fatal(err)
+	}
+	dl := l.DeadLetters()
+	first := len(dl) == 2 && dl[0].MessageID == poisoned[0].ID
+	delivered := len(s.got) == 21 && s.got[20].Event.ID == poisoned[0].ID
+	if len(dl) == 0 || dl[len(dl)-1].MessageID != poisoned[1].ID || dl[len(dl)-1].DeliveryCount != 3 || first == delivered {
+		t.Fatalf("dead letters = %+v (delivered %d); want the poisoned message, and its batch-mate either with it or delivered", dl, len(s.got))
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -38,7 +38,16 @@ func DecodeEvent(inv *functions.Invocation) (Delivery, error) {
 	if err != nil {
 		return Delivery{}, err
 	}
-	var d Delivery
+	md, err := inv.ServiceBus()
+	if err != nil {
+		return Delivery{}, err
+	}
+	return decodeMessage(raw, md)
+}
+
+// decodeMessage decodes and checks one message's CloudEvent (see DecodeEvent).
+func decodeMessage(raw []byte, md functions.ServiceBusMetadata) (Delivery, error) {
+	d := Delivery{Meta: md}
 	if err := json.Unmarshal(raw, &d.Event); err != nil {
 		return Delivery{}, invalid(fmt.Errorf("%w: not a structured-mode CloudEvent", ErrInvalidMessage))
 	}
@@ -49,16 +58,50 @@ func DecodeEvent(inv *functions.Invocation) (Delivery, error) {
 		// Spine's events carry UUIDs (events.New); consumers' inboxes key on them.
 		return Delivery{}, invalid(fmt.Errorf("%w: id %q is not a UUID", ErrInvalidMessage, d.Event.ID))
 	}
+	var err error
 	if d.TenantID, err = tenancy.ParseTenantID(d.Event.TenantID); err != nil {
 		return Delivery{}, invalid(fmt.Errorf("%w: tenantid %q is not a tenant id", ErrInvalidMessage, d.Event.TenantID))
-	}
-	if d.Meta, err = inv.ServiceBus(); err != nil {
-		return Delivery{}, err
 	}
 	if p, ok := d.Meta.ApplicationProperties["tenantId"]; ok && fmt.Sprint(p) != d.Event.TenantID {
 		return Delivery{}, invalid(fmt.Errorf("%w: tenantId property %v disagrees with the event's tenantid", ErrInvalidMessage, p))
 	}
 	return d, nil
+}
+
+// DecodeEvents reads the CloudEvents of a Service Bus-triggered invocation: one message (as
+// DecodeEvent) or, for a trigger with functions.CardinalityMany, a batch (Invocation.Payloads and
+// ServiceBusBatch), each message checked as DecodeEvent checks one. ds are the messages that
+// decode, in the order received; bad is the first failure among the others (nil when none): the
+// caller applies ds and then answers bad, so the batch is redelivered and the poisoned message
+// finally dead-lettered, without holding back the rest. err is an invocation that cannot be read
+// as messages at all.
+func DecodeEvents(inv *functions.Invocation) (ds []Delivery, bad, err error) {
+	if !inv.IsServiceBusBatch() {
+		d, err := DecodeEvent(inv)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []Delivery{d}, nil, nil
+	}
+	bodies, err := inv.Payloads(functions.ServiceBusBinding)
+	if err != nil {
+		return nil, nil, err
+	}
+	mds, err := inv.ServiceBusBatch(len(bodies))
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, body := range bodies {
+		d, err := decodeMessage(body, mds[i])
+		if err != nil {
+			if bad == nil {
+				bad = err
+			}
+			continue
+		}
+		ds = append(ds, d)
+	}
+	return ds, bad, nil
 }
 
 func invalid(err error) error {

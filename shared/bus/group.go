@@ -58,19 +58,26 @@ type GroupConsumer struct {
 	MaxWriters int
 
 	mu      sync.Mutex
-	pending []*groupReq
+	pending []*unit
+	waiting int // deliveries in pending
 	writers int
 }
 
-// groupReq is one delivery waiting for its group's commit.
-type groupReq struct {
-	d    Delivery
-	done chan groupRes
+// unit is one invocation's deliveries (one message, or a batch in the order received) waiting for
+// their group's commit. A unit is never split across groups written at once: its deliveries are
+// applied in order, so an aggregate's events in a batch keep their order.
+type unit struct {
+	ds   []Delivery
+	done chan unitRes
+}
+
+type unitRes struct {
+	res []groupRes // one per delivery, when err is nil
+	err error
 }
 
 type groupRes struct {
 	outcome, note string
-	err           error
 }
 
 // minGroupToFork is how many deliveries must wait per running writer before another writer starts.
@@ -80,42 +87,67 @@ const minGroupToFork = 16
 // context, because it carries the events of every delivery in the group.
 const groupTimeout = 30 * time.Second
 
-// Consume is a Service Bus-triggered function's whole body for c: it decodes the CloudEvent
-// (DecodeEvent), queues it for the next group, waits for that group's commit and answers the
-// host: 200 when the event was applied or was a duplicate, the group's (or, after the fallback,
-// the event's own) error otherwise, so the host retries and finally dead-letters.
+// Consume is a Service Bus-triggered function's whole body for c: it decodes the CloudEvents of
+// the invocation (one message, or a batch from a trigger with functions.CardinalityMany; see
+// DecodeEvents), queues them as one unit for the next group, waits for that group's commit and
+// answers the host: 200 when every event was applied or was a duplicate, a non-2xx problem
+// otherwise, so the host retries and finally dead-letters. A batch is settled as a whole: a message
+// that cannot be decoded is left out and the others are applied; an event whose effect fails stops
+// its batch there (the events before it are committed, those after it are not applied); either way
+// the batch answers the failure, and its redelivery finds the committed events' claims
+// (duplicates).
 func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
 	if c.Effect == nil || c.DB == nil {
 		return nil, errNoEffect
 	}
-	d, err := DecodeEvent(inv)
+	ds, bad, err := DecodeEvents(inv)
 	if err != nil {
 		return nil, err
 	}
-	r := &groupReq{d: d, done: make(chan groupRes, 1)}
-	c.mu.Lock()
-	c.pending = append(c.pending, r)
-	// The first delivery of an idle consumer writes at once (no wait when the rate is low); while
-	// groups are being written, another writer starts only when enough deliveries wait for it to
-	// write a group of its own, so under load groups grow instead of splitting into many small
-	// transactions (each a commit and its WAL flush).
-	lead := c.writers == 0 || (c.writers < c.maxWriters() && len(c.pending) >= c.writers*minGroupToFork)
-	if lead {
-		c.writers++
+	u := &unit{ds: ds, done: make(chan unitRes, 1)}
+	if len(ds) > 0 {
+		c.mu.Lock()
+		c.pending = append(c.pending, u)
+		c.waiting += len(ds)
+		// The first delivery of an idle consumer writes at once (no wait when the rate is low);
+		// while groups are being written, another writer starts only when enough deliveries wait
+		// for it to write a group of its own, so under load groups grow instead of splitting into
+		// many small transactions (each a commit and its WAL flush).
+		lead := c.writers == 0 || (c.writers < c.maxWriters() && c.waiting >= c.writers*minGroupToFork)
+		if lead {
+			c.writers++
+		}
+		c.mu.Unlock()
+		if lead {
+			c.lead(context.WithoutCancel(ctx))
+		}
+	} else {
+		u.done <- unitRes{}
 	}
-	c.mu.Unlock()
-	if lead {
-		c.lead(context.WithoutCancel(ctx))
-	}
-	var res groupRes
+	var ur unitRes
 	select {
-	case res = <-r.done:
+	case ur = <-u.done:
 	case <-ctx.Done():
-		return nil, ctx.Err() // the group may still commit the event; the redelivery finds its claim
+		return nil, ctx.Err() // the group may still commit the events; the redelivery finds their claims
 	}
-	if res.err != nil {
-		return nil, res.err
+	lines := make([]string, 0, len(ds))
+	for i, d := range ds {
+		if ur.err != nil && i >= len(ur.res) {
+			break
+		}
+		lines = append(lines, c.logConsumed(ctx, inv, d, ur.res[i]))
 	}
+	if ur.err != nil {
+		return nil, ur.err
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	return &functions.Result{Logs: lines}, nil
+}
+
+// logConsumed writes an event's log line and returns its line for the invocation's result.
+func (c *GroupConsumer) logConsumed(ctx context.Context, inv *functions.Invocation, d Delivery, res groupRes) string {
 	if c.Log != nil {
 		trace := ""
 		if tp, ok := httpx.ParseTraceParent(d.Event.TraceParent); ok {
@@ -136,7 +168,7 @@ func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) 
 	if res.note != "" {
 		line += ": " + res.note
 	}
-	return &functions.Result{Logs: []string{line}}, nil
+	return line
 }
 
 func (c *GroupConsumer) maxWriters() int {
@@ -153,11 +185,16 @@ func (c *GroupConsumer) maxGroup() int {
 	return 64
 }
 
-// lead writes groups until the queue is empty.
+// lead writes groups until the queue is empty. A group takes whole units, at least one, up to
+// maxGroup deliveries.
 func (c *GroupConsumer) lead(ctx context.Context) {
 	for {
 		c.mu.Lock()
-		n := min(len(c.pending), c.maxGroup())
+		n, size := 0, 0
+		for n < len(c.pending) && (n == 0 || size+len(c.pending[n].ds) <= c.maxGroup()) {
+			size += len(c.pending[n].ds)
+			n++
+		}
 		if n == 0 {
 			c.writers--
 			c.mu.Unlock()
@@ -165,30 +202,55 @@ func (c *GroupConsumer) lead(ctx context.Context) {
 		}
 		batch := c.pending[:n:n]
 		c.pending = c.pending[n:]
+		c.waiting -= size
 		c.mu.Unlock()
 
 		wctx, cancel := context.WithTimeout(ctx, groupTimeout)
-		ds := make([]Delivery, len(batch))
-		for i, r := range batch {
-			ds[i] = r.d
-		}
-		res, err := c.write(wctx, ds)
-		for i, r := range batch {
-			switch {
-			case err == nil:
-				r.done <- res[i]
-			case len(batch) == 1:
-				r.done <- groupRes{err: err}
-			default: // the group failed as a whole: apply this event alone, isolating the failure
-				one, err := c.write(wctx, ds[i:i+1])
-				if err != nil {
-					r.done <- groupRes{err: err}
-				} else {
-					r.done <- one[0]
-				}
-			}
-		}
+		c.writeUnits(wctx, batch)
 		cancel()
+	}
+}
+
+// writeUnits applies the units' deliveries as one group (in chunks of maxGroup, in order, when one
+// unit is larger) and answers each unit. If the group fails, each unit is applied delivery by
+// delivery, in order, stopping at its first failure.
+func (c *GroupConsumer) writeUnits(ctx context.Context, units []*unit) {
+	var ds []Delivery
+	for _, u := range units {
+		ds = append(ds, u.ds...)
+	}
+	var res []groupRes
+	var err error
+	for from := 0; from < len(ds) && err == nil; from += c.maxGroup() {
+		var part []groupRes
+		part, err = c.write(ctx, ds[from:min(from+c.maxGroup(), len(ds))])
+		res = append(res, part...)
+	}
+	if err == nil {
+		at := 0
+		for _, u := range units {
+			u.done <- unitRes{res: res[at : at+len(u.ds)]}
+			at += len(u.ds)
+		}
+		return
+	}
+	if len(ds) == 1 {
+		units[0].done <- unitRes{err: err}
+		return
+	}
+	// The group failed as a whole (chunks already committed find their claims: duplicates): apply
+	// each event alone, isolating the failure.
+	for _, u := range units {
+		var ur unitRes
+		for _, d := range u.ds {
+			one, err := c.write(ctx, []Delivery{d})
+			if err != nil {
+				ur.err = err
+				break
+			}
+			ur.res = append(ur.res, one[0])
+		}
+		u.done <- ur
 	}
 }
 

@@ -1,15 +1,23 @@
 package bus
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"spine/shared/events"
+	"spine/shared/functions"
 	"spine/shared/outbox"
+	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -24,23 +32,34 @@ func groupDelivery(t *testing.T, tenant tenancy.TenantID, typ string) Delivery {
 	return Delivery{Event: ev, TenantID: tenant}
 }
 
-// runGroup queues ds on c as concurrent deliveries would and lets one leader write them, so the
-// test decides what a group holds.
-func runGroup(c *GroupConsumer, ds []Delivery) []groupRes {
-	reqs := make([]*groupReq, len(ds))
+// runGroup queues each delivery of ds as its own unit, as concurrent single-message invocations
+// would, and lets one leader write them, so the test decides what a group holds. It returns each
+// delivery's outcome ("" and the error when it failed).
+func runGroup(c *GroupConsumer, ds []Delivery) []groupOut {
+	units := make([]*unit, len(ds))
 	for i, d := range ds {
-		reqs[i] = &groupReq{d: d, done: make(chan groupRes, 1)}
+		units[i] = &unit{ds: []Delivery{d}, done: make(chan unitRes, 1)}
 	}
 	c.mu.Lock()
-	c.pending = append(c.pending, reqs...)
+	c.pending = append(c.pending, units...)
+	c.waiting += len(units)
 	c.writers++
 	c.mu.Unlock()
 	c.lead(context.Background())
-	out := make([]groupRes, len(reqs))
-	for i, r := range reqs {
-		out[i] = <-r.done
+	out := make([]groupOut, len(units))
+	for i, u := range units {
+		ur := <-u.done
+		out[i].err = ur.err
+		if ur.err == nil {
+			out[i].groupRes = ur.res[0]
+		}
 	}
 	return out
+}
+
+type groupOut struct {
+	groupRes
+	err error
 }
 
 // A group of events of several tenants is one effect call in one transaction whose scope is
@@ -142,5 +161,99 @@ func TestGroupConsumer_FailedGroupFallsBackEventByEvent(t *testing.T) {
 	}
 	if c.writers != 0 || len(c.pending) != 0 {
 		t.Fatalf("the consumer is not idle: %d writers, %d pending", c.writers, len(c.pending))
+	}
+}
+
+// batchInvocation is an invocation of a batch of ds (bodies replaced where raw has an entry), in
+// the host's batch shape.
+func batchInvocation(t *testing.T, ds []Delivery, raw map[int][]byte) *functions.Invocation {
+	t.Helper()
+	bodies := make([][]byte, len(ds))
+	metas := make([]functions.ServiceBusMetadata, len(ds))
+	for i, d := range ds {
+		b, err := json.Marshal(d.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := raw[i]; ok {
+			b = r
+		}
+		bodies[i] = b
+		metas[i] = functions.ServiceBusMetadata{MessageID: d.Event.ID, DeliveryCount: 1, EnqueuedTimeUTC: time.Now()}
+	}
+	data, md := functions.ServiceBusBatch(bodies, metas)
+	body, err := json.Marshal(map[string]any{"Data": map[string]any{functions.ServiceBusBinding: data}, "Metadata": md})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := functions.DecodeInvocation(httptest.NewRequest(http.MethodPost, "/Fn", bytes.NewReader(body)), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+// A batch invocation is one unit: its events are applied in one group, in order. A message of the
+// batch that is not a CloudEvent is left out, the others are applied, and the batch answers 400
+// (the host redelivers it; the applied events are then duplicates). An event whose effect fails
+// stops its batch there: the events before it are committed, those after it are not, and the
+// batch answers the failure.
+func TestGroupConsumer_BatchIsOneUnitSettledAsAWhole(t *testing.T) {
+	db := consumeDB.OpenRuntime(t, sqlstore.PoolConfig{})
+	var mu sync.Mutex
+	var calls [][]string
+	c := &GroupConsumer{Name: "group-batch", DB: db, Effect: func(ctx context.Context, tx *sqlstore.Tx, ds []Delivery) ([]string, error) {
+		ids := make([]string, len(ds))
+		for i, d := range ds {
+			if d.Event.Type == "Poison" {
+				return nil, errors.New("cannot apply")
+			}
+			ids[i] = d.Event.ID
+		}
+		mu.Lock()
+		calls = append(calls, ids)
+		mu.Unlock()
+		return nil, nil
+	}}
+	ctx := context.Background()
+	tenant := tenancy.NewTenantID()
+	ds := []Delivery{groupDelivery(t, tenant, "T"), groupDelivery(t, tenant, "T"), groupDelivery(t, tenant, "T")}
+	if res, err := c.Consume(ctx, batchInvocation(t, ds, nil)); err != nil || len(res.Logs) != 3 {
+		t.Fatalf("batch: %+v %v", res, err)
+	}
+	if len(calls) != 1 || len(calls[0]) != 3 || calls[0][0] != ds[0].Event.ID || calls[0][2] != ds[2].Event.ID {
+		t.Fatalf("effect calls %v, want one group of the three events in order", calls)
+	}
+
+	// A message that is not a CloudEvent: the others are applied, the batch answers 400.
+	fresh := []Delivery{groupDelivery(t, tenant, "T"), groupDelivery(t, tenant, "T"), groupDelivery(t, tenant, "T")}
+	_, err := c.Consume(ctx, batchInvocation(t, fresh, map[int][]byte{1: []byte(`{"not":"an event"}`)}))
+	var p *problem.Problem
+	if !errors.As(err, &p) || p.Status != http.StatusBadRequest {
+		t.Fatalf("a batch with an undecodable message answered %v, want 400", err)
+	}
+	if last := calls[len(calls)-1]; len(last) != 2 || last[0] != fresh[0].Event.ID || last[1] != fresh[2].Event.ID {
+		t.Fatalf("the batch's good events were not applied: %v", last)
+	}
+
+	// An event whose effect fails: the one before it is committed, the one after it is not.
+	mid := []Delivery{groupDelivery(t, tenant, "T"), groupDelivery(t, tenant, "Poison"), groupDelivery(t, tenant, "T")}
+	if _, err := c.Consume(ctx, batchInvocation(t, mid, nil)); err == nil {
+		t.Fatal("a batch whose effect failed was acknowledged")
+	}
+	applied := map[string]bool{}
+	for _, call := range calls {
+		for _, id := range call {
+			applied[id] = true
+		}
+	}
+	if !applied[mid[0].Event.ID] || applied[mid[2].Event.ID] {
+		t.Fatalf("after a failure mid-batch: first applied %v, last applied %v; want true, false", applied[mid[0].Event.ID], applied[mid[2].Event.ID])
+	}
+	// The redelivered batch finds the first event's claim.
+	mid[1] = groupDelivery(t, tenant, "T") // (a batch can never heal a poisoned event; stand in a good one)
+	res, err := c.Consume(ctx, batchInvocation(t, mid, nil))
+	if err != nil || !strings.Contains(res.Logs[0], "duplicate") || !strings.Contains(res.Logs[2], "applied") {
+		t.Fatalf("redelivery: %+v %v", res, err)
 	}
 }

@@ -34,6 +34,9 @@ type LocalConfig struct {
 	Encoding functions.Encoding
 	// DeadLetterCapacity bounds the dead-letter list kept for inspection. Default 1000.
 	DeadLetterCapacity int
+	// MaxBatch bounds the messages of one invocation of a function that takes batches
+	// (functions.CardinalityMany), as host.json's serviceBus maxMessageBatchSize does. Default 64.
+	MaxBatch int
 }
 
 func (c LocalConfig) withDefaults() LocalConfig {
@@ -54,6 +57,9 @@ func (c LocalConfig) withDefaults() LocalConfig {
 	}
 	if c.DeadLetterCapacity == 0 {
 		c.DeadLetterCapacity = 1000
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 64
 	}
 	return c
 }
@@ -77,6 +83,7 @@ type envelope struct {
 type lane struct {
 	fn     string
 	types  []string
+	many   bool // the function takes batches (functions.CardinalityMany)
 	queues []*queue
 }
 
@@ -148,9 +155,10 @@ func (q *queue) pop() (env envelope, ok bool) {
 // messages into per-subscription lanes (the subscriptions are the registry's Service Bus
 // functions, filtered by their EventTypes), and workers deliver each message to its function
 // through the same invocation path and payload encoding the Functions host uses (POST /<Name>
-// with {"Data","Metadata"}). Delivery is at least once: a non-2xx answer is redelivered with an
-// incremented DeliveryCount, and after MaxDeliveryCount the message is dead-lettered and kept for
-// inspection. Messages live in memory: a process crash loses accepted, undelivered messages,
+// with {"Data","Metadata"}; a function that takes batches, functions.CardinalityMany, gets what its
+// lane holds, up to MaxBatch messages, per invocation, in the host's batch shape). Delivery is at
+// least once: a non-2xx answer is redelivered (a batch as a whole) with an incremented
+// DeliveryCount, and after MaxDeliveryCount the message is dead-lettered and kept for inspection. Messages live in memory: a process crash loses accepted, undelivered messages,
 // which a real broker would not; use it only where Service Bus cannot run.
 type Local struct {
 	cfg    LocalConfig
@@ -178,7 +186,8 @@ func NewLocal(reg *functions.Registry, cfg LocalConfig, logger *slog.Logger) *Lo
 		if fn.ServiceBus == nil {
 			continue
 		}
-		ln := &lane{fn: fn.Name, types: fn.ServiceBus.EventTypes, queues: make([]*queue, cfg.Partitions)}
+		ln := &lane{fn: fn.Name, types: fn.ServiceBus.EventTypes, many: fn.ServiceBus.Cardinality == functions.CardinalityMany,
+			queues: make([]*queue, cfg.Partitions)}
 		for i := range ln.queues {
 			ln.queues[i] = newQueue(cfg.QueueCapacity)
 		}
@@ -231,7 +240,7 @@ func (l *Local) Start(ctx context.Context, h http.Handler) {
 				l.busy.Add(1)
 				go func() {
 					defer l.busy.Done()
-					l.work(ctx, h, ln.fn, q)
+					l.work(ctx, h, ln, q)
 				}()
 			}
 		}
@@ -265,7 +274,7 @@ func (l *Local) done() {
 	l.mu.Unlock()
 }
 
-func (l *Local) work(ctx context.Context, h http.Handler, fn string, q *queue) {
+func (l *Local) work(ctx context.Context, h http.Handler, ln *lane, q *queue) {
 	for {
 		if ctx.Err() != nil {
 			return
@@ -279,8 +288,66 @@ func (l *Local) work(ctx context.Context, h http.Handler, fn string, q *queue) {
 			}
 			continue
 		}
-		l.deliver(ctx, h, fn, env)
-		l.done()
+		if !ln.many {
+			l.deliver(ctx, h, ln.fn, env)
+			l.done()
+			continue
+		}
+		// A batch: what the lane holds now, up to MaxBatch, in order (the host likewise hands over
+		// what has arrived, up to maxMessageBatchSize).
+		batch := []envelope{env}
+		for len(batch) < l.cfg.MaxBatch {
+			next, ok := q.pop()
+			if !ok {
+				break
+			}
+			batch = append(batch, next)
+		}
+		l.deliverBatch(ctx, h, ln.fn, batch)
+		for range batch {
+			l.done()
+		}
+	}
+}
+
+// deliverBatch tries a batch until it succeeds or is dead-lettered, as deliver does one message:
+// the host settles a batch as a whole, so a non-2xx answer redelivers every message of it (with
+// an incremented DeliveryCount), and a batch that fails MaxDeliveryCount times is dead-lettered
+// message by message.
+func (l *Local) deliverBatch(ctx context.Context, h http.Handler, fn string, batch []envelope) {
+	bodies := make([][]byte, len(batch))
+	metas := make([]functions.ServiceBusMetadata, len(batch))
+	for i, env := range batch {
+		m := env.msg
+		bodies[i] = m.Body
+		metas[i] = functions.ServiceBusMetadata{MessageID: m.ID, EnqueuedTimeUTC: env.enqueued, ContentType: m.ContentType,
+			CorrelationID: m.CorrelationID, Subject: m.Subject, ApplicationProperties: m.Properties}
+	}
+	status := 0
+	for count := 1; count <= l.cfg.MaxDeliveryCount; count++ {
+		if ctx.Err() != nil {
+			return
+		}
+		for i := range metas {
+			metas[i].DeliveryCount = count
+		}
+		data, meta := functions.ServiceBusBatch(bodies, metas)
+		for k, v := range functions.SysMetadata(fn, time.Now()) {
+			meta[k] = v
+		}
+		var err error
+		status, _, _, err = functions.Invoke(ctx, h, fn, map[string]any{functions.ServiceBusBinding: data}, meta)
+		if err == nil && status >= 200 && status < 300 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(count) * l.cfg.RedeliveryDelay):
+		}
+	}
+	for _, env := range batch {
+		l.deadLetter(fn, env.msg, status)
 	}
 }
 
@@ -311,6 +378,11 @@ func (l *Local) deliver(ctx context.Context, h http.Handler, fn string, env enve
 		case <-time.After(time.Duration(count) * l.cfg.RedeliveryDelay):
 		}
 	}
+	l.deadLetter(fn, m, status)
+}
+
+// deadLetter keeps m, which failed MaxDeliveryCount deliveries to fn (the last answered status).
+func (l *Local) deadLetter(fn string, m outbox.Message, status int) {
 	l.mu.Lock()
 	if len(l.dead) >= l.cfg.DeadLetterCapacity {
 		l.dead = l.dead[1:]

@@ -28,6 +28,8 @@ type binding struct {
 	TopicName        string    `json:"topicName,omitempty"`
 	SubscriptionName string    `json:"subscriptionName,omitempty"`
 	Connection       string    `json:"connection,omitempty"`
+	Cardinality      string    `json:"cardinality,omitempty"`
+	DataType         string    `json:"dataType,omitempty"`
 }
 
 // FunctionJSON renders fn's function.json: deterministic, two-space indented, with a trailing newline.
@@ -55,8 +57,15 @@ func FunctionJSON(fn Function) ([]byte, error) {
 		bs = []binding{{Type: "timerTrigger", Direction: "in", Name: TimerBinding,
 			Schedule: strings.TrimSpace(fn.Timer.Schedule), RunOnStartup: &runOnStartup}}
 	case fn.ServiceBus != nil:
-		bs = []binding{{Type: "serviceBusTrigger", Direction: "in", Name: ServiceBusBinding,
-			TopicName: fn.ServiceBus.Topic, SubscriptionName: fn.ServiceBus.Subscription, Connection: fn.ServiceBus.Connection}}
+		b := binding{Type: "serviceBusTrigger", Direction: "in", Name: ServiceBusBinding,
+			TopicName: fn.ServiceBus.Topic, SubscriptionName: fn.ServiceBus.Subscription, Connection: fn.ServiceBus.Connection}
+		if fn.ServiceBus.Cardinality == CardinalityMany {
+			// dataType string: each body arrives as its text. Without it the host binds a batch as
+			// object[] and parses every body as JSON, so one body that is not JSON fails the batch
+			// before the handler sees it.
+			b.Cardinality, b.DataType = string(CardinalityMany), "string"
+		}
+		bs = []binding{b}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -93,7 +93,19 @@ func logInvocation(fn Function, logger *slog.Logger) echo.MiddlewareFunc {
 					attrs = append(attrs, slog.String("traceId", id))
 				}
 				if kind == KindServiceBus && st.inv != nil {
-					if n, derr := st.inv.metaInt("DeliveryCount"); derr == nil {
+					if st.inv.IsServiceBusBatch() {
+						// A batch: how many messages, and the highest delivery count among them.
+						if bodies, err := st.inv.Payloads(ServiceBusBinding); err == nil {
+							attrs = append(attrs, slog.Int("messages", len(bodies)))
+							if mds, err := st.inv.ServiceBusBatch(len(bodies)); err == nil {
+								n := 0
+								for _, m := range mds {
+									n = max(n, m.DeliveryCount)
+								}
+								attrs = append(attrs, slog.Int("deliveryCount", n))
+							}
+						}
+					} else if n, derr := st.inv.metaInt("DeliveryCount"); derr == nil {
 						attrs = append(attrs, slog.Int("deliveryCount", n))
 					}
 				}

@@ -84,7 +84,22 @@ type ServiceBusTrigger struct {
 	// Azure the subscription's SQL filter on the eventType property does this (infra/); locally the
 	// in-process transport applies it. It is not part of function.json.
 	EventTypes []string
+	// Cardinality is CardinalityOne (the zero value: one message per invocation) or
+	// CardinalityMany: the host hands the function a batch of messages per invocation
+	// (function.json "cardinality": "many", "dataType": "string"; the batch's shape is
+	// Invocation.Payloads' and ServiceBusBatch's), and settles the batch as a whole: a non-2xx
+	// answer abandons every message of it. The in-process transport delivers batches the same way.
+	Cardinality Cardinality
 }
+
+// Cardinality is how many messages a Service Bus-triggered invocation carries.
+type Cardinality string
+
+// The cardinalities of a Service Bus trigger.
+const (
+	CardinalityOne  Cardinality = ""
+	CardinalityMany Cardinality = "many"
+)
 
 // InvocationHandler runs one invocation of a timer or Service Bus function. A non-nil error fails the
 // invocation: Mount returns it to echo, whose problem handler answers non-2xx, and the host (or the
@@ -314,6 +329,9 @@ func validate(fn Function) error {
 		}
 		if !connectionRE.MatchString(sb.Connection) {
 			return fail("Service Bus connection %q is not an app setting name prefix", sb.Connection)
+		}
+		if sb.Cardinality != CardinalityOne && sb.Cardinality != CardinalityMany {
+			return fail("Service Bus cardinality %q is neither one nor many", sb.Cardinality)
 		}
 	}
 	return nil

@@ -21,17 +21,37 @@ import (
 // message's trace context, so log lines can name the trace.
 func startInvocationSpan(ctx context.Context, fn Function, inv *Invocation) (context.Context, trace.Span) {
 	kind := trace.SpanKindServer
+	var opts []trace.SpanStartOption
+	batch := 0
 	if fn.ServiceBus != nil {
 		kind = trace.SpanKindConsumer
-		if tp, ts := messageTraceParent(inv); tp != "" {
-			carrier := propagation.MapCarrier{"traceparent": tp}
-			if ts != "" {
-				carrier["tracestate"] = ts
+		var parents [][2]string // traceparent, tracestate
+		if inv.IsServiceBusBatch() {
+			parents = batchTraceParents(inv)
+			batch = len(parents)
+		} else if tp, ts := messageTraceParent(inv); tp != "" {
+			parents = [][2]string{{tp, ts}}
+		}
+		// A batch's span continues its first message's trace and links every message's trace
+		// (the messaging conventions' batch process span), so each message's trace reaches it.
+		for i, p := range parents {
+			if p[0] == "" {
+				continue
 			}
-			ctx = telemetry.Propagator.Extract(ctx, carrier)
+			carrier := propagation.MapCarrier{"traceparent": p[0]}
+			if p[1] != "" {
+				carrier["tracestate"] = p[1]
+			}
+			mctx := telemetry.Propagator.Extract(context.Background(), carrier)
+			if i == 0 || trace.SpanContextFromContext(ctx).TraceID() == (trace.TraceID{}) {
+				ctx = telemetry.Propagator.Extract(ctx, carrier)
+			}
+			if batch > 0 {
+				opts = append(opts, trace.WithLinks(trace.LinkFromContext(mctx)))
+			}
 		}
 	}
-	ctx, span := telemetry.Tracer().Start(ctx, fn.Name, trace.WithSpanKind(kind))
+	ctx, span := telemetry.Tracer().Start(ctx, fn.Name, append(opts, trace.WithSpanKind(kind))...)
 	if span.IsRecording() {
 		span.SetAttributes(semconv.FaaSName(fn.Name), semconv.FaaSInvocationID(inv.InvocationID))
 		switch {
@@ -44,6 +64,9 @@ func startInvocationSpan(ctx context.Context, fn Function, inv *Invocation) (con
 				semconv.MessagingDestinationSubscriptionName(fn.ServiceBus.Subscription))
 			if id, err := inv.metaString("MessageId"); err == nil && id != "" {
 				span.SetAttributes(semconv.MessagingMessageID(id))
+			}
+			if batch > 0 {
+				span.SetAttributes(semconv.MessagingBatchMessageCount(batch))
 			}
 		}
 	}
@@ -63,6 +86,35 @@ func endInvocationSpan(span trace.Span, err error) {
 		span.SetStatus(codes.Error, fmt.Sprintf("invocation failed: %s", code))
 	}
 	span.End()
+}
+
+// batchTraceParents returns each message's trace context of a batch invocation, as
+// messageTraceParent finds one message's: its application properties, else its CloudEvent's
+// traceparent ("" when a message has none).
+func batchTraceParents(inv *Invocation) [][2]string {
+	bodies, err := inv.Payloads(ServiceBusBinding)
+	if err != nil {
+		return nil
+	}
+	out := make([][2]string, len(bodies))
+	mds, _ := inv.ServiceBusBatch(len(bodies))
+	for i, b := range bodies {
+		if mds != nil {
+			if tp, _ := mds[i].ApplicationProperties["traceparent"].(string); tp != "" {
+				ts, _ := mds[i].ApplicationProperties["tracestate"].(string)
+				out[i] = [2]string{tp, ts}
+				continue
+			}
+		}
+		var ce struct {
+			TraceParent string `json:"traceparent"`
+			TraceState  string `json:"tracestate"`
+		}
+		if json.Unmarshal(b, &ce) == nil {
+			out[i] = [2]string{ce.TraceParent, ce.TraceState}
+		}
+	}
+	return out
 }
 
 // messageTraceParent finds the trace context a Service Bus message carries: the traceparent
