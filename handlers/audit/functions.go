@@ -40,12 +40,12 @@ func (a *API) functions(topics []string) []functions.Function {
 		}
 		seen[t] = true
 		fns = append(fns, functions.Function{
-			Name:       ConsumerName(t),
+			Name: ConsumerName(t),
 			// Batches: the consumer commits groups (bus.GroupConsumer), and a batch is a group's worth
 			// of events in one invocation.
 			ServiceBus: &functions.ServiceBusTrigger{Topic: t, Subscription: Consumer, Connection: ServiceBusConnection,
 				Cardinality: functions.CardinalityMany},
-			Handler:    a.onEvent,
+			Handler: a.onEvent,
 		})
 	}
 	slices.SortStableFunc(fns[1:], func(x, y functions.Function) int { return strings.Compare(x.Name, y.Name) })

@@ -212,4 +212,3 @@ func decodeObject(raw json.RawMessage) (map[string]any, error) {
 	}
 	return m, nil
 }
-
