@@ -11,12 +11,12 @@ package tenants
 // return tenantColumns; statements that read steps return stepColumns. TestSQLServerQueries walks
 // the struct (reflection) and checks every field against store_sql.go's calls.
 type statements struct {
-	// insertTenant: tenant id, name, slug, status, edition code, owner email, version, created at,
-	// updated at, provisioned at.
-	insertTenant string
-	// insertSteps: tenant id, updated at, the steps as a JSON array of {"seq","name","status"}.
-	// Inserts every step in one statement with attempts 0.
-	insertSteps string
+	// create: tenant id, name, slug, status, edition code, owner email, version, created at,
+	// updated at, provisioned at, the steps as a JSON array of {"seq","name","status"}, the
+	// events as outbox rows (outbox.Rows), now. Inserts the tenant, every step (attempts 0,
+	// updated at = created at) and the events' outbox rows (outbox.InsertSQL) in one round trip;
+	// a first failure stops it, with that failure's error.
+	create string
 	// tenantByID: tenant id → tenantColumns.
 	tenantByID string
 	// tenantBySlug: slug → tenantColumns.

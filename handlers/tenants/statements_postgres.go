@@ -1,16 +1,29 @@
 package tenants
 
+import (
+	"spine/shared/outbox"
+	"spine/shared/sqlstore"
+)
+
 // pgTenantCols is tenantColumns (statements.go) in PostgreSQL.
 const pgTenantCols = `tenant_id, name, slug, status, edition_code, owner_email, version, created_at, updated_at, provisioned_at`
 
+// pgOutboxInsert is the outbox's insert of create's events (outbox.InsertSQL): rows $12, now $13.
+var pgOutboxInsert = outbox.InsertSQL(sqlstore.Postgres, "$12", "$13")
+
 // pgStatements is the whole of what the tenants service asks of PostgreSQL.
 var pgStatements = statements{
-	insertTenant: `INSERT INTO tenants (` + pgTenantCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-
-	// All steps in one statement: one round trip however many steps there are.
-	insertSteps: `INSERT INTO tenant_provisioning_steps (tenant_id, seq, name, status, attempts, updated_at)
-		SELECT $1, s.seq, s.name, s.status, 0, $2 FROM json_to_recordset($3::json) AS s(seq int, name text, status text)`,
+	// One statement, one round trip: the tenant and its steps in data-modifying CTEs, the outbox
+	// rows as the main statement. Foreign keys are checked at the statement's end, when the tenant
+	// row is there.
+	create: `WITH tenant AS (
+			INSERT INTO tenants (` + pgTenantCols + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		), steps AS (
+			INSERT INTO tenant_provisioning_steps (tenant_id, seq, name, status, attempts, updated_at)
+			SELECT $1, s.seq, s.name, s.status, 0, $8 FROM json_to_recordset($11::json) AS s(seq int, name text, status text)
+		)
+		` + pgOutboxInsert,
 
 	tenantByID: `SELECT ` + pgTenantCols + ` FROM tenants WHERE tenant_id = $1`,
 

@@ -1,5 +1,10 @@
 package tenants
 
+import (
+	"spine/shared/outbox"
+	"spine/shared/sqlstore"
+)
+
 // Azure SQL (SQL Server): the same statements as statements_postgres.go, in T-SQL. Written and
 // reviewed; not run on these machines (no SQL Server): TestSQLServerQueries checks them without a
 // server, TestSQLServerStore_Conformance runs them where SPINE_TEST_SQLSERVER_URL names one.
@@ -16,17 +21,26 @@ package tenants
 // msTenantCols is tenantColumns (statements.go) in T-SQL. tenant_key, not tenant_id: see above.
 const msTenantCols = `tenant_key, name, slug, status, edition_code, owner_email, version, created_at, updated_at, provisioned_at`
 
+// msOutboxInsert is the outbox's insert of create's events (outbox.InsertSQL): rows @p12, now @p13.
+var msOutboxInsert = outbox.InsertSQL(sqlstore.SQLServer, "@p12", "@p13")
+
 // msStatements is the whole of what the tenants service asks of Azure SQL.
 var msStatements = statements{
-	insertTenant: `INSERT INTO dbo.tenants
-		(tenant_id, name, slug, status, edition_code, owner_email, version, created_at, updated_at, provisioned_at)
-		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10)`,
-
-	// All steps in one statement, as in PostgreSQL. OPENJSON's WITH clause gives each property
-	// its column's type.
-	insertSteps: `INSERT INTO dbo.tenant_provisioning_steps (tenant_id, seq, name, status, attempts, updated_at)
-		SELECT @p1, s.seq, s.name, s.status, 0, @p2
-		FROM OPENJSON(@p3) WITH (seq int '$.seq', name varchar(64) '$.name', status varchar(16) '$.status') AS s`,
+	// One batch, one round trip. TRY/CATCH stops it at the first error and re-raises that error
+	// as it was (a statement error does not end a batch by itself, and later statements' errors
+	// would follow it). OPENJSON's WITH clause gives each step property its column's type.
+	create: `BEGIN TRY
+		INSERT INTO dbo.tenants
+			(tenant_id, name, slug, status, edition_code, owner_email, version, created_at, updated_at, provisioned_at)
+			VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10);
+		INSERT INTO dbo.tenant_provisioning_steps (tenant_id, seq, name, status, attempts, updated_at)
+			SELECT @p1, s.seq, s.name, s.status, 0, @p8
+			FROM OPENJSON(@p11) WITH (seq int '$.seq', name varchar(64) '$.name', status varchar(16) '$.status') AS s;
+		` + msOutboxInsert + `;
+	END TRY
+	BEGIN CATCH
+		THROW;
+	END CATCH`,
 
 	tenantByID: `SELECT ` + msTenantCols + ` FROM dbo.tenants WHERE tenant_id = @p1`,
 

@@ -174,3 +174,26 @@ func TestRLS_CreateInAnotherTenantsScopeIsRefused(t *testing.T) {
 		t.Fatalf("the tenant in its own scope: %+v, %v", v, err)
 	}
 }
+
+// A registration's store work is three round trips: BEGIN with the tenant's scope, one statement
+// inserting the tenant, its steps and its event's outbox row, COMMIT.
+func TestPostgresStore_CreateTakesThreeRoundTrips(t *testing.T) {
+	truncate(t)
+	db, rt := testDB.OpenRuntimeCounted(t, sqlstore.PoolConfig{MaxOpen: 1})
+	s := NewPostgresStore(db)
+	ctx := context.Background()
+	for i := 0; i < 2; i++ { // the first connects and prepares
+		tn, steps, evs := registration(t, i)
+		before := rt.Count()
+		if err := s.Create(ctx, sqlstore.TenantScope(tn.ID), tn, steps, evs); err != nil {
+			t.Fatal(err)
+		}
+		if got := rt.Count() - before; i == 1 && got != 3 {
+			t.Fatalf("Create took %d round trips, want 3", got)
+		}
+		v, err := s.Get(ctx, sqlstore.TenantScope(tn.ID), tn.ID)
+		if err != nil || len(v.Steps) != len(steps) {
+			t.Fatalf("Get after Create = %+v, %v; want the tenant and its %d steps", v, err, len(steps))
+		}
+	}
+}

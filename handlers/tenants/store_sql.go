@@ -35,9 +35,14 @@ func NewPostgresStore(db *sqlstore.DB) Store { return &sqlStore{db: db, q: &pgSt
 // NewSQLServerStore returns the store over an Azure SQL db (the runtime user's connection).
 func NewSQLServerStore(db *sqlstore.DB) Store { return &sqlStore{db: db, q: &msStatements} }
 
-// Create implements Store.
+// Create implements Store: the tenant, its steps and its events' outbox rows in one statement
+// (create), after the Idempotency-Key's claim when there is one.
 func (s *sqlStore) Create(ctx context.Context, sc sqlstore.Scope, t Tenant, steps []Step, evs []events.Event) error {
 	rows, err := stepRows(steps)
+	if err != nil {
+		return err
+	}
+	outboxRows, err := outbox.Rows(evs)
 	if err != nil {
 		return err
 	}
@@ -45,20 +50,21 @@ func (s *sqlStore) Create(ctx context.Context, sc sqlstore.Scope, t Tenant, step
 		if err := idempotency.Claim(ctx, tx); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q.insertTenant,
+		if _, err := tx.ExecContext(ctx, s.q.create,
 			t.ID.String(), t.Name, string(t.Slug), string(t.Status), string(t.EditionCode), t.OwnerEmail,
-			t.Version, sqlstore.UTC(t.CreatedAt), sqlstore.UTC(t.UpdatedAt), sqlstore.NullUTC(t.ProvisionedAt)); err != nil {
+			t.Version, sqlstore.UTC(t.CreatedAt), sqlstore.UTC(t.UpdatedAt), sqlstore.NullUTC(t.ProvisionedAt),
+			rows, outboxRows, sqlstore.UTC(sqlstore.Now())); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q.insertSteps, t.ID.String(), sqlstore.UTC(t.CreatedAt), rows); err != nil {
-			return err
+		if len(evs) > 0 {
+			outbox.Emitted(tx)
 		}
-		return outbox.Emit(ctx, tx, evs...)
+		return nil
 	})
 	return createError(err)
 }
 
-// stepRows is insertSteps' last parameter: the steps as a JSON array of {"seq","name","status"}
+// stepRows is create's steps parameter: the steps as a JSON array of {"seq","name","status"}
 // ("[]" for none).
 func stepRows(steps []Step) (string, error) {
 	type row struct {

@@ -122,9 +122,17 @@ func Open(ctx context.Context, service string, d Dialect, dsn string, pc PoolCon
 	var db *sql.DB
 	var err error
 	instrumented := telemetry.Enabled()
-	if instrumented {
+	switch {
+	case d == Postgres: // connections whose BEGIN can carry the scope (pgbegin.go)
+		var c driver.Connector
+		if c, err = pgConnector(dsn); err == nil && instrumented {
+			db = otelsql.OpenDB(c, otelOptions(service, d)...)
+		} else if err == nil {
+			db = sql.OpenDB(c)
+		}
+	case instrumented:
 		db, err = otelsql.Open(d.driverName(), dsn, otelOptions(service, d)...)
-	} else {
+	default:
 		db, err = sql.Open(d.driverName(), dsn)
 	}
 	if err != nil {
@@ -321,19 +329,27 @@ func (db *DB) inTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*T
 	return err
 }
 
-func (db *DB) tryTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*Tx) error) (err error) {
-	stx, err := db.BeginTx(ctx, opts)
+func (db *DB) tryTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*Tx) error) error {
+	if err := checkScope(s); err != nil {
+		return err
+	}
+	// On PostgreSQL the BEGIN writes the scope too, in its one round trip (scopedConn.BeginTx).
+	begin := &scopedBegin{scope: s}
+	stx, err := db.BeginTx(context.WithValue(ctx, scopedBeginKey{}, begin), opts)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", Translate(db.Dialect, err))
 	}
+	committed := false
 	defer func() {
-		if err != nil {
+		if !committed { // an error, or fn panicked: the transaction must not outlive tryTx
 			_ = stx.Rollback()
 		}
 	}()
-	tx := &Tx{Tx: stx, Dialect: db.Dialect, db: db}
-	if err = tx.SetScope(ctx, s); err != nil {
-		return err
+	tx := &Tx{Tx: stx, Dialect: db.Dialect, db: db, scope: s}
+	if !begin.done {
+		if err = setScope(ctx, db.Dialect, stx, s); err != nil {
+			return err
+		}
 	}
 	if err = fn(tx); err != nil {
 		return Translate(db.Dialect, err)
@@ -341,19 +357,14 @@ func (db *DB) tryTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*
 	if err = stx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", Translate(db.Dialect, err))
 	}
+	committed = true
 	tx.committed()
 	return nil
 }
 
-// setScope writes the settings the row-level-security policies read (Tx.SetScope). PostgreSQL: transaction-local
-// GUCs (set_config(..., true)), gone at commit. SQL Server: SESSION_CONTEXT, which lives as long as
-// the pooled connection, so both keys are written at the start of every transaction and a previous
-// request's scope can never linger.
-func setScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
-	platform := "off"
-	if s.Platform {
-		platform = "on"
-	}
+// checkScope refuses a scope no transaction may run in: a set scope of more than MaxSetScope
+// tenants, or naming something other than a tenant id.
+func checkScope(s Scope) error {
 	if len(s.Tenants) > MaxSetScope {
 		return fmt.Errorf("sqlstore: set scope of %d tenants (at most %d)", len(s.Tenants), MaxSetScope)
 	}
@@ -362,18 +373,31 @@ func setScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
 			return fmt.Errorf("sqlstore: set scope: %q is not a tenant id", id)
 		}
 	}
+	return nil
+}
+
+// setScope writes the settings the row-level-security policies read: for Tx.SetScope, at the
+// start of every SQL Server transaction, and at the start of a PostgreSQL one whose BEGIN did not
+// carry them (pgBegin). PostgreSQL: transaction-local GUCs (set_config(..., true)), gone at
+// commit. SQL Server: SESSION_CONTEXT, which lives as long as the pooled connection, so every key
+// is written at the start of every transaction and a previous request's scope can never linger.
+func setScope(ctx context.Context, d Dialect, tx *sql.Tx, s Scope) error {
+	if err := checkScope(s); err != nil {
+		return err
+	}
 	var err error
 	switch d {
 	case Postgres:
-		set := ""
-		if len(s.Tenants) > 0 {
-			set = "{" + strings.Join(s.Tenants, ",") + "}" // a uuid[] literal
-		}
+		tenant, platform, set := pgScopeValues(s)
 		_, err = tx.ExecContext(ctx,
 			`SELECT set_config('spine.tenant_id', $1, true), set_config('spine.platform', $2, true),
 			        set_config('spine.tenant_set', $3, true)`,
-			s.Tenant, platform, set)
+			tenant, platform, set)
 	case SQLServer:
+		platform := "off"
+		if s.Platform {
+			platform = "on"
+		}
 		_, err = tx.ExecContext(ctx,
 			// Typed variables: go-mssqldb sends strings as nvarchar(max), which sp_set_session_context's
 			// sql_variant parameter refuses.
