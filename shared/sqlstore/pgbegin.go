@@ -98,7 +98,15 @@ type pgTx struct {
 }
 
 func (t pgTx) Commit() error   { return t.tx.Commit(t.ctx) }
-func (t pgTx) Rollback() error { return t.tx.Rollback(t.ctx) }
+// Rollback sends ROLLBACK even when the transaction's context is done (database/sql rolls back on
+// cancellation): with the cancelled context pgx would close the connection instead, and the
+// server would release the transaction's locks only once it noticed, so a retry right after a
+// cancelled attempt could find its rows still locked (SKIP LOCKED: skipped).
+func (t pgTx) Rollback() error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), rollbackTimeout)
+	defer cancel()
+	return t.tx.Rollback(ctx)
+}
 
 // pgBegin is the PostgreSQL query that begins a transaction (read only when readOnly) and writes
 // s's settings, and true; or "", false when a value could not be inlined safely (literalSafe),
