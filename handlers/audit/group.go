@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -64,7 +65,9 @@ func (g *grouper) append(ctx context.Context, r *appendReq) (Entry, error) {
 	}
 	g.mu.Unlock()
 	if lead {
-		g.lead(context.WithoutCancel(ctx))
+		// Detached: the leader writes other callers' groups too, and its own caller is answered
+		// as soon as its own append is done, not when the queue is empty.
+		go g.lead(context.WithoutCancel(ctx))
 	}
 	select {
 	case res := <-r.done:
@@ -87,24 +90,45 @@ func (g *grouper) lead(ctx context.Context) {
 		batch := g.pending[:n:n]
 		g.pending = g.pending[n:]
 		g.mu.Unlock()
+		g.writeGroup(ctx, batch)
+	}
+}
 
-		wctx, cancel := context.WithTimeout(ctx, groupTimeout)
-		recorded, err := g.write(wctx, batch)
-		for i, r := range batch {
-			switch {
-			case err == nil:
-				r.done <- appendRes{entry: recorded[i]}
-			case len(batch) == 1:
-				r.done <- appendRes{err: err}
-			default: // the group failed as a whole: write this append alone, isolating the failure
-				one, aerr := g.write(wctx, []*appendReq{r})
-				res := appendRes{err: aerr}
-				if aerr == nil {
-					res.entry = one[0]
-				}
-				r.done <- res
+// writeGroup writes batch as one group and answers each append; if the group fails, each append
+// is written on its own. Every write has a deadline of its own. A panic fails the group's appends,
+// never the grouper.
+func (g *grouper) writeGroup(ctx context.Context, batch []*appendReq) {
+	answered := false
+	defer func() {
+		if p := recover(); p != nil && !answered {
+			for _, r := range batch {
+				r.done <- appendRes{err: fmt.Errorf("audit: the group's write panicked: %v", p)}
 			}
 		}
-		cancel()
+	}()
+	write := func(reqs []*appendReq) ([]Entry, error) {
+		wctx, cancel := context.WithTimeout(ctx, groupTimeout)
+		defer cancel()
+		return g.write(wctx, reqs)
+	}
+	res := make([]appendRes, len(batch))
+	recorded, err := write(batch)
+	for i, r := range batch {
+		switch {
+		case err == nil:
+			res[i] = appendRes{entry: recorded[i]}
+		case len(batch) == 1:
+			res[i] = appendRes{err: err}
+		default: // the group failed as a whole: write this append alone, isolating the failure
+			one, aerr := write([]*appendReq{r})
+			res[i] = appendRes{err: aerr}
+			if aerr == nil {
+				res[i].entry = one[0]
+			}
+		}
+	}
+	answered = true
+	for i, r := range batch {
+		r.done <- res[i]
 	}
 }

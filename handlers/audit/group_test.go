@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,27 +80,19 @@ func TestAuditOnEvent_EntryWithoutInboxRowIsNotRecordedTwice(t *testing.T) {
 	if status, _, raw := h.deliver(t, "AuditOnTenantsEvent", oldBody, functions.EncodingObject, 1, nil); status != 200 {
 		t.Fatalf("the already recorded event alone: %d %s", status, raw)
 	}
-	// Delivered together with fresh events of the same tenant, it fails their group, and each is
+	// Delivered in one batch with fresh events of the same tenant, it fails their group, and each is
 	// then applied alone: the fresh ones are recorded once, in order, the old one not again.
-	var wg sync.WaitGroup
 	bodies := [][]byte{oldBody}
+	metas := []functions.ServiceBusMetadata{{MessageID: old.ID, DeliveryCount: 2, EnqueuedTimeUTC: time.Now()}}
 	for range 5 {
-		_, b := tenantRegistered(t, tenant, events.Meta{})
+		ev, b := tenantRegistered(t, tenant, events.Meta{})
 		bodies = append(bodies, b)
+		metas = append(metas, functions.ServiceBusMetadata{MessageID: ev.ID, DeliveryCount: 1, EnqueuedTimeUTC: time.Now()})
 	}
-	statuses := make([]int, len(bodies))
-	for i, b := range bodies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			statuses[i], _, _ = h.deliver(t, "AuditOnTenantsEvent", b, functions.EncodingObject, 1, nil)
-		}()
-	}
-	wg.Wait()
-	for i, st := range statuses {
-		if st != 200 {
-			t.Fatalf("delivery %d: %d", i, st)
-		}
+	data, md := functions.ServiceBusBatch(bodies, metas)
+	status, res, raw, err := functions.Invoke(ctx, h.e, "AuditOnTenantsEvent", map[string]any{functions.ServiceBusBinding: data}, md)
+	if err != nil || status != 200 || len(res.Logs) != 6 || !strings.Contains(res.Logs[0], "skipped") {
+		t.Fatalf("the batch: %d %v %s %v", status, res, raw, err)
 	}
 	chain := readChain(t, svc.store, tenant)
 	assertChain(t, chain, 6)

@@ -7,7 +7,7 @@ package audit
 //
 // Each statement's comment gives its parameters, in order, and the columns it returns. Both
 // engines take the same parameters in the same order, as Go passes them: times in UTC, ids as
-// canonical text, the payload as JSON text, a missing source event id as a NULL sql.NullString.
+// canonical text, the payload as JSON text, a missing source event id as "" (stored as NULL).
 // Statements that read entries return entryColumns (store_scan.go's scanEntry reads them).
 // TestSQLServerQueries walks the struct (reflection) and checks every field against store_sql.go.
 type statements struct {

@@ -170,7 +170,7 @@ func (s *sqlStore) appendGroupTx(ctx context.Context, tx *sqlstore.Tx, items []G
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, s.q.lockTenants, string(ids)); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit: lock the tenants' chains: %w", err)
 	}
 	type lastLink struct {
 		seq  int64
@@ -179,7 +179,7 @@ func (s *sqlStore) appendGroupTx(ctx context.Context, tx *sqlstore.Tx, items []G
 	last := map[string]lastLink{}
 	rows, err := tx.QueryContext(ctx, s.q.lastLinks, string(ids))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit: read the tenants' last links: %w", err)
 	}
 	for rows.Next() {
 		var tenant string
@@ -225,7 +225,7 @@ func (s *sqlStore) appendGroupTx(ctx context.Context, tx *sqlstore.Tx, items []G
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, s.q.insertEntries, string(b)); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit: insert %d entries: %w", len(doc), err)
 	}
 	return out, nil
 }
@@ -255,9 +255,6 @@ func (s *sqlStore) appendTx(ctx context.Context, tx *sqlstore.Tx, tenant tenancy
 	}
 	return out, false, outbox.Emit(ctx, tx, evs...)
 }
-
-// nullUUID is NULL for "" (no source event) and the id otherwise.
-func nullUUID(id string) sql.NullString { return sql.NullString{String: id, Valid: id != ""} }
 
 // Get implements Store.
 func (s *sqlStore) Get(ctx context.Context, sc sqlstore.Scope, id string) (Entry, error) {

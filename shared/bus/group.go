@@ -72,12 +72,12 @@ type unit struct {
 }
 
 type unitRes struct {
-	res []groupRes // one per delivery, when err is nil
-	err error
+	res []groupRes // one per delivery; outcome "" for a delivery not applied (err says why)
+	err error      // the first failure among the unit's deliveries, or nil
 }
 
 type groupRes struct {
-	outcome, note string
+	outcome, note string // outcome: "applied", "duplicate" or "skipped"
 }
 
 // minGroupToFork is how many deliveries must wait per running writer before another writer starts.
@@ -92,10 +92,10 @@ const groupTimeout = 30 * time.Second
 // DecodeEvents), queues them as one unit for the next group, waits for that group's commit and
 // answers the host: 200 when every event was applied or was a duplicate, a non-2xx problem
 // otherwise, so the host retries and finally dead-letters. A batch is settled as a whole: a message
-// that cannot be decoded is left out and the others are applied; an event whose effect fails stops
-// its batch there (the events before it are committed, those after it are not applied); either way
-// the batch answers the failure, and its redelivery finds the committed events' claims
-// (duplicates).
+// that cannot be decoded is left out and the others are applied; when an event's effect fails, the
+// batch's other events are applied all the same except the later events of the failed event's
+// aggregate (tenant and subject), which must not overtake it; either way the batch answers the
+// failure, and its redelivery finds the applied events' claims (duplicates).
 func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
 	if c.Effect == nil || c.DB == nil {
 		return nil, errNoEffect
@@ -119,7 +119,9 @@ func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) 
 		}
 		c.mu.Unlock()
 		if lead {
-			c.lead(context.WithoutCancel(ctx))
+			// Detached: the leader writes other deliveries' groups too, and its own invocation
+			// answers as soon as its own unit is done, not when the queue is empty.
+			go c.lead(context.WithoutCancel(ctx))
 		}
 	} else {
 		u.done <- unitRes{}
@@ -132,10 +134,9 @@ func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) 
 	}
 	lines := make([]string, 0, len(ds))
 	for i, d := range ds {
-		if ur.err != nil && i >= len(ur.res) {
-			break
+		if i < len(ur.res) && ur.res[i].outcome != "" {
+			lines = append(lines, c.logConsumed(ctx, inv, d, ur.res[i]))
 		}
-		lines = append(lines, c.logConsumed(ctx, inv, d, ur.res[i]))
 	}
 	if ur.err != nil {
 		return nil, ur.err
@@ -186,7 +187,8 @@ func (c *GroupConsumer) maxGroup() int {
 }
 
 // lead writes groups until the queue is empty. A group takes whole units, at least one, up to
-// maxGroup deliveries.
+// maxGroup deliveries. A panic in a write (an Effect's) fails the units of its group, never the
+// consumer: the writer's slot is handed back and the units are answered.
 func (c *GroupConsumer) lead(ctx context.Context) {
 	for {
 		c.mu.Lock()
@@ -204,29 +206,31 @@ func (c *GroupConsumer) lead(ctx context.Context) {
 		c.pending = c.pending[n:]
 		c.waiting -= size
 		c.mu.Unlock()
-
-		wctx, cancel := context.WithTimeout(ctx, groupTimeout)
-		c.writeUnits(wctx, batch)
-		cancel()
+		c.writeUnits(ctx, batch)
 	}
 }
 
 // writeUnits applies the units' deliveries as one group (in chunks of maxGroup, in order, when one
-// unit is larger) and answers each unit. If the group fails, each unit is applied delivery by
-// delivery, in order, stopping at its first failure.
+// unit is larger) and answers each unit. If the group fails, each event is applied on its own, in
+// order; an event whose aggregate (tenant and subject) already failed in its unit is held back, so
+// it never overtakes the failed one.
 func (c *GroupConsumer) writeUnits(ctx context.Context, units []*unit) {
+	answered := false
+	defer func() {
+		if p := recover(); p != nil && !answered {
+			err := fmt.Errorf("bus: %s: the group's effect panicked: %v", c.Name, p)
+			for _, u := range units {
+				u.done <- unitRes{err: err}
+			}
+		}
+	}()
 	var ds []Delivery
 	for _, u := range units {
 		ds = append(ds, u.ds...)
 	}
-	var res []groupRes
-	var err error
-	for from := 0; from < len(ds) && err == nil; from += c.maxGroup() {
-		var part []groupRes
-		part, err = c.write(ctx, ds[from:min(from+c.maxGroup(), len(ds))])
-		res = append(res, part...)
-	}
+	res, err := c.writeChunks(ctx, ds)
 	if err == nil {
+		answered = true
 		at := 0
 		for _, u := range units {
 			u.done <- unitRes{res: res[at : at+len(u.ds)]}
@@ -235,23 +239,53 @@ func (c *GroupConsumer) writeUnits(ctx context.Context, units []*unit) {
 		return
 	}
 	if len(ds) == 1 {
-		units[0].done <- unitRes{err: err}
+		answered = true
+		units[0].done <- unitRes{res: make([]groupRes, 1), err: err}
 		return
 	}
 	// The group failed as a whole (chunks already committed find their claims: duplicates): apply
 	// each event alone, isolating the failure.
-	for _, u := range units {
-		var ur unitRes
-		for _, d := range u.ds {
-			one, err := c.write(ctx, []Delivery{d})
-			if err != nil {
-				ur.err = err
-				break
+	out := make([]unitRes, len(units))
+	for k, u := range units {
+		ur := unitRes{res: make([]groupRes, len(u.ds))}
+		failed := map[string]bool{}
+		for i, d := range u.ds {
+			key := d.TenantID.String() + "/" + d.Event.Subject
+			if failed[key] {
+				continue // held back behind its aggregate's failed event; redelivered with the unit
 			}
-			ur.res = append(ur.res, one[0])
+			one, err := c.writeChunks(ctx, []Delivery{d})
+			if err != nil {
+				failed[key] = true
+				if ur.err == nil {
+					ur.err = err
+				}
+				continue
+			}
+			ur.res[i] = one[0]
 		}
-		u.done <- ur
+		out[k] = ur
 	}
+	answered = true
+	for k, u := range units {
+		u.done <- out[k]
+	}
+}
+
+// writeChunks writes ds in chunks of at most maxGroup, in order, each in its own transaction with a
+// deadline of its own (detached from any one delivery's context: a group carries many).
+func (c *GroupConsumer) writeChunks(ctx context.Context, ds []Delivery) ([]groupRes, error) {
+	var res []groupRes
+	for from := 0; from < len(ds); from += c.maxGroup() {
+		wctx, cancel := context.WithTimeout(ctx, groupTimeout)
+		part, err := c.write(wctx, ds[from:min(from+c.maxGroup(), len(ds))])
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, part...)
+	}
+	return res, nil
 }
 
 // write applies ds in one transaction: the inbox claims, then the effect for the first

@@ -157,8 +157,9 @@ func (q *queue) pop() (env envelope, ok bool) {
 // through the same invocation path and payload encoding the Functions host uses (POST /<Name>
 // with {"Data","Metadata"}; a function that takes batches, functions.CardinalityMany, gets what its
 // lane holds, up to MaxBatch messages, per invocation, in the host's batch shape). Delivery is at
-// least once: a non-2xx answer is redelivered (a batch as a whole) with an incremented
-// DeliveryCount, and after MaxDeliveryCount the message is dead-lettered and kept for inspection. Messages live in memory: a process crash loses accepted, undelivered messages,
+// least once: a non-2xx answer is redelivered with an incremented DeliveryCount (a failed batch's
+// messages one by one, as the host's abandoned messages come back), and after MaxDeliveryCount the
+// message is dead-lettered and kept for inspection. Messages live in memory: a process crash loses accepted, undelivered messages,
 // which a real broker would not; use it only where Service Bus cannot run.
 type Local struct {
 	cfg    LocalConfig
@@ -310,45 +311,57 @@ func (l *Local) work(ctx context.Context, h http.Handler, ln *lane, q *queue) {
 	}
 }
 
-// deliverBatch tries a batch until it succeeds or is dead-lettered, as deliver does one message:
-// the host settles a batch as a whole, so a non-2xx answer redelivers every message of it (with
-// an incremented DeliveryCount), and a batch that fails MaxDeliveryCount times is dead-lettered
-// message by message.
+// deliverBatch delivers a batch in one invocation. The host settles a batch as a whole: a non-2xx
+// answer abandons every message of it, and abandoned messages come back on their own. So after a
+// failed batch each message is redelivered alone (a batch of one, DeliveryCount going on from 2),
+// in order, until it succeeds or, after MaxDeliveryCount deliveries, is dead-lettered: a poisoned
+// message goes to the dead letters alone, its batch-mates (applied or held back by the consumer)
+// succeed on their redelivery.
 func (l *Local) deliverBatch(ctx context.Context, h http.Handler, fn string, batch []envelope) {
+	if status := l.invokeBatch(ctx, h, fn, batch, 1); status >= 200 && status < 300 || ctx.Err() != nil {
+		return
+	}
+	for _, env := range batch {
+		status := 0
+		for count := 2; count <= l.cfg.MaxDeliveryCount; count++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(count-1) * l.cfg.RedeliveryDelay):
+			}
+			if status = l.invokeBatch(ctx, h, fn, []envelope{env}, count); status >= 200 && status < 300 || ctx.Err() != nil {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if status < 200 || status >= 300 {
+			l.deadLetter(fn, env.msg, status)
+		}
+	}
+}
+
+// invokeBatch invokes fn once with batch in the host's batch shape, every message at delivery
+// count, and returns the answer's status (0 when the invocation could not be made).
+func (l *Local) invokeBatch(ctx context.Context, h http.Handler, fn string, batch []envelope, count int) int {
 	bodies := make([][]byte, len(batch))
 	metas := make([]functions.ServiceBusMetadata, len(batch))
 	for i, env := range batch {
 		m := env.msg
 		bodies[i] = m.Body
-		metas[i] = functions.ServiceBusMetadata{MessageID: m.ID, EnqueuedTimeUTC: env.enqueued, ContentType: m.ContentType,
-			CorrelationID: m.CorrelationID, Subject: m.Subject, ApplicationProperties: m.Properties}
+		metas[i] = functions.ServiceBusMetadata{MessageID: m.ID, DeliveryCount: count, EnqueuedTimeUTC: env.enqueued,
+			ContentType: m.ContentType, CorrelationID: m.CorrelationID, Subject: m.Subject, ApplicationProperties: m.Properties}
 	}
-	status := 0
-	for count := 1; count <= l.cfg.MaxDeliveryCount; count++ {
-		if ctx.Err() != nil {
-			return
-		}
-		for i := range metas {
-			metas[i].DeliveryCount = count
-		}
-		data, meta := functions.ServiceBusBatch(bodies, metas)
-		for k, v := range functions.SysMetadata(fn, time.Now()) {
-			meta[k] = v
-		}
-		var err error
-		status, _, _, err = functions.Invoke(ctx, h, fn, map[string]any{functions.ServiceBusBinding: data}, meta)
-		if err == nil && status >= 200 && status < 300 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Duration(count) * l.cfg.RedeliveryDelay):
-		}
+	data, meta := functions.ServiceBusBatch(bodies, metas)
+	for k, v := range functions.SysMetadata(fn, time.Now()) {
+		meta[k] = v
 	}
-	for _, env := range batch {
-		l.deadLetter(fn, env.msg, status)
+	status, _, _, err := functions.Invoke(ctx, h, fn, map[string]any{functions.ServiceBusBinding: data}, meta)
+	if err != nil {
+		return 0
 	}
+	return status
 }
 
 // deliver tries one message until it succeeds or is dead-lettered; the lane waits meanwhile, so

@@ -10,10 +10,13 @@
 package inbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"spine/shared/sqlstore"
 )
@@ -29,7 +32,7 @@ func Claim(ctx context.Context, tx *sqlstore.Tx, consumer, eventID, eventType st
 	if tenant == "" {
 		return false, fmt.Errorf("inbox: claim %s outside a tenant scope", eventID)
 	}
-	res, err := tx.ExecContext(ctx, recordSQL[tx.Dialect], tenant, consumer, eventID, eventType, sqlstore.Now())
+	res, err := tx.ExecContext(ctx, recordSQL[tx.Dialect], tenant, consumer, eventID, storableType(eventType), sqlstore.Now())
 	if err != nil {
 		return false, fmt.Errorf("inbox: claim %s: %w", eventID, sqlstore.Translate(tx.Dialect, err))
 	}
@@ -72,9 +75,16 @@ func ClaimAll(ctx context.Context, tx *sqlstore.Tx, consumer string, items []Ite
 	}
 	rows := make([]row, len(items))
 	for i, it := range items {
-		rows[i] = row{Tenant: strings.ToLower(it.Tenant), EventID: strings.ToLower(it.EventID), EventType: it.EventType}
+		rows[i] = row{Tenant: strings.ToLower(it.Tenant), EventID: strings.ToLower(it.EventID), EventType: storableType(it.EventType)}
 	}
-	doc, err := json.Marshal(rows)
+	// One order for every group, so two groups claiming some of the same events lock their keys in
+	// the same order and cannot deadlock; first[] still follows items' order.
+	order := make([]row, len(rows))
+	copy(order, rows)
+	slices.SortFunc(order, func(a, b row) int {
+		return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.EventID, b.EventID))
+	})
+	doc, err := json.Marshal(order)
 	if err != nil {
 		return nil, fmt.Errorf("inbox: encode claims: %w", err)
 	}
@@ -102,6 +112,24 @@ func ClaimAll(ctx context.Context, tx *sqlstore.Tx, consumer string, items []Ite
 		}
 	}
 	return first, nil
+}
+
+// maxEventType is the inbox's event_type bound (characters), on both engines.
+const maxEventType = 128
+
+// storableType is an event type as the inbox stores it: valid UTF-8 without NUL (which neither
+// engine's text holds), clipped to maxEventType characters. The type is only a label of the claim;
+// the claim is keyed by the event id, so an event with an unusual type is still claimed exactly
+// once rather than failing on every delivery.
+func storableType(t string) string {
+	t = strings.ReplaceAll(strings.ToValidUTF8(t, "\uFFFD"), "\x00", "\uFFFD")
+	if utf8.RuneCountInString(t) > maxEventType {
+		t = string([]rune(t)[:maxEventType])
+	}
+	if t == "" {
+		t = "-"
+	}
+	return t
 }
 
 // claimAllSQL inserts the claims listed in a JSON array ($2/@p2: tenant_id, event_id,

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -114,4 +116,50 @@ func TestClaimStatements_SQLServerChecked(t *testing.T) {
 	// claimAll's SELECT feeds its INSERT (its ids reach Go only through OUTPUT, as canonical text),
 	// so the raw-uniqueidentifier check of a select list does not apply to it.
 	tsqlcheck.CheckStatement(t.Errorf, "claimAll", claimAllSQL[sqlstore.SQLServer])
+}
+
+// An event type the inbox cannot store as it is (longer than its column, NUL, invalid UTF-8) is
+// stored clipped and replaced, and the event claimed exactly once: the type only labels the claim.
+func TestClaimAll_UnstorableTypeIsClippedNotRefused(t *testing.T) {
+	db := inboxDB.OpenRuntime(t, sqlstore.PoolConfig{})
+	ctx := context.Background()
+	tenant := newID()
+	long := strings.Repeat("é", 200) + "\x00\xff"
+	id1, id2 := newID(), newID()
+	for range 2 {
+		var got []bool
+		if err := db.InTx(ctx, sqlstore.Scope{Tenant: tenant}, func(tx *sqlstore.Tx) error {
+			var err error
+			got, err = ClaimAll(ctx, tx, "audit", []Item{{tenant, id1, long}})
+			if err != nil {
+				return err
+			}
+			_, err = Claim(ctx, tx, "audit", id2, "T\x00"+long)
+			return err
+		}); err != nil {
+			t.Fatalf("claim with an unstorable type: %v", err)
+		}
+		_ = got
+	}
+	var types []string
+	if err := db.InReadTx(ctx, sqlstore.Scope{Tenant: tenant}, func(tx *sqlstore.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT event_type FROM inbox ORDER BY event_type`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				return err
+			}
+			types = append(types, s)
+		}
+		return rows.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(types) != 2 || utf8.RuneCountInString(types[0]) != 128 || strings.ContainsRune(types[1], 0) {
+		t.Fatalf("stored types %q, want two clipped to 128 characters without NUL", types)
+	}
 }

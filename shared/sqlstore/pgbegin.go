@@ -97,7 +97,8 @@ type pgTx struct {
 	tx  pgx.Tx
 }
 
-func (t pgTx) Commit() error   { return t.tx.Commit(t.ctx) }
+func (t pgTx) Commit() error { return t.tx.Commit(t.ctx) }
+
 // Rollback sends ROLLBACK even when the transaction's context is done (database/sql rolls back on
 // cancellation): with the cancelled context pgx would close the connection instead, and the
 // server would release the transaction's locks only once it noticed, so a retry right after a

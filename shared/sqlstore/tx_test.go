@@ -74,7 +74,7 @@ func TestInTx_CommitOfAFailedTransactionIsAnError(t *testing.T) {
 		return nil
 	})
 	if !errors.Is(err, pgx.ErrTxCommitRollback) {
-		t.Fatalf("InTx = %v, want ErrCommitRolledBack", err)
+		t.Fatalf("InTx = %v, want pgx.ErrTxCommitRollback", err)
 	}
 	if n := rows(t, db, "failed"); n != 0 {
 		t.Fatalf("%d rows of the failed transaction were committed", n)
@@ -289,7 +289,7 @@ func TestInTx_InstrumentedConnectionCommitsAndRecordsTheStatements(t *testing.T)
 		return nil
 	})
 	if !errors.Is(err, pgx.ErrTxCommitRollback) {
-		t.Fatalf("failed transaction through otelsql: InTx = %v, want ErrCommitRolledBack", err)
+		t.Fatalf("failed transaction through otelsql: InTx = %v, want pgx.ErrTxCommitRollback", err)
 	}
 	rec := httptest.NewRecorder()
 	p.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
