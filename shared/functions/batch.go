@@ -37,7 +37,18 @@ func (inv *Invocation) IsServiceBusBatch() bool {
 // array (as the host sends it, wrapped in a JSON string, or plain), each element a body in any
 // encoding Payload accepts. A missing binding or one that is not an array is a *problem.Problem
 // 400 (CodeBindingMissing, CodeBindingMalformed).
+//
+// The bodies of ServiceBusBinding are decoded once per invocation; later calls return the same
+// slices (do not modify them).
 func (inv *Invocation) Payloads(binding string) ([][]byte, error) {
+	if binding != ServiceBusBinding {
+		return inv.payloads(binding)
+	}
+	inv.batchOnce.Do(func() { inv.batchBodies, inv.batchErr = inv.payloads(binding) })
+	return inv.batchBodies, inv.batchErr
+}
+
+func (inv *Invocation) payloads(binding string) ([][]byte, error) {
 	raw, ok := lookup(inv.Data, binding)
 	if !ok {
 		return nil, problem.Newf(http.StatusBadRequest, CodeBindingMissing,
@@ -60,7 +71,23 @@ func (inv *Invocation) Payloads(binding string) ([][]byte, error) {
 // case-insensitively): element i describes message i. An absent key leaves its field zero in every
 // message; a key whose array does not hold n elements, or an element that cannot be read, is a
 // *problem.Problem 400 CodeBindingMalformed naming the key.
+//
+// The metadata is read once per invocation (for the first n asked; later calls with another n read
+// it again); later calls return the same slice (do not modify it).
 func (inv *Invocation) ServiceBusBatch(n int) ([]ServiceBusMetadata, error) {
+	first := false
+	inv.metaOnce.Do(func() {
+		first = true
+		inv.metaN = n
+		inv.batchMeta, inv.batchMetaE = inv.serviceBusBatch(n)
+	})
+	if !first && inv.metaN != n {
+		return inv.serviceBusBatch(n)
+	}
+	return inv.batchMeta, inv.batchMetaE
+}
+
+func (inv *Invocation) serviceBusBatch(n int) ([]ServiceBusMetadata, error) {
 	md := make([]ServiceBusMetadata, n)
 	for i := range md {
 		md[i].ApplicationProperties = map[string]any{}
@@ -121,15 +148,17 @@ func (inv *Invocation) ServiceBusBatch(n int) ([]ServiceBusMetadata, error) {
 	if !read("EnqueuedTimeArray", setTime) {
 		read("EnqueuedTimeUtcArray", setTime)
 	}
-	// UserPropertiesArray (the older name) first, so ApplicationPropertiesArray wins on a key in both.
-	for _, key := range []string{"UserPropertiesArray", "ApplicationPropertiesArray"} {
-		read(key, func(i int, raw json.RawMessage) error {
-			m, err := decodeObject(raw)
-			for k, v := range m {
-				md[i].ApplicationProperties[k] = v
-			}
-			return err
-		})
+	// The host sends the same properties under both names; the older one is read only when the
+	// newer is absent.
+	setProps := func(i int, raw json.RawMessage) error {
+		m, err := decodeObject(raw)
+		for k, v := range m {
+			md[i].ApplicationProperties[k] = v
+		}
+		return err
+	}
+	if !read("ApplicationPropertiesArray", setProps) {
+		read("UserPropertiesArray", setProps)
 	}
 	if len(errs) > 0 {
 		return nil, bindingMalformed("The invocation's Service Bus batch metadata cannot be read.", errors.Join(errs...))

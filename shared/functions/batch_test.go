@@ -130,3 +130,34 @@ func TestFunctionJSON_CardinalityMany(t *testing.T) {
 		t.Fatal("an unknown cardinality was accepted")
 	}
 }
+
+// BenchmarkServiceBusBatch64 decodes a batch of 64 CloudEvent messages in the host's shape: the
+// request, the bodies and the metadata, as a batch-taking consumer reads them once per invocation.
+func BenchmarkServiceBusBatch64(b *testing.B) {
+	bodies := make([][]byte, 64)
+	metas := make([]ServiceBusMetadata, 64)
+	for i := range bodies {
+		bodies[i] = []byte(`{"specversion":"1.0","id":"01a22b77-cf37-7d51-b844-6df883b25e69","source":"/services/tenants","type":"TenantRegistered","subject":"01a22b77-cf37-7d0d-82c8-5dcd58fc0486","time":"2026-11-30T08:00:01.813249Z","tenantid":"01a22b77-cf37-7d0d-82c8-5dcd58fc0486","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","data":{"tenantId":"01a22b77-cf37-7d0d-82c8-5dcd58fc0486","name":"Bench","slug":"bench-1","editionCode":"standard"}}`)
+		metas[i] = ServiceBusMetadata{MessageID: "01a22b77-cf37-7d51-b844-6df883b25e69", DeliveryCount: 1, EnqueuedTimeUTC: time.Now(),
+			ContentType: "application/cloudevents+json", Subject: "TenantRegistered",
+			ApplicationProperties: map[string]any{"eventType": "TenantRegistered", "tenantId": "01a22b77-cf37-7d0d-82c8-5dcd58fc0486",
+				"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
+	}
+	data, meta := ServiceBusBatch(bodies, metas)
+	body, _ := json.Marshal(map[string]any{"Data": map[string]any{ServiceBusBinding: data}, "Metadata": meta})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		inv, err := DecodeInvocation(httptest.NewRequest(http.MethodPost, "/Fn", bytes.NewReader(body)), int64(len(body)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := inv.Payloads(ServiceBusBinding)
+		if err != nil || len(got) != 64 {
+			b.Fatal(err)
+		}
+		if _, err := inv.ServiceBusBatch(len(got)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

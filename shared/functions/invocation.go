@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"spine/shared/problem"
@@ -52,6 +53,16 @@ type Invocation struct {
 	HostVersion  string // X-Azure-Functions-HostVersion
 	Data         map[string]json.RawMessage
 	Metadata     map[string]json.RawMessage
+
+	// A Service Bus batch is read once per invocation (the span, the handler and the log line
+	// all ask for it): Payloads(ServiceBusBinding) and ServiceBusBatch keep their answers here.
+	batchOnce   sync.Once
+	batchBodies [][]byte
+	batchErr    error
+	metaOnce    sync.Once
+	metaN       int
+	batchMeta   []ServiceBusMetadata
+	batchMetaE  error
 }
 
 // Result is the handler's answer to an invocation. The host logs Logs and binds Outputs to output
@@ -186,18 +197,24 @@ func (inv *Invocation) Bind(binding string, v any) error {
 // unwrap applies Payload's rules to one raw JSON value.
 func unwrap(raw []byte) ([]byte, error) {
 	raw = trimJSONSpace(raw)
-	if !json.Valid(raw) {
-		return nil, errors.New("binding value is not valid JSON")
-	}
-	if raw[0] != '"' {
+	if len(raw) == 0 || raw[0] != '"' {
+		if !json.Valid(raw) {
+			return nil, errors.New("binding value is not valid JSON")
+		}
 		return raw, nil
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, err
+	if err := json.Unmarshal(raw, &s); err != nil { // validates the string as it decodes it
+		return nil, errors.New("binding value is not valid JSON")
 	}
 	for depth := 0; ; depth++ {
 		t := []byte(s)
+		if tt := trimJSONSpace(t); len(tt) > 0 && (tt[0] == '{' || tt[0] == '[') {
+			// An object or array: returned as it is whether it is valid JSON or not (text that is
+			// not JSON is not base64 either, and is returned as it is below too); the caller's
+			// decoding judges it, so the body is not scanned once more here.
+			return t, nil
+		}
 		if json.Valid(t) {
 			tt := trimJSONSpace(t)
 			if tt[0] != '"' {
