@@ -67,7 +67,7 @@ func (g *grouper) append(ctx context.Context, r *appendReq) (Entry, error) {
 	if lead {
 		// Detached: the leader writes other callers' groups too, and its own caller is answered
 		// as soon as its own append is done, not when the queue is empty.
-		go g.lead(context.WithoutCancel(ctx))
+		go g.lead(context.Background()) // not the leader's context: its trace and values are its own
 	}
 	select {
 	case res := <-r.done:

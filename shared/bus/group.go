@@ -33,8 +33,12 @@ type GroupEffect func(ctx context.Context, tx *sqlstore.Tx, ds []Delivery) (note
 // whatever their tenants, and a group is one transaction — one inbox claim statement, the
 // effect's set-based statements, one commit — instead of one transaction per event. It keeps
 // Consumer's guarantees: at least once in, exactly one effect per event (the inbox claim commits
-// with the effect), and per-aggregate order (a delivery's answer waits for its group's commit, and
-// the transport does not deliver an aggregate's next event before that answer). Use it for
+// with the effect), and per-aggregate order as far as the transport gives it (a delivery's answer
+// waits for its group's commit; the in-process transport delivers an aggregate's next event only
+// after that answer; Service Bus without sessions orders only within what it hands over at once,
+// and a batch's events are applied in their order). On the Functions host an instance hands a
+// batch-taking function one batch at a time, so there a group is mostly one batch; the in-process
+// transport runs one batch per lane at once. Use it for
 // consumers with a high event rate and an effect that can be written for a whole group; Consumer
 // stays the simple form. Configure it before its first Consume; it must not be copied after.
 // Safe for concurrent use.
@@ -121,7 +125,7 @@ func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) 
 		if lead {
 			// Detached: the leader writes other deliveries' groups too, and its own invocation
 			// answers as soon as its own unit is done, not when the queue is empty.
-			go c.lead(context.WithoutCancel(ctx))
+			go c.lead(context.Background()) // not the leader's context: its trace and values are its own
 		}
 	} else {
 		u.done <- unitRes{}

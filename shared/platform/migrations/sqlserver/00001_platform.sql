@@ -96,7 +96,7 @@ DECLARE @move nvarchar(max);
 SELECT @move = STRING_AGG(CAST(N'ALTER SECURITY POLICY ' + QUOTENAME(OBJECT_SCHEMA_NAME(sp.object_id)) + N'.'
         + QUOTENAME(OBJECT_NAME(sp.object_id)) + N' DROP ' + sp.predicate_type_desc + N' PREDICATE ON '
         + QUOTENAME(OBJECT_SCHEMA_NAME(sp.target_object_id)) + N'.' + QUOTENAME(OBJECT_NAME(sp.target_object_id))
-        + COALESCE(N' ' + sp.operation_desc, N'') + N';' AS nvarchar(max)), NCHAR(10))
+        + COALESCE(N' ' + REPLACE(sp.operation_desc, N'_', N' '), N'') + N';' AS nvarchar(max)), NCHAR(10))
     FROM sys.security_predicates AS sp
     WHERE sp.target_object_id IN (OBJECT_ID(N'dbo.outbox'), OBJECT_ID(N'dbo.inbox'))
       AND sp.object_id <> COALESCE(OBJECT_ID(N'rls.platform_isolation', N'SP'), 0);
