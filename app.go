@@ -333,10 +333,15 @@ func (a *app) Serve(ctx context.Context) error {
 		a.log.Info("pprof", "addr", a.cfg.PprofAddr)
 	}
 
+	// Two lifetimes for the background work, so a stop loses nothing acknowledged: the drainers and
+	// the timers (bg) stop first; the in-process transport (transport) delivers what it accepted
+	// before it stops (the outbox rows of those messages are already gone).
 	bg, stopBG := context.WithCancel(context.Background())
+	transport, stopTransport := context.WithCancel(context.Background())
+	defer stopTransport()
 	var wg sync.WaitGroup
 	if a.local != nil {
-		a.local.Start(bg, a.echo)
+		a.local.Start(transport, a.echo)
 	}
 	for _, d := range a.drainers {
 		wg.Add(1)
@@ -369,10 +374,23 @@ func (a *app) Serve(ctx context.Context) error {
 	stopBG()
 	wg.Wait()
 	if a.local != nil {
+		// Every message the transport accepted is delivered (or dead-lettered) before it stops;
+		// what the consumers emit meanwhile stays in their outboxes for the next start.
+		idle, cancelIdle := context.WithTimeout(context.Background(), localDrainTimeout)
+		if err := a.local.Idle(idle); err != nil {
+			a.log.Error("events: the in-process transport stopped with undelivered messages (their outbox rows are gone)",
+				"undelivered", a.local.Pending(), "waited", localDrainTimeout.String())
+		}
+		cancelIdle()
+		stopTransport()
 		a.local.Wait()
 	}
 	return serveErr
 }
+
+// localDrainTimeout bounds how long a stop waits for the in-process transport to deliver what it
+// accepted.
+const localDrainTimeout = 20 * time.Second
 
 // Close releases every resource the app opened, in reverse order.
 func (a *app) Close() {

@@ -317,7 +317,7 @@ func TestAuditOnEvent_ControlCharactersInEventTextAreReplaced(t *testing.T) {
 	tenant := tenancy.NewTenantID()
 	svc := newTestService(t, fakeDir{})
 	h := newHost(t, svc)
-	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "User\x1b[31mInvited",
+	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "User\x1b[31mInv\x00ited",
 		Subject: "user\n-7\u0085", TenantID: tenant.String(), Time: time.Now().UTC(), Actor: "user:ali\x7fce",
 		CorrelationID: "corr\tid"}
 	body, err := json.Marshal(ev)

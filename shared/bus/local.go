@@ -251,6 +251,13 @@ func (l *Local) Start(ctx context.Context, h http.Handler) {
 // Wait blocks until Start's workers have stopped (after ctx is done).
 func (l *Local) Wait() { l.busy.Wait() }
 
+// Pending is how many accepted messages are not yet delivered or dead-lettered.
+func (l *Local) Pending() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inFly
+}
+
 // Idle blocks until every accepted message has been delivered or dead-lettered, or ctx is done.
 func (l *Local) Idle(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { l.mu.Lock(); l.cond.Broadcast(); l.mu.Unlock() })
