@@ -7,7 +7,6 @@ import (
 	"unicode"
 
 	"spine/shared/functions"
-	"spine/shared/httpx"
 	"spine/shared/kit"
 )
 
@@ -73,12 +72,4 @@ func ConsumerName(topic string) string {
 // retries and finally dead-letters.
 func (a *API) onEvent(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
 	return a.svc.consumer.Consume(ctx, inv)
-}
-
-// traceID is the trace-id part of a traceparent, or "" when there is none.
-func traceID(traceparent string) string {
-	if tp, ok := httpx.ParseTraceParent(traceparent); ok {
-		return tp.TraceID
-	}
-	return ""
 }
