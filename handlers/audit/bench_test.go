@@ -3,6 +3,8 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"spine/shared/sqlstore"
@@ -57,3 +59,42 @@ func BenchmarkAppend_OneTenantBatchOf10(b *testing.B) {
 	tenant := tenancy.NewTenantID()
 	benchAppend(b, 10, func() tenancy.TenantID { return tenant })
 }
+
+// benchRecord records one entry per operation through the service (the API's grouper) from 32
+// concurrent callers, as 32 connections of the bench do, spread over tenants tenants, and reports
+// entries recorded per second.
+func benchRecord(b *testing.B, tenants int) {
+	dir := fakeDir{}
+	ids := make([]tenancy.TenantID, tenants)
+	for i := range ids {
+		ids[i] = tenancy.NewTenantID()
+		dir[ids[i]] = tenancy.StatusActive
+	}
+	svc, err := NewService(NewPostgresStore(openRuntime(b)), dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		tenant := ids[int(n.Add(1))%len(ids)]
+		caller := Caller{Subject: "bench", Tenant: tenant}
+		for pb.Next() {
+			if _, err := svc.Record(ctx, caller, tenant, RecordInput{Actor: Actor{Type: "user", ID: "u"}, Action: "bench.record",
+				Resource: Resource{Type: "doc", ID: "d"}, Payload: benchPayload}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkRecord_OneTenant: 32 callers of one tenant through the API's grouper.
+func BenchmarkRecord_OneTenant(b *testing.B) { benchRecord(b, 1) }
+
+// BenchmarkRecord_ManyTenants: 32 callers, each of its own tenant, through the API's grouper.
+func BenchmarkRecord_ManyTenants(b *testing.B) { benchRecord(b, 32) }

@@ -47,7 +47,8 @@ type appendRes struct {
 type grouper struct {
 	mu      sync.Mutex
 	pending []*appendReq
-	leaders int // groups being written now, at most maxLeaders
+	leaders int           // groups being written now, at most maxLeaders
+	wake    chan struct{} // wakes a lingering leader (see linger)
 	write   func(ctx context.Context, reqs []*appendReq) ([]Entry, error)
 }
 
@@ -64,6 +65,12 @@ func (g *grouper) append(ctx context.Context, r *appendReq) (Entry, error) {
 		g.leaders++
 	}
 	g.mu.Unlock()
+	if !lead {
+		select { // a leader may be lingering: it takes this append at once
+		case g.wake <- struct{}{}:
+		default:
+		}
+	}
 	if lead {
 		// Detached: the leader writes other callers' groups too, and its own caller is answered
 		// as soon as its own append is done, not when the queue is empty.
@@ -83,8 +90,10 @@ func (g *grouper) lead(ctx context.Context) {
 		g.mu.Lock()
 		n := min(len(g.pending), maxGroup)
 		if n == 0 {
-			g.leaders--
 			g.mu.Unlock()
+			if g.linger() {
+				continue
+			}
 			return
 		}
 		batch := g.pending[:n:n]
@@ -93,6 +102,30 @@ func (g *grouper) lead(ctx context.Context) {
 		g.writeGroup(ctx, batch)
 	}
 }
+
+// linger waits up to lingerFor for another append after a group was written, so that under a
+// steady load one leader keeps writing groups as they fill instead of leaving, and the next
+// append starting a leader of its own for a group of one. It reports whether appends wait (lead
+// on); if not, it hands the leader's slot back.
+func (g *grouper) linger() bool {
+	t := time.NewTimer(lingerFor)
+	defer t.Stop()
+	select {
+	case <-g.wake:
+	case <-t.C:
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.pending) > 0 {
+		return true
+	}
+	g.leaders--
+	return false
+}
+
+// lingerFor is how long a leader that has written a group waits for the next append before it
+// leaves. It adds no latency: an append that finds a lingering leader is written by it at once.
+const lingerFor = 2 * time.Millisecond
 
 // writeGroup writes batch as one group and answers each append; if the group fails, each append
 // is written on its own. Every write has a deadline of its own. A panic fails the group's appends,

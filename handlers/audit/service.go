@@ -55,7 +55,7 @@ func NewService(store Store, dir tenancy.Directory, logger *slog.Logger) (*Servi
 		logger = slog.Default()
 	}
 	s := &Service{store: store, fence: tenancy.Fence{Dir: dir}, log: logger}
-	s.group = &grouper{write: s.writeGroup}
+	s.group = &grouper{write: s.writeGroup, wake: make(chan struct{}, 1)}
 	s.consumer = &bus.GroupConsumer{Name: Consumer, DB: store.DB(), Effect: s.recordEvents, Log: logger,
 		Message: func(outcome string) string {
 			switch outcome {

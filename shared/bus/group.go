@@ -61,10 +61,12 @@ type GroupConsumer struct {
 	// beyond the first starts only when 16 deliveries per running writer wait). Default 4.
 	MaxWriters int
 
-	mu      sync.Mutex
-	pending []*unit
-	waiting int // deliveries in pending
-	writers int
+	mu       sync.Mutex
+	pending  []*unit
+	waiting  int // deliveries in pending
+	writers  int
+	wakeOnce sync.Once
+	wake     chan struct{} // wakes a lingering writer (see linger)
 }
 
 // unit is one invocation's deliveries (one message, or a batch in the order received) waiting for
@@ -122,6 +124,12 @@ func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) 
 			c.writers++
 		}
 		c.mu.Unlock()
+		if !lead {
+			select { // a writer may be lingering: it takes this unit at once
+			case c.wakeCh() <- struct{}{}:
+			default:
+			}
+		}
 		if lead {
 			// Detached: the leader writes other deliveries' groups too, and its own invocation
 			// answers as soon as its own unit is done, not when the queue is empty.
@@ -202,8 +210,10 @@ func (c *GroupConsumer) lead(ctx context.Context) {
 			n++
 		}
 		if n == 0 {
-			c.writers--
 			c.mu.Unlock()
+			if c.linger() {
+				continue
+			}
 			return
 		}
 		batch := c.pending[:n:n]
@@ -212,6 +222,37 @@ func (c *GroupConsumer) lead(ctx context.Context) {
 		c.mu.Unlock()
 		c.writeUnits(ctx, batch)
 	}
+}
+
+// linger waits up to lingerFor for another delivery after a group was written, so that under a
+// steady load one writer keeps writing groups as they fill instead of leaving, and the next
+// delivery starting a writer of its own for a group of one. It reports whether deliveries wait
+// (write on); if not, it hands the writer's slot back. A delivery that finds a lingering writer
+// is written by it at once: lingering adds no latency.
+func (c *GroupConsumer) linger() bool {
+	t := time.NewTimer(lingerFor)
+	defer t.Stop()
+	select {
+	case <-c.wakeCh():
+	case <-t.C:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) > 0 {
+		return true
+	}
+	c.writers--
+	return false
+}
+
+// lingerFor is how long a writer that has written a group waits for the next delivery.
+const lingerFor = 2 * time.Millisecond
+
+// wakeCh is the channel that wakes a lingering writer, made on first use (a GroupConsumer is
+// configured as a struct literal).
+func (c *GroupConsumer) wakeCh() chan struct{} {
+	c.wakeOnce.Do(func() { c.wake = make(chan struct{}, 1) })
+	return c.wake
 }
 
 // writeUnits applies the units' deliveries as one group (in chunks of maxGroup, in order, when one
