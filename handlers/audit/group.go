@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"sync"
 	"time"
 
@@ -14,18 +13,12 @@ import (
 // maxGroup bounds how many API appends share a transaction (and so the tenants of its set scope).
 const maxGroup = 64
 
-// groupShards is how many API groups are written at once: appends go to a shard by their tenant,
-// each shard writes one group at a time (one leader), so one tenant's appends always fill one
-// group instead of splitting into groups that queue on the tenant's chain lock, and different
-// tenants' groups commit side by side without sharing a lock.
-const groupShards = 4
+// maxLeaders is how many API groups are written at once: one would serialize every append behind
+// one transaction; a few keep the database busy while each group stays large.
+const maxLeaders = 4
 
-// shardOf is the shard of tenant's appends.
-func shardOf(tenant tenancy.TenantID) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(tenant.String()))
-	return int(h.Sum32() % groupShards)
-}
+// minGroupToFork is how many appends must wait per running leader before another leader starts.
+const minGroupToFork = 16
 
 // groupTimeout bounds one group's transaction; it is detached from any single caller's context,
 // because it carries the entries of every caller in the group.
@@ -44,39 +37,30 @@ type appendRes struct {
 	err   error
 }
 
-// grouper is one shard of the API's group commit: the appends of its tenants that arrive while a
-// group is being written join the next group, and a group is one transaction in the set scope of
-// its tenants with one statement per kind (Store.AppendGroup), so it costs one commit and one
-// fsync instead of one per entry — for many tenants as for one. One leader writes the shard's
-// groups, one at a time. Each tenant's entries are chained in arrival order; across processes the
-// store's per-tenant locks order the groups. If a group fails, each of its appends is written on
-// its own, so one bad append never fails the others. Safe for concurrent use.
+// grouper commits concurrent API appends together (group commit), whatever their tenants: the
+// appends that arrive while groups are being written join the next group, and a group is one
+// transaction in the set scope of its tenants with one statement per kind (Store.AppendGroup), so
+// it costs one commit and one fsync instead of one per entry — for many tenants as for one. Each
+// tenant's entries are chained in arrival order within a group; across processes the store's
+// per-tenant locks order the groups. If a group fails, each of its appends is written on its own,
+// so one bad append never fails the others. Safe for concurrent use.
 type grouper struct {
 	mu      sync.Mutex
 	pending []*appendReq
-	leaders int           // 0 or 1: the shard's leader
+	leaders int           // groups being written now, at most maxLeaders
 	wake    chan struct{} // wakes a lingering leader (see linger)
 	write   func(ctx context.Context, reqs []*appendReq) ([]Entry, error)
 }
 
-// newGroupers returns the shards of the API's group commit, each writing through write.
-func newGroupers(write func(ctx context.Context, reqs []*appendReq) ([]Entry, error)) []*grouper {
-	gs := make([]*grouper, groupShards)
-	for i := range gs {
-		gs[i] = &grouper{write: write, wake: make(chan struct{}, 1)}
-	}
-	return gs
-}
-
-// append queues r and waits for its group's outcome. A caller that finds the shard without a
-// leader becomes it (detached) and writes groups until the queue stays empty.
+// append queues r and waits for its group's outcome. A caller that finds fewer than maxLeaders
+// groups being written becomes a leader and writes groups until the queue is empty.
 func (g *grouper) append(ctx context.Context, r *appendReq) (Entry, error) {
 	r.done = make(chan appendRes, 1)
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
-	// The first append of an idle shard writes at once; while a group is being written, the
-	// appends that arrive wait for the next one.
-	lead := g.leaders == 0
+	// As bus.GroupConsumer does: the first append of an idle grouper writes at once; while groups
+	// are being written, another leader starts only when enough appends wait for a group of its own.
+	lead := g.leaders == 0 || (g.leaders < maxLeaders && len(g.pending) >= g.leaders*minGroupToFork)
 	if lead {
 		g.leaders++
 	}

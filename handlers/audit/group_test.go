@@ -63,12 +63,9 @@ func TestRecord_ConcurrentAppendsOfOneTenantShareCommitsAndChain(t *testing.T) {
 	// The leaders run detached: once every caller has its answer they hand their slots back.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		pending, leaders := 0, 0
-		for _, g := range svc.groups {
-			g.mu.Lock()
-			pending, leaders = pending+len(g.pending), leaders+g.leaders
-			g.mu.Unlock()
-		}
+		svc.group.mu.Lock()
+		pending, leaders := len(svc.group.pending), svc.group.leaders
+		svc.group.mu.Unlock()
 		if pending == 0 && leaders == 0 {
 			break
 		}

@@ -37,10 +37,10 @@ const verifyPage = 500
 // Service is the audit trail: validation, the write fence and chain verification on top of its
 // Store. Safe for concurrent use.
 type Service struct {
-	store  Store
-	fence  tenancy.Fence
-	log    *slog.Logger
-	groups []*grouper // the API's group commit, by tenant shard
+	store Store
+	fence tenancy.Fence
+	log   *slog.Logger
+	group *grouper
 	// consumer records consumed events (every AuditOn<Topic>Event), in groups.
 	consumer *bus.GroupConsumer
 }
@@ -55,7 +55,7 @@ func NewService(store Store, dir tenancy.Directory, logger *slog.Logger) (*Servi
 		logger = slog.Default()
 	}
 	s := &Service{store: store, fence: tenancy.Fence{Dir: dir}, log: logger}
-	s.groups = newGroupers(s.writeGroup)
+	s.group = &grouper{write: s.writeGroup, wake: make(chan struct{}, 1)}
 	s.consumer = &bus.GroupConsumer{Name: Consumer, DB: store.DB(), Effect: s.recordEvents, Log: logger,
 		Message: func(outcome string) string {
 			switch outcome {
@@ -158,7 +158,7 @@ func (s *Service) Record(ctx context.Context, c Caller, tenant tenancy.TenantID,
 	if err := s.fence.CheckWrite(ctx, tenant); err != nil {
 		return Entry{}, err
 	}
-	e, err := s.groups[shardOf(tenant)].append(ctx, &appendReq{tenant: tenant, entry: ne, meta: events.MetaFrom(ctx)})
+	e, err := s.group.append(ctx, &appendReq{tenant: tenant, entry: ne, meta: events.MetaFrom(ctx)})
 	if err != nil {
 		return Entry{}, err
 	}
