@@ -355,6 +355,11 @@ func (db *DB) tryTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(*
 		return Translate(db.Dialect, err)
 	}
 	if err = stx.Commit(); err != nil {
+		if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+			// database/sql rolled the transaction back when ctx ended (the caller went away):
+			// report the cancellation, not an internal failure.
+			return fmt.Errorf("sqlstore: commit: %w", ctx.Err())
+		}
 		return fmt.Errorf("sqlstore: commit: %w", Translate(db.Dialect, err))
 	}
 	committed = true

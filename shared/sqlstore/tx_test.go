@@ -328,3 +328,21 @@ func opCount(metrics, op, errType string) int {
 	}
 	return 0
 }
+
+// A transaction whose context ends before its commit (the caller went away) reports the
+// cancellation, which the API edge answers as an abandoned request, not as an internal failure.
+func TestInTx_CommitAfterTheCallerLeftReportsTheCancellation(t *testing.T) {
+	db := probe(t, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT 1`); err != nil {
+			return err
+		}
+		cancel()
+		time.Sleep(50 * time.Millisecond) // database/sql rolls back once it sees the context end
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("InTx = %v, want context.Canceled", err)
+	}
+}
