@@ -255,7 +255,10 @@ func (a *app) openCache() (*cache.Cache, error) {
 	redis.SetLogger(redisLog{a.log}) // go-redis logs each failed dial; the cache logs the outage once
 	rdb := redis.NewClient(opt)
 	a.instrumentRedis(rdb)
-	c := cache.New(rdb, cache.Config{}, a.log)
+	// Local copies for the hottest reads (cache.GetOrLoadLocal: the tenant read and the tenant
+	// directory), dropped on every instance by the invalidation channel; 5 s bounds a copy whose
+	// invalidation could not be published.
+	c := cache.New(rdb, cache.Config{Local: 5 * time.Second}, a.log)
 	a.closers = append(a.closers, func() { c.Close(); _ = rdb.Close() })
 	return c, nil
 }

@@ -58,12 +58,18 @@ func series(body, metric string, want map[string]string) []string {
 func TestTelemetry_PrometheusShowsPerStoreMetricsByTenant(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s := startServer(t, map[string]string{"SPINE_METRICS_ADDR": addr})
-	id := s.register(slug("metrics"), "standard")
+	sl := slug("metrics")
+	id := s.register(sl, "standard")
 	tok := s.token(id, false)
-	for i := 0; i < 2; i++ { // the first read misses the cache and loads from SQL, the second hits Redis
-		if r := s.call("GET", "/api/tenants/"+id, tok, nil, nil); r.Code != http.StatusOK {
-			t.Fatalf("GET tenant: %d %s", r.Code, r.Body)
+	// The first read misses the cache and loads from SQL; the second finds the slug's mapping in
+	// Redis (the tenant itself is then served from the process's local copy, which no store sees).
+	for i := 0; i < 2; i++ {
+		if r := s.call("GET", "/api/tenants/by-slug/"+sl, tok, nil, nil); r.Code != http.StatusOK {
+			t.Fatalf("GET tenant by slug: %d %s", r.Code, r.Body)
 		}
+	}
+	if r := s.call("GET", "/api/tenants/"+id, tok, nil, nil); r.Code != http.StatusOK { // the route's metrics and log line
+		t.Fatalf("GET tenant: %d %s", r.Code, r.Body)
 	}
 	body := scrape(t, addr)
 

@@ -149,11 +149,12 @@ func (s *Service) Get(ctx context.Context, c Caller, id tenancy.TenantID) (Rende
 	return s.cached(ctx, id)
 }
 
-// cached is the cache-aside read of a tenant, rendered: a hit is one GET and no decoding. The
-// loader uses platform scope because the cached value is shared by every caller; access was
-// checked before.
+// cached is the cache-aside read of a tenant, rendered: a hit is the process's local copy (no
+// round trip; dropped on every instance when the tenant's key is invalidated) or one Redis GET, and
+// no decoding. The loader uses platform scope because the cached value is shared by every caller;
+// access was checked before.
 func (s *Service) cached(ctx context.Context, id tenancy.TenantID) (Rendered, error) {
-	return cache.GetOrLoadCodec(ctx, s.cache, tenantKey(id), s.cfg.CacheTTL, renderedCodec{}, func(ctx context.Context) (Rendered, error) {
+	return cache.GetOrLoadLocal(ctx, s.cache, tenantKey(id), s.cfg.CacheTTL, renderedCodec{}, func(ctx context.Context) (Rendered, error) {
 		v, err := s.store.Get(ctx, sqlstore.PlatformScope(), id)
 		if err != nil {
 			return Rendered{}, err

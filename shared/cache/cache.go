@@ -39,7 +39,20 @@ type Config struct {
 	// MaxPendingInvalidations bounds the retry queue; beyond it the oldest are dropped (they expire
 	// by TTL). Default 10000.
 	MaxPendingInvalidations int
+	// Local keeps the values read through GetOrLoadLocal in this process for up to Local, so a hit
+	// costs no Redis round trip (0, the default: off). Every Cache with Local on subscribes to
+	// InvalidationChannel and Invalidate publishes the keys it deletes there, so an invalidation
+	// drops the local copies on every instance; while an instance's subscription is not confirmed
+	// (Redis unreachable, reconnecting) it serves nothing locally and clears what it held. A
+	// publish that fails leaves other instances' copies to expire within Local.
+	Local time.Duration
+	// LocalMax bounds the local copies; a full local cache is cleared. Default 10000.
+	LocalMax int
 }
+
+// InvalidationChannel is the Redis channel Invalidate publishes invalidated keys on (one message
+// per call, the keys separated by newlines) for the local copies of every instance.
+const InvalidationChannel = "spine:cache:invalidate"
 
 func (c Config) withDefaults() Config {
 	if c.Cooldown == 0 {
@@ -51,12 +64,17 @@ func (c Config) withDefaults() Config {
 	if c.MaxPendingInvalidations == 0 {
 		c.MaxPendingInvalidations = 10000
 	}
+	if c.LocalMax == 0 {
+		c.LocalMax = 10000
+	}
 	return c
 }
 
 // Stats counts what the cache did, for metrics and tests.
 type Stats struct {
 	Hits, Misses, Loads, RedisErrors, Bypassed, PendingInvalidations int64
+	// LocalHits are GetOrLoadLocal reads served from the process's local copy.
+	LocalHits int64
 }
 
 // Cache is safe for concurrent use. A nil *Cache is valid and always loads (no Redis configured).
@@ -74,6 +92,20 @@ type Cache struct {
 	npending atomic.Int64 // len(pending), read without the lock on every Get
 	stop     chan struct{}
 	done     chan struct{}
+
+	// The local copies (Config.Local): served only while live (the invalidation subscription is
+	// confirmed); gen counts invalidations, so a value read before one is not kept after it.
+	localMu   sync.RWMutex
+	local     map[string]localEntry
+	localGen  atomic.Uint64
+	localLive atomic.Bool
+	localHits atomic.Int64
+	subDone   chan struct{}
+}
+
+type localEntry struct {
+	v     any
+	until int64 // unix nanos
 }
 
 // New returns a cache over rdb and starts its invalidation retrier; Close stops it.
@@ -84,6 +116,11 @@ func New(rdb redis.UniversalClient, cfg Config, logger *slog.Logger) *Cache {
 	c := &Cache{rdb: rdb, cfg: cfg.withDefaults(), log: logger,
 		pending: map[string]struct{}{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.retryLoop()
+	if c.cfg.Local > 0 && rdb != nil {
+		c.local = map[string]localEntry{}
+		c.subDone = make(chan struct{})
+		go c.subscribe()
+	}
 	return c
 }
 
@@ -94,6 +131,9 @@ func (c *Cache) Close() {
 	}
 	close(c.stop)
 	<-c.done
+	if c.subDone != nil {
+		<-c.subDone
+	}
 }
 
 // Stats returns a snapshot of the counters.
@@ -105,7 +145,8 @@ func (c *Cache) Stats() Stats {
 	n := len(c.pending)
 	c.mu.Unlock()
 	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Loads: c.loads.Load(),
-		RedisErrors: c.redisErrs.Load(), Bypassed: c.bypassed.Load(), PendingInvalidations: int64(n)}
+		RedisErrors: c.redisErrs.Load(), Bypassed: c.bypassed.Load(), PendingInvalidations: int64(n),
+		LocalHits: c.localHits.Load()}
 }
 
 // Codec turns a cached value into the bytes Redis holds and back. Decode's error marks a value of
@@ -200,6 +241,10 @@ func GetOrLoadCodec[T any](ctx context.Context, c *Cache, key string, ttl time.D
 func (c *Cache) Invalidate(ctx context.Context, keys ...string) {
 	if c == nil || len(keys) == 0 {
 		return
+	}
+	if c.local != nil {
+		c.dropLocal(keys)
+		defer c.publish(ctx, keys)
 	}
 	if c.available() {
 		if err := c.rdb.Del(ctx, keys...).Err(); err == nil {
