@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -235,7 +236,9 @@ func GetOrLoadCodec[T any](ctx context.Context, c *Cache, key string, ttl time.D
 	return v.(T), nil
 }
 
-// Invalidate deletes keys. Call it after the owning write commits. If Redis cannot be reached the
+// Invalidate deletes keys and, with Config.Local on, drops their local copies here and publishes
+// them (in the same round trip as the delete) so every other instance drops its copies too. Call it
+// after the owning write commits. If Redis cannot be reached the
 // keys are queued and retried in the background until they are deleted, so a blip between the
 // commit and the delete cannot leave a stale value beyond the next successful retry (or its TTL).
 func (c *Cache) Invalidate(ctx context.Context, keys ...string) {
@@ -244,14 +247,27 @@ func (c *Cache) Invalidate(ctx context.Context, keys ...string) {
 	}
 	if c.local != nil {
 		c.dropLocal(keys)
-		defer c.publish(ctx, keys)
 	}
 	if c.available() {
-		if err := c.rdb.Del(ctx, keys...).Err(); err == nil {
-			return
+		var err error
+		if c.local == nil {
+			err = c.rdb.Del(ctx, keys...).Err()
 		} else {
-			c.fail(ctx, "del", err)
+			// One round trip: the server runs the DEL before the PUBLISH, so an instance that hears
+			// the invalidation and reads Redis again finds the key gone.
+			_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.Del(ctx, keys...)
+				p.Publish(ctx, InvalidationChannel, strings.Join(keys, "\n"))
+				return nil
+			})
 		}
+		if err == nil {
+			return
+		}
+		c.fail(ctx, "del", err)
+	}
+	if c.local != nil {
+		c.publish(ctx, keys) // Redis skipped or failing: the other instances must still drop their copies
 	}
 	c.mu.Lock()
 	for _, k := range keys {

@@ -26,30 +26,17 @@ import (
 // true when this is the first delivery (apply the effect, then commit) and false when the event
 // was already processed (skip the effect and commit, so the message is acknowledged). Concurrent
 // deliveries of the same event serialize on the primary key; the loser waits for the winner's
-// commit and then sees false.
+// commit and then sees false. It is ClaimAll for a group of one.
 func Claim(ctx context.Context, tx *sqlstore.Tx, consumer, eventID, eventType string) (bool, error) {
 	tenant := tx.Scope().Tenant
 	if tenant == "" {
 		return false, fmt.Errorf("inbox: claim %s outside a tenant scope", eventID)
 	}
-	res, err := tx.ExecContext(ctx, recordSQL[tx.Dialect], tenant, consumer, eventID, storableType(eventType), sqlstore.Now())
-	if err != nil {
-		return false, fmt.Errorf("inbox: claim %s: %w", eventID, sqlstore.Translate(tx.Dialect, err))
-	}
-	n, err := res.RowsAffected()
+	first, err := ClaimAll(ctx, tx, consumer, []Item{{Tenant: tenant, EventID: eventID, EventType: eventType}})
 	if err != nil {
 		return false, err
 	}
-	return n == 1, nil
-}
-
-var recordSQL = map[sqlstore.Dialect]string{
-	sqlstore.Postgres: `INSERT INTO inbox (tenant_id, consumer, event_id, event_type, received_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-	sqlstore.SQLServer: `INSERT INTO dbo.inbox (tenant_id, consumer, event_id, event_type, received_at)
-		SELECT @p1, @p2, @p3, @p4, @p5
-		WHERE NOT EXISTS (SELECT 1 FROM dbo.inbox WITH (UPDLOCK, HOLDLOCK)
-			WHERE tenant_id = @p1 AND consumer = @p2 AND event_id = @p3)`,
+	return first[0], nil
 }
 
 // Item is one event a group claims: its tenant (canonical id), id and type.
