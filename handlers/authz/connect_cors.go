@@ -106,7 +106,7 @@ func clientOrigin(c Client, origin string) bool {
 		if strings.EqualFold(u.Scheme, o.Scheme) && strings.EqualFold(u.Host, o.Host) {
 			return true
 		}
-		if c.Type == clientPublic {
+		if c.Type == ClientPublic {
 			if _, lb := op.HTTPLoopbackOrLocalhost(ru); lb && u.Scheme == o.Scheme && strings.EqualFold(u.Hostname(), o.Hostname()) {
 				return true
 			}

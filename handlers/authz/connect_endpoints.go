@@ -22,7 +22,7 @@ import (
 // accessToken is a verified access token of this server.
 type accessToken struct {
 	claims   *oidc.AccessTokenClaims
-	tenant   tenancy.TenantID // PlatformTenant for a platform token
+	tenant   string // canonical tenant id, or PlatformTenant for a platform token
 	platform bool
 	scopes   []string
 }
@@ -47,11 +47,10 @@ func (p *Provider) verifyAccess(ctx context.Context, raw string) (accessToken, b
 		return t, true
 	}
 	ts, _ := claims.Claims["tenant_id"].(string)
-	tenant, err := tenancy.ParseTenantID(ts)
-	if err != nil {
+	if _, err := tenancy.ParseTenantID(ts); err != nil {
 		return accessToken{}, false
 	}
-	t.tenant = tenant
+	t.tenant = ts
 	return t, true
 }
 
@@ -86,7 +85,7 @@ func (p *Provider) clientFromRequest(r *http.Request, allowPublic bool) (Client,
 	if err != nil {
 		return Client{}, err
 	}
-	if c.Type != clientPublic {
+	if c.Type != ClientPublic {
 		return Client{}, oidc.ErrInvalidClient().WithDescription("Client authentication failed.")
 	}
 	return c, nil
@@ -134,7 +133,7 @@ var inactive = &oidc.IntrospectionResponse{}
 
 func (p *Provider) introspection(ctx context.Context, c Client, token string) (*oidc.IntrospectionResponse, error) {
 	if at, ok := p.verifyAccess(ctx, token); ok {
-		if c.TenantID != PlatformTenant && (at.platform || at.tenant != c.TenantID) {
+		if !c.Platform() && (at.platform || at.tenant != c.Tenant) {
 			return inactive, nil
 		}
 		revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID)
@@ -151,7 +150,7 @@ func (p *Provider) introspection(ctx context.Context, c Client, token string) (*
 		if at.platform {
 			resp.Claims = map[string]any{"platform_admin": true}
 		} else {
-			resp.Claims = map[string]any{"tenant_id": at.tenant.String()}
+			resp.Claims = map[string]any{"tenant_id": at.tenant}
 		}
 		return resp, nil
 	}
@@ -165,15 +164,16 @@ func (p *Provider) introspection(ctx context.Context, c Client, token string) (*
 	if rt.ClientID != c.ID {
 		return inactive, nil
 	}
-	return &oidc.IntrospectionResponse{Active: true, Scope: rt.Scopes, ClientID: rt.ClientID, TokenType: "refresh_token",
+	return &oidc.IntrospectionResponse{Active: true, Scope: rt.Scopes, ClientID: string(rt.ClientID), TokenType: "refresh_token",
 		Expiration: oidc.FromTime(rt.ExpiresAt), AuthTime: oidc.FromTime(rt.AuthTime), Subject: rt.Subject,
-		Audience: rt.Audience, Issuer: p.issuer, Claims: map[string]any{"tenant_id": rt.TenantID.String()}}, nil
+		Audience: rt.Audience, Issuer: p.issuer, Claims: map[string]any{"tenant_id": rt.TenantID}}, nil
 }
 
 // revoke is RFC 7009 for every client (a public one by its client_id). A refresh token revokes
 // its whole family; an access token goes to the revoked list (its jti, until it expires), which
 // introspection consults — the API itself honours revocation only through the access tokens'
-// short lifetime. An unknown, invalid or foreign token is answered 200 and nothing happens.
+// short lifetime. An unknown or invalid token is answered 200 and nothing happens; another
+// client's is refused (unauthorized_client).
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -193,11 +193,18 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var err error
 	if at, ok := p.verifyAccess(ctx, token); ok {
-		if at.claims.ClientID == c.ID {
-			err = p.store.RevokeAccessToken(ctx, at.tenant, at.claims.JWTID, c.ID, at.claims.Expiration.AsTime())
+		if at.claims.ClientID != string(c.ID) {
+			err = ErrTokenClientMismatch
+		} else {
+			err = p.store.RevokeAccessToken(ctx, at.tenant, at.claims.JWTID, string(c.ID), at.claims.Expiration.AsTime())
 		}
 	} else {
-		err = p.store.RevokeRefreshFamily(ctx, token, c.ID)
+		err = p.store.RevokeRefreshFamily(ctx, token, string(c.ID))
+	}
+	if errors.Is(err, ErrTokenClientMismatch) {
+		// RFC 7009 §2.1: a token of another client is refused.
+		writeOAuthError(w, 0, oidc.ErrUnauthorizedClient().WithDescription("The token was not issued to this client."))
+		return
 	}
 	if err != nil {
 		writeOAuthError(w, 0, p.storage.serverError(ctx, "revoking a token", err))
@@ -240,7 +247,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is revoked.")
 		return
 	}
-	prof, err := p.users.Profile(ctx, at.tenant, at.claims.Subject)
+	prof, err := p.users.Profile(ctx, tenancy.MustParseTenantID(at.tenant), at.claims.Subject)
 	if errors.Is(err, authn.ErrUnknownUser) {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The user of this token can no longer sign in.")
 		return

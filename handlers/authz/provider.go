@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"spine/shared/authn"
+	"spine/shared/contracts"
 	"spine/shared/secrets"
-	"spine/shared/tenancy"
 )
 
 // The OpenID provider: zitadel/oidc's op over the authz store (opStorage), signing in process with
@@ -39,18 +37,22 @@ const MaxAccessTokenTTL = 15 * time.Minute
 // arguments or from the value it is given, and answers the store's sentinels.
 type protocolStore interface {
 	ClientByID(ctx context.Context, id string) (Client, error)
+	AuthenticateClient(ctx context.Context, id, secret string) (Client, error)
 	CreateCode(ctx context.Context, c Code) error
-	RedeemCode(ctx context.Context, tenant tenancy.TenantID, codeHash []byte) (Code, error)
+	RedeemCode(ctx context.Context, tenant string, codeHash []byte) (Code, error)
 	CreateRefreshToken(ctx context.Context, rt RefreshToken) (value string, err error)
 	RefreshTokenByValue(ctx context.Context, value string) (RefreshToken, error)
 	RotateRefreshToken(ctx context.Context, value string, next RefreshToken) (newValue string, err error)
-	RevokeRefreshFamily(ctx context.Context, value string, clientID string) error
-	RevokeAccessToken(ctx context.Context, tenant tenancy.TenantID, jti, clientID string, exp time.Time) error
-	AccessTokenRevoked(ctx context.Context, tenant tenancy.TenantID, jti string) (bool, error)
-	Consent(ctx context.Context, tenant tenancy.TenantID, subject, clientID string) (scopes []string, err error)
-	GrantConsent(ctx context.Context, tenant tenancy.TenantID, subject, clientID string, scopes []string) error
-	EmitTokenIssued(ctx context.Context, tenant tenancy.TenantID, ev TokenIssued) error
+	RevokeRefreshFamily(ctx context.Context, value, clientID string) error
+	RevokeAccessToken(ctx context.Context, tenant, jti, clientID string, exp time.Time) error
+	AccessTokenRevoked(ctx context.Context, tenant, jti string) (bool, error)
+	Consent(ctx context.Context, tenant, subject, clientID string) (scopes []string, err error)
+	GrantConsent(ctx context.Context, tenant, subject, clientID string, scopes []string) error
+	EmitTokenIssued(ctx context.Context, tenant string, d contracts.TokenIssuedData) error
 }
+
+// The store implements the protocol's surface.
+var _ protocolStore = Store(nil)
 
 // signingKeys is the key ring surface the provider signs with (secrets.KeyRing): the current key
 // signs every token, the published ones (current first) are the JWKS. Both answer from memory.
@@ -203,15 +205,6 @@ func NewProvider(cfg ProviderConfig, d ProviderDeps) (*Provider, error) {
 
 // ServeHTTP implements http.Handler for requests whose path is under ConnectPath.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
-
-// loopback reports whether host is localhost or a loopback address.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // supportedScopes are the scopes discovery lists: OpenID's own; the API scopes a client may ask
 // for are its own (clients.scopes).

@@ -2,7 +2,6 @@ package authz
 
 import (
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -17,7 +16,7 @@ type opClient struct {
 
 var _ op.Client = (*opClient)(nil)
 
-func (c *opClient) GetID() string                    { return c.c.ID }
+func (c *opClient) GetID() string                    { return string(c.c.ID) }
 func (c *opClient) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c *opClient) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
 
@@ -25,7 +24,7 @@ func (c *opClient) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedi
 // is native (op then accepts its https and custom-scheme redirect URIs exactly, and a loopback
 // http one on any port, RFC 8252 §7.3), which also covers single-page applications.
 func (c *opClient) ApplicationType() op.ApplicationType {
-	if c.c.Type == clientConfidential {
+	if c.c.Type == ClientConfidential {
 		return op.ApplicationTypeWeb
 	}
 	return op.ApplicationTypeNative
@@ -34,7 +33,7 @@ func (c *opClient) ApplicationType() op.ApplicationType {
 // AuthMethod implements op.Client: confidential clients send their secret (HTTP Basic or the
 // form: op accepts both, AuthMethodPost being enabled); public clients none.
 func (c *opClient) AuthMethod() oidc.AuthMethod {
-	if c.c.Type == clientConfidential {
+	if c.c.Type == ClientConfidential {
 		return oidc.AuthMethodBasic
 	}
 	return oidc.AuthMethodNone
@@ -43,7 +42,7 @@ func (c *opClient) AuthMethod() oidc.AuthMethod {
 // ResponseTypes implements op.Client: code only, for clients with the authorization_code grant.
 // Never id_token or token: no implicit flow (OAuth 2.1).
 func (c *opClient) ResponseTypes() []oidc.ResponseType {
-	if slices.Contains(c.c.GrantTypes, string(oidc.GrantTypeCode)) {
+	if c.c.Allows(GrantAuthorizationCode) {
 		return []oidc.ResponseType{oidc.ResponseTypeCode}
 	}
 	return nil
@@ -53,8 +52,8 @@ func (c *opClient) ResponseTypes() []oidc.ResponseType {
 func (c *opClient) GrantTypes() []oidc.GrantType {
 	out := make([]oidc.GrantType, 0, len(c.c.GrantTypes))
 	for _, g := range c.c.GrantTypes {
-		switch oidc.GrantType(g) {
-		case oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials:
+		switch g {
+		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
 			out = append(out, oidc.GrantType(g))
 		}
 	}
@@ -86,4 +85,4 @@ func (c *opClient) RestrictAdditionalAccessTokenScopes() func([]string) []string
 }
 
 // IsScopeAllowed implements op.Client: the client's own scopes (op keeps OpenID's own anyway).
-func (c *opClient) IsScopeAllowed(scope string) bool { return slices.Contains(c.c.Scopes, scope) }
+func (c *opClient) IsScopeAllowed(scope string) bool { return c.c.AllowsScope(scope) }

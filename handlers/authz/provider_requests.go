@@ -15,7 +15,7 @@ type ccRequest struct {
 
 var _ op.TokenRequest = (*ccRequest)(nil)
 
-func (r *ccRequest) GetSubject() string    { return r.client.ID }
+func (r *ccRequest) GetSubject() string    { return string(r.client.ID) }
 func (r *ccRequest) GetAudience() []string { return r.audience }
 func (r *ccRequest) GetScopes() []string   { return r.scopes }
 
@@ -30,7 +30,7 @@ var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
 func (r *refreshRequest) GetAMR() []string            { return r.rt.AMR }
 func (r *refreshRequest) GetAudience() []string       { return r.rt.Audience }
 func (r *refreshRequest) GetAuthTime() time.Time      { return r.rt.AuthTime }
-func (r *refreshRequest) GetClientID() string         { return r.rt.ClientID }
+func (r *refreshRequest) GetClientID() string         { return string(r.rt.ClientID) }
 func (r *refreshRequest) GetScopes() []string         { return r.scopes }
 func (r *refreshRequest) GetSubject() string          { return r.rt.Subject }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }

@@ -2,8 +2,6 @@ package authz
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -16,6 +14,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"spine/shared/authn"
+	"spine/shared/contracts"
 	"spine/shared/secrets"
 	"spine/shared/tenancy"
 )
@@ -66,19 +65,18 @@ func (s *opStorage) grantError(ctx context.Context, what string, err error) *oid
 		return oidc.ErrInvalidGrant().WithDescription("The authorization code was used already; the tokens issued from it are revoked.")
 	case errors.Is(err, ErrCodeNotFound), errors.Is(err, ErrCodeExpired):
 		return oidc.ErrInvalidGrant().WithDescription("The authorization code is invalid or expired.")
-	case errors.Is(err, ErrClientNotFound):
+	case errors.Is(err, ErrClientNotFound), errors.Is(err, ErrInvalidClient):
 		return oidc.ErrInvalidClient().WithDescription("Client authentication failed.")
+	case errors.Is(err, ErrScopeNotGranted):
+		return oidc.ErrInvalidScope().WithDescription("The refresh token does not hold the requested scope.")
 	}
 	return s.serverError(ctx, what, err)
 }
 
 // ---- clients ----
 
-// client reads a client by its client_id (a uuid; anything else is not found).
+// client reads a client by its client_id (the store's cache; a malformed id is not found).
 func (s *opStorage) client(ctx context.Context, id string) (Client, *oidc.Error) {
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
-		return Client{}, oidc.ErrInvalidClient().WithDescription("Client authentication failed.")
-	}
 	c, err := s.p.store.ClientByID(ctx, id)
 	if err != nil {
 		return Client{}, s.grantError(ctx, "reading a client", err)
@@ -95,24 +93,12 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, clientID string) (o
 	return &opClient{c: c, p: s.p}, nil
 }
 
-// secretMatches compares secret with the stored SHA-256 in constant time. A client without a
-// secret (public) never matches.
-func secretMatches(c Client, secret string) bool {
-	if len(c.SecretHash) != sha256.Size || secret == "" {
-		return false
-	}
-	h := sha256.Sum256([]byte(secret))
-	return subtle.ConstantTimeCompare(h[:], c.SecretHash) == 1
-}
-
-// authenticate returns the confidential client clientID whose secret is secret, or invalid_client.
+// authenticate returns the confidential client clientID whose secret is secret (the store compares
+// hashes in constant time, with the same work for an unknown client), or invalid_client.
 func (s *opStorage) authenticate(ctx context.Context, clientID, secret string) (Client, *oidc.Error) {
-	c, err := s.client(ctx, clientID)
+	c, err := s.p.store.AuthenticateClient(ctx, clientID, secret)
 	if err != nil {
-		return Client{}, err
-	}
-	if c.Type != clientConfidential || !secretMatches(c, secret) {
-		return Client{}, oidc.ErrInvalidClient().WithDescription("Client authentication failed.")
+		return Client{}, s.grantError(ctx, "authenticating a client", err)
 	}
 	return c, nil
 }
@@ -142,14 +128,16 @@ func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID 
 	if err != nil {
 		return nil, err
 	}
-	if c.TenantID == PlatformTenant && !c.PlatformAdmin {
+	if c.Platform() && !c.PlatformAdmin {
 		return nil, oidc.ErrUnauthorizedClient().WithDescription("A platform client without platform_admin cannot use client_credentials: its tokens would name no tenant.")
 	}
 	if len(scopes) == 0 {
-		scopes = slices.Clone(c.Scopes)
+		for _, sc := range c.Scopes {
+			scopes = append(scopes, string(sc))
+		}
 	}
 	for _, sc := range scopes {
-		if !slices.Contains(c.Scopes, sc) {
+		if !c.AllowsScope(sc) {
 			return nil, oidc.ErrInvalidScope().WithDescription("The scope %q is not allowed for this client.", sc)
 		}
 	}
@@ -167,7 +155,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		return nil, oerr
 	}
 	switch {
-	case req.CodeChallenge == "" && c.Type == clientPublic:
+	case req.CodeChallenge == "" && c.Type == ClientPublic:
 		return nil, oidc.ErrInvalidRequest().WithDescription("A public client must use PKCE: code_challenge with code_challenge_method=S256.")
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256.")
@@ -184,8 +172,8 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint,
 		Browser: browser, CSRF: randomToken(),
 	}
-	if c.TenantID != PlatformTenant {
-		a.Tenant = c.TenantID.String()
+	if !c.Platform() {
+		a.Tenant = c.Tenant
 	}
 	if err := s.p.state.saveAuthRequest(ctx, a, authRequestTTL); err != nil {
 		return nil, s.temporarilyUnavailable(ctx, err)
@@ -228,8 +216,7 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if err != nil {
 		return nil, s.serverError(ctx, "reading an auth request by its code", err)
 	}
-	h := sha256.Sum256([]byte(code))
-	a.codeHash = h[:]
+	a.codeHash = HashCode(code)
 	return a, nil
 }
 
@@ -241,8 +228,7 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	if err != nil {
 		return s.stateError(ctx, err)
 	}
-	tenant, terr := a.tenant()
-	if !a.Complete || a.Subject == "" || terr != nil {
+	if _, terr := a.tenant(); !a.Complete || a.Subject == "" || terr != nil {
 		return oidc.ErrInteractionRequired().WithDescription("The user has not signed in.")
 	}
 	if err := s.p.state.markCodeIssued(ctx, a); err != nil {
@@ -256,9 +242,8 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 		return s.serverError(ctx, "encoding an auth request", err)
 	}
 	now := s.p.cfg.Now().UTC()
-	h := sha256.Sum256([]byte(code))
-	if err := s.p.store.CreateCode(ctx, Code{TenantID: tenant, CodeHash: h[:], AuthRequestID: a.ID, ClientID: a.ClientID,
-		Subject: a.Subject, Request: req, FamilyID: uuid.NewString(), CreatedAt: now, ExpiresAt: now.Add(s.p.cfg.CodeTTL)}); err != nil {
+	if err := s.p.store.CreateCode(ctx, Code{TenantID: a.Tenant, Hash: HashCode(code), AuthRequestID: a.ID, ClientID: ClientID(a.ClientID),
+		Subject: a.Subject, Request: req, CreatedAt: now, ExpiresAt: now.Add(s.p.cfg.CodeTTL)}); err != nil {
 		return s.serverError(ctx, "storing an authorization code", err)
 	}
 	return nil
@@ -284,29 +269,30 @@ func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // redeem redeems the code a was found by (once: a second redemption is ErrCodeReused, and the
 // store revokes the family the first one started).
-func (s *opStorage) redeem(ctx context.Context, a *authRequest) (Code, tenancy.TenantID, *oidc.Error) {
-	tenant, err := a.tenant()
-	if err != nil || len(a.codeHash) == 0 {
-		return Code{}, tenancy.TenantID{}, oidc.ErrInvalidGrant().WithDescription("The authorization code is invalid or expired.")
+func (s *opStorage) redeem(ctx context.Context, a *authRequest) (Code, *oidc.Error) {
+	if _, err := a.tenant(); err != nil || len(a.codeHash) == 0 {
+		return Code{}, oidc.ErrInvalidGrant().WithDescription("The authorization code is invalid or expired.")
 	}
-	code, err := s.p.store.RedeemCode(ctx, tenant, a.codeHash)
+	code, err := s.p.store.RedeemCode(ctx, a.Tenant, a.codeHash)
 	if err != nil {
-		return Code{}, tenancy.TenantID{}, s.grantError(ctx, "redeeming an authorization code", err)
+		return Code{}, s.grantError(ctx, "redeeming an authorization code", err)
 	}
-	if code.ClientID != a.ClientID || code.Subject != a.Subject {
-		return Code{}, tenancy.TenantID{}, oidc.ErrInvalidGrant().WithDescription("The authorization code is invalid or expired.")
+	if string(code.ClientID) != a.ClientID || code.Subject != a.Subject {
+		return Code{}, oidc.ErrInvalidGrant().WithDescription("The authorization code is invalid or expired.")
 	}
-	return code, tenant, nil
+	return code, nil
 }
 
 // ---- tokens ----
 
-// accessToken returns a new access token's jti and expiry and emits TokenIssued in tenant.
-func (s *opStorage) accessToken(ctx context.Context, tenant tenancy.TenantID, grant, clientID, subject string, scopes []string) (string, time.Time, *oidc.Error) {
-	jti := uuid.NewString()
-	exp := s.p.cfg.Now().UTC().Add(s.p.cfg.AccessTokenTTL).Truncate(time.Second)
-	if err := s.p.store.EmitTokenIssued(ctx, tenant, TokenIssued{Grant: grant, ClientID: clientID, Subject: subject,
-		Scopes: slices.Clone(scopes), TokenID: jti, ExpiresAt: exp}); err != nil {
+// accessToken returns a new access token's jti and expiry and emits TokenIssued in tenant (never
+// the token: its jti).
+func (s *opStorage) accessToken(ctx context.Context, tenant string, ev contracts.TokenIssuedData) (string, time.Time, *oidc.Error) {
+	ev.TokenID = uuid.NewString()
+	ev.ExpiresAt = s.p.cfg.Now().UTC().Add(s.p.cfg.AccessTokenTTL).Truncate(time.Second)
+	ev.Scopes = slices.Clone(ev.Scopes)
+	jti, exp := ev.TokenID, ev.ExpiresAt
+	if err := s.p.store.EmitTokenIssued(ctx, tenant, ev); err != nil {
 		return "", time.Time{}, s.serverError(ctx, "recording TokenIssued", err)
 	}
 	return jti, exp, nil
@@ -318,17 +304,18 @@ func (s *opStorage) accessToken(ctx context.Context, tenant tenancy.TenantID, gr
 func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	switch r := req.(type) {
 	case *ccRequest:
-		jti, exp, err := s.accessToken(ctx, r.client.TenantID, string(oidc.GrantTypeClientCredentials), r.client.ID, r.client.ID, r.scopes)
+		jti, exp, err := s.accessToken(ctx, r.client.Tenant, contracts.TokenIssuedData{GrantType: string(oidc.GrantTypeClientCredentials),
+			ClientID: string(r.client.ID), Subject: string(r.client.ID), Scopes: r.scopes, PlatformAdmin: r.client.Platform()})
 		if err != nil {
 			return "", time.Time{}, err
 		}
 		return jti, exp, nil
 	case *authRequest:
-		_, tenant, err := s.redeem(ctx, r)
-		if err != nil {
+		if _, err := s.redeem(ctx, r); err != nil {
 			return "", time.Time{}, err
 		}
-		jti, exp, err := s.accessToken(ctx, tenant, string(oidc.GrantTypeCode), r.ClientID, r.Subject, r.Scopes)
+		jti, exp, err := s.accessToken(ctx, r.Tenant, contracts.TokenIssuedData{GrantType: string(oidc.GrantTypeCode),
+			ClientID: r.ClientID, Subject: r.Subject, Scopes: r.Scopes})
 		if err != nil {
 			return "", time.Time{}, err
 		}
@@ -345,17 +332,18 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	now := s.p.cfg.Now().UTC()
 	switch r := req.(type) {
 	case *authRequest:
-		code, tenant, oerr := s.redeem(ctx, r)
+		code, oerr := s.redeem(ctx, r)
 		if oerr != nil {
 			return "", "", time.Time{}, oerr
 		}
-		value, err := s.p.store.CreateRefreshToken(ctx, RefreshToken{TenantID: tenant, FamilyID: code.FamilyID, ClientID: r.ClientID,
+		value, err := s.p.store.CreateRefreshToken(ctx, RefreshToken{TenantID: r.Tenant, FamilyID: code.FamilyID, ClientID: ClientID(r.ClientID),
 			Subject: r.Subject, Scopes: r.Scopes, Audience: r.Audience, AuthTime: r.AuthTime, AMR: r.AMR,
 			ExpiresAt: now.Add(s.p.cfg.RefreshTokenTTL)})
 		if err != nil {
 			return "", "", time.Time{}, s.grantError(ctx, "creating a refresh token", err)
 		}
-		jti, exp, oerr := s.accessToken(ctx, tenant, string(oidc.GrantTypeCode), r.ClientID, r.Subject, r.Scopes)
+		jti, exp, oerr := s.accessToken(ctx, r.Tenant, contracts.TokenIssuedData{GrantType: string(oidc.GrantTypeCode),
+			ClientID: r.ClientID, Subject: r.Subject, Scopes: r.Scopes, RefreshTokenIssued: true})
 		if oerr != nil {
 			return "", "", time.Time{}, oerr
 		}
@@ -366,14 +354,15 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		}
 		old := r.rt
 		// The successor keeps the family's grant (RFC 6749 §6: a new refresh token's scope is
-		// the one of the token it replaces), whatever narrower scope this access token has.
-		value, err := s.p.store.RotateRefreshToken(ctx, current, RefreshToken{TenantID: old.TenantID, FamilyID: old.FamilyID,
-			ClientID: old.ClientID, Subject: old.Subject, Scopes: old.Scopes, Audience: old.Audience, AuthTime: old.AuthTime,
-			AMR: old.AMR, ExpiresAt: now.Add(s.p.cfg.RefreshTokenTTL)})
+		// the one of the token it replaces; nil Scopes and Audience keep the token's), whatever
+		// narrower scope this access token has, and a fresh expiry.
+		value, err := s.p.store.RotateRefreshToken(ctx, current, RefreshToken{ClientID: old.ClientID,
+			ExpiresAt: now.Add(s.p.cfg.RefreshTokenTTL)})
 		if err != nil {
 			return "", "", time.Time{}, s.grantError(ctx, "rotating a refresh token", err)
 		}
-		jti, exp, oerr := s.accessToken(ctx, old.TenantID, string(oidc.GrantTypeRefreshToken), old.ClientID, old.Subject, r.GetScopes())
+		jti, exp, oerr := s.accessToken(ctx, old.TenantID, contracts.TokenIssuedData{GrantType: string(oidc.GrantTypeRefreshToken),
+			ClientID: string(old.ClientID), Subject: old.Subject, Scopes: r.GetScopes(), RefreshTokenIssued: true})
 		if oerr != nil {
 			return "", "", time.Time{}, oerr
 		}
@@ -389,7 +378,11 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, value string
 	if err != nil {
 		return nil, s.grantError(ctx, "reading a refresh token", err)
 	}
-	if _, err := s.p.users.Profile(ctx, rt.TenantID, rt.Subject); err != nil {
+	tenant, err := tenancy.ParseTenantID(rt.TenantID)
+	if err != nil {
+		return nil, oidc.ErrInvalidGrant().WithDescription("The refresh token is invalid, expired or revoked.")
+	}
+	if _, err := s.p.users.Profile(ctx, tenant, rt.Subject); err != nil {
 		if errors.Is(err, authn.ErrUnknownUser) {
 			return nil, oidc.ErrInvalidGrant().WithDescription("The user of this refresh token can no longer sign in.")
 		}
@@ -402,7 +395,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, value string
 // own): the subject and id of a usable refresh token, or op.ErrInvalidRefreshToken.
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, value string) (string, string, error) {
 	rt, err := s.p.store.RefreshTokenByValue(ctx, value)
-	if err != nil || rt.ClientID != clientID {
+	if err != nil || string(rt.ClientID) != clientID {
 		return "", "", op.ErrInvalidRefreshToken
 	}
 	return rt.Subject, rt.ID, nil
@@ -439,26 +432,25 @@ func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req op.Toke
 	if scopes := req.GetScopes(); len(scopes) > 0 {
 		claims["scope"] = strings.Join(scopes, " ")
 	}
-	var tenant tenancy.TenantID
+	var tenant string
 	switch r := req.(type) {
 	case *ccRequest:
-		if r.client.TenantID == PlatformTenant {
+		if r.client.Platform() {
 			claims["platform_admin"] = true
 			return claims, nil
 		}
-		tenant = r.client.TenantID
+		tenant = r.client.Tenant
 	case *authRequest:
-		t, err := r.tenant()
-		if err != nil {
-			return nil, s.serverError(ctx, "the claims of a code's token", err)
-		}
-		tenant = t
+		tenant = r.Tenant
 	case *refreshRequest:
 		tenant = r.rt.TenantID
 	default:
 		return nil, s.serverError(ctx, "the claims of a token", errors.New("unexpected token request type"))
 	}
-	claims["tenant_id"] = tenant.String()
+	if _, err := tenancy.ParseTenantID(tenant); err != nil {
+		return nil, s.serverError(ctx, "the claims of a token", errors.New("a user's token without its tenant"))
+	}
+	claims["tenant_id"] = tenant
 	return claims, nil
 }
 
@@ -478,18 +470,18 @@ func (s *opStorage) SetUserinfoFromScopes(_ context.Context, info *oidc.UserInfo
 // SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest: the ID token's profile claims
 // (email with scope email, name with scope profile) from identity.
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	var tenant tenancy.TenantID
+	var ts string
 	switch r := req.(type) {
 	case *authRequest:
-		t, err := r.tenant()
-		if err != nil {
-			return s.serverError(ctx, "the ID token of a code", err)
-		}
-		tenant = t
+		ts = r.Tenant
 	case *refreshRequest:
-		tenant = r.rt.TenantID
+		ts = r.rt.TenantID
 	default:
 		return s.serverError(ctx, "an ID token", errors.New("unexpected ID token request type"))
+	}
+	tenant, err := tenancy.ParseTenantID(ts)
+	if err != nil {
+		return s.serverError(ctx, "an ID token", errors.New("a user's token without its tenant"))
 	}
 	info.Subject = req.GetSubject()
 	if !slices.Contains(scopes, oidc.ScopeEmail) && !slices.Contains(scopes, oidc.ScopeProfile) {
@@ -553,7 +545,7 @@ func (s *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	if err != nil {
 		return nil, s.serverError(ctx, "the signing key", err)
 	}
-	if k.Private == nil || k.Algorithm != string(signingAlg) {
+	if k.Private == nil || k.Algorithm != secrets.AlgES256 {
 		return nil, s.serverError(ctx, "the signing key", errors.New("the current key is not an ES256 private key"))
 	}
 	return ringSigningKey{k: k}, nil
@@ -570,7 +562,7 @@ func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {
 	pub := s.keys.Published()
 	out := make([]op.Key, 0, len(pub))
 	for _, k := range pub {
-		if k.Private == nil || k.Algorithm != string(signingAlg) {
+		if k.Private == nil || k.Algorithm != secrets.AlgES256 {
 			continue
 		}
 		out = append(out, ringPublicKey{k: k})
@@ -591,4 +583,4 @@ type ringPublicKey struct{ k secrets.SigningKey }
 func (k ringPublicKey) ID() string                         { return k.k.ID }
 func (k ringPublicKey) Algorithm() jose.SignatureAlgorithm { return signingAlg }
 func (k ringPublicKey) Use() string                        { return "sig" }
-func (k ringPublicKey) Key() any                           { return &k.k.Private.PublicKey }
+func (k ringPublicKey) Key() any                           { return k.k.Public() }

@@ -123,7 +123,7 @@ func (p *Provider) loginPage(a *authRequest, c Client, errMsg, email string) pag
 		email = a.LoginHint
 	}
 	return page{Page: "login", Title: "Sign in", Error: errMsg, ClientName: c.Name, AuthRequestID: a.ID, CSRF: a.CSRF,
-		AskTenant: c.TenantID == PlatformTenant, Email: email}
+		AskTenant: c.Platform(), Email: email}
 }
 
 // currentSession returns this browser's sign-in session if it may skip the password for a: the
@@ -137,7 +137,7 @@ func (p *Provider) currentSession(r *http.Request, a *authRequest, c Client) (si
 	if err != nil || !found {
 		return signInSession{}, false, err
 	}
-	if c.TenantID != PlatformTenant && sess.Tenant != c.TenantID.String() {
+	if !c.Platform() && sess.Tenant != c.Tenant {
 		return signInSession{}, false, nil
 	}
 	if a.MaxAge != nil && p.cfg.Now().Sub(sess.AuthTime) > time.Duration(*a.MaxAge)*time.Second {
@@ -162,20 +162,24 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	var err error
 	email, password := r.PostForm.Get("email"), r.PostForm.Get("password")
 	retry := func() {
 		pg := p.loginPage(a, c, msgCredentials, email)
 		pg.Organization = r.PostForm.Get("organization")
 		render(w, http.StatusUnauthorized, pg)
 	}
-	tenant := c.TenantID
-	if c.TenantID == PlatformTenant {
+	var tenant tenancy.TenantID
+	if c.Platform() {
 		t, err := tenancy.ParseTenantID(r.PostForm.Get("organization"))
 		if err != nil {
 			retry()
 			return
 		}
 		tenant = t
+	} else if tenant, err = tenancy.ParseTenantID(c.Tenant); err != nil {
+		message(w, http.StatusBadRequest, "Sign-in expired", msgExpired)
+		return
 	}
 	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
 		retry()
@@ -214,8 +218,7 @@ func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, a *authReque
 	ctx := r.Context()
 	a.Tenant, a.Subject, a.AuthTime, a.AMR = sess.Tenant, sess.Subject, sess.AuthTime, sess.AMR
 	if !c.FirstParty {
-		tenant, _ := tenancy.ParseTenantID(sess.Tenant)
-		granted, err := p.store.Consent(ctx, tenant, sess.Subject, c.ID)
+		granted, err := p.store.Consent(ctx, sess.Tenant, sess.Subject, string(c.ID))
 		if err != nil {
 			p.log.ErrorContext(ctx, "authz: reading a consent", "err", err)
 			message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)

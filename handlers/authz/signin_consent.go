@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-
-	"spine/shared/tenancy"
 )
 
 // consent serves /consent: a third-party client (first_party=false) asks the signed-in user for
@@ -32,8 +30,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tenant, err := a.tenant()
-	if err != nil || a.Subject == "" || a.Complete {
+	if _, err := a.tenant(); err != nil || a.Subject == "" || a.Complete {
 		// Not signed in yet (or consent given already): the sign-in page knows what comes next.
 		http.Redirect(w, r, p.pageURL("login", a.ID), http.StatusSeeOther)
 		return
@@ -51,15 +48,10 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 		p.authError(w, r, a, oidc.ErrAccessDenied().WithDescription("The user denied access."))
 		return
 	}
-	if err := p.grant(r, tenant, a, c); err != nil {
+	if err := p.store.GrantConsent(r.Context(), a.Tenant, a.Subject, string(c.ID), a.Scopes); err != nil {
 		p.log.ErrorContext(r.Context(), "authz: recording a consent", "err", err)
 		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
 		return
 	}
 	p.complete(w, r, a)
-}
-
-// grant records the user's consent to a's scopes for c.
-func (p *Provider) grant(r *http.Request, tenant tenancy.TenantID, a *authRequest, c Client) error {
-	return p.store.GrantConsent(r.Context(), tenant, a.Subject, c.ID, a.Scopes)
 }
