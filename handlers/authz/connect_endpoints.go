@@ -128,20 +128,20 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// inactive is RFC 7662's answer for anything not active.
-var inactive = &oidc.IntrospectionResponse{}
+// inactive is RFC 7662's answer for anything not active (a fresh value: encoding one writes it).
+func inactive() *oidc.IntrospectionResponse { return &oidc.IntrospectionResponse{} }
 
 func (p *Provider) introspection(ctx context.Context, c Client, token string) (*oidc.IntrospectionResponse, error) {
 	if at, ok := p.verifyAccess(ctx, token); ok {
 		if !c.Platform() && (at.platform || at.tenant != c.Tenant) {
-			return inactive, nil
+			return inactive(), nil
 		}
 		revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID)
 		if err != nil {
 			return nil, err
 		}
 		if revoked {
-			return inactive, nil
+			return inactive(), nil
 		}
 		cl := at.claims
 		resp := &oidc.IntrospectionResponse{Active: true, Scope: at.scopes, ClientID: cl.ClientID, TokenType: oidc.BearerToken,
@@ -156,13 +156,13 @@ func (p *Provider) introspection(ctx context.Context, c Client, token string) (*
 	}
 	rt, err := p.store.RefreshTokenByValue(ctx, token)
 	if errors.Is(err, ErrRefreshTokenNotFound) || errors.Is(err, ErrRefreshTokenReused) {
-		return inactive, nil
+		return inactive(), nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	if rt.ClientID != c.ID {
-		return inactive, nil
+		return inactive(), nil
 	}
 	return &oidc.IntrospectionResponse{Active: true, Scope: rt.Scopes, ClientID: string(rt.ClientID), TokenType: "refresh_token",
 		Expiration: oidc.FromTime(rt.ExpiresAt), AuthTime: oidc.FromTime(rt.AuthTime), Subject: rt.Subject,
