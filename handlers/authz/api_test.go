@@ -369,7 +369,7 @@ func TestDeleteClient_204_GoneAndRefreshTokensRevoked(t *testing.T) {
 	pc := h.create(f.admin, "", publicBody())
 	ctx := context.Background()
 	rt, err := h.store.CreateRefreshToken(ctx, RefreshToken{TenantID: f.id.String(), ClientID: ClientID(pc.ID), Subject: "user-1",
-		Scopes: []string{"openid"}, AuthTime: h.clock.now(), ExpiresAt: h.clock.now().Add(5*time.Minute)})
+		Scopes: []string{"openid"}, AuthTime: h.clock.now(), ExpiresAt: h.clock.now().Add(5 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
