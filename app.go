@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"spine/handlers/audit"
+	authzserver "spine/handlers/authz"
 	"spine/handlers/identity"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
@@ -61,6 +62,7 @@ const OutboxDrainSchedule = "*/10 * * * * *"
 var modules = []kit.Module{
 	tenants.Module,
 	identity.Module,
+	authzserver.Module,
 	audit.Module,
 }
 
