@@ -19,9 +19,10 @@ const PruneSchedule = "0 */5 * * * *"
 // /api/clients, as identity's and tenants' do), the AuthzTokenPrune timer, and the consumers that
 // revoke refresh tokens when identity disables a user or revokes a role and when tenants suspends
 // or decommissions a tenant (consumer.go), on the identity and tenants topics' "authz"
-// subscriptions.
+// subscriptions; and the protocol's AuthzConnect (the OpenID provider, connect/{*rest}) and the
+// AuthzKeyRotation timer (connect_module.go).
 func (a *API) Functions(kit.Catalog) []functions.Function {
-	return []functions.Function{
+	return append([]functions.Function{
 		{
 			Name: "AuthzClients",
 			HTTP: &functions.HTTPTrigger{Route: "clients/{*rest}", Methods: []string{"get", "post", "patch", "delete"},
@@ -44,7 +45,7 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 				EventTypes: tenantsEventTypes},
 			Handler: a.onEvent,
 		},
-	}
+	}, a.connectFunctions()...)
 }
 
 // onEvent serves both consumers: bus.Consumer over authz's database and inbox.

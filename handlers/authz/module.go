@@ -17,15 +17,22 @@ var Module = kit.Module{
 	New:       newModule,
 }
 
-var _ kit.Service = (*API)(nil)
+var (
+	_ kit.Service      = (*API)(nil)
+	_ kit.PublicRouter = (*API)(nil)
+)
 
-func newModule(_ context.Context, d kit.Deps) (kit.Service, error) {
+func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 	store := NewStore(d.DB, d.Cache, StoreConfig{CacheTTL: d.Config.CacheTTL, Log: d.Log})
 	svc, err := NewService(store, d.Directory, ServiceConfig{}, d.Log)
 	if err != nil {
 		return nil, err
 	}
-	return NewAPI(svc, d.DB), nil
+	api := NewAPI(svc, d.DB)
+	if api.connect, err = newConnect(ctx, d, store); err != nil {
+		return nil, err
+	}
+	return api, nil
 }
 
 // MapError implements kit.Service.

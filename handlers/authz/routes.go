@@ -19,8 +19,9 @@ import (
 // API serves the authz routes: the client admin API here (the OpenID provider's endpoints are
 // mounted by the protocol's files).
 type API struct {
-	svc *Service
-	db  *sqlstore.DB // the idempotency records' database (the service's own)
+	svc     *Service
+	db      *sqlstore.DB // the idempotency records' database (the service's own)
+	connect *connect     // the OpenID provider and its key ring (connect_module.go); nil when declared only
 }
 
 // NewAPI returns the HTTP API over svc; db is the service's database, where Idempotency-Key
