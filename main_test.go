@@ -123,7 +123,8 @@ func TestRun_StartupErrorIsOneLineNamingTheCause(t *testing.T) {
 	deadDB := "postgres://spine:pw@" + closed.Addr().String() + "/x?sslmode=disable&connect_timeout=2"
 	_ = closed.Close() // nothing listens there now
 	base := map[string]string{
-		"SPINE_AUTH_ISSUER": "https://issuer.example", "SPINE_AUTH_AUDIENCE": "spine-api",
+		"SPINE_AUTH_ISSUER": "https://issuer.example/api/connect", "SPINE_AUTH_AUDIENCE": "spine-api",
+		"SPINE_KEYVAULT_URL":              "https://127.0.0.1:1/", // never reached: an earlier dependency fails
 		"SPINE_AUTH_JWKS_FILE":            filepath.Join(keys, "jwks.json"),
 		"SPINE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=c2VjcmV0a2V5;BlobEndpoint=http://127.0.0.1:1/dev",
 		"PORT":                            "1",
@@ -179,7 +180,8 @@ func TestRun_StartupErrorIsExactlyOneLine(t *testing.T) {
 	}
 	deadDB := "postgres://spine:pw@" + strings.Join(dead, ",") + "/x?connect_timeout=2"
 	env := map[string]string{
-		"SPINE_AUTH_ISSUER": "https://issuer.example", "SPINE_AUTH_AUDIENCE": "spine-api",
+		"SPINE_AUTH_ISSUER": "https://issuer.example/api/connect", "SPINE_AUTH_AUDIENCE": "spine-api",
+		"SPINE_KEYVAULT_URL":              "https://127.0.0.1:1/", // never reached: an earlier dependency fails
 		"SPINE_AUTH_JWKS_FILE":            filepath.Join(keys, "jwks.json"),
 		"SPINE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=c2VjcmV0a2V5;BlobEndpoint=http://127.0.0.1:1/dev",
 		"PORT":                            "1",
