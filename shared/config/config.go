@@ -67,7 +67,10 @@ type Config struct {
 	ServiceBusConnectionString, ServiceBusNamespace string
 	// AuthIssuer, AuthAudience: SPINE_AUTH_ISSUER, SPINE_AUTH_AUDIENCE (required).
 	AuthIssuer, AuthAudience string
-	// AuthJWKSURL / AuthJWKSFile: SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE (exactly one).
+	// AuthJWKSURL / AuthJWKSFile: SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE (at most one). With
+	// neither, the API finds the signing keys through the issuer's discovery document (so
+	// SPINE_AUTH_ISSUER must then be an https URL, or http on a loopback host), unless the
+	// authorization server runs in this binary, whose keys it reads in process.
 	AuthJWKSURL, AuthJWKSFile string
 	// DevKeyDir is SPINE_DEV_KEY_DIR: where `handler token` finds the dev signing key.
 	DevKeyDir string
@@ -199,8 +202,13 @@ func Load(get Getenv, services []string) (Config, error) {
 	if c.AuthAudience == "" {
 		errs = append(errs, errors.New("SPINE_AUTH_AUDIENCE: required"))
 	}
-	if (c.AuthJWKSURL == "") == (c.AuthJWKSFile == "") {
-		errs = append(errs, errors.New("SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE: exactly one is required"))
+	switch {
+	case c.AuthJWKSURL != "" && c.AuthJWKSFile != "":
+		errs = append(errs, errors.New("SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE: at most one (both are set)"))
+	case c.AuthJWKSURL == "" && c.AuthJWKSFile == "" && c.AuthIssuer != "":
+		if err := discoverableIssuer(c.AuthIssuer); err != nil {
+			errs = append(errs, fmt.Errorf("SPINE_AUTH_ISSUER: %q %v (the signing keys are discovered from it when neither SPINE_AUTH_JWKS_URL nor SPINE_AUTH_JWKS_FILE is set)", c.AuthIssuer, err))
+		}
 	}
 	c.DevKeyDir = get("SPINE_DEV_KEY_DIR")
 
@@ -414,4 +422,27 @@ func MaskConnectionString(s string) string {
 		}
 	}
 	return strings.Join(parts, ";")
+}
+
+// discoverableIssuer checks an issuer the signing keys are discovered from
+// (<issuer>/.well-known/openid-configuration): an absolute https URL, or http on a loopback host,
+// without query or fragment. shared/auth applies the same rules.
+func discoverableIssuer(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return errors.New("must be an absolute URL")
+	}
+	if u.RawQuery != "" || u.ForceQuery || strings.Contains(raw, "#") {
+		return errors.New("must have no query and no fragment")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if h := u.Hostname(); strings.EqualFold(h, "localhost") || net.ParseIP(h) != nil && net.ParseIP(h).IsLoopback() {
+			return nil
+		}
+		return errors.New("must use https (plain http only on a loopback host)")
+	}
+	return fmt.Errorf("has unsupported scheme %q (use https)", u.Scheme)
 }
