@@ -33,7 +33,6 @@ type remoteStore struct {
 	issuer  string
 	source  string // the setting, for logs and errors
 	client  *http.Client
-	log     *slog.Logger
 
 	keys atomic.Pointer[map[string]verKey] // nil until the first successful fetch
 
@@ -61,7 +60,6 @@ func newRemoteStore(ctx context.Context, jwksURL, issuer string) *remoteStore {
 				return checkRemoteURL(req.URL.String())
 			},
 		},
-		log:           slog.Default(),
 		sem:           make(chan struct{}, 1),
 		onDemandEvery: remoteUnknownKIDEvery,
 		refreshEvery:  remoteRefreshInterval,
@@ -72,7 +70,7 @@ func newRemoteStore(ctx context.Context, jwksURL, issuer string) *remoteStore {
 	first, cancel := context.WithTimeout(ctx, remoteHTTPTimeout)
 	s.sem <- struct{}{}
 	if err := s.refresh(first); err != nil {
-		s.log.WarnContext(ctx, "auth: signing keys not loaded at start; tokens are refused until they are (retrying)",
+		slog.Default().WarnContext(ctx, "auth: JWKS refresh failed at start; tokens are refused until the signing keys load (retrying)",
 			"source", s.source, "error", err)
 	}
 	<-s.sem
@@ -103,7 +101,7 @@ func (s *remoteStore) key(ctx context.Context, kid string) (verKey, error) {
 	}
 	s.lastOnDemand = time.Now()
 	if err := s.refresh(wait); err != nil {
-		s.log.WarnContext(ctx, "auth: signing keys refresh for an unknown kid failed", "source", s.source, "error", err)
+		slog.Default().WarnContext(ctx, "auth: JWKS refresh failed (a token named an unknown kid)", "source", s.source, "error", err)
 		return verKey{}, s.missing()
 	}
 	if k, ok := s.lookup(kid); ok {
@@ -156,7 +154,7 @@ func (s *remoteStore) background(ctx context.Context) {
 		cancel()
 		<-s.sem
 		if err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "auth: signing keys refresh failed; keeping the keys already loaded", "source", s.source, "error", err)
+			slog.Default().WarnContext(ctx, "auth: JWKS refresh failed; keeping the keys already loaded", "source", s.source, "error", err)
 		}
 	}
 }
