@@ -146,13 +146,6 @@ func (a *app) wire(ctx context.Context) (err error) {
 		return err
 	}
 
-	verifier, err := auth.NewVerifier(ctx, auth.Config{Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
-		JWKSURL: cfg.AuthJWKSURL, JWKSFile: cfg.AuthJWKSFile})
-	if err != nil {
-		return err
-	}
-	a.closers = append(a.closers, verifier.Close)
-
 	c, err := a.openCache()
 	if err != nil {
 		return err
@@ -178,6 +171,7 @@ func (a *app) wire(ctx context.Context) (err error) {
 	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
 		Catalog: kit.CatalogOf(modules)}
 	var svcs []kit.Service
+	var tokenKeys auth.KeySource // the authorization server's keys, when it runs here
 	mappers := []problem.Mapper{}
 	for _, m := range modules {
 		db, enabled := dbs[m.Name]
@@ -196,12 +190,23 @@ func (a *app) wire(ctx context.Context) (err error) {
 		if p, ok := svc.(kit.PermissionsProvider); ok {
 			perms.set(p.Permissions())
 		}
+		if p, ok := svc.(kit.KeysProvider); ok {
+			tokenKeys = p.TokenKeys()
+		}
 		svcs = append(svcs, svc)
 		mappers = append(mappers, svc.MapError)
 	}
 	if !dir.wired() {
 		return errors.New("SPINE_SERVICES: tenants must be enabled (every service asks it for tenant states)")
 	}
+	// The token check: in process when the authorization server is a module here, else (or
+	// also, for tests' dev key) SPINE_AUTH_JWKS_FILE / _URL, else discovery from the issuer.
+	verifier, err := auth.NewVerifier(ctx, auth.Config{Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
+		Keys: tokenKeys, JWKSURL: cfg.AuthJWKSURL, JWKSFile: cfg.AuthJWKSFile})
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, verifier.Close)
 	if a.registry, err = a.buildRegistry(svcs); err != nil {
 		return err
 	}
