@@ -18,7 +18,8 @@ func stackEnv(t *testing.T) (path, storage string) {
 		"BlobEndpoint=http://127.0.0.1:21001/devstoreaccount1;QueueEndpoint=http://127.0.0.1:21002/devstoreaccount1;" +
 		"TableEndpoint=http://127.0.0.1:21003/devstoreaccount1;"
 	lines := []string{"# written by scripts/stack.sh up --name dev", "export SPINE_REDIS_URL='redis://127.0.0.1:21004/0'",
-		"export SPINE_STORAGE_CONNECTION_STRING='" + storage + "'"}
+		"export SPINE_STORAGE_CONNECTION_STRING='" + storage + "'",
+		"export SPINE_KEYVAULT_URL='https://127.0.0.1:21007'", "export SPINE_KEYVAULT_CA_FILE='/stack/dev/keyvault/cert.pem'"}
 	for _, svc := range migrations.Services() {
 		p := "export SPINE_" + strings.ToUpper(svc) + "_DB_"
 		lines = append(lines, p+"DIALECT='postgres'",
@@ -88,6 +89,8 @@ func TestRun_WritesSettingsFromTheStack(t *testing.T) {
 		"SPINE_DEV_KEY_DIR":                         keys,
 		"SPINE_METRICS_ADDR":                        "127.0.0.1:21006",
 		"SPINE_SERVICEBUS_CONNECTION_STRING":        "",
+		"SPINE_KEYVAULT_URL":                        "https://127.0.0.1:21007",
+		"SPINE_KEYVAULT_CA_FILE":                    "/stack/dev/keyvault/cert.pem",
 		"AzureWebJobs.AuditOnTenantsEvent.Disabled": "true",
 	}
 	for k, w := range want {

@@ -74,6 +74,15 @@ type Config struct {
 	AuthJWKSURL, AuthJWKSFile string
 	// DevKeyDir is SPINE_DEV_KEY_DIR: where `handler token` finds the dev signing key.
 	DevKeyDir string
+	// KeyVaultURL is SPINE_KEYVAULT_URL: the Key Vault holding the authorization server's keys
+	// (https://<name>.vault.azure.net/; the local stack's fake is https://127.0.0.1:<port>).
+	// Required when the authz service is enabled; https only.
+	KeyVaultURL string
+	// KeyVaultCAFile is SPINE_KEYVAULT_CA_FILE, local only: a PEM file of the CA to trust for
+	// KeyVaultURL (the local fake's self-signed certificate). With it the app authenticates with
+	// a static development token; without it, with the managed identity. Only for a loopback
+	// vault URL.
+	KeyVaultCAFile string
 	// MaxBodyBytes is SPINE_MAX_BODY_BYTES (default 1048576): larger request bodies get 413.
 	MaxBodyBytes int64
 	// CacheTTL is SPINE_CACHE_TTL (default 60s): the TTL of cached tenant reads and of identity's
@@ -211,6 +220,9 @@ func Load(get Getenv, services []string) (Config, error) {
 		}
 	}
 	c.DevKeyDir = get("SPINE_DEV_KEY_DIR")
+	c.KeyVaultURL = get("SPINE_KEYVAULT_URL")
+	c.KeyVaultCAFile = get("SPINE_KEYVAULT_CA_FILE")
+	errs = append(errs, checkKeyVault(c)...)
 
 	c.MaxBodyBytes = 1 << 20
 	if v := get("SPINE_MAX_BODY_BYTES"); v != "" {
@@ -295,6 +307,31 @@ func Load(get Getenv, services []string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
+// checkKeyVault checks SPINE_KEYVAULT_URL (required when the authz service, whose signing keys
+// live in Key Vault, is enabled) and SPINE_KEYVAULT_CA_FILE (a loopback vault only).
+func checkKeyVault(c Config) []error {
+	var errs []error
+	u, err := url.Parse(c.KeyVaultURL)
+	valid := err == nil && u.Scheme == "https" && u.Host != "" && u.RawQuery == "" && u.User == nil
+	switch {
+	case c.KeyVaultURL == "" && contains(c.Enabled, "authz"):
+		errs = append(errs, errors.New("SPINE_KEYVAULT_URL: required when the authz service is enabled (its signing keys live in Key Vault)"))
+	case c.KeyVaultURL != "" && !valid:
+		errs = append(errs, fmt.Errorf("SPINE_KEYVAULT_URL: %q is not an https URL such as https://<name>.vault.azure.net/", c.KeyVaultURL))
+	}
+	if c.KeyVaultCAFile != "" {
+		host := ""
+		if valid {
+			host = u.Hostname()
+		}
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			errs = append(errs, errors.New("SPINE_KEYVAULT_CA_FILE: only for the local Key Vault fake (SPINE_KEYVAULT_URL on a loopback address); in Azure the vault's certificate is public"))
+		}
+	}
+	return errs
+}
+
 // DefaultMemoryLimit is SPINE_MEMORY_LIMIT's default, 128 MiB: about four times the heap the
 // handler needs under the bench's load (an idle instance holds ~10 MiB of heap, a loaded one
 // ~25 MiB), so the GC is not made to run harder in normal work, while the runtime memory of an
@@ -364,6 +401,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("authIssuer", c.AuthIssuer),
 		slog.String("authAudience", c.AuthAudience),
 		slog.String("authJWKS", c.AuthJWKSURL+c.AuthJWKSFile),
+		slog.String("keyVault", c.KeyVaultURL),
+		slog.String("keyVaultCAFile", c.KeyVaultCAFile),
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
 		slog.Duration("cacheTTL", c.CacheTTL),
 		slog.String("metricsAddr", c.MetricsAddr),

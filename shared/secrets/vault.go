@@ -136,7 +136,9 @@ func checkName(name string) error {
 }
 
 // Get reads the latest version of name. ErrNotFound when the secret does not exist.
-func (v *Vault) Get(ctx context.Context, name string) (Secret, error) { return v.GetVersion(ctx, name, "") }
+func (v *Vault) Get(ctx context.Context, name string) (Secret, error) {
+	return v.GetVersion(ctx, name, "")
+}
 
 // GetVersion reads one version of name ("" is the latest). ErrNotFound when it does not exist.
 func (v *Vault) GetVersion(ctx context.Context, name, version string) (s Secret, err error) {

@@ -1,0 +1,59 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// withAuthz is the services list of a binary that serves the authorization server (there is no
+// authz module on this branch yet; the rule keys on the service name).
+var withAuthz = append(append([]string{}, services...), "authz")
+
+func authzDB(m map[string]string) map[string]string {
+	m["SPINE_AUTHZ_DB_URL"] = "postgres://authz_app:pw@127.0.0.1:5432/authz?sslmode=disable"
+	return m
+}
+
+func TestLoad_KeyVaultURL_RequiredOnlyWhenAuthzIsEnabled(t *testing.T) {
+	if _, err := Load(env(valid()), services); err != nil {
+		t.Fatalf("without authz the vault is optional: %v", err)
+	}
+	_, err := Load(env(authzDB(valid())), withAuthz)
+	if err == nil || !strings.Contains(err.Error(), "SPINE_KEYVAULT_URL: required when the authz service is enabled") {
+		t.Fatalf("authz without a vault: %v", err)
+	}
+	m := authzDB(valid())
+	m["SPINE_SERVICES"] = "tenants,audit"
+	if _, err := Load(env(m), withAuthz); err != nil {
+		t.Fatalf("authz known but not enabled: %v", err)
+	}
+	m = authzDB(valid())
+	m["SPINE_KEYVAULT_URL"] = "https://kv-spine-dev.vault.azure.net/"
+	c, err := Load(env(m), withAuthz)
+	if err != nil || c.KeyVaultURL != "https://kv-spine-dev.vault.azure.net/" || c.KeyVaultCAFile != "" {
+		t.Fatalf("%q %q %v", c.KeyVaultURL, c.KeyVaultCAFile, err)
+	}
+}
+
+func TestLoad_KeyVaultSettings_Validated(t *testing.T) {
+	for _, tc := range []struct {
+		url, ca, want string // want "" = valid
+	}{
+		{"https://127.0.0.1:24123", "/stack/keyvault/cert.pem", ""},
+		{"https://localhost:24123/", "/stack/keyvault/cert.pem", ""},
+		{"http://127.0.0.1:24123", "", "SPINE_KEYVAULT_URL: \"http://127.0.0.1:24123\" is not an https URL"},
+		{"kv-spine-dev.vault.azure.net", "", "is not an https URL"},
+		{"https://kv-spine-dev.vault.azure.net/", "/stack/keyvault/cert.pem", "SPINE_KEYVAULT_CA_FILE: only for the local Key Vault fake"},
+		{"", "/stack/keyvault/cert.pem", "SPINE_KEYVAULT_CA_FILE"},
+	} {
+		m := authzDB(valid())
+		m["SPINE_KEYVAULT_URL"], m["SPINE_KEYVAULT_CA_FILE"] = tc.url, tc.ca
+		_, err := Load(env(m), withAuthz)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s %s: %v", tc.url, tc.ca, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s %s: %v, want %q", tc.url, tc.ca, err, tc.want)
+		}
+	}
+}
