@@ -1,0 +1,80 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"spine/shared/httpx"
+	"spine/shared/problem"
+)
+
+// Sentinels of the authz service. The store and the service wrap them with %w; MapError turns the
+// admin API's into problems once, at the edge. The protocol endpoints map the token sentinels to
+// OAuth error JSON (RFC 6749 §5.2) themselves: ErrInvalidClient is invalid_client, the code and
+// refresh-token sentinels are invalid_grant. The shared ones (write fence, caller checks, store
+// unavailable, idempotency) are httpx's.
+var (
+	ErrInvalidInput    = errors.New("authz: invalid input")
+	ErrInvalidTenant   = errors.New("authz: not a tenant id")
+	ErrClientNotFound  = errors.New("authz: client not found")
+	ErrVersionMismatch = errors.New("authz: version mismatch")
+	// ErrPublicClient: a public client has no secret to rotate.
+	ErrPublicClient = errors.New("authz: a public client has no secret")
+	// ErrInvalidClient is AuthenticateClient's one answer for an unknown or deleted client, a
+	// wrong secret, and a public client presenting a secret alike.
+	ErrInvalidClient = errors.New("authz: invalid client")
+
+	// ErrCodeNotFound: no authorization code with this hash in the tenant.
+	ErrCodeNotFound = errors.New("authz: authorization code not found")
+	// ErrCodeExpired: the code was never redeemed and its time has passed.
+	ErrCodeExpired = errors.New("authz: authorization code expired")
+	// ErrCodeReused: the code was redeemed before; the refresh-token family its first redemption
+	// started has been revoked (committed), and none may be issued in it any more.
+	ErrCodeReused = errors.New("authz: authorization code reused")
+
+	// ErrRefreshTokenNotFound: the value is not a refresh token this server issued to the
+	// client, or the token has expired or was revoked.
+	ErrRefreshTokenNotFound = errors.New("authz: refresh token not found")
+	// ErrRefreshTokenReused: the token was rotated before; its whole family has been revoked
+	// (committed) and RefreshTokenReuseDetected emitted.
+	ErrRefreshTokenReused = errors.New("authz: refresh token reused")
+	// ErrScopeNotGranted: a rotation asked for a scope the refresh token does not hold.
+	ErrScopeNotGranted = errors.New("authz: scope not granted to the refresh token")
+	// ErrTokenClientMismatch: a client asked to revoke a token issued to another client (RFC 7009
+	// §2.1: refused).
+	ErrTokenClientMismatch = errors.New("authz: the token was issued to another client")
+)
+
+// invalid is an ErrInvalidInput with a message for the caller.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidInput, fmt.Sprintf(format, args...))
+}
+
+// MapError maps the service's errors to problems; it returns nil for errors it does not own.
+// Stable codes: invalid-input (400), client-not-found (404), client-public (409), 412 for a stale
+// If-Match.
+func MapError(err error) *problem.Problem {
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		return problem.New(http.StatusBadRequest, "invalid-input", detailOf(err, ErrInvalidInput))
+	case errors.Is(err, ErrClientNotFound):
+		return problem.New(http.StatusNotFound, "client-not-found", "No client with this id is visible to the caller.")
+	case errors.Is(err, ErrPublicClient):
+		return problem.New(http.StatusConflict, "client-public", "A public client has no secret to rotate.")
+	case errors.Is(err, ErrVersionMismatch):
+		return httpx.PreconditionFailed()
+	}
+	return nil
+}
+
+// detailOf returns the message of a validation error after its sentinel's text; these are
+// written by this package and never carry driver or SDK text.
+func detailOf(err, sentinel error) string {
+	msg, prefix := err.Error(), sentinel.Error()+": "
+	if i := strings.Index(msg, prefix); i >= 0 {
+		return msg[i+len(prefix):]
+	}
+	return msg
+}

@@ -1,0 +1,1082 @@
+package authz
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"spine/shared/cache"
+	"spine/shared/contracts"
+	"spine/shared/events"
+	"spine/shared/idempotency"
+	"spine/shared/outbox"
+	"spine/shared/sqlstore"
+)
+
+// sqlStore is the Store on either engine: each method is written once, here, and sends its
+// engine's statements (statements.go; pgStatements or msStatements). Whatever differs between the
+// engines is statement text; the Go below never asks which engine it talks to.
+//
+// It passes every time in UTC (SQL Server keeps a datetimeoffset's clock reading in a datetime2
+// column), ids as canonical text, lists as JSON array text and nullable values as sql.Null* or
+// nil slices, as the statement sets expect.
+type sqlStore struct {
+	db    *sqlstore.DB
+	q     *statements
+	cache *cache.Cache
+	cfg   StoreConfig
+}
+
+var _ Store = (*sqlStore)(nil)
+
+// StoreConfig tunes the store. Zero fields take the documented defaults.
+type StoreConfig struct {
+	// CacheTTL bounds how long a cached client may be served (every change of a client
+	// invalidates it after its commit; the TTL is the backstop). Default 60s.
+	CacheTTL time.Duration
+	// Now is the clock (tests move it); default sqlstore.Now.
+	Now func() time.Time
+	// Log receives the store's warnings; default slog.Default().
+	Log *slog.Logger
+}
+
+func (c StoreConfig) withDefaults() StoreConfig {
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = 60 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = sqlstore.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
+}
+
+// NewStore returns the store over db (the runtime role's connection), with the statements of db's
+// engine, caching clients in c (nil: no cache, every read goes to SQL).
+func NewStore(db *sqlstore.DB, c *cache.Cache, cfg StoreConfig) Store {
+	q := &pgStatements
+	if db.Dialect == sqlstore.SQLServer {
+		q = &msStatements
+	}
+	return &sqlStore{db: db, q: q, cache: c, cfg: cfg.withDefaults()}
+}
+
+// service is the authz service's name: its topic, its events' source, its cache keys' service
+// part.
+const service = "authz"
+
+// now is the store's clock, at the precision every engine stores.
+func (s *sqlStore) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// event builds an event of tenant's rows (platform-level for PlatformTenant) with the request's
+// meta.
+func (s *sqlStore) event(ctx context.Context, typ, subject, tenant string, data any) (events.Event, error) {
+	return events.New(service, typ, subject, eventTenant(tenant), data, events.MetaFrom(ctx))
+}
+
+// ---- clients ----
+
+// clientKey is the cache key of a client, by id (platform-level: the id alone names the client).
+func clientKey(id string) string { return cache.PlatformKey(service, "client", id) }
+
+// clientEntry is a cached ClientByID answer: Found false caches "no such client", so unknown ids
+// cost what known ones do.
+type clientEntry struct {
+	Found  bool
+	Client Client
+}
+
+// invalidateAfter drops the client's cached entry once tx commits (detached from the request's
+// cancellation: a client that hangs up must not leave a stale entry behind).
+func (s *sqlStore) invalidateAfter(ctx context.Context, tx *sqlstore.Tx, id ClientID) {
+	tx.AfterCommit(func() { s.cache.Invalidate(context.WithoutCancel(ctx), clientKey(string(id))) })
+}
+
+// ClientByID implements Store.
+func (s *sqlStore) ClientByID(ctx context.Context, id string) (Client, error) {
+	cid, err := ParseClientID(id)
+	if err != nil {
+		return Client{}, err
+	}
+	e, err := cache.GetOrLoadLocal(ctx, s.cache, clientKey(id), s.cfg.CacheTTL, cache.JSON[clientEntry]{},
+		func(ctx context.Context) (clientEntry, error) {
+			c, err := s.loadClient(ctx, cid)
+			if errors.Is(err, ErrClientNotFound) {
+				return clientEntry{}, nil
+			}
+			return clientEntry{Found: err == nil, Client: c}, err
+		})
+	if err != nil {
+		return Client{}, err
+	}
+	if !e.Found {
+		return Client{}, ErrClientNotFound
+	}
+	return e.Client, nil
+}
+
+// loadClient reads the client's tenant from the directory (platform-level: the zero scope sees
+// it), then the live client in that tenant's scope, in one transaction.
+func (s *sqlStore) loadClient(ctx context.Context, id ClientID) (Client, error) {
+	var c Client
+	err := s.db.InReadTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error {
+		var tenant string
+		if err := tx.QueryRowContext(ctx, s.q.directoryTenant, string(id)).Scan(&tenant); err != nil {
+			return clientNotFound(err)
+		}
+		sc, err := scopeOf(tenant)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetScope(ctx, sc); err != nil {
+			return err
+		}
+		c, err = scanClient(tx.QueryRowContext(ctx, s.q.client, tenant, string(id)))
+		return err
+	})
+	return c, err
+}
+
+// AuthenticateClient implements Store.
+func (s *sqlStore) AuthenticateClient(ctx context.Context, id, secret string) (Client, error) {
+	c, err := s.ClientByID(ctx, id)
+	if err != nil && !errors.Is(err, ErrClientNotFound) {
+		return Client{}, err
+	}
+	stored := unmatchableHash
+	if err == nil && c.Type == ClientConfidential && len(c.SecretHash) == len(unmatchableHash) {
+		stored = c.SecretHash
+	}
+	ok := secretMatches(secret, stored) // always: the same work whatever the client
+	if err != nil || !ok || c.Type != ClientConfidential {
+		return Client{}, ErrInvalidClient
+	}
+	return c, nil
+}
+
+// CreateClient implements Store.
+func (s *sqlStore) CreateClient(ctx context.Context, c Client) (Client, string, error) {
+	sc, err := scopeOf(c.Tenant)
+	if err != nil {
+		return Client{}, "", err
+	}
+	secret := ""
+	if c.Type == ClientConfidential {
+		secret, c.SecretHash = newClientSecret()
+		at := c.CreatedAt
+		c.SecretRotatedAt = &at
+	} else {
+		c.SecretHash, c.SecretRotatedAt = nil, nil
+	}
+	lists, err := clientLists(c)
+	if err != nil {
+		return Client{}, "", err
+	}
+	ev, err := s.event(ctx, contracts.ClientCreated, string(c.ID), c.Tenant, clientData(c))
+	if err != nil {
+		return Client{}, "", err
+	}
+	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		if err := idempotency.Claim(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q.insertClient, c.Tenant, string(c.ID), c.Name, string(c.Type),
+			lists[0], lists[1], lists[2], lists[3], c.FirstParty, c.PlatformAdmin, c.SecretHash,
+			sqlstore.NullUTC(c.SecretRotatedAt), c.Version, sqlstore.UTC(c.CreatedAt), sqlstore.UTC(c.UpdatedAt)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q.insertDirectory, string(c.ID), c.Tenant); err != nil {
+			return err
+		}
+		s.invalidateAfter(ctx, tx, c.ID) // a cached "no such client" of this id
+		return outbox.Emit(ctx, tx, ev)
+	})
+	if err != nil {
+		return Client{}, "", err
+	}
+	return c, secret, nil
+}
+
+// Client implements Store.
+func (s *sqlStore) Client(ctx context.Context, tenant string, id ClientID) (Client, error) {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return Client{}, err
+	}
+	var c Client
+	err = s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		var err error
+		c, err = scanClient(tx.QueryRowContext(ctx, s.q.client, tenant, string(id)))
+		return err
+	})
+	return c, err
+}
+
+// ListClients implements Store.
+func (s *sqlStore) ListClients(ctx context.Context, tenant string, after ClientID, limit int) ([]Client, error) {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return nil, err
+	}
+	a := string(after)
+	if a == "" {
+		a = PlatformTenant // the zero UUID: lower than every id
+	}
+	var out []Client
+	err = s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q.listClients, tenant, a, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scanClient(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// changeClient locks the tenant's live client in a transaction of sc, checks ifMatch, and calls
+// fn with the transaction and the client.
+func (s *sqlStore) changeClient(ctx context.Context, tenant string, id ClientID, ifMatch *int64,
+	fn func(tx *sqlstore.Tx, c *Client) error) (Client, error) {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return Client{}, err
+	}
+	var c Client
+	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		var err error
+		if c, err = scanClient(tx.QueryRowContext(ctx, s.q.lockClient, tenant, string(id))); err != nil {
+			return err
+		}
+		if ifMatch != nil && *ifMatch != c.Version {
+			return ErrVersionMismatch
+		}
+		return fn(tx, &c)
+	})
+	return c, err
+}
+
+// writeClient stores c's mutable columns (statement updateClient).
+func (s *sqlStore) writeClient(ctx context.Context, tx *sqlstore.Tx, c Client) error {
+	lists, err := clientLists(c)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.q.updateClient, c.Tenant, string(c.ID), c.Name, lists[0], lists[1], lists[2], lists[3],
+		c.FirstParty, c.PlatformAdmin, c.SecretHash, sqlstore.NullUTC(c.SecretRotatedAt), c.Version,
+		sqlstore.UTC(c.UpdatedAt), sqlstore.NullUTC(c.DeletedAt))
+	return err
+}
+
+// UpdateClient implements Store.
+func (s *sqlStore) UpdateClient(ctx context.Context, tenant string, id ClientID, ifMatch *int64, fn func(*Client) error) (Client, error) {
+	return s.changeClient(ctx, tenant, id, ifMatch, func(tx *sqlstore.Tx, c *Client) error {
+		before := *c
+		next := cloneClient(*c)
+		if err := fn(&next); err != nil {
+			return err
+		}
+		// What fn may not change stays as it was.
+		next.ID, next.Tenant, next.Type, next.SecretHash, next.SecretRotatedAt = before.ID, before.Tenant, before.Type, before.SecretHash, before.SecretRotatedAt
+		next.Version, next.CreatedAt, next.UpdatedAt, next.DeletedAt = before.Version, before.CreatedAt, before.UpdatedAt, before.DeletedAt
+		if sameClient(before, next) {
+			return nil
+		}
+		next.Version, next.UpdatedAt = before.Version+1, s.now()
+		if err := s.writeClient(ctx, tx, next); err != nil {
+			return err
+		}
+		ev, err := s.event(ctx, contracts.ClientUpdated, string(next.ID), tenant, clientData(next))
+		if err != nil {
+			return err
+		}
+		*c = next
+		s.invalidateAfter(ctx, tx, c.ID)
+		return outbox.Emit(ctx, tx, ev)
+	})
+}
+
+// RotateClientSecret implements Store.
+func (s *sqlStore) RotateClientSecret(ctx context.Context, tenant string, id ClientID, ifMatch *int64) (Client, string, error) {
+	var secret string
+	c, err := s.changeClient(ctx, tenant, id, ifMatch, func(tx *sqlstore.Tx, c *Client) error {
+		if c.Type != ClientConfidential {
+			return ErrPublicClient
+		}
+		now := s.now()
+		secret, c.SecretHash = newClientSecret()
+		c.SecretRotatedAt, c.Version, c.UpdatedAt = &now, c.Version+1, now
+		if err := s.writeClient(ctx, tx, *c); err != nil {
+			return err
+		}
+		ev, err := s.event(ctx, contracts.ClientSecretRotated, string(c.ID), tenant, contracts.ClientSecretRotatedData{
+			TenantID: eventTenant(tenant), ClientID: string(c.ID), RotatedAt: now})
+		if err != nil {
+			return err
+		}
+		s.invalidateAfter(ctx, tx, c.ID)
+		return outbox.Emit(ctx, tx, ev)
+	})
+	if err != nil {
+		return Client{}, "", err
+	}
+	return c, secret, nil
+}
+
+// DeleteClient implements Store.
+func (s *sqlStore) DeleteClient(ctx context.Context, tenant string, id ClientID, ifMatch *int64) error {
+	_, err := s.changeClient(ctx, tenant, id, ifMatch, func(tx *sqlstore.Tx, c *Client) error {
+		now := s.now()
+		c.DeletedAt, c.SecretHash, c.Version, c.UpdatedAt = &now, nil, c.Version+1, now
+		if err := s.writeClient(ctx, tx, *c); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q.revokeClientTokens, tenant, string(c.ID), sqlstore.UTC(now))
+		if err != nil {
+			return err
+		}
+		revoked, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		ev, err := s.event(ctx, contracts.ClientDeleted, string(c.ID), tenant, contracts.ClientDeletedData{
+			TenantID: eventTenant(tenant), ClientID: string(c.ID), DeletedAt: now, RevokedRefreshTokens: int(revoked)})
+		if err != nil {
+			return err
+		}
+		s.invalidateAfter(ctx, tx, c.ID)
+		return outbox.Emit(ctx, tx, ev)
+	})
+	return err
+}
+
+// ---- authorization codes ----
+
+// CreateCode implements Store.
+func (s *sqlStore) CreateCode(ctx context.Context, c Code) error {
+	sc, err := scopeOf(c.TenantID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	if c.FamilyID == "" {
+		c.FamilyID = newID()
+	}
+	switch {
+	case len(c.Hash) != len(unmatchableHash):
+		return invalid("a code is stored as its SHA-256 (HashCode)")
+	case !validID(string(c.ClientID)) || !validID(c.FamilyID):
+		return invalid("a code's client id and family id must be canonical UUIDs")
+	case c.Subject == "" || c.AuthRequestID == "":
+		return invalid("a code needs its subject and auth request id")
+	case !c.ExpiresAt.After(now):
+		return invalid("a code must expire in the future")
+	case !json.Valid(c.Request) || len(c.Request) == 0 || c.Request[0] != '{':
+		return invalid("a code's request must be a JSON object")
+	}
+	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q.insertCode, c.TenantID, c.Hash, c.AuthRequestID, string(c.ClientID), c.Subject,
+			string(c.Request), c.FamilyID, sqlstore.UTC(c.CreatedAt), sqlstore.UTC(c.ExpiresAt))
+		return err
+	})
+}
+
+// RedeemCode implements Store.
+func (s *sqlStore) RedeemCode(ctx context.Context, tenant string, codeHash []byte) (Code, error) {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return Code{}, err
+	}
+	var code Code
+	reused := false
+	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		now := s.now()
+		var err error
+		code, err = scanCode(tx.QueryRowContext(ctx, s.q.redeemCode, tenant, codeHash, sqlstore.UTC(now)))
+		if err == nil {
+			code.TenantID = tenant
+			return nil
+		}
+		if !errors.Is(err, ErrCodeNotFound) {
+			return err
+		}
+		if code, err = scanCode(tx.QueryRowContext(ctx, s.q.codeByHash, tenant, codeHash)); err != nil {
+			return err
+		}
+		if code.RedeemedAt == nil {
+			return ErrCodeExpired
+		}
+		// A second redemption: the code leaked. Mark it (waiting for a refresh token being created
+		// in its family to commit, so the revocation below sees it), revoke the family, commit.
+		reused = true
+		if _, err := tx.ExecContext(ctx, s.q.markCodeReused, tenant, codeHash, sqlstore.UTC(now)); err != nil {
+			return err
+		}
+		n, err := s.revokeFamily(ctx, tx, tenant, code.FamilyID, now)
+		if err != nil {
+			return err
+		}
+		ev, err := s.event(ctx, contracts.RefreshTokenReuseDetected, code.FamilyID, tenant, contracts.RefreshTokenReuseDetectedData{
+			TenantID: eventTenant(tenant), ClientID: string(code.ClientID), Subject: code.Subject, FamilyID: code.FamilyID,
+			Via: contracts.ReuseViaAuthorizationCode, RevokedTokens: n, DetectedAt: now})
+		if err != nil {
+			return err
+		}
+		return outbox.Emit(ctx, tx, ev)
+	})
+	switch {
+	case err != nil:
+		return Code{}, err
+	case reused:
+		return Code{}, ErrCodeReused
+	}
+	return code, nil
+}
+
+// ---- refresh tokens ----
+
+// maxFamilyPasses bounds revokeFamily's passes; each pass after the first exists only when a
+// rotation committed during the previous one, which takes a client round trip.
+const maxFamilyPasses = 10
+
+// revokeFamily revokes every refresh token of the family and returns how many. In READ COMMITTED a
+// pass does not see a successor inserted by a rotation that committed while the pass waited for
+// the rotated token's row lock; the next pass (a new statement) does. So it repeats until a pass
+// revokes nothing: a family that is being revoked cannot keep a live member.
+func (s *sqlStore) revokeFamily(ctx context.Context, tx *sqlstore.Tx, tenant, family string, now time.Time) (int, error) {
+	total := 0
+	for pass := 0; pass < maxFamilyPasses; pass++ {
+		res, err := tx.ExecContext(ctx, s.q.revokeFamily, tenant, family, sqlstore.UTC(now))
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			return total, nil
+		}
+		total += int(n)
+	}
+	return total, nil
+}
+
+// CreateRefreshToken implements Store.
+func (s *sqlStore) CreateRefreshToken(ctx context.Context, rt RefreshToken) (string, error) {
+	sc, err := scopeOf(rt.TenantID)
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	newFamily := rt.FamilyID == ""
+	if newFamily {
+		rt.FamilyID = newID()
+	}
+	if err := checkRefreshToken(rt, now); err != nil {
+		return "", err
+	}
+	scopes, audience, amr, err := refreshLists(rt)
+	if err != nil {
+		return "", err
+	}
+	value, hash := newRefreshToken(rt.TenantID)
+	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		if !newFamily {
+			// The family of a code being redeemed: refused once the code was reused, and the
+			// shared lock makes a concurrent reuse wait for this insert (see lockCodeFamily).
+			rows, err := tx.QueryContext(ctx, s.q.lockCodeFamily, rt.TenantID, rt.FamilyID)
+			if err != nil {
+				return err
+			}
+			reused, err := scanInts(rows)
+			if err != nil {
+				return err
+			}
+			if slices.Contains(reused, 1) {
+				return ErrCodeReused
+			}
+		}
+		_, err := tx.ExecContext(ctx, s.q.insertRefreshToken, rt.TenantID, newID(), hash, rt.FamilyID, string(rt.ClientID),
+			rt.Subject, scopes, audience, sqlstore.UTC(rt.AuthTime), amr, sqlstore.UTC(now), sqlstore.UTC(rt.ExpiresAt))
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return value, nil
+}
+
+// checkRefreshToken checks what a refresh token is stored with.
+func checkRefreshToken(rt RefreshToken, now time.Time) error {
+	switch {
+	case !validID(string(rt.ClientID)) || !validID(rt.FamilyID):
+		return invalid("a refresh token's client id and family id must be canonical UUIDs")
+	case rt.Subject == "" || len(rt.Subject) > 200:
+		return invalid("a refresh token needs its subject (at most 200 bytes)")
+	case !rt.ExpiresAt.After(now):
+		return invalid("a refresh token must expire in the future")
+	}
+	return nil
+}
+
+// RefreshTokenByValue implements Store.
+func (s *sqlStore) RefreshTokenByValue(ctx context.Context, value string) (RefreshToken, error) {
+	tenant, hash, err := parseRefreshToken(value)
+	if err != nil {
+		return RefreshToken{}, err
+	}
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return RefreshToken{}, ErrRefreshTokenNotFound
+	}
+	var rt RefreshToken
+	err = s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		var err error
+		rt, err = scanRefreshToken(tx.QueryRowContext(ctx, s.q.refreshTokenByHash, tenant, hash))
+		return err
+	})
+	if err != nil {
+		return RefreshToken{}, err
+	}
+	rt.TenantID = tenant
+	switch {
+	case rt.ConsumedAt != nil:
+		if err := s.reuseDetected(ctx, sc, rt); err != nil {
+			return RefreshToken{}, err
+		}
+		return RefreshToken{}, ErrRefreshTokenReused
+	case rt.RevokedAt != nil || !rt.ExpiresAt.After(s.now()):
+		return RefreshToken{}, ErrRefreshTokenNotFound
+	}
+	return rt, nil
+}
+
+// reuseDetected revokes the family of the consumed token rt and emits RefreshTokenReuseDetected,
+// in a transaction of its own that commits.
+func (s *sqlStore) reuseDetected(ctx context.Context, sc sqlstore.Scope, rt RefreshToken) error {
+	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		return s.revokeReused(ctx, tx, rt)
+	})
+}
+
+// revokeReused is reuseDetected inside tx.
+func (s *sqlStore) revokeReused(ctx context.Context, tx *sqlstore.Tx, rt RefreshToken) error {
+	now := s.now()
+	n, err := s.revokeFamily(ctx, tx, rt.TenantID, rt.FamilyID, now)
+	if err != nil {
+		return err
+	}
+	ev, err := s.event(ctx, contracts.RefreshTokenReuseDetected, rt.FamilyID, rt.TenantID, contracts.RefreshTokenReuseDetectedData{
+		TenantID: eventTenant(rt.TenantID), ClientID: string(rt.ClientID), Subject: rt.Subject, FamilyID: rt.FamilyID,
+		Via: contracts.ReuseViaRefreshToken, RevokedTokens: n, DetectedAt: now})
+	if err != nil {
+		return err
+	}
+	return outbox.Emit(ctx, tx, ev)
+}
+
+// RotateRefreshToken implements Store.
+func (s *sqlStore) RotateRefreshToken(ctx context.Context, value string, next RefreshToken) (string, error) {
+	tenant, hash, err := parseRefreshToken(value)
+	if err != nil {
+		return "", err
+	}
+	sc, err := scopeOf(tenant)
+	if err != nil || !validID(string(next.ClientID)) {
+		return "", ErrRefreshTokenNotFound
+	}
+	successor := newID()
+	newValue, newHash := newRefreshToken(tenant)
+	reused := false
+	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		reused = false // a retried transaction starts over
+		now := s.now()
+		old, err := scanRefreshToken(tx.QueryRowContext(ctx, s.q.consumeRefreshToken, tenant, hash, string(next.ClientID),
+			sqlstore.UTC(now), successor))
+		if errors.Is(err, ErrRefreshTokenNotFound) {
+			// Not live for this client: find out why.
+			if old, err = scanRefreshToken(tx.QueryRowContext(ctx, s.q.refreshTokenByHash, tenant, hash)); err != nil {
+				return err
+			}
+			if old.ConsumedAt == nil {
+				return ErrRefreshTokenNotFound // revoked, expired, or another client's
+			}
+			// Rotated before: a replay, or the loser of a concurrent rotation (which waited for
+			// the winner's commit, so the winner's successor is revoked too).
+			reused = true
+			old.TenantID = tenant
+			return s.revokeReused(ctx, tx, old)
+		}
+		if err != nil {
+			return err
+		}
+		rt := old
+		rt.TenantID, rt.ID = tenant, successor
+		if next.Scopes != nil {
+			for _, sc := range next.Scopes {
+				if !slices.Contains(old.Scopes, sc) {
+					return fmt.Errorf("%w: %s", ErrScopeNotGranted, sc)
+				}
+			}
+			rt.Scopes = next.Scopes
+		}
+		if next.Audience != nil {
+			rt.Audience = next.Audience
+		}
+		if !next.ExpiresAt.IsZero() {
+			rt.ExpiresAt = next.ExpiresAt
+		}
+		if err := checkRefreshToken(rt, now); err != nil {
+			return err
+		}
+		scopes, audience, amr, err := refreshLists(rt)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q.insertRefreshToken, tenant, successor, newHash, rt.FamilyID, string(rt.ClientID),
+			rt.Subject, scopes, audience, sqlstore.UTC(rt.AuthTime), amr, sqlstore.UTC(now), sqlstore.UTC(rt.ExpiresAt))
+		return err
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case reused:
+		return "", ErrRefreshTokenReused
+	}
+	return newValue, nil
+}
+
+// RevokeRefreshFamily implements Store.
+func (s *sqlStore) RevokeRefreshFamily(ctx context.Context, value, clientID string) error {
+	tenant, hash, err := parseRefreshToken(value)
+	if err != nil {
+		return nil // not a refresh token of this server: nothing to revoke (RFC 7009 §2.2)
+	}
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return nil
+	}
+	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		rt, err := scanRefreshToken(tx.QueryRowContext(ctx, s.q.refreshTokenByHash, tenant, hash))
+		if errors.Is(err, ErrRefreshTokenNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if string(rt.ClientID) != clientID {
+			return ErrTokenClientMismatch
+		}
+		_, err = s.revokeFamily(ctx, tx, tenant, rt.FamilyID, s.now())
+		return err
+	})
+}
+
+// ---- access tokens ----
+
+// RevokeAccessToken implements Store.
+func (s *sqlStore) RevokeAccessToken(ctx context.Context, tenant, jti, clientID string, exp time.Time) error {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return err
+	}
+	if !validID(jti) || !validID(clientID) {
+		return invalid("an access token's jti and client id must be canonical UUIDs")
+	}
+	if !exp.After(s.now()) {
+		return nil // expired already: no verifier accepts it
+	}
+	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q.insertRevokedToken, tenant, jti, clientID, sqlstore.UTC(exp))
+		return err
+	})
+}
+
+// AccessTokenRevoked implements Store.
+func (s *sqlStore) AccessTokenRevoked(ctx context.Context, tenant, jti string) (bool, error) {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return false, err
+	}
+	if !validID(jti) {
+		return false, nil // no such jti was ever recorded
+	}
+	revoked := false
+	err = s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, s.q.revokedToken, tenant, jti).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		revoked = err == nil
+		return err
+	})
+	return revoked, err
+}
+
+// EmitTokenIssued implements Store.
+func (s *sqlStore) EmitTokenIssued(ctx context.Context, tenant string, d contracts.TokenIssuedData) error {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return err
+	}
+	d.TenantID = eventTenant(tenant)
+	if d.Scopes == nil {
+		d.Scopes = []string{}
+	}
+	ev, err := s.event(ctx, contracts.TokenIssued, d.TokenID, tenant, d)
+	if err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error { return outbox.Emit(ctx, tx, ev) })
+}
+
+// ---- consents ----
+
+// Consent implements Store.
+func (s *sqlStore) Consent(ctx context.Context, tenant, subject, clientID string) ([]string, error) {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	if !validID(clientID) {
+		return out, nil
+	}
+	err = s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		var raw string
+		err := tx.QueryRowContext(ctx, s.q.consent, tenant, subject, clientID).Scan(&raw)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal([]byte(raw), &out)
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+// GrantConsent implements Store.
+func (s *sqlStore) GrantConsent(ctx context.Context, tenant, subject, clientID string, scopes []string) error {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return err
+	}
+	if !validID(clientID) || subject == "" || len(subject) > 200 {
+		return invalid("a consent needs a subject (at most 200 bytes) and a client id")
+	}
+	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		var have []string
+		var raw string
+		err := tx.QueryRowContext(ctx, s.q.lockConsent, tenant, subject, clientID).Scan(&raw)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			if err := json.Unmarshal([]byte(raw), &have); err != nil {
+				return err
+			}
+		}
+		all := append(slices.Clone(have), scopes...)
+		slices.Sort(all)
+		list, err := jsonList(slices.Compact(all))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q.upsertConsent, tenant, subject, clientID, list, sqlstore.UTC(s.now()))
+		return err
+	})
+}
+
+// ---- maintenance ----
+
+// Health implements Store.
+func (s *sqlStore) Health(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// The bounds of a pruning keyset that no row reaches: every key is above pruneFloor's, and an
+// expired row (expires_at < cutoff) is below (cutoff, pruneCeilingID, pruneCeilingHash).
+var (
+	pruneFloorHash   = []byte{0}
+	pruneCeilingHash = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	pruneFloorTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+const pruneCeilingID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+// PruneBatch implements Store: the batch's last key is the limit-th expired row after after, in
+// the index order (its bound statement); the batch is then the index range (after, last], deleted
+// in one statement. Without a limit-th row the batch is the rest of the expired rows.
+func (s *sqlStore) PruneBatch(ctx context.Context, table PruneTable, cutoff time.Time, after PruneKey, limit int) (int, PruneKey, bool, error) {
+	if limit < 1 {
+		return 0, after, false, invalid("a pruning batch deletes at least one row")
+	}
+	if after.ExpiresAt.IsZero() {
+		after = PruneKey{ExpiresAt: pruneFloorTime, Tenant: PlatformTenant, Hash: pruneFloorHash, ID: PlatformTenant}
+	}
+	cutoff = sqlstore.UTC(cutoff)
+	var deleted int64
+	var through PruneKey
+	done := false
+	err := s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		var row *sql.Row
+		switch table {
+		case PruneCodes:
+			row = tx.QueryRowContext(ctx, s.q.pruneCodesBound, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.Hash, limit-1)
+		case PruneRefreshTokens:
+			row = tx.QueryRowContext(ctx, s.q.pruneRefreshBound, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.ID, limit-1)
+		case PruneRevokedTokens:
+			row = tx.QueryRowContext(ctx, s.q.pruneRevokedBound, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.ID, limit-1)
+		default:
+			return fmt.Errorf("authz: no pruned table %q", table)
+		}
+		through = PruneKey{}
+		var id sql.NullString
+		err := row.Scan(&through.ExpiresAt, &through.Tenant, pruneKeyDest(table, &through, &id))
+		through.ID = id.String
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			// Fewer than limit expired rows left: this batch is all of them.
+			done = true
+			through = PruneKey{ExpiresAt: cutoff, Tenant: pruneCeilingID, Hash: pruneCeilingHash, ID: pruneCeilingID}
+		case err != nil:
+			return err
+		}
+		var res sql.Result
+		switch table {
+		case PruneCodes:
+			res, err = tx.ExecContext(ctx, s.q.pruneCodes, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.Hash,
+				sqlstore.UTC(through.ExpiresAt), through.Tenant, through.Hash)
+		case PruneRefreshTokens:
+			res, err = tx.ExecContext(ctx, s.q.pruneRefresh, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.ID,
+				sqlstore.UTC(through.ExpiresAt), through.Tenant, through.ID)
+		case PruneRevokedTokens:
+			res, err = tx.ExecContext(ctx, s.q.pruneRevoked, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.ID,
+				sqlstore.UTC(through.ExpiresAt), through.Tenant, through.ID)
+		}
+		if err != nil {
+			return err
+		}
+		deleted, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, after, false, err
+	}
+	through.ExpiresAt = through.ExpiresAt.UTC()
+	return int(deleted), through, done, nil
+}
+
+// pruneKeyDest is where a bound statement's key column scans to: the hash, or the id.
+func pruneKeyDest(table PruneTable, k *PruneKey, id *sql.NullString) any {
+	if table == PruneCodes {
+		return &k.Hash
+	}
+	return id
+}
+
+// ---- scanning and helpers ----
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// validID reports whether s is a canonical non-nil UUID.
+func validID(s string) bool {
+	_, ok := parseID(s)
+	return ok
+}
+
+// clientNotFound maps "no row" to ErrClientNotFound, keeping the chain.
+func clientNotFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, sqlstore.ErrNotFound) {
+		return fmt.Errorf("%w: %w", ErrClientNotFound, err)
+	}
+	return err
+}
+
+func scanClient(r rowScanner) (Client, error) {
+	var c Client
+	var id, typ, redirect, postLogout, grants, scopes string
+	var rotated, deleted sql.NullTime
+	err := r.Scan(&c.Tenant, &id, &c.Name, &typ, &redirect, &postLogout, &grants, &scopes, &c.FirstParty, &c.PlatformAdmin,
+		&c.SecretHash, &rotated, &c.Version, &c.CreatedAt, &c.UpdatedAt, &deleted)
+	if err != nil {
+		return Client{}, clientNotFound(err)
+	}
+	c.ID, c.Type = ClientID(id), ClientType(typ)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	c.SecretRotatedAt, c.DeletedAt = ptrUTC(rotated), ptrUTC(deleted)
+	if len(c.SecretHash) == 0 {
+		c.SecretHash = nil
+	}
+	for _, l := range []struct {
+		raw string
+		to  any
+	}{{redirect, &c.RedirectURIs}, {postLogout, &c.PostLogoutRedirectURIs}, {grants, &c.GrantTypes}, {scopes, &c.Scopes}} {
+		if err := json.Unmarshal([]byte(l.raw), l.to); err != nil {
+			return Client{}, fmt.Errorf("authz: stored client %s: %w", id, err)
+		}
+	}
+	return c, nil
+}
+
+func scanCode(r rowScanner) (Code, error) {
+	var c Code
+	var client, request string
+	var redeemed sql.NullTime
+	err := r.Scan(&c.Hash, &c.AuthRequestID, &client, &c.Subject, &request, &c.FamilyID, &c.CreatedAt, &c.ExpiresAt, &redeemed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Code{}, ErrCodeNotFound
+	}
+	if err != nil {
+		return Code{}, err
+	}
+	c.ClientID, c.Request = ClientID(client), []byte(request)
+	c.CreatedAt, c.ExpiresAt, c.RedeemedAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC(), ptrUTC(redeemed)
+	return c, nil
+}
+
+func scanRefreshToken(r rowScanner) (RefreshToken, error) {
+	var t RefreshToken
+	var client, scopes, audience, amr string
+	var consumed, revoked sql.NullTime
+	err := r.Scan(&t.ID, &t.FamilyID, &client, &t.Subject, &scopes, &audience, &amr, &t.AuthTime, &t.CreatedAt, &t.ExpiresAt,
+		&consumed, &t.ReplacedBy, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return RefreshToken{}, ErrRefreshTokenNotFound
+	}
+	if err != nil {
+		return RefreshToken{}, err
+	}
+	t.ClientID = ClientID(client)
+	t.AuthTime, t.CreatedAt, t.ExpiresAt = t.AuthTime.UTC(), t.CreatedAt.UTC(), t.ExpiresAt.UTC()
+	t.ConsumedAt, t.RevokedAt = ptrUTC(consumed), ptrUTC(revoked)
+	for _, l := range []struct {
+		raw string
+		to  *[]string
+	}{{scopes, &t.Scopes}, {audience, &t.Audience}, {amr, &t.AMR}} {
+		if err := json.Unmarshal([]byte(l.raw), l.to); err != nil {
+			return RefreshToken{}, fmt.Errorf("authz: stored refresh token %s: %w", t.ID, err)
+		}
+	}
+	return t, nil
+}
+
+// scanInts reads a query of one integer column.
+func scanInts(rows *sql.Rows) ([]int, error) {
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// jsonList is a list as the JSON array text the tables keep ([] for nil).
+func jsonList[T ~string](l []T) (string, error) {
+	if l == nil {
+		l = []T{}
+	}
+	b, err := json.Marshal(l)
+	return string(b), err
+}
+
+// clientLists are the client's redirect URIs, post-logout redirect URIs, grant types and scopes as
+// JSON array text.
+func clientLists(c Client) ([4]string, error) {
+	var out [4]string
+	var err error
+	if out[0], err = jsonList(c.RedirectURIs); err != nil {
+		return out, err
+	}
+	if out[1], err = jsonList(c.PostLogoutRedirectURIs); err != nil {
+		return out, err
+	}
+	if out[2], err = jsonList(c.GrantTypes); err != nil {
+		return out, err
+	}
+	out[3], err = jsonList(c.Scopes)
+	return out, err
+}
+
+// refreshLists are the token's scopes, audience and amr as JSON array text.
+func refreshLists(t RefreshToken) (scopes, audience, amr string, err error) {
+	if scopes, err = jsonList(t.Scopes); err != nil {
+		return
+	}
+	if audience, err = jsonList(t.Audience); err != nil {
+		return
+	}
+	amr, err = jsonList(t.AMR)
+	return
+}
+
+func ptrUTC(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+// cloneClient copies c with lists of its own, for a closure to change.
+func cloneClient(c Client) Client {
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.Scopes = slices.Clone(c.Scopes)
+	return c
+}
+
+// sameClient reports whether a and b hold the same mutable values.
+func sameClient(a, b Client) bool {
+	return a.Name == b.Name && a.FirstParty == b.FirstParty && a.PlatformAdmin == b.PlatformAdmin &&
+		slices.Equal(a.RedirectURIs, b.RedirectURIs) && slices.Equal(a.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs) &&
+		slices.Equal(a.GrantTypes, b.GrantTypes) && slices.Equal(a.Scopes, b.Scopes)
+}
+
+// clientData is the ClientCreated/ClientUpdated data of c.
+func clientData(c Client) contracts.ClientData {
+	str := func(l []string) []string {
+		if l == nil {
+			return []string{}
+		}
+		return l
+	}
+	grants := make([]string, len(c.GrantTypes))
+	for i, g := range c.GrantTypes {
+		grants[i] = string(g)
+	}
+	scopes := make([]string, len(c.Scopes))
+	for i, sc := range c.Scopes {
+		scopes[i] = string(sc)
+	}
+	return contracts.ClientData{TenantID: eventTenant(c.Tenant), ClientID: string(c.ID), Name: c.Name, ClientType: string(c.Type),
+		RedirectURIs: str(c.RedirectURIs), PostLogoutRedirectURIs: str(c.PostLogoutRedirectURIs), GrantTypes: grants,
+		Scopes: scopes, FirstParty: c.FirstParty, PlatformAdmin: c.PlatformAdmin, Version: c.Version}
+}
