@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"strings"
 	"testing"
+
+	"spine/shared/auth"
 )
 
 func TestToken_RefusesWithoutExactlyOneOfTenantAndPlatformAdmin(t *testing.T) {
@@ -49,5 +52,20 @@ func TestToken_RefusesAnIssuerThatIsNotThisServersConnectURL(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "/api/connect") {
 		t.Fatalf("stderr = %q", stderr.String())
+	}
+}
+
+// The verifier's in-process keys forward to the authorization server once it is built; before,
+// every lookup fails (the API answers 401), never a nil dereference.
+func TestLateKeys_RefuseUntilWiredThenForward(t *testing.T) {
+	l := &lateKeys{}
+	if _, err := l.VerificationKeys(t.Context()); err == nil {
+		t.Fatal("keys before the authorization server is wired")
+	}
+	want := []auth.PublicKey{{ID: "k1", Algorithm: "ES256"}}
+	l.set(auth.KeySourceFunc(func(context.Context) ([]auth.PublicKey, error) { return want, nil }))
+	got, err := l.VerificationKeys(t.Context())
+	if err != nil || len(got) != 1 || got[0].ID != "k1" {
+		t.Fatalf("%v %v", got, err)
 	}
 }

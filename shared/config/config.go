@@ -83,6 +83,10 @@ type Config struct {
 	// a static development token; without it, with the managed identity. Only for a loopback
 	// vault URL.
 	KeyVaultCAFile string
+	// AuthzDevClient is SPINE_AUTHZ_DEV_CLIENT (default false; only scripts/run.sh sets it): the
+	// authz service ensures at start-up the platform dev client `handler token` mints through,
+	// its credentials in the vault only.
+	AuthzDevClient bool
 	// MaxBodyBytes is SPINE_MAX_BODY_BYTES (default 1048576): larger request bodies get 413.
 	MaxBodyBytes int64
 	// CacheTTL is SPINE_CACHE_TTL (default 60s): the TTL of cached tenant reads and of identity's
@@ -223,6 +227,7 @@ func Load(get Getenv, services []string) (Config, error) {
 	c.KeyVaultURL = get("SPINE_KEYVAULT_URL")
 	c.KeyVaultCAFile = get("SPINE_KEYVAULT_CA_FILE")
 	errs = append(errs, checkKeyVault(c)...)
+	c.AuthzDevClient = parseBool(get, "SPINE_AUTHZ_DEV_CLIENT", false, &errs)
 
 	c.MaxBodyBytes = 1 << 20
 	if v := get("SPINE_MAX_BODY_BYTES"); v != "" {
@@ -403,6 +408,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("authJWKS", c.AuthJWKSURL+c.AuthJWKSFile),
 		slog.String("keyVault", c.KeyVaultURL),
 		slog.String("keyVaultCAFile", c.KeyVaultCAFile),
+		slog.Bool("authzDevClient", c.AuthzDevClient),
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
 		slog.Duration("cacheTTL", c.CacheTTL),
 		slog.String("metricsAddr", c.MetricsAddr),

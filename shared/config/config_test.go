@@ -89,6 +89,7 @@ func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 		}, []string{"SPINE_AUTH_ISSUER", "absolute"}},
 		{"unknown service", func(m map[string]string) { m["SPINE_SERVICES"] = "tenants,payroll" }, []string{"SPINE_SERVICES", "payroll"}},
 		{"bad bool", func(m map[string]string) { m["SPINE_STANDALONE"] = "maybe" }, []string{"SPINE_STANDALONE"}},
+		{"bad dev client bool", func(m map[string]string) { m["SPINE_AUTHZ_DEV_CLIENT"] = "yes please" }, []string{"SPINE_AUTHZ_DEV_CLIENT"}},
 		{"bad ttl", func(m map[string]string) { m["SPINE_CACHE_TTL"] = "-1s" }, []string{"SPINE_CACHE_TTL"}},
 		{"bad level", func(m map[string]string) { m["SPINE_LOG_LEVEL"] = "loud" }, []string{"SPINE_LOG_LEVEL"}},
 		{"metrics on the network", func(m map[string]string) { m["SPINE_METRICS_ADDR"] = "0.0.0.0:9464" }, []string{"SPINE_METRICS_ADDR"}},
