@@ -53,8 +53,8 @@ func TestLifecycleRuleInput(t *testing.T) {
 }
 
 func TestRoleDefinitionID(t *testing.T) {
-	got := RoleDefinitionID("sub", RoleKeyVaultSecretsUser)
-	want := "/subscriptions/sub/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6"
+	got := RoleDefinitionID("sub", RoleKeyVaultSecretsOfficer)
+	want := "/subscriptions/sub/providers/Microsoft.Authorization/roleDefinitions/b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 	if got != want {
 		t.Errorf("RoleDefinitionID = %q, want %q", got, want)
 	}

@@ -641,7 +641,7 @@ func SubscriptionsFilterByEventType(s *Snapshot, e Expectations) error {
 }
 
 // ExpectedRoleAssignments lists the app identity's role assignments: Key Vault
-// Secrets User on the vault, Storage Blob Data Contributor on the account,
+// Secrets Officer on the vault (the authorization server writes its keys), Storage Blob Data Contributor on the account,
 // Storage Table Data Contributor on the maintenance ledger table, Monitoring
 // Metrics Publisher on Application Insights, Service Bus Data Sender on every
 // topic and Service Bus Data Receiver on every subscription.
@@ -652,7 +652,7 @@ func ExpectedRoleAssignments(s *Snapshot) []string {
 			out = append(out, role+" @ "+r.ID)
 		}
 	}
-	add(azure.RoleKeyVaultSecretsUser, s.OfType(tVault))
+	add(azure.RoleKeyVaultSecretsOfficer, s.OfType(tVault))
 	add(azure.RoleStorageBlobDataContributor, s.OfType(tStorageAccount))
 	add(azure.RoleStorageTableDataContributor, s.OfType(tTable))
 	add(azure.RoleMonitoringMetricsPublisher, s.OfType(tComponent))
@@ -784,6 +784,10 @@ func FunctionApp(s *Snapshot, e Expectations) error {
 		if settings[k] == "" {
 			c.failf("app setting %s is missing", k)
 		}
+	}
+	// The app reaches this stack's vault (the authorization server's keys), nothing else.
+	if uri, _ := kv.Out("properties.vaultUri").(string); uri == "" || settings["SPINE_KEYVAULT_URL"] != uri {
+		c.failf("app setting SPINE_KEYVAULT_URL = %q, want the vault's URI %q", settings["SPINE_KEYVAULT_URL"], uri)
 	}
 	for _, k := range []string{"AzureWebJobsStorage", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING"} {
 		if _, ok := settings[k]; ok {

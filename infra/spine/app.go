@@ -114,7 +114,8 @@ func (d *deployment) secrets(kv *azure.Vault, id *azure.UserAssignedIdentity, db
 }
 
 // roleAssignments grants the app's identity exactly what it uses, each at the
-// narrowest scope: reading secrets, blob and table data, sending on every topic,
+// narrowest scope: reading and writing secrets (the authorization server creates
+// and rotates its keys in the vault), blob and table data, sending on every topic,
 // receiving on its own subscriptions, and publishing telemetry.
 func (d *deployment) roleAssignments(id *azure.UserAssignedIdentity, kv *azure.Vault, st *storage, bus *serviceBus,
 	appi *azure.Component,
@@ -124,7 +125,11 @@ func (d *deployment) roleAssignments(id *azure.UserAssignedIdentity, kv *azure.V
 		scope           pulumi.StringInput
 	}
 	grants := []grant{
-		{"role-keyvault-secrets-user", azure.RoleKeyVaultSecretsUser, "read the app's secrets (Key Vault references)", azure.ID(kv)},
+		// Secrets Officer, not Secrets User: besides reading (Key Vault references), the
+		// authorization server creates authz-signing-key and authz-crypto-key at first start
+		// and writes a new signing key version at every rotation (shared/secrets). A
+		// narrower scope (the secrets themselves) needs them to exist before the grant.
+		{"role-keyvault-secrets-officer", azure.RoleKeyVaultSecretsOfficer, "read the app's secrets; create and rotate the authorization server's keys", azure.ID(kv)},
 		{"role-storage-blob-data-contributor", azure.RoleStorageBlobDataContributor, "read and write blobs (artifacts, host storage, package)", azure.ID(st.account)},
 		{"role-storage-table-data-contributor", azure.RoleStorageTableDataContributor, "read and write the maintenance ledger", azure.ID(st.table)},
 		{"role-monitoring-metrics-publisher", azure.RoleMonitoringMetricsPublisher, "send telemetry with Entra authentication", azure.ID(appi)},
@@ -175,7 +180,7 @@ func (d *deployment) auth() (issuer, audience, jwks string) {
 }
 
 func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bus *serviceBus,
-	db *database, secrets *secretSettings, roles []pulumi.Resource,
+	db *database, kv *azure.Vault, secrets *secretSettings, roles []pulumi.Resource,
 ) (*azure.FunctionApp, error) {
 	f := d.cfg.Function
 	tags := d.tags(OwnerPlatform, ClassInternal)
@@ -218,6 +223,9 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bu
 		{Name: "SPINE_AUTH_ISSUER", Value: plain(issuer)},
 		{Name: "SPINE_AUTH_AUDIENCE", Value: plain(audience)},
 		{Name: "SPINE_AUTH_JWKS_URL", Value: plain(jwks)},
+		// The vault the app reads and writes at run time (the authorization server's keys),
+		// with its identity (AZURE_CLIENT_ID).
+		{Name: "SPINE_KEYVAULT_URL", Value: kv.URI()},
 	}
 	for _, svc := range d.cfg.Services {
 		settings = append(settings, azure.NameValue{Name: DBDialectSetting(svc), Value: plain(db.dialect)})
