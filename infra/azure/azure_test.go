@@ -10,7 +10,7 @@ func TestPluginVersion(t *testing.T) {
 	cases := map[string]string{
 		"azure-native:storage:StorageAccount":        AzureNativeVersion,
 		"azure-native:authorization:getClientConfig": AzureNativeVersion,
-		"tls:index/privateKey:PrivateKey":            TLSVersion,
+		"tls:index/privateKey:PrivateKey":            "",
 		"command:local:Command":                      CommandVersion,
 		"random:index/randomPassword:RandomPassword": "",
 	}

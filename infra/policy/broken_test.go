@@ -276,9 +276,9 @@ var brokenFixtures = []brokenFixture{
 		mutate: func(t *testing.T, s *policy.Snapshot) {
 			s.Outputs["redisUrl"] = policy.Output{Value: find(t, s, tSecret, "secret-redis-url").Str("properties.value")}
 		}},
-	{name: "stack output carries the signing key inside a list", base: "dev", check: "no-secrets-in-outputs", want: "stack output keys contains a secret value",
+	{name: "stack output carries a secret inside a list", base: "dev", check: "no-secrets-in-outputs", want: "stack output keys contains a secret value",
 		mutate: func(t *testing.T, s *policy.Snapshot) {
-			s.Outputs["keys"] = policy.Output{Value: []any{"public", find(t, s, tSecret, "secret-auth-signing-key").Str("properties.value")}}
+			s.Outputs["keys"] = policy.Output{Value: []any{"public", find(t, s, tSecret, "secret-appinsights-connection-string").Str("properties.value")}}
 		}},
 	{name: "stack output is a secret", base: "staging", check: "no-secrets-in-outputs", want: "stack output keyVaultUri is a secret",
 		mutate: func(t *testing.T, s *policy.Snapshot) {

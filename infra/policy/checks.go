@@ -52,7 +52,6 @@ const (
 	tFtpAllowed         = "azure-native:web:WebAppFtpAllowed"
 	tWorkspace          = "azure-native:operationalinsights:Workspace"
 	tComponent          = "azure-native:applicationinsights:Component"
-	tPrivateKey         = "tls:index/privateKey:PrivateKey"
 	tCommand            = "command:local:Command"
 )
 
@@ -898,7 +897,7 @@ func NoSecretsInOutputs(s *Snapshot, _ Expectations) error {
 
 // taggable are the resource types that carry Azure tags; notTaggable are child
 // or extension resources (they inherit their parent's context) and the
-// non-Azure tls and command resources. A type in neither list fails the check,
+// non-Azure command resources. A type in neither list fails the check,
 // so every new type is classified.
 var (
 	taggable = []string{
@@ -909,7 +908,7 @@ var (
 	notTaggable = []string{
 		tSubnet, tDNSZoneGroup, tRoleAssignment, tBlobService, tBlobContainer, tImmutabilityPolicy,
 		tManagementPolicy, tTable, tRedisAccess, tTopic, tSubscription, tRule, tTDE, tPGDatabase,
-		tPGConfiguration, tPGAdmin, tScmAllowed, tFtpAllowed, tPrivateKey, tCommand,
+		tPGConfiguration, tPGAdmin, tScmAllowed, tFtpAllowed, tCommand,
 	}
 )
 

@@ -55,19 +55,15 @@ func DBDialectSetting(service string) string {
 	return "SPINE_" + strings.ToUpper(service) + "_DB_DIALECT"
 }
 
-// secrets writes the app's connection settings and token signing key to Key
-// Vault. Their values exist only in the vault and, encrypted, in the stack's
-// state; the app reads the connection settings through Key Vault references.
-// The signing key is the authorization server's (authz), which is not written
-// yet: no app setting refers to it until code reads it.
+// secrets writes the app's connection settings to Key Vault. Their values exist
+// only in the vault and, encrypted, in the stack's state; the app reads them
+// through Key Vault references. The authorization server's keys are not written
+// here: the app creates and rotates them in the vault itself (shared/secrets), so
+// no private key is ever in the stack's state.
 func (d *deployment) secrets(kv *azure.Vault, id *azure.UserAssignedIdentity, db *database, cache *azure.Redis,
 	appi *azure.Component,
 ) (*secretSettings, error) {
 	s := &secretSettings{refs: map[string]pulumi.StringOutput{}}
-	signingKey, err := azure.NewPrivateKey(d.ctx, "auth-signing-key", azure.PrivateKeyArgs{Algorithm: "RSA", RSABits: 3072})
-	if err != nil {
-		return nil, err
-	}
 	type entry struct {
 		setting, name, owner, classification, contentType string
 		value                                             pulumi.StringOutput
@@ -91,10 +87,6 @@ func (d *deployment) secrets(kv *azure.Vault, id *azure.UserAssignedIdentity, db
 		entry{
 			setting: "APPLICATIONINSIGHTS_CONNECTION_STRING", name: "appinsights-connection-string",
 			owner: OwnerPlatform, classification: ClassInternal, contentType: "text/plain", value: appi.ConnectionString,
-		},
-		entry{
-			name: "auth-signing-key", owner: "authz", classification: ClassRestricted,
-			contentType: "application/x-pem-file", value: signingKey.PrivateKeyPemPkcs8,
 		},
 	)
 	for _, e := range entries {
