@@ -23,6 +23,7 @@ import (
 	"spine/handlers/identity"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
+	"spine/shared/authn"
 	"spine/shared/authz"
 	"spine/shared/blob"
 	"spine/shared/bus"
@@ -187,9 +188,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 
 	// Every enabled module, in the list's order; the tenant directory forwards to whichever
 	// module provides it, so the order of the list does not decide who may ask.
-	dir, perms := &lateDirectory{}, &latePermissions{}
+	dir, perms, users := &lateDirectory{}, &latePermissions{}, &lateUsers{}
 	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
-		Catalog: kit.CatalogOf(modules)}
+		Users: users, Catalog: kit.CatalogOf(modules)}
 	var svcs []kit.Service
 	mappers := []problem.Mapper{}
 	for _, m := range modules {
@@ -208,6 +209,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 		}
 		if p, ok := svc.(kit.PermissionsProvider); ok {
 			perms.set(p.Permissions())
+		}
+		if p, ok := svc.(kit.UsersProvider); ok {
+			users.set(p.Users())
 		}
 		if p, ok := svc.(kit.KeysProvider); ok && tokenKeys != nil {
 			tokenKeys.set(p.TokenKeys())
@@ -483,4 +487,32 @@ func (l *latePermissions) Effective(ctx context.Context, tenant tenancy.TenantID
 		return nil, errNoPermissions
 	}
 	return b.Effective(ctx, tenant, user)
+}
+
+// lateUsers is the sign-in question handed to every module: it forwards to the module that
+// provides it (identity), like lateDirectory.
+type lateUsers struct{ u atomic.Pointer[usersBox] }
+
+type usersBox struct{ authn.Users }
+
+func (l *lateUsers) set(u authn.Users) { l.u.Store(&usersBox{u}) }
+
+var errNoUsers = errors.New("authn: no service answers sign-in (identity is not enabled)")
+
+// Authenticate implements authn.Users.
+func (l *lateUsers) Authenticate(ctx context.Context, tenant tenancy.TenantID, email, password string) (string, error) {
+	b := l.u.Load()
+	if b == nil {
+		return "", errNoUsers
+	}
+	return b.Authenticate(ctx, tenant, email, password)
+}
+
+// Profile implements authn.Users.
+func (l *lateUsers) Profile(ctx context.Context, tenant tenancy.TenantID, userID string) (authn.Profile, error) {
+	b := l.u.Load()
+	if b == nil {
+		return authn.Profile{}, errNoUsers
+	}
+	return b.Profile(ctx, tenant, userID)
 }

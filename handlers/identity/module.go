@@ -11,7 +11,7 @@ import (
 
 // Module is Identity as the binary serves it (kit.Module): users, invitations, roles, the
 // permission catalog and the authorization check, which it answers for every other service
-// (kit.PermissionsProvider).
+// (kit.PermissionsProvider), and the authorization server's sign-in (kit.UsersProvider).
 var Module = kit.Module{
 	Name:      service,
 	Publishes: contracts.IdentityEvents,
@@ -23,6 +23,7 @@ var (
 	_ kit.Service             = (*API)(nil)
 	_ kit.PublicRouter        = (*API)(nil)
 	_ kit.PermissionsProvider = (*API)(nil)
+	_ kit.UsersProvider       = (*API)(nil)
 	_ authz.Permissions       = (*Service)(nil)
 )
 

@@ -137,6 +137,16 @@ func (c *Cache) Close() {
 	}
 }
 
+// Redis returns the client the cache reads through, or nil for a nil Cache (no Redis configured),
+// for state that lives only in Redis and has no store to fall back to (the authorization
+// server's auth requests and sign-in sessions). Such a caller fails cleanly when Redis does.
+func (c *Cache) Redis() redis.UniversalClient {
+	if c == nil {
+		return nil
+	}
+	return c.rdb
+}
+
 // Stats returns a snapshot of the counters.
 func (c *Cache) Stats() Stats {
 	if c == nil {

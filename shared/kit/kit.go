@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"spine/shared/auth"
+	"spine/shared/authn"
 	"spine/shared/authz"
 	"spine/shared/blob"
 	"spine/shared/cache"
@@ -83,6 +84,9 @@ type Deps struct {
 	// Permissions answers authorization checks (the identity service), forwarded like Directory;
 	// while no module provides it, every check fails with an error.
 	Permissions authz.Permissions
+	// Users answers the sign-in question (the identity service), forwarded like Directory; while
+	// no module provides it, every sign-in fails with an error.
+	Users authn.Users
 	// Catalog lists every module's topic and events.
 	Catalog Catalog
 }
@@ -158,6 +162,12 @@ type PublicRouter interface {
 // the binary hands what it returns to every service as Deps.Permissions.
 type PermissionsProvider interface {
 	Permissions() authz.Permissions
+}
+
+// UsersProvider is implemented by the service that answers authn.Users (identity): the binary
+// hands what it returns to every service as Deps.Users.
+type UsersProvider interface {
+	Users() authn.Users
 }
 
 // DirectoryProvider is implemented by the service that answers tenancy.Directory (tenants): the

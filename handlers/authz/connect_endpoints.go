@@ -1,0 +1,268 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"spine/shared/authn"
+	"spine/shared/tenancy"
+)
+
+// Introspection (RFC 7662), revocation (RFC 7009) and userinfo are served here, not by op: each
+// needs the token's tenant (the revoked-token table and the profile are per tenant) and op's
+// storage calls pass only its jti and subject; op's introspection knows no refresh tokens.
+
+// accessToken is a verified access token of this server.
+type accessToken struct {
+	claims   *oidc.AccessTokenClaims
+	tenant   string // canonical tenant id, or PlatformTenant for a platform token
+	platform bool
+	scopes   []string
+}
+
+// verifyAccess verifies raw as an access token of this server: signature (the ring's published
+// keys), issuer and expiry (op's verifier), and the claims every access token has — tenant_id or
+// platform_admin, which ID tokens (same key, same issuer) never carry.
+func (p *Provider) verifyAccess(ctx context.Context, raw string) (accessToken, bool) {
+	if raw == "" || len(raw) > 8<<10 {
+		return accessToken{}, false
+	}
+	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, raw, p.op.AccessTokenVerifier(ctx))
+	if err != nil || claims.JWTID == "" || claims.Subject == "" || !slices.Contains(claims.Audience, p.cfg.Audience) {
+		return accessToken{}, false
+	}
+	t := accessToken{claims: claims}
+	if s, ok := claims.Claims["scope"].(string); ok {
+		t.scopes = strings.Fields(s)
+	}
+	if admin, _ := claims.Claims["platform_admin"].(bool); admin {
+		t.platform, t.tenant = true, PlatformTenant
+		return t, true
+	}
+	ts, _ := claims.Claims["tenant_id"].(string)
+	if _, err := tenancy.ParseTenantID(ts); err != nil {
+		return accessToken{}, false
+	}
+	t.tenant = ts
+	return t, true
+}
+
+// clientFromRequest authenticates the calling client: HTTP Basic or client_id/client_secret in
+// the form (not both); with allowPublic, a public client's bare client_id. Every failure is
+// invalid_client.
+func (p *Provider) clientFromRequest(r *http.Request, allowPublic bool) (Client, *oidc.Error) {
+	if err := r.ParseForm(); err != nil {
+		return Client{}, oidc.ErrInvalidRequest().WithDescription("The request body is not a form.")
+	}
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		if r.PostForm.Has("client_secret") {
+			return Client{}, oidc.ErrInvalidRequest().WithDescription("Use one client authentication method.")
+		}
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return Client{}, oidc.ErrInvalidClient().WithDescription("Client authentication failed.")
+		}
+	} else {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if secret != "" {
+		return p.storage.authenticate(r.Context(), id, secret)
+	}
+	if !allowPublic || id == "" {
+		return Client{}, oidc.ErrInvalidClient().WithDescription("Client authentication failed.")
+	}
+	c, err := p.storage.client(r.Context(), id)
+	if err != nil {
+		return Client{}, err
+	}
+	if c.Type != ClientPublic {
+		return Client{}, oidc.ErrInvalidClient().WithDescription("Client authentication failed.")
+	}
+	return c, nil
+}
+
+// clientError writes a client-authentication or request error (with the Basic challenge when the
+// client used Basic).
+func clientError(w http.ResponseWriter, r *http.Request, e *oidc.Error) {
+	if _, _, basic := r.BasicAuth(); basic && e.ErrorType == oidc.InvalidClient {
+		w.Header().Set("WWW-Authenticate", `Basic realm="spine"`)
+	}
+	writeOAuthError(w, 0, e)
+}
+
+// introspect is RFC 7662 for confidential clients. An access token is active when it verifies,
+// is not revoked, and belongs to the caller's tenant (a platform client may introspect any); a
+// refresh token when the store holds it usable and it is the caller's own. Everything else is
+// {"active":false}.
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeOAuthError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("The introspection endpoint takes POST."))
+		return
+	}
+	c, oerr := p.clientFromRequest(r, false)
+	if oerr != nil {
+		clientError(w, r, oerr)
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		writeOAuthError(w, 0, oidc.ErrInvalidRequest().WithDescription("token is required."))
+		return
+	}
+	resp, err := p.introspection(r.Context(), c, token)
+	if err != nil {
+		writeOAuthError(w, 0, p.storage.serverError(r.Context(), "introspecting a token", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// inactive is RFC 7662's answer for anything not active.
+var inactive = &oidc.IntrospectionResponse{}
+
+func (p *Provider) introspection(ctx context.Context, c Client, token string) (*oidc.IntrospectionResponse, error) {
+	if at, ok := p.verifyAccess(ctx, token); ok {
+		if !c.Platform() && (at.platform || at.tenant != c.Tenant) {
+			return inactive, nil
+		}
+		revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID)
+		if err != nil {
+			return nil, err
+		}
+		if revoked {
+			return inactive, nil
+		}
+		cl := at.claims
+		resp := &oidc.IntrospectionResponse{Active: true, Scope: at.scopes, ClientID: cl.ClientID, TokenType: oidc.BearerToken,
+			Expiration: cl.Expiration, IssuedAt: cl.IssuedAt, NotBefore: cl.NotBefore, Subject: cl.Subject,
+			Audience: cl.Audience, Issuer: cl.Issuer, JWTID: cl.JWTID}
+		if at.platform {
+			resp.Claims = map[string]any{"platform_admin": true}
+		} else {
+			resp.Claims = map[string]any{"tenant_id": at.tenant}
+		}
+		return resp, nil
+	}
+	rt, err := p.store.RefreshTokenByValue(ctx, token)
+	if errors.Is(err, ErrRefreshTokenNotFound) || errors.Is(err, ErrRefreshTokenReused) {
+		return inactive, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rt.ClientID != c.ID {
+		return inactive, nil
+	}
+	return &oidc.IntrospectionResponse{Active: true, Scope: rt.Scopes, ClientID: string(rt.ClientID), TokenType: "refresh_token",
+		Expiration: oidc.FromTime(rt.ExpiresAt), AuthTime: oidc.FromTime(rt.AuthTime), Subject: rt.Subject,
+		Audience: rt.Audience, Issuer: p.issuer, Claims: map[string]any{"tenant_id": rt.TenantID}}, nil
+}
+
+// revoke is RFC 7009 for every client (a public one by its client_id). A refresh token revokes
+// its whole family; an access token goes to the revoked list (its jti, until it expires), which
+// introspection consults — the API itself honours revocation only through the access tokens'
+// short lifetime. An unknown or invalid token is answered 200 and nothing happens; another
+// client's is refused (unauthorized_client).
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeOAuthError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("The revocation endpoint takes POST."))
+		return
+	}
+	c, oerr := p.clientFromRequest(r, true)
+	if oerr != nil {
+		clientError(w, r, oerr)
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		writeOAuthError(w, 0, oidc.ErrInvalidRequest().WithDescription("token is required."))
+		return
+	}
+	ctx := r.Context()
+	var err error
+	if at, ok := p.verifyAccess(ctx, token); ok {
+		if at.claims.ClientID != string(c.ID) {
+			err = ErrTokenClientMismatch
+		} else {
+			err = p.store.RevokeAccessToken(ctx, at.tenant, at.claims.JWTID, string(c.ID), at.claims.Expiration.AsTime())
+		}
+	} else {
+		err = p.store.RevokeRefreshFamily(ctx, token, string(c.ID))
+	}
+	if errors.Is(err, ErrTokenClientMismatch) {
+		// RFC 7009 §2.1: a token of another client is refused.
+		writeOAuthError(w, 0, oidc.ErrUnauthorizedClient().WithDescription("The token was not issued to this client."))
+		return
+	}
+	if err != nil {
+		writeOAuthError(w, 0, p.storage.serverError(ctx, "revoking a token", err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// userinfo is OpenID Connect's UserInfo endpoint: a user's access token with scope openid (not a
+// client's own token), not revoked, of a user who is still Active; email and name per its scopes.
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	raw := ""
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+		raw = h[7:]
+	} else if r.Method == http.MethodPost && r.ParseForm() == nil {
+		raw = r.PostForm.Get("access_token")
+	}
+	ctx := r.Context()
+	at, ok := p.verifyAccess(ctx, raw)
+	if !ok {
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid or expired.")
+		return
+	}
+	if at.platform || at.claims.Subject == at.claims.ClientID || !slices.Contains(at.scopes, oidc.ScopeOpenID) {
+		bearerError(w, http.StatusForbidden, "insufficient_scope", "Userinfo needs a user's access token with scope openid.")
+		return
+	}
+	revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID)
+	if err != nil {
+		writeOAuthError(w, 0, p.storage.serverError(ctx, "checking a revoked token", err))
+		return
+	}
+	if revoked {
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is revoked.")
+		return
+	}
+	prof, err := p.users.Profile(ctx, tenancy.MustParseTenantID(at.tenant), at.claims.Subject)
+	if errors.Is(err, authn.ErrUnknownUser) {
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "The user of this token can no longer sign in.")
+		return
+	}
+	if err != nil {
+		writeOAuthError(w, 0, p.storage.serverError(ctx, "reading a profile", err))
+		return
+	}
+	info := &oidc.UserInfo{Subject: at.claims.Subject}
+	setProfile(info, prof, at.scopes)
+	writeJSON(w, http.StatusOK, info)
+}
+
+// bearerError is RFC 6750 §3's answer.
+func bearerError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="`+code+`", error_description="`+desc+`"`)
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
