@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"spine/handlers/audit"
+	authzserver "spine/handlers/authz"
 	"spine/handlers/identity"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
@@ -62,6 +63,7 @@ const OutboxDrainSchedule = "*/10 * * * * *"
 var modules = []kit.Module{
 	tenants.Module,
 	identity.Module,
+	authzserver.Module,
 	audit.Module,
 }
 

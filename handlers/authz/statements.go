@@ -63,6 +63,12 @@ type statements struct {
 	// is the client's, not consumed, not revoked and not expired at now (no row otherwise). A
 	// concurrent consumer of the same token waits for this one's transaction, then finds no row.
 	consumeRefreshToken string
+	// revokeSubjectTokens: tenant, subject, revoked at. Revokes every refresh token of the
+	// subject not revoked yet; rows affected is how many.
+	revokeSubjectTokens string
+	// revokeTenantTokens: tenant, revoked at. Revokes every refresh token of the tenant not
+	// revoked yet; rows affected is how many.
+	revokeTenantTokens string
 	// revokeFamily: tenant, family id, revoked at. Revokes every token of the family not revoked
 	// yet; rows affected is how many (the store repeats it until none: see revokeFamily).
 	revokeFamily string

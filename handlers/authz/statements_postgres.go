@@ -54,6 +54,9 @@ var pgStatements = statements{
 		WHERE tenant_id = $1 AND token_hash = $2 AND client_id = $3::uuid
 			AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > $4
 		RETURNING ` + pgRefreshCols,
+	revokeSubjectTokens: `UPDATE refresh_tokens SET revoked_at = $3
+		WHERE tenant_id = $1 AND subject = $2 AND revoked_at IS NULL`,
+	revokeTenantTokens: `UPDATE refresh_tokens SET revoked_at = $2 WHERE tenant_id = $1 AND revoked_at IS NULL`,
 	revokeFamily: `UPDATE refresh_tokens SET revoked_at = $3
 		WHERE tenant_id = $1 AND family_id = $2 AND revoked_at IS NULL`,
 

@@ -83,6 +83,9 @@ var msStatements = statements{
 		OUTPUT ` + msRefreshOutput + `
 		WHERE tenant_id = @p1 AND token_hash = @p2 AND client_id = @p3
 			AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > @p4`,
+	revokeSubjectTokens: `UPDATE dbo.refresh_tokens SET revoked_at = @p3
+		WHERE tenant_id = @p1 AND subject = @p2 AND revoked_at IS NULL`,
+	revokeTenantTokens: `UPDATE dbo.refresh_tokens SET revoked_at = @p2 WHERE tenant_id = @p1 AND revoked_at IS NULL`,
 	revokeFamily: `UPDATE dbo.refresh_tokens SET revoked_at = @p3
 		WHERE tenant_id = @p1 AND family_id = @p2 AND revoked_at IS NULL`,
 

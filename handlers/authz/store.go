@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"spine/shared/contracts"
+	"spine/shared/sqlstore"
 )
 
 // Store is the authz service's persistence: the clients and their admin operations, and the
@@ -62,8 +63,9 @@ type Store interface {
 	// and it cannot change the id, tenant, type, secret or times.
 	UpdateClient(ctx context.Context, tenant string, id ClientID, ifMatch *int64, fn func(*Client) error) (Client, error)
 	// RotateClientSecret gives the tenant's live confidential client a fresh secret (the previous
-	// one stops working at once), with Version+1, and emits ClientSecretRotated. The secret is
-	// returned here only. A public client is ErrPublicClient.
+	// one stops working at once), with Version+1, claims the request's Idempotency-Key and emits
+	// ClientSecretRotated, atomically. The secret is returned here only. A public client is
+	// ErrPublicClient.
 	RotateClientSecret(ctx context.Context, tenant string, id ClientID, ifMatch *int64) (Client, string, error)
 	// DeleteClient soft-deletes the tenant's live client (deleted_at, secret hash cleared,
 	// Version+1), revokes its refresh tokens and emits ClientDeleted, atomically. The client
@@ -104,6 +106,13 @@ type Store interface {
 	// token's revocation revokes the tokens issued with it). An unknown or malformed value is
 	// nil; a token of another client is ErrTokenClientMismatch.
 	RevokeRefreshFamily(ctx context.Context, value, clientID string) error
+
+	// RevokeSubjectTokens revokes, in tx (a consumer's transaction, in tenant's scope), every
+	// refresh token of subject in tenant, and returns how many it revoked.
+	RevokeSubjectTokens(ctx context.Context, tx *sqlstore.Tx, tenant, subject string) (int, error)
+	// RevokeTenantTokens revokes, in tx (a consumer's transaction, in tenant's scope), every
+	// refresh token of tenant, and returns how many it revoked.
+	RevokeTenantTokens(ctx context.Context, tx *sqlstore.Tx, tenant string) (int, error)
 
 	// ---- access tokens ----
 

@@ -317,6 +317,9 @@ func (s *sqlStore) RotateClientSecret(ctx context.Context, tenant string, id Cli
 		if c.Type != ClientConfidential {
 			return ErrPublicClient
 		}
+		if err := idempotency.Claim(ctx, tx); err != nil {
+			return err
+		}
 		now := s.now()
 		secret, c.SecretHash = newClientSecret()
 		c.SecretRotatedAt, c.Version, c.UpdatedAt = &now, c.Version+1, now
@@ -345,16 +348,14 @@ func (s *sqlStore) DeleteClient(ctx context.Context, tenant string, id ClientID,
 		if err := s.writeClient(ctx, tx, *c); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, s.q.revokeClientTokens, tenant, string(c.ID), sqlstore.UTC(now))
-		if err != nil {
-			return err
-		}
-		revoked, err := res.RowsAffected()
+		revoked, err := untilNone(func() (sql.Result, error) {
+			return tx.ExecContext(ctx, s.q.revokeClientTokens, tenant, string(c.ID), sqlstore.UTC(now))
+		})
 		if err != nil {
 			return err
 		}
 		ev, err := s.event(ctx, contracts.ClientDeleted, string(c.ID), tenant, contracts.ClientDeletedData{
-			TenantID: eventTenant(tenant), ClientID: string(c.ID), DeletedAt: now, RevokedRefreshTokens: int(revoked)})
+			TenantID: eventTenant(tenant), ClientID: string(c.ID), DeletedAt: now, RevokedRefreshTokens: revoked})
 		if err != nil {
 			return err
 		}
@@ -452,18 +453,18 @@ func (s *sqlStore) RedeemCode(ctx context.Context, tenant string, codeHash []byt
 
 // ---- refresh tokens ----
 
-// maxFamilyPasses bounds revokeFamily's passes; each pass after the first exists only when a
+// maxRevokePasses bounds untilNone's passes; each pass after the first exists only when a
 // rotation committed during the previous one, which takes a client round trip.
-const maxFamilyPasses = 10
+const maxRevokePasses = 10
 
-// revokeFamily revokes every refresh token of the family and returns how many. In READ COMMITTED a
-// pass does not see a successor inserted by a rotation that committed while the pass waited for
-// the rotated token's row lock; the next pass (a new statement) does. So it repeats until a pass
-// revokes nothing: a family that is being revoked cannot keep a live member.
-func (s *sqlStore) revokeFamily(ctx context.Context, tx *sqlstore.Tx, tenant, family string, now time.Time) (int, error) {
+// untilNone repeats a revoking statement until a pass revokes nothing and returns how many rows
+// they revoked. In READ COMMITTED a pass does not see a successor inserted by a rotation that
+// committed while the pass waited for the rotated token's row lock; the next pass (a new statement,
+// a new snapshot) does. So tokens being revoked cannot leave a live successor behind.
+func untilNone(pass func() (sql.Result, error)) (int, error) {
 	total := 0
-	for pass := 0; pass < maxFamilyPasses; pass++ {
-		res, err := tx.ExecContext(ctx, s.q.revokeFamily, tenant, family, sqlstore.UTC(now))
+	for range maxRevokePasses {
+		res, err := pass()
 		if err != nil {
 			return total, err
 		}
@@ -472,11 +473,43 @@ func (s *sqlStore) revokeFamily(ctx context.Context, tx *sqlstore.Tx, tenant, fa
 			return total, err
 		}
 		if n == 0 {
-			return total, nil
+			break
 		}
 		total += int(n)
 	}
 	return total, nil
+}
+
+// revokeFamily revokes every refresh token of the family and returns how many.
+func (s *sqlStore) revokeFamily(ctx context.Context, tx *sqlstore.Tx, tenant, family string, now time.Time) (int, error) {
+	return untilNone(func() (sql.Result, error) {
+		return tx.ExecContext(ctx, s.q.revokeFamily, tenant, family, sqlstore.UTC(now))
+	})
+}
+
+// RevokeSubjectTokens implements Store.
+func (s *sqlStore) RevokeSubjectTokens(ctx context.Context, tx *sqlstore.Tx, tenant, subject string) (int, error) {
+	if _, err := scopeOf(tenant); err != nil {
+		return 0, err
+	}
+	if subject == "" {
+		return 0, invalid("a subject's tokens need the subject")
+	}
+	now := s.now()
+	return untilNone(func() (sql.Result, error) {
+		return tx.ExecContext(ctx, s.q.revokeSubjectTokens, tenant, subject, sqlstore.UTC(now))
+	})
+}
+
+// RevokeTenantTokens implements Store.
+func (s *sqlStore) RevokeTenantTokens(ctx context.Context, tx *sqlstore.Tx, tenant string) (int, error) {
+	if _, err := scopeOf(tenant); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	return untilNone(func() (sql.Result, error) {
+		return tx.ExecContext(ctx, s.q.revokeTenantTokens, tenant, sqlstore.UTC(now))
+	})
 }
 
 // CreateRefreshToken implements Store.

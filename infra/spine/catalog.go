@@ -49,7 +49,7 @@ var catalog = []Service{
 	},
 	{
 		Name: "authz", Classification: ClassRestricted,
-		Publishes: []string{"TokenIssued"},
+		Publishes: []string{"TokenIssued", "RefreshTokenReuseDetected", "ClientCreated", "ClientUpdated", "ClientDeleted", "ClientSecretRotated"},
 		// Revoke refresh tokens of disabled users, revoked roles and suspended tenants.
 		Consumes: []string{"UserDisabled", "RoleRevoked", "TenantSuspended", "TenantDecommissioned"},
 	},

@@ -92,9 +92,10 @@ CREATE TABLE refresh_tokens (
     CONSTRAINT refresh_tokens_pkey PRIMARY KEY (tenant_id, token_id),
     CONSTRAINT refresh_tokens_hash_key UNIQUE (tenant_id, token_hash)
 );
--- Family revocation, and a deleted client's tokens.
+-- Family revocation, a deleted client's tokens, a disabled user's tokens.
 CREATE INDEX refresh_tokens_family ON refresh_tokens (tenant_id, family_id);
 CREATE INDEX refresh_tokens_client ON refresh_tokens (tenant_id, client_id);
+CREATE INDEX refresh_tokens_subject ON refresh_tokens (tenant_id, subject);
 
 -- Revoked JWT access tokens (RFC 7009), by jti, until they expire; introspection consults it.
 CREATE TABLE revoked_tokens (

@@ -80,6 +80,7 @@ CREATE TABLE dbo.refresh_tokens (
 );
 CREATE INDEX refresh_tokens_family ON dbo.refresh_tokens (tenant_id, family_id);
 CREATE INDEX refresh_tokens_client ON dbo.refresh_tokens (tenant_id, client_id);
+CREATE INDEX refresh_tokens_subject ON dbo.refresh_tokens (tenant_id, subject);
 
 CREATE TABLE dbo.revoked_tokens (
     tenant_id  uniqueidentifier NOT NULL,
