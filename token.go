@@ -205,13 +205,14 @@ func (m *minter) tenantToken(ctx context.Context, tenant string, scopes []string
 }
 
 // createTenantClient creates a confidential client_credentials client of tenant through the admin
-// API, allowed every tenant scope of the catalog and those requested.
+// API, allowed every scope a tenant client may hold and those requested (a scope a tenant client
+// may not hold is the admin API's 400, said in one line).
 func (m *minter) createTenantClient(ctx context.Context, tenant string, scopes []string) (authz.DevCredentials, error) {
-	admin, err := m.platformToken(ctx, []string{"client.manage"})
+	admin, err := m.platformToken(ctx, []string{authz.ScopeClientManage})
 	if err != nil {
 		return authz.DevCredentials{}, err
 	}
-	var allowed []string
+	allowed := authz.TenantDevClientScopes()
 	for _, s := range scopes {
 		if !slices.Contains(allowed, s) {
 			allowed = append(allowed, s)
@@ -239,7 +240,7 @@ func (m *minter) createTenantClient(ctx context.Context, tenant string, scopes [
 	}
 	var created struct {
 		ID     string `json:"id"`
-		Secret string `json:"secret"`
+		Secret string `json:"clientSecret"`
 	}
 	if err := json.Unmarshal(out, &created); err != nil || created.ID == "" || created.Secret == "" {
 		return authz.DevCredentials{}, fmt.Errorf("creating the tenant's dev client: POST %s answered no id and secret", u)

@@ -80,7 +80,7 @@ func (b *bench) createClient(ctx context.Context, tenant string) (authzClient, e
 	}
 	var c struct {
 		ID     string `json:"id"`
-		Secret string `json:"secret"`
+		Secret string `json:"clientSecret"`
 	}
 	if err := json.Unmarshal(out, &c); err != nil || c.ID == "" || c.Secret == "" {
 		return authzClient{}, fmt.Errorf("POST /api/clients: no id and secret in the answer")

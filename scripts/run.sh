@@ -132,7 +132,7 @@ A tenant's own token:  make -s token ARGS='--tenant <id> --scopes tenant.read,te
 Your own client of tenant <id>, and a token with curl (client_credentials; the secret is shown once):
   CLIENT=\$(curl -s -X POST 'http://127.0.0.1:$PORT/api/clients?tenantId=<id>' -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' \\
     -d '{"name":"my-app","clientType":"confidential","grantTypes":["client_credentials"],"scopes":["tenant.read"]}')
-  curl -s -u "\$(jq -r .id <<<"\$CLIENT"):\$(jq -r .secret <<<"\$CLIENT")" -d grant_type=client_credentials -d scope=tenant.read \\
+  curl -s -u "\$(jq -r .id <<<"\$CLIENT"):\$(jq -r .clientSecret <<<"\$CLIENT")" -d grant_type=client_credentials -d scope=tenant.read \\
     http://127.0.0.1:$PORT/api/connect/token
 A registered tenant's audit entries: GET /api/audit-entries?tenantId=<id> (they arrive through the outbox).
 Ctrl-C stops the server and the local stack.

@@ -78,6 +78,18 @@ func DevClientScopes() []string {
 	return out
 }
 
+// TenantDevClientScopes are the scopes `handler token` allows a tenant's dev client: those of
+// DevClientScopes a tenant client may hold (not the platform-only ones).
+func TenantDevClientScopes() []string {
+	var out []string
+	for _, s := range DevClientScopes() {
+		if !slices.Contains(platformOnlyScopes, Scope(s)) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // devClientStore is what EnsureDevClient needs of the store.
 type devClientStore interface {
 	AuthenticateClient(ctx context.Context, id, secret string) (Client, error)
