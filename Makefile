@@ -9,8 +9,8 @@ FUNC_PORT ?= 7072
 BIN       := bin/handler
 DEV_ENV    = .stack/dev/env
 TEST_ENV   = .stack/test/env
+RUN_ENV    = .stack/dev/run.env
 DEV_KEYS  := .stack/dev/keys
-DEV_ISSUER   := https://spine.local/dev-issuer
 DEV_AUDIENCE := spine-api
 NO_STACK   = no local stack: run `make run` first (in another terminal)
 STATICCHECK_VERSION := v0.8.2
@@ -40,7 +40,7 @@ functions: ## regenerate functions/<Name>/function.json and infra's copy of the 
 .PHONY: run
 run: ## bring up the local stack, migrate, and serve the whole app on PORT (Ctrl-C stops everything; one per checkout)
 	$(GO) build -o $(BIN).next .
-	@PORT=$(PORT) ISSUER=$(DEV_ISSUER) AUDIENCE=$(DEV_AUDIENCE) scripts/run.sh $(BIN)
+	@PORT=$(PORT) AUDIENCE=$(DEV_AUDIENCE) scripts/run.sh $(BIN)
 
 .PHONY: run-func
 run-func: ## the real Functions host (Core Tools' func start) on FUNC_PORT (7072) against make run's stack
@@ -50,10 +50,9 @@ run-func: ## the real Functions host (Core Tools' func start) on FUNC_PORT (7072
 	cd dist && func start --port $(FUNC_PORT)
 
 .PHONY: token
-token: build ## print a dev access token for make run (ARGS='--platform-admin --scopes ...' or ARGS='--tenant <id> --scopes ...')
-	@[ -f $(DEV_ENV) ] && [ -f $(DEV_KEYS)/jwks.json ] || { echo '$(NO_STACK)' >&2; exit 1; }
-	@SPINE_DEV_KEY_DIR=$(CURDIR)/$(DEV_KEYS) SPINE_AUTH_ISSUER=$(DEV_ISSUER) SPINE_AUTH_AUDIENCE=$(DEV_AUDIENCE) \
-	  $(BIN) token $(ARGS)
+token: build ## print an access token from make run's authorization server, through a dev client (ARGS='--platform-admin --scopes ...' or ARGS='--tenant <id> --scopes ...')
+	@[ -f $(DEV_ENV) ] && [ -f $(RUN_ENV) ] || { echo '$(NO_STACK)' >&2; exit 1; }
+	@set -a; . ./$(DEV_ENV); . ./$(RUN_ENV); set +a; $(BIN) token $(ARGS)
 
 .PHONY: test
 test: deps ## bring up an isolated test stack, run every Go test (app + infra), stack down; exit status of the tests
@@ -91,8 +90,9 @@ package: ## assemble dist/ (host.json, functions/, the linux/amd64 handler) + di
 	cp host.json dist/
 	cp -r functions/. dist/
 	@if scripts/stack.sh status --name dev >/dev/null 2>&1; then \
+	  issuer=$$( { . ./$(RUN_ENV) && echo "$$SPINE_AUTH_ISSUER"; } 2>/dev/null || echo http://127.0.0.1:$(PORT)/api/connect); \
 	  $(GO) run ./scripts/localsettings -env $(DEV_ENV) -functions dist -keys $(CURDIR)/$(DEV_KEYS) \
-	    -issuer $(DEV_ISSUER) -audience $(DEV_AUDIENCE) -port $(FUNC_PORT) \
+	    -issuer "$$issuer" -audience $(DEV_AUDIENCE) -port $(FUNC_PORT) \
 	    -metrics-addr 127.0.0.1:$$(scripts/stack.sh port --name dev func-metrics) -out dist/local.settings.json; \
 	else \
 	  echo "dist/local.settings.json (for func start) not written: no local stack runs; start make run in another terminal, then make package again"; \

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -149,8 +150,20 @@ func (a *app) wire(ctx context.Context) (err error) {
 		return err
 	}
 
-	verifier, err := auth.NewVerifier(ctx, auth.Config{Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
-		JWKSURL: cfg.AuthJWKSURL, JWKSFile: cfg.AuthJWKSFile})
+	// The token check: in process when the authorization server is a module here (its keys are
+	// handed over once it is built; until then every token is refused), else — or also, for
+	// tests' dev key — SPINE_AUTH_JWKS_FILE / _URL, else discovery from the issuer.
+	var tokenKeys *lateKeys
+	for _, m := range modules {
+		if _, ok := m.Declare.(kit.KeysProvider); ok && slices.Contains(cfg.Enabled, m.Name) {
+			tokenKeys = &lateKeys{}
+		}
+	}
+	authCfg := auth.Config{Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience, JWKSURL: cfg.AuthJWKSURL, JWKSFile: cfg.AuthJWKSFile}
+	if tokenKeys != nil {
+		authCfg.Keys = tokenKeys
+	}
+	verifier, err := auth.NewVerifier(ctx, authCfg)
 	if err != nil {
 		return err
 	}
@@ -201,6 +214,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 		}
 		if p, ok := svc.(kit.UsersProvider); ok {
 			users.set(p.Users())
+		}
+		if p, ok := svc.(kit.KeysProvider); ok && tokenKeys != nil {
+			tokenKeys.set(p.TokenKeys())
 		}
 		svcs = append(svcs, svc)
 		mappers = append(mappers, svc.MapError)
@@ -426,6 +442,25 @@ func (l *lateDirectory) TenantStatus(ctx context.Context, id tenancy.TenantID) (
 		return "", errors.New("tenancy: the tenant directory is not wired (tenants is not enabled)")
 	}
 	return b.TenantStatus(ctx, id)
+}
+
+// lateKeys is the verifier's in-process key source: it forwards to the authorization server's
+// (kit.KeysProvider), which is built after the verifier.
+type lateKeys struct{ k atomic.Pointer[keysBox] }
+
+type keysBox struct{ auth.KeySource }
+
+func (l *lateKeys) set(k auth.KeySource) { l.k.Store(&keysBox{k}) }
+
+var errNoTokenKeys = errors.New("auth: the authorization server's keys are not wired yet")
+
+// VerificationKeys implements auth.KeySource.
+func (l *lateKeys) VerificationKeys(ctx context.Context) ([]auth.PublicKey, error) {
+	b := l.k.Load()
+	if b == nil {
+		return nil, errNoTokenKeys
+	}
+	return b.VerificationKeys(ctx)
 }
 
 // latePermissions is the authorization check handed to every module: it forwards to the module

@@ -6,7 +6,7 @@
 //	handler functions      write functions/<Name>/function.json from the registry (--check to verify)
 //	handler events         print the event catalog: types, topics, consumers (--json, --write)
 //	handler devkey         create the local dev signing key and its JWKS (SPINE_DEV_KEY_DIR)
-//	handler token          print a dev access token signed with the dev key
+//	handler token          print an access token from the running server, through a dev client (make token)
 package main
 
 import (
@@ -22,7 +22,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
 	"spine/migrations"
 	"spine/shared/auth"
@@ -63,7 +62,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	case "devkey":
 		err = devkeyCmd(args, getenv, stdout)
 	case "token":
-		err = tokenCmd(args, getenv, stdout)
+		err = tokenCmd(ctx, args, getenv, stdout, stderr)
 	case "keyvault-fake":
 		err = keyvaultFakeCmd(ctx, args, stderr)
 	case "help", "-h", "--help":
@@ -219,41 +218,5 @@ func devkeyCmd(args []string, getenv config.Getenv, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "dev signing key %s in %s (JWKS: %s/jwks.json)\n", s.KeyID(), *dir, *dir)
-	return nil
-}
-
-func tokenCmd(args []string, getenv config.Getenv, stdout io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	dir := fs.String("dir", getenv("SPINE_DEV_KEY_DIR"), "folder of the dev signing key (SPINE_DEV_KEY_DIR)")
-	tenant := fs.String("tenant", "", "tenant id for the tenant_id claim")
-	scopes := fs.String("scopes", "tenant.read,tenant.manage", "comma-separated scopes")
-	admin := fs.Bool("platform-admin", false, "mint a platform-admin token (no tenant)")
-	subject := fs.String("subject", "dev-user", "sub claim")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *dir == "" {
-		return errors.New("SPINE_DEV_KEY_DIR or --dir: required")
-	}
-	if !*admin && *tenant == "" {
-		return errors.New("--tenant <id> or --platform-admin: one is required")
-	}
-	s, err := auth.LoadDevSigner(*dir)
-	if err != nil {
-		return err
-	}
-	var sc []string
-	for _, x := range strings.Split(*scopes, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			sc = append(sc, x)
-		}
-	}
-	tok, err := s.Mint(auth.TokenClaims{Issuer: getenv("SPINE_AUTH_ISSUER"), Audience: getenv("SPINE_AUTH_AUDIENCE"),
-		Subject: *subject, TenantID: *tenant, Scopes: sc, PlatformAdmin: *admin}, *ttl)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, tok)
 	return nil
 }

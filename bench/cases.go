@@ -34,13 +34,13 @@ const (
 var caseSlug = map[string]string{
 	caseRead: "read", caseRegister: "register", caseAuditOne: "audit-1", caseAuditMany: "audit-32",
 	caseOutboxLat: "outbox-latency", caseOutboxDrain: "outbox-drain", caseCheck: "check",
+	caseTokenIssue: "token", caseIntrospect: "introspect",
 }
 
-// Token settings, the same as `make run`'s.
-const (
-	issuer   = "https://spine.local/dev-issuer"
-	audience = "spine-api"
-)
+// audience is the token audience, the same as `make run`'s. The issuer is the handler's own
+// http://127.0.0.1:<port>/api/connect, as in `make run` (the authorization server mounts at its
+// path); tokens minted with the dev key carry it too.
+const audience = "spine-api"
 
 // mintTokens signs the platform-admin token with the dev key the handler trusts.
 func (b *bench) mintTokens() error {
@@ -49,14 +49,14 @@ func (b *bench) mintTokens() error {
 		return err
 	}
 	b.signer = s
-	b.adminToken, err = s.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "bench-admin",
+	b.adminToken, err = s.Mint(auth.TokenClaims{Issuer: b.issuer, Audience: audience, Subject: "bench-admin",
 		PlatformAdmin: true, Scopes: []string{"tenant.read", "tenant.manage", "audit.read", "audit.write"}}, 2*time.Hour)
 	return err
 }
 
 // tenantToken mints a token for one tenant with the audit scopes.
 func (b *bench) tenantToken(id string) (string, error) {
-	return b.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "bench-user",
+	return b.signer.Mint(auth.TokenClaims{Issuer: b.issuer, Audience: audience, Subject: "bench-user",
 		TenantID: id, Scopes: []string{"audit.write", "audit.read", "tenant.read"}}, 2*time.Hour)
 }
 

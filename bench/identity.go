@@ -40,7 +40,7 @@ func (b *bench) caseAuthzCheck(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tok, err := b.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "bench-client",
+	tok, err := b.signer.Mint(auth.TokenClaims{Issuer: b.issuer, Audience: audience, Subject: "bench-client",
 		TenantID: tenant, Scopes: []string{"user.read"}}, 2*time.Hour)
 	if err != nil {
 		return err
@@ -65,7 +65,7 @@ func (b *bench) caseAuthzCheck(ctx context.Context) error {
 // activeOwner provisions tenant, waits for identity to invite its owner, re-invites the owner as
 // platform admin, accepts, and returns the owner's user id.
 func (b *bench) activeOwner(ctx context.Context, tenant string) (string, error) {
-	admin, err := b.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "bench-admin",
+	admin, err := b.signer.Mint(auth.TokenClaims{Issuer: b.issuer, Audience: audience, Subject: "bench-admin",
 		PlatformAdmin: true, Scopes: append([]string{"tenant.manage"}, identityScopes...)}, 2*time.Hour)
 	if err != nil {
 		return "", err

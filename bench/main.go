@@ -38,6 +38,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -62,6 +63,7 @@ type options struct {
 	sustainDuration time.Duration
 	sustainSteps    int
 	profile         []string // case slugs to CPU-profile
+	only            []string // step slugs to run (empty: all); skips cold start and the Go benchmarks
 	skipGoBench     bool
 }
 
@@ -83,6 +85,7 @@ func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
 	fs.IntVar(&o.sustainSteps, "sustain-steps", 4, "sustained runs searching for the highest rate held with p99 within the goal (0: none)")
 	profile := fs.String("profile", "", "comma-separated cases to CPU-profile: read, register, audit-1, audit-32, outbox-latency, outbox-drain")
 	fs.BoolVar(&o.skipGoBench, "skip-go-bench", false, "do not run the Go benchmarks")
+	only := fs.String("only", "", "comma-separated steps to run, the rest left out (also cold start and the Go benchmarks): "+strings.Join(stepSlugs, ", "))
 	if err := fs.Parse(args); err != nil {
 		return o, false, 0, err
 	}
@@ -108,6 +111,14 @@ func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
 			o.profile = append(o.profile, p)
 		}
 	}
+	for _, p := range strings.Split(*only, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if !slices.Contains(stepSlugs, p) {
+				return o, false, 0, fmt.Errorf("--only: unknown step %q (want %s)", p, strings.Join(stepSlugs, ", "))
+			}
+			o.only = append(o.only, p)
+		}
+	}
 	switch {
 	case o.duration < time.Second:
 		return o, false, 0, errors.New("--duration: at least 1s")
@@ -118,6 +129,10 @@ func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
 	}
 	return o, false, 0, nil
 }
+
+// stepSlugs name the steps --only picks from: the ceilings, the cases (the authorization server's
+// two and the audit and outbox group each run together).
+var stepSlugs = []string{"echo", "read", "check", "redis", "pgbench", "register", "authz", "audit"}
 
 // bench is one run: its settings, its stack and server, and what it measured.
 type bench struct {
@@ -133,6 +148,8 @@ type bench struct {
 	pin        pinning
 	server     *process
 	pprofPort  int
+	port       int    // the handler's, chosen before it is migrated: the issuer names it
+	issuer     string // SPINE_AUTH_ISSUER: http://127.0.0.1:<port>/api/connect
 	client     *http.Client
 	signer     *auth.DevSigner
 	adminToken string
@@ -294,6 +311,10 @@ func (b *bench) execute(ctx context.Context) error {
 		b.res.note("could not pin the harness itself: %v", err)
 	}
 	b.keyDir = filepath.Join(b.out, "keys")
+	if b.port, err = freePort(); err != nil {
+		return err
+	}
+	b.issuer = fmt.Sprintf("http://127.0.0.1:%d/api/connect", b.port)
 	if err := b.prepareHandler(ctx); err != nil {
 		return err
 	}
@@ -313,18 +334,22 @@ func (b *bench) execute(ctx context.Context) error {
 	}
 
 	steps := []struct {
-		name string
-		fn   func(context.Context) error
+		name, slug string
+		fn         func(context.Context) error
 	}{
-		{ceilEcho, b.ceilingEcho},
-		{caseRead, b.caseTenantRead},
-		{caseCheck, b.caseAuthzCheck},
-		{ceilRedis, b.ceilingRedis},
-		{ceilPG, b.ceilingPostgres},
-		{caseRegister, b.caseRegister},
-		{"audit", b.auditCases},
+		{ceilEcho, "echo", b.ceilingEcho},
+		{caseRead, caseSlug[caseRead], b.caseTenantRead},
+		{caseCheck, caseSlug[caseCheck], b.caseAuthzCheck},
+		{ceilRedis, "redis", b.ceilingRedis},
+		{ceilPG, "pgbench", b.ceilingPostgres},
+		{caseRegister, caseSlug[caseRegister], b.caseRegister},
+		{"authorization server", "authz", b.authzCases},
+		{"audit", "audit", b.auditCases},
 	}
 	for _, s := range steps {
+		if len(b.opt.only) > 0 && !slices.Contains(b.opt.only, s.slug) {
+			continue
+		}
 		b.logf("%s …", s.name)
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -347,6 +372,10 @@ func (b *bench) execute(ctx context.Context) error {
 	b.server.stop()
 	b.server = nil
 
+	if len(b.opt.only) > 0 {
+		b.res.note("only %s ran (--only): no cold start, no Go benchmarks", strings.Join(b.opt.only, ", "))
+		return nil
+	}
 	b.logf("cold start ×%d …", b.opt.coldStarts)
 	if err := b.caseColdStart(ctx); err != nil {
 		return err

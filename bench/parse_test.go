@@ -175,6 +175,10 @@ func TestLuaScripts(t *testing.T) {
 	if s := luaRegister("tok"); !strings.Contains(s, `"reg-`+runPlaceholder+`"`) || !strings.Contains(s, `thread:set("tid"`) {
 		t.Errorf("register script:\n%s", s)
 	}
+	if s := luaForm("/api/connect/token", "Basic YTpi", "grant_type=client_credentials&scope=tenant.read"); !strings.Contains(s, `"Basic YTpi"`) ||
+		!strings.Contains(s, `"application/x-www-form-urlencoded"`) || !strings.Contains(s, `wrk.format("POST", "/api/connect/token", headers, body)`) {
+		t.Errorf("form script:\n%s", s)
+	}
 	if s := luaAudit([]string{"t1", "t2"}); !strings.Contains(s, `"Bearer t2"`) || !strings.Contains(s, `\"action\":\"document.read\"`) {
 		t.Errorf("audit script:\n%s", s)
 	}
@@ -227,6 +231,8 @@ func TestGoals(t *testing.T) {
 		caseSustainMax:  "≥ 1,000 events/s",
 		goalIdleRSS:     "≤ 50 MB",
 		goalColdStart:   "≤ 150 ms",
+		caseTokenIssue:  "above Ory Hydra (2 CPU, in-memory): ≥ 411 req/s",
+		caseIntrospect:  "above Ory Hydra (2 CPU, in-memory): ≥ 7,934 req/s; p99 ≤ 38.5 ms",
 	} {
 		if got := goals[name].String(); got != want {
 			t.Errorf("goal of %s = %q, want %q", name, got, want)
@@ -237,6 +243,22 @@ func TestGoals(t *testing.T) {
 		if g.MinRatio > 0 && g.Of == "" {
 			t.Errorf("goal of %s has a ratio but no reference row", name)
 		}
+	}
+	intro := goals[caseIntrospect]
+	for _, c := range []struct {
+		rw   row
+		want string
+	}{
+		{row{Case: caseIntrospect, RPS: 9000, P50: p(2), P99: p(20)}, "met"},
+		{row{Case: caseIntrospect, RPS: 9000, P50: p(2), P99: p(40)}, "not met"}, // slower p99 than the anchor
+		{row{Case: caseIntrospect, RPS: 7000, P50: p(2), P99: p(20)}, "not met"}, // fewer requests than the anchor
+	} {
+		if got := fmtMet(intro.metRow(c.rw)); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.rw, got, c.want)
+		}
+	}
+	if got := fmtMet(goals[caseTokenIssue].metRow(row{Case: caseTokenIssue, RPS: 400, P50: p(50), P99: p(90)})); got != "not met" {
+		t.Errorf("issuance below the anchor: %s", got)
 	}
 	lat := goals[caseOutboxLat]
 	for _, c := range []struct {

@@ -249,7 +249,7 @@ func (b *bench) serverEnv(port, pprofPort int) []string {
 	extra := map[string]string{
 		"SPINE_DEV_KEY_DIR":    b.keyDir,
 		"SPINE_AUTH_JWKS_FILE": filepath.Join(b.keyDir, "jwks.json"),
-		"SPINE_AUTH_ISSUER":    issuer,
+		"SPINE_AUTH_ISSUER":    b.issuer,
 		"SPINE_AUTH_AUDIENCE":  audience,
 		"SPINE_STANDALONE":     "true",
 		"SPINE_LOG_LEVEL":      "warn",
@@ -275,12 +275,11 @@ func (b *bench) prepareHandler(ctx context.Context) error {
 	return nil
 }
 
-// startHandler starts the release build pinned to the server CPU, with pprof on a free port.
+// startHandler starts the release build on b.port pinned to the server CPU, with pprof on a free
+// port.
 func (b *bench) startHandler(ctx context.Context) (*process, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	port := b.port
+	var err error
 	if b.pprofPort, err = freePort(); err != nil {
 		return nil, err
 	}

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# scripts/run.sh — what `make run` does: bring up the local stack "dev" (scripts/stack.sh), create
-# the dev signing key, migrate every service, and serve the whole app in standalone mode on PORT
-# until Ctrl-C; then the handler and the stack stop, on every exit path (a failed stack up or
-# migration, Ctrl-C, TERM, a handler that exits).
+# scripts/run.sh — what `make run` does: bring up the local stack "dev" (scripts/stack.sh), migrate
+# every service, and serve the whole app in standalone mode on PORT until Ctrl-C; then the handler
+# and the stack stop, on every exit path (a failed stack up or migration, Ctrl-C, TERM, a handler
+# that exits).
 #
-# Usage: PORT=7071 scripts/run.sh BIN     (make run builds BIN and passes PORT, ISSUER, AUDIENCE)
+# Usage: PORT=7071 scripts/run.sh BIN     (make run builds BIN and passes PORT and AUDIENCE)
+#
+# Tokens are real: the authorization server (authz) runs in the binary with the issuer
+# http://127.0.0.1:$PORT/api/connect (it must be the server's own URL), its signing keys in the
+# stack's Key Vault fake, and the API verifies them in process. SPINE_AUTHZ_DEV_CLIENT=true (set
+# here only) makes it ensure the platform dev client `make token` mints through. Once the handler
+# accepts connections, .stack/dev/run.env holds the issuer and audience for `make token`; it is
+# removed when the run stops.
 #
 # One run per checkout: its lock (.stack/.locks/run-dev.lock) is held by this script and by the
 # handler it starts. A second run refuses with one line before it touches anything, so it never
@@ -17,7 +24,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
 BIN=${1:?usage: scripts/run.sh BIN}
 PORT=${PORT:-7071}
-ISSUER=${ISSUER:-https://spine.local/dev-issuer}
 AUDIENCE=${AUDIENCE:-spine-api}
 NAME=dev
 KEYS="$ROOT/.stack/$NAME/keys"
@@ -43,6 +49,8 @@ if ! flock -n 7; then
   exit 1
 fi
 echo "pid $$, http://127.0.0.1:$PORT/api" >"$LOCKS/run-$NAME.info"
+ISSUER="http://127.0.0.1:$PORT/api/connect"
+RUNENV="$ROOT/.stack/$NAME/run.env"
 if [[ -x $BIN.next ]]; then mv -f "$BIN.next" "$BIN"; fi
 
 if ! scripts/stack.sh free "$PORT" 7>&-; then
@@ -59,6 +67,7 @@ cleanup() {
     kill -TERM "$child" 2>/dev/null || true
     wait "$child" 2>/dev/null || true
   fi
+  rm -f "$RUNENV"
   say "stopping the local stack"
   scripts/stack.sh down --name "$NAME" >/dev/null 7>&- || say "scripts/stack.sh down --name $NAME failed; run it again"
   rm -f "$LOCKS/run-$NAME.info"
@@ -83,9 +92,12 @@ set -a
 # shellcheck disable=SC1090 # written by scripts/stack.sh up
 . "$ROOT/.stack/$NAME/env"
 set +a
-export SPINE_DEV_KEY_DIR="$KEYS" SPINE_AUTH_JWKS_FILE="$KEYS/jwks.json" SPINE_AUTH_ISSUER="$ISSUER" \
-  SPINE_AUTH_AUDIENCE="$AUDIENCE" SPINE_STANDALONE=true PORT SPINE_METRICS_ADDR="127.0.0.1:$metrics_port"
-"$BIN" devkey >/dev/null
+# No SPINE_AUTH_JWKS_FILE / _URL: the API reads the authorization server's keys in process.
+unset SPINE_AUTH_JWKS_FILE SPINE_AUTH_JWKS_URL SPINE_DEV_KEY_DIR
+export SPINE_AUTH_ISSUER="$ISSUER" SPINE_AUTH_AUDIENCE="$AUDIENCE" SPINE_AUTHZ_DEV_CLIENT=true \
+  SPINE_STANDALONE=true PORT SPINE_METRICS_ADDR="127.0.0.1:$metrics_port"
+# The dev signing key is only for make package's func start settings (scripts/localsettings).
+SPINE_DEV_KEY_DIR="$KEYS" "$BIN" devkey >/dev/null
 if ! out=$("$BIN" migrate 2>&1); then
   printf '%s\n' "$out" >&2
   say "migrate failed"
@@ -108,13 +120,20 @@ for ((i = 0; ; i++)); do
   sleep 0.1
 done
 if ((ready)); then
+  printf "export SPINE_AUTH_ISSUER='%s' SPINE_AUTH_AUDIENCE='%s'\n" "$ISSUER" "$AUDIENCE" >"$RUNENV"
   cat <<EOF
 
 Spine is serving on http://127.0.0.1:$PORT/api (health: /api/health)
 Metrics (Prometheus): http://127.0.0.1:$metrics_port/metrics
+Authorization server: $ISSUER (discovery: /.well-known/openid-configuration); its keys live in the stack's Key Vault fake.
 One token for everything the README shows (platform admin; pass ?tenantId=<id> for a tenant's audit trail):
-  ADMIN=\$(make -s token ARGS='--platform-admin --scopes tenant.read,tenant.manage,audit.read,audit.write,platform.ops')
+  ADMIN=\$(make -s token ARGS='--platform-admin --scopes tenant.read,tenant.manage,audit.read,audit.write,platform.ops,client.manage')
 A tenant's own token:  make -s token ARGS='--tenant <id> --scopes tenant.read,tenant.manage,audit.read,audit.write'
+Your own client of tenant <id>, and a token with curl (client_credentials; the secret is shown once):
+  CLIENT=\$(curl -s -X POST 'http://127.0.0.1:$PORT/api/clients?tenantId=<id>' -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' \\
+    -d '{"name":"my-app","clientType":"confidential","grantTypes":["client_credentials"],"scopes":["tenant.read"]}')
+  curl -s -u "\$(jq -r .id <<<"\$CLIENT"):\$(jq -r .clientSecret <<<"\$CLIENT")" -d grant_type=client_credentials -d scope=tenant.read \\
+    http://127.0.0.1:$PORT/api/connect/token
 A registered tenant's audit entries: GET /api/audit-entries?tenantId=<id> (they arrive through the outbox).
 Ctrl-C stops the server and the local stack.
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# scripts/stack.sh — the project's local stack: PostgreSQL, Redis and Azurite, started from
-# installed binaries on free loopback ports, kept under .stack/<name>/ of the checkout (git-ignored).
+# scripts/stack.sh — the project's local stack: PostgreSQL, Redis, Azurite and the Key Vault fake,
+# started from installed binaries (the fake: this checkout's own handler binary) on free loopback
+# ports, kept under .stack/<name>/ of the checkout (git-ignored).
 # Stacks with different names (make run: dev, make test: test, make bench: bench) are isolated
 # from each other and can run at the same time.
 #
 # Usage: scripts/stack.sh <subcommand> [--name NAME] [flags]      (NAME defaults to "dev")
 #
 #   up     [--name N] [--fast]   install what is missing (apt-get as root; npm ci for Azurite), then
-#                                start PostgreSQL, Redis and Azurite, create the per-service roles and
+#                                start PostgreSQL, Redis, Azurite and the Key Vault fake (`handler
+#                                keyvault-fake`, built into .stack/bin/handler with go build when
+#                                it is not running), create the per-service roles and
 #                                databases, write .stack/N/env. Idempotent: on a running stack it only
 #                                creates what is missing. Prints the env file's path on stdout; all
 #                                other output (progress, summary) goes to stderr. If it fails, it
@@ -19,12 +22,12 @@
 #                                PostgreSQL always loads pg_stat_statements (track = all) with
 #                                track_io_timing on, and database postgres has the extension: the
 #                                statistics `make bench` records (bench/README.md).
-#   down   [--name N] [--purge]  stop all three (never fails if already down); --purge also deletes
+#   down   [--name N] [--purge]  stop all four (never fails if already down); --purge also deletes
 #                                .stack/N (data, passwords, ports) and PostgreSQL's files wherever
 #                                they are (see "Where PostgreSQL's files live").
 #   env    [--name N]            print the env file's path (exit 1 if the stack was never brought up):
 #                                   . "$(scripts/stack.sh env --name test)"
-#   status [--name N]            print what runs where; exit 0 if all three run, 3 otherwise.
+#   status [--name N]            print what runs where; exit 0 if all four run, 3 otherwise.
 #   port   [--name N] KEY        print a loopback port for the app itself (KEY: [a-z][a-z0-9-]*, e.g.
 #                                metrics), picked like the stack's own ports, kept in .stack/N/state as
 #                                APP_<KEY>_PORT and re-picked when it is no longer bindable.
@@ -63,6 +66,13 @@
 #     BlobEndpoint/QueueEndpoint/TableEndpoint=http://127.0.0.1:PORT/devstoreaccount1),
 #   SPINE_STORAGE_ACCOUNT_NAME, SPINE_STORAGE_ACCOUNT_KEY,
 #   SPINE_STORAGE_BLOB_PORT, SPINE_STORAGE_QUEUE_PORT, SPINE_STORAGE_TABLE_PORT
+#   SPINE_KEYVAULT_URL=https://127.0.0.1:PORT, SPINE_KEYVAULT_CA_FILE (the fake's self-signed
+#     certificate, .stack/N/keyvault/cert.pem), SPINE_KEYVAULT_PORT
+#
+# The Key Vault fake (shared/secrets/kvfake) speaks Key Vault's secrets REST API over TLS with its
+# own certificate, accepts any bearer token, and keeps its secrets in .stack/N/keyvault/secrets.json
+# (mode 600), so they survive `down` and `up`; `down --purge` deletes them. It is a fake: no RBAC,
+# no soft-delete recovery, no HSM.
 #
 # Ports: random, distinct across all stacks of this checkout, and below the kernel's ephemeral
 # range (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default: ports 20000-32767 then),
@@ -74,8 +84,9 @@
 # (with a warning: its URLs change).
 #
 # Layout of .stack/N/: env, state, pgdir (where PostgreSQL's files live), initdb.log, redis.conf,
-# redis/ (dir), redis.pid, redis.log, azurite/ (--location), azurite.pid, azurite.log, and
-# postgres.log (a link to the log in pgdir when that is elsewhere).
+# redis/ (dir), redis.pid, redis.log, azurite/ (--location), azurite.pid, azurite.log, keyvault/
+# (cert.pem, key.pem, secrets.json), keyvault.pid, keyvault.log, and postgres.log (a link to the
+# log in pgdir when that is elsewhere). .stack/bin/handler is the binary the fake runs from.
 #
 # Where PostgreSQL's files live (pgdata/, pgsock/ (unix socket dir), postgres.log):
 #   as another user than root: in .stack/N/ itself; PostgreSQL runs as that user.
@@ -106,7 +117,7 @@ PG_HOME=/var/lib/spine-stack # as root: where PostgreSQL's files live (one folde
 # Azurite's published development account (https://learn.microsoft.com/azure/storage/common/storage-use-azurite).
 AZ_ACCOUNT=devstoreaccount1
 AZ_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
-PORT_KEYS=(PG_PORT REDIS_PORT BLOB_PORT QUEUE_PORT TABLE_PORT)
+PORT_KEYS=(PG_PORT REDIS_PORT BLOB_PORT QUEUE_PORT TABLE_PORT KEYVAULT_PORT)
 
 # Set by parse_args / setup_paths.
 CMD="" NAME=dev FAST=0 PURGE=0
@@ -115,7 +126,7 @@ SD="" STATE="" ENVFILE="" PGDIR="" PGDATA="" PGSOCK="" PGLOG="" PGBIN="" PG_OS_U
 SERVICES=()
 declare -A ST=()
 APT_UPDATED=0
-STARTED=() # what this `up` started itself (pg, redis, azurite): stopped again if it fails
+STARTED=() # what this `up` started itself (pg, redis, azurite, keyvault): stopped again if it fails
 
 log() { printf 'stack[%s]: %s\n' "$NAME" "$*" >&2; }
 die() { printf 'stack[%s]: error: %s\n' "$NAME" "$*" >&2; exit 1; }
@@ -837,6 +848,81 @@ azurite_stop() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Key Vault fake (handler keyvault-fake, shared/secrets/kvfake)
+# ---------------------------------------------------------------------------------------------
+
+# keyvault_pid: the pid if this stack's fake runs (its command line names this stack's folder).
+keyvault_pid() {
+  local pid
+  [[ -f $SD/keyvault.pid ]] || return 1
+  pid=$(head -n 1 "$SD/keyvault.pid" 2>/dev/null || true)
+  pid_alive "$pid" || return 1
+  [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *" keyvault-fake "*" --dir $SD/keyvault "* ]] || return 1
+  echo "$pid"
+}
+
+# keyvault_build: build this checkout's handler into .stack/bin/handler (go build relinks only
+# when the sources changed). Stacks of one checkout share the binary, so builds take a lock.
+keyvault_build() {
+  local go=${GO:-go}
+  command -v "$go" >/dev/null 2>&1 || die "Go is needed to build the Key Vault fake (the handler binary): https://go.dev/dl"
+  mkdir -p "$STACKS/bin"
+  lock 8 build.lock
+  log "building .stack/bin/handler (the Key Vault fake runs from it)"
+  (cd "$ROOT" && GOFLAGS=-buildvcs=false "$go" build -o "$STACKS/bin/handler" . ) 8>&- 9>&- ||
+    die "go build failed: the Key Vault fake runs from this checkout's handler binary"
+  unlock 8
+}
+
+keyvault_start() {
+  local pid="" i logsize=""
+  if pid=$(keyvault_pid); then
+    log "Key Vault fake already running (pid $pid)"
+  else
+    rm -f "$SD/keyvault.pid"
+    keyvault_build
+    mkdir -p "$SD/keyvault"
+    chmod 700 "$SD/keyvault"
+    log "starting the Key Vault fake on https://127.0.0.1:${ST[KEYVAULT_PORT]}"
+    STARTED+=(keyvault)
+    touch "$SD/keyvault.log"
+    logsize=$(stat -c %s "$SD/keyvault.log")
+    (
+      cd "$SD"
+      # shellcheck disable=SC2016 # $$, $0 and $@ are the inner bash's
+      exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$SD/keyvault.pid" \
+        "$STACKS/bin/handler" keyvault-fake --addr "127.0.0.1:${ST[KEYVAULT_PORT]}" --dir "$SD/keyvault"
+    ) </dev/null >>"$SD/keyvault.log" 2>&1 3>&- 8>&- 9>&- &
+    for ((i = 0; i < 50; i++)); do
+      [[ -s $SD/keyvault.pid ]] && break
+      sleep 0.1
+    done
+    pid=$(head -n 1 "$SD/keyvault.pid" 2>/dev/null || true)
+  fi
+  for ((i = 0; i < TIMEOUT * 4; i++)); do
+    tcp_open "${ST[KEYVAULT_PORT]}" && [[ -s $SD/keyvault/cert.pem ]] && return 0
+    if ! pid_alive "$pid"; then
+      tail_log "$SD/keyvault.log"
+      [[ -n $logsize ]] && die_port_taken "$SD/keyvault.log" "$logsize" "${ST[KEYVAULT_PORT]}"
+      die "the Key Vault fake exited during start-up (log: $SD/keyvault.log)"
+    fi
+    sleep 0.25
+  done
+  tail_log "$SD/keyvault.log"
+  die "the Key Vault fake did not listen on 127.0.0.1:${ST[KEYVAULT_PORT]} within ${TIMEOUT}s"
+}
+
+keyvault_stop() {
+  local pid
+  pid=$(keyvault_pid) || { log "Key Vault fake not running"; rm -f "$SD/keyvault.pid"; return 0; }
+  log "stopping the Key Vault fake (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
+  wait_gone "$pid" 5 || true
+  rm -f "$SD/keyvault.pid"
+}
+
+# ---------------------------------------------------------------------------------------------
 # env file and summary
 # ---------------------------------------------------------------------------------------------
 
@@ -875,6 +961,9 @@ write_env() {
     env_line SPINE_STORAGE_BLOB_PORT "${ST[BLOB_PORT]}"
     env_line SPINE_STORAGE_QUEUE_PORT "${ST[QUEUE_PORT]}"
     env_line SPINE_STORAGE_TABLE_PORT "${ST[TABLE_PORT]}"
+    env_line SPINE_KEYVAULT_PORT "${ST[KEYVAULT_PORT]}"
+    env_line SPINE_KEYVAULT_URL "https://127.0.0.1:${ST[KEYVAULT_PORT]}"
+    env_line SPINE_KEYVAULT_CA_FILE "$SD/keyvault/cert.pem"
   } >"$tmp"
   chmod 600 "$tmp"
   mv -f "$tmp" "$ENVFILE"
@@ -890,6 +979,8 @@ summary() {
     printf '  redis     127.0.0.1:%s\n' "${ST[REDIS_PORT]}"
     printf '  azurite   blob 127.0.0.1:%s  queue 127.0.0.1:%s  table 127.0.0.1:%s\n' \
       "${ST[BLOB_PORT]}" "${ST[QUEUE_PORT]}" "${ST[TABLE_PORT]}"
+    printf '  keyvault  https://127.0.0.1:%s  (a fake: any token, no RBAC; CA file %s)\n' \
+      "${ST[KEYVAULT_PORT]}" "$SD/keyvault/cert.pem"
     [[ $PGDIR == "$SD" ]] || printf '  pg files  %s\n' "$PGDIR"
     printf '  env       . %s\n' "$ENVFILE"
     printf '  stop      scripts/stack.sh down --name %s [--purge]\n' "$NAME"
@@ -911,6 +1002,7 @@ up_cleanup() {
       pg) pg_await_pid 5; pg_stop || true ;;
       redis) redis_stop || true ;;
       azurite) azurite_stop || true ;;
+      keyvault) keyvault_stop || true ;;
     esac
   done
 }
@@ -950,6 +1042,7 @@ cmd_up() {
     case $k in
       PG_PORT) running=$(pg_pid || true) ;;
       REDIS_PORT) running=$(redis_pid || true) ;;
+      KEYVAULT_PORT) running=$(keyvault_pid || true) ;;
       *) running=$(azurite_pid || true) ;;
     esac
     [[ -n $running ]] && continue
@@ -972,6 +1065,7 @@ cmd_up() {
   pg_provision
   redis_start
   azurite_start
+  keyvault_start
   write_env
   summary
   echo "$ENVFILE" >&3
@@ -981,6 +1075,7 @@ cmd_down() {
   lock 9 "stack-$NAME.lock"
   if [[ -d $SD ]]; then
     state_load
+    keyvault_stop
     azurite_stop
     redis_stop
     pg_stop
@@ -1076,8 +1171,13 @@ cmd_status() {
   else
     echo "  azurite   stopped  (blob ${ST[BLOB_PORT]:-?} queue ${ST[QUEUE_PORT]:-?} table ${ST[TABLE_PORT]:-?})"
   fi
+  if pid=$(keyvault_pid); then
+    echo "  keyvault  running  pid $pid  https://127.0.0.1:${ST[KEYVAULT_PORT]:-?}"; n=$((n + 1))
+  else
+    echo "  keyvault  stopped  (port ${ST[KEYVAULT_PORT]:-?})"
+  fi
   [[ -f $ENVFILE ]] && echo "  env       $ENVFILE"
-  (( n == 3 )) || exit 3
+  (( n == 4 )) || exit 3
 }
 
 main() {

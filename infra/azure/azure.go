@@ -1,6 +1,6 @@
 // Package azure is a small typed layer over the Pulumi resource providers this
-// program uses: azure-native (every Azure resource), tls (the token signing key)
-// and command (the one-way lock of the audit archive's immutability policy).
+// program uses: azure-native (every Azure resource) and command (the one-way lock
+// of the audit archive's immutability policy).
 //
 // The providers' generated Go SDKs are not used. Each resource is registered with
 // ctx.RegisterResource under its provider type token (for example
@@ -22,8 +22,6 @@ import (
 const (
 	// AzureNativeVersion is the azure-native provider plugin version.
 	AzureNativeVersion = "3.28.0"
-	// TLSVersion is the tls provider plugin version.
-	TLSVersion = "5.6.1"
 	// CommandVersion is the command provider plugin version.
 	CommandVersion = "1.2.1"
 )
@@ -35,8 +33,6 @@ func PluginVersion(token string) string {
 	switch pkg {
 	case "azure-native":
 		return AzureNativeVersion
-	case "tls":
-		return TLSVersion
 	case "command":
 		return CommandVersion
 	}

@@ -10,7 +10,7 @@ func TestPluginVersion(t *testing.T) {
 	cases := map[string]string{
 		"azure-native:storage:StorageAccount":        AzureNativeVersion,
 		"azure-native:authorization:getClientConfig": AzureNativeVersion,
-		"tls:index/privateKey:PrivateKey":            TLSVersion,
+		"tls:index/privateKey:PrivateKey":            "",
 		"command:local:Command":                      CommandVersion,
 		"random:index/randomPassword:RandomPassword": "",
 	}
@@ -53,8 +53,8 @@ func TestLifecycleRuleInput(t *testing.T) {
 }
 
 func TestRoleDefinitionID(t *testing.T) {
-	got := RoleDefinitionID("sub", RoleKeyVaultSecretsUser)
-	want := "/subscriptions/sub/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6"
+	got := RoleDefinitionID("sub", RoleKeyVaultSecretsOfficer)
+	want := "/subscriptions/sub/providers/Microsoft.Authorization/roleDefinitions/b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 	if got != want {
 		t.Errorf("RoleDefinitionID = %q, want %q", got, want)
 	}

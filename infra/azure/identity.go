@@ -33,7 +33,7 @@ func NewUserAssignedIdentity(ctx *pulumi.Context, name string, a UserAssignedIde
 // Built-in Azure role definition IDs (the GUID part of
 // /subscriptions/{id}/providers/Microsoft.Authorization/roleDefinitions/{guid}).
 const (
-	RoleKeyVaultSecretsUser          = "4633458b-17de-408a-b874-0445c86b69e6"
+	RoleKeyVaultSecretsOfficer       = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 	RoleStorageBlobDataContributor   = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 	RoleStorageTableDataContributor  = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 	RoleServiceBusDataSender         = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"

@@ -210,10 +210,10 @@ var brokenFixtures = []brokenFixture{
 	// identity
 	{name: "identity made Owner of the resource group", base: "dev", check: "identity-role-assignments", want: "role assignments differ",
 		mutate: func(t *testing.T, s *policy.Snapshot) {
-			extra := *find(t, s, tRole, "role-keyvault-secrets-user")
+			extra := *find(t, s, tRole, "role-keyvault-secrets-officer")
 			extra.Name, extra.ID = "role-owner", "/mock/role-owner"
 			extra.Inputs = map[string]any{}
-			for k, v := range find(t, s, tRole, "role-keyvault-secrets-user").Inputs {
+			for k, v := range find(t, s, tRole, "role-keyvault-secrets-officer").Inputs {
 				extra.Inputs[k] = v
 			}
 			extra.Inputs["roleDefinitionId"] = "/subscriptions/" + stacktest.SubscriptionID +
@@ -230,7 +230,13 @@ var brokenFixtures = []brokenFixture{
 		}},
 	{name: "a role granted to the deployer", base: "prod", check: "identity-role-assignments", want: "not the app's identity",
 		mutate: func(t *testing.T, s *policy.Snapshot) {
-			set(find(t, s, tRole, "role-keyvault-secrets-user").Inputs, "principalId", stacktest.DeployerObject)
+			set(find(t, s, tRole, "role-keyvault-secrets-officer").Inputs, "principalId", stacktest.DeployerObject)
+		}},
+	{name: "identity only Secrets User on the vault (the key ring could not write its keys)", base: "dev",
+		check: "identity-role-assignments", want: "role assignments differ",
+		mutate: func(t *testing.T, s *policy.Snapshot) {
+			set(find(t, s, tRole, "role-keyvault-secrets-officer").Inputs, "roleDefinitionId", "/subscriptions/"+
+				stacktest.SubscriptionID+"/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6")
 		}},
 	{name: "redis data owner", base: "dev", check: "identity-role-assignments", want: `accessPolicyName = "Data Owner"`,
 		mutate: func(t *testing.T, s *policy.Snapshot) {
@@ -254,6 +260,12 @@ var brokenFixtures = []brokenFixture{
 		mutate: func(t *testing.T, s *policy.Snapshot) {
 			set(find(t, s, tWebApp, "func").Inputs, "virtualNetworkSubnetId", "")
 		}},
+	{name: "app pointed at another vault", base: "staging", check: "function-app", want: "app setting SPINE_KEYVAULT_URL = \"https://kv-other.vault.azure.net/\"",
+		mutate: func(t *testing.T, s *policy.Snapshot) {
+			appSetting(t, s, "SPINE_KEYVAULT_URL", "https://kv-other.vault.azure.net/")
+		}},
+	{name: "app without its vault URL", base: "prod", check: "function-app", want: "app setting SPINE_KEYVAULT_URL = \"\"",
+		mutate: func(t *testing.T, s *policy.Snapshot) { appSetting(t, s, "SPINE_KEYVAULT_URL", "") }},
 	{name: "key vault references resolved with another identity", base: "dev", check: "function-app", want: "keyVaultReferenceIdentity",
 		mutate: func(t *testing.T, s *policy.Snapshot) {
 			set(find(t, s, tWebApp, "func").Inputs, "keyVaultReferenceIdentity", "SystemAssigned")
@@ -264,9 +276,9 @@ var brokenFixtures = []brokenFixture{
 		mutate: func(t *testing.T, s *policy.Snapshot) {
 			s.Outputs["redisUrl"] = policy.Output{Value: find(t, s, tSecret, "secret-redis-url").Str("properties.value")}
 		}},
-	{name: "stack output carries the signing key inside a list", base: "dev", check: "no-secrets-in-outputs", want: "stack output keys contains a secret value",
+	{name: "stack output carries a secret inside a list", base: "dev", check: "no-secrets-in-outputs", want: "stack output keys contains a secret value",
 		mutate: func(t *testing.T, s *policy.Snapshot) {
-			s.Outputs["keys"] = policy.Output{Value: []any{"public", find(t, s, tSecret, "secret-auth-signing-key").Str("properties.value")}}
+			s.Outputs["keys"] = policy.Output{Value: []any{"public", find(t, s, tSecret, "secret-appinsights-connection-string").Str("properties.value")}}
 		}},
 	{name: "stack output is a secret", base: "staging", check: "no-secrets-in-outputs", want: "stack output keyVaultUri is a secret",
 		mutate: func(t *testing.T, s *policy.Snapshot) {

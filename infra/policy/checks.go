@@ -52,7 +52,6 @@ const (
 	tFtpAllowed         = "azure-native:web:WebAppFtpAllowed"
 	tWorkspace          = "azure-native:operationalinsights:Workspace"
 	tComponent          = "azure-native:applicationinsights:Component"
-	tPrivateKey         = "tls:index/privateKey:PrivateKey"
 	tCommand            = "command:local:Command"
 )
 
@@ -641,7 +640,7 @@ func SubscriptionsFilterByEventType(s *Snapshot, e Expectations) error {
 }
 
 // ExpectedRoleAssignments lists the app identity's role assignments: Key Vault
-// Secrets User on the vault, Storage Blob Data Contributor on the account,
+// Secrets Officer on the vault (the authorization server writes its keys), Storage Blob Data Contributor on the account,
 // Storage Table Data Contributor on the maintenance ledger table, Monitoring
 // Metrics Publisher on Application Insights, Service Bus Data Sender on every
 // topic and Service Bus Data Receiver on every subscription.
@@ -652,7 +651,7 @@ func ExpectedRoleAssignments(s *Snapshot) []string {
 			out = append(out, role+" @ "+r.ID)
 		}
 	}
-	add(azure.RoleKeyVaultSecretsUser, s.OfType(tVault))
+	add(azure.RoleKeyVaultSecretsOfficer, s.OfType(tVault))
 	add(azure.RoleStorageBlobDataContributor, s.OfType(tStorageAccount))
 	add(azure.RoleStorageTableDataContributor, s.OfType(tTable))
 	add(azure.RoleMonitoringMetricsPublisher, s.OfType(tComponent))
@@ -785,6 +784,10 @@ func FunctionApp(s *Snapshot, e Expectations) error {
 			c.failf("app setting %s is missing", k)
 		}
 	}
+	// The app reaches this stack's vault (the authorization server's keys), nothing else.
+	if uri, _ := kv.Out("properties.vaultUri").(string); uri == "" || settings["SPINE_KEYVAULT_URL"] != uri {
+		c.failf("app setting SPINE_KEYVAULT_URL = %q, want the vault's URI %q", settings["SPINE_KEYVAULT_URL"], uri)
+	}
 	for _, k := range []string{"AzureWebJobsStorage", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING"} {
 		if _, ok := settings[k]; ok {
 			c.failf("app setting %s holds a connection string; the app must use its identity", k)
@@ -894,7 +897,7 @@ func NoSecretsInOutputs(s *Snapshot, _ Expectations) error {
 
 // taggable are the resource types that carry Azure tags; notTaggable are child
 // or extension resources (they inherit their parent's context) and the
-// non-Azure tls and command resources. A type in neither list fails the check,
+// non-Azure command resources. A type in neither list fails the check,
 // so every new type is classified.
 var (
 	taggable = []string{
@@ -905,7 +908,7 @@ var (
 	notTaggable = []string{
 		tSubnet, tDNSZoneGroup, tRoleAssignment, tBlobService, tBlobContainer, tImmutabilityPolicy,
 		tManagementPolicy, tTable, tRedisAccess, tTopic, tSubscription, tRule, tTDE, tPGDatabase,
-		tPGConfiguration, tPGAdmin, tScmAllowed, tFtpAllowed, tPrivateKey, tCommand,
+		tPGConfiguration, tPGAdmin, tScmAllowed, tFtpAllowed, tCommand,
 	}
 )
 

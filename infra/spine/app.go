@@ -55,19 +55,15 @@ func DBDialectSetting(service string) string {
 	return "SPINE_" + strings.ToUpper(service) + "_DB_DIALECT"
 }
 
-// secrets writes the app's connection settings and token signing key to Key
-// Vault. Their values exist only in the vault and, encrypted, in the stack's
-// state; the app reads the connection settings through Key Vault references.
-// The signing key is the authorization server's (authz), which is not written
-// yet: no app setting refers to it until code reads it.
+// secrets writes the app's connection settings to Key Vault. Their values exist
+// only in the vault and, encrypted, in the stack's state; the app reads them
+// through Key Vault references. The authorization server's keys are not written
+// here: the app creates and rotates them in the vault itself (shared/secrets), so
+// no private key is ever in the stack's state.
 func (d *deployment) secrets(kv *azure.Vault, id *azure.UserAssignedIdentity, db *database, cache *azure.Redis,
 	appi *azure.Component,
 ) (*secretSettings, error) {
 	s := &secretSettings{refs: map[string]pulumi.StringOutput{}}
-	signingKey, err := azure.NewPrivateKey(d.ctx, "auth-signing-key", azure.PrivateKeyArgs{Algorithm: "RSA", RSABits: 3072})
-	if err != nil {
-		return nil, err
-	}
 	type entry struct {
 		setting, name, owner, classification, contentType string
 		value                                             pulumi.StringOutput
@@ -92,10 +88,6 @@ func (d *deployment) secrets(kv *azure.Vault, id *azure.UserAssignedIdentity, db
 			setting: "APPLICATIONINSIGHTS_CONNECTION_STRING", name: "appinsights-connection-string",
 			owner: OwnerPlatform, classification: ClassInternal, contentType: "text/plain", value: appi.ConnectionString,
 		},
-		entry{
-			name: "auth-signing-key", owner: "authz", classification: ClassRestricted,
-			contentType: "application/x-pem-file", value: signingKey.PrivateKeyPemPkcs8,
-		},
 	)
 	for _, e := range entries {
 		secret, err := azure.NewSecret(d.ctx, "secret-"+e.name, azure.SecretArgs{
@@ -114,7 +106,8 @@ func (d *deployment) secrets(kv *azure.Vault, id *azure.UserAssignedIdentity, db
 }
 
 // roleAssignments grants the app's identity exactly what it uses, each at the
-// narrowest scope: reading secrets, blob and table data, sending on every topic,
+// narrowest scope: reading and writing secrets (the authorization server creates
+// and rotates its keys in the vault), blob and table data, sending on every topic,
 // receiving on its own subscriptions, and publishing telemetry.
 func (d *deployment) roleAssignments(id *azure.UserAssignedIdentity, kv *azure.Vault, st *storage, bus *serviceBus,
 	appi *azure.Component,
@@ -124,7 +117,11 @@ func (d *deployment) roleAssignments(id *azure.UserAssignedIdentity, kv *azure.V
 		scope           pulumi.StringInput
 	}
 	grants := []grant{
-		{"role-keyvault-secrets-user", azure.RoleKeyVaultSecretsUser, "read the app's secrets (Key Vault references)", azure.ID(kv)},
+		// Secrets Officer, not Secrets User: besides reading (Key Vault references), the
+		// authorization server creates authz-signing-key and authz-crypto-key at first start
+		// and writes a new signing key version at every rotation (shared/secrets). A
+		// narrower scope (the secrets themselves) needs them to exist before the grant.
+		{"role-keyvault-secrets-officer", azure.RoleKeyVaultSecretsOfficer, "read the app's secrets; create and rotate the authorization server's keys", azure.ID(kv)},
 		{"role-storage-blob-data-contributor", azure.RoleStorageBlobDataContributor, "read and write blobs (artifacts, host storage, package)", azure.ID(st.account)},
 		{"role-storage-table-data-contributor", azure.RoleStorageTableDataContributor, "read and write the maintenance ledger", azure.ID(st.table)},
 		{"role-monitoring-metrics-publisher", azure.RoleMonitoringMetricsPublisher, "send telemetry with Entra authentication", azure.ID(appi)},
@@ -175,7 +172,7 @@ func (d *deployment) auth() (issuer, audience, jwks string) {
 }
 
 func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bus *serviceBus,
-	db *database, secrets *secretSettings, roles []pulumi.Resource,
+	db *database, kv *azure.Vault, secrets *secretSettings, roles []pulumi.Resource,
 ) (*azure.FunctionApp, error) {
 	f := d.cfg.Function
 	tags := d.tags(OwnerPlatform, ClassInternal)
@@ -218,6 +215,9 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bu
 		{Name: "SPINE_AUTH_ISSUER", Value: plain(issuer)},
 		{Name: "SPINE_AUTH_AUDIENCE", Value: plain(audience)},
 		{Name: "SPINE_AUTH_JWKS_URL", Value: plain(jwks)},
+		// The vault the app reads and writes at run time (the authorization server's keys),
+		// with its identity (AZURE_CLIENT_ID).
+		{Name: "SPINE_KEYVAULT_URL", Value: kv.URI()},
 	}
 	for _, svc := range d.cfg.Services {
 		settings = append(settings, azure.NameValue{Name: DBDialectSetting(svc), Value: plain(db.dialect)})

@@ -141,7 +141,7 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	app, err := d.functionApp(id, st, bus, db, secrets, roles)
+	app, err := d.functionApp(id, st, bus, db, kv, secrets, roles)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,26 @@ func BenchmarkVerify_Cold(b *testing.B) {
 	}
 }
 
+// BenchmarkVerify_ColdInProcess is BenchmarkVerify_Cold with the key from an in-process KeySource
+// (the authorization server's ring in the same binary: current and previous key) instead of a file.
+func BenchmarkVerify_ColdInProcess(b *testing.B) {
+	e := newEnv(b, -1)
+	prev := newECKey(b)
+	ring := &ringSource{}
+	ring.set(PublicKey{ID: e.signer.kid, Algorithm: "ES256", Key: &e.signer.key.PublicKey},
+		PublicKey{ID: "previous", Algorithm: "ES256", Key: &prev.PublicKey})
+	v := newInProcessVerifier(b, ring, "", -1)
+	tok := e.es256(b, claims(time.Now()))
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkVerify_Cached verifies a token that is already in the verified-token cache.
 func BenchmarkVerify_Cached(b *testing.B) {
 	e := newEnv(b, 0)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -41,8 +40,8 @@ func TestCache_SecondVerifySkipsSignature(t *testing.T) {
 // emptyStore is a key set with no keys.
 type emptyStore struct{}
 
-func (emptyStore) KeyRead(context.Context, string) (jwkset.JWK, error) {
-	return jwkset.JWK{}, jwkset.ErrKeyNotFound
+func (emptyStore) key(context.Context, string) (verKey, error) {
+	return verKey{}, errKeyNotFound
 }
 
 func TestCache_SurvivesKeySetSwap(t *testing.T) {

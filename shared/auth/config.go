@@ -20,20 +20,34 @@ const (
 )
 
 // Config configures a [Verifier]. The application reads it from the settings SPINE_AUTH_ISSUER,
-// SPINE_AUTH_AUDIENCE, SPINE_AUTH_JWKS_URL and SPINE_AUTH_JWKS_FILE.
+// SPINE_AUTH_AUDIENCE, SPINE_AUTH_JWKS_URL and SPINE_AUTH_JWKS_FILE, and sets Keys when the
+// authorization server runs in the same binary.
+//
+// Where the verification keys come from:
+//   - Keys (in process), when set; a JWKS file or URL, when also set, is trusted as well and asked
+//     after Keys (tests mint with the dev key beside the server's own keys);
+//   - else JWKSFile or JWKSURL (at most one of them);
+//   - else discovery: the issuer's discovery document (Issuer + "/.well-known/openid-configuration"),
+//     whose issuer must equal Issuer exactly, names the JWKS (jwks_uri), fetched and refreshed like
+//     JWKSURL. Issuer must then follow JWKSURL's URL rules.
 type Config struct {
 	// Issuer is the exact iss value accepted (SPINE_AUTH_ISSUER). Required.
 	Issuer string
 	// Audience must appear in the token's aud claim, a string or an array (SPINE_AUTH_AUDIENCE).
 	// Required.
 	Audience string
+	// Keys supplies the keys in process (see [KeySource]); read on every signature check.
+	Keys KeySource
 	// JWKSURL is the authorization server's JWKS endpoint (SPINE_AUTH_JWKS_URL). It must be an
 	// absolute https URL; plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, ::1).
-	// The set is fetched at start, refreshed hourly in the background, and refreshed on demand when a
-	// token names an unknown kid (at most once a minute). Exactly one of JWKSURL and JWKSFile is set.
+	// The set is fetched at start (a failure is logged: the process can start before the
+	// authorization server is reachable), refreshed hourly in the background, and refreshed on demand
+	// when a token names an unknown kid (at most once a minute). At most one of JWKSURL and JWKSFile
+	// is set.
 	JWKSURL string
 	// JWKSFile is a path to a JWKS document (SPINE_AUTH_JWKS_FILE), read at start and re-read when a
-	// token names an unknown kid (at most every 10 seconds). Exactly one of JWKSURL and JWKSFile is set.
+	// token names an unknown kid (at most every 10 seconds). At most one of JWKSURL and JWKSFile is
+	// set.
 	JWKSFile string
 	// ClockSkew is the leeway for exp, nbf and iat. Zero means DefaultClockSkew (30s); it must be
 	// between 0 and MaxClockSkew (use a tiny value such as time.Nanosecond for practically none).
@@ -55,7 +69,7 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate reports every problem with c, each naming the setting to fix; all errors wrap
-// [ErrInvalidConfig]. It does not apply defaults and does not contact the JWKS endpoint.
+// [ErrInvalidConfig]. It does not apply defaults and contacts nothing.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -68,13 +82,15 @@ func (c Config) Validate() error {
 		bad("SPINE_AUTH_AUDIENCE (audience) is required")
 	}
 	switch {
-	case c.JWKSURL == "" && c.JWKSFile == "":
-		bad("set one of SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE (neither is set)")
 	case c.JWKSURL != "" && c.JWKSFile != "":
 		bad("set only one of SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE (both are set)")
 	case c.JWKSURL != "":
-		if err := checkJWKSURL(c.JWKSURL); err != nil {
+		if err := checkRemoteURL(c.JWKSURL); err != nil {
 			bad("SPINE_AUTH_JWKS_URL %v", err)
+		}
+	case c.JWKSFile == "" && c.Keys == nil && strings.TrimSpace(c.Issuer) != "":
+		if err := checkIssuerURL(c.Issuer); err != nil {
+			bad("SPINE_AUTH_ISSUER %v (the signing keys are discovered from it when neither SPINE_AUTH_JWKS_URL nor SPINE_AUTH_JWKS_FILE is set)", err)
 		}
 	}
 	if c.ClockSkew < 0 || c.ClockSkew > MaxClockSkew {
@@ -83,7 +99,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func checkJWKSURL(raw string) error {
+// checkRemoteURL applies the rules of a URL keys are fetched from: absolute, https, or http on a
+// loopback host only.
+func checkRemoteURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Opaque != "" {
 		return errors.New("must be an absolute URL")
@@ -99,6 +117,18 @@ func checkJWKSURL(raw string) error {
 	default:
 		return fmt.Errorf("has unsupported scheme %q (use https)", u.Scheme)
 	}
+}
+
+// checkIssuerURL applies checkRemoteURL's rules to an issuer keys are discovered from, which also
+// has no query and no fragment (OpenID Connect Discovery 1.0 §2).
+func checkIssuerURL(raw string) error {
+	if err := checkRemoteURL(raw); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(raw); u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Contains(raw, "#") {
+		return errors.New("must have no query and no fragment")
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

@@ -17,9 +17,7 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
-	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/time/rate"
 )
 
 // Algorithms accepted by the Verifier.
@@ -30,44 +28,44 @@ const (
 
 // Key-set refresh policy.
 const (
-	// urlRefreshInterval is the background refresh period of a JWKS URL.
-	urlRefreshInterval = time.Hour
-	// urlUnknownKIDEvery is the minimum gap between on-demand refreshes for an unknown kid.
-	urlUnknownKIDEvery = time.Minute
-	// urlRefreshWaitMax bounds how long a request may wait for the unknown-kid rate limiter and the
-	// refresh it triggers; when the limiter's next slot is further away the lookup fails at once.
-	urlRefreshWaitMax = 5 * time.Second
-	// urlHTTPTimeout bounds one JWKS fetch.
-	urlHTTPTimeout = 10 * time.Second
+	// remoteRefreshInterval is the background refresh period of a fetched key set (JWKS URL or
+	// discovery).
+	remoteRefreshInterval = time.Hour
+	// remoteUnknownKIDEvery is the minimum gap between on-demand refreshes for an unknown kid.
+	remoteUnknownKIDEvery = time.Minute
+	// remoteRefreshWaitMax bounds how long a request may wait for a refresh another request runs, and
+	// the on-demand refresh it runs itself.
+	remoteRefreshWaitMax = 5 * time.Second
+	// remoteHTTPTimeout bounds one fetch (the discovery document or the JWKS), and the first load
+	// at start.
+	remoteHTTPTimeout = 10 * time.Second
+	// remoteRetryMax is the longest pause between background retries while no key set has loaded
+	// (they start at one second and double).
+	remoteRetryMax = time.Minute
 	// fileRereadEvery is the minimum gap between re-reads of a JWKS file for an unknown kid.
 	fileRereadEvery = 10 * time.Second
 	// minRSABits is the smallest RSA modulus accepted for RS256.
 	minRSABits = 2048
 )
 
-// keyStore finds a JWK by key id; it returns an error matching jwkset.ErrKeyNotFound when absent.
-type keyStore interface {
-	KeyRead(ctx context.Context, kid string) (jwkset.JWK, error)
+// Internal lookup outcomes of a keyStore; verificationKey turns them into ErrUnknownKey.
+var (
+	errKeyNotFound     = errors.New("kid not in key set")
+	errKeysUnavailable = errors.New("key set unavailable")
+)
+
+// verKey is one verification key, resolved once when its key set is loaded so the signature path
+// does no JWK work: the public key, and the JWK's alg and use members ("" when absent).
+type verKey struct {
+	pub crypto.PublicKey
+	alg string
+	use string
 }
 
-// newURLStore builds a keyfunc/jwkset HTTP storage with background refresh (ending when ctx ends)
-// and rate-limited refresh on unknown kid.
-func newURLStore(ctx context.Context, u string) (keyStore, error) {
-	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{u}, keyfunc.Override{
-		HTTPTimeout:       urlHTTPTimeout,
-		RateLimitWaitMax:  urlRefreshWaitMax,
-		RefreshInterval:   urlRefreshInterval,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(urlUnknownKIDEvery), 1),
-		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-			return func(ctx context.Context, err error) {
-				slog.Default().WarnContext(ctx, "auth: JWKS refresh failed", "url", u, "error", err)
-			}
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("auth: JWKS from SPINE_AUTH_JWKS_URL: %w", err)
-	}
-	return kf.Storage(), nil
+// keyStore finds a verification key by key id: errKeyNotFound when absent, errKeysUnavailable
+// when the set could not be read. Implementations are safe for concurrent use.
+type keyStore interface {
+	key(ctx context.Context, kid string) (verKey, error)
 }
 
 // fileStore holds the keys of a JWKS file and re-reads it, at most every minGap, when asked for a
@@ -75,7 +73,7 @@ func newURLStore(ctx context.Context, u string) (keyStore, error) {
 type fileStore struct {
 	path   string
 	minGap time.Duration
-	keys   atomic.Pointer[map[string]jwkset.JWK]
+	keys   atomic.Pointer[map[string]verKey]
 
 	mu       sync.Mutex // serialises re-reads
 	lastRead time.Time
@@ -92,8 +90,8 @@ func newFileStore(path string) (*fileStore, error) {
 	return s, nil
 }
 
-// KeyRead implements keyStore.
-func (s *fileStore) KeyRead(_ context.Context, kid string) (jwkset.JWK, error) {
+// key implements keyStore.
+func (s *fileStore) key(_ context.Context, kid string) (verKey, error) {
 	if k, ok := (*s.keys.Load())[kid]; ok {
 		return k, nil
 	}
@@ -104,25 +102,23 @@ func (s *fileStore) KeyRead(_ context.Context, kid string) (jwkset.JWK, error) {
 		return k, nil
 	}
 	if time.Since(s.lastRead) < s.minGap {
-		return jwkset.JWK{}, jwkset.ErrKeyNotFound
+		return verKey{}, errKeyNotFound
 	}
 	s.lastRead = time.Now()
 	keys, err := readJWKSFile(s.path)
 	if err != nil {
 		slog.Default().Warn("auth: re-reading JWKS file failed; keeping the previous keys", "path", s.path, "error", err)
-		return jwkset.JWK{}, jwkset.ErrKeyNotFound
+		return verKey{}, errKeyNotFound
 	}
 	s.keys.Store(&keys)
 	if k, ok := keys[kid]; ok {
 		return k, nil
 	}
-	return jwkset.JWK{}, jwkset.ErrKeyNotFound
+	return verKey{}, errKeyNotFound
 }
 
-// readJWKSFile parses a JWKS document into public keys by kid. Keys without a kid are skipped (they can
-// never be selected); key types this package cannot use are skipped; a duplicate kid, an invalid key,
-// or a set with no usable key is an error.
-func readJWKSFile(path string) (map[string]jwkset.JWK, error) {
+// readJWKSFile parses a JWKS file (see parseJWKS).
+func readJWKSFile(path string) (map[string]verKey, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("auth: reading SPINE_AUTH_JWKS_FILE: %w", err)
@@ -134,12 +130,15 @@ func readJWKSFile(path string) (map[string]jwkset.JWK, error) {
 	return keys, nil
 }
 
-func parseJWKS(raw []byte) (map[string]jwkset.JWK, error) {
+// parseJWKS parses a JWKS document into public keys by kid. Keys without a kid are skipped (they can
+// never be selected); key types this package cannot use are skipped; a duplicate kid, an invalid key,
+// or a set with no usable key is an error.
+func parseJWKS(raw []byte) (map[string]verKey, error) {
 	var set jwkset.JWKSMarshal
 	if err := json.Unmarshal(raw, &set); err != nil {
 		return nil, fmt.Errorf("not a JWKS document: %w", err)
 	}
-	keys := make(map[string]jwkset.JWK, len(set.Keys))
+	keys := make(map[string]verKey, len(set.Keys))
 	for i, m := range set.Keys {
 		if m.KID == "" || m.KTY == jwkset.KtyOct {
 			continue // unselectable, or a symmetric key this package never verifies with
@@ -155,7 +154,7 @@ func parseJWKS(raw []byte) (map[string]jwkset.JWK, error) {
 		if _, dup := keys[m.KID]; dup {
 			return nil, fmt.Errorf("kid %q appears more than once", m.KID)
 		}
-		keys[m.KID] = jwk
+		keys[m.KID] = verKey{pub: publicOf(jwk.Key()), alg: string(m.ALG), use: string(m.USE)}
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("no usable key with a kid")
@@ -163,40 +162,43 @@ func parseJWKS(raw []byte) (map[string]jwkset.JWK, error) {
 	return keys, nil
 }
 
+// publicOf returns the public half of a private key, or key itself.
+func publicOf(key any) crypto.PublicKey {
+	if pk, ok := key.(interface{ Public() crypto.PublicKey }); ok {
+		return pk.Public()
+	}
+	return key
+}
+
 // verificationKey returns the public key for a token header, enforcing: a kid is present and known;
-// the JWK's use (if any) is sig; the JWK's alg (if any) equals the token's alg; the key type and size
+// the key's use (if any) is sig; the key's alg (if any) equals the token's alg; the key type and size
 // fit the alg (RS256: RSA >= 2048 bits; ES256: ECDSA P-256).
 func verificationKey(ctx context.Context, store keyStore, alg string, header map[string]any) (crypto.PublicKey, error) {
 	kid, _ := header["kid"].(string)
 	if kid == "" {
 		return nil, invalid(ErrUnknownKey, "token header has no kid")
 	}
-	jwk, err := store.KeyRead(ctx, kid)
+	k, err := store.key(ctx, kid)
 	if err != nil {
-		if errors.Is(err, jwkset.ErrKeyNotFound) {
+		if errors.Is(err, errKeyNotFound) {
 			return nil, invalid(ErrUnknownKey, "kid not in key set")
 		}
 		return nil, invalid(ErrUnknownKey, "key set lookup failed")
 	}
-	m := jwk.Marshal()
-	if m.USE != "" && m.USE != jwkset.UseSig {
+	if k.use != "" && k.use != string(jwkset.UseSig) {
 		return nil, invalid(ErrKeyMismatch, "key is not for signatures")
 	}
-	if m.ALG != "" && string(m.ALG) != alg {
-		return nil, invalid(ErrKeyMismatch, "key is for "+string(m.ALG)+", token says "+alg)
-	}
-	key := jwk.Key()
-	if pk, ok := key.(interface{ Public() crypto.PublicKey }); ok {
-		key = pk.Public()
+	if k.alg != "" && k.alg != alg {
+		return nil, invalid(ErrKeyMismatch, "key is for "+k.alg+", token says "+alg)
 	}
 	switch alg {
 	case algRS256:
-		if k, ok := key.(*rsa.PublicKey); ok && k.N != nil && k.N.BitLen() >= minRSABits {
-			return k, nil
+		if pk, ok := k.pub.(*rsa.PublicKey); ok && pk.N != nil && pk.N.BitLen() >= minRSABits {
+			return pk, nil
 		}
 	case algES256:
-		if k, ok := key.(*ecdsa.PublicKey); ok && k.Curve == elliptic.P256() {
-			return k, nil
+		if pk, ok := k.pub.(*ecdsa.PublicKey); ok && pk.Curve == elliptic.P256() {
+			return pk, nil
 		}
 	}
 	return nil, invalid(ErrKeyMismatch, "key type does not fit "+alg)

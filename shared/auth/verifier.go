@@ -31,11 +31,13 @@ type Verifier struct {
 	onKeyLookup func()
 }
 
-// NewVerifier validates cfg, applies its defaults and loads the key set: from JWKSFile (read now; an
-// unreadable file or one with no usable key is an error) or from JWKSURL (fetched now through
-// keyfunc/v3, waiting at most 10s; a failed first fetch is logged, not returned, so the process can start before the
-// authorization server is reachable; a later token with an unknown kid triggers a rate-limited
-// refresh). ctx bounds the URL source's background refresh: it stops when ctx ends or Close is called.
+// NewVerifier validates cfg, applies its defaults and sets up the key source (see [Config]): Keys
+// is read on every signature check; JWKSFile is read now (an unreadable file or one with no usable
+// key is an error); JWKSURL and discovery are fetched now, waiting at most 10s, and a failed first
+// fetch is logged, not returned, so the process can start before the authorization server is
+// reachable: until the keys load, tokens are refused as invalid (401), and the set is retried in the
+// background and on the next token. ctx bounds the background refresh of a fetched set: it stops
+// when ctx ends or Close is called.
 func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -44,15 +46,27 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	v := &Verifier{cfg: cfg, cache: newTokenCache(cfg.CacheSize), now: time.Now}
 	bg, cancel := context.WithCancel(ctx)
 	v.cancel = cancel
-	var err error
-	if cfg.JWKSFile != "" {
-		v.keys, err = newFileStore(cfg.JWKSFile)
-	} else {
-		v.keys, err = newURLStore(bg, cfg.JWKSURL)
+	var configured keyStore
+	switch {
+	case cfg.JWKSFile != "":
+		fs, err := newFileStore(cfg.JWKSFile)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		configured = fs
+	case cfg.JWKSURL != "":
+		configured = newRemoteStore(bg, cfg.JWKSURL, "")
+	case cfg.Keys == nil:
+		configured = newRemoteStore(bg, "", cfg.Issuer)
 	}
-	if err != nil {
-		cancel()
-		return nil, err
+	switch {
+	case cfg.Keys == nil:
+		v.keys = configured
+	case configured == nil:
+		v.keys = sourceStore{cfg.Keys}
+	default:
+		v.keys = multiStore{sourceStore{cfg.Keys}, configured}
 	}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{algRS256, algES256}),
@@ -67,7 +81,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
-// Close stops the background refresh of a URL key set. It is idempotent. Verify remains usable after
+// Close stops the background refresh of a fetched key set. It is idempotent. Verify remains usable after
 // Close with the keys already loaded (an unknown kid may still trigger an on-demand refresh).
 func (v *Verifier) Close() {
 	v.once.Do(v.cancel)

@@ -67,7 +67,10 @@ type Config struct {
 	ServiceBusConnectionString, ServiceBusNamespace string
 	// AuthIssuer, AuthAudience: SPINE_AUTH_ISSUER, SPINE_AUTH_AUDIENCE (required).
 	AuthIssuer, AuthAudience string
-	// AuthJWKSURL / AuthJWKSFile: SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE (exactly one).
+	// AuthJWKSURL / AuthJWKSFile: SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE (at most one). With
+	// neither, the API finds the signing keys through the issuer's discovery document (so
+	// SPINE_AUTH_ISSUER must then be an https URL, or http on a loopback host), unless the
+	// authorization server runs in this binary, whose keys it reads in process.
 	AuthJWKSURL, AuthJWKSFile string
 	// DevKeyDir is SPINE_DEV_KEY_DIR: where `handler token` finds the dev signing key.
 	DevKeyDir string
@@ -80,6 +83,10 @@ type Config struct {
 	// a static development token; without it, with the managed identity. Only for a loopback
 	// vault URL.
 	KeyVaultCAFile string
+	// AuthzDevClient is SPINE_AUTHZ_DEV_CLIENT (default false; only scripts/run.sh sets it): the
+	// authz service ensures at start-up the platform dev client `handler token` mints through,
+	// its credentials in the vault only.
+	AuthzDevClient bool
 	// MaxBodyBytes is SPINE_MAX_BODY_BYTES (default 1048576): larger request bodies get 413.
 	MaxBodyBytes int64
 	// CacheTTL is SPINE_CACHE_TTL (default 60s): the TTL of cached tenant reads and of identity's
@@ -208,13 +215,19 @@ func Load(get Getenv, services []string) (Config, error) {
 	if c.AuthAudience == "" {
 		errs = append(errs, errors.New("SPINE_AUTH_AUDIENCE: required"))
 	}
-	if (c.AuthJWKSURL == "") == (c.AuthJWKSFile == "") {
-		errs = append(errs, errors.New("SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE: exactly one is required"))
+	switch {
+	case c.AuthJWKSURL != "" && c.AuthJWKSFile != "":
+		errs = append(errs, errors.New("SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE: at most one (both are set)"))
+	case c.AuthJWKSURL == "" && c.AuthJWKSFile == "" && c.AuthIssuer != "":
+		if err := discoverableIssuer(c.AuthIssuer); err != nil {
+			errs = append(errs, fmt.Errorf("SPINE_AUTH_ISSUER: %q %v (the signing keys are discovered from it when neither SPINE_AUTH_JWKS_URL nor SPINE_AUTH_JWKS_FILE is set)", c.AuthIssuer, err))
+		}
 	}
 	c.DevKeyDir = get("SPINE_DEV_KEY_DIR")
 	c.KeyVaultURL = get("SPINE_KEYVAULT_URL")
 	c.KeyVaultCAFile = get("SPINE_KEYVAULT_CA_FILE")
 	errs = append(errs, checkKeyVault(c)...)
+	c.AuthzDevClient = parseBool(get, "SPINE_AUTHZ_DEV_CLIENT", false, &errs)
 
 	c.MaxBodyBytes = 1 << 20
 	if v := get("SPINE_MAX_BODY_BYTES"); v != "" {
@@ -395,6 +408,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("authJWKS", c.AuthJWKSURL+c.AuthJWKSFile),
 		slog.String("keyVault", c.KeyVaultURL),
 		slog.String("keyVaultCAFile", c.KeyVaultCAFile),
+		slog.Bool("authzDevClient", c.AuthzDevClient),
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
 		slog.Duration("cacheTTL", c.CacheTTL),
 		slog.String("metricsAddr", c.MetricsAddr),
@@ -453,4 +467,27 @@ func MaskConnectionString(s string) string {
 		}
 	}
 	return strings.Join(parts, ";")
+}
+
+// discoverableIssuer checks an issuer the signing keys are discovered from
+// (<issuer>/.well-known/openid-configuration): an absolute https URL, or http on a loopback host,
+// without query or fragment. shared/auth applies the same rules.
+func discoverableIssuer(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return errors.New("must be an absolute URL")
+	}
+	if u.RawQuery != "" || u.ForceQuery || strings.Contains(raw, "#") {
+		return errors.New("must have no query and no fragment")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if h := u.Hostname(); strings.EqualFold(h, "localhost") || net.ParseIP(h) != nil && net.ParseIP(h).IsLoopback() {
+			return nil
+		}
+		return errors.New("must use https (plain http only on a loopback host)")
+	}
+	return fmt.Errorf("has unsupported scheme %q (use https)", u.Scheme)
 }

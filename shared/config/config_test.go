@@ -52,6 +52,18 @@ func TestLoad_HostPortWins(t *testing.T) {
 	}
 }
 
+func TestLoad_NoJWKSSettingMeansDiscovery(t *testing.T) {
+	for _, issuer := range []string{"https://spine.example/api/connect", "http://127.0.0.1:7071/api/connect", "http://localhost:7071/api/connect"} {
+		m := valid()
+		delete(m, "SPINE_AUTH_JWKS_FILE")
+		m["SPINE_AUTH_ISSUER"] = issuer
+		c, err := Load(env(m), services)
+		if err != nil || c.AuthJWKSFile != "" || c.AuthJWKSURL != "" || c.AuthIssuer != issuer {
+			t.Fatalf("issuer %s: %+v %v", issuer, c, err)
+		}
+	}
+}
+
 func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -62,13 +74,22 @@ func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 			for k := range m {
 				delete(m, k)
 			}
-		}, []string{"SPINE_TENANTS_DB_URL", "SPINE_AUTH_ISSUER", "SPINE_AUTH_AUDIENCE", "SPINE_AUTH_JWKS", "SPINE_STORAGE_CONNECTION_STRING"}},
+		}, []string{"SPINE_TENANTS_DB_URL", "SPINE_AUTH_ISSUER", "SPINE_AUTH_AUDIENCE", "SPINE_STORAGE_CONNECTION_STRING"}},
 		{"bad port", func(m map[string]string) { m["PORT"] = "http" }, []string{"PORT"}},
 		{"bad dialect", func(m map[string]string) { m["SPINE_TENANTS_DB_DIALECT"] = "oracle" }, []string{"SPINE_TENANTS_DB_DIALECT"}},
 		{"bad redis", func(m map[string]string) { m["SPINE_REDIS_URL"] = "http://x" }, []string{"SPINE_REDIS_URL"}},
 		{"both jwks", func(m map[string]string) { m["SPINE_AUTH_JWKS_URL"] = "https://x/jwks" }, []string{"SPINE_AUTH_JWKS_URL or SPINE_AUTH_JWKS_FILE"}},
+		{"discovery from a remote http issuer", func(m map[string]string) {
+			delete(m, "SPINE_AUTH_JWKS_FILE")
+			m["SPINE_AUTH_ISSUER"] = "http://auth.example/api/connect"
+		}, []string{"SPINE_AUTH_ISSUER", "https", "discovered"}},
+		{"discovery from a bare name", func(m map[string]string) {
+			delete(m, "SPINE_AUTH_JWKS_FILE")
+			m["SPINE_AUTH_ISSUER"] = "spine"
+		}, []string{"SPINE_AUTH_ISSUER", "absolute"}},
 		{"unknown service", func(m map[string]string) { m["SPINE_SERVICES"] = "tenants,payroll" }, []string{"SPINE_SERVICES", "payroll"}},
 		{"bad bool", func(m map[string]string) { m["SPINE_STANDALONE"] = "maybe" }, []string{"SPINE_STANDALONE"}},
+		{"bad dev client bool", func(m map[string]string) { m["SPINE_AUTHZ_DEV_CLIENT"] = "yes please" }, []string{"SPINE_AUTHZ_DEV_CLIENT"}},
 		{"bad ttl", func(m map[string]string) { m["SPINE_CACHE_TTL"] = "-1s" }, []string{"SPINE_CACHE_TTL"}},
 		{"bad level", func(m map[string]string) { m["SPINE_LOG_LEVEL"] = "loud" }, []string{"SPINE_LOG_LEVEL"}},
 		{"metrics on the network", func(m map[string]string) { m["SPINE_METRICS_ADDR"] = "0.0.0.0:9464" }, []string{"SPINE_METRICS_ADDR"}},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"spine/shared/auth"
 	"spine/shared/authn"
 	"spine/shared/authz"
 	"spine/shared/blob"
@@ -173,4 +174,13 @@ type UsersProvider interface {
 // binary hands what it returns to every service as Deps.Directory.
 type DirectoryProvider interface {
 	Directory() tenancy.Directory
+}
+
+// KeysProvider is implemented by the service that issues the access tokens (authz): when it runs
+// in the binary, the API verifies bearer tokens with the keys it returns (its signing key ring's
+// published keys, read in process on every signature check), so a rotation is seen at once and
+// the API never fetches its own JWKS over HTTP. Without it, the keys come from SPINE_AUTH_JWKS_FILE,
+// SPINE_AUTH_JWKS_URL or the issuer's discovery document.
+type KeysProvider interface {
+	TokenKeys() auth.KeySource
 }

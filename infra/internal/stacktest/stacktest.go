@@ -74,7 +74,6 @@ var nameKeys = map[string]string{
 	"azure-native:web:WebAppFtpAllowed":                         "",
 	"azure-native:operationalinsights:Workspace":                "workspaceName",
 	"azure-native:applicationinsights:Component":                "resourceName",
-	"tls:index/privateKey:PrivateKey":                           "",
 	"command:local:Command":                                     "",
 }
 
@@ -151,12 +150,6 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		secretOut = append(secretOut, "instrumentationKey", "connectionString")
 	case "azure-native:web:WebApp":
 		out["defaultHostName"] = name + ".azurewebsites.net"
-	case "tls:index/privateKey:PrivateKey":
-		body := fakeUUID("key:"+args.Name) + fakeUUID("key2:"+args.Name)
-		out["privateKeyPem"] = "-----BEGIN RSA PRIVATE KEY-----\n" + body + "\n-----END RSA PRIVATE KEY-----\n"
-		out["privateKeyPemPkcs8"] = "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n"
-		out["publicKeyPem"] = "-----BEGIN PUBLIC KEY-----\nmock-public-" + args.Name + "\n-----END PUBLIC KEY-----\n"
-		secretOut = append(secretOut, "privateKeyPem", "privateKeyPemPkcs8")
 	}
 
 	state := in.Copy()

@@ -185,6 +185,10 @@ func Run(ctx context.Context, o RunOptions) error {
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 	}
+	if o.Logger != nil {
+		// Handshake errors (readiness probes that connect and close) at Debug, not as noise.
+		srv.ErrorLog = slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)
+	}
 	addr := ln.Addr().String()
 	if o.Logger != nil {
 		o.Logger.Info("keyvault-fake listening", "url", "https://"+addr, "caFile", certFile, "dataFile", data)
