@@ -13,7 +13,7 @@ import (
 // mint signs a token with the server's dev key: sub, tenant ("" for a platform admin) and scopes.
 func (s *server) mint(sub, tenant string, admin bool, scopes ...string) string {
 	s.t.Helper()
-	tok, err := s.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: sub, TenantID: tenant,
+	tok, err := s.signer.Mint(auth.TokenClaims{Issuer: s.issuer, Audience: audience, Subject: sub, TenantID: tenant,
 		Scopes: scopes, PlatformAdmin: admin}, time.Hour)
 	if err != nil {
 		s.t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 
 	"spine/migrations"
 	"spine/shared/auth"
+	"spine/shared/secrets/kvfake"
 	"spine/shared/testenv"
 )
 
@@ -50,15 +51,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const (
-	issuer   = "https://spine.local/dev-issuer"
-	audience = "spine-api"
-)
+// audience is every test server's SPINE_AUTH_AUDIENCE; its issuer is its own /api/connect.
+const audience = "spine-api"
 
 // server is one running handler process.
 type server struct {
 	t      *testing.T
 	base   string
+	issuer string // SPINE_AUTH_ISSUER: <base>/api/connect, the authorization server in the binary
 	cmd    *exec.Cmd
 	signer *auth.DevSigner
 	dbs    map[string]*testenv.Database // by service
@@ -87,8 +87,11 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startServer creates a fresh tenants database and starts the binary on it in host mode (the
-// port comes in FUNCTIONS_CUSTOMHANDLER_PORT). extra overrides settings.
+// startServer creates a fresh database per service and starts the binary on them in host mode
+// (the port comes in FUNCTIONS_CUSTOMHANDLER_PORT), with a Key Vault fake of its own (the
+// authorization server's keys; in process, over TLS) and its issuer at <base>/api/connect. The
+// API trusts the authorization server's keys (in process) and the dev key (SPINE_AUTH_JWKS_FILE),
+// which the tests mint their operators' tokens with. extra overrides settings.
 func startServer(t *testing.T, extra map[string]string) *server {
 	t.Helper()
 	ctx := context.Background()
@@ -116,12 +119,16 @@ func startServer(t *testing.T, extra map[string]string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kv := kvfake.NewTLSServer(t)
 	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	settings := map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT":    fmt.Sprint(port),
 		"SPINE_REDIS_URL":                 redisURL,
 		"SPINE_STORAGE_CONNECTION_STRING": storage,
-		"SPINE_AUTH_ISSUER":               issuer,
+		"SPINE_AUTH_ISSUER":               base + "/api/connect",
+		"SPINE_KEYVAULT_URL":              kv.URL,
+		"SPINE_KEYVAULT_CA_FILE":          kv.CAFile,
 		"SPINE_AUTH_AUDIENCE":             audience,
 		"SPINE_AUTH_JWKS_FILE":            filepath.Join(keys, auth.DevJWKSFile),
 		"SPINE_DEV_KEY_DIR":               keys,
@@ -138,7 +145,7 @@ func startServer(t *testing.T, extra map[string]string) *server {
 	for k, v := range settings {
 		env = append(env, k+"="+v)
 	}
-	s := &server{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), signer: signer, dbs: dbs, logs: &syncBuffer{}}
+	s := &server{t: t, base: base, issuer: settings["SPINE_AUTH_ISSUER"], signer: signer, dbs: dbs, logs: &syncBuffer{}}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env, s.cmd.Stdout, s.cmd.Stderr = env, s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -177,7 +184,7 @@ func startServer(t *testing.T, extra map[string]string) *server {
 
 func (s *server) token(tenant string, admin bool) string {
 	s.t.Helper()
-	tok, err := s.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "e2e",
+	tok, err := s.signer.Mint(auth.TokenClaims{Issuer: s.issuer, Audience: audience, Subject: "e2e",
 		TenantID: tenant, Scopes: []string{"tenant.read", "tenant.manage", "audit.read", "audit.write", "platform.ops"}, PlatformAdmin: admin}, time.Hour)
 	if err != nil {
 		s.t.Fatal(err)

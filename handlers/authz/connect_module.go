@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"spine/shared/auth"
 	"spine/shared/functions"
 	"spine/shared/kit"
 	"spine/shared/secrets"
@@ -38,7 +39,8 @@ type connect struct {
 
 // newConnect opens the vault (SPINE_KEYVAULT_URL; the local fake with SPINE_KEYVAULT_CA_FILE),
 // loads the signing key ring (creating its first version when the vault has none) and the
-// provider's crypto key (created once), and builds the provider over store. The key ring is
+// provider's crypto key (created once), ensures the platform dev client when
+// SPINE_AUTHZ_DEV_CLIENT is on (the local stack), and builds the provider over store. The key ring is
 // refreshed every KeyRefreshInterval until ctx ends.
 func newConnect(ctx context.Context, d kit.Deps, store Store) (*connect, error) {
 	vault, err := secrets.Open(secrets.Config{VaultURL: d.Config.KeyVaultURL, CAFile: d.Config.KeyVaultCAFile})
@@ -52,6 +54,11 @@ func newConnect(ctx context.Context, d kit.Deps, store Store) (*connect, error) 
 	crypto, err := vault.EnsureRandom(ctx, secrets.CryptoKeyName, 32)
 	if err != nil {
 		return nil, fmt.Errorf("the code encryption key (Key Vault %s): %w", secrets.CryptoKeyName, err)
+	}
+	if d.Config.AuthzDevClient {
+		if _, err := EnsureDevClient(ctx, store, vault, d.Log); err != nil {
+			return nil, err
+		}
 	}
 	cfg := ProviderConfig{Issuer: d.Config.AuthIssuer, Audience: d.Config.AuthAudience}
 	copy(cfg.CryptoKey[:], crypto)
@@ -106,6 +113,15 @@ func (a *API) rotateKey(ctx context.Context, _ *functions.Invocation) (*function
 		return &functions.Result{Quiet: true}, nil
 	}
 	return &functions.Result{Logs: []string{"authz: signing key rotated; kid " + k.ID + ", version " + k.Version}}, nil
+}
+
+// TokenKeys implements kit.KeysProvider: the API's token check reads the key ring's published keys
+// in process (no JWKS fetch from itself).
+func (a *API) TokenKeys() auth.KeySource {
+	if a.connect == nil {
+		return nil
+	}
+	return newRingKeys(a.connect.ring)
 }
 
 // PublicRoutes implements kit.PublicRouter: the OpenID provider under /api/connect, on the

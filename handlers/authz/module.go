@@ -20,6 +20,7 @@ var Module = kit.Module{
 var (
 	_ kit.Service      = (*API)(nil)
 	_ kit.PublicRouter = (*API)(nil)
+	_ kit.KeysProvider = (*API)(nil)
 )
 
 func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
