@@ -1,0 +1,248 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// recordingStore records the size of every pruning batch.
+type recordingStore struct {
+	Store
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (r *recordingStore) PruneBatch(ctx context.Context, table PruneTable, cutoff time.Time, after PruneKey, limit int) (int, PruneKey, bool, error) {
+	n, next, done, err := r.Store.PruneBatch(ctx, table, cutoff, after, limit)
+	r.mu.Lock()
+	r.sizes = append(r.sizes, n)
+	r.mu.Unlock()
+	return n, next, done, err
+}
+
+// The markers of the seeded rows: expired ones must go, live ones (consumed, revoked and redeemed
+// ones among them) must stay.
+const (
+	expiredSeed   = "expired-seed"
+	liveSeed      = "live-seed"
+	expiredClient = "00000000-0000-0000-0000-00000000e001"
+	liveClient    = "00000000-0000-0000-0000-00000000e002"
+)
+
+// seedSQL inserts, as the owner in platform scope, 100,000 expired rows (60,000 refresh tokens of
+// which a third consumed and a third revoked, 20,000 codes of which half redeemed, 20,000 revoked
+// access tokens) over 20 tenants, and 2,500 live ones that look alike. $1 is the tenants as a
+// uuid[] literal.
+var seedSQL = []string{
+	`INSERT INTO refresh_tokens (tenant_id, token_id, token_hash, family_id, client_id, subject, scopes, audience, auth_time,
+		amr, created_at, expires_at, consumed_at, revoked_at)
+	 SELECT ($1::uuid[])[1 + i % 20], gen_random_uuid(), sha256(('e' || i)::bytea), gen_random_uuid(), '` + expiredClient + `',
+		'` + expiredSeed + `', '[]', '[]', now() - interval '3 hours', '[]', now() - interval '3 hours',
+		now() - interval '1 hour' - (i % 5000) * interval '1 second',
+		CASE WHEN i % 3 = 1 THEN now() - interval '2 hours' END, CASE WHEN i % 3 = 2 THEN now() - interval '2 hours' END
+	 FROM generate_series(1, 60000) AS i`,
+	`INSERT INTO auth_codes (tenant_id, code_hash, auth_request_id, client_id, subject, request, family_id, created_at,
+		expires_at, redeemed_at)
+	 SELECT ($1::uuid[])[1 + i % 20], sha256(('c' || i)::bytea), '` + expiredSeed + `', '` + expiredClient + `', 'u', '{}',
+		gen_random_uuid(), now() - interval '2 hours', now() - interval '1 hour' - (i % 600) * interval '1 second',
+		CASE WHEN i % 2 = 0 THEN now() - interval '90 minutes' END
+	 FROM generate_series(1, 20000) AS i`,
+	`INSERT INTO revoked_tokens (tenant_id, jti, client_id, expires_at)
+	 SELECT ($1::uuid[])[1 + i % 20], gen_random_uuid(), '` + expiredClient + `', now() - (i % 900) * interval '1 second' - interval '1 second'
+	 FROM generate_series(1, 20000) AS i`,
+	`INSERT INTO refresh_tokens (tenant_id, token_id, token_hash, family_id, client_id, subject, scopes, audience, auth_time,
+		amr, created_at, expires_at, consumed_at, revoked_at)
+	 SELECT ($1::uuid[])[1 + i % 20], gen_random_uuid(), sha256(('l' || i)::bytea), gen_random_uuid(), '` + liveClient + `',
+		'` + liveSeed + `', '[]', '[]', now(), '[]', now(), now() + interval '1 hour',
+		CASE WHEN i % 3 = 1 THEN now() END, CASE WHEN i % 3 = 2 THEN now() END
+	 FROM generate_series(1, 1500) AS i`,
+	`INSERT INTO auth_codes (tenant_id, code_hash, auth_request_id, client_id, subject, request, family_id, created_at,
+		expires_at, redeemed_at)
+	 SELECT ($1::uuid[])[1 + i % 20], sha256(('k' || i)::bytea), '` + liveSeed + `', '` + liveClient + `', 'u', '{}',
+		gen_random_uuid(), now(), now() + interval '10 minutes', CASE WHEN i % 2 = 0 THEN now() END
+	 FROM generate_series(1, 500) AS i`,
+	`INSERT INTO revoked_tokens (tenant_id, jti, client_id, expires_at)
+	 SELECT ($1::uuid[])[1 + i % 20], gen_random_uuid(), '` + liveClient + `', now() + interval '10 minutes'
+	 FROM generate_series(1, 500) AS i`,
+}
+
+// countSQL counts the seeded rows still there: expired and live, per table.
+const countSQL = `SELECT
+	(SELECT count(*) FROM refresh_tokens WHERE client_id = '` + expiredClient + `'),
+	(SELECT count(*) FROM auth_codes WHERE client_id = '` + expiredClient + `'),
+	(SELECT count(*) FROM revoked_tokens WHERE client_id = '` + expiredClient + `'),
+	(SELECT count(*) FROM refresh_tokens WHERE client_id = '` + liveClient + `'),
+	(SELECT count(*) FROM auth_codes WHERE client_id = '` + liveClient + `'),
+	(SELECT count(*) FROM revoked_tokens WHERE client_id = '` + liveClient + `')`
+
+func seedCounts(t *testing.T, owner *sqlstore.DB) [6]int {
+	t.Helper()
+	var n [6]int
+	if err := owner.InReadTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		return tx.QueryRowContext(context.Background(), countSQL).Scan(&n[0], &n[1], &n[2], &n[3], &n[4], &n[5])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// 100,000 expired rows are pruned in bounded batches while refresh tokens are issued and rotated
+// alongside: every expired row goes, no live row does (consumed, revoked and redeemed ones that
+// have not expired stay), no batch exceeds its bound, and issuance never fails. Time and lock
+// waits (pg_stat_activity sampled every 10 ms) are reported, never asserted.
+func TestPrune_100kExpiredRowsInBoundedBatchesWhileTokensAreIssued(t *testing.T) {
+	ctx := context.Background()
+	owner := testDB.OpenOwner(t, sqlstore.PoolConfig{MaxOpen: 2})
+	// Rows other tests left behind, pruned first so the counts below are this test's.
+	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
+	base := NewStore(rt, nil, StoreConfig{})
+	pre, _ := NewService(base, &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}}, ServiceConfig{}, slog.New(slog.DiscardHandler))
+	if _, err := pre.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	tenants := make([]string, 20)
+	for i := range tenants {
+		tenants[i] = newTenant()
+	}
+	seedStart := time.Now()
+	if err := owner.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		for _, q := range seedSQL {
+			if _, err := tx.ExecContext(ctx, q, "{"+strings.Join(tenants, ",")+"}"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := seedCounts(t, owner)
+	if before != [6]int{60000, 20000, 20000, 1500, 500, 500} {
+		t.Fatalf("seeded %v", before)
+	}
+	t.Logf("seeded 100,000 expired and 2,500 live rows in %s", time.Since(seedStart).Round(time.Millisecond))
+
+	// Lock waits: every 10 ms, the sessions of this database waiting for a lock.
+	admin := openAdmin(t)
+	var samples, waitingSamples, maxWaiting atomic.Int64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+			}
+			var n int64
+			if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+				continue
+			}
+			samples.Add(1)
+			if n > 0 {
+				waitingSamples.Add(1)
+			}
+			if n > maxWaiting.Load() {
+				maxWaiting.Store(n)
+			}
+		}
+	}()
+
+	// Issuance alongside: each worker creates a refresh token and rotates it, over and over.
+	issuer := NewStore(rt, nil, StoreConfig{})
+	type chain struct {
+		tenant string
+		value  string
+	}
+	var issued atomic.Int64
+	var issueErr atomic.Value
+	stopIssuing := make(chan struct{})
+	var workers sync.WaitGroup
+	latest := make([]chain, 4)
+	for w := range latest {
+		c := clientFixture(tenants[w], ClientPublic, sqlstore.Now())
+		if _, _, err := issuer.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for {
+				select {
+				case <-stopIssuing:
+					return
+				default:
+				}
+				v, err := issuer.CreateRefreshToken(ctx, refreshFixture(c, "", sqlstore.Now()))
+				if err == nil {
+					v, err = issuer.RotateRefreshToken(ctx, v, RefreshToken{ClientID: c.ID})
+				}
+				if err != nil {
+					issueErr.Store(err)
+					return
+				}
+				latest[w] = chain{tenant: c.Tenant, value: v}
+				issued.Add(2)
+			}
+		}()
+	}
+
+	rec := &recordingStore{Store: base}
+	svc, err := NewService(rec, &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}},
+		ServiceConfig{Prune: PruneConfig{BatchSize: 1000, MaxBatches: 1000, MaxDuration: 10 * time.Minute}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	report, err := svc.Prune(ctx)
+	elapsed := time.Since(start)
+	close(stopIssuing)
+	workers.Wait()
+	close(stopSampling)
+	<-sampled
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := issueErr.Load(); v != nil {
+		t.Fatalf("issuance failed during the pruning: %v", v.(error))
+	}
+
+	after := seedCounts(t, owner)
+	if after != [6]int{0, 0, 0, 1500, 500, 500} {
+		t.Errorf("after the pruning: expired left %v, live %v; want none expired and every live row", after[:3], after[3:])
+	}
+	if !report.Complete || report.Total() != 100000 {
+		t.Errorf("report %s (complete %v), want 100,000 rows", report, report.Complete)
+	}
+	largest := 0
+	for _, n := range rec.sizes {
+		largest = max(largest, n)
+	}
+	if largest > 1000 || len(rec.sizes) < 100 {
+		t.Errorf("%d batches, the largest %d rows: want at least 100 batches of at most 1,000", len(rec.sizes), largest)
+	}
+	for _, c := range latest {
+		if c.value == "" {
+			continue
+		}
+		if _, err := issuer.RefreshTokenByValue(ctx, c.value); err != nil && !errors.Is(err, ErrRefreshTokenReused) {
+			t.Errorf("a token issued during the pruning: %v", err)
+		}
+	}
+	t.Logf("%s; %d tokens issued meanwhile (%.0f/s)", report, issued.Load(), float64(issued.Load())/elapsed.Seconds())
+	t.Logf("lock waits: %d of %d samples (every 10 ms) saw a session of the database waiting for a lock, at most %d at once",
+		waitingSamples.Load(), samples.Load(), maxWaiting.Load())
+}
