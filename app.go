@@ -457,7 +457,7 @@ var errNoTokenKeys = errors.New("auth: the authorization server's keys are not w
 // VerificationKeys implements auth.KeySource.
 func (l *lateKeys) VerificationKeys(ctx context.Context) ([]auth.PublicKey, error) {
 	b := l.k.Load()
-	if b == nil {
+	if b == nil || b.KeySource == nil {
 		return nil, errNoTokenKeys
 	}
 	return b.VerificationKeys(ctx)

@@ -20,7 +20,7 @@ func TestAuthz_ClientAdminThroughTheBinary_AndPruneTimer(t *testing.T) {
 	if r := s.call("POST", "/api/tenants/"+id+"/provision", s.admin, nil, nil); r.Code != http.StatusOK {
 		t.Fatalf("provision: %d %s", r.Code, r.Body)
 	}
-	tok, err := s.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "e2e-admin", TenantID: id,
+	tok, err := s.signer.Mint(auth.TokenClaims{Issuer: s.issuer, Audience: audience, Subject: "e2e-admin", TenantID: id,
 		Scopes: []string{"client.manage"}}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestAuthz_ClientAdminThroughTheBinary_AndPruneTimer(t *testing.T) {
 	if r.Code != http.StatusOK || rotated == "" || rotated == secret {
 		t.Fatalf("rotate: %d %s", r.Code, r.Body)
 	}
-	otherTok, err := s.signer.Mint(auth.TokenClaims{Issuer: issuer, Audience: audience, Subject: "e2e-other",
+	otherTok, err := s.signer.Mint(auth.TokenClaims{Issuer: s.issuer, Audience: audience, Subject: "e2e-other",
 		TenantID: s.register(slug("other"), "standard"), Scopes: []string{"client.manage"}}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
