@@ -98,7 +98,7 @@ func newOIDC(t *testing.T, edit ...func(*ProviderConfig, *ProviderDeps)) *oidcEn
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := secrets.NewKeyRing(t.Context(), vault, secrets.KeyRingOptions{Logger: slog.New(slog.DiscardHandler)})
+	ring, err := secrets.NewKeyRing(t.Context(), vault, secrets.KeyRingOptions{Logger: slog.New(slog.DiscardHandler), Activation: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestRingKeys_VerifierSeesARotationAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := secrets.NewKeyRing(ctx, v, secrets.KeyRingOptions{})
+	ring, err := secrets.NewKeyRing(ctx, v, secrets.KeyRingOptions{Activation: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

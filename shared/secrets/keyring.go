@@ -87,13 +87,23 @@ type KeyRingOptions struct {
 	// Logger receives one line per key loaded, created or rotated (kid and version only;
 	// default slog.Default()).
 	Logger *slog.Logger
+	// Activation is how long a new version is published before it signs (default
+	// DefaultActivation). Every instance re-reads the ring within its refresh interval, so a key
+	// that signs only after Activation is already in every instance's published set: no verifier
+	// meets a kid it does not know. Negative: a new version signs at once (one instance, tests).
+	Activation time.Duration
 }
 
-// KeyRing holds the signing keys of one Key Vault secret in memory: the newest enabled version
-// signs (Current), and it and the next enabled version are published (Published), so tokens
-// signed before a rotation verify until they expire. Rotate writes a new version; Refresh
-// re-reads the versions (the app calls it every few minutes, after a rotation and when a token
-// names an unknown kid, so every instance follows a rotation made by another).
+// DefaultActivation is KeyRingOptions.Activation's default: twice the app's refresh interval of
+// five minutes.
+const DefaultActivation = 10 * time.Minute
+
+// KeyRing holds the signing keys of one Key Vault secret in memory. The newest enabled version
+// older than the activation delay signs (Current; the newest one when none is that old yet, as
+// at the first start); published (Published) are every newer version — announced ahead of signing —,
+// the signing one, and the version before it, so tokens signed before a rotation verify until they
+// expire. Rotate writes a new version; Refresh re-reads the versions (the app calls it every few
+// minutes, so every instance follows a rotation made by another before the new key signs).
 //
 // Safe for concurrent use: Current and Published read one atomically swapped snapshot — no lock,
 // no allocation, no vault call — while Refresh and Rotate are serialised among themselves.
@@ -103,18 +113,23 @@ type KeyRing struct {
 	log   *slog.Logger
 	mu    sync.Mutex // held by Refresh and Rotate, never by readers
 	state atomic.Pointer[ringState]
+	// activation: see KeyRingOptions.Activation (resolved; ≤ 0 signs with a new version at once).
+	activation time.Duration
 }
 
 type ringState struct {
 	current   SigningKey
-	published []SigningKey // current first, then the previous one when there is one
+	published []SigningKey // newest first: versions not yet signing, the current one, the previous one
 }
 
 // NewKeyRing loads the ring from v. When the secret has no enabled version it creates the first
 // one (a fresh P-256 key; needs permission to set secrets: Key Vault Secrets Officer in Azure).
 // Two instances starting at once may both create one: the newer signs, both are published.
 func NewKeyRing(ctx context.Context, v *Vault, opts KeyRingOptions) (*KeyRing, error) {
-	r := &KeyRing{v: v, name: opts.Name, log: opts.Logger}
+	r := &KeyRing{v: v, name: opts.Name, log: opts.Logger, activation: opts.Activation}
+	if r.activation == 0 {
+		r.activation = DefaultActivation
+	}
 	if r.name == "" {
 		r.name = SigningKeyName
 	}
@@ -151,8 +166,8 @@ func (r *KeyRing) Current() (SigningKey, error) {
 	return s.current, nil
 }
 
-// Published returns the keys verifiers must accept: the current one first, then the previous
-// enabled version when there is one. The slice is shared and read-only: a Refresh or Rotate
+// Published returns the keys verifiers must accept, newest first: versions announced but not yet
+// signing, the current one, then the previous enabled version when there is one. The slice is shared and read-only: a Refresh or Rotate
 // replaces it, never changes it.
 func (r *KeyRing) Published() []SigningKey {
 	s := r.state.Load()
@@ -162,7 +177,7 @@ func (r *KeyRing) Published() []SigningKey {
 	return s.published
 }
 
-// Refresh re-reads the secret's versions and swaps in the newest two enabled ones; versions
+// Refresh re-reads the secret's versions and swaps in the published ones (see KeyRing); versions
 // already in memory are not read again. On error the ring keeps its keys (a vault outage never
 // stops signing). A secret that lost every enabled version is ErrNotFound (nothing is created).
 func (r *KeyRing) Refresh(ctx context.Context) error {
@@ -171,25 +186,26 @@ func (r *KeyRing) Refresh(ctx context.Context) error {
 	return r.load(ctx)
 }
 
-// Rotate writes a new key version, reloads, and returns the new key, which now signs; the one
-// it replaces stays published as the previous key.
+// Rotate writes a new key version, reloads, and returns the new key: published at once, signing
+// once the activation delay has passed (at once with a negative Activation); the key it replaces
+// then stays published as the previous key.
 func (r *KeyRing) Rotate(ctx context.Context) (SigningKey, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.rotate(ctx)
 }
 
-// RotateIfOlder refreshes, then rotates when the current key was created more than maxAge ago
-// (the rotation timer's rule). It returns the key that signs afterwards and whether it rotated.
+// RotateIfOlder refreshes, then rotates when the newest key (signing, or announced to sign) was
+// created more than maxAge ago (the rotation timer's rule). It returns the key that signs afterwards and whether it rotated.
 func (r *KeyRing) RotateIfOlder(ctx context.Context, maxAge time.Duration) (SigningKey, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.load(ctx); err != nil {
 		return SigningKey{}, false, err
 	}
-	cur := r.state.Load().current
-	if time.Since(cur.Created) <= maxAge {
-		return cur, false, nil
+	st := r.state.Load()
+	if time.Since(st.published[0].Created) <= maxAge {
+		return st.current, false, nil
 	}
 	k, err := r.rotate(ctx)
 	return k, err == nil, err
@@ -203,15 +219,13 @@ func (r *KeyRing) rotate(ctx context.Context) (SigningKey, error) {
 	if err := r.load(ctx); err != nil {
 		return k, fmt.Errorf("secrets: rotated to version %s, but reloading failed: %w", k.Version, err)
 	}
-	prev := ""
-	if p := r.state.Load().published; len(p) > 1 {
-		prev = p[1].ID
-	}
-	r.log.InfoContext(ctx, "rotated the signing key", "secret", r.name, "key", k, "previousKid", prev)
-	if cur := r.state.Load().current; cur.Version != k.Version {
+	st := r.state.Load()
+	r.log.InfoContext(ctx, "rotated the signing key", "secret", r.name, "key", k, "signing", st.current.ID,
+		"signsFrom", k.Created.Add(max(r.activation, 0)).Format(time.RFC3339))
+	if st.published[0].Version != k.Version {
 		// Another instance rotated in the same second; both keys are valid, the vault's order wins.
 		r.log.WarnContext(ctx, "another signing key version is newer than the one just written",
-			"secret", r.name, "written", k.Version, "current", cur.Version)
+			"secret", r.name, "written", k.Version, "newest", st.published[0].Version)
 	}
 	return k, nil
 }
@@ -238,13 +252,14 @@ func (r *KeyRing) create(ctx context.Context) (SigningKey, error) {
 	return SigningKey{ID: kid, Algorithm: AlgES256, Private: priv, Version: s.Version, Created: s.Created}, nil
 }
 
-// load reads the newest two enabled versions (reusing those in memory) and swaps them in. The
-// caller holds r.mu.
+// load reads the published versions (reusing those in memory) and swaps them in. The caller
+// holds r.mu.
 func (r *KeyRing) load(ctx context.Context) error {
 	versions, err := r.v.Versions(ctx, r.name)
 	if err != nil {
 		return err
 	}
+	signer := signing(versions, r.activation, time.Now())
 	old := map[string]SigningKey{}
 	if s := r.state.Load(); s != nil {
 		for _, k := range s.published {
@@ -252,26 +267,43 @@ func (r *KeyRing) load(ctx context.Context) error {
 		}
 	}
 	next := &ringState{}
-	for i, ver := range versions[:min(2, len(versions))] {
+	for i, ver := range versions[:min(signer+2, len(versions))] {
 		k, ok := old[ver.Version]
 		if !ok {
 			k, err = r.read(ctx, ver)
-			if err != nil && i == 0 {
+			if err != nil && i == signer {
 				return err
 			}
 			if err != nil {
-				// The previous key cannot verify anything if it cannot be parsed; sign on.
-				r.log.WarnContext(ctx, "skipping an unreadable previous signing key version",
+				// A key that cannot be parsed can neither sign nor verify anything; sign on.
+				r.log.WarnContext(ctx, "skipping an unreadable signing key version",
 					"secret", r.name, "version", ver.Version, "error", err.Error())
 				continue
 			}
-			r.log.InfoContext(ctx, "loaded a signing key", "secret", r.name, "key", k, "current", i == 0)
+			r.log.InfoContext(ctx, "loaded a signing key", "secret", r.name, "key", k, "current", i == signer)
+		}
+		if i == signer {
+			next.current = k
 		}
 		next.published = append(next.published, k)
 	}
-	next.current = next.published[0]
 	r.state.Store(next)
 	return nil
+}
+
+// signing is the index in versions (enabled, newest first) of the one that signs at now: the
+// newest created at least activation ago, else the oldest (at the first start, or after rotations
+// closer together than the delay: the key every instance has had longest).
+func signing(versions []Version, activation time.Duration, now time.Time) int {
+	if activation <= 0 {
+		return 0
+	}
+	for i, v := range versions {
+		if !v.Created.After(now.Add(-activation)) {
+			return i
+		}
+	}
+	return len(versions) - 1
 }
 
 // read fetches one version and parses its key.

@@ -27,7 +27,8 @@ import (
 
 func newRing(t *testing.T, v *secrets.Vault, logger *slog.Logger) *secrets.KeyRing {
 	t.Helper()
-	r, err := secrets.NewKeyRing(ctx(t), v, secrets.KeyRingOptions{Logger: logger})
+	// A rotated version signs at once here (one instance); the delay has its own test.
+	r, err := secrets.NewKeyRing(ctx(t), v, secrets.KeyRingOptions{Logger: logger, Activation: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestKeyRing_MalformedNewestVersion_FailsWithoutQuotingIt(t *testing.T) {
 	if _, err := v.Set(ctx(t), secrets.SigningKeyName, garbage, "application/x-pem-file", nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err := secrets.NewKeyRing(ctx(t), v, secrets.KeyRingOptions{Logger: quiet()})
+	_, err := secrets.NewKeyRing(ctx(t), v, secrets.KeyRingOptions{Logger: quiet(), Activation: -1})
 	if err == nil || strings.Contains(err.Error(), "bm90IGEga2V5") {
 		t.Fatalf("NewKeyRing over a malformed newest version = %v", err)
 	}
@@ -253,6 +254,53 @@ func TestKeyRing_MalformedNewestVersion_FailsWithoutQuotingIt(t *testing.T) {
 	}
 	if _, err := secrets.ParseSigningKey(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))); err == nil {
 		t.Fatal("ParseSigningKey accepted a P-384 key")
+	}
+}
+
+// With the activation delay (the default), a rotated version is published at once and signs only
+// once it is older than the delay, so every instance's verifier knows its kid before any token
+// carries it.
+func TestKeyRing_NewVersionIsPublishedBeforeItSigns(t *testing.T) {
+	for name, tc := range map[string]struct {
+		rotatedAgo time.Duration
+		signsNew   bool
+	}{
+		"younger than the delay: published, not signing": {5 * time.Minute, false},
+		"older than the delay: signing":                  {secrets.DefaultActivation + time.Minute, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var clock atomic.Int64
+			clock.Store(time.Now().Add(-time.Hour).Unix())
+			_, v := newFake(t, kvfake.Options{Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
+			r, err := secrets.NewKeyRing(ctx(t), v, secrets.KeyRingOptions{Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := current(t, r)
+			clock.Store(time.Now().Add(-tc.rotatedAgo).Unix())
+			rotated, err := r.Rotate(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := old.ID
+			if tc.signsNew {
+				want = rotated.ID
+			}
+			if got := current(t, r).ID; got != want {
+				t.Fatalf("signing kid %s, want %s (old %s, rotated %s)", got, want, old.ID, rotated.ID)
+			}
+			if got, want := kids(r.Published()), []string{rotated.ID, old.ID}; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("published %v, want %v", got, want)
+			}
+			// Another instance that starts now makes the same choice.
+			other, err := secrets.NewKeyRing(ctx(t), v, secrets.KeyRingOptions{Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := current(t, other).ID; got != want {
+				t.Fatalf("another instance signs with %s, want %s", got, want)
+			}
+		})
 	}
 }
 

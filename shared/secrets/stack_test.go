@@ -21,7 +21,7 @@ func TestStackKeyVault_KeyRingRotatesThroughTheStacksFake(t *testing.T) {
 		}
 		return v
 	}
-	opts := secrets.KeyRingOptions{Name: "stack-test-signing-key", Logger: quiet()}
+	opts := secrets.KeyRingOptions{Name: "stack-test-signing-key", Logger: quiet(), Activation: -1}
 	a, err := secrets.NewKeyRing(ctx(t), open(), opts)
 	if err != nil {
 		t.Fatal(err)
