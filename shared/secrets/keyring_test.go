@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -366,10 +367,14 @@ func TestKeyRing_PrivateKeyNeverAppearsInLogsOrPrints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := key.Private.D // the private scalar, in every notation a printer might use
+		raw, err := key.Private.Bytes() // the private scalar, in every notation a printer might use
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := new(big.Int).SetBytes(raw)
 		for _, leak := range []string{
 			base64.StdEncoding.EncodeToString(der)[:40], d.String(), d.Text(16),
-			base64.RawURLEncoding.EncodeToString(d.Bytes()),
+			base64.RawURLEncoding.EncodeToString(raw), base64.StdEncoding.EncodeToString(raw),
 		} {
 			if strings.Contains(out, leak) {
 				t.Fatalf("private key material %q leaked:\n%s", leak, out)
