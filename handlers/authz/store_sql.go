@@ -119,7 +119,10 @@ func (s *sqlStore) ClientByID(ctx context.Context, id string) (Client, error) {
 	if !e.Found {
 		return Client{}, ErrClientNotFound
 	}
-	return e.Client, nil
+	// The cached value is shared by every caller (a local copy): the caller gets lists of its own.
+	c := cloneClient(e.Client)
+	c.SecretHash = slices.Clone(c.SecretHash)
+	return c, nil
 }
 
 // loadClient reads the client's tenant from the directory (platform-level: the zero scope sees
