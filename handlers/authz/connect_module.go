@@ -60,13 +60,17 @@ func newConnect(ctx context.Context, d kit.Deps, store Store) (*connect, error) 
 			return nil, err
 		}
 	}
-	cfg := ProviderConfig{Issuer: d.Config.AuthIssuer, Audience: d.Config.AuthAudience}
+	cfg := ProviderConfig{Issuer: d.Config.AuthIssuer, Audience: d.Config.AuthAudience, AccessTokenTTL: d.Config.AuthzAccessTokenTTL}
 	copy(cfg.CryptoKey[:], crypto)
 	p, err := NewProvider(cfg, ProviderDeps{Store: store, Keys: ring, Users: d.Users, Redis: d.Cache.Redis(), Log: d.Log})
 	if err != nil {
 		return nil, err
 	}
-	c := &connect{provider: p, ring: ring, keyRotation: DefaultKeyRotation, log: d.Log}
+	rotation := d.Config.AuthzKeyRotation
+	if rotation == 0 {
+		rotation = DefaultKeyRotation
+	}
+	c := &connect{provider: p, ring: ring, keyRotation: rotation, log: d.Log}
 	go c.refreshKeys(ctx)
 	return c, nil
 }

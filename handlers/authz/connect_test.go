@@ -55,7 +55,7 @@ func TestDiscovery_CodeFlowOnly_ExactPaths(t *testing.T) {
 		t.Fatalf("jwk %v", k)
 	}
 	// Nothing else of op is served: health, readiness, device authorization, op's own paths.
-	for _, p := range []string{"/healthz", "/ready", "/device_authorization", "/oauth/token", "/keys", "/end_session"} {
+	for _, p := range []string{"", "/", "/healthz", "/ready", "/device_authorization", "/oauth/token", "/keys", "/end_session"} {
 		if r := e.get(p); r.code != http.StatusNotFound {
 			t.Errorf("%s: %d", p, r.code)
 		}

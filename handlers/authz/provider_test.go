@@ -254,7 +254,7 @@ func (e *oidcEnv) claims(raw string) map[string]any {
 	if err := json.Unmarshal(e.get("/jwks").body, &set); err != nil || len(set.Keys) == 0 {
 		e.t.Fatalf("jwks: %v", err)
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		e.t.Fatalf("not an ES256 JWS: %v", err)
 	}

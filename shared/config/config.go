@@ -87,6 +87,13 @@ type Config struct {
 	// authz service ensures at start-up the platform dev client `handler token` mints through,
 	// its credentials in the vault only.
 	AuthzDevClient bool
+	// AuthzAccessTokenTTL is SPINE_AUTHZ_ACCESS_TOKEN_TTL (default 10m, at most 15m): the lifetime
+	// of the access tokens the authorization server issues — the bound on how long a revoked one
+	// still works at the API, which does not ask the server about every token.
+	AuthzAccessTokenTTL time.Duration
+	// AuthzKeyRotation is SPINE_AUTHZ_KEY_ROTATION (default 720h, 30 days): how old the signing key
+	// gets before the AuthzKeyRotation timer writes the next version in Key Vault.
+	AuthzKeyRotation time.Duration
 	// MaxBodyBytes is SPINE_MAX_BODY_BYTES (default 1048576): larger request bodies get 413.
 	MaxBodyBytes int64
 	// CacheTTL is SPINE_CACHE_TTL (default 60s): the TTL of cached tenant reads and of identity's
@@ -228,6 +235,22 @@ func Load(get Getenv, services []string) (Config, error) {
 	c.KeyVaultCAFile = get("SPINE_KEYVAULT_CA_FILE")
 	errs = append(errs, checkKeyVault(c)...)
 	c.AuthzDevClient = parseBool(get, "SPINE_AUTHZ_DEV_CLIENT", false, &errs)
+	c.AuthzAccessTokenTTL = 10 * time.Minute
+	if v := get("SPINE_AUTHZ_ACCESS_TOKEN_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 15*time.Minute {
+			errs = append(errs, fmt.Errorf("SPINE_AUTHZ_ACCESS_TOKEN_TTL: %q is not a duration between 1s and 15m (e.g. 10m)", v))
+		}
+		c.AuthzAccessTokenTTL = d
+	}
+	c.AuthzKeyRotation = 30 * 24 * time.Hour
+	if v := get("SPINE_AUTHZ_KEY_ROTATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Hour {
+			errs = append(errs, fmt.Errorf("SPINE_AUTHZ_KEY_ROTATION: %q is not a duration of at least 1h (e.g. 720h)", v))
+		}
+		c.AuthzKeyRotation = d
+	}
 
 	c.MaxBodyBytes = 1 << 20
 	if v := get("SPINE_MAX_BODY_BYTES"); v != "" {
@@ -409,6 +432,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("keyVault", c.KeyVaultURL),
 		slog.String("keyVaultCAFile", c.KeyVaultCAFile),
 		slog.Bool("authzDevClient", c.AuthzDevClient),
+		slog.String("authzAccessTokenTTL", c.AuthzAccessTokenTTL.String()),
+		slog.String("authzKeyRotation", c.AuthzKeyRotation.String()),
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
 		slog.Duration("cacheTTL", c.CacheTTL),
 		slog.String("metricsAddr", c.MetricsAddr),

@@ -28,7 +28,8 @@ func TestLoad_DefaultsApplied(t *testing.T) {
 	}
 	if c.Port != 7071 || c.Standalone || c.MaxBodyBytes != 1<<20 || c.CacheTTL != time.Minute ||
 		c.DB["tenants"].Dialect != "postgres" || len(c.Enabled) != len(services) || c.LogLevel != slog.LevelInfo ||
-		c.MetricsAddr != "" || c.MetricsTenantLimit != 1000 || c.OTLPMetrics || c.OTLPTraces || c.MemoryLimit != 128<<20 {
+		c.MetricsAddr != "" || c.MetricsTenantLimit != 1000 || c.OTLPMetrics || c.OTLPTraces || c.MemoryLimit != 128<<20 ||
+		c.AuthzAccessTokenTTL != 10*time.Minute || c.AuthzKeyRotation != 30*24*time.Hour {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -91,6 +92,8 @@ func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 		{"bad bool", func(m map[string]string) { m["SPINE_STANDALONE"] = "maybe" }, []string{"SPINE_STANDALONE"}},
 		{"bad dev client bool", func(m map[string]string) { m["SPINE_AUTHZ_DEV_CLIENT"] = "yes please" }, []string{"SPINE_AUTHZ_DEV_CLIENT"}},
 		{"bad ttl", func(m map[string]string) { m["SPINE_CACHE_TTL"] = "-1s" }, []string{"SPINE_CACHE_TTL"}},
+		{"access tokens over 15 minutes", func(m map[string]string) { m["SPINE_AUTHZ_ACCESS_TOKEN_TTL"] = "16m" }, []string{"SPINE_AUTHZ_ACCESS_TOKEN_TTL"}},
+		{"key rotation not a duration", func(m map[string]string) { m["SPINE_AUTHZ_KEY_ROTATION"] = "monthly" }, []string{"SPINE_AUTHZ_KEY_ROTATION"}},
 		{"bad level", func(m map[string]string) { m["SPINE_LOG_LEVEL"] = "loud" }, []string{"SPINE_LOG_LEVEL"}},
 		{"metrics on the network", func(m map[string]string) { m["SPINE_METRICS_ADDR"] = "0.0.0.0:9464" }, []string{"SPINE_METRICS_ADDR"}},
 		{"bad tenant limit", func(m map[string]string) { m["SPINE_METRICS_TENANT_LIMIT"] = "0" }, []string{"SPINE_METRICS_TENANT_LIMIT"}},
