@@ -194,6 +194,7 @@ func (m *minter) tenantToken(ctx context.Context, tenant string, scopes []string
 		}
 		// Deleted, its secret rotated, or without a scope asked for now: a new one replaces it.
 	}
+	old := c
 	c, err = m.createTenantClient(ctx, tenant, scopes)
 	if err != nil {
 		return "", err
@@ -201,7 +202,28 @@ func (m *minter) tenantToken(ctx context.Context, tenant string, scopes []string
 	if _, err := m.vault.Set(ctx, name, c.Encode(), authz.DevCredentialsContentType, map[string]string{"tenant": strings.ToLower(tenant)}); err != nil {
 		return "", fmt.Errorf("keeping the tenant's dev client in the vault (%s): %w", name, err)
 	}
+	if found {
+		m.deleteClient(ctx, tenant, old.ClientID) // the one it replaces, if it still exists
+	}
 	return m.clientCredentials(ctx, c, scopes)
+}
+
+// deleteClient deletes a tenant's replaced dev client, best effort: it may be gone already, and a
+// leftover client holds nothing but a secret nobody has any more.
+func (m *minter) deleteClient(ctx context.Context, tenant, id string) {
+	admin, err := m.platformToken(ctx, []string{authz.ScopeClientManage})
+	if err != nil {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, m.api+"/clients/"+url.PathEscape(id)+"?tenantId="+url.QueryEscape(tenant), nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+admin)
+	if resp, err := m.http.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 }
 
 // createTenantClient creates a confidential client_credentials client of tenant through the admin

@@ -121,6 +121,9 @@ func startServer(t *testing.T, extra map[string]string) *server {
 	}
 	kv := kvfake.NewTLSServer(t)
 	port := freePort(t)
+	if p, ok := extra["FUNCTIONS_CUSTOMHANDLER_PORT"]; ok { // a test that needs the address before the server
+		fmt.Sscan(p, &port)
+	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	settings := map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT":    fmt.Sprint(port),

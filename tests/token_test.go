@@ -132,6 +132,19 @@ func TestHandlerToken_TenantThroughItsOwnDevClient_RecreatedWhenDeleted(t *testi
 	if r := d.call("GET", "/api/tenants/"+id, tok, nil, nil); r.Code != http.StatusOK {
 		t.Fatalf("GET own tenant with the new client's token: %d %s", r.Code, r.Body)
 	}
+	// Its secret rotated through the admin API (the vault's copy no longer works): the next call
+	// makes a new client and deletes the one it replaces.
+	if r := d.call("POST", "/api/clients/"+second.ClientID+"/secret?tenantId="+id, admin, nil, nil); r.Code != http.StatusOK {
+		t.Fatalf("rotate the dev client's secret: %d %s", r.Code, r.Body)
+	}
+	tok = d.mustToken(t, "--tenant", id, "--scopes", "tenant.read")
+	third := d.devCredentials(t, name)
+	if third.ClientID == second.ClientID || claimsOf(t, tok)["sub"] != third.ClientID {
+		t.Fatalf("after the rotation: client %s, token of %v", third.ClientID, claimsOf(t, tok)["sub"])
+	}
+	if r := d.call("GET", "/api/clients/"+second.ClientID+"?tenantId="+id, admin, nil, nil); r.Code != http.StatusNotFound {
+		t.Fatalf("the replaced client: %d %s, want 404 (deleted)", r.Code, r.Body)
+	}
 }
 
 // --subject and --ttl are accepted (old scripts keep working) but cannot be honoured: stderr says
