@@ -1,12 +1,17 @@
 package authz
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -19,39 +24,78 @@ import (
 // needs the token's tenant (the revoked-token table and the profile are per tenant) and op's
 // storage calls pass only its jti and subject; op's introspection knows no refresh tokens.
 
-// accessToken is a verified access token of this server.
+// accessToken is a verified access token of this server. verifyAccess hands out entries of its
+// cache (verifiedTokens), shared by every request presenting the same token: read-only, but for
+// answer, which is set once.
 type accessToken struct {
 	claims   *oidc.AccessTokenClaims
 	tenant   string // canonical tenant id, or PlatformTenant for a platform token
 	platform bool
 	scopes   []string
+	kid      string // the key that signed it
+	deadline int64  // exp, in Unix nanoseconds: the token is invalid from then on
+	// answer is the token's active introspection answer, rendered once (the same for every
+	// client allowed to see it).
+	answer atomic.Pointer[[]byte]
 }
 
 // verifyAccess verifies raw as an access token of this server: signature (the ring's published
 // keys), issuer and expiry (op's verifier), and the claims every access token has — tenant_id or
-// platform_admin, which ID tokens (same key, same issuer) never carry.
-func (p *Provider) verifyAccess(ctx context.Context, raw string) (accessToken, bool) {
+// platform_admin, which ID tokens (same key, same issuer) never carry. A token verified before is
+// answered from the verified-token cache while it is unexpired and its key still published.
+func (p *Provider) verifyAccess(ctx context.Context, raw string) (*accessToken, bool) {
 	if raw == "" || len(raw) > 8<<10 {
-		return accessToken{}, false
+		return nil, false
+	}
+	key := sha256.Sum256([]byte(raw))
+	now := unixNano()
+	if at, ok := p.verified.get(&key, now, p.keyPublished); ok {
+		return at, true
 	}
 	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, raw, p.op.AccessTokenVerifier(ctx))
 	if err != nil || claims.JWTID == "" || claims.Subject == "" || !slices.Contains(claims.Audience, p.cfg.Audience) {
-		return accessToken{}, false
+		return nil, false
 	}
-	t := accessToken{claims: claims}
+	t := &accessToken{claims: claims, kid: tokenKeyID(raw), deadline: claims.Expiration.AsTime().UnixNano()}
 	if s, ok := claims.Claims["scope"].(string); ok {
 		t.scopes = strings.Fields(s)
 	}
 	if admin, _ := claims.Claims["platform_admin"].(bool); admin {
 		t.platform, t.tenant = true, PlatformTenant
-		return t, true
+	} else {
+		ts, _ := claims.Claims["tenant_id"].(string)
+		if _, err := tenancy.ParseTenantID(ts); err != nil {
+			return nil, false
+		}
+		t.tenant = ts
 	}
-	ts, _ := claims.Claims["tenant_id"].(string)
-	if _, err := tenancy.ParseTenantID(ts); err != nil {
-		return accessToken{}, false
-	}
-	t.tenant = ts
+	p.verified.put(&key, t, now)
 	return t, true
+}
+
+// keyPublished reports whether kid is among the ring's published keys.
+func (p *Provider) keyPublished(kid string) bool {
+	for _, k := range p.storage.keys.Published() {
+		if k.ID == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenKeyID is the kid of a JWS compact token's header ("" when it has none); called on tokens
+// that verified, whose header is well-formed.
+func tokenKeyID(raw string) string {
+	h, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return ""
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	_ = json.Unmarshal(b, &hdr)
+	return hdr.Kid
 }
 
 // clientFromRequest authenticates the calling client: HTTP Basic or client_id/client_secret in
@@ -120,53 +164,89 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, 0, oidc.ErrInvalidRequest().WithDescription("token is required."))
 		return
 	}
-	resp, err := p.introspection(r.Context(), c, token)
+	body, err := p.introspection(r.Context(), c, token)
 	if err != nil {
 		writeOAuthError(w, 0, p.storage.serverError(r.Context(), "introspecting a token", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
-// inactive is RFC 7662's answer for anything not active (a fresh value: encoding one writes it).
-func inactive() *oidc.IntrospectionResponse { return &oidc.IntrospectionResponse{} }
+// inactiveAnswer is RFC 7662's answer for anything not active, as writeJSON encodes it.
+var inactiveAnswer = mustEncode(&oidc.IntrospectionResponse{})
 
-func (p *Provider) introspection(ctx context.Context, c Client, token string) (*oidc.IntrospectionResponse, error) {
+// mustEncode is v as writeJSON writes it (json.Encoder: the JSON and a newline).
+func mustEncode(v any) []byte {
+	b, err := encodeJSON(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// encodeJSON is v as writeJSON writes it.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// introspection is the encoded answer about token for client c.
+func (p *Provider) introspection(ctx context.Context, c Client, token string) ([]byte, error) {
 	if at, ok := p.verifyAccess(ctx, token); ok {
 		if !c.Platform() && (at.platform || at.tenant != c.Tenant) {
-			return inactive(), nil
+			return inactiveAnswer, nil
 		}
-		revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID)
+		revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID, at.claims.Expiration.AsTime())
 		if err != nil {
 			return nil, err
 		}
 		if revoked {
-			return inactive(), nil
+			return inactiveAnswer, nil
 		}
-		cl := at.claims
-		resp := &oidc.IntrospectionResponse{Active: true, Scope: at.scopes, ClientID: cl.ClientID, TokenType: oidc.BearerToken,
-			Expiration: cl.Expiration, IssuedAt: cl.IssuedAt, NotBefore: cl.NotBefore, Subject: cl.Subject,
-			Audience: cl.Audience, Issuer: cl.Issuer, JWTID: cl.JWTID}
-		if at.platform {
-			resp.Claims = map[string]any{"platform_admin": true}
-		} else {
-			resp.Claims = map[string]any{"tenant_id": at.tenant}
+		if b := at.answer.Load(); b != nil {
+			return *b, nil
 		}
-		return resp, nil
+		b, err := encodeJSON(activeAccess(at))
+		if err != nil {
+			return nil, err
+		}
+		at.answer.Store(&b)
+		return b, nil
 	}
 	rt, err := p.store.RefreshTokenByValue(ctx, token)
 	if errors.Is(err, ErrRefreshTokenNotFound) || errors.Is(err, ErrRefreshTokenReused) {
-		return inactive(), nil
+		return inactiveAnswer, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	if rt.ClientID != c.ID {
-		return inactive(), nil
+		return inactiveAnswer, nil
 	}
-	return &oidc.IntrospectionResponse{Active: true, Scope: rt.Scopes, ClientID: string(rt.ClientID), TokenType: "refresh_token",
+	return encodeJSON(&oidc.IntrospectionResponse{Active: true, Scope: rt.Scopes, ClientID: string(rt.ClientID), TokenType: "refresh_token",
 		Expiration: oidc.FromTime(rt.ExpiresAt), AuthTime: oidc.FromTime(rt.AuthTime), Subject: rt.Subject,
-		Audience: rt.Audience, Issuer: p.issuer, Claims: map[string]any{"tenant_id": rt.TenantID}}, nil
+		Audience: rt.Audience, Issuer: p.issuer, Claims: map[string]any{"tenant_id": rt.TenantID}})
+}
+
+// activeAccess is the active introspection answer about an access token.
+func activeAccess(at *accessToken) *oidc.IntrospectionResponse {
+	cl := at.claims
+	resp := &oidc.IntrospectionResponse{Active: true, Scope: at.scopes, ClientID: cl.ClientID, TokenType: oidc.BearerToken,
+		Expiration: cl.Expiration, IssuedAt: cl.IssuedAt, NotBefore: cl.NotBefore, Subject: cl.Subject,
+		Audience: cl.Audience, Issuer: cl.Issuer, JWTID: cl.JWTID}
+	if at.platform {
+		resp.Claims = map[string]any{"platform_admin": true}
+	} else {
+		resp.Claims = map[string]any{"tenant_id": at.tenant}
+	}
+	return resp
 }
 
 // revoke is RFC 7009 for every client (a public one by its client_id). A refresh token revokes
@@ -238,7 +318,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		bearerError(w, http.StatusForbidden, "insufficient_scope", "Userinfo needs a user's access token with scope openid.")
 		return
 	}
-	revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID)
+	revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID, at.claims.Expiration.AsTime())
 	if err != nil {
 		writeOAuthError(w, 0, p.storage.serverError(ctx, "checking a revoked token", err))
 		return

@@ -45,7 +45,7 @@ type protocolStore interface {
 	RotateRefreshToken(ctx context.Context, value string, next RefreshToken) (newValue string, err error)
 	RevokeRefreshFamily(ctx context.Context, value, clientID string) error
 	RevokeAccessToken(ctx context.Context, tenant, jti, clientID string, exp time.Time) error
-	AccessTokenRevoked(ctx context.Context, tenant, jti string) (bool, error)
+	AccessTokenRevoked(ctx context.Context, tenant, jti string, exp time.Time) (bool, error)
 	Consent(ctx context.Context, tenant, subject, clientID string) (scopes []string, err error)
 	GrantConsent(ctx context.Context, tenant, subject, clientID string, scopes []string) error
 	EmitTokenIssued(ctx context.Context, tenant string, d contracts.TokenIssuedData) error
@@ -123,6 +123,7 @@ type Provider struct {
 	users    authn.Users
 	log      *slog.Logger
 	callback func(context.Context, string) string
+	verified *verifiedTokens // access tokens verifyAccess accepted
 	handler  http.Handler
 }
 
@@ -170,7 +171,8 @@ func NewProvider(cfg ProviderConfig, d ProviderDeps) (*Provider, error) {
 		d.Log = slog.Default()
 	}
 	p := &Provider{cfg: cfg, issuer: cfg.Issuer, secure: u.Scheme == "https", store: d.Store, users: d.Users, log: d.Log,
-		state: &state{rdb: d.Redis, sessionTTL: cfg.SessionTTL, codeTTL: cfg.CodeTTL}}
+		state:    &state{rdb: d.Redis, sessionTTL: cfg.SessionTTL, codeTTL: cfg.CodeTTL},
+		verified: newVerifiedTokens(maxVerifiedTokens)}
 	p.storage = &opStorage{p: p, keys: d.Keys}
 	opts = append(opts,
 		op.WithCustomAuthEndpoint(op.NewEndpoint("authorize")),

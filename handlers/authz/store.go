@@ -118,10 +118,14 @@ type Store interface {
 
 	// RevokeAccessToken records the access token jti of tenant (its tenant_id claim, or
 	// PlatformTenant) revoked until exp; revoking it again is nil, and a token already expired
-	// needs no record.
+	// needs no record. It returns after the cached AccessTokenRevoked answer for jti was
+	// invalidated (after the commit).
 	RevokeAccessToken(ctx context.Context, tenant, jti, clientID string, exp time.Time) error
-	// AccessTokenRevoked reports whether the access token jti of tenant was revoked.
-	AccessTokenRevoked(ctx context.Context, tenant, jti string) (bool, error)
+	// AccessTokenRevoked reports whether the access token jti of tenant, which expires at exp,
+	// was revoked. The answer is cached until exp (cache.GetOrLoadConsistent): once
+	// RevokeAccessToken has returned, no instance sharing the Redis answers false for that jti;
+	// with Redis unreachable every call reads the store.
+	AccessTokenRevoked(ctx context.Context, tenant, jti string, exp time.Time) (bool, error)
 	// EmitTokenIssued writes TokenIssued (never the token) to tenant's outbox in a transaction of
 	// its own: the client_credentials path's one write.
 	EmitTokenIssued(ctx context.Context, tenant string, d contracts.TokenIssuedData) error

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"spine/shared/cache"
 	"spine/shared/contracts"
 	"spine/shared/sqlstore"
 )
@@ -22,6 +23,9 @@ type storeEnv struct {
 	clock *testClock
 	// outboxTypes returns the event types in the outbox whose subject is subject, in order.
 	outboxTypes func(t *testing.T, subject string) []string
+	// second is another instance's store over the same database, with a cache of its own over
+	// the same Redis (as a second process has).
+	second func(t *testing.T) (Store, *cache.Cache)
 }
 
 // runStoreConformance runs the store's contract against one engine. Every subtest works in fresh
@@ -497,18 +501,54 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 			}
 		}
 		for tenant, want := range map[string]bool{a: true, b: false} {
-			if got, err := e.s.AccessTokenRevoked(ctx, tenant, jti); err != nil || got != want {
+			if got, err := e.s.AccessTokenRevoked(ctx, tenant, jti, exp); err != nil || got != want {
 				t.Errorf("revoked in %s: %v %v, want %v", tenant, got, err, want)
 			}
 		}
 		if err := e.s.RevokeAccessToken(ctx, PlatformTenant, jti, client, exp); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := e.s.AccessTokenRevoked(ctx, PlatformTenant, jti); err != nil || !got {
+		if got, err := e.s.AccessTokenRevoked(ctx, PlatformTenant, jti, exp); err != nil || !got {
 			t.Errorf("platform token: %v %v", got, err)
 		}
-		if got, err := e.s.AccessTokenRevoked(ctx, a, "not-a-jti"); err != nil || got {
+		if got, err := e.s.AccessTokenRevoked(ctx, a, "not-a-jti", exp); err != nil || got {
 			t.Errorf("malformed jti: %v %v", got, err)
+		}
+	})
+
+	// The answer is cached (Redis) until the token's exp; a revocation on one instance drops it
+	// for every other before RevokeAccessToken returns, so no instance answers "not revoked"
+	// after it — neither the revoking one nor another over the same database and Redis.
+	t.Run("AccessTokenRevoked_CachedUntilARevocationOnAnyInstance", func(t *testing.T) {
+		e := newEnv(t)
+		other, oc := e.second(t)
+		a := newTenant()
+		jti, client := newID(), newID()
+		exp := e.clock.now().Add(10 * time.Minute)
+		for range 2 {
+			if got, err := other.AccessTokenRevoked(ctx, a, jti, exp); err != nil || got {
+				t.Fatalf("before the revocation: %v %v", got, err)
+			}
+		}
+		if st := oc.Stats(); st.Loads != 1 || st.Hits != 1 {
+			t.Fatalf("the other instance read the store %d times and Redis answered %d times, want 1 and 1 (the answer is cached)", st.Loads, st.Hits)
+		}
+		if err := e.s.RevokeAccessToken(ctx, a, jti, client, exp); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			for _, s := range []Store{other, e.s} {
+				if got, err := s.AccessTokenRevoked(ctx, a, jti, exp); err != nil || !got {
+					t.Fatalf("after the revocation: %v %v, want revoked", got, err)
+				}
+			}
+		}
+		if st := oc.Stats(); st.Loads != 2 {
+			t.Fatalf("the other instance read the store %d times, want 2 (once more after the revocation, then the cached answer)", st.Loads)
+		}
+		// Another tenant's jti of the same value is its own key.
+		if got, err := other.AccessTokenRevoked(ctx, newTenant(), jti, exp); err != nil || got {
+			t.Fatalf("another tenant: %v %v", got, err)
 		}
 	})
 
@@ -660,6 +700,10 @@ func pgEnv(t *testing.T) storeEnv {
 	return storeEnv{
 		s:     NewStore(rt, newTestCache(t), StoreConfig{Now: clk.now}),
 		clock: clk,
+		second: func(t *testing.T) (Store, *cache.Cache) {
+			c := newTestCache(t)
+			return NewStore(testDB.OpenRuntime(t, sqlstore.PoolConfig{}), c, StoreConfig{Now: clk.now}), c
+		},
 		outboxTypes: func(t *testing.T, subject string) []string {
 			t.Helper()
 			return outboxTypesOf(t, owner, `SELECT event_type FROM outbox WHERE subject = $1 ORDER BY seq`, subject)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"spine/shared/cache"
@@ -728,6 +729,20 @@ func (s *sqlStore) RevokeRefreshFamily(ctx context.Context, value, clientID stri
 
 // ---- access tokens ----
 
+// revokedKey is the cache key of AccessTokenRevoked's answer for jti (platform-level for a
+// platform token). The tenant is lower-cased as the store compares it (a uuid), so one token has
+// one key however its tenant is spelled; jti is canonical already (validID).
+func revokedKey(tenant, jti string) string {
+	if tenant == PlatformTenant {
+		return cache.PlatformKey(service, "revoked", jti)
+	}
+	return cache.TenantKey(strings.ToLower(tenant), service, "revoked", jti)
+}
+
+// minRevokedTTL: an answer about a token expiring sooner is not cached (the token is about to
+// fail verification anyway, and Redis needs a positive TTL).
+const minRevokedTTL = time.Second
+
 // RevokeAccessToken implements Store.
 func (s *sqlStore) RevokeAccessToken(ctx context.Context, tenant, jti, clientID string, exp time.Time) error {
 	sc, err := scopeOf(tenant)
@@ -740,14 +755,21 @@ func (s *sqlStore) RevokeAccessToken(ctx context.Context, tenant, jti, clientID 
 	if !exp.After(s.now()) {
 		return nil // expired already: no verifier accepts it
 	}
-	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q.insertRevokedToken, tenant, jti, clientID, sqlstore.UTC(exp))
 		return err
 	})
+	// The cached "not revoked" goes once the row is committed — and after a failure too: a COMMIT
+	// whose answer was lost may have landed, and a revocation is never undone, so dropping the
+	// entry is never wrong. Invalidate runs before this returns (detached from the caller's
+	// cancellation), so an introspection that starts after the revocation's answer reads the row.
+	s.cache.Invalidate(context.WithoutCancel(ctx), revokedKey(tenant, jti))
+	return err
 }
 
-// AccessTokenRevoked implements Store.
-func (s *sqlStore) AccessTokenRevoked(ctx context.Context, tenant, jti string) (bool, error) {
+// AccessTokenRevoked implements Store: one Redis GET on a hit (GetOrLoadConsistent: never a
+// value loaded before the revocation's invalidation), the revoked_tokens row otherwise.
+func (s *sqlStore) AccessTokenRevoked(ctx context.Context, tenant, jti string, exp time.Time) (bool, error) {
 	sc, err := scopeOf(tenant)
 	if err != nil {
 		return false, err
@@ -755,17 +777,24 @@ func (s *sqlStore) AccessTokenRevoked(ctx context.Context, tenant, jti string) (
 	if !validID(jti) {
 		return false, nil // no such jti was ever recorded
 	}
-	revoked := false
-	err = s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, s.q.revokedToken, tenant, jti).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		revoked = err == nil
-		return err
-	})
-	return revoked, err
+	load := func(ctx context.Context) (bool, error) {
+		revoked := false
+		err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+			var one int
+			err := tx.QueryRowContext(ctx, s.q.revokedToken, tenant, jti).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			revoked = err == nil
+			return err
+		})
+		return revoked, err
+	}
+	ttl := exp.Sub(s.now())
+	if ttl < minRevokedTTL {
+		return load(ctx)
+	}
+	return cache.GetOrLoadConsistent(ctx, s.cache, revokedKey(tenant, jti), ttl, load)
 }
 
 // EmitTokenIssued implements Store.

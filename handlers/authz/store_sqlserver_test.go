@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"spine/shared/cache"
 	"spine/shared/testenv"
 	"spine/shared/testenv/tsqlcheck"
 )
@@ -30,6 +31,10 @@ func sqlServerEnv(t *testing.T) storeEnv {
 	return storeEnv{
 		s:     NewStore(runtime, newTestCache(t), StoreConfig{Now: clk.now}),
 		clock: clk,
+		second: func(t *testing.T) (Store, *cache.Cache) {
+			c := newTestCache(t)
+			return NewStore(runtime, c, StoreConfig{Now: clk.now}), c
+		},
 		outboxTypes: func(t *testing.T, subject string) []string {
 			t.Helper()
 			return outboxTypesOf(t, owner, `SELECT event_type FROM dbo.outbox WHERE subject = @p1 ORDER BY seq`, subject)
