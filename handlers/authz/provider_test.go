@@ -77,7 +77,7 @@ func (u *testUsers) Profile(_ context.Context, tenant tenancy.TenantID, id strin
 
 // oidcEnv is a running provider.
 type oidcEnv struct {
-	t      *testing.T
+	t      testing.TB
 	p      *Provider
 	store  Store
 	users  *testUsers
@@ -89,7 +89,7 @@ type oidcEnv struct {
 const testAudience = "spine-api"
 
 // newOIDC starts a provider; edit adjusts its configuration and collaborators before it is built.
-func newOIDC(t *testing.T, edit ...func(*ProviderConfig, *ProviderDeps)) *oidcEnv {
+func newOIDC(t testing.TB, edit ...func(*ProviderConfig, *ProviderDeps)) *oidcEnv {
 	t.Helper()
 	c := newTestCache(t)
 	store := NewStore(testDB.OpenRuntime(t, sqlstore.PoolConfig{}), c, StoreConfig{})
@@ -193,7 +193,7 @@ type reply struct {
 	body []byte
 }
 
-func (r reply) json(t *testing.T) map[string]any {
+func (r reply) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -202,7 +202,7 @@ func (r reply) json(t *testing.T) map[string]any {
 	return m
 }
 
-func do(t *testing.T, c *http.Client, req *http.Request) reply {
+func do(t testing.TB, c *http.Client, req *http.Request) reply {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -319,7 +319,7 @@ var (
 )
 
 // form returns the hidden fields of a sign-in or consent page.
-func form(t *testing.T, r reply) url.Values {
+func form(t testing.TB, r reply) url.Values {
 	t.Helper()
 	v := url.Values{}
 	for _, m := range hiddenRE.FindAllStringSubmatch(string(r.body), -1) {
@@ -345,7 +345,7 @@ func (b *browser) signIn(r reply, email, password, organization string) reply {
 }
 
 // redirected returns the query of a redirect to a client's redirect URI.
-func redirected(t *testing.T, r reply, prefix string) url.Values {
+func redirected(t testing.TB, r reply, prefix string) url.Values {
 	t.Helper()
 	loc := r.hdr.Get("Location")
 	if r.code != http.StatusFound && r.code != http.StatusSeeOther || !strings.HasPrefix(loc, prefix) {
