@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -64,6 +65,8 @@ type server struct {
 	dbs    map[string]*testenv.Database // by service
 	logs   *syncBuffer
 	admin  string
+	// settings are the process's environment (startInstance starts another with the same).
+	settings map[string]string
 }
 
 type syncBuffer struct {
@@ -144,11 +147,34 @@ func startServer(t *testing.T, extra map[string]string) *server {
 	for k, v := range extra {
 		settings[k] = v
 	}
+	s := &server{t: t, base: base, issuer: settings["SPINE_AUTH_ISSUER"], signer: signer, dbs: dbs, settings: settings}
+	s.launch()
+	return s
+}
+
+// startInstance starts another instance of first's deployment: the same databases, Redis, Key
+// Vault (the same signing keys) and issuer (SPINE_AUTH_ISSUER names first's address, as one
+// public URL names every instance of a deployment), on a port of its own.
+func startInstance(t *testing.T, first *server) *server {
+	t.Helper()
+	settings := maps.Clone(first.settings)
+	port := freePort(t)
+	settings["FUNCTIONS_CUSTOMHANDLER_PORT"] = fmt.Sprint(port)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	s := &server{t: t, base: base, issuer: first.issuer, signer: first.signer, dbs: first.dbs, settings: settings}
+	s.launch()
+	return s
+}
+
+// launch starts the binary with s.settings and waits until it answers.
+func (s *server) launch() {
+	t := s.t
+	t.Helper()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range settings {
+	for k, v := range s.settings {
 		env = append(env, k+"="+v)
 	}
-	s := &server{t: t, base: base, issuer: settings["SPINE_AUTH_ISSUER"], signer: signer, dbs: dbs, logs: &syncBuffer{}}
+	s.logs = &syncBuffer{}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env, s.cmd.Stdout, s.cmd.Stderr = env, s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -182,7 +208,6 @@ func startServer(t *testing.T, extra map[string]string) *server {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.admin = s.token("", true)
-	return s
 }
 
 func (s *server) token(tenant string, admin bool) string {

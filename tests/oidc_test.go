@@ -234,7 +234,7 @@ func (s *server) revoke(c oidcClient, token string) int {
 
 func (s *server) form(path string, c oidcClient, f url.Values) reply {
 	s.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.issuer+path, strings.NewReader(f.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/api/connect"+path, strings.NewReader(f.Encode())) // this instance's
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
 	resp, err := http.DefaultClient.Do(req)
