@@ -146,7 +146,8 @@ func (b *bench) caseTokenIssue(ctx context.Context, c authzClient) error {
 }
 
 // caseIntrospect measures RFC 7662 introspection of one valid access token by its client: client
-// authentication, the token's signature and claims, and the revocation list.
+// authentication, the token's signature and claims (then its verified-token cache), and the
+// revocation list (its answer cached in Redis).
 func (b *bench) caseIntrospect(ctx context.Context, c authzClient) error {
 	tok, err := b.accessToken(ctx, c)
 	if err != nil {
