@@ -254,7 +254,8 @@ func activeAccess(at *accessToken) *oidc.IntrospectionResponse {
 // its whole family; an access token goes to the revoked list (its jti, until it expires), which
 // introspection consults — the API itself honours revocation only through the access tokens'
 // short lifetime. An unknown or invalid token is answered 200 and nothing happens; another
-// client's is refused (unauthorized_client).
+// client's is refused (unauthorized_client). An access token's revocation whose cache
+// invalidation Redis did not take is recorded but answered 503 (ErrRevocationUnconfirmed).
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -285,6 +286,15 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, ErrTokenClientMismatch) {
 		// RFC 7009 §2.1: a token of another client is refused.
 		writeOAuthError(w, 0, oidc.ErrUnauthorizedClient().WithDescription("The token was not issued to this client."))
+		return
+	}
+	if errors.Is(err, ErrRevocationUnconfirmed) {
+		// RFC 7009 §2.2.1: the client must assume the token is still valid and retry; the retry
+		// (the row is recorded already) confirms once Redis takes the invalidation.
+		p.log.WarnContext(ctx, "authz: an access token's revocation is recorded but its cache invalidation has not reached Redis; answered 503")
+		w.Header().Set("Retry-After", "1")
+		writeOAuthError(w, http.StatusServiceUnavailable, &oidc.Error{ErrorType: "temporarily_unavailable",
+			Description: "The revocation could not be confirmed; try again."})
 		return
 	}
 	if err != nil {

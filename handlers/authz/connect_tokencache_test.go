@@ -3,6 +3,7 @@ package authz
 import (
 	"bytes"
 	"crypto/sha256"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"spine/shared/cache"
 	"spine/shared/secrets"
 	"spine/shared/sqlstore"
 	"spine/shared/testenv"
@@ -256,4 +259,40 @@ func BenchmarkToken_ClientCredentials(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(rt.Count()-before)/float64(b.N), "sql-roundtrips/op")
+}
+
+// An access token's revocation whose cache invalidation cannot reach Redis is recorded all the
+// same (the store says revoked) but not confirmed: 503 temporarily_unavailable with Retry-After
+// (RFC 7009 §2.2.1), since an instance still reading Redis could answer from the old "not
+// revoked" until the invalidation lands. The instance itself reads the store meanwhile: inactive.
+func TestRevoke_AccessToken_RedisUnreachable_503ButRecorded(t *testing.T) {
+	opt, err := cache.ClientOptions("redis://127.0.0.1:1") // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	dead := cache.New(rdb, cache.Config{}, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { dead.Close(); _ = rdb.Close() })
+	e := newOIDC(t, func(_ *ProviderConfig, d *ProviderDeps) {
+		d.Store = NewStore(testDB.OpenRuntime(t, sqlstore.PoolConfig{}), dead, StoreConfig{})
+	})
+	a := newTenant()
+	c, secret := e.ccClient(a, "tenant.read")
+	tok := e.clientCredentials(c, secret).json(t)["access_token"].(string)
+	if m := e.post("/introspect", url.Values{"token": {tok}}, string(c.ID), secret).json(t); m["active"] != true {
+		t.Fatalf("before: %v", m)
+	}
+	r := e.post("/revoke", url.Values{"token": {tok}}, string(c.ID), secret)
+	if r.code != http.StatusServiceUnavailable || r.hdr.Get("Retry-After") == "" || r.json(t)["error"] != "temporarily_unavailable" {
+		t.Fatalf("revoke with Redis unreachable: %d %v %s", r.code, r.hdr, r.body)
+	}
+	if m := e.post("/introspect", url.Values{"token": {tok}}, string(c.ID), secret).json(t); m["active"] != false {
+		t.Fatalf("after the unconfirmed revocation, on the same instance: %v", m)
+	}
+	// Recorded: a store without a cache reads the row.
+	jti, _ := e.claims(tok)["jti"].(string)
+	plain := NewStore(testDB.OpenRuntime(t, sqlstore.PoolConfig{}), nil, StoreConfig{})
+	if got, err := plain.AccessTokenRevoked(t.Context(), a, jti, time.Now().Add(time.Minute)); err != nil || !got {
+		t.Fatalf("the revocation's row: %v %v", got, err)
+	}
 }

@@ -45,6 +45,11 @@ var (
 	// ErrTokenClientMismatch: a client asked to revoke a token issued to another client (RFC 7009
 	// §2.1: refused).
 	ErrTokenClientMismatch = errors.New("authz: the token was issued to another client")
+	// ErrRevocationUnconfirmed: an access token's revocation is recorded (committed) but the
+	// cached "not revoked" answer could not be deleted from Redis yet (it is retried in the
+	// background), so an instance still reading Redis may answer from it until then. RFC 7009
+	// §2.2.1: 503, the client retries.
+	ErrRevocationUnconfirmed = errors.New("authz: the revocation is recorded but not yet confirmed on every instance")
 )
 
 // invalid is an ErrInvalidInput with a message for the caller.

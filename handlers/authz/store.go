@@ -119,7 +119,8 @@ type Store interface {
 	// RevokeAccessToken records the access token jti of tenant (its tenant_id claim, or
 	// PlatformTenant) revoked until exp; revoking it again is nil, and a token already expired
 	// needs no record. It returns after the cached AccessTokenRevoked answer for jti was
-	// invalidated (after the commit).
+	// invalidated (after the commit); when Redis did not take that invalidation the revocation is
+	// recorded all the same and the answer is ErrRevocationUnconfirmed (ask again).
 	RevokeAccessToken(ctx context.Context, tenant, jti, clientID string, exp time.Time) error
 	// AccessTokenRevoked reports whether the access token jti of tenant, which expires at exp,
 	// was revoked. The answer is cached until exp (cache.GetOrLoadConsistent): once

@@ -764,6 +764,11 @@ func (s *sqlStore) RevokeAccessToken(ctx context.Context, tenant, jti, clientID 
 	// entry is never wrong. Invalidate runs before this returns (detached from the caller's
 	// cancellation), so an introspection that starts after the revocation's answer reads the row.
 	s.cache.Invalidate(context.WithoutCancel(ctx), revokedKey(tenant, jti))
+	if err == nil && s.cache.Stats().PendingInvalidations > 0 {
+		// Redis did not take the delete (the cache retries it, and reads the store meanwhile
+		// here): another instance that reaches Redis could still answer "not revoked".
+		return ErrRevocationUnconfirmed
+	}
 	return err
 }
 
