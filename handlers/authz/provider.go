@@ -15,6 +15,7 @@ import (
 	"spine/shared/authn"
 	"spine/shared/contracts"
 	"spine/shared/secrets"
+	"spine/shared/tenancy"
 )
 
 // The OpenID provider: zitadel/oidc's op over the authz store (opStorage), signing in process with
@@ -121,6 +122,7 @@ type Provider struct {
 	state    *state
 	store    protocolStore
 	users    authn.Users
+	dir      tenancy.Directory
 	log      *slog.Logger
 	callback func(context.Context, string) string
 	handler  http.Handler
@@ -132,6 +134,9 @@ type ProviderDeps struct {
 	Keys  signingKeys
 	// Users answers the sign-in page and the profile claims (identity, through kit.Deps.Users).
 	Users authn.Users
+	// Directory answers tenant states: no token is issued for a suspended, decommissioned or
+	// unknown tenant. Nil: not checked (unit tests of the protocol alone).
+	Directory tenancy.Directory
 	// Redis holds auth requests and sign-in sessions; nil: sign-in is unavailable (client
 	// credentials and refresh still work).
 	Redis redis.UniversalClient
@@ -169,7 +174,7 @@ func NewProvider(cfg ProviderConfig, d ProviderDeps) (*Provider, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	p := &Provider{cfg: cfg, issuer: cfg.Issuer, secure: u.Scheme == "https", store: d.Store, users: d.Users, log: d.Log,
+	p := &Provider{cfg: cfg, issuer: cfg.Issuer, secure: u.Scheme == "https", store: d.Store, users: d.Users, dir: d.Directory, log: d.Log,
 		state: &state{rdb: d.Redis, sessionTTL: cfg.SessionTTL, codeTTL: cfg.CodeTTL}}
 	p.storage = &opStorage{p: p, keys: d.Keys}
 	opts = append(opts,

@@ -285,6 +285,33 @@ func (s *opStorage) redeem(ctx context.Context, a *authRequest) (Code, *oidc.Err
 
 // ---- tokens ----
 
+// tenantIssuable refuses tokens for a tenant that is suspended, decommissioned or unknown to the
+// directory (platform tokens have no tenant to ask about). Checked before anything is written, on
+// every grant: suspension revokes a tenant's refresh tokens (its consumer), and this keeps its
+// clients and signed-in users from getting new access tokens meanwhile.
+func (s *opStorage) tenantIssuable(ctx context.Context, tenant string, grant oidc.GrantType) *oidc.Error {
+	if tenant == PlatformTenant || s.p.dir == nil {
+		return nil
+	}
+	id, err := tenancy.ParseTenantID(tenant)
+	if err != nil {
+		return s.serverError(ctx, "a token request's tenant", err)
+	}
+	st, err := s.p.dir.TenantStatus(ctx, id)
+	switch {
+	case errors.Is(err, tenancy.ErrTenantNotFound):
+	case err != nil:
+		return s.serverError(ctx, "reading the tenant's state", err)
+	case st != tenancy.StatusSuspended && st != tenancy.StatusDecommissioned:
+		return nil
+	}
+	const desc = "The tenant is suspended, decommissioned or unknown: no token is issued for it."
+	if grant == oidc.GrantTypeClientCredentials {
+		return oidc.ErrUnauthorizedClient().WithDescription(desc)
+	}
+	return oidc.ErrInvalidGrant().WithDescription(desc)
+}
+
 // accessToken returns a new access token's jti and expiry and emits TokenIssued in tenant (never
 // the token: its jti).
 func (s *opStorage) accessToken(ctx context.Context, tenant string, ev contracts.TokenIssuedData) (string, time.Time, *oidc.Error) {
@@ -304,6 +331,9 @@ func (s *opStorage) accessToken(ctx context.Context, tenant string, ev contracts
 func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	switch r := req.(type) {
 	case *ccRequest:
+		if oerr := s.tenantIssuable(ctx, r.client.Tenant, oidc.GrantTypeClientCredentials); oerr != nil {
+			return "", time.Time{}, oerr
+		}
 		jti, exp, err := s.accessToken(ctx, r.client.Tenant, contracts.TokenIssuedData{GrantType: string(oidc.GrantTypeClientCredentials),
 			ClientID: string(r.client.ID), Subject: string(r.client.ID), Scopes: r.scopes, PlatformAdmin: r.client.Platform()})
 		if err != nil {
@@ -311,6 +341,9 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 		}
 		return jti, exp, nil
 	case *authRequest:
+		if oerr := s.tenantIssuable(ctx, r.Tenant, oidc.GrantTypeCode); oerr != nil {
+			return "", time.Time{}, oerr
+		}
 		if _, err := s.redeem(ctx, r); err != nil {
 			return "", time.Time{}, err
 		}
@@ -332,6 +365,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	now := s.p.cfg.Now().UTC()
 	switch r := req.(type) {
 	case *authRequest:
+		if oerr := s.tenantIssuable(ctx, r.Tenant, oidc.GrantTypeCode); oerr != nil {
+			return "", "", time.Time{}, oerr
+		}
 		code, oerr := s.redeem(ctx, r)
 		if oerr != nil {
 			return "", "", time.Time{}, oerr
@@ -353,6 +389,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 			break
 		}
 		old := r.rt
+		if oerr := s.tenantIssuable(ctx, old.TenantID, oidc.GrantTypeRefreshToken); oerr != nil {
+			return "", "", time.Time{}, oerr
+		}
 		// The successor keeps the family's grant (RFC 6749 §6: a new refresh token's scope is
 		// the one of the token it replaces; nil Scopes and Audience keep the token's), whatever
 		// narrower scope this access token has, and a fresh expiry.
