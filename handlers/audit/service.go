@@ -207,11 +207,11 @@ func recordedData(e Entry) contracts.AuditEntryRecordedData {
 // becomes one entry of its tenant — a platform event (bus.Delivery.Platform, no tenant) one entry
 // of the platform chain (tenant_id the nil UUID, its own seq and hashes; the consumer hands such
 // events over in groups of their own, in platform scope) —, the whole group appended with one
-// statement per kind inside the consumer's transaction, which also claims the events in the
-// inbox, so a redelivery records nothing. It is not fenced (the trail must show what happened to a suspended tenant too) and it
-// emits nothing (AuditEntryRecorded would feed the audit topic back into audit). An event whose
-// entry exists while its inbox row does not (the row was lost) is acknowledged without a second
-// entry (bus.ErrSkip).
+// statement per kind inside the consumer's transaction, which also claims the events in the inbox,
+// so a redelivery records nothing. It is not fenced (the trail must show what happened to a
+// suspended tenant too) and it emits nothing (AuditEntryRecorded would feed the audit topic back
+// into audit). An event whose entry exists while its inbox row does not (the row was lost) is
+// acknowledged without a second entry (bus.ErrSkip).
 func (s *Service) recordEvents(ctx context.Context, tx *sqlstore.Tx, ds []bus.Delivery) ([]string, error) {
 	items := make([]GroupItem, len(ds))
 	for i, d := range ds {

@@ -43,12 +43,12 @@ type Consumer struct {
 }
 
 // Consume is a Service Bus-triggered function's whole body for c: it decodes the CloudEvent from
-// whatever encoding the host used (DecodeEvent), opens a transaction in the event's tenant's
-// scope (platform scope for a platform delivery; see PlatformEvents), claims the event in c's
-// inbox, runs c.Effect, commits, and answers the host. A
-// redelivered or duplicated event finds its claim and has no second effect (200, "duplicate").
-// An undecodable message answers 400 and a failed effect or store a non-2xx problem, so the host
-// retries and finally dead-letters. Safe for concurrent use.
+// whatever encoding the host used (DecodeEvent), opens a transaction in the event's tenant's scope
+// (platform scope for a platform delivery; see PlatformEvents), claims the event in c's inbox, runs
+// c.Effect, commits, and answers the host. A redelivered or duplicated event finds its claim and
+// has no second effect (200, "duplicate"). An undecodable message answers 400 and a failed effect
+// or store a non-2xx problem, so the host retries and finally dead-letters. Safe for concurrent
+// use.
 func (c Consumer) Consume(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
 	d, err := DecodeEvent(inv)
 	if err != nil {

@@ -15,14 +15,14 @@ import (
 	"spine/shared/sqlstore"
 )
 
-// GroupEffect is what a group consumer does with a group of events at once, inside the
-// transaction that claimed them in the consumer's inbox (inbox.ClaimAll): ds are the group's first
-// deliveries (duplicates are already left out), in arrival order, and tx's row-level-security
-// scope is exactly their tenants (sqlstore.TenantSetScope; the tenant's own scope when there is
-// one), so every row the effect writes belongs to one of them. Platform deliveries (a consumer
-// with PlatformEvents only) never share a group with tenants' deliveries: a group is either
-// tenants' deliveries in their set scope or platform deliveries in sqlstore.PlatformScope(). Write with one statement per kind
-// for the whole group: that is the point. notes[i], when the effect returns notes, describes
+// GroupEffect is what a group consumer does with a group of events at once, inside the transaction
+// that claimed them in the consumer's inbox (inbox.ClaimAll): ds are the group's first deliveries
+// (duplicates are already left out), in arrival order, and tx's row-level-security scope is exactly
+// their tenants (sqlstore.TenantSetScope; the tenant's own scope when there is one), so every row
+// the effect writes belongs to one of them. Platform deliveries (a consumer with PlatformEvents
+// only) never share a group with tenants' deliveries: a group is either tenants' deliveries in
+// their set scope or platform deliveries in sqlstore.PlatformScope(). Write with one statement per
+// kind for the whole group: that is the point. notes[i], when the effect returns notes, describes
 // ds[i]'s effect for the log (an entry's id, say). The effect must not call out (it may run again
 // after a failed commit). An error fails the group; the consumer then applies each event of the
 // group on its own, so an event that cannot be applied fails only its own delivery. An error
