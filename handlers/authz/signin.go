@@ -1,10 +1,12 @@
 package authz
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -22,8 +24,8 @@ import (
 // for it on the form — as the tenant's id, because the tenant directory the services share
 // (tenancy.Directory) answers a tenant's state by id and resolves no slug.
 //
-// Failures never say whether an e-mail address exists: one message for every wrong credential.
-// Nothing here is rate-limited yet.
+// Failures never say whether an e-mail address exists: one message for every wrong credential,
+// and the throttle (SignInThrottle) counts failures whether or not the address exists.
 
 // loadRequest reads the auth request a page serves, checks it belongs to this browser and is
 // still open, and reads its client. ok=false means a page was written.
@@ -99,7 +101,7 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !a.hasPrompt(oidc.PromptLogin) {
-		sess, found, err := p.currentSession(r, a, c)
+		sess, found, err := p.currentSession(w, r, a, c)
 		if err != nil {
 			p.log.WarnContext(r.Context(), "authz: sign-in state unavailable", "err", err)
 			message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
@@ -127,13 +129,16 @@ func (p *Provider) loginPage(a *authRequest, c Client, errMsg, email string) pag
 }
 
 // currentSession returns this browser's sign-in session if it may skip the password for a: the
-// client's tenant (any tenant for a platform client) and, with max_age, recent enough.
-func (p *Provider) currentSession(r *http.Request, a *authRequest, c Client) (signInSession, bool, error) {
+// client's tenant (any tenant for a platform client), with max_age recent enough, and its user
+// still Active (identity): the session of a user disabled since is deleted and its cookie
+// cleared, so the form is shown.
+func (p *Provider) currentSession(w http.ResponseWriter, r *http.Request, a *authRequest, c Client) (signInSession, bool, error) {
 	v := p.cookie(r, sessionCookie)
 	if v == "" {
 		return signInSession{}, false, nil
 	}
-	sess, found, err := p.state.session(r.Context(), v)
+	ctx := r.Context()
+	sess, found, err := p.state.session(ctx, v)
 	if err != nil || !found {
 		return signInSession{}, false, err
 	}
@@ -143,7 +148,46 @@ func (p *Provider) currentSession(r *http.Request, a *authRequest, c Client) (si
 	if a.MaxAge != nil && p.cfg.Now().Sub(sess.AuthTime) > time.Duration(*a.MaxAge)*time.Second {
 		return signInSession{}, false, nil
 	}
+	tenant, err := tenancy.ParseTenantID(sess.Tenant)
+	if err != nil {
+		return signInSession{}, false, nil
+	}
+	if _, err := p.users.Profile(ctx, tenant, sess.Subject); err != nil {
+		if !errors.Is(err, authn.ErrUnknownUser) {
+			return signInSession{}, false, err
+		}
+		if err := p.state.endSession(ctx, v); err != nil {
+			return signInSession{}, false, err
+		}
+		p.setCookie(w, sessionCookie, "", -1)
+		return signInSession{}, false, nil
+	}
 	return sess, true, nil
+}
+
+// endSignInSession is /endsession's end of this browser's sign-in session: ended, and its cookie
+// cleared, only when owns accepts it (an id_token_hint of its user); a session owns refuses stays,
+// cookie included. A cookie naming no session is cleared. A Redis failure is returned (nothing
+// could be checked, nothing is ended).
+func (p *Provider) endSignInSession(ctx context.Context, w http.ResponseWriter, r *http.Request, owns func(signInSession) bool) error {
+	v := p.cookie(r, sessionCookie)
+	if v == "" {
+		return nil
+	}
+	sess, found, err := p.state.session(ctx, v)
+	if err != nil {
+		return err
+	}
+	if found && !owns(sess) {
+		return nil
+	}
+	if found {
+		if err := p.state.endSession(ctx, v); err != nil {
+			return err
+		}
+	}
+	p.setCookie(w, sessionCookie, "", -1)
+	return nil
 }
 
 // loginSubmit is POST /login: CSRF, the tenant, the credentials through identity (authn.Users),
@@ -164,7 +208,12 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var err error
 	email, password := r.PostForm.Get("email"), r.PostForm.Get("password")
-	retry := func() {
+	// retry counts a failure (of the address, when emailKey is set, and of the request) and
+	// answers the form again, or 429 once a limit is reached.
+	retry := func(emailKey string) {
+		if p.signInFailed(w, r, a, emailKey) {
+			return
+		}
 		pg := p.loginPage(a, c, msgCredentials, email)
 		pg.Organization = r.PostForm.Get("organization")
 		render(w, http.StatusUnauthorized, pg)
@@ -173,7 +222,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if c.Platform() {
 		t, err := tenancy.ParseTenantID(r.PostForm.Get("organization"))
 		if err != nil {
-			retry()
+			retry("")
 			return
 		}
 		tenant = t
@@ -182,12 +231,25 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
-		retry()
+		retry("")
+		return
+	}
+	// An address with too many recent failures is not checked at all (no argon2id computation),
+	// known or not, right password or not, until its window ends.
+	emailKey := signInFailuresKey(tenant, email)
+	n, wait, err := p.state.failures(ctx, emailKey)
+	if err != nil {
+		p.log.WarnContext(ctx, "authz: sign-in state unavailable", "err", err)
+		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
+		return
+	}
+	if n >= int64(p.cfg.SignInThrottle.MaxFailures) {
+		tooMany(w, wait, msgThrottled)
 		return
 	}
 	userID, err := p.users.Authenticate(ctx, tenant, email, password)
 	if errors.Is(err, authn.ErrInvalidCredentials) {
-		retry()
+		retry(emailKey)
 		return
 	}
 	if err != nil {
@@ -212,11 +274,65 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	p.signedIn(w, r, a, c, sess)
 }
 
-// signedIn records the signed-in user on a, then sends the browser to the consent page (a
-// third-party client without the user's consent to every requested scope) or to op's callback.
+// signInFailed counts a failed sign-in of a (and of the address of emailKey, unless ""). It
+// answers 429 — and reports true — when the address reached its limit, or when a did (a is then
+// deleted: the client has to start a new request); a Redis failure is the 503 page.
+func (p *Provider) signInFailed(w http.ResponseWriter, r *http.Request, a *authRequest, emailKey string) bool {
+	ctx := r.Context()
+	t := p.cfg.SignInThrottle
+	var perAddress int64
+	var err error
+	if emailKey != "" {
+		perAddress, err = p.state.countFailure(ctx, emailKey, t.Window)
+	}
+	var perRequest int64
+	if err == nil {
+		perRequest, err = p.state.countFailure(ctx, requestFailuresKey(a.ID), authRequestTTL)
+	}
+	if err != nil {
+		p.log.WarnContext(ctx, "authz: sign-in state unavailable", "err", err)
+		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
+		return true
+	}
+	if perRequest >= int64(t.MaxRequestFailures) {
+		if err := p.state.deleteAuthRequest(ctx, a.ID); err != nil {
+			// Not deleted: the next attempt on it counts past the limit and ends here again.
+			p.log.WarnContext(ctx, "authz: a throttled auth request could not be deleted", "err", err)
+		}
+		p.log.InfoContext(ctx, "authz: a sign-in request reached its failure limit and was deleted", "client_id", a.ClientID)
+		tooMany(w, 0, msgThrottledRequest)
+		return true
+	}
+	if perAddress >= int64(t.MaxFailures) {
+		p.log.InfoContext(ctx, "authz: an address reached its sign-in failure limit", "client_id", a.ClientID)
+		tooMany(w, t.Window, msgThrottled)
+		return true
+	}
+	return false
+}
+
+// tooMany is the 429 page, with Retry-After (seconds, rounded up) when wait is known.
+func tooMany(w http.ResponseWriter, wait time.Duration, msg string) {
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+	}
+	message(w, http.StatusTooManyRequests, "Too many attempts", msg)
+}
+
+// signedIn records the signed-in user on a and narrows its API scopes to the user's permissions
+// (identity; an error ends a with server_error, never a wider grant), then sends the browser to
+// the consent page (a third-party client without the user's consent to every remaining scope) or
+// to op's callback.
 func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, a *authRequest, c Client, sess signInSession) {
 	ctx := r.Context()
 	a.Tenant, a.Subject, a.AuthTime, a.AMR = sess.Tenant, sess.Subject, sess.AuthTime, sess.AMR
+	scopes, err := p.userScopes(ctx, sess.Tenant, sess.Subject, a.Scopes)
+	if err != nil {
+		p.log.ErrorContext(ctx, "authz: reading a user's permissions", "err", err)
+		p.authError(w, r, a, oidc.ErrServerError().WithDescription("The authorization server could not complete the request; try again later."))
+		return
+	}
+	a.Scopes = scopes
 	if !c.FirstParty {
 		granted, err := p.store.Consent(ctx, sess.Tenant, sess.Subject, string(c.ID))
 		if err != nil {
