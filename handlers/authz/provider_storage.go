@@ -501,7 +501,6 @@ func (s *opStorage) userActive(ctx context.Context, tenant, subject string) *oid
 	return nil
 }
 
-
 // GetRefreshTokenInfo implements op.AuthStorage (op's revocation, which the mux replaces by its
 // own): the subject and id of a usable refresh token, or op.ErrInvalidRefreshToken.
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, value string) (string, string, error) {
