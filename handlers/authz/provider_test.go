@@ -38,8 +38,9 @@ import (
 // binary): a user holds the permissions granted to it while it is active.
 type testUsers struct {
 	mu       sync.Mutex
-	m        map[string]*testUser // by id
-	permsErr error                // set: Effective fails with it
+	m         map[string]*testUser // by id
+	permsErr  error                // set: Effective fails with it
+	authCalls int                  // Authenticate calls (each is an argon2id computation in identity)
 }
 
 type testUser struct {
@@ -95,9 +96,13 @@ func (u *testUsers) add(tenant, email, password, name string) string {
 
 func (u *testUsers) disable(id string) { u.mu.Lock(); u.m[id].active = false; u.mu.Unlock() }
 
+// authenticated is how many times Authenticate was called.
+func (u *testUsers) authenticated() int { u.mu.Lock(); defer u.mu.Unlock(); return u.authCalls }
+
 func (u *testUsers) Authenticate(_ context.Context, tenant tenancy.TenantID, email, password string) (string, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.authCalls++
 	for _, x := range u.m {
 		if x.tenant == tenant.String() && strings.EqualFold(x.email, email) && x.password == password && x.active {
 			return x.id, nil
