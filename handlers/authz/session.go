@@ -35,11 +35,12 @@ func authRequestKey(id string) string { return cache.PlatformKey(service, "authr
 // codeIssuedKey marks that auth request id's code was issued (SET NX: one code per request).
 func codeIssuedKey(id string) string { return cache.PlatformKey(service, "authreq-code", id) }
 
-// requestFailuresKey counts the failed sign-ins of auth request id.
+// requestFailuresKey counts the failed (and running) sign-in attempts of auth request id.
 func requestFailuresKey(id string) string { return cache.PlatformKey(service, "authreq-failures", id) }
 
-// signInFailuresKey counts the failed sign-ins of an e-mail address in tenant: the SHA-256 of its
-// lowercase form (identity's uniqueness rule), so Redis holds no address.
+// signInFailuresKey counts the failed (and running) sign-in attempts of an e-mail address in
+// tenant, by the SHA-256 of its lowercase form (identity's uniqueness rule): Redis holds no
+// address.
 func signInFailuresKey(tenant tenancy.TenantID, email string) string {
 	h := sha256.Sum256([]byte(strings.ToLower(email)))
 	return cache.TenantKey(tenant.String(), service, "signin-failures", hex.EncodeToString(h[:]))
@@ -247,51 +248,50 @@ func (s *state) deleteAuthRequest(ctx context.Context, id string) error {
 	return nil
 }
 
-// countFailure adds one failure to the counter key and returns the count: the first failure
-// starts the counter's window (its TTL), later ones do not extend it. One script, so the count
-// and its TTL are never apart (a counter without a TTL would block for ever).
-func (s *state) countFailure(ctx context.Context, key string, window time.Duration) (int64, error) {
-	rdb, err := s.client()
-	if err != nil {
-		return 0, err
-	}
-	n, err := countFailureScript.Run(ctx, rdb, []string{key}, window.Milliseconds()).Int64()
-	if err != nil {
-		return 0, unavailable(err)
-	}
-	return n, nil
-}
-
-var countFailureScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n`)
-
-// failures returns the count of the counter key and how long its window still runs (0, 0 when
-// there is none).
-func (s *state) failures(ctx context.Context, key string) (int64, time.Duration, error) {
+// countAttempt adds one attempt to the counter key and returns the count and how long the
+// counter's window still runs: the first attempt starts the window (the key's TTL), later ones do
+// not extend it. One script, so the count and its TTL are never apart (a counter without a TTL
+// would block for ever), and parallel attempts each get their own count.
+func (s *state) countAttempt(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error) {
 	rdb, err := s.client()
 	if err != nil {
 		return 0, 0, err
 	}
-	var get *redis.StringCmd
-	var ttl *redis.DurationCmd
-	_, err = rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-		get, ttl = pl.Get(ctx, key), pl.PTTL(ctx, key)
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, 0, unavailable(err)
+	v, err := countAttemptScript.Run(ctx, rdb, []string{key}, window.Milliseconds()).Int64Slice()
+	if err != nil || len(v) != 2 {
+		return 0, 0, unavailable(fmt.Errorf("counting a sign-in attempt: %w", err))
 	}
-	n, err := get.Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, unavailable(err)
-	}
-	return n, max(ttl.Val(), 0), nil
+	return v[0], time.Duration(v[1]) * time.Millisecond, nil
 }
+
+var countAttemptScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  ttl = tonumber(ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return {n, ttl}`)
+
+// releaseAttempt takes back an attempt countAttempt counted (it succeeded, or failed for a reason
+// that is not the user's); nothing when the counter's window has ended meanwhile. A counter back
+// at zero is deleted.
+func (s *state) releaseAttempt(ctx context.Context, key string) error {
+	rdb, err := s.client()
+	if err != nil {
+		return err
+	}
+	if err := releaseAttemptScript.Run(ctx, rdb, []string{key}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return unavailable(err)
+	}
+	return nil
+}
+
+var releaseAttemptScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = redis.call('DECR', KEYS[1])
+if n <= 0 then redis.call('DEL', KEYS[1]) end
+return n`)
 
 // sessionKey is the Redis key of a sign-in session: the id's SHA-256, so a copy of Redis holds no
 // cookie value (design: {t:<tenant>}:authz:session:<id>).
