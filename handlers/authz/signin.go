@@ -85,9 +85,13 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
 	if id == "" {
-		if r.URL.Query().Has("signedOut") {
+		switch {
+		case r.URL.Query().Has("signedOut") && p.cookie(r, sessionCookie) != "":
+			// /endsession kept the session (no id_token_hint of its user): say so.
+			message(w, http.StatusOK, "Still signed in", msgStillSignedIn)
+		case r.URL.Query().Has("signedOut"):
 			message(w, http.StatusOK, "Signed out", "You are signed out.")
-		} else {
+		default:
 			message(w, http.StatusBadRequest, "Sign in", "There is no sign-in in progress. Start from the application.")
 		}
 		return
@@ -206,23 +210,45 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	var err error
 	email, password := r.PostForm.Get("email"), r.PostForm.Get("password")
-	// retry counts a failure (of the address, when emailKey is set, and of the request) and
-	// answers the form again, or 429 once a limit is reached.
-	retry := func(emailKey string) {
-		if p.signInFailed(w, r, a, emailKey) {
-			return
+	limits := p.cfg.SignInThrottle
+	unavailable := func(err error) {
+		p.log.WarnContext(ctx, "authz: sign-in unavailable", "err", err)
+		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
+	}
+	// Every attempt is counted against its auth request, and then its address, before anything
+	// is checked (one atomic increment each, so parallel attempts cannot pass a limit together);
+	// a successful one is taken back. What stays counted is failures.
+	requestKey := requestFailuresKey(a.ID)
+	perRequest, _, err := p.state.countAttempt(ctx, requestKey, authRequestTTL)
+	if err != nil {
+		unavailable(err)
+		return
+	}
+	if perRequest > int64(limits.MaxRequestFailures) {
+		p.endThrottledRequest(w, r, a)
+		return
+	}
+	// failed answers a failed attempt: the form again, or 429 once a limit is reached (the
+	// request's limit deletes the request).
+	failed := func(perAddress int64, wait time.Duration) {
+		switch {
+		case perRequest >= int64(limits.MaxRequestFailures):
+			p.endThrottledRequest(w, r, a)
+		case perAddress >= int64(limits.MaxFailures):
+			p.log.InfoContext(ctx, "authz: an address reached its sign-in failure limit", "client_id", a.ClientID)
+			tooMany(w, wait, msgThrottled)
+		default:
+			pg := p.loginPage(a, c, msgCredentials, email)
+			pg.Organization = r.PostForm.Get("organization")
+			render(w, http.StatusUnauthorized, pg)
 		}
-		pg := p.loginPage(a, c, msgCredentials, email)
-		pg.Organization = r.PostForm.Get("organization")
-		render(w, http.StatusUnauthorized, pg)
 	}
 	var tenant tenancy.TenantID
 	if c.Platform() {
 		t, err := tenancy.ParseTenantID(r.PostForm.Get("organization"))
 		if err != nil {
-			retry("")
+			failed(0, 0)
 			return
 		}
 		tenant = t
@@ -231,30 +257,34 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
-		retry("")
+		failed(0, 0)
 		return
 	}
-	// An address with too many recent failures is not checked at all (no argon2id computation),
-	// known or not, right password or not, until its window ends.
+	// An address past its limit is not checked at all (no argon2id computation), known or not,
+	// right password or not, until its window ends.
 	emailKey := signInFailuresKey(tenant, email)
-	n, wait, err := p.state.failures(ctx, emailKey)
+	perAddress, wait, err := p.state.countAttempt(ctx, emailKey, limits.Window)
 	if err != nil {
-		p.log.WarnContext(ctx, "authz: sign-in state unavailable", "err", err)
-		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
+		unavailable(err)
 		return
 	}
-	if n >= int64(p.cfg.SignInThrottle.MaxFailures) {
+	if perAddress > int64(limits.MaxFailures) {
 		tooMany(w, wait, msgThrottled)
 		return
 	}
 	userID, err := p.users.Authenticate(ctx, tenant, email, password)
 	if errors.Is(err, authn.ErrInvalidCredentials) {
-		retry(emailKey)
+		failed(perAddress, wait)
 		return
 	}
+	// Not a failure of the user's: the attempt is taken back.
+	for _, key := range []string{requestKey, emailKey} {
+		if rerr := p.state.releaseAttempt(ctx, key); rerr != nil {
+			p.log.WarnContext(ctx, "authz: a sign-in attempt could not be taken back; it counts until its window ends", "err", rerr)
+		}
+	}
 	if err != nil {
-		p.log.WarnContext(ctx, "authz: sign-in could not be checked", "err", err)
-		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
+		unavailable(err)
 		return
 	}
 	sess := signInSession{Tenant: tenant.String(), Subject: userID, AuthTime: p.cfg.Now().UTC().Truncate(time.Second), AMR: []string{"pwd"}}
@@ -274,41 +304,16 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	p.signedIn(w, r, a, c, sess)
 }
 
-// signInFailed counts a failed sign-in of a (and of the address of emailKey, unless ""). It
-// answers 429 — and reports true — when the address reached its limit, or when a did (a is then
-// deleted: the client has to start a new request); a Redis failure is the 503 page.
-func (p *Provider) signInFailed(w http.ResponseWriter, r *http.Request, a *authRequest, emailKey string) bool {
+// endThrottledRequest deletes a, which reached its limit of failed sign-ins, and answers 429: the
+// client has to start a new request.
+func (p *Provider) endThrottledRequest(w http.ResponseWriter, r *http.Request, a *authRequest) {
 	ctx := r.Context()
-	t := p.cfg.SignInThrottle
-	var perAddress int64
-	var err error
-	if emailKey != "" {
-		perAddress, err = p.state.countFailure(ctx, emailKey, t.Window)
+	if err := p.state.deleteAuthRequest(ctx, a.ID); err != nil {
+		// Not deleted: every further attempt on it is counted past the limit and ends here.
+		p.log.WarnContext(ctx, "authz: a throttled auth request could not be deleted", "err", err)
 	}
-	var perRequest int64
-	if err == nil {
-		perRequest, err = p.state.countFailure(ctx, requestFailuresKey(a.ID), authRequestTTL)
-	}
-	if err != nil {
-		p.log.WarnContext(ctx, "authz: sign-in state unavailable", "err", err)
-		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
-		return true
-	}
-	if perRequest >= int64(t.MaxRequestFailures) {
-		if err := p.state.deleteAuthRequest(ctx, a.ID); err != nil {
-			// Not deleted: the next attempt on it counts past the limit and ends here again.
-			p.log.WarnContext(ctx, "authz: a throttled auth request could not be deleted", "err", err)
-		}
-		p.log.InfoContext(ctx, "authz: a sign-in request reached its failure limit and was deleted", "client_id", a.ClientID)
-		tooMany(w, 0, msgThrottledRequest)
-		return true
-	}
-	if perAddress >= int64(t.MaxFailures) {
-		p.log.InfoContext(ctx, "authz: an address reached its sign-in failure limit", "client_id", a.ClientID)
-		tooMany(w, t.Window, msgThrottled)
-		return true
-	}
-	return false
+	p.log.InfoContext(ctx, "authz: a sign-in request reached its failure limit and was deleted", "client_id", a.ClientID)
+	tooMany(w, 0, msgThrottledRequest)
 }
 
 // tooMany is the 429 page, with Retry-After (seconds, rounded up) when wait is known.

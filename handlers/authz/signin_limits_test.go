@@ -134,16 +134,18 @@ func TestSignIn_429_AfterRepeatedFailures(t *testing.T) {
 
 // /endsession without an id_token_hint of the session's user ends nothing: a bare link, a link
 // naming the client and its post-logout URI, and another user's ID token all answer as usual
-// (the redirect), and the browser is still signed in (its session and cookie are kept).
+// (the redirect; the default one's page says the browser is still signed in), and the browser is
+// still signed in (its session and cookie are kept).
 func TestEndSession_WithoutHint_KeepsTheSession(t *testing.T) {
 	e := newOIDC(t)
 	tenant := newTenant()
 	c, secret := e.webClient(tenant, true)
 	e.users.add(tenant, "ken@example.com", "correct horse battery", "")
 	e.users.add(tenant, "lea@example.com", "correct horse battery", "")
-	b, _, _ := e.signedInCode(c, "openid", "ken@example.com", "correct horse battery")
+	b, code, verifier := e.signedInCode(c, "openid", "ken@example.com", "correct horse battery")
+	kensToken := e.exchange(c, secret, code, verifier).json(t)["id_token"].(string)
 	cookie := b.sessionCookieOf()
-	_, code, verifier := e.signedInCode(c, "openid", "lea@example.com", "correct horse battery")
+	_, code, verifier = e.signedInCode(c, "openid", "lea@example.com", "correct horse battery")
 	leasToken := e.exchange(c, secret, code, verifier).json(t)["id_token"].(string)
 
 	stillSignedIn := func(what string) {
@@ -155,7 +157,7 @@ func TestEndSession_WithoutHint_KeepsTheSession(t *testing.T) {
 			t.Fatalf("%s changed the session cookie", what)
 		}
 	}
-	if r := b.get(e.issuer + "/endsession"); r.code != http.StatusOK || !strings.Contains(string(r.body), "signed out") {
+	if r := b.get(e.issuer + "/endsession"); r.code != http.StatusOK || !strings.Contains(string(r.body), msgStillSignedIn) {
 		t.Fatalf("a bare link: %d %s", r.code, r.body)
 	}
 	stillSignedIn("a bare link")
@@ -165,4 +167,13 @@ func TestEndSession_WithoutHint_KeepsTheSession(t *testing.T) {
 	otherUser := url.Values{"id_token_hint": {leasToken}, "post_logout_redirect_uri": {"https://app.example/bye"}}
 	redirected(t, b.get(e.issuer+"/endsession?"+otherUser.Encode()), "https://app.example/bye")
 	stillSignedIn("another user's ID token")
+
+	// Ken's own ID token ends it (the default redirect's page says so).
+	if r := b.get(e.issuer + "/endsession?" + url.Values{"id_token_hint": {kensToken}}.Encode()); r.code != http.StatusOK ||
+		!strings.Contains(string(r.body), "You are signed out.") || b.sessionCookieOf() != "" {
+		t.Fatalf("with the user's own hint: %d %s", r.code, r.body)
+	}
+	if r := b.authorize(codeParams(c, "openid", "")); r.code != http.StatusOK || !strings.Contains(string(r.body), `name="password"`) {
+		t.Fatalf("after the sign-out: %d %s", r.code, r.body)
+	}
 }
