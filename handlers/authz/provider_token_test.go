@@ -118,6 +118,7 @@ func TestCodeFlow_ConfidentialClient_TokensThenRefreshRotates(t *testing.T) {
 	tenant := newTenant()
 	c, secret := e.webClient(tenant, true)
 	uid := e.users.add(tenant, "ada@example.com", "correct horse battery", "Ada")
+	e.users.grant(uid, "user.read")
 	_, code, verifier := e.signedInCode(c, "openid email profile offline_access user.read", "ada@example.com", "correct horse battery")
 	r := e.exchange(c, secret, code, verifier)
 	if r.code != http.StatusOK {
@@ -312,7 +313,7 @@ func TestToken_400_TenantNotActive_NoTokenOnAnyGrant(t *testing.T) {
 	dir.set(tenant, tenancy.StatusActive)
 	cc, ccSecret := e.ccClient(tenant, "tenant.read")
 	web, webSecret := e.webClient(tenant, true)
-	e.users.add(tenant, "ada@example.com", "correct horse battery", "Ada")
+	e.users.grant(e.users.add(tenant, "ada@example.com", "correct horse battery", "Ada"), "user.read")
 	_, code, verifier := e.signedInCode(web, "openid offline_access user.read", "ada@example.com", "correct horse battery")
 	r := e.exchange(web, webSecret, code, verifier)
 	if r.code != http.StatusOK {
