@@ -22,11 +22,13 @@ import (
 // with a cookie jar; refresh) and github.com/coreos/go-oidc/v3 (discovery, ID token verification).
 // The tokens it issues work on the API (the API trusts its keys in process) for their own tenant
 // only; introspection and revocation, refresh rotation and reuse detection, client authentication
-// failures and PKCE for public clients behave as RFC 6749/7009/7636/7662 say.
+// failures and PKCE for public clients behave as RFC 6749/7009/7636/7662 say. A user's token
+// carries the API scopes of the user's roles only (identity's permissions), whatever the client
+// may have.
 func TestOIDC_StandardClients_TokensWorkOnTheAPI_TenantBound(t *testing.T) {
 	s := startServer(t, nil)
 	ctx := t.Context()
-	ops := s.mint("ops", "", true, "tenant.read", "tenant.manage", "client.manage", "user.invite", "user.read")
+	ops := s.mint("ops", "", true, "tenant.read", "tenant.manage", "client.manage", "user.invite", "user.read", "role.read", "role.assign")
 	tenantA, tenantB := s.register(slug("oidca"), "standard"), s.register(slug("oidcb"), "standard")
 	for _, id := range []string{tenantA, tenantB} {
 		if r := s.call("POST", "/api/tenants/"+id+"/provision", s.admin, nil, nil); r.Code != http.StatusOK {
@@ -76,10 +78,11 @@ func TestOIDC_StandardClients_TokensWorkOnTheAPI_TenantBound(t *testing.T) {
 		t.Fatalf("endpoints %+v", provider.Endpoint())
 	}
 
-	// ---- users with a password (identity: invite, accept): Dana in A, Erin in B ----
+	// ---- users with a password (identity: invite, accept): Dana in A (role member: tenant.read,
+	// user.read, role.read), Erin in B ----
 	const password = "a long enough passphrase"
 	email := "dana@" + tenantA[:8] + ".example"
-	userID := s.userWithPassword(ops, tenantA, email, password, "Dana")
+	userID := s.userWithPassword(ops, tenantA, email, password, "Dana", s.roleID(ops, tenantA, "member"))
 	emailB := "erin@" + tenantB[:8] + ".example"
 	s.userWithPassword(ops, tenantB, emailB, password, "Erin")
 
@@ -87,9 +90,9 @@ func TestOIDC_StandardClients_TokensWorkOnTheAPI_TenantBound(t *testing.T) {
 	const redirect = "http://127.0.0.1:9/callback"
 	web := s.createClient(ops, tenantA, map[string]any{"name": "portal", "clientType": "confidential", "firstParty": true,
 		"grantTypes": []string{"authorization_code", "refresh_token"}, "redirectUris": []string{redirect},
-		"scopes": []string{"openid", "email", "profile", "offline_access", "tenant.read"}})
+		"scopes": []string{"openid", "email", "profile", "offline_access", "tenant.read", "tenant.manage"}})
 	conf := oauth2.Config{ClientID: web.id, ClientSecret: web.secret, Endpoint: provider.Endpoint(), RedirectURL: redirect,
-		Scopes: []string{oidc.ScopeOpenID, "email", "profile", oidc.ScopeOfflineAccess, "tenant.read"}}
+		Scopes: []string{oidc.ScopeOpenID, "email", "profile", oidc.ScopeOfflineAccess, "tenant.read", "tenant.manage"}}
 	b := newBrowser(t)
 	code := b.signIn(conf, "nonce-1", email, password, "")
 	verifier := code.verifier
@@ -127,9 +130,12 @@ func TestOIDC_StandardClients_TokensWorkOnTheAPI_TenantBound(t *testing.T) {
 		t.Fatalf("userinfo: %+v %v", info, err)
 	}
 
-	// ---- introspection says active; revocation makes it inactive ----
-	if m := s.introspect(web, tokens.AccessToken); m["active"] != true || m["sub"] != userID || m["tenant_id"] != tenantA {
-		t.Fatalf("introspection: %v", m)
+	// ---- introspection says active (with the scopes of Dana's role only: the client may have
+	// tenant.manage, a member may not); revocation makes it inactive ----
+	const memberScope = "openid email profile offline_access tenant.read"
+	if m := s.introspect(web, tokens.AccessToken); m["active"] != true || m["sub"] != userID || m["tenant_id"] != tenantA ||
+		m["scope"] != memberScope || tokens.Extra("scope") != memberScope {
+		t.Fatalf("introspection: %v (token response scope %v)", m, tokens.Extra("scope"))
 	}
 	if code := s.revoke(web, tokens.AccessToken); code != http.StatusOK {
 		t.Fatalf("revoke: %d", code)
@@ -185,11 +191,11 @@ func TestOIDC_StandardClients_TokensWorkOnTheAPI_TenantBound(t *testing.T) {
 	}
 }
 
-// userWithPassword invites email to tenant and accepts the invitation with password (identity's
-// API, as a user would); it returns the user's id.
-func (s *server) userWithPassword(ops, tenant, email, password, name string) string {
+// userWithPassword invites email to tenant with roleIDs and accepts the invitation with password
+// (identity's API, as a user would); it returns the user's id.
+func (s *server) userWithPassword(ops, tenant, email, password, name string, roleIDs ...string) string {
 	s.t.Helper()
-	r := s.call("POST", "/api/users/invitations?tenantId="+tenant, ops, map[string]any{"email": email},
+	r := s.call("POST", "/api/users/invitations?tenantId="+tenant, ops, map[string]any{"email": email, "roleIds": append([]string{}, roleIDs...)},
 		map[string]string{"Idempotency-Key": "invite-" + email})
 	if r.Code != http.StatusCreated {
 		s.t.Fatalf("invite: %d %s", r.Code, r.Body)
@@ -199,6 +205,25 @@ func (s *server) userWithPassword(ops, tenant, email, password, name string) str
 		"password": password, "displayName": name}, nil); r.Code != http.StatusOK {
 		s.t.Fatalf("accept: %d %s", r.Code, r.Body)
 	}
+	return id
+}
+
+// roleID is the id of tenant's role code, once the provisioning consumer has seeded it.
+func (s *server) roleID(ops, tenant, code string) string {
+	s.t.Helper()
+	var id string
+	eventually(s.t, "the role "+code, func() bool {
+		r := s.call("GET", "/api/roles?tenantId="+tenant, ops, nil, nil)
+		if r.Code != http.StatusOK {
+			s.t.Fatalf("roles: %d %s", r.Code, r.Body)
+		}
+		for _, v := range r.JSON(s.t)["value"].([]any) {
+			if m := v.(map[string]any); m["code"] == code {
+				id = m["id"].(string)
+			}
+		}
+		return id != ""
+	})
 	return id
 }
 

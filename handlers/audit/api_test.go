@@ -25,6 +25,7 @@ type harness struct {
 	t      *testing.T
 	e      *echo.Echo
 	db     *sqlstore.DB
+	svc    *Service
 	dir    fakeDir
 	tokens *apitest.Tokens
 	admin  string // platform-admin token with both scopes
@@ -42,7 +43,7 @@ func newHarness(t *testing.T) *harness {
 	e := echo.New()
 	_, api := httpx.NewAPI(e, httpx.APIConfig{Verifier: v, MaxBodyBytes: 256 << 10, Mappers: []problem.Mapper{MapError}})
 	NewAPI(svc).Routes(api)
-	h.e = e
+	h.e, h.svc = e, svc
 	h.admin = h.token("", true, ScopeRead, ScopeWrite)
 	return h
 }

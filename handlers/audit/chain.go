@@ -21,7 +21,7 @@ import (
 // big-endian length and the field's bytes, so field boundaries are unambiguous ("ab"+"c" never
 // encodes like "a"+"bc") and no JSON canonicalization is involved. Covered, in order:
 //
-//	tenant id (canonical text), seq (8 bytes big-endian), entry id (canonical text),
+//	tenant id (canonical text; the nil UUID for the platform chain), seq (8 bytes big-endian), entry id (canonical text),
 //	occurredAt, recordedAt (UTC, "2006-01-02T15:04:05.000000Z": the microseconds both engines keep),
 //	actor type, actor id, action, resource type, resource id, trace id, correlation id,
 //	source event id ("" when none), payload (the stored JSON text, byte for byte), prev hash.
@@ -56,7 +56,7 @@ func entryHash(e *Entry) []byte {
 		writeString(h, s)
 	}
 	text(chainTagV1)
-	text(e.TenantID.String())
+	text(tenantText(e.TenantID))
 	binary.BigEndian.PutUint64(n[:], uint64(e.Seq))
 	field(n[:])
 	text(e.ID)

@@ -50,7 +50,7 @@ type resourceJSON struct {
 }
 
 func toJSON(e Entry) entryJSON {
-	return entryJSON{ID: e.ID, TenantID: e.TenantID.String(), Seq: e.Seq, OccurredAt: e.OccurredAt,
+	return entryJSON{ID: e.ID, TenantID: tenantText(e.TenantID), Seq: e.Seq, OccurredAt: e.OccurredAt,
 		RecordedAt: e.RecordedAt, Actor: actorJSON{Type: e.Actor.Type, ID: e.Actor.ID}, Action: e.Action,
 		Resource: resourceJSON{Type: e.Resource.Type, ID: e.Resource.ID}, TraceID: e.TraceID,
 		CorrelationID: e.CorrelationID, SourceEventID: e.SourceEventID, Payload: e.Payload,
@@ -103,8 +103,29 @@ func (a *API) Routes(g *echo.Group) {
 }
 
 // target is who asks and whose audit trail (httpx.Target): the token's tenant, or for platform
-// admins the tenantId query parameter.
-func target(c echo.Context) (Caller, tenancy.TenantID, error) { return httpx.Target(c) }
+// admins the tenantId query parameter. platform=true names the platform chain (the entries of
+// platform events), which only platform admins reach and which names no tenant: the zero TenantID.
+func target(c echo.Context) (Caller, tenancy.TenantID, error) {
+	switch c.QueryParam("platform") {
+	case "", "false":
+		return httpx.Target(c)
+	case "true":
+		cl, err := httpx.CallerOf(c)
+		if err != nil {
+			return Caller{}, tenancy.TenantID{}, err
+		}
+		if err := cl.RequirePlatform(); err != nil {
+			return Caller{}, tenancy.TenantID{}, err
+		}
+		if c.QueryParam("tenantId") != "" {
+			return Caller{}, tenancy.TenantID{}, problem.New(http.StatusBadRequest, "invalid-input",
+				"Name either a tenant (tenantId) or the platform (platform=true), not both.")
+		}
+		return cl, tenancy.TenantID{}, nil
+	}
+	return Caller{}, tenancy.TenantID{}, problem.New(http.StatusBadRequest, "invalid-platform", "platform must be true or false.").
+		WithFields(problem.FieldError{Field: "platform", Detail: "must be true or false"})
+}
 
 // setEntryHeaders sets ETag (the entry's hash: an entry never changes) on a single-entry response.
 func setEntryHeaders(c echo.Context, e Entry) {
@@ -117,7 +138,12 @@ func location(cl Caller, e Entry) string {
 }
 
 func (a *API) record(c echo.Context) error {
-	cl, tenant, err := target(c)
+	if p := c.QueryParam("platform"); p != "" && p != "false" {
+		return problem.New(http.StatusBadRequest, "invalid-platform",
+			"The platform's audit trail records platform events only; entries are recorded for a tenant.").
+			WithFields(problem.FieldError{Field: "platform", Detail: "not accepted when recording"})
+	}
+	cl, tenant, err := httpx.Target(c)
 	if err != nil {
 		return err
 	}
@@ -228,7 +254,7 @@ func (a *API) verify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := verifyJSON{TenantID: r.TenantID.String(), EntriesChecked: r.EntriesChecked,
+	out := verifyJSON{TenantID: tenantText(r.TenantID), EntriesChecked: r.EntriesChecked,
 		FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, OK: r.OK()}
 	if !r.From.IsZero() {
 		out.From = &r.From

@@ -57,6 +57,7 @@ func NewService(store Store, dir tenancy.Directory, logger *slog.Logger) (*Servi
 	s := &Service{store: store, fence: tenancy.Fence{Dir: dir}, log: logger}
 	s.group = &grouper{write: s.writeGroup, wake: make(chan struct{}, 1)}
 	s.consumer = &bus.GroupConsumer{Name: Consumer, DB: store.DB(), Effect: s.recordEvents, Log: logger,
+		PlatformEvents: true, // platform events (no tenant) are recorded in the platform chain
 		Message: func(outcome string) string {
 			switch outcome {
 			case "applied":
@@ -203,12 +204,14 @@ func recordedData(e Entry) contracts.AuditEntryRecordedData {
 }
 
 // recordEvents is the audit consumer's group effect (bus.GroupConsumer): each consumed event
-// becomes one entry of its tenant, the whole group appended with one statement per kind inside
-// the consumer's transaction, which also claims the events in the inbox, so a redelivery records
-// nothing. It is not fenced (the trail must show what happened to a suspended tenant too) and it
-// emits nothing (AuditEntryRecorded would feed the audit topic back into audit). An event whose
-// entry exists while its inbox row does not (the row was lost) is acknowledged without a second
-// entry (bus.ErrSkip).
+// becomes one entry of its tenant — a platform event (bus.Delivery.Platform, no tenant) one entry
+// of the platform chain (tenant_id the nil UUID, its own seq and hashes; the consumer hands such
+// events over in groups of their own, in platform scope) —, the whole group appended with one
+// statement per kind inside the consumer's transaction, which also claims the events in the inbox,
+// so a redelivery records nothing. It is not fenced (the trail must show what happened to a
+// suspended tenant too) and it emits nothing (AuditEntryRecorded would feed the audit topic back
+// into audit). An event whose entry exists while its inbox row does not (the row was lost) is
+// acknowledged without a second entry (bus.ErrSkip).
 func (s *Service) recordEvents(ctx context.Context, tx *sqlstore.Tx, ds []bus.Delivery) ([]string, error) {
 	items := make([]GroupItem, len(ds))
 	for i, d := range ds {
@@ -216,7 +219,7 @@ func (s *Service) recordEvents(ctx context.Context, tx *sqlstore.Tx, ds []bus.De
 		if err != nil {
 			return nil, err
 		}
-		items[i] = GroupItem{Tenant: d.TenantID, Entry: ne}
+		items[i] = GroupItem{Tenant: d.TenantID, Entry: ne} // a platform delivery's zero TenantID: the platform chain
 	}
 	recorded, err := s.store.AppendGroupTx(ctx, tx, items)
 	if isDuplicateSourceEvent(sqlstore.Translate(tx.Dialect, err)) {
@@ -227,7 +230,7 @@ func (s *Service) recordEvents(ctx context.Context, tx *sqlstore.Tx, ds []bus.De
 	}
 	notes := make([]string, len(recorded))
 	for i, e := range recorded {
-		notes[i] = fmt.Sprintf("audit entry %s (tenant %s, seq %d)", e.ID, e.TenantID, e.Seq)
+		notes[i] = fmt.Sprintf("audit entry %s (tenant %s, seq %d)", e.ID, tenantText(e.TenantID), e.Seq)
 	}
 	return notes, nil
 }
@@ -316,27 +319,41 @@ func clip(s string, n int) string {
 	return string(r[:n])
 }
 
-// Get returns tenant's entry with this id, or ErrNotFound (also for ids that are not UUIDs).
+// chainScope is the scope reads of tenant's chain run in, once c may read it: a tenant's chain in
+// its tenant's scope (c.Reaches), the platform chain (the zero TenantID: platform events) in
+// platform scope, for platform admins only (tenancy.ErrPlatformAdminRequired).
+func chainScope(c Caller, tenant tenancy.TenantID) (sqlstore.Scope, error) {
+	if tenant.IsZero() {
+		return sqlstore.PlatformScope(), c.RequirePlatform()
+	}
+	return sqlstore.TenantScope(tenant), c.Reaches(tenant)
+}
+
+// Get returns tenant's entry with this id, or ErrNotFound (also for ids that are not UUIDs). The
+// zero tenant reads the platform chain, which only platform admins reach.
 func (s *Service) Get(ctx context.Context, c Caller, tenant tenancy.TenantID, id string) (Entry, error) {
-	if err := c.Reaches(tenant); err != nil {
+	sc, err := chainScope(c, tenant)
+	if err != nil {
 		return Entry{}, err
 	}
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
 		return Entry{}, ErrNotFound
 	}
-	return s.store.Get(ctx, sqlstore.TenantScope(tenant), u.String())
+	return s.store.Get(ctx, sc, u.String())
 }
 
-// Query returns a page of tenant's entries matching f, in seq order.
+// Query returns a page of tenant's entries matching f, in seq order. The zero tenant reads the
+// platform chain, which only platform admins reach.
 func (s *Service) Query(ctx context.Context, c Caller, tenant tenancy.TenantID, f Filter) ([]Entry, error) {
-	if err := c.Reaches(tenant); err != nil {
+	sc, err := chainScope(c, tenant)
+	if err != nil {
 		return nil, err
 	}
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	return s.store.Query(ctx, sqlstore.TenantScope(tenant), f)
+	return s.store.Query(ctx, sc, f)
 }
 
 // validate checks a filter. Members that no stored entry could match (too long, a malformed
@@ -387,20 +404,22 @@ func (r Report) OK() bool { return r.FirstBroken == nil }
 // hash against its content, its seq against its predecessor's, and its prev hash against the
 // predecessor's stored hash. The first entry's predecessor is the stored entry seq-1 (zero hash
 // before seq 1); it anchors the check and is not itself verified. Entries are streamed in pages
-// of verifyPage; the first broken link ends the run.
+// of verifyPage; the first broken link ends the run. The zero tenant verifies the platform chain,
+// which only platform admins reach.
 //
 // What a chain cannot show: removing the newest entries, or rewriting an entry and every entry
 // after it with fresh hashes. AuditEntryRecorded carries each API entry's hash out of this
 // database, so a copy of the chain held elsewhere (the archive) catches both.
 func (s *Service) Verify(ctx context.Context, c Caller, tenant tenancy.TenantID, from, to time.Time) (Report, error) {
-	if err := c.Reaches(tenant); err != nil {
+	sc, err := chainScope(c, tenant)
+	if err != nil {
 		return Report{}, err
 	}
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return Report{}, invalid("from must be before to")
 	}
 	r := Report{TenantID: tenant, From: from, To: to}
-	first, last, err := s.store.SeqRange(ctx, sqlstore.TenantScope(tenant), from, to)
+	first, last, err := s.store.SeqRange(ctx, sc, from, to)
 	if err != nil || first == 0 {
 		return r, err
 	}
@@ -408,7 +427,7 @@ func (s *Service) Verify(ctx context.Context, c Caller, tenant tenancy.TenantID,
 	check := newChainCheck()
 	after := max(first-2, 0) // from first-1: the predecessor anchors the check
 	for {
-		page, err := s.store.Range(ctx, sqlstore.TenantScope(tenant), after, last, verifyPage)
+		page, err := s.store.Range(ctx, sc, after, last, verifyPage)
 		if err != nil {
 			return Report{}, err
 		}
@@ -421,7 +440,7 @@ func (s *Service) Verify(ctx context.Context, c Caller, tenant tenancy.TenantID,
 			r.EntriesChecked++
 			if br := check.next(e); br != nil {
 				r.FirstBroken = br
-				s.log.WarnContext(ctx, "audit: chain verification failed", "tenantId", tenant.String(),
+				s.log.WarnContext(ctx, "audit: chain verification failed", "tenantId", tenantText(tenant),
 					"entryId", br.ID, "seq", br.Seq, "reason", br.Reason)
 				return r, nil
 			}

@@ -24,10 +24,13 @@ type GroupItem struct {
 // Store is the audit service's persistence. Every method that works on one tenant's entries
 // takes the row-level-security scope it runs in as its second parameter, the same way as every
 // service's store, and runs in its own transaction in that scope: the scope of the one tenant
-// whose entries it touches (sqlstore.TenantScope), platform callers included. A platform or zero
-// scope is refused, so no method can reach another tenant's rows. AppendGroup and AppendGroupTx,
-// whose items span tenants, run in the set scope of exactly those tenants. Implementations are safe for
-// concurrent use.
+// whose entries it touches (sqlstore.TenantScope), platform callers included. The reads (Get,
+// Query, SeqRange, Range) in sqlstore.PlatformScope() read the platform chain: the entries of
+// platform events (events without a tenant), stored under tenant id outbox.PlatformTenant (the
+// nil UUID), with seq and hashes of their own, and in Go the zero TenantID. Any other scope (zero,
+// or platform with a tenant) is refused, so no method can reach another tenant's rows; every
+// statement names its tenant as well. AppendGroup and AppendGroupTx, whose items span tenants, run
+// in the set scope of exactly those tenants. Implementations are safe for concurrent use.
 //
 // Append-only: no method changes or removes an entry, and the runtime role the store connects as
 // may not either (INSERT and SELECT only).
@@ -54,12 +57,14 @@ type Store interface {
 	// deadlock), their last links, and the entries. Each tenant's entries are chained in items'
 	// order; entries come back in items' order. An entry whose SourceEventID its tenant already
 	// has fails it with the store's unique-violation error (a duplicate, for the caller to judge).
+	// Items with the zero Tenant go to the platform chain; tx must then be in platform scope.
 	AppendGroupTx(ctx context.Context, tx *sqlstore.Tx, items []GroupItem) ([]Entry, error)
 	// AppendGroup chains and inserts entries of several tenants in ONE transaction, as Append does
 	// for one tenant, in the set scope of the items' tenants, with AppendGroupTx's statements:
 	// each tenant's entries are chained in items' order. When emit is not nil, it writes emit's
 	// events (for the entries in items' order) to the outbox in the same transaction. Entries come
-	// back in items' order. All or nothing.
+	// back in items' order. All or nothing. The platform chain is not written here (errScope):
+	// it records consumed platform events only (AppendGroupTx).
 	AppendGroup(ctx context.Context, items []GroupItem, emit EmitFunc) ([]Entry, error)
 	// DB is the database the store works in.
 	DB() *sqlstore.DB

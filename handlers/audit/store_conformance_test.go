@@ -255,6 +255,60 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("PlatformChain_AppendedInPlatformScopeReadThereOnly", func(t *testing.T) {
+		s := newStore(t)
+		// The platform chain is one for the whole database: other tests may have extended it.
+		platformChain := func() []Entry {
+			t.Helper()
+			var all []Entry
+			var after int64
+			for {
+				page, err := s.Range(ctx, sqlstore.PlatformScope(), after, 1<<62, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, page...)
+				if len(page) < 100 {
+					return all
+				}
+				after = page[len(page)-1].Seq
+			}
+		}
+		n := len(platformChain())
+		tenant := tenancy.NewTenantID()
+		var got []Entry
+		if err := s.DB().InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+			var err error
+			got, err = s.AppendGroupTx(ctx, tx, []GroupItem{{Entry: mkEntry("P1")}, {tenant, mkEntry("T1")}, {Entry: mkEntry("P2")}})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !got[0].TenantID.IsZero() || got[0].Seq != int64(n+1) || got[2].Seq != int64(n+2) || got[1].TenantID != tenant || got[1].Seq != 1 {
+			t.Fatalf("appended %+v, want P1, P2 at seq %d, %d of the platform chain and T1 at seq 1 of the tenant's", got, n+1, n+2)
+		}
+		chain := platformChain()
+		assertChain(t, chain, n+2)
+		if chain[n].ID != got[0].ID || !chain[n].TenantID.IsZero() {
+			t.Fatalf("the platform chain's entry %d is %+v, want P1", n+1, chain[n])
+		}
+		assertChain(t, readChain(t, s, tenant), 1)
+		if e, err := s.Get(ctx, sqlstore.PlatformScope(), got[2].ID); err != nil || e.Action != "P2" || !e.TenantID.IsZero() {
+			t.Fatalf("Get in platform scope: %+v %v", e, err)
+		}
+		if _, err := s.Get(ctx, sqlstore.TenantScope(tenant), got[2].ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a platform entry through a tenant's scope: err = %v, want ErrNotFound", err)
+		}
+		// Row-level security refuses a platform-chain row outside platform scope.
+		err := s.DB().InTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
+			_, err := s.AppendGroupTx(ctx, tx, []GroupItem{{Entry: mkEntry("P3")}})
+			return err
+		})
+		if err == nil || len(platformChain()) != n+2 {
+			t.Fatalf("a platform-chain append in a tenant's scope: err = %v, chain %d entries; want refused", err, len(platformChain()))
+		}
+	})
+
 	t.Run("AppendGroup_ChainsEachTenantInItemsOrderInOneTransaction", func(t *testing.T) {
 		s := newStore(t)
 		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()

@@ -215,22 +215,33 @@ func TestAppend_TenantsDoNotWaitOnEachOther(t *testing.T) {
 	}
 }
 
-// Every method but AppendGroup and AppendGroupTx works in exactly one tenant's scope: a platform scope, the zero
-// scope or a scope whose tenant is not an id is refused before any statement runs.
+// Every method but AppendGroup and AppendGroupTx works in exactly one tenant's scope (the reads
+// also in platform scope, which reads the platform chain): the zero scope, a scope whose tenant is
+// not an id and a platform scope naming a tenant are refused before any statement runs, and so is
+// Append in platform scope and AppendGroup for the platform chain.
 func TestStore_RefusesScopesOtherThanOneTenant(t *testing.T) {
 	s := NewPostgresStore(openRuntime(t))
 	ctx := context.Background()
 	for _, sc := range []sqlstore.Scope{sqlstore.PlatformScope(), {}, {Tenant: "not-an-id"},
 		{Tenant: tenancy.NewTenantID().String(), Platform: true}} {
 		_, _, errAppend := s.Append(ctx, sc, []NewEntry{mkEntry("x")}, nil, nil)
+		if !errors.Is(errAppend, errScope) {
+			t.Errorf("Append in scope %+v: err = %v, want errScope", sc, errAppend)
+		}
+		if sc.Platform && sc.Tenant == "" {
+			continue // the platform chain's reads (TestPlatformChain_*)
+		}
 		_, errGet := s.Get(ctx, sc, uuid.Must(uuid.NewV7()).String())
 		_, errQuery := s.Query(ctx, sc, Filter{Limit: 1})
 		_, _, errSeqRange := s.SeqRange(ctx, sc, time.Time{}, time.Time{})
 		_, errRange := s.Range(ctx, sc, 0, 1, 1)
-		for name, err := range map[string]error{"Append": errAppend, "Get": errGet, "Query": errQuery, "SeqRange": errSeqRange, "Range": errRange} {
+		for name, err := range map[string]error{"Get": errGet, "Query": errQuery, "SeqRange": errSeqRange, "Range": errRange} {
 			if !errors.Is(err, errScope) {
 				t.Errorf("%s in scope %+v: err = %v, want errScope", name, sc, err)
 			}
 		}
+	}
+	if _, err := s.AppendGroup(ctx, []GroupItem{{Entry: mkEntry("x")}}, nil); !errors.Is(err, errScope) {
+		t.Errorf("AppendGroup for the platform chain: err = %v, want errScope", err)
 	}
 }

@@ -35,7 +35,8 @@ func NewPostgresStore(db *sqlstore.DB) Store { return &sqlStore{db: db, q: &pgSt
 // NewSQLServerStore returns the store over an Azure SQL db (the runtime user's connection).
 func NewSQLServerStore(db *sqlstore.DB) Store { return &sqlStore{db: db, q: &msStatements} }
 
-// errScope is the error of a store call whose scope is not one tenant's.
+// errScope is the error of a store call whose scope is not one tenant's (or, for reads, the
+// platform's).
 var errScope = errors.New("audit: the store works in one tenant's scope only")
 
 // tenantOf returns the one tenant whose entries a call in scope sc touches.
@@ -48,6 +49,24 @@ func tenantOf(sc sqlstore.Scope) (tenancy.TenantID, error) {
 		return tenancy.TenantID{}, fmt.Errorf("%w: %w", errScope, err)
 	}
 	return id, nil
+}
+
+// chainRead returns the chain a read in scope sc reads: the scope's tenant's, or in platform scope
+// (and nothing else) the platform chain (the zero TenantID).
+func chainRead(sc sqlstore.Scope) (tenancy.TenantID, error) {
+	if sc.Platform && sc.Tenant == "" && len(sc.Tenants) == 0 {
+		return tenancy.TenantID{}, nil
+	}
+	return tenantOf(sc)
+}
+
+// tenantText is the tenant id a chain is stored and hashed under: the tenant's canonical id, or
+// outbox.PlatformTenant (the nil UUID) for the platform chain (the zero TenantID).
+func tenantText(t tenancy.TenantID) string {
+	if t.IsZero() {
+		return outbox.PlatformTenant
+	}
+	return t.String()
 }
 
 // Append implements Store: appendTx in one transaction in the tenant's scope. An entry whose
@@ -90,6 +109,9 @@ func (s *sqlStore) AppendGroup(ctx context.Context, items []GroupItem, emit Emit
 	}
 	tenants := make([]tenancy.TenantID, len(items))
 	for i, it := range items {
+		if it.Tenant.IsZero() {
+			return nil, fmt.Errorf("%w: the platform chain records consumed platform events only", errScope)
+		}
 		tenants[i] = it.Tenant
 	}
 	var out []Entry
@@ -123,7 +145,7 @@ func groupScope(tenants []tenancy.TenantID) sqlstore.Scope {
 func distinctTenants(tenants []tenancy.TenantID) []string {
 	ids := make([]string, 0, len(tenants))
 	for _, t := range tenants {
-		ids = append(ids, t.String())
+		ids = append(ids, tenantText(t))
 	}
 	sort.Strings(ids)
 	return slices.Compact(ids)
@@ -207,14 +229,14 @@ func (s *sqlStore) appendGroupTx(ctx context.Context, tx *sqlstore.Tx, items []G
 		for j, i := range at {
 			entries[j] = items[i].Entry
 		}
-		l := last[tenant.String()]
+		l := last[tenantText(tenant)]
 		for j, e := range link(tenant, l.seq, l.hash, entries, recordedAt) {
 			out[at[j]] = e
 		}
 	}
 	doc := make([]groupRow, len(out))
 	for i, e := range out {
-		doc[i] = groupRow{TenantID: e.TenantID.String(), Seq: e.Seq, EntryID: e.ID, OccurredAt: utcText(e.OccurredAt),
+		doc[i] = groupRow{TenantID: tenantText(e.TenantID), Seq: e.Seq, EntryID: e.ID, OccurredAt: utcText(e.OccurredAt),
 			RecordedAt: utcText(e.RecordedAt), ActorType: e.Actor.Type, ActorID: e.Actor.ID, Action: e.Action,
 			ResourceType: e.Resource.Type, ResourceID: e.Resource.ID, TraceID: e.TraceID, CorrelationID: e.CorrelationID,
 			SourceEventID: e.SourceEventID, Payload: string(e.Payload), PrevHash: hex.EncodeToString(e.PrevHash),
@@ -258,14 +280,14 @@ func (s *sqlStore) appendTx(ctx context.Context, tx *sqlstore.Tx, tenant tenancy
 
 // Get implements Store.
 func (s *sqlStore) Get(ctx context.Context, sc sqlstore.Scope, id string) (Entry, error) {
-	tenant, err := tenantOf(sc)
+	tenant, err := chainRead(sc)
 	if err != nil {
 		return Entry{}, err
 	}
 	var e Entry
 	err = s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		var err error
-		e, err = scanEntry(tenant, tx.QueryRowContext(ctx, s.q.getEntry, tenant.String(), id))
+		e, err = scanEntry(tenant, tx.QueryRowContext(ctx, s.q.getEntry, tenantText(tenant), id))
 		return err
 	})
 	return e, notFound(err)
@@ -273,7 +295,7 @@ func (s *sqlStore) Get(ctx context.Context, sc sqlstore.Scope, id string) (Entry
 
 // Query implements Store.
 func (s *sqlStore) Query(ctx context.Context, sc sqlstore.Scope, f Filter) ([]Entry, error) {
-	tenant, err := tenantOf(sc)
+	tenant, err := chainRead(sc)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +314,7 @@ func (s *sqlStore) Query(ctx context.Context, sc sqlstore.Scope, f Filter) ([]En
 
 // SeqRange implements Store.
 func (s *sqlStore) SeqRange(ctx context.Context, sc sqlstore.Scope, from, to time.Time) (int64, int64, error) {
-	tenant, err := tenantOf(sc)
+	tenant, err := chainRead(sc)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -306,13 +328,13 @@ func (s *sqlStore) SeqRange(ctx context.Context, sc sqlstore.Scope, from, to tim
 
 // Range implements Store.
 func (s *sqlStore) Range(ctx context.Context, sc sqlstore.Scope, afterSeq, throughSeq int64, limit int) ([]Entry, error) {
-	tenant, err := tenantOf(sc)
+	tenant, err := chainRead(sc)
 	if err != nil {
 		return nil, err
 	}
 	var out []Entry
 	err = s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q.rangeEntries, tenant.String(), afterSeq, throughSeq, limit)
+		rows, err := tx.QueryContext(ctx, s.q.rangeEntries, tenantText(tenant), afterSeq, throughSeq, limit)
 		if err != nil {
 			return err
 		}
@@ -362,7 +384,7 @@ type where struct {
 // where starts the conditions with the tenant's.
 func (q *statements) where(tenant tenancy.TenantID) *where {
 	w := &where{q: q}
-	w.and(q.isTenant, tenant.String())
+	w.and(q.isTenant, tenantText(tenant))
 	return w
 }
 

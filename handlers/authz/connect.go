@@ -114,30 +114,26 @@ func browserFrom(ctx context.Context) string {
 
 type endSessionKey struct{}
 
+// sessionEnder ends this browser's sign-in session when owns accepts it (signin.go).
+type sessionEnder func(ctx context.Context, owns func(signInSession) bool) error
+
 // withEndSession hands op's end-session handler (through TerminateSessionFromRequest, once op has
-// validated the request) the means to end this browser's sign-in session and clear its cookie. A
-// Redis failure leaves the server-side session to its TTL (logged): the browser forgets it anyway.
+// validated the request) the means to end this browser's sign-in session and clear its cookie.
 func (p *Provider) withEndSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		end := func(ctx context.Context) error {
-			if v := p.cookie(r, sessionCookie); v != "" {
-				if err := p.state.endSession(ctx, v); err != nil {
-					p.log.WarnContext(ctx, "authz: a sign-in session could not be deleted; it expires with its TTL", "err", err)
-				}
-			}
-			p.setCookie(w, sessionCookie, "", -1)
-			return nil
+		var end sessionEnder = func(ctx context.Context, owns func(signInSession) bool) error {
+			return p.endSignInSession(ctx, w, r, owns)
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), endSessionKey{}, end)))
 	})
 }
 
-// endSessionFrom is the request's session terminator (a no-op outside /endsession).
-func endSessionFrom(ctx context.Context) func(context.Context) error {
-	if f, ok := ctx.Value(endSessionKey{}).(func(context.Context) error); ok {
+// endSessionFrom is the request's session ender (one that ends nothing outside /endsession).
+func endSessionFrom(ctx context.Context) sessionEnder {
+	if f, ok := ctx.Value(endSessionKey{}).(sessionEnder); ok {
 		return f
 	}
-	return func(context.Context) error { return nil }
+	return func(context.Context, func(signInSession) bool) error { return nil }
 }
 
 // ---- /token ----

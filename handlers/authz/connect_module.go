@@ -62,7 +62,7 @@ func newConnect(ctx context.Context, d kit.Deps, store Store) (*connect, error) 
 	}
 	cfg := ProviderConfig{Issuer: d.Config.AuthIssuer, Audience: d.Config.AuthAudience, AccessTokenTTL: d.Config.AuthzAccessTokenTTL}
 	copy(cfg.CryptoKey[:], crypto)
-	p, err := NewProvider(cfg, ProviderDeps{Store: store, Keys: ring, Users: d.Users, Redis: d.Cache.Redis(), Log: d.Log})
+	p, err := NewProvider(cfg, ProviderDeps{Store: store, Keys: ring, Users: d.Users, Permissions: d.Permissions, Directory: d.Directory, Redis: d.Cache.Redis(), Log: d.Log})
 	if err != nil {
 		return nil, err
 	}

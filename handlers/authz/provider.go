@@ -13,8 +13,10 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"spine/shared/authn"
+	permissions "spine/shared/authz"
 	"spine/shared/contracts"
 	"spine/shared/secrets"
+	"spine/shared/tenancy"
 )
 
 // The OpenID provider: zitadel/oidc's op over the authz store (opStorage), signing in process with
@@ -27,6 +29,38 @@ import (
 // function's route (connect/{*rest} under the Functions route prefix api). SPINE_AUTH_ISSUER must
 // end in it, so that the issuer and the mount agree exactly.
 const ConnectPath = "/api/connect"
+
+// DefaultRefreshFamilyLifetime is ProviderConfig.RefreshFamilyLifetime's default: a refresh-token
+// family ends 30 days after its sign-in.
+const DefaultRefreshFamilyLifetime = 30 * 24 * time.Hour
+
+// SignInThrottle bounds failed sign-ins, counted in Redis (a failure costs identity an argon2id
+// computation). Both counts are of failures only, whether or not the e-mail address exists, so
+// a throttled unknown address looks like a throttled known one.
+type SignInThrottle struct {
+	// MaxFailures is how many failed sign-ins one e-mail address of one tenant may have within
+	// Window; beyond it the sign-in page answers 429 without checking the password, until the
+	// window (started by the first failure) ends. Default 10.
+	MaxFailures int
+	// Window is the per-address count's window. Default 15 minutes.
+	Window time.Duration
+	// MaxRequestFailures is how many failed sign-ins one auth request may have: the last one
+	// deletes the request (429), and the client has to start a new one. Default 5.
+	MaxRequestFailures int
+}
+
+func (t SignInThrottle) withDefaults() SignInThrottle {
+	if t.MaxFailures == 0 {
+		t.MaxFailures = 10
+	}
+	if t.Window == 0 {
+		t.Window = 15 * time.Minute
+	}
+	if t.MaxRequestFailures == 0 {
+		t.MaxRequestFailures = 5
+	}
+	return t
+}
 
 // MaxAccessTokenTTL bounds SPINE_AUTHZ_ACCESS_TOKEN_TTL: the API does not ask the server about
 // every token, so an access token's lifetime is the bound on how long a revoked one still works.
@@ -78,12 +112,19 @@ type ProviderConfig struct {
 	// RefreshTokenTTL is how long a refresh token can be used; each rotation starts a new one.
 	// Default 14 days.
 	RefreshTokenTTL time.Duration
+	// RefreshFamilyLifetime bounds a refresh-token family: counted from the sign-in (auth_time),
+	// no refresh is accepted once it has passed and no refresh token expires after it, however
+	// often the family rotated; the user signs in again. Default 30 days
+	// (DefaultRefreshFamilyLifetime).
+	RefreshFamilyLifetime time.Duration
 	// CodeTTL is the authorization codes' redemption window: default 5 minutes (RFC 6749 §4.1.2:
 	// at most 10).
 	CodeTTL time.Duration
 	// SessionTTL is the sign-in session's lifetime: while it lives, the same browser is not asked
 	// for its password again for the same tenant. Default 8 hours.
 	SessionTTL time.Duration
+	// SignInThrottle bounds failed sign-ins (see SignInThrottle); zero fields take its defaults.
+	SignInThrottle SignInThrottle
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -101,9 +142,13 @@ func (c ProviderConfig) withDefaults() ProviderConfig {
 	if c.CodeTTL == 0 {
 		c.CodeTTL = 5 * time.Minute
 	}
+	if c.RefreshFamilyLifetime == 0 {
+		c.RefreshFamilyLifetime = DefaultRefreshFamilyLifetime
+	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 8 * time.Hour
 	}
+	c.SignInThrottle = c.SignInThrottle.withDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -121,6 +166,8 @@ type Provider struct {
 	state    *state
 	store    protocolStore
 	users    authn.Users
+	perms    permissions.Permissions
+	dir      tenancy.Directory
 	log      *slog.Logger
 	callback func(context.Context, string) string
 	verified *verifiedTokens // access tokens verifyAccess accepted
@@ -133,6 +180,12 @@ type ProviderDeps struct {
 	Keys  signingKeys
 	// Users answers the sign-in page and the profile claims (identity, through kit.Deps.Users).
 	Users authn.Users
+	// Permissions answers a user's effective permissions (identity, through kit.Deps.Permissions):
+	// a user's tokens carry an API scope only while the user holds the permission of that code.
+	Permissions permissions.Permissions
+	// Directory answers tenant states: no token is issued for a suspended, decommissioned or
+	// unknown tenant. Nil: not checked (unit tests of the protocol alone).
+	Directory tenancy.Directory
 	// Redis holds auth requests and sign-in sessions; nil: sign-in is unavailable (client
 	// credentials and refresh still work).
 	Redis redis.UniversalClient
@@ -143,11 +196,17 @@ type ProviderDeps struct {
 // loopback host, which is what enables op's insecure mode) whose path is ConnectPath.
 func NewProvider(cfg ProviderConfig, d ProviderDeps) (*Provider, error) {
 	cfg = cfg.withDefaults()
-	if d.Store == nil || d.Keys == nil || d.Users == nil {
-		return nil, errors.New("authz: NewProvider needs a store, a key ring and a sign-in (Users)")
+	if d.Store == nil || d.Keys == nil || d.Users == nil || d.Permissions == nil {
+		return nil, errors.New("authz: NewProvider needs a store, a key ring, a sign-in (Users) and Permissions")
 	}
 	if cfg.AccessTokenTTL < 0 || cfg.AccessTokenTTL > MaxAccessTokenTTL {
 		return nil, fmt.Errorf("SPINE_AUTHZ_ACCESS_TOKEN_TTL: %s is not between 1s and %s", cfg.AccessTokenTTL, MaxAccessTokenTTL)
+	}
+	if cfg.RefreshFamilyLifetime < 0 || cfg.RefreshTokenTTL < 0 {
+		return nil, errors.New("authz: the refresh tokens' lifetimes must be positive")
+	}
+	if t := cfg.SignInThrottle; t.MaxFailures < 0 || t.MaxRequestFailures < 0 || t.Window < 0 {
+		return nil, errors.New("authz: the sign-in throttle's limits must be positive")
 	}
 	if cfg.Audience == "" {
 		return nil, errors.New("SPINE_AUTH_AUDIENCE: required by the authorization server")
@@ -170,7 +229,7 @@ func NewProvider(cfg ProviderConfig, d ProviderDeps) (*Provider, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	p := &Provider{cfg: cfg, issuer: cfg.Issuer, secure: u.Scheme == "https", store: d.Store, users: d.Users, log: d.Log,
+	p := &Provider{cfg: cfg, issuer: cfg.Issuer, secure: u.Scheme == "https", store: d.Store, users: d.Users, perms: d.Permissions, dir: d.Directory, log: d.Log,
 		state:    &state{rdb: d.Redis, sessionTTL: cfg.SessionTTL, codeTTL: cfg.CodeTTL},
 		verified: newVerifiedTokens(maxVerifiedTokens)}
 	p.storage = &opStorage{p: p, keys: d.Keys}

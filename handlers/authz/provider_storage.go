@@ -147,8 +147,10 @@ func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID 
 // ---- auth requests (Redis) ----
 
 // CreateAuthRequest implements op.AuthStorage: after op validated the client, the redirect URI,
-// the scopes and the response type, PKCE is checked (S256 only; required for public clients) and
-// the request is stored in Redis, bound to the calling browser.
+// the scopes and the response type, the scopes are narrowed to the client's (none left:
+// invalid_scope), PKCE is checked (S256 only; required for public clients) and the request is
+// stored in Redis, bound to the calling browser. The sign-in narrows the API scopes further, to
+// the user's permissions (Provider.signedIn).
 func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
 	c, oerr := s.client(ctx, req.ClientID)
 	if oerr != nil {
@@ -160,6 +162,12 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256.")
 	}
+	// op keeps OpenID's own scopes (phone and address too) whatever the client may have: only
+	// the client's scopes go on, so a client without email never gets the email claim.
+	scopes := clientScopes(c, req.Scopes)
+	if len(scopes) == 0 {
+		return nil, oidc.ErrInvalidScope().WithDescription("None of the requested scopes is allowed for this client.")
+	}
 	browser := browserFrom(ctx)
 	if browser == "" {
 		return nil, s.serverError(ctx, "creating an auth request", errors.New("no browser binding in the request context"))
@@ -167,7 +175,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	a := &authRequest{
 		ID: uuid.NewString(), CreatedAt: s.p.cfg.Now().UTC(),
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, State: req.State, Nonce: req.Nonce,
-		Scopes: req.Scopes, Audience: []string{s.p.cfg.Audience}, ResponseType: req.ResponseType, ResponseMode: req.ResponseMode,
+		Scopes: scopes, Audience: []string{s.p.cfg.Audience}, ResponseType: req.ResponseType, ResponseMode: req.ResponseMode,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint,
 		Browser: browser, CSRF: randomToken(),
@@ -285,6 +293,33 @@ func (s *opStorage) redeem(ctx context.Context, a *authRequest) (Code, *oidc.Err
 
 // ---- tokens ----
 
+// tenantIssuable refuses tokens for a tenant that is suspended, decommissioned or unknown to the
+// directory (platform tokens have no tenant to ask about). Checked before anything is written, on
+// every grant: suspension revokes a tenant's refresh tokens (its consumer), and this keeps its
+// clients and signed-in users from getting new access tokens meanwhile.
+func (s *opStorage) tenantIssuable(ctx context.Context, tenant string, grant oidc.GrantType) *oidc.Error {
+	if tenant == PlatformTenant || s.p.dir == nil {
+		return nil
+	}
+	id, err := tenancy.ParseTenantID(tenant)
+	if err != nil {
+		return s.serverError(ctx, "a token request's tenant", err)
+	}
+	st, err := s.p.dir.TenantStatus(ctx, id)
+	switch {
+	case errors.Is(err, tenancy.ErrTenantNotFound):
+	case err != nil:
+		return s.serverError(ctx, "reading the tenant's state", err)
+	case st != tenancy.StatusSuspended && st != tenancy.StatusDecommissioned:
+		return nil
+	}
+	const desc = "The tenant is suspended, decommissioned or unknown: no token is issued for it."
+	if grant == oidc.GrantTypeClientCredentials {
+		return oidc.ErrUnauthorizedClient().WithDescription(desc)
+	}
+	return oidc.ErrInvalidGrant().WithDescription(desc)
+}
+
 // accessToken returns a new access token's jti and expiry and emits TokenIssued in tenant (never
 // the token: its jti).
 func (s *opStorage) accessToken(ctx context.Context, tenant string, ev contracts.TokenIssuedData) (string, time.Time, *oidc.Error) {
@@ -304,6 +339,9 @@ func (s *opStorage) accessToken(ctx context.Context, tenant string, ev contracts
 func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	switch r := req.(type) {
 	case *ccRequest:
+		if oerr := s.tenantIssuable(ctx, r.client.Tenant, oidc.GrantTypeClientCredentials); oerr != nil {
+			return "", time.Time{}, oerr
+		}
 		jti, exp, err := s.accessToken(ctx, r.client.Tenant, contracts.TokenIssuedData{GrantType: string(oidc.GrantTypeClientCredentials),
 			ClientID: string(r.client.ID), Subject: string(r.client.ID), Scopes: r.scopes, PlatformAdmin: r.client.Platform()})
 		if err != nil {
@@ -311,6 +349,12 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 		}
 		return jti, exp, nil
 	case *authRequest:
+		if oerr := s.tenantIssuable(ctx, r.Tenant, oidc.GrantTypeCode); oerr != nil {
+			return "", time.Time{}, oerr
+		}
+		if oerr := s.userActive(ctx, r.Tenant, r.Subject); oerr != nil {
+			return "", time.Time{}, oerr
+		}
 		if _, err := s.redeem(ctx, r); err != nil {
 			return "", time.Time{}, err
 		}
@@ -332,13 +376,23 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	now := s.p.cfg.Now().UTC()
 	switch r := req.(type) {
 	case *authRequest:
+		if oerr := s.tenantIssuable(ctx, r.Tenant, oidc.GrantTypeCode); oerr != nil {
+			return "", "", time.Time{}, oerr
+		}
+		if oerr := s.userActive(ctx, r.Tenant, r.Subject); oerr != nil {
+			return "", "", time.Time{}, oerr
+		}
+		expires, oerr := s.refreshExpiry(now, r.AuthTime)
+		if oerr != nil {
+			return "", "", time.Time{}, oerr
+		}
 		code, oerr := s.redeem(ctx, r)
 		if oerr != nil {
 			return "", "", time.Time{}, oerr
 		}
 		value, err := s.p.store.CreateRefreshToken(ctx, RefreshToken{TenantID: r.Tenant, FamilyID: code.FamilyID, ClientID: ClientID(r.ClientID),
 			Subject: r.Subject, Scopes: r.Scopes, Audience: r.Audience, AuthTime: r.AuthTime, AMR: r.AMR,
-			ExpiresAt: now.Add(s.p.cfg.RefreshTokenTTL)})
+			ExpiresAt: expires})
 		if err != nil {
 			return "", "", time.Time{}, s.grantError(ctx, "creating a refresh token", err)
 		}
@@ -353,11 +407,27 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 			break
 		}
 		old := r.rt
-		// The successor keeps the family's grant (RFC 6749 §6: a new refresh token's scope is
-		// the one of the token it replaces; nil Scopes and Audience keep the token's), whatever
-		// narrower scope this access token has, and a fresh expiry.
+		if oerr := s.tenantIssuable(ctx, old.TenantID, oidc.GrantTypeRefreshToken); oerr != nil {
+			return "", "", time.Time{}, oerr
+		}
+		expires, oerr := s.refreshExpiry(now, old.AuthTime)
+		if oerr != nil {
+			return "", "", time.Time{}, oerr
+		}
+		// This access token's API scopes are the ones the user holds now: a role revoked since
+		// the sign-in drops its scopes from the next token (and one given back returns them,
+		// within the family's grant). Asked before the rotation, so a failure spends nothing.
+		scopes, err := s.p.userScopes(ctx, old.TenantID, old.Subject, r.scopes)
+		if err != nil {
+			return "", "", time.Time{}, s.serverError(ctx, "reading a user's permissions", err)
+		}
+		r.scopes = scopes
+		// The successor keeps the family's grant as the client may still have it
+		// (TokenRequestByRefreshToken narrowed it; RFC 6749 §6: a new refresh token's scope is
+		// the one of the token it replaces), whatever narrower scope this access token has, and
+		// a fresh expiry within the family's lifetime. (Scopes never nil: nil keeps the token's.)
 		value, err := s.p.store.RotateRefreshToken(ctx, current, RefreshToken{ClientID: old.ClientID,
-			ExpiresAt: now.Add(s.p.cfg.RefreshTokenTTL)})
+			Scopes: append([]string{}, old.Scopes...), ExpiresAt: expires})
 		if err != nil {
 			return "", "", time.Time{}, s.grantError(ctx, "rotating a refresh token", err)
 		}
@@ -371,24 +441,64 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	return "", "", time.Time{}, s.serverError(ctx, "creating tokens", errors.New("unexpected token request type"))
 }
 
-// TokenRequestByRefreshToken implements op.AuthStorage: a usable refresh token of an Active user.
-// A consumed one is reuse: the store revokes its family and says so (invalid_grant).
+// TokenRequestByRefreshToken implements op.AuthStorage: a usable refresh token of an Active user,
+// within its family's lifetime (RefreshFamilyLifetime from the sign-in), its scopes narrowed to
+// the ones its client still has. A consumed one is reuse: the store revokes its family and says
+// so. op answers every error of this step invalid_grant.
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, value string) (op.RefreshTokenRequest, error) {
 	rt, err := s.p.store.RefreshTokenByValue(ctx, value)
 	if err != nil {
 		return nil, s.grantError(ctx, "reading a refresh token", err)
 	}
-	tenant, err := tenancy.ParseTenantID(rt.TenantID)
-	if err != nil {
+	if _, err := tenancy.ParseTenantID(rt.TenantID); err != nil {
 		return nil, oidc.ErrInvalidGrant().WithDescription("The refresh token is invalid, expired or revoked.")
 	}
-	if _, err := s.p.users.Profile(ctx, tenant, rt.Subject); err != nil {
-		if errors.Is(err, authn.ErrUnknownUser) {
-			return nil, oidc.ErrInvalidGrant().WithDescription("The user of this refresh token can no longer sign in.")
-		}
-		return nil, s.serverError(ctx, "reading the user of a refresh token", err)
+	if !s.p.cfg.Now().Before(rt.AuthTime.Add(s.p.cfg.RefreshFamilyLifetime)) {
+		return nil, errFamilyEnded()
 	}
+	if oerr := s.userActive(ctx, rt.TenantID, rt.Subject); oerr != nil {
+		return nil, oerr
+	}
+	c, oerr := s.client(ctx, string(rt.ClientID))
+	if oerr != nil {
+		return nil, oerr
+	}
+	rt.Scopes = clientScopes(c, rt.Scopes)
 	return &refreshRequest{rt: rt, scopes: slices.Clone(rt.Scopes)}, nil
+}
+
+// errFamilyEnded is the answer to a refresh past its family's lifetime.
+func errFamilyEnded() *oidc.Error {
+	return oidc.ErrInvalidGrant().WithDescription("The sign-in behind this refresh token is too old; sign in again.")
+}
+
+// refreshExpiry is the expiry of a refresh token issued at now for a sign-in at authTime:
+// RefreshTokenTTL from now, never past the family's lifetime (invalid_grant when that has passed).
+func (s *opStorage) refreshExpiry(now, authTime time.Time) (time.Time, *oidc.Error) {
+	end := authTime.Add(s.p.cfg.RefreshFamilyLifetime)
+	if !now.Before(end) {
+		return time.Time{}, errFamilyEnded()
+	}
+	if exp := now.Add(s.p.cfg.RefreshTokenTTL); exp.Before(end) {
+		return exp, nil
+	}
+	return end, nil
+}
+
+// userActive checks that subject is still an Active user of tenant (identity): a code or a
+// refresh token of a user disabled since the sign-in is invalid_grant.
+func (s *opStorage) userActive(ctx context.Context, tenant, subject string) *oidc.Error {
+	id, err := tenancy.ParseTenantID(tenant)
+	if err != nil {
+		return oidc.ErrInvalidGrant().WithDescription("The grant names no tenant.")
+	}
+	if _, err := s.p.users.Profile(ctx, id, subject); err != nil {
+		if errors.Is(err, authn.ErrUnknownUser) {
+			return oidc.ErrInvalidGrant().WithDescription("The user can no longer sign in.")
+		}
+		return s.serverError(ctx, "reading the user of a grant", err)
+	}
+	return nil
 }
 
 // GetRefreshTokenInfo implements op.AuthStorage (op's revocation, which the mux replaces by its
@@ -407,16 +517,25 @@ func (s *opStorage) RevokeToken(ctx context.Context, _, _, _ string) *oidc.Error
 	return oidc.ErrServerError().WithDescription("Revocation is served by the connect endpoint /revoke.")
 }
 
-// TerminateSession implements op.AuthStorage; op calls TerminateSessionFromRequest instead.
-func (s *opStorage) TerminateSession(ctx context.Context, _, _ string) error {
-	return endSessionFrom(ctx)(ctx)
-}
+// TerminateSession implements op.AuthStorage; op calls TerminateSessionFromRequest instead, and
+// this ends nothing (it has no id_token_hint to check).
+func (s *opStorage) TerminateSession(context.Context, string, string) error { return nil }
 
 // TerminateSessionFromRequest implements op.CanTerminateSessionFromRequest: after op validated the
 // end-session request (id_token_hint, a registered post_logout_redirect_uri), the browser's
-// sign-in session is ended and its cookie cleared.
+// sign-in session is ended and its cookie cleared — only when the request carries a valid
+// id_token_hint of that session's user, from a client of that session's tenant (or a platform
+// client). Without one, the answer is the same but the session stays: a link alone cannot sign
+// a user out.
 func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
-	if err := endSessionFrom(ctx)(ctx); err != nil {
+	owns := func(sess signInSession) bool {
+		if req.IDTokenHintClaims == nil || req.ClientID == "" || req.IDTokenHintClaims.GetSubject() != sess.Subject {
+			return false
+		}
+		c, err := s.p.store.ClientByID(ctx, req.ClientID)
+		return err == nil && (c.Platform() || c.Tenant == sess.Tenant)
+	}
+	if err := endSessionFrom(ctx)(ctx, owns); err != nil {
 		return "", s.temporarilyUnavailable(ctx, err)
 	}
 	return req.RedirectURI, nil

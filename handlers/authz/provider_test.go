@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,15 +34,56 @@ import (
 // Key Vault TLS fake — and drive it over HTTP like a client and a browser would. Only identity is
 // stood in for, by testUsers (identity's own answer to authn.Users is tested in identity).
 
-// testUsers is an in-memory authn.Users.
+// testUsers is an in-memory authn.Users and permissions.Permissions (identity answers both in the
+// binary): a user holds the permissions granted to it while it is active.
 type testUsers struct {
-	mu sync.Mutex
-	m  map[string]*testUser // by id
+	mu        sync.Mutex
+	m         map[string]*testUser // by id
+	permsErr  error                // set: Effective fails with it
+	authCalls int                  // Authenticate calls (each is an argon2id computation in identity)
 }
 
 type testUser struct {
 	id, tenant, email, password, name string
 	active                            bool
+	perms                             []string
+}
+
+// grant gives user id the permissions perms (catalog codes, the API scope names).
+func (u *testUsers) grant(id string, perms ...string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.m[id].perms = append(u.m[id].perms, perms...)
+}
+
+// revoke takes permission perm from user id (its role was revoked).
+func (u *testUsers) revoke(id, perm string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.m[id].perms = slices.DeleteFunc(u.m[id].perms, func(p string) bool { return p == perm })
+}
+
+// failPermissions makes every Effective call fail with err (nil: answer again).
+func (u *testUsers) failPermissions(err error) { u.mu.Lock(); u.permsErr = err; u.mu.Unlock() }
+
+func (u *testUsers) Effective(_ context.Context, tenant tenancy.TenantID, id string) ([]string, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.permsErr != nil {
+		return nil, u.permsErr
+	}
+	x, ok := u.m[id]
+	if !ok || x.tenant != tenant.String() || !x.active {
+		return []string{}, nil
+	}
+	out := slices.Clone(x.perms)
+	slices.Sort(out)
+	return out, nil
+}
+
+func (u *testUsers) Allowed(ctx context.Context, tenant tenancy.TenantID, id, perm string) (bool, error) {
+	held, err := u.Effective(ctx, tenant, id)
+	return slices.Contains(held, perm), err
 }
 
 func (u *testUsers) add(tenant, email, password, name string) string {
@@ -54,9 +96,13 @@ func (u *testUsers) add(tenant, email, password, name string) string {
 
 func (u *testUsers) disable(id string) { u.mu.Lock(); u.m[id].active = false; u.mu.Unlock() }
 
+// authenticated is how many times Authenticate was called.
+func (u *testUsers) authenticated() int { u.mu.Lock(); defer u.mu.Unlock(); return u.authCalls }
+
 func (u *testUsers) Authenticate(_ context.Context, tenant tenancy.TenantID, email, password string) (string, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.authCalls++
 	for _, x := range u.m {
 		if x.tenant == tenant.String() && strings.EqualFold(x.email, email) && x.password == password && x.active {
 			return x.id, nil
@@ -108,7 +154,7 @@ func newOIDC(t testing.TB, edit ...func(*ProviderConfig, *ProviderDeps)) *oidcEn
 	logs := &strings.Builder{}
 	env := &oidcEnv{t: t, store: store, users: &testUsers{m: map[string]*testUser{}}, srv: srv, issuer: srv.URL + ConnectPath, logs: logs}
 	cfg := ProviderConfig{Issuer: env.issuer, Audience: testAudience, CryptoKey: [32]byte{1, 2, 3}}
-	deps := ProviderDeps{Store: store, Keys: ring, Users: env.users, Redis: c.Redis(),
+	deps := ProviderDeps{Store: store, Keys: ring, Users: env.users, Permissions: env.users, Redis: c.Redis(),
 		Log: slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, f := range edit {
 		f(&cfg, &deps)

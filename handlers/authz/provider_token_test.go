@@ -1,12 +1,16 @@
 package authz
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"spine/shared/tenancy"
 )
 
 // client_credentials: a tenant client's token is an ES256 JWT of the published key with the
@@ -114,6 +118,7 @@ func TestCodeFlow_ConfidentialClient_TokensThenRefreshRotates(t *testing.T) {
 	tenant := newTenant()
 	c, secret := e.webClient(tenant, true)
 	uid := e.users.add(tenant, "ada@example.com", "correct horse battery", "Ada")
+	e.users.grant(uid, "user.read")
 	_, code, verifier := e.signedInCode(c, "openid email profile offline_access user.read", "ada@example.com", "correct horse battery")
 	r := e.exchange(c, secret, code, verifier)
 	if r.code != http.StatusOK {
@@ -273,5 +278,80 @@ func TestIsolation_TenantAClient_NeverATokenForB(t *testing.T) {
 	cc, csecret := e.ccClient(a, "tenant.read")
 	if cl := e.claims(e.clientCredentials(cc, csecret).json(t)["access_token"].(string)); cl["tenant_id"] != a {
 		t.Fatalf("client_credentials tenant %v", cl["tenant_id"])
+	}
+}
+
+// mapDirectory is a tenant directory over a map; an absent tenant is unknown.
+type mapDirectory struct {
+	mu sync.Mutex
+	m  map[string]tenancy.Status
+}
+
+func (d *mapDirectory) set(tenant string, st tenancy.Status) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.m[tenant] = st
+}
+
+func (d *mapDirectory) TenantStatus(_ context.Context, id tenancy.TenantID) (tenancy.Status, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st, ok := d.m[id.String()]
+	if !ok {
+		return "", tenancy.ErrTenantNotFound
+	}
+	return st, nil
+}
+
+// No grant issues a token for a suspended, decommissioned or unknown tenant: client credentials
+// answer unauthorized_client, a code and a refresh token invalid_grant; the tenant's active state
+// back, tokens flow again. A platform client's token asks no tenant.
+func TestToken_400_TenantNotActive_NoTokenOnAnyGrant(t *testing.T) {
+	dir := &mapDirectory{m: map[string]tenancy.Status{}}
+	e := newOIDC(t, func(_ *ProviderConfig, d *ProviderDeps) { d.Directory = dir })
+	tenant := newTenant()
+	dir.set(tenant, tenancy.StatusActive)
+	cc, ccSecret := e.ccClient(tenant, "tenant.read")
+	web, webSecret := e.webClient(tenant, true)
+	e.users.grant(e.users.add(tenant, "ada@example.com", "correct horse battery", "Ada"), "user.read")
+	_, code, verifier := e.signedInCode(web, "openid offline_access user.read", "ada@example.com", "correct horse battery")
+	r := e.exchange(web, webSecret, code, verifier)
+	if r.code != http.StatusOK {
+		t.Fatalf("exchange while active: %d %s", r.code, r.body)
+	}
+	rt := r.json(t)["refresh_token"].(string)
+
+	for _, st := range []tenancy.Status{tenancy.StatusSuspended, tenancy.StatusDecommissioned, ""} {
+		if st == "" {
+			dir.mu.Lock()
+			delete(dir.m, tenant)
+			dir.mu.Unlock()
+		} else {
+			dir.set(tenant, st)
+		}
+		if r := e.clientCredentials(cc, ccSecret); r.code != http.StatusBadRequest || r.json(t)["error"] != "unauthorized_client" {
+			t.Errorf("%q: client credentials %d %s", st, r.code, r.body)
+		}
+		if r := e.refresh(web, webSecret, rt); r.code != http.StatusBadRequest || r.json(t)["error"] != "invalid_grant" {
+			t.Errorf("%q: refresh %d %s", st, r.code, r.body)
+		}
+	}
+	_, code, verifier = e.signedInCode(web, "openid user.read", "ada@example.com", "correct horse battery")
+	if r := e.exchange(web, webSecret, code, verifier); r.code != http.StatusBadRequest || r.json(t)["error"] != "invalid_grant" {
+		t.Errorf("unknown tenant: code exchange %d %s", r.code, r.body)
+	}
+
+	// The refusal consumed nothing: once the tenant is active again the same refresh token works.
+	dir.set(tenant, tenancy.StatusActive)
+	if r := e.clientCredentials(cc, ccSecret); r.code != http.StatusOK {
+		t.Fatalf("active again: client credentials %d %s", r.code, r.body)
+	}
+	if r := e.refresh(web, webSecret, rt); r.code != http.StatusOK {
+		t.Fatalf("active again: refresh %d %s", r.code, r.body)
+	}
+	pc, pcSecret := e.client(clientSpec{tenant: PlatformTenant, typ: ClientConfidential, admin: true,
+		grants: []GrantType{GrantClientCredentials}, scopes: []Scope{"tenant.read"}})
+	if r := e.clientCredentials(pc, pcSecret); r.code != http.StatusOK {
+		t.Fatalf("platform client: %d %s", r.code, r.body)
 	}
 }

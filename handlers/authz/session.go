@@ -25,12 +25,26 @@ import (
 // Without Redis (not configured, or down) no sign-in can start or finish: the flows fail with an
 // OAuth error or an error page, never with a token. client_credentials and refresh do not need it.
 
-const (
-	// authRequestTTL bounds an auth request from /authorize to the code's issue.
-	authRequestTTL = 10 * time.Minute
-	// authRequestKeyPrefix + id is an auth request (design: authz:authreq:<id>).
-	authRequestKeyPrefix = "authz:authreq:"
-)
+// authRequestTTL bounds an auth request from /authorize to the code's issue.
+const authRequestTTL = 10 * time.Minute
+
+// authRequestKey is the Redis key of auth request id: a platform-level key, {p}:authz:authreq:<id>
+// (the tenant is not known before the sign-in).
+func authRequestKey(id string) string { return cache.PlatformKey(service, "authreq", id) }
+
+// codeIssuedKey marks that auth request id's code was issued (SET NX: one code per request).
+func codeIssuedKey(id string) string { return cache.PlatformKey(service, "authreq-code", id) }
+
+// requestFailuresKey counts the failed (and running) sign-in attempts of auth request id.
+func requestFailuresKey(id string) string { return cache.PlatformKey(service, "authreq-failures", id) }
+
+// signInFailuresKey counts the failed (and running) sign-in attempts of an e-mail address in
+// tenant, by the SHA-256 of its lowercase form (identity's uniqueness rule): Redis holds no
+// address.
+func signInFailuresKey(tenant tenancy.TenantID, email string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(email)))
+	return cache.TenantKey(tenant.String(), service, "signin-failures", hex.EncodeToString(h[:]))
+}
 
 var (
 	// errStateUnavailable: Redis is not configured or did not answer.
@@ -147,7 +161,7 @@ func (s *state) saveAuthRequest(ctx context.Context, a *authRequest, ttl time.Du
 	if err != nil {
 		return err
 	}
-	if err := rdb.Set(ctx, authRequestKeyPrefix+a.ID, b, ttl).Err(); err != nil {
+	if err := rdb.Set(ctx, authRequestKey(a.ID), b, ttl).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -164,7 +178,7 @@ func (s *state) updateAuthRequest(ctx context.Context, a *authRequest) error {
 		return err
 	}
 	// XX: never recreate a request that expired meanwhile.
-	ok, err := rdb.SetArgs(ctx, authRequestKeyPrefix+a.ID, b, redis.SetArgs{Mode: "XX", KeepTTL: true}).Result()
+	ok, err := rdb.SetArgs(ctx, authRequestKey(a.ID), b, redis.SetArgs{Mode: "XX", KeepTTL: true}).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && ok != "OK") {
 		return errAuthRequestNotFound
 	}
@@ -183,7 +197,7 @@ func (s *state) authRequest(ctx context.Context, id string) (*authRequest, error
 	if id == "" || len(id) > 64 {
 		return nil, errAuthRequestNotFound
 	}
-	b, err := rdb.Get(ctx, authRequestKeyPrefix+id).Bytes()
+	b, err := rdb.Get(ctx, authRequestKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, errAuthRequestNotFound
 	}
@@ -204,7 +218,7 @@ func (s *state) markCodeIssued(ctx context.Context, a *authRequest) error {
 	if err != nil {
 		return err
 	}
-	ok, err := rdb.SetNX(ctx, authRequestKeyPrefix+a.ID+":code", "1", s.codeTTL+time.Minute).Result()
+	ok, err := rdb.SetNX(ctx, codeIssuedKey(a.ID), "1", s.codeTTL+time.Minute).Result()
 	if err != nil {
 		return unavailable(err)
 	}
@@ -216,7 +230,7 @@ func (s *state) markCodeIssued(ctx context.Context, a *authRequest) error {
 	if err != nil {
 		return err
 	}
-	if err := rdb.Set(ctx, authRequestKeyPrefix+a.ID, b, s.codeTTL+time.Minute).Err(); err != nil {
+	if err := rdb.Set(ctx, authRequestKey(a.ID), b, s.codeTTL+time.Minute).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -228,11 +242,56 @@ func (s *state) deleteAuthRequest(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := rdb.Del(ctx, authRequestKeyPrefix+id).Err(); err != nil {
+	if err := rdb.Del(ctx, authRequestKey(id)).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil
 }
+
+// countAttempt adds one attempt to the counter key and returns the count and how long the
+// counter's window still runs: the first attempt starts the window (the key's TTL), later ones do
+// not extend it. One script, so the count and its TTL are never apart (a counter without a TTL
+// would block for ever), and parallel attempts each get their own count.
+func (s *state) countAttempt(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error) {
+	rdb, err := s.client()
+	if err != nil {
+		return 0, 0, err
+	}
+	v, err := countAttemptScript.Run(ctx, rdb, []string{key}, window.Milliseconds()).Int64Slice()
+	if err != nil || len(v) != 2 {
+		return 0, 0, unavailable(fmt.Errorf("counting a sign-in attempt: %w", err))
+	}
+	return v[0], time.Duration(v[1]) * time.Millisecond, nil
+}
+
+var countAttemptScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  ttl = tonumber(ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return {n, ttl}`)
+
+// releaseAttempt takes back an attempt countAttempt counted (it succeeded, or failed for a reason
+// that is not the user's); nothing when the counter's window has ended meanwhile. A counter back
+// at zero is deleted.
+func (s *state) releaseAttempt(ctx context.Context, key string) error {
+	rdb, err := s.client()
+	if err != nil {
+		return err
+	}
+	if err := releaseAttemptScript.Run(ctx, rdb, []string{key}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return unavailable(err)
+	}
+	return nil
+}
+
+var releaseAttemptScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = redis.call('DECR', KEYS[1])
+if n <= 0 then redis.call('DEL', KEYS[1]) end
+return n`)
 
 // sessionKey is the Redis key of a sign-in session: the id's SHA-256, so a copy of Redis holds no
 // cookie value (design: {t:<tenant>}:authz:session:<id>).

@@ -1,10 +1,12 @@
 package authz
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -22,8 +24,8 @@ import (
 // for it on the form — as the tenant's id, because the tenant directory the services share
 // (tenancy.Directory) answers a tenant's state by id and resolves no slug.
 //
-// Failures never say whether an e-mail address exists: one message for every wrong credential.
-// Nothing here is rate-limited yet.
+// Failures never say whether an e-mail address exists: one message for every wrong credential,
+// and the throttle (SignInThrottle) counts failures whether or not the address exists.
 
 // loadRequest reads the auth request a page serves, checks it belongs to this browser and is
 // still open, and reads its client. ok=false means a page was written.
@@ -83,9 +85,13 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
 	if id == "" {
-		if r.URL.Query().Has("signedOut") {
+		switch {
+		case r.URL.Query().Has("signedOut") && p.cookie(r, sessionCookie) != "":
+			// /endsession kept the session (no id_token_hint of its user): say so.
+			message(w, http.StatusOK, "Still signed in", msgStillSignedIn)
+		case r.URL.Query().Has("signedOut"):
 			message(w, http.StatusOK, "Signed out", "You are signed out.")
-		} else {
+		default:
 			message(w, http.StatusBadRequest, "Sign in", "There is no sign-in in progress. Start from the application.")
 		}
 		return
@@ -99,7 +105,7 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !a.hasPrompt(oidc.PromptLogin) {
-		sess, found, err := p.currentSession(r, a, c)
+		sess, found, err := p.currentSession(w, r, a, c)
 		if err != nil {
 			p.log.WarnContext(r.Context(), "authz: sign-in state unavailable", "err", err)
 			message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
@@ -127,13 +133,16 @@ func (p *Provider) loginPage(a *authRequest, c Client, errMsg, email string) pag
 }
 
 // currentSession returns this browser's sign-in session if it may skip the password for a: the
-// client's tenant (any tenant for a platform client) and, with max_age, recent enough.
-func (p *Provider) currentSession(r *http.Request, a *authRequest, c Client) (signInSession, bool, error) {
+// client's tenant (any tenant for a platform client), with max_age recent enough, and its user
+// still Active (identity): the session of a user disabled since is deleted and its cookie
+// cleared, so the form is shown.
+func (p *Provider) currentSession(w http.ResponseWriter, r *http.Request, a *authRequest, c Client) (signInSession, bool, error) {
 	v := p.cookie(r, sessionCookie)
 	if v == "" {
 		return signInSession{}, false, nil
 	}
-	sess, found, err := p.state.session(r.Context(), v)
+	ctx := r.Context()
+	sess, found, err := p.state.session(ctx, v)
 	if err != nil || !found {
 		return signInSession{}, false, err
 	}
@@ -143,7 +152,46 @@ func (p *Provider) currentSession(r *http.Request, a *authRequest, c Client) (si
 	if a.MaxAge != nil && p.cfg.Now().Sub(sess.AuthTime) > time.Duration(*a.MaxAge)*time.Second {
 		return signInSession{}, false, nil
 	}
+	tenant, err := tenancy.ParseTenantID(sess.Tenant)
+	if err != nil {
+		return signInSession{}, false, nil
+	}
+	if _, err := p.users.Profile(ctx, tenant, sess.Subject); err != nil {
+		if !errors.Is(err, authn.ErrUnknownUser) {
+			return signInSession{}, false, err
+		}
+		if err := p.state.endSession(ctx, v); err != nil {
+			return signInSession{}, false, err
+		}
+		p.setCookie(w, sessionCookie, "", -1)
+		return signInSession{}, false, nil
+	}
 	return sess, true, nil
+}
+
+// endSignInSession is /endsession's end of this browser's sign-in session: ended, and its cookie
+// cleared, only when owns accepts it (an id_token_hint of its user); a session owns refuses stays,
+// cookie included. A cookie naming no session is cleared. A Redis failure is returned (nothing
+// could be checked, nothing is ended).
+func (p *Provider) endSignInSession(ctx context.Context, w http.ResponseWriter, r *http.Request, owns func(signInSession) bool) error {
+	v := p.cookie(r, sessionCookie)
+	if v == "" {
+		return nil
+	}
+	sess, found, err := p.state.session(ctx, v)
+	if err != nil {
+		return err
+	}
+	if found && !owns(sess) {
+		return nil
+	}
+	if found {
+		if err := p.state.endSession(ctx, v); err != nil {
+			return err
+		}
+	}
+	p.setCookie(w, sessionCookie, "", -1)
+	return nil
 }
 
 // loginSubmit is POST /login: CSRF, the tenant, the credentials through identity (authn.Users),
@@ -162,18 +210,45 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	var err error
 	email, password := r.PostForm.Get("email"), r.PostForm.Get("password")
-	retry := func() {
-		pg := p.loginPage(a, c, msgCredentials, email)
-		pg.Organization = r.PostForm.Get("organization")
-		render(w, http.StatusUnauthorized, pg)
+	limits := p.cfg.SignInThrottle
+	unavailable := func(err error) {
+		p.log.WarnContext(ctx, "authz: sign-in unavailable", "err", err)
+		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
+	}
+	// Every attempt is counted against its auth request, and then its address, before anything
+	// is checked (one atomic increment each, so parallel attempts cannot pass a limit together);
+	// a successful one is taken back. What stays counted is failures.
+	requestKey := requestFailuresKey(a.ID)
+	perRequest, _, err := p.state.countAttempt(ctx, requestKey, authRequestTTL)
+	if err != nil {
+		unavailable(err)
+		return
+	}
+	if perRequest > int64(limits.MaxRequestFailures) {
+		p.endThrottledRequest(w, r, a)
+		return
+	}
+	// failed answers a failed attempt: the form again, or 429 once a limit is reached (the
+	// request's limit deletes the request).
+	failed := func(perAddress int64, wait time.Duration) {
+		switch {
+		case perRequest >= int64(limits.MaxRequestFailures):
+			p.endThrottledRequest(w, r, a)
+		case perAddress >= int64(limits.MaxFailures):
+			p.log.InfoContext(ctx, "authz: an address reached its sign-in failure limit", "client_id", a.ClientID)
+			tooMany(w, wait, msgThrottled)
+		default:
+			pg := p.loginPage(a, c, msgCredentials, email)
+			pg.Organization = r.PostForm.Get("organization")
+			render(w, http.StatusUnauthorized, pg)
+		}
 	}
 	var tenant tenancy.TenantID
 	if c.Platform() {
 		t, err := tenancy.ParseTenantID(r.PostForm.Get("organization"))
 		if err != nil {
-			retry()
+			failed(0, 0)
 			return
 		}
 		tenant = t
@@ -182,17 +257,34 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
-		retry()
+		failed(0, 0)
+		return
+	}
+	// An address past its limit is not checked at all (no argon2id computation), known or not,
+	// right password or not, until its window ends.
+	emailKey := signInFailuresKey(tenant, email)
+	perAddress, wait, err := p.state.countAttempt(ctx, emailKey, limits.Window)
+	if err != nil {
+		unavailable(err)
+		return
+	}
+	if perAddress > int64(limits.MaxFailures) {
+		tooMany(w, wait, msgThrottled)
 		return
 	}
 	userID, err := p.users.Authenticate(ctx, tenant, email, password)
 	if errors.Is(err, authn.ErrInvalidCredentials) {
-		retry()
+		failed(perAddress, wait)
 		return
 	}
+	// Not a failure of the user's: the attempt is taken back.
+	for _, key := range []string{requestKey, emailKey} {
+		if rerr := p.state.releaseAttempt(ctx, key); rerr != nil {
+			p.log.WarnContext(ctx, "authz: a sign-in attempt could not be taken back; it counts until its window ends", "err", rerr)
+		}
+	}
 	if err != nil {
-		p.log.WarnContext(ctx, "authz: sign-in could not be checked", "err", err)
-		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
+		unavailable(err)
 		return
 	}
 	sess := signInSession{Tenant: tenant.String(), Subject: userID, AuthTime: p.cfg.Now().UTC().Truncate(time.Second), AMR: []string{"pwd"}}
@@ -212,11 +304,40 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	p.signedIn(w, r, a, c, sess)
 }
 
-// signedIn records the signed-in user on a, then sends the browser to the consent page (a
-// third-party client without the user's consent to every requested scope) or to op's callback.
+// endThrottledRequest deletes a, which reached its limit of failed sign-ins, and answers 429: the
+// client has to start a new request.
+func (p *Provider) endThrottledRequest(w http.ResponseWriter, r *http.Request, a *authRequest) {
+	ctx := r.Context()
+	if err := p.state.deleteAuthRequest(ctx, a.ID); err != nil {
+		// Not deleted: every further attempt on it is counted past the limit and ends here.
+		p.log.WarnContext(ctx, "authz: a throttled auth request could not be deleted", "err", err)
+	}
+	p.log.InfoContext(ctx, "authz: a sign-in request reached its failure limit and was deleted", "client_id", a.ClientID)
+	tooMany(w, 0, msgThrottledRequest)
+}
+
+// tooMany is the 429 page, with Retry-After (seconds, rounded up) when wait is known.
+func tooMany(w http.ResponseWriter, wait time.Duration, msg string) {
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+	}
+	message(w, http.StatusTooManyRequests, "Too many attempts", msg)
+}
+
+// signedIn records the signed-in user on a and narrows its API scopes to the user's permissions
+// (identity; an error ends a with server_error, never a wider grant), then sends the browser to
+// the consent page (a third-party client without the user's consent to every remaining scope) or
+// to op's callback.
 func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, a *authRequest, c Client, sess signInSession) {
 	ctx := r.Context()
 	a.Tenant, a.Subject, a.AuthTime, a.AMR = sess.Tenant, sess.Subject, sess.AuthTime, sess.AMR
+	scopes, err := p.userScopes(ctx, sess.Tenant, sess.Subject, a.Scopes)
+	if err != nil {
+		p.log.ErrorContext(ctx, "authz: reading a user's permissions", "err", err)
+		p.authError(w, r, a, oidc.ErrServerError().WithDescription("The authorization server could not complete the request; try again later."))
+		return
+	}
+	a.Scopes = scopes
 	if !c.FirstParty {
 		granted, err := p.store.Consent(ctx, sess.Tenant, sess.Subject, string(c.ID))
 		if err != nil {

@@ -87,4 +87,11 @@ const (
 	msgForeign     = "This sign-in request was started in another browser. Go back to the application and sign in again from this one."
 	msgFormExpired = "This form has expired. Go back to the application and sign in again."
 	msgCredentials = "Invalid email or password."
+	// msgThrottled answers every sign-in of an address with too many recent failures, whether
+	// or not the address exists.
+	msgThrottled = "Too many sign-in attempts. Please try again later."
+	// msgStillSignedIn answers a sign-out that ended nothing (no id_token_hint of the session's user).
+	msgStillSignedIn = "You are still signed in. To sign out, use the sign-out of the application you signed in to."
+	// msgThrottledRequest ends a sign-in request with too many failures.
+	msgThrottledRequest = "Too many failed sign-in attempts. Go back to the application and sign in again."
 )

@@ -125,7 +125,7 @@ func TestConsent_ThirdPartyClient_AllowOnceDenyIsAccessDenied(t *testing.T) {
 	e := newOIDC(t)
 	tenant := newTenant()
 	c, secret := e.webClient(tenant, false)
-	e.users.add(tenant, "jo@example.com", "correct horse battery", "")
+	e.users.grant(e.users.add(tenant, "jo@example.com", "correct horse battery", ""), "user.read")
 	b := e.browser()
 	params := codeParams(c, "openid user.read", "")
 	consent := b.signIn(b.authorize(params), "jo@example.com", "correct horse battery", "")
@@ -213,7 +213,7 @@ func TestSignIn_RedisDown_CleanErrorsNeverAToken(t *testing.T) {
 	}
 }
 
-// The auth request lives in Redis under authz:authreq:<id>, and after its code is issued it stays
+// The auth request lives in Redis under the platform-level key {p}:authz:authreq:<id>, and after its code is issued it stays
 // for the code's window (so a replay finds its tenant); the session under the tenant's hash tag,
 // by the SHA-256 of the cookie.
 func TestState_KeysAndLifetimes(t *testing.T) {
@@ -226,14 +226,14 @@ func TestState_KeysAndLifetimes(t *testing.T) {
 	id := form(t, page).Get("authRequestID")
 	rdb := e.p.state.rdb
 	ctx := context.Background()
-	if ttl := rdb.TTL(ctx, "authz:authreq:"+id).Val(); ttl <= 0 || ttl > authRequestTTL {
+	if ttl := rdb.TTL(ctx, "{p}:authz:authreq:"+id).Val(); ttl <= 0 || ttl > authRequestTTL {
 		t.Fatalf("auth request TTL %v", ttl)
 	}
 	q := redirected(t, b.signIn(page, "lu@example.com", "correct horse battery", ""), c.RedirectURIs[0])
 	if r := e.exchange(c, secret, q.Get("code"), ""); r.code != http.StatusOK {
 		t.Fatal(r.code)
 	}
-	if ttl := rdb.TTL(ctx, "authz:authreq:"+id).Val(); ttl <= 0 || ttl > e.p.cfg.CodeTTL+2*time.Minute {
+	if ttl := rdb.TTL(ctx, "{p}:authz:authreq:"+id).Val(); ttl <= 0 || ttl > e.p.cfg.CodeTTL+2*time.Minute {
 		t.Fatalf("after the exchange, the auth request's TTL is %v (want the code's window)", ttl)
 	}
 	u, _ := url.Parse(e.issuer + "/login")
@@ -281,7 +281,7 @@ func TestEndSession_ClearsTheSession_RegisteredRedirectOnly(t *testing.T) {
 // mode only then), and the access-token TTL at most 15 minutes.
 func TestNewProvider_RefusesIssuersAndTTLs(t *testing.T) {
 	e := newOIDC(t)
-	deps := ProviderDeps{Store: e.store, Keys: e.p.storage.keys, Users: e.users, Log: slog.New(slog.DiscardHandler)}
+	deps := ProviderDeps{Store: e.store, Keys: e.p.storage.keys, Users: e.users, Permissions: e.users, Log: slog.New(slog.DiscardHandler)}
 	for _, cfg := range []ProviderConfig{
 		{Issuer: "https://spine.example/connect", Audience: "a"},
 		{Issuer: "https://spine.example/api/connect/", Audience: "a"},
@@ -293,6 +293,11 @@ func TestNewProvider_RefusesIssuersAndTTLs(t *testing.T) {
 		if _, err := NewProvider(cfg, deps); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
+	}
+	noPerms := deps
+	noPerms.Permissions = nil
+	if _, err := NewProvider(ProviderConfig{Issuer: "https://spine.example/api/connect", Audience: "a"}, noPerms); err == nil {
+		t.Error("a provider without Permissions accepted")
 	}
 	for _, iss := range []string{"https://spine.example/api/connect", "http://localhost:7071/api/connect", "http://[::1]:7071/api/connect"} {
 		if _, err := NewProvider(ProviderConfig{Issuer: iss, Audience: "a"}, deps); err != nil {

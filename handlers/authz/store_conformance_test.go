@@ -70,7 +70,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 			t.Fatalf("right secret: %v", err)
 		}
 		for name, try := range map[string][2]string{
-			"wrong secret":     {string(c.ID), secret[:len(secret)-1] + "A"},
+			"wrong secret":     {string(c.ID), otherLast(secret)},
 			"empty secret":     {string(c.ID), ""},
 			"unknown client":   {newID(), secret},
 			"malformed client": {"not-an-id", secret},
@@ -736,3 +736,13 @@ func outboxTypesOf(t *testing.T, db *sqlstore.DB, query, subject string) []strin
 }
 
 func TestPostgresStore_Conformance(t *testing.T) { runStoreConformance(t, pgEnv) }
+
+// otherLast returns s with its last character replaced by a different one (a fixed replacement
+// would be the same character once in 64 secrets).
+func otherLast(s string) string {
+	last := "A"
+	if strings.HasSuffix(s, last) {
+		last = "B"
+	}
+	return s[:len(s)-1] + last
+}

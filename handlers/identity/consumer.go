@@ -49,7 +49,9 @@ const systemActor = "system:identity"
 // provisioning been consumed a moment earlier.
 func (s *Service) TenantsEffect(ctx context.Context, d bus.Delivery) (bus.Effect, error) {
 	var status tenancy.Status
-	if d.Event.Type == contracts.TenantProvisioned {
+	// A platform delivery (no tenant) is acknowledged by bus.Consumer without the effect (identity
+	// takes no platform events): there is no tenant to ask about.
+	if d.Event.Type == contracts.TenantProvisioned && !d.Platform {
 		var err error
 		if status, err = s.dir.TenantStatus(ctx, d.TenantID); err != nil {
 			return nil, err

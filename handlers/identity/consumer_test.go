@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,5 +259,32 @@ func TestInvite_WithRoles_EmitsRoleAssignedForEachNewAssignment(t *testing.T) {
 	wantRoles := []string{string(f.memberRole) + "/member", string(role) + "/helper", string(f.adminRole) + "/tenant-admin"}
 	if !slices.Equal(got, wantRoles) {
 		t.Fatalf("RoleAssigned for %v, want %v", got, wantRoles)
+	}
+}
+
+// A platform-level event (no tenantid) on identity's subscription is acknowledged without effect:
+// identity takes no platform events, so the directory is not asked, nothing is claimed or emitted.
+func TestConsumer_PlatformEvent_AcknowledgedWithoutEffect(t *testing.T) {
+	asked := 0
+	h := newHarness(t, harnessOpts{dir: &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}, asked: func() { asked++ }}})
+	for _, typ := range []string{contracts.TenantProvisioned, contracts.TenantDecommissioned} {
+		ev, err := events.New("tenants", typ, tenancy.NewTenantID().String(), "", contracts.TenantProvisionedData{OwnerEmail: "o@platform.example"}, events.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := h.deliverEvent(ev)
+		if d.err != nil || d.res == nil || len(d.res.Logs) != 1 || !strings.HasSuffix(d.res.Logs[0], "skipped") {
+			t.Fatalf("%s without a tenant: %+v %v, want acknowledged as skipped", typ, d.res, d.err)
+		}
+	}
+	if asked != 0 {
+		t.Fatalf("the directory was asked %d times about no tenant", asked)
+	}
+	var n int
+	if err := h.rt.InReadTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		return tx.QueryRowContext(context.Background(), `SELECT (SELECT count(*) FROM inbox WHERE tenant_id = $1) + (SELECT count(*) FROM outbox WHERE tenant_id = $1)`,
+			"00000000-0000-0000-0000-000000000000").Scan(&n)
+	}); err != nil || n != 0 {
+		t.Fatalf("platform rows in identity's inbox and outbox: %d, %v", n, err)
 	}
 }

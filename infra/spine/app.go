@@ -155,18 +155,18 @@ func (d *deployment) roleAssignments(id *azure.UserAssignedIdentity, kv *azure.V
 }
 
 // auth returns the token issuer, audience and JWKS URL the app validates
-// against: the configured ones, or the app's own authorization server.
+// against: the configured ones, or the app's own authorization server, whose
+// issuer is its /api/connect mount. The JWKS URL is empty unless configured:
+// with the authorization server in the app the token check reads its keys in
+// process, and without it the app finds them by the issuer's discovery document.
 func (d *deployment) auth() (issuer, audience, jwks string) {
 	a := d.cfg.Auth
 	issuer, audience, jwks = a.Issuer, a.Audience, a.JWKSURL
 	if issuer == "" {
-		issuer = "https://" + d.names.FunctionApp + ".azurewebsites.net/api"
+		issuer = "https://" + d.names.FunctionApp + ".azurewebsites.net/api/connect"
 	}
 	if audience == "" {
 		audience = "api://" + d.cfg.NamePrefix + "-" + d.cfg.Environment
-	}
-	if jwks == "" {
-		jwks = strings.TrimSuffix(issuer, "/") + "/.well-known/jwks.json"
 	}
 	return issuer, audience, jwks
 }
@@ -214,10 +214,12 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bu
 		{Name: "SPINE_STORAGE_ACCOUNT_URL", Value: st.account.BlobEndpoint()},
 		{Name: "SPINE_AUTH_ISSUER", Value: plain(issuer)},
 		{Name: "SPINE_AUTH_AUDIENCE", Value: plain(audience)},
-		{Name: "SPINE_AUTH_JWKS_URL", Value: plain(jwks)},
 		// The vault the app reads and writes at run time (the authorization server's keys),
 		// with its identity (AZURE_CLIENT_ID).
 		{Name: "SPINE_KEYVAULT_URL", Value: kv.URI()},
+	}
+	if jwks != "" {
+		settings = append(settings, azure.NameValue{Name: "SPINE_AUTH_JWKS_URL", Value: plain(jwks)})
 	}
 	for _, svc := range d.cfg.Services {
 		settings = append(settings, azure.NameValue{Name: DBDialectSetting(svc), Value: plain(db.dialect)})

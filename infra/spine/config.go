@@ -210,7 +210,8 @@ type MonitoringConfig struct {
 }
 
 // AuthConfig is the token issuer the app validates. Empty fields default to the
-// app's own authorization server at https://{app}.azurewebsites.net/api.
+// app's own authorization server at https://{app}.azurewebsites.net/api/connect
+// (its JWKS read in process; jwksUrl only for an issuer outside the app).
 type AuthConfig struct {
 	Issuer   string `json:"issuer"`
 	Audience string `json:"audience"`

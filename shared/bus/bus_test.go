@@ -160,7 +160,7 @@ func TestDecodeEvent_EveryHostEncodingAndTenantChecks(t *testing.T) {
 		props map[string]any
 	}{
 		"not json":           {`hello`, nil},
-		"no tenant":          {`{"specversion":"1.0","id":"x","source":"/services/t","type":"T"}`, nil},
+		"id not a uuid":      {`{"specversion":"1.0","id":"x","source":"/services/t","type":"T"}`, nil},
 		"bad tenant":         {`{"specversion":"1.0","id":"x","source":"/services/t","type":"T","tenantid":"nope"}`, nil},
 		"property disagrees": {string(m.Body), map[string]any{"tenantId": tenancy.NewTenantID().String()}},
 	} {

@@ -15,12 +15,14 @@ import (
 	"spine/shared/sqlstore"
 )
 
-// GroupEffect is what a group consumer does with a group of events at once, inside the
-// transaction that claimed them in the consumer's inbox (inbox.ClaimAll): ds are the group's first
-// deliveries (duplicates are already left out), in arrival order, and tx's row-level-security
-// scope is exactly their tenants (sqlstore.TenantSetScope; the tenant's own scope when there is
-// one), so every row the effect writes belongs to one of them. Write with one statement per kind
-// for the whole group: that is the point. notes[i], when the effect returns notes, describes
+// GroupEffect is what a group consumer does with a group of events at once, inside the transaction
+// that claimed them in the consumer's inbox (inbox.ClaimAll): ds are the group's first deliveries
+// (duplicates are already left out), in arrival order, and tx's row-level-security scope is exactly
+// their tenants (sqlstore.TenantSetScope; the tenant's own scope when there is one), so every row
+// the effect writes belongs to one of them. Platform deliveries (a consumer with PlatformEvents
+// only) never share a group with tenants' deliveries: a group is either tenants' deliveries in
+// their set scope or platform deliveries in sqlstore.PlatformScope(). Write with one statement per
+// kind for the whole group: that is the point. notes[i], when the effect returns notes, describes
 // ds[i]'s effect for the log (an entry's id, say). The effect must not call out (it may run again
 // after a failed commit). An error fails the group; the consumer then applies each event of the
 // group on its own, so an event that cannot be applied fails only its own delivery. An error
@@ -51,6 +53,13 @@ type GroupConsumer struct {
 	Effect GroupEffect
 	// Log receives one line per event at INFO (applied, duplicate or skipped), with its trace id.
 	Log *slog.Logger
+	// PlatformEvents has Effect applied to platform deliveries too (Delivery.Platform: events
+	// without a tenant), as groups of their own in sqlstore.PlatformScope(), claimed in the inbox
+	// under outbox.PlatformTenant: when a batch mixes platform and tenants' events, each kind is
+	// written in its own transaction (different aggregates, so no order between them is lost), and
+	// no tenant's delivery ever runs in platform scope. Without it a platform delivery is
+	// acknowledged as "skipped" (no claim, no effect) and the batch's other events are applied.
+	PlatformEvents bool
 	// Message is the message of an event's log line for its outcome ("applied", "duplicate",
 	// "skipped"). Default: "event consumed" for every outcome.
 	Message func(outcome string) string
@@ -106,9 +115,20 @@ func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) 
 	if c.Effect == nil || c.DB == nil {
 		return nil, errNoEffect
 	}
-	ds, bad, err := DecodeEvents(inv)
+	all, bad, err := DecodeEvents(inv)
 	if err != nil {
 		return nil, err
+	}
+	ds, skipped := all, []Delivery(nil)
+	if !c.PlatformEvents {
+		ds = nil
+		for _, d := range all {
+			if d.Platform {
+				skipped = append(skipped, d) // acknowledged without effect: c takes no platform events
+			} else {
+				ds = append(ds, d)
+			}
+		}
 	}
 	u := &unit{ds: ds, done: make(chan unitRes, 1)}
 	if len(ds) > 0 {
@@ -144,7 +164,10 @@ func (c *GroupConsumer) Consume(ctx context.Context, inv *functions.Invocation) 
 	case <-ctx.Done():
 		return nil, ctx.Err() // the group may still commit the events; the redelivery finds their claims
 	}
-	lines := make([]string, 0, len(ds))
+	lines := make([]string, 0, len(all))
+	for _, d := range skipped {
+		lines = append(lines, c.logConsumed(ctx, inv, d, groupRes{outcome: "skipped", note: "no platform events"}))
+	}
 	for i, d := range ds {
 		if i < len(ur.res) && ur.res[i].outcome != "" {
 			lines = append(lines, c.logConsumed(ctx, inv, d, ur.res[i]))
@@ -166,7 +189,7 @@ func (c *GroupConsumer) logConsumed(ctx context.Context, inv *functions.Invocati
 		if tp, ok := httpx.ParseTraceParent(d.Event.TraceParent); ok {
 			trace = tp.TraceID
 		}
-		attrs := []any{"eventId", d.Event.ID, "type", d.Event.Type, "tenantId", d.TenantID.String(), "traceId", trace,
+		attrs := []any{"eventId", d.Event.ID, "type", d.Event.Type, "tenantId", d.Tenant(), "traceId", trace,
 			"invocationId", inv.InvocationID, "function", inv.FunctionName, "consumer", c.Name, "outcome", res.outcome}
 		if res.note != "" {
 			attrs = append(attrs, "effect", res.note)
@@ -295,7 +318,7 @@ func (c *GroupConsumer) writeUnits(ctx context.Context, units []*unit) {
 		ur := unitRes{res: make([]groupRes, len(u.ds))}
 		failed := map[string]bool{}
 		for i, d := range u.ds {
-			key := d.TenantID.String() + "/" + d.Event.Subject
+			key := d.Tenant() + "/" + d.Event.Subject
 			if failed[key] {
 				continue // held back behind its aggregate's failed event; redelivered with the unit
 			}
@@ -318,34 +341,61 @@ func (c *GroupConsumer) writeUnits(ctx context.Context, units []*unit) {
 }
 
 // writeChunks writes ds in chunks of at most maxGroup, in order, each in its own transaction with a
-// deadline of its own (detached from any one delivery's context: a group carries many).
+// deadline of its own (detached from any one delivery's context: a group carries many). Tenants'
+// deliveries and platform deliveries are chunked apart, tenants' first: a transaction's scope is
+// then either the set of its tenants or platform scope, never platform scope for a tenant's event.
+// Each kind keeps its order; they are different aggregates, so no order between them is owed.
 func (c *GroupConsumer) writeChunks(ctx context.Context, ds []Delivery) ([]groupRes, error) {
-	var res []groupRes
-	for from := 0; from < len(ds); from += c.maxGroup() {
-		wctx, cancel := context.WithTimeout(ctx, groupTimeout)
-		part, err := c.write(wctx, ds[from:min(from+c.maxGroup(), len(ds))])
-		cancel()
-		if err != nil {
-			return nil, err
+	var tenants, platform []int
+	for i, d := range ds {
+		if d.Platform {
+			platform = append(platform, i)
+		} else {
+			tenants = append(tenants, i)
 		}
-		res = append(res, part...)
+	}
+	res := make([]groupRes, len(ds))
+	for _, kind := range [][]int{tenants, platform} {
+		for from := 0; from < len(kind); from += c.maxGroup() {
+			at := kind[from:min(from+c.maxGroup(), len(kind))]
+			part := make([]Delivery, len(at))
+			for j, i := range at {
+				part[j] = ds[i]
+			}
+			wctx, cancel := context.WithTimeout(ctx, groupTimeout)
+			got, err := c.write(wctx, part)
+			cancel()
+			if err != nil {
+				return nil, err
+			}
+			for j, i := range at {
+				res[i] = got[j]
+			}
+		}
 	}
 	return res, nil
 }
 
 // write applies ds in one transaction: the inbox claims, then the effect for the first
-// deliveries. The outcomes are in ds's order.
+// deliveries. ds are all tenants' deliveries (the set scope of their tenants) or all platform
+// deliveries (platform scope); writeChunks keeps them apart. The outcomes are in ds's order.
 func (c *GroupConsumer) write(ctx context.Context, ds []Delivery) ([]groupRes, error) {
 	tenants := make([]string, len(ds))
 	items := make([]inbox.Item, len(ds))
 	for i, d := range ds {
-		tenants[i] = d.TenantID.String()
-		items[i] = inbox.Item{Tenant: d.TenantID.String(), EventID: d.Event.ID, EventType: d.Event.Type}
+		if d.Platform != ds[0].Platform {
+			return nil, fmt.Errorf("bus: %s: a group mixes platform and tenants' events", c.Name)
+		}
+		tenants[i] = d.Tenant()
+		items[i] = inbox.Item{Tenant: d.Tenant(), EventID: d.Event.ID, EventType: d.Event.Type}
 	}
 	slices.Sort(tenants)
 	tenants = slices.Compact(tenants)
 	scope := sqlstore.TenantSetScope(tenants)
-	if len(tenants) == 1 {
+	switch {
+	case ds[0].Platform:
+		scope = sqlstore.PlatformScope()
+	case len(tenants) == 1:
 		scope = sqlstore.Scope{Tenant: tenants[0]}
 	}
 	res := make([]groupRes, len(ds))

@@ -22,15 +22,19 @@ import (
 )
 
 // Claim claims eventID for consumer inside tx, in the tenant of tx's scope (the inbox row is
-// tenant-owned: call it in the event's tenant's scope, as the consumer's effect runs). It returns
+// tenant-owned: call it in the event's tenant's scope, as the consumer's effect runs), or, in
+// platform scope, under PlatformTenant (a platform-level event's claim). It returns
 // true when this is the first delivery (apply the effect, then commit) and false when the event
 // was already processed (skip the effect and commit, so the message is acknowledged). Concurrent
 // deliveries of the same event serialize on the primary key; the loser waits for the winner's
 // commit and then sees false. It is ClaimAll for a group of one.
 func Claim(ctx context.Context, tx *sqlstore.Tx, consumer, eventID, eventType string) (bool, error) {
 	tenant := tx.Scope().Tenant
+	if tenant == "" && tx.Scope().Platform {
+		tenant = PlatformTenant
+	}
 	if tenant == "" {
-		return false, fmt.Errorf("inbox: claim %s outside a tenant scope", eventID)
+		return false, fmt.Errorf("inbox: claim %s outside a tenant or platform scope", eventID)
 	}
 	first, err := ClaimAll(ctx, tx, consumer, []Item{{Tenant: tenant, EventID: eventID, EventType: eventType}})
 	if err != nil {
@@ -39,7 +43,12 @@ func Claim(ctx context.Context, tx *sqlstore.Tx, consumer, eventID, eventType st
 	return first[0], nil
 }
 
-// Item is one event a group claims: its tenant (canonical id), id and type.
+// PlatformTenant is the tenant a platform-level event (one without a tenant) is claimed under:
+// the nil UUID, as shared/outbox records such events. Its rows are visible in platform scope only
+// (no tenant has the nil UUID as its id).
+const PlatformTenant = "00000000-0000-0000-0000-000000000000"
+
+// Item is one event a group claims: its tenant (canonical id, or PlatformTenant), id and type.
 type Item struct {
 	Tenant, EventID, EventType string
 }
@@ -47,8 +56,8 @@ type Item struct {
 // ClaimAll claims items for consumer inside tx with one statement, and reports, in items' order,
 // which are first deliveries (apply their effect) and which were processed before (skip them).
 // tx's scope must admit every item's tenant: a set scope over the group's tenants
-// (sqlstore.TenantSetScope) or the one tenant's scope; row-level security refuses any other
-// tenant's row. An event listed twice is first at most once, at its first position. Concurrent
+// (sqlstore.TenantSetScope) or the one tenant's scope, or platform scope for PlatformTenant's
+// items; row-level security refuses any other tenant's row. An event listed twice is first at most once, at its first position. Concurrent
 // claims of the same event serialize on the primary key, as Claim's do.
 func ClaimAll(ctx context.Context, tx *sqlstore.Tx, consumer string, items []Item) ([]bool, error) {
 	first := make([]bool, len(items))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"spine/shared/outbox"
 	"spine/shared/sqlstore"
 	"spine/shared/testenv"
 	"spine/shared/testenv/tsqlcheck"
@@ -160,5 +161,55 @@ func TestClaimAll_UnstorableTypeIsClippedNotRefused(t *testing.T) {
 	}
 	if len(types) != 2 || utf8.RuneCountInString(types[0]) != 128 || strings.ContainsRune(types[1], 0) {
 		t.Fatalf("stored types %q, want two clipped to 128 characters without NUL", types)
+	}
+}
+
+// In platform scope, Claim records a platform-level event under PlatformTenant (the outbox's nil
+// UUID): a second claim finds it, and no tenant's scope sees the row.
+func TestClaim_PlatformScopeClaimsUnderTheNilUUID(t *testing.T) {
+	if PlatformTenant != outbox.PlatformTenant {
+		t.Fatalf("inbox.PlatformTenant %q, outbox.PlatformTenant %q: a platform event must be claimed under its outbox tenant",
+			PlatformTenant, outbox.PlatformTenant)
+	}
+	db := inboxDB.OpenRuntime(t, sqlstore.PoolConfig{})
+	ctx := context.Background()
+	ev := newID()
+	claim := func() bool {
+		t.Helper()
+		var first bool
+		if err := db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+			var err error
+			first, err = Claim(ctx, tx, "platform-claims", ev, "ClientCreated")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return first
+	}
+	if !claim() || claim() {
+		t.Fatal("a platform event's claims: want first, then not first")
+	}
+	count := func(sc sqlstore.Scope) (n int) {
+		t.Helper()
+		if err := db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+			return tx.QueryRowContext(ctx, `SELECT count(*) FROM inbox WHERE consumer = 'platform-claims' AND tenant_id = $1 AND event_id = $2`,
+				PlatformTenant, ev).Scan(&n)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(sqlstore.PlatformScope()); n != 1 {
+		t.Fatalf("platform scope sees %d claims under the nil UUID, want 1", n)
+	}
+	if n := count(sqlstore.Scope{Tenant: newID()}); n != 0 {
+		t.Fatalf("a tenant's scope sees the platform claim")
+	}
+	// Outside any scope a claim has no tenant to be recorded under.
+	if err := db.InTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error {
+		_, err := Claim(ctx, tx, "platform-claims", newID(), "X")
+		return err
+	}); err == nil {
+		t.Fatal("a claim in the zero scope was accepted")
 	}
 }
