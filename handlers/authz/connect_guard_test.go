@@ -61,7 +61,7 @@ func TestAuthorize_400_OversizedParameters(t *testing.T) {
 	e := newOIDC(t)
 	c := e.publicClient(newTenant())
 	_, challenge := pkce()
-	const marker = "oversized-marker-"
+	marker := "oversized-" + newID()[24:] + "-" // unique: Redis keeps earlier runs' requests
 	big := func(n int) string { return marker + strings.Repeat("x", n-len(marker)) }
 	for name, edit := range map[string]func(url.Values){
 		"state over 1 KiB":          func(v url.Values) { v.Set("state", big(1025)) },
