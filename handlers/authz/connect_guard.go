@@ -65,7 +65,16 @@ func readParams(w http.ResponseWriter, r *http.Request) (int, *oidc.Error) {
 		}
 		return http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("The query or form is not valid URL encoding.")
 	}
+	total := 0
 	for name, vs := range r.Form {
+		// The form may have been read before (CORS reads a cross-origin form to find the
+		// client) under the edge's larger limit only: the parameters together are bounded too.
+		if total += len(name) + len(vs[0]); total > maxProtocolParams {
+			if r.Method == http.MethodPost {
+				return http.StatusRequestEntityTooLarge, oidc.ErrInvalidRequest().WithDescription("The form is longer than %d bytes.", maxProtocolParams)
+			}
+			return http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("The query is longer than %d bytes.", maxProtocolParams)
+		}
 		if len(vs) > 1 {
 			return http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("Parameter %s is given more than once.", shortName(name))
 		}

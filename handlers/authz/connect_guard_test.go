@@ -304,6 +304,16 @@ func TestToken_OAuthErrorShapeForEdgeFailures(t *testing.T) {
 			t.Errorf("token form over 8 KiB %s: %d %q %s", name, r.code, r.hdr.Get("Content-Type"), r.body)
 		}
 	}
+	// A cross-origin request's form is read by CORS first (to find the client), under the edge's
+	// limit only: the guard still bounds it.
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/token", io.MultiReader(strings.NewReader(form), strings.NewReader(overForm)))
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://app.example")
+	req.SetBasicAuth(string(c.ID), secret)
+	if r := do(t, http.DefaultClient, req); r.code != http.StatusRequestEntityTooLarge || r.json(t)["error"] != "invalid_request" {
+		t.Errorf("a cross-origin form over 8 KiB: %d %s", r.code, r.body)
+	}
 	// Discovery's edge failures too (the whole family is OAuth-shaped).
 	if r := e.get("/.well-known/openid-configuration?x=%01"); r.code != http.StatusBadRequest || r.json(t)["error"] != "invalid_request" {
 		t.Errorf("discovery: %d %s", r.code, r.body)
