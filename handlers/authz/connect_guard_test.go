@@ -29,7 +29,7 @@ func (e *oidcEnv) storedAuthRequestHolds(marker string) bool {
 	e.t.Helper()
 	ctx := context.Background()
 	rdb := e.p.state.rdb
-	iter := rdb.Scan(ctx, 0, authRequestKeyPrefix+"*", 1000).Iterator()
+	iter := rdb.Scan(ctx, 0, authRequestKey("*"), 1000).Iterator()
 	for iter.Next(ctx) {
 		v, err := rdb.Get(ctx, iter.Val()).Result()
 		if err == nil && strings.Contains(v, marker) {
