@@ -20,8 +20,9 @@ func TestAuthz_ClientAdminThroughTheBinary_AndPruneTimer(t *testing.T) {
 	if r := s.call("POST", "/api/tenants/"+id+"/provision", s.admin, nil, nil); r.Code != http.StatusOK {
 		t.Fatalf("provision: %d %s", r.Code, r.Body)
 	}
+	// The admin holds tenant.read too: a tenant token gives a client only API scopes it holds.
 	tok, err := s.signer.Mint(auth.TokenClaims{Issuer: s.issuer, Audience: audience, Subject: "e2e-admin", TenantID: id,
-		Scopes: []string{"client.manage"}}, time.Hour)
+		Scopes: []string{"client.manage", "tenant.read"}}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

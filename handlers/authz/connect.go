@@ -11,6 +11,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"spine/shared/functions"
+	"spine/shared/problem"
 )
 
 // ConnectFunction is the Azure Functions declaration of the provider: one anonymous catch-all
@@ -23,11 +24,17 @@ func ConnectFunction() functions.Function {
 
 // Mount serves the provider on g, the anonymous /api group (kit.PublicRouter: the edge applies —
 // trace, query text check, body limit — and no bearer token is asked). The issuer's path is
-// ConnectPath, so the paths op and the pages see are the ones under it.
+// ConnectPath, so the paths op and the pages see are the ones under it. The routes are named
+// problem.OAuthRoute: what the edge refuses (a body over SPINE_MAX_BODY_BYTES, a control character
+// in the query) is answered as OAuth error JSON (invalid_request, same status), as the endpoints'
+// own errors are.
 func (p *Provider) Mount(g *echo.Group) {
 	h := echo.WrapHandler(p)
-	g.Any("/connect", h)
-	g.Any("/connect/*", h)
+	for _, path := range []string{"/connect", "/connect/*"} {
+		for _, r := range g.Any(path, h) {
+			r.Name = problem.OAuthRoute
+		}
+	}
 }
 
 // routes is the mux under ConnectPath: op's endpoints where op can serve them, ours where it
@@ -42,9 +49,10 @@ func (p *Provider) routes() http.Handler {
 	mux.Handle("/introspect", p.clientCORS(http.HandlerFunc(p.introspect)))
 	mux.Handle("/revoke", p.clientCORS(http.HandlerFunc(p.revoke)))
 	mux.Handle("/userinfo", p.clientCORS(http.HandlerFunc(p.userinfo)))
-	// Browser navigations: bound to the browser that called /authorize.
-	mux.Handle("/authorize", p.withBrowser(p.op, true))
-	mux.Handle("/authorize/callback", p.withBrowser(p.op, false))
+	// Browser navigations: bound to the browser that called /authorize; checked first
+	// (connect_guard.go).
+	mux.Handle("/authorize", p.authorizeGuard(p.withBrowser(p.op, true)))
+	mux.Handle("/authorize/callback", p.callbackGuard(p.withBrowser(p.op, false)))
 	mux.Handle("/login", p.withBrowser(http.HandlerFunc(p.login), false))
 	mux.Handle("/consent", p.withBrowser(http.HandlerFunc(p.consent), false))
 	mux.Handle("/endsession", p.withEndSession(p.op))
@@ -139,7 +147,8 @@ func endSessionFrom(ctx context.Context) sessionEnder {
 // ---- /token ----
 
 // tokenGuard lets only POSTs of the three supported grants reach op (op would also serve the JWT
-// bearer grant, with an error, and a GET); a 401 to a client that authenticated with HTTP Basic
+// bearer grant, with an error, and a GET), with bounded parameters given once and one client
+// authentication method (checkTokenParams); a 401 to a client that authenticated with HTTP Basic
 // carries the Basic challenge (RFC 6749 §5.2).
 func (p *Provider) tokenGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -148,8 +157,7 @@ func (p *Provider) tokenGuard(next http.Handler) http.Handler {
 			writeOAuthError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("The token endpoint takes POST."))
 			return
 		}
-		if err := r.ParseForm(); err != nil {
-			writeOAuthError(w, 0, oidc.ErrInvalidRequest().WithDescription("The request body is not a form."))
+		if !checkTokenParams(w, r) {
 			return
 		}
 		switch g := oidc.GrantType(r.PostForm.Get("grant_type")); g {

@@ -125,7 +125,7 @@ func (a *API) TokenKeys() auth.KeySource {
 	if a.connect == nil {
 		return nil
 	}
-	return newRingKeys(a.connect.ring)
+	return newRingKeys(a.connect.ring, a.connect.log)
 }
 
 // PublicRoutes implements kit.PublicRouter: the OpenID provider under /api/connect, on the

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"spine/shared/auth"
 	"spine/shared/httpx"
 	"spine/shared/problem"
 )
@@ -50,7 +51,28 @@ var (
 	// background), so an instance still reading Redis may answer from it until then. RFC 7009
 	// §2.2.1: 503, the client retries.
 	ErrRevocationUnconfirmed = errors.New("authz: the revocation is recorded but not yet confirmed on every instance")
+	// ErrScopeNotHeld: a caller that is not a platform admin asked for a client with an API scope
+	// its own token does not hold (the error names the scopes: errors.As a *scopesNotHeldError).
+	ErrScopeNotHeld = errors.New("authz: the caller's token does not hold a scope of the client")
 )
+
+// scopesNotHeldError is ErrScopeNotHeld naming the scopes the caller's token lacks.
+type scopesNotHeldError struct{ missing []Scope }
+
+func (e *scopesNotHeldError) Error() string {
+	return ErrScopeNotHeld.Error() + ": " + e.list()
+}
+
+func (e *scopesNotHeldError) Unwrap() error { return ErrScopeNotHeld }
+
+// list is the missing scopes, space-separated (scope tokens need no quoting).
+func (e *scopesNotHeldError) list() string {
+	out := make([]string, len(e.missing))
+	for i, s := range e.missing {
+		out[i] = string(s)
+	}
+	return strings.Join(out, " ")
+}
 
 // invalid is an ErrInvalidInput with a message for the caller.
 func invalid(format string, args ...any) error {
@@ -59,9 +81,17 @@ func invalid(format string, args ...any) error {
 
 // MapError maps the service's errors to problems; it returns nil for errors it does not own.
 // Stable codes: invalid-input (400), client-not-found (404), client-public (409), 412 for a stale
-// If-Match.
+// If-Match, insufficient-scope (403, as auth.RequireScope answers it, with its Bearer challenge
+// naming the scopes the token lacks).
 func MapError(err error) *problem.Problem {
+	var notHeld *scopesNotHeldError
 	switch {
+	case errors.As(err, &notHeld):
+		missing := notHeld.list()
+		return problem.New(http.StatusForbidden, auth.CodeInsufficientScope,
+			"A client cannot be given API scopes the caller's access token does not hold; missing: "+missing+".").
+			WithFields(problem.FieldError{Field: "scopes", Detail: "not held by the caller: " + missing}).
+			WithHeader("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+missing+`"`)
 	case errors.Is(err, ErrInvalidInput):
 		return problem.New(http.StatusBadRequest, "invalid-input", detailOf(err, ErrInvalidInput))
 	case errors.Is(err, ErrClientNotFound):

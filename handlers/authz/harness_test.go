@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 
@@ -87,7 +88,8 @@ func (h *harness) must(want int, method, path, token string, body any, hdr ...st
 	return r
 }
 
-// tenantFixture is an active tenant and its admin's token with client.manage.
+// tenantFixture is an active tenant and its admin's token: client.manage and every other API
+// scope a tenant client may hold, so it may give its clients any of them.
 type tenantFixture struct {
 	id    tenancy.TenantID
 	admin string
@@ -97,7 +99,19 @@ func (h *harness) tenant() tenantFixture {
 	h.t.Helper()
 	id := tenancy.NewTenantID()
 	h.dir.set(id, tenancy.StatusActive)
-	return tenantFixture{id: id, admin: h.tokens.MintAs(h.t, "admin-"+id.String(), id.String(), false, ScopeClientManage)}
+	return tenantFixture{id: id, admin: h.tokens.MintAs(h.t, "admin-"+id.String(), id.String(), false, tenantAPIScopes()...)}
+}
+
+// tenantAPIScopes is every API scope of the catalog a tenant client may hold (client.manage
+// included).
+func tenantAPIScopes() []string {
+	var out []string
+	for _, s := range Catalog() {
+		if !IsOIDCScope(s) && !slices.Contains(platformOnlyScopes, s) {
+			out = append(out, string(s))
+		}
+	}
+	return out
 }
 
 // platformAdmin is a platform admin's token with client.manage.

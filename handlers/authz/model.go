@@ -283,7 +283,12 @@ func checkRedirectURIs(field string, uris []string) ([]string, error) {
 	return out, nil
 }
 
-// checkRedirectURI checks one redirect URI; its error is a phrase for the caller.
+// checkRedirectURI checks one redirect URI; its error is a phrase for the caller. The host is a
+// DNS name or an IP address, matched exactly: a wildcard (`*`) or any other character a host name
+// cannot hold is refused, and so is user information (`user@`), which would make the URI show
+// one host and send to another. Private-use schemes (RFC 8252 §7.1, `com.example.app:/cb`) are
+// not supported: a native app redirects to a loopback address (desktop) or a claimed https URI
+// (mobile app links).
 func checkRedirectURI(s string) error {
 	if s == "" || len(s) > maxURILength || strings.ContainsAny(s, " \t\r\n") {
 		return fmt.Errorf("must be an absolute URI of at most %d characters without spaces", maxURILength)
@@ -291,17 +296,42 @@ func checkRedirectURI(s string) error {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":
-		return fmt.Errorf("must be an absolute https URI")
+		return fmt.Errorf("must be an absolute https URI (private-use schemes such as com.example.app:/cb are not supported)")
 	case u.Fragment != "" || strings.Contains(s, "#"):
 		return fmt.Errorf("must not have a fragment")
-	case u.User != nil:
+	case u.User != nil || strings.Contains(u.Host, "@"):
 		return fmt.Errorf("must not hold user information")
+	case !validHost(u.Hostname()):
+		return fmt.Errorf("must name its host exactly: a DNS name or an IP address (no wildcard)")
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && loopback(u.Hostname()):
 		return nil
 	}
 	return fmt.Errorf("must use https (http only on a loopback host: 127.0.0.1, [::1], localhost)")
+}
+
+// validHost reports whether h (a URL's host without port or brackets) is an IP address or a DNS
+// name of letter-digit-hyphen labels (RFC 1123), without an empty label or a trailing dot.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // loopback reports whether host is a loopback address or localhost.

@@ -124,6 +124,12 @@ func location(cl Caller, tenant string, path string) string {
 	return httpx.Location(cl, tenancy.MustParseTenantID(tenant), path)
 }
 
+// held is the scopes of the request's verified token (the authenticated group put it there).
+func held(c echo.Context) Held {
+	p, _ := auth.FromContext(c.Request().Context())
+	return Held(p.Scopes)
+}
+
 // pathClient parses the :id path parameter; a malformed id is a client that does not exist.
 func pathClient(c echo.Context) (ClientID, error) { return ParseClientID(c.Param("id")) }
 
@@ -246,7 +252,7 @@ func (a *API) createClient(c echo.Context) error {
 	if in.Scopes, err = scopes(req.Scopes); err != nil {
 		return err
 	}
-	created, secret, err := a.svc.CreateClient(c.Request().Context(), cl, tenant, in)
+	created, secret, err := a.svc.CreateClient(c.Request().Context(), cl, held(c), tenant, in)
 	if err != nil {
 		return err
 	}
@@ -341,7 +347,7 @@ func (a *API) patchClient(c echo.Context) error {
 	if p.PlatformAdmin, err = patchBool("platformAdmin", req.PlatformAdmin); err != nil {
 		return err
 	}
-	up, err := a.svc.UpdateClient(c.Request().Context(), cl, tenant, id, im, p)
+	up, err := a.svc.UpdateClient(c.Request().Context(), cl, held(c), tenant, id, im, p)
 	if err != nil {
 		return err
 	}
@@ -398,7 +404,7 @@ func (a *API) rotateSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	up, secret, err := a.svc.RotateSecret(c.Request().Context(), cl, tenant, id, im)
+	up, secret, err := a.svc.RotateSecret(c.Request().Context(), cl, held(c), tenant, id, im)
 	if err != nil {
 		return err
 	}

@@ -112,10 +112,35 @@ type ClientInput struct {
 	PlatformAdmin          bool
 }
 
+// Held is the scopes of the caller's token (auth.Principal.Scopes). A caller that is not a
+// platform admin may give a client only the API scopes it holds itself (the OpenID Connect
+// scopes always), so client.manage cannot mint more than its holder already has: see heldCheck.
+type Held []string
+
+// heldCheck refuses a client whose API scopes are not all held by a caller that is not a platform
+// admin (ErrScopeNotHeld, naming the missing scopes). A platform admin is not restricted: it
+// creates tenants' and the platform's clients, the dev clients of make token among them.
+func heldCheck(c Caller, held Held, cl Client) error {
+	if c.Platform {
+		return nil
+	}
+	var missing []Scope
+	for _, sc := range cl.Scopes {
+		if !IsOIDCScope(sc) && !slices.Contains(held, string(sc)) {
+			missing = append(missing, sc)
+		}
+	}
+	if len(missing) > 0 {
+		return &scopesNotHeldError{missing: missing}
+	}
+	return nil
+}
+
 // CreateClient creates a client of tenant (PlatformTenant: a platform client, platform admins
-// only) and returns it with its secret (confidential clients; shown once). The request's
+// only) and returns it with its secret (confidential clients; shown once). A caller that is not
+// a platform admin may give it only API scopes its token holds (ErrScopeNotHeld). The request's
 // Idempotency-Key is claimed in the same transaction.
-func (s *Service) CreateClient(ctx context.Context, c Caller, tenant string, in ClientInput) (Client, string, error) {
+func (s *Service) CreateClient(ctx context.Context, c Caller, held Held, tenant string, in ClientInput) (Client, string, error) {
 	now := s.cfg.Now()
 	cl := Client{ID: ClientID(newID()), Tenant: tenant, Name: in.Name, Type: in.Type, RedirectURIs: in.RedirectURIs,
 		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes,
@@ -124,6 +149,9 @@ func (s *Service) CreateClient(ctx context.Context, c Caller, tenant string, in 
 		return Client{}, "", err
 	}
 	if err := checkClient(&cl); err != nil {
+		return Client{}, "", err
+	}
+	if err := heldCheck(c, held, cl); err != nil {
 		return Client{}, "", err
 	}
 	if err := s.writable(ctx, c, tenant); err != nil {
@@ -161,8 +189,11 @@ type ClientPatch struct {
 }
 
 // UpdateClient applies p to a live client of tenant; ifMatch, when set, must equal its version.
-// The client as patched must be valid (ErrInvalidInput, and nothing changes).
-func (s *Service) UpdateClient(ctx context.Context, c Caller, tenant string, id ClientID, ifMatch *int64, p ClientPatch) (Client, error) {
+// The client as patched must be valid (ErrInvalidInput, and nothing changes), and for a caller
+// that is not a platform admin its API scopes must all be held by the caller's token
+// (ErrScopeNotHeld): such a caller cannot widen a client, nor change one that can already do more
+// than it can (its grants or redirect URIs would hand those scopes to someone else).
+func (s *Service) UpdateClient(ctx context.Context, c Caller, held Held, tenant string, id ClientID, ifMatch *int64, p ClientPatch) (Client, error) {
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return Client{}, err
 	}
@@ -188,15 +219,30 @@ func (s *Service) UpdateClient(ctx context.Context, c Caller, tenant string, id 
 		if p.PlatformAdmin != nil {
 			cl.PlatformAdmin = *p.PlatformAdmin
 		}
-		return checkClient(cl)
+		if err := checkClient(cl); err != nil {
+			return err
+		}
+		return heldCheck(c, held, *cl)
 	})
 }
 
 // RotateSecret gives a confidential client of tenant a new secret (returned once); the previous
-// one stops working at once.
-func (s *Service) RotateSecret(ctx context.Context, c Caller, tenant string, id ClientID, ifMatch *int64) (Client, string, error) {
+// one stops working at once. A caller that is not a platform admin must hold every API scope of
+// the client (ErrScopeNotHeld): the new secret mints the client's scopes.
+func (s *Service) RotateSecret(ctx context.Context, c Caller, held Held, tenant string, id ClientID, ifMatch *int64) (Client, string, error) {
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return Client{}, "", err
+	}
+	if !c.Platform {
+		cur, err := s.store.Client(ctx, tenant, id)
+		if err != nil {
+			return Client{}, "", err
+		}
+		// A change of the client's scopes between this read and the rotation needs their
+		// holder (or a platform admin): it cannot widen what this caller obtains.
+		if err := heldCheck(c, held, cur); err != nil {
+			return Client{}, "", err
+		}
 	}
 	return s.store.RotateClientSecret(ctx, tenant, id, ifMatch)
 }

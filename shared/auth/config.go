@@ -36,7 +36,8 @@ type Config struct {
 	// Audience must appear in the token's aud claim, a string or an array (SPINE_AUTH_AUDIENCE).
 	// Required.
 	Audience string
-	// Keys supplies the keys in process (see [KeySource]); read on every signature check.
+	// Keys supplies the keys in process (see [KeySource]); read on every signature check. When it
+	// is a [KeyRefresher] too, a kid no key set knows asks it to refresh (it rate-limits itself).
 	Keys KeySource
 	// JWKSURL is the authorization server's JWKS endpoint (SPINE_AUTH_JWKS_URL). It must be an
 	// absolute https URL; plain http is allowed only for loopback hosts (localhost, 127.0.0.0/8, ::1).

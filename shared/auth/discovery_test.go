@@ -343,3 +343,54 @@ func TestVerify_InProcessAndFile_BothTrusted(t *testing.T) {
 		t.Fatalf("a key neither knows: err = %v, want ErrUnknownKey", err)
 	}
 }
+
+// refreshingRing is a ringSource that learns pending keys when asked to refresh (as the key ring
+// re-reads its vault), counting the requests.
+type refreshingRing struct {
+	ringSource
+	pending  []PublicKey
+	refresh  atomic.Int64
+	learnKey atomic.Bool
+}
+
+func (r *refreshingRing) RefreshKeys(_ context.Context, _ string) bool {
+	r.refresh.Add(1)
+	if !r.learnKey.Load() {
+		return false
+	}
+	r.set(append(append([]PublicKey{}, *r.keys.Load()...), r.pending...)...)
+	return true
+}
+
+// A key source that can refresh (KeyRefresher) is asked for a kid that no key set holds, and the
+// token verifies when the refresh brought the key; a kid the source or the configured file
+// already knows never asks it.
+func TestVerify_InProcess_UnknownKidAsksTheSourceToRefresh(t *testing.T) {
+	e := newEnv(t, -1)
+	known, rotated := newECKey(t), newECKey(t)
+	ring := &refreshingRing{pending: []PublicKey{{ID: "rotated", Algorithm: "ES256", Key: &rotated.PublicKey}}}
+	ring.set(PublicKey{ID: "known", Algorithm: "ES256", Key: &known.PublicKey})
+	v := newInProcessVerifier(t, ring, e.dir+"/all.json", -1)
+
+	if _, err := v.Verify(t.Context(), tokenFor(t, testIssuer, known, "known")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(t.Context(), e.es256(t, claims(time.Now()))); err != nil {
+		t.Fatalf("a dev-key token of the file: %v", err)
+	}
+	if n := ring.refresh.Load(); n != 0 {
+		t.Fatalf("known kids asked for %d refreshes", n)
+	}
+	// The source declines (rate limit, failure): the token is an unknown key.
+	if _, err := v.Verify(t.Context(), tokenFor(t, testIssuer, rotated, "rotated")); !errors.Is(err, ErrUnknownKey) || ring.refresh.Load() != 1 {
+		t.Fatalf("declined refresh: err = %v, refreshes %d", err, ring.refresh.Load())
+	}
+	// The source refreshes and learns the key: the same token verifies.
+	ring.learnKey.Store(true)
+	if _, err := v.Verify(t.Context(), tokenFor(t, testIssuer, rotated, "rotated")); err != nil || ring.refresh.Load() != 2 {
+		t.Fatalf("after the refresh: err = %v, refreshes %d", err, ring.refresh.Load())
+	}
+	if _, err := v.Verify(t.Context(), tokenFor(t, testIssuer, rotated, "rotated")); err != nil || ring.refresh.Load() != 2 {
+		t.Fatalf("a known key again: err = %v, refreshes %d", err, ring.refresh.Load())
+	}
+}

@@ -28,17 +28,45 @@ type KeySource interface {
 	VerificationKeys(ctx context.Context) ([]PublicKey, error)
 }
 
+// KeyRefresher is implemented by a [KeySource] that can look for keys it does not hold yet (the
+// authorization server's key ring re-reading its vault, so an instance whose periodic refresh keeps
+// failing still learns a key another instance rotated in). When a token names a kid that no key
+// source or set of the Verifier holds, the Verifier calls RefreshKeys and, when it reports true,
+// reads VerificationKeys once more. The source bounds how often it really refreshes — a token
+// with a made-up kid must not reach the vault on every request — and answers false at once when
+// it did not refresh (or the refresh failed). Never called for a kid already known, so the
+// signature path of a known key stays an in-memory read.
+type KeyRefresher interface {
+	RefreshKeys(ctx context.Context, kid string) bool
+}
+
 // KeySourceFunc adapts a function to [KeySource].
 type KeySourceFunc func(ctx context.Context) ([]PublicKey, error)
 
 // VerificationKeys implements KeySource.
 func (f KeySourceFunc) VerificationKeys(ctx context.Context) ([]PublicKey, error) { return f(ctx) }
 
-// sourceStore is a keyStore over a KeySource, read on every lookup.
-type sourceStore struct{ src KeySource }
+// sourceStore is a keyStore over a KeySource, read on every lookup. With refresh, a kid the
+// source does not hold makes it look further when it is a KeyRefresher (see NewVerifier: that
+// lookup comes after every other key set's, so a kid another set knows never refreshes the source).
+type sourceStore struct {
+	src     KeySource
+	refresh bool
+}
 
 // key implements keyStore.
 func (s sourceStore) key(ctx context.Context, kid string) (verKey, error) {
+	k, err := s.lookup(ctx, kid)
+	if !errors.Is(err, errKeyNotFound) || !s.refresh {
+		return k, err
+	}
+	if r, ok := s.src.(KeyRefresher); ok && r.RefreshKeys(ctx, kid) {
+		return s.lookup(ctx, kid)
+	}
+	return verKey{}, errKeyNotFound
+}
+
+func (s sourceStore) lookup(ctx context.Context, kid string) (verKey, error) {
 	keys, err := s.src.VerificationKeys(ctx)
 	if err != nil {
 		return verKey{}, errKeysUnavailable

@@ -64,9 +64,11 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	case cfg.Keys == nil:
 		v.keys = configured
 	case configured == nil:
-		v.keys = sourceStore{cfg.Keys}
+		v.keys = sourceStore{src: cfg.Keys, refresh: true}
 	default:
-		v.keys = multiStore{sourceStore{cfg.Keys}, configured}
+		// The source's own refresh (KeyRefresher) only once the configured set does not know the
+		// kid either: a token of the configured keys never makes the key ring read its vault.
+		v.keys = multiStore{sourceStore{src: cfg.Keys}, configured, sourceStore{src: cfg.Keys, refresh: true}}
 	}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{algRS256, algES256}),

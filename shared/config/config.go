@@ -85,7 +85,8 @@ type Config struct {
 	KeyVaultCAFile string
 	// AuthzDevClient is SPINE_AUTHZ_DEV_CLIENT (default false; only scripts/run.sh sets it): the
 	// authz service ensures at start-up the platform dev client `handler token` mints through,
-	// its credentials in the vault only.
+	// its credentials in the vault only. Local runs only: refused unless SPINE_AUTH_ISSUER's host
+	// is loopback (a platform-admin client must never be created by a setting in Azure).
 	AuthzDevClient bool
 	// AuthzAccessTokenTTL is SPINE_AUTHZ_ACCESS_TOKEN_TTL (default 10m, at most 15m): the lifetime
 	// of the access tokens the authorization server issues — the bound on how long a revoked one
@@ -235,6 +236,9 @@ func Load(get Getenv, services []string) (Config, error) {
 	c.KeyVaultCAFile = get("SPINE_KEYVAULT_CA_FILE")
 	errs = append(errs, checkKeyVault(c)...)
 	c.AuthzDevClient = parseBool(get, "SPINE_AUTHZ_DEV_CLIENT", false, &errs)
+	if c.AuthzDevClient && !loopbackURL(c.AuthIssuer) {
+		errs = append(errs, fmt.Errorf("SPINE_AUTHZ_DEV_CLIENT: only for local runs (SPINE_AUTH_ISSUER on a loopback host, as make run sets it), not with %q: it creates a platform-admin client", c.AuthIssuer))
+	}
 	c.AuthzAccessTokenTTL = 10 * time.Minute
 	if v := get("SPINE_AUTHZ_ACCESS_TOKEN_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -492,6 +496,18 @@ func MaskConnectionString(s string) string {
 		}
 	}
 	return strings.Join(parts, ";")
+}
+
+// loopbackURL reports whether raw is an absolute URL whose host is loopback (localhost, 127/8,
+// ::1).
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	h := u.Hostname()
+	ip := net.ParseIP(h)
+	return strings.EqualFold(h, "localhost") || ip != nil && ip.IsLoopback()
 }
 
 // discoverableIssuer checks an issuer the signing keys are discovered from

@@ -57,3 +57,37 @@ func TestLoad_KeyVaultSettings_Validated(t *testing.T) {
 		}
 	}
 }
+
+// The platform dev client (a platform-admin client whose secret sits in the vault) is for local
+// runs only: the setting is refused unless the issuer is on a loopback host, as make run's is.
+func TestLoad_AuthzDevClient_RefusedWithNonLoopbackIssuer(t *testing.T) {
+	for _, tc := range []struct {
+		issuer string
+		ok     bool
+	}{
+		{"http://127.0.0.1:7071/api/connect", true},
+		{"http://localhost:7071/api/connect", true},
+		{"http://[::1]:7071/api/connect", true},
+		{"https://spine.example/api/connect", false},
+		{"https://func-spine.azurewebsites.net/api/connect", false},
+		{"http://10.0.0.4:7071/api/connect", false},
+		{"https://127.0.0.1.nip.io/api/connect", false},
+	} {
+		m := authzDB(valid())
+		m["SPINE_KEYVAULT_URL"] = "https://kv-spine-dev.vault.azure.net/"
+		m["SPINE_AUTH_ISSUER"] = tc.issuer
+		m["SPINE_AUTHZ_DEV_CLIENT"] = "true"
+		c, err := Load(env(m), withAuthz)
+		switch {
+		case tc.ok && (err != nil || !c.AuthzDevClient):
+			t.Errorf("%s: %v, want the dev client on", tc.issuer, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "SPINE_AUTHZ_DEV_CLIENT: only for local runs")):
+			t.Errorf("%s: %v, want SPINE_AUTHZ_DEV_CLIENT refused", tc.issuer, err)
+		}
+		// Off, any issuer is fine.
+		m["SPINE_AUTHZ_DEV_CLIENT"] = "false"
+		if _, err := Load(env(m), withAuthz); err != nil {
+			t.Errorf("%s without the dev client: %v", tc.issuer, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 )
@@ -14,11 +15,23 @@ import (
 // mapper that returns non-nil wins. Mappers must use errors.Is/As, never string matching.
 type Mapper func(error) *Problem
 
-// Handler is the echo HTTPErrorHandler: it maps err once, logs the cause, and writes problem+json.
+// Handler is the echo HTTPErrorHandler: it maps err once, logs the cause, and writes problem+json
+// (or, on a route named OAuthRoute, OAuth error JSON). Use it by pointer; do not copy it.
 type Handler struct {
 	Logger  *slog.Logger
 	Mappers []Mapper
+
+	// oauth caches, per route (method and path template), whether it is named OAuthRoute.
+	oauth sync.Map
 }
+
+// OAuthRoute is the echo route name (echo.Route.Name) of the routes of an OAuth 2.0 / OpenID
+// Connect endpoint family, whose clients read RFC 6749 §5.2 error JSON, not problem+json. The
+// Handler writes every problem of a request routed to one — the /api edge's own included (a body
+// over the limit: 413, a control character in the query: 400) — as {"error", "error_description"}
+// with the problem's status and headers: error is invalid_request for a 4xx, temporarily_unavailable
+// for a 503, server_error for any other 5xx.
+const OAuthRoute = "oauth2-errors"
 
 // Resolve maps err to the problem that would be written for it.
 func (h *Handler) Resolve(err error) *Problem {
@@ -57,7 +70,60 @@ func (h *Handler) ServeError(err error, c echo.Context) {
 			"status", p.Status, "code", p.Code, "method", c.Request().Method,
 			"route", route(c), "error", err)
 	}
+	if h.oauthRoute(c) {
+		WriteOAuth(c.Response(), c.Request(), p)
+		return
+	}
 	Write(c.Response(), c.Request(), p)
+}
+
+type routeKey struct{ method, path string }
+
+// oauthRoute reports whether the request was routed to a route named OAuthRoute. The answer is
+// kept per route: the route table is read once per route that fails, not per error.
+func (h *Handler) oauthRoute(c echo.Context) bool {
+	path := c.Path()
+	if path == "" || c.Echo() == nil {
+		return false
+	}
+	k := routeKey{c.Request().Method, path}
+	if v, ok := h.oauth.Load(k); ok {
+		return v.(bool)
+	}
+	named := false
+	for _, r := range c.Echo().Routes() {
+		if r.Path == path && r.Method == k.method && r.Name == OAuthRoute {
+			named = true
+			break
+		}
+	}
+	h.oauth.Store(k, named)
+	return named
+}
+
+// WriteOAuth renders p as OAuth 2.0 error JSON (RFC 6749 §5.2) with p's status and headers (see
+// OAuthRoute): never cached, the detail as error_description.
+func WriteOAuth(w http.ResponseWriter, r *http.Request, p *Problem) {
+	code := "invalid_request"
+	switch {
+	case p.Status == http.StatusServiceUnavailable:
+		code = "temporarily_unavailable"
+	case p.Status >= 500:
+		code = "server_error"
+	}
+	for k, v := range p.Headers {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	if r != nil && r.Method == http.MethodHead {
+		return
+	}
+	_ = json.NewEncoder(w).Encode(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{code, p.Detail})
 }
 
 // route is what logs name a request by: its route template, never the raw path (a path segment

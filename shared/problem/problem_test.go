@@ -88,3 +88,57 @@ func TestWrite_SharedProblemAnswersEachRequestWithItsOwnInstance(t *testing.T) {
 		t.Fatalf("Write changed the shared problem: instance %q", shared.Instance)
 	}
 }
+
+// On a route named OAuthRoute every problem — one returned by middleware before the handler too,
+// as the /api edge's are — is OAuth 2.0 error JSON with the same status and headers; other routes
+// keep problem+json.
+func TestServeError_OAuthRouteAnswersOAuthErrorJSON(t *testing.T) {
+	e := echo.New()
+	e.HTTPErrorHandler = (&Handler{}).ServeError
+	edge := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			switch c.QueryParam("fail") {
+			case "413":
+				return New(http.StatusRequestEntityTooLarge, "body-too-large", "The request body is too large.")
+			case "400":
+				return New(http.StatusBadRequest, "invalid-input", "state holds a control character.")
+			case "503":
+				return New(http.StatusServiceUnavailable, "unavailable", "Try later.").WithHeader("Retry-After", "5")
+			case "500":
+				return errors.New("pq: secret internals")
+			}
+			return next(c)
+		}
+	}
+	g := e.Group("/api", edge)
+	for _, r := range g.Any("/connect/*", func(c echo.Context) error { return c.String(http.StatusOK, "ok") }) {
+		r.Name = OAuthRoute
+	}
+	g.GET("/things", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+
+	for _, tc := range []struct {
+		fail, code string
+		status     int
+	}{{"413", "invalid_request", 413}, {"400", "invalid_request", 400}, {"503", "temporarily_unavailable", 503}, {"500", "server_error", 500}} {
+		for _, method := range []string{"GET", "POST"} {
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, httptest.NewRequest(method, "/api/connect/token?fail="+tc.fail, nil))
+			var body map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("%s %s: %q: %v", method, tc.fail, rec.Body, err)
+			}
+			if rec.Code != tc.status || rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" ||
+				body["error"] != tc.code || body["code"] != nil || strings.Contains(rec.Body.String(), "internals") {
+				t.Errorf("%s %s: %d %v %s", method, tc.fail, rec.Code, rec.Header(), rec.Body)
+			}
+			if tc.fail == "503" && rec.Header().Get("Retry-After") != "5" {
+				t.Errorf("503 without its Retry-After: %v", rec.Header())
+			}
+		}
+	}
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("GET", "/api/things?fail=413", nil))
+	if rec.Code != 413 || rec.Header().Get("Content-Type") != ContentType {
+		t.Fatalf("another route: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+}
