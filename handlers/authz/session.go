@@ -94,6 +94,8 @@ type authRequest struct {
 
 	// codeHash is set when the request was found by its code (AuthRequestByCode), for redemption.
 	codeHash []byte
+	// family is the redeemed code's family (set by the redemption): its access token's fam claim.
+	family string
 }
 
 // op.AuthRequest.
