@@ -578,7 +578,7 @@ func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req op.Toke
 	default:
 		return nil, s.serverError(ctx, "the claims of a token", errors.New("unexpected token request type"))
 	}
-	if f, _ := claims[famClaim].(string); f == "" {
+	if f, user := claims[famClaim]; user && f == "" {
 		return nil, s.serverError(ctx, "the claims of a token", errors.New("a user's token without its family"))
 	}
 	if _, err := tenancy.ParseTenantID(tenant); err != nil {
