@@ -178,8 +178,8 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		Scopes: scopes, Audience: []string{s.p.cfg.Audience}, ResponseType: req.ResponseType, ResponseMode: req.ResponseMode,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint,
-		Browser: browser, CSRF: randomToken(),
 	}
+	a.bindBrowser(browser)
 	if !c.Platform() {
 		a.Tenant = c.Tenant
 	}
@@ -203,7 +203,7 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequ
 	if err != nil {
 		return nil, s.stateError(ctx, err)
 	}
-	if a.Browser != browserFrom(ctx) {
+	if !a.fromBrowser(browserFrom(ctx)) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("The sign-in request was started in another browser; start again.")
 	}
 	return a, nil
