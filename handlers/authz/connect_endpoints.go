@@ -33,6 +33,7 @@ type accessToken struct {
 	platform bool
 	scopes   []string
 	kid      string // the key that signed it
+	family   string // its fam claim: the family a user's token was issued from ("" for client_credentials)
 	deadline int64  // exp, in Unix nanoseconds: the token is invalid from then on
 	// answer is the token's active introspection answer, rendered once (the same for every
 	// client allowed to see it).
@@ -60,6 +61,7 @@ func (p *Provider) verifyAccess(ctx context.Context, raw string) (*accessToken, 
 	if s, ok := claims.Claims["scope"].(string); ok {
 		t.scopes = strings.Fields(s)
 	}
+	t.family, _ = claims.Claims[famClaim].(string)
 	if admin, _ := claims.Claims["platform_admin"].(bool); admin {
 		t.platform, t.tenant = true, PlatformTenant
 	} else {
@@ -146,7 +148,8 @@ func clientError(w http.ResponseWriter, r *http.Request, e *oidc.Error) {
 }
 
 // introspect is RFC 7662 for confidential clients. An access token is active when it verifies,
-// is not revoked, and belongs to the caller's tenant (a platform client may introspect any); a
+// is not revoked, its client still exists, the family it was issued from (a user's token) is not
+// revoked, and it belongs to the caller's tenant (a platform client may introspect any); a
 // refresh token when the store holds it usable and it is the caller's own. Everything else is
 // {"active":false}.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
@@ -204,13 +207,14 @@ func (p *Provider) introspection(ctx context.Context, c Client, token string) ([
 		if !c.Platform() && (at.platform || at.tenant != c.Tenant) {
 			return inactiveAnswer, nil
 		}
-		revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID, at.claims.Expiration.AsTime())
+		live, err := p.accessLive(ctx, at)
 		if err != nil {
 			return nil, err
 		}
-		if revoked {
+		if !live {
 			return inactiveAnswer, nil
 		}
+		// Every check above runs on every introspection: the rendered answer is only its bytes.
 		if b := at.answer.Load(); b != nil {
 			return *b, nil
 		}
@@ -234,6 +238,29 @@ func (p *Provider) introspection(ctx context.Context, c Client, token string) ([
 	return encodeJSON(&oidc.IntrospectionResponse{Active: true, Scope: rt.Scopes, ClientID: string(rt.ClientID), TokenType: "refresh_token",
 		Expiration: oidc.FromTime(rt.ExpiresAt), AuthTime: oidc.FromTime(rt.AuthTime), Subject: rt.Subject,
 		Audience: rt.Audience, Issuer: p.issuer, Claims: map[string]any{"tenant_id": rt.TenantID}})
+}
+
+// accessLive reports whether the verified access token at is still live: its jti not revoked
+// (Redis, or the store), its client not deleted (the client's local copy, which DeleteClient
+// invalidates) and — for a user's token, which names its family — the family not revoked (Redis,
+// or the store). A client_credentials token costs no SQL once its answers are cached.
+func (p *Provider) accessLive(ctx context.Context, at *accessToken) (bool, error) {
+	exp := at.claims.Expiration.AsTime()
+	revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID, exp)
+	if err != nil || revoked {
+		return false, err
+	}
+	if _, err := p.store.ClientByID(ctx, at.claims.ClientID); err != nil {
+		if errors.Is(err, ErrClientNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	if at.family == "" {
+		return true, nil
+	}
+	revoked, err = p.store.FamilyRevoked(ctx, at.tenant, at.family, exp)
+	return !revoked && err == nil, err
 }
 
 // activeAccess is the active introspection answer about an access token.
@@ -306,7 +333,8 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // userinfo is OpenID Connect's UserInfo endpoint: a user's access token with scope openid (not a
-// client's own token), not revoked, of a user who is still Active; email and name per its scopes.
+// client's own token), live (accessLive: not revoked, its client and family not either), of a
+// user who is still Active; email and name per its scopes.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
@@ -329,12 +357,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		bearerError(w, http.StatusForbidden, "insufficient_scope", "Userinfo needs a user's access token with scope openid.")
 		return
 	}
-	revoked, err := p.store.AccessTokenRevoked(ctx, at.tenant, at.claims.JWTID, at.claims.Expiration.AsTime())
+	live, err := p.accessLive(ctx, at)
 	if err != nil {
 		writeOAuthError(w, 0, p.storage.serverError(ctx, "checking a revoked token", err))
 		return
 	}
-	if revoked {
+	if !live {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is revoked.")
 		return
 	}

@@ -30,8 +30,10 @@ var (
 //     whatever it is granted then follows what it holds then);
 //   - TenantSuspended and TenantDecommissioned revoke every refresh token of the tenant.
 //
-// Access tokens already issued stay valid until they expire (minutes). Events of other types are
-// acknowledged and ignored.
+// Access tokens already issued stay valid for the API until they expire (minutes); introspection
+// says inactive for the user's ones at once (their families' cached answers are dropped after the
+// commit), for a tenant's only once those answers expire (RevokeTenantTokens drops none). Events
+// of other types are acknowledged and ignored.
 func (s *Service) onEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Delivery) error {
 	tenant := d.TenantID.String()
 	switch d.Event.Type {

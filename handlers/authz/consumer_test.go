@@ -192,3 +192,41 @@ func TestPruneTimer_QuietWhenNothingExpiredThenReportsCounts(t *testing.T) {
 		t.Errorf("pruned %d refresh tokens, want at least 3", n)
 	}
 }
+
+// A disabled user's families are revoked with its refresh tokens, and their cached
+// FamilyRevoked answers are dropped after the consumer's commit: introspection says inactive for
+// the user's access tokens at once, not when the cached "not revoked" would expire. Another
+// user's family stays live.
+func TestOnIdentityEvent_UserDisabled_FamiliesRevokedAtOnce(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	f := h.tenant()
+	ana, bo := newID(), newID()
+	family := func(v string) string {
+		t.Helper()
+		rt, err := h.store.RefreshTokenByValue(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rt.FamilyID
+	}
+	anaFamily, boFamily := family(h.issue(f, ana)), family(h.issue(f, bo))
+	exp := h.clock.now().Add(10 * time.Minute)
+	for range 2 { // the second answer is the cached one
+		for _, fam := range []string{anaFamily, boFamily} {
+			if got, err := h.store.FamilyRevoked(ctx, f.id.String(), fam, exp); err != nil || got {
+				t.Fatalf("before: %v %v", got, err)
+			}
+		}
+	}
+	if _, err := h.deliver("identity", contracts.UserDisabled, f.id, contracts.UserStatusChangedData{TenantID: f.id.String(),
+		UserID: ana, Status: "Disabled"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.store.FamilyRevoked(ctx, f.id.String(), anaFamily, exp); err != nil || !got {
+		t.Fatalf("the disabled user's family: %v %v", got, err)
+	}
+	if got, err := h.store.FamilyRevoked(ctx, f.id.String(), boFamily, exp); err != nil || got {
+		t.Fatalf("another user's family: %v %v", got, err)
+	}
+}

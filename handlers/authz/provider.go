@@ -80,6 +80,7 @@ type protocolStore interface {
 	RevokeRefreshFamily(ctx context.Context, value, clientID string) error
 	RevokeAccessToken(ctx context.Context, tenant, jti, clientID string, exp time.Time) error
 	AccessTokenRevoked(ctx context.Context, tenant, jti string, exp time.Time) (bool, error)
+	FamilyRevoked(ctx context.Context, tenant, family string, exp time.Time) (bool, error)
 	Consent(ctx context.Context, tenant, subject, clientID string) (scopes []string, err error)
 	GrantConsent(ctx context.Context, tenant, subject, clientID string, scopes []string) error
 	EmitTokenIssued(ctx context.Context, tenant string, d contracts.TokenIssuedData) error

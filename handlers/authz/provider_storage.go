@@ -178,8 +178,8 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		Scopes: scopes, Audience: []string{s.p.cfg.Audience}, ResponseType: req.ResponseType, ResponseMode: req.ResponseMode,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint,
-		Browser: browser, CSRF: randomToken(),
 	}
+	a.bindBrowser(browser)
 	if !c.Platform() {
 		a.Tenant = c.Tenant
 	}
@@ -203,7 +203,7 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequ
 	if err != nil {
 		return nil, s.stateError(ctx, err)
 	}
-	if a.Browser != browserFrom(ctx) {
+	if !a.fromBrowser(browserFrom(ctx)) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("The sign-in request was started in another browser; start again.")
 	}
 	return a, nil
@@ -355,9 +355,11 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 		if oerr := s.userActive(ctx, r.Tenant, r.Subject); oerr != nil {
 			return "", time.Time{}, oerr
 		}
-		if _, err := s.redeem(ctx, r); err != nil {
+		code, err := s.redeem(ctx, r)
+		if err != nil {
 			return "", time.Time{}, err
 		}
+		r.family = code.FamilyID
 		jti, exp, err := s.accessToken(ctx, r.Tenant, contracts.TokenIssuedData{GrantType: string(oidc.GrantTypeCode),
 			ClientID: r.ClientID, Subject: r.Subject, Scopes: r.Scopes})
 		if err != nil {
@@ -390,6 +392,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		if oerr != nil {
 			return "", "", time.Time{}, oerr
 		}
+		r.family = code.FamilyID
 		value, err := s.p.store.CreateRefreshToken(ctx, RefreshToken{TenantID: r.Tenant, FamilyID: code.FamilyID, ClientID: ClientID(r.ClientID),
 			Subject: r.Subject, Scopes: r.Scopes, Audience: r.Audience, AuthTime: r.AuthTime, AMR: r.AMR,
 			ExpiresAt: expires})
@@ -543,9 +546,16 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.End
 
 // ---- claims ----
 
+// famClaim is the private claim naming the family (code and refresh tokens) a user's access
+// token was issued from: introspection asks the store whether that family was revoked since.
+// client_credentials tokens have none. The API's verifier ignores it (its bound is the token's
+// life).
+const famClaim = "fam"
+
 // GetPrivateClaimsFromRequest implements op.CanGetPrivateClaimsFromRequest: the access token's
-// scope (space-separated), tenant_id (unless a platform token) and platform_admin where granted.
-// client_id, jti, exp and the rest are op's.
+// scope (space-separated), tenant_id (unless a platform token), platform_admin where granted, and
+// fam, the family of a user's token (op creates the tokens, which redeems the code, before it
+// asks for the claims). client_id, jti, exp and the rest are op's.
 func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
 	claims := map[string]any{}
 	if scopes := req.GetScopes(); len(scopes) > 0 {
@@ -561,10 +571,15 @@ func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req op.Toke
 		tenant = r.client.Tenant
 	case *authRequest:
 		tenant = r.Tenant
+		claims[famClaim] = r.family
 	case *refreshRequest:
 		tenant = r.rt.TenantID
+		claims[famClaim] = r.rt.FamilyID
 	default:
 		return nil, s.serverError(ctx, "the claims of a token", errors.New("unexpected token request type"))
+	}
+	if f, user := claims[famClaim]; user && f == "" {
+		return nil, s.serverError(ctx, "the claims of a token", errors.New("a user's token without its family"))
 	}
 	if _, err := tenancy.ParseTenantID(tenant); err != nil {
 		return nil, s.serverError(ctx, "the claims of a token", errors.New("a user's token without its tenant"))

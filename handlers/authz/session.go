@@ -2,8 +2,10 @@ package authz
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -75,11 +77,13 @@ type authRequest struct {
 	MaxAge              *uint                    `json:"maxAge,omitempty"`
 	LoginHint           string                   `json:"loginHint,omitempty"`
 
-	// Browser is the browser-binding cookie's value of the browser that called /authorize: the
-	// sign-in page, the consent page and the callback refuse any other browser.
-	Browser string `json:"browser"`
-	// CSRF is the sign-in and consent forms' token (checked on POST).
-	CSRF string `json:"csrf"`
+	// BrowserHash is the SHA-256 of the browser-binding cookie's value of the browser that called
+	// /authorize: the sign-in page, the consent page and the callback refuse any other browser.
+	// Only the hash is kept (here, in Redis and in auth_codes.request), so a dump binds nothing.
+	BrowserHash []byte `json:"browserHash"`
+	// CSRFHash is the SHA-256 of the sign-in and consent forms' token (csrfToken; checked on
+	// POST).
+	CSRFHash []byte `json:"csrfHash"`
 
 	// Set by the sign-in page.
 	Tenant   string    `json:"tenant,omitempty"` // the user's tenant
@@ -94,6 +98,42 @@ type authRequest struct {
 
 	// codeHash is set when the request was found by its code (AuthRequestByCode), for redemption.
 	codeHash []byte
+	// family is the redeemed code's family (set by the redemption): its access token's fam claim.
+	family string
+	// csrf is the forms' CSRF token, set by loadRequest for the browser it checked (never stored).
+	csrf string
+}
+
+// bindBrowser binds a to the browser whose binding cookie's value is browser: a keeps the
+// SHA-256 of the value and of the forms' CSRF token.
+func (a *authRequest) bindBrowser(browser string) {
+	h := sha256.Sum256([]byte(browser))
+	a.BrowserHash = h[:]
+	c := sha256.Sum256([]byte(csrfToken(browser, a.ID)))
+	a.CSRFHash = c[:]
+}
+
+// fromBrowser reports whether browser (a binding cookie's value; "" for none) is the one a is
+// bound to, comparing the hashes in constant time.
+func (a *authRequest) fromBrowser(browser string) bool {
+	h := sha256.Sum256([]byte(browser))
+	return browser != "" && subtle.ConstantTimeCompare(h[:], a.BrowserHash) == 1
+}
+
+// csrfOK reports whether token is a's forms' CSRF token (hashes compared in constant time).
+func (a *authRequest) csrfOK(token string) bool {
+	h := sha256.Sum256([]byte(token))
+	return token != "" && subtle.ConstantTimeCompare(h[:], a.CSRFHash) == 1
+}
+
+// csrfToken is the forms' CSRF token of the auth request id in the browser whose binding
+// cookie's value is browser: HMAC-SHA256 keyed by that value, so the pages can render it again
+// without storing it, and nobody without the cookie (a Redis or database dump included) can make
+// it.
+func csrfToken(browser, id string) string {
+	m := hmac.New(sha256.New, []byte(browser))
+	m.Write([]byte("spine-csrf\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // op.AuthRequest.

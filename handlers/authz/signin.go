@@ -2,7 +2,6 @@ package authz
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
@@ -41,10 +40,12 @@ func (p *Provider) loadRequest(w http.ResponseWriter, r *http.Request, id string
 		message(w, http.StatusServiceUnavailable, "Sign-in unavailable", msgUnavailable)
 		return nil, Client{}, false
 	}
-	if b := browserFrom(ctx); b == "" || subtle.ConstantTimeCompare([]byte(b), []byte(a.Browser)) != 1 {
+	b := browserFrom(ctx)
+	if !a.fromBrowser(b) {
 		message(w, http.StatusBadRequest, "Sign-in expired", msgForeign)
 		return nil, Client{}, false
 	}
+	a.csrf = csrfToken(b, a.ID)
 	if a.CodeIssued {
 		message(w, http.StatusBadRequest, "Sign-in complete", "This sign-in is complete. Go back to the application.")
 		return nil, Client{}, false
@@ -63,8 +64,7 @@ func (p *Provider) loadRequest(w http.ResponseWriter, r *http.Request, id string
 
 // csrfOK checks a form's CSRF token against the auth request's.
 func csrfOK(r *http.Request, a *authRequest) bool {
-	got := r.PostForm.Get("csrf")
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(a.CSRF)) == 1
+	return a.csrfOK(r.PostForm.Get("csrf"))
 }
 
 // login serves /login.
@@ -128,7 +128,7 @@ func (p *Provider) loginPage(a *authRequest, c Client, errMsg, email string) pag
 	if email == "" {
 		email = a.LoginHint
 	}
-	return page{Page: "login", Title: "Sign in", Error: errMsg, ClientName: c.Name, AuthRequestID: a.ID, CSRF: a.CSRF,
+	return page{Page: "login", Title: "Sign in", Error: errMsg, ClientName: c.Name, AuthRequestID: a.ID, CSRF: a.csrf,
 		AskTenant: c.Platform(), Email: email}
 }
 

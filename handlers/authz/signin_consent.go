@@ -37,7 +37,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPost {
 		render(w, http.StatusOK, page{Page: "consent", Title: "Allow access?", ClientName: c.Name, AuthRequestID: a.ID,
-			CSRF: a.CSRF, Scopes: a.Scopes})
+			CSRF: a.csrf, Scopes: a.Scopes})
 		return
 	}
 	if !csrfOK(r, a) {

@@ -72,6 +72,13 @@ type statements struct {
 	// revokeFamily: tenant, family id, revoked at. Revokes every token of the family not revoked
 	// yet; rows affected is how many (the store repeats it until none: see revokeFamily).
 	revokeFamily string
+	// subjectFamilies: tenant, subject, now → the family ids (canonical text, each once) of the
+	// subject's refresh tokens unexpired at now: the families a subject's revocation ends.
+	subjectFamilies string
+	// familyRevoked: tenant, family id → one row (1) when a refresh token of the family is
+	// revoked or a code of the family was reused (both through their (tenant_id, family_id)
+	// index).
+	familyRevoked string
 
 	// insertRevokedToken: tenant, jti, client id, expires at. Inserts nothing (no error) when the
 	// jti is recorded already.

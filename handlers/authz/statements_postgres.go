@@ -59,6 +59,11 @@ var pgStatements = statements{
 	revokeTenantTokens: `UPDATE refresh_tokens SET revoked_at = $2 WHERE tenant_id = $1 AND revoked_at IS NULL`,
 	revokeFamily: `UPDATE refresh_tokens SET revoked_at = $3
 		WHERE tenant_id = $1 AND family_id = $2 AND revoked_at IS NULL`,
+	subjectFamilies: `SELECT DISTINCT family_id::text FROM refresh_tokens
+		WHERE tenant_id = $1 AND subject = $2 AND expires_at > $3`,
+	familyRevoked: `SELECT 1 WHERE
+		EXISTS (SELECT 1 FROM refresh_tokens WHERE tenant_id = $1 AND family_id = $2 AND revoked_at IS NOT NULL)
+		OR EXISTS (SELECT 1 FROM auth_codes WHERE tenant_id = $1 AND family_id = $2 AND reused_at IS NOT NULL)`,
 
 	insertRevokedToken: `INSERT INTO revoked_tokens (tenant_id, jti, client_id, expires_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT DO NOTHING`,

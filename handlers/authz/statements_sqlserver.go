@@ -88,6 +88,11 @@ var msStatements = statements{
 	revokeTenantTokens: `UPDATE dbo.refresh_tokens SET revoked_at = @p2 WHERE tenant_id = @p1 AND revoked_at IS NULL`,
 	revokeFamily: `UPDATE dbo.refresh_tokens SET revoked_at = @p3
 		WHERE tenant_id = @p1 AND family_id = @p2 AND revoked_at IS NULL`,
+	subjectFamilies: `SELECT DISTINCT LOWER(CONVERT(char(36), family_id)) FROM dbo.refresh_tokens
+		WHERE tenant_id = @p1 AND subject = @p2 AND expires_at > @p3`,
+	familyRevoked: `SELECT 1 WHERE
+		EXISTS (SELECT 1 FROM dbo.refresh_tokens WHERE tenant_id = @p1 AND family_id = @p2 AND revoked_at IS NOT NULL)
+		OR EXISTS (SELECT 1 FROM dbo.auth_codes WHERE tenant_id = @p1 AND family_id = @p2 AND reused_at IS NOT NULL)`,
 
 	// PostgreSQL's ON CONFLICT DO NOTHING: UPDLOCK+HOLDLOCK range-locks the slot, so a concurrent
 	// revocation of the same jti waits and then inserts nothing.

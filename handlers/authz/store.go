@@ -108,11 +108,21 @@ type Store interface {
 	RevokeRefreshFamily(ctx context.Context, value, clientID string) error
 
 	// RevokeSubjectTokens revokes, in tx (a consumer's transaction, in tenant's scope), every
-	// refresh token of subject in tenant, and returns how many it revoked.
+	// refresh token of subject in tenant, and returns how many it revoked. After tx commits, the
+	// cached FamilyRevoked answers of the subject's families are invalidated.
 	RevokeSubjectTokens(ctx context.Context, tx *sqlstore.Tx, tenant, subject string) (int, error)
 	// RevokeTenantTokens revokes, in tx (a consumer's transaction, in tenant's scope), every
-	// refresh token of tenant, and returns how many it revoked.
+	// refresh token of tenant, and returns how many it revoked. It invalidates no cached
+	// FamilyRevoked answer (a tenant may have any number of families): an answer cached before
+	// stays until its TTL, the life of the access token it was asked about.
 	RevokeTenantTokens(ctx context.Context, tx *sqlstore.Tx, tenant string) (int, error)
+	// FamilyRevoked reports whether the family (of tenant) that an access token expiring at exp
+	// was issued from is revoked: a refresh token of it revoked (reuse, RFC 7009 revocation, a
+	// client's deletion, a subject's or tenant's revocation) or its code redeemed twice. The
+	// answer is cached until exp (cache.GetOrLoadConsistent); every family revocation but
+	// RevokeTenantTokens and DeleteClient's invalidates it after its commit and before it returns
+	// (DeleteClient's tokens are refused by their client's absence).
+	FamilyRevoked(ctx context.Context, tenant, family string, exp time.Time) (bool, error)
 
 	// ---- access tokens ----
 

@@ -552,6 +552,68 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 		}
 	})
 
+	// FamilyRevoked is cached (Redis) until the access token's exp; every family revocation —
+	// RFC 7009's, a refresh token's reuse, a code's second redemption — drops the answer for every
+	// instance before it returns.
+	t.Run("FamilyRevoked_CachedUntilARevocationOnAnyInstance", func(t *testing.T) {
+		e := newEnv(t)
+		other, _ := e.second(t)
+		c, _ := mustClient(t, e, newTenant(), ClientPublic)
+		exp := e.clock.now().Add(10 * time.Minute)
+		cachedLive := func(family string) {
+			t.Helper()
+			for range 2 {
+				if got, err := other.FamilyRevoked(ctx, c.Tenant, family, exp); err != nil || got {
+					t.Fatalf("before the revocation: %v %v", got, err)
+				}
+			}
+		}
+		revoked := func(how, family string) {
+			t.Helper()
+			for _, s := range []Store{other, e.s} {
+				if got, err := s.FamilyRevoked(ctx, c.Tenant, family, exp); err != nil || !got {
+					t.Fatalf("after %s: %v %v, want revoked", how, got, err)
+				}
+			}
+		}
+		// RFC 7009.
+		fam := newID()
+		v := mustRefresh(t, e, c, fam)
+		cachedLive(fam)
+		if err := e.s.RevokeRefreshFamily(ctx, v, string(c.ID)); err != nil {
+			t.Fatal(err)
+		}
+		revoked("a revocation", fam)
+		// A rotated token presented again.
+		fam = newID()
+		v = mustRefresh(t, e, c, fam)
+		if _, err := e.s.RotateRefreshToken(ctx, v, RefreshToken{ClientID: c.ID}); err != nil {
+			t.Fatal(err)
+		}
+		cachedLive(fam)
+		if _, err := e.s.RotateRefreshToken(ctx, v, RefreshToken{ClientID: c.ID}); !errors.Is(err, ErrRefreshTokenReused) {
+			t.Fatalf("reuse: %v", err)
+		}
+		revoked("a reuse", fam)
+		// A code redeemed twice, with no refresh token in its family.
+		code := mustCode(t, e, c)
+		if _, err := e.s.RedeemCode(ctx, c.Tenant, code.Hash); err != nil {
+			t.Fatal(err)
+		}
+		cachedLive(code.FamilyID)
+		if _, err := e.s.RedeemCode(ctx, c.Tenant, code.Hash); !errors.Is(err, ErrCodeReused) {
+			t.Fatalf("second redemption: %v", err)
+		}
+		revoked("a second redemption", code.FamilyID)
+		// Another tenant's family of the same id is its own.
+		if got, err := other.FamilyRevoked(ctx, newTenant(), code.FamilyID, exp); err != nil || got {
+			t.Fatalf("another tenant: %v %v", got, err)
+		}
+		if _, err := other.FamilyRevoked(ctx, c.Tenant, "not-a-family", exp); err == nil {
+			t.Fatal("a malformed family id was answered")
+		}
+	})
+
 	t.Run("GrantConsent_IsAUnion", func(t *testing.T) {
 		e := newEnv(t)
 		tenant, client := newTenant(), newID()

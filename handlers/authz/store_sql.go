@@ -412,6 +412,7 @@ func (s *sqlStore) RedeemCode(ctx context.Context, tenant string, codeHash []byt
 	var code Code
 	reused := false
 	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		reused = false // a retried transaction starts over
 		now := s.now()
 		var err error
 		code, err = scanCode(tx.QueryRowContext(ctx, s.q.redeemCode, tenant, codeHash, sqlstore.UTC(now)))
@@ -446,6 +447,11 @@ func (s *sqlStore) RedeemCode(ctx context.Context, tenant string, codeHash []byt
 		}
 		return outbox.Emit(ctx, tx, ev)
 	})
+	if reused {
+		// After the commit — and after a failure too: a revocation is never undone, so dropping
+		// the cached answer is never wrong.
+		s.invalidateFamily(ctx, tenant, code.FamilyID)
+	}
 	switch {
 	case err != nil:
 		return Code{}, err
@@ -500,9 +506,34 @@ func (s *sqlStore) RevokeSubjectTokens(ctx context.Context, tx *sqlstore.Tx, ten
 		return 0, invalid("a subject's tokens need the subject")
 	}
 	now := s.now()
-	return untilNone(func() (sql.Result, error) {
+	n, err := untilNone(func() (sql.Result, error) {
 		return tx.ExecContext(ctx, s.q.revokeSubjectTokens, tenant, subject, sqlstore.UTC(now))
 	})
+	if err != nil {
+		return n, err
+	}
+	// The subject's families (a user has few): their cached FamilyRevoked answers go once tx
+	// commits, so introspection says inactive for the access tokens issued from them.
+	rows, err := tx.QueryContext(ctx, s.q.subjectFamilies, tenant, subject, sqlstore.UTC(now))
+	if err != nil {
+		return n, err
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var family string
+		if err := rows.Scan(&family); err != nil {
+			return n, err
+		}
+		keys = append(keys, familyKey(tenant, family))
+	}
+	if err := rows.Err(); err != nil {
+		return n, err
+	}
+	if len(keys) > 0 {
+		tx.AfterCommit(func() { s.cache.Invalidate(context.WithoutCancel(ctx), keys...) })
+	}
+	return n, nil
 }
 
 // RevokeTenantTokens implements Store.
@@ -609,9 +640,11 @@ func (s *sqlStore) RefreshTokenByValue(ctx context.Context, value string) (Refre
 // reuseDetected revokes the family of the consumed token rt and emits RefreshTokenReuseDetected,
 // in a transaction of its own that commits.
 func (s *sqlStore) reuseDetected(ctx context.Context, sc sqlstore.Scope, rt RefreshToken) error {
-	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+	err := s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		return s.revokeReused(ctx, tx, rt)
 	})
+	s.invalidateFamily(ctx, rt.TenantID, rt.FamilyID)
+	return err
 }
 
 // revokeReused is reuseDetected inside tx.
@@ -642,7 +675,7 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, value string, next Re
 	}
 	successor := newID()
 	newValue, newHash := newRefreshToken(tenant)
-	reused := false
+	reused, family := false, ""
 	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		reused = false // a retried transaction starts over
 		now := s.now()
@@ -658,7 +691,7 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, value string, next Re
 			}
 			// Rotated before: a replay, or the loser of a concurrent rotation (which waited for
 			// the winner's commit, so the winner's successor is revoked too).
-			reused = true
+			reused, family = true, old.FamilyID
 			old.TenantID = tenant
 			return s.revokeReused(ctx, tx, old)
 		}
@@ -692,6 +725,9 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, value string, next Re
 			rt.Subject, scopes, audience, sqlstore.UTC(rt.AuthTime), amr, sqlstore.UTC(now), sqlstore.UTC(rt.ExpiresAt))
 		return err
 	})
+	if reused {
+		s.invalidateFamily(ctx, tenant, family)
+	}
 	switch {
 	case err != nil:
 		return "", err
@@ -711,7 +747,8 @@ func (s *sqlStore) RevokeRefreshFamily(ctx context.Context, value, clientID stri
 	if err != nil {
 		return nil
 	}
-	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+	family := ""
+	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		rt, err := scanRefreshToken(tx.QueryRowContext(ctx, s.q.refreshTokenByHash, tenant, hash))
 		if errors.Is(err, ErrRefreshTokenNotFound) {
 			return nil
@@ -722,9 +759,14 @@ func (s *sqlStore) RevokeRefreshFamily(ctx context.Context, value, clientID stri
 		if string(rt.ClientID) != clientID {
 			return ErrTokenClientMismatch
 		}
+		family = rt.FamilyID
 		_, err = s.revokeFamily(ctx, tx, tenant, rt.FamilyID, s.now())
 		return err
 	})
+	if family != "" {
+		s.invalidateFamily(ctx, tenant, family)
+	}
+	return err
 }
 
 // ---- access tokens ----
@@ -800,6 +842,56 @@ func (s *sqlStore) AccessTokenRevoked(ctx context.Context, tenant, jti string, e
 		return load(ctx)
 	}
 	return cache.GetOrLoadConsistent(ctx, s.cache, revokedKey(tenant, jti), ttl, load)
+}
+
+// familyKey is the cache key of FamilyRevoked's answer for a family of tenant (platform-level for
+// PlatformTenant), the tenant lower-cased as revokedKey's.
+func familyKey(tenant, family string) string {
+	if tenant == PlatformTenant {
+		return cache.PlatformKey(service, "family", family)
+	}
+	return cache.TenantKey(strings.ToLower(tenant), service, "family", strings.ToLower(family))
+}
+
+// invalidateFamily drops the cached FamilyRevoked answer of a family whose revocation has
+// committed (or may have: callers run it after a failure too), detached from the caller's
+// cancellation. Called before the revoking method returns, so an introspection that starts after
+// that answer reads the revocation.
+func (s *sqlStore) invalidateFamily(ctx context.Context, tenant, family string) {
+	if family == "" {
+		return
+	}
+	s.cache.Invalidate(context.WithoutCancel(ctx), familyKey(tenant, family))
+}
+
+// FamilyRevoked implements Store: one Redis GET on a hit (GetOrLoadConsistent), otherwise one
+// statement over the two tables' (tenant_id, family_id) indexes.
+func (s *sqlStore) FamilyRevoked(ctx context.Context, tenant, family string, exp time.Time) (bool, error) {
+	sc, err := scopeOf(tenant)
+	if err != nil {
+		return false, err
+	}
+	if !validID(family) {
+		return false, invalid("a family id must be a canonical UUID")
+	}
+	load := func(ctx context.Context) (bool, error) {
+		revoked := false
+		err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+			var one int
+			err := tx.QueryRowContext(ctx, s.q.familyRevoked, tenant, family).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			revoked = err == nil
+			return err
+		})
+		return revoked, err
+	}
+	ttl := exp.Sub(s.now())
+	if ttl < minRevokedTTL {
+		return load(ctx)
+	}
+	return cache.GetOrLoadConsistent(ctx, s.cache, familyKey(tenant, family), ttl, load)
 }
 
 // EmitTokenIssued implements Store.
