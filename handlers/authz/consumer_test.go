@@ -12,6 +12,7 @@ import (
 	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/functions"
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
@@ -228,5 +229,44 @@ func TestOnIdentityEvent_UserDisabled_FamiliesRevokedAtOnce(t *testing.T) {
 	}
 	if got, err := h.store.FamilyRevoked(ctx, f.id.String(), boFamily, exp); err != nil || got {
 		t.Fatalf("another user's family: %v %v", got, err)
+	}
+}
+
+// A refresh token's row outlives its expiry by MaxAccessTokenTTL: it is the evidence that its
+// family was revoked for the access tokens issued from it, which may live that much longer. The
+// pruning timer deletes it only after that grace.
+func TestPrune_RefreshTokenKeptForTheAccessTokensLifeAfterItsExpiry(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	f := h.tenant()
+	v := h.issue(f, newID())
+	_, hash, err := parseRefreshToken(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func() int {
+		t.Helper()
+		n := 0
+		if err := h.rt.InReadTx(ctx, sqlstore.TenantScope(f.id), func(tx *sqlstore.Tx) error {
+			return tx.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2`,
+				f.id.String(), hash).Scan(&n)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	h.clock.move(time.Hour + MaxAccessTokenTTL/2) // expired (the fixtures live an hour), within the grace
+	if _, err := h.svc.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows() != 1 {
+		t.Fatal("pruned within the grace after its expiry")
+	}
+	h.clock.move(MaxAccessTokenTTL)
+	if _, err := h.svc.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows() != 0 {
+		t.Fatal("kept after the grace")
 	}
 }

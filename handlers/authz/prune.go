@@ -10,7 +10,9 @@ import (
 // Pruning deletes what the server keeps only until it expires: authorization codes (redeemed or
 // not) past their expiry, refresh tokens past theirs — consumed and revoked ones included, but
 // only then: reuse detection needs a consumed token until it would have expired — and revoked
-// access tokens' records past the token's exp.
+// access tokens' records past the token's exp. Codes and refresh tokens are kept
+// MaxAccessTokenTTL past their expiry: their rows say whether their family was revoked, which
+// introspection asks for as long as an access token issued from them can live.
 //
 // A run is bounded: it deletes in batches of BatchSize rows, each batch one short transaction whose
 // rows are an index range of the table's (expires_at, tenant_id, key) pruning index (never a scan,
@@ -84,14 +86,21 @@ func (r PruneReport) String() string {
 }
 
 // Prune runs one bounded pruning pass over every pruned table, in PruneTables' order, deleting
-// what expired before now. On a store failure it returns what it did so far with the error.
+// what expired before now (codes and refresh tokens: before now − MaxAccessTokenTTL). On a store failure it returns what it did so far with the error.
 func (s *Service) Prune(ctx context.Context) (PruneReport, error) {
 	cfg := s.cfg.Prune
 	start := time.Now()
-	cutoff := s.cfg.Now()
+	now := s.cfg.Now()
 	r := PruneReport{Deleted: map[PruneTable]int{}, Complete: true}
 tables:
 	for _, table := range PruneTables {
+		cutoff := now
+		if table != PruneRevokedTokens {
+			// A code's or refresh token's row is the evidence that its family was revoked
+			// (FamilyRevoked); the access tokens issued from it live up to MaxAccessTokenTTL
+			// longer, so the row stays until none of them can still be introspected.
+			cutoff = now.Add(-MaxAccessTokenTTL)
+		}
 		var after PruneKey
 		for {
 			if r.Batches >= cfg.MaxBatches || time.Since(start) >= cfg.MaxDuration {
