@@ -14,6 +14,7 @@ import (
 
 	"spine/shared/events"
 	"spine/shared/httpx"
+	"spine/shared/ids"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -283,7 +284,7 @@ func TestRecordAuditEntry_403_MissingScope(t *testing.T) {
 		t.Fatalf("POST with audit.read only: %d %s", r.Code, r.Body)
 	}
 	writeOnly := h.token(tenant.String(), false, ScopeWrite)
-	for _, path := range []string{"/api/audit-entries", "/api/audit-entries/verify", "/api/audit-entries/" + newID()} {
+	for _, path := range []string{"/api/audit-entries", "/api/audit-entries/verify", "/api/audit-entries/" + ids.New()} {
 		if r := h.do("GET", path, writeOnly, nil); r.Code != 403 || r.ProblemCode(t) != "insufficient-scope" {
 			t.Fatalf("GET %s with audit.write only: %d %s", path, r.Code, r.Body)
 		}
@@ -370,7 +371,7 @@ func TestQueryAuditEntries_FiltersAndPages(t *testing.T) {
 func TestGetAuditEntry_404_UnknownOrMalformedID(t *testing.T) {
 	h := newHarness(t)
 	_, tok := h.tenant()
-	for _, id := range []string{newID(), "not-a-uuid", strings.ToUpper(newID())} {
+	for _, id := range []string{ids.New(), "not-a-uuid", strings.ToUpper(ids.New())} {
 		if r := h.do("GET", "/api/audit-entries/"+id, tok, nil); r.Code != 404 || r.ProblemCode(t) != "audit-entry-not-found" {
 			t.Errorf("GET %s: %d %s", id, r.Code, r.Body)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"spine/shared/ids"
 	"spine/shared/tenancy"
 )
 
@@ -62,7 +63,7 @@ func TestEntryHash_CoversEveryMember(t *testing.T) {
 func TestLink_ChainsFromZeroOrFromTheLastEntry(t *testing.T) {
 	tenant := tenancy.NewTenantID()
 	ne := func() NewEntry {
-		return NewEntry{ID: newID(), OccurredAt: time.Now(), Actor: Actor{"user", "u"}, Action: "a", Resource: Resource{"r", "1"}, Payload: json.RawMessage(`{}`)}
+		return NewEntry{ID: ids.New(), OccurredAt: time.Now(), Actor: Actor{"user", "u"}, Action: "a", Resource: Resource{"r", "1"}, Payload: json.RawMessage(`{}`)}
 	}
 	first := link(tenant, 0, nil, []NewEntry{ne(), ne()}, time.Now())
 	if first[0].Seq != 1 || !bytes.Equal(first[0].PrevHash, zeroHash) || first[1].Seq != 2 || !bytes.Equal(first[1].PrevHash, first[0].Hash) {
@@ -84,7 +85,7 @@ func TestChainCheck_NamesTheFirstBrokenLink(t *testing.T) {
 	tenant := tenancy.NewTenantID()
 	var in []NewEntry
 	for range 5 {
-		in = append(in, NewEntry{ID: newID(), OccurredAt: time.Now(), Actor: Actor{"user", "u"}, Action: "a",
+		in = append(in, NewEntry{ID: ids.New(), OccurredAt: time.Now(), Actor: Actor{"user", "u"}, Action: "a",
 			Resource: Resource{"r", "1"}, Payload: json.RawMessage(`{"n":1}`)})
 	}
 	chain := link(tenant, 0, nil, in, time.Now())

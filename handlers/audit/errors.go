@@ -3,7 +3,6 @@ package audit
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"spine/shared/problem"
 	"spine/shared/tenancy"
@@ -28,17 +27,11 @@ func MapError(err error) *problem.Problem {
 	case errors.Is(err, ErrNotFound):
 		return problem.New(http.StatusNotFound, "audit-entry-not-found", "No audit entry with this id is visible to the caller.")
 	case errors.Is(err, ErrInvalidInput):
-		return problem.New(http.StatusBadRequest, "invalid-input", detailOf(err, ErrInvalidInput))
+		return problem.New(http.StatusBadRequest, "invalid-input", problem.Detail(err, ErrInvalidInput))
 	case errors.Is(err, ErrInvalidFilter):
-		return problem.New(http.StatusBadRequest, "invalid-filter", detailOf(err, ErrInvalidFilter))
+		return problem.New(http.StatusBadRequest, "invalid-filter", problem.Detail(err, ErrInvalidFilter))
 	case errors.Is(err, ErrInvalidEvent):
-		return problem.New(http.StatusBadRequest, "invalid-event", detailOf(err, ErrInvalidEvent))
+		return problem.New(http.StatusBadRequest, "invalid-event", problem.Detail(err, ErrInvalidEvent))
 	}
 	return nil
-}
-
-// detailOf returns the message of a validation error without its sentinel prefix; these messages
-// are written by this package and never carry driver or SDK text.
-func detailOf(err, sentinel error) string {
-	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
 }

@@ -15,6 +15,7 @@ import (
 	"spine/shared/events"
 	"spine/shared/functions"
 	"spine/shared/httpx"
+	"spine/shared/ids"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -183,7 +184,7 @@ func TestAuditOnEvent_DefaultsForSparseEvents(t *testing.T) {
 	tenant := tenancy.NewTenantID()
 	svc := newTestService(t, fakeDir{})
 	h := newHost(t, svc)
-	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+	ev := events.Event{SpecVersion: "1.0", ID: ids.New(), Source: "/services/identity", Type: "UserInvited",
 		Subject: "user-7", TenantID: tenant.String(), Time: time.Date(2026, 7, 1, 8, 0, 0, 0, time.UTC)}
 	body, _ := json.Marshal(ev)
 	if status, _, raw := h.deliver(t, "AuditOnIdentityEvent", body, functions.EncodingString, 1, nil); status != 200 {
@@ -236,7 +237,7 @@ func TestAuditOnEvent_TimeBeyond9999InUTCIsReplaced(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+		ev := events.Event{SpecVersion: "1.0", ID: ids.New(), Source: "/services/identity", Type: "UserInvited",
 			Subject: "user-7", TenantID: tenant.String(), Time: when}
 		body, err := json.Marshal(ev)
 		if err != nil {
@@ -267,7 +268,7 @@ func TestAuditOnEvent_NULInDataIsRecordedScrubbed(t *testing.T) {
 	tenant := tenancy.NewTenantID()
 	svc := newTestService(t, fakeDir{})
 	h := newHost(t, svc)
-	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+	ev := events.Event{SpecVersion: "1.0", ID: ids.New(), Source: "/services/identity", Type: "UserInvited",
 		Subject: "user\x00-7", TenantID: tenant.String(), Time: time.Now().UTC(),
 		Data: json.RawMessage(`{"note":"a\u0000b","literal":"\\u0000"}`)}
 	body, err := json.Marshal(ev)
@@ -295,7 +296,7 @@ func TestAuditOnEvent_400_DataNestedTooDeep(t *testing.T) {
 	tenant := tenancy.NewTenantID()
 	svc := newTestService(t, fakeDir{})
 	h := newHost(t, svc)
-	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+	ev := events.Event{SpecVersion: "1.0", ID: ids.New(), Source: "/services/identity", Type: "UserInvited",
 		Subject: "user-7", TenantID: tenant.String(), Time: time.Now().UTC(),
 		Data: json.RawMessage(strings.Repeat("[", 9990) + strings.Repeat("]", 9990))}
 	body, err := json.Marshal(ev)
@@ -317,7 +318,7 @@ func TestAuditOnEvent_ControlCharactersInEventTextAreReplaced(t *testing.T) {
 	tenant := tenancy.NewTenantID()
 	svc := newTestService(t, fakeDir{})
 	h := newHost(t, svc)
-	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "User\x1b[31mInv\x00ited",
+	ev := events.Event{SpecVersion: "1.0", ID: ids.New(), Source: "/services/identity", Type: "User\x1b[31mInv\x00ited",
 		Subject: "user\n-7\u0085", TenantID: tenant.String(), Time: time.Now().UTC(), Actor: "user:ali\x7fce",
 		CorrelationID: "corr\tid"}
 	body, err := json.Marshal(ev)
@@ -346,7 +347,7 @@ func TestAuditOnEvent_UnpairedSurrogateInDataIsRecordedReplaced(t *testing.T) {
 	tenant := tenancy.NewTenantID()
 	svc := newTestService(t, fakeDir{})
 	h := newHost(t, svc)
-	ev := events.Event{SpecVersion: "1.0", ID: newID(), Source: "/services/identity", Type: "UserInvited",
+	ev := events.Event{SpecVersion: "1.0", ID: ids.New(), Source: "/services/identity", Type: "UserInvited",
 		Subject: "user-7", TenantID: tenant.String(), Time: time.Now().UTC(),
 		Data: json.RawMessage(`{"hi":"\ud800x","lo":["\uDC00"],"k\udbff":"\ud83d\ude80","end":"\ud83d","text":"\\ud800"}`)}
 	body, err := json.Marshal(ev)

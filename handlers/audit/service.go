@@ -17,6 +17,8 @@ import (
 	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/httpx"
+	"spine/shared/ids"
+	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 	"spine/shared/text"
@@ -138,12 +140,9 @@ func (in RecordInput) entry(ctx context.Context, now time.Time) (NewEntry, error
 	if len(payload) > MaxPayloadBytes {
 		return NewEntry{}, invalid("payload must be at most %d bytes of JSON", MaxPayloadBytes)
 	}
-	return NewEntry{ID: newID(), OccurredAt: utcMicro(occurred), Actor: in.Actor, Action: in.Action,
+	return NewEntry{ID: ids.New(), OccurredAt: utcMicro(occurred), Actor: in.Actor, Action: in.Action,
 		Resource: in.Resource, TraceID: trace, CorrelationID: corr, Payload: payload}, nil
 }
-
-// newID returns a fresh UUIDv7 in canonical form.
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // Record appends one entry for tenant (RecordAuditEntry) and emits AuditEntryRecorded in the same
 // transaction. The write fence applies: a suspended tenant's entries are refused with
@@ -265,10 +264,10 @@ func eventEntry(d bus.Delivery) (NewEntry, error) {
 	}
 	payload, err := compactPayload(ev.Data)
 	if err != nil { // not JSON, or nested too deeply to be listed again
-		return NewEntry{}, fmt.Errorf("%w: data: %s", ErrInvalidEvent, detailOf(err, ErrInvalidInput))
+		return NewEntry{}, fmt.Errorf("%w: data: %s", ErrInvalidEvent, problem.Detail(err, ErrInvalidInput))
 	}
 	return NewEntry{
-		ID:            newID(),
+		ID:            ids.New(),
 		OccurredAt:    utcMicro(occurred),
 		Actor:         Actor{Type: clip(actor.Type, maxActorType), ID: clip(actor.ID, maxActorID)},
 		Action:        clip(ev.Type, maxAction),

@@ -14,13 +14,14 @@ import (
 	"github.com/google/uuid"
 
 	"spine/shared/events"
+	"spine/shared/ids"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
 
 // mkEntry is a valid entry with a fresh id; mods adjust it.
 func mkEntry(action string, mods ...func(*NewEntry)) NewEntry {
-	ne := NewEntry{ID: newID(), OccurredAt: utcMicro(time.Now()), Actor: Actor{Type: "user", ID: "u-1"},
+	ne := NewEntry{ID: ids.New(), OccurredAt: utcMicro(time.Now()), Actor: Actor{Type: "user", ID: "u-1"},
 		Action: action, Resource: Resource{Type: "document", ID: "d-1"}, Payload: json.RawMessage(`{}`)}
 	for _, m := range mods {
 		m(&ne)
@@ -342,7 +343,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("Get_NotFound", func(t *testing.T) {
 		s := newStore(t)
-		if _, err := s.Get(ctx, sqlstore.TenantScope(tenancy.NewTenantID()), newID()); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, sqlstore.TenantScope(tenancy.NewTenantID()), ids.New()); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"spine/shared/events"
+	"spine/shared/ids"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 	"spine/shared/testenv"
@@ -165,7 +166,7 @@ func TestRLS_RuntimeRoleCannotWriteForAnotherTenantOrDisableRLS(t *testing.T) {
 	_, err := execIn(db, sqlstore.TenantScope(a), `INSERT INTO audit_entries (tenant_id, seq, entry_id, occurred_at, recorded_at,
 		actor_type, actor_id, action, resource_type, resource_id, trace_id, correlation_id, payload, prev_hash, hash)
 		VALUES ($1, 99, $2, now(), now(), 'user', 'u', 'forged', 'r', '1', '', '', '{}', $3, $3)`,
-		b.String(), newID(), make([]byte, HashSize))
+		b.String(), ids.New(), make([]byte, HashSize))
 	if err == nil || !strings.Contains(err.Error(), "row-level security") {
 		t.Fatalf("inserting an entry for B as A: err = %v, want a row-level security violation", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"spine/shared/ids"
 	"spine/shared/tenancy"
 )
 
@@ -219,7 +220,7 @@ func TestGetClient_404_DeletedOrMalformed(t *testing.T) {
 	f := h.tenant()
 	c := h.create(f.admin, "", confidentialBody())
 	h.must(http.StatusNoContent, "DELETE", "/api/clients/"+c.ID, f.admin, nil)
-	for _, id := range []string{c.ID, "nope", strings.ToUpper(c.ID), newID()} {
+	for _, id := range []string{c.ID, "nope", strings.ToUpper(c.ID), ids.New()} {
 		if r := h.do("GET", "/api/clients/"+id, f.admin, nil); r.Code != http.StatusNotFound || r.ProblemCode(t) != "client-not-found" {
 			t.Errorf("GET %s: %d %s", id, r.Code, r.Body)
 		}

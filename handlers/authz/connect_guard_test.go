@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"spine/shared/ids"
 )
 
 // The mux's checks before op (connect_guard.go) and the OAuth error shape of the edge's refusals,
@@ -61,7 +63,7 @@ func TestAuthorize_400_OversizedParameters(t *testing.T) {
 	e := newOIDC(t)
 	c := e.publicClient(newTenant())
 	_, challenge := pkce()
-	marker := "oversized-" + newID()[24:] + "-" // unique: Redis keeps earlier runs' requests
+	marker := "oversized-" + ids.New()[24:] + "-" // unique: Redis keeps earlier runs' requests
 	big := func(n int) string { return marker + strings.Repeat("x", n-len(marker)) }
 	for name, edit := range map[string]func(url.Values){
 		"state over 1 KiB":          func(v url.Values) { v.Set("state", big(1025)) },
@@ -235,14 +237,14 @@ func TestAuthorize_400_ErrorPageLeaksNoInternals(t *testing.T) {
 	_, challenge := pkce()
 	unknown := codeParams(c, "openid", challenge)
 	unknown.Set("response_type", "code")
-	unknown.Set("client_id", newID()) // no such client: op cannot redirect
+	unknown.Set("client_id", ids.New()) // no such client: op cannot redirect
 	foreign := codeParams(c, "openid", challenge)
 	foreign.Set("response_type", "code")
 	foreign.Set("redirect_uri", "https://evil.example/cb") // not registered: op cannot redirect
 	for name, path := range map[string]string{
 		"unknown client":          "/authorize?" + unknown.Encode(),
 		"unregistered redirect":   "/authorize?" + foreign.Encode(),
-		"unknown sign-in request": "/authorize/callback?id=" + newID(),
+		"unknown sign-in request": "/authorize/callback?id=" + ids.New(),
 		"max_age not a number":    "/authorize?" + foreign.Encode() + "&max_age=soon",
 		"a bad escape":            "/authorize/callback?id=%zz",
 	} {
@@ -251,7 +253,7 @@ func TestAuthorize_400_ErrorPageLeaksNoInternals(t *testing.T) {
 			"schema", "strconv", "invalid URL escape", "%zz", "redis", "sql", "not found in")
 	}
 	// The page of an error op describes keeps op's description (not its parent).
-	r := e.browser().get(e.issuer + "/authorize/callback?id=" + newID())
+	r := e.browser().get(e.issuer + "/authorize/callback?id=" + ids.New())
 	if !strings.Contains(string(r.body), "unknown or expired") {
 		t.Errorf("the description is lost: %s", r.body)
 	}

@@ -12,6 +12,7 @@ import (
 	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/functions"
+	"spine/shared/ids"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -73,7 +74,7 @@ func (h *harness) live(v string) bool {
 func TestOnIdentityEvent_UserDisabledAndRoleRevokedRevokeTheUsersRefreshTokens(t *testing.T) {
 	h := newHarness(t)
 	f, other := h.tenant(), h.tenant()
-	ana, bo := newID(), newID()
+	ana, bo := ids.New(), ids.New()
 	anaTokens := []string{h.issue(f, ana), h.issue(f, ana)}
 	boToken, anaElsewhere := h.issue(f, bo), h.issue(other, ana)
 	if _, err := h.deliver("identity", contracts.UserDisabled, f.id, contracts.UserStatusChangedData{TenantID: f.id.String(),
@@ -89,14 +90,14 @@ func TestOnIdentityEvent_UserDisabledAndRoleRevokedRevokeTheUsersRefreshTokens(t
 		t.Error("another user's token, or the same id's in another tenant, was revoked")
 	}
 	if _, err := h.deliver("identity", contracts.RoleRevoked, f.id, contracts.RoleAssignmentData{TenantID: f.id.String(),
-		UserID: bo, RoleID: newID(), RoleCode: "member"}); err != nil {
+		UserID: bo, RoleID: ids.New(), RoleCode: "member"}); err != nil {
 		t.Fatal(err)
 	}
 	if h.live(boToken) {
 		t.Error("RoleRevoked left the user's refresh token live")
 	}
 	// An event that names no user breaks its contract: refused, never a tenant-wide revocation.
-	keep := h.issue(f, newID())
+	keep := h.issue(f, ids.New())
 	if _, err := h.deliver("identity", contracts.UserDisabled, f.id, contracts.UserStatusChangedData{TenantID: f.id.String()}); err == nil {
 		t.Error("UserDisabled without a user was accepted")
 	}
@@ -109,8 +110,8 @@ func TestOnTenantsEvent_SuspendedOrDecommissionedRevokesEveryRefreshToken(t *tes
 	h := newHarness(t)
 	for _, typ := range []string{contracts.TenantSuspended, contracts.TenantDecommissioned} {
 		f, other := h.tenant(), h.tenant()
-		mine := []string{h.issue(f, newID()), h.issue(f, newID())}
-		theirs := h.issue(other, newID())
+		mine := []string{h.issue(f, ids.New()), h.issue(f, ids.New())}
+		theirs := h.issue(other, ids.New())
 		ev := h.event("tenants", typ, f.id, contracts.TenantStatusChangedData{TenantID: f.id.String(), Status: "Suspended"})
 		if _, err := h.deliverEvent(ev); err != nil {
 			t.Fatalf("%s: %v", typ, err)
@@ -125,7 +126,7 @@ func TestOnTenantsEvent_SuspendedOrDecommissionedRevokesEveryRefreshToken(t *tes
 		}
 		// A redelivery is a duplicate: answered, without a second effect (a token issued since
 		// stays live).
-		later := h.issue(f, newID())
+		later := h.issue(f, ids.New())
 		if _, err := h.deliverEvent(ev); err != nil {
 			t.Errorf("%s redelivered: %v", typ, err)
 		}
@@ -135,7 +136,7 @@ func TestOnTenantsEvent_SuspendedOrDecommissionedRevokesEveryRefreshToken(t *tes
 	}
 	// Other event types are acknowledged without an effect.
 	f := h.tenant()
-	v := h.issue(f, newID())
+	v := h.issue(f, ids.New())
 	if _, err := h.deliver("tenants", contracts.TenantReactivated, f.id, contracts.TenantStatusChangedData{TenantID: f.id.String()}); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestPruneTimer_QuietWhenNothingExpiredThenReportsCounts(t *testing.T) {
 	}
 	f := h.tenant()
 	for range 3 {
-		h.issue(f, newID())
+		h.issue(f, ids.New())
 	}
 	h.clock.move(2 * time.Hour) // the fixtures' refresh tokens live an hour
 	res, err = h.api.prune(ctx, &functions.Invocation{})
@@ -202,7 +203,7 @@ func TestOnIdentityEvent_UserDisabled_FamiliesRevokedAtOnce(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	f := h.tenant()
-	ana, bo := newID(), newID()
+	ana, bo := ids.New(), ids.New()
 	family := func(v string) string {
 		t.Helper()
 		rt, err := h.store.RefreshTokenByValue(ctx, v)
@@ -239,7 +240,7 @@ func TestPrune_RefreshTokenKeptForTheAccessTokensLifeAfterItsExpiry(t *testing.T
 	h := newHarness(t)
 	ctx := context.Background()
 	f := h.tenant()
-	v := h.issue(f, newID())
+	v := h.issue(f, ids.New())
 	_, hash, err := parseRefreshToken(v)
 	if err != nil {
 		t.Fatal(err)

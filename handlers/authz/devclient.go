@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"spine/shared/ids"
 	"spine/shared/secrets"
 	"spine/shared/sqlstore"
 )
@@ -150,7 +151,7 @@ func EnsureDevClient(ctx context.Context, store devClientStore, vault devClientV
 		}
 	}
 	now := sqlstore.Now().UTC().Truncate(time.Microsecond)
-	c := Client{ID: ClientID(newID()), Tenant: PlatformTenant, Name: DevClientName, Type: ClientConfidential,
+	c := Client{ID: ClientID(ids.New()), Tenant: PlatformTenant, Name: DevClientName, Type: ClientConfidential,
 		GrantTypes: []GrantType{GrantClientCredentials}, FirstParty: true, PlatformAdmin: true,
 		Version: 1, CreatedAt: now, UpdatedAt: now}
 	for _, s := range DevClientScopes() {

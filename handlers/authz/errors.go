@@ -93,7 +93,7 @@ func MapError(err error) *problem.Problem {
 			WithFields(problem.FieldError{Field: "scopes", Detail: "not held by the caller: " + missing}).
 			WithHeader("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+missing+`"`)
 	case errors.Is(err, ErrInvalidInput):
-		return problem.New(http.StatusBadRequest, "invalid-input", detailOf(err, ErrInvalidInput))
+		return problem.New(http.StatusBadRequest, "invalid-input", problem.Detail(err, ErrInvalidInput))
 	case errors.Is(err, ErrClientNotFound):
 		return problem.New(http.StatusNotFound, "client-not-found", "No client with this id is visible to the caller.")
 	case errors.Is(err, ErrPublicClient):
@@ -102,14 +102,4 @@ func MapError(err error) *problem.Problem {
 		return httpx.PreconditionFailed()
 	}
 	return nil
-}
-
-// detailOf returns the message of a validation error after its sentinel's text; these are
-// written by this package and never carry driver or SDK text.
-func detailOf(err, sentinel error) string {
-	msg, prefix := err.Error(), sentinel.Error()+": "
-	if i := strings.Index(msg, prefix); i >= 0 {
-		return msg[i+len(prefix):]
-	}
-	return msg
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"spine/shared/ids"
 	"spine/shared/sqlstore"
 	"spine/shared/testenv"
 )
@@ -85,7 +86,7 @@ func TestRLS_HidesOtherTenantsRowsFromUnfilteredQueries(t *testing.T) {
 	for _, f := range []tenantFixture{a, b} {
 		c := h.create(f.admin, "", publicBody())
 		cl := Client{ID: ClientID(c.ID), Tenant: f.id.String()}
-		code := Code{TenantID: cl.Tenant, Hash: HashCode(newID()), AuthRequestID: "ar", ClientID: cl.ID, Subject: "u",
+		code := Code{TenantID: cl.Tenant, Hash: HashCode(ids.New()), AuthRequestID: "ar", ClientID: cl.ID, Subject: "u",
 			Request: []byte(`{}`), ExpiresAt: h.clock.now().Add(time.Minute)}
 		if err := h.store.CreateCode(ctx, code); err != nil {
 			t.Fatal(err)
@@ -93,7 +94,7 @@ func TestRLS_HidesOtherTenantsRowsFromUnfilteredQueries(t *testing.T) {
 		if _, err := h.store.CreateRefreshToken(ctx, refreshFixture(cl, "", h.clock.now())); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.store.RevokeAccessToken(ctx, cl.Tenant, newID(), c.ID, h.clock.now().Add(time.Minute)); err != nil {
+		if err := h.store.RevokeAccessToken(ctx, cl.Tenant, ids.New(), c.ID, h.clock.now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.store.GrantConsent(ctx, cl.Tenant, "u", c.ID, []string{"openid"}); err != nil {
@@ -161,9 +162,9 @@ func TestDump_HoldsNoIssuedValue(t *testing.T) {
 	pub := h.create(f.admin, "", publicBody())
 	cl := Client{ID: ClientID(pub.ID), Tenant: f.id.String()}
 	for range 3 {
-		code := "code-" + newID() + "-" + newID()
+		code := "code-" + ids.New() + "-" + ids.New()
 		issued = append(issued, code)
-		c := Code{TenantID: cl.Tenant, Hash: HashCode(code), AuthRequestID: newID(), ClientID: cl.ID, Subject: "user-1",
+		c := Code{TenantID: cl.Tenant, Hash: HashCode(code), AuthRequestID: ids.New(), ClientID: cl.ID, Subject: "user-1",
 			Request: []byte(`{"scopes":["openid"]}`), ExpiresAt: h.clock.now().Add(time.Minute)}
 		if err := h.store.CreateCode(ctx, c); err != nil {
 			t.Fatal(err)

@@ -9,8 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
+	"spine/shared/ids"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -50,26 +49,10 @@ func eventTenant(tenant string) string {
 // form.
 type ClientID string
 
-// parseID accepts only the canonical 36-character lowercase form of a non-nil UUID, so one id has
-// one spelling in keys, paths and logs.
-func parseID(s string) (string, bool) {
-	if len(s) != 36 {
-		return "", false
-	}
-	u, err := uuid.Parse(s)
-	if err != nil || u == uuid.Nil || u.String() != s {
-		return "", false
-	}
-	return s, true
-}
-
-// newID returns a fresh time-ordered (UUIDv7) id in canonical form.
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
 // ParseClientID parses a client id; anything else is ErrClientNotFound (a malformed id names no
 // client).
 func ParseClientID(s string) (ClientID, error) {
-	id, ok := parseID(s)
+	id, ok := ids.Parse(s)
 	if !ok {
 		return "", ErrClientNotFound
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"spine/shared/contracts"
+	"spine/shared/ids"
 	"spine/shared/tenancy"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestOnEvent_PlatformEvent_AcknowledgedWithoutEffect(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
-	ana := newID()
+	ana := ids.New()
 	tok := h.issue(f, ana)
 	for _, tc := range []struct {
 		source, typ string

@@ -22,6 +22,7 @@ import (
 
 	"spine/shared/authn"
 	"spine/shared/httpx"
+	"spine/shared/ids"
 	"spine/shared/secrets"
 	"spine/shared/secrets/kvfake"
 	"spine/shared/sqlstore"
@@ -89,7 +90,7 @@ func (u *testUsers) Allowed(ctx context.Context, tenant tenancy.TenantID, id, pe
 func (u *testUsers) add(tenant, email, password, name string) string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	id := newID()
+	id := ids.New()
 	u.m[id] = &testUser{id: id, tenant: tenant, email: email, password: password, name: name, active: true}
 	return id
 }
@@ -197,7 +198,7 @@ type clientSpec struct {
 func (e *oidcEnv) client(s clientSpec) (Client, string) {
 	e.t.Helper()
 	now := time.Now().UTC()
-	c := Client{ID: ClientID(newID()), Tenant: s.tenant, Name: "Test app", Type: s.typ, RedirectURIs: s.redirects,
+	c := Client{ID: ClientID(ids.New()), Tenant: s.tenant, Name: "Test app", Type: s.typ, RedirectURIs: s.redirects,
 		PostLogoutRedirectURIs: s.logout, GrantTypes: s.grants, Scopes: s.scopes, FirstParty: s.firstParty,
 		PlatformAdmin: s.admin, Version: 1, CreatedAt: now, UpdatedAt: now}
 	if err := c.validate(); err != nil {
@@ -412,7 +413,7 @@ func pkce() (verifier, challenge string) {
 
 // codeParams are /authorize's parameters for client c.
 func codeParams(c Client, scope, challenge string) url.Values {
-	v := url.Values{"client_id": {string(c.ID)}, "redirect_uri": {c.RedirectURIs[0]}, "scope": {scope}, "state": {"st-" + newID()[:8]},
+	v := url.Values{"client_id": {string(c.ID)}, "redirect_uri": {c.RedirectURIs[0]}, "scope": {scope}, "state": {"st-" + ids.New()[:8]},
 		"nonce": {"n-1"}}
 	if challenge != "" {
 		v.Set("code_challenge", challenge)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"spine/shared/ids"
 	"spine/shared/tenancy"
 )
 
@@ -71,7 +72,7 @@ func TestToken_401_InvalidClient_WrongSecretUnknownClientPublicClient(t *testing
 		"basic, wrong secret": e.clientCredentials(c, secret+"x"),
 		"form, wrong secret": e.post("/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {string(c.ID)},
 			"client_secret": {"cs1.nope"}}, "", ""),
-		"unknown client":        e.clientCredentials(Client{ID: ClientID(newID())}, secret),
+		"unknown client":        e.clientCredentials(Client{ID: ClientID(ids.New())}, secret),
 		"bad client id":         e.post("/token", url.Values{"grant_type": {"client_credentials"}}, "not-a-client", "x"),
 		"public client, secret": e.clientCredentials(pub, "anything"),
 	}

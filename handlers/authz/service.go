@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"spine/shared/ids"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -142,7 +143,7 @@ func heldCheck(c Caller, held Held, cl Client) error {
 // Idempotency-Key is claimed in the same transaction.
 func (s *Service) CreateClient(ctx context.Context, c Caller, held Held, tenant string, in ClientInput) (Client, string, error) {
 	now := s.cfg.Now()
-	cl := Client{ID: ClientID(newID()), Tenant: tenant, Name: in.Name, Type: in.Type, RedirectURIs: in.RedirectURIs,
+	cl := Client{ID: ClientID(ids.New()), Tenant: tenant, Name: in.Name, Type: in.Type, RedirectURIs: in.RedirectURIs,
 		PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes,
 		FirstParty: in.FirstParty, PlatformAdmin: in.PlatformAdmin, Version: 1, CreatedAt: now, UpdatedAt: now}
 	if err := reaches(c, tenant); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"spine/shared/ids"
 	"spine/shared/tenancy"
 )
 
@@ -197,7 +198,7 @@ func TestSignIn_RedisDown_CleanErrorsNeverAToken(t *testing.T) {
 	if q.Get("error") != "temporarily_unavailable" || q.Get("code") != "" || q.Get("state") != params.Get("state") {
 		t.Fatalf("authorize: %v", q)
 	}
-	if r := e.browser().get(e.issuer + "/login?authRequestID=" + newID()); r.code != http.StatusServiceUnavailable ||
+	if r := e.browser().get(e.issuer + "/login?authRequestID=" + ids.New()); r.code != http.StatusServiceUnavailable ||
 		!strings.Contains(string(r.body), msgUnavailable) || strings.Contains(string(r.body), "127.0.0.1:1") {
 		t.Fatalf("sign-in page: %d %s", r.code, r.body)
 	}

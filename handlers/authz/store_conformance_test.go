@@ -13,6 +13,7 @@ import (
 
 	"spine/shared/cache"
 	"spine/shared/contracts"
+	"spine/shared/ids"
 	"spine/shared/sqlstore"
 )
 
@@ -72,7 +73,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 		for name, try := range map[string][2]string{
 			"wrong secret":     {string(c.ID), otherLast(secret)},
 			"empty secret":     {string(c.ID), ""},
-			"unknown client":   {newID(), secret},
+			"unknown client":   {ids.New(), secret},
 			"malformed client": {"not-an-id", secret},
 		} {
 			if _, err := e.s.AuthenticateClient(ctx, try[0], try[1]); !errors.Is(err, ErrInvalidClient) {
@@ -83,13 +84,13 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 
 	t.Run("ClientByID_UnknownAndMalformedAreNotFound", func(t *testing.T) {
 		e := newEnv(t)
-		for _, id := range []string{newID(), "x", strings.ToUpper(newID()), PlatformTenant} {
+		for _, id := range []string{ids.New(), "x", strings.ToUpper(ids.New()), PlatformTenant} {
 			if _, err := e.s.ClientByID(ctx, id); !errors.Is(err, ErrClientNotFound) {
 				t.Errorf("ClientByID(%q) = %v", id, err)
 			}
 		}
 		// A cached "no such client" does not hide a client created afterwards with that id.
-		id := ClientID(newID())
+		id := ClientID(ids.New())
 		if _, err := e.s.ClientByID(ctx, string(id)); !errors.Is(err, ErrClientNotFound) {
 			t.Fatal(err)
 		}
@@ -493,7 +494,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 	t.Run("RevokeAccessToken_PerTenantAndIdempotent", func(t *testing.T) {
 		e := newEnv(t)
 		a, b := newTenant(), newTenant()
-		jti, client := newID(), newID()
+		jti, client := ids.New(), ids.New()
 		exp := e.clock.now().Add(10 * time.Minute)
 		for range 2 {
 			if err := e.s.RevokeAccessToken(ctx, a, jti, client, exp); err != nil {
@@ -523,7 +524,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 		e := newEnv(t)
 		other, oc := e.second(t)
 		a := newTenant()
-		jti, client := newID(), newID()
+		jti, client := ids.New(), ids.New()
 		exp := e.clock.now().Add(10 * time.Minute)
 		for range 2 {
 			if got, err := other.AccessTokenRevoked(ctx, a, jti, exp); err != nil || got {
@@ -577,7 +578,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 			}
 		}
 		// RFC 7009.
-		fam := newID()
+		fam := ids.New()
 		v := mustRefresh(t, e, c, fam)
 		cachedLive(fam)
 		if err := e.s.RevokeRefreshFamily(ctx, v, string(c.ID)); err != nil {
@@ -585,7 +586,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 		}
 		revoked("a revocation", fam)
 		// A rotated token presented again.
-		fam = newID()
+		fam = ids.New()
 		v = mustRefresh(t, e, c, fam)
 		if _, err := e.s.RotateRefreshToken(ctx, v, RefreshToken{ClientID: c.ID}); err != nil {
 			t.Fatal(err)
@@ -616,7 +617,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 
 	t.Run("GrantConsent_IsAUnion", func(t *testing.T) {
 		e := newEnv(t)
-		tenant, client := newTenant(), newID()
+		tenant, client := newTenant(), ids.New()
 		if got, err := e.s.Consent(ctx, tenant, "user-1", client); err != nil || len(got) != 0 || got == nil {
 			t.Fatalf("no consent: %#v %v", got, err)
 		}
@@ -636,8 +637,8 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 
 	t.Run("EmitTokenIssued_WritesTheEvent", func(t *testing.T) {
 		e := newEnv(t)
-		jti := newID()
-		if err := e.s.EmitTokenIssued(ctx, newTenant(), contracts.TokenIssuedData{ClientID: newID(), Subject: "s",
+		jti := ids.New()
+		if err := e.s.EmitTokenIssued(ctx, newTenant(), contracts.TokenIssuedData{ClientID: ids.New(), Subject: "s",
 			GrantType: string(GrantClientCredentials), TokenID: jti, ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
@@ -654,7 +655,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 			expired = append(expired, mustRefresh(t, e, c, ""))
 		}
 		mustCode(t, e, c)
-		if err := e.s.RevokeAccessToken(ctx, c.Tenant, newID(), string(c.ID), e.clock.now().Add(time.Minute)); err != nil {
+		if err := e.s.RevokeAccessToken(ctx, c.Tenant, ids.New(), string(c.ID), e.clock.now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		// The five expire within the hour; live was created two hours later.
@@ -696,7 +697,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 
 // clientFixture is a valid client of tenant (platform clients are platform admins).
 func clientFixture(tenant string, typ ClientType, now time.Time) Client {
-	c := Client{ID: ClientID(newID()), Tenant: tenant, Name: "Client " + tenant[:8], Type: typ,
+	c := Client{ID: ClientID(ids.New()), Tenant: tenant, Name: "Client " + tenant[:8], Type: typ,
 		RedirectURIs: []string{"https://app.example/cb"}, PostLogoutRedirectURIs: []string{},
 		GrantTypes: []GrantType{GrantAuthorizationCode, GrantRefreshToken},
 		Scopes:     []Scope{ScopeOfflineAccess, ScopeOpenID, "user.read"}, Version: 1, CreatedAt: now, UpdatedAt: now}
@@ -724,8 +725,8 @@ func mustClient(t *testing.T, e storeEnv, tenant string, typ ClientType) (Client
 
 func mustCode(t *testing.T, e storeEnv, c Client) Code {
 	t.Helper()
-	code := Code{TenantID: c.Tenant, Hash: HashCode("code-" + newID()), AuthRequestID: newID(), ClientID: c.ID, Subject: "user-1",
-		Request: []byte(`{"scopes":["openid"],"redirect_uri":"https://app.example/cb"}`), FamilyID: newID(),
+	code := Code{TenantID: c.Tenant, Hash: HashCode("code-" + ids.New()), AuthRequestID: ids.New(), ClientID: c.ID, Subject: "user-1",
+		Request: []byte(`{"scopes":["openid"],"redirect_uri":"https://app.example/cb"}`), FamilyID: ids.New(),
 		ExpiresAt: e.clock.now().Add(time.Minute)}
 	if err := e.s.CreateCode(context.Background(), code); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/idempotency"
+	"spine/shared/ids"
 	"spine/shared/outbox"
 	"spine/shared/sqlstore"
 )
@@ -382,7 +383,7 @@ func (s *sqlStore) CreateCode(ctx context.Context, c Code) error {
 		c.CreatedAt = now
 	}
 	if c.FamilyID == "" {
-		c.FamilyID = newID()
+		c.FamilyID = ids.New()
 	}
 	switch {
 	case len(c.Hash) != len(unmatchableHash):
@@ -556,7 +557,7 @@ func (s *sqlStore) CreateRefreshToken(ctx context.Context, rt RefreshToken) (str
 	now := s.now()
 	newFamily := rt.FamilyID == ""
 	if newFamily {
-		rt.FamilyID = newID()
+		rt.FamilyID = ids.New()
 	}
 	if err := checkRefreshToken(rt, now); err != nil {
 		return "", err
@@ -582,7 +583,7 @@ func (s *sqlStore) CreateRefreshToken(ctx context.Context, rt RefreshToken) (str
 				return ErrCodeReused
 			}
 		}
-		_, err := tx.ExecContext(ctx, s.q.insertRefreshToken, rt.TenantID, newID(), hash, rt.FamilyID, string(rt.ClientID),
+		_, err := tx.ExecContext(ctx, s.q.insertRefreshToken, rt.TenantID, ids.New(), hash, rt.FamilyID, string(rt.ClientID),
 			rt.Subject, scopes, audience, sqlstore.UTC(rt.AuthTime), amr, sqlstore.UTC(now), sqlstore.UTC(rt.ExpiresAt))
 		return err
 	})
@@ -673,7 +674,7 @@ func (s *sqlStore) RotateRefreshToken(ctx context.Context, value string, next Re
 	if err != nil || !validID(string(next.ClientID)) {
 		return "", ErrRefreshTokenNotFound
 	}
-	successor := newID()
+	successor := ids.New()
 	newValue, newHash := newRefreshToken(tenant)
 	reused, family := false, ""
 	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
@@ -1065,7 +1066,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 
 // validID reports whether s is a canonical non-nil UUID.
 func validID(s string) bool {
-	_, ok := parseID(s)
+	_, ok := ids.Parse(s)
 	return ok
 }
 

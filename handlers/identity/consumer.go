@@ -8,6 +8,7 @@ import (
 	"spine/shared/bus"
 	"spine/shared/contracts"
 	"spine/shared/events"
+	"spine/shared/ids"
 	"spine/shared/outbox"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -99,7 +100,7 @@ func (s *Service) seed(ctx context.Context, tx *Tx, tenant tenancy.TenantID, own
 	} {
 		r, err := tx.RoleByCode(ctx, sr.code)
 		if errors.Is(err, ErrRoleNotFound) {
-			r = Role{ID: RoleID(newID()), Tenant: tenant, Code: sr.code, Name: sr.name, IsSystem: true, Version: 1,
+			r = Role{ID: RoleID(ids.New()), Tenant: tenant, Code: sr.code, Name: sr.name, IsSystem: true, Version: 1,
 				CreatedAt: now, UpdatedAt: now, Permissions: sr.perms}
 			if err = tx.InsertRole(ctx, r); err == nil && sr.perms == nil {
 				// The catalog through this transaction (Service.Catalog would take a second

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"spine/shared/httpx"
 	"spine/shared/problem"
@@ -44,13 +43,13 @@ func invalid(format string, args ...any) error {
 func MapError(err error) *problem.Problem {
 	switch {
 	case errors.Is(err, ErrInvalidInput):
-		return problem.New(http.StatusBadRequest, "invalid-input", detailOf(err, ErrInvalidInput))
+		return problem.New(http.StatusBadRequest, "invalid-input", problem.Detail(err, ErrInvalidInput))
 	case errors.Is(err, ErrWeakPassword):
-		return problem.New(http.StatusBadRequest, "invalid-password", detailOf(err, ErrWeakPassword)).
-			WithFields(problem.FieldError{Field: "password", Detail: detailOf(err, ErrWeakPassword)})
+		return problem.New(http.StatusBadRequest, "invalid-password", problem.Detail(err, ErrWeakPassword)).
+			WithFields(problem.FieldError{Field: "password", Detail: problem.Detail(err, ErrWeakPassword)})
 	case errors.Is(err, ErrUnknownPermission):
 		return problem.New(http.StatusBadRequest, "unknown-permission",
-			"Every permission must be a code of the catalog (GET /api/permissions): "+detailOf(err, ErrUnknownPermission)+".")
+			"Every permission must be a code of the catalog (GET /api/permissions): "+problem.Detail(err, ErrUnknownPermission)+".")
 	case errors.Is(err, ErrUserNotFound), errors.Is(err, ErrInvalidID):
 		return problem.New(http.StatusNotFound, "user-not-found", "No user with this id is visible to the caller.")
 	case errors.Is(err, ErrRoleNotFound):
@@ -66,7 +65,7 @@ func MapError(err error) *problem.Problem {
 	case errors.Is(err, ErrSystemRole):
 		return problem.New(http.StatusConflict, "role-immutable", "System roles (tenant-admin, member) cannot be changed or deleted.")
 	case errors.Is(err, ErrIllegalTransition):
-		return problem.New(http.StatusConflict, "illegal-transition", detailOf(err, ErrIllegalTransition))
+		return problem.New(http.StatusConflict, "illegal-transition", problem.Detail(err, ErrIllegalTransition))
 	case errors.Is(err, ErrVersionMismatch):
 		return httpx.PreconditionFailed()
 	case errors.Is(err, ErrInvitationExpired):
@@ -77,14 +76,4 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusGone, "invitation-revoked", "The invitation was revoked; ask for a new one.")
 	}
 	return nil
-}
-
-// detailOf returns the message of a validation error after its sentinel's text; these are
-// written by this package and never carry driver or SDK text.
-func detailOf(err, sentinel error) string {
-	msg, prefix := err.Error(), sentinel.Error()+": "
-	if i := strings.Index(msg, prefix); i >= 0 {
-		return msg[i+len(prefix):]
-	}
-	return msg
 }

@@ -9,8 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
+	"spine/shared/ids"
 	"spine/shared/tenancy"
 )
 
@@ -28,25 +27,9 @@ type RoleID string
 // InvitationID identifies an invitation within its tenant (canonical UUID text).
 type InvitationID string
 
-// parseID accepts only the canonical 36-character lowercase form of a non-nil UUID, so one id
-// has one spelling in keys, paths and logs.
-func parseID(s string) (string, bool) {
-	if len(s) != 36 {
-		return "", false
-	}
-	u, err := uuid.Parse(s)
-	if err != nil || u == uuid.Nil || u.String() != s {
-		return "", false
-	}
-	return s, true
-}
-
-// newID returns a fresh time-ordered (UUIDv7) id in canonical form.
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
 // ParseUserID parses a user id; anything else is ErrInvalidID.
 func ParseUserID(s string) (UserID, error) {
-	id, ok := parseID(s)
+	id, ok := ids.Parse(s)
 	if !ok {
 		return "", ErrInvalidID
 	}
@@ -55,7 +38,7 @@ func ParseUserID(s string) (UserID, error) {
 
 // ParseRoleID parses a role id; anything else is ErrInvalidID.
 func ParseRoleID(s string) (RoleID, error) {
-	id, ok := parseID(s)
+	id, ok := ids.Parse(s)
 	if !ok {
 		return "", ErrInvalidID
 	}
@@ -64,7 +47,7 @@ func ParseRoleID(s string) (RoleID, error) {
 
 // ParseInvitationID parses an invitation id; anything else is ErrInvalidID.
 func ParseInvitationID(s string) (InvitationID, error) {
-	id, ok := parseID(s)
+	id, ok := ids.Parse(s)
 	if !ok {
 		return "", ErrInvalidID
 	}

@@ -4,11 +4,12 @@ import (
 	"strings"
 	"testing"
 
+	"spine/shared/ids"
 	"spine/shared/tenancy"
 )
 
 func TestInvitationToken_RoundTripAndConstantTimeMatch(t *testing.T) {
-	tenant, inv := tenancy.NewTenantID(), InvitationID(newID())
+	tenant, inv := tenancy.NewTenantID(), InvitationID(ids.New())
 	tok, hash := newInvitationToken(tenant, inv)
 	if len(tok) != 86 || strings.ContainsAny(tok, "+/=") {
 		t.Fatalf("token %q", tok)

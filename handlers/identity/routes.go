@@ -10,6 +10,7 @@ import (
 	"spine/shared/auth"
 	"spine/shared/httpx"
 	"spine/shared/idempotency"
+	"spine/shared/ids"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -171,7 +172,7 @@ func cursorID(c echo.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if id, ok := parseID(key); ok {
+	if id, ok := ids.Parse(key); ok {
 		return id, nil
 	}
 	return "", problem.New(http.StatusBadRequest, "invalid-cursor", "The cursor is not one this API issued.")

@@ -13,6 +13,7 @@ import (
 	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/idempotency"
+	"spine/shared/ids"
 	"spine/shared/outbox"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -426,7 +427,7 @@ func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, i
 	u, err := tx.LockUserByEmail(ctx, in.Email)
 	created := false
 	if errors.Is(err, ErrUserNotFound) {
-		nu := User{ID: UserID(newID()), Tenant: tenant, Email: in.Email, DisplayName: in.DisplayName, Status: StatusInvited,
+		nu := User{ID: UserID(ids.New()), Tenant: tenant, Email: in.Email, DisplayName: in.DisplayName, Status: StatusInvited,
 			Version: 1, CreatedAt: now, UpdatedAt: now}
 		switch err = tx.InsertUser(ctx, nu); {
 		case err == nil:
@@ -455,7 +456,7 @@ func (s *Service) invite(ctx context.Context, tx *Tx, tenant tenancy.TenantID, i
 			}
 		}
 	}
-	inv := Invitation{ID: InvitationID(newID()), Tenant: tenant, User: u.ID, InvitedBy: by, CreatedAt: now,
+	inv := Invitation{ID: InvitationID(ids.New()), Tenant: tenant, User: u.ID, InvitedBy: by, CreatedAt: now,
 		ExpiresAt: now.Add(s.cfg.InvitationTTL)}
 	token, hash := newInvitationToken(tenant, inv.ID)
 	inv.TokenHash = hash
@@ -721,7 +722,7 @@ func (s *Service) CreateRole(ctx context.Context, c Caller, tenant tenancy.Tenan
 		return Role{}, err
 	}
 	now := s.cfg.Now()
-	r := Role{ID: RoleID(newID()), Tenant: tenant, Code: in.Code, Name: in.Name, Version: 1, CreatedAt: now, UpdatedAt: now,
+	r := Role{ID: RoleID(ids.New()), Tenant: tenant, Code: in.Code, Name: in.Name, Version: 1, CreatedAt: now, UpdatedAt: now,
 		Permissions: perms}
 	err = s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		if err := idempotency.Claim(ctx, tx.Tx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"spine/shared/ids"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -24,7 +25,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		}
 	}
 	newUser := func(tenant tenancy.TenantID, email string) User {
-		return User{ID: UserID(newID()), Tenant: tenant, Email: Email(email), DisplayName: "D " + email, Status: StatusInvited,
+		return User{ID: UserID(ids.New()), Tenant: tenant, Email: Email(email), DisplayName: "D " + email, Status: StatusInvited,
 			Version: 1, CreatedAt: at, UpdatedAt: at}
 	}
 
@@ -58,7 +59,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 			if err != nil || again.Status != StatusActive || again.ActivatedAt == nil || !again.ActivatedAt.Equal(now) || again.LastLoginAt == nil {
 				t.Errorf("updated %+v %v", again, err)
 			}
-			if _, err := tx.User(ctx, UserID(newID())); !errors.Is(err, ErrUserNotFound) {
+			if _, err := tx.User(ctx, UserID(ids.New())); !errors.Is(err, ErrUserNotFound) {
 				t.Errorf("unknown user: %v", err)
 			}
 			return nil
@@ -133,9 +134,9 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		a := tenancy.NewTenantID()
 		u := newUser(a, "eff@x.example")
 		u.Status = StatusActive
-		r1 := Role{ID: RoleID(newID()), Tenant: a, Code: "r-one", Name: "One", Version: 1, CreatedAt: at, UpdatedAt: at,
+		r1 := Role{ID: RoleID(ids.New()), Tenant: a, Code: "r-one", Name: "One", Version: 1, CreatedAt: at, UpdatedAt: at,
 			Permissions: []PermissionCode{"user.read", "role.read"}}
-		r2 := Role{ID: RoleID(newID()), Tenant: a, Code: "r-two", Name: "Two", IsSystem: true, Version: 1, CreatedAt: at, UpdatedAt: at,
+		r2 := Role{ID: RoleID(ids.New()), Tenant: a, Code: "r-two", Name: "Two", IsSystem: true, Version: 1, CreatedAt: at, UpdatedAt: at,
 			Permissions: []PermissionCode{"user.read", "audit.read"}}
 		write(t, s, a, func(tx *Tx) error {
 			if err := tx.InsertUser(ctx, u); err != nil {
@@ -147,7 +148,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 			return tx.InsertRole(ctx, r2)
 		})
 		err := s.Write(ctx, sqlstore.TenantScope(a), a, func(tx *Tx) error {
-			return tx.InsertRole(ctx, Role{ID: RoleID(newID()), Code: "r-one", Name: "Dup", Version: 1, CreatedAt: at, UpdatedAt: at})
+			return tx.InsertRole(ctx, Role{ID: RoleID(ids.New()), Code: "r-one", Name: "Dup", Version: 1, CreatedAt: at, UpdatedAt: at})
 		})
 		if !errors.Is(err, ErrRoleCodeTaken) {
 			t.Fatalf("duplicate code: %v", err)
@@ -235,8 +236,8 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		a := tenancy.NewTenantID()
 		u := newUser(a, "inv@x.example")
 		_, hash := newInvitationToken(a, "0190c5d6-7a44-7b36-9c1e-1c0c3e2d4a5b")
-		i1 := Invitation{ID: InvitationID(newID()), User: u.ID, TokenHash: hash, InvitedBy: "user:x", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
-		i2 := Invitation{ID: InvitationID(newID()), User: u.ID, TokenHash: hash, InvitedBy: "user:x", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+		i1 := Invitation{ID: InvitationID(ids.New()), User: u.ID, TokenHash: hash, InvitedBy: "user:x", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+		i2 := Invitation{ID: InvitationID(ids.New()), User: u.ID, TokenHash: hash, InvitedBy: "user:x", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
 		write(t, s, a, func(tx *Tx) error {
 			if err := tx.InsertUser(ctx, u); err != nil {
 				return err
@@ -264,7 +265,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 			if ok, err := tx.EndInvitation(ctx, i2.ID, false, at); err != nil || ok {
 				t.Errorf("revoke after accept: %v %v", ok, err)
 			}
-			if _, err := tx.Invitation(ctx, InvitationID(newID())); !errors.Is(err, ErrInvitationNotFound) {
+			if _, err := tx.Invitation(ctx, InvitationID(ids.New())); !errors.Is(err, ErrInvitationNotFound) {
 				t.Errorf("unknown: %v", err)
 			}
 			if h, err := tx.PasswordHash(ctx, u.ID); err != nil || h != "" {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"spine/shared/ids"
 	"spine/shared/sqlstore"
 	"spine/shared/testenv"
 	"spine/shared/testenv/tsqlcheck"
@@ -46,7 +47,7 @@ func TestSQLServerStore_SecurityPolicyHidesOtherTenants(t *testing.T) {
 	for _, tn := range []struct{ id, email string }{{a, "a@x.example"}, {b, "b@x.example"}} {
 		tid := mustTenant(tn.id)
 		if err := s.Write(ctx, sqlstore.TenantScope(tid), tid, func(tx *Tx) error {
-			return tx.InsertUser(ctx, User{ID: UserID(newID()), Email: Email(tn.email), Status: StatusInvited, Version: 1})
+			return tx.InsertUser(ctx, User{ID: UserID(ids.New()), Email: Email(tn.email), Status: StatusInvited, Version: 1})
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -43,9 +43,9 @@ func MapError(err error) *problem.Problem {
 			"slug must be 3–63 lowercase letters, digits or hyphens, starting and ending with a letter or digit.").
 			WithFields(problem.FieldError{Field: "slug", Detail: "invalid"})
 	case errors.Is(err, ErrInvalidInput):
-		return problem.New(http.StatusBadRequest, "invalid-input", detailOf(err))
+		return problem.New(http.StatusBadRequest, "invalid-input", problem.Detail(err, ErrInvalidInput))
 	case errors.Is(err, ErrIllegalTransition):
-		return problem.New(http.StatusConflict, "illegal-transition", detailOf(err))
+		return problem.New(http.StatusConflict, "illegal-transition", problem.Detail(err, ErrIllegalTransition))
 	case errors.Is(err, ErrSlugImmutable):
 		return problem.New(http.StatusConflict, "slug-immutable", "The slug cannot change once the tenant has been active.")
 	case errors.Is(err, ErrVersionMismatch):
@@ -54,18 +54,6 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusConflict, "tenant-decommissioned", "The tenant is decommissioned; it can no longer change.")
 	}
 	return nil
-}
-
-// detailOf returns the message of a validation error; these are written by this package and
-// never carry driver or SDK text.
-func detailOf(err error) string {
-	msg := err.Error()
-	for _, prefix := range []string{"tenants: invalid input: ", "tenants: illegal status transition: "} {
-		if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-			return msg[len(prefix):]
-		}
-	}
-	return msg
 }
 
 // StepError reports which provisioning step failed, with a stable code.

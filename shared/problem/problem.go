@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // ContentType is the media type of a problem body.
@@ -101,3 +102,14 @@ var (
 		return New(http.StatusServiceUnavailable, "unavailable", "A backing service is unavailable; retry later.").WithHeader("Retry-After", "5")
 	}
 )
+
+// Detail returns a validation error's message after its sentinel's text ("<sentinel>: <detail>"),
+// or the whole message when the sentinel's text is not in it. Only for errors a service wrote
+// itself: their text never carries driver or SDK messages.
+func Detail(err, sentinel error) string {
+	msg, prefix := err.Error(), sentinel.Error()+": "
+	if i := strings.Index(msg, prefix); i >= 0 {
+		return msg[i+len(prefix):]
+	}
+	return msg
+}
