@@ -146,9 +146,9 @@ func TestServeError_OAuthRouteAnswersOAuthErrorJSON(t *testing.T) {
 func TestDetail_TheMessageAfterItsSentinel(t *testing.T) {
 	sentinel := errors.New("svc: invalid input")
 	for err, want := range map[error]string{
-		fmt.Errorf("%w: name is too long", sentinel):                       "name is too long",
+		fmt.Errorf("%w: name is too long", sentinel):                         "name is too long",
 		fmt.Errorf("wrapped: %w", fmt.Errorf("%w: slug is taken", sentinel)): "slug is taken",
-		errors.New("no sentinel here"):                                      "no sentinel here",
+		errors.New("no sentinel here"):                                       "no sentinel here",
 	} {
 		if got := Detail(err, sentinel); got != want {
 			t.Errorf("Detail(%q) = %q, want %q", err, got, want)
