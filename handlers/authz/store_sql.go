@@ -825,11 +825,18 @@ func (s *sqlStore) AccessTokenRevoked(ctx context.Context, tenant, jti string, e
 	if !validID(jti) {
 		return false, nil // no such jti was ever recorded
 	}
+	return s.revokedAnswer(ctx, sc, revokedKey(tenant, jti), exp, s.q.revokedToken, tenant, jti)
+}
+
+// revokedAnswer is AccessTokenRevoked's and FamilyRevoked's read: whether the statement (whose
+// arguments are tenant and the id) finds a row, from Redis while the answer may be cached
+// (GetOrLoadConsistent under key, until exp), from SQL otherwise.
+func (s *sqlStore) revokedAnswer(ctx context.Context, sc sqlstore.Scope, key string, exp time.Time, statement, tenant, id string) (bool, error) {
 	load := func(ctx context.Context) (bool, error) {
 		revoked := false
 		err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
 			var one int
-			err := tx.QueryRowContext(ctx, s.q.revokedToken, tenant, jti).Scan(&one)
+			err := tx.QueryRowContext(ctx, statement, tenant, id).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
 			}
@@ -842,7 +849,7 @@ func (s *sqlStore) AccessTokenRevoked(ctx context.Context, tenant, jti string, e
 	if ttl < minRevokedTTL {
 		return load(ctx)
 	}
-	return cache.GetOrLoadConsistent(ctx, s.cache, revokedKey(tenant, jti), ttl, load)
+	return cache.GetOrLoadConsistent(ctx, s.cache, key, ttl, load)
 }
 
 // familyKey is the cache key of FamilyRevoked's answer for a family of tenant (platform-level for
@@ -875,24 +882,7 @@ func (s *sqlStore) FamilyRevoked(ctx context.Context, tenant, family string, exp
 	if !validID(family) {
 		return false, invalid("a family id must be a canonical UUID")
 	}
-	load := func(ctx context.Context) (bool, error) {
-		revoked := false
-		err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
-			var one int
-			err := tx.QueryRowContext(ctx, s.q.familyRevoked, tenant, family).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil
-			}
-			revoked = err == nil
-			return err
-		})
-		return revoked, err
-	}
-	ttl := exp.Sub(s.now())
-	if ttl < minRevokedTTL {
-		return load(ctx)
-	}
-	return cache.GetOrLoadConsistent(ctx, s.cache, familyKey(tenant, family), ttl, load)
+	return s.revokedAnswer(ctx, sc, familyKey(tenant, family), exp, s.q.familyRevoked, tenant, family)
 }
 
 // EmitTokenIssued implements Store.
