@@ -147,25 +147,36 @@ func clientError(w http.ResponseWriter, r *http.Request, e *oidc.Error) {
 	writeOAuthError(w, 0, e)
 }
 
+// tokenRequest reads what introspection and revocation both take: a POST, the calling client
+// (with allowPublic, a public client by its client_id) and the token parameter. On failure it has
+// answered, and ok is false.
+func (p *Provider) tokenRequest(w http.ResponseWriter, r *http.Request, endpoint string, allowPublic bool) (c Client, token string, ok bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeOAuthError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("The %s endpoint takes POST.", endpoint))
+		return Client{}, "", false
+	}
+	c, oerr := p.clientFromRequest(r, allowPublic)
+	if oerr != nil {
+		clientError(w, r, oerr)
+		return Client{}, "", false
+	}
+	token = r.PostForm.Get("token")
+	if token == "" {
+		writeOAuthError(w, 0, oidc.ErrInvalidRequest().WithDescription("token is required."))
+		return Client{}, "", false
+	}
+	return c, token, true
+}
+
 // introspect is RFC 7662 for confidential clients. An access token is active when it verifies,
 // is not revoked, its client still exists, the family it was issued from (a user's token) is not
 // revoked, and it belongs to the caller's tenant (a platform client may introspect any); a
 // refresh token when the store holds it usable and it is the caller's own. Everything else is
 // {"active":false}.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeOAuthError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("The introspection endpoint takes POST."))
-		return
-	}
-	c, oerr := p.clientFromRequest(r, false)
-	if oerr != nil {
-		clientError(w, r, oerr)
-		return
-	}
-	token := r.PostForm.Get("token")
-	if token == "" {
-		writeOAuthError(w, 0, oidc.ErrInvalidRequest().WithDescription("token is required."))
+	c, token, ok := p.tokenRequest(w, r, "introspection", false)
+	if !ok {
 		return
 	}
 	body, err := p.introspection(r.Context(), c, token)
@@ -284,19 +295,8 @@ func activeAccess(at *accessToken) *oidc.IntrospectionResponse {
 // client's is refused (unauthorized_client). An access token's revocation whose cache
 // invalidation Redis did not take is recorded but answered 503 (ErrRevocationUnconfirmed).
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeOAuthError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("The revocation endpoint takes POST."))
-		return
-	}
-	c, oerr := p.clientFromRequest(r, true)
-	if oerr != nil {
-		clientError(w, r, oerr)
-		return
-	}
-	token := r.PostForm.Get("token")
-	if token == "" {
-		writeOAuthError(w, 0, oidc.ErrInvalidRequest().WithDescription("token is required."))
+	c, token, ok := p.tokenRequest(w, r, "revocation", true)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
