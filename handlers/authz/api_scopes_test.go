@@ -99,8 +99,23 @@ func TestPatchClient_403_ScopeBeyondCallersToken(t *testing.T) {
 	if got := h.must(http.StatusOK, "GET", "/api/clients/"+strong.ID, narrow, nil); got.Header.Get("ETag") != strong.etag {
 		t.Fatalf("a refused patch changed the stronger client: %s", got.Body)
 	}
-	// Narrowing it to what the caller holds takes nothing the caller lacks: allowed (as deleting).
-	h.must(http.StatusOK, "PATCH", "/api/clients/"+strong.ID, narrow, map[string]any{"scopes": []string{"tenant.read"}})
+	// Not even by narrowing it first to what the caller holds (it would then redirect the stronger
+	// client's users, or downgrade it), nor by deleting it.
+	if r := h.do("PATCH", "/api/clients/"+strong.ID, narrow, map[string]any{"scopes": []string{"tenant.read"}}); r.Code != http.StatusForbidden ||
+		r.ProblemCode(t) != auth.CodeInsufficientScope {
+		t.Errorf("narrowing a stronger client: %d %s", r.Code, r.Body)
+	}
+	if r := h.do("DELETE", "/api/clients/"+strong.ID, narrow, nil); r.Code != http.StatusForbidden ||
+		r.ProblemCode(t) != auth.CodeInsufficientScope {
+		t.Errorf("deleting a stronger client: %d %s", r.Code, r.Body)
+	}
+	if got := h.must(http.StatusOK, "GET", "/api/clients/"+strong.ID, narrow, nil); got.Header.Get("ETag") != strong.etag {
+		t.Fatalf("a refused narrowing changed the stronger client: %s", got.Body)
+	}
+	// The caller's own client it deletes.
+	spare := h.create(narrow, "", map[string]any{"name": "Spare", "clientType": "confidential",
+		"grantTypes": []string{"client_credentials"}, "scopes": []string{"tenant.read"}})
+	h.must(http.StatusNoContent, "DELETE", "/api/clients/"+spare.ID, narrow, nil)
 	// The full admin, holding the scopes, patches freely; a platform admin too.
 	h.must(http.StatusOK, "PATCH", "/api/clients/"+own.ID, f.admin, map[string]any{"scopes": []string{"tenant.read", "user.manage"}})
 	h.must(http.StatusOK, "PATCH", "/api/clients/"+own.ID+"?tenantId="+f.id.String(), h.platformAdmin(),

@@ -394,7 +394,7 @@ func (a *API) deleteClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.svc.DeleteClient(c.Request().Context(), cl, tenant, id, im); err != nil {
+	if err := a.svc.DeleteClient(c.Request().Context(), cl, held(c), tenant, id, im); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -192,13 +192,17 @@ type ClientPatch struct {
 // UpdateClient applies p to a live client of tenant; ifMatch, when set, must equal its version.
 // The client as patched must be valid (ErrInvalidInput, and nothing changes), and for a caller
 // that is not a platform admin its API scopes must all be held by the caller's token
-// (ErrScopeNotHeld): such a caller cannot widen a client, nor change one that can already do more
-// than it can (its grants or redirect URIs would hand those scopes to someone else).
+// (ErrScopeNotHeld), before and after the patch: such a caller can neither widen a client nor
+// change one that can already do more than it can — not even by narrowing it first (its grants or
+// redirect URIs would then hand its users' codes to someone else).
 func (s *Service) UpdateClient(ctx context.Context, c Caller, held Held, tenant string, id ClientID, ifMatch *int64, p ClientPatch) (Client, error) {
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return Client{}, err
 	}
 	return s.store.UpdateClient(ctx, tenant, id, ifMatch, func(cl *Client) error {
+		if err := heldCheck(c, held, *cl); err != nil {
+			return err
+		}
 		if p.Name != nil {
 			cl.Name = *p.Name
 		}
@@ -249,10 +253,20 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, held Held, tenant 
 }
 
 // DeleteClient deletes a client of tenant (soft: its id is never reused) and revokes its refresh
-// tokens.
-func (s *Service) DeleteClient(ctx context.Context, c Caller, tenant string, id ClientID, ifMatch *int64) error {
+// tokens. A caller that is not a platform admin must hold every API scope of the client
+// (ErrScopeNotHeld): it cannot take away a client that can do more than it can.
+func (s *Service) DeleteClient(ctx context.Context, c Caller, held Held, tenant string, id ClientID, ifMatch *int64) error {
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return err
+	}
+	if !c.Platform {
+		cur, err := s.store.Client(ctx, tenant, id)
+		if err != nil {
+			return err
+		}
+		if err := heldCheck(c, held, cur); err != nil {
+			return err
+		}
 	}
 	return s.store.DeleteClient(ctx, tenant, id, ifMatch)
 }
