@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -286,6 +287,8 @@ func checkRedirectURI(s string) error {
 		return fmt.Errorf("must not hold user information")
 	case !validHost(u.Hostname()):
 		return fmt.Errorf("must name its host exactly: a DNS name or an IP address (no wildcard)")
+	case !validPort(u):
+		return fmt.Errorf("must have a port between 1 and 65535 when it names one")
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && loopback(u.Hostname()):
@@ -294,8 +297,21 @@ func checkRedirectURI(s string) error {
 	return fmt.Errorf("must use https (http only on a loopback host: 127.0.0.1, [::1], localhost)")
 }
 
+// validPort reports whether u names no port, or a port 1–65535 in decimal without a leading
+// zero (an empty port after the colon is refused).
+func validPort(u *url.URL) bool {
+	if !strings.HasSuffix(u.Host, ":"+u.Port()) {
+		return true // no port
+	}
+	p := u.Port()
+	n, err := strconv.Atoi(p)
+	return err == nil && p != "" && p[0] != '0' && n >= 1 && n <= 65535
+}
+
 // validHost reports whether h (a URL's host without port or brackets) is an IP address or a DNS
-// name of letter-digit-hyphen labels (RFC 1123), without an empty label or a trailing dot.
+// name of letter-digit-hyphen labels (RFC 1123), without an empty label or a trailing dot, whose
+// last label is not all digits or hexadecimal-looking (`0x7f.1`, `127.1`: resolvers read them as
+// IPv4 addresses in other notations, so the URI would show one host and reach another).
 func validHost(h string) bool {
 	if net.ParseIP(h) != nil {
 		return true
@@ -303,7 +319,11 @@ func validHost(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
-	for _, label := range strings.Split(h, ".") {
+	labels := strings.Split(h, ".")
+	if last := strings.ToLower(labels[len(labels)-1]); strings.HasPrefix(last, "0x") || strings.Trim(last, "0123456789") == "" {
+		return false
+	}
+	for _, label := range labels {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
