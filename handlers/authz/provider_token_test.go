@@ -337,9 +337,22 @@ func TestToken_400_TenantNotActive_NoTokenOnAnyGrant(t *testing.T) {
 			t.Errorf("%q: refresh %d %s", st, r.code, r.body)
 		}
 	}
+	// Nor a code: the sign-in answers the client access_denied.
+	b := e.browser()
+	_, challenge := pkce()
+	page := b.authorize(codeParams(web, "openid user.read", challenge))
+	if page.code != http.StatusOK {
+		t.Fatalf("sign-in page: %d %s", page.code, page.body)
+	}
+	if q := redirected(t, b.signIn(page, "ada@example.com", "correct horse battery", ""), web.RedirectURIs[0]); q.Get("error") != "access_denied" || q.Get("code") != "" {
+		t.Errorf("unknown tenant: sign-in answered %v", q)
+	}
+	// A code issued while the tenant was active is refused at /token once it is not.
+	dir.set(tenant, tenancy.StatusActive)
 	_, code, verifier = e.signedInCode(web, "openid user.read", "ada@example.com", "correct horse battery")
+	dir.set(tenant, tenancy.StatusSuspended)
 	if r := e.exchange(web, webSecret, code, verifier); r.code != http.StatusBadRequest || r.json(t)["error"] != "invalid_grant" {
-		t.Errorf("unknown tenant: code exchange %d %s", r.code, r.body)
+		t.Errorf("suspended tenant: code exchange %d %s", r.code, r.body)
 	}
 
 	// The refusal consumed nothing: once the tenant is active again the same refresh token works.

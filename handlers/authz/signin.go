@@ -330,6 +330,15 @@ func tooMany(w http.ResponseWriter, wait time.Duration, msg string) {
 // to op's callback.
 func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, a *authRequest, c Client, sess signInSession) {
 	ctx := r.Context()
+	// No code for a tenant that could not redeem it (suspended, decommissioned, unknown): the
+	// client hears access_denied now rather than invalid_grant at /token.
+	if oerr := p.storage.tenantIssuable(ctx, sess.Tenant, oidc.GrantTypeCode); oerr != nil {
+		if oerr.ErrorType != oidc.ServerError {
+			oerr = oidc.ErrAccessDenied().WithDescription("The tenant is suspended, decommissioned or unknown.")
+		}
+		p.authError(w, r, a, oerr)
+		return
+	}
 	a.Tenant, a.Subject, a.AuthTime, a.AMR = sess.Tenant, sess.Subject, sess.AuthTime, sess.AMR
 	scopes, err := p.userScopes(ctx, sess.Tenant, sess.Subject, a.Scopes)
 	if err != nil {
