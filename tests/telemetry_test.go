@@ -93,8 +93,15 @@ func TestTelemetry_PrometheusShowsPerStoreMetricsByTenant(t *testing.T) {
 	if len(series(body, "spine_store_size_bytes_sum", map[string]string{"store": "redis", "op": "get", "tenant": id, "outcome": "ok"})) == 0 {
 		t.Error("no Redis value size for the tenant's cache hit")
 	}
-	// The registration was platform-level (an admin creating a tenant): tenant "none".
-	if len(series(body, "spine_store_operations_total", map[string]string{"service": "tenants", "store": "sql", "op": "write", "tenant": "none"})) == 0 {
+	// Platform-level work counts as tenant "none": the outbox drainer deletes the registration's
+	// published rows in platform scope, after the commit's kick (so it may land after the scrape
+	// above: wait for it, bounded).
+	platformWrite := map[string]string{"service": "tenants", "store": "sql", "op": "write", "tenant": "none"}
+	for deadline := time.Now().Add(10 * time.Second); len(series(body, "spine_store_operations_total", platformWrite)) == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		body = scrape(t, addr)
+	}
+	if len(series(body, "spine_store_operations_total", platformWrite)) == 0 {
 		t.Errorf("no platform-level SQL write:\n%s", grep(body, "spine_store_operations_total"))
 	}
 	// otelhttp names requests by echo's route, not by the raw path.
