@@ -97,6 +97,9 @@ func checkMigrations(errorf func(format string, args ...any), fsys fs.FS) error 
 	return nil
 }
 
+// createTrigger is a batch that creates a trigger, where inserted and deleted are pseudo-tables.
+var createTrigger = regexp.MustCompile(`(?i)^\s*(CREATE|ALTER)\s+(OR\s+ALTER\s+)?TRIGGER\b`)
+
 var (
 	// Statements SQL Server accepts only as the first statement of a batch. CREATE SECURITY
 	// POLICY is held to the same rule here, a batch of its own being always safe.
@@ -186,9 +189,15 @@ func CheckBatch(errorf func(format string, args ...any), where, batch string) {
 			errorf("%s: PostgreSQL syntax or a T-SQL error (%s: %q):\n%s", where, what, strings.TrimSpace(m), batch)
 		}
 	}
+	isTrigger := createTrigger.MatchString(trimmed)
 	for _, re := range tableNames {
 		for _, m := range re.FindAllStringSubmatch(code, -1) {
-			if name := m[1]; !strings.Contains(name, ".") && !strings.HasPrefix(name, "@") {
+			name := m[1]
+			// a trigger's pseudo-tables have no schema
+			if n := strings.ToLower(name); isTrigger && (n == "inserted" || n == "deleted") {
+				continue
+			}
+			if !strings.Contains(name, ".") && !strings.HasPrefix(name, "@") {
 				errorf("%s: %s is not schema-qualified (dbo., rls., sys.)", where, name)
 			}
 		}
