@@ -1,0 +1,58 @@
+package billing
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"spine/shared/httpx"
+	"spine/shared/problem"
+)
+
+// Sentinels of the billing service. The store and the service wrap them with %w; MapError turns
+// them into problems once, at the edge. The shared ones (write fence, caller checks, store
+// unavailable, idempotency) are httpx's.
+var (
+	ErrInvalidInput         = errors.New("billing: invalid input")
+	ErrEditionNotFound      = errors.New("billing: edition not found")
+	ErrSubscriptionNotFound = errors.New("billing: subscription not found")
+	ErrInvoiceNotFound      = errors.New("billing: invoice not found")
+	ErrNoSubscription       = errors.New("billing: the tenant has no live subscription")
+	ErrSubscriptionExists   = errors.New("billing: the tenant has a live subscription")
+	ErrIllegalTransition    = errors.New("billing: illegal subscription transition")
+	ErrSameEdition          = errors.New("billing: the subscription is on this edition already")
+	ErrCurrencyMismatch     = errors.New("billing: editions of different currencies")
+	ErrVersionMismatch      = errors.New("billing: version mismatch")
+)
+
+// invalid is an ErrInvalidInput with a message for the caller.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidInput, fmt.Sprintf(format, args...))
+}
+
+// MapError maps the service's errors to problems; it returns nil for errors it does not own.
+func MapError(err error) *problem.Problem {
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		return problem.New(http.StatusBadRequest, "invalid-input", problem.Detail(err, ErrInvalidInput))
+	case errors.Is(err, ErrEditionNotFound):
+		return problem.New(http.StatusNotFound, "edition-not-found", "No edition of the catalog has this code (GET /api/editions).")
+	case errors.Is(err, ErrSubscriptionNotFound):
+		return problem.New(http.StatusNotFound, "subscription-not-found", "No subscription with this id is visible to the caller.")
+	case errors.Is(err, ErrInvoiceNotFound):
+		return problem.New(http.StatusNotFound, "invoice-not-found", "No invoice with this id is visible to the caller.")
+	case errors.Is(err, ErrNoSubscription):
+		return problem.New(http.StatusNotFound, "no-subscription", "The tenant has no subscription that is not cancelled.")
+	case errors.Is(err, ErrSubscriptionExists):
+		return problem.New(http.StatusConflict, "subscription-exists", "The tenant has a subscription that is not cancelled; change or cancel it.")
+	case errors.Is(err, ErrIllegalTransition):
+		return problem.New(http.StatusConflict, "illegal-transition", problem.Detail(err, ErrIllegalTransition))
+	case errors.Is(err, ErrSameEdition):
+		return problem.New(http.StatusConflict, "same-edition", "The subscription is on this edition already.")
+	case errors.Is(err, ErrCurrencyMismatch):
+		return problem.New(http.StatusConflict, "currency-mismatch", "The editions are priced in different currencies; cancel and subscribe instead.")
+	case errors.Is(err, ErrVersionMismatch):
+		return httpx.PreconditionFailed()
+	}
+	return nil
+}

@@ -1,0 +1,442 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"spine/shared/cache"
+	"spine/shared/contracts"
+	"spine/shared/events"
+	"spine/shared/ids"
+	"spine/shared/outbox"
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// Caller is who calls the API (tenancy.Caller).
+type Caller = tenancy.Caller
+
+// Service is the billing service's rules over its Store: the subscription state machine, edition
+// changes with proration, invoices, and the tenants' entitlements (Source, cached).
+type Service struct {
+	store *Store
+	cache *cache.Cache
+	fence tenancy.Fence
+	cfg   ServiceConfig
+	log   *slog.Logger
+}
+
+// ServiceConfig tunes the service. Zero fields take the documented defaults.
+type ServiceConfig struct {
+	// CacheTTL bounds how long cached entitlements may be served (every change of a subscription
+	// invalidates them after its commit; the TTL is the backstop). Default 60s.
+	CacheTTL time.Duration
+	// Now is the clock (tests move it); default sqlstore.Now.
+	Now func() time.Time
+}
+
+func (c ServiceConfig) withDefaults() ServiceConfig {
+	if c.CacheTTL == 0 {
+		c.CacheTTL = 60 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = sqlstore.Now
+	}
+	return c
+}
+
+// NewService wires a service. dir answers tenant states for the write fence; c may be nil (no
+// Redis: entitlements are read from SQL every time).
+func NewService(store *Store, c *cache.Cache, dir tenancy.Directory, cfg ServiceConfig, logger *slog.Logger) *Service {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, cache: c, fence: tenancy.Fence{Dir: dir}, cfg: cfg.withDefaults(), log: logger}
+}
+
+// writable is the start of every tenant-level write through the API: the caller reaches the
+// tenant and the tenant accepts writes (the write fence).
+func (s *Service) writable(ctx context.Context, c Caller, tenant tenancy.TenantID) error {
+	if err := c.Reaches(tenant); err != nil {
+		return err
+	}
+	return s.fence.CheckWrite(ctx, tenant)
+}
+
+// entitlementsKey is the cache key of a tenant's effective entitlements.
+func entitlementsKey(tenant tenancy.TenantID) string {
+	return cache.TenantKey(tenant.String(), service, "entitlements", "current")
+}
+
+// invalidateAfterCommit drops the tenant's cached entitlements once tx commits.
+func (s *Service) invalidateAfterCommit(ctx context.Context, tx *Tx, tenant tenancy.TenantID) {
+	tx.AfterCommit(func() { s.cache.Invalidate(context.WithoutCancel(ctx), entitlementsKey(tenant)) })
+}
+
+// ---- editions ----
+
+// Editions returns the catalog, by rank then code.
+func (s *Service) Editions(ctx context.Context) ([]Edition, error) { return s.store.Editions(ctx) }
+
+// Edition returns the edition with this code, or ErrEditionNotFound.
+func (s *Service) Edition(ctx context.Context, code string) (Edition, error) {
+	if !editionCodeRE.MatchString(code) {
+		return Edition{}, ErrEditionNotFound
+	}
+	return s.store.Edition(ctx, code)
+}
+
+// ---- subscriptions ----
+
+// newSubscription is a fresh subscription on e at now: Trial until now + e.TrialDays when the
+// edition has a trial (the trial is the first period), otherwise Active for one period.
+func newSubscription(e Edition, now time.Time) Subscription {
+	sub := Subscription{ID: SubscriptionID(ids.New()), EditionCode: e.Code, PeriodStart: now, Version: 1,
+		CreatedAt: now, UpdatedAt: now}
+	if e.TrialDays > 0 {
+		end := now.AddDate(0, 0, e.TrialDays)
+		sub.Status, sub.TrialEndsAt, sub.PeriodEnd = StatusTrial, &end, end
+	} else {
+		sub.Status, sub.PeriodEnd = StatusActive, addMonths(now, e.PeriodMonths)
+	}
+	return sub
+}
+
+// Subscribe creates the tenant's subscription on edition code (ErrSubscriptionExists when it has
+// a live one). An edition without a trial starts Active and, when it has a price, issues the
+// period's invoice.
+func (s *Service) Subscribe(ctx context.Context, c Caller, tenant tenancy.TenantID, code string) (Subscription, error) {
+	if err := s.writable(ctx, c, tenant); err != nil {
+		return Subscription{}, err
+	}
+	var out Subscription
+	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		var err error
+		out, err = s.subscribe(ctx, tx, tenant, code, events.MetaFrom(ctx))
+		return err
+	})
+	return out, err
+}
+
+// subscribe is Subscribe's work inside tx (the API's and the TenantRegistered consumer's).
+func (s *Service) subscribe(ctx context.Context, tx *Tx, tenant tenancy.TenantID, code string, meta events.Meta) (Subscription, error) {
+	e, err := tx.Edition(ctx, code)
+	if err != nil {
+		return Subscription{}, err
+	}
+	if _, err := tx.LiveSubscription(ctx); err == nil {
+		return Subscription{}, ErrSubscriptionExists
+	} else if err != ErrNoSubscription {
+		return Subscription{}, err
+	}
+	sub := newSubscription(e, s.cfg.Now())
+	if err := tx.InsertSubscription(ctx, sub); err != nil {
+		return Subscription{}, err
+	}
+	evs := []events.Event{}
+	if sub.Status == StatusActive {
+		if evs, err = s.periodStarted(ctx, tx, tenant, sub, e, meta); err != nil {
+			return Subscription{}, err
+		}
+	}
+	s.invalidateAfterCommit(ctx, tx, tenant)
+	return sub, outbox.Emit(ctx, tx.Tx, evs...)
+}
+
+// periodStarted is what an Active subscription's new paid period brings: SubscriptionActivated
+// and, when the edition has a price, the period's invoice, issued (InvoiceIssued).
+func (s *Service) periodStarted(ctx context.Context, tx *Tx, tenant tenancy.TenantID, sub Subscription, e Edition, meta events.Meta) ([]events.Event, error) {
+	ev, err := events.New(service, contracts.SubscriptionActivated, string(sub.ID), tenant.String(), subscriptionData(tenant, sub, ""), meta)
+	if err != nil {
+		return nil, err
+	}
+	evs := []events.Event{ev}
+	if e.PriceMinor > 0 {
+		inv, err := s.issue(ctx, tx, tenant, e.Currency, sub.PeriodStart, sub.PeriodEnd, []InvoiceLine{{
+			Description: fmt.Sprintf("%s edition, %s to %s", e.Name, sub.PeriodStart.Format(time.DateOnly), sub.PeriodEnd.Format(time.DateOnly)),
+			Quantity:    1, UnitMinor: e.PriceMinor}}, meta)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, inv)
+	}
+	return evs, nil
+}
+
+// issue writes an invoice with lines (numbered 1.., amounts computed) as Draft, issues it and
+// returns its InvoiceIssued event. Numbers are INV-000001, … per tenant.
+func (s *Service) issue(ctx context.Context, tx *Tx, tenant tenancy.TenantID, currency string, start, end time.Time, lines []InvoiceLine, meta events.Meta) (events.Event, error) {
+	n, err := tx.CountInvoices(ctx)
+	if err != nil {
+		return events.Event{}, err
+	}
+	now := s.cfg.Now()
+	inv := Invoice{ID: InvoiceID(ids.New()), Number: fmt.Sprintf("INV-%06d", n+1), Status: InvoiceDraft, Currency: currency,
+		PeriodStart: start, PeriodEnd: end, CreatedAt: now}
+	for i := range lines {
+		lines[i].No = i + 1
+		lines[i].AmountMinor = lines[i].Quantity * lines[i].UnitMinor
+		inv.TotalMinor += lines[i].AmountMinor
+	}
+	inv.Lines = lines
+	if err := tx.InsertInvoice(ctx, inv); err != nil {
+		return events.Event{}, err
+	}
+	inv.Status, inv.IssuedAt = InvoiceIssued, &now
+	if err := tx.SetInvoiceStatus(ctx, inv); err != nil {
+		return events.Event{}, err
+	}
+	return events.New(service, contracts.InvoiceIssued, string(inv.ID), tenant.String(), contracts.InvoiceIssuedData{
+		TenantID: tenant.String(), InvoiceID: string(inv.ID), Number: inv.Number, TotalMinor: inv.TotalMinor,
+		Currency: inv.Currency, IssuedAt: now}, meta)
+}
+
+func subscriptionData(tenant tenancy.TenantID, sub Subscription, reason string) contracts.SubscriptionData {
+	return contracts.SubscriptionData{TenantID: tenant.String(), SubscriptionID: string(sub.ID), EditionCode: sub.EditionCode,
+		Status: string(sub.Status), PeriodStart: sub.PeriodStart, PeriodEnd: sub.PeriodEnd, Reason: reason}
+}
+
+// Subscriptions returns the tenant's subscriptions, newest first, each rolled over to now (a
+// read does not write: the stored row rolls at its next change).
+func (s *Service) Subscriptions(ctx context.Context, c Caller, tenant tenancy.TenantID) ([]Subscription, error) {
+	if err := c.Reaches(tenant); err != nil {
+		return nil, err
+	}
+	var out []Subscription
+	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		subs, err := tx.Subscriptions(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range subs {
+			if subs[i], err = s.rolled(ctx, tx, subs[i]); err != nil {
+				return err
+			}
+		}
+		out = subs
+		return nil
+	})
+	return out, err
+}
+
+// rolled returns sub with its period rolled over to now (rollOver with its edition's period).
+func (s *Service) rolled(ctx context.Context, tx *Tx, sub Subscription) (Subscription, error) {
+	if sub.Status != StatusActive && sub.Status != StatusPastDue || s.cfg.Now().Before(sub.PeriodEnd) {
+		return sub, nil
+	}
+	e, err := tx.Edition(ctx, sub.EditionCode)
+	if err != nil {
+		return sub, err
+	}
+	rollOver(&sub, s.cfg.Now(), e.PeriodMonths)
+	return sub, nil
+}
+
+// change runs fn on the subscription locked and rolled over to now, checks ifMatch against its
+// version, writes it with the version bumped and emits what fn returns.
+func (s *Service) change(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64,
+	fn func(tx *Tx, sub *Subscription) ([]events.Event, error)) (Subscription, error) {
+	if err := s.writable(ctx, c, tenant); err != nil {
+		return Subscription{}, err
+	}
+	var out Subscription
+	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		var err error
+		out, err = s.changeIn(ctx, tx, tenant, id, ifMatch, fn)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64,
+	fn func(tx *Tx, sub *Subscription) ([]events.Event, error)) (Subscription, error) {
+	sub, err := tx.LockSubscription(ctx, id)
+	if err != nil {
+		return Subscription{}, err
+	}
+	if ifMatch != nil && *ifMatch != sub.Version {
+		return Subscription{}, ErrVersionMismatch
+	}
+	if sub, err = s.rolled(ctx, tx, sub); err != nil {
+		return Subscription{}, err
+	}
+	evs, err := fn(tx, &sub)
+	if err != nil {
+		return Subscription{}, err
+	}
+	sub.Version, sub.UpdatedAt = sub.Version+1, s.cfg.Now()
+	if err := tx.UpdateSubscription(ctx, sub); err != nil {
+		return Subscription{}, err
+	}
+	s.invalidateAfterCommit(ctx, tx, tenant)
+	return sub, outbox.Emit(ctx, tx.Tx, evs...)
+}
+
+func illegal(sub Subscription, to Status) error {
+	return fmt.Errorf("%w: a %s subscription cannot become %s", ErrIllegalTransition, sub.Status, to)
+}
+
+// Activate moves a Trial or PastDue subscription to Active. From Trial a paid period starts now
+// (its invoice issued, SubscriptionActivated); from PastDue (payment received) the current
+// period goes on (SubscriptionActivated).
+func (s *Service) Activate(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64) (Subscription, error) {
+	meta := events.MetaFrom(ctx)
+	return s.change(ctx, c, tenant, id, ifMatch, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
+		if !sub.Status.CanBecome(StatusActive) {
+			return nil, illegal(*sub, StatusActive)
+		}
+		from := sub.Status
+		sub.Status = StatusActive
+		if from != StatusTrial {
+			ev, err := events.New(service, contracts.SubscriptionActivated, string(sub.ID), tenant.String(), subscriptionData(tenant, *sub, ""), meta)
+			return []events.Event{ev}, err
+		}
+		e, err := tx.Edition(ctx, sub.EditionCode)
+		if err != nil {
+			return nil, err
+		}
+		now := s.cfg.Now()
+		sub.PeriodStart, sub.PeriodEnd = now, addMonths(now, e.PeriodMonths)
+		return s.periodStarted(ctx, tx, tenant, *sub, e, meta)
+	})
+}
+
+// MarkPastDue moves an Active subscription to PastDue (a period's payment failed). No route
+// calls it yet (payment integration is not built); the state machine and the tests do.
+func (s *Service) MarkPastDue(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID) (Subscription, error) {
+	return s.change(ctx, c, tenant, id, nil, func(_ *Tx, sub *Subscription) ([]events.Event, error) {
+		if !sub.Status.CanBecome(StatusPastDue) {
+			return nil, illegal(*sub, StatusPastDue)
+		}
+		sub.Status = StatusPastDue
+		return nil, nil
+	})
+}
+
+// Cancel moves a Trial, Active or PastDue subscription to Cancelled (SubscriptionCancelled). Its
+// invoices and usage stay (financial retention).
+func (s *Service) Cancel(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, reason string, ifMatch *int64) (Subscription, error) {
+	return s.change(ctx, c, tenant, id, ifMatch, s.cancel(ctx, tenant, reason, events.MetaFrom(ctx)))
+}
+
+func (s *Service) cancel(_ context.Context, tenant tenancy.TenantID, reason string, meta events.Meta) func(*Tx, *Subscription) ([]events.Event, error) {
+	return func(_ *Tx, sub *Subscription) ([]events.Event, error) {
+		if !sub.Status.CanBecome(StatusCancelled) {
+			return nil, illegal(*sub, StatusCancelled)
+		}
+		now := s.cfg.Now()
+		sub.Status, sub.CancelledAt, sub.CancelReason, sub.PendingEdition = StatusCancelled, &now, reason, ""
+		ev, err := events.New(service, contracts.SubscriptionCancelled, string(sub.ID), tenant.String(), subscriptionData(tenant, *sub, reason), meta)
+		return []events.Event{ev}, err
+	}
+}
+
+// ChangeEdition moves a live subscription to edition code. An upgrade (a higher rank) applies
+// now: an Active or PastDue subscription is invoiced the prorated difference for the rest of its
+// period (Prorate; a trial pays nothing). A downgrade (a lower rank) is pending until the period
+// end, and asking for the current edition again drops a pending downgrade. Editions priced in
+// another currency are refused (ErrCurrencyMismatch). SubscriptionEditionChanged either way.
+func (s *Service) ChangeEdition(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, code string, ifMatch *int64) (Subscription, error) {
+	meta := events.MetaFrom(ctx)
+	return s.change(ctx, c, tenant, id, ifMatch, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
+		if sub.Status == StatusCancelled {
+			return nil, illegal(*sub, sub.Status)
+		}
+		from, err := tx.Edition(ctx, sub.EditionCode)
+		if err != nil {
+			return nil, err
+		}
+		to, err := tx.Edition(ctx, code)
+		if err != nil {
+			return nil, err
+		}
+		if to.Code == from.Code {
+			if sub.PendingEdition == "" {
+				return nil, ErrSameEdition
+			}
+			sub.PendingEdition = "" // keep the current edition: the pending downgrade is dropped
+			return nil, nil
+		}
+		if to.Currency != from.Currency {
+			return nil, ErrCurrencyMismatch
+		}
+		now := s.cfg.Now()
+		data := contracts.SubscriptionEditionChangedData{TenantID: tenant.String(), SubscriptionID: string(sub.ID),
+			FromEdition: from.Code, ToEdition: to.Code, Currency: to.Currency}
+		var evs []events.Event
+		if to.Rank > from.Rank {
+			data.EffectiveAt = now
+			if sub.Status != StatusTrial {
+				data.ProrationMinor = Prorate(from.PriceMinor, to.PriceMinor, sub.PeriodStart, sub.PeriodEnd, now)
+			}
+			if data.ProrationMinor > 0 {
+				inv, err := s.issue(ctx, tx, tenant, to.Currency, now, sub.PeriodEnd, []InvoiceLine{{
+					Description: fmt.Sprintf("Upgrade %s to %s, prorated to %s", from.Name, to.Name, sub.PeriodEnd.Format(time.DateOnly)),
+					Quantity:    1, UnitMinor: data.ProrationMinor}}, meta)
+				if err != nil {
+					return nil, err
+				}
+				evs = append(evs, inv)
+			}
+			sub.EditionCode, sub.PendingEdition = to.Code, ""
+		} else {
+			data.EffectiveAt = sub.PeriodEnd
+			sub.PendingEdition = to.Code
+		}
+		ev, err := events.New(service, contracts.SubscriptionEditionChanged, string(sub.ID), tenant.String(), data, meta)
+		if err != nil {
+			return nil, err
+		}
+		return append([]events.Event{ev}, evs...), nil
+	})
+}
+
+// ---- invoices ----
+
+// Invoices returns a page of the tenant's invoices (id order, after the cursor), without lines.
+func (s *Service) Invoices(ctx context.Context, c Caller, tenant tenancy.TenantID, after InvoiceID, limit int) ([]Invoice, error) {
+	if err := c.Reaches(tenant); err != nil {
+		return nil, err
+	}
+	var out []Invoice
+	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		var err error
+		out, err = tx.Invoices(ctx, after, limit)
+		return err
+	})
+	return out, err
+}
+
+// Invoice returns the tenant's invoice with its lines, or ErrInvoiceNotFound.
+func (s *Service) Invoice(ctx context.Context, c Caller, tenant tenancy.TenantID, id InvoiceID) (Invoice, error) {
+	if err := c.Reaches(tenant); err != nil {
+		return Invoice{}, err
+	}
+	var out Invoice
+	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		var err error
+		out, err = tx.Invoice(ctx, id)
+		return err
+	})
+	return out, err
+}
+
+// RecordUsage records a metered quantity for the tenant, idempotent on u.ID: false when that id
+// was recorded already (the first record stands). No route exposes it yet.
+func (s *Service) RecordUsage(ctx context.Context, tenant tenancy.TenantID, u UsageRecord) (bool, error) {
+	if u.Quantity < 0 {
+		return false, invalid("quantity must not be negative")
+	}
+	if u.RecordedAt.IsZero() {
+		u.RecordedAt = s.cfg.Now()
+	}
+	var fresh bool
+	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		var err error
+		fresh, err = tx.RecordUsage(ctx, u)
+		return err
+	})
+	return fresh, err
+}

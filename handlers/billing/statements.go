@@ -1,0 +1,59 @@
+package billing
+
+// statements is one engine's SQL for the billing store: every statement store.go sends, the same
+// fields for each engine, so the store's Go is written once. The engines' sets are pgStatements
+// (statements_postgres.go) and msStatements (statements_sqlserver.go); those files hold SQL only.
+//
+// Each field's comment gives its parameters, in order, and the columns it returns. Both engines
+// take the same parameters in the same order: times in UTC, ids as canonical lowercase text (the
+// tenant first; row-level security checks it again), nullable values as sql.Null*. Statements
+// that read an edition return editionColumns (code, name, price minor, currency, period months,
+// trial days, rank, entitlements JSON text, version, updated at); a subscription
+// subscriptionColumns (id, edition code, status, trial ends at, period start, period end, pending
+// edition or ”, cancelled at, cancel reason or ”, version, created at, updated at); an invoice
+// invoiceColumns (id, number, status, currency, total minor, period start, period end, created
+// at, issued at, paid at, voided at). TestSQLServerQueries walks the struct.
+type statements struct {
+	// editions: → editionColumns of every edition, by rank then code.
+	editions string
+	// edition: code → editionColumns.
+	edition string
+
+	// liveSubscription: tenant → subscriptionColumns of its subscription that is not Cancelled.
+	liveSubscription string
+	// subscription: tenant, id → subscriptionColumns.
+	subscription string
+	// lockSubscription: tenant, id → subscriptionColumns, locking the row until the transaction ends.
+	lockSubscription string
+	// listSubscriptions: tenant → subscriptionColumns of every subscription, newest first.
+	listSubscriptions string
+	// insertSubscription: tenant, id, edition code, status, trial ends at, period start, period
+	// end, created at (= updated at), version.
+	insertSubscription string
+	// updateSubscription: tenant, id, edition code, status, period start, period end, pending
+	// edition (nullable), cancelled at, cancel reason (nullable), version, updated at.
+	updateSubscription string
+
+	// insertUsage: tenant, usage id, metric, quantity, period start, recorded at. Inserts nothing
+	// (0 rows affected, no error) when the usage id is recorded already.
+	insertUsage string
+	// usage: tenant, usage id → metric, quantity, period start, recorded at.
+	usage string
+
+	// countInvoices: tenant → the number of the tenant's invoices.
+	countInvoices string
+	// insertInvoice: tenant, id, number, status, currency, total minor, period start, period end,
+	// created at.
+	insertInvoice string
+	// insertLine: tenant, invoice id, line no, description, quantity, unit minor, amount minor.
+	insertLine string
+	// setInvoiceStatus: tenant, id, status, issued at, paid at, voided at (nullable times).
+	setInvoiceStatus string
+	// invoice: tenant, id → invoiceColumns.
+	invoice string
+	// invoiceLines: tenant, id → line no, description, quantity, unit minor, amount minor, by line no.
+	invoiceLines string
+	// listInvoices: tenant, after (canonical id text; the zero UUID for the first page), limit →
+	// invoiceColumns of up to limit invoices with a greater id, in id order.
+	listInvoices string
+}

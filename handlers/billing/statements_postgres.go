@@ -1,0 +1,42 @@
+package billing
+
+// pgEditionCols, pgSubscriptionCols and pgInvoiceCols are editionColumns, subscriptionColumns and
+// invoiceColumns (statements.go) in PostgreSQL.
+const (
+	pgEditionCols      = `code, name, price_minor, currency, period_months, trial_days, rank, entitlements::text, version, updated_at`
+	pgSubscriptionCols = `subscription_id::text, edition_code, status, trial_ends_at, period_start, period_end,
+		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, ''), version, created_at, updated_at`
+	pgInvoiceCols = `invoice_id::text, number, status, currency, total_minor, period_start, period_end, created_at, issued_at, paid_at, voided_at`
+)
+
+// pgStatements is the whole of what the billing service asks of PostgreSQL.
+var pgStatements = statements{
+	editions: `SELECT ` + pgEditionCols + ` FROM editions ORDER BY rank, code`,
+	edition:  `SELECT ` + pgEditionCols + ` FROM editions WHERE code = $1`,
+
+	liveSubscription:  `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND status <> 'Cancelled'`,
+	subscription:      `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2`,
+	lockSubscription:  `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2 FOR UPDATE`,
+	listSubscriptions: `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 ORDER BY created_at DESC, subscription_id DESC`,
+	insertSubscription: `INSERT INTO subscriptions (tenant_id, subscription_id, edition_code, status, trial_ends_at, period_start,
+			period_end, created_at, updated_at, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)`,
+	updateSubscription: `UPDATE subscriptions SET edition_code = $3, status = $4, period_start = $5, period_end = $6,
+			pending_edition = $7, cancelled_at = $8, cancel_reason = $9, version = $10, updated_at = $11
+		WHERE tenant_id = $1 AND subscription_id = $2`,
+
+	insertUsage: `INSERT INTO usage_records (tenant_id, usage_id, metric, quantity, period_start, recorded_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, usage_id) DO NOTHING`,
+	usage: `SELECT metric, quantity, period_start, recorded_at FROM usage_records WHERE tenant_id = $1 AND usage_id = $2`,
+
+	countInvoices: `SELECT count(*) FROM invoices WHERE tenant_id = $1`,
+	insertInvoice: `INSERT INTO invoices (tenant_id, invoice_id, number, status, currency, total_minor, period_start, period_end, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	insertLine: `INSERT INTO invoice_lines (tenant_id, invoice_id, line_no, description, quantity, unit_minor, amount_minor)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	setInvoiceStatus: `UPDATE invoices SET status = $3, issued_at = $4, paid_at = $5, voided_at = $6
+		WHERE tenant_id = $1 AND invoice_id = $2`,
+	invoice:      `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id = $2`,
+	invoiceLines: `SELECT line_no, description, quantity, unit_minor, amount_minor FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_no`,
+	listInvoices: `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id > $2::uuid ORDER BY invoice_id LIMIT $3`,
+}

@@ -1,0 +1,48 @@
+package billing
+
+// Azure SQL (SQL Server): the same statements as statements_postgres.go, in T-SQL. Written and
+// reviewed; not run on these machines (no SQL Server): TestSQLServerQueries checks them without a
+// server, TestSQLServerStore_Conformance runs them where SPINE_TEST_SQLSERVER_URL names one. Ids
+// are read through the persisted canonical text columns (subscription_key, invoice_key); FOR
+// UPDATE is WITH (UPDLOCK, ROWLOCK, HOLDLOCK); times travel in UTC (see identity's set).
+
+const (
+	msEditionCols      = `code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at`
+	msSubscriptionCols = `subscription_key, edition_code, status, trial_ends_at, period_start, period_end,
+		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, N''), version, created_at, updated_at`
+	msInvoiceCols = `invoice_key, number, status, currency, total_minor, period_start, period_end, created_at, issued_at, paid_at, voided_at`
+)
+
+// msStatements is the whole of what the billing service asks of Azure SQL.
+var msStatements = statements{
+	editions: `SELECT ` + msEditionCols + ` FROM dbo.editions ORDER BY rank, code`,
+	edition:  `SELECT ` + msEditionCols + ` FROM dbo.editions WHERE code = @p1`,
+
+	liveSubscription:  `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND status <> 'Cancelled'`,
+	subscription:      `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	lockSubscription:  `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	listSubscriptions: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 ORDER BY created_at DESC, subscription_key DESC`,
+	insertSubscription: `INSERT INTO dbo.subscriptions (tenant_id, subscription_id, edition_code, status, trial_ends_at, period_start,
+			period_end, created_at, updated_at, version)
+		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p8, @p9)`,
+	updateSubscription: `UPDATE dbo.subscriptions SET edition_code = @p3, status = @p4, period_start = @p5, period_end = @p6,
+			pending_edition = @p7, cancelled_at = @p8, cancel_reason = @p9, version = @p10, updated_at = @p11
+		WHERE tenant_id = @p1 AND subscription_id = @p2`,
+
+	// HOLDLOCK on the key's range makes a concurrent insert of the same id wait and then insert nothing.
+	insertUsage: `INSERT INTO dbo.usage_records (tenant_id, usage_id, metric, quantity, period_start, recorded_at)
+		SELECT @p1, @p2, @p3, @p4, @p5, @p6
+		WHERE NOT EXISTS (SELECT 1 FROM dbo.usage_records WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND usage_id = @p2)`,
+	usage: `SELECT metric, quantity, period_start, recorded_at FROM dbo.usage_records WHERE tenant_id = @p1 AND usage_id = @p2`,
+
+	countInvoices: `SELECT COUNT(*) FROM dbo.invoices WHERE tenant_id = @p1`,
+	insertInvoice: `INSERT INTO dbo.invoices (tenant_id, invoice_id, number, status, currency, total_minor, period_start, period_end, created_at)
+		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9)`,
+	insertLine: `INSERT INTO dbo.invoice_lines (tenant_id, invoice_id, line_no, description, quantity, unit_minor, amount_minor)
+		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7)`,
+	setInvoiceStatus: `UPDATE dbo.invoices SET status = @p3, issued_at = @p4, paid_at = @p5, voided_at = @p6
+		WHERE tenant_id = @p1 AND invoice_id = @p2`,
+	invoice:      `SELECT ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_id = @p2`,
+	invoiceLines: `SELECT line_no, description, quantity, unit_minor, amount_minor FROM dbo.invoice_lines WHERE tenant_id = @p1 AND invoice_id = @p2 ORDER BY line_no`,
+	listInvoices: `SELECT TOP (@p3) ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_key > @p2 ORDER BY invoice_key`,
+}

@@ -1,0 +1,351 @@
+package billing
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// Store is the billing service's persistence on either engine: each method is written once, here,
+// and sends its engine's statements (statements.go; pgStatements or msStatements).
+//
+// The service's rules run inside the store's transactions: Write and Read hand a closure a Tx, a
+// transaction in the row-level-security scope given, whose methods are the service's statements
+// for one tenant. Events go to the outbox through the same transaction. Times go in UTC, ids as
+// canonical text, nullable values as sql.Null*.
+//
+// The store has no method that deletes an invoice, a line or a usage record, and the runtime
+// role could not run one (migrations: no DELETE grant).
+type Store struct {
+	db *sqlstore.DB
+	q  *statements
+}
+
+// NewStore returns the store over db (the runtime role's connection), with the statements of
+// db's engine.
+func NewStore(db *sqlstore.DB) *Store {
+	q := &pgStatements
+	if db.Dialect == sqlstore.SQLServer {
+		q = &msStatements
+	}
+	return &Store{db: db, q: q}
+}
+
+// DB is the store's database.
+func (s *Store) DB() *sqlstore.DB { return s.db }
+
+// Tx is one transaction of the store, working on one tenant's rows.
+type Tx struct {
+	*sqlstore.Tx
+	q      *statements
+	tenant string
+}
+
+// Write runs fn in a transaction in scope sc working on tenant's rows; it commits when fn returns
+// nil. fn may run more than once (serialization retries).
+func (s *Store) Write(ctx context.Context, sc sqlstore.Scope, tenant tenancy.TenantID, fn func(*Tx) error) error {
+	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		return fn(&Tx{Tx: tx, q: s.q, tenant: tenant.String()})
+	})
+}
+
+// Read is Write in a read-only transaction.
+func (s *Store) Read(ctx context.Context, sc sqlstore.Scope, tenant tenancy.TenantID, fn func(*Tx) error) error {
+	return s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		return fn(&Tx{Tx: tx, q: s.q, tenant: tenant.String()})
+	})
+}
+
+// Bind returns the store's Tx over an open transaction (a consumer's).
+func (s *Store) Bind(tx *sqlstore.Tx, tenant tenancy.TenantID) *Tx {
+	return &Tx{Tx: tx, q: s.q, tenant: tenant.String()}
+}
+
+// Editions returns the catalog, by rank then code (platform-level rows: any scope reads them).
+func (s *Store) Editions(ctx context.Context) ([]Edition, error) {
+	var out []Edition
+	err := s.db.InReadTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q.editions)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanEdition(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// Edition returns the edition with this code, or ErrEditionNotFound.
+func (s *Store) Edition(ctx context.Context, code string) (Edition, error) {
+	var e Edition
+	err := s.db.InReadTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error {
+		var err error
+		e, err = scanEdition(tx.QueryRowContext(ctx, s.q.edition, code))
+		return err
+	})
+	return e, err
+}
+
+// Edition returns the edition with this code in the transaction, or ErrEditionNotFound.
+func (tx *Tx) Edition(ctx context.Context, code string) (Edition, error) {
+	return scanEdition(tx.QueryRowContext(ctx, tx.q.edition, code))
+}
+
+// ---- subscriptions ----
+
+// LiveSubscription returns the tenant's subscription that is not Cancelled, or ErrNoSubscription.
+func (tx *Tx) LiveSubscription(ctx context.Context) (Subscription, error) {
+	s, err := scanSubscription(tx.QueryRowContext(ctx, tx.q.liveSubscription, tx.tenant))
+	if errors.Is(err, ErrSubscriptionNotFound) {
+		return s, ErrNoSubscription
+	}
+	return s, err
+}
+
+// Subscription returns the subscription, or ErrSubscriptionNotFound.
+func (tx *Tx) Subscription(ctx context.Context, id SubscriptionID) (Subscription, error) {
+	return scanSubscription(tx.QueryRowContext(ctx, tx.q.subscription, tx.tenant, string(id)))
+}
+
+// LockSubscription returns the subscription locked until the transaction ends, or
+// ErrSubscriptionNotFound.
+func (tx *Tx) LockSubscription(ctx context.Context, id SubscriptionID) (Subscription, error) {
+	return scanSubscription(tx.QueryRowContext(ctx, tx.q.lockSubscription, tx.tenant, string(id)))
+}
+
+// Subscriptions returns every subscription of the tenant, newest first.
+func (tx *Tx) Subscriptions(ctx context.Context) ([]Subscription, error) {
+	rows, err := tx.QueryContext(ctx, tx.q.listSubscriptions, tx.tenant)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Subscription{}
+	for rows.Next() {
+		s, err := scanSubscription(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// InsertSubscription inserts s; ErrSubscriptionExists when the tenant has a live one already.
+func (tx *Tx) InsertSubscription(ctx context.Context, s Subscription) error {
+	_, err := tx.ExecContext(ctx, tx.q.insertSubscription, tx.tenant, string(s.ID), s.EditionCode, string(s.Status),
+		nullTime(s.TrialEndsAt), s.PeriodStart.UTC(), s.PeriodEnd.UTC(), s.CreatedAt.UTC(), s.Version)
+	if err != nil && sqlstore.Constraint(sqlstore.Translate(tx.Dialect, err)) == "subscriptions_live" {
+		return ErrSubscriptionExists
+	}
+	return err
+}
+
+// UpdateSubscription writes s's changeable columns.
+func (tx *Tx) UpdateSubscription(ctx context.Context, s Subscription) error {
+	return tx.execOne(ctx, ErrSubscriptionNotFound, tx.q.updateSubscription, tx.tenant, string(s.ID), s.EditionCode,
+		string(s.Status), s.PeriodStart.UTC(), s.PeriodEnd.UTC(), nullString(s.PendingEdition), nullTime(s.CancelledAt),
+		nullString(s.CancelReason), s.Version, s.UpdatedAt.UTC())
+}
+
+// ---- usage ----
+
+// RecordUsage inserts u; false (and no error) when its id was recorded already.
+func (tx *Tx) RecordUsage(ctx context.Context, u UsageRecord) (bool, error) {
+	res, err := tx.ExecContext(ctx, tx.q.insertUsage, tx.tenant, u.ID, u.Metric, u.Quantity, u.PeriodStart.UTC(), u.RecordedAt.UTC())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// Usage returns the usage record, or sqlstore.ErrNotFound.
+func (tx *Tx) Usage(ctx context.Context, id string) (UsageRecord, error) {
+	u := UsageRecord{ID: id}
+	err := tx.QueryRowContext(ctx, tx.q.usage, tx.tenant, id).Scan(&u.Metric, &u.Quantity, &u.PeriodStart, &u.RecordedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, sqlstore.ErrNotFound
+	}
+	u.PeriodStart, u.RecordedAt = u.PeriodStart.UTC(), u.RecordedAt.UTC()
+	return u, err
+}
+
+// ---- invoices ----
+
+// CountInvoices returns how many invoices the tenant has (numbering).
+func (tx *Tx) CountInvoices(ctx context.Context) (int64, error) {
+	var n int64
+	err := tx.QueryRowContext(ctx, tx.q.countInvoices, tx.tenant).Scan(&n)
+	return n, err
+}
+
+// InsertInvoice inserts inv as a Draft with its lines (the total is the lines' sum).
+func (tx *Tx) InsertInvoice(ctx context.Context, inv Invoice) error {
+	if _, err := tx.ExecContext(ctx, tx.q.insertInvoice, tx.tenant, string(inv.ID), inv.Number, string(InvoiceDraft),
+		inv.Currency, inv.TotalMinor, inv.PeriodStart.UTC(), inv.PeriodEnd.UTC(), inv.CreatedAt.UTC()); err != nil {
+		return err
+	}
+	for _, l := range inv.Lines {
+		if _, err := tx.ExecContext(ctx, tx.q.insertLine, tx.tenant, string(inv.ID), l.No, l.Description, l.Quantity,
+			l.UnitMinor, l.AmountMinor); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetInvoiceStatus moves the invoice to inv.Status with its times (the database refuses an
+// illegal move and any change of an issued invoice's money).
+func (tx *Tx) SetInvoiceStatus(ctx context.Context, inv Invoice) error {
+	return tx.execOne(ctx, ErrInvoiceNotFound, tx.q.setInvoiceStatus, tx.tenant, string(inv.ID), string(inv.Status),
+		nullTime(inv.IssuedAt), nullTime(inv.PaidAt), nullTime(inv.VoidedAt))
+}
+
+// Invoice returns the invoice with its lines, or ErrInvoiceNotFound.
+func (tx *Tx) Invoice(ctx context.Context, id InvoiceID) (Invoice, error) {
+	inv, err := scanInvoice(tx.QueryRowContext(ctx, tx.q.invoice, tx.tenant, string(id)))
+	if err != nil {
+		return inv, err
+	}
+	rows, err := tx.QueryContext(ctx, tx.q.invoiceLines, tx.tenant, string(id))
+	if err != nil {
+		return inv, err
+	}
+	defer rows.Close()
+	inv.Lines = []InvoiceLine{}
+	for rows.Next() {
+		var l InvoiceLine
+		if err := rows.Scan(&l.No, &l.Description, &l.Quantity, &l.UnitMinor, &l.AmountMinor); err != nil {
+			return inv, err
+		}
+		inv.Lines = append(inv.Lines, l)
+	}
+	return inv, rows.Err()
+}
+
+// Invoices returns up to limit invoices with an id greater than after ("" for the first page), in
+// id order, without their lines.
+func (tx *Tx) Invoices(ctx context.Context, after InvoiceID, limit int) ([]Invoice, error) {
+	if after == "" {
+		after = zeroID
+	}
+	rows, err := tx.QueryContext(ctx, tx.q.listInvoices, tx.tenant, string(after), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Invoice{}
+	for rows.Next() {
+		inv, err := scanInvoice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inv)
+	}
+	return out, rows.Err()
+}
+
+// ---- scanning ----
+
+const zeroID = "00000000-0000-0000-0000-000000000000"
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanEdition(r rowScanner) (Edition, error) {
+	var e Edition
+	var ent string
+	err := r.Scan(&e.Code, &e.Name, &e.PriceMinor, &e.Currency, &e.PeriodMonths, &e.TrialDays, &e.Rank, &ent, &e.Version, &e.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Edition{}, ErrEditionNotFound
+	}
+	if err != nil {
+		return Edition{}, err
+	}
+	if e.Entitlements, err = parseEntitlements([]byte(ent)); err != nil {
+		return Edition{}, fmt.Errorf("edition %s: %w", e.Code, err)
+	}
+	e.UpdatedAt = e.UpdatedAt.UTC()
+	return e, nil
+}
+
+func scanSubscription(r rowScanner) (Subscription, error) {
+	var s Subscription
+	var id, status string
+	var trial, cancelled sql.NullTime
+	err := r.Scan(&id, &s.EditionCode, &status, &trial, &s.PeriodStart, &s.PeriodEnd, &s.PendingEdition, &cancelled,
+		&s.CancelReason, &s.Version, &s.CreatedAt, &s.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscription{}, ErrSubscriptionNotFound
+	}
+	if err != nil {
+		return Subscription{}, err
+	}
+	s.ID, s.Status = SubscriptionID(id), Status(status)
+	s.TrialEndsAt, s.CancelledAt = ptrUTC(trial), ptrUTC(cancelled)
+	s.PeriodStart, s.PeriodEnd = s.PeriodStart.UTC(), s.PeriodEnd.UTC()
+	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	return s, nil
+}
+
+func scanInvoice(r rowScanner) (Invoice, error) {
+	var inv Invoice
+	var id, status string
+	var issued, paid, voided sql.NullTime
+	err := r.Scan(&id, &inv.Number, &status, &inv.Currency, &inv.TotalMinor, &inv.PeriodStart, &inv.PeriodEnd,
+		&inv.CreatedAt, &issued, &paid, &voided)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Invoice{}, ErrInvoiceNotFound
+	}
+	if err != nil {
+		return Invoice{}, err
+	}
+	inv.ID, inv.Status = InvoiceID(id), InvoiceStatus(status)
+	inv.PeriodStart, inv.PeriodEnd, inv.CreatedAt = inv.PeriodStart.UTC(), inv.PeriodEnd.UTC(), inv.CreatedAt.UTC()
+	inv.IssuedAt, inv.PaidAt, inv.VoidedAt = ptrUTC(issued), ptrUTC(paid), ptrUTC(voided)
+	return inv, nil
+}
+
+// execOne runs a statement that must change one row; none is notFound.
+func (tx *Tx) execOne(ctx context.Context, notFound error, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return notFound
+	}
+	return nil
+}
+
+func ptrUTC(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: t.UTC(), Valid: true}
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
