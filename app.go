@@ -21,6 +21,7 @@ import (
 
 	"spine/handlers/audit"
 	authzserver "spine/handlers/authz"
+	"spine/handlers/billing"
 	"spine/handlers/identity"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
@@ -30,6 +31,7 @@ import (
 	"spine/shared/bus"
 	"spine/shared/cache"
 	"spine/shared/config"
+	"spine/shared/entitlements"
 	"spine/shared/functions"
 	"spine/shared/httpx"
 	"spine/shared/kit"
@@ -65,6 +67,7 @@ var modules = []kit.Module{
 	identity.Module,
 	authzserver.Module,
 	audit.Module,
+	billing.Module,
 }
 
 // moduleNames are the services the binary can serve (SPINE_SERVICES picks among them).
@@ -190,9 +193,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 
 	// Every enabled module, in the list's order; the tenant directory forwards to whichever
 	// module provides it, so the order of the list does not decide who may ask.
-	dir, perms, users := &lateDirectory{}, &latePermissions{}, &lateUsers{}
+	dir, perms, users, ents := &lateDirectory{}, &latePermissions{}, &lateUsers{}, &lateEntitlements{}
 	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
-		Users: users, Catalog: kit.CatalogOf(modules)}
+		Users: users, Entitlements: ents, Catalog: kit.CatalogOf(modules)}
 	var svcs []kit.Service
 	mappers := []problem.Mapper{}
 	for _, m := range modules {
@@ -214,6 +217,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 		}
 		if p, ok := svc.(kit.UsersProvider); ok {
 			users.set(p.Users())
+		}
+		if p, ok := svc.(kit.EntitlementsProvider); ok {
+			ents.set(p.Entitlements())
 		}
 		if p, ok := svc.(kit.KeysProvider); ok && tokenKeys != nil {
 			tokenKeys.set(p.TokenKeys())
@@ -489,6 +495,34 @@ func (l *latePermissions) Effective(ctx context.Context, tenant tenancy.TenantID
 		return nil, errNoPermissions
 	}
 	return b.Effective(ctx, tenant, user)
+}
+
+// lateEntitlements is the entitlements question handed to every module: it forwards to the module
+// that provides it (billing), like lateDirectory.
+type lateEntitlements struct{ e atomic.Pointer[entsBox] }
+
+type entsBox struct{ entitlements.Source }
+
+func (l *lateEntitlements) set(e entitlements.Source) { l.e.Store(&entsBox{e}) }
+
+var errNoEntitlements = errors.New("entitlements: no service answers entitlements (billing is not enabled)")
+
+// Of implements entitlements.Source.
+func (l *lateEntitlements) Of(ctx context.Context, tenant tenancy.TenantID) (entitlements.Entitlements, error) {
+	b := l.e.Load()
+	if b == nil {
+		return entitlements.Entitlements{}, errNoEntitlements
+	}
+	return b.Of(ctx, tenant)
+}
+
+// Edition implements entitlements.Source.
+func (l *lateEntitlements) Edition(ctx context.Context, code string) (entitlements.Entitlements, error) {
+	b := l.e.Load()
+	if b == nil {
+		return entitlements.Entitlements{}, errNoEntitlements
+	}
+	return b.Edition(ctx, code)
 }
 
 // lateUsers is the sign-in question handed to every module: it forwards to the module that

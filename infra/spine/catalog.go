@@ -55,8 +55,8 @@ var catalog = []Service{
 	},
 	{
 		Name: "billing", Classification: ClassConfidential,
-		Publishes: []string{"SubscriptionActivated", "SubscriptionCancelled"},
-		// Open a trial subscription for a new tenant; close it on decommission.
+		Publishes: []string{"SubscriptionActivated", "SubscriptionCancelled", "SubscriptionEditionChanged", "InvoiceIssued"},
+		// Open a trial subscription for a new tenant; cancel it on decommission (money records stay).
 		Consumes: []string{"TenantRegistered", "TenantDecommissioned"},
 	},
 	{
