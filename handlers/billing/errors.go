@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"spine/shared/entitlements"
 	"spine/shared/httpx"
 	"spine/shared/problem"
 )
@@ -41,7 +42,7 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusNotFound, "subscription-not-found", "No subscription with this id is visible to the caller.")
 	case errors.Is(err, ErrInvoiceNotFound):
 		return problem.New(http.StatusNotFound, "invoice-not-found", "No invoice with this id is visible to the caller.")
-	case errors.Is(err, ErrNoSubscription):
+	case errors.Is(err, ErrNoSubscription), errors.Is(err, entitlements.ErrUnknownTenant):
 		return problem.New(http.StatusNotFound, "no-subscription", "The tenant has no subscription that is not cancelled.")
 	case errors.Is(err, ErrSubscriptionExists):
 		return problem.New(http.StatusConflict, "subscription-exists", "The tenant has a subscription that is not cancelled; change or cancel it.")
