@@ -1,0 +1,158 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// runStoreConformance runs the store's behaviour that the service relies on against a store of
+// either engine (PostgreSQL here; SQL Server where a server is named). Each subtest works in
+// tenants of its own.
+func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 5, 1, 12, 0, 0, 123456000, time.UTC)
+	write := func(t *testing.T, s *Store, tenant tenancy.TenantID, fn func(*Tx) error) {
+		t.Helper()
+		if err := s.Write(ctx, sqlstore.TenantScope(tenant), tenant, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("editions: the seeded catalog by rank, one by code, unknown is ErrEditionNotFound", func(t *testing.T) {
+		s := newStore(t)
+		es, err := s.Editions(ctx)
+		if err != nil || len(es) != 3 || es[0].Code != "free" || es[2].Code != "enterprise" || es[1].PriceMinor != 4900 || es[1].Currency != "EUR" {
+			t.Fatalf("%+v %v", es, err)
+		}
+		if _, err := s.Edition(ctx, "platinum"); !errors.Is(err, ErrEditionNotFound) {
+			t.Errorf("unknown: %v", err)
+		}
+	})
+
+	t.Run("subscriptions: read back exactly, one live per tenant, update, list", func(t *testing.T) {
+		s := newStore(t)
+		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
+		trial := at.AddDate(0, 0, 14)
+		sub := Subscription{ID: SubscriptionID(newID()), EditionCode: "standard", Status: StatusTrial, TrialEndsAt: &trial,
+			PeriodStart: at, PeriodEnd: trial, Version: 1, CreatedAt: at, UpdatedAt: at}
+		write(t, s, a, func(tx *Tx) error { return tx.InsertSubscription(ctx, sub) })
+		second := sub
+		second.ID = SubscriptionID(newID())
+		err := s.Write(ctx, sqlstore.TenantScope(a), a, func(tx *Tx) error { return tx.InsertSubscription(ctx, second) })
+		if !errors.Is(err, ErrSubscriptionExists) {
+			t.Fatalf("second live subscription: %v", err)
+		}
+		write(t, s, b, func(tx *Tx) error { return tx.InsertSubscription(ctx, second) }) // another tenant may
+		write(t, s, a, func(tx *Tx) error {
+			got, err := tx.LockSubscription(ctx, sub.ID)
+			if err != nil {
+				return err
+			}
+			if got.ID != sub.ID || got.Status != StatusTrial || got.TrialEndsAt == nil || !got.TrialEndsAt.Equal(trial) ||
+				!got.PeriodStart.Equal(at) || got.PendingEdition != "" || got.CancelledAt != nil {
+				t.Errorf("read back %+v", got)
+			}
+			now := at.Add(time.Hour)
+			got.Status, got.PendingEdition, got.CancelledAt, got.CancelReason, got.Version, got.UpdatedAt = StatusCancelled, "free", &now, "why", 2, now
+			return tx.UpdateSubscription(ctx, got)
+		})
+		write(t, s, a, func(tx *Tx) error {
+			if _, err := tx.LiveSubscription(ctx); !errors.Is(err, ErrNoSubscription) {
+				t.Errorf("live after cancel: %v", err)
+			}
+			list, err := tx.Subscriptions(ctx)
+			if err != nil || len(list) != 1 || list[0].CancelReason != "why" || list[0].PendingEdition != "free" || list[0].Version != 2 {
+				t.Errorf("list %+v %v", list, err)
+			}
+			// Cancelled, the tenant may have a live one again.
+			return tx.InsertSubscription(ctx, second)
+		})
+		err = s.Write(ctx, sqlstore.TenantScope(a), a, func(tx *Tx) error {
+			_, err := tx.Subscription(ctx, SubscriptionID(newID()))
+			return err
+		})
+		if !errors.Is(err, ErrSubscriptionNotFound) {
+			t.Errorf("unknown subscription: %v", err)
+		}
+	})
+
+	t.Run("usage: idempotent on the usage id", func(t *testing.T) {
+		s := newStore(t)
+		a := tenancy.NewTenantID()
+		u := UsageRecord{ID: newID(), Metric: "api.requests", Quantity: 7, PeriodStart: at, RecordedAt: at}
+		var first, again bool
+		write(t, s, a, func(tx *Tx) error {
+			var err error
+			first, err = tx.RecordUsage(ctx, u)
+			return err
+		})
+		u2 := u
+		u2.Quantity = 99
+		write(t, s, a, func(tx *Tx) error {
+			var err error
+			again, err = tx.RecordUsage(ctx, u2)
+			return err
+		})
+		write(t, s, a, func(tx *Tx) error {
+			got, err := tx.Usage(ctx, u.ID)
+			if err != nil || got.Quantity != 7 || got.Metric != "api.requests" || !got.PeriodStart.Equal(at) {
+				t.Errorf("usage %+v %v", got, err)
+			}
+			return nil
+		})
+		if !first || again {
+			t.Errorf("first %v, again %v", first, again)
+		}
+	})
+
+	t.Run("invoices: lines, issue, list pages in id order", func(t *testing.T) {
+		s := newStore(t)
+		a := tenancy.NewTenantID()
+		var made []InvoiceID
+		for i := range 3 {
+			inv := Invoice{ID: InvoiceID(newID()), Number: "INV-00000" + string(rune('1'+i)), Currency: "EUR", TotalMinor: 300,
+				PeriodStart: at, PeriodEnd: at.AddDate(0, 1, 0), CreatedAt: at,
+				Lines: []InvoiceLine{{No: 1, Description: "a", Quantity: 1, UnitMinor: 100, AmountMinor: 100}, {No: 2, Description: "b", Quantity: 2, UnitMinor: 100, AmountMinor: 200}}}
+			write(t, s, a, func(tx *Tx) error {
+				if err := tx.InsertInvoice(ctx, inv); err != nil {
+					return err
+				}
+				inv.Status, inv.IssuedAt = InvoiceIssued, &at
+				return tx.SetInvoiceStatus(ctx, inv)
+			})
+			made = append(made, inv.ID)
+		}
+		write(t, s, a, func(tx *Tx) error {
+			n, err := tx.CountInvoices(ctx)
+			if err != nil || n != 3 {
+				t.Errorf("count %d %v", n, err)
+			}
+			got, err := tx.Invoice(ctx, made[1])
+			if err != nil || got.Status != InvoiceIssued || got.TotalMinor != 300 || len(got.Lines) != 2 || got.Lines[1].AmountMinor != 200 || got.IssuedAt == nil {
+				t.Errorf("invoice %+v %v", got, err)
+			}
+			p1, err := tx.Invoices(ctx, "", 2)
+			if err != nil || len(p1) != 2 || p1[0].ID != made[0] || p1[1].ID != made[1] {
+				t.Errorf("page 1 %+v %v", p1, err)
+			}
+			p2, err := tx.Invoices(ctx, p1[1].ID, 2)
+			if err != nil || len(p2) != 1 || p2[0].ID != made[2] {
+				t.Errorf("page 2 %+v %v", p2, err)
+			}
+			if _, err := tx.Invoice(ctx, InvoiceID(newID())); !errors.Is(err, ErrInvoiceNotFound) {
+				t.Errorf("unknown invoice: %v", err)
+			}
+			return nil
+		})
+	})
+}
+
+func TestStore_Conformance(t *testing.T) {
+	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
+	runStoreConformance(t, func(t *testing.T) *Store { return NewStore(rt) })
+}
