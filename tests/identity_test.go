@@ -117,9 +117,10 @@ func TestIdentity_ProvisionedTenantGetsRolesAndOwner_AcceptThenAllowed(t *testin
 	}
 	eventually(t, "the owner disabled", func() bool { return !check("role.manage") })
 
-	// The audit trail: tenants' and identity's events, each exactly once.
+	// The audit trail: tenants', identity's and billing's events, each exactly once (billing: the
+	// registration's trial subscription emits nothing; the decommissioning cancels it).
 	want := map[string]int{"TenantRegistered": 1, "TenantProvisioned": 1, "TenantSuspended": 1, "TenantDecommissioned": 1,
-		"UserInvited": 2, "RoleAssigned": 1, "UserActivated": 1, "UserDisabled": 1}
+		"UserInvited": 2, "RoleAssigned": 1, "UserActivated": 1, "UserDisabled": 1, "SubscriptionCancelled": 1}
 	total := 0
 	for _, n := range want {
 		total += n
