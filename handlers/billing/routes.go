@@ -124,7 +124,7 @@ func toInvoiceJSON(inv Invoice, withLines bool) invoiceJSON {
 	if withLines {
 		ls := make([]lineJSON, len(inv.Lines))
 		for i, l := range inv.Lines {
-			ls[i] = lineJSON{l.No, l.Description, l.Quantity, l.UnitMinor, l.AmountMinor}
+			ls[i] = lineJSON(l)
 		}
 		out.Lines = &ls
 	}
