@@ -423,3 +423,17 @@ func TestRoutes_401_WithoutAToken(t *testing.T) {
 		}
 	}
 }
+
+func TestSubscribe_201_IdempotencyKeyReplaysTheFirstAnswer(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	body := map[string]any{"editionCode": "standard"}
+	first := h.must(http.StatusCreated, "POST", "/api/subscriptions", f.admin, body, "Idempotency-Key", "sub-1")
+	again := h.must(http.StatusCreated, "POST", "/api/subscriptions", f.admin, body, "Idempotency-Key", "sub-1")
+	if string(first.Body) != string(again.Body) {
+		t.Fatalf("replay %s, first %s", again.Body, first.Body)
+	}
+	if r := h.do("POST", "/api/subscriptions", f.admin, map[string]any{"editionCode": "free"}, "Idempotency-Key", "sub-1"); r.Code != http.StatusUnprocessableEntity {
+		t.Errorf("reused key, other body: %d %s", r.Code, r.Body)
+	}
+}

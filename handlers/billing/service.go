@@ -9,6 +9,7 @@ import (
 	"spine/shared/cache"
 	"spine/shared/contracts"
 	"spine/shared/events"
+	"spine/shared/idempotency"
 	"spine/shared/ids"
 	"spine/shared/outbox"
 	"spine/shared/sqlstore"
@@ -113,6 +114,9 @@ func (s *Service) Subscribe(ctx context.Context, c Caller, tenant tenancy.Tenant
 	}
 	var out Subscription
 	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		if err := idempotency.Claim(ctx, tx.Tx); err != nil {
+			return err
+		}
 		var err error
 		out, err = s.subscribe(ctx, tx, tenant, code, events.MetaFrom(ctx))
 		return err
