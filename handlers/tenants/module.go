@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"slices"
 
 	"spine/shared/contracts"
 	"spine/shared/kit"
@@ -32,8 +33,14 @@ func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 				"container", ManifestContainer, "error", err)
 		}
 	}
+	// The editions on sale are billing's catalog when billing runs in this binary (asked through
+	// shared/entitlements, never by importing billing), else SPINE_TENANT_EDITIONS.
+	edition := EditionStep{Editions: d.Config.TenantEditions}
+	if slices.Contains(d.Config.Enabled, "billing") {
+		edition.Catalog = d.Entitlements
+	}
 	svc, err := NewService(storeFor(d.DB), d.Cache, []StepRunner{
-		EditionStep{Editions: d.Config.TenantEditions},
+		edition,
 		StorageStep{Blobs: d.Blobs},
 	}, ServiceConfig{CacheTTL: d.Config.CacheTTL, RetryAfter: d.Config.ProvisioningRetryAfter}, d.Log)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"spine/shared/blob"
+	"spine/shared/entitlements"
 )
 
 // StepRunner performs one named provisioning step. Run must be idempotent: a step can run more
@@ -34,20 +35,36 @@ func stepCode(err error) string {
 	return "step-error"
 }
 
-// EditionStep checks the tenant's edition against the editions on sale. Until billing serves its
-// catalog in-process, the list comes from the SPINE_TENANT_EDITIONS setting. A tenant registered
-// with an unknown edition fails here; PATCH its editionCode and provision again.
-type EditionStep struct{ Editions []string }
+// EditionStep checks the tenant's edition against the editions on sale: billing's edition catalog
+// (Catalog, entitlements.Source.Edition) when billing runs in the binary, otherwise the
+// SPINE_TENANT_EDITIONS setting (Editions). A tenant registered with an unknown edition fails here
+// (unknown-edition); PATCH its editionCode and provision again. A catalog that cannot answer fails
+// the step as catalog-unavailable, which a later provision retries.
+type EditionStep struct {
+	Catalog  entitlements.Source
+	Editions []string
+}
 
 // Name implements StepRunner.
 func (EditionStep) Name() string { return "edition" }
 
 // Run implements StepRunner.
-func (s EditionStep) Run(_ context.Context, t Tenant) error {
-	if !slices.Contains(s.Editions, string(t.EditionCode)) {
-		return codedError{"unknown-edition"}
+func (s EditionStep) Run(ctx context.Context, t Tenant) error {
+	if s.Catalog == nil {
+		if !slices.Contains(s.Editions, string(t.EditionCode)) {
+			return codedError{"unknown-edition"}
+		}
+		return nil
 	}
-	return nil
+	_, err := s.Catalog.Edition(ctx, string(t.EditionCode))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, entitlements.ErrUnknownEdition):
+		return codedError{"unknown-edition"}
+	default:
+		return codedError{"catalog-unavailable"}
+	}
 }
 
 // BlobWriter is the part of blob storage the storage step needs.
