@@ -23,8 +23,11 @@ const systemActor = "system:billing"
 //
 //   - TenantRegistered subscribes the tenant to the edition it registered with (a Trial when the
 //     edition has one). A tenant with a live subscription already keeps it (acknowledged, no
-//     second one). An edition unknown to the catalog fails the delivery (retried, then
-//     dead-lettered: the tenants service only accepts editions it knows).
+//     second one). An edition outside the catalog is acknowledged without effect: the tenants
+//     service's edition step refuses it too, and the subscription follows at TenantProvisioned,
+//     once the tenant's edition has been corrected and checked.
+//   - TenantProvisioned subscribes the tenant to its edition when it has no live subscription yet
+//     (its registration named an edition outside the catalog); otherwise nothing.
 //   - TenantDecommissioned cancels the live subscription (reason "tenant-decommissioned"); its
 //     invoices and usage stay (financial retention). None: acknowledged.
 func (s *Service) onTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Delivery) error {
@@ -34,6 +37,19 @@ func (s *Service) onTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Del
 	switch d.Event.Type {
 	case contracts.TenantRegistered:
 		var data contracts.TenantRegisteredData
+		if err := d.Data(&data); err != nil {
+			return err
+		}
+		_, err := s.subscribe(ctx, t, d.TenantID, data.EditionCode, meta)
+		switch {
+		case errors.Is(err, ErrSubscriptionExists):
+			return nil
+		case errors.Is(err, ErrEditionNotFound):
+			return fmt.Errorf("%w: edition %q is not in the catalog; the subscription waits for TenantProvisioned", bus.ErrSkip, data.EditionCode)
+		}
+		return err
+	case contracts.TenantProvisioned:
+		var data contracts.TenantProvisionedData
 		if err := d.Data(&data); err != nil {
 			return err
 		}

@@ -32,11 +32,41 @@ func TestOnTenantRegistered_TrialOnTheRequestedEditionOnce(t *testing.T) {
 	}
 }
 
-func TestOnTenantRegistered_FailsOnAnEditionOutsideTheCatalog(t *testing.T) {
+// A registration on an edition outside the catalog is acknowledged without a subscription; the
+// subscription follows at TenantProvisioned (the tenant's corrected, checked edition), once.
+func TestOnTenantRegistered_EditionOutsideTheCatalogWaitsForProvisioning(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
-	if err := h.deliver(f.id, contracts.TenantRegistered, contracts.TenantRegisteredData{TenantID: f.id.String(), EditionCode: "platinum"}); err == nil {
-		t.Fatal("an unknown edition was accepted")
+	if err := h.deliver(f.id, contracts.TenantRegistered, contracts.TenantRegisteredData{TenantID: f.id.String(), EditionCode: "platinum"}); err != nil {
+		t.Fatalf("an unknown edition failed the delivery: %v", err)
+	}
+	if r := h.do("GET", "/api/entitlements", f.reader, nil); r.Code != http.StatusNotFound {
+		t.Fatalf("subscribed to an unknown edition: %d %s", r.Code, r.Body)
+	}
+	for range 2 {
+		if err := h.deliver(f.id, contracts.TenantProvisioned, contracts.TenantProvisionedData{TenantID: f.id.String(), EditionCode: "standard"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := decode[struct{ Value []subscriptionJSON }](t, h.must(http.StatusOK, "GET", "/api/subscriptions", f.reader, nil).Body)
+	if len(list.Value) != 1 || list.Value[0].EditionCode != "standard" || list.Value[0].Status != "Trial" {
+		t.Fatalf("%+v", list.Value)
+	}
+}
+
+// A provisioned tenant that has its subscription from the registration keeps it.
+func TestOnTenantProvisioned_KeepsTheRegistrationsSubscription(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	if err := h.deliver(f.id, contracts.TenantRegistered, contracts.TenantRegisteredData{TenantID: f.id.String(), EditionCode: "enterprise"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.deliver(f.id, contracts.TenantProvisioned, contracts.TenantProvisionedData{TenantID: f.id.String(), EditionCode: "enterprise"}); err != nil {
+		t.Fatal(err)
+	}
+	list := decode[struct{ Value []subscriptionJSON }](t, h.must(http.StatusOK, "GET", "/api/subscriptions", f.reader, nil).Body)
+	if len(list.Value) != 1 || list.Value[0].EditionCode != "enterprise" {
+		t.Fatalf("%+v", list.Value)
 	}
 }
 

@@ -15,7 +15,8 @@ const ServiceBusConnection = "ServiceBusConnection"
 // Functions implements kit.Service: one catch-all HTTP function per top-level route the service
 // owns — subscriptions/, editions/, entitlements, invoices/ — whose requests the host forwards to
 // echo (a catch-all {*rest} also matches its bare prefix), and the BillingOnTenantsEvent consumer
-// on the tenants topic's "billing" subscription (TenantRegistered, TenantDecommissioned).
+// on the tenants topic's "billing" subscription (TenantRegistered, TenantProvisioned,
+// TenantDecommissioned).
 func (a *API) Functions(kit.Catalog) []functions.Function {
 	http := func(name, prefix string, methods ...string) functions.Function {
 		return functions.Function{Name: name, HTTP: &functions.HTTPTrigger{Route: prefix + "/{*rest}", Methods: methods,
@@ -29,7 +30,7 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 		{
 			Name: "BillingOnTenantsEvent",
 			ServiceBus: &functions.ServiceBusTrigger{Topic: "tenants", Subscription: Consumer, Connection: ServiceBusConnection,
-				EventTypes: []string{contracts.TenantRegistered, contracts.TenantDecommissioned}},
+				EventTypes: []string{contracts.TenantRegistered, contracts.TenantProvisioned, contracts.TenantDecommissioned}},
 			Handler: a.onTenantsEvent,
 		},
 	}

@@ -56,8 +56,9 @@ var catalog = []Service{
 	{
 		Name: "billing", Classification: ClassConfidential,
 		Publishes: []string{"SubscriptionActivated", "SubscriptionCancelled", "SubscriptionEditionChanged", "InvoiceIssued"},
-		// Open a trial subscription for a new tenant; cancel it on decommission (money records stay).
-		Consumes: []string{"TenantRegistered", "TenantDecommissioned"},
+		// Open a trial subscription for a new tenant (at provisioning, when the registration named
+		// an edition outside the catalog); cancel it on decommission (money records stay).
+		Consumes: []string{"TenantRegistered", "TenantProvisioned", "TenantDecommissioned"},
 	},
 	{
 		Name: "config", Classification: ClassInternal,

@@ -64,7 +64,7 @@ func TestTopicsAndSubscriptions(t *testing.T) {
 		t.Errorf("tenants alone consumes nothing, got %+v", got)
 	}
 	got := Subscriptions([]string{"tenants", "billing"})
-	want := []SubscriptionSpec{{Topic: "tenants", Consumer: "billing", EventTypes: []string{"TenantDecommissioned", "TenantRegistered"}}}
+	want := []SubscriptionSpec{{Topic: "tenants", Consumer: "billing", EventTypes: []string{"TenantDecommissioned", "TenantProvisioned", "TenantRegistered"}}}
 	if len(got) != 1 || got[0].Topic != want[0].Topic || got[0].Consumer != want[0].Consumer || !slices.Equal(got[0].EventTypes, want[0].EventTypes) {
 		t.Errorf("Subscriptions(tenants, billing) = %+v, want %+v", got, want)
 	}
