@@ -128,7 +128,7 @@ func TestFullProductShape(t *testing.T) {
 	}
 	for key, want := range map[string]string{
 		"tenants/audit":           "eventType IN ('TenantDecommissioned', 'TenantProvisioned', 'TenantReactivated', 'TenantRegistered', 'TenantSuspended')",
-		"tenants/billing":         "eventType IN ('TenantDecommissioned', 'TenantRegistered')",
+		"tenants/billing":         "eventType IN ('TenantDecommissioned', 'TenantProvisioned', 'TenantRegistered')",
 		"identity/authz":          "eventType IN ('RoleRevoked', 'UserDisabled')",
 		"reporting/notifications": "eventType IN ('ReportGenerated')",
 	} {
