@@ -2,11 +2,13 @@ package billing
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
+	"spine/shared/entitlements"
 	"spine/shared/ids"
 	"spine/shared/tenancy"
 )
@@ -32,7 +34,8 @@ func TestEditions_200_TheSeededCatalogInMinorUnits(t *testing.T) {
 		t.Fatalf("catalog %v", codes)
 	}
 	std := page.Value[1]
-	if std.Price != (moneyJSON{4900, "EUR"}) || std.TrialDays != 14 || std.Entitlements.MaxUsers != 50 || len(std.Entitlements.Limits) != 1 {
+	if std.Price != (moneyJSON{4900, "EUR"}) || std.TrialDays != 14 || std.Entitlements.MaxUsers != 50 || len(std.Entitlements.Limits) != 2 ||
+		std.Entitlements.Limits[1] != (LimitJSON{Route: "/api/audit-entries", Rate: 300, Burst: 100, PeriodSeconds: 60}) {
 		t.Errorf("standard %+v", std)
 	}
 	e := decode[editionJSON](t, h.must(http.StatusOK, "GET", "/api/editions/enterprise", f.reader, nil).Body)
@@ -358,8 +361,8 @@ func TestEntitlements_200_TheSubscriptionsEdition(t *testing.T) {
 	f := h.tenant()
 	h.subscribe(f, "standard")
 	g := decode[entitlementsJSON](t, h.must(http.StatusOK, "GET", "/api/entitlements", f.reader, nil).Body)
-	if g.TenantID != f.id.String() || g.EditionCode != "standard" || g.MaxUsers != 50 || len(g.Limits) != 1 ||
-		g.Limits[0] != (limitJSON{"", 1000, 200, 60}) {
+	if g.TenantID != f.id.String() || g.EditionCode != "standard" || g.MaxUsers != 50 || len(g.Limits) != 2 ||
+		g.Limits[0] != (limitJSON{"", 1000, 200, 60}) || g.Limits[1] != (limitJSON{"/api/audit-entries", 300, 100, 60}) {
 		t.Fatalf("%+v", g)
 	}
 }
@@ -435,5 +438,35 @@ func TestSubscribe_201_IdempotencyKeyReplaysTheFirstAnswer(t *testing.T) {
 	}
 	if r := h.do("POST", "/api/subscriptions", f.admin, map[string]any{"editionCode": "free"}, "Idempotency-Key", "sub-1"); r.Code != http.StatusUnprocessableEntity {
 		t.Errorf("reused key, other body: %d %s", r.Code, r.Body)
+	}
+}
+
+// The Source other services ask (kit.EntitlementsProvider): a change invalidates the cached grants
+// after its commit, so the next question sees the new edition; unknown tenants and editions are
+// the contract's sentinels.
+func TestSource_ChangeInvalidatesTheCachedGrants(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	src := h.api.Entitlements()
+	if _, err := src.Of(t.Context(), f.id); !errors.Is(err, entitlements.ErrUnknownTenant) {
+		t.Fatalf("no subscription: %v", err)
+	}
+	s := h.subscribe(f, "standard")
+	if g, err := src.Of(t.Context(), f.id); err != nil || g.Edition != "standard" || g.MaxUsers != 50 {
+		t.Fatalf("before: %+v %v", g, err)
+	}
+	h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/change-edition", f.admin, map[string]any{"editionCode": "enterprise"})
+	if g, err := src.Of(t.Context(), f.id); err != nil || g.Edition != "enterprise" || g.Retention["audit"] != 3650*24*time.Hour {
+		t.Fatalf("after the upgrade: %+v %v", g, err)
+	}
+	h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/cancel", f.admin, nil)
+	if _, err := src.Of(t.Context(), f.id); !errors.Is(err, entitlements.ErrUnknownTenant) {
+		t.Fatalf("after the cancellation: %v", err)
+	}
+	if e, err := src.Edition(t.Context(), "free"); err != nil || e.Edition != "free" || len(e.Limits) != 2 || e.Limits[0].Period != time.Minute {
+		t.Errorf("edition free: %+v %v", e, err)
+	}
+	if _, err := src.Edition(t.Context(), "platinum"); !errors.Is(err, entitlements.ErrUnknownEdition) {
+		t.Errorf("unknown edition: %v", err)
 	}
 }

@@ -31,13 +31,13 @@ CREATE TABLE editions (
 );
 INSERT INTO editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at) VALUES
     ('free', 'Free', 0, 'EUR', 1, 0, 0,
-     '{"maxUsers":5,"limits":[{"route":"","rate":100,"burst":50,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
+     '{"maxUsers":5,"limits":[{"route":"","rate":100,"burst":50,"periodSeconds":60},{"route":"/api/audit-entries","rate":30,"burst":10,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
      1, '2026-11-30T00:00:00Z'),
     ('standard', 'Standard', 4900, 'EUR', 1, 14, 10,
-     '{"maxUsers":50,"limits":[{"route":"","rate":1000,"burst":200,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
+     '{"maxUsers":50,"limits":[{"route":"","rate":1000,"burst":200,"periodSeconds":60},{"route":"/api/audit-entries","rate":300,"burst":100,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
      1, '2026-11-30T00:00:00Z'),
     ('enterprise', 'Enterprise', 49900, 'EUR', 1, 30, 20,
-     '{"maxUsers":0,"limits":[{"route":"","rate":10000,"burst":2000,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{"audit":3650}}',
+     '{"maxUsers":0,"limits":[{"route":"","rate":10000,"burst":2000,"periodSeconds":60},{"route":"/api/audit-entries","rate":3000,"burst":1000,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{"audit":3650}}',
      1, '2026-11-30T00:00:00Z');
 ALTER TABLE editions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY catalog_read ON editions FOR SELECT USING (true);

@@ -27,13 +27,13 @@ CREATE TABLE dbo.editions (
 );
 INSERT INTO dbo.editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at) VALUES
     ('free', N'Free', 0, 'EUR', 1, 0, 0,
-     N'{"maxUsers":5,"limits":[{"route":"","rate":100,"burst":50,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
+     N'{"maxUsers":5,"limits":[{"route":"","rate":100,"burst":50,"periodSeconds":60},{"route":"/api/audit-entries","rate":30,"burst":10,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
      1, '2026-11-30T00:00:00'),
     ('standard', N'Standard', 4900, 'EUR', 1, 14, 10,
-     N'{"maxUsers":50,"limits":[{"route":"","rate":1000,"burst":200,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
+     N'{"maxUsers":50,"limits":[{"route":"","rate":1000,"burst":200,"periodSeconds":60},{"route":"/api/audit-entries","rate":300,"burst":100,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
      1, '2026-11-30T00:00:00'),
     ('enterprise', N'Enterprise', 49900, 'EUR', 1, 30, 20,
-     N'{"maxUsers":0,"limits":[{"route":"","rate":10000,"burst":2000,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{"audit":3650}}',
+     N'{"maxUsers":0,"limits":[{"route":"","rate":10000,"burst":2000,"periodSeconds":60},{"route":"/api/audit-entries","rate":3000,"burst":1000,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{"audit":3650}}',
      1, '2026-11-30T00:00:00');
 
 CREATE TABLE dbo.subscriptions (
