@@ -25,9 +25,9 @@ const (
 //	RateLimit-Policy: "tenant";q=<burst>;w=<period in seconds>
 //	RateLimit: "tenant";r=<remaining>;t=<seconds>
 //
-// where t is, on a request that passes, the seconds until the limit is back to its full burst and,
-// on a refused one, the seconds until a request passes again. A refused request is 429 problem+json
-// rate-limited with Retry-After equal to the largest t of the limits that refused it. Shadow
+// where t is, on a request that passes, the seconds until the limit is back to its full burst. A
+// refused request is 429 problem+json rate-limited; its fields name only the limits that refused it,
+// each with t the seconds until it lets a request pass again, and Retry-After is the largest t. Shadow
 // limits are counted, never refused and never shown. Platform admins and requests without a
 // principal pass untouched, and so does a token whose tenant_id is not a tenant id (the routes
 // answer it).
@@ -62,16 +62,13 @@ func (l *Limiter) Middleware() echo.MiddlewareFunc {
 func setHeaders(h http.Header, d Decision) (retry int64) {
 	var pol, st strings.Builder
 	for _, p := range d.Policies {
-		if p.Shadow {
+		if p.Shadow || (!d.Allowed && p.Allowed) {
 			continue
 		}
 		t := ceilSeconds(p.Reset)
-		if !d.Allowed {
-			t = 0
-			if !p.Allowed {
-				t = max(ceilSeconds(p.RetryAfter), 1)
-				retry = max(retry, t)
-			}
+		if !p.Allowed {
+			t = max(ceilSeconds(p.RetryAfter), 1)
+			retry = max(retry, t)
 		}
 		if pol.Len() > 0 {
 			pol.WriteString(", ")
