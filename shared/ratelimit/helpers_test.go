@@ -27,6 +27,7 @@ type memSource struct {
 	mu    sync.Mutex
 	of    map[tenancy.TenantID]entitlements.Entitlements
 	err   error
+	block chan struct{} // when set, Of waits until it is closed
 	calls atomic.Int64
 }
 
@@ -48,6 +49,9 @@ func (s *memSource) fail(err error) {
 
 func (s *memSource) Of(_ context.Context, t tenancy.TenantID) (entitlements.Entitlements, error) {
 	s.calls.Add(1)
+	if s.block != nil {
+		<-s.block
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {

@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"spine/shared/entitlements"
+	"spine/shared/telemetry"
 	"spine/shared/tenancy"
 )
 
@@ -45,9 +46,12 @@ type Config struct {
 	Redis redis.UniversalClient
 	// Source answers each tenant's limits. Required.
 	Source entitlements.Source
-	// LimitsTTL is how long a tenant's limits are kept in process before Source is asked again.
-	// Default 5s.
+	// LimitsTTL is how long a tenant's limits are kept in process before Source is asked again
+	// (in the background: requests keep the previous copy meanwhile). Default 5s.
 	LimitsTTL time.Duration
+	// SourceTimeout bounds how long a request waits for a tenant's first limits; past it the
+	// request passes unlimited and the answer, when it comes, serves the next ones. Default 500ms.
+	SourceTimeout time.Duration
 	// Shadow are the route templates whose limits are counted but not enforced ("" is the
 	// tenant-wide limit): a request they would refuse passes, and is counted as shadow-limited.
 	Shadow []string
@@ -56,7 +60,10 @@ type Config struct {
 	Cooldown time.Duration
 	// MemoryCells bounds the in-memory cells. Default 100000.
 	MemoryCells int
-	// Meter records spine.ratelimit.decisions; nil is the OpenTelemetry global provider.
+	// Meter records spine.ratelimit.decisions (attributes outcome: allowed, limited or
+	// shadow-limited; policy: tenant or route; route: the template, "" for the tenant policy;
+	// store: redis or memory); nil is the OpenTelemetry global provider when telemetry is
+	// installed (telemetry.Enabled), else nothing is recorded.
 	Meter metric.MeterProvider
 	// Logger receives the Redis outage lines; nil discards them.
 	Logger *slog.Logger
@@ -82,9 +89,10 @@ type Limiter struct {
 	nLimits  atomic.Int64
 	loads    singleflight.Group
 	downTill atomic.Int64 // unix nanos until which Redis is bypassed
+	down     atomic.Bool  // Redis failed last time it was asked (the outage is logged once)
 
 	allowed, limited, shadowed, inMemory, redisErrs atomic.Int64
-	decisions                                        metric.Int64Counter
+	decisions                                        metric.Int64Counter // nil: not recorded
 }
 
 type limitsEntry struct {
@@ -115,6 +123,9 @@ func New(cfg Config) (*Limiter, error) {
 	if cfg.LimitsTTL <= 0 {
 		cfg.LimitsTTL = 5 * time.Second
 	}
+	if cfg.SourceTimeout <= 0 {
+		cfg.SourceTimeout = 500 * time.Millisecond
+	}
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = time.Second
 	}
@@ -122,7 +133,7 @@ func New(cfg Config) (*Limiter, error) {
 		cfg.MemoryCells = 100000
 	}
 	mp := cfg.Meter
-	if mp == nil {
+	if mp == nil && telemetry.Enabled() {
 		mp = otel.GetMeterProvider()
 	}
 	l := &Limiter{cfg: cfg, shadow: map[string]bool{}, mem: newMemory(cfg.MemoryCells), log: cfg.Logger}
@@ -131,6 +142,9 @@ func New(cfg Config) (*Limiter, error) {
 	}
 	for _, r := range cfg.Shadow {
 		l.shadow[r] = true
+	}
+	if mp == nil {
+		return l, nil
 	}
 	var err error
 	l.decisions, err = mp.Meter("spine/shared/ratelimit").Int64Counter("spine.ratelimit.decisions",
@@ -221,16 +235,19 @@ func (l *Limiter) run(ctx context.Context, cells []cell) ([]outcome, bool) {
 		v, err := gcraScript.Run(ctx, rdb, keys, args...).Result()
 		if err == nil {
 			if out, ok := parseScript(v, len(cells)); ok {
+				if l.down.CompareAndSwap(true, false) {
+					l.log.InfoContext(ctx, "rate limits: Redis is back, deciding in Redis again")
+				}
 				return out, false
 			}
 			err = errors.New("unexpected script reply")
 		}
 		l.redisErrs.Add(1)
 		if ctx.Err() == nil { // the caller going away says nothing about Redis
-			until := time.Now().Add(l.cfg.Cooldown).UnixNano()
-			if prev := l.downTill.Swap(until); prev < time.Now().UnixNano()-int64(l.cfg.Cooldown) {
-				l.log.WarnContext(ctx, "rate limits: Redis unreachable, deciding in memory per instance",
-					"cooldown", l.cfg.Cooldown.String(), "error", err.Error())
+			l.downTill.Store(time.Now().Add(l.cfg.Cooldown).UnixNano())
+			if l.down.CompareAndSwap(false, true) {
+				l.log.WarnContext(ctx, "rate limits: Redis unreachable, deciding in memory per instance (each instance allows the full rate) until it answers again",
+					"retryEvery", l.cfg.Cooldown.String(), "error", err.Error())
 			}
 		}
 	}
@@ -259,6 +276,9 @@ func (l *Limiter) count(ctx context.Context, d Decision, route string) {
 		case !d.Allowed:
 			continue // refused by another policy; this one consumed nothing
 		}
+		if l.decisions == nil {
+			continue
+		}
 		r := route
 		if p.Name == "tenant" {
 			r = ""
@@ -268,42 +288,61 @@ func (l *Limiter) count(ctx context.Context, d Decision, route string) {
 	}
 }
 
-// limitsOf returns tenant's limits, from the in-process copy while it is fresh. A Source failure
-// keeps the previous copy (or, with none, no limits) for another LimitsTTL: limits fail open.
+// limitsOf returns tenant's limits, from the in-process copy: a fresh copy at once, a stale one at
+// once while a reload runs in the background, none after waiting at most SourceTimeout for the
+// first load. A Source failure keeps the previous copy (or, with none, no limits) for another
+// LimitsTTL: limits fail open, never into an error.
 func (l *Limiter) limitsOf(ctx context.Context, tenant tenancy.TenantID) *limitSet {
-	now := time.Now()
 	var stale *limitsEntry
 	if v, ok := l.limits.Load(tenant); ok {
 		e := v.(*limitsEntry)
-		if now.Before(e.expires) {
+		if time.Now().Before(e.expires) {
 			return e.set
 		}
 		stale = e
 	}
-	v, _, _ := l.loads.Do(tenant.String(), func() (any, error) {
+	ch := l.loads.DoChan(tenant.String(), func() (any, error) {
 		// A load outlives the request that started it: other requests share it.
-		ctx := context.WithoutCancel(ctx)
-		ent, err := l.cfg.Source.Of(ctx, tenant)
-		var set *limitSet
-		switch {
-		case err == nil:
-			set = l.compile(ent.Limits)
-		case errors.Is(err, entitlements.ErrUnknownTenant):
-		default:
-			l.log.WarnContext(ctx, "rate limits: entitlements unavailable, keeping the last known limits",
-				"tenant", tenant.String(), "error", err.Error())
-			if stale != nil {
-				set = stale.set
-			}
-		}
-		if l.nLimits.Add(1) > int64(l.cfg.MemoryCells) {
-			l.limits.Clear()
-			l.nLimits.Store(0)
-		}
-		l.limits.Store(tenant, &limitsEntry{set: set, expires: time.Now().Add(l.cfg.LimitsTTL)})
-		return set, nil
+		return l.load(context.WithoutCancel(ctx), tenant, stale), nil
 	})
-	return v.(*limitSet)
+	if stale != nil {
+		return stale.set
+	}
+	t := time.NewTimer(l.cfg.SourceTimeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.Val.(*limitSet)
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// load asks Source for tenant's limits and keeps them for LimitsTTL.
+func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limitsEntry) *limitSet {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.LimitsTTL)
+	defer cancel()
+	ent, err := l.cfg.Source.Of(ctx, tenant)
+	var set *limitSet
+	switch {
+	case err == nil:
+		set = l.compile(ent.Limits)
+	case errors.Is(err, entitlements.ErrUnknownTenant):
+	default:
+		l.log.WarnContext(ctx, "rate limits: entitlements unavailable, keeping the last known limits",
+			"tenant", tenant.String(), "error", err.Error())
+		if stale != nil {
+			set = stale.set
+		}
+	}
+	if _, loaded := l.limits.Swap(tenant, &limitsEntry{set: set, expires: time.Now().Add(l.cfg.LimitsTTL)}); !loaded &&
+		l.nLimits.Add(1) > int64(l.cfg.MemoryCells) {
+		// Too many tenants in process: start over (each asks Source again once).
+		l.limits.Clear()
+		l.nLimits.Store(0)
+	}
+	return set
 }
 
 // compile turns an edition's limits into policies; a limit with no rate or period is ignored, a
