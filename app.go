@@ -30,11 +30,13 @@ import (
 	"spine/shared/bus"
 	"spine/shared/cache"
 	"spine/shared/config"
+	"spine/shared/entitlements"
 	"spine/shared/functions"
 	"spine/shared/httpx"
 	"spine/shared/kit"
 	"spine/shared/outbox"
 	"spine/shared/problem"
+	"spine/shared/ratelimit"
 	"spine/shared/sqlstore"
 	"spine/shared/telemetry"
 	"spine/shared/tenancy"
@@ -190,9 +192,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 
 	// Every enabled module, in the list's order; the tenant directory forwards to whichever
 	// module provides it, so the order of the list does not decide who may ask.
-	dir, perms, users := &lateDirectory{}, &latePermissions{}, &lateUsers{}
+	dir, perms, users, ents := &lateDirectory{}, &latePermissions{}, &lateUsers{}, &lateEntitlements{}
 	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
-		Users: users, Catalog: kit.CatalogOf(modules)}
+		Users: users, Entitlements: ents, Catalog: kit.CatalogOf(modules)}
 	var svcs []kit.Service
 	mappers := []problem.Mapper{}
 	for _, m := range modules {
@@ -214,6 +216,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 		}
 		if p, ok := svc.(kit.UsersProvider); ok {
 			users.set(p.Users())
+		}
+		if p, ok := svc.(kit.EntitlementsProvider); ok {
+			ents.set(p.Entitlements())
 		}
 		if p, ok := svc.(kit.KeysProvider); ok && tokenKeys != nil {
 			tokenKeys.set(p.TokenKeys())
@@ -243,6 +248,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	api, secured := httpx.NewAPI(e, httpx.APIConfig{Verifier: verifier, MaxBodyBytes: cfg.MaxBodyBytes, Mappers: mappers, Logger: logger})
+	if err := a.mountRateLimits(secured, ents, c); err != nil {
+		return err
+	}
 	a.instrumentEcho(e)
 	var invocationGuard []echo.MiddlewareFunc
 	if !cfg.HostFronted {
@@ -262,6 +270,26 @@ func (a *app) wire(ctx context.Context) (err error) {
 	}
 	admin.Routes(secured)
 	a.echo = e
+	return nil
+}
+
+// mountRateLimits puts the per-tenant and per-route rate limits (shared/ratelimit) on the
+// authenticated group, after authentication, from the entitlements of each tenant's edition: only
+// when a module answers entitlements (billing); without one there are no limits to enforce. The
+// cells live in Redis when it is configured, else in memory per instance.
+func (a *app) mountRateLimits(secured *echo.Group, ents *lateEntitlements, c *cache.Cache) error {
+	if !ents.wired() {
+		return nil
+	}
+	var rdb redis.UniversalClient
+	if c != nil {
+		rdb = c.Redis()
+	}
+	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb, Source: ents, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
+	}
+	secured.Use(lim.Middleware())
 	return nil
 }
 
@@ -489,6 +517,37 @@ func (l *latePermissions) Effective(ctx context.Context, tenant tenancy.TenantID
 		return nil, errNoPermissions
 	}
 	return b.Effective(ctx, tenant, user)
+}
+
+// lateEntitlements is the entitlements question handed to every module: it forwards to the module
+// that provides it (billing), like lateDirectory.
+type lateEntitlements struct{ e atomic.Pointer[entsBox] }
+
+type entsBox struct{ entitlements.Source }
+
+func (l *lateEntitlements) set(e entitlements.Source) { l.e.Store(&entsBox{e}) }
+
+// wired reports whether a module answers entitlements.
+func (l *lateEntitlements) wired() bool { return l.e.Load() != nil }
+
+var errNoEntitlements = errors.New("entitlements: no service answers entitlements (billing is not enabled)")
+
+// Of implements entitlements.Source.
+func (l *lateEntitlements) Of(ctx context.Context, tenant tenancy.TenantID) (entitlements.Entitlements, error) {
+	b := l.e.Load()
+	if b == nil {
+		return entitlements.Entitlements{}, errNoEntitlements
+	}
+	return b.Of(ctx, tenant)
+}
+
+// Edition implements entitlements.Source.
+func (l *lateEntitlements) Edition(ctx context.Context, code string) (entitlements.Entitlements, error) {
+	b := l.e.Load()
+	if b == nil {
+		return entitlements.Entitlements{}, errNoEntitlements
+	}
+	return b.Edition(ctx, code)
 }
 
 // lateUsers is the sign-in question handed to every module: it forwards to the module that

@@ -1,7 +1,6 @@
-// Package entitlements is the question every service asks about what a tenant's edition grants
-// (its user limit, request rate limits, feature defaults and retention overrides). Billing answers
-// it from the tenant's subscription; the binary hands the answer to every module (a late-forwarding
-// value, like the permission check). The package holds only the contract.
+// Package entitlements is the question "what does this tenant's edition grant?", answered by the
+// billing service (its subscription's edition in the edition catalog) and asked by the rate
+// limiter, configuration and tenants without importing billing.
 package entitlements
 
 import (
@@ -26,7 +25,7 @@ type Limit struct {
 type Entitlements struct {
 	Edition         string                     // edition code
 	MaxUsers        int                        // 0 = unlimited
-	Limits          []Limit                    // request limits: tenant-wide (Route "") and per route
+	Limits          []Limit                    // tenant-wide (Route "") and per-route limits
 	FeatureDefaults map[string]json.RawMessage // flag key → default value of this edition
 	Retention       map[string]time.Duration   // data kind → retention override
 }
@@ -39,9 +38,8 @@ type Source interface {
 	Edition(ctx context.Context, code string) (Entitlements, error)
 }
 
+// The sentinels a Source answers with.
 var (
-	// ErrUnknownTenant is Source.Of's answer for a tenant it knows nothing about.
-	ErrUnknownTenant = errors.New("entitlements: unknown tenant")
-	// ErrUnknownEdition is Source.Edition's answer for a code that names no edition.
+	ErrUnknownTenant  = errors.New("entitlements: unknown tenant")
 	ErrUnknownEdition = errors.New("entitlements: unknown edition")
 )

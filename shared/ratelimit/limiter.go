@@ -92,7 +92,7 @@ type Limiter struct {
 	down     atomic.Bool  // Redis failed last time it was asked (the outage is logged once)
 
 	allowed, limited, shadowed, inMemory, redisErrs atomic.Int64
-	decisions                                        metric.Int64Counter // nil: not recorded
+	decisions                                       metric.Int64Counter // nil: not recorded
 }
 
 type limitsEntry struct {

@@ -550,4 +550,3 @@ func TestNew_RequiresASource(t *testing.T) {
 		t.Fatal("New without a Source succeeded")
 	}
 }
-
