@@ -24,7 +24,9 @@ import (
 // burst + rate × (the time from the first request to the last allowed one), within ±2 %, and
 // another tenant, served meanwhile below its own limit, is never refused. The burst is a full
 // second of rate, so a client stall shorter than that (a loaded machine) costs no capacity; the
-// window ends at the last allowed request, so a stall at the end does not count either.
+// window ends at the last allowed request, so a stall at the end does not count either. Each end of
+// the window is the midpoint of a request's send and answer (when it reached Redis is unknown
+// within that span).
 func TestAccuracy_ConcurrentClientsGetRateTimesTimePlusBurst(t *testing.T) {
 	const (
 		rate, burst = 100, 100 // per second
@@ -40,7 +42,8 @@ func TestAccuracy_ConcurrentClientsGetRateTimesTimePlusBurst(t *testing.T) {
 	tokA, tokB := h.token(t, a), h.token(t, b)
 
 	var allowed, refused, other atomic.Int64
-	var lastAllowed atomic.Int64 // unix nanos at the start of the latest allowed request
+	var lastAllowed atomic.Int64 // unix nanos, midpoint of the latest allowed request
+	var firstDone atomic.Int64   // unix nanos when the first answer came
 	start := time.Now()
 	deadline := start.Add(window)
 	var wg sync.WaitGroup
@@ -50,12 +53,16 @@ func TestAccuracy_ConcurrentClientsGetRateTimesTimePlusBurst(t *testing.T) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
 				sent := time.Now().UnixNano()
-				switch r := h.get(t, routeList, tokA); r.Code {
+				r := h.get(t, routeList, tokA)
+				done := time.Now().UnixNano()
+				firstDone.CompareAndSwap(0, done)
+				switch r.Code {
 				case http.StatusOK:
 					allowed.Add(1)
+					mid := sent + (done-sent)/2
 					for {
 						prev := lastAllowed.Load()
-						if sent <= prev || lastAllowed.CompareAndSwap(prev, sent) {
+						if mid <= prev || lastAllowed.CompareAndSwap(prev, mid) {
 							break
 						}
 					}
@@ -83,7 +90,8 @@ func TestAccuracy_ConcurrentClientsGetRateTimesTimePlusBurst(t *testing.T) {
 	}()
 	wg.Wait()
 
-	elapsed := time.Duration(lastAllowed.Load() - start.UnixNano())
+	t0 := start.UnixNano() + (firstDone.Load()-start.UnixNano())/2
+	elapsed := time.Duration(lastAllowed.Load() - t0)
 	want := float64(burst) + rate*elapsed.Seconds()
 	got := float64(allowed.Load())
 	t.Logf("tenant A: %d allowed, %d refused over %s (want %.0f ± 2 %%); tenant B: %d allowed", allowed.Load(), refused.Load(), elapsed, want, bAllowed.Load())
@@ -338,7 +346,8 @@ func TestRedisFrozen_FailsOpenToMemory(t *testing.T) {
 	src := newSource()
 	tn := newTenant(t)
 	src.set(tn, perMinute("", 1, 2))
-	h := newHarness(t, Config{Redis: redisClient(t, rs.URL()), Source: src})
+	// A cooldown longer than the test: after the first timeout, every decision is in memory.
+	h := newHarness(t, Config{Redis: redisClient(t, rs.URL()), Source: src, Cooldown: time.Minute})
 	tok := h.token(t, tn)
 	if r := h.get(t, routeList, tok); r.Code != http.StatusOK {
 		t.Fatal(r.Code)
