@@ -293,6 +293,9 @@ func (a *app) mountRateLimits(secured *echo.Group, ents *lateEntitlements, c *ca
 	return nil
 }
 
+// wired reports whether a module answers entitlements.
+func (l *lateEntitlements) wired() bool { return l.e.Load() != nil }
+
 // openCache connects Redis when configured; nil means every read goes to SQL.
 func (a *app) openCache() (*cache.Cache, error) {
 	if a.cfg.RedisURL == "" {
@@ -526,9 +529,6 @@ type lateEntitlements struct{ e atomic.Pointer[entsBox] }
 type entsBox struct{ entitlements.Source }
 
 func (l *lateEntitlements) set(e entitlements.Source) { l.e.Store(&entsBox{e}) }
-
-// wired reports whether a module answers entitlements.
-func (l *lateEntitlements) wired() bool { return l.e.Load() != nil }
 
 var errNoEntitlements = errors.New("entitlements: no service answers entitlements (billing is not enabled)")
 
