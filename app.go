@@ -37,6 +37,7 @@ import (
 	"spine/shared/kit"
 	"spine/shared/outbox"
 	"spine/shared/problem"
+	"spine/shared/ratelimit"
 	"spine/shared/sqlstore"
 	"spine/shared/telemetry"
 	"spine/shared/tenancy"
@@ -249,6 +250,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	api, secured := httpx.NewAPI(e, httpx.APIConfig{Verifier: verifier, MaxBodyBytes: cfg.MaxBodyBytes, Mappers: mappers, Logger: logger})
+	if err := a.mountRateLimits(secured, ents, c); err != nil {
+		return err
+	}
 	a.instrumentEcho(e)
 	var invocationGuard []echo.MiddlewareFunc
 	if !cfg.HostFronted {
@@ -270,6 +274,29 @@ func (a *app) wire(ctx context.Context) (err error) {
 	a.echo = e
 	return nil
 }
+
+// mountRateLimits puts the per-tenant and per-route rate limits (shared/ratelimit) on the
+// authenticated group, after authentication, from the entitlements of each tenant's edition: only
+// when a module answers entitlements (billing); without one there are no limits to enforce. The
+// cells live in Redis when it is configured, else in memory per instance.
+func (a *app) mountRateLimits(secured *echo.Group, ents *lateEntitlements, c *cache.Cache) error {
+	if !ents.wired() {
+		return nil
+	}
+	var rdb redis.UniversalClient
+	if c != nil {
+		rdb = c.Redis()
+	}
+	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb, Source: ents, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
+	}
+	secured.Use(lim.Middleware())
+	return nil
+}
+
+// wired reports whether a module answers entitlements.
+func (l *lateEntitlements) wired() bool { return l.e.Load() != nil }
 
 // openCache connects Redis when configured; nil means every read goes to SQL.
 func (a *app) openCache() (*cache.Cache, error) {
