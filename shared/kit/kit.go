@@ -25,6 +25,7 @@ import (
 	"spine/shared/blob"
 	"spine/shared/cache"
 	"spine/shared/config"
+	"spine/shared/entitlements"
 	"spine/shared/functions"
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
@@ -87,6 +88,9 @@ type Deps struct {
 	// Users answers the sign-in question (the identity service), forwarded like Directory; while
 	// no module provides it, every sign-in fails with an error.
 	Users authn.Users
+	// Entitlements answers what a tenant's edition grants (the billing service), forwarded like
+	// Directory; while no module provides it, every question fails with an error.
+	Entitlements entitlements.Source
 	// Catalog lists every module's topic and events.
 	Catalog Catalog
 }
@@ -168,6 +172,12 @@ type PermissionsProvider interface {
 // hands what it returns to every service as Deps.Users.
 type UsersProvider interface {
 	Users() authn.Users
+}
+
+// EntitlementsProvider is implemented by the service that answers entitlements.Source (billing):
+// the binary hands what it returns to every service as Deps.Entitlements.
+type EntitlementsProvider interface {
+	Entitlements() entitlements.Source
 }
 
 // DirectoryProvider is implemented by the service that answers tenancy.Directory (tenants): the
