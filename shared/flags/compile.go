@@ -18,9 +18,13 @@ type Snapshot struct {
 
 // Set is a compiled flag set; safe for concurrent Evaluate calls, never modified after Compile.
 type Set struct {
-	flags map[string]*compiled
-	keys  []string
+	flags   map[string]*compiled
+	keys    []string
+	skipped []string
 }
+
+// Skipped lists the overrides and edition defaults Compile left out, and why.
+func (s *Set) Skipped() []string { return s.skipped }
 
 type compiled struct {
 	key      string
@@ -61,17 +65,30 @@ func (d Definition) Validate() error {
 	return err
 }
 
-// Compile builds a tenant's Set. An edition default whose value is not of the flag's type, an
-// override naming an unknown variant or a definition that does not validate is ErrInvalidDefinition.
-// Overrides and edition defaults for keys without a definition are ignored.
+// Compile builds a tenant's Set. A definition that does not validate, or two with one key, is
+// ErrInvalidDefinition. An override naming a variant the definition no longer has, or an edition
+// default not of the flag's type, is left out (the flag evaluates as without it) and listed in
+// Set.Skipped: the definition changed under them, and one tenant's stale override must not take
+// its whole flag set down. Overrides and edition defaults for keys without a definition are ignored.
 func Compile(s Snapshot) (*Set, error) {
 	set := &Set{flags: make(map[string]*compiled, len(s.Definitions))}
 	for _, d := range s.Definitions {
-		var ed json.RawMessage
-		if v, ok := s.EditionDefaults[d.Key]; ok {
-			ed = v
+		if _, err := compileFlag(d, Override{}, nil); err != nil {
+			return nil, err
 		}
-		c, err := compileFlag(d, s.Overrides[d.Key], ed)
+		ov := s.Overrides[d.Key]
+		if _, err := compileFlag(d, ov, nil); err != nil {
+			set.skipped = append(set.skipped, fmt.Sprintf("override of %q: %v", d.Key, err))
+			ov = Override{Disabled: ov.Disabled}
+		}
+		ed := s.EditionDefaults[d.Key]
+		if ed != nil {
+			if _, err := compileFlag(d, Override{}, ed); err != nil {
+				set.skipped = append(set.skipped, fmt.Sprintf("edition default of %q: %v", d.Key, err))
+				ed = nil
+			}
+		}
+		c, err := compileFlag(d, ov, ed)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +113,7 @@ func invalid(key, format string, args ...any) error {
 }
 
 func compileFlag(d Definition, ov Override, editionDefault json.RawMessage) (*compiled, error) {
-	if !validKey(d.Key) {
+	if !ValidKey(d.Key) {
 		return nil, invalid(d.Key, "key must be 1-128 characters of [A-Za-z0-9._-]")
 	}
 	switch d.Type {
@@ -113,7 +130,7 @@ func compileFlag(d Definition, ov Override, editionDefault json.RawMessage) (*co
 			return nil, invalid(d.Key, "empty variant name")
 		}
 		cv, err := compact(v)
-		if err != nil || !ofType(d.Type, cv) {
+		if err != nil || !OfType(d.Type, cv) {
 			return nil, invalid(d.Key, "variant %q is not a %s", name, d.Type)
 		}
 		vars[name] = cv
@@ -132,7 +149,7 @@ func compileFlag(d Definition, ov Override, editionDefault json.RawMessage) (*co
 	c := &compiled{key: d.Key, disabled: d.Disabled || ov.Disabled, def: *defv}
 	if editionDefault != nil {
 		ev, err := compact(editionDefault)
-		if err != nil || !ofType(d.Type, ev) {
+		if err != nil || !OfType(d.Type, ev) {
 			return nil, invalid(d.Key, "edition default is not a %s", d.Type)
 		}
 		c.def = outcome{value: ev, source: "edition"}
@@ -243,7 +260,8 @@ func compileCond(c Condition) (compiledCond, error) {
 	return cc, nil
 }
 
-func validKey(k string) bool {
+// ValidKey reports whether k is a valid flag (or setting) key: 1-128 characters of [A-Za-z0-9._-].
+func ValidKey(k string) bool {
 	if len(k) == 0 || len(k) > 128 {
 		return false
 	}
@@ -264,7 +282,13 @@ func compact(v json.RawMessage) (json.RawMessage, error) {
 	return b.Bytes(), nil
 }
 
-func ofType(t Type, v json.RawMessage) bool {
+// OfType reports whether v is one JSON value of type t (a valid JSON document whose value is a
+// boolean, string, number or object as t says).
+func OfType(t Type, v json.RawMessage) bool {
+	if len(v) == 0 || !json.Valid(v) {
+		return false
+	}
+	v = bytes.TrimLeft(v, " \t\r\n")
 	if len(v) == 0 {
 		return false
 	}

@@ -161,9 +161,7 @@ func TestCompile_RejectsInvalidDefinitions(t *testing.T) {
 		"object condition": func(s *Snapshot) {
 			s.Definitions[0].Rules = []Rule{{When: []Condition{{"a", OpEquals, []any{map[string]any{}}}}, Variant: "on"}}
 		},
-		"override unknown variant":      func(s *Snapshot) { s.Overrides = map[string]Override{"f": {Variant: "maybe"}} },
-		"edition default of wrong type": func(s *Snapshot) { s.EditionDefaults = map[string]json.RawMessage{"f": raw("1")} },
-		"duplicate key":                 func(s *Snapshot) { s.Definitions = append(s.Definitions, boolFlag("f")) },
+		"duplicate key": func(s *Snapshot) { s.Definitions = append(s.Definitions, boolFlag("f")) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := ok
@@ -222,6 +220,25 @@ func TestEvaluate_Split_10000KeysWithin2PercentOfWeights(t *testing.T) {
 		if math.Abs(got-float64(w.Weight)) > 2 {
 			t.Errorf("variant %s: %.2f %% of keys, want %d %% ± 2", w.Variant, got, w.Weight)
 		}
+	}
+}
+
+// A stale override (its variant removed from the definition) or an edition default of the wrong
+// type is left out, listed in Skipped, and the flag evaluates as without it.
+func TestCompile_SkipsStaleOverrideAndMistypedEditionDefault(t *testing.T) {
+	set := mustCompile(t, Snapshot{
+		Definitions:     []Definition{boolFlag("a"), boolFlag("b")},
+		Overrides:       map[string]Override{"a": {Variant: "gone", Disabled: true}},
+		EditionDefaults: map[string]json.RawMessage{"b": raw(`"yes"`)},
+	})
+	if len(set.Skipped()) != 2 {
+		t.Fatalf("Skipped = %v, want the override and the edition default", set.Skipped())
+	}
+	if r, _ := set.Evaluate("a", nil); r.Reason != ReasonDisabled || string(r.Value) != "false" {
+		t.Errorf("a: %+v, want the kill switch kept, the default value", r)
+	}
+	if r, _ := set.Evaluate("b", nil); r.Reason != ReasonStatic || string(r.Value) != "false" {
+		t.Errorf("b: %+v, want the definition's default", r)
 	}
 }
 
