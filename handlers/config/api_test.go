@@ -1,7 +1,9 @@
 package config
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -263,5 +265,23 @@ func TestIsolation_TenantTokenNeverReachesAnotherTenant(t *testing.T) {
 	// B's override is untouched and B still sees it.
 	if m := evaluate(t, h, h.tenantToken(b), key, nil); m["value"] != true {
 		t.Fatalf("B's override: %v", m)
+	}
+}
+
+// failingEntitlements fails every question (billing unreachable, or not enabled).
+type failingEntitlements struct{ memEntitlements }
+
+func (*failingEntitlements) Of(context.Context, tenancy.TenantID) (entitlements.Entitlements, error) {
+	return entitlements.Entitlements{}, errors.New("billing unreachable")
+}
+
+// The entitlements source failing is no failed evaluation: the definitions' defaults answer.
+func TestEvaluate_200_EntitlementsUnavailable(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.svc.ents = &failingEntitlements{}
+	key := newKey("noents")
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
+	if m := evaluate(t, h, h.tenantToken(tenancy.NewTenantID()), key, nil); m["value"] != false || m["reason"] != "STATIC" {
+		t.Fatalf("%v", m)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"spine/shared/cache"
@@ -40,6 +41,8 @@ type Service struct {
 	cfg   ServiceConfig
 	log   *slog.Logger
 	codec setCodec
+	// degraded holds sets compiled without edition defaults, by set key (see degradedSet).
+	degraded sync.Map
 }
 
 // NewService wires a service. ents answers the tenant's edition defaults (nil: none); dir the
@@ -404,14 +407,43 @@ func (s *Service) FlagSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 	if err != nil {
 		return nil, err
 	}
-	return cache.GetOrLoadLocal(ctx, s.cache, setKey(tenant, gen), s.cfg.SetTTL, s.codec, func(ctx context.Context) (*CompiledSet, error) {
+	key := setKey(tenant, gen)
+	if d, ok := s.degraded.Load(key); ok && s.cfg.Now().Before(d.(degradedSet).until) {
+		return d.(degradedSet).cs, nil
+	}
+	cs, err := cache.GetOrLoadLocal(ctx, s.cache, key, s.cfg.SetTTL, s.codec, func(ctx context.Context) (*CompiledSet, error) {
 		return s.loadSet(ctx, tenant)
 	})
+	var d degradedSet
+	if errors.As(err, &d) {
+		// The entitlements source failed: the set without edition defaults, kept in this process
+		// for degradedTTL only (never in Redis or the shared local copies).
+		s.log.Warn("config: evaluating without edition defaults", "tenant", tenant.String(), "error", d.cause)
+		d.until = s.cfg.Now().Add(degradedTTL)
+		s.degraded.Store(key, d)
+		return d.cs, nil
+	}
+	return cs, err
 }
+
+// degradedTTL is how long a set compiled without its edition defaults (the entitlements source
+// failed) is reused before the source is asked again.
+const degradedTTL = time.Second
+
+// degradedSet is loadSet's answer when the entitlements source failed: a set compiled without
+// edition defaults, returned as an error so the cache does not keep it.
+type degradedSet struct {
+	cs    *CompiledSet
+	cause error
+	until time.Time
+}
+
+func (d degradedSet) Error() string { return "config: entitlements unavailable: " + d.cause.Error() }
 
 // loadSet reads a tenant's snapshot from SQL and the entitlements source, and compiles it.
 func (s *Service) loadSet(ctx context.Context, tenant tenancy.TenantID) (*CompiledSet, error) {
 	var snap flags.Snapshot
+	var entsErr error
 	if s.ents != nil {
 		e, err := s.ents.Of(ctx, tenant)
 		switch {
@@ -420,7 +452,7 @@ func (s *Service) loadSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 		case errors.Is(err, entitlements.ErrUnknownTenant):
 			// no subscription (yet): the definitions' defaults
 		default:
-			return nil, err
+			entsErr = err
 		}
 	}
 	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
@@ -449,5 +481,9 @@ func (s *Service) loadSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 	if err != nil {
 		return nil, err
 	}
-	return compileSet(raw, snap, s.log)
+	cs, err := compileSet(raw, snap, s.log)
+	if err == nil && entsErr != nil {
+		return nil, degradedSet{cs: cs, cause: entsErr}
+	}
+	return cs, err
 }
