@@ -74,7 +74,7 @@ func (m *memEntitlements) set(tenant tenancy.TenantID, code string) {
 // harness is the config API wired as app.go wires it (the /api edge, the authenticated group,
 // the shared error mappers), over the package database and a Redis, with local copies on.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	e      *echo.Echo
 	svc    *Service
 	cache  *cache.Cache
@@ -89,7 +89,7 @@ type harnessOpts struct {
 	ents     *memEntitlements
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	if o.redisURL == "" {
 		var err error
@@ -159,7 +159,7 @@ func (l *stmtLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDat
 func (l *stmtLog) count() int { l.mu.Lock(); defer l.mu.Unlock(); return l.n }
 
 // openTraced opens a runtime pool of the package database whose statements are counted.
-func openTraced(t *testing.T) (*sqlstore.DB, *stmtLog) {
+func openTraced(t testing.TB) (*sqlstore.DB, *stmtLog) {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(testDB.RuntimeURL)
 	if err != nil {
