@@ -21,6 +21,7 @@ import (
 
 	"spine/handlers/audit"
 	authzserver "spine/handlers/authz"
+	configsvc "spine/handlers/config"
 	"spine/handlers/identity"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
@@ -65,6 +66,7 @@ var modules = []kit.Module{
 	identity.Module,
 	authzserver.Module,
 	audit.Module,
+	configsvc.Module,
 }
 
 // moduleNames are the services the binary can serve (SPINE_SERVICES picks among them).

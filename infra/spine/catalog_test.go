@@ -31,9 +31,10 @@ func TestCatalogEventsHaveOnePublisher(t *testing.T) {
 		}
 	}
 	// The design's 21, plus identity's UserEnabled and RolePermissionsChanged (issue 9), plus
-	// authz's RefreshTokenReuseDetected and its four client events (issue 11).
-	if len(publisher) != 28 {
-		t.Errorf("%d event types, want the 28 of the design", len(publisher))
+	// authz's RefreshTokenReuseDetected and its four client events (issue 11), plus config's
+	// SettingChanged (issue 12).
+	if len(publisher) != 29 {
+		t.Errorf("%d event types, want the 29 of the design", len(publisher))
 	}
 }
 
