@@ -204,7 +204,7 @@ func (a *API) getSetting(c echo.Context) error {
 		return err
 	}
 	httpx.SetETag(c, v.Version)
-	return c.JSON(http.StatusOK, settingJSON{Key: v.Key, Type: v.Type, Value: v.Value, Default: v.Default, Version: v.Version})
+	return c.JSON(http.StatusOK, settingJSON(v))
 }
 
 // putSetting: a platform admin without ?tenantId= defines the setting ({"type", "value"}: its
