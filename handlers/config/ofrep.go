@@ -28,7 +28,7 @@ const (
 
 // ofrepRequest is an evaluation request: {"context": {...}}.
 type ofrepRequest struct {
-	Context json.RawMessage `json:"context"`
+	Context any `json:"context"`
 }
 
 // ofrepSuccess is a successful evaluation.
@@ -37,7 +37,13 @@ type ofrepSuccess struct {
 	Value    json.RawMessage `json:"value"`
 	Reason   string          `json:"reason"`
 	Variant  string          `json:"variant,omitempty"`
-	Metadata map[string]any  `json:"metadata"`
+	Metadata ofrepMetadata   `json:"metadata"`
+}
+
+// ofrepMetadata is an evaluation's metadata: where the value came from (definition, override,
+// edition, rule).
+type ofrepMetadata struct {
+	Source string `json:"source"`
 }
 
 // ofrepError is a failed evaluation (single: the body; bulk: one entry; Key absent for a bulk
@@ -66,20 +72,18 @@ func readContext(c echo.Context) (flags.Context, *ofrepError) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return flags.Context{}, nil
 	}
-	var req ofrepRequest
+	var req ofrepRequest // one pass: the context decodes as whatever JSON it is, then is checked
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, &ofrepError{ErrorCode: ofrepParseError, ErrorDetails: "the body is not a JSON evaluation request"}
 	}
-	raw := bytes.TrimSpace(req.Context)
-	if len(raw) == 0 || string(raw) == "null" {
-		return flags.Context{}, nil
-	}
-	if raw[0] != '{' {
-		return nil, &ofrepError{ErrorCode: ofrepInvalidContext, ErrorDetails: "context must be a JSON object"}
-	}
 	var ctx flags.Context
-	if err := json.Unmarshal(raw, &ctx); err != nil {
-		return nil, &ofrepError{ErrorCode: ofrepParseError, ErrorDetails: "context is not valid JSON"}
+	switch v := req.Context.(type) {
+	case nil:
+		return flags.Context{}, nil
+	case map[string]any:
+		ctx = v
+	default:
+		return nil, &ofrepError{ErrorCode: ofrepInvalidContext, ErrorDetails: "context must be a JSON object"}
 	}
 	if len(ctx) > ofrepMaxContextAttributes {
 		return nil, &ofrepError{ErrorCode: ofrepInvalidContext, ErrorDetails: "context has too many attributes"}
@@ -107,7 +111,7 @@ func evalError(key string, err error) (int, ofrepError) {
 }
 
 func success(r flags.Result) ofrepSuccess {
-	return ofrepSuccess{Key: r.Key, Value: r.Value, Reason: string(r.Reason), Variant: r.Variant, Metadata: map[string]any{"source": r.Source}}
+	return ofrepSuccess{Key: r.Key, Value: r.Value, Reason: string(r.Reason), Variant: r.Variant, Metadata: ofrepMetadata{Source: r.Source}}
 }
 
 // evaluateFlag serves POST /api/ofrep/v1/evaluate/flags/:key.
