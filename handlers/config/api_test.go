@@ -61,6 +61,13 @@ func TestPutFlag_412_StaleIfMatch(t *testing.T) {
 	}
 }
 
+func TestPutFlag_412_IfMatchOnAbsentFlag(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	key := newKey("absent")
+	h.must(http.StatusPreconditionFailed, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody(), "If-Match", `"1"`)
+	h.must(http.StatusNotFound, "GET", "/api/feature-flags/"+key, h.admin(), nil)
+}
+
 func TestPutFlag_403_TenantToken(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	r := h.must(http.StatusForbidden, "PUT", "/api/feature-flags/"+newKey("tenant"), h.tenantToken(tenancy.NewTenantID()), boolFlagBody())

@@ -104,7 +104,7 @@ func (s *Service) GetFlag(ctx context.Context, key string) (FlagDefinition, erro
 }
 
 // PutFlag creates or replaces a flag definition (platform admins only). ifMatch, when set, must be
-// the current version (ErrVersionMismatch; creating with one is ErrFlagNotFound). created says
+// the current version (ErrVersionMismatch, also when the flag does not exist). created says
 // whether it was new. Every tenant's compiled set is retired after the commit.
 func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Definition, ifMatch *int64) (out FlagDefinition, created bool, err error) {
 	if err := cl.RequirePlatform(); err != nil {
@@ -120,10 +120,7 @@ func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Defi
 			return err
 		}
 		if ifMatch != nil && (created || cur.Version != *ifMatch) {
-			if created {
-				return ErrFlagNotFound
-			}
-			return ErrVersionMismatch
+			return ErrVersionMismatch // If-Match names a version; an absent flag has none (RFC 9110 §13.1.1)
 		}
 		out = FlagDefinition{Definition: def, Version: cur.Version + 1, UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
 		if created {
