@@ -39,6 +39,20 @@ func TestPutFlag_201_CreatedThenReadBackWithETag(t *testing.T) {
 	}
 }
 
+func TestGetFlag_200_TenantSeesNoRulesAdminDoes(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	key := newKey("rules")
+	b := boolFlagBody()
+	b["rules"] = []any{map[string]any{"when": []any{map[string]any{"attribute": "email", "op": "in", "values": []any{"ceo@other.example"}}}, "variant": "on"}}
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), b)
+	if m := h.must(http.StatusOK, "GET", "/api/feature-flags/"+key, h.tenantToken(tenancy.NewTenantID()), nil).JSON(t); m["rules"] != nil {
+		t.Fatalf("a tenant sees the rules: %v", m)
+	}
+	if m := h.must(http.StatusOK, "GET", "/api/feature-flags/"+key, h.admin(), nil).JSON(t); m["rules"] == nil {
+		t.Fatalf("the platform admin lacks the rules: %v", m)
+	}
+}
+
 func TestPutFlag_200_ReplacedWithIfMatch(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("replace")

@@ -52,13 +52,24 @@ type flagJSON struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
-func writeFlag(c echo.Context, status int, d FlagDefinition) error {
+// toFlagJSON is a definition as cl may see it: a tenant caller gets it without its targeting
+// rules, which may name other tenants' users or attributes (evaluation applies them all the same).
+func toFlagJSON(cl tenancy.Caller, d FlagDefinition) flagJSON {
+	def := d.Definition
+	if !cl.Platform {
+		def.Rules = nil
+	}
+	return flagJSON{Definition: def, Version: d.Version, UpdatedAt: d.UpdatedAt}
+}
+
+func writeFlag(c echo.Context, cl tenancy.Caller, status int, d FlagDefinition) error {
 	httpx.SetETag(c, d.Version)
-	return c.JSON(status, flagJSON{Definition: d.Definition, Version: d.Version, UpdatedAt: d.UpdatedAt})
+	return c.JSON(status, toFlagJSON(cl, d))
 }
 
 func (a *API) listFlags(c echo.Context) error {
-	if _, err := httpx.CallerOf(c); err != nil {
+	cl, err := httpx.CallerOf(c)
+	if err != nil {
 		return err
 	}
 	defs, err := a.svc.ListFlags(c.Request().Context())
@@ -67,20 +78,21 @@ func (a *API) listFlags(c echo.Context) error {
 	}
 	out := make([]flagJSON, len(defs))
 	for i, d := range defs {
-		out[i] = flagJSON{Definition: d.Definition, Version: d.Version, UpdatedAt: d.UpdatedAt}
+		out[i] = toFlagJSON(cl, d)
 	}
 	return c.JSON(http.StatusOK, httpx.Page[flagJSON]{Value: out})
 }
 
 func (a *API) getFlag(c echo.Context) error {
-	if _, err := httpx.CallerOf(c); err != nil {
+	cl, err := httpx.CallerOf(c)
+	if err != nil {
 		return err
 	}
 	d, err := a.svc.GetFlag(c.Request().Context(), c.Param("key"))
 	if err != nil {
 		return err
 	}
-	return writeFlag(c, http.StatusOK, d)
+	return writeFlag(c, cl, http.StatusOK, d)
 }
 
 func (a *API) putFlag(c echo.Context) error {
@@ -111,9 +123,9 @@ func (a *API) putFlag(c echo.Context) error {
 	}
 	if created {
 		c.Response().Header().Set("Location", "/api/feature-flags/"+key)
-		return writeFlag(c, http.StatusCreated, d)
+		return writeFlag(c, cl, http.StatusCreated, d)
 	}
-	return writeFlag(c, http.StatusOK, d)
+	return writeFlag(c, cl, http.StatusOK, d)
 }
 
 func (a *API) deleteFlag(c echo.Context) error {
