@@ -128,7 +128,7 @@ func (a *API) evaluateFlag(c echo.Context) error {
 	}
 	set, err := a.svc.FlagSet(c.Request().Context(), tenant)
 	if err != nil {
-		return err
+		return a.unavailable(c, tenant, err)
 	}
 	r, err := set.Set.Evaluate(key, ctx)
 	if err != nil {
@@ -151,7 +151,7 @@ func (a *API) evaluateAll(c echo.Context) error {
 	}
 	set, err := a.svc.FlagSet(c.Request().Context(), tenant)
 	if err != nil {
-		return err
+		return a.unavailable(c, tenant, err)
 	}
 	out := make([]any, 0, set.Set.Len())
 	for _, key := range set.Set.Keys() {
@@ -185,4 +185,13 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// unavailable answers a set that could not be loaded (database down and no copy) as OFREP's 500
+// generalErrorResponse; the cause is logged, never sent.
+func (a *API) unavailable(c echo.Context, tenant tenancy.TenantID, err error) error {
+	a.svc.log.Error("config: flag set unavailable", "tenant", tenant.String(), "error", err)
+	return c.JSON(http.StatusInternalServerError, struct {
+		ErrorDetails string `json:"errorDetails"`
+	}{"flag evaluation is unavailable; retry later"})
 }

@@ -236,3 +236,14 @@ func TestOFREP_200_RedisDown(t *testing.T) {
 		}
 	}
 }
+
+// The database unreachable and no copy of the set: OFREP's 500 with errorDetails, no cause leaked.
+func TestOFREP_500_SetUnavailable(t *testing.T) {
+	h := newHarness(t, harnessOpts{redisURL: "redis://127.0.0.1:1/0"})
+	db := h.svc.store.db
+	_ = db.Close() // this harness's own pool
+	r := h.must(http.StatusInternalServerError, "POST", "/api/ofrep/v1/evaluate/flags/x", h.tenantToken(tenancy.NewTenantID()), map[string]any{"context": map[string]any{}})
+	if m := r.JSON(t); m["errorDetails"] != "flag evaluation is unavailable; retry later" || len(m) != 1 {
+		t.Fatalf("%s", r.Body)
+	}
+}
