@@ -22,6 +22,7 @@ import (
 	"spine/handlers/audit"
 	authzserver "spine/handlers/authz"
 	"spine/handlers/billing"
+	configsvc "spine/handlers/config"
 	"spine/handlers/identity"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
@@ -69,6 +70,7 @@ var modules = []kit.Module{
 	authzserver.Module,
 	audit.Module,
 	billing.Module,
+	configsvc.Module,
 }
 
 // moduleNames are the services the binary can serve (SPINE_SERVICES picks among them).

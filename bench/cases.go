@@ -35,6 +35,7 @@ var caseSlug = map[string]string{
 	caseRead: "read", caseRegister: "register", caseAuditOne: "audit-1", caseAuditMany: "audit-32",
 	caseOutboxLat: "outbox-latency", caseOutboxDrain: "outbox-drain", caseCheck: "check",
 	caseTokenIssue: "token", caseIntrospect: "introspect",
+	caseOFREPSingle: "ofrep", caseOFREPBulk: "ofrep-bulk",
 }
 
 // audience is the token audience, the same as `make run`'s. The issuer is the handler's own

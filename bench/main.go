@@ -132,7 +132,7 @@ func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
 
 // stepSlugs name the steps --only picks from: the ceilings, the cases (the authorization server's
 // two and the audit and outbox group each run together).
-var stepSlugs = []string{"echo", "read", "check", "redis", "pgbench", "register", "authz", "audit"}
+var stepSlugs = []string{"echo", "read", "check", "ofrep", "redis", "pgbench", "register", "authz", "audit"}
 
 // bench is one run: its settings, its stack and server, and what it measured.
 type bench struct {
@@ -340,6 +340,7 @@ func (b *bench) execute(ctx context.Context) error {
 		{ceilEcho, "echo", b.ceilingEcho},
 		{caseRead, caseSlug[caseRead], b.caseTenantRead},
 		{caseCheck, caseSlug[caseCheck], b.caseAuthzCheck},
+		{"OFREP", "ofrep", b.ofrepCases},
 		{ceilRedis, "redis", b.ceilingRedis},
 		{ceilPG, "pgbench", b.ceilingPostgres},
 		{caseRegister, caseSlug[caseRegister], b.caseRegister},

@@ -120,6 +120,8 @@ var scopeCatalog = []Scope{
 	"audit.read",
 	"audit.write",
 	ScopeClientManage,
+	"config.manage",
+	"config.read",
 	ScopeEmail,
 	ScopeOfflineAccess,
 	ScopeOpenID,

@@ -119,8 +119,10 @@ func TestFullProductShape(t *testing.T) {
 		t.Errorf("%d topics, want 9", n)
 	}
 	subs := spine.Subscriptions(allServices())
-	if n := count(snap, "azure-native:servicebus:Subscription"); n != len(subs) || n < 20 {
-		t.Errorf("%d subscriptions, want %d (and at least 20)", n, len(subs))
+	// At least 19: config consumes nothing yet (issue 12 reads edition defaults from the
+	// entitlements source instead of consuming billing's events), which took one away.
+	if n := count(snap, "azure-native:servicebus:Subscription"); n != len(subs) || n < 19 {
+		t.Errorf("%d subscriptions, want %d (and at least 19)", n, len(subs))
 	}
 	rules := map[string]string{}
 	for _, r := range snap.OfType("azure-native:servicebus:Rule") {

@@ -62,9 +62,11 @@ var catalog = []Service{
 	},
 	{
 		Name: "config", Classification: ClassInternal,
-		Publishes: []string{"FeatureFlagChanged"},
-		// Apply edition feature defaults when a tenant or its subscription changes.
-		Consumes: []string{"TenantRegistered", "SubscriptionActivated", "SubscriptionCancelled"},
+		Publishes: []string{"FeatureFlagChanged", "SettingChanged"},
+		// Nothing yet: edition defaults are read from the entitlements source when a tenant's flag
+		// set is compiled, so an edition change is seen within the set's TTL (issue 12). A consumer
+		// of billing's SubscriptionEditionChanged would make it immediate.
+		Consumes: nil,
 	},
 	{
 		Name: "audit", Classification: ClassRestricted,

@@ -1,0 +1,43 @@
+package config
+
+import (
+	"errors"
+	"net/http"
+
+	"spine/shared/problem"
+)
+
+// The config service's sentinels; MapError maps them to problem+json once, at the edge.
+var (
+	// ErrFlagNotFound: no flag definition with the key.
+	ErrFlagNotFound = errors.New("config: flag not found")
+	// ErrOverrideNotFound: the tenant has no override of the flag.
+	ErrOverrideNotFound = errors.New("config: override not found")
+	// ErrSettingNotFound: no setting definition with the key.
+	ErrSettingNotFound = errors.New("config: setting not found")
+	// ErrInvalidFlag: the definition or override does not validate (shared/flags says why).
+	ErrInvalidFlag = errors.New("config: invalid flag")
+	// ErrInvalidSetting: a setting value that is not of its definition's type.
+	ErrInvalidSetting = errors.New("config: invalid setting")
+	// ErrVersionMismatch: If-Match named another version.
+	ErrVersionMismatch = errors.New("config: version mismatch")
+)
+
+// MapError maps the service's sentinels to problems (nil for errors it does not know).
+func MapError(err error) *problem.Problem {
+	switch {
+	case errors.Is(err, ErrFlagNotFound):
+		return problem.New(http.StatusNotFound, "flag-not-found", "No feature flag with this key.")
+	case errors.Is(err, ErrOverrideNotFound):
+		return problem.New(http.StatusNotFound, "override-not-found", "The tenant has no override of this flag.")
+	case errors.Is(err, ErrSettingNotFound):
+		return problem.New(http.StatusNotFound, "setting-not-found", "No setting with this key.")
+	case errors.Is(err, ErrInvalidFlag):
+		return problem.New(http.StatusBadRequest, "invalid-flag", problem.Detail(err, ErrInvalidFlag))
+	case errors.Is(err, ErrInvalidSetting):
+		return problem.New(http.StatusBadRequest, "invalid-setting", problem.Detail(err, ErrInvalidSetting))
+	case errors.Is(err, ErrVersionMismatch):
+		return problem.New(http.StatusPreconditionFailed, "version-mismatch", "If-Match does not name the current version.")
+	}
+	return nil
+}

@@ -1,0 +1,486 @@
+package config
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"spine/shared/cache"
+	"spine/shared/contracts"
+	"spine/shared/entitlements"
+	"spine/shared/events"
+	"spine/shared/flags"
+	"spine/shared/outbox"
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// ServiceConfig tunes the service; zero fields take the documented defaults.
+type ServiceConfig struct {
+	// SetTTL is the Redis TTL of a tenant's compiled flag set (default 60s): the bound on how long
+	// an edition change (no event invalidates it yet) or a lost invalidation can go unseen.
+	SetTTL time.Duration
+	// GenerationTTL is the Redis TTL of the platform definitions' generation (default 10s).
+	GenerationTTL time.Duration
+	// Now is the clock (default sqlstore.Now).
+	Now func() time.Time
+}
+
+// Service is the configuration service's rules: flag definitions (platform), overrides and
+// settings (tenant), and the evaluation path (FlagSet), which reads no SQL while its copies live.
+type Service struct {
+	store *Store
+	cache *cache.Cache
+	ents  entitlements.Source
+	fence tenancy.Fence
+	cfg   ServiceConfig
+	log   *slog.Logger
+	codec setCodec
+	// degraded holds sets compiled without edition defaults, by set key (see degradedSet).
+	degraded sync.Map
+}
+
+// NewService wires a service. ents answers the tenant's edition defaults (nil: none); dir the
+// write fence.
+func NewService(store *Store, c *cache.Cache, ents entitlements.Source, dir tenancy.Directory, cfg ServiceConfig, logger *slog.Logger) *Service {
+	if cfg.SetTTL == 0 {
+		cfg.SetTTL = 60 * time.Second
+	}
+	if cfg.GenerationTTL == 0 {
+		cfg.GenerationTTL = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = sqlstore.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, cache: c, ents: ents, fence: tenancy.Fence{Dir: dir}, cfg: cfg, log: logger, codec: setCodec{log: logger}}
+}
+
+// actor is who a write is recorded as: the request's actor, or the caller's subject.
+func actor(ctx context.Context, c tenancy.Caller) string {
+	if a := events.MetaFrom(ctx).Actor; a != "" {
+		return a
+	}
+	return c.Subject
+}
+
+func actorOf(ctx context.Context, c tenancy.Caller) contracts.Actor {
+	t := "user"
+	if c.Platform {
+		t = "admin"
+	}
+	return contracts.Actor{Type: t, ID: c.Subject}
+}
+
+// ---- flag definitions ----
+
+// ListFlags returns every flag definition (any authenticated caller: they are platform-level).
+func (s *Service) ListFlags(ctx context.Context) ([]FlagDefinition, error) {
+	var out []FlagDefinition
+	err := s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
+		var err error
+		out, err = tx.Definitions(ctx)
+		return err
+	})
+	return out, err
+}
+
+// GetFlag returns a flag definition, or ErrFlagNotFound.
+func (s *Service) GetFlag(ctx context.Context, key string) (FlagDefinition, error) {
+	var out FlagDefinition
+	err := s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
+		var err error
+		out, err = tx.Definition(ctx, key)
+		return err
+	})
+	return out, err
+}
+
+// PutFlag creates or replaces a flag definition (platform admins only). ifMatch, when set, must be
+// the current version (ErrVersionMismatch, also when the flag does not exist). created says
+// whether it was new. Every tenant's compiled set is retired after the commit.
+func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Definition, ifMatch *int64) (out FlagDefinition, created bool, err error) {
+	if err := cl.RequirePlatform(); err != nil {
+		return out, false, err
+	}
+	if err := def.Validate(); err != nil {
+		return out, false, fmt.Errorf("%w: %w", ErrInvalidFlag, err)
+	}
+	err = s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
+		cur, err := tx.LockDefinition(ctx, def.Key)
+		created = errors.Is(err, ErrFlagNotFound)
+		if err != nil && !created {
+			return err
+		}
+		if ifMatch != nil && (created || cur.Version != *ifMatch) {
+			return ErrVersionMismatch // If-Match names a version; an absent flag has none (RFC 9110 §13.1.1)
+		}
+		out = FlagDefinition{Definition: def, Version: cur.Version + 1, UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
+		if created {
+			err = tx.InsertDefinition(ctx, out)
+		} else {
+			err = tx.UpdateDefinition(ctx, out)
+		}
+		if err != nil {
+			return err
+		}
+		return s.platformChanged(ctx, cl, tx, contracts.FeatureFlagChangedData{FlagKey: def.Key, Change: contracts.FlagDefinitionPut,
+			Disabled: def.Disabled, Version: out.Version, ChangedAt: out.UpdatedAt})
+	})
+	return out, created, err
+}
+
+// DeleteFlag deletes a flag definition and every tenant's override of it (platform admins only).
+func (s *Service) DeleteFlag(ctx context.Context, cl tenancy.Caller, key string, ifMatch *int64) error {
+	if err := cl.RequirePlatform(); err != nil {
+		return err
+	}
+	return s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
+		cur, err := tx.LockDefinition(ctx, key)
+		if err != nil {
+			return err
+		}
+		if ifMatch != nil && cur.Version != *ifMatch {
+			return ErrVersionMismatch
+		}
+		if err := tx.DeleteDefinition(ctx, key); err != nil {
+			return err
+		}
+		return s.platformChanged(ctx, cl, tx, contracts.FeatureFlagChangedData{FlagKey: key, Change: contracts.FlagDefinitionDeleted,
+			Version: cur.Version + 1, ChangedAt: s.cfg.Now().UTC()})
+	})
+}
+
+// platformChanged bumps the generation, emits the platform-level event and, after the commit,
+// invalidates the generation key: every tenant then reads its set under the new generation.
+func (s *Service) platformChanged(ctx context.Context, cl tenancy.Caller, tx *Tx, d contracts.FeatureFlagChangedData) error {
+	if _, err := tx.BumpGeneration(ctx); err != nil {
+		return err
+	}
+	d.ChangedBy = actorOf(ctx, cl)
+	ev, err := events.New(service, contracts.FeatureFlagChanged, "flag:"+d.FlagKey, "", d, events.MetaFrom(ctx))
+	if err != nil {
+		return err
+	}
+	if err := outbox.Emit(ctx, tx.Tx, ev); err != nil {
+		return err
+	}
+	tx.AfterCommit(func() { s.cache.Invalidate(context.WithoutCancel(ctx), generationKey) })
+	return nil
+}
+
+// ---- overrides ----
+
+// Overrides returns the tenant's overrides.
+func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID) ([]FlagOverride, error) {
+	if err := cl.Reaches(tenant); err != nil {
+		return nil, err
+	}
+	var out []FlagOverride
+	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		var err error
+		out, err = tx.Overrides(ctx)
+		return err
+	})
+	return out, err
+}
+
+// PutOverride sets the tenant's override of a flag (the tenant's own callers or a platform admin
+// naming it). The variant must be one of the definition's (ErrInvalidFlag).
+func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override) (FlagOverride, error) {
+	var out FlagOverride
+	if err := s.writable(ctx, cl, tenant); err != nil {
+		return out, err
+	}
+	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		def, err := tx.Definition(ctx, key)
+		if err != nil {
+			return err
+		}
+		if ov.Variant != "" {
+			if _, ok := def.Variants[ov.Variant]; !ok {
+				return fmt.Errorf("%w: %q has no variant %q", ErrInvalidFlag, key, ov.Variant)
+			}
+		}
+		cur, err := tx.LockOverride(ctx, key)
+		if err != nil && !errors.Is(err, ErrOverrideNotFound) {
+			return err
+		}
+		out = FlagOverride{FlagKey: key, Override: ov, Version: cur.Version + 1, UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
+		if err := tx.UpsertOverride(ctx, out); err != nil {
+			return err
+		}
+		return s.tenantChanged(ctx, cl, tx, tenant, contracts.FeatureFlagChangedData{TenantID: tenant.String(), FlagKey: key,
+			Change: contracts.FlagOverridePut, Disabled: ov.Disabled, Variant: ov.Variant, Version: out.Version, ChangedAt: out.UpdatedAt})
+	})
+	return out, err
+}
+
+// DeleteOverride removes the tenant's override of a flag, or ErrOverrideNotFound.
+func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string) error {
+	if err := s.writable(ctx, cl, tenant); err != nil {
+		return err
+	}
+	return s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		cur, err := tx.LockOverride(ctx, key)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteOverride(ctx, key); err != nil {
+			return err
+		}
+		return s.tenantChanged(ctx, cl, tx, tenant, contracts.FeatureFlagChangedData{TenantID: tenant.String(), FlagKey: key,
+			Change: contracts.FlagOverrideDeleted, Version: cur.Version + 1, ChangedAt: s.cfg.Now().UTC()})
+	})
+}
+
+// tenantChanged emits the tenant's event and, after the commit, invalidates the tenant's set
+// under the current generation (read in the transaction).
+func (s *Service) tenantChanged(ctx context.Context, cl tenancy.Caller, tx *Tx, tenant tenancy.TenantID, d contracts.FeatureFlagChangedData) error {
+	gen, err := tx.Generation(ctx)
+	if err != nil {
+		return err
+	}
+	d.ChangedBy = actorOf(ctx, cl)
+	ev, err := events.New(service, contracts.FeatureFlagChanged, "flag:"+d.FlagKey, tenant.String(), d, events.MetaFrom(ctx))
+	if err != nil {
+		return err
+	}
+	if err := outbox.Emit(ctx, tx.Tx, ev); err != nil {
+		return err
+	}
+	tx.AfterCommit(func() { s.cache.Invalidate(context.WithoutCancel(ctx), setKey(tenant, gen)) })
+	return nil
+}
+
+// writable: the caller reaches the tenant and the tenant accepts writes.
+func (s *Service) writable(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID) error {
+	if err := cl.Reaches(tenant); err != nil {
+		return err
+	}
+	return s.fence.CheckWrite(ctx, tenant)
+}
+
+// ---- settings ----
+
+// SettingValue is a setting as a tenant sees it: its value, or the platform default when the
+// tenant set none (Default true); Version is the tenant value's (0: none).
+type SettingValue struct {
+	Key     string
+	Type    flags.Type
+	Value   json.RawMessage
+	Default bool
+	Version int64
+}
+
+// GetSetting returns the tenant's value of a setting, or its platform default.
+func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string) (SettingValue, error) {
+	var out SettingValue
+	if err := cl.Reaches(tenant); err != nil {
+		return out, err
+	}
+	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		d, err := tx.SettingDefinition(ctx, key)
+		if err != nil {
+			return err
+		}
+		out = SettingValue{Key: key, Type: d.Type, Value: d.Default, Default: true}
+		v, err := tx.Setting(ctx, key)
+		if errors.Is(err, ErrSettingNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out.Value, out.Default, out.Version = v.Value, false, v.Version
+		return nil
+	})
+	return out, err
+}
+
+// PutSetting sets the tenant's value of a defined setting; the value must be of its type
+// (ErrInvalidSetting). ifMatch, when set, must be the tenant value's version.
+func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, value json.RawMessage, ifMatch *int64) (SettingValue, error) {
+	var out SettingValue
+	if err := s.writable(ctx, cl, tenant); err != nil {
+		return out, err
+	}
+	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		d, err := tx.SettingDefinition(ctx, key)
+		if err != nil {
+			return err
+		}
+		if !flags.OfType(d.Type, value) {
+			return fmt.Errorf("%w: %q is a %s", ErrInvalidSetting, key, d.Type)
+		}
+		cur, err := tx.LockSetting(ctx, key)
+		if err != nil && !errors.Is(err, ErrSettingNotFound) {
+			return err
+		}
+		if ifMatch != nil && cur.Version != *ifMatch {
+			return ErrVersionMismatch
+		}
+		now := s.cfg.Now().UTC()
+		if err := tx.UpsertSetting(ctx, Setting{Key: key, Value: value, Version: cur.Version + 1, UpdatedAt: now, UpdatedBy: actor(ctx, cl)}); err != nil {
+			return err
+		}
+		out = SettingValue{Key: key, Type: d.Type, Value: value, Version: cur.Version + 1}
+		return s.emitSetting(ctx, cl, tx, contracts.SettingChangedData{TenantID: tenant.String(), SettingKey: key, Type: string(d.Type),
+			Value: value, Version: out.Version, ChangedAt: now})
+	})
+	return out, err
+}
+
+// PutSettingDefinition defines a setting or changes its type and platform default (platform
+// admins only).
+func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, ifMatch *int64) (SettingDefinition, error) {
+	var out SettingDefinition
+	if err := cl.RequirePlatform(); err != nil {
+		return out, err
+	}
+	if !flags.ValidKey(key) {
+		return out, fmt.Errorf("%w: key must be 1-128 characters of [A-Za-z0-9._-]", ErrInvalidSetting)
+	}
+	if !flags.OfType(typ, def) {
+		return out, fmt.Errorf("%w: the default is not a %q", ErrInvalidSetting, typ)
+	}
+	err := s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
+		cur, err := tx.LockSettingDefinition(ctx, key)
+		if err != nil && !errors.Is(err, ErrSettingNotFound) {
+			return err
+		}
+		if ifMatch != nil && cur.Version != *ifMatch {
+			return ErrVersionMismatch
+		}
+		out = SettingDefinition{Key: key, Type: typ, Default: def, Version: cur.Version + 1, UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
+		if err := tx.UpsertSettingDefinition(ctx, out); err != nil {
+			return err
+		}
+		return s.emitSetting(ctx, cl, tx, contracts.SettingChangedData{SettingKey: key, Type: string(typ), Value: def,
+			Version: out.Version, ChangedAt: out.UpdatedAt})
+	})
+	return out, err
+}
+
+func (s *Service) emitSetting(ctx context.Context, cl tenancy.Caller, tx *Tx, d contracts.SettingChangedData) error {
+	d.ChangedBy = actorOf(ctx, cl)
+	ev, err := events.New(service, contracts.SettingChanged, "setting:"+d.SettingKey, d.TenantID, d, events.MetaFrom(ctx))
+	if err != nil {
+		return err
+	}
+	return outbox.Emit(ctx, tx.Tx, ev)
+}
+
+// ---- evaluation ----
+
+// generationKey is the platform definitions' generation in Redis and the local copies.
+var generationKey = cache.PlatformKey(service, "flags", "generation")
+
+// setKey is a tenant's compiled flag set under generation gen: {t:<tenant>}:config:flags:v<gen>.
+func setKey(tenant tenancy.TenantID, gen int64) string {
+	return cache.TenantKey(tenant.String(), service, "flags", "v"+strconv.FormatInt(gen, 10))
+}
+
+// FlagSet returns the tenant's compiled flag set: the generation and the set from the local
+// copies (no I/O), else Redis, else SQL (and the tenant's edition defaults from the
+// entitlements source). See the README for the staleness bound.
+func (s *Service) FlagSet(ctx context.Context, tenant tenancy.TenantID) (*CompiledSet, error) {
+	gen, err := cache.GetOrLoadLocal(ctx, s.cache, generationKey, s.cfg.GenerationTTL, cache.JSON[int64]{}, func(ctx context.Context) (int64, error) {
+		var g int64
+		err := s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
+			var err error
+			g, err = tx.Generation(ctx)
+			return err
+		})
+		return g, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	key := setKey(tenant, gen)
+	if d, ok := s.degraded.Load(key); ok && s.cfg.Now().Before(d.(degradedSet).until) {
+		return d.(degradedSet).cs, nil
+	}
+	cs, err := cache.GetOrLoadLocal(ctx, s.cache, key, s.cfg.SetTTL, s.codec, func(ctx context.Context) (*CompiledSet, error) {
+		return s.loadSet(ctx, tenant)
+	})
+	var d degradedSet
+	if errors.As(err, &d) {
+		// The entitlements source failed: the set without edition defaults, kept in this process
+		// for degradedTTL only (never in Redis or the shared local copies).
+		s.log.Warn("config: evaluating without edition defaults", "tenant", tenant.String(), "error", d.cause)
+		d.until = s.cfg.Now().Add(degradedTTL)
+		s.degraded.Store(key, d)
+		return d.cs, nil
+	}
+	return cs, err
+}
+
+// degradedTTL is how long a set compiled without its edition defaults (the entitlements source
+// failed) is reused before the source is asked again.
+const degradedTTL = time.Second
+
+// degradedSet is loadSet's answer when the entitlements source failed: a set compiled without
+// edition defaults, returned as an error so the cache does not keep it.
+type degradedSet struct {
+	cs    *CompiledSet
+	cause error
+	until time.Time
+}
+
+func (d degradedSet) Error() string { return "config: entitlements unavailable: " + d.cause.Error() }
+
+// loadSet reads a tenant's snapshot from SQL and the entitlements source, and compiles it.
+func (s *Service) loadSet(ctx context.Context, tenant tenancy.TenantID) (*CompiledSet, error) {
+	var snap flags.Snapshot
+	var entsErr error
+	if s.ents != nil {
+		e, err := s.ents.Of(ctx, tenant)
+		switch {
+		case err == nil:
+			snap.Edition, snap.EditionDefaults = e.Edition, e.FeatureDefaults
+		case errors.Is(err, entitlements.ErrUnknownTenant):
+			// no subscription (yet): the definitions' defaults
+		default:
+			entsErr = err
+		}
+	}
+	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		defs, err := tx.Definitions(ctx)
+		if err != nil {
+			return err
+		}
+		ovs, err := tx.Overrides(ctx)
+		if err != nil {
+			return err
+		}
+		snap.Definitions = make([]flags.Definition, len(defs))
+		for i, d := range defs {
+			snap.Definitions[i] = d.Definition
+		}
+		snap.Overrides = make(map[string]flags.Override, len(ovs))
+		for _, o := range ovs {
+			snap.Overrides[o.FlagKey] = o.Override
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(snap)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := compileSet(raw, snap, s.log)
+	if err == nil && entsErr != nil {
+		return nil, degradedSet{cs: cs, cause: entsErr}
+	}
+	return cs, err
+}

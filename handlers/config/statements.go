@@ -1,0 +1,59 @@
+package config
+
+// statements is one engine's SQL for the config store (the engines' sets: pgStatements,
+// msStatements; those files hold SQL only). Each field's comment gives its parameters in order
+// and the columns it returns. Times are UTC, tenant ids canonical text, JSON documents text.
+// Definitions and setting definitions are platform-level (no tenant parameter); overrides and
+// settings name their tenant first and row-level security checks it again.
+type statements struct {
+	// definitions: → definitionColumns of every flag, by key.
+	definitions string
+	// definition: key → definitionColumns.
+	definition string
+	// lockDefinition: key → definitionColumns, locking the row until the transaction ends.
+	lockDefinition string
+	// insertDefinition: key, type, definition JSON, version, updated at, updated by.
+	insertDefinition string
+	// updateDefinition: key, type, definition JSON, version, updated at, updated by.
+	updateDefinition string
+	// deleteDefinition: key.
+	deleteDefinition string
+	// deleteOverridesOf: key. Deletes the key's overrides of every tenant (platform scope).
+	deleteOverridesOf string
+	// generation: → the platform definitions' generation.
+	generation string
+	// bumpGeneration: → the generation after adding one.
+	bumpGeneration string
+
+	// overrides: tenant → overrideColumns of the tenant's overrides, by key.
+	overrides string
+	// lockOverride: tenant, key → overrideColumns, locking the row.
+	lockOverride string
+	// upsertOverride: tenant, key, variant (nullable), disabled, version, updated at, updated by.
+	upsertOverride string
+	// deleteOverride: tenant, key.
+	deleteOverride string
+
+	// settingDefinitions: → settingDefinitionColumns of every setting, by key.
+	settingDefinitions string
+	// settingDefinition: key → settingDefinitionColumns (any scope).
+	settingDefinition string
+	// lockSettingDefinition: key → settingDefinitionColumns, locking the row (platform scope:
+	// PostgreSQL applies the UPDATE policy to a locking read).
+	lockSettingDefinition string
+	// upsertSettingDefinition: key, type, default JSON, version, updated at, updated by.
+	upsertSettingDefinition string
+	// settings: tenant → settingColumns of the tenant's values, by key.
+	settings string
+	// setting: tenant, key → settingColumns.
+	setting string
+	// lockSetting: tenant, key → settingColumns, locking the row.
+	lockSetting string
+	// upsertSetting: tenant, key, value JSON, version, updated at, updated by.
+	upsertSetting string
+}
+
+// definitionColumns: key, type, definition JSON, version, updated at, updated by.
+// overrideColumns: key, variant (nullable), disabled, version, updated at, updated by.
+// settingDefinitionColumns: key, type, default JSON, version, updated at, updated by.
+// settingColumns: key, value JSON, version, updated at, updated by.

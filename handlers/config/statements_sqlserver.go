@@ -1,0 +1,53 @@
+package config
+
+const (
+	msDefinitionCols        = `flag_key, flag_type, definition, version, updated_at, updated_by`
+	msOverrideCols          = `flag_key, variant, disabled, version, updated_at, updated_by`
+	msSettingDefinitionCols = `setting_key, setting_type, default_value, version, updated_at, updated_by`
+	msSettingCols           = `setting_key, value, version, updated_at, updated_by`
+)
+
+// msStatements is the whole of what the config service asks of SQL Server (keys are binary
+// collated: ORDER BY is byte order, as PostgreSQL's COLLATE "C").
+var msStatements = statements{
+	definitions:    `SELECT ` + msDefinitionCols + ` FROM dbo.flag_definitions ORDER BY flag_key`,
+	definition:     `SELECT ` + msDefinitionCols + ` FROM dbo.flag_definitions WHERE flag_key = @p1`,
+	lockDefinition: `SELECT ` + msDefinitionCols + ` FROM dbo.flag_definitions WITH (UPDLOCK, HOLDLOCK) WHERE flag_key = @p1`,
+	insertDefinition: `INSERT INTO dbo.flag_definitions (flag_key, flag_type, definition, version, updated_at, updated_by)
+		VALUES (@p1, @p2, @p3, @p4, @p5, @p6)`,
+	updateDefinition: `UPDATE dbo.flag_definitions SET flag_type = @p2, definition = @p3, version = @p4, updated_at = @p5, updated_by = @p6
+		WHERE flag_key = @p1`,
+	deleteDefinition:  `DELETE FROM dbo.flag_definitions WHERE flag_key = @p1`,
+	deleteOverridesOf: `DELETE FROM dbo.flag_overrides WHERE flag_key = @p1`,
+	generation:        `SELECT generation FROM dbo.flag_generation WHERE id = 1`,
+	bumpGeneration:    `UPDATE dbo.flag_generation SET generation = generation + 1 OUTPUT inserted.generation WHERE id = 1`,
+
+	overrides:    `SELECT ` + msOverrideCols + ` FROM dbo.flag_overrides WHERE tenant_id = @p1 ORDER BY flag_key`,
+	lockOverride: `SELECT ` + msOverrideCols + ` FROM dbo.flag_overrides WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND flag_key = @p2`,
+	upsertOverride: `IF EXISTS (SELECT 1 FROM dbo.flag_overrides WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND flag_key = @p2)
+			UPDATE dbo.flag_overrides SET variant = @p3, disabled = @p4, version = @p5, updated_at = @p6, updated_by = @p7
+			WHERE tenant_id = @p1 AND flag_key = @p2
+		ELSE
+			INSERT INTO dbo.flag_overrides (tenant_id, flag_key, variant, disabled, version, updated_at, updated_by)
+			VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7);`,
+	deleteOverride: `DELETE FROM dbo.flag_overrides WHERE tenant_id = @p1 AND flag_key = @p2`,
+
+	settingDefinitions:    `SELECT ` + msSettingDefinitionCols + ` FROM dbo.setting_definitions ORDER BY setting_key`,
+	settingDefinition:     `SELECT ` + msSettingDefinitionCols + ` FROM dbo.setting_definitions WHERE setting_key = @p1`,
+	lockSettingDefinition: `SELECT ` + msSettingDefinitionCols + ` FROM dbo.setting_definitions WITH (UPDLOCK, HOLDLOCK) WHERE setting_key = @p1`,
+	upsertSettingDefinition: `IF EXISTS (SELECT 1 FROM dbo.setting_definitions WITH (UPDLOCK, HOLDLOCK) WHERE setting_key = @p1)
+			UPDATE dbo.setting_definitions SET setting_type = @p2, default_value = @p3, version = @p4, updated_at = @p5, updated_by = @p6
+			WHERE setting_key = @p1
+		ELSE
+			INSERT INTO dbo.setting_definitions (setting_key, setting_type, default_value, version, updated_at, updated_by)
+			VALUES (@p1, @p2, @p3, @p4, @p5, @p6);`,
+	settings:    `SELECT ` + msSettingCols + ` FROM dbo.settings WHERE tenant_id = @p1 ORDER BY setting_key`,
+	setting:     `SELECT ` + msSettingCols + ` FROM dbo.settings WHERE tenant_id = @p1 AND setting_key = @p2`,
+	lockSetting: `SELECT ` + msSettingCols + ` FROM dbo.settings WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND setting_key = @p2`,
+	upsertSetting: `IF EXISTS (SELECT 1 FROM dbo.settings WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND setting_key = @p2)
+			UPDATE dbo.settings SET value = @p3, version = @p4, updated_at = @p5, updated_by = @p6
+			WHERE tenant_id = @p1 AND setting_key = @p2
+		ELSE
+			INSERT INTO dbo.settings (tenant_id, setting_key, value, version, updated_at, updated_by)
+			VALUES (@p1, @p2, @p3, @p4, @p5, @p6);`,
+}

@@ -1,0 +1,108 @@
+-- Configuration: platform-level flag definitions and setting definitions (with their platform
+-- defaults), and per tenant its flag overrides and setting values. Runs as config_owner after the
+-- platform schema (shared/platform: outbox, inbox, idempotency_keys and the row-level-security
+-- helper spine_tenant_visible), which this file uses and never creates. The runtime role
+-- config_app gets DML only and is bound by row-level security (FORCE applies it to the owner too).
+
+-- +goose Up
+
+-- Flag definitions: platform-level (no tenant), read by every tenant's evaluation, written by
+-- platform admins only. definition is the shared/flags Definition as JSON (variants, default
+-- variant, rules, kill switch); the service validates it before writing. Row-level security:
+-- every scope reads; only the platform scope (spine_tenant_visible(NULL) holds in it alone)
+-- inserts, updates or deletes.
+CREATE TABLE flag_definitions (
+    flag_key   text        NOT NULL CHECK (flag_key ~ '^[A-Za-z0-9._-]{1,128}$'),
+    flag_type  text        NOT NULL CHECK (flag_type IN ('boolean', 'string', 'number', 'object')),
+    definition jsonb       NOT NULL,
+    version    bigint      NOT NULL,
+    updated_at timestamptz NOT NULL,
+    updated_by text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
+    CONSTRAINT flag_definitions_pkey PRIMARY KEY (flag_key)
+);
+
+-- The generation of the platform flag definitions: one row, bumped in the transaction of every
+-- definition change. A tenant's compiled flag set is cached under this generation
+-- ({t:<tenant>}:config:flags:v<generation>), so a platform change retires every tenant's copy at once.
+CREATE TABLE flag_generation (
+    id         smallint NOT NULL CHECK (id = 1),
+    generation bigint   NOT NULL,
+    CONSTRAINT flag_generation_pkey PRIMARY KEY (id)
+);
+INSERT INTO flag_generation (id, generation) VALUES (1, 1);
+
+-- A tenant's override of a flag: pin a variant, or the tenant's kill switch. A row whose flag
+-- definition is gone is ignored by evaluation and removed with the definition.
+CREATE TABLE flag_overrides (
+    tenant_id  uuid        NOT NULL,
+    flag_key   text        NOT NULL CHECK (flag_key ~ '^[A-Za-z0-9._-]{1,128}$'),
+    variant    text        CHECK (char_length(variant) BETWEEN 1 AND 128),
+    disabled   boolean     NOT NULL,
+    version    bigint      NOT NULL,
+    updated_at timestamptz NOT NULL,
+    updated_by text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
+    CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key)
+);
+-- Deleting a definition removes its overrides in every tenant.
+CREATE INDEX flag_overrides_key ON flag_overrides (flag_key);
+
+-- Setting definitions: platform-level, the key's type and its platform default value (JSON of
+-- the type). Read by every scope, written by the platform scope only.
+CREATE TABLE setting_definitions (
+    setting_key   text        NOT NULL CHECK (setting_key ~ '^[A-Za-z0-9._-]{1,128}$'),
+    setting_type  text        NOT NULL CHECK (setting_type IN ('boolean', 'string', 'number', 'object')),
+    default_value jsonb       NOT NULL,
+    version       bigint      NOT NULL,
+    updated_at    timestamptz NOT NULL,
+    updated_by    text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
+    CONSTRAINT setting_definitions_pkey PRIMARY KEY (setting_key)
+);
+
+-- A tenant's value of a setting (of the definition's type; the service checks it).
+CREATE TABLE settings (
+    tenant_id   uuid        NOT NULL,
+    setting_key text        NOT NULL CHECK (setting_key ~ '^[A-Za-z0-9._-]{1,128}$'),
+    value       jsonb       NOT NULL,
+    version     bigint      NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    updated_by  text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
+    CONSTRAINT settings_pkey PRIMARY KEY (tenant_id, setting_key)
+);
+
+ALTER TABLE flag_definitions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE flag_definitions FORCE ROW LEVEL SECURITY;
+CREATE POLICY everyone_reads ON flag_definitions FOR SELECT USING (true);
+CREATE POLICY platform_inserts ON flag_definitions FOR INSERT WITH CHECK (spine_tenant_visible(NULL));
+CREATE POLICY platform_updates ON flag_definitions FOR UPDATE
+    USING (spine_tenant_visible(NULL)) WITH CHECK (spine_tenant_visible(NULL));
+CREATE POLICY platform_deletes ON flag_definitions FOR DELETE USING (spine_tenant_visible(NULL));
+ALTER TABLE flag_generation ENABLE ROW LEVEL SECURITY;
+ALTER TABLE flag_generation FORCE ROW LEVEL SECURITY;
+CREATE POLICY everyone_reads ON flag_generation FOR SELECT USING (true);
+CREATE POLICY platform_updates ON flag_generation FOR UPDATE
+    USING (spine_tenant_visible(NULL)) WITH CHECK (spine_tenant_visible(NULL));
+ALTER TABLE setting_definitions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE setting_definitions FORCE ROW LEVEL SECURITY;
+CREATE POLICY everyone_reads ON setting_definitions FOR SELECT USING (true);
+CREATE POLICY platform_inserts ON setting_definitions FOR INSERT WITH CHECK (spine_tenant_visible(NULL));
+CREATE POLICY platform_updates ON setting_definitions FOR UPDATE
+    USING (spine_tenant_visible(NULL)) WITH CHECK (spine_tenant_visible(NULL));
+ALTER TABLE flag_overrides ENABLE ROW LEVEL SECURITY;
+ALTER TABLE flag_overrides FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON flag_overrides
+    USING (spine_tenant_visible(tenant_id)) WITH CHECK (spine_tenant_visible(tenant_id));
+ALTER TABLE settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE settings FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON settings
+    USING (spine_tenant_visible(tenant_id)) WITH CHECK (spine_tenant_visible(tenant_id));
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON flag_definitions, flag_overrides, settings TO config_app;
+GRANT SELECT, UPDATE ON flag_generation TO config_app;
+GRANT SELECT, INSERT, UPDATE ON setting_definitions TO config_app;
+
+-- +goose Down
+DROP TABLE settings;
+DROP TABLE setting_definitions;
+DROP TABLE flag_overrides;
+DROP TABLE flag_generation;
+DROP TABLE flag_definitions;
