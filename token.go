@@ -144,26 +144,9 @@ func (m *minter) serving(ctx context.Context) error {
 	return nil
 }
 
-// credentials reads a dev client's credentials from the vault; found is false when the secret
-// does not exist.
-func (m *minter) credentials(ctx context.Context, name string) (authz.DevCredentials, bool, error) {
-	s, err := m.vault.Get(ctx, name)
-	if errors.Is(err, secrets.ErrNotFound) {
-		return authz.DevCredentials{}, false, nil
-	}
-	if err != nil {
-		return authz.DevCredentials{}, false, fmt.Errorf("reading %s from the vault: %w", name, err)
-	}
-	c, err := authz.ParseDevCredentials(s.Value())
-	if err != nil {
-		return authz.DevCredentials{}, false, fmt.Errorf("%s: %w", name, err)
-	}
-	return c, true, nil
-}
-
 // platformToken is a token of the platform dev client.
 func (m *minter) platformToken(ctx context.Context, scopes []string) (string, error) {
-	c, found, err := m.credentials(ctx, authz.DevClientSecretName)
+	c, found, err := authz.ReadDevCredentials(ctx, m.vault, authz.DevClientSecretName)
 	if err != nil {
 		return "", err
 	}
@@ -179,7 +162,7 @@ func (m *minter) tenantToken(ctx context.Context, tenant string, scopes []string
 	if err != nil {
 		return "", fmt.Errorf("--tenant %q: %w", tenant, err)
 	}
-	c, found, err := m.credentials(ctx, name)
+	c, found, err := authz.ReadDevCredentials(ctx, m.vault, name)
 	if err != nil {
 		return "", err
 	}

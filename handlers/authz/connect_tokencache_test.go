@@ -155,6 +155,10 @@ func TestVerifyAccess_KeyWithdrawn_CachedTokenNoLongerAccepted(t *testing.T) {
 	}
 }
 
+// tokenShards is auth.TokenCache's shard count for a bound of 16 or 32 entries (a power of two, at
+// most 32, at most the bound): key[0] & 15 picks the shard with 16 of them.
+const tokenShards = 16
+
 // The cache never serves an entry past its deadline (the token's exp), and holds at most its
 // bound, dropping expired entries first.
 func TestVerifiedTokens_ExpiredNotServed_Bounded(t *testing.T) {

@@ -58,7 +58,7 @@ func (c DevCredentials) Encode() string {
 func ParseDevCredentials(value string) (DevCredentials, error) {
 	var c DevCredentials
 	if err := json.Unmarshal([]byte(value), &c); err != nil || c.ClientID == "" || c.ClientSecret == "" {
-		return DevCredentials{}, errors.New("authz: the dev client's vault secret is not {\"clientId\",\"clientSecret\"}")
+		return DevCredentials{}, ErrDevCredentialsMalformed
 	}
 	c.ClientID = strings.TrimSpace(c.ClientID)
 	return c, nil
@@ -115,7 +115,10 @@ func EnsureDevClient(ctx context.Context, store devClientStore, vault devClientV
 	if log == nil {
 		log = slog.Default()
 	}
-	creds, found, err := readDevCredentials(ctx, vault, DevClientSecretName)
+	creds, found, err := ReadDevCredentials(ctx, vault, DevClientSecretName)
+	if errors.Is(err, ErrDevCredentialsMalformed) {
+		found, err = false, nil // replaced below
+	}
 	if err != nil {
 		return "", err
 	}
@@ -172,9 +175,15 @@ func EnsureDevClient(ctx context.Context, store devClientStore, vault devClientV
 	return created.ID, nil
 }
 
-// readDevCredentials reads a dev client's credentials from the vault: found is false when the
-// secret does not exist or does not hold credentials (then they are replaced).
-func readDevCredentials(ctx context.Context, vault devClientVault, name string) (DevCredentials, bool, error) {
+// ErrDevCredentialsMalformed: a dev client's vault secret does not hold {"clientId","clientSecret"}.
+var ErrDevCredentialsMalformed = errors.New("authz: the dev client's vault secret is not {\"clientId\",\"clientSecret\"}")
+
+// ReadDevCredentials reads a dev client's credentials from the vault (the server's EnsureDevClient
+// and `handler token` alike): found is false when the secret does not exist; a secret that does not
+// hold credentials is ErrDevCredentialsMalformed.
+func ReadDevCredentials(ctx context.Context, vault interface {
+	Get(ctx context.Context, name string) (secrets.Secret, error)
+}, name string) (c DevCredentials, found bool, err error) {
 	s, err := vault.Get(ctx, name)
 	if errors.Is(err, secrets.ErrNotFound) {
 		return DevCredentials{}, false, nil
@@ -182,9 +191,8 @@ func readDevCredentials(ctx context.Context, vault devClientVault, name string) 
 	if err != nil {
 		return DevCredentials{}, false, fmt.Errorf("authz: reading %s from the vault: %w", name, err)
 	}
-	c, err := ParseDevCredentials(s.Value())
-	if err != nil {
-		return DevCredentials{}, false, nil
+	if c, err = ParseDevCredentials(s.Value()); err != nil {
+		return DevCredentials{}, false, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, true, nil
 }

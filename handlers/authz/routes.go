@@ -150,31 +150,24 @@ func cursorID(c echo.Context) (ClientID, error) {
 	return "", problem.New(http.StatusBadRequest, "invalid-cursor", "The cursor is not one this API issued.")
 }
 
-// grantTypes parses a request's grant types.
-func grantTypes(ss []string) ([]GrantType, error) {
-	out := make([]GrantType, 0, len(ss))
+// parseEach parses every element of a request's list with parse, stopping at the first error.
+func parseEach[T any](ss []string, parse func(string) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(ss))
 	for _, s := range ss {
-		g, err := ParseGrantType(s)
+		v, err := parse(s)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, g)
+		out = append(out, v)
 	}
 	return out, nil
 }
 
+// grantTypes parses a request's grant types.
+func grantTypes(ss []string) ([]GrantType, error) { return parseEach(ss, ParseGrantType) }
+
 // scopes parses a request's scopes.
-func scopes(ss []string) ([]Scope, error) {
-	out := make([]Scope, 0, len(ss))
-	for _, s := range ss {
-		sc, err := ParseScope(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sc)
-	}
-	return out, nil
-}
+func scopes(ss []string) ([]Scope, error) { return parseEach(ss, ParseScope) }
 
 // writeClient answers a client with its version as ETag; secret, when set, is shown in this
 // answer only: the Idempotency-Key's replay answers the same without it, and no cache keeps it.

@@ -136,14 +136,14 @@ func TestTokenCache_Bounded(t *testing.T) {
 		now := time.Now().UnixNano()
 		for i := 0; i < size*5+100; i++ {
 			k := keyOf(i)
-			c.put(&k, Principal{Subject: "s"}, now+int64(time.Hour), now)
-			if n := c.len(); n > size {
+			c.Put(&k, Principal{Subject: "s"}, now+int64(time.Hour), now)
+			if n := c.Len(); n > size {
 				t.Fatalf("size %d: %d entries", size, n)
 			}
 		}
 		// The most recent insert is always present.
 		k := keyOf(size*5 + 99)
-		if _, found, live := c.get(&k, now); !found || !live {
+		if _, found, live := c.Get(&k, now); !found || !live {
 			t.Fatalf("size %d: latest entry missing", size)
 		}
 	}
@@ -156,30 +156,30 @@ func TestTokenCache_EvictsExpiredFirst(t *testing.T) {
 	c := newTokenCache(1) // one shard, one slot: eviction is deterministic
 	now := time.Now().UnixNano()
 	a, b := keyOf(1), keyOf(2)
-	c.put(&a, Principal{Subject: "a"}, now+10, now)
-	c.put(&b, Principal{Subject: "b"}, now+int64(time.Hour), now+20) // a has expired by now+20
-	if _, found, _ := c.get(&a, now+20); found {
+	c.Put(&a, Principal{Subject: "a"}, now+10, now)
+	c.Put(&b, Principal{Subject: "b"}, now+int64(time.Hour), now+20) // a has expired by now+20
+	if _, found, _ := c.Get(&a, now+20); found {
 		t.Fatal("expired entry kept")
 	}
-	if p, _, live := c.get(&b, now+20); !live || p.Subject != "b" {
+	if p, _, live := c.Get(&b, now+20); !live || p.Subject != "b" {
 		t.Fatal("new entry missing")
 	}
 
 	// With a full shard of live entries, the one closest to expiry goes.
-	c = &tokenCache{shards: make([]cacheShard, 1), mask: 0, perShard: 3}
-	c.shards[0].m = map[cacheKey]cacheEntry{}
+	c = &tokenCache{shards: make([]cacheShard[Principal], 1), mask: 0, perShard: 3}
+	c.shards[0].m = map[cacheKey]cacheEntry[Principal]{}
 	for i, dl := range []int64{300, 100, 200} {
 		k := keyOf(i)
-		c.put(&k, Principal{}, now+dl, now)
+		c.Put(&k, Principal{}, now+dl, now)
 	}
 	k := keyOf(9)
-	c.put(&k, Principal{}, now+400, now)
+	c.Put(&k, Principal{}, now+400, now)
 	soonest := keyOf(1)
-	if _, found, _ := c.get(&soonest, now); found {
+	if _, found, _ := c.Get(&soonest, now); found {
 		t.Fatal("the soonest-expiring entry was not the one evicted")
 	}
-	if c.len() != 3 {
-		t.Fatalf("len = %d, want 3", c.len())
+	if c.Len() != 3 {
+		t.Fatalf("len = %d, want 3", c.Len())
 	}
 }
 
@@ -193,15 +193,15 @@ func TestTokenCache_Concurrent(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 2000; i++ {
 				k := keyOf(g*100000 + i%200)
-				if _, found, live := c.get(&k, now+int64(i)); !found || !live {
-					c.put(&k, Principal{Subject: "s", Scopes: []string{"a"}}, now+int64(i)+1000, now+int64(i))
+				if _, found, live := c.Get(&k, now+int64(i)); !found || !live {
+					c.Put(&k, Principal{Subject: "s", Scopes: []string{"a"}}, now+int64(i)+1000, now+int64(i))
 				}
 			}
 		}(g)
 	}
 	wg.Wait()
-	if c.len() > 64 {
-		t.Fatalf("len = %d > 64", c.len())
+	if c.Len() > 64 {
+		t.Fatalf("len = %d > 64", c.Len())
 	}
 }
 

@@ -123,7 +123,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if v.cache != nil {
 		// The hash only reads raw; viewing the string's bytes avoids copying a token per request.
 		key = sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
-		if p, found, live := v.cache.get(&key, v.now().UnixNano()); found {
+		if p, found, live := v.cache.Get(&key, v.now().UnixNano()); found {
 			if !live {
 				return Principal{}, invalid(ErrExpired, "")
 			}
@@ -135,7 +135,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 		return Principal{}, err
 	}
 	if v.cache != nil {
-		v.cache.put(&key, p, p.ExpiresAt.Add(v.cfg.ClockSkew).UnixNano(), v.now().UnixNano())
+		v.cache.Put(&key, p, p.ExpiresAt.Add(v.cfg.ClockSkew).UnixNano(), v.now().UnixNano())
 		return p.clone(), nil
 	}
 	return p, nil
