@@ -262,6 +262,15 @@ func (a *app) wire(ctx context.Context) (err error) {
 	}
 	functions.Mount(e, a.registry, logger, invocationGuard...)
 	a.mountHealth(api, dbs, c, blobs)
+	var aliases []string
+	for _, svc := range svcs {
+		if p, ok := svc.(kit.RootAliaser); ok {
+			aliases = append(aliases, p.RootAliases()...)
+		}
+	}
+	if len(aliases) > 0 {
+		e.Pre(rootAliases(aliases))
+	}
 	for _, svc := range svcs {
 		svc.Routes(secured)
 		if p, ok := svc.(kit.PublicRouter); ok {
@@ -277,6 +286,26 @@ func (a *app) wire(ctx context.Context) (err error) {
 	return nil
 }
 
+// rootAliases answers each prefix at the root with the /api route of the same path
+// (kit.RootAliaser), before routing, so the /api group's authentication and limits apply.
+func rootAliases(prefixes []string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			for _, p := range prefixes {
+				if strings.HasPrefix(r.URL.Path, p) {
+					r.URL.Path = "/api" + r.URL.Path
+					if r.URL.RawPath != "" {
+						r.URL.RawPath = "/api" + r.URL.RawPath
+					}
+					break
+				}
+			}
+			return next(c)
+		}
+	}
+}
+
 // mountRateLimits puts the per-tenant and per-route rate limits (shared/ratelimit) on the
 // authenticated group, after authentication, from the entitlements of each tenant's edition: only
 // when a module answers entitlements (billing); without one there are no limits to enforce. The
@@ -289,7 +318,7 @@ func (a *app) mountRateLimits(secured *echo.Group, ents *lateEntitlements, c *ca
 	if c != nil {
 		rdb = c.Redis()
 	}
-	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb, Source: ents, Logger: a.log})
+	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb, Source: ents, Shadow: a.cfg.RateLimitShadow, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("rate limits: %w", err)
 	}

@@ -162,6 +162,15 @@ type PublicRouter interface {
 	PublicRoutes(g *echo.Group)
 }
 
+// RootAliaser is implemented by a service that speaks a standard protocol whose clients join a
+// fixed path to a base URL (OFREP: <base>/ofrep/v1/evaluate/flags/{key}). Each prefix it returns
+// ("/ofrep/") is also answered at the root by the same /api route, so a client configured with
+// the bare host works when it reaches the handler directly (`make run`). Behind the Functions
+// host every route sits under its routePrefix "api", so there the base URL is <host>/api.
+type RootAliaser interface {
+	RootAliases() []string
+}
+
 // PermissionsProvider is implemented by the service that answers authz.Permissions (identity):
 // the binary hands what it returns to every service as Deps.Permissions.
 type PermissionsProvider interface {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -408,6 +409,29 @@ func TestShadowRoute_CountsWithoutRefusing(t *testing.T) {
 	}
 	if shadow != 3 {
 		t.Fatalf("metric spine.ratelimit.decisions{outcome=shadow-limited} = %d, want 3", shadow)
+	}
+}
+
+// An edition's own shadow limit (entitlements.Limit.Shadow) counts without refusing, with no
+// deployment setting; the tenant-wide limit next to it is still enforced.
+func TestShadowLimitOfTheEdition_CountsWithoutRefusing(t *testing.T) {
+	src := newSource()
+	tn := newTenant(t)
+	shadow := perMinute(routeOne, 1, 1)
+	shadow.Shadow = true
+	src.set(tn, perMinute("", 5, 5), shadow)
+	h := newHarness(t, Config{Redis: stackRedis(t), Source: src})
+	tok := h.token(t, tn)
+	var codes []int
+	for range 7 {
+		codes = append(codes, h.get(t, "/api/things/7", tok).Code)
+	}
+	want := []int{200, 200, 200, 200, 200, 429, 429}
+	if !slices.Equal(codes, want) {
+		t.Fatalf("codes %v, want %v (the route limit is shadow, the tenant limit of 5 is not)", codes, want)
+	}
+	if s := h.lim.Stats(); s.ShadowLimited != 6 || s.Limited != 2 {
+		t.Fatalf("stats %+v, want 6 shadow-limited (requests 2-7: what enforcing it would refuse) and 2 limited", s)
 	}
 }
 
