@@ -198,7 +198,10 @@ func (a *app) wire(ctx context.Context) (err error) {
 	// module provides it, so the order of the list does not decide who may ask.
 	dir, perms, users, ents := &lateDirectory{}, &latePermissions{}, &lateUsers{}, &lateEntitlements{}
 	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
-		Users: users, Entitlements: ents, Catalog: kit.CatalogOf(modules)}
+		Users: users, Catalog: kit.CatalogOf(modules)}
+	if entitlementsEnabled(modules, dbs) {
+		deps.Entitlements = ents
+	}
 	var svcs []kit.Service
 	mappers := []problem.Mapper{}
 	for _, m := range modules {
@@ -284,6 +287,19 @@ func (a *app) wire(ctx context.Context) (err error) {
 	admin.Routes(secured)
 	a.echo = e
 	return nil
+}
+
+// entitlementsEnabled reports whether an enabled module answers entitlements, from the modules'
+// declared types (the answer is needed before the provider is built).
+func entitlementsEnabled(modules []kit.Module, enabled map[string]*sqlstore.DB) bool {
+	for _, m := range modules {
+		if _, on := enabled[m.Name]; on {
+			if _, ok := m.Declare.(kit.EntitlementsProvider); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // rootAliases answers each prefix at the root with the /api route of the same path

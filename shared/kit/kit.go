@@ -89,7 +89,9 @@ type Deps struct {
 	// no module provides it, every sign-in fails with an error.
 	Users authn.Users
 	// Entitlements answers what a tenant's edition grants (the billing service), forwarded like
-	// Directory; while no module provides it, every question fails with an error.
+	// Directory. It is nil when no enabled module is an EntitlementsProvider (known from each
+	// Module.Declare before any is built): a service then works without editions (no limits, no
+	// edition defaults, SPINE_TENANT_EDITIONS as the catalog).
 	Entitlements entitlements.Source
 	// Catalog lists every module's topic and events.
 	Catalog Catalog
