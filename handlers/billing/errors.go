@@ -36,6 +36,8 @@ func MapError(err error) *problem.Problem {
 	switch {
 	case errors.Is(err, ErrInvalidInput):
 		return problem.New(http.StatusBadRequest, "invalid-input", problem.Detail(err, ErrInvalidInput))
+	case errors.Is(err, ErrInvalidEdition):
+		return editionProblem(err)
 	case errors.Is(err, ErrEditionNotFound):
 		return problem.New(http.StatusNotFound, "edition-not-found", "No edition of the catalog has this code (GET /api/editions).")
 	case errors.Is(err, ErrSubscriptionNotFound):

@@ -24,7 +24,7 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 	}
 	return []functions.Function{
 		http("BillingSubscriptions", "subscriptions", "get", "post"),
-		http("BillingEditions", "editions", "get"),
+		http("BillingEditions", "editions", "get", "put"),
 		http("BillingEntitlements", "entitlements", "get"),
 		http("BillingInvoices", "invoices", "get"),
 		{

@@ -46,15 +46,20 @@ type EditionEntitlements struct {
 	Limits          []LimitJSON                `json:"limits"`
 	FeatureDefaults map[string]json.RawMessage `json:"featureDefaults"`
 	RetentionDays   map[string]int             `json:"retentionDays"`
+	// UsagePrices prices metered usage: metric → price per unit in minor units of the edition's
+	// currency. A metric without a price is recorded but not billed.
+	UsagePrices map[string]int64 `json:"usagePrices"`
 }
 
 // LimitJSON is one request limit in the catalog: Rate requests per PeriodSeconds, bursts up to
-// Burst; Route "" is tenant-wide, otherwise an echo route template.
+// Burst; Route "" is tenant-wide, otherwise an echo route template. A Shadow limit is counted,
+// never enforced (entitlements.Limit.Shadow).
 type LimitJSON struct {
 	Route         string `json:"route"`
 	Rate          int    `json:"rate"`
 	Burst         int    `json:"burst"`
 	PeriodSeconds int    `json:"periodSeconds"`
+	Shadow        bool   `json:"shadow"`
 }
 
 // parseEntitlements decodes and checks the entitlements column.
@@ -80,6 +85,9 @@ func parseEntitlements(raw []byte) (EditionEntitlements, error) {
 	if e.RetentionDays == nil {
 		e.RetentionDays = map[string]int{}
 	}
+	if e.UsagePrices == nil {
+		e.UsagePrices = map[string]int64{}
+	}
 	return e, nil
 }
 
@@ -91,7 +99,7 @@ func (e Edition) Grants() entitlements.Entitlements {
 		Retention:       make(map[string]time.Duration, len(e.Entitlements.RetentionDays))}
 	for _, l := range e.Entitlements.Limits {
 		out.Limits = append(out.Limits, entitlements.Limit{Route: l.Route, Rate: l.Rate, Burst: l.Burst,
-			Period: time.Duration(l.PeriodSeconds) * time.Second})
+			Period: time.Duration(l.PeriodSeconds) * time.Second, Shadow: l.Shadow})
 	}
 	for k, v := range e.Entitlements.FeatureDefaults {
 		out.FeatureDefaults[k] = v

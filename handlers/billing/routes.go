@@ -44,6 +44,7 @@ func (a *API) Routes(g *echo.Group) {
 	g.POST("/subscriptions/:id/change-edition", a.changeEdition, scope(ScopeManage))
 	g.GET("/editions", a.editions, scope(ScopeRead))
 	g.GET("/editions/:code", a.edition, scope(ScopeRead))
+	g.PUT("/editions/:code", a.putEdition, scope(ScopeManage))
 	g.GET("/entitlements", a.entitlements, scope(ScopeRead))
 	g.GET("/invoices", a.listInvoices, scope(ScopeRead))
 	g.GET("/invoices/:id", a.invoice, scope(ScopeRead))
@@ -136,6 +137,7 @@ type limitJSON struct {
 	Rate          int    `json:"rate"`
 	Burst         int    `json:"burst"`
 	PeriodSeconds int64  `json:"periodSeconds"`
+	Shadow        bool   `json:"shadow"`
 }
 
 type entitlementsJSON struct {
@@ -298,7 +300,7 @@ func (a *API) entitlements(c echo.Context) error {
 	out := entitlementsJSON{TenantID: tenant.String(), EditionCode: g.Edition, MaxUsers: g.MaxUsers,
 		Limits: make([]limitJSON, 0, len(g.Limits)), FeatureDefaults: g.FeatureDefaults, RetentionDays: map[string]int64{}}
 	for _, l := range g.Limits {
-		out.Limits = append(out.Limits, limitJSON{l.Route, l.Rate, l.Burst, int64(l.Period / time.Second)})
+		out.Limits = append(out.Limits, limitJSON{l.Route, l.Rate, l.Burst, int64(l.Period / time.Second), l.Shadow})
 	}
 	if out.FeatureDefaults == nil {
 		out.FeatureDefaults = map[string]json.RawMessage{}

@@ -68,7 +68,7 @@ func (s *Service) writable(ctx context.Context, c Caller, tenant tenancy.TenantI
 
 // entitlementsKey is the cache key of a tenant's effective entitlements.
 func entitlementsKey(tenant tenancy.TenantID) string {
-	return cache.TenantKey(tenant.String(), service, "entitlements", "current")
+	return cache.TenantKey(tenant.String(), service, "edition-ref", "current")
 }
 
 // invalidateAfterCommit drops the tenant's cached entitlements once tx commits.

@@ -18,6 +18,13 @@ type statements struct {
 	editions string
 	// edition: code → editionColumns.
 	edition string
+	// lockEdition: code → editionColumns, locking the row until the transaction ends.
+	lockEdition string
+	// insertEdition: code, name, price minor, currency, period months, trial days, rank,
+	// entitlements JSON text, version, updated at. Platform scope only (PostgreSQL's policy).
+	insertEdition string
+	// updateEdition: the parameters of insertEdition; the row of that code is replaced.
+	updateEdition string
 
 	// liveSubscription: tenant → subscriptionColumns of its subscription that is not Cancelled.
 	liveSubscription string

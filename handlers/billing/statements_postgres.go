@@ -11,8 +11,14 @@ const (
 
 // pgStatements is the whole of what the billing service asks of PostgreSQL.
 var pgStatements = statements{
-	editions: `SELECT ` + pgEditionCols + ` FROM editions ORDER BY rank, code`,
-	edition:  `SELECT ` + pgEditionCols + ` FROM editions WHERE code = $1`,
+	editions:    `SELECT ` + pgEditionCols + ` FROM editions ORDER BY rank, code`,
+	edition:     `SELECT ` + pgEditionCols + ` FROM editions WHERE code = $1`,
+	lockEdition: `SELECT ` + pgEditionCols + ` FROM editions WHERE code = $1 FOR UPDATE`,
+	insertEdition: `INSERT INTO editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)`,
+	updateEdition: `UPDATE editions SET name = $2, price_minor = $3, currency = $4, period_months = $5, trial_days = $6, rank = $7,
+			entitlements = $8::jsonb, version = $9, updated_at = $10
+		WHERE code = $1`,
 
 	liveSubscription:  `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND status <> 'Cancelled'`,
 	subscription:      `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2`,

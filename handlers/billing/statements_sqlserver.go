@@ -15,8 +15,14 @@ const (
 
 // msStatements is the whole of what the billing service asks of Azure SQL.
 var msStatements = statements{
-	editions: `SELECT ` + msEditionCols + ` FROM dbo.editions ORDER BY rank, code`,
-	edition:  `SELECT ` + msEditionCols + ` FROM dbo.editions WHERE code = @p1`,
+	editions:    `SELECT ` + msEditionCols + ` FROM dbo.editions ORDER BY rank, code`,
+	edition:     `SELECT ` + msEditionCols + ` FROM dbo.editions WHERE code = @p1`,
+	lockEdition: `SELECT ` + msEditionCols + ` FROM dbo.editions WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE code = @p1`,
+	insertEdition: `INSERT INTO dbo.editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at)
+		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10)`,
+	updateEdition: `UPDATE dbo.editions SET name = @p2, price_minor = @p3, currency = @p4, period_months = @p5, trial_days = @p6, rank = @p7,
+			entitlements = @p8, version = @p9, updated_at = @p10
+		WHERE code = @p1`,
 
 	liveSubscription:  `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND status <> 'Cancelled'`,
 	subscription:      `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND subscription_id = @p2`,

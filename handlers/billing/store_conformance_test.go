@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -25,12 +26,55 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 
 	t.Run("editions: the seeded catalog by rank, one by code, unknown is ErrEditionNotFound", func(t *testing.T) {
 		s := newStore(t)
-		es, err := s.Editions(ctx)
+		all, err := s.Editions(ctx)
+		var es []Edition // the seeded ones (other tests add editions)
+		for _, e := range all {
+			if e.Code == "free" || e.Code == "standard" || e.Code == "enterprise" {
+				es = append(es, e)
+			}
+		}
 		if err != nil || len(es) != 3 || es[0].Code != "free" || es[2].Code != "enterprise" || es[1].PriceMinor != 4900 || es[1].Currency != "EUR" {
 			t.Fatalf("%+v %v", es, err)
 		}
 		if _, err := s.Edition(ctx, "platinum"); !errors.Is(err, ErrEditionNotFound) {
 			t.Errorf("unknown: %v", err)
+		}
+	})
+
+	t.Run("editions: PutEdition creates at version 1, replaces at version+1, If-Match checked", func(t *testing.T) {
+		s := newStore(t)
+		code := "conf-" + newID()[24:]
+		e := Edition{Code: code, Name: "Conformance", PriceMinor: 1234, Currency: "USD", PeriodMonths: 3, TrialDays: 7, Rank: 5,
+			Entitlements: EditionEntitlements{MaxUsers: 9, Limits: []LimitJSON{{Route: "", Rate: 3, Burst: 6, PeriodSeconds: 1, Shadow: true}},
+				FeatureDefaults: map[string]json.RawMessage{"beta": json.RawMessage(`true`)}, RetentionDays: map[string]int{"audit": 30},
+				UsagePrices: map[string]int64{"api.calls": 2}}, UpdatedAt: at}
+		stale := int64(1)
+		if _, _, err := s.PutEdition(ctx, e, &stale); !errors.Is(err, ErrVersionMismatch) {
+			t.Fatalf("If-Match on an absent edition: %v", err)
+		}
+		got, created, err := s.PutEdition(ctx, e, nil)
+		if err != nil || !created || got.Version != 1 {
+			t.Fatalf("create: %+v %v %v", got, created, err)
+		}
+		back, err := s.Edition(ctx, code)
+		if err != nil || back.PriceMinor != 1234 || back.Currency != "USD" || back.PeriodMonths != 3 || back.Rank != 5 ||
+			len(back.Entitlements.Limits) != 1 || !back.Entitlements.Limits[0].Shadow || back.Entitlements.UsagePrices["api.calls"] != 2 ||
+			string(back.Entitlements.FeatureDefaults["beta"]) != "true" || !back.UpdatedAt.Equal(at) {
+			t.Fatalf("read back %+v %v", back, err)
+		}
+		e.Name, e.PriceMinor = "Conformance 2", 2000
+		if _, _, err := s.PutEdition(ctx, e, &stale); err != nil {
+			t.Fatalf("replace with If-Match 1: %v", err)
+		}
+		if _, _, err := s.PutEdition(ctx, e, &stale); !errors.Is(err, ErrVersionMismatch) {
+			t.Fatalf("replace with a stale If-Match: %v", err)
+		}
+		got, created, err = s.PutEdition(ctx, e, nil)
+		if err != nil || created || got.Version != 3 {
+			t.Fatalf("replace: %+v %v %v", got, created, err)
+		}
+		if back, _ := s.Edition(ctx, code); back.Name != "Conformance 2" || back.PriceMinor != 2000 || back.Version != 3 {
+			t.Errorf("after replace %+v", back)
 		}
 	})
 

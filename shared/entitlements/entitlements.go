@@ -13,7 +13,8 @@ import (
 )
 
 // Limit is a request limit: Rate requests per Period with bursts up to Burst. Route "" is the
-// tenant-wide limit; otherwise an echo route template such as "/api/tenants/:id".
+// tenant-wide limit; otherwise an echo route template such as "/api/tenants/:id". A Shadow limit
+// is counted but never refuses a request (rolling out a new limit: observe before enforcing).
 type Limit struct {
 	Route  string
 	Rate   int

@@ -12,8 +12,9 @@
 -- +goose Up
 
 -- The edition catalog: platform-level (no tenant). entitlements is the JSON object
--- {"maxUsers":n, "limits":[{"route":"", "rate":n, "burst":n, "periodSeconds":n}],
---  "featureDefaults":{key: value}, "retentionDays":{kind: days}} (handlers/billing/model.go).
+-- {"maxUsers":n, "limits":[{"route":"", "rate":n, "burst":n, "periodSeconds":n, "shadow":bool}],
+--  "featureDefaults":{key: value}, "retentionDays":{kind: days}, "usagePrices":{metric: unitMinor}}
+-- (handlers/billing/model.go). The seeded limits are per second: rate requests per periodSeconds 1.
 -- Row-level security is enabled (not forced, so the owner's migrations seed it) with a read policy
 -- for everyone and a write policy for platform scope only.
 CREATE TABLE editions (
@@ -31,18 +32,21 @@ CREATE TABLE editions (
 );
 INSERT INTO editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at) VALUES
     ('free', 'Free', 0, 'EUR', 1, 0, 0,
-     '{"maxUsers":5,"limits":[{"route":"","rate":100,"burst":50,"periodSeconds":60},{"route":"/api/audit-entries","rate":30,"burst":10,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
+     '{"maxUsers":5,"limits":[{"route":"","rate":20,"burst":40,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":5,"burst":10,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
      1, '2026-11-30T00:00:00Z'),
     ('standard', 'Standard', 4900, 'EUR', 1, 14, 10,
-     '{"maxUsers":50,"limits":[{"route":"","rate":1000,"burst":200,"periodSeconds":60},{"route":"/api/audit-entries","rate":300,"burst":100,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
+     '{"maxUsers":50,"limits":[{"route":"","rate":200,"burst":400,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":50,"burst":100,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
      1, '2026-11-30T00:00:00Z'),
     ('enterprise', 'Enterprise', 49900, 'EUR', 1, 30, 20,
-     '{"maxUsers":0,"limits":[{"route":"","rate":10000,"burst":2000,"periodSeconds":60},{"route":"/api/audit-entries","rate":3000,"burst":1000,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{"audit":3650}}',
+     '{"maxUsers":0,"limits":[{"route":"","rate":2000,"burst":4000,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":500,"burst":1000,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{"audit":3650},"usagePrices":{}}',
      1, '2026-11-30T00:00:00Z');
 ALTER TABLE editions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY catalog_read ON editions FOR SELECT USING (true);
 CREATE POLICY catalog_write ON editions FOR UPDATE
     USING (spine_tenant_visible(NULL)) WITH CHECK (spine_tenant_visible(NULL));
+-- Platform admins add editions (PUT /api/editions/{code}) in platform scope only; a tenant-scoped
+-- transaction's INSERT fails the policy.
+CREATE POLICY catalog_insert ON editions FOR INSERT WITH CHECK (spine_tenant_visible(NULL));
 
 -- A tenant's subscriptions: at most one that is not Cancelled (subscriptions_live). pending_edition
 -- is a downgrade that takes effect at period_end.
@@ -156,7 +160,7 @@ ALTER TABLE invoice_lines FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON invoice_lines
     USING (spine_tenant_visible(tenant_id)) WITH CHECK (spine_tenant_visible(tenant_id));
 
-GRANT SELECT, UPDATE ON editions TO billing_app;
+GRANT SELECT, INSERT, UPDATE ON editions TO billing_app;
 GRANT SELECT, INSERT, UPDATE ON subscriptions TO billing_app;
 GRANT SELECT, INSERT ON usage_records TO billing_app;
 GRANT SELECT, INSERT, UPDATE ON invoices TO billing_app;

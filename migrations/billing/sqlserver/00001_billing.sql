@@ -9,8 +9,9 @@
 
 -- +goose Up
 
--- The edition catalog: platform-level; billing_app may read it and update it (platform-admin
--- writes, checked by the service: a security policy cannot police a table without a tenant).
+-- The edition catalog: platform-level; billing_app may read it, add to it and update it
+-- (platform-admin writes, PUT /api/editions/{code}, checked by the service: a security policy
+-- cannot police a table without a tenant). The seeded limits are per second (periodSeconds 1).
 CREATE TABLE dbo.editions (
     code          varchar(32)    COLLATE Latin1_General_100_BIN2 NOT NULL,
     name          nvarchar(400)  NOT NULL,
@@ -27,13 +28,13 @@ CREATE TABLE dbo.editions (
 );
 INSERT INTO dbo.editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at) VALUES
     ('free', N'Free', 0, 'EUR', 1, 0, 0,
-     N'{"maxUsers":5,"limits":[{"route":"","rate":100,"burst":50,"periodSeconds":60},{"route":"/api/audit-entries","rate":30,"burst":10,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
+     N'{"maxUsers":5,"limits":[{"route":"","rate":20,"burst":40,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":5,"burst":10,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
      1, '2026-11-30T00:00:00'),
     ('standard', N'Standard', 4900, 'EUR', 1, 14, 10,
-     N'{"maxUsers":50,"limits":[{"route":"","rate":1000,"burst":200,"periodSeconds":60},{"route":"/api/audit-entries","rate":300,"burst":100,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{}}',
+     N'{"maxUsers":50,"limits":[{"route":"","rate":200,"burst":400,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":50,"burst":100,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
      1, '2026-11-30T00:00:00'),
     ('enterprise', N'Enterprise', 49900, 'EUR', 1, 30, 20,
-     N'{"maxUsers":0,"limits":[{"route":"","rate":10000,"burst":2000,"periodSeconds":60},{"route":"/api/audit-entries","rate":3000,"burst":1000,"periodSeconds":60}],"featureDefaults":{},"retentionDays":{"audit":3650}}',
+     N'{"maxUsers":0,"limits":[{"route":"","rate":2000,"burst":4000,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":500,"burst":1000,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{"audit":3650},"usagePrices":{}}',
      1, '2026-11-30T00:00:00');
 
 CREATE TABLE dbo.subscriptions (
@@ -145,7 +146,7 @@ CREATE SECURITY POLICY rls.billing_isolation
     WITH (STATE = ON, SCHEMABINDING = ON);
 -- +goose StatementEnd
 
-GRANT SELECT, UPDATE ON dbo.editions TO billing_app;
+GRANT SELECT, INSERT, UPDATE ON dbo.editions TO billing_app;
 GRANT SELECT, INSERT, UPDATE ON dbo.subscriptions TO billing_app;
 GRANT SELECT, INSERT ON dbo.usage_records TO billing_app;
 GRANT SELECT, INSERT, UPDATE ON dbo.invoices TO billing_app;

@@ -1,0 +1,247 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"spine/shared/cache"
+	"spine/shared/httpx"
+	"spine/shared/problem"
+)
+
+// ErrInvalidEdition is an edition the catalog refuses; the error is an *EditionError naming the
+// problem code and the field.
+var ErrInvalidEdition = errors.New("billing: invalid edition")
+
+// EditionError is a refused edition: Code is the stable problem code (invalid-edition-code,
+// invalid-name, invalid-price, invalid-currency, invalid-period, invalid-trial, invalid-max-users,
+// invalid-limit, invalid-route, duplicate-route, invalid-feature-default, invalid-retention,
+// invalid-usage-price), Field the JSON path of the offending value.
+type EditionError struct {
+	Code, Field, Detail string
+}
+
+func (e *EditionError) Error() string {
+	return fmt.Sprintf("billing: %s: %s: %s", e.Code, e.Field, e.Detail)
+}
+
+// Unwrap makes every EditionError an ErrInvalidEdition.
+func (e *EditionError) Unwrap() error { return ErrInvalidEdition }
+
+func editionErr(code, field, format string, args ...any) error {
+	return &EditionError{Code: code, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// editionProblem maps an EditionError to its 400 problem.
+func editionProblem(err error) *problem.Problem {
+	var ee *EditionError
+	if !errors.As(err, &ee) {
+		return nil
+	}
+	return problem.New(http.StatusBadRequest, ee.Code, "The edition is refused: "+ee.Field+" "+ee.Detail+".").
+		WithFields(problem.FieldError{Field: ee.Field, Detail: ee.Detail})
+}
+
+var (
+	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+	// routeTemplateRE is an echo route template under /api: literal segments and :params.
+	routeTemplateRE = regexp.MustCompile(`^/api(/([a-z0-9][a-z0-9._-]*|:[a-zA-Z][a-zA-Z0-9_]*))+$`)
+	// metricRE is usage_records.metric's CHECK.
+	metricRE     = regexp.MustCompile(`^[a-z][a-z0-9._-]{0,63}$`)
+	dataKindRE   = regexp.MustCompile(`^[a-z][a-z0-9._-]{0,63}$`)
+	flagKeyRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	maxLimitRate = 1 << 30
+)
+
+// ValidateEdition checks e as the catalog accepts it: the code of the table's CHECK, a name of 1
+// to 200 characters, a price ≥ 0 in minor units of an ISO 4217-shaped currency, 1..12 period
+// months, 0..365 trial days, maxUsers ≥ 0, limits with rate ≥ 1, burst ≥ 1, periodSeconds 1..86400
+// and a route "" or an /api/ route template, each route once, retention days ≥ 1, usage prices ≥ 0
+// on metric names. The first fault is an *EditionError.
+func ValidateEdition(e Edition) error {
+	if !editionCodeRE.MatchString(e.Code) {
+		return editionErr("invalid-edition-code", "code", "must match ^[a-z][a-z0-9-]{1,31}$")
+	}
+	if n := utf8.RuneCountInString(e.Name); n < 1 || n > 200 {
+		return editionErr("invalid-name", "name", "must be 1 to 200 characters")
+	}
+	if e.PriceMinor < 0 {
+		return editionErr("invalid-price", "priceMinor", "must be an integer ≥ 0 (minor units)")
+	}
+	if !currencyRE.MatchString(e.Currency) {
+		return editionErr("invalid-currency", "currency", "must be an ISO 4217 code (three capital letters)")
+	}
+	if e.PeriodMonths < 1 || e.PeriodMonths > 12 {
+		return editionErr("invalid-period", "periodMonths", "must be 1 to 12")
+	}
+	if e.TrialDays < 0 || e.TrialDays > 365 {
+		return editionErr("invalid-trial", "trialDays", "must be 0 to 365")
+	}
+	ent := e.Entitlements
+	if ent.MaxUsers < 0 {
+		return editionErr("invalid-max-users", "entitlements.maxUsers", "must be ≥ 0 (0 = unlimited)")
+	}
+	seen := map[string]bool{}
+	for i, l := range ent.Limits {
+		f := fmt.Sprintf("entitlements.limits[%d]", i)
+		switch {
+		case l.Rate < 1 || l.Rate > maxLimitRate:
+			return editionErr("invalid-limit", f+".rate", "must be ≥ 1")
+		case l.Burst < 1 || l.Burst > maxLimitRate:
+			return editionErr("invalid-limit", f+".burst", "must be ≥ 1")
+		case l.PeriodSeconds < 1 || l.PeriodSeconds > 86400:
+			return editionErr("invalid-limit", f+".periodSeconds", "must be 1 to 86400")
+		case l.Route != "" && (len(l.Route) > 200 || !routeTemplateRE.MatchString(l.Route)):
+			return editionErr("invalid-route", f+".route", `must be "" (tenant-wide) or a route template starting with /api/`)
+		case seen[l.Route]:
+			return editionErr("duplicate-route", f+".route", "names a route another limit names")
+		}
+		seen[l.Route] = true
+	}
+	for k, v := range ent.FeatureDefaults {
+		if !flagKeyRE.MatchString(k) || !json.Valid(v) {
+			return editionErr("invalid-feature-default", "entitlements.featureDefaults."+k, "must be a flag key with a JSON value")
+		}
+	}
+	for k, d := range ent.RetentionDays {
+		if !dataKindRE.MatchString(k) || d < 1 || d > 36500 {
+			return editionErr("invalid-retention", "entitlements.retentionDays."+k, "must be a data kind with 1 to 36500 days")
+		}
+	}
+	for m, p := range ent.UsagePrices {
+		if !metricRE.MatchString(m) || p < 0 {
+			return editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be a metric name with an integer unit price ≥ 0 (minor units)")
+		}
+	}
+	return nil
+}
+
+// PutEdition creates or replaces the catalog's edition e.Code (platform admins only:
+// tenancy.ErrPlatformAdminRequired otherwise) and reports whether it created it. ifMatch, when
+// set, must be the stored version (ErrVersionMismatch). After the commit the edition's cached
+// grants are invalidated (Redis and every instance's local copy, cache.Invalidate); tenants'
+// cached entitlements refer to editions by code, so they see the change at the same time.
+func (s *Service) PutEdition(ctx context.Context, c Caller, e Edition, ifMatch *int64) (Edition, bool, error) {
+	if err := c.RequirePlatform(); err != nil {
+		return Edition{}, false, err
+	}
+	if err := ValidateEdition(e); err != nil {
+		return Edition{}, false, err
+	}
+	e.UpdatedAt = s.cfg.Now()
+	out, created, err := s.store.PutEdition(ctx, e, ifMatch)
+	if err != nil {
+		return Edition{}, false, err
+	}
+	s.cache.Invalidate(context.WithoutCancel(ctx), editionKey(e.Code))
+	return out, created, nil
+}
+
+// editionKey is the cache key of an edition's grants.
+func editionKey(code string) string { return cache.PlatformKey(service, "edition", code) }
+
+// putEditionJSON is PUT /api/editions/{code}'s body. Money fields are json.Number so that a
+// fraction (49.5) is refused as invalid-price rather than a generic JSON error.
+type putEditionJSON struct {
+	Name         string              `json:"name"`
+	PriceMinor   json.Number         `json:"priceMinor"`
+	Currency     string              `json:"currency"`
+	PeriodMonths int                 `json:"periodMonths"`
+	TrialDays    int                 `json:"trialDays"`
+	Rank         int                 `json:"rank"`
+	Entitlements putEntitlementsJSON `json:"entitlements"`
+	// Code may repeat the path's code; any other is refused.
+	Code string `json:"code,omitempty"`
+}
+
+type putEntitlementsJSON struct {
+	MaxUsers        int                        `json:"maxUsers"`
+	Limits          []LimitJSON                `json:"limits"`
+	FeatureDefaults map[string]json.RawMessage `json:"featureDefaults"`
+	RetentionDays   map[string]int             `json:"retentionDays"`
+	UsagePrices     map[string]json.Number     `json:"usagePrices"`
+}
+
+// minorUnits parses an integer amount of minor units; a fraction, an exponent or a value beyond
+// int64 is refused.
+func minorUnits(n json.Number) (int64, bool) {
+	if n == "" {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(n), 10, 64)
+	return v, err == nil
+}
+
+// toEdition turns the body into an Edition of code, refusing non-integer money.
+func (b putEditionJSON) toEdition(code string) (Edition, error) {
+	if b.Code != "" && b.Code != code {
+		return Edition{}, editionErr("invalid-edition-code", "code", "must equal the path's code")
+	}
+	price, ok := minorUnits(b.PriceMinor)
+	if !ok {
+		return Edition{}, editionErr("invalid-price", "priceMinor", "must be an integer ≥ 0 (minor units)")
+	}
+	e := Edition{Code: code, Name: b.Name, PriceMinor: price, Currency: b.Currency, PeriodMonths: b.PeriodMonths,
+		TrialDays: b.TrialDays, Rank: b.Rank, Entitlements: EditionEntitlements{MaxUsers: b.Entitlements.MaxUsers,
+			Limits: b.Entitlements.Limits, FeatureDefaults: b.Entitlements.FeatureDefaults,
+			RetentionDays: b.Entitlements.RetentionDays, UsagePrices: map[string]int64{}}}
+	for m, n := range b.Entitlements.UsagePrices {
+		v, ok := minorUnits(n)
+		if !ok {
+			return Edition{}, editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be an integer ≥ 0 (minor units)")
+		}
+		e.Entitlements.UsagePrices[m] = v
+	}
+	if e.Entitlements.Limits == nil {
+		e.Entitlements.Limits = []LimitJSON{}
+	}
+	if e.Entitlements.FeatureDefaults == nil {
+		e.Entitlements.FeatureDefaults = map[string]json.RawMessage{}
+	}
+	if e.Entitlements.RetentionDays == nil {
+		e.Entitlements.RetentionDays = map[string]int{}
+	}
+	return e, nil
+}
+
+// putEdition serves PUT /api/editions/{code}: 201 with Location on create, 200 on replace, the
+// edition's version as ETag; If-Match optional (412 on a mismatch).
+func (a *API) putEdition(c echo.Context) error {
+	cl, err := httpx.CallerOf(c)
+	if err != nil {
+		return err
+	}
+	if err := cl.RequirePlatform(); err != nil {
+		return err
+	}
+	im, err := httpx.IfMatchVersion(c)
+	if err != nil {
+		return err
+	}
+	var body putEditionJSON
+	if err := httpx.DecodeJSON(c, &body); err != nil {
+		return err
+	}
+	e, err := body.toEdition(c.Param("code"))
+	if err != nil {
+		return err
+	}
+	out, created, err := a.svc.PutEdition(c.Request().Context(), cl, e, im)
+	if err != nil {
+		return err
+	}
+	httpx.SetETag(c, out.Version)
+	if created {
+		c.Response().Header().Set("Location", "/api/editions/"+out.Code)
+		return c.JSON(http.StatusCreated, toEditionJSON(out))
+	}
+	return c.JSON(http.StatusOK, toEditionJSON(out))
+}

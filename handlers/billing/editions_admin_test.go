@@ -1,0 +1,182 @@
+package billing
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"spine/shared/entitlements"
+)
+
+// editionBody is a valid PUT /api/editions/{code} body; tests change one field at a time.
+func editionBody() map[string]any {
+	return map[string]any{
+		"name": "Team", "priceMinor": 1900, "currency": "EUR", "periodMonths": 1, "trialDays": 7, "rank": 15,
+		"entitlements": map[string]any{
+			"maxUsers": 20,
+			"limits": []any{
+				map[string]any{"route": "", "rate": 100, "burst": 200, "periodSeconds": 1, "shadow": false},
+				map[string]any{"route": "/api/tenants/:id", "rate": 10, "burst": 20, "periodSeconds": 1, "shadow": true},
+			},
+			"featureDefaults": map[string]any{"beta-ui": true},
+			"retentionDays":   map[string]any{"audit": 400},
+			"usagePrices":     map[string]any{"api.calls": 3},
+		},
+	}
+}
+
+func freshCode() string { return "ed-" + newID()[24:] }
+
+func TestPutEdition_201_CreatesThenGetShowsIt(t *testing.T) {
+	h := newHarness(t)
+	code := freshCode()
+	r := h.must(http.StatusCreated, "PUT", "/api/editions/"+code, h.platformAdmin(), editionBody())
+	if r.Header.Get("ETag") != `"1"` || r.Header.Get("Location") != "/api/editions/"+code {
+		t.Errorf("headers %v", r.Header)
+	}
+	e := decode[editionJSON](t, r.Body)
+	if e.Code != code || e.Price != (moneyJSON{1900, "EUR"}) || e.Rank != 15 || len(e.Entitlements.Limits) != 2 ||
+		!e.Entitlements.Limits[1].Shadow || e.Entitlements.UsagePrices["api.calls"] != 3 {
+		t.Fatalf("%+v", e)
+	}
+	f := h.tenant()
+	got := decode[editionJSON](t, h.must(http.StatusOK, "GET", "/api/editions/"+code, f.reader, nil).Body)
+	if got.Name != "Team" || got.Entitlements.MaxUsers != 20 || got.Entitlements.RetentionDays["audit"] != 400 {
+		t.Errorf("GET %+v", got)
+	}
+	// The Source states the shadow flag the rate limiter honours.
+	g, err := h.svc.Source().Edition(t.Context(), code)
+	if err != nil || len(g.Limits) != 2 || !g.Limits[1].Shadow || g.Limits[0].Shadow || g.Limits[1].Route != "/api/tenants/:id" ||
+		g.Limits[1].Period != time.Second {
+		t.Errorf("source %+v %v", g, err)
+	}
+}
+
+func TestPutEdition_200_ReplacesAndBumpsTheVersion(t *testing.T) {
+	h := newHarness(t)
+	code, admin := freshCode(), h.platformAdmin()
+	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, admin, editionBody())
+	b := editionBody()
+	b["name"], b["priceMinor"] = "Team Plus", 2900
+	r := h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, b, "If-Match", `"1"`)
+	if r.Header.Get("ETag") != `"2"` {
+		t.Errorf("ETag %q", r.Header.Get("ETag"))
+	}
+	if e := decode[editionJSON](t, r.Body); e.Name != "Team Plus" || e.Price.AmountMinor != 2900 {
+		t.Errorf("%+v", e)
+	}
+	h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, b) // If-Match is optional
+}
+
+func TestPutEdition_412_IfMatchMismatch(t *testing.T) {
+	h := newHarness(t)
+	code, admin := freshCode(), h.platformAdmin()
+	if r := h.do("PUT", "/api/editions/"+code, admin, editionBody(), "If-Match", `"1"`); r.Code != http.StatusPreconditionFailed {
+		t.Errorf("If-Match on an absent edition: %d %s", r.Code, r.Body)
+	}
+	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, admin, editionBody())
+	if r := h.do("PUT", "/api/editions/"+code, admin, editionBody(), "If-Match", `"7"`); r.Code != http.StatusPreconditionFailed {
+		t.Errorf("stale If-Match: %d %s", r.Code, r.Body)
+	}
+}
+
+func TestPutEdition_403_TenantToken(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	code := freshCode()
+	r := h.do("PUT", "/api/editions/"+code, f.admin, editionBody())
+	if r.Code != http.StatusForbidden || r.ProblemCode(t) != "platform-admin-required" {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
+	// Nor may a tenant rewrite a seeded edition.
+	if r := h.do("PUT", "/api/editions/free", f.admin, editionBody()); r.Code != http.StatusForbidden {
+		t.Errorf("free: %d %s", r.Code, r.Body)
+	}
+	if r := h.do("GET", "/api/editions/"+code, f.reader, nil); r.Code != http.StatusNotFound {
+		t.Errorf("the refused edition exists: %d", r.Code)
+	}
+}
+
+func TestPutEdition_400_EachValidationCode(t *testing.T) {
+	h := newHarness(t)
+	admin := h.platformAdmin()
+	limit := func(route string, rate, burst, period any) map[string]any {
+		return map[string]any{"route": route, "rate": rate, "burst": burst, "periodSeconds": period}
+	}
+	withEnt := func(k string, v any) func(map[string]any) {
+		return func(b map[string]any) { b["entitlements"].(map[string]any)[k] = v }
+	}
+	set := func(k string, v any) func(map[string]any) { return func(b map[string]any) { b[k] = v } }
+	for _, c := range []struct {
+		name, code, path string
+		change           func(map[string]any)
+	}{
+		{"code pattern", "invalid-edition-code", "/api/editions/Bad_Code", func(map[string]any) {}},
+		{"one-letter code", "invalid-edition-code", "/api/editions/x", func(map[string]any) {}},
+		{"body code differs", "invalid-edition-code", "", set("code", "other")},
+		{"empty name", "invalid-name", "", set("name", "")},
+		{"negative price", "invalid-price", "", set("priceMinor", -1)},
+		{"fractional price", "invalid-price", "", set("priceMinor", 19.5)},
+		{"exponent price", "invalid-price", "", set("priceMinor", json.Number("1e3"))},
+		{"lowercase currency", "invalid-currency", "", set("currency", "eur")},
+		{"long currency", "invalid-currency", "", set("currency", "EURO")},
+		{"period 0", "invalid-period", "", set("periodMonths", 0)},
+		{"period 13", "invalid-period", "", set("periodMonths", 13)},
+		{"trial 366", "invalid-trial", "", set("trialDays", 366)},
+		{"negative max users", "invalid-max-users", "", withEnt("maxUsers", -1)},
+		{"rate 0", "invalid-limit", "", withEnt("limits", []any{limit("", 0, 1, 1)})},
+		{"burst 0", "invalid-limit", "", withEnt("limits", []any{limit("", 1, 0, 1)})},
+		{"period 0 s", "invalid-limit", "", withEnt("limits", []any{limit("", 1, 1, 0)})},
+		{"period beyond a day", "invalid-limit", "", withEnt("limits", []any{limit("", 1, 1, 86401)})},
+		{"route outside /api", "invalid-route", "", withEnt("limits", []any{limit("/ofrep/v1/evaluate/flags", 1, 1, 1)})},
+		{"route not a template", "invalid-route", "", withEnt("limits", []any{limit("/api/tenants/*", 1, 1, 1)})},
+		{"duplicate route", "duplicate-route", "", withEnt("limits", []any{limit("/api/audit-entries", 1, 1, 1), limit("/api/audit-entries", 2, 2, 1)})},
+		{"duplicate tenant-wide", "duplicate-route", "", withEnt("limits", []any{limit("", 1, 1, 1), limit("", 2, 2, 1)})},
+		{"retention 0 days", "invalid-retention", "", withEnt("retentionDays", map[string]any{"audit": 0})},
+		{"negative usage price", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"api.calls": -2})},
+		{"fractional usage price", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"api.calls": 0.5})},
+		{"usage price on a bad metric", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"API Calls": 1})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := editionBody()
+			c.change(b)
+			path := c.path
+			if path == "" {
+				path = "/api/editions/" + freshCode()
+			}
+			r := h.do("PUT", path, admin, b)
+			if r.Code != http.StatusBadRequest || r.ProblemCode(t) != c.code {
+				t.Fatalf("%d %s, want 400 %s", r.Code, r.Body, c.code)
+			}
+		})
+	}
+}
+
+// An edition change reaches the entitlements of the tenants on that edition at once on the
+// writing instance (the edition's cached grants are invalidated after the commit).
+func TestPutEdition_TenantsEntitlementsFollowTheChange(t *testing.T) {
+	h := newHarness(t)
+	code, admin := freshCode(), h.platformAdmin()
+	b := editionBody()
+	b["trialDays"] = 0
+	b["priceMinor"] = 0
+	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, admin, b)
+	f := h.tenant()
+	h.subscribe(f, code)
+	before, err := h.svc.Source().Of(t.Context(), f.id)
+	if err != nil || before.Edition != code || before.Limits[0].Rate != 100 {
+		t.Fatalf("before %+v %v", before, err)
+	}
+	b["entitlements"].(map[string]any)["limits"] = []any{map[string]any{"route": "", "rate": 7, "burst": 9, "periodSeconds": 2}}
+	h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, b)
+	after, err := h.svc.Source().Of(t.Context(), f.id)
+	want := []entitlements.Limit{{Route: "", Rate: 7, Burst: 9, Period: 2 * time.Second}}
+	if err != nil || len(after.Limits) != 1 || after.Limits[0] != want[0] {
+		t.Fatalf("after %+v %v", after, err)
+	}
+	g := decode[entitlementsJSON](t, h.must(http.StatusOK, "GET", "/api/entitlements", f.reader, nil).Body)
+	if len(g.Limits) != 1 || g.Limits[0] != (limitJSON{"", 7, 9, 2, false}) {
+		t.Errorf("GET /api/entitlements %+v", g)
+	}
+}
