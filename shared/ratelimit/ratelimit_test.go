@@ -583,3 +583,36 @@ func TestNew_RequiresASource(t *testing.T) {
 		t.Fatal("New without a Source succeeded")
 	}
 }
+
+// A raised limit applies within one new interval: the first request under it finds the old debt
+// and stores it as an empty burst of the new limit, so a request one new interval later passes
+// instead of waiting out the old debt. (Two limiters over one Redis: instances whose limits were
+// reloaded at different times.)
+func TestRaisedLimit_AppliesAtOnceWhateverTheOldDebt(t *testing.T) {
+	rdb := stackRedis(t)
+	tn := newTenant(t)
+	tight := newSource()
+	tight.set(tn, perMinute("", 1, 3))
+	h := newHarness(t, Config{Redis: rdb, Source: tight})
+	tok := h.token(t, tn)
+	for i := range 3 {
+		if r := h.get(t, "/api/things/7", tok); r.Code != http.StatusOK {
+			t.Fatalf("request %d within the burst: %d", i, r.Code)
+		}
+	}
+	if r := h.get(t, "/api/things/7", tok); r.Code != http.StatusTooManyRequests {
+		t.Fatalf("past the tight burst: %d", r.Code)
+	}
+	raised := newSource()
+	raised.set(tn, perMinute("", 600_000, 100)) // one request per 100 µs
+	h2 := newHarness(t, Config{Redis: rdb, Source: raised})
+	if r := h2.get(t, "/api/things/7", h2.token(t, tn)); r.Code != http.StatusTooManyRequests && r.Code != http.StatusOK {
+		t.Fatalf("the first request under the raised limit: %d", r.Code)
+	}
+	time.Sleep(time.Millisecond) // ten new intervals
+	for i := range 50 {
+		if r := h2.get(t, "/api/things/7", h2.token(t, tn)); r.Code != http.StatusOK {
+			t.Fatalf("request %d under the raised limit: %d (RateLimit %q)", i, r.Code, r.Header.Get(HeaderState))
+		}
+	}
+}
