@@ -132,7 +132,7 @@ func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
 
 // stepSlugs name the steps --only picks from: the ceilings, the cases (the authorization server's
 // two and the audit and outbox group each run together).
-var stepSlugs = []string{"echo", "read", "check", "ofrep", "redis", "pgbench", "register", "authz", "audit"}
+var stepSlugs = []string{"echo", "read", "check", "ofrep", "ratelimit", "redis", "pgbench", "register", "authz", "audit"}
 
 // bench is one run: its settings, its stack and server, and what it measured.
 type bench struct {
