@@ -27,7 +27,8 @@ type memSource struct {
 	mu    sync.Mutex
 	of    map[tenancy.TenantID]entitlements.Entitlements
 	err   error
-	block chan struct{} // when set, Of waits until it is closed
+	block    chan struct{} // when set, Of waits until it is closed
+	editions map[string]entitlements.Entitlements
 	calls atomic.Int64
 }
 
@@ -64,8 +65,23 @@ func (s *memSource) Of(_ context.Context, t tenancy.TenantID) (entitlements.Enti
 	return e, nil
 }
 
-func (s *memSource) Edition(context.Context, string) (entitlements.Entitlements, error) {
-	return entitlements.Entitlements{}, entitlements.ErrUnknownEdition
+func (s *memSource) Edition(_ context.Context, code string) (entitlements.Entitlements, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.editions[code]
+	if !ok {
+		return entitlements.Entitlements{}, entitlements.ErrUnknownEdition
+	}
+	return e, nil
+}
+
+func (s *memSource) setEdition(code string, limits ...entitlements.Limit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.editions == nil {
+		s.editions = map[string]entitlements.Entitlements{}
+	}
+	s.editions[code] = entitlements.Entitlements{Edition: code, Limits: limits}
 }
 
 func newTenant(t testing.TB) tenancy.TenantID {

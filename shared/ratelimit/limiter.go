@@ -46,9 +46,17 @@ type Config struct {
 	Redis redis.UniversalClient
 	// Source answers each tenant's limits. Required.
 	Source entitlements.Source
-	// LimitsTTL is how long a tenant's limits are kept in process before Source is asked again
-	// (in the background: requests keep the previous copy meanwhile). Default 5s.
+	// LimitsTTL is how long a tenant's limits are kept in process before Source is asked again.
+	// For one more LimitsTTL after that, requests keep the previous copy while the reload runs in
+	// the background; a copy older than that is reloaded before the request is decided (waiting at
+	// most SourceTimeout). So a change of limits applies within 2 × LimitsTTL of the Source
+	// answering it. Default 5s.
 	LimitsTTL time.Duration
+	// FallbackEdition is the edition whose limits apply to a tenant the Source knows no
+	// entitlements of (entitlements.ErrUnknownTenant: no live subscription, a cancelled one, not
+	// subscribed yet), so no tenant token is ever unlimited. Default "free"; when the Source does
+	// not know that edition either, FallbackLimits apply.
+	FallbackEdition string
 	// SourceTimeout bounds how long a request waits for a tenant's first limits; past it the
 	// request passes unlimited and the answer, when it comes, serves the next ones. Default 500ms.
 	SourceTimeout time.Duration
@@ -123,6 +131,9 @@ func New(cfg Config) (*Limiter, error) {
 	}
 	if cfg.LimitsTTL <= 0 {
 		cfg.LimitsTTL = 5 * time.Second
+	}
+	if cfg.FallbackEdition == "" {
+		cfg.FallbackEdition = "free"
 	}
 	if cfg.SourceTimeout <= 0 {
 		cfg.SourceTimeout = 500 * time.Millisecond
@@ -306,7 +317,7 @@ func (l *Limiter) limitsOf(ctx context.Context, tenant tenancy.TenantID) *limitS
 		// A load outlives the request that started it: other requests share it.
 		return l.load(context.WithoutCancel(ctx), tenant, stale), nil
 	})
-	if stale != nil {
+	if stale != nil && time.Now().Before(stale.expires.Add(l.cfg.LimitsTTL)) {
 		return stale.set
 	}
 	t := time.NewTimer(l.cfg.SourceTimeout)
@@ -316,6 +327,9 @@ func (l *Limiter) limitsOf(ctx context.Context, tenant tenancy.TenantID) *limitS
 		return r.Val.(*limitSet)
 	case <-t.C:
 	case <-ctx.Done():
+	}
+	if stale != nil {
+		return stale.set
 	}
 	return nil
 }
@@ -330,6 +344,7 @@ func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limi
 	case err == nil:
 		set = l.compile(ent.Limits)
 	case errors.Is(err, entitlements.ErrUnknownTenant):
+		set = l.fallback(ctx)
 	default:
 		l.log.WarnContext(ctx, "rate limits: entitlements unavailable, keeping the last known limits",
 			"tenant", tenant.String(), "error", err.Error())
@@ -344,6 +359,23 @@ func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limi
 		l.nLimits.Store(0)
 	}
 	return set
+}
+
+// FallbackLimits apply to a tenant without entitlements when the Source does not know
+// Config.FallbackEdition either: 10 requests per second, bursts of 20.
+var FallbackLimits = []entitlements.Limit{{Rate: 10, Burst: 20, Period: time.Second}}
+
+// fallback is the limit set of a tenant the Source knows no entitlements of.
+func (l *Limiter) fallback(ctx context.Context) *limitSet {
+	e, err := l.cfg.Source.Edition(ctx, l.cfg.FallbackEdition)
+	if err != nil {
+		if !errors.Is(err, entitlements.ErrUnknownEdition) {
+			l.log.WarnContext(ctx, "rate limits: the fallback edition is unavailable, applying the built-in fallback limits",
+				"edition", l.cfg.FallbackEdition, "error", err.Error())
+		}
+		return l.compile(FallbackLimits)
+	}
+	return l.compile(e.Limits)
 }
 
 // compile turns an edition's limits into policies; a limit with no rate or period is ignored, a

@@ -477,17 +477,59 @@ func TestExempt_HostInvokedFunctionsAreNotLimited(t *testing.T) {
 	}
 }
 
-// A tenant the Source does not know, or one without limits, passes without headers.
+// A tenant whose edition has no limits passes without headers.
 func TestNoLimits_PassWithoutHeaders(t *testing.T) {
 	src := newSource()
 	known := newTenant(t)
 	src.set(known) // an edition without limits
 	h := newHarness(t, Config{Redis: stackRedis(t), Source: src})
-	for _, tn := range []string{known.String(), newTenant(t).String()} {
-		r := h.get(t, routeList, h.tokens.Mint(t, tn, false))
-		if r.Code != http.StatusOK || r.Header.Get(HeaderPolicy) != "" {
-			t.Fatalf("%d, policy %q", r.Code, r.Header.Get(HeaderPolicy))
+	r := h.get(t, routeList, h.tokens.Mint(t, known.String(), false))
+	if r.Code != http.StatusOK || r.Header.Get(HeaderPolicy) != "" {
+		t.Fatalf("%d, policy %q", r.Code, r.Header.Get(HeaderPolicy))
+	}
+}
+
+// A tenant the Source knows no entitlements of (no live subscription: cancelled, not yet
+// subscribed) is limited by the fallback edition, or by FallbackLimits when that edition is
+// unknown too: a tenant token is never unlimited.
+func TestUnknownTenant_LimitedByTheFallbackEdition(t *testing.T) {
+	src := newSource()
+	h := newHarness(t, Config{Redis: stackRedis(t), Source: src})
+	r := h.get(t, routeList, h.tokens.Mint(t, newTenant(t).String(), false))
+	if r.Code != http.StatusOK || r.Header.Get(HeaderPolicy) != `"tenant";q=20;w=1` {
+		t.Fatalf("no fallback edition: %d, policy %q, want the built-in fallback", r.Code, r.Header.Get(HeaderPolicy))
+	}
+	src.setEdition("basic", perMinute("", 60, 3))
+	h2 := newHarness(t, Config{Redis: stackRedis(t), Source: src, FallbackEdition: "basic"})
+	tok := h2.tokens.Mint(t, newTenant(t).String(), false)
+	var codes []int
+	for range 4 {
+		r := h2.get(t, routeList, tok)
+		codes = append(codes, r.Code)
+		if r.Header.Get(HeaderPolicy) != `"tenant";q=3;w=60` {
+			t.Fatalf("policy %q, want the fallback edition's", r.Header.Get(HeaderPolicy))
 		}
+	}
+	if !slices.Equal(codes, []int{200, 200, 200, 429}) {
+		t.Fatalf("codes %v, want the fallback edition's burst of 3 then 429", codes)
+	}
+}
+
+// A copy of a tenant's limits older than twice LimitsTTL is not served while it reloads: after an
+// idle spell, the first request is decided by the Source's current limits.
+func TestLimits_AfterAnIdleSpellTheFirstRequestSeesTheChange(t *testing.T) {
+	src := newSource()
+	tn := newTenant(t)
+	src.set(tn, perMinute("", 100, 30))
+	h := newHarness(t, Config{Redis: stackRedis(t), Source: src, LimitsTTL: 50 * time.Millisecond})
+	tok := h.token(t, tn)
+	if r := h.get(t, routeList, tok); r.Header.Get(HeaderPolicy) != `"tenant";q=30;w=60` {
+		t.Fatalf("policy %q", r.Header.Get(HeaderPolicy))
+	}
+	src.set(tn, perMinute("", 100, 31))
+	time.Sleep(120 * time.Millisecond) // past 2 × LimitsTTL
+	if r := h.get(t, routeList, tok); r.Header.Get(HeaderPolicy) != `"tenant";q=31;w=60` {
+		t.Fatalf("the first request after the idle spell: policy %q, want the changed limit", r.Header.Get(HeaderPolicy))
 	}
 }
 
