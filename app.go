@@ -254,7 +254,8 @@ func (a *app) wire(ctx context.Context) (err error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	api, secured := httpx.NewAPI(e, httpx.APIConfig{Verifier: verifier, MaxBodyBytes: cfg.MaxBodyBytes, Mappers: mappers, Logger: logger})
+	api, secured := httpx.NewAPI(e, httpx.APIConfig{Verifier: verifier, MaxBodyBytes: cfg.MaxBodyBytes, Mappers: mappers, Logger: logger,
+		RequestTimeout: cfg.RequestTimeout})
 	if err := a.mountRateLimits(secured, ents, c); err != nil {
 		return err
 	}

@@ -97,6 +97,9 @@ type Config struct {
 	AuthzKeyRotation time.Duration
 	// MaxBodyBytes is SPINE_MAX_BODY_BYTES (default 1048576): larger request bodies get 413.
 	MaxBodyBytes int64
+	// RequestTimeout is SPINE_REQUEST_TIMEOUT (default 20s, 1s to 230s, the Azure front end's own
+	// bound): every /api request's deadline; past it, what still waits fails as 503 timeout.
+	RequestTimeout time.Duration
 	// RateLimitShadow is SPINE_RATELIMIT_SHADOW (default none): a comma-separated list of route
 	// templates (`/api/audit-entries`; `tenant` for the tenant-wide limit) whose edition limits are
 	// counted but never refused on this deployment, for rolling out new limits. An edition's limit
@@ -280,6 +283,14 @@ func Load(get Getenv, services []string) (Config, error) {
 				errs = append(errs, fmt.Errorf("SPINE_RATELIMIT_SHADOW: %q is neither \"tenant\" nor a route template under /api/", r))
 			}
 		}
+	}
+	c.RequestTimeout = 20 * time.Second
+	if v := get("SPINE_REQUEST_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 230*time.Second {
+			errs = append(errs, fmt.Errorf("SPINE_REQUEST_TIMEOUT: %q is not a duration from 1s to 230s", v))
+		}
+		c.RequestTimeout = d
 	}
 	c.CacheTTL = 60 * time.Second
 	if v := get("SPINE_CACHE_TTL"); v != "" {

@@ -26,7 +26,7 @@ func TestLoad_DefaultsApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 7071 || c.Standalone || c.MaxBodyBytes != 1<<20 || c.CacheTTL != time.Minute ||
+	if c.Port != 7071 || c.Standalone || c.MaxBodyBytes != 1<<20 || c.RequestTimeout != 20*time.Second || c.CacheTTL != time.Minute ||
 		c.DB["tenants"].Dialect != "postgres" || len(c.Enabled) != len(services) || c.LogLevel != slog.LevelInfo ||
 		c.MetricsAddr != "" || c.MetricsTenantLimit != 1000 || c.OTLPMetrics || c.OTLPTraces || c.MemoryLimit != 128<<20 ||
 		c.AuthzAccessTokenTTL != 10*time.Minute || c.AuthzKeyRotation != 30*24*time.Hour {
@@ -111,6 +111,7 @@ func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 		{"bad tenant limit", func(m map[string]string) { m["SPINE_METRICS_TENANT_LIMIT"] = "0" }, []string{"SPINE_METRICS_TENANT_LIMIT"}},
 		{"memory limit not a size", func(m map[string]string) { m["SPINE_MEMORY_LIMIT"] = "lots" }, []string{"SPINE_MEMORY_LIMIT"}},
 		{"shadow route outside /api", func(m map[string]string) { m["SPINE_RATELIMIT_SHADOW"] = "tenant,/audit-entries" }, []string{"SPINE_RATELIMIT_SHADOW", "/audit-entries"}},
+		{"request timeout too long", func(m map[string]string) { m["SPINE_REQUEST_TIMEOUT"] = "5m" }, []string{"SPINE_REQUEST_TIMEOUT"}},
 		{"memory limit too small", func(m map[string]string) { m["SPINE_MEMORY_LIMIT"] = "1MiB" }, []string{"SPINE_MEMORY_LIMIT"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

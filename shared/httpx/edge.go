@@ -1,9 +1,11 @@
 package httpx
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -92,6 +94,8 @@ func MapError(err error) *problem.Problem {
 		return InvalidText("text", err)
 	case errors.Is(err, sqlstore.ErrUnavailable):
 		return problem.Unavailable()
+	case errors.Is(err, context.DeadlineExceeded):
+		return timeoutProblem()
 	}
 	return idempotency.Problem(err)
 }
@@ -107,6 +111,8 @@ type APIConfig struct {
 	Mappers []problem.Mapper
 	// Logger receives the error handler's lines (the causes of 5xx answers); nil discards them.
 	Logger *slog.Logger
+	// RequestTimeout bounds every /api request (Timeout); zero is DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // NewAPI wires e as the binary serves its API, and as every API test harness builds it: the
@@ -118,6 +124,9 @@ func NewAPI(e *echo.Echo, cfg APIConfig) (api, secured *echo.Group) {
 	mappers := append(append([]problem.Mapper{}, cfg.Mappers...), MapError, auth.ProblemFor)
 	e.HTTPErrorHandler = (&problem.Handler{Logger: cfg.Logger, Mappers: mappers}).ServeError
 	e.Use(middleware.Recover())
-	api = e.Group("/api", Edge(cfg.MaxBodyBytes)...)
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	api = e.Group("/api", append(Edge(cfg.MaxBodyBytes), Timeout(cfg.RequestTimeout))...)
 	return api, api.Group("", auth.Authenticate(cfg.Verifier, ActorContext))
 }
