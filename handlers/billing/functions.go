@@ -13,7 +13,7 @@ import (
 const ServiceBusConnection = "ServiceBusConnection"
 
 // Functions implements kit.Service: one catch-all HTTP function per top-level route the service
-// owns — subscriptions/, editions/, entitlements, invoices/ — whose requests the host forwards to
+// owns — subscriptions/, editions/, entitlements, invoices/, usage-records — whose requests the host forwards to
 // echo (a catch-all {*rest} also matches its bare prefix), and the BillingOnTenantsEvent consumer
 // on the tenants topic's "billing" subscription (TenantRegistered, TenantProvisioned,
 // TenantDecommissioned).
@@ -27,6 +27,7 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 		http("BillingEditions", "editions", "get", "put"),
 		http("BillingEntitlements", "entitlements", "get"),
 		http("BillingInvoices", "invoices", "get"),
+		http("BillingUsageRecords", "usage-records", "get", "post"),
 		{
 			Name: "BillingOnTenantsEvent",
 			ServiceBus: &functions.ServiceBusTrigger{Topic: "tenants", Subscription: Consumer, Connection: ServiceBusConnection,

@@ -48,6 +48,8 @@ func (a *API) Routes(g *echo.Group) {
 	g.GET("/entitlements", a.entitlements, scope(ScopeRead))
 	g.GET("/invoices", a.listInvoices, scope(ScopeRead))
 	g.GET("/invoices/:id", a.invoice, scope(ScopeRead))
+	g.POST("/usage-records", a.postUsage, scope(ScopeManage))
+	g.GET("/usage-records", a.listUsage, scope(ScopeRead))
 }
 
 // ---- JSON shapes ----

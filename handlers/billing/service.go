@@ -426,21 +426,3 @@ func (s *Service) Invoice(ctx context.Context, c Caller, tenant tenancy.TenantID
 	})
 	return out, err
 }
-
-// RecordUsage records a metered quantity for the tenant, idempotent on u.ID: false when that id
-// was recorded already (the first record stands). No route exposes it yet.
-func (s *Service) RecordUsage(ctx context.Context, tenant tenancy.TenantID, u UsageRecord) (bool, error) {
-	if u.Quantity < 0 {
-		return false, invalid("quantity must not be negative")
-	}
-	if u.RecordedAt.IsZero() {
-		u.RecordedAt = s.cfg.Now()
-	}
-	var fresh bool
-	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
-		var err error
-		fresh, err = tx.RecordUsage(ctx, u)
-		return err
-	})
-	return fresh, err
-}

@@ -46,6 +46,14 @@ type statements struct {
 	insertUsage string
 	// usage: tenant, usage id → metric, quantity, period start, recorded at.
 	usage string
+	// listUsage: tenant, metric ('' for every metric), from, to (recorded at in [from, to)), after
+	// (canonical id text; the zero UUID for the first page), limit → usage id (canonical text),
+	// metric, quantity, period start, recorded at of up to limit records with a greater id, in id
+	// order.
+	listUsage string
+	// usageTotals: tenant, metric ('' for every metric), from, to → metric, sum of quantity, per
+	// metric of the records listUsage selects (every page), by metric.
+	usageTotals string
 
 	// countInvoices: tenant → the number of the tenant's invoices.
 	countInvoices string

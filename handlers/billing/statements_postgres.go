@@ -34,6 +34,12 @@ var pgStatements = statements{
 	insertUsage: `INSERT INTO usage_records (tenant_id, usage_id, metric, quantity, period_start, recorded_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, usage_id) DO NOTHING`,
 	usage: `SELECT metric, quantity, period_start, recorded_at FROM usage_records WHERE tenant_id = $1 AND usage_id = $2`,
+	listUsage: `SELECT usage_id::text, metric, quantity, period_start, recorded_at FROM usage_records
+		WHERE tenant_id = $1 AND ($2 = '' OR metric = $2) AND recorded_at >= $3 AND recorded_at < $4 AND usage_id > $5::uuid
+		ORDER BY usage_id LIMIT $6`,
+	usageTotals: `SELECT metric, sum(quantity)::bigint FROM usage_records
+		WHERE tenant_id = $1 AND ($2 = '' OR metric = $2) AND recorded_at >= $3 AND recorded_at < $4
+		GROUP BY metric ORDER BY metric`,
 
 	countInvoices: `SELECT count(*) FROM invoices WHERE tenant_id = $1`,
 	insertInvoice: `INSERT INTO invoices (tenant_id, invoice_id, number, status, currency, total_minor, period_start, period_end, created_at)

@@ -40,6 +40,12 @@ var msStatements = statements{
 		SELECT @p1, @p2, @p3, @p4, @p5, @p6
 		WHERE NOT EXISTS (SELECT 1 FROM dbo.usage_records WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND usage_id = @p2)`,
 	usage: `SELECT metric, quantity, period_start, recorded_at FROM dbo.usage_records WHERE tenant_id = @p1 AND usage_id = @p2`,
+	listUsage: `SELECT TOP (@p6) usage_key, metric, quantity, period_start, recorded_at FROM dbo.usage_records
+		WHERE tenant_id = @p1 AND (@p2 = '' OR metric = @p2) AND recorded_at >= @p3 AND recorded_at < @p4 AND usage_key > @p5
+		ORDER BY usage_key`,
+	usageTotals: `SELECT metric, SUM(quantity) FROM dbo.usage_records
+		WHERE tenant_id = @p1 AND (@p2 = '' OR metric = @p2) AND recorded_at >= @p3 AND recorded_at < @p4
+		GROUP BY metric ORDER BY metric`,
 
 	countInvoices: `SELECT COUNT(*) FROM dbo.invoices WHERE tenant_id = @p1`,
 	insertInvoice: `INSERT INTO dbo.invoices (tenant_id, invoice_id, number, status, currency, total_minor, period_start, period_end, created_at)

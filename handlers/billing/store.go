@@ -228,6 +228,59 @@ func (tx *Tx) Usage(ctx context.Context, id string) (UsageRecord, error) {
 	return u, err
 }
 
+// UsageFilter selects usage records: Metric "" for every metric, RecordedAt in [From, To).
+type UsageFilter struct {
+	Metric   string
+	From, To time.Time
+}
+
+// ListUsage returns up to limit usage records of f with an id greater than after ("" for the
+// first page), in id order.
+func (tx *Tx) ListUsage(ctx context.Context, f UsageFilter, after string, limit int) ([]UsageRecord, error) {
+	if after == "" {
+		after = zeroID
+	}
+	rows, err := tx.QueryContext(ctx, tx.q.listUsage, tx.tenant, f.Metric, f.From.UTC(), f.To.UTC(), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []UsageRecord{}
+	for rows.Next() {
+		var u UsageRecord
+		if err := rows.Scan(&u.ID, &u.Metric, &u.Quantity, &u.PeriodStart, &u.RecordedAt); err != nil {
+			return nil, err
+		}
+		u.PeriodStart, u.RecordedAt = u.PeriodStart.UTC(), u.RecordedAt.UTC()
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// UsageTotals returns the sum of the quantities of f's records per metric.
+func (tx *Tx) UsageTotals(ctx context.Context, f UsageFilter) (map[string]int64, error) {
+	rows, err := tx.QueryContext(ctx, tx.q.usageTotals, tx.tenant, f.Metric, f.From.UTC(), f.To.UTC())
+	if err != nil {
+		return nil, err
+	}
+	return scanTotals(rows)
+}
+
+// scanTotals reads (metric, sum) rows into a map and closes them.
+func scanTotals(rows *sql.Rows) (map[string]int64, error) {
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var m string
+		var n int64
+		if err := rows.Scan(&m, &n); err != nil {
+			return nil, err
+		}
+		out[m] = n
+	}
+	return out, rows.Err()
+}
+
 // ---- invoices ----
 
 // CountInvoices returns how many invoices the tenant has (numbering).

@@ -154,6 +154,46 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		}
 	})
 
+	t.Run("usage: list by metric and time in id order, totals per metric", func(t *testing.T) {
+		s := newStore(t)
+		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
+		recs := []UsageRecord{
+			{ID: newID(), Metric: "api.calls", Quantity: 10, PeriodStart: at, RecordedAt: at},
+			{ID: newID(), Metric: "api.calls", Quantity: 20, PeriodStart: at, RecordedAt: at.Add(time.Hour)},
+			{ID: newID(), Metric: "storage.gb", Quantity: 3, PeriodStart: at, RecordedAt: at.Add(2 * time.Hour)},
+		}
+		write(t, s, a, func(tx *Tx) error {
+			for _, u := range recs {
+				if _, err := tx.RecordUsage(ctx, u); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		write(t, s, b, func(tx *Tx) error { _, err := tx.RecordUsage(ctx, recs[0]); return err }) // another tenant's
+		all := UsageFilter{From: at.Add(-time.Hour), To: at.Add(24 * time.Hour)}
+		write(t, s, a, func(tx *Tx) error {
+			got, err := tx.ListUsage(ctx, all, "", 2)
+			if err != nil || len(got) != 2 || got[0].ID != recs[0].ID || got[1].ID != recs[1].ID || got[1].Quantity != 20 ||
+				!got[1].RecordedAt.Equal(at.Add(time.Hour)) {
+				t.Errorf("page 1 %+v %v", got, err)
+			}
+			rest, err := tx.ListUsage(ctx, all, recs[1].ID, 2)
+			if err != nil || len(rest) != 1 || rest[0].ID != recs[2].ID {
+				t.Errorf("page 2 %+v %v", rest, err)
+			}
+			one, err := tx.ListUsage(ctx, UsageFilter{Metric: "api.calls", From: at.Add(time.Minute), To: at.Add(24 * time.Hour)}, "", 10)
+			if err != nil || len(one) != 1 || one[0].ID != recs[1].ID {
+				t.Errorf("filtered %+v %v", one, err)
+			}
+			tot, err := tx.UsageTotals(ctx, all)
+			if err != nil || len(tot) != 2 || tot["api.calls"] != 30 || tot["storage.gb"] != 3 {
+				t.Errorf("totals %v %v", tot, err)
+			}
+			return nil
+		})
+	})
+
 	t.Run("invoices: lines, issue, list pages in id order", func(t *testing.T) {
 		s := newStore(t)
 		a := tenancy.NewTenantID()

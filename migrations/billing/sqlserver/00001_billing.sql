@@ -61,6 +61,7 @@ CREATE UNIQUE INDEX subscriptions_live ON dbo.subscriptions (tenant_id) WHERE st
 CREATE TABLE dbo.usage_records (
     tenant_id    uniqueidentifier NOT NULL,
     usage_id     uniqueidentifier NOT NULL,
+    usage_key    AS (LOWER(CONVERT(char(36), usage_id)) COLLATE Latin1_General_100_BIN2) PERSISTED NOT NULL,
     metric       varchar(64)      COLLATE Latin1_General_100_BIN2 NOT NULL,
     quantity     bigint           NOT NULL CONSTRAINT usage_records_quantity_check CHECK (quantity >= 0),
     period_start datetime2(6)     NOT NULL,
@@ -68,6 +69,7 @@ CREATE TABLE dbo.usage_records (
     CONSTRAINT usage_records_pkey PRIMARY KEY (tenant_id, usage_id)
 );
 CREATE INDEX usage_records_period ON dbo.usage_records (tenant_id, period_start, metric);
+CREATE UNIQUE INDEX usage_records_usage_key ON dbo.usage_records (tenant_id, usage_key);
 
 CREATE TABLE dbo.invoices (
     tenant_id    uniqueidentifier NOT NULL,
