@@ -26,7 +26,7 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 		http("BillingSubscriptions", "subscriptions", "get", "post"),
 		http("BillingEditions", "editions", "get", "put"),
 		http("BillingEntitlements", "entitlements", "get"),
-		http("BillingInvoices", "invoices", "get"),
+		http("BillingInvoices", "invoices", "get", "post"),
 		http("BillingUsageRecords", "usage-records", "get", "post"),
 		{
 			Name: "BillingOnTenantsEvent",

@@ -66,6 +66,10 @@ type statements struct {
 	setInvoiceStatus string
 	// invoice: tenant, id → invoiceColumns.
 	invoice string
+	// lockInvoice: tenant, id → invoiceColumns, locking the row until the transaction ends.
+	lockInvoice string
+	// countIssuedInvoices: tenant → the number of the tenant's Issued (unpaid) invoices.
+	countIssuedInvoices string
 	// invoiceLines: tenant, id → line no, description, quantity, unit minor, amount minor, by line no.
 	invoiceLines string
 	// listInvoices: tenant, after (canonical id text; the zero UUID for the first page), limit →

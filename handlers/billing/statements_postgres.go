@@ -48,7 +48,9 @@ var pgStatements = statements{
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 	setInvoiceStatus: `UPDATE invoices SET status = $3, issued_at = $4, paid_at = $5, voided_at = $6
 		WHERE tenant_id = $1 AND invoice_id = $2`,
-	invoice:      `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id = $2`,
-	invoiceLines: `SELECT line_no, description, quantity, unit_minor, amount_minor FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_no`,
-	listInvoices: `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id > $2::uuid ORDER BY invoice_id LIMIT $3`,
+	invoice:             `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id = $2`,
+	lockInvoice:         `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id = $2 FOR UPDATE`,
+	countIssuedInvoices: `SELECT count(*) FROM invoices WHERE tenant_id = $1 AND status = 'Issued'`,
+	invoiceLines:        `SELECT line_no, description, quantity, unit_minor, amount_minor FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_no`,
+	listInvoices:        `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id > $2::uuid ORDER BY invoice_id LIMIT $3`,
 }

@@ -54,7 +54,9 @@ var msStatements = statements{
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7)`,
 	setInvoiceStatus: `UPDATE dbo.invoices SET status = @p3, issued_at = @p4, paid_at = @p5, voided_at = @p6
 		WHERE tenant_id = @p1 AND invoice_id = @p2`,
-	invoice:      `SELECT ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_id = @p2`,
-	invoiceLines: `SELECT line_no, description, quantity, unit_minor, amount_minor FROM dbo.invoice_lines WHERE tenant_id = @p1 AND invoice_id = @p2 ORDER BY line_no`,
-	listInvoices: `SELECT TOP (@p3) ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_key > @p2 ORDER BY invoice_key`,
+	invoice:             `SELECT ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_id = @p2`,
+	lockInvoice:         `SELECT ` + msInvoiceCols + ` FROM dbo.invoices WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND invoice_id = @p2`,
+	countIssuedInvoices: `SELECT COUNT(*) FROM dbo.invoices WHERE tenant_id = @p1 AND status = 'Issued'`,
+	invoiceLines:        `SELECT line_no, description, quantity, unit_minor, amount_minor FROM dbo.invoice_lines WHERE tenant_id = @p1 AND invoice_id = @p2 ORDER BY line_no`,
+	listInvoices:        `SELECT TOP (@p3) ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_key > @p2 ORDER BY invoice_key`,
 }

@@ -312,6 +312,19 @@ func (tx *Tx) SetInvoiceStatus(ctx context.Context, inv Invoice) error {
 		nullTime(inv.IssuedAt), nullTime(inv.PaidAt), nullTime(inv.VoidedAt))
 }
 
+// LockInvoice returns the invoice (without its lines) locked until the transaction ends, or
+// ErrInvoiceNotFound.
+func (tx *Tx) LockInvoice(ctx context.Context, id InvoiceID) (Invoice, error) {
+	return scanInvoice(tx.QueryRowContext(ctx, tx.q.lockInvoice, tx.tenant, string(id)))
+}
+
+// CountIssuedInvoices returns how many of the tenant's invoices are Issued (unpaid).
+func (tx *Tx) CountIssuedInvoices(ctx context.Context) (int64, error) {
+	var n int64
+	err := tx.QueryRowContext(ctx, tx.q.countIssuedInvoices, tx.tenant).Scan(&n)
+	return n, err
+}
+
 // Invoice returns the invoice with its lines, or ErrInvoiceNotFound.
 func (tx *Tx) Invoice(ctx context.Context, id InvoiceID) (Invoice, error) {
 	inv, err := scanInvoice(tx.QueryRowContext(ctx, tx.q.invoice, tx.tenant, string(id)))

@@ -231,6 +231,24 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 			if _, err := tx.Invoice(ctx, InvoiceID(newID())); !errors.Is(err, ErrInvoiceNotFound) {
 				t.Errorf("unknown invoice: %v", err)
 			}
+			if n, err := tx.CountIssuedInvoices(ctx); err != nil || n != 3 {
+				t.Errorf("issued %d %v", n, err)
+			}
+			locked, err := tx.LockInvoice(ctx, made[0])
+			if err != nil || locked.ID != made[0] || locked.Status != InvoiceIssued || locked.TotalMinor != 300 {
+				t.Errorf("lock %+v %v", locked, err)
+			}
+			paid := at.Add(time.Hour)
+			locked.Status, locked.PaidAt = InvoicePaid, &paid
+			if err := tx.SetInvoiceStatus(ctx, locked); err != nil {
+				t.Errorf("pay: %v", err)
+			}
+			if n, err := tx.CountIssuedInvoices(ctx); err != nil || n != 2 {
+				t.Errorf("issued after a payment %d %v", n, err)
+			}
+			if _, err := tx.LockInvoice(ctx, InvoiceID(newID())); !errors.Is(err, ErrInvoiceNotFound) {
+				t.Errorf("lock unknown: %v", err)
+			}
 			return nil
 		})
 	})
