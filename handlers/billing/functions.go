@@ -16,7 +16,7 @@ const ServiceBusConnection = "ServiceBusConnection"
 // owns — subscriptions/, editions/, entitlements, invoices/, usage-records — whose requests the host forwards to
 // echo (a catch-all {*rest} also matches its bare prefix), and the BillingOnTenantsEvent consumer
 // on the tenants topic's "billing" subscription (TenantRegistered, TenantProvisioned,
-// TenantDecommissioned).
+// TenantDecommissioned), and the BillingRenewals timer (Renewals) every minute.
 func (a *API) Functions(kit.Catalog) []functions.Function {
 	http := func(name, prefix string, methods ...string) functions.Function {
 		return functions.Function{Name: name, HTTP: &functions.HTTPTrigger{Route: prefix + "/{*rest}", Methods: methods,
@@ -28,6 +28,11 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 		http("BillingEntitlements", "entitlements", "get"),
 		http("BillingInvoices", "invoices", "get", "post"),
 		http("BillingUsageRecords", "usage-records", "get", "post"),
+		{
+			Name:    "BillingRenewals",
+			Timer:   &functions.TimerTrigger{Schedule: RenewalSchedule},
+			Handler: a.renewals,
+		},
 		{
 			Name: "BillingOnTenantsEvent",
 			ServiceBus: &functions.ServiceBusTrigger{Topic: "tenants", Subscription: Consumer, Connection: ServiceBusConnection,

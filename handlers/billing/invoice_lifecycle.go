@@ -114,7 +114,7 @@ func (s *Service) reactivateIfSettled(ctx context.Context, tx *Tx, tenant tenanc
 	if sub, err = s.rolled(ctx, tx, sub); err != nil {
 		return nil, err
 	}
-	sub.Status = StatusActive
+	sub.Status, sub.PastDueSince = StatusActive, nil
 	sub.Version, sub.UpdatedAt = sub.Version+1, s.cfg.Now()
 	if err := tx.UpdateSubscription(ctx, sub); err != nil {
 		return nil, err

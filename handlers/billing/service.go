@@ -36,6 +36,11 @@ type ServiceConfig struct {
 	CacheTTL time.Duration
 	// Now is the clock (tests move it); default sqlstore.Now.
 	Now func() time.Time
+	// PastDueGrace is how long a subscription may stay PastDue before the renewal timer cancels
+	// it (reason "unpaid"). Default 14 days.
+	PastDueGrace time.Duration
+	// RenewalBatch is how many due subscriptions one BillingRenewals run takes on. Default 100.
+	RenewalBatch int
 }
 
 func (c ServiceConfig) withDefaults() ServiceConfig {
@@ -44,6 +49,12 @@ func (c ServiceConfig) withDefaults() ServiceConfig {
 	}
 	if c.Now == nil {
 		c.Now = sqlstore.Now
+	}
+	if c.PastDueGrace == 0 {
+		c.PastDueGrace = 14 * 24 * time.Hour
+	}
+	if c.RenewalBatch == 0 {
+		c.RenewalBatch = 100
 	}
 	return c
 }
@@ -263,13 +274,16 @@ func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID,
 	if ifMatch != nil && *ifMatch != sub.Version {
 		return Subscription{}, ErrVersionMismatch
 	}
-	if sub, err = s.rolled(ctx, tx, sub); err != nil {
-		return Subscription{}, err
-	}
-	evs, err := fn(tx, &sub)
+	// A period that ended is renewed first (its invoice issued), as the renewal timer would.
+	evs, _, err := s.renewIn(ctx, tx, tenant, &sub, events.MetaFrom(ctx))
 	if err != nil {
 		return Subscription{}, err
 	}
+	more, err := fn(tx, &sub)
+	if err != nil {
+		return Subscription{}, err
+	}
+	evs = append(evs, more...)
 	sub.Version, sub.UpdatedAt = sub.Version+1, s.cfg.Now()
 	if err := tx.UpdateSubscription(ctx, sub); err != nil {
 		return Subscription{}, err
@@ -292,7 +306,7 @@ func (s *Service) Activate(ctx context.Context, c Caller, tenant tenancy.TenantI
 			return nil, illegal(*sub, StatusActive)
 		}
 		from := sub.Status
-		sub.Status = StatusActive
+		sub.Status, sub.PastDueSince = StatusActive, nil
 		if from != StatusTrial {
 			ev, err := events.New(service, contracts.SubscriptionActivated, string(sub.ID), tenant.String(), subscriptionData(tenant, *sub, ""), meta)
 			return []events.Event{ev}, err
@@ -314,7 +328,8 @@ func (s *Service) MarkPastDue(ctx context.Context, c Caller, tenant tenancy.Tena
 		if !sub.Status.CanBecome(StatusPastDue) {
 			return nil, illegal(*sub, StatusPastDue)
 		}
-		sub.Status = StatusPastDue
+		now := s.cfg.Now()
+		sub.Status, sub.PastDueSince = StatusPastDue, &now
 		return nil, nil
 	})
 }

@@ -10,7 +10,8 @@ package billing
 // that read an edition return editionColumns (code, name, price minor, currency, period months,
 // trial days, rank, entitlements JSON text, version, updated at); a subscription
 // subscriptionColumns (id, edition code, status, trial ends at, period start, period end, pending
-// edition or ”, cancelled at, cancel reason or ”, version, created at, updated at); an invoice
+// edition or ”, cancelled at, cancel reason or ”, version, created at, updated at, past due
+// since); an invoice
 // invoiceColumns (id, number, status, currency, total minor, period start, period end, created
 // at, issued at, paid at, voided at). TestSQLServerQueries walks the struct.
 type statements struct {
@@ -38,8 +39,19 @@ type statements struct {
 	// end, created at (= updated at), version.
 	insertSubscription string
 	// updateSubscription: tenant, id, edition code, status, period start, period end, pending
-	// edition (nullable), cancelled at, cancel reason (nullable), version, updated at.
+	// edition (nullable), cancelled at, cancel reason (nullable), version, updated at, past due
+	// since (nullable).
 	updateSubscription string
+	// lockDueSubscription: tenant, id → subscriptionColumns, locking the row; no row when another
+	// transaction holds it locked (the renewal timer of another instance is at it).
+	lockDueSubscription string
+	// dueSubscriptions: now, past-due cutoff (now − grace), limit → tenant id, subscription id
+	// (canonical text) of up to limit live subscriptions whose period ended, whose trial ended, or
+	// that are PastDue since before the cutoff, by period end. Every tenant's: platform scope.
+	dueSubscriptions string
+	// periodUsage: tenant, period start → metric, sum of quantity of the usage recorded into the
+	// period that starts there, by metric.
+	periodUsage string
 
 	// insertUsage: tenant, usage id, metric, quantity, period start, recorded at. Inserts nothing
 	// (0 rows affected, no error) when the usage id is recorded already.

@@ -9,7 +9,7 @@ package billing
 const (
 	msEditionCols      = `code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at`
 	msSubscriptionCols = `subscription_key, edition_code, status, trial_ends_at, period_start, period_end,
-		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, N''), version, created_at, updated_at`
+		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, N''), version, created_at, updated_at, past_due_since`
 	msInvoiceCols = `invoice_key, number, status, currency, total_minor, period_start, period_end, created_at, issued_at, paid_at, voided_at`
 )
 
@@ -32,8 +32,17 @@ var msStatements = statements{
 			period_end, created_at, updated_at, version)
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p8, @p9)`,
 	updateSubscription: `UPDATE dbo.subscriptions SET edition_code = @p3, status = @p4, period_start = @p5, period_end = @p6,
-			pending_edition = @p7, cancelled_at = @p8, cancel_reason = @p9, version = @p10, updated_at = @p11
+			pending_edition = @p7, cancelled_at = @p8, cancel_reason = @p9, version = @p10, updated_at = @p11, past_due_since = @p12
 		WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	// READPAST skips a row another transaction holds locked (PostgreSQL's SKIP LOCKED).
+	lockDueSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, READPAST)
+		WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	dueSubscriptions: `SELECT TOP (@p3) LOWER(CONVERT(char(36), tenant_id)), subscription_key FROM dbo.subscriptions
+		WHERE status <> 'Cancelled' AND (period_end <= @p1 OR (status = 'Trial' AND trial_ends_at <= @p1)
+			OR (status = 'PastDue' AND past_due_since <= @p2))
+		ORDER BY period_end`,
+	periodUsage: `SELECT metric, SUM(quantity) FROM dbo.usage_records WHERE tenant_id = @p1 AND period_start = @p2
+		GROUP BY metric ORDER BY metric`,
 
 	// HOLDLOCK on the key's range makes a concurrent insert of the same id wait and then insert nothing.
 	insertUsage: `INSERT INTO dbo.usage_records (tenant_id, usage_id, metric, quantity, period_start, recorded_at)

@@ -202,7 +202,57 @@ func (tx *Tx) InsertSubscription(ctx context.Context, s Subscription) error {
 func (tx *Tx) UpdateSubscription(ctx context.Context, s Subscription) error {
 	return tx.execOne(ctx, ErrSubscriptionNotFound, tx.q.updateSubscription, tx.tenant, string(s.ID), s.EditionCode,
 		string(s.Status), s.PeriodStart.UTC(), s.PeriodEnd.UTC(), nullString(s.PendingEdition), nullTime(s.CancelledAt),
-		nullString(s.CancelReason), s.Version, s.UpdatedAt.UTC())
+		nullString(s.CancelReason), s.Version, s.UpdatedAt.UTC(), nullTime(s.PastDueSince))
+}
+
+// LockDueSubscription returns the subscription locked until the transaction ends, or
+// ErrSubscriptionNotFound when it does not exist or another transaction holds it (skipped, not
+// waited for).
+func (tx *Tx) LockDueSubscription(ctx context.Context, id SubscriptionID) (Subscription, error) {
+	return scanSubscription(tx.QueryRowContext(ctx, tx.q.lockDueSubscription, tx.tenant, string(id)))
+}
+
+// DueSubscription names a subscription the renewal timer has work on.
+type DueSubscription struct {
+	Tenant tenancy.TenantID
+	ID     SubscriptionID
+}
+
+// DueSubscriptions returns up to limit live subscriptions of every tenant whose period ended at
+// now, whose trial ended, or that are PastDue since before pastDueBefore, by period end.
+func (s *Store) DueSubscriptions(ctx context.Context, now, pastDueBefore time.Time, limit int) ([]DueSubscription, error) {
+	var out []DueSubscription
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		out = nil
+		rows, err := tx.QueryContext(ctx, s.q.dueSubscriptions, now.UTC(), pastDueBefore.UTC(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var tenant, id string
+			if err := rows.Scan(&tenant, &id); err != nil {
+				return err
+			}
+			t, err := tenancy.ParseTenantID(tenant)
+			if err != nil {
+				return err
+			}
+			out = append(out, DueSubscription{Tenant: t, ID: SubscriptionID(id)})
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// PeriodUsage returns the sum of the usage quantities recorded into the period starting at
+// start, per metric.
+func (tx *Tx) PeriodUsage(ctx context.Context, start time.Time) (map[string]int64, error) {
+	rows, err := tx.QueryContext(ctx, tx.q.periodUsage, tx.tenant, start.UTC())
+	if err != nil {
+		return nil, err
+	}
+	return scanTotals(rows)
 }
 
 // ---- usage ----
@@ -396,9 +446,9 @@ func scanEdition(r rowScanner) (Edition, error) {
 func scanSubscription(r rowScanner) (Subscription, error) {
 	var s Subscription
 	var id, status string
-	var trial, cancelled sql.NullTime
+	var trial, cancelled, pastDue sql.NullTime
 	err := r.Scan(&id, &s.EditionCode, &status, &trial, &s.PeriodStart, &s.PeriodEnd, &s.PendingEdition, &cancelled,
-		&s.CancelReason, &s.Version, &s.CreatedAt, &s.UpdatedAt)
+		&s.CancelReason, &s.Version, &s.CreatedAt, &s.UpdatedAt, &pastDue)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscription{}, ErrSubscriptionNotFound
 	}
@@ -406,7 +456,7 @@ func scanSubscription(r rowScanner) (Subscription, error) {
 		return Subscription{}, err
 	}
 	s.ID, s.Status = SubscriptionID(id), Status(status)
-	s.TrialEndsAt, s.CancelledAt = ptrUTC(trial), ptrUTC(cancelled)
+	s.TrialEndsAt, s.CancelledAt, s.PastDueSince = ptrUTC(trial), ptrUTC(cancelled), ptrUTC(pastDue)
 	s.PeriodStart, s.PeriodEnd = s.PeriodStart.UTC(), s.PeriodEnd.UTC()
 	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 	return s, nil

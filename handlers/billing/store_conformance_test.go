@@ -125,6 +125,98 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		}
 	})
 
+	t.Run("renewals: due subscriptions of every tenant, skip-locked lock, past due since, period usage", func(t *testing.T) {
+		s := newStore(t)
+		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
+		far := at.AddDate(50, 0, 0) // later than any other test's subscription
+		trial := far.AddDate(0, 3, 0)
+		due := Subscription{ID: SubscriptionID(newID()), EditionCode: "standard", Status: StatusActive, PeriodStart: far,
+			PeriodEnd: far.AddDate(0, 1, 0), Version: 1, CreatedAt: at, UpdatedAt: at}
+		notDue := Subscription{ID: SubscriptionID(newID()), EditionCode: "standard", Status: StatusTrial, TrialEndsAt: &trial,
+			PeriodStart: far, PeriodEnd: trial, Version: 1, CreatedAt: at, UpdatedAt: at}
+		write(t, s, a, func(tx *Tx) error { return tx.InsertSubscription(ctx, due) })
+		write(t, s, b, func(tx *Tx) error { return tx.InsertSubscription(ctx, notDue) })
+		now := far.AddDate(0, 1, 1)
+		list, err := s.DueSubscriptions(ctx, now, now.Add(-14*24*time.Hour), 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine []DueSubscription
+		for _, d := range list {
+			if d.Tenant == a || d.Tenant == b {
+				mine = append(mine, d)
+			}
+		}
+		if len(mine) != 1 || mine[0] != (DueSubscription{Tenant: a, ID: due.ID}) {
+			t.Errorf("due %+v", mine)
+		}
+		// PastDue since long enough is due even before its period ends.
+		since := far.Add(-30 * 24 * time.Hour)
+		write(t, s, b, func(tx *Tx) error {
+			sub, err := tx.LockDueSubscription(ctx, notDue.ID)
+			if err != nil {
+				return err
+			}
+			sub.Status, sub.PastDueSince, sub.Version = StatusPastDue, &since, 2
+			return tx.UpdateSubscription(ctx, sub)
+		})
+		list, _ = s.DueSubscriptions(ctx, far, far.Add(-14*24*time.Hour), 100000)
+		found := false
+		for _, d := range list {
+			found = found || d.ID == notDue.ID
+		}
+		if !found {
+			t.Errorf("PastDue beyond the grace not listed")
+		}
+		write(t, s, b, func(tx *Tx) error {
+			got, err := tx.Subscription(ctx, notDue.ID)
+			if err != nil || got.PastDueSince == nil || !got.PastDueSince.Equal(since) {
+				t.Errorf("past due since %+v %v", got, err)
+			}
+			return nil
+		})
+		// A row another transaction holds is skipped, not waited for.
+		locked := make(chan struct{})
+		release := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Write(ctx, sqlstore.TenantScope(a), a, func(tx *Tx) error {
+				if _, err := tx.LockDueSubscription(ctx, due.ID); err != nil {
+					return err
+				}
+				close(locked)
+				<-release
+				return nil
+			})
+		}()
+		<-locked
+		err = s.Write(ctx, sqlstore.TenantScope(a), a, func(tx *Tx) error {
+			_, err := tx.LockDueSubscription(ctx, due.ID)
+			return err
+		})
+		close(release)
+		if !errors.Is(err, ErrSubscriptionNotFound) {
+			t.Errorf("locked row: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		write(t, s, a, func(tx *Tx) error {
+			for _, u := range []UsageRecord{{ID: newID(), Metric: "api.calls", Quantity: 4, PeriodStart: far, RecordedAt: far},
+				{ID: newID(), Metric: "api.calls", Quantity: 6, PeriodStart: far, RecordedAt: far},
+				{ID: newID(), Metric: "api.calls", Quantity: 100, PeriodStart: far.AddDate(0, 1, 0), RecordedAt: far}} {
+				if _, err := tx.RecordUsage(ctx, u); err != nil {
+					return err
+				}
+			}
+			tot, err := tx.PeriodUsage(ctx, far)
+			if err != nil || len(tot) != 1 || tot["api.calls"] != 10 {
+				t.Errorf("period usage %v %v", tot, err)
+			}
+			return nil
+		})
+	})
+
 	t.Run("usage: idempotent on the usage id", func(t *testing.T) {
 		s := newStore(t)
 		a := tenancy.NewTenantID()

@@ -49,6 +49,7 @@ CREATE TABLE dbo.subscriptions (
     pending_edition  varchar(32)      COLLATE Latin1_General_100_BIN2 NULL CONSTRAINT subscriptions_pending_fk REFERENCES dbo.editions (code),
     cancelled_at     datetime2(6)     NULL,
     cancel_reason    nvarchar(500)    NULL,
+    past_due_since   datetime2(6)     NULL,
     version          bigint           NOT NULL,
     created_at       datetime2(6)     NOT NULL,
     updated_at       datetime2(6)     NOT NULL,
@@ -57,6 +58,7 @@ CREATE TABLE dbo.subscriptions (
 );
 CREATE UNIQUE INDEX subscriptions_subscription_key ON dbo.subscriptions (tenant_id, subscription_key);
 CREATE UNIQUE INDEX subscriptions_live ON dbo.subscriptions (tenant_id) WHERE status <> 'Cancelled';
+CREATE INDEX subscriptions_due ON dbo.subscriptions (period_end) WHERE status <> 'Cancelled';
 
 CREATE TABLE dbo.usage_records (
     tenant_id    uniqueidentifier NOT NULL,
