@@ -198,7 +198,10 @@ func (a *app) wire(ctx context.Context) (err error) {
 	// module provides it, so the order of the list does not decide who may ask.
 	dir, perms, users, ents := &lateDirectory{}, &latePermissions{}, &lateUsers{}, &lateEntitlements{}
 	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
-		Users: users, Entitlements: ents, Catalog: kit.CatalogOf(modules)}
+		Users: users, Catalog: kit.CatalogOf(modules)}
+	if entitlementsEnabled(modules, dbs) {
+		deps.Entitlements = ents
+	}
 	var svcs []kit.Service
 	mappers := []problem.Mapper{}
 	for _, m := range modules {
@@ -262,6 +265,15 @@ func (a *app) wire(ctx context.Context) (err error) {
 	}
 	functions.Mount(e, a.registry, logger, invocationGuard...)
 	a.mountHealth(api, dbs, c, blobs)
+	var aliases []string
+	for _, svc := range svcs {
+		if p, ok := svc.(kit.RootAliaser); ok {
+			aliases = append(aliases, p.RootAliases()...)
+		}
+	}
+	if len(aliases) > 0 {
+		e.Pre(rootAliases(aliases))
+	}
 	for _, svc := range svcs {
 		svc.Routes(secured)
 		if p, ok := svc.(kit.PublicRouter); ok {
@@ -277,6 +289,39 @@ func (a *app) wire(ctx context.Context) (err error) {
 	return nil
 }
 
+// entitlementsEnabled reports whether an enabled module answers entitlements, from the modules'
+// declared types (the answer is needed before the provider is built).
+func entitlementsEnabled(modules []kit.Module, enabled map[string]*sqlstore.DB) bool {
+	for _, m := range modules {
+		if _, on := enabled[m.Name]; on {
+			if _, ok := m.Declare.(kit.EntitlementsProvider); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rootAliases answers each prefix at the root with the /api route of the same path
+// (kit.RootAliaser), before routing, so the /api group's authentication and limits apply.
+func rootAliases(prefixes []string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			for _, p := range prefixes {
+				if strings.HasPrefix(r.URL.Path, p) {
+					r.URL.Path = "/api" + r.URL.Path
+					if r.URL.RawPath != "" {
+						r.URL.RawPath = "/api" + r.URL.RawPath
+					}
+					break
+				}
+			}
+			return next(c)
+		}
+	}
+}
+
 // mountRateLimits puts the per-tenant and per-route rate limits (shared/ratelimit) on the
 // authenticated group, after authentication, from the entitlements of each tenant's edition: only
 // when a module answers entitlements (billing); without one there are no limits to enforce. The
@@ -289,7 +334,7 @@ func (a *app) mountRateLimits(secured *echo.Group, ents *lateEntitlements, c *ca
 	if c != nil {
 		rdb = c.Redis()
 	}
-	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb, Source: ents, Logger: a.log})
+	lim, err := ratelimit.New(ratelimit.Config{Redis: rdb, Source: ents, Shadow: a.cfg.RateLimitShadow, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("rate limits: %w", err)
 	}

@@ -64,3 +64,25 @@ func TestRateLimits_OnWithAnEntitlementsProvider(t *testing.T) {
 		t.Fatalf("answers %v, want 204 204 429", codes)
 	}
 }
+
+// A root alias (kit.RootAliaser) is the /api route itself: same handler, same authentication, same
+// limits; other root paths stay unknown.
+func TestRootAliases_AnswerTheAPIRouteAtTheRoot(t *testing.T) {
+	ents := &lateEntitlements{}
+	ents.set(oneEdition{[]entitlements.Limit{{Rate: 1, Burst: 2, Period: time.Minute}}})
+	e, tok := rateLimitedAPI(t, ents)
+	e.Pre(rootAliases([]string{"/things"}))
+	if r := apitest.Do(t, e, http.MethodGet, "/things", "", nil); r.Code != http.StatusUnauthorized {
+		t.Fatalf("no token at the alias: %d, want 401", r.Code)
+	}
+	var codes []int
+	for _, p := range []string{"/things", "/api/things", "/things"} {
+		codes = append(codes, apitest.Do(t, e, http.MethodGet, p, tok, nil).Code)
+	}
+	if codes[0] != http.StatusNoContent || codes[1] != http.StatusNoContent || codes[2] != http.StatusTooManyRequests {
+		t.Fatalf("answers %v, want 204 204 429 (one limit across both paths)", codes)
+	}
+	if r := apitest.Do(t, e, http.MethodGet, "/other", tok, nil); r.Code != http.StatusNotFound {
+		t.Fatalf("a root path nobody aliases: %d, want 404", r.Code)
+	}
+}

@@ -85,10 +85,15 @@ func (b *bench) do(ctx context.Context, method, path, token string, body []byte)
 	return resp.StatusCode, out, err
 }
 
-// register creates one tenant with slug and returns its id.
+// register creates one tenant with slug on the bench's edition and returns its id.
 func (b *bench) register(ctx context.Context, slug string) (string, error) {
+	return b.registerOn(ctx, slug, b.edition)
+}
+
+// registerOn creates one tenant with slug on an edition and returns its id.
+func (b *bench) registerOn(ctx context.Context, slug, edition string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"name": "Bench " + slug, "slug": slug,
-		"editionCode": "standard", "ownerEmail": "owner@" + slug + ".example"})
+		"editionCode": edition, "ownerEmail": "owner@" + slug + ".example"})
 	status, out, err := b.do(ctx, http.MethodPost, "/api/tenants", b.adminToken, body)
 	if err != nil {
 		return "", err
@@ -171,7 +176,7 @@ func (b *bench) caseTenantRead(ctx context.Context) error {
 // caseRegister measures tenant registration: the tenant row, its provisioning steps and the
 // TenantRegistered outbox row in one transaction, each request with a new slug.
 func (b *bench) caseRegister(ctx context.Context) error {
-	w := wrkRun{name: "register", baseURL: b.baseURL(), script: luaRegister(b.adminToken)}
+	w := wrkRun{name: "register", baseURL: b.baseURL(), script: luaRegister(b.adminToken, b.edition)}
 	r, err := b.measureWrk(ctx, caseRegister, w)
 	if err != nil {
 		return err

@@ -136,7 +136,7 @@ func (b *bench) caseOutboxDrain(ctx context.Context) error {
 	for i := range evs {
 		tid := b.tenantIDs[i%len(b.tenantIDs)]
 		ev, err := events.New("tenants", "TenantRegistered", tid, tid, map[string]any{
-			"tenantId": tid, "name": "Bench drain", "slug": fmt.Sprintf("drain-%d", i), "editionCode": "standard",
+			"tenantId": tid, "name": "Bench drain", "slug": fmt.Sprintf("drain-%d", i), "editionCode": b.edition,
 		}, events.Meta{Actor: "system:bench"})
 		if err != nil {
 			return err

@@ -132,7 +132,7 @@ func parseOptions(args []string, stderr io.Writer) (options, bool, int, error) {
 
 // stepSlugs name the steps --only picks from: the ceilings, the cases (the authorization server's
 // two and the audit and outbox group each run together).
-var stepSlugs = []string{"echo", "read", "check", "ofrep", "redis", "pgbench", "register", "authz", "audit"}
+var stepSlugs = []string{"echo", "read", "check", "ofrep", "ratelimit", "redis", "pgbench", "register", "authz", "audit"}
 
 // bench is one run: its settings, its stack and server, and what it measured.
 type bench struct {
@@ -154,8 +154,11 @@ type bench struct {
 	signer     *auth.DevSigner
 	adminToken string
 	tenantIDs  []string
-	res        *results
-	stderr     io.Writer
+	// edition is the edition the bench registers its tenants on: benchEdition when billing is
+	// served (limits that never bind, so the cases measure the limiter, not refusals), else standard.
+	edition string
+	res     *results
+	stderr  io.Writer
 	// pgCaptures are the open PostgreSQL statistics windows by case (pgstats.go); pgUnavailable
 	// says why pg_stat_statements cannot be read, once it is known.
 	pgCaptures    map[string]*pgCapture
@@ -325,6 +328,9 @@ func (b *bench) execute(ctx context.Context) error {
 		return err
 	}
 	b.memorySnapshot(ctx, "start")
+	if err := b.benchEditions(ctx); err != nil {
+		return err
+	}
 	b.logf("seeding %d tenants …", b.opt.tenants)
 	if err := b.seed(ctx); err != nil {
 		return err
@@ -341,6 +347,7 @@ func (b *bench) execute(ctx context.Context) error {
 		{caseRead, caseSlug[caseRead], b.caseTenantRead},
 		{caseCheck, caseSlug[caseCheck], b.caseAuthzCheck},
 		{"OFREP", "ofrep", b.ofrepCases},
+		{"rate limiting", "ratelimit", b.rateLimitCases},
 		{ceilRedis, "redis", b.ceilingRedis},
 		{ceilPG, "pgbench", b.ceilingPostgres},
 		{caseRegister, caseSlug[caseRegister], b.caseRegister},

@@ -172,7 +172,7 @@ func TestLuaScripts(t *testing.T) {
 			t.Errorf("GET script lacks %q:\n%s", want, s)
 		}
 	}
-	if s := luaRegister("tok"); !strings.Contains(s, `"reg-`+runPlaceholder+`"`) || !strings.Contains(s, `thread:set("tid"`) {
+	if s := luaRegister("tok", "standard"); !strings.Contains(s, `"reg-`+runPlaceholder+`"`) || !strings.Contains(s, `thread:set("tid"`) {
 		t.Errorf("register script:\n%s", s)
 	}
 	if s := luaForm("/api/connect/token", "Basic YTpi", "grant_type=client_credentials&scope=tenant.read"); !strings.Contains(s, `"Basic YTpi"`) ||

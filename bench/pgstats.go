@@ -639,7 +639,7 @@ func (b *bench) explainClaim(ctx context.Context, planSettings, claim string, ba
 	for i := range evs {
 		tid := b.tenantIDs[i%len(b.tenantIDs)]
 		if evs[i], err = events.New("tenants", "TenantRegistered", tid, tid, map[string]any{
-			"tenantId": tid, "name": "Bench explain", "slug": fmt.Sprintf("explain-%d", i), "editionCode": "standard",
+			"tenantId": tid, "name": "Bench explain", "slug": fmt.Sprintf("explain-%d", i), "editionCode": b.edition,
 		}, events.Meta{Actor: "system:bench"}); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,10 +14,15 @@ import (
 
 // ofClient is an OpenFeature client over the OFREP provider, against s with a tenant's token. The
 // Functions host serves every route under /api, so the provider's base URL is <host>/api (it
-// appends /ofrep/v1/evaluate/flags/{key}).
-func ofClient(t *testing.T, s *server, domain, token string) *openfeature.Client {
+// appends /ofrep/v1/evaluate/flags/{key}); reached directly, the handler also answers the bare
+// host (root: true).
+func ofClient(t *testing.T, s *server, domain, token string, root bool) *openfeature.Client {
 	t.Helper()
-	p := ofrep.NewProvider(s.base+"/api", ofrep.WithBearerToken(token))
+	base := s.base + "/api"
+	if root {
+		base = s.base
+	}
+	p := ofrep.NewProvider(base, ofrep.WithBearerToken(token))
 	if err := openfeature.SetNamedProviderAndWait(domain, p); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +43,11 @@ func TestConfig_OpenFeatureSDKOverOFREP(t *testing.T) {
 	one := startServer(t, nil)
 	two := startInstance(t, one)
 	ops := one.mint("ops", "", true, "config.read", "config.manage")
-	a, b := one.register(slug("cfg-a"), "standard"), one.register(slug("cfg-b"), "standard")
+	// 10,000 evaluations in a few seconds are above the seeded editions' limits: an edition without any.
+	open := "e2e-open-" + strconv.FormatInt(seq.Add(1), 10)
+	one.putEdition(open, 0, 0)
+	a, b := one.register(slug("cfg-a"), open), one.register(slug("cfg-b"), open)
+	one.waitEdition(a, open)
 	sfx := slug("")
 	boolKey, strKey, numKey, objKey, splitKey := "e2e.bool"+sfx, "e2e.str"+sfx, "e2e.num"+sfx, "e2e.obj"+sfx, "e2e.split"+sfx
 	one.putFlag(ops, boolKey, map[string]any{"type": "boolean", "variants": map[string]any{"on": true, "off": false}, "defaultVariant": "off",
@@ -50,8 +60,8 @@ func TestConfig_OpenFeatureSDKOverOFREP(t *testing.T) {
 			map[string]any{"variant": "z", "weight": 50}}}}})
 
 	ctx := t.Context()
-	ca := ofClient(t, one, "tenant-a"+sfx, one.mint("user-a", a, false, "config.read"))
-	cb := ofClient(t, one, "tenant-b"+sfx, one.mint("user-b", b, false, "config.read"))
+	ca := ofClient(t, one, "tenant-a"+sfx, one.mint("user-a", a, false, "config.read"), false)
+	cb := ofClient(t, one, "tenant-b"+sfx, one.mint("user-b", b, false, "config.read"), true)
 	ec := openfeature.NewEvaluationContext("user-1", map[string]any{"plan": "gold"})
 
 	d, err := ca.BooleanValueDetails(ctx, boolKey, false, ec)
@@ -97,7 +107,7 @@ func TestConfig_OpenFeatureSDKOverOFREP(t *testing.T) {
 	}
 
 	// Another instance: warm its local copy, change through the first, poll the second.
-	c2 := ofClient(t, two, "tenant-a-two"+sfx, one.mint("user-a", a, false, "config.read"))
+	c2 := ofClient(t, two, "tenant-a-two"+sfx, one.mint("user-a", a, false, "config.read"), false)
 	if v, _ := c2.FloatValue(ctx, numKey, 0, ec); v != 2.5 {
 		t.Fatalf("instance two before: %v", v)
 	}

@@ -17,7 +17,13 @@ var Module = kit.Module{
 	New:       newModule,
 }
 
-var _ kit.Service = (*API)(nil)
+var (
+	_ kit.Service     = (*API)(nil)
+	_ kit.RootAliaser = (*API)(nil)
+)
+
+// RootAliases implements kit.RootAliaser: OFREP's paths, for clients given the bare host.
+func (a *API) RootAliases() []string { return []string{"/ofrep/"} }
 
 func newModule(_ context.Context, d kit.Deps) (kit.Service, error) {
 	svc := NewService(NewStore(d.DB), d.Cache, d.Entitlements, d.Directory, ServiceConfig{SetTTL: d.Config.CacheTTL}, d.Log)

@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"context"
-	"slices"
 
 	"spine/shared/contracts"
 	"spine/shared/kit"
@@ -33,12 +32,9 @@ func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 				"container", ManifestContainer, "error", err)
 		}
 	}
-	// The editions on sale are billing's catalog when billing runs in this binary (asked through
+	// The editions on sale are billing's catalog when a module answers entitlements (asked through
 	// shared/entitlements, never by importing billing), else SPINE_TENANT_EDITIONS.
-	edition := EditionStep{Editions: d.Config.TenantEditions}
-	if slices.Contains(d.Config.Enabled, "billing") {
-		edition.Catalog = d.Entitlements
-	}
+	edition := EditionStep{Editions: d.Config.TenantEditions, Catalog: d.Entitlements}
 	svc, err := NewService(storeFor(d.DB), d.Cache, []StepRunner{
 		edition,
 		StorageStep{Blobs: d.Blobs},

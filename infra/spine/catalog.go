@@ -63,10 +63,9 @@ var catalog = []Service{
 	{
 		Name: "config", Classification: ClassInternal,
 		Publishes: []string{"FeatureFlagChanged", "SettingChanged"},
-		// Nothing yet: edition defaults are read from the entitlements source when a tenant's flag
-		// set is compiled, so an edition change is seen within the set's TTL (issue 12). A consumer
-		// of billing's SubscriptionEditionChanged would make it immediate.
-		Consumes: nil,
+		// A tenant's subscription starting, ending or changing edition invalidates its compiled
+		// flag set (the edition's feature defaults are in it).
+		Consumes: []string{"SubscriptionActivated", "SubscriptionCancelled", "SubscriptionEditionChanged"},
 	},
 	{
 		Name: "audit", Classification: ClassRestricted,

@@ -97,6 +97,11 @@ type Config struct {
 	AuthzKeyRotation time.Duration
 	// MaxBodyBytes is SPINE_MAX_BODY_BYTES (default 1048576): larger request bodies get 413.
 	MaxBodyBytes int64
+	// RateLimitShadow is SPINE_RATELIMIT_SHADOW (default none): a comma-separated list of route
+	// templates (`/api/audit-entries`; `tenant` for the tenant-wide limit) whose edition limits are
+	// counted but never refused on this deployment, for rolling out new limits. An edition's limit
+	// can also be shadow by itself (its `shadow` field).
+	RateLimitShadow []string
 	// CacheTTL is SPINE_CACHE_TTL (default 60s): the TTL of cached tenant reads and of identity's
 	// cached effective permission sets.
 	CacheTTL time.Duration
@@ -263,6 +268,18 @@ func Load(get Getenv, services []string) (Config, error) {
 			errs = append(errs, fmt.Errorf("SPINE_MAX_BODY_BYTES: %q is not a byte count ≥ 1024", v))
 		}
 		c.MaxBodyBytes = n
+	}
+	if v := get("SPINE_RATELIMIT_SHADOW"); v != "" {
+		for _, r := range strings.Split(v, ",") {
+			switch r = strings.TrimSpace(r); {
+			case r == "tenant":
+				c.RateLimitShadow = append(c.RateLimitShadow, "")
+			case strings.HasPrefix(r, "/api/"):
+				c.RateLimitShadow = append(c.RateLimitShadow, r)
+			default:
+				errs = append(errs, fmt.Errorf("SPINE_RATELIMIT_SHADOW: %q is neither \"tenant\" nor a route template under /api/", r))
+			}
+		}
 	}
 	c.CacheTTL = 60 * time.Second
 	if v := get("SPINE_CACHE_TTL"); v != "" {

@@ -65,6 +65,18 @@ func TestLoad_NoJWKSSettingMeansDiscovery(t *testing.T) {
 	}
 }
 
+func TestLoad_RateLimitShadowReadsTenantAndRoutes(t *testing.T) {
+	m := valid()
+	m["SPINE_RATELIMIT_SHADOW"] = " tenant, /api/audit-entries "
+	c, err := Load(env(m), services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.RateLimitShadow) != 2 || c.RateLimitShadow[0] != "" || c.RateLimitShadow[1] != "/api/audit-entries" {
+		t.Fatalf("RateLimitShadow = %q", c.RateLimitShadow)
+	}
+}
+
 func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -98,6 +110,7 @@ func TestLoad_ErrorsNameEverySetting(t *testing.T) {
 		{"metrics on the network", func(m map[string]string) { m["SPINE_METRICS_ADDR"] = "0.0.0.0:9464" }, []string{"SPINE_METRICS_ADDR"}},
 		{"bad tenant limit", func(m map[string]string) { m["SPINE_METRICS_TENANT_LIMIT"] = "0" }, []string{"SPINE_METRICS_TENANT_LIMIT"}},
 		{"memory limit not a size", func(m map[string]string) { m["SPINE_MEMORY_LIMIT"] = "lots" }, []string{"SPINE_MEMORY_LIMIT"}},
+		{"shadow route outside /api", func(m map[string]string) { m["SPINE_RATELIMIT_SHADOW"] = "tenant,/audit-entries" }, []string{"SPINE_RATELIMIT_SHADOW", "/audit-entries"}},
 		{"memory limit too small", func(m map[string]string) { m["SPINE_MEMORY_LIMIT"] = "1MiB" }, []string{"SPINE_MEMORY_LIMIT"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,7 +20,7 @@ type Limit struct {
 	Rate   int
 	Burst  int
 	Period time.Duration
-	Shadow bool
+	Shadow bool // counted, never refused: a limit being rolled out
 }
 
 // Entitlements are what a tenant's edition grants.

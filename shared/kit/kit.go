@@ -89,7 +89,9 @@ type Deps struct {
 	// no module provides it, every sign-in fails with an error.
 	Users authn.Users
 	// Entitlements answers what a tenant's edition grants (the billing service), forwarded like
-	// Directory; while no module provides it, every question fails with an error.
+	// Directory. It is nil when no enabled module is an EntitlementsProvider (known from each
+	// Module.Declare before any is built): a service then works without editions (no limits, no
+	// edition defaults, SPINE_TENANT_EDITIONS as the catalog).
 	Entitlements entitlements.Source
 	// Catalog lists every module's topic and events.
 	Catalog Catalog
@@ -160,6 +162,15 @@ func Check(modules []Module) error {
 // goes through Routes. Keep such routes few and let each check its own credential.
 type PublicRouter interface {
 	PublicRoutes(g *echo.Group)
+}
+
+// RootAliaser is implemented by a service that speaks a standard protocol whose clients join a
+// fixed path to a base URL (OFREP: <base>/ofrep/v1/evaluate/flags/{key}). Each prefix it returns
+// ("/ofrep/") is also answered at the root by the same /api route, so a client configured with
+// the bare host works when it reaches the handler directly (`make run`). Behind the Functions
+// host every route sits under its routePrefix "api", so there the base URL is <host>/api.
+type RootAliaser interface {
+	RootAliases() []string
 }
 
 // PermissionsProvider is implemented by the service that answers authz.Permissions (identity):

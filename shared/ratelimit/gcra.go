@@ -32,6 +32,11 @@ type outcome struct {
 // nothing, so a shadow cell counts exactly what enforcing it would refuse). Every key of a request
 // carries the tenant's hash tag, so the script is valid on a cluster.
 //
+// A cell's stored time is never taken as further ahead than the burst offset of the limit asked
+// now: under one limit it never is (only allowed requests store it, within the offset), and when an
+// edition's limit changes, the debt run up under the old one is stored as an empty burst of the new
+// one (a raised limit applies within one new interval, it does not wait out the old debt).
+//
 // ARGV per key i: interval µs, burst offset µs, 1 to enforce / 0 for shadow. Returns, per key:
 // allowed (0/1), remaining, retry-after µs, reset µs.
 var gcraScript = redis.NewScript(`
@@ -45,6 +50,10 @@ for i = 1, n do
   local offset = tonumber(ARGV[3*i-1])
   local v = tonumber(redis.call("GET", KEYS[i]) or now) or now
   if v < now then v = now end
+  if v > now + offset then
+    v = now + offset
+    redis.call("SET", KEYS[i], string.format("%.0f", v), "PX", math.ceil(offset / 1000) + 1000)
+  end
   tat[i] = v
   newtat[i] = v + interval
   ok[i] = now >= newtat[i] - offset
@@ -127,7 +136,11 @@ func (m *memory) allow(cells []cell) []outcome {
 	tat := make([]float64, len(cells))
 	refused := false
 	for i, c := range cells {
-		tat[i] = math.Max(m.tats[c.key], now)
+		tat[i] = max(m.tats[c.key], now)
+		if tat[i] > now+c.offset {
+			tat[i] = now + c.offset
+			m.tats[c.key] = tat[i]
+		}
 		if now < tat[i]+c.interval-c.offset {
 			if c.enforce {
 				refused = true

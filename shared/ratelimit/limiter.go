@@ -54,6 +54,7 @@ type Config struct {
 	SourceTimeout time.Duration
 	// Shadow are the route templates whose limits are counted but not enforced ("" is the
 	// tenant-wide limit): a request they would refuse passes, and is counted as shadow-limited.
+	// A limit whose entitlements.Limit.Shadow is set is shadow wherever it applies.
 	Shadow []string
 	// Cooldown is how long decisions stay in memory after a Redis failure before Redis is tried
 	// again, so an outage costs one timeout per cooldown, not one per request. Default 1s.
@@ -357,7 +358,7 @@ func (l *Limiter) compile(limits []entitlements.Limit) *limitSet {
 			lim.Burst = 1
 		}
 		interval := float64(lim.Period.Microseconds()) / float64(lim.Rate)
-		p := &policy{limit: lim, cell: cell{interval: interval, offset: interval * float64(lim.Burst), enforce: !l.shadow[lim.Route]}}
+		p := &policy{limit: lim, cell: cell{interval: interval, offset: interval * float64(lim.Burst), enforce: !lim.Shadow && !l.shadow[lim.Route]}}
 		if lim.Route == "" {
 			p.name, p.keyTail = "tenant", "tenant"
 			set.tenant = p

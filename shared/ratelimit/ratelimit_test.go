@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -411,6 +412,29 @@ func TestShadowRoute_CountsWithoutRefusing(t *testing.T) {
 	}
 }
 
+// An edition's own shadow limit (entitlements.Limit.Shadow) counts without refusing, with no
+// deployment setting; the tenant-wide limit next to it is still enforced.
+func TestShadowLimitOfTheEdition_CountsWithoutRefusing(t *testing.T) {
+	src := newSource()
+	tn := newTenant(t)
+	shadow := perMinute(routeOne, 1, 1)
+	shadow.Shadow = true
+	src.set(tn, perMinute("", 5, 5), shadow)
+	h := newHarness(t, Config{Redis: stackRedis(t), Source: src})
+	tok := h.token(t, tn)
+	var codes []int
+	for range 7 {
+		codes = append(codes, h.get(t, "/api/things/7", tok).Code)
+	}
+	want := []int{200, 200, 200, 200, 200, 429, 429}
+	if !slices.Equal(codes, want) {
+		t.Fatalf("codes %v, want %v (the route limit is shadow, the tenant limit of 5 is not)", codes, want)
+	}
+	if s := h.lim.Stats(); s.ShadowLimited != 6 || s.Limited != 2 {
+		t.Fatalf("stats %+v, want 6 shadow-limited (requests 2-7: what enforcing it would refuse) and 2 limited", s)
+	}
+}
+
 func TestExempt_PlatformAdminIsNeverLimited(t *testing.T) {
 	src := newSource()
 	tn := newTenant(t)
@@ -557,5 +581,38 @@ func TestMemoryOnly_BurstThenRefused(t *testing.T) {
 func TestNew_RequiresASource(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New without a Source succeeded")
+	}
+}
+
+// A raised limit applies within one new interval: the first request under it finds the old debt
+// and stores it as an empty burst of the new limit, so a request one new interval later passes
+// instead of waiting out the old debt. (Two limiters over one Redis: instances whose limits were
+// reloaded at different times.)
+func TestRaisedLimit_AppliesAtOnceWhateverTheOldDebt(t *testing.T) {
+	rdb := stackRedis(t)
+	tn := newTenant(t)
+	tight := newSource()
+	tight.set(tn, perMinute("", 1, 3))
+	h := newHarness(t, Config{Redis: rdb, Source: tight})
+	tok := h.token(t, tn)
+	for i := range 3 {
+		if r := h.get(t, "/api/things/7", tok); r.Code != http.StatusOK {
+			t.Fatalf("request %d within the burst: %d", i, r.Code)
+		}
+	}
+	if r := h.get(t, "/api/things/7", tok); r.Code != http.StatusTooManyRequests {
+		t.Fatalf("past the tight burst: %d", r.Code)
+	}
+	raised := newSource()
+	raised.set(tn, perMinute("", 600_000, 100)) // one request per 100 µs
+	h2 := newHarness(t, Config{Redis: rdb, Source: raised})
+	if r := h2.get(t, "/api/things/7", h2.token(t, tn)); r.Code != http.StatusTooManyRequests && r.Code != http.StatusOK {
+		t.Fatalf("the first request under the raised limit: %d", r.Code)
+	}
+	time.Sleep(time.Millisecond) // ten new intervals
+	for i := range 50 {
+		if r := h2.get(t, "/api/things/7", h2.token(t, tn)); r.Code != http.StatusOK {
+			t.Fatalf("request %d under the raised limit: %d (RateLimit %q)", i, r.Code, r.Header.Get(HeaderState))
+		}
 	}
 }
