@@ -35,7 +35,9 @@ type RenewalReport struct {
 	Failed    int
 }
 
-func (r RenewalReport) total() int { return r.Renewed + r.TrialsEnd + r.Cancelled + r.Skipped + r.Failed }
+func (r RenewalReport) total() int {
+	return r.Renewed + r.TrialsEnd + r.Cancelled + r.Skipped + r.Failed
+}
 
 func (r RenewalReport) String() string {
 	return fmt.Sprintf("billing renewals: renewed %d, trials ended %d, cancelled unpaid %d, skipped %d, failed %d",
