@@ -111,9 +111,7 @@ func (s *Service) reactivateIfSettled(ctx context.Context, tx *Tx, tenant tenanc
 	if sub.Status != StatusPastDue {
 		return nil, nil
 	}
-	if sub, err = s.rolled(ctx, tx, sub); err != nil {
-		return nil, err
-	}
+	// Not rolled here: a period that ended is the renewal timer's (it issues the period's invoice).
 	sub.Status, sub.PastDueSince = StatusActive, nil
 	sub.Version, sub.UpdatedAt = sub.Version+1, s.cfg.Now()
 	if err := tx.UpdateSubscription(ctx, sub); err != nil {

@@ -230,3 +230,31 @@ func TestChange_AfterThePeriodEndRenewsFirst(t *testing.T) {
 		t.Errorf("%d invoices", n)
 	}
 }
+
+// Paying a PastDue subscription's last invoice after its period ended reactivates it and leaves
+// the period's roll (and its invoice) to the renewal, which bills it once.
+func TestInvoicePay_AfterThePeriodEndTheRenewalStillBillsTheNextPeriod(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	s := h.subscribe(f, h.meteredEdition())
+	if _, err := h.svc.MarkPastDue(t.Context(), Caller{Tenant: f.id}, f.id, SubscriptionID(s.ID)); err != nil {
+		t.Fatal(err)
+	}
+	first := h.invoices(f)[0]
+	h.clock.move(s.PeriodEnd.Sub(h.clock.now()) + time.Minute)
+	h.must(http.StatusOK, "POST", "/api/invoices/"+first.ID+"/pay?tenantId="+f.id.String(), h.platformAdmin(), nil)
+	if st := h.liveSubscription(f).Status; st != "Active" {
+		t.Fatalf("after payment %s", st)
+	}
+	if n := len(h.invoices(f)); n != 1 {
+		t.Fatalf("the payment issued %d invoices", n)
+	}
+	h.runRenewals()
+	after := h.liveSubscription(f)
+	if after.Status != "Active" || !after.PeriodStart.Equal(s.PeriodEnd) {
+		t.Fatalf("after the renewal %+v", after)
+	}
+	if n := len(h.invoices(f)); n != 2 {
+		t.Errorf("%d invoices", n)
+	}
+}

@@ -249,8 +249,9 @@ func (s *Service) rolled(ctx context.Context, tx *Tx, sub Subscription) (Subscri
 	return sub, nil
 }
 
-// change runs fn on the subscription locked and rolled over to now, checks ifMatch against its
-// version, writes it with the version bumped and emits what fn returns.
+// change runs fn on the subscription locked and, when due, renewed first (renewIn: its period
+// rolled and invoiced as the renewal timer would), checks ifMatch against its version, writes it
+// with the version bumped and emits what the renewal and fn return.
 func (s *Service) change(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64,
 	fn func(tx *Tx, sub *Subscription) ([]events.Event, error)) (Subscription, error) {
 	if err := s.writable(ctx, c, tenant); err != nil {
