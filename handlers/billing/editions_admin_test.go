@@ -6,7 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"spine/shared/cache"
 	"spine/shared/entitlements"
+	"spine/shared/testenv"
 )
 
 // editionBody is a valid PUT /api/editions/{code} body; tests change one field at a time.
@@ -178,5 +182,72 @@ func TestPutEdition_TenantsEntitlementsFollowTheChange(t *testing.T) {
 	g := decode[entitlementsJSON](t, h.must(http.StatusOK, "GET", "/api/entitlements", f.reader, nil).Body)
 	if len(g.Limits) != 1 || g.Limits[0] != (limitJSON{"", 7, 9, 2, false}) {
 		t.Errorf("GET /api/entitlements %+v", g)
+	}
+}
+
+// localCache is a Cache with local copies (as the app runs it) on a Redis client of its own: an
+// instance of its own for the invalidation pub/sub.
+func localCache(t *testing.T) *cache.Cache {
+	t.Helper()
+	url, err := testenv.Require("SPINE_REDIS_URL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	c := cache.New(rdb, cache.Config{Local: time.Minute}, nil)
+	t.Cleanup(func() { c.Close(); _ = rdb.Close() })
+	return c
+}
+
+// An edition change made through one instance reaches a tenant's entitlements on another
+// instance that holds them in its local copy (kept for a minute here): the invalidation is
+// published, not waited out.
+func TestSource_EditionChangeReachesAnotherInstancesLocalCopy(t *testing.T) {
+	h := newHarness(t)
+	one := NewService(NewStore(h.rt), localCache(t), h.dir, ServiceConfig{Now: h.clock.now}, nil)
+	two := NewService(NewStore(h.rt), localCache(t), h.dir, ServiceConfig{Now: h.clock.now}, nil)
+	admin := Caller{Platform: true}
+	code := freshCode()
+	e := Edition{Code: code, Name: "Two", Currency: "EUR", PeriodMonths: 1, Entitlements: EditionEntitlements{
+		Limits: []LimitJSON{{Rate: 10, Burst: 10, PeriodSeconds: 1}}}}
+	if _, _, err := one.PutEdition(t.Context(), admin, e, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := h.tenant()
+	if _, err := one.Subscribe(t.Context(), Caller{Tenant: f.id}, f.id, code); err != nil {
+		t.Fatal(err)
+	}
+	// Read on instance two until its local copy serves the grants (its subscription is confirmed).
+	deadline := time.Now().Add(10 * time.Second)
+	for two.cache.Stats().LocalHits < 2 {
+		g, err := two.Source().Of(t.Context(), f.id)
+		if err != nil || g.Limits[0].Rate != 10 {
+			t.Fatalf("before %+v %v", g, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("instance two never served from its local copy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.Entitlements.Limits[0].Rate = 99
+	if _, _, err := one.PutEdition(t.Context(), admin, e, nil); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		g, err := two.Source().Of(t.Context(), f.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Limits[0].Rate == 99 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance two still serves %+v (its local copy lives a minute)", g)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -24,6 +24,12 @@ var (
 	ErrSameEdition          = errors.New("billing: the subscription is on this edition already")
 	ErrCurrencyMismatch     = errors.New("billing: editions of different currencies")
 	ErrVersionMismatch      = errors.New("billing: version mismatch")
+	// ErrIllegalInvoiceTransition: the invoice's status cannot move that way.
+	ErrIllegalInvoiceTransition = errors.New("billing: illegal invoice transition")
+	// ErrUsageNeedsSubscription: usage is recorded into a live subscription's current period.
+	ErrUsageNeedsSubscription = errors.New("billing: usage needs a live subscription")
+	// ErrUsageIDConflict: the usage id was recorded already with other content.
+	ErrUsageIDConflict = errors.New("billing: usage id recorded with other content")
 )
 
 // invalid is an ErrInvalidInput with a message for the caller.
@@ -54,6 +60,12 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusConflict, "same-edition", "The subscription is on this edition already.")
 	case errors.Is(err, ErrCurrencyMismatch):
 		return problem.New(http.StatusConflict, "currency-mismatch", "The editions are priced in different currencies; cancel and subscribe instead.")
+	case errors.Is(err, ErrIllegalInvoiceTransition):
+		return problem.New(http.StatusConflict, "illegal-invoice-transition", problem.Detail(err, ErrIllegalInvoiceTransition))
+	case errors.Is(err, ErrUsageNeedsSubscription):
+		return problem.New(http.StatusConflict, "no-subscription", "The tenant has no live subscription whose period the usage could be recorded in.")
+	case errors.Is(err, ErrUsageIDConflict):
+		return problem.New(http.StatusConflict, "usage-id-conflict", "This usageId was recorded already with another metric, quantity or time; a retry must send the same content.")
 	case errors.Is(err, ErrVersionMismatch):
 		return httpx.PreconditionFailed()
 	}

@@ -13,10 +13,10 @@ import (
 const ServiceBusConnection = "ServiceBusConnection"
 
 // Functions implements kit.Service: one catch-all HTTP function per top-level route the service
-// owns — subscriptions/, editions/, entitlements, invoices/ — whose requests the host forwards to
+// owns — subscriptions/, editions/, entitlements, invoices/, usage-records — whose requests the host forwards to
 // echo (a catch-all {*rest} also matches its bare prefix), and the BillingOnTenantsEvent consumer
 // on the tenants topic's "billing" subscription (TenantRegistered, TenantProvisioned,
-// TenantDecommissioned).
+// TenantDecommissioned), and the BillingRenewals timer (Renewals) every minute.
 func (a *API) Functions(kit.Catalog) []functions.Function {
 	http := func(name, prefix string, methods ...string) functions.Function {
 		return functions.Function{Name: name, HTTP: &functions.HTTPTrigger{Route: prefix + "/{*rest}", Methods: methods,
@@ -26,7 +26,13 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 		http("BillingSubscriptions", "subscriptions", "get", "post"),
 		http("BillingEditions", "editions", "get", "put"),
 		http("BillingEntitlements", "entitlements", "get"),
-		http("BillingInvoices", "invoices", "get"),
+		http("BillingInvoices", "invoices", "get", "post"),
+		http("BillingUsageRecords", "usage-records", "get", "post"),
+		{
+			Name:    "BillingRenewals",
+			Timer:   &functions.TimerTrigger{Schedule: RenewalSchedule},
+			Handler: a.renewals,
+		},
 		{
 			Name: "BillingOnTenantsEvent",
 			ServiceBus: &functions.ServiceBusTrigger{Topic: "tenants", Subscription: Consumer, Connection: ServiceBusConnection,

@@ -42,6 +42,8 @@ func TestIsolation_TenantTokenOnEveryRouteWithAnotherTenantsIDs(t *testing.T) {
 		{"POST", "/api/subscriptions", map[string]any{"editionCode": "free"}, ""},
 		{"GET", "/api/entitlements", nil, ""},
 		{"GET", "/api/invoices", nil, ""},
+		{"GET", "/api/usage-records", nil, ""},
+		{"POST", "/api/usage-records", map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1}, ""},
 	}...)
 	for _, rt := range all {
 		sep := "?"
@@ -58,6 +60,15 @@ func TestIsolation_TenantTokenOnEveryRouteWithAnotherTenantsIDs(t *testing.T) {
 		if inv.ID == bInv.ID {
 			t.Error("A lists B's invoice")
 		}
+	}
+	// Naming B in the usage record's body is refused the same way.
+	if r := h.do("POST", "/api/usage-records", a.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1,
+		"tenantId": b.id.String()}); r.Code != http.StatusForbidden || r.ProblemCode(t) != "tenant-mismatch" {
+		t.Errorf("A's token naming B in the body: %d %s", r.Code, r.Body)
+	}
+	bUsage := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records", b.reader, nil).Body)
+	if len(bUsage.Value) != 0 {
+		t.Errorf("B has usage %+v", bUsage.Value)
 	}
 	// B is untouched.
 	list := decode[struct{ Value []subscriptionJSON }](t, h.must(http.StatusOK, "GET", "/api/subscriptions", b.reader, nil).Body)
@@ -77,7 +88,7 @@ func TestRLS_HidesOtherTenantsRowsFromUnfilteredQueries(t *testing.T) {
 	for _, f := range []tenantFixture{a, b} {
 		s := h.subscribe(f, "standard")
 		h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/activate", f.admin, nil)
-		if _, err := h.svc.RecordUsage(t.Context(), f.id, UsageRecord{ID: newID(), Metric: "api.requests", Quantity: 1, PeriodStart: s.PeriodStart}); err != nil {
+		if _, _, err := h.svc.RecordUsage(t.Context(), Caller{Tenant: f.id}, f.id, UsageInput{ID: newID(), Metric: "api.requests", Quantity: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -157,9 +157,12 @@ type Subscription struct {
 	PendingEdition string
 	CancelledAt    *time.Time
 	CancelReason   string
-	Version        int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// PastDueSince is when it became PastDue (nil otherwise): the renewal timer cancels it
+	// ServiceConfig.PastDueGrace later.
+	PastDueSince *time.Time
+	Version      int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // addMonths adds n calendar months to t (UTC), clamping the day to the target month's last day

@@ -48,6 +48,11 @@ func (a *API) Routes(g *echo.Group) {
 	g.GET("/entitlements", a.entitlements, scope(ScopeRead))
 	g.GET("/invoices", a.listInvoices, scope(ScopeRead))
 	g.GET("/invoices/:id", a.invoice, scope(ScopeRead))
+	g.POST("/invoices/:id/issue", a.invoiceAction(InvoiceIssued), scope(ScopeManage))
+	g.POST("/invoices/:id/pay", a.invoiceAction(InvoicePaid), scope(ScopeManage))
+	g.POST("/invoices/:id/void", a.invoiceAction(InvoiceVoid), scope(ScopeManage))
+	g.POST("/usage-records", a.postUsage, scope(ScopeManage))
+	g.GET("/usage-records", a.listUsage, scope(ScopeRead))
 }
 
 // ---- JSON shapes ----

@@ -36,6 +36,11 @@ type ServiceConfig struct {
 	CacheTTL time.Duration
 	// Now is the clock (tests move it); default sqlstore.Now.
 	Now func() time.Time
+	// PastDueGrace is how long a subscription may stay PastDue before the renewal timer cancels
+	// it (reason "unpaid"). Default 14 days.
+	PastDueGrace time.Duration
+	// RenewalBatch is how many due subscriptions one BillingRenewals run takes on. Default 100.
+	RenewalBatch int
 }
 
 func (c ServiceConfig) withDefaults() ServiceConfig {
@@ -44,6 +49,12 @@ func (c ServiceConfig) withDefaults() ServiceConfig {
 	}
 	if c.Now == nil {
 		c.Now = sqlstore.Now
+	}
+	if c.PastDueGrace == 0 {
+		c.PastDueGrace = 14 * 24 * time.Hour
+	}
+	if c.RenewalBatch == 0 {
+		c.RenewalBatch = 100
 	}
 	return c
 }
@@ -238,8 +249,9 @@ func (s *Service) rolled(ctx context.Context, tx *Tx, sub Subscription) (Subscri
 	return sub, nil
 }
 
-// change runs fn on the subscription locked and rolled over to now, checks ifMatch against its
-// version, writes it with the version bumped and emits what fn returns.
+// change runs fn on the subscription locked and, when due, renewed first (renewIn: its period
+// rolled and invoiced as the renewal timer would), checks ifMatch against its version, writes it
+// with the version bumped and emits what the renewal and fn return.
 func (s *Service) change(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64,
 	fn func(tx *Tx, sub *Subscription) ([]events.Event, error)) (Subscription, error) {
 	if err := s.writable(ctx, c, tenant); err != nil {
@@ -263,13 +275,16 @@ func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID,
 	if ifMatch != nil && *ifMatch != sub.Version {
 		return Subscription{}, ErrVersionMismatch
 	}
-	if sub, err = s.rolled(ctx, tx, sub); err != nil {
-		return Subscription{}, err
-	}
-	evs, err := fn(tx, &sub)
+	// A period that ended is renewed first (its invoice issued), as the renewal timer would.
+	evs, _, err := s.renewIn(ctx, tx, tenant, &sub, events.MetaFrom(ctx))
 	if err != nil {
 		return Subscription{}, err
 	}
+	more, err := fn(tx, &sub)
+	if err != nil {
+		return Subscription{}, err
+	}
+	evs = append(evs, more...)
 	sub.Version, sub.UpdatedAt = sub.Version+1, s.cfg.Now()
 	if err := tx.UpdateSubscription(ctx, sub); err != nil {
 		return Subscription{}, err
@@ -292,7 +307,7 @@ func (s *Service) Activate(ctx context.Context, c Caller, tenant tenancy.TenantI
 			return nil, illegal(*sub, StatusActive)
 		}
 		from := sub.Status
-		sub.Status = StatusActive
+		sub.Status, sub.PastDueSince = StatusActive, nil
 		if from != StatusTrial {
 			ev, err := events.New(service, contracts.SubscriptionActivated, string(sub.ID), tenant.String(), subscriptionData(tenant, *sub, ""), meta)
 			return []events.Event{ev}, err
@@ -314,7 +329,8 @@ func (s *Service) MarkPastDue(ctx context.Context, c Caller, tenant tenancy.Tena
 		if !sub.Status.CanBecome(StatusPastDue) {
 			return nil, illegal(*sub, StatusPastDue)
 		}
-		sub.Status = StatusPastDue
+		now := s.cfg.Now()
+		sub.Status, sub.PastDueSince = StatusPastDue, &now
 		return nil, nil
 	})
 }
@@ -425,22 +441,4 @@ func (s *Service) Invoice(ctx context.Context, c Caller, tenant tenancy.TenantID
 		return err
 	})
 	return out, err
-}
-
-// RecordUsage records a metered quantity for the tenant, idempotent on u.ID: false when that id
-// was recorded already (the first record stands). No route exposes it yet.
-func (s *Service) RecordUsage(ctx context.Context, tenant tenancy.TenantID, u UsageRecord) (bool, error) {
-	if u.Quantity < 0 {
-		return false, invalid("quantity must not be negative")
-	}
-	if u.RecordedAt.IsZero() {
-		u.RecordedAt = s.cfg.Now()
-	}
-	var fresh bool
-	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
-		var err error
-		fresh, err = tx.RecordUsage(ctx, u)
-		return err
-	})
-	return fresh, err
 }

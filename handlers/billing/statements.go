@@ -10,7 +10,8 @@ package billing
 // that read an edition return editionColumns (code, name, price minor, currency, period months,
 // trial days, rank, entitlements JSON text, version, updated at); a subscription
 // subscriptionColumns (id, edition code, status, trial ends at, period start, period end, pending
-// edition or ”, cancelled at, cancel reason or ”, version, created at, updated at); an invoice
+// edition or ”, cancelled at, cancel reason or ”, version, created at, updated at, past due
+// since); an invoice
 // invoiceColumns (id, number, status, currency, total minor, period start, period end, created
 // at, issued at, paid at, voided at). TestSQLServerQueries walks the struct.
 type statements struct {
@@ -38,14 +39,33 @@ type statements struct {
 	// end, created at (= updated at), version.
 	insertSubscription string
 	// updateSubscription: tenant, id, edition code, status, period start, period end, pending
-	// edition (nullable), cancelled at, cancel reason (nullable), version, updated at.
+	// edition (nullable), cancelled at, cancel reason (nullable), version, updated at, past due
+	// since (nullable).
 	updateSubscription string
+	// lockDueSubscription: tenant, id → subscriptionColumns, locking the row; no row when another
+	// transaction holds it locked (the renewal timer of another instance is at it).
+	lockDueSubscription string
+	// dueSubscriptions: now, past-due cutoff (now − grace), limit → tenant id, subscription id
+	// (canonical text) of up to limit live subscriptions whose period ended, whose trial ended, or
+	// that are PastDue since before the cutoff, by period end. Every tenant's: platform scope.
+	dueSubscriptions string
+	// periodUsage: tenant, period start → metric, sum of quantity of the usage recorded into the
+	// period that starts there, by metric.
+	periodUsage string
 
 	// insertUsage: tenant, usage id, metric, quantity, period start, recorded at. Inserts nothing
 	// (0 rows affected, no error) when the usage id is recorded already.
 	insertUsage string
 	// usage: tenant, usage id → metric, quantity, period start, recorded at.
 	usage string
+	// listUsage: tenant, metric ('' for every metric), from, to (recorded at in [from, to)), after
+	// (canonical id text; the zero UUID for the first page), limit → usage id (canonical text),
+	// metric, quantity, period start, recorded at of up to limit records with a greater id, in id
+	// order.
+	listUsage string
+	// usageTotals: tenant, metric ('' for every metric), from, to → metric, sum of quantity, per
+	// metric of the records listUsage selects (every page), by metric.
+	usageTotals string
 
 	// countInvoices: tenant → the number of the tenant's invoices.
 	countInvoices string
@@ -58,6 +78,10 @@ type statements struct {
 	setInvoiceStatus string
 	// invoice: tenant, id → invoiceColumns.
 	invoice string
+	// lockInvoice: tenant, id → invoiceColumns, locking the row until the transaction ends.
+	lockInvoice string
+	// countIssuedInvoices: tenant → the number of the tenant's Issued (unpaid) invoices.
+	countIssuedInvoices string
 	// invoiceLines: tenant, id → line no, description, quantity, unit minor, amount minor, by line no.
 	invoiceLines string
 	// listInvoices: tenant, after (canonical id text; the zero UUID for the first page), limit →

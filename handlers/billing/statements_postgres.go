@@ -5,7 +5,7 @@ package billing
 const (
 	pgEditionCols      = `code, name, price_minor, currency, period_months, trial_days, rank, entitlements::text, version, updated_at`
 	pgSubscriptionCols = `subscription_id::text, edition_code, status, trial_ends_at, period_start, period_end,
-		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, ''), version, created_at, updated_at`
+		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, ''), version, created_at, updated_at, past_due_since`
 	pgInvoiceCols = `invoice_id::text, number, status, currency, total_minor, period_start, period_end, created_at, issued_at, paid_at, voided_at`
 )
 
@@ -28,12 +28,26 @@ var pgStatements = statements{
 			period_end, created_at, updated_at, version)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)`,
 	updateSubscription: `UPDATE subscriptions SET edition_code = $3, status = $4, period_start = $5, period_end = $6,
-			pending_edition = $7, cancelled_at = $8, cancel_reason = $9, version = $10, updated_at = $11
+			pending_edition = $7, cancelled_at = $8, cancel_reason = $9, version = $10, updated_at = $11, past_due_since = $12
 		WHERE tenant_id = $1 AND subscription_id = $2`,
+	lockDueSubscription: `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2
+		FOR UPDATE SKIP LOCKED`,
+	dueSubscriptions: `SELECT tenant_id::text, subscription_id::text FROM subscriptions
+		WHERE status <> 'Cancelled' AND (period_end <= $1 OR (status = 'Trial' AND trial_ends_at <= $1)
+			OR (status = 'PastDue' AND past_due_since <= $2))
+		ORDER BY period_end LIMIT $3`,
+	periodUsage: `SELECT metric, sum(quantity)::bigint FROM usage_records WHERE tenant_id = $1 AND period_start = $2
+		GROUP BY metric ORDER BY metric`,
 
 	insertUsage: `INSERT INTO usage_records (tenant_id, usage_id, metric, quantity, period_start, recorded_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, usage_id) DO NOTHING`,
 	usage: `SELECT metric, quantity, period_start, recorded_at FROM usage_records WHERE tenant_id = $1 AND usage_id = $2`,
+	listUsage: `SELECT usage_id::text, metric, quantity, period_start, recorded_at FROM usage_records
+		WHERE tenant_id = $1 AND ($2 = '' OR metric = $2) AND recorded_at >= $3 AND recorded_at < $4 AND usage_id > $5::uuid
+		ORDER BY usage_id LIMIT $6`,
+	usageTotals: `SELECT metric, sum(quantity)::bigint FROM usage_records
+		WHERE tenant_id = $1 AND ($2 = '' OR metric = $2) AND recorded_at >= $3 AND recorded_at < $4
+		GROUP BY metric ORDER BY metric`,
 
 	countInvoices: `SELECT count(*) FROM invoices WHERE tenant_id = $1`,
 	insertInvoice: `INSERT INTO invoices (tenant_id, invoice_id, number, status, currency, total_minor, period_start, period_end, created_at)
@@ -42,7 +56,9 @@ var pgStatements = statements{
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 	setInvoiceStatus: `UPDATE invoices SET status = $3, issued_at = $4, paid_at = $5, voided_at = $6
 		WHERE tenant_id = $1 AND invoice_id = $2`,
-	invoice:      `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id = $2`,
-	invoiceLines: `SELECT line_no, description, quantity, unit_minor, amount_minor FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_no`,
-	listInvoices: `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id > $2::uuid ORDER BY invoice_id LIMIT $3`,
+	invoice:             `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id = $2`,
+	lockInvoice:         `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id = $2 FOR UPDATE`,
+	countIssuedInvoices: `SELECT count(*) FROM invoices WHERE tenant_id = $1 AND status = 'Issued'`,
+	invoiceLines:        `SELECT line_no, description, quantity, unit_minor, amount_minor FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_no`,
+	listInvoices:        `SELECT ` + pgInvoiceCols + ` FROM invoices WHERE tenant_id = $1 AND invoice_id > $2::uuid ORDER BY invoice_id LIMIT $3`,
 }

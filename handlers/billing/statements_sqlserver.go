@@ -9,7 +9,7 @@ package billing
 const (
 	msEditionCols      = `code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at`
 	msSubscriptionCols = `subscription_key, edition_code, status, trial_ends_at, period_start, period_end,
-		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, N''), version, created_at, updated_at`
+		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, N''), version, created_at, updated_at, past_due_since`
 	msInvoiceCols = `invoice_key, number, status, currency, total_minor, period_start, period_end, created_at, issued_at, paid_at, voided_at`
 )
 
@@ -32,14 +32,29 @@ var msStatements = statements{
 			period_end, created_at, updated_at, version)
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p8, @p9)`,
 	updateSubscription: `UPDATE dbo.subscriptions SET edition_code = @p3, status = @p4, period_start = @p5, period_end = @p6,
-			pending_edition = @p7, cancelled_at = @p8, cancel_reason = @p9, version = @p10, updated_at = @p11
+			pending_edition = @p7, cancelled_at = @p8, cancel_reason = @p9, version = @p10, updated_at = @p11, past_due_since = @p12
 		WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	// READPAST skips a row another transaction holds locked (PostgreSQL's SKIP LOCKED).
+	lockDueSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, READPAST)
+		WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	dueSubscriptions: `SELECT TOP (@p3) LOWER(CONVERT(char(36), tenant_id)), subscription_key FROM dbo.subscriptions
+		WHERE status <> 'Cancelled' AND (period_end <= @p1 OR (status = 'Trial' AND trial_ends_at <= @p1)
+			OR (status = 'PastDue' AND past_due_since <= @p2))
+		ORDER BY period_end`,
+	periodUsage: `SELECT metric, SUM(quantity) FROM dbo.usage_records WHERE tenant_id = @p1 AND period_start = @p2
+		GROUP BY metric ORDER BY metric`,
 
 	// HOLDLOCK on the key's range makes a concurrent insert of the same id wait and then insert nothing.
 	insertUsage: `INSERT INTO dbo.usage_records (tenant_id, usage_id, metric, quantity, period_start, recorded_at)
 		SELECT @p1, @p2, @p3, @p4, @p5, @p6
 		WHERE NOT EXISTS (SELECT 1 FROM dbo.usage_records WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND usage_id = @p2)`,
 	usage: `SELECT metric, quantity, period_start, recorded_at FROM dbo.usage_records WHERE tenant_id = @p1 AND usage_id = @p2`,
+	listUsage: `SELECT TOP (@p6) usage_key, metric, quantity, period_start, recorded_at FROM dbo.usage_records
+		WHERE tenant_id = @p1 AND (@p2 = '' OR metric = @p2) AND recorded_at >= @p3 AND recorded_at < @p4 AND usage_key > @p5
+		ORDER BY usage_key`,
+	usageTotals: `SELECT metric, SUM(quantity) FROM dbo.usage_records
+		WHERE tenant_id = @p1 AND (@p2 = '' OR metric = @p2) AND recorded_at >= @p3 AND recorded_at < @p4
+		GROUP BY metric ORDER BY metric`,
 
 	countInvoices: `SELECT COUNT(*) FROM dbo.invoices WHERE tenant_id = @p1`,
 	insertInvoice: `INSERT INTO dbo.invoices (tenant_id, invoice_id, number, status, currency, total_minor, period_start, period_end, created_at)
@@ -48,7 +63,9 @@ var msStatements = statements{
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7)`,
 	setInvoiceStatus: `UPDATE dbo.invoices SET status = @p3, issued_at = @p4, paid_at = @p5, voided_at = @p6
 		WHERE tenant_id = @p1 AND invoice_id = @p2`,
-	invoice:      `SELECT ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_id = @p2`,
-	invoiceLines: `SELECT line_no, description, quantity, unit_minor, amount_minor FROM dbo.invoice_lines WHERE tenant_id = @p1 AND invoice_id = @p2 ORDER BY line_no`,
-	listInvoices: `SELECT TOP (@p3) ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_key > @p2 ORDER BY invoice_key`,
+	invoice:             `SELECT ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_id = @p2`,
+	lockInvoice:         `SELECT ` + msInvoiceCols + ` FROM dbo.invoices WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND invoice_id = @p2`,
+	countIssuedInvoices: `SELECT COUNT(*) FROM dbo.invoices WHERE tenant_id = @p1 AND status = 'Issued'`,
+	invoiceLines:        `SELECT line_no, description, quantity, unit_minor, amount_minor FROM dbo.invoice_lines WHERE tenant_id = @p1 AND invoice_id = @p2 ORDER BY line_no`,
+	listInvoices:        `SELECT TOP (@p3) ` + msInvoiceCols + ` FROM dbo.invoices WHERE tenant_id = @p1 AND invoice_key > @p2 ORDER BY invoice_key`,
 }

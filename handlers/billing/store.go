@@ -202,7 +202,57 @@ func (tx *Tx) InsertSubscription(ctx context.Context, s Subscription) error {
 func (tx *Tx) UpdateSubscription(ctx context.Context, s Subscription) error {
 	return tx.execOne(ctx, ErrSubscriptionNotFound, tx.q.updateSubscription, tx.tenant, string(s.ID), s.EditionCode,
 		string(s.Status), s.PeriodStart.UTC(), s.PeriodEnd.UTC(), nullString(s.PendingEdition), nullTime(s.CancelledAt),
-		nullString(s.CancelReason), s.Version, s.UpdatedAt.UTC())
+		nullString(s.CancelReason), s.Version, s.UpdatedAt.UTC(), nullTime(s.PastDueSince))
+}
+
+// LockDueSubscription returns the subscription locked until the transaction ends, or
+// ErrSubscriptionNotFound when it does not exist or another transaction holds it (skipped, not
+// waited for).
+func (tx *Tx) LockDueSubscription(ctx context.Context, id SubscriptionID) (Subscription, error) {
+	return scanSubscription(tx.QueryRowContext(ctx, tx.q.lockDueSubscription, tx.tenant, string(id)))
+}
+
+// DueSubscription names a subscription the renewal timer has work on.
+type DueSubscription struct {
+	Tenant tenancy.TenantID
+	ID     SubscriptionID
+}
+
+// DueSubscriptions returns up to limit live subscriptions of every tenant whose period ended at
+// now, whose trial ended, or that are PastDue since before pastDueBefore, by period end.
+func (s *Store) DueSubscriptions(ctx context.Context, now, pastDueBefore time.Time, limit int) ([]DueSubscription, error) {
+	var out []DueSubscription
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		out = nil
+		rows, err := tx.QueryContext(ctx, s.q.dueSubscriptions, now.UTC(), pastDueBefore.UTC(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var tenant, id string
+			if err := rows.Scan(&tenant, &id); err != nil {
+				return err
+			}
+			t, err := tenancy.ParseTenantID(tenant)
+			if err != nil {
+				return err
+			}
+			out = append(out, DueSubscription{Tenant: t, ID: SubscriptionID(id)})
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// PeriodUsage returns the sum of the usage quantities recorded into the period starting at
+// start, per metric.
+func (tx *Tx) PeriodUsage(ctx context.Context, start time.Time) (map[string]int64, error) {
+	rows, err := tx.QueryContext(ctx, tx.q.periodUsage, tx.tenant, start.UTC())
+	if err != nil {
+		return nil, err
+	}
+	return scanTotals(rows)
 }
 
 // ---- usage ----
@@ -226,6 +276,59 @@ func (tx *Tx) Usage(ctx context.Context, id string) (UsageRecord, error) {
 	}
 	u.PeriodStart, u.RecordedAt = u.PeriodStart.UTC(), u.RecordedAt.UTC()
 	return u, err
+}
+
+// UsageFilter selects usage records: Metric "" for every metric, RecordedAt in [From, To).
+type UsageFilter struct {
+	Metric   string
+	From, To time.Time
+}
+
+// ListUsage returns up to limit usage records of f with an id greater than after ("" for the
+// first page), in id order.
+func (tx *Tx) ListUsage(ctx context.Context, f UsageFilter, after string, limit int) ([]UsageRecord, error) {
+	if after == "" {
+		after = zeroID
+	}
+	rows, err := tx.QueryContext(ctx, tx.q.listUsage, tx.tenant, f.Metric, f.From.UTC(), f.To.UTC(), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []UsageRecord{}
+	for rows.Next() {
+		var u UsageRecord
+		if err := rows.Scan(&u.ID, &u.Metric, &u.Quantity, &u.PeriodStart, &u.RecordedAt); err != nil {
+			return nil, err
+		}
+		u.PeriodStart, u.RecordedAt = u.PeriodStart.UTC(), u.RecordedAt.UTC()
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// UsageTotals returns the sum of the quantities of f's records per metric.
+func (tx *Tx) UsageTotals(ctx context.Context, f UsageFilter) (map[string]int64, error) {
+	rows, err := tx.QueryContext(ctx, tx.q.usageTotals, tx.tenant, f.Metric, f.From.UTC(), f.To.UTC())
+	if err != nil {
+		return nil, err
+	}
+	return scanTotals(rows)
+}
+
+// scanTotals reads (metric, sum) rows into a map and closes them.
+func scanTotals(rows *sql.Rows) (map[string]int64, error) {
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var m string
+		var n int64
+		if err := rows.Scan(&m, &n); err != nil {
+			return nil, err
+		}
+		out[m] = n
+	}
+	return out, rows.Err()
 }
 
 // ---- invoices ----
@@ -257,6 +360,19 @@ func (tx *Tx) InsertInvoice(ctx context.Context, inv Invoice) error {
 func (tx *Tx) SetInvoiceStatus(ctx context.Context, inv Invoice) error {
 	return tx.execOne(ctx, ErrInvoiceNotFound, tx.q.setInvoiceStatus, tx.tenant, string(inv.ID), string(inv.Status),
 		nullTime(inv.IssuedAt), nullTime(inv.PaidAt), nullTime(inv.VoidedAt))
+}
+
+// LockInvoice returns the invoice (without its lines) locked until the transaction ends, or
+// ErrInvoiceNotFound.
+func (tx *Tx) LockInvoice(ctx context.Context, id InvoiceID) (Invoice, error) {
+	return scanInvoice(tx.QueryRowContext(ctx, tx.q.lockInvoice, tx.tenant, string(id)))
+}
+
+// CountIssuedInvoices returns how many of the tenant's invoices are Issued (unpaid).
+func (tx *Tx) CountIssuedInvoices(ctx context.Context) (int64, error) {
+	var n int64
+	err := tx.QueryRowContext(ctx, tx.q.countIssuedInvoices, tx.tenant).Scan(&n)
+	return n, err
 }
 
 // Invoice returns the invoice with its lines, or ErrInvoiceNotFound.
@@ -330,9 +446,9 @@ func scanEdition(r rowScanner) (Edition, error) {
 func scanSubscription(r rowScanner) (Subscription, error) {
 	var s Subscription
 	var id, status string
-	var trial, cancelled sql.NullTime
+	var trial, cancelled, pastDue sql.NullTime
 	err := r.Scan(&id, &s.EditionCode, &status, &trial, &s.PeriodStart, &s.PeriodEnd, &s.PendingEdition, &cancelled,
-		&s.CancelReason, &s.Version, &s.CreatedAt, &s.UpdatedAt)
+		&s.CancelReason, &s.Version, &s.CreatedAt, &s.UpdatedAt, &pastDue)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscription{}, ErrSubscriptionNotFound
 	}
@@ -340,7 +456,7 @@ func scanSubscription(r rowScanner) (Subscription, error) {
 		return Subscription{}, err
 	}
 	s.ID, s.Status = SubscriptionID(id), Status(status)
-	s.TrialEndsAt, s.CancelledAt = ptrUTC(trial), ptrUTC(cancelled)
+	s.TrialEndsAt, s.CancelledAt, s.PastDueSince = ptrUTC(trial), ptrUTC(cancelled), ptrUTC(pastDue)
 	s.PeriodStart, s.PeriodEnd = s.PeriodStart.UTC(), s.PeriodEnd.UTC()
 	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 	return s, nil

@@ -125,6 +125,98 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		}
 	})
 
+	t.Run("renewals: due subscriptions of every tenant, skip-locked lock, past due since, period usage", func(t *testing.T) {
+		s := newStore(t)
+		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
+		far := at.AddDate(50, 0, 0) // later than any other test's subscription
+		trial := far.AddDate(0, 3, 0)
+		due := Subscription{ID: SubscriptionID(newID()), EditionCode: "standard", Status: StatusActive, PeriodStart: far,
+			PeriodEnd: far.AddDate(0, 1, 0), Version: 1, CreatedAt: at, UpdatedAt: at}
+		notDue := Subscription{ID: SubscriptionID(newID()), EditionCode: "standard", Status: StatusTrial, TrialEndsAt: &trial,
+			PeriodStart: far, PeriodEnd: trial, Version: 1, CreatedAt: at, UpdatedAt: at}
+		write(t, s, a, func(tx *Tx) error { return tx.InsertSubscription(ctx, due) })
+		write(t, s, b, func(tx *Tx) error { return tx.InsertSubscription(ctx, notDue) })
+		now := far.AddDate(0, 1, 1)
+		list, err := s.DueSubscriptions(ctx, now, now.Add(-14*24*time.Hour), 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine []DueSubscription
+		for _, d := range list {
+			if d.Tenant == a || d.Tenant == b {
+				mine = append(mine, d)
+			}
+		}
+		if len(mine) != 1 || mine[0] != (DueSubscription{Tenant: a, ID: due.ID}) {
+			t.Errorf("due %+v", mine)
+		}
+		// PastDue since long enough is due even before its period ends.
+		since := far.Add(-30 * 24 * time.Hour)
+		write(t, s, b, func(tx *Tx) error {
+			sub, err := tx.LockDueSubscription(ctx, notDue.ID)
+			if err != nil {
+				return err
+			}
+			sub.Status, sub.PastDueSince, sub.Version = StatusPastDue, &since, 2
+			return tx.UpdateSubscription(ctx, sub)
+		})
+		list, _ = s.DueSubscriptions(ctx, far, far.Add(-14*24*time.Hour), 100000)
+		found := false
+		for _, d := range list {
+			found = found || d.ID == notDue.ID
+		}
+		if !found {
+			t.Errorf("PastDue beyond the grace not listed")
+		}
+		write(t, s, b, func(tx *Tx) error {
+			got, err := tx.Subscription(ctx, notDue.ID)
+			if err != nil || got.PastDueSince == nil || !got.PastDueSince.Equal(since) {
+				t.Errorf("past due since %+v %v", got, err)
+			}
+			return nil
+		})
+		// A row another transaction holds is skipped, not waited for.
+		locked := make(chan struct{})
+		release := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Write(ctx, sqlstore.TenantScope(a), a, func(tx *Tx) error {
+				if _, err := tx.LockDueSubscription(ctx, due.ID); err != nil {
+					return err
+				}
+				close(locked)
+				<-release
+				return nil
+			})
+		}()
+		<-locked
+		err = s.Write(ctx, sqlstore.TenantScope(a), a, func(tx *Tx) error {
+			_, err := tx.LockDueSubscription(ctx, due.ID)
+			return err
+		})
+		close(release)
+		if !errors.Is(err, ErrSubscriptionNotFound) {
+			t.Errorf("locked row: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		write(t, s, a, func(tx *Tx) error {
+			for _, u := range []UsageRecord{{ID: newID(), Metric: "api.calls", Quantity: 4, PeriodStart: far, RecordedAt: far},
+				{ID: newID(), Metric: "api.calls", Quantity: 6, PeriodStart: far, RecordedAt: far},
+				{ID: newID(), Metric: "api.calls", Quantity: 100, PeriodStart: far.AddDate(0, 1, 0), RecordedAt: far}} {
+				if _, err := tx.RecordUsage(ctx, u); err != nil {
+					return err
+				}
+			}
+			tot, err := tx.PeriodUsage(ctx, far)
+			if err != nil || len(tot) != 1 || tot["api.calls"] != 10 {
+				t.Errorf("period usage %v %v", tot, err)
+			}
+			return nil
+		})
+	})
+
 	t.Run("usage: idempotent on the usage id", func(t *testing.T) {
 		s := newStore(t)
 		a := tenancy.NewTenantID()
@@ -152,6 +244,46 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		if !first || again {
 			t.Errorf("first %v, again %v", first, again)
 		}
+	})
+
+	t.Run("usage: list by metric and time in id order, totals per metric", func(t *testing.T) {
+		s := newStore(t)
+		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
+		recs := []UsageRecord{
+			{ID: newID(), Metric: "api.calls", Quantity: 10, PeriodStart: at, RecordedAt: at},
+			{ID: newID(), Metric: "api.calls", Quantity: 20, PeriodStart: at, RecordedAt: at.Add(time.Hour)},
+			{ID: newID(), Metric: "storage.gb", Quantity: 3, PeriodStart: at, RecordedAt: at.Add(2 * time.Hour)},
+		}
+		write(t, s, a, func(tx *Tx) error {
+			for _, u := range recs {
+				if _, err := tx.RecordUsage(ctx, u); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		write(t, s, b, func(tx *Tx) error { _, err := tx.RecordUsage(ctx, recs[0]); return err }) // another tenant's
+		all := UsageFilter{From: at.Add(-time.Hour), To: at.Add(24 * time.Hour)}
+		write(t, s, a, func(tx *Tx) error {
+			got, err := tx.ListUsage(ctx, all, "", 2)
+			if err != nil || len(got) != 2 || got[0].ID != recs[0].ID || got[1].ID != recs[1].ID || got[1].Quantity != 20 ||
+				!got[1].RecordedAt.Equal(at.Add(time.Hour)) {
+				t.Errorf("page 1 %+v %v", got, err)
+			}
+			rest, err := tx.ListUsage(ctx, all, recs[1].ID, 2)
+			if err != nil || len(rest) != 1 || rest[0].ID != recs[2].ID {
+				t.Errorf("page 2 %+v %v", rest, err)
+			}
+			one, err := tx.ListUsage(ctx, UsageFilter{Metric: "api.calls", From: at.Add(time.Minute), To: at.Add(24 * time.Hour)}, "", 10)
+			if err != nil || len(one) != 1 || one[0].ID != recs[1].ID {
+				t.Errorf("filtered %+v %v", one, err)
+			}
+			tot, err := tx.UsageTotals(ctx, all)
+			if err != nil || len(tot) != 2 || tot["api.calls"] != 30 || tot["storage.gb"] != 3 {
+				t.Errorf("totals %v %v", tot, err)
+			}
+			return nil
+		})
 	})
 
 	t.Run("invoices: lines, issue, list pages in id order", func(t *testing.T) {
@@ -190,6 +322,24 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 			}
 			if _, err := tx.Invoice(ctx, InvoiceID(newID())); !errors.Is(err, ErrInvoiceNotFound) {
 				t.Errorf("unknown invoice: %v", err)
+			}
+			if n, err := tx.CountIssuedInvoices(ctx); err != nil || n != 3 {
+				t.Errorf("issued %d %v", n, err)
+			}
+			locked, err := tx.LockInvoice(ctx, made[0])
+			if err != nil || locked.ID != made[0] || locked.Status != InvoiceIssued || locked.TotalMinor != 300 {
+				t.Errorf("lock %+v %v", locked, err)
+			}
+			paid := at.Add(time.Hour)
+			locked.Status, locked.PaidAt = InvoicePaid, &paid
+			if err := tx.SetInvoiceStatus(ctx, locked); err != nil {
+				t.Errorf("pay: %v", err)
+			}
+			if n, err := tx.CountIssuedInvoices(ctx); err != nil || n != 2 {
+				t.Errorf("issued after a payment %d %v", n, err)
+			}
+			if _, err := tx.LockInvoice(ctx, InvoiceID(newID())); !errors.Is(err, ErrInvoiceNotFound) {
+				t.Errorf("lock unknown: %v", err)
 			}
 			return nil
 		})

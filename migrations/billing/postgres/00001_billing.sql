@@ -49,7 +49,8 @@ CREATE POLICY catalog_write ON editions FOR UPDATE
 CREATE POLICY catalog_insert ON editions FOR INSERT WITH CHECK (spine_tenant_visible(NULL));
 
 -- A tenant's subscriptions: at most one that is not Cancelled (subscriptions_live). pending_edition
--- is a downgrade that takes effect at period_end.
+-- is a downgrade that takes effect at period_end; past_due_since is when it became PastDue (the
+-- renewal timer cancels it after the grace period).
 CREATE TABLE subscriptions (
     tenant_id       uuid        NOT NULL,
     subscription_id uuid        NOT NULL,
@@ -61,12 +62,15 @@ CREATE TABLE subscriptions (
     pending_edition text        REFERENCES editions (code),
     cancelled_at    timestamptz,
     cancel_reason   text        CHECK (char_length(cancel_reason) <= 500),
+    past_due_since  timestamptz,
     version         bigint      NOT NULL,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL,
     CONSTRAINT subscriptions_pkey PRIMARY KEY (tenant_id, subscription_id)
 );
 CREATE UNIQUE INDEX subscriptions_live ON subscriptions (tenant_id) WHERE status <> 'Cancelled';
+-- The renewal timer (BillingRenewals) finds live subscriptions whose period or trial ended.
+CREATE INDEX subscriptions_due ON subscriptions (period_end) WHERE status <> 'Cancelled';
 
 -- Metered usage: append-only, idempotent on the usage id the reporter chose.
 CREATE TABLE usage_records (

@@ -49,6 +49,7 @@ CREATE TABLE dbo.subscriptions (
     pending_edition  varchar(32)      COLLATE Latin1_General_100_BIN2 NULL CONSTRAINT subscriptions_pending_fk REFERENCES dbo.editions (code),
     cancelled_at     datetime2(6)     NULL,
     cancel_reason    nvarchar(500)    NULL,
+    past_due_since   datetime2(6)     NULL,
     version          bigint           NOT NULL,
     created_at       datetime2(6)     NOT NULL,
     updated_at       datetime2(6)     NOT NULL,
@@ -57,10 +58,12 @@ CREATE TABLE dbo.subscriptions (
 );
 CREATE UNIQUE INDEX subscriptions_subscription_key ON dbo.subscriptions (tenant_id, subscription_key);
 CREATE UNIQUE INDEX subscriptions_live ON dbo.subscriptions (tenant_id) WHERE status <> 'Cancelled';
+CREATE INDEX subscriptions_due ON dbo.subscriptions (period_end) WHERE status <> 'Cancelled';
 
 CREATE TABLE dbo.usage_records (
     tenant_id    uniqueidentifier NOT NULL,
     usage_id     uniqueidentifier NOT NULL,
+    usage_key    AS (LOWER(CONVERT(char(36), usage_id)) COLLATE Latin1_General_100_BIN2) PERSISTED NOT NULL,
     metric       varchar(64)      COLLATE Latin1_General_100_BIN2 NOT NULL,
     quantity     bigint           NOT NULL CONSTRAINT usage_records_quantity_check CHECK (quantity >= 0),
     period_start datetime2(6)     NOT NULL,
@@ -68,6 +71,7 @@ CREATE TABLE dbo.usage_records (
     CONSTRAINT usage_records_pkey PRIMARY KEY (tenant_id, usage_id)
 );
 CREATE INDEX usage_records_period ON dbo.usage_records (tenant_id, period_start, metric);
+CREATE UNIQUE INDEX usage_records_usage_key ON dbo.usage_records (tenant_id, usage_key);
 
 CREATE TABLE dbo.invoices (
     tenant_id    uniqueidentifier NOT NULL,

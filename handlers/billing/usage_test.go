@@ -1,0 +1,144 @@
+package billing
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestUsage_201_ThenSameContent200_WithTheStoredRecord(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	s := h.subscribe(f, "free")
+	id := newID()
+	body := map[string]any{"usageId": id, "metric": "api.calls", "quantity": 42}
+	first := decode[usageJSON](t, h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, body).Body)
+	if first.UsageID != id || first.TenantID != f.id.String() || first.Quantity != 42 || !first.PeriodStart.Equal(s.PeriodStart) || first.At.IsZero() {
+		t.Fatalf("%+v", first)
+	}
+	h.clock.move(time.Minute) // a retry later without "at" matches the stored time
+	again := decode[usageJSON](t, h.must(http.StatusOK, "POST", "/api/usage-records", f.admin, body).Body)
+	if again != first {
+		t.Errorf("retry %+v, first %+v", again, first)
+	}
+	body["at"] = first.At.Format(time.RFC3339Nano)
+	h.must(http.StatusOK, "POST", "/api/usage-records", f.admin, body)
+}
+
+func TestUsage_409_UsageIDConflict(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	h.subscribe(f, "free")
+	id := newID()
+	at := h.clock.now().UTC().Truncate(time.Second)
+	h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, map[string]any{"usageId": id, "metric": "api.calls", "quantity": 1, "at": at})
+	for _, b := range []map[string]any{
+		{"usageId": id, "metric": "api.calls", "quantity": 2},
+		{"usageId": id, "metric": "storage.gb", "quantity": 1},
+		{"usageId": id, "metric": "api.calls", "quantity": 1, "at": at.Add(time.Second)},
+	} {
+		if r := h.do("POST", "/api/usage-records", f.admin, b); r.Code != http.StatusConflict || r.ProblemCode(t) != "usage-id-conflict" {
+			t.Errorf("%v: %d %s", b, r.Code, r.Body)
+		}
+	}
+}
+
+func TestUsage_409_NoSubscription(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	r := h.do("POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1})
+	if r.Code != http.StatusConflict || r.ProblemCode(t) != "no-subscription" {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
+	s := h.subscribe(f, "free")
+	h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/cancel", f.admin, nil)
+	r = h.do("POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1})
+	if r.Code != http.StatusConflict || r.ProblemCode(t) != "no-subscription" {
+		t.Fatalf("after cancel: %d %s", r.Code, r.Body)
+	}
+}
+
+func TestUsage_400_InvalidInput(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	h.subscribe(f, "free")
+	for _, c := range []struct {
+		body map[string]any
+		code string
+	}{
+		{map[string]any{"usageId": "nope", "metric": "api.calls", "quantity": 1}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "API Calls", "quantity": 1}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": -1}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls"}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1.5}, "invalid-json"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1, "at": "yesterday"}, "invalid-time"},
+	} {
+		if r := h.do("POST", "/api/usage-records", f.admin, c.body); r.Code != http.StatusBadRequest || r.ProblemCode(t) != c.code {
+			t.Errorf("%v: %d %s, want 400 %s", c.body, r.Code, r.Body, c.code)
+		}
+	}
+}
+
+func TestUsage_403_ReaderCannotRecord(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	h.subscribe(f, "free")
+	if r := h.do("POST", "/api/usage-records", f.reader, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1}); r.Code != http.StatusForbidden {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
+}
+
+func TestUsage_PlatformAdminNamesTheTenant(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	h.subscribe(f, "free")
+	admin := h.platformAdmin()
+	r := h.do("POST", "/api/usage-records", admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1})
+	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "tenant-required" {
+		t.Fatalf("without tenantId: %d %s", r.Code, r.Body)
+	}
+	u := decode[usageJSON](t, h.must(http.StatusCreated, "POST", "/api/usage-records", admin,
+		map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 5, "tenantId": f.id.String()}).Body)
+	if u.TenantID != f.id.String() {
+		t.Errorf("%+v", u)
+	}
+	p := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records?tenantId="+f.id.String(), admin, nil).Body)
+	if len(p.Value) != 1 || p.Totals["api.calls"] != 5 {
+		t.Errorf("%+v", p)
+	}
+}
+
+func TestUsageList_200_FiltersPagesAndTotals(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	h.subscribe(f, "free")
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i, c := range []struct {
+		metric string
+		q      int64
+	}{{"api.calls", 10}, {"api.calls", 20}, {"storage.gb", 3}, {"api.calls", 30}} {
+		h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": c.metric,
+			"quantity": c.q, "at": base.Add(time.Duration(i) * time.Hour)})
+	}
+	all := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records", f.reader, nil).Body)
+	if len(all.Value) != 4 || all.Totals["api.calls"] != 60 || all.Totals["storage.gb"] != 3 {
+		t.Fatalf("%+v", all)
+	}
+	calls := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records?metric=api.calls&from="+
+		base.Add(time.Hour).Format(time.RFC3339)+"&to="+base.Add(3*time.Hour).Format(time.RFC3339), f.reader, nil).Body)
+	if len(calls.Value) != 1 || calls.Value[0].Quantity != 20 || len(calls.Totals) != 1 || calls.Totals["api.calls"] != 20 {
+		t.Errorf("filtered %+v", calls)
+	}
+	// Pages of 3 and 1; the totals cover every page.
+	p1 := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records?limit=3", f.reader, nil).Body)
+	if len(p1.Value) != 3 || p1.NextLink == "" || p1.Totals["api.calls"] != 60 {
+		t.Fatalf("page 1 %+v", p1)
+	}
+	p2 := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", p1.NextLink, f.reader, nil).Body)
+	if len(p2.Value) != 1 || p2.NextLink != "" {
+		t.Errorf("page 2 %+v", p2)
+	}
+	if r := h.do("GET", "/api/usage-records?from=nope", f.reader, nil); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-time" {
+		t.Errorf("bad from: %d %s", r.Code, r.Body)
+	}
+}
