@@ -422,7 +422,9 @@ func (a *app) Serve(ctx context.Context) error {
 		return err
 	}
 	defer stopMetrics()
-	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	// ReadTimeout bounds a slow body too (the request deadline does not cover reading it).
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: a.cfg.RequestTimeout,
+		IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("serving", "addr", ln.Addr().String(), "standalone", a.cfg.Standalone, "functions", len(a.registry.Functions()))

@@ -343,6 +343,14 @@ func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limi
 	switch {
 	case err == nil:
 		set = l.compile(ent.Limits)
+		if set == nil || set.tenant == nil {
+			// An edition without a tenant-wide limit still has one: the fallback edition's.
+			fb := l.fallback(ctx)
+			if set == nil {
+				set = &limitSet{}
+			}
+			set.tenant = fb.tenant
+		}
 	case errors.Is(err, entitlements.ErrUnknownTenant):
 		set = l.fallback(ctx)
 	default:
@@ -365,17 +373,21 @@ func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limi
 // Config.FallbackEdition either: 10 requests per second, bursts of 20.
 var FallbackLimits = []entitlements.Limit{{Rate: 10, Burst: 20, Period: time.Second}}
 
-// fallback is the limit set of a tenant the Source knows no entitlements of.
+// fallback is the limit set of a tenant the Source knows no entitlements of: the fallback
+// edition's, or FallbackLimits when that edition is unknown or has no tenant-wide limit. It always
+// has a tenant-wide limit.
 func (l *Limiter) fallback(ctx context.Context) *limitSet {
 	e, err := l.cfg.Source.Edition(ctx, l.cfg.FallbackEdition)
-	if err != nil {
-		if !errors.Is(err, entitlements.ErrUnknownEdition) {
-			l.log.WarnContext(ctx, "rate limits: the fallback edition is unavailable, applying the built-in fallback limits",
-				"edition", l.cfg.FallbackEdition, "error", err.Error())
-		}
-		return l.compile(FallbackLimits)
+	if err != nil && !errors.Is(err, entitlements.ErrUnknownEdition) {
+		l.log.WarnContext(ctx, "rate limits: the fallback edition is unavailable, applying the built-in fallback limits",
+			"edition", l.cfg.FallbackEdition, "error", err.Error())
 	}
-	return l.compile(e.Limits)
+	if err == nil {
+		if set := l.compile(e.Limits); set != nil && set.tenant != nil {
+			return set
+		}
+	}
+	return l.compile(FallbackLimits)
 }
 
 // compile turns an edition's limits into policies; a limit with no rate or period is ignored, a

@@ -477,15 +477,20 @@ func TestExempt_HostInvokedFunctionsAreNotLimited(t *testing.T) {
 	}
 }
 
-// A tenant whose edition has no limits passes without headers.
-func TestNoLimits_PassWithoutHeaders(t *testing.T) {
+// An edition without a tenant-wide limit (no limits at all, or only per-route ones) still limits
+// the tenant: the fallback edition's tenant-wide limit applies next to its own route limits.
+func TestNoTenantLimit_TheFallbackTenantLimitApplies(t *testing.T) {
 	src := newSource()
-	known := newTenant(t)
-	src.set(known) // an edition without limits
+	none, routeOnly := newTenant(t), newTenant(t)
+	src.set(none) // an edition without limits
+	src.set(routeOnly, perMinute(routeOne, 60, 7))
 	h := newHarness(t, Config{Redis: stackRedis(t), Source: src})
-	r := h.get(t, routeList, h.tokens.Mint(t, known.String(), false))
-	if r.Code != http.StatusOK || r.Header.Get(HeaderPolicy) != "" {
-		t.Fatalf("%d, policy %q", r.Code, r.Header.Get(HeaderPolicy))
+	if r := h.get(t, routeList, h.tokens.Mint(t, none.String(), false)); r.Code != http.StatusOK || r.Header.Get(HeaderPolicy) != `"tenant";q=20;w=1` {
+		t.Fatalf("no limits: %d, policy %q, want the built-in fallback", r.Code, r.Header.Get(HeaderPolicy))
+	}
+	r := h.get(t, "/api/things/7", h.tokens.Mint(t, routeOnly.String(), false))
+	if r.Code != http.StatusOK || r.Header.Get(HeaderPolicy) != `"tenant";q=20;w=1, "route";q=7;w=60` {
+		t.Fatalf("route limit only: %d, policy %q", r.Code, r.Header.Get(HeaderPolicy))
 	}
 }
 
