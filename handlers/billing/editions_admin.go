@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -148,18 +149,24 @@ func (s *Service) PutEdition(ctx context.Context, c Caller, e Edition, ifMatch *
 // editionKey is the cache key of an edition's grants.
 func editionKey(code string) string { return cache.PlatformKey(service, "edition", code) }
 
-// putEditionJSON is PUT /api/editions/{code}'s body. Money fields are json.Number so that a
-// fraction (49.5) is refused as invalid-price rather than a generic JSON error.
+// putEditionJSON is PUT /api/editions/{code}'s body: the representation GET /api/editions/{code}
+// returns (editionJSON), so a client may GET, edit and PUT it back. code is read-only: it may be
+// sent and must then equal the path's code. Money amounts are raw JSON so that only a JSON
+// integer is accepted (a string "100", a fraction 49.5 or an exponent 1e3 is invalid-price
+// rather than read as a number).
 type putEditionJSON struct {
+	Code         string              `json:"code"`
 	Name         string              `json:"name"`
-	PriceMinor   json.Number         `json:"priceMinor"`
-	Currency     string              `json:"currency"`
+	Price        putMoneyJSON        `json:"price"`
 	PeriodMonths int                 `json:"periodMonths"`
 	TrialDays    int                 `json:"trialDays"`
 	Rank         int                 `json:"rank"`
 	Entitlements putEntitlementsJSON `json:"entitlements"`
-	// Code may repeat the path's code; any other is refused.
-	Code string `json:"code,omitempty"`
+}
+
+type putMoneyJSON struct {
+	AmountMinor json.RawMessage `json:"amountMinor"`
+	Currency    string          `json:"currency"`
 }
 
 type putEntitlementsJSON struct {
@@ -167,36 +174,33 @@ type putEntitlementsJSON struct {
 	Limits          []LimitJSON                `json:"limits"`
 	FeatureDefaults map[string]json.RawMessage `json:"featureDefaults"`
 	RetentionDays   map[string]int             `json:"retentionDays"`
-	UsagePrices     map[string]json.Number     `json:"usagePrices"`
+	UsagePrices     map[string]json.RawMessage `json:"usagePrices"`
 }
 
-// minorUnits parses an integer amount of minor units; a fraction, an exponent or a value beyond
-// int64 is refused.
-func minorUnits(n json.Number) (int64, bool) {
-	if n == "" {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(string(n), 10, 64)
+// minorUnits parses an amount of minor units sent as a JSON integer: a string, a fraction, an
+// exponent, null or a value beyond int64 is refused (the range is ValidateEdition's).
+func minorUnits(raw json.RawMessage) (int64, bool) {
+	v, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
 	return v, err == nil
 }
 
-// toEdition turns the body into an Edition of code, refusing non-integer money.
+// toEdition turns the body into an Edition of code, refusing money that is not a JSON integer.
 func (b putEditionJSON) toEdition(code string) (Edition, error) {
 	if b.Code != "" && b.Code != code {
 		return Edition{}, editionErr("invalid-edition-code", "code", "must equal the path's code")
 	}
-	price, ok := minorUnits(b.PriceMinor)
+	price, ok := minorUnits(b.Price.AmountMinor)
 	if !ok {
-		return Edition{}, editionErr("invalid-price", "priceMinor", "must be an integer ≥ 0 (minor units)")
+		return Edition{}, editionErr("invalid-price", "price.amountMinor", "must be a JSON integer ≥ 0 (minor units)")
 	}
-	e := Edition{Code: code, Name: b.Name, PriceMinor: price, Currency: b.Currency, PeriodMonths: b.PeriodMonths,
+	e := Edition{Code: code, Name: b.Name, PriceMinor: price, Currency: b.Price.Currency, PeriodMonths: b.PeriodMonths,
 		TrialDays: b.TrialDays, Rank: b.Rank, Entitlements: EditionEntitlements{MaxUsers: b.Entitlements.MaxUsers,
 			Limits: b.Entitlements.Limits, FeatureDefaults: b.Entitlements.FeatureDefaults,
 			RetentionDays: b.Entitlements.RetentionDays, UsagePrices: map[string]int64{}}}
 	for m, n := range b.Entitlements.UsagePrices {
 		v, ok := minorUnits(n)
 		if !ok {
-			return Edition{}, editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be an integer ≥ 0 (minor units)")
+			return Edition{}, editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be a JSON integer ≥ 0 (minor units)")
 		}
 		e.Entitlements.UsagePrices[m] = v
 	}

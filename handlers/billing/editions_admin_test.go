@@ -16,7 +16,7 @@ import (
 // editionBody is a valid PUT /api/editions/{code} body; tests change one field at a time.
 func editionBody() map[string]any {
 	return map[string]any{
-		"name": "Team", "priceMinor": 1900, "currency": "EUR", "periodMonths": 1, "trialDays": 7, "rank": 15,
+		"name": "Team", "price": map[string]any{"amountMinor": 1900, "currency": "EUR"}, "periodMonths": 1, "trialDays": 7, "rank": 15,
 		"entitlements": map[string]any{
 			"maxUsers": 20,
 			"limits": []any{
@@ -29,6 +29,9 @@ func editionBody() map[string]any {
 		},
 	}
 }
+
+// setPrice sets the body's price amount (any JSON value, to test refusals).
+func setPrice(b map[string]any, amount any) { b["price"].(map[string]any)["amountMinor"] = amount }
 
 func freshCode() string { return "ed-" + newID()[24:] }
 
@@ -62,7 +65,8 @@ func TestPutEdition_200_ReplacesAndBumpsTheVersion(t *testing.T) {
 	code, admin := freshCode(), h.platformAdmin()
 	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, admin, editionBody())
 	b := editionBody()
-	b["name"], b["priceMinor"] = "Team Plus", 2900
+	b["name"] = "Team Plus"
+	setPrice(b, 2900)
 	r := h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, b, "If-Match", `"1"`)
 	if r.Header.Get("ETag") != `"2"` {
 		t.Errorf("ETag %q", r.Header.Get("ETag"))
@@ -71,6 +75,37 @@ func TestPutEdition_200_ReplacesAndBumpsTheVersion(t *testing.T) {
 		t.Errorf("%+v", e)
 	}
 	h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, b) // If-Match is optional
+}
+
+// GET's representation is PUT's body: a client reads an edition, edits it and puts it back.
+func TestPutEdition_200_TheGetRepresentationPutBackReplacesIt(t *testing.T) {
+	h := newHarness(t)
+	code, admin := freshCode(), h.platformAdmin()
+	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, admin, editionBody())
+	got := h.must(http.StatusOK, "GET", "/api/editions/"+code, admin, nil)
+	var body map[string]any
+	if err := json.Unmarshal(got.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	body["name"] = "Team Edited"
+	body["price"].(map[string]any)["amountMinor"] = 2500
+	r := h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, body, "If-Match", got.Header.Get("ETag"))
+	if e := decode[editionJSON](t, r.Body); e.Name != "Team Edited" || e.Price != (moneyJSON{2500, "EUR"}) || e.Code != code ||
+		e.Entitlements.UsagePrices["api.calls"] != 3 || len(e.Entitlements.Limits) != 2 {
+		t.Errorf("%+v", e)
+	}
+}
+
+// The flat priceMinor/currency members of the first draft are not part of the representation.
+func TestPutEdition_400_FlatPriceMembersAreUnknown(t *testing.T) {
+	h := newHarness(t)
+	b := editionBody()
+	delete(b, "price")
+	b["priceMinor"], b["currency"] = 1900, "EUR"
+	r := h.do("PUT", "/api/editions/"+freshCode(), h.platformAdmin(), b)
+	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "unknown-field" {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
 }
 
 func TestPutEdition_412_IfMatchMismatch(t *testing.T) {
@@ -112,6 +147,7 @@ func TestPutEdition_400_EachValidationCode(t *testing.T) {
 		return func(b map[string]any) { b["entitlements"].(map[string]any)[k] = v }
 	}
 	set := func(k string, v any) func(map[string]any) { return func(b map[string]any) { b[k] = v } }
+	price := func(k string, v any) func(map[string]any) { return func(b map[string]any) { b["price"].(map[string]any)[k] = v } }
 	for _, c := range []struct {
 		name, code, path string
 		change           func(map[string]any)
@@ -120,11 +156,13 @@ func TestPutEdition_400_EachValidationCode(t *testing.T) {
 		{"one-letter code", "invalid-edition-code", "/api/editions/x", func(map[string]any) {}},
 		{"body code differs", "invalid-edition-code", "", set("code", "other")},
 		{"empty name", "invalid-name", "", set("name", "")},
-		{"negative price", "invalid-price", "", set("priceMinor", -1)},
-		{"fractional price", "invalid-price", "", set("priceMinor", 19.5)},
-		{"exponent price", "invalid-price", "", set("priceMinor", json.Number("1e3"))},
-		{"lowercase currency", "invalid-currency", "", set("currency", "eur")},
-		{"long currency", "invalid-currency", "", set("currency", "EURO")},
+		{"negative price", "invalid-price", "", price("amountMinor", -1)},
+		{"fractional price", "invalid-price", "", price("amountMinor", 19.5)},
+		{"string price", "invalid-price", "", price("amountMinor", "100")},
+		{"null price", "invalid-price", "", price("amountMinor", nil)},
+		{"exponent price", "invalid-price", "", price("amountMinor", json.Number("1e3"))},
+		{"lowercase currency", "invalid-currency", "", price("currency", "eur")},
+		{"long currency", "invalid-currency", "", price("currency", "EURO")},
 		{"period 0", "invalid-period", "", set("periodMonths", 0)},
 		{"period 13", "invalid-period", "", set("periodMonths", 13)},
 		{"trial 366", "invalid-trial", "", set("trialDays", 366)},
@@ -164,7 +202,7 @@ func TestPutEdition_TenantsEntitlementsFollowTheChange(t *testing.T) {
 	code, admin := freshCode(), h.platformAdmin()
 	b := editionBody()
 	b["trialDays"] = 0
-	b["priceMinor"] = 0
+	setPrice(b, 0)
 	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, admin, b)
 	f := h.tenant()
 	h.subscribe(f, code)
