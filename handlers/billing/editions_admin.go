@@ -23,7 +23,7 @@ import (
 var ErrInvalidEdition = errors.New("billing: invalid edition")
 
 // EditionError is a refused edition: Code is the stable problem code (invalid-edition-code,
-// invalid-name, invalid-price, invalid-currency, invalid-period, invalid-trial, invalid-max-users,
+// invalid-name, invalid-price, invalid-currency, invalid-period, invalid-trial, invalid-rank, invalid-max-users,
 // invalid-limit, invalid-route, duplicate-route, invalid-feature-default, invalid-retention,
 // invalid-usage-price), Field the JSON path of the offending value.
 type EditionError struct {
@@ -60,11 +60,13 @@ var (
 	dataKindRE   = regexp.MustCompile(`^[a-z][a-z0-9._-]{0,63}$`)
 	flagKeyRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	maxLimitRate = 1 << 30
+	// maxRank bounds rank well inside editions.rank's 32-bit integer column.
+	maxRank = 1_000_000_000
 )
 
 // ValidateEdition checks e as the catalog accepts it: the code of the table's CHECK, a name of 1
 // to 200 characters, a price ≥ 0 in minor units of an ISO 4217-shaped currency, 1..12 period
-// months, 0..365 trial days, maxUsers ≥ 0, limits with rate ≥ 1, burst ≥ 1, periodSeconds 1..86400
+// months, 0..365 trial days, a rank within ±1,000,000,000, maxUsers ≥ 0, limits with rate ≥ 1, burst ≥ 1, periodSeconds 1..86400
 // and a route "" or an /api/ route template, each route once, retention days ≥ 1, usage prices ≥ 0
 // on metric names. The first fault is an *EditionError.
 func ValidateEdition(e Edition) error {
@@ -85,6 +87,10 @@ func ValidateEdition(e Edition) error {
 	}
 	if e.TrialDays < 0 || e.TrialDays > 365 {
 		return editionErr("invalid-trial", "trialDays", "must be 0 to 365")
+	}
+	// editions.rank is a 32-bit integer column: a larger value must be a 400, not a driver error.
+	if e.Rank < -maxRank || e.Rank > maxRank {
+		return editionErr("invalid-rank", "rank", "must be an integer from -%d to %d", maxRank, maxRank)
 	}
 	ent := e.Entitlements
 	if ent.MaxUsers < 0 {
