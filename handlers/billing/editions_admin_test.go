@@ -147,7 +147,9 @@ func TestPutEdition_400_EachValidationCode(t *testing.T) {
 		return func(b map[string]any) { b["entitlements"].(map[string]any)[k] = v }
 	}
 	set := func(k string, v any) func(map[string]any) { return func(b map[string]any) { b[k] = v } }
-	price := func(k string, v any) func(map[string]any) { return func(b map[string]any) { b["price"].(map[string]any)[k] = v } }
+	price := func(k string, v any) func(map[string]any) {
+		return func(b map[string]any) { b["price"].(map[string]any)[k] = v }
+	}
 	for _, c := range []struct {
 		name, code, path string
 		change           func(map[string]any)
