@@ -2,7 +2,10 @@ package billing
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,5 +295,85 @@ func TestSource_EditionChangeReachesAnotherInstancesLocalCopy(t *testing.T) {
 			t.Fatalf("instance two still serves %+v (its local copy lives a minute)", g)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Concurrent creates of one new code without If-Match are creates or replaces, never 412: the
+// loser of the INSERT race replaces the winner's row. Several rounds make the race likely.
+func TestPutEdition_ConcurrentCreatesWithoutIfMatchNeverFail(t *testing.T) {
+	h := newHarness(t)
+	admin := Caller{Platform: true}
+	const writers = 8
+	for round := 0; round < 5; round++ {
+		code := freshCode()
+		e := Edition{Code: code, Name: "Race", Currency: "EUR", PeriodMonths: 1, Entitlements: EditionEntitlements{
+			Limits: []LimitJSON{}, FeatureDefaults: map[string]json.RawMessage{}, RetentionDays: map[string]int{},
+			UsagePrices: map[string]int64{}}}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var createdN atomic.Int32
+		errs := make(chan error, writers)
+		for i := 0; i < writers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, created, err := h.svc.PutEdition(t.Context(), admin, e, nil)
+				if created {
+					createdN.Add(1)
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		got, err := h.svc.Edition(t.Context(), code)
+		if err != nil || createdN.Load() != 1 || got.Version != writers {
+			t.Fatalf("round %d: %d creates, version %d, %v", round, createdN.Load(), got.Version, err)
+		}
+	}
+}
+
+// With If-Match, of two writers holding the same version one wins and the other gets 412.
+func TestPutEdition_ConcurrentIfMatchLoserIsVersionMismatch(t *testing.T) {
+	h := newHarness(t)
+	admin := Caller{Platform: true}
+	code := freshCode()
+	e := Edition{Code: code, Name: "Race", Currency: "EUR", PeriodMonths: 1, Entitlements: EditionEntitlements{
+		Limits: []LimitJSON{}, FeatureDefaults: map[string]json.RawMessage{}, RetentionDays: map[string]int{},
+		UsagePrices: map[string]int64{}}}
+	if _, _, err := h.svc.PutEdition(t.Context(), admin, e, nil); err != nil {
+		t.Fatal(err)
+	}
+	v := int64(1)
+	start := make(chan struct{})
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			<-start
+			_, _, err := h.svc.PutEdition(t.Context(), admin, e, &v)
+			errs <- err
+		}()
+	}
+	close(start)
+	ok, mismatch := 0, 0
+	for i := 0; i < 4; i++ {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrVersionMismatch):
+			mismatch++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 || mismatch != 3 {
+		t.Fatalf("%d succeeded, %d version mismatches; want 1 and 3", ok, mismatch)
 	}
 }
