@@ -9,13 +9,16 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/text/currency"
 
 	"spine/shared/cache"
 	"spine/shared/httpx"
 	"spine/shared/problem"
+	"spine/shared/text"
 )
 
 // ErrInvalidEdition is an edition the catalog refuses; the error is an *EditionError naming the
@@ -62,25 +65,42 @@ var (
 	maxLimitRate = 1 << 30
 	// maxRank bounds rank well inside editions.rank's 32-bit integer column.
 	maxRank = 1_000_000_000
+	// maxMaxUsers bounds entitlements.maxUsers; maxLimits the limits of an edition (each is a
+	// rate-limit key per tenant); maxEntries featureDefaults, retentionDays and usagePrices each.
+	maxMaxUsers = 1_000_000
+	maxLimits   = 100
+	maxEntries  = 1000
 )
 
+// isCurrency reports whether c is an ISO 4217 currency code in capitals (golang.org/x/text's
+// table), other than XXX (no currency) and XTS (reserved for tests).
+func isCurrency(c string) bool {
+	if !currencyRE.MatchString(c) || c == "XXX" || c == "XTS" {
+		return false
+	}
+	u, err := currency.ParseISO(c)
+	return err == nil && u.String() == c
+}
+
 // ValidateEdition checks e as the catalog accepts it: the code of the table's CHECK, a name of 1
-// to 200 characters, a price ≥ 0 in minor units of an ISO 4217-shaped currency, 1..12 period
-// months, 0..365 trial days, a rank within ±1,000,000,000, maxUsers ≥ 0, limits with rate ≥ 1, burst ≥ 1, periodSeconds 1..86400
-// and a route "" or an /api/ route template, each route once, retention days ≥ 1, usage prices ≥ 0
-// on metric names. The first fault is an *EditionError.
+// to 200 characters on one line (text.CheckLine, not blank), a price of 0..maxMinor minor units
+// of an ISO 4217 currency (isCurrency), 1..12 period months, 0..365 trial days, a rank within
+// ±1,000,000,000, maxUsers 0..1,000,000, at most 100 limits with rate ≥ 1, burst ≥ 1,
+// periodSeconds 1..86400 and a route "" or an /api/ route template, each route once, and at most
+// 1000 each of feature defaults, retention days (1..36500) and usage prices (0..maxMinor on
+// metric names). The first fault is an *EditionError.
 func ValidateEdition(e Edition) error {
 	if !editionCodeRE.MatchString(e.Code) {
 		return editionErr("invalid-edition-code", "code", "must match ^[a-z][a-z0-9-]{1,31}$")
 	}
-	if n := utf8.RuneCountInString(e.Name); n < 1 || n > 200 {
-		return editionErr("invalid-name", "name", "must be 1 to 200 characters")
+	if n := utf8.RuneCountInString(e.Name); n < 1 || n > 200 || strings.TrimSpace(e.Name) == "" || text.CheckLine(e.Name) != nil {
+		return editionErr("invalid-name", "name", "must be one line of 1 to 200 characters, not blank, without control characters")
 	}
-	if e.PriceMinor < 0 {
-		return editionErr("invalid-price", "priceMinor", "must be an integer ≥ 0 (minor units)")
+	if e.PriceMinor < 0 || e.PriceMinor > maxMinor {
+		return editionErr("invalid-price", "price.amountMinor", "must be an integer from 0 to %d (minor units)", int64(maxMinor))
 	}
-	if !currencyRE.MatchString(e.Currency) {
-		return editionErr("invalid-currency", "currency", "must be an ISO 4217 code (three capital letters)")
+	if !isCurrency(e.Currency) {
+		return editionErr("invalid-currency", "price.currency", "must be an ISO 4217 currency code in capitals, such as EUR")
 	}
 	if e.PeriodMonths < 1 || e.PeriodMonths > 12 {
 		return editionErr("invalid-period", "periodMonths", "must be 1 to 12")
@@ -93,8 +113,18 @@ func ValidateEdition(e Edition) error {
 		return editionErr("invalid-rank", "rank", "must be an integer from -%d to %d", maxRank, maxRank)
 	}
 	ent := e.Entitlements
-	if ent.MaxUsers < 0 {
-		return editionErr("invalid-max-users", "entitlements.maxUsers", "must be ≥ 0 (0 = unlimited)")
+	if ent.MaxUsers < 0 || ent.MaxUsers > maxMaxUsers {
+		return editionErr("invalid-max-users", "entitlements.maxUsers", "must be 0 (unlimited) to %d", maxMaxUsers)
+	}
+	switch {
+	case len(ent.Limits) > maxLimits:
+		return editionErr("invalid-limit", "entitlements.limits", "must hold at most %d limits", maxLimits)
+	case len(ent.FeatureDefaults) > maxEntries:
+		return editionErr("invalid-feature-default", "entitlements.featureDefaults", "must hold at most %d flags", maxEntries)
+	case len(ent.RetentionDays) > maxEntries:
+		return editionErr("invalid-retention", "entitlements.retentionDays", "must hold at most %d data kinds", maxEntries)
+	case len(ent.UsagePrices) > maxEntries:
+		return editionErr("invalid-usage-price", "entitlements.usagePrices", "must hold at most %d metrics", maxEntries)
 	}
 	seen := map[string]bool{}
 	for i, l := range ent.Limits {
@@ -124,8 +154,8 @@ func ValidateEdition(e Edition) error {
 		}
 	}
 	for m, p := range ent.UsagePrices {
-		if !metricRE.MatchString(m) || p < 0 {
-			return editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be a metric name with an integer unit price ≥ 0 (minor units)")
+		if !metricRE.MatchString(m) || p < 0 || p > maxMinor {
+			return editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be a metric name with an integer unit price from 0 to %d (minor units)", int64(maxMinor))
 		}
 	}
 	return nil
@@ -203,6 +233,9 @@ func (b putEditionJSON) toEdition(code string) (Edition, error) {
 		TrialDays: b.TrialDays, Rank: b.Rank, Entitlements: EditionEntitlements{MaxUsers: b.Entitlements.MaxUsers,
 			Limits: b.Entitlements.Limits, FeatureDefaults: b.Entitlements.FeatureDefaults,
 			RetentionDays: b.Entitlements.RetentionDays, UsagePrices: map[string]int64{}}}
+	if len(b.Entitlements.UsagePrices) > maxEntries {
+		return Edition{}, editionErr("invalid-usage-price", "entitlements.usagePrices", "must hold at most %d metrics", maxEntries)
+	}
 	for m, n := range b.Entitlements.UsagePrices {
 		v, ok := minorUnits(n)
 		if !ok {

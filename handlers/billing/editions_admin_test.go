@@ -3,6 +3,7 @@ package billing
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -174,6 +175,21 @@ func TestPutEdition_400_EachValidationCode(t *testing.T) {
 		{"rank beyond int4", "invalid-rank", "", set("rank", int64(1099511627776))},
 		{"rank below int4", "invalid-rank", "", set("rank", int64(-1099511627776))},
 		{"rank beyond the bound", "invalid-rank", "", set("rank", 1_000_000_001)},
+		{"name with a line break", "invalid-name", "", set("name", "Team\nPlus")},
+		{"name with a tab", "invalid-name", "", set("name", "Team\tPlus")},
+		{"name with a line separator", "invalid-name", "", set("name", "Team\u2028Plus")},
+		{"blank name", "invalid-name", "", set("name", "   ")},
+		{"price beyond 2^53-1", "invalid-price", "", price("amountMinor", int64(1<<53))},
+		{"price beyond int64", "invalid-price", "", price("amountMinor", json.Number("9223372036854775808"))},
+		{"currency not in ISO 4217", "invalid-currency", "", price("currency", "ABC")},
+		{"currency XXX", "invalid-currency", "", price("currency", "XXX")},
+		{"max users beyond a million", "invalid-max-users", "", withEnt("maxUsers", 1_000_001)},
+		{"101 limits", "invalid-limit", "", withEnt("limits", manyLimits(101))},
+		{"1001 feature defaults", "invalid-feature-default", "", withEnt("featureDefaults", manyKeys(1001, true))},
+		{"1001 retention kinds", "invalid-retention", "", withEnt("retentionDays", manyKeys(1001, 30))},
+		{"1001 usage prices", "invalid-usage-price", "", withEnt("usagePrices", manyKeys(1001, 1))},
+		{"usage price beyond 2^53-1", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"api.calls": int64(1 << 53)})},
+		{"string usage price", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"api.calls": "3"})},
 		{"negative max users", "invalid-max-users", "", withEnt("maxUsers", -1)},
 		{"rate 0", "invalid-limit", "", withEnt("limits", []any{limit("", 0, 1, 1)})},
 		{"burst 0", "invalid-limit", "", withEnt("limits", []any{limit("", 1, 0, 1)})},
@@ -295,6 +311,39 @@ func TestSource_EditionChangeReachesAnotherInstancesLocalCopy(t *testing.T) {
 			t.Fatalf("instance two still serves %+v (its local copy lives a minute)", g)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// manyLimits is n distinct valid limits.
+func manyLimits(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = map[string]any{"route": fmt.Sprintf("/api/r%d", i), "rate": 1, "burst": 1, "periodSeconds": 1}
+	}
+	return out
+}
+
+// manyKeys is n distinct valid keys (flag keys, data kinds and metric names alike) with value v.
+func manyKeys(n int, v any) map[string]any {
+	out := make(map[string]any, n)
+	for i := 0; i < n; i++ {
+		out[fmt.Sprintf("k%d", i)] = v
+	}
+	return out
+}
+
+// The bounds are inclusive: an edition at every limit is accepted.
+func TestPutEdition_201_AtEveryBound(t *testing.T) {
+	h := newHarness(t)
+	b := editionBody()
+	b["name"], b["rank"] = "Bounds édition", 1_000_000_000
+	setPrice(b, int64(1<<53-1))
+	ent := b["entitlements"].(map[string]any)
+	ent["maxUsers"], ent["limits"] = 1_000_000, manyLimits(100)
+	ent["featureDefaults"], ent["retentionDays"], ent["usagePrices"] = manyKeys(1000, true), manyKeys(1000, 30), manyKeys(1000, int64(1<<53-1))
+	e := decode[editionJSON](t, h.must(http.StatusCreated, "PUT", "/api/editions/"+freshCode(), h.platformAdmin(), b).Body)
+	if e.Price.AmountMinor != 1<<53-1 || len(e.Entitlements.Limits) != 100 || len(e.Entitlements.UsagePrices) != 1000 {
+		t.Errorf("%+v", e.Price)
 	}
 }
 
