@@ -390,14 +390,16 @@ func (s *Service) cancel(_ context.Context, tenant tenancy.TenantID, reason stri
 
 // ChangeEdition moves a live subscription to edition code. An upgrade (a higher rank) applies
 // now: an Active or PastDue subscription is invoiced the prorated difference for the rest of its
-// period (Prorate; a trial pays nothing). A downgrade (a lower rank) is pending until the period
-// end, and asking for the current edition again drops a pending downgrade. Editions priced in
+// period (Prorate; a trial pays nothing). A downgrade (a lower rank) and a lateral change (an
+// equal rank, whatever the prices: rank is what orders editions) are pending until the period
+// end, never prorated nor credited, and asking for the current edition again drops a pending
+// change. A Cancelled subscription cannot change edition (ErrIllegalTransition). Editions priced in
 // another currency are refused (ErrCurrencyMismatch). SubscriptionEditionChanged either way.
 func (s *Service) ChangeEdition(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, code string, ifMatch *int64) (Subscription, error) {
 	meta := events.MetaFrom(ctx)
 	return s.change(ctx, c, tenant, id, ifMatch, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
 		if sub.Status == StatusCancelled {
-			return nil, illegal(*sub, sub.Status)
+			return nil, fmt.Errorf("%w: a Cancelled subscription cannot change edition (subscribe again instead)", ErrIllegalTransition)
 		}
 		from, err := tx.Edition(ctx, sub.EditionCode)
 		if err != nil {
