@@ -47,7 +47,7 @@ func (b *bench) benchEditions(ctx context.Context) error {
 		{benchEdition, []map[string]any{{"route": "", "rate": 10_000_000, "burst": 10_000_000, "periodSeconds": 1}}},
 		{benchEditionOpen, []map[string]any{}},
 	} {
-		body, _ := json.Marshal(map[string]any{"name": "Bench " + e.code, "priceMinor": 0, "currency": "EUR",
+		body, _ := json.Marshal(map[string]any{"name": "Bench " + e.code, "price": map[string]any{"amountMinor": 0, "currency": "EUR"},
 			"periodMonths": 1, "trialDays": 0, "rank": 1000,
 			"entitlements": map[string]any{"maxUsers": 0, "limits": e.limits, "featureDefaults": map[string]any{}, "retentionDays": map[string]any{}}})
 		status, out, err := b.do(ctx, http.MethodPut, "/api/editions/"+e.code, b.adminToken, body)

@@ -16,7 +16,7 @@ func (s *server) putEdition(code string, rate, burst int) {
 	if rate > 0 {
 		limits = append(limits, map[string]any{"route": "", "rate": rate, "burst": burst, "periodSeconds": 1})
 	}
-	r := s.call("PUT", "/api/editions/"+code, s.admin, map[string]any{"name": "E2E " + code, "priceMinor": 0, "currency": "EUR",
+	r := s.call("PUT", "/api/editions/"+code, s.admin, map[string]any{"name": "E2E " + code, "price": map[string]any{"amountMinor": 0, "currency": "EUR"},
 		"periodMonths": 1, "trialDays": 0, "rank": 500,
 		"entitlements": map[string]any{"maxUsers": 0, "limits": limits, "featureDefaults": map[string]any{}, "retentionDays": map[string]any{}}}, nil)
 	if r.Code != http.StatusCreated && r.Code != http.StatusOK {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -328,6 +329,46 @@ func TestChangeEdition_200_DowngradeWaitsForThePeriodEnd(t *testing.T) {
 	list := decode[struct{ Value []subscriptionJSON }](t, h.must(http.StatusOK, "GET", "/api/subscriptions", f.reader, nil).Body)
 	if l := list.Value[0]; l.EditionCode != "standard" || l.PendingEdition != "" || !l.PeriodStart.Equal(a.PeriodEnd) {
 		t.Errorf("rolled %+v", l)
+	}
+}
+
+// An edition of equal rank is a lateral change: pending until the period end like a downgrade,
+// not invoiced, even when it is dearer.
+func TestChangeEdition_200_EqualRankIsLateralAtThePeriodEnd(t *testing.T) {
+	h := newHarness(t)
+	b := editionBody()
+	b["trialDays"], b["rank"] = 0, 10 // standard's rank
+	setPrice(b, 9900)                 // dearer than standard's 4900
+	lateral := freshCode()
+	h.must(http.StatusCreated, "PUT", "/api/editions/"+lateral, h.platformAdmin(), b)
+	f := h.tenant()
+	s := h.subscribe(f, "standard")
+	a := decode[subscriptionJSON](t, h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/activate", f.admin, nil).Body)
+	c := decode[subscriptionJSON](t, h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/change-edition", f.admin,
+		map[string]any{"editionCode": lateral}).Body)
+	if c.EditionCode != "standard" || c.PendingEdition != lateral {
+		t.Fatalf("lateral %+v", c)
+	}
+	if n := len(h.invoices(f)); n != 1 {
+		t.Errorf("%d invoices: a lateral change was invoiced", n)
+	}
+	h.clock.move(a.PeriodEnd.Sub(a.PeriodStart) + time.Minute)
+	if g := decode[entitlementsJSON](t, h.must(http.StatusOK, "GET", "/api/entitlements", f.reader, nil).Body); g.EditionCode != lateral {
+		t.Errorf("after the period end: %+v", g)
+	}
+}
+
+// change-edition on a Cancelled subscription names the action refused, not a state change.
+func TestChangeEdition_409_CancelledDetailNamesTheAction(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	s := h.subscribe(f, "standard")
+	h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/cancel", f.admin, nil)
+	r := h.do("POST", "/api/subscriptions/"+s.ID+"/change-edition", f.admin, map[string]any{"editionCode": "enterprise"})
+	p := decode[struct{ Code, Detail string }](t, r.Body)
+	if r.Code != http.StatusConflict || p.Code != "illegal-transition" || !strings.Contains(p.Detail, "cannot change edition") ||
+		strings.Contains(p.Detail, "become") {
+		t.Fatalf("%d %s", r.Code, r.Body)
 	}
 }
 

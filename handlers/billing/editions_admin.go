@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,13 +9,16 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/text/currency"
 
 	"spine/shared/cache"
 	"spine/shared/httpx"
 	"spine/shared/problem"
+	"spine/shared/text"
 )
 
 // ErrInvalidEdition is an edition the catalog refuses; the error is an *EditionError naming the
@@ -22,7 +26,7 @@ import (
 var ErrInvalidEdition = errors.New("billing: invalid edition")
 
 // EditionError is a refused edition: Code is the stable problem code (invalid-edition-code,
-// invalid-name, invalid-price, invalid-currency, invalid-period, invalid-trial, invalid-max-users,
+// invalid-name, invalid-price, invalid-currency, invalid-period, invalid-trial, invalid-rank, invalid-max-users,
 // invalid-limit, invalid-route, duplicate-route, invalid-feature-default, invalid-retention,
 // invalid-usage-price), Field the JSON path of the offending value.
 type EditionError struct {
@@ -59,25 +63,44 @@ var (
 	dataKindRE   = regexp.MustCompile(`^[a-z][a-z0-9._-]{0,63}$`)
 	flagKeyRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	maxLimitRate = 1 << 30
+	// maxRank bounds rank well inside editions.rank's 32-bit integer column.
+	maxRank = 1_000_000_000
+	// maxMaxUsers bounds entitlements.maxUsers; maxLimits the limits of an edition (each is a
+	// rate-limit key per tenant); maxEntries featureDefaults, retentionDays and usagePrices each.
+	maxMaxUsers = 1_000_000
+	maxLimits   = 100
+	maxEntries  = 1000
 )
 
+// isCurrency reports whether c is an ISO 4217 currency code in capitals (golang.org/x/text's
+// table), other than XXX (no currency) and XTS (reserved for tests).
+func isCurrency(c string) bool {
+	if !currencyRE.MatchString(c) || c == "XXX" || c == "XTS" {
+		return false
+	}
+	u, err := currency.ParseISO(c)
+	return err == nil && u.String() == c
+}
+
 // ValidateEdition checks e as the catalog accepts it: the code of the table's CHECK, a name of 1
-// to 200 characters, a price ≥ 0 in minor units of an ISO 4217-shaped currency, 1..12 period
-// months, 0..365 trial days, maxUsers ≥ 0, limits with rate ≥ 1, burst ≥ 1, periodSeconds 1..86400
-// and a route "" or an /api/ route template, each route once, retention days ≥ 1, usage prices ≥ 0
-// on metric names. The first fault is an *EditionError.
+// to 200 characters on one line (text.CheckLine, not blank), a price of 0..maxMinor minor units
+// of an ISO 4217 currency (isCurrency), 1..12 period months, 0..365 trial days, a rank within
+// ±1,000,000,000, maxUsers 0..1,000,000, at most 100 limits with rate ≥ 1, burst ≥ 1,
+// periodSeconds 1..86400 and a route "" or an /api/ route template, each route once, and at most
+// 1000 each of feature defaults, retention days (1..36500) and usage prices (0..maxMinor on
+// metric names). The first fault is an *EditionError.
 func ValidateEdition(e Edition) error {
 	if !editionCodeRE.MatchString(e.Code) {
 		return editionErr("invalid-edition-code", "code", "must match ^[a-z][a-z0-9-]{1,31}$")
 	}
-	if n := utf8.RuneCountInString(e.Name); n < 1 || n > 200 {
-		return editionErr("invalid-name", "name", "must be 1 to 200 characters")
+	if n := utf8.RuneCountInString(e.Name); n < 1 || n > 200 || strings.TrimSpace(e.Name) == "" || text.CheckLine(e.Name) != nil {
+		return editionErr("invalid-name", "name", "must be one line of 1 to 200 characters, not blank, without control characters")
 	}
-	if e.PriceMinor < 0 {
-		return editionErr("invalid-price", "priceMinor", "must be an integer ≥ 0 (minor units)")
+	if e.PriceMinor < 0 || e.PriceMinor > maxMinor {
+		return editionErr("invalid-price", "price.amountMinor", "must be an integer from 0 to %d (minor units)", int64(maxMinor))
 	}
-	if !currencyRE.MatchString(e.Currency) {
-		return editionErr("invalid-currency", "currency", "must be an ISO 4217 code (three capital letters)")
+	if !isCurrency(e.Currency) {
+		return editionErr("invalid-currency", "price.currency", "must be an ISO 4217 currency code in capitals, such as EUR")
 	}
 	if e.PeriodMonths < 1 || e.PeriodMonths > 12 {
 		return editionErr("invalid-period", "periodMonths", "must be 1 to 12")
@@ -85,9 +108,23 @@ func ValidateEdition(e Edition) error {
 	if e.TrialDays < 0 || e.TrialDays > 365 {
 		return editionErr("invalid-trial", "trialDays", "must be 0 to 365")
 	}
+	// editions.rank is a 32-bit integer column: a larger value must be a 400, not a driver error.
+	if e.Rank < -maxRank || e.Rank > maxRank {
+		return editionErr("invalid-rank", "rank", "must be an integer from -%d to %d", maxRank, maxRank)
+	}
 	ent := e.Entitlements
-	if ent.MaxUsers < 0 {
-		return editionErr("invalid-max-users", "entitlements.maxUsers", "must be ≥ 0 (0 = unlimited)")
+	if ent.MaxUsers < 0 || ent.MaxUsers > maxMaxUsers {
+		return editionErr("invalid-max-users", "entitlements.maxUsers", "must be 0 (unlimited) to %d", maxMaxUsers)
+	}
+	switch {
+	case len(ent.Limits) > maxLimits:
+		return editionErr("invalid-limit", "entitlements.limits", "must hold at most %d limits", maxLimits)
+	case len(ent.FeatureDefaults) > maxEntries:
+		return editionErr("invalid-feature-default", "entitlements.featureDefaults", "must hold at most %d flags", maxEntries)
+	case len(ent.RetentionDays) > maxEntries:
+		return editionErr("invalid-retention", "entitlements.retentionDays", "must hold at most %d data kinds", maxEntries)
+	case len(ent.UsagePrices) > maxEntries:
+		return editionErr("invalid-usage-price", "entitlements.usagePrices", "must hold at most %d metrics", maxEntries)
 	}
 	seen := map[string]bool{}
 	for i, l := range ent.Limits {
@@ -117,8 +154,8 @@ func ValidateEdition(e Edition) error {
 		}
 	}
 	for m, p := range ent.UsagePrices {
-		if !metricRE.MatchString(m) || p < 0 {
-			return editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be a metric name with an integer unit price ≥ 0 (minor units)")
+		if !metricRE.MatchString(m) || p < 0 || p > maxMinor {
+			return editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be a metric name with an integer unit price from 0 to %d (minor units)", int64(maxMinor))
 		}
 	}
 	return nil
@@ -148,18 +185,24 @@ func (s *Service) PutEdition(ctx context.Context, c Caller, e Edition, ifMatch *
 // editionKey is the cache key of an edition's grants.
 func editionKey(code string) string { return cache.PlatformKey(service, "edition", code) }
 
-// putEditionJSON is PUT /api/editions/{code}'s body. Money fields are json.Number so that a
-// fraction (49.5) is refused as invalid-price rather than a generic JSON error.
+// putEditionJSON is PUT /api/editions/{code}'s body: the representation GET /api/editions/{code}
+// returns (editionJSON), so a client may GET, edit and PUT it back. code is read-only: it may be
+// sent and must then equal the path's code. Money amounts are raw JSON so that only a JSON
+// integer is accepted (a string "100", a fraction 49.5 or an exponent 1e3 is invalid-price
+// rather than read as a number).
 type putEditionJSON struct {
+	Code         string              `json:"code"`
 	Name         string              `json:"name"`
-	PriceMinor   json.Number         `json:"priceMinor"`
-	Currency     string              `json:"currency"`
+	Price        putMoneyJSON        `json:"price"`
 	PeriodMonths int                 `json:"periodMonths"`
 	TrialDays    int                 `json:"trialDays"`
 	Rank         int                 `json:"rank"`
 	Entitlements putEntitlementsJSON `json:"entitlements"`
-	// Code may repeat the path's code; any other is refused.
-	Code string `json:"code,omitempty"`
+}
+
+type putMoneyJSON struct {
+	AmountMinor json.RawMessage `json:"amountMinor"`
+	Currency    string          `json:"currency"`
 }
 
 type putEntitlementsJSON struct {
@@ -167,36 +210,36 @@ type putEntitlementsJSON struct {
 	Limits          []LimitJSON                `json:"limits"`
 	FeatureDefaults map[string]json.RawMessage `json:"featureDefaults"`
 	RetentionDays   map[string]int             `json:"retentionDays"`
-	UsagePrices     map[string]json.Number     `json:"usagePrices"`
+	UsagePrices     map[string]json.RawMessage `json:"usagePrices"`
 }
 
-// minorUnits parses an integer amount of minor units; a fraction, an exponent or a value beyond
-// int64 is refused.
-func minorUnits(n json.Number) (int64, bool) {
-	if n == "" {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(string(n), 10, 64)
+// minorUnits parses an amount of minor units sent as a JSON integer: a string, a fraction, an
+// exponent, null or a value beyond int64 is refused (the range is ValidateEdition's).
+func minorUnits(raw json.RawMessage) (int64, bool) {
+	v, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
 	return v, err == nil
 }
 
-// toEdition turns the body into an Edition of code, refusing non-integer money.
+// toEdition turns the body into an Edition of code, refusing money that is not a JSON integer.
 func (b putEditionJSON) toEdition(code string) (Edition, error) {
 	if b.Code != "" && b.Code != code {
 		return Edition{}, editionErr("invalid-edition-code", "code", "must equal the path's code")
 	}
-	price, ok := minorUnits(b.PriceMinor)
+	price, ok := minorUnits(b.Price.AmountMinor)
 	if !ok {
-		return Edition{}, editionErr("invalid-price", "priceMinor", "must be an integer ≥ 0 (minor units)")
+		return Edition{}, editionErr("invalid-price", "price.amountMinor", "must be a JSON integer ≥ 0 (minor units)")
 	}
-	e := Edition{Code: code, Name: b.Name, PriceMinor: price, Currency: b.Currency, PeriodMonths: b.PeriodMonths,
+	e := Edition{Code: code, Name: b.Name, PriceMinor: price, Currency: b.Price.Currency, PeriodMonths: b.PeriodMonths,
 		TrialDays: b.TrialDays, Rank: b.Rank, Entitlements: EditionEntitlements{MaxUsers: b.Entitlements.MaxUsers,
 			Limits: b.Entitlements.Limits, FeatureDefaults: b.Entitlements.FeatureDefaults,
 			RetentionDays: b.Entitlements.RetentionDays, UsagePrices: map[string]int64{}}}
+	if len(b.Entitlements.UsagePrices) > maxEntries {
+		return Edition{}, editionErr("invalid-usage-price", "entitlements.usagePrices", "must hold at most %d metrics", maxEntries)
+	}
 	for m, n := range b.Entitlements.UsagePrices {
 		v, ok := minorUnits(n)
 		if !ok {
-			return Edition{}, editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be an integer ≥ 0 (minor units)")
+			return Edition{}, editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be a JSON integer ≥ 0 (minor units)")
 		}
 		e.Entitlements.UsagePrices[m] = v
 	}

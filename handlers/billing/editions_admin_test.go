@@ -2,7 +2,11 @@ package billing
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +20,7 @@ import (
 // editionBody is a valid PUT /api/editions/{code} body; tests change one field at a time.
 func editionBody() map[string]any {
 	return map[string]any{
-		"name": "Team", "priceMinor": 1900, "currency": "EUR", "periodMonths": 1, "trialDays": 7, "rank": 15,
+		"name": "Team", "price": map[string]any{"amountMinor": 1900, "currency": "EUR"}, "periodMonths": 1, "trialDays": 7, "rank": 15,
 		"entitlements": map[string]any{
 			"maxUsers": 20,
 			"limits": []any{
@@ -29,6 +33,9 @@ func editionBody() map[string]any {
 		},
 	}
 }
+
+// setPrice sets the body's price amount (any JSON value, to test refusals).
+func setPrice(b map[string]any, amount any) { b["price"].(map[string]any)["amountMinor"] = amount }
 
 func freshCode() string { return "ed-" + newID()[24:] }
 
@@ -62,7 +69,8 @@ func TestPutEdition_200_ReplacesAndBumpsTheVersion(t *testing.T) {
 	code, admin := freshCode(), h.platformAdmin()
 	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, admin, editionBody())
 	b := editionBody()
-	b["name"], b["priceMinor"] = "Team Plus", 2900
+	b["name"] = "Team Plus"
+	setPrice(b, 2900)
 	r := h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, b, "If-Match", `"1"`)
 	if r.Header.Get("ETag") != `"2"` {
 		t.Errorf("ETag %q", r.Header.Get("ETag"))
@@ -71,6 +79,37 @@ func TestPutEdition_200_ReplacesAndBumpsTheVersion(t *testing.T) {
 		t.Errorf("%+v", e)
 	}
 	h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, b) // If-Match is optional
+}
+
+// GET's representation is PUT's body: a client reads an edition, edits it and puts it back.
+func TestPutEdition_200_TheGetRepresentationPutBackReplacesIt(t *testing.T) {
+	h := newHarness(t)
+	code, admin := freshCode(), h.platformAdmin()
+	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, admin, editionBody())
+	got := h.must(http.StatusOK, "GET", "/api/editions/"+code, admin, nil)
+	var body map[string]any
+	if err := json.Unmarshal(got.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	body["name"] = "Team Edited"
+	body["price"].(map[string]any)["amountMinor"] = 2500
+	r := h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, body, "If-Match", got.Header.Get("ETag"))
+	if e := decode[editionJSON](t, r.Body); e.Name != "Team Edited" || e.Price != (moneyJSON{2500, "EUR"}) || e.Code != code ||
+		e.Entitlements.UsagePrices["api.calls"] != 3 || len(e.Entitlements.Limits) != 2 {
+		t.Errorf("%+v", e)
+	}
+}
+
+// The flat priceMinor/currency members of the first draft are not part of the representation.
+func TestPutEdition_400_FlatPriceMembersAreUnknown(t *testing.T) {
+	h := newHarness(t)
+	b := editionBody()
+	delete(b, "price")
+	b["priceMinor"], b["currency"] = 1900, "EUR"
+	r := h.do("PUT", "/api/editions/"+freshCode(), h.platformAdmin(), b)
+	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "unknown-field" {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
 }
 
 func TestPutEdition_412_IfMatchMismatch(t *testing.T) {
@@ -112,6 +151,9 @@ func TestPutEdition_400_EachValidationCode(t *testing.T) {
 		return func(b map[string]any) { b["entitlements"].(map[string]any)[k] = v }
 	}
 	set := func(k string, v any) func(map[string]any) { return func(b map[string]any) { b[k] = v } }
+	price := func(k string, v any) func(map[string]any) {
+		return func(b map[string]any) { b["price"].(map[string]any)[k] = v }
+	}
 	for _, c := range []struct {
 		name, code, path string
 		change           func(map[string]any)
@@ -120,14 +162,34 @@ func TestPutEdition_400_EachValidationCode(t *testing.T) {
 		{"one-letter code", "invalid-edition-code", "/api/editions/x", func(map[string]any) {}},
 		{"body code differs", "invalid-edition-code", "", set("code", "other")},
 		{"empty name", "invalid-name", "", set("name", "")},
-		{"negative price", "invalid-price", "", set("priceMinor", -1)},
-		{"fractional price", "invalid-price", "", set("priceMinor", 19.5)},
-		{"exponent price", "invalid-price", "", set("priceMinor", json.Number("1e3"))},
-		{"lowercase currency", "invalid-currency", "", set("currency", "eur")},
-		{"long currency", "invalid-currency", "", set("currency", "EURO")},
+		{"negative price", "invalid-price", "", price("amountMinor", -1)},
+		{"fractional price", "invalid-price", "", price("amountMinor", 19.5)},
+		{"string price", "invalid-price", "", price("amountMinor", "100")},
+		{"null price", "invalid-price", "", price("amountMinor", nil)},
+		{"exponent price", "invalid-price", "", price("amountMinor", json.Number("1e3"))},
+		{"lowercase currency", "invalid-currency", "", price("currency", "eur")},
+		{"long currency", "invalid-currency", "", price("currency", "EURO")},
 		{"period 0", "invalid-period", "", set("periodMonths", 0)},
 		{"period 13", "invalid-period", "", set("periodMonths", 13)},
 		{"trial 366", "invalid-trial", "", set("trialDays", 366)},
+		{"rank beyond int4", "invalid-rank", "", set("rank", int64(1099511627776))},
+		{"rank below int4", "invalid-rank", "", set("rank", int64(-1099511627776))},
+		{"rank beyond the bound", "invalid-rank", "", set("rank", 1_000_000_001)},
+		{"name with a line break", "invalid-name", "", set("name", "Team\nPlus")},
+		{"name with a tab", "invalid-name", "", set("name", "Team\tPlus")},
+		{"name with a line separator", "invalid-name", "", set("name", "Team\u2028Plus")},
+		{"blank name", "invalid-name", "", set("name", "   ")},
+		{"price beyond 2^53-1", "invalid-price", "", price("amountMinor", int64(1<<53))},
+		{"price beyond int64", "invalid-price", "", price("amountMinor", json.Number("9223372036854775808"))},
+		{"currency not in ISO 4217", "invalid-currency", "", price("currency", "ABC")},
+		{"currency XXX", "invalid-currency", "", price("currency", "XXX")},
+		{"max users beyond a million", "invalid-max-users", "", withEnt("maxUsers", 1_000_001)},
+		{"101 limits", "invalid-limit", "", withEnt("limits", manyLimits(101))},
+		{"1001 feature defaults", "invalid-feature-default", "", withEnt("featureDefaults", manyKeys(1001, true))},
+		{"1001 retention kinds", "invalid-retention", "", withEnt("retentionDays", manyKeys(1001, 30))},
+		{"1001 usage prices", "invalid-usage-price", "", withEnt("usagePrices", manyKeys(1001, 1))},
+		{"usage price beyond 2^53-1", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"api.calls": int64(1 << 53)})},
+		{"string usage price", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"api.calls": "3"})},
 		{"negative max users", "invalid-max-users", "", withEnt("maxUsers", -1)},
 		{"rate 0", "invalid-limit", "", withEnt("limits", []any{limit("", 0, 1, 1)})},
 		{"burst 0", "invalid-limit", "", withEnt("limits", []any{limit("", 1, 0, 1)})},
@@ -164,7 +226,7 @@ func TestPutEdition_TenantsEntitlementsFollowTheChange(t *testing.T) {
 	code, admin := freshCode(), h.platformAdmin()
 	b := editionBody()
 	b["trialDays"] = 0
-	b["priceMinor"] = 0
+	setPrice(b, 0)
 	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, admin, b)
 	f := h.tenant()
 	h.subscribe(f, code)
@@ -249,5 +311,118 @@ func TestSource_EditionChangeReachesAnotherInstancesLocalCopy(t *testing.T) {
 			t.Fatalf("instance two still serves %+v (its local copy lives a minute)", g)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// manyLimits is n distinct valid limits.
+func manyLimits(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = map[string]any{"route": fmt.Sprintf("/api/r%d", i), "rate": 1, "burst": 1, "periodSeconds": 1}
+	}
+	return out
+}
+
+// manyKeys is n distinct valid keys (flag keys, data kinds and metric names alike) with value v.
+func manyKeys(n int, v any) map[string]any {
+	out := make(map[string]any, n)
+	for i := 0; i < n; i++ {
+		out[fmt.Sprintf("k%d", i)] = v
+	}
+	return out
+}
+
+// The bounds are inclusive: an edition at every limit is accepted.
+func TestPutEdition_201_AtEveryBound(t *testing.T) {
+	h := newHarness(t)
+	b := editionBody()
+	b["name"], b["rank"] = "Bounds édition", 1_000_000_000
+	setPrice(b, int64(1<<53-1))
+	ent := b["entitlements"].(map[string]any)
+	ent["maxUsers"], ent["limits"] = 1_000_000, manyLimits(100)
+	ent["featureDefaults"], ent["retentionDays"], ent["usagePrices"] = manyKeys(1000, true), manyKeys(1000, 30), manyKeys(1000, int64(1<<53-1))
+	e := decode[editionJSON](t, h.must(http.StatusCreated, "PUT", "/api/editions/"+freshCode(), h.platformAdmin(), b).Body)
+	if e.Price.AmountMinor != 1<<53-1 || len(e.Entitlements.Limits) != 100 || len(e.Entitlements.UsagePrices) != 1000 {
+		t.Errorf("%+v", e.Price)
+	}
+}
+
+// Concurrent creates of one new code without If-Match are creates or replaces, never 412: the
+// loser of the INSERT race replaces the winner's row. Several rounds make the race likely.
+func TestPutEdition_ConcurrentCreatesWithoutIfMatchNeverFail(t *testing.T) {
+	h := newHarness(t)
+	admin := Caller{Platform: true}
+	const writers = 8
+	for round := 0; round < 5; round++ {
+		code := freshCode()
+		e := Edition{Code: code, Name: "Race", Currency: "EUR", PeriodMonths: 1, Entitlements: EditionEntitlements{
+			Limits: []LimitJSON{}, FeatureDefaults: map[string]json.RawMessage{}, RetentionDays: map[string]int{},
+			UsagePrices: map[string]int64{}}}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var createdN atomic.Int32
+		errs := make(chan error, writers)
+		for i := 0; i < writers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, created, err := h.svc.PutEdition(t.Context(), admin, e, nil)
+				if created {
+					createdN.Add(1)
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		got, err := h.svc.Edition(t.Context(), code)
+		if err != nil || createdN.Load() != 1 || got.Version != writers {
+			t.Fatalf("round %d: %d creates, version %d, %v", round, createdN.Load(), got.Version, err)
+		}
+	}
+}
+
+// With If-Match, of two writers holding the same version one wins and the other gets 412.
+func TestPutEdition_ConcurrentIfMatchLoserIsVersionMismatch(t *testing.T) {
+	h := newHarness(t)
+	admin := Caller{Platform: true}
+	code := freshCode()
+	e := Edition{Code: code, Name: "Race", Currency: "EUR", PeriodMonths: 1, Entitlements: EditionEntitlements{
+		Limits: []LimitJSON{}, FeatureDefaults: map[string]json.RawMessage{}, RetentionDays: map[string]int{},
+		UsagePrices: map[string]int64{}}}
+	if _, _, err := h.svc.PutEdition(t.Context(), admin, e, nil); err != nil {
+		t.Fatal(err)
+	}
+	v := int64(1)
+	start := make(chan struct{})
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			<-start
+			_, _, err := h.svc.PutEdition(t.Context(), admin, e, &v)
+			errs <- err
+		}()
+	}
+	close(start)
+	ok, mismatch := 0, 0
+	for i := 0; i < 4; i++ {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrVersionMismatch):
+			mismatch++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 || mismatch != 3 {
+		t.Fatalf("%d succeeded, %d version mismatches; want 1 and 3", ok, mismatch)
 	}
 }

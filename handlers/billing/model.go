@@ -281,3 +281,24 @@ type UsageRecord struct {
 	PeriodStart time.Time
 	RecordedAt  time.Time
 }
+
+// maxMinor is the largest amount JSON clients read exactly (2^53 − 1, Number.MAX_SAFE_INTEGER):
+// every price, usage quantity, invoice line amount and invoice total stays within it; what would
+// exceed it is refused (400 on input, ErrTotalTooLarge on a computed total), never overflowed.
+const maxMinor = 1<<53 - 1
+
+// mulMinor is q × unit when it is within maxMinor (q and unit ≥ 0).
+func mulMinor(q, unit int64) (int64, bool) {
+	if q < 0 || unit < 0 || q > maxMinor || unit > maxMinor || (unit != 0 && q > maxMinor/unit) {
+		return 0, false
+	}
+	return q * unit, true
+}
+
+// addMinor is a + b when both and the sum are within 0..maxMinor.
+func addMinor(a, b int64) (int64, bool) {
+	if a < 0 || b < 0 || a > maxMinor || b > maxMinor || a+b > maxMinor {
+		return 0, false
+	}
+	return a + b, true
+}

@@ -86,3 +86,21 @@ func TestRollOver_AppliesThePendingDowngradeAtThePeriodEnd(t *testing.T) {
 		t.Fatalf("after roll: %+v", s)
 	}
 }
+
+func TestMulAddMinor_RefuseBeyond2p53(t *testing.T) {
+	const m = 1<<53 - 1
+	for _, c := range []struct {
+		q, u, want int64
+		ok         bool
+	}{{3, 4, 12, true}, {m, 1, m, true}, {m, 2, 0, false}, {1 << 40, 1 << 40, 0, false}, {m + 1, 0, 0, false}, {-1, 1, 0, false}} {
+		if got, ok := mulMinor(c.q, c.u); got != c.want || ok != c.ok {
+			t.Errorf("mulMinor(%d, %d) = %d %v", c.q, c.u, got, ok)
+		}
+	}
+	if _, ok := addMinor(m, 1); ok {
+		t.Error("addMinor(2^53-1, 1) accepted")
+	}
+	if got, ok := addMinor(m-1, 1); !ok || got != m {
+		t.Errorf("addMinor(2^53-2, 1) = %d %v", got, ok)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -266,8 +265,8 @@ func (s *Service) usageLines(ctx context.Context, tx *Tx, e Edition, start, end 
 		if q <= 0 || price <= 0 {
 			continue
 		}
-		if q > math.MaxInt64/price {
-			return nil, fmt.Errorf("billing: usage %s: %d × %d overflows", m, q, price)
+		if _, ok := mulMinor(q, price); !ok {
+			return nil, fmt.Errorf("%w: usage %s: %d × %d", ErrTotalTooLarge, m, q, price)
 		}
 		lines = append(lines, InvoiceLine{Description: fmt.Sprintf("Usage %s, %s to %s", m, start.Format(time.DateOnly),
 			end.Format(time.DateOnly)), Quantity: q, UnitMinor: price})

@@ -42,7 +42,8 @@ func (h *harness) meteredEdition() string {
 	h.t.Helper()
 	code := freshCode()
 	b := editionBody()
-	b["trialDays"], b["priceMinor"] = 0, 1000
+	b["trialDays"] = 0
+	setPrice(b, 1000)
 	b["entitlements"].(map[string]any)["usagePrices"] = map[string]any{"api.calls": 2}
 	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, h.platformAdmin(), b)
 	return code

@@ -191,9 +191,14 @@ func (s *Service) issue(ctx context.Context, tx *Tx, tenant tenancy.TenantID, cu
 	inv := Invoice{ID: InvoiceID(ids.New()), Number: fmt.Sprintf("INV-%06d", n+1), Status: InvoiceDraft, Currency: currency,
 		PeriodStart: start, PeriodEnd: end, CreatedAt: now}
 	for i := range lines {
+		var ok bool
 		lines[i].No = i + 1
-		lines[i].AmountMinor = lines[i].Quantity * lines[i].UnitMinor
-		inv.TotalMinor += lines[i].AmountMinor
+		if lines[i].AmountMinor, ok = mulMinor(lines[i].Quantity, lines[i].UnitMinor); !ok {
+			return events.Event{}, fmt.Errorf("%w: invoice line %q", ErrTotalTooLarge, lines[i].Description)
+		}
+		if inv.TotalMinor, ok = addMinor(inv.TotalMinor, lines[i].AmountMinor); !ok {
+			return events.Event{}, fmt.Errorf("%w: invoice total", ErrTotalTooLarge)
+		}
 	}
 	inv.Lines = lines
 	if err := tx.InsertInvoice(ctx, inv); err != nil {
@@ -206,6 +211,36 @@ func (s *Service) issue(ctx context.Context, tx *Tx, tenant tenancy.TenantID, cu
 	return events.New(service, contracts.InvoiceIssued, string(inv.ID), tenant.String(), contracts.InvoiceIssuedData{
 		TenantID: tenant.String(), InvoiceID: string(inv.ID), Number: inv.Number, TotalMinor: inv.TotalMinor,
 		Currency: inv.Currency, IssuedAt: now}, meta)
+}
+
+// checkPeriodTotal refuses with ErrTotalTooLarge what would make the invoice that closes the
+// period starting at start exceed maxMinor: price (the next period's) plus the usage recorded into
+// the period, with extra more of metric, each metric priced by prices; or a metric's recorded
+// quantity exceed maxMinor (its sum must stay readable too, priced or not). The renewal computes
+// the same invoice; checking at the writes that change it keeps it within bounds.
+func checkPeriodTotal(ctx context.Context, tx *Tx, start time.Time, price int64, prices map[string]int64, metric string, extra int64) error {
+	totals, err := tx.PeriodUsage(ctx, start)
+	if err != nil {
+		return err
+	}
+	if metric != "" {
+		q, ok := addMinor(totals[metric], extra)
+		if !ok {
+			return fmt.Errorf("%w: usage of %s in the period", ErrTotalTooLarge, metric)
+		}
+		totals[metric] = q
+	}
+	total := price
+	for m, q := range totals {
+		amount, ok := mulMinor(q, prices[m])
+		if ok {
+			total, ok = addMinor(total, amount)
+		}
+		if !ok {
+			return fmt.Errorf("%w: the period's invoice", ErrTotalTooLarge)
+		}
+	}
+	return nil
 }
 
 func subscriptionData(tenant tenancy.TenantID, sub Subscription, reason string) contracts.SubscriptionData {
@@ -355,14 +390,16 @@ func (s *Service) cancel(_ context.Context, tenant tenancy.TenantID, reason stri
 
 // ChangeEdition moves a live subscription to edition code. An upgrade (a higher rank) applies
 // now: an Active or PastDue subscription is invoiced the prorated difference for the rest of its
-// period (Prorate; a trial pays nothing). A downgrade (a lower rank) is pending until the period
-// end, and asking for the current edition again drops a pending downgrade. Editions priced in
+// period (Prorate; a trial pays nothing). A downgrade (a lower rank) and a lateral change (an
+// equal rank, whatever the prices: rank is what orders editions) are pending until the period
+// end, never prorated nor credited, and asking for the current edition again drops a pending
+// change. A Cancelled subscription cannot change edition (ErrIllegalTransition). Editions priced in
 // another currency are refused (ErrCurrencyMismatch). SubscriptionEditionChanged either way.
 func (s *Service) ChangeEdition(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, code string, ifMatch *int64) (Subscription, error) {
 	meta := events.MetaFrom(ctx)
 	return s.change(ctx, c, tenant, id, ifMatch, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
 		if sub.Status == StatusCancelled {
-			return nil, illegal(*sub, sub.Status)
+			return nil, fmt.Errorf("%w: a Cancelled subscription cannot change edition (subscribe again instead)", ErrIllegalTransition)
 		}
 		from, err := tx.Edition(ctx, sub.EditionCode)
 		if err != nil {
@@ -381,6 +418,15 @@ func (s *Service) ChangeEdition(ctx context.Context, c Caller, tenant tenancy.Te
 		}
 		if to.Currency != from.Currency {
 			return nil, ErrCurrencyMismatch
+		}
+		// The invoice closing the period: usage priced by the edition in force at its end (to on an
+		// upgrade, from otherwise) and the next period at to's price.
+		prices := from.Entitlements.UsagePrices
+		if to.Rank > from.Rank {
+			prices = to.Entitlements.UsagePrices
+		}
+		if err := checkPeriodTotal(ctx, tx, sub.PeriodStart, to.PriceMinor, prices, "", 0); err != nil {
+			return nil, err
 		}
 		now := s.cfg.Now()
 		data := contracts.SubscriptionEditionChangedData{TenantID: tenant.String(), SubscriptionID: string(sub.ID),

@@ -101,47 +101,61 @@ func (s *Store) Edition(ctx context.Context, code string) (Edition, error) {
 
 // PutEdition creates the edition e.Code (version 1) or replaces it (its version + 1), in
 // platform scope, and reports whether it created it. ifMatch, when set, must equal the stored
-// version (ErrVersionMismatch; an absent edition matches nothing). e.Version and e.UpdatedAt
-// are set here; the result is the edition as stored.
+// version (ErrVersionMismatch; an absent edition matches nothing). Without ifMatch it never fails
+// with ErrVersionMismatch: a create that loses the race to a concurrent create of the same code
+// (the INSERT hits editions_pkey) runs again and finds the row, locked, to replace. e.Version and
+// e.UpdatedAt are set here; the result is the edition as stored.
 func (s *Store) PutEdition(ctx context.Context, e Edition, ifMatch *int64) (Edition, bool, error) {
 	raw, err := json.Marshal(e.Entitlements)
 	if err != nil {
 		return Edition{}, false, err
 	}
 	var created bool
-	err = s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		cur, err := scanEdition(tx.QueryRowContext(ctx, s.q.lockEdition, e.Code))
-		switch {
-		case errors.Is(err, ErrEditionNotFound):
-			if ifMatch != nil {
+	// Editions are never deleted, so the second attempt finds the row the winner inserted; the
+	// bound only guards against a store that misbehaves.
+	for attempt := 1; ; attempt++ {
+		err = s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+			cur, err := scanEdition(tx.QueryRowContext(ctx, s.q.lockEdition, e.Code))
+			switch {
+			case errors.Is(err, ErrEditionNotFound):
+				if ifMatch != nil {
+					return ErrVersionMismatch
+				}
+				created, e.Version = true, 1
+			case err != nil:
+				return err
+			case ifMatch != nil && *ifMatch != cur.Version:
 				return ErrVersionMismatch
+			default:
+				created, e.Version = false, cur.Version+1
 			}
-			created, e.Version = true, 1
-		case err != nil:
-			return err
-		case ifMatch != nil && *ifMatch != cur.Version:
-			return ErrVersionMismatch
-		default:
-			created, e.Version = false, cur.Version+1
-		}
-		if !created {
-			_, err = tx.ExecContext(ctx, s.q.updateEdition, e.Code, e.Name, e.PriceMinor, e.Currency, e.PeriodMonths,
+			if !created {
+				_, err = tx.ExecContext(ctx, s.q.updateEdition, e.Code, e.Name, e.PriceMinor, e.Currency, e.PeriodMonths,
+					e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC())
+				return err
+			}
+			_, err = tx.ExecContext(ctx, s.q.insertEdition, e.Code, e.Name, e.PriceMinor, e.Currency, e.PeriodMonths,
 				e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC())
+			if sqlstore.Constraint(sqlstore.Translate(tx.Dialect, err)) == "editions_pkey" {
+				return errLostCreate // created concurrently: replace it on the next attempt
+			}
 			return err
+		})
+		if !errors.Is(err, errLostCreate) || attempt == 3 {
+			break
 		}
-		_, err = tx.ExecContext(ctx, s.q.insertEdition, e.Code, e.Name, e.PriceMinor, e.Currency, e.PeriodMonths,
-			e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC())
-		if sqlstore.Constraint(sqlstore.Translate(tx.Dialect, err)) == "editions_pkey" {
-			return ErrVersionMismatch // created concurrently: this writer's view is stale
-		}
-		return err
-	})
+	}
 	if err != nil {
 		return Edition{}, false, err
 	}
 	e.UpdatedAt = e.UpdatedAt.UTC()
 	return e, created, nil
 }
+
+// errLostCreate: PutEdition's INSERT met a row a concurrent writer committed since its lookup (an
+// internal error should it happen three times in a row, which a store that never deletes an
+// edition cannot do).
+var errLostCreate = errors.New("billing: edition created concurrently, three times in a row")
 
 // Edition returns the edition with this code in the transaction, or ErrEditionNotFound.
 func (tx *Tx) Edition(ctx context.Context, code string) (Edition, error) {

@@ -350,3 +350,25 @@ func TestStore_Conformance(t *testing.T) {
 	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
 	runStoreConformance(t, func(t *testing.T) *Store { return NewStore(rt) })
 }
+
+// The database is the backstop of the service's bounds: an edition priced beyond 2^53 − 1 or
+// ranked beyond ±1,000,000,000 is refused by its CHECKs even when the service's validation is
+// bypassed (the store is called directly).
+func TestStore_DatabaseRefusesAmountsBeyond2p53AndRanksBeyondTheBound(t *testing.T) {
+	h := newHarness(t)
+	st := NewStore(h.rt)
+	ok := Edition{Code: freshCode(), Name: "Backstop", Currency: "EUR", PeriodMonths: 1, PriceMinor: 1<<53 - 1, Rank: 1_000_000_000,
+		Entitlements: EditionEntitlements{Limits: []LimitJSON{}}, UpdatedAt: h.clock.now()}
+	if _, _, err := st.PutEdition(t.Context(), ok, nil); err != nil {
+		t.Fatalf("at the bounds: %v", err)
+	}
+	price := ok
+	price.Code, price.PriceMinor = freshCode(), 1<<53
+	rank := ok
+	rank.Code, rank.Rank = freshCode(), 1_000_000_001
+	for _, e := range []Edition{price, rank} {
+		if _, _, err := st.PutEdition(t.Context(), e, nil); err == nil {
+			t.Errorf("price %d rank %d accepted", e.PriceMinor, e.Rank)
+		}
+	}
+}

@@ -43,8 +43,8 @@ func (s *Service) RecordUsage(ctx context.Context, c Caller, tenant tenancy.Tena
 	if !metricRE.MatchString(in.Metric) {
 		return UsageRecord{}, false, invalid("metric must match ^[a-z][a-z0-9._-]{0,63}$")
 	}
-	if in.Quantity < 0 {
-		return UsageRecord{}, false, invalid("quantity must be an integer ≥ 0")
+	if in.Quantity < 0 || in.Quantity > maxMinor {
+		return UsageRecord{}, false, invalid("quantity must be an integer from 0 to 9007199254740991")
 	}
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return UsageRecord{}, false, err
@@ -77,6 +77,9 @@ func (s *Service) RecordUsage(ctx context.Context, c Caller, tenant tenancy.Tena
 		at := in.At
 		if at.IsZero() {
 			at = s.cfg.Now()
+		}
+		if err := s.checkUsageTotal(ctx, tx, sub, in); err != nil {
+			return err
 		}
 		u := UsageRecord{ID: in.ID, Metric: in.Metric, Quantity: in.Quantity, PeriodStart: sub.PeriodStart,
 			RecordedAt: at.UTC().Truncate(time.Microsecond)}
@@ -256,4 +259,25 @@ func (a *API) listUsage(c echo.Context) error {
 		out.NextLink = httpx.NextLink(c, httpx.EncodeCursor(p.Records[len(p.Records)-1].ID))
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// checkUsageTotal refuses (ErrTotalTooLarge) usage that would take the invoice closing sub's
+// period, or the metric's quantity in it, beyond maxMinor: the period's usage priced by the
+// edition in force, plus the dearer of its price and a pending downgrade's (the next period's).
+// Two records of one tenant at once may both pass near the bound (the row is not locked, so that
+// usage is not serialized per tenant); the renewal then refuses the invoice with the same error.
+func (s *Service) checkUsageTotal(ctx context.Context, tx *Tx, sub Subscription, in UsageInput) error {
+	e, err := tx.Edition(ctx, sub.EditionCode)
+	if err != nil {
+		return err
+	}
+	price := e.PriceMinor
+	if sub.PendingEdition != "" {
+		p, err := tx.Edition(ctx, sub.PendingEdition)
+		if err != nil {
+			return err
+		}
+		price = max(price, p.PriceMinor)
+	}
+	return checkPeriodTotal(ctx, tx, sub.PeriodStart, price, e.Entitlements.UsagePrices, in.Metric, in.Quantity)
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"spine/shared/testenv/apitest"
 )
 
 func TestUsage_201_ThenSameContent200_WithTheStoredRecord(t *testing.T) {
@@ -140,5 +142,65 @@ func TestUsageList_200_FiltersPagesAndTotals(t *testing.T) {
 	}
 	if r := h.do("GET", "/api/usage-records?from=nope", f.reader, nil); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-time" {
 		t.Errorf("bad from: %d %s", r.Code, r.Body)
+	}
+}
+
+// usageEdition creates a free edition without a trial of the given rank pricing api.calls at unit
+// minor units, and returns its code.
+func (h *harness) usageEdition(rank int, unit int64) string {
+	b := editionBody()
+	b["trialDays"], b["rank"] = 0, rank
+	setPrice(b, 0)
+	b["entitlements"].(map[string]any)["usagePrices"] = map[string]any{"api.calls": unit}
+	code := freshCode()
+	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, h.platformAdmin(), b)
+	return code
+}
+
+func TestUsage_400_QuantityBeyond2p53(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	h.subscribe(f, "free")
+	r := h.do("POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": int64(1 << 53)})
+	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
+}
+
+// Usage that would take the period's invoice beyond 2^53 − 1 is refused when recorded, not
+// overflowed at the renewal; up to the bound it is recorded.
+func TestUsage_409_TotalTooLargeBeyond2p53(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	h.subscribe(f, h.usageEdition(5, 1_000_000))
+	post := func(metric string, q int64) apitest.Response {
+		return h.do("POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": metric, "quantity": q})
+	}
+	// 9,007,199,254 × 1,000,000 = 9,007,199,254,000,000 ≤ 2^53 − 1; one more unit is beyond.
+	if r := post("api.calls", 9_007_199_254); r.Code != http.StatusCreated {
+		t.Fatalf("at the bound: %d %s", r.Code, r.Body)
+	}
+	if r := post("api.calls", 1); r.Code != http.StatusConflict || r.ProblemCode(t) != "total-too-large" {
+		t.Fatalf("beyond: %d %s", r.Code, r.Body)
+	}
+	// An unpriced metric's quantity is bounded too (its sum is shown in GET /api/usage-records).
+	if r := post("storage.gb", 1<<53-1); r.Code != http.StatusCreated {
+		t.Fatalf("unpriced at the bound: %d %s", r.Code, r.Body)
+	}
+	if r := post("storage.gb", 1); r.Code != http.StatusConflict || r.ProblemCode(t) != "total-too-large" {
+		t.Fatalf("unpriced beyond: %d %s", r.Code, r.Body)
+	}
+}
+
+// An upgrade whose usage prices would take the period's invoice beyond 2^53 − 1 is refused.
+func TestChangeEdition_409_UpgradeWouldMakeTheInvoiceTotalTooLarge(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	s := h.subscribe(f, h.usageEdition(5, 1))
+	dear := h.usageEdition(6, 1_000_000)
+	h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": int64(10_000_000_000)})
+	r := h.do("POST", "/api/subscriptions/"+s.ID+"/change-edition", f.admin, map[string]any{"editionCode": dear})
+	if r.Code != http.StatusConflict || r.ProblemCode(t) != "total-too-large" {
+		t.Fatalf("%d %s", r.Code, r.Body)
 	}
 }

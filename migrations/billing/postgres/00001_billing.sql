@@ -1,7 +1,9 @@
 -- Billing: the platform-level edition catalog, and per tenant its subscriptions, metered usage
 -- and invoices with their lines. Runs as billing_owner after the platform schema (shared/platform:
 -- outbox, inbox, idempotency_keys and spine_tenant_visible), which this file uses and never
--- creates. Money is bigint minor units of an ISO 4217 currency, never a float.
+-- creates. Money is bigint minor units of an ISO 4217 currency, never a float, and within
+-- ±(2^53 − 1) = ±9007199254740991 so JSON clients read every amount exactly (the service refuses
+-- more first; these CHECKs are the backstop).
 --
 -- Financial retention: invoices, their lines and usage records are kept for the financial
 -- retention period (default 10 years, README) even after the tenant is decommissioned. The runtime
@@ -20,11 +22,11 @@
 CREATE TABLE editions (
     code         text        NOT NULL CHECK (code ~ '^[a-z][a-z0-9-]{1,31}$'),
     name         text        NOT NULL CHECK (char_length(name) BETWEEN 1 AND 200),
-    price_minor  bigint      NOT NULL CHECK (price_minor >= 0),
+    price_minor  bigint      NOT NULL CHECK (price_minor BETWEEN 0 AND 9007199254740991),
     currency     char(3)     NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
     period_months integer    NOT NULL CHECK (period_months BETWEEN 1 AND 12),
     trial_days   integer     NOT NULL CHECK (trial_days BETWEEN 0 AND 365),
-    rank         integer     NOT NULL,
+    rank         integer     NOT NULL CHECK (rank BETWEEN -1000000000 AND 1000000000),
     entitlements jsonb       NOT NULL CHECK (jsonb_typeof(entitlements) = 'object'),
     version      bigint      NOT NULL,
     updated_at   timestamptz NOT NULL,
@@ -77,7 +79,7 @@ CREATE TABLE usage_records (
     tenant_id    uuid        NOT NULL,
     usage_id     uuid        NOT NULL,
     metric       text        NOT NULL CHECK (metric ~ '^[a-z][a-z0-9._-]{0,63}$'),
-    quantity     bigint      NOT NULL CHECK (quantity >= 0),
+    quantity     bigint      NOT NULL CHECK (quantity BETWEEN 0 AND 9007199254740991),
     period_start timestamptz NOT NULL,
     recorded_at  timestamptz NOT NULL,
     CONSTRAINT usage_records_pkey PRIMARY KEY (tenant_id, usage_id)
@@ -90,7 +92,7 @@ CREATE TABLE invoices (
     number       text        NOT NULL CHECK (char_length(number) BETWEEN 1 AND 64),
     status       text        NOT NULL CHECK (status IN ('Draft', 'Issued', 'Paid', 'Void')),
     currency     char(3)     NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
-    total_minor  bigint      NOT NULL,
+    total_minor  bigint      NOT NULL CHECK (total_minor BETWEEN -9007199254740991 AND 9007199254740991),
     period_start timestamptz NOT NULL,
     period_end   timestamptz NOT NULL,
     created_at   timestamptz NOT NULL,
@@ -108,7 +110,7 @@ CREATE TABLE invoice_lines (
     description  text   NOT NULL CHECK (char_length(description) BETWEEN 1 AND 500),
     quantity     bigint NOT NULL,
     unit_minor   bigint NOT NULL,
-    amount_minor bigint NOT NULL CHECK (amount_minor = quantity * unit_minor),
+    amount_minor bigint NOT NULL CHECK (amount_minor = quantity * unit_minor AND amount_minor BETWEEN -9007199254740991 AND 9007199254740991),
     CONSTRAINT invoice_lines_pkey PRIMARY KEY (tenant_id, invoice_id, line_no),
     CONSTRAINT invoice_lines_invoice_fk FOREIGN KEY (tenant_id, invoice_id) REFERENCES invoices (tenant_id, invoice_id)
 );

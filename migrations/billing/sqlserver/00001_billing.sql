@@ -15,11 +15,11 @@
 CREATE TABLE dbo.editions (
     code          varchar(32)    COLLATE Latin1_General_100_BIN2 NOT NULL,
     name          nvarchar(400)  NOT NULL,
-    price_minor   bigint         NOT NULL CONSTRAINT editions_price_check CHECK (price_minor >= 0),
+    price_minor   bigint         NOT NULL CONSTRAINT editions_price_check CHECK (price_minor BETWEEN 0 AND 9007199254740991),
     currency      char(3)        COLLATE Latin1_General_100_BIN2 NOT NULL CONSTRAINT editions_currency_check CHECK (currency LIKE '[A-Z][A-Z][A-Z]'),
     period_months int            NOT NULL CONSTRAINT editions_period_check CHECK (period_months BETWEEN 1 AND 12),
     trial_days    int            NOT NULL CONSTRAINT editions_trial_check CHECK (trial_days BETWEEN 0 AND 365),
-    rank          int            NOT NULL,
+    rank          int            NOT NULL CONSTRAINT editions_rank_check CHECK (rank BETWEEN -1000000000 AND 1000000000),
     entitlements  nvarchar(max)  NOT NULL CONSTRAINT editions_entitlements_check CHECK (ISJSON(entitlements) = 1),
     version       bigint         NOT NULL,
     updated_at    datetime2(6)   NOT NULL,
@@ -65,7 +65,7 @@ CREATE TABLE dbo.usage_records (
     usage_id     uniqueidentifier NOT NULL,
     usage_key    AS (LOWER(CONVERT(char(36), usage_id)) COLLATE Latin1_General_100_BIN2) PERSISTED NOT NULL,
     metric       varchar(64)      COLLATE Latin1_General_100_BIN2 NOT NULL,
-    quantity     bigint           NOT NULL CONSTRAINT usage_records_quantity_check CHECK (quantity >= 0),
+    quantity     bigint           NOT NULL CONSTRAINT usage_records_quantity_check CHECK (quantity BETWEEN 0 AND 9007199254740991),
     period_start datetime2(6)     NOT NULL,
     recorded_at  datetime2(6)     NOT NULL,
     CONSTRAINT usage_records_pkey PRIMARY KEY (tenant_id, usage_id)
@@ -80,7 +80,7 @@ CREATE TABLE dbo.invoices (
     number       nvarchar(64)     NOT NULL,
     status       varchar(16)      NOT NULL CONSTRAINT invoices_status_check CHECK (status IN ('Draft', 'Issued', 'Paid', 'Void')),
     currency     char(3)          COLLATE Latin1_General_100_BIN2 NOT NULL,
-    total_minor  bigint           NOT NULL,
+    total_minor  bigint           NOT NULL CONSTRAINT invoices_total_check CHECK (total_minor BETWEEN -9007199254740991 AND 9007199254740991),
     period_start datetime2(6)     NOT NULL,
     period_end   datetime2(6)     NOT NULL,
     created_at   datetime2(6)     NOT NULL,
@@ -101,7 +101,7 @@ CREATE TABLE dbo.invoice_lines (
     unit_minor   bigint           NOT NULL,
     amount_minor bigint           NOT NULL,
     CONSTRAINT invoice_lines_pkey PRIMARY KEY (tenant_id, invoice_id, line_no),
-    CONSTRAINT invoice_lines_amount_check CHECK (amount_minor = quantity * unit_minor),
+    CONSTRAINT invoice_lines_amount_check CHECK (amount_minor = quantity * unit_minor AND amount_minor BETWEEN -9007199254740991 AND 9007199254740991),
     CONSTRAINT invoice_lines_invoice_fk FOREIGN KEY (tenant_id, invoice_id) REFERENCES dbo.invoices (tenant_id, invoice_id)
 );
 
