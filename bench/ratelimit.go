@@ -9,14 +9,10 @@ import (
 	"time"
 )
 
-// The editions the bench defines when the handler serves billing. benchEdition has a tenant-wide
+// benchEdition is the edition the bench defines when the handler serves billing: a tenant-wide
 // limit far above anything the machine serves, so every tenant-token case pays for the limiter (a
-// Redis round trip per request) without ever being refused; benchEditionOpen has no limits at all
-// (the limiter passes without asking Redis), the baseline of the rate-limit case.
-const (
-	benchEdition     = "bench-unmetered"
-	benchEditionOpen = "bench-open"
-)
+// Redis round trip per request) without ever being refused.
+const benchEdition = "bench-unmetered"
 
 // The rate-limit case: the cached tenant read of one tenant, once with a platform-admin token
 // (exempt: the limiter returns before any lookup) and once with the tenant's own token (limited,
@@ -31,29 +27,22 @@ const (
 	limitCaseRounds = 2
 )
 
-// benchEditions defines the bench's editions through the platform-admin catalog API and makes
-// benchEdition the edition seeded tenants get; without billing the tenants are registered on
-// "standard" (no limits are enforced then).
+// benchEditions defines benchEdition through the platform-admin catalog API and makes it the
+// edition seeded tenants get; without billing the tenants are registered on "standard" (no limits
+// are enforced then).
 func (b *bench) benchEditions(ctx context.Context) error {
 	b.edition = "standard"
 	if !b.serves(ctx, "billing") {
 		b.res.note("the handler does not serve billing: tenants are registered on \"standard\" and no rate limits apply")
 		return nil
 	}
-	for _, e := range []struct {
-		code   string
-		limits []map[string]any
-	}{
-		{benchEdition, []map[string]any{{"route": "", "rate": 10_000_000, "burst": 10_000_000, "periodSeconds": 1}}},
-		{benchEditionOpen, []map[string]any{}},
-	} {
-		body, _ := json.Marshal(map[string]any{"name": "Bench " + e.code, "price": map[string]any{"amountMinor": 0, "currency": "EUR"},
-			"periodMonths": 1, "trialDays": 0, "rank": 1000,
-			"entitlements": map[string]any{"maxUsers": 0, "limits": e.limits, "featureDefaults": map[string]any{}, "retentionDays": map[string]any{}}})
-		status, out, err := b.do(ctx, http.MethodPut, "/api/editions/"+e.code, b.adminToken, body)
-		if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
-			return fmt.Errorf("PUT /api/editions/%s: %d %v %s", e.code, status, err, truncate(out, 300))
-		}
+	limits := []map[string]any{{"route": "", "rate": 10_000_000, "burst": 10_000_000, "periodSeconds": 1}}
+	body, _ := json.Marshal(map[string]any{"name": "Bench " + benchEdition, "price": map[string]any{"amountMinor": 0, "currency": "EUR"},
+		"periodMonths": 1, "trialDays": 0, "rank": 1000,
+		"entitlements": map[string]any{"maxUsers": 0, "limits": limits, "featureDefaults": map[string]any{}, "retentionDays": map[string]any{}}})
+	status, out, err := b.do(ctx, http.MethodPut, "/api/editions/"+benchEdition, b.adminToken, body)
+	if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
+		return fmt.Errorf("PUT /api/editions/%s: %d %v %s", benchEdition, status, err, truncate(out, 300))
 	}
 	b.edition = benchEdition
 	return nil
