@@ -43,9 +43,9 @@ func TestConfig_OpenFeatureSDKOverOFREP(t *testing.T) {
 	one := startServer(t, nil)
 	two := startInstance(t, one)
 	ops := one.mint("ops", "", true, "config.read", "config.manage")
-	// 10,000 evaluations in a few seconds are above the seeded editions' limits: an edition without any.
-	open := "e2e-open-" + strconv.FormatInt(seq.Add(1), 10)
-	one.putEdition(open, 0, 0)
+	// 10,000 evaluations in a few seconds are above the seeded editions' limits: an edition far above them.
+	open := "e2e-roomy-" + strconv.FormatInt(seq.Add(1), 10)
+	one.putEdition(open, 1_000_000, 1_000_000)
 	a, b := one.register(slug("cfg-a"), open), one.register(slug("cfg-b"), open)
 	one.waitEdition(a, open)
 	sfx := slug("")
