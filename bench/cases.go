@@ -88,7 +88,7 @@ func (b *bench) do(ctx context.Context, method, path, token string, body []byte)
 // register creates one tenant with slug and returns its id.
 func (b *bench) register(ctx context.Context, slug string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"name": "Bench " + slug, "slug": slug,
-		"editionCode": "standard", "ownerEmail": "owner@" + slug + ".example"})
+		"editionCode": b.seedEdition(), "ownerEmail": "owner@" + slug + ".example"})
 	status, out, err := b.do(ctx, http.MethodPost, "/api/tenants", b.adminToken, body)
 	if err != nil {
 		return "", err

@@ -154,6 +154,7 @@ type bench struct {
 	signer     *auth.DevSigner
 	adminToken string
 	tenantIDs  []string
+	edition    string // the seeded tenants' edition when not "standard" (edition.go)
 	res        *results
 	stderr     io.Writer
 	// pgCaptures are the open PostgreSQL statistics windows by case (pgstats.go); pgUnavailable
@@ -316,6 +317,9 @@ func (b *bench) execute(ctx context.Context) error {
 	}
 	b.issuer = fmt.Sprintf("http://127.0.0.1:%d/api/connect", b.port)
 	if err := b.prepareHandler(ctx); err != nil {
+		return err
+	}
+	if err := b.addBenchEdition(ctx); err != nil {
 		return err
 	}
 	if err := b.mintTokens(); err != nil {
