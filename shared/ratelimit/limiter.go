@@ -84,6 +84,7 @@ type Limiter struct {
 	shadow map[string]bool
 	mem    *memory
 	log    *slog.Logger
+	batch  *batcher // sends the scripts to cfg.Redis (batch.go)
 
 	limits   sync.Map // tenancy.TenantID → *limitsEntry
 	nLimits  atomic.Int64
@@ -136,7 +137,8 @@ func New(cfg Config) (*Limiter, error) {
 	if mp == nil && telemetry.Enabled() {
 		mp = otel.GetMeterProvider()
 	}
-	l := &Limiter{cfg: cfg, shadow: map[string]bool{}, mem: newMemory(cfg.MemoryCells), log: cfg.Logger}
+	l := &Limiter{cfg: cfg, shadow: map[string]bool{}, mem: newMemory(cfg.MemoryCells), log: cfg.Logger,
+		batch: &batcher{rdb: cfg.Redis}}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -226,13 +228,9 @@ func (l *Limiter) run(ctx context.Context, cells []cell) ([]outcome, bool) {
 		args := make([]any, 0, 3*len(cells))
 		for i, c := range cells {
 			keys[i] = c.key
-			enforce := "0"
-			if c.enforce {
-				enforce = "1"
-			}
-			args = append(args, strconv.FormatFloat(c.interval, 'f', -1, 64), strconv.FormatFloat(c.offset, 'f', -1, 64), enforce)
+			args = append(args, c.argv[:]...)
 		}
-		v, err := gcraScript.Run(ctx, rdb, keys, args...).Result()
+		v, err := l.batch.eval(ctx, keys, args)
 		if err == nil {
 			if out, ok := parseScript(v, len(cells)); ok {
 				if l.down.CompareAndSwap(true, false) {
@@ -357,7 +355,7 @@ func (l *Limiter) compile(limits []entitlements.Limit) *limitSet {
 			lim.Burst = 1
 		}
 		interval := float64(lim.Period.Microseconds()) / float64(lim.Rate)
-		p := &policy{limit: lim, cell: cell{interval: interval, offset: interval * float64(lim.Burst), enforce: !l.shadow[lim.Route]}}
+		p := &policy{limit: lim, cell: newCell(interval, interval*float64(lim.Burst), !l.shadow[lim.Route])}
 		if lim.Route == "" {
 			p.name, p.keyTail = "tenant", "tenant"
 			set.tenant = p
