@@ -20,6 +20,7 @@ const maxPipelines = 4
 // travel, not what they decide.
 type batcher struct {
 	rdb redis.UniversalClient
+	max int // in-flight bound: maxPipelines (tests raise it to send every call alone)
 
 	mu       sync.Mutex
 	pending  []*scriptCall
@@ -41,7 +42,7 @@ func (b *batcher) eval(ctx context.Context, keys []string, args []any) (any, err
 	c := &scriptCall{keys: keys, args: args, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
-	if b.inFlight >= maxPipelines {
+	if b.inFlight >= b.max {
 		b.mu.Unlock() // an in-flight sender takes it with the next pipeline
 		select {
 		case <-c.done:

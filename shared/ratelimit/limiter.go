@@ -138,7 +138,7 @@ func New(cfg Config) (*Limiter, error) {
 		mp = otel.GetMeterProvider()
 	}
 	l := &Limiter{cfg: cfg, shadow: map[string]bool{}, mem: newMemory(cfg.MemoryCells), log: cfg.Logger,
-		batch: &batcher{rdb: cfg.Redis}}
+		batch: &batcher{rdb: cfg.Redis, max: maxPipelines}}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
