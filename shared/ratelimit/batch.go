@@ -7,13 +7,15 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// maxPipelines bounds the decisions in flight to Redis at once: up to maxPipelines requests go
+// maxPipelines bounds the round trips in flight to Redis at once: up to maxPipelines requests go
 // to Redis at once, each alone; a request that comes while all of them are in flight waits for
 // one to come back and then goes with every other request that waited meanwhile, as one pipeline
 // (one write, one read). Under load this turns N round trips into a few, which is what the
 // profile of a rate-limited read showed as its largest cost (the script's write and read
 // syscalls); a request never waits for a timer, only for a round trip already under way.
-const maxPipelines = 4
+// Two, not one: one slow reply does not hold every other request (BenchmarkMiddlewareParallel:
+// one and two cost the same CPU per request; four and more cost more, on both sides).
+const maxPipelines = 2
 
 // batcher sends concurrent requests' scripts to Redis in pipelines (see maxPipelines). Each
 // script still runs atomically and on Redis's clock: batching changes only how the commands

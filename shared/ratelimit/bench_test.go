@@ -70,7 +70,7 @@ func BenchmarkMiddleware(b *testing.B) {
 }
 
 // BenchmarkMiddlewareParallel is BenchmarkMiddleware's Redis case under 32 concurrent requests
-// (the bench's wrk connections), with the round trips shared (pipelined, as served) and with every
+// (the bench's wrk connections), with the round trips shared (pipelined, as served; or one pipeline at a time) and with every
 // decision sent alone. Besides ns/op it reports the CPU per request of this process
 // (cpu-µs/op: the edge, the client, its syscalls) and of the Redis server (redis-cpu-µs/op, from
 // INFO cpu): what a shared machine's noise moves least.
@@ -86,7 +86,7 @@ func BenchmarkMiddlewareParallel(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		max  int
-	}{{"pipelined", maxPipelines}, {"alone", 1 << 30}} {
+	}{{"pipelined", maxPipelines}, {"one-pipeline", 1}, {"alone", 1 << 30}} {
 		b.Run(c.name, func(b *testing.B) {
 			lim, err := New(Config{Redis: rdb, Source: src})
 			if err != nil {
