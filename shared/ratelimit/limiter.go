@@ -101,10 +101,33 @@ type limitsEntry struct {
 	expires time.Time
 }
 
-// limitSet is one tenant's limits, ready to use.
+// limitSet is one tenant's limits, ready to use: per route, what a request checks, with its
+// keys and script arguments built once (at load, not per request).
 type limitSet struct {
 	tenant *policy
 	routes map[string]*policy
+	alone  *check            // a route without its own limit: the tenant-wide one (nil: none)
+	with   map[string]*check // a route with its own limit: the tenant-wide one (if any), then it
+}
+
+// check is the limits one request is decided against, tenant-wide first.
+type check struct {
+	ps    []*policy
+	cells []cell
+	keys  []string
+	args  []any
+}
+
+func newCheck(prefix string, ps ...*policy) *check {
+	c := &check{ps: ps}
+	for _, p := range ps {
+		cl := p.cell
+		cl.key = prefix + p.keyTail
+		c.cells = append(c.cells, cl)
+		c.keys = append(c.keys, cl.key)
+		c.args = append(c.args, cl.argv[:]...)
+	}
+	return c
 }
 
 // policy is one limit with its cell parameters and the header text that does not change.
@@ -190,26 +213,16 @@ func (l *Limiter) Decide(ctx context.Context, tenant tenancy.TenantID, route str
 	if set == nil {
 		return Decision{Allowed: true}
 	}
-	var buf [2]*policy
-	ps := buf[:0]
-	if set.tenant != nil {
-		ps = append(ps, set.tenant)
+	chk := set.alone
+	if c := set.with[route]; c != nil {
+		chk = c
 	}
-	if p := set.routes[route]; p != nil {
-		ps = append(ps, p)
-	}
-	if len(ps) == 0 {
+	if chk == nil {
 		return Decision{Allowed: true}
 	}
-	prefix := "{t:" + tenant.String() + "}:ratelimit:"
-	cells := make([]cell, len(ps))
-	for i, p := range ps {
-		cells[i] = p.cell
-		cells[i].key = prefix + p.keyTail
-	}
-	out, inMemory := l.run(ctx, cells)
-	d := Decision{Allowed: true, Memory: inMemory, Policies: make([]PolicyState, len(ps))}
-	for i, p := range ps {
+	out, inMemory := l.run(ctx, chk)
+	d := Decision{Allowed: true, Memory: inMemory, Policies: make([]PolicyState, len(chk.ps))}
+	for i, p := range chk.ps {
 		o := out[i]
 		d.Policies[i] = PolicyState{Name: p.name, Limit: p.limit, Shadow: !p.cell.enforce, Allowed: o.allowed,
 			Remaining: max(o.remaining, 0), RetryAfter: o.retryAfter, Reset: max(o.reset, 0), header: p.header}
@@ -222,17 +235,11 @@ func (l *Limiter) Decide(ctx context.Context, tenant tenancy.TenantID, route str
 }
 
 // run evaluates cells in Redis, or in memory when Redis is not configured, failing or cooling down.
-func (l *Limiter) run(ctx context.Context, cells []cell) ([]outcome, bool) {
+func (l *Limiter) run(ctx context.Context, chk *check) ([]outcome, bool) {
 	if rdb := l.cfg.Redis; rdb != nil && time.Now().UnixNano() >= l.downTill.Load() {
-		keys := make([]string, len(cells))
-		args := make([]any, 0, 3*len(cells))
-		for i, c := range cells {
-			keys[i] = c.key
-			args = append(args, c.argv[:]...)
-		}
-		v, err := l.batch.eval(ctx, keys, args)
+		v, err := l.batch.eval(ctx, chk.keys, chk.args)
 		if err == nil {
-			if out, ok := parseScript(v, len(cells)); ok {
+			if out, ok := parseScript(v, len(chk.cells)); ok {
 				if l.down.CompareAndSwap(true, false) {
 					l.log.InfoContext(ctx, "rate limits: Redis is back, deciding in Redis again")
 				}
@@ -250,7 +257,7 @@ func (l *Limiter) run(ctx context.Context, cells []cell) ([]outcome, bool) {
 		}
 	}
 	l.inMemory.Add(1)
-	return l.mem.allow(cells), true
+	return l.mem.allow(chk.cells), true
 }
 
 func (l *Limiter) count(ctx context.Context, d Decision, route string) {
@@ -325,7 +332,7 @@ func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limi
 	var set *limitSet
 	switch {
 	case err == nil:
-		set = l.compile(ent.Limits)
+		set = l.compile(tenant, ent.Limits)
 	case errors.Is(err, entitlements.ErrUnknownTenant):
 	default:
 		l.log.WarnContext(ctx, "rate limits: entitlements unavailable, keeping the last known limits",
@@ -345,7 +352,7 @@ func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limi
 
 // compile turns an edition's limits into policies; a limit with no rate or period is ignored, a
 // burst below 1 is 1 (GCRA with no burst would refuse everything).
-func (l *Limiter) compile(limits []entitlements.Limit) *limitSet {
+func (l *Limiter) compile(tenant tenancy.TenantID, limits []entitlements.Limit) *limitSet {
 	set := &limitSet{}
 	for _, lim := range limits {
 		if lim.Rate <= 0 || lim.Period <= 0 {
@@ -370,6 +377,20 @@ func (l *Limiter) compile(limits []entitlements.Limit) *limitSet {
 	}
 	if set.tenant == nil && set.routes == nil {
 		return nil
+	}
+	prefix := "{t:" + tenant.String() + "}:ratelimit:"
+	if set.tenant != nil {
+		set.alone = newCheck(prefix, set.tenant)
+	}
+	for route, p := range set.routes {
+		if set.with == nil {
+			set.with = map[string]*check{}
+		}
+		if set.tenant != nil {
+			set.with[route] = newCheck(prefix, set.tenant, p)
+		} else {
+			set.with[route] = newCheck(prefix, p)
+		}
 	}
 	return set
 }
