@@ -35,17 +35,18 @@ type scriptCall struct {
 	args []any
 	v    any
 	err  error
-	done chan struct{}
+	done chan struct{} // closed when v and err are set; nil for the call its sender makes itself
 }
 
 // eval runs gcraScript for keys and args, alone or in a pipeline with other requests' calls.
 // A caller whose ctx ends first gets ctx's error (the call still completes for the others).
 func (b *batcher) eval(ctx context.Context, keys []string, args []any) (any, error) {
-	c := &scriptCall{keys: keys, args: args, done: make(chan struct{})}
+	c := &scriptCall{keys: keys, args: args}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
 	if b.inFlight >= b.max {
-		b.mu.Unlock() // an in-flight sender takes it with the next pipeline
+		c.done = make(chan struct{}) // only a queued call is waited for
+		b.mu.Unlock()                // an in-flight sender takes it with the next pipeline
 		select {
 		case <-c.done:
 			return c.v, c.err
@@ -95,7 +96,7 @@ func (b *batcher) send(ctx context.Context, batch []*scriptCall) {
 	if len(batch) == 1 {
 		c := batch[0]
 		c.v, c.err = gcraScript.Run(ctx, b.rdb, c.keys, c.args...).Result()
-		close(c.done)
+		c.finish()
 		return
 	}
 	cmds := make([]*redis.Cmd, len(batch))
@@ -118,6 +119,12 @@ func (b *batcher) send(ctx context.Context, batch []*scriptCall) {
 	}
 	for i, c := range batch {
 		c.v, c.err = cmds[i].Result()
+		c.finish()
+	}
+}
+
+func (c *scriptCall) finish() {
+	if c.done != nil {
 		close(c.done)
 	}
 }
