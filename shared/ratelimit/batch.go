@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -58,13 +59,30 @@ func (b *batcher) eval(ctx context.Context, keys []string, args []any) (any, err
 	batch := b.pending
 	b.pending = nil
 	b.mu.Unlock()
-	b.send(ctx, batch)
-	if next := b.next(); next != nil {
+	err := b.send(ctx, batch)
+	if next := b.handOn(err); next != nil {
 		// Calls queued while this one was in flight: another goroutine sends them, so this
 		// request answers now.
 		go b.sendAll(context.WithoutCancel(ctx), next)
 	}
 	return c.v, c.err
+}
+
+// handOn is what a sender does once its batch is back: it returns the calls queued meanwhile, to
+// send next (nil: none, and the sender's slot is released). When the batch could not reach Redis
+// (err), the queued calls fail at once with err instead of waiting another timeout: a request
+// never waits for Redis longer than one round trip's timeouts (then it is decided in memory).
+func (b *batcher) handOn(err error) []*scriptCall {
+	for {
+		next := b.next()
+		if next == nil || err == nil {
+			return next
+		}
+		for _, c := range next {
+			c.err = err
+			c.finish()
+		}
+	}
 }
 
 // next takes the queued calls, or releases the caller's in-flight slot when there are none.
@@ -83,21 +101,22 @@ func (b *batcher) next() []*scriptCall {
 // sendAll sends batch, then whatever queued meanwhile, until nothing is queued.
 func (b *batcher) sendAll(ctx context.Context, batch []*scriptCall) {
 	for batch != nil {
-		b.send(ctx, batch)
-		batch = b.next()
+		batch = b.handOn(b.send(ctx, batch))
 	}
 }
 
 // send runs batch's calls (one: as Script.Run; several: one pipeline, NOSCRIPT replies run
 // again with EVAL) and closes their done channels. The Redis client's timeouts bound it; it is
-// not cancelled with the request that started it, which other requests' calls ride with.
-func (b *batcher) send(ctx context.Context, batch []*scriptCall) {
+// not cancelled with the request that started it, which other requests' calls ride with. It
+// returns the error of a batch that did not reach Redis (a timeout, a refused or closed
+// connection), nil when Redis answered (an error reply is the call's own).
+func (b *batcher) send(ctx context.Context, batch []*scriptCall) (unreachable error) {
 	ctx = context.WithoutCancel(ctx)
 	if len(batch) == 1 {
 		c := batch[0]
 		c.v, c.err = gcraScript.Run(ctx, b.rdb, c.keys, c.args...).Result()
 		c.finish()
-		return
+		return transportError(c.err)
 	}
 	cmds := make([]*redis.Cmd, len(batch))
 	pipe := b.rdb.Pipeline()
@@ -120,7 +139,23 @@ func (b *batcher) send(ctx context.Context, batch []*scriptCall) {
 	for i, c := range batch {
 		c.v, c.err = cmds[i].Result()
 		c.finish()
+		if unreachable == nil {
+			unreachable = transportError(c.err)
+		}
 	}
+	return unreachable
+}
+
+// transportError is err unless it is nil or a reply from Redis (redis.Error).
+func transportError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		return nil
+	}
+	return err
 }
 
 func (c *scriptCall) finish() {

@@ -2,10 +2,13 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"spine/shared/entitlements"
 )
@@ -102,5 +105,48 @@ func TestPipeline_CancelledWaiterDoesNotMarkRedisDown(t *testing.T) {
 	}
 	if l.downTill.Load() != 0 {
 		t.Fatal("a cancelled request marked Redis down")
+	}
+}
+
+// When the batch in flight did not reach Redis, the calls queued behind it fail at once with its
+// error (their requests are then decided in memory) instead of waiting for another timeout.
+func TestPipeline_QueuedCallsFailAtOnceWhenRedisIsUnreachable(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	b := &batcher{rdb: rdb, max: 1}
+	lost := b.send(context.Background(), []*scriptCall{{keys: []string{"{t:x}:ratelimit:tenant"}, args: []any{"1", "1", "1"}}})
+	if lost == nil {
+		t.Fatal("a batch sent to an address nobody listens on reported Redis reachable")
+	}
+	b.inFlight = 1 // a batch in flight: the calls below queue
+	const queued = 3
+	errs := make(chan error, queued)
+	for range queued {
+		go func() {
+			_, err := b.eval(context.Background(), []string{"{t:x}:ratelimit:tenant"}, []any{"1", "1", "1"})
+			errs <- err
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		n := len(b.pending)
+		b.mu.Unlock()
+		if n == queued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d calls queued", n, queued)
+		}
+	}
+	if next := b.handOn(lost); next != nil {
+		t.Fatalf("handOn returned %d calls to send to an unreachable Redis", len(next))
+	}
+	for range queued {
+		if err := <-errs; !errors.Is(err, lost) {
+			t.Fatalf("queued call: %v, want the batch's error %v", err, lost)
+		}
+	}
+	if b.inFlight != 0 {
+		t.Fatalf("in flight %d after the queue was failed, want 0", b.inFlight)
 	}
 }

@@ -8,8 +8,10 @@
 //
 // Redis unreachable: the limiter fails open to a per-instance in-memory GCRA at the same rates (so a
 // tenant served by k instances may get up to k × its rate during an outage), for Config.Cooldown
-// after each failure; a request never waits longer than the Redis client's timeouts and never fails
-// because of Redis.
+// after each failure; a request never fails because of Redis, and never waits for more than two
+// round trips, each bounded by the Redis client's timeouts: under load, concurrent decisions share
+// round trips (batch.go), so a request may wait for the one under way before its own goes; when the
+// one under way fails, the requests waiting behind it fail with it at once (then memory).
 //
 // Why not github.com/go-redis/redis_rate/v10: it prefixes every key with "rate:", which breaks the
 // {t:<tenant>}:<service>:… key convention (the key-parsing metrics hook would attribute it to no
