@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -34,11 +35,19 @@ func benchServe(b *testing.B, bulk bool) {
 		path = "/api/ofrep/v1/evaluate/flags"
 	}
 	req := []byte(`{"context":{"targetingKey":"user-123456","email":"someone@example.com"}}`)
+	// One parsed request, copied per iteration with a fresh body (as the server hands each
+	// request over), so the figures are the API's, not httptest's request parsing.
+	tmpl := httptest.NewRequest("POST", path, nil)
+	tmpl.Header.Set("Content-Type", "application/json")
+	tmpl.Header.Set("Authorization", "Bearer "+tok)
+	tmpl.ContentLength = int64(len(req))
+	br := bytes.NewReader(req)
 	b.ReportAllocs()
 	for b.Loop() {
-		r := httptest.NewRequest("POST", path, bytes.NewReader(req))
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Authorization", "Bearer "+tok)
+		br.Reset(req)
+		r := new(http.Request)
+		*r = *tmpl
+		r.Body = io.NopCloser(br)
 		w := httptest.NewRecorder()
 		h.e.ServeHTTP(w, r)
 		if w.Code != http.StatusOK {

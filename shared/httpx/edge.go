@@ -45,7 +45,9 @@ func Target(c echo.Context) (tenancy.Caller, tenancy.TenantID, error) {
 		return tenancy.Caller{}, tenancy.TenantID{}, err
 	}
 	var requested tenancy.TenantID
-	if s := c.QueryParam("tenantId"); s != "" {
+	if c.Request().URL.RawQuery == "" {
+		// no query: nothing to parse (echo's QueryParam would build an empty map per request)
+	} else if s := c.QueryParam("tenantId"); s != "" {
 		if requested, err = tenancy.ParseTenantID(s); err != nil {
 			return tenancy.Caller{}, tenancy.TenantID{}, problem.New(http.StatusBadRequest, "invalid-tenant-id",
 				"tenantId must be a tenant id (a UUID in canonical form).").

@@ -26,6 +26,9 @@ func (t TraceParent) String() string { return "00-" + t.TraceID + "-" + t.SpanID
 
 // ParseTraceParent parses a version-00 traceparent; ok is false for anything malformed or all-zero.
 func ParseTraceParent(s string) (TraceParent, bool) {
+	if s == "" {
+		return TraceParent{}, false // most requests carry none: skip the split's allocation
+	}
 	p := strings.Split(strings.TrimSpace(s), "-")
 	if len(p) != 4 || p[0] != "00" || len(p[1]) != 32 || len(p[2]) != 16 || len(p[3]) != 2 ||
 		!isHex(p[1]) || !isHex(p[2]) || !isHex(p[3]) ||

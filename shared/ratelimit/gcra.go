@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,6 +17,16 @@ type cell struct {
 	interval float64 // µs
 	offset   float64 // µs
 	enforce  bool
+	argv     [3]any // gcraScript's ARGV for this cell (formatted once, not per request)
+}
+
+func newCell(interval, offset float64, enforce bool) cell {
+	e := "0"
+	if enforce {
+		e = "1"
+	}
+	return cell{interval: interval, offset: offset, enforce: enforce,
+		argv: [3]any{strconv.FormatFloat(interval, 'f', -1, 64), strconv.FormatFloat(offset, 'f', -1, 64), e}}
 }
 
 // outcome is one cell's answer.

@@ -8,8 +8,10 @@
 //
 // Redis unreachable: the limiter fails open to a per-instance in-memory GCRA at the same rates (so a
 // tenant served by k instances may get up to k × its rate during an outage), for Config.Cooldown
-// after each failure; a request never waits longer than the Redis client's timeouts and never fails
-// because of Redis.
+// after each failure; a request never fails because of Redis, and never waits for more than two
+// round trips, each bounded by the Redis client's timeouts: under load, concurrent decisions share
+// round trips (batch.go), so a request may wait for the one under way before its own goes; when the
+// one under way fails, the requests waiting behind it fail with it at once (then memory).
 //
 // Why not github.com/go-redis/redis_rate/v10: it prefixes every key with "rate:", which breaks the
 // {t:<tenant>}:<service>:… key convention (the key-parsing metrics hook would attribute it to no
@@ -93,6 +95,7 @@ type Limiter struct {
 	shadow map[string]bool
 	mem    *memory
 	log    *slog.Logger
+	batch  *batcher // sends the scripts to cfg.Redis (batch.go)
 
 	limits   sync.Map // tenancy.TenantID → *limitsEntry
 	nLimits  atomic.Int64
@@ -109,10 +112,33 @@ type limitsEntry struct {
 	expires time.Time
 }
 
-// limitSet is one tenant's limits, ready to use.
+// limitSet is one tenant's limits, ready to use: per route, what a request checks, with its
+// keys and script arguments built once (at load, not per request).
 type limitSet struct {
 	tenant *policy
 	routes map[string]*policy
+	alone  *check            // a route without its own limit: the tenant-wide one (nil: none)
+	with   map[string]*check // a route with its own limit: the tenant-wide one (if any), then it
+}
+
+// check is the limits one request is decided against, tenant-wide first.
+type check struct {
+	ps    []*policy
+	cells []cell
+	keys  []string
+	args  []any
+}
+
+func newCheck(prefix string, ps ...*policy) *check {
+	c := &check{ps: ps}
+	for _, p := range ps {
+		cl := p.cell
+		cl.key = prefix + p.keyTail
+		c.cells = append(c.cells, cl)
+		c.keys = append(c.keys, cl.key)
+		c.args = append(c.args, cl.argv[:]...)
+	}
+	return c
 }
 
 // policy is one limit with its cell parameters and the header text that does not change.
@@ -148,7 +174,8 @@ func New(cfg Config) (*Limiter, error) {
 	if mp == nil && telemetry.Enabled() {
 		mp = otel.GetMeterProvider()
 	}
-	l := &Limiter{cfg: cfg, shadow: map[string]bool{}, mem: newMemory(cfg.MemoryCells), log: cfg.Logger}
+	l := &Limiter{cfg: cfg, shadow: map[string]bool{}, mem: newMemory(cfg.MemoryCells), log: cfg.Logger,
+		batch: &batcher{rdb: cfg.Redis, max: maxPipelines}}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -200,26 +227,16 @@ func (l *Limiter) Decide(ctx context.Context, tenant tenancy.TenantID, route str
 	if set == nil {
 		return Decision{Allowed: true}
 	}
-	var buf [2]*policy
-	ps := buf[:0]
-	if set.tenant != nil {
-		ps = append(ps, set.tenant)
+	chk := set.alone
+	if c := set.with[route]; c != nil {
+		chk = c
 	}
-	if p := set.routes[route]; p != nil {
-		ps = append(ps, p)
-	}
-	if len(ps) == 0 {
+	if chk == nil {
 		return Decision{Allowed: true}
 	}
-	prefix := "{t:" + tenant.String() + "}:ratelimit:"
-	cells := make([]cell, len(ps))
-	for i, p := range ps {
-		cells[i] = p.cell
-		cells[i].key = prefix + p.keyTail
-	}
-	out, inMemory := l.run(ctx, cells)
-	d := Decision{Allowed: true, Memory: inMemory, Policies: make([]PolicyState, len(ps))}
-	for i, p := range ps {
+	out, inMemory := l.run(ctx, chk)
+	d := Decision{Allowed: true, Memory: inMemory, Policies: make([]PolicyState, len(chk.ps))}
+	for i, p := range chk.ps {
 		o := out[i]
 		d.Policies[i] = PolicyState{Name: p.name, Limit: p.limit, Shadow: !p.cell.enforce, Allowed: o.allowed,
 			Remaining: max(o.remaining, 0), RetryAfter: o.retryAfter, Reset: max(o.reset, 0), header: p.header}
@@ -232,21 +249,11 @@ func (l *Limiter) Decide(ctx context.Context, tenant tenancy.TenantID, route str
 }
 
 // run evaluates cells in Redis, or in memory when Redis is not configured, failing or cooling down.
-func (l *Limiter) run(ctx context.Context, cells []cell) ([]outcome, bool) {
+func (l *Limiter) run(ctx context.Context, chk *check) ([]outcome, bool) {
 	if rdb := l.cfg.Redis; rdb != nil && time.Now().UnixNano() >= l.downTill.Load() {
-		keys := make([]string, len(cells))
-		args := make([]any, 0, 3*len(cells))
-		for i, c := range cells {
-			keys[i] = c.key
-			enforce := "0"
-			if c.enforce {
-				enforce = "1"
-			}
-			args = append(args, strconv.FormatFloat(c.interval, 'f', -1, 64), strconv.FormatFloat(c.offset, 'f', -1, 64), enforce)
-		}
-		v, err := gcraScript.Run(ctx, rdb, keys, args...).Result()
+		v, err := l.batch.eval(ctx, chk.keys, chk.args)
 		if err == nil {
-			if out, ok := parseScript(v, len(cells)); ok {
+			if out, ok := parseScript(v, len(chk.cells)); ok {
 				if l.down.CompareAndSwap(true, false) {
 					l.log.InfoContext(ctx, "rate limits: Redis is back, deciding in Redis again")
 				}
@@ -264,7 +271,7 @@ func (l *Limiter) run(ctx context.Context, cells []cell) ([]outcome, bool) {
 		}
 	}
 	l.inMemory.Add(1)
-	return l.mem.allow(cells), true
+	return l.mem.allow(chk.cells), true
 }
 
 func (l *Limiter) count(ctx context.Context, d Decision, route string) {
@@ -342,17 +349,17 @@ func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limi
 	var set *limitSet
 	switch {
 	case err == nil:
-		set = l.compile(ent.Limits)
+		set = l.compile(tenant, ent.Limits)
 		if set == nil || set.tenant == nil {
 			// An edition without a tenant-wide limit still has one: the fallback edition's.
-			fb := l.fallback(ctx)
+			fb := l.fallback(ctx, tenant)
 			if set == nil {
 				set = &limitSet{}
 			}
 			set.tenant = fb.tenant
 		}
 	case errors.Is(err, entitlements.ErrUnknownTenant):
-		set = l.fallback(ctx)
+		set = l.fallback(ctx, tenant)
 	default:
 		l.log.WarnContext(ctx, "rate limits: entitlements unavailable, keeping the last known limits",
 			"tenant", tenant.String(), "error", err.Error())
@@ -376,23 +383,23 @@ var FallbackLimits = []entitlements.Limit{{Rate: 10, Burst: 20, Period: time.Sec
 // fallback is the limit set of a tenant the Source knows no entitlements of: the fallback
 // edition's, or FallbackLimits when that edition is unknown or has no tenant-wide limit. It always
 // has a tenant-wide limit.
-func (l *Limiter) fallback(ctx context.Context) *limitSet {
+func (l *Limiter) fallback(ctx context.Context, tenant tenancy.TenantID) *limitSet {
 	e, err := l.cfg.Source.Edition(ctx, l.cfg.FallbackEdition)
 	if err != nil && !errors.Is(err, entitlements.ErrUnknownEdition) {
 		l.log.WarnContext(ctx, "rate limits: the fallback edition is unavailable, applying the built-in fallback limits",
 			"edition", l.cfg.FallbackEdition, "error", err.Error())
 	}
 	if err == nil {
-		if set := l.compile(e.Limits); set != nil && set.tenant != nil {
+		if set := l.compile(tenant, e.Limits); set != nil && set.tenant != nil {
 			return set
 		}
 	}
-	return l.compile(FallbackLimits)
+	return l.compile(tenant, FallbackLimits)
 }
 
 // compile turns an edition's limits into policies; a limit with no rate or period is ignored, a
 // burst below 1 is 1 (GCRA with no burst would refuse everything).
-func (l *Limiter) compile(limits []entitlements.Limit) *limitSet {
+func (l *Limiter) compile(tenant tenancy.TenantID, limits []entitlements.Limit) *limitSet {
 	set := &limitSet{}
 	for _, lim := range limits {
 		if lim.Rate <= 0 || lim.Period <= 0 {
@@ -402,7 +409,7 @@ func (l *Limiter) compile(limits []entitlements.Limit) *limitSet {
 			lim.Burst = 1
 		}
 		interval := float64(lim.Period.Microseconds()) / float64(lim.Rate)
-		p := &policy{limit: lim, cell: cell{interval: interval, offset: interval * float64(lim.Burst), enforce: !lim.Shadow && !l.shadow[lim.Route]}}
+		p := &policy{limit: lim, cell: newCell(interval, interval*float64(lim.Burst), !lim.Shadow && !l.shadow[lim.Route])}
 		if lim.Route == "" {
 			p.name, p.keyTail = "tenant", "tenant"
 			set.tenant = p
@@ -417,6 +424,20 @@ func (l *Limiter) compile(limits []entitlements.Limit) *limitSet {
 	}
 	if set.tenant == nil && set.routes == nil {
 		return nil
+	}
+	prefix := "{t:" + tenant.String() + "}:ratelimit:"
+	if set.tenant != nil {
+		set.alone = newCheck(prefix, set.tenant)
+	}
+	for route, p := range set.routes {
+		if set.with == nil {
+			set.with = map[string]*check{}
+		}
+		if set.tenant != nil {
+			set.with[route] = newCheck(prefix, set.tenant, p)
+		} else {
+			set.with[route] = newCheck(prefix, p)
+		}
 	}
 	return set
 }

@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -57,10 +56,19 @@ func (l *Limiter) Middleware() echo.MiddlewareFunc {
 	}
 }
 
+// Header map keys of the draft's fields, canonical once (http.Header.Set canonicalizes them, with
+// an allocation, on every call).
+var (
+	policyKey = http.CanonicalHeaderKey(HeaderPolicy)
+	stateKey  = http.CanonicalHeaderKey(HeaderState)
+)
+
 // setHeaders writes the draft's fields for d's enforced policies and returns the Retry-After of a
 // refusal: the largest t of the policies that refused.
 func setHeaders(h http.Header, d Decision) (retry int64) {
-	var pol, st strings.Builder
+	var polBuf, stBuf [160]byte
+	pol, st := polBuf[:0], stBuf[:0]
+	onlyPolicy, items := "", 0
 	for _, p := range d.Policies {
 		if p.Shadow || (!d.Allowed && p.Allowed) {
 			continue
@@ -70,16 +78,24 @@ func setHeaders(h http.Header, d Decision) (retry int64) {
 			t = max(ceilSeconds(p.RetryAfter), 1)
 			retry = max(retry, t)
 		}
-		if pol.Len() > 0 {
-			pol.WriteString(", ")
-			st.WriteString(", ")
+		if items > 0 {
+			pol = append(pol, ", "...)
+			st = append(st, ", "...)
 		}
-		pol.WriteString(p.header)
-		st.WriteString(`"` + p.Name + `";r=` + strconv.Itoa(p.Remaining) + ";t=" + strconv.FormatInt(t, 10))
+		items++
+		onlyPolicy = p.header
+		pol = append(pol, p.header...)
+		st = append(append(append(st, '"'), p.Name...), `";r=`...)
+		st = strconv.AppendInt(st, int64(p.Remaining), 10)
+		st = strconv.AppendInt(append(st, ";t="...), t, 10)
 	}
-	if pol.Len() > 0 {
-		h.Set(HeaderPolicy, pol.String())
-		h.Set(HeaderState, st.String())
+	if items > 0 {
+		if items == 1 {
+			h[policyKey] = []string{onlyPolicy} // the policy item is built once per limit
+		} else {
+			h[policyKey] = []string{string(pol)}
+		}
+		h[stateKey] = []string{string(st)}
 	}
 	return retry
 }
