@@ -321,6 +321,11 @@ func (l *Limiter) limitsOf(ctx context.Context, tenant tenancy.TenantID) *limitS
 		stale = e
 	}
 	ch := l.loads.DoChan(tenant.String(), func() (any, error) {
+		// A load that finished between the lookup above and this flight already stored a fresh
+		// copy: use it rather than asking the Source again.
+		if v, ok := l.limits.Load(tenant); ok && time.Now().Before(v.(*limitsEntry).expires) {
+			return v.(*limitsEntry).set, nil
+		}
 		// A load outlives the request that started it: other requests share it.
 		return l.load(context.WithoutCancel(ctx), tenant, stale), nil
 	})
@@ -349,17 +354,14 @@ func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limi
 	var set *limitSet
 	switch {
 	case err == nil:
-		set = l.compile(tenant, ent.Limits)
-		if set == nil || set.tenant == nil {
+		limits := ent.Limits
+		if tenantWide(limits) == nil {
 			// An edition without a tenant-wide limit still has one: the fallback edition's.
-			fb := l.fallback(ctx, tenant)
-			if set == nil {
-				set = &limitSet{}
-			}
-			set.tenant = fb.tenant
+			limits = append([]entitlements.Limit{*tenantWide(l.fallback(ctx))}, limits...)
 		}
+		set = l.compile(tenant, limits)
 	case errors.Is(err, entitlements.ErrUnknownTenant):
-		set = l.fallback(ctx, tenant)
+		set = l.compile(tenant, l.fallback(ctx))
 	default:
 		l.log.WarnContext(ctx, "rate limits: entitlements unavailable, keeping the last known limits",
 			"tenant", tenant.String(), "error", err.Error())
@@ -380,21 +382,29 @@ func (l *Limiter) load(ctx context.Context, tenant tenancy.TenantID, stale *limi
 // Config.FallbackEdition either: 10 requests per second, bursts of 20.
 var FallbackLimits = []entitlements.Limit{{Rate: 10, Burst: 20, Period: time.Second}}
 
-// fallback is the limit set of a tenant the Source knows no entitlements of: the fallback
-// edition's, or FallbackLimits when that edition is unknown or has no tenant-wide limit. It always
-// has a tenant-wide limit.
-func (l *Limiter) fallback(ctx context.Context, tenant tenancy.TenantID) *limitSet {
+// fallback is the limits of a tenant the Source knows no entitlements of: the fallback edition's,
+// or FallbackLimits when that edition is unknown or has no tenant-wide limit. It always has a
+// tenant-wide limit.
+func (l *Limiter) fallback(ctx context.Context) []entitlements.Limit {
 	e, err := l.cfg.Source.Edition(ctx, l.cfg.FallbackEdition)
 	if err != nil && !errors.Is(err, entitlements.ErrUnknownEdition) {
 		l.log.WarnContext(ctx, "rate limits: the fallback edition is unavailable, applying the built-in fallback limits",
 			"edition", l.cfg.FallbackEdition, "error", err.Error())
 	}
-	if err == nil {
-		if set := l.compile(tenant, e.Limits); set != nil && set.tenant != nil {
-			return set
+	if err == nil && tenantWide(e.Limits) != nil {
+		return e.Limits
+	}
+	return FallbackLimits
+}
+
+// tenantWide is the usable tenant-wide limit among limits, or nil.
+func tenantWide(limits []entitlements.Limit) *entitlements.Limit {
+	for i, lim := range limits {
+		if lim.Route == "" && lim.Rate > 0 && lim.Period > 0 {
+			return &limits[i]
 		}
 	}
-	return l.compile(tenant, FallbackLimits)
+	return nil
 }
 
 // compile turns an edition's limits into policies; a limit with no rate or period is ignored, a
