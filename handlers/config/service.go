@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -113,7 +114,7 @@ func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Defi
 	if err := def.Validate(); err != nil {
 		return out, false, fmt.Errorf("%w: %w", ErrInvalidFlag, err)
 	}
-	err = s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
+	err = s.writeRacing(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
 		cur, err := tx.LockDefinition(ctx, def.Key)
 		created = errors.Is(err, ErrFlagNotFound)
 		if err != nil && !created {
@@ -135,6 +136,30 @@ func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Defi
 			Disabled: def.Disabled, Version: out.Version, ChangedAt: out.UpdatedAt})
 	})
 	return out, created, err
+}
+
+// maxWriteRaces bounds how many times writeRacing runs a write that lost a race.
+const maxWriteRaces = 3
+
+// writeRacing is store.Write run again, up to maxWriteRaces times in all, when it failed with
+// one of the errors retryOn lists (by default a unique violation). A write that found no row and
+// inserted one loses to a concurrent writer that inserted it first; it is not an error to report
+// (a PUT without If-Match is create-or-replace whatever the race): the next attempt finds the
+// winner's row, locks it and replaces it (or answers 412 when If-Match named another version).
+func (s *Service) writeRacing(ctx context.Context, sc sqlstore.Scope, tenant tenancy.TenantID, fn func(*Tx) error, retryOn ...error) error {
+	if len(retryOn) == 0 {
+		retryOn = []error{sqlstore.ErrUniqueViolation}
+	}
+	var err error
+	for range maxWriteRaces {
+		if err = s.store.Write(ctx, sc, tenant, fn); err == nil || ctx.Err() != nil {
+			return err
+		}
+		if !slices.ContainsFunc(retryOn, func(e error) bool { return errors.Is(err, e) }) {
+			return err
+		}
+	}
+	return err
 }
 
 // DeleteFlag deletes a flag definition and every tenant's override of it (platform admins only).
