@@ -98,7 +98,7 @@ func TestOFREP_TenantFromTokenNeverFromContext(t *testing.T) {
 	key := newKey("ctxtenant")
 	a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
 	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
-	h.must(http.StatusOK, "PUT", "/api/feature-flags/"+key+"/overrides/"+b.String(), h.admin(), map[string]any{"variant": "on"})
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key+"/overrides/"+b.String(), h.admin(), map[string]any{"variant": "on"})
 	m := evaluate(t, h, h.tenantToken(a), key, map[string]any{"tenantId": b.String(), "tenant_id": b.String()})
 	if m["value"] != false {
 		t.Fatalf("A's token with B in the context got B's override: %v", m)
@@ -201,7 +201,7 @@ func TestOFREP_PutSeenByAnotherInstance(t *testing.T) {
 		want any
 	}{
 		{"tenant override", func() {
-			a.must(http.StatusOK, "PUT", "/api/feature-flags/"+key+"/overrides/"+tenant.String(), tok, map[string]any{"variant": "on"})
+			a.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key+"/overrides/"+tenant.String(), tok, map[string]any{"variant": "on"})
 		}, true},
 		{"platform definition", func() {
 			body := boolFlagBody()

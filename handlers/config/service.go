@@ -217,14 +217,15 @@ func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenan
 	return out, err
 }
 
-// PutOverride sets the tenant's override of a flag (the tenant's own callers or a platform admin
-// naming it). The variant must be one of the definition's (ErrInvalidFlag).
-func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override) (FlagOverride, error) {
-	var out FlagOverride
+// PutOverride creates or replaces the tenant's override of a flag (the tenant's own callers or a
+// platform admin naming it); created says which. The variant must be one of the definition's
+// (ErrInvalidFlag). ifMatch, when set, must be the override's current version
+// (ErrVersionMismatch, also when the tenant has none).
+func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override, ifMatch *int64) (out FlagOverride, created bool, err error) {
 	if err := s.writable(ctx, cl, tenant); err != nil {
-		return out, err
+		return out, false, err
 	}
-	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+	err = s.writeRacing(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		def, err := tx.Definition(ctx, key)
 		if err != nil {
 			return err
@@ -235,21 +236,31 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 			}
 		}
 		cur, err := tx.LockOverride(ctx, key)
-		if err != nil && !errors.Is(err, ErrOverrideNotFound) {
+		created = errors.Is(err, ErrOverrideNotFound)
+		if err != nil && !created {
 			return err
 		}
+		if ifMatch != nil && (created || cur.Version != *ifMatch) {
+			return ErrVersionMismatch
+		}
 		out = FlagOverride{FlagKey: key, Override: ov, Version: cur.Version + 1, UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
-		if err := tx.UpsertOverride(ctx, out); err != nil {
+		if created {
+			err = tx.InsertOverride(ctx, out)
+		} else {
+			err = tx.UpdateOverride(ctx, out)
+		}
+		if err != nil {
 			return err
 		}
 		return s.tenantChanged(ctx, cl, tx, tenant, contracts.FeatureFlagChangedData{TenantID: tenant.String(), FlagKey: key,
 			Change: contracts.FlagOverridePut, Disabled: ov.Disabled, Variant: ov.Variant, Version: out.Version, ChangedAt: out.UpdatedAt})
 	})
-	return out, err
+	return out, created, err
 }
 
-// DeleteOverride removes the tenant's override of a flag, or ErrOverrideNotFound.
-func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string) error {
+// DeleteOverride removes the tenant's override of a flag, or ErrOverrideNotFound. ifMatch, when
+// set, must be its current version (ErrVersionMismatch).
+func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ifMatch *int64) error {
 	if err := s.writable(ctx, cl, tenant); err != nil {
 		return err
 	}
@@ -257,6 +268,9 @@ func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant 
 		cur, err := tx.LockOverride(ctx, key)
 		if err != nil {
 			return err
+		}
+		if ifMatch != nil && cur.Version != *ifMatch {
+			return ErrVersionMismatch
 		}
 		if err := tx.DeleteOverride(ctx, key); err != nil {
 			return err

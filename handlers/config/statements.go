@@ -29,8 +29,10 @@ type statements struct {
 	overrides string
 	// lockOverride: tenant, key → overrideColumns, locking the row.
 	lockOverride string
-	// upsertOverride: tenant, key, variant (nullable), disabled, version, updated at, updated by.
-	upsertOverride string
+	// insertOverride: tenant, key, variant (nullable), disabled, version, updated at, updated by.
+	insertOverride string
+	// updateOverride: tenant, key, variant (nullable), disabled, version, updated at, updated by.
+	updateOverride string
 	// deleteOverride: tenant, key.
 	deleteOverride string
 

@@ -23,10 +23,10 @@ var pgStatements = statements{
 
 	overrides:    `SELECT ` + pgOverrideCols + ` FROM flag_overrides WHERE tenant_id = $1 ORDER BY flag_key COLLATE "C"`,
 	lockOverride: `SELECT ` + pgOverrideCols + ` FROM flag_overrides WHERE tenant_id = $1 AND flag_key = $2 FOR UPDATE`,
-	upsertOverride: `INSERT INTO flag_overrides (tenant_id, flag_key, variant, disabled, version, updated_at, updated_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (tenant_id, flag_key) DO UPDATE SET variant = EXCLUDED.variant, disabled = EXCLUDED.disabled,
-			version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`,
+	insertOverride: `INSERT INTO flag_overrides (tenant_id, flag_key, variant, disabled, version, updated_at, updated_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	updateOverride: `UPDATE flag_overrides SET variant = $3, disabled = $4, version = $5, updated_at = $6, updated_by = $7
+		WHERE tenant_id = $1 AND flag_key = $2`,
 	deleteOverride: `DELETE FROM flag_overrides WHERE tenant_id = $1 AND flag_key = $2`,
 
 	settingDefinitions:    `SELECT ` + pgSettingDefinitionCols + ` FROM setting_definitions ORDER BY setting_key COLLATE "C"`,

@@ -24,12 +24,10 @@ var msStatements = statements{
 
 	overrides:    `SELECT ` + msOverrideCols + ` FROM dbo.flag_overrides WHERE tenant_id = @p1 ORDER BY flag_key`,
 	lockOverride: `SELECT ` + msOverrideCols + ` FROM dbo.flag_overrides WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND flag_key = @p2`,
-	upsertOverride: `IF EXISTS (SELECT 1 FROM dbo.flag_overrides WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND flag_key = @p2)
-			UPDATE dbo.flag_overrides SET variant = @p3, disabled = @p4, version = @p5, updated_at = @p6, updated_by = @p7
-			WHERE tenant_id = @p1 AND flag_key = @p2
-		ELSE
-			INSERT INTO dbo.flag_overrides (tenant_id, flag_key, variant, disabled, version, updated_at, updated_by)
-			VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7);`,
+	insertOverride: `INSERT INTO dbo.flag_overrides (tenant_id, flag_key, variant, disabled, version, updated_at, updated_by)
+		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7)`,
+	updateOverride: `UPDATE dbo.flag_overrides SET variant = @p3, disabled = @p4, version = @p5, updated_at = @p6, updated_by = @p7
+		WHERE tenant_id = @p1 AND flag_key = @p2`,
 	deleteOverride: `DELETE FROM dbo.flag_overrides WHERE tenant_id = @p1 AND flag_key = @p2`,
 
 	settingDefinitions:    `SELECT ` + msSettingDefinitionCols + ` FROM dbo.setting_definitions ORDER BY setting_key`,

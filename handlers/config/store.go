@@ -176,11 +176,17 @@ func (tx *Tx) LockOverride(ctx context.Context, key string) (FlagOverride, error
 	return scanOverride(tx.QueryRowContext(ctx, tx.q.lockOverride, tx.tenant, key))
 }
 
-// UpsertOverride inserts or replaces the tenant's override.
-func (tx *Tx) UpsertOverride(ctx context.Context, o FlagOverride) error {
+// InsertOverride inserts the tenant's override (a unique violation when it has one already).
+func (tx *Tx) InsertOverride(ctx context.Context, o FlagOverride) error {
 	variant := sql.NullString{String: o.Variant, Valid: o.Variant != ""}
-	_, err := tx.ExecContext(ctx, tx.q.upsertOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
+	_, err := tx.ExecContext(ctx, tx.q.insertOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
 	return err
+}
+
+// UpdateOverride replaces the tenant's override, or ErrOverrideNotFound.
+func (tx *Tx) UpdateOverride(ctx context.Context, o FlagOverride) error {
+	variant := sql.NullString{String: o.Variant, Valid: o.Variant != ""}
+	return tx.execOne(ctx, ErrOverrideNotFound, tx.q.updateOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
 }
 
 // DeleteOverride deletes the tenant's override of key, or ErrOverrideNotFound.

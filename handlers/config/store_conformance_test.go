@@ -80,7 +80,7 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			return tx.UpdateDefinition(ctx, d)
 		})
 		if err := s.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
-			return tx.UpsertOverride(ctx, FlagOverride{FlagKey: key, Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: d.UpdatedAt, UpdatedBy: "u"})
+			return tx.InsertOverride(ctx, FlagOverride{FlagKey: key, Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: d.UpdatedAt, UpdatedBy: "u"})
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			}
 		}
 		write(a, func(tx *Tx) error {
-			return tx.UpsertOverride(ctx, FlagOverride{FlagKey: "k", Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: at, UpdatedBy: "u"})
+			return tx.InsertOverride(ctx, FlagOverride{FlagKey: "k", Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: at, UpdatedBy: "u"})
 		})
 		write(a, func(tx *Tx) error {
 			o, err := tx.LockOverride(ctx, "k")
@@ -135,7 +135,7 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 				return err
 			}
 			o.Variant, o.Disabled, o.Version = "", true, 2
-			return tx.UpsertOverride(ctx, o)
+			return tx.UpdateOverride(ctx, o)
 		})
 		write(b, func(tx *Tx) error {
 			if os, err := tx.Overrides(ctx); err != nil || len(os) != 0 {
