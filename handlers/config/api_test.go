@@ -334,3 +334,26 @@ func TestPutOverride_412_StaleIfMatchAnd201ThenETag(t *testing.T) {
 	h.must(http.StatusPreconditionFailed, "DELETE", path, tok, nil, "If-Match", `"1"`)
 	h.must(http.StatusNoContent, "DELETE", path, tok, nil, "If-Match", `"2"`)
 }
+
+// A setting's type cannot change while a tenant holds a value of it (the value would no longer be
+// of the setting's type): 409 setting-type-in-use, and the tenant's value reads back as it was.
+// The same type with a new default, and a type change of a setting no tenant set, still work.
+func TestPutSettingDefinition_409_TypeChangeWhileTenantValuesExist(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	key := newKey("settype-in-use")
+	a := tenancy.NewTenantID()
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1})
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": 42})
+	if c := h.must(http.StatusConflict, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "string", "value": "x"}).ProblemCode(t); c != "setting-type-in-use" {
+		t.Fatalf("code %s", c)
+	}
+	if m := h.must(http.StatusOK, "GET", "/api/settings/"+key, h.tenantToken(a), nil).JSON(t); m["type"] != "number" || m["value"] != 42.0 {
+		t.Fatalf("after the refused type change: %v", m)
+	}
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 2})
+	unused := newKey("settype-free")
+	h.must(http.StatusOK, "PUT", "/api/settings/"+unused, h.admin(), map[string]any{"type": "number", "value": 1})
+	if m := h.must(http.StatusOK, "PUT", "/api/settings/"+unused, h.admin(), map[string]any{"type": "string", "value": "x"}).JSON(t); m["type"] != "string" {
+		t.Fatalf("type change of an unused setting: %v", m)
+	}
+}

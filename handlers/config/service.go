@@ -351,7 +351,9 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 	if err := s.writable(ctx, cl, tenant); err != nil {
 		return out, err
 	}
-	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+	// A definition whose type changed after it was read here fails the value's foreign key: the
+	// write runs again and checks the value against the new type.
+	err := s.writeRacing(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		d, err := tx.SettingDefinition(ctx, key)
 		if err != nil {
 			return err
@@ -367,18 +369,18 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 			return ErrVersionMismatch
 		}
 		now := s.cfg.Now().UTC()
-		if err := tx.UpsertSetting(ctx, Setting{Key: key, Value: value, Version: cur.Version + 1, UpdatedAt: now, UpdatedBy: actor(ctx, cl)}); err != nil {
+		if err := tx.UpsertSetting(ctx, Setting{Key: key, Value: value, Version: cur.Version + 1, UpdatedAt: now, UpdatedBy: actor(ctx, cl)}, d.Type); err != nil {
 			return err
 		}
 		out = SettingValue{Key: key, Type: d.Type, Value: value, Version: cur.Version + 1}
 		return s.emitSetting(ctx, cl, tx, contracts.SettingChangedData{TenantID: tenant.String(), SettingKey: key, Type: string(d.Type),
 			Value: value, Version: out.Version, ChangedAt: now})
-	})
+	}, sqlstore.ErrUniqueViolation, sqlstore.ErrForeignKey)
 	return out, err
 }
 
-// PutSettingDefinition defines a setting or changes its type and platform default (platform
-// admins only).
+// PutSettingDefinition defines a setting or changes its platform default (platform admins only).
+// Its type may change only while no tenant holds a value (ErrSettingTypeInUse).
 func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, ifMatch *int64) (SettingDefinition, error) {
 	var out SettingDefinition
 	if err := cl.RequirePlatform(); err != nil {

@@ -171,9 +171,24 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			if _, err := tx.LockSetting(ctx, key); !errors.Is(err, ErrSettingNotFound) {
 				t.Errorf("unset value: %v", err)
 			}
-			return tx.UpsertSetting(ctx, Setting{Key: key, Value: json.RawMessage("7"), Version: 1, UpdatedAt: at, UpdatedBy: "u"})
+			return tx.UpsertSetting(ctx, Setting{Key: key, Value: json.RawMessage("7"), Version: 1, UpdatedAt: at, UpdatedBy: "u"}, flags.Number)
 		}); err != nil {
 			t.Fatal(err)
+		}
+		// A's value pins the type: the same type may be written again, another is refused.
+		platform(t, s, func(tx *Tx) error {
+			return tx.UpsertSettingDefinition(ctx, SettingDefinition{Key: key, Type: flags.Number, Default: json.RawMessage("6"), Version: 2, UpdatedAt: at, UpdatedBy: "p"})
+		})
+		if err := s.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
+			return tx.UpsertSettingDefinition(ctx, SettingDefinition{Key: key, Type: flags.String, Default: json.RawMessage(`"x"`), Version: 3, UpdatedAt: at, UpdatedBy: "p"})
+		}); !errors.Is(err, ErrSettingTypeInUse) {
+			t.Fatalf("type change under a tenant's value: %v, want ErrSettingTypeInUse", err)
+		}
+		// A value written as of a type the definition no longer has is refused by the store.
+		if err := s.Write(ctx, sqlstore.TenantScope(b), b, func(tx *Tx) error {
+			return tx.UpsertSetting(ctx, Setting{Key: key, Value: json.RawMessage(`"x"`), Version: 1, UpdatedAt: at, UpdatedBy: "u"}, flags.String)
+		}); !errors.Is(err, sqlstore.ErrForeignKey) {
+			t.Fatalf("a value of a stale type: %v, want a foreign key violation", err)
 		}
 		if err := s.Read(ctx, sqlstore.TenantScope(b), b, func(tx *Tx) error {
 			ss, err := tx.Settings(ctx)
