@@ -28,7 +28,11 @@ var (
 
 // MapError maps the service's sentinels to problems (nil for errors it does not know).
 func MapError(err error) *problem.Problem {
+	var ie *InputError
 	switch {
+	case errors.As(err, &ie):
+		return problem.Newf(http.StatusBadRequest, "invalid-input", "%s %s.", ie.Field, ie.Detail).
+			WithFields(problem.FieldError{Field: ie.Field, Detail: ie.Detail})
 	case errors.Is(err, ErrFlagNotFound):
 		return problem.New(http.StatusNotFound, "flag-not-found", "No feature flag with this key.")
 	case errors.Is(err, ErrOverrideNotFound):

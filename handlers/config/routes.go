@@ -108,7 +108,7 @@ func (a *API) putFlag(c echo.Context) error {
 		return err
 	}
 	var def flags.Definition
-	if err := httpx.DecodeJSON(c, &def); err != nil {
+	if err := decodeBody(c, &def); err != nil {
 		return err
 	}
 	key := c.Param("key")
@@ -179,7 +179,7 @@ func (a *API) putOverride(c echo.Context) error {
 		Variant  string `json:"variant"`
 		Disabled bool   `json:"disabled"`
 	}
-	if err := httpx.DecodeJSON(c, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
 	o, created, err := a.svc.PutOverride(c.Request().Context(), cl, tenant, c.Param("key"), flags.Override{Variant: req.Variant, Disabled: req.Disabled}, im)
@@ -248,7 +248,7 @@ func (a *API) putSetting(c echo.Context) error {
 	}
 	key := c.Param("key")
 	if cl.Platform && c.QueryParam("tenantId") == "" {
-		if err := httpx.DecodeJSON(c, &req); err != nil {
+		if err := decodeBody(c, &req); err != nil {
 			return err
 		}
 		d, err := a.svc.PutSettingDefinition(c.Request().Context(), cl, key, req.Type, req.Value, im)
@@ -262,7 +262,7 @@ func (a *API) putSetting(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := httpx.DecodeJSON(c, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
 	if req.Type != "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -110,6 +111,11 @@ func (s *Service) GetFlag(ctx context.Context, key string) (FlagDefinition, erro
 func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Definition, ifMatch *int64) (out FlagDefinition, created bool, err error) {
 	if err := cl.RequirePlatform(); err != nil {
 		return out, false, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(def.Variants)) {
+		if err := CheckValue("variants."+name, def.Variants[name]); err != nil {
+			return out, false, err
+		}
 	}
 	if err := def.Validate(); err != nil {
 		return out, false, fmt.Errorf("%w: %w", ErrInvalidFlag, err)
@@ -351,6 +357,9 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 	if err := s.writable(ctx, cl, tenant); err != nil {
 		return out, err
 	}
+	if err := CheckValue("value", value); err != nil {
+		return out, err
+	}
 	// A definition whose type changed after it was read here fails the value's foreign key: the
 	// write runs again and checks the value against the new type.
 	err := s.writeRacing(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
@@ -391,6 +400,9 @@ func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, k
 	}
 	if !flags.OfType(typ, def) {
 		return out, fmt.Errorf("%w: the default is not a %q", ErrInvalidSetting, typ)
+	}
+	if err := CheckValue("value", def); err != nil {
+		return out, err
 	}
 	err := s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
 		cur, err := tx.LockSettingDefinition(ctx, key)
