@@ -40,7 +40,9 @@ var ErrInvalidInput = errors.New("config: invalid input")
 // "variants.on"), Detail says what is wrong with it.
 type InputError struct{ Field, Detail string }
 
-func (e *InputError) Error() string { return fmt.Sprintf("%v: %s %s", ErrInvalidInput, e.Field, e.Detail) }
+func (e *InputError) Error() string {
+	return fmt.Sprintf("%v: %s %s", ErrInvalidInput, e.Field, e.Detail)
+}
 
 // Is makes errors.Is(err, ErrInvalidInput) hold.
 func (e *InputError) Is(target error) bool { return target == ErrInvalidInput }
