@@ -26,6 +26,26 @@ const (
 	ofrepMaxContextAttributes = 256
 )
 
+// The reserved evaluation context attributes: the server sets them from what it knows of the
+// caller before every evaluation, replacing whatever the client sent under these names, so a
+// targeting rule on them cannot be spoofed (tenant B sending {"tenantId": "<A>"} is still B).
+const (
+	// AttrTenantID is the evaluated tenant's id (the token's tenant; a platform admin's ?tenantId=).
+	AttrTenantID = "tenantId"
+	// AttrEdition is the tenant's edition code; absent when the tenant has no known edition.
+	AttrEdition = "edition"
+)
+
+// reserve sets the reserved attributes of ctx for tenant and its set.
+func reserve(ctx flags.Context, tenant tenancy.TenantID, set *CompiledSet) {
+	ctx[AttrTenantID] = tenant.String()
+	if set.Edition != "" {
+		ctx[AttrEdition] = set.Edition
+	} else {
+		delete(ctx, AttrEdition)
+	}
+}
+
 // ofrepRequest is an evaluation request: {"context": {...}}.
 type ofrepRequest struct {
 	Context any `json:"context"`
@@ -130,6 +150,7 @@ func (a *API) evaluateFlag(c echo.Context) error {
 	if err != nil {
 		return a.unavailable(c, tenant, err)
 	}
+	reserve(ctx, tenant, set)
 	r, err := set.Set.Evaluate(key, ctx)
 	if err != nil {
 		status, body := evalError(key, err)
@@ -153,6 +174,7 @@ func (a *API) evaluateAll(c echo.Context) error {
 	if err != nil {
 		return a.unavailable(c, tenant, err)
 	}
+	reserve(ctx, tenant, set)
 	out := make([]any, 0, set.Set.Len())
 	for _, key := range set.Set.Keys() {
 		r, err := set.Set.Evaluate(key, ctx)
