@@ -34,7 +34,7 @@ type ServiceConfig struct {
 	// OFREP answer its 500 within it instead of hanging.
 	SetLoadTimeout time.Duration
 	// QueryTimeout bounds the store work of every other request (definitions, overrides, settings;
-	// default 5s): past it the request is 503 service-unavailable.
+	// default 5s): past it the request is 503 unavailable.
 	QueryTimeout time.Duration
 	// Now is the clock (default sqlstore.Now).
 	Now func() time.Time

@@ -99,8 +99,8 @@ func TestConfigRoutes_503_DatabaseNotAnsweringIsBoundedByQueryTimeout(t *testing
 		{"PUT", "/api/settings/s", h.tenantToken(a), map[string]any{"value": 1}},
 	} {
 		r := answered(t, h, rq.method, rq.path, rq.token, rq.body)
-		if r.Code != http.StatusServiceUnavailable {
-			t.Fatalf("%s %s: %d %s, want 503", rq.method, rq.path, r.Code, r.Body)
+		if r.Code != http.StatusServiceUnavailable || r.ProblemCode(t) != "unavailable" {
+			t.Fatalf("%s %s: %d %s, want 503 unavailable", rq.method, rq.path, r.Code, r.Body)
 		}
 	}
 }
