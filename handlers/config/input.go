@@ -27,6 +27,10 @@ const (
 	MaxValueDepth = 32
 	// MaxValueBytes bounds a value's compacted JSON.
 	MaxValueBytes = 32 << 10
+	// MaxVariantName bounds a variant's name (what an override pins, stored as such).
+	MaxVariantName = 128
+	// MaxDescription bounds a flag definition's description.
+	MaxDescription = 1000
 	// maxBodyDepth bounds how deeply a request body nests as a whole (a definition's rules hold
 	// condition values, which no other bound reaches).
 	maxBodyDepth = 64

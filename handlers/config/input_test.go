@@ -81,3 +81,26 @@ func TestPutFlag_400_VariantsBreakingTheInputRules(t *testing.T) {
 		`{"type":"number","variants":{"max":1.7976931348623157e308,"tiny":1e-400},"defaultVariant":"max"}`)
 	h.must(http.StatusBadRequest, "PUT", "/api/settings/"+newKey("big"), h.admin(), `{"type":"number","value":1e400}`)
 }
+
+// A variant name longer than an override can store (or not one line) is refused with the
+// definition, so pinning it later can never fail in the store; so is an overlong description.
+func TestPutFlag_400_VariantNameOrDescriptionTooLong(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for name, body := range map[string]map[string]any{
+		"long variant name":     {"type": "boolean", "variants": map[string]any{strings.Repeat("v", MaxVariantName+1): true, "off": false}, "defaultVariant": "off"},
+		"two-line variant name": {"type": "boolean", "variants": map[string]any{"a\nb": true, "off": false}, "defaultVariant": "off"},
+		"long description": {"type": "boolean", "variants": map[string]any{"on": true, "off": false}, "defaultVariant": "off",
+			"description": strings.Repeat("d", MaxDescription+1)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if c := h.must(http.StatusBadRequest, "PUT", "/api/feature-flags/"+newKey("long"), h.admin(), body).ProblemCode(t); c != "invalid-input" {
+				t.Fatalf("code %s", c)
+			}
+		})
+	}
+	key := newKey("long")
+	longest := strings.Repeat("v", MaxVariantName)
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), map[string]any{"type": "boolean", "variants": map[string]any{longest: true, "off": false}, "defaultVariant": "off"})
+	a := tenancy.NewTenantID()
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key+"/overrides/"+a.String(), h.tenantToken(a), map[string]any{"variant": longest})
+}

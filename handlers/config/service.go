@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"spine/shared/cache"
 	"spine/shared/contracts"
@@ -20,6 +21,7 @@ import (
 	"spine/shared/outbox"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/text"
 )
 
 // ServiceConfig tunes the service; zero fields take the documented defaults.
@@ -145,9 +147,15 @@ func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Defi
 		return out, false, err
 	}
 	for _, name := range slices.Sorted(maps.Keys(def.Variants)) {
+		if n := utf8.RuneCountInString(name); n < 1 || n > MaxVariantName || text.CheckLine(name) != nil {
+			return out, false, &InputError{"variants", fmt.Sprintf("names must be 1-%d characters on one line", MaxVariantName)}
+		}
 		if err := CheckValue("variants."+name, def.Variants[name]); err != nil {
 			return out, false, err
 		}
+	}
+	if utf8.RuneCountInString(def.Description) > MaxDescription {
+		return out, false, &InputError{"description", fmt.Sprintf("must be at most %d characters", MaxDescription)}
 	}
 	if err := def.Validate(); err != nil {
 		return out, false, fmt.Errorf("%w: %w", ErrInvalidFlag, err)
