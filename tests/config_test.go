@@ -96,7 +96,7 @@ func TestConfig_OpenFeatureSDKOverOFREP(t *testing.T) {
 		}
 	}
 
-	if r := one.call("PUT", "/api/feature-flags/"+strKey+"/overrides/"+a, ops, map[string]any{"variant": "red"}, nil); r.Code != http.StatusOK {
+	if r := one.call("PUT", "/api/feature-flags/"+strKey+"/overrides/"+a, ops, map[string]any{"variant": "red"}, nil); r.Code != http.StatusCreated {
 		t.Fatalf("override: %d %s", r.Code, r.Body)
 	}
 	if s, _ := ca.StringValue(ctx, strKey, "", ec); s != "#f00" {

@@ -144,7 +144,7 @@ func evaluate(t *testing.T, h *harness, token, key string, ctx map[string]any) m
 	return h.must(http.StatusOK, "POST", "/api/ofrep/v1/evaluate/flags/"+key, token, map[string]any{"context": ctx}).JSON(t)
 }
 
-func TestPutOverride_200_ChangesOneTenantOnly(t *testing.T) {
+func TestPutOverride_201_ChangesOneTenantOnly(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("override")
 	a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
@@ -154,7 +154,7 @@ func TestPutOverride_200_ChangesOneTenantOnly(t *testing.T) {
 			t.Fatalf("before: %v", v)
 		}
 	}
-	r := h.must(http.StatusOK, "PUT", "/api/feature-flags/"+key+"/overrides/"+a.String(), h.tenantToken(a), map[string]any{"variant": "on"})
+	r := h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key+"/overrides/"+a.String(), h.tenantToken(a), map[string]any{"variant": "on"})
 	if m := r.JSON(t); m["variant"] != "on" || m["version"] != 1.0 {
 		t.Fatalf("override %s", r.Body)
 	}
@@ -263,7 +263,7 @@ func TestIsolation_TenantTokenNeverReachesAnotherTenant(t *testing.T) {
 	a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
 	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
 	h.must(http.StatusOK, "PUT", "/api/settings/"+setting, h.admin(), map[string]any{"type": "string", "value": "x"})
-	h.must(http.StatusOK, "PUT", "/api/feature-flags/"+key+"/overrides/"+b.String(), h.admin(), map[string]any{"variant": "on"})
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key+"/overrides/"+b.String(), h.admin(), map[string]any{"variant": "on"})
 	tokA := h.tenantToken(a)
 	for _, rq := range []struct {
 		method, path string
@@ -304,5 +304,56 @@ func TestEvaluate_200_EntitlementsUnavailable(t *testing.T) {
 	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
 	if m := evaluate(t, h, h.tenantToken(tenancy.NewTenantID()), key, nil); m["value"] != false || m["reason"] != "STATIC" {
 		t.Fatalf("%v", m)
+	}
+}
+
+// An override carries its version as ETag: created is 201, replaced 200, and If-Match naming
+// another version (or any version before the override exists) is 412 and changes nothing.
+func TestPutOverride_412_StaleIfMatchAnd201ThenETag(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	key := newKey("ovim")
+	a := tenancy.NewTenantID()
+	tok := h.tenantToken(a)
+	path := "/api/feature-flags/" + key + "/overrides/" + a.String()
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
+	if c := h.must(http.StatusPreconditionFailed, "PUT", path, tok, map[string]any{"variant": "on"}, "If-Match", `"1"`).ProblemCode(t); c != "version-mismatch" {
+		t.Fatalf("If-Match before the override exists: code %s", c)
+	}
+	r := h.must(http.StatusCreated, "PUT", path, tok, map[string]any{"variant": "on"})
+	if r.Header.Get("ETag") != `"1"` {
+		t.Fatalf("created: ETag %q", r.Header.Get("ETag"))
+	}
+	h.must(http.StatusPreconditionFailed, "PUT", path, tok, map[string]any{"disabled": true}, "If-Match", `"7"`)
+	if m := evaluate(t, h, tok, key, nil); m["reason"] != "STATIC" || m["value"] != true {
+		t.Fatalf("a stale If-Match changed the override: %v", m)
+	}
+	r = h.must(http.StatusOK, "PUT", path, tok, map[string]any{"disabled": true}, "If-Match", `"1"`)
+	if r.Header.Get("ETag") != `"2"` {
+		t.Fatalf("replaced: ETag %q", r.Header.Get("ETag"))
+	}
+	h.must(http.StatusPreconditionFailed, "DELETE", path, tok, nil, "If-Match", `"1"`)
+	h.must(http.StatusNoContent, "DELETE", path, tok, nil, "If-Match", `"2"`)
+}
+
+// A setting's type cannot change while a tenant holds a value of it (the value would no longer be
+// of the setting's type): 409 setting-type-in-use, and the tenant's value reads back as it was.
+// The same type with a new default, and a type change of a setting no tenant set, still work.
+func TestPutSettingDefinition_409_TypeChangeWhileTenantValuesExist(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	key := newKey("settype-in-use")
+	a := tenancy.NewTenantID()
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1})
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": 42})
+	if c := h.must(http.StatusConflict, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "string", "value": "x"}).ProblemCode(t); c != "setting-type-in-use" {
+		t.Fatalf("code %s", c)
+	}
+	if m := h.must(http.StatusOK, "GET", "/api/settings/"+key, h.tenantToken(a), nil).JSON(t); m["type"] != "number" || m["value"] != 42.0 {
+		t.Fatalf("after the refused type change: %v", m)
+	}
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 2})
+	unused := newKey("settype-free")
+	h.must(http.StatusOK, "PUT", "/api/settings/"+unused, h.admin(), map[string]any{"type": "number", "value": 1})
+	if m := h.must(http.StatusOK, "PUT", "/api/settings/"+unused, h.admin(), map[string]any{"type": "string", "value": "x"}).JSON(t); m["type"] != "string" {
+		t.Fatalf("type change of an unused setting: %v", m)
 	}
 }

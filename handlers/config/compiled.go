@@ -16,6 +16,9 @@ type CompiledSet struct {
 	raw []byte
 	// Tag is a hash of the snapshot: equal tags, equal sets.
 	Tag string
+	// Edition is the tenant's edition code the set was compiled with ("" when unknown: no
+	// subscription, or the entitlements source failed).
+	Edition string
 }
 
 // compileSet compiles a snapshot (raw is its JSON).
@@ -28,7 +31,7 @@ func compileSet(raw []byte, snap flags.Snapshot, log *slog.Logger) (*CompiledSet
 		log.Warn("config: flag set entry skipped", "why", s)
 	}
 	sum := sha256.Sum256(raw)
-	return &CompiledSet{Set: set, raw: raw, Tag: hex.EncodeToString(sum[:8])}, nil
+	return &CompiledSet{Set: set, raw: raw, Tag: hex.EncodeToString(sum[:8]), Edition: snap.Edition}, nil
 }
 
 // setCodec stores a CompiledSet in Redis as its snapshot's JSON and compiles it when read back,

@@ -19,13 +19,20 @@ var (
 	ErrInvalidFlag = errors.New("config: invalid flag")
 	// ErrInvalidSetting: a setting value that is not of its definition's type.
 	ErrInvalidSetting = errors.New("config: invalid setting")
+	// ErrSettingTypeInUse: a setting definition's type change while tenants hold values of the
+	// old type (they would no longer be of the setting's type).
+	ErrSettingTypeInUse = errors.New("config: setting type in use")
 	// ErrVersionMismatch: If-Match named another version.
 	ErrVersionMismatch = errors.New("config: version mismatch")
 )
 
 // MapError maps the service's sentinels to problems (nil for errors it does not know).
 func MapError(err error) *problem.Problem {
+	var ie *InputError
 	switch {
+	case errors.As(err, &ie):
+		return problem.Newf(http.StatusBadRequest, "invalid-input", "%s %s.", ie.Field, ie.Detail).
+			WithFields(problem.FieldError{Field: ie.Field, Detail: ie.Detail})
 	case errors.Is(err, ErrFlagNotFound):
 		return problem.New(http.StatusNotFound, "flag-not-found", "No feature flag with this key.")
 	case errors.Is(err, ErrOverrideNotFound):
@@ -36,6 +43,9 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusBadRequest, "invalid-flag", problem.Detail(err, ErrInvalidFlag))
 	case errors.Is(err, ErrInvalidSetting):
 		return problem.New(http.StatusBadRequest, "invalid-setting", problem.Detail(err, ErrInvalidSetting))
+	case errors.Is(err, ErrSettingTypeInUse):
+		return problem.New(http.StatusConflict, "setting-type-in-use",
+			"Tenants hold values of this setting's current type: its type cannot change while they exist.")
 	case errors.Is(err, ErrVersionMismatch):
 		return problem.New(http.StatusPreconditionFailed, "version-mismatch", "If-Match does not name the current version.")
 	}

@@ -6,14 +6,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"spine/shared/flags"
 	"spine/shared/httpx"
 	"spine/shared/tenancy"
+	"spine/shared/text"
 )
 
 // OFREP (the OpenFeature Remote Evaluation Protocol) error codes, as its OpenAPI spec names them.
@@ -26,9 +31,24 @@ const (
 	ofrepMaxContextAttributes = 256
 )
 
-// ofrepRequest is an evaluation request: {"context": {...}}.
-type ofrepRequest struct {
-	Context any `json:"context"`
+// The reserved evaluation context attributes: the server sets them from what it knows of the
+// caller before every evaluation, replacing whatever the client sent under these names, so a
+// targeting rule on them cannot be spoofed (tenant B sending {"tenantId": "<A>"} is still B).
+const (
+	// AttrTenantID is the evaluated tenant's id (the token's tenant; a platform admin's ?tenantId=).
+	AttrTenantID = "tenantId"
+	// AttrEdition is the tenant's edition code; absent when the tenant has no known edition.
+	AttrEdition = "edition"
+)
+
+// reserve sets the reserved attributes of ctx for tenant and its set.
+func reserve(ctx flags.Context, tenant tenancy.TenantID, set *CompiledSet) {
+	ctx[AttrTenantID] = tenant.String()
+	if set.Edition != "" {
+		ctx[AttrEdition] = set.Edition
+	} else {
+		delete(ctx, AttrEdition)
+	}
 }
 
 // ofrepSuccess is a successful evaluation.
@@ -61,9 +81,12 @@ func ofrepTarget(c echo.Context) (tenancy.TenantID, error) {
 	return tenant, err
 }
 
-// readContext parses the request body into an evaluation context: an empty body is an empty
-// context; malformed JSON is PARSE_ERROR; a context that is not an object, too many attributes or
-// a non-string targetingKey is INVALID_CONTEXT.
+// readContext parses the request body, {"context": {...}}, into an evaluation context: an empty
+// body is an empty context; malformed JSON is PARSE_ERROR. The member is "context" exactly (OFREP
+// lets a server ignore unknown members, so {"Context": …} is ignored, never read as the context).
+// A context that is not an object, has too many attributes, a non-string targetingKey, or breaks
+// the shared input rules (control characters other than tab and line breaks, text that is not
+// UTF-8 as sent, more than MaxValueDepth levels) is INVALID_CONTEXT.
 func readContext(c echo.Context) (flags.Context, *ofrepError) {
 	body, err := readBody(c.Request())
 	if err != nil {
@@ -72,12 +95,12 @@ func readContext(c echo.Context) (flags.Context, *ofrepError) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return flags.Context{}, nil
 	}
-	var req ofrepRequest // one pass: the context decodes as whatever JSON it is, then is checked
+	var req map[string]any // one pass: the context decodes as whatever JSON it is, then is checked
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, &ofrepError{ErrorCode: ofrepParseError, ErrorDetails: "the body is not a JSON evaluation request"}
 	}
 	var ctx flags.Context
-	switch v := req.Context.(type) {
+	switch v := req["context"].(type) {
 	case nil:
 		return flags.Context{}, nil
 	case map[string]any:
@@ -91,6 +114,17 @@ func readContext(c echo.Context) (flags.Context, *ofrepError) {
 	if tk, ok := ctx[flags.TargetingKeyAttribute]; ok && tk != nil {
 		if _, ok := tk.(string); !ok {
 			return nil, &ofrepError{ErrorCode: ofrepInvalidContext, ErrorDetails: "targetingKey must be a string"}
+		}
+	}
+	if suffix, detail := checkContext(map[string]any(ctx), 1); detail != "" {
+		return nil, &ofrepError{ErrorCode: ofrepInvalidContext, ErrorDetails: "context" + suffix + " " + detail}
+	}
+	// The decoder turned bytes that are not UTF-8 and unpaired surrogate escapes into U+FFFD, which
+	// the check above cannot tell from the character itself: read the body as sent when it may hold
+	// either (as httpx.DecodeJSON does). Members other than the context are ignored, wherever.
+	if !utf8.Valid(body) || bytes.Contains(body, []byte(`\ud`)) || bytes.Contains(body, []byte(`\uD`)) {
+		if path, err := text.CheckJSON(body, ""); err != nil && (path == "context" || strings.HasPrefix(path, "context.")) {
+			return nil, &ofrepError{ErrorCode: ofrepInvalidContext, ErrorDetails: path + " " + text.Describe(err)}
 		}
 	}
 	return ctx, nil
@@ -112,6 +146,41 @@ func readBody(r *http.Request) ([]byte, error) {
 // ofrepMaxDeclaredBody is the largest declared Content-Length read into one allocation up front
 // (the edge's body limit still applies to every body; a larger one is read as it comes).
 const ofrepMaxDeclaredBody = 64 << 10
+
+// checkContext applies the shared text rules to every string of an evaluation context value v
+// (member names too) and bounds its nesting at MaxValueDepth levels (depth is v's own level). It
+// returns why the first refused value is refused ("" when all pass) and its path below v
+// (".plan", "[2]"); it allocates only on a refusal.
+func checkContext(v any, depth int) (suffix, detail string) {
+	switch x := v.(type) {
+	case string:
+		if err := text.Check(x); err != nil {
+			return "", text.Describe(err)
+		}
+	case map[string]any:
+		if depth > MaxValueDepth {
+			return "", fmt.Sprintf("nests arrays and objects deeper than %d levels", MaxValueDepth)
+		}
+		for k, e := range x {
+			if err := text.Check(k); err != nil {
+				return "", "member names " + text.Describe(err)
+			}
+			if p, d := checkContext(e, depth+1); d != "" {
+				return "." + k + p, d
+			}
+		}
+	case []any:
+		if depth > MaxValueDepth {
+			return "", fmt.Sprintf("nests arrays and objects deeper than %d levels", MaxValueDepth)
+		}
+		for i, e := range x {
+			if p, d := checkContext(e, depth+1); d != "" {
+				return "[" + strconv.Itoa(i) + "]" + p, d
+			}
+		}
+	}
+	return "", ""
+}
 
 // evalError maps an evaluation error to its OFREP code and status.
 func evalError(key string, err error) (int, ofrepError) {
@@ -147,6 +216,7 @@ func (a *API) evaluateFlag(c echo.Context) error {
 	if err != nil {
 		return a.unavailable(c, tenant, err)
 	}
+	reserve(ctx, tenant, set)
 	r, err := set.Set.Evaluate(key, ctx)
 	if err != nil {
 		status, body := evalError(key, err)
@@ -170,6 +240,7 @@ func (a *API) evaluateAll(c echo.Context) error {
 	if err != nil {
 		return a.unavailable(c, tenant, err)
 	}
+	reserve(ctx, tenant, set)
 	out := make([]any, 0, set.Set.Len())
 	for _, key := range set.Set.Keys() {
 		r, err := set.Set.Evaluate(key, ctx)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,7 +99,7 @@ func TestOFREP_TenantFromTokenNeverFromContext(t *testing.T) {
 	key := newKey("ctxtenant")
 	a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
 	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
-	h.must(http.StatusOK, "PUT", "/api/feature-flags/"+key+"/overrides/"+b.String(), h.admin(), map[string]any{"variant": "on"})
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key+"/overrides/"+b.String(), h.admin(), map[string]any{"variant": "on"})
 	m := evaluate(t, h, h.tenantToken(a), key, map[string]any{"tenantId": b.String(), "tenant_id": b.String()})
 	if m["value"] != false {
 		t.Fatalf("A's token with B in the context got B's override: %v", m)
@@ -201,7 +202,7 @@ func TestOFREP_PutSeenByAnotherInstance(t *testing.T) {
 		want any
 	}{
 		{"tenant override", func() {
-			a.must(http.StatusOK, "PUT", "/api/feature-flags/"+key+"/overrides/"+tenant.String(), tok, map[string]any{"variant": "on"})
+			a.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key+"/overrides/"+tenant.String(), tok, map[string]any{"variant": "on"})
 		}, true},
 		{"platform definition", func() {
 			body := boolFlagBody()
@@ -246,4 +247,45 @@ func TestOFREP_500_SetUnavailable(t *testing.T) {
 	if m := r.JSON(t); m["errorDetails"] != "flag evaluation is unavailable; retry later" || len(m) != 1 {
 		t.Fatalf("%s", r.Body)
 	}
+}
+
+// The context obeys the shared input rules: a control character in a string or a member name,
+// an unpaired surrogate escape, or nesting deeper than MaxValueDepth is 400 INVALID_CONTEXT (single
+// and bulk), naming the attribute; tabs and line breaks are text.
+func TestOFREP_400_ContextBreakingTheInputRules(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	b, _, _, _ := allTypesFlags(t, h)
+	tok := h.tenantToken(tenancy.NewTenantID())
+	for _, tc := range []struct{ name, body, path string }{
+		{"NUL in a value", `{"context":{"targetingKey":"u","plan":"a\u0000b"}}`, "context.plan "},
+		{"C1 control in a nested value", `{"context":{"targetingKey":"u","tags":["ok","\u0085"]}}`, "context.tags[1] "},
+		{"control character in a member name", `{"context":{"targetingKey":"u","a\u0001":"x"}}`, "context member names "},
+		{"unpaired surrogate", `{"context":{"targetingKey":"u","plan":"\ud800"}}`, "context.plan "},
+		{"nested too deeply", `{"context":{"targetingKey":"u","deep":` + nested(MaxValueDepth, "1") + `}}`, "context.deep.a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{"/api/ofrep/v1/evaluate/flags/" + b, "/api/ofrep/v1/evaluate/flags"} {
+				r := h.must(http.StatusBadRequest, "POST", path, tok, tc.body)
+				m := r.JSON(t)
+				if details, _ := m["errorDetails"].(string); m["errorCode"] != "INVALID_CONTEXT" || !strings.HasPrefix(details, tc.path) {
+					t.Fatalf("%s: %s, want INVALID_CONTEXT naming %s", path, r.Body, tc.path)
+				}
+			}
+		})
+	}
+	h.must(http.StatusOK, "POST", "/api/ofrep/v1/evaluate/flags/"+b, tok, `{"context":{"targetingKey":"u","note":"two\tlines\r\n"}}`)
+	h.must(http.StatusOK, "POST", "/api/ofrep/v1/evaluate/flags/"+b, tok, `{"context":{"targetingKey":"u","deep":`+nested(MaxValueDepth-1, "1")+`}}`)
+}
+
+// The body's member is "context" exactly: {"Context": …} is an unknown member, ignored as OFREP
+// allows, never read as the context (so a rollout still lacks its targetingKey).
+func TestOFREP_ContextMemberIsCaseSensitive(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	_, _, n, _ := allTypesFlags(t, h)
+	tok := h.tenantToken(tenancy.NewTenantID())
+	r := h.must(http.StatusBadRequest, "POST", "/api/ofrep/v1/evaluate/flags/"+n, tok, `{"Context":{"targetingKey":"user-1"}}`)
+	if m := r.JSON(t); m["errorCode"] != "TARGETING_KEY_MISSING" {
+		t.Fatalf("%s", r.Body)
+	}
+	h.must(http.StatusOK, "POST", "/api/ofrep/v1/evaluate/flags/"+n, tok, `{"context":{"targetingKey":"user-1"},"Context":{}}`)
 }

@@ -108,7 +108,7 @@ func (a *API) putFlag(c echo.Context) error {
 		return err
 	}
 	var def flags.Definition
-	if err := httpx.DecodeJSON(c, &def); err != nil {
+	if err := decodeBody(c, &def); err != nil {
 		return err
 	}
 	key := c.Param("key")
@@ -171,19 +171,27 @@ func (a *API) putOverride(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	im, err := httpx.IfMatchVersion(c)
+	if err != nil {
+		return err
+	}
 	var req struct {
 		Variant  string `json:"variant"`
 		Disabled bool   `json:"disabled"`
 	}
-	if err := httpx.DecodeJSON(c, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	o, err := a.svc.PutOverride(c.Request().Context(), cl, tenant, c.Param("key"), flags.Override{Variant: req.Variant, Disabled: req.Disabled})
+	o, created, err := a.svc.PutOverride(c.Request().Context(), cl, tenant, c.Param("key"), flags.Override{Variant: req.Variant, Disabled: req.Disabled}, im)
 	if err != nil {
 		return err
 	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
 	httpx.SetETag(c, o.Version)
-	return c.JSON(http.StatusOK, overrideJSON{TenantID: tenant.String(), FlagKey: o.FlagKey, Variant: o.Variant, Disabled: o.Disabled,
+	return c.JSON(status, overrideJSON{TenantID: tenant.String(), FlagKey: o.FlagKey, Variant: o.Variant, Disabled: o.Disabled,
 		Version: o.Version, UpdatedAt: o.UpdatedAt})
 }
 
@@ -192,7 +200,11 @@ func (a *API) deleteOverride(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.svc.DeleteOverride(c.Request().Context(), cl, tenant, c.Param("key")); err != nil {
+	im, err := httpx.IfMatchVersion(c)
+	if err != nil {
+		return err
+	}
+	if err := a.svc.DeleteOverride(c.Request().Context(), cl, tenant, c.Param("key"), im); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -236,7 +248,7 @@ func (a *API) putSetting(c echo.Context) error {
 	}
 	key := c.Param("key")
 	if cl.Platform && c.QueryParam("tenantId") == "" {
-		if err := httpx.DecodeJSON(c, &req); err != nil {
+		if err := decodeBody(c, &req); err != nil {
 			return err
 		}
 		d, err := a.svc.PutSettingDefinition(c.Request().Context(), cl, key, req.Type, req.Value, im)
@@ -250,7 +262,7 @@ func (a *API) putSetting(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := httpx.DecodeJSON(c, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
 	if req.Type != "" {

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"spine/shared/cache"
 	"spine/shared/contracts"
@@ -18,6 +21,7 @@ import (
 	"spine/shared/outbox"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/text"
 )
 
 // ServiceConfig tunes the service; zero fields take the documented defaults.
@@ -27,6 +31,13 @@ type ServiceConfig struct {
 	SetTTL time.Duration
 	// GenerationTTL is the Redis TTL of the platform definitions' generation (default 10s).
 	GenerationTTL time.Duration
+	// SetLoadTimeout bounds loading a tenant's flag set on a miss — the generation, the
+	// entitlements question and the set's SQL (default 2s): a database that does not answer makes
+	// OFREP answer its 500 within it instead of hanging.
+	SetLoadTimeout time.Duration
+	// QueryTimeout bounds the store work of every other request (definitions, overrides, settings;
+	// default 5s): past it the request is 503 unavailable.
+	QueryTimeout time.Duration
 	// Now is the clock (default sqlstore.Now).
 	Now func() time.Time
 }
@@ -54,6 +65,12 @@ func NewService(store *Store, c *cache.Cache, ents entitlements.Source, dir tena
 	if cfg.GenerationTTL == 0 {
 		cfg.GenerationTTL = 10 * time.Second
 	}
+	if cfg.SetLoadTimeout == 0 {
+		cfg.SetLoadTimeout = 2 * time.Second
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = 5 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = sqlstore.Now
 	}
@@ -61,6 +78,21 @@ func NewService(store *Store, c *cache.Cache, ents entitlements.Source, dir tena
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: store, cache: c, ents: ents, fence: tenancy.Fence{Dir: dir}, cfg: cfg, log: logger, codec: setCodec{log: logger}}
+}
+
+// bound limits ctx to d for one request's store work. done, deferred with the request's error,
+// ends the bound and turns a failure caused by the bound running out (not the caller going away)
+// into sqlstore.ErrUnavailable: the database did not answer in time. Every statement of the work
+// must run under the returned context (database/sql cannot roll a transaction back while one of
+// its statements is still waiting on another context).
+func bound(ctx context.Context, d time.Duration) (context.Context, func(*error)) {
+	bctx, cancel := context.WithTimeout(ctx, d)
+	return bctx, func(err *error) {
+		if *err != nil && ctx.Err() == nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
+			*err = fmt.Errorf("%w: config: no answer within %v: %w", sqlstore.ErrUnavailable, d, *err)
+		}
+		cancel()
+	}
 }
 
 // actor is who a write is recorded as: the request's actor, or the caller's subject.
@@ -82,9 +114,10 @@ func actorOf(ctx context.Context, c tenancy.Caller) contracts.Actor {
 // ---- flag definitions ----
 
 // ListFlags returns every flag definition (any authenticated caller: they are platform-level).
-func (s *Service) ListFlags(ctx context.Context) ([]FlagDefinition, error) {
-	var out []FlagDefinition
-	err := s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
+func (s *Service) ListFlags(ctx context.Context) (out []FlagDefinition, err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
+	err = s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
 		var err error
 		out, err = tx.Definitions(ctx)
 		return err
@@ -93,9 +126,10 @@ func (s *Service) ListFlags(ctx context.Context) ([]FlagDefinition, error) {
 }
 
 // GetFlag returns a flag definition, or ErrFlagNotFound.
-func (s *Service) GetFlag(ctx context.Context, key string) (FlagDefinition, error) {
-	var out FlagDefinition
-	err := s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
+func (s *Service) GetFlag(ctx context.Context, key string) (out FlagDefinition, err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
+	err = s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
 		var err error
 		out, err = tx.Definition(ctx, key)
 		return err
@@ -107,13 +141,26 @@ func (s *Service) GetFlag(ctx context.Context, key string) (FlagDefinition, erro
 // the current version (ErrVersionMismatch, also when the flag does not exist). created says
 // whether it was new. Every tenant's compiled set is retired after the commit.
 func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Definition, ifMatch *int64) (out FlagDefinition, created bool, err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
 		return out, false, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(def.Variants)) {
+		if n := utf8.RuneCountInString(name); n < 1 || n > MaxVariantName || text.CheckLine(name) != nil {
+			return out, false, &InputError{"variants", fmt.Sprintf("names must be 1-%d characters on one line", MaxVariantName)}
+		}
+		if err := CheckValue("variants."+name, def.Variants[name]); err != nil {
+			return out, false, err
+		}
+	}
+	if utf8.RuneCountInString(def.Description) > MaxDescription {
+		return out, false, &InputError{"description", fmt.Sprintf("must be at most %d characters", MaxDescription)}
 	}
 	if err := def.Validate(); err != nil {
 		return out, false, fmt.Errorf("%w: %w", ErrInvalidFlag, err)
 	}
-	err = s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
+	err = s.writeRacing(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
 		cur, err := tx.LockDefinition(ctx, def.Key)
 		created = errors.Is(err, ErrFlagNotFound)
 		if err != nil && !created {
@@ -137,8 +184,34 @@ func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Defi
 	return out, created, err
 }
 
+// maxWriteRaces bounds how many times writeRacing runs a write that lost a race.
+const maxWriteRaces = 3
+
+// writeRacing is store.Write run again, up to maxWriteRaces times in all, when it failed with
+// one of the errors retryOn lists (by default a unique violation). A write that found no row and
+// inserted one loses to a concurrent writer that inserted it first; it is not an error to report
+// (a PUT without If-Match is create-or-replace whatever the race): the next attempt finds the
+// winner's row, locks it and replaces it (or answers 412 when If-Match named another version).
+func (s *Service) writeRacing(ctx context.Context, sc sqlstore.Scope, tenant tenancy.TenantID, fn func(*Tx) error, retryOn ...error) error {
+	if len(retryOn) == 0 {
+		retryOn = []error{sqlstore.ErrUniqueViolation}
+	}
+	var err error
+	for range maxWriteRaces {
+		if err = s.store.Write(ctx, sc, tenant, fn); err == nil || ctx.Err() != nil {
+			return err
+		}
+		if !slices.ContainsFunc(retryOn, func(e error) bool { return errors.Is(err, e) }) {
+			return err
+		}
+	}
+	return err
+}
+
 // DeleteFlag deletes a flag definition and every tenant's override of it (platform admins only).
-func (s *Service) DeleteFlag(ctx context.Context, cl tenancy.Caller, key string, ifMatch *int64) error {
+func (s *Service) DeleteFlag(ctx context.Context, cl tenancy.Caller, key string, ifMatch *int64) (err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
 		return err
 	}
@@ -179,12 +252,13 @@ func (s *Service) platformChanged(ctx context.Context, cl tenancy.Caller, tx *Tx
 // ---- overrides ----
 
 // Overrides returns the tenant's overrides.
-func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID) ([]FlagOverride, error) {
+func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID) (out []FlagOverride, err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
 	if err := cl.Reaches(tenant); err != nil {
 		return nil, err
 	}
-	var out []FlagOverride
-	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+	err = s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		var err error
 		out, err = tx.Overrides(ctx)
 		return err
@@ -192,14 +266,17 @@ func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenan
 	return out, err
 }
 
-// PutOverride sets the tenant's override of a flag (the tenant's own callers or a platform admin
-// naming it). The variant must be one of the definition's (ErrInvalidFlag).
-func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override) (FlagOverride, error) {
-	var out FlagOverride
+// PutOverride creates or replaces the tenant's override of a flag (the tenant's own callers or a
+// platform admin naming it); created says which. The variant must be one of the definition's
+// (ErrInvalidFlag). ifMatch, when set, must be the override's current version
+// (ErrVersionMismatch, also when the tenant has none).
+func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override, ifMatch *int64) (out FlagOverride, created bool, err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
 	if err := s.writable(ctx, cl, tenant); err != nil {
-		return out, err
+		return out, false, err
 	}
-	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+	err = s.writeRacing(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		def, err := tx.Definition(ctx, key)
 		if err != nil {
 			return err
@@ -210,21 +287,33 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 			}
 		}
 		cur, err := tx.LockOverride(ctx, key)
-		if err != nil && !errors.Is(err, ErrOverrideNotFound) {
+		created = errors.Is(err, ErrOverrideNotFound)
+		if err != nil && !created {
 			return err
 		}
+		if ifMatch != nil && (created || cur.Version != *ifMatch) {
+			return ErrVersionMismatch
+		}
 		out = FlagOverride{FlagKey: key, Override: ov, Version: cur.Version + 1, UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
-		if err := tx.UpsertOverride(ctx, out); err != nil {
+		if created {
+			err = tx.InsertOverride(ctx, out)
+		} else {
+			err = tx.UpdateOverride(ctx, out)
+		}
+		if err != nil {
 			return err
 		}
 		return s.tenantChanged(ctx, cl, tx, tenant, contracts.FeatureFlagChangedData{TenantID: tenant.String(), FlagKey: key,
 			Change: contracts.FlagOverridePut, Disabled: ov.Disabled, Variant: ov.Variant, Version: out.Version, ChangedAt: out.UpdatedAt})
 	})
-	return out, err
+	return out, created, err
 }
 
-// DeleteOverride removes the tenant's override of a flag, or ErrOverrideNotFound.
-func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string) error {
+// DeleteOverride removes the tenant's override of a flag, or ErrOverrideNotFound. ifMatch, when
+// set, must be its current version (ErrVersionMismatch).
+func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ifMatch *int64) (err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
 	if err := s.writable(ctx, cl, tenant); err != nil {
 		return err
 	}
@@ -232,6 +321,9 @@ func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant 
 		cur, err := tx.LockOverride(ctx, key)
 		if err != nil {
 			return err
+		}
+		if ifMatch != nil && cur.Version != *ifMatch {
+			return ErrVersionMismatch
 		}
 		if err := tx.DeleteOverride(ctx, key); err != nil {
 			return err
@@ -281,12 +373,13 @@ type SettingValue struct {
 }
 
 // GetSetting returns the tenant's value of a setting, or its platform default.
-func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string) (SettingValue, error) {
-	var out SettingValue
+func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string) (out SettingValue, err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
 	if err := cl.Reaches(tenant); err != nil {
 		return out, err
 	}
-	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+	err = s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		d, err := tx.SettingDefinition(ctx, key)
 		if err != nil {
 			return err
@@ -307,12 +400,18 @@ func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 
 // PutSetting sets the tenant's value of a defined setting; the value must be of its type
 // (ErrInvalidSetting). ifMatch, when set, must be the tenant value's version.
-func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, value json.RawMessage, ifMatch *int64) (SettingValue, error) {
-	var out SettingValue
+func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, value json.RawMessage, ifMatch *int64) (out SettingValue, err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
 	if err := s.writable(ctx, cl, tenant); err != nil {
 		return out, err
 	}
-	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+	if err := CheckValue("value", value); err != nil {
+		return out, err
+	}
+	// A definition whose type changed after it was read here fails the value's foreign key: the
+	// write runs again and checks the value against the new type.
+	err = s.writeRacing(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		d, err := tx.SettingDefinition(ctx, key)
 		if err != nil {
 			return err
@@ -328,20 +427,21 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 			return ErrVersionMismatch
 		}
 		now := s.cfg.Now().UTC()
-		if err := tx.UpsertSetting(ctx, Setting{Key: key, Value: value, Version: cur.Version + 1, UpdatedAt: now, UpdatedBy: actor(ctx, cl)}); err != nil {
+		if err := tx.UpsertSetting(ctx, Setting{Key: key, Value: value, Version: cur.Version + 1, UpdatedAt: now, UpdatedBy: actor(ctx, cl)}, d.Type); err != nil {
 			return err
 		}
 		out = SettingValue{Key: key, Type: d.Type, Value: value, Version: cur.Version + 1}
 		return s.emitSetting(ctx, cl, tx, contracts.SettingChangedData{TenantID: tenant.String(), SettingKey: key, Type: string(d.Type),
 			Value: value, Version: out.Version, ChangedAt: now})
-	})
+	}, sqlstore.ErrUniqueViolation, sqlstore.ErrForeignKey)
 	return out, err
 }
 
-// PutSettingDefinition defines a setting or changes its type and platform default (platform
-// admins only).
-func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, ifMatch *int64) (SettingDefinition, error) {
-	var out SettingDefinition
+// PutSettingDefinition defines a setting or changes its platform default (platform admins only).
+// Its type may change only while no tenant holds a value (ErrSettingTypeInUse).
+func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, ifMatch *int64) (out SettingDefinition, err error) {
+	ctx, done := bound(ctx, s.cfg.QueryTimeout)
+	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
 		return out, err
 	}
@@ -351,7 +451,10 @@ func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, k
 	if !flags.OfType(typ, def) {
 		return out, fmt.Errorf("%w: the default is not a %q", ErrInvalidSetting, typ)
 	}
-	err := s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
+	if err := CheckValue("value", def); err != nil {
+		return out, err
+	}
+	err = s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
 		cur, err := tx.LockSettingDefinition(ctx, key)
 		if err != nil && !errors.Is(err, ErrSettingNotFound) {
 			return err
@@ -392,9 +495,12 @@ func setKey(tenant tenancy.TenantID, gen int64) string {
 // copies (no I/O), else Redis, else SQL (and the tenant's edition defaults from the
 // entitlements source). See the README for the staleness bound.
 func (s *Service) FlagSet(ctx context.Context, tenant tenancy.TenantID) (*CompiledSet, error) {
-	gen, err := cache.GetOrLoadLocal(ctx, s.cache, generationKey, s.cfg.GenerationTTL, cache.JSON[int64]{}, func(ctx context.Context) (int64, error) {
-		var g int64
-		err := s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
+	// The loads run detached from the request (every waiter shares one), so each carries its own
+	// bound: SetLoadTimeout.
+	gen, err := cache.GetOrLoadLocal(ctx, s.cache, generationKey, s.cfg.GenerationTTL, cache.JSON[int64]{}, func(ctx context.Context) (g int64, err error) {
+		ctx, done := bound(ctx, s.cfg.SetLoadTimeout)
+		defer done(&err)
+		err = s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
 			var err error
 			g, err = tx.Generation(ctx)
 			return err
@@ -408,7 +514,9 @@ func (s *Service) FlagSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 	if d, ok := s.degraded.Load(key); ok && s.cfg.Now().Before(d.(degradedSet).until) {
 		return d.(degradedSet).cs, nil
 	}
-	cs, err := cache.GetOrLoadLocal(ctx, s.cache, key, s.cfg.SetTTL, s.codec, func(ctx context.Context) (*CompiledSet, error) {
+	cs, err := cache.GetOrLoadLocal(ctx, s.cache, key, s.cfg.SetTTL, s.codec, func(ctx context.Context) (cs *CompiledSet, err error) {
+		ctx, done := bound(ctx, s.cfg.SetLoadTimeout)
+		defer done(&err)
 		return s.loadSet(ctx, tenant)
 	})
 	var d degradedSet

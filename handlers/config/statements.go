@@ -29,8 +29,10 @@ type statements struct {
 	overrides string
 	// lockOverride: tenant, key → overrideColumns, locking the row.
 	lockOverride string
-	// upsertOverride: tenant, key, variant (nullable), disabled, version, updated at, updated by.
-	upsertOverride string
+	// insertOverride: tenant, key, variant (nullable), disabled, version, updated at, updated by.
+	insertOverride string
+	// updateOverride: tenant, key, variant (nullable), disabled, version, updated at, updated by.
+	updateOverride string
 	// deleteOverride: tenant, key.
 	deleteOverride string
 
@@ -41,7 +43,8 @@ type statements struct {
 	// lockSettingDefinition: key → settingDefinitionColumns, locking the row (platform scope:
 	// PostgreSQL applies the UPDATE policy to a locking read).
 	lockSettingDefinition string
-	// upsertSettingDefinition: key, type, default JSON, version, updated at, updated by.
+	// upsertSettingDefinition: key, type, default JSON, version, updated at, updated by. A type
+	// change while a tenant holds a value is a foreign key violation (settings_definition_fkey).
 	upsertSettingDefinition string
 	// settings: tenant → settingColumns of the tenant's values, by key.
 	settings string
@@ -49,7 +52,8 @@ type statements struct {
 	setting string
 	// lockSetting: tenant, key → settingColumns, locking the row.
 	lockSetting string
-	// upsertSetting: tenant, key, value JSON, version, updated at, updated by.
+	// upsertSetting: tenant, key, value JSON, version, updated at, updated by, type (the
+	// definition's, as read in the transaction: a foreign key violation when it changed since).
 	upsertSetting string
 }
 

@@ -23,10 +23,10 @@ var pgStatements = statements{
 
 	overrides:    `SELECT ` + pgOverrideCols + ` FROM flag_overrides WHERE tenant_id = $1 ORDER BY flag_key COLLATE "C"`,
 	lockOverride: `SELECT ` + pgOverrideCols + ` FROM flag_overrides WHERE tenant_id = $1 AND flag_key = $2 FOR UPDATE`,
-	upsertOverride: `INSERT INTO flag_overrides (tenant_id, flag_key, variant, disabled, version, updated_at, updated_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (tenant_id, flag_key) DO UPDATE SET variant = EXCLUDED.variant, disabled = EXCLUDED.disabled,
-			version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`,
+	insertOverride: `INSERT INTO flag_overrides (tenant_id, flag_key, variant, disabled, version, updated_at, updated_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	updateOverride: `UPDATE flag_overrides SET variant = $3, disabled = $4, version = $5, updated_at = $6, updated_by = $7
+		WHERE tenant_id = $1 AND flag_key = $2`,
 	deleteOverride: `DELETE FROM flag_overrides WHERE tenant_id = $1 AND flag_key = $2`,
 
 	settingDefinitions:    `SELECT ` + pgSettingDefinitionCols + ` FROM setting_definitions ORDER BY setting_key COLLATE "C"`,
@@ -39,8 +39,8 @@ var pgStatements = statements{
 	settings:    `SELECT ` + pgSettingCols + ` FROM settings WHERE tenant_id = $1 ORDER BY setting_key COLLATE "C"`,
 	setting:     `SELECT ` + pgSettingCols + ` FROM settings WHERE tenant_id = $1 AND setting_key = $2`,
 	lockSetting: `SELECT ` + pgSettingCols + ` FROM settings WHERE tenant_id = $1 AND setting_key = $2 FOR UPDATE`,
-	upsertSetting: `INSERT INTO settings (tenant_id, setting_key, value, version, updated_at, updated_by)
-		VALUES ($1, $2, $3::jsonb, $4, $5, $6)
-		ON CONFLICT (tenant_id, setting_key) DO UPDATE SET value = EXCLUDED.value,
+	upsertSetting: `INSERT INTO settings (tenant_id, setting_key, value, version, updated_at, updated_by, setting_type)
+		VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)
+		ON CONFLICT (tenant_id, setting_key) DO UPDATE SET value = EXCLUDED.value, setting_type = EXCLUDED.setting_type,
 			version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`,
 }

@@ -24,20 +24,23 @@ var msStatements = statements{
 
 	overrides:    `SELECT ` + msOverrideCols + ` FROM dbo.flag_overrides WHERE tenant_id = @p1 ORDER BY flag_key`,
 	lockOverride: `SELECT ` + msOverrideCols + ` FROM dbo.flag_overrides WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND flag_key = @p2`,
-	upsertOverride: `IF EXISTS (SELECT 1 FROM dbo.flag_overrides WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND flag_key = @p2)
-			UPDATE dbo.flag_overrides SET variant = @p3, disabled = @p4, version = @p5, updated_at = @p6, updated_by = @p7
-			WHERE tenant_id = @p1 AND flag_key = @p2
-		ELSE
-			INSERT INTO dbo.flag_overrides (tenant_id, flag_key, variant, disabled, version, updated_at, updated_by)
-			VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7);`,
+	insertOverride: `INSERT INTO dbo.flag_overrides (tenant_id, flag_key, variant, disabled, version, updated_at, updated_by)
+		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7)`,
+	updateOverride: `UPDATE dbo.flag_overrides SET variant = @p3, disabled = @p4, version = @p5, updated_at = @p6, updated_by = @p7
+		WHERE tenant_id = @p1 AND flag_key = @p2`,
 	deleteOverride: `DELETE FROM dbo.flag_overrides WHERE tenant_id = @p1 AND flag_key = @p2`,
 
 	settingDefinitions:    `SELECT ` + msSettingDefinitionCols + ` FROM dbo.setting_definitions ORDER BY setting_key`,
 	settingDefinition:     `SELECT ` + msSettingDefinitionCols + ` FROM dbo.setting_definitions WHERE setting_key = @p1`,
 	lockSettingDefinition: `SELECT ` + msSettingDefinitionCols + ` FROM dbo.setting_definitions WITH (UPDLOCK, HOLDLOCK) WHERE setting_key = @p1`,
+	// The type is set only when it changes: a row whose referenced key is rewritten to itself
+	// must not be held to the foreign key.
 	upsertSettingDefinition: `IF EXISTS (SELECT 1 FROM dbo.setting_definitions WITH (UPDLOCK, HOLDLOCK) WHERE setting_key = @p1)
-			UPDATE dbo.setting_definitions SET setting_type = @p2, default_value = @p3, version = @p4, updated_at = @p5, updated_by = @p6
-			WHERE setting_key = @p1
+		BEGIN
+			UPDATE dbo.setting_definitions SET default_value = @p3, version = @p4, updated_at = @p5, updated_by = @p6
+			WHERE setting_key = @p1;
+			UPDATE dbo.setting_definitions SET setting_type = @p2 WHERE setting_key = @p1 AND setting_type <> @p2;
+		END
 		ELSE
 			INSERT INTO dbo.setting_definitions (setting_key, setting_type, default_value, version, updated_at, updated_by)
 			VALUES (@p1, @p2, @p3, @p4, @p5, @p6);`,
@@ -45,9 +48,9 @@ var msStatements = statements{
 	setting:     `SELECT ` + msSettingCols + ` FROM dbo.settings WHERE tenant_id = @p1 AND setting_key = @p2`,
 	lockSetting: `SELECT ` + msSettingCols + ` FROM dbo.settings WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND setting_key = @p2`,
 	upsertSetting: `IF EXISTS (SELECT 1 FROM dbo.settings WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND setting_key = @p2)
-			UPDATE dbo.settings SET value = @p3, version = @p4, updated_at = @p5, updated_by = @p6
+			UPDATE dbo.settings SET value = @p3, version = @p4, updated_at = @p5, updated_by = @p6, setting_type = @p7
 			WHERE tenant_id = @p1 AND setting_key = @p2
 		ELSE
-			INSERT INTO dbo.settings (tenant_id, setting_key, value, version, updated_at, updated_by)
-			VALUES (@p1, @p2, @p3, @p4, @p5, @p6);`,
+			INSERT INTO dbo.settings (tenant_id, setting_key, value, version, updated_at, updated_by, setting_type)
+			VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7);`,
 }

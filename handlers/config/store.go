@@ -176,11 +176,17 @@ func (tx *Tx) LockOverride(ctx context.Context, key string) (FlagOverride, error
 	return scanOverride(tx.QueryRowContext(ctx, tx.q.lockOverride, tx.tenant, key))
 }
 
-// UpsertOverride inserts or replaces the tenant's override.
-func (tx *Tx) UpsertOverride(ctx context.Context, o FlagOverride) error {
+// InsertOverride inserts the tenant's override (a unique violation when it has one already).
+func (tx *Tx) InsertOverride(ctx context.Context, o FlagOverride) error {
 	variant := sql.NullString{String: o.Variant, Valid: o.Variant != ""}
-	_, err := tx.ExecContext(ctx, tx.q.upsertOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
+	_, err := tx.ExecContext(ctx, tx.q.insertOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
 	return err
+}
+
+// UpdateOverride replaces the tenant's override, or ErrOverrideNotFound.
+func (tx *Tx) UpdateOverride(ctx context.Context, o FlagOverride) error {
+	variant := sql.NullString{String: o.Variant, Valid: o.Variant != ""}
+	return tx.execOne(ctx, ErrOverrideNotFound, tx.q.updateOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
 }
 
 // DeleteOverride deletes the tenant's override of key, or ErrOverrideNotFound.
@@ -232,9 +238,13 @@ func (tx *Tx) LockSettingDefinition(ctx context.Context, key string) (SettingDef
 	return scanSettingDefinition(tx.QueryRowContext(ctx, tx.q.lockSettingDefinition, key))
 }
 
-// UpsertSettingDefinition inserts or replaces a setting definition (platform scope).
+// UpsertSettingDefinition inserts or replaces a setting definition (platform scope). A type
+// change while a tenant holds a value is ErrSettingTypeInUse.
 func (tx *Tx) UpsertSettingDefinition(ctx context.Context, d SettingDefinition) error {
 	_, err := tx.ExecContext(ctx, tx.q.upsertSettingDefinition, d.Key, string(d.Type), string(d.Default), d.Version, d.UpdatedAt.UTC(), d.UpdatedBy)
+	if errors.Is(sqlstore.Translate(tx.Dialect, err), sqlstore.ErrForeignKey) {
+		return ErrSettingTypeInUse
+	}
 	return err
 }
 
@@ -279,9 +289,10 @@ func (tx *Tx) LockSetting(ctx context.Context, key string) (Setting, error) {
 	return scanSetting(tx.QueryRowContext(ctx, tx.q.lockSetting, tx.tenant, key))
 }
 
-// UpsertSetting inserts or replaces the tenant's value.
-func (tx *Tx) UpsertSetting(ctx context.Context, s Setting) error {
-	_, err := tx.ExecContext(ctx, tx.q.upsertSetting, tx.tenant, s.Key, string(s.Value), s.Version, s.UpdatedAt.UTC(), s.UpdatedBy)
+// UpsertSetting inserts or replaces the tenant's value, of the definition's type typ: a foreign
+// key violation when the definition no longer has that type.
+func (tx *Tx) UpsertSetting(ctx context.Context, s Setting, typ flags.Type) error {
+	_, err := tx.ExecContext(ctx, tx.q.upsertSetting, tx.tenant, s.Key, string(s.Value), s.Version, s.UpdatedAt.UTC(), s.UpdatedBy, string(typ))
 	return err
 }
 

@@ -80,7 +80,7 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			return tx.UpdateDefinition(ctx, d)
 		})
 		if err := s.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
-			return tx.UpsertOverride(ctx, FlagOverride{FlagKey: key, Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: d.UpdatedAt, UpdatedBy: "u"})
+			return tx.InsertOverride(ctx, FlagOverride{FlagKey: key, Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: d.UpdatedAt, UpdatedBy: "u"})
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			}
 		}
 		write(a, func(tx *Tx) error {
-			return tx.UpsertOverride(ctx, FlagOverride{FlagKey: "k", Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: at, UpdatedBy: "u"})
+			return tx.InsertOverride(ctx, FlagOverride{FlagKey: "k", Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: at, UpdatedBy: "u"})
 		})
 		write(a, func(tx *Tx) error {
 			o, err := tx.LockOverride(ctx, "k")
@@ -135,7 +135,7 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 				return err
 			}
 			o.Variant, o.Disabled, o.Version = "", true, 2
-			return tx.UpsertOverride(ctx, o)
+			return tx.UpdateOverride(ctx, o)
 		})
 		write(b, func(tx *Tx) error {
 			if os, err := tx.Overrides(ctx); err != nil || len(os) != 0 {
@@ -171,9 +171,24 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			if _, err := tx.LockSetting(ctx, key); !errors.Is(err, ErrSettingNotFound) {
 				t.Errorf("unset value: %v", err)
 			}
-			return tx.UpsertSetting(ctx, Setting{Key: key, Value: json.RawMessage("7"), Version: 1, UpdatedAt: at, UpdatedBy: "u"})
+			return tx.UpsertSetting(ctx, Setting{Key: key, Value: json.RawMessage("7"), Version: 1, UpdatedAt: at, UpdatedBy: "u"}, flags.Number)
 		}); err != nil {
 			t.Fatal(err)
+		}
+		// A's value pins the type: the same type may be written again, another is refused.
+		platform(t, s, func(tx *Tx) error {
+			return tx.UpsertSettingDefinition(ctx, SettingDefinition{Key: key, Type: flags.Number, Default: json.RawMessage("6"), Version: 2, UpdatedAt: at, UpdatedBy: "p"})
+		})
+		if err := s.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
+			return tx.UpsertSettingDefinition(ctx, SettingDefinition{Key: key, Type: flags.String, Default: json.RawMessage(`"x"`), Version: 3, UpdatedAt: at, UpdatedBy: "p"})
+		}); !errors.Is(err, ErrSettingTypeInUse) {
+			t.Fatalf("type change under a tenant's value: %v, want ErrSettingTypeInUse", err)
+		}
+		// A value written as of a type the definition no longer has is refused by the store.
+		if err := s.Write(ctx, sqlstore.TenantScope(b), b, func(tx *Tx) error {
+			return tx.UpsertSetting(ctx, Setting{Key: key, Value: json.RawMessage(`"x"`), Version: 1, UpdatedAt: at, UpdatedBy: "u"}, flags.String)
+		}); !errors.Is(err, sqlstore.ErrForeignKey) {
+			t.Fatalf("a value of a stale type: %v, want a foreign key violation", err)
 		}
 		if err := s.Read(ctx, sqlstore.TenantScope(b), b, func(tx *Tx) error {
 			ss, err := tx.Settings(ctx)

@@ -47,7 +47,9 @@ CREATE TABLE flag_overrides (
 CREATE INDEX flag_overrides_key ON flag_overrides (flag_key);
 
 -- Setting definitions: platform-level, the key's type and its platform default value (JSON of
--- the type). Read by every scope, written by the platform scope only.
+-- the type). Read by every scope, written by the platform scope only. The (key, type) pair is what
+-- tenants' values refer to: a type change while any tenant holds a value fails its foreign key
+-- (the service answers 409 setting-type-in-use), even racing the tenant's write.
 CREATE TABLE setting_definitions (
     setting_key   text        NOT NULL CHECK (setting_key ~ '^[A-Za-z0-9._-]{1,128}$'),
     setting_type  text        NOT NULL CHECK (setting_type IN ('boolean', 'string', 'number', 'object')),
@@ -55,19 +57,26 @@ CREATE TABLE setting_definitions (
     version       bigint      NOT NULL,
     updated_at    timestamptz NOT NULL,
     updated_by    text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
-    CONSTRAINT setting_definitions_pkey PRIMARY KEY (setting_key)
+    CONSTRAINT setting_definitions_pkey PRIMARY KEY (setting_key),
+    CONSTRAINT setting_definitions_key_type UNIQUE (setting_key, setting_type)
 );
 
--- A tenant's value of a setting (of the definition's type; the service checks it).
+-- A tenant's value of a setting, of the definition's type (the service checks the value; the
+-- foreign key pins the definition's type while the value exists).
 CREATE TABLE settings (
-    tenant_id   uuid        NOT NULL,
-    setting_key text        NOT NULL CHECK (setting_key ~ '^[A-Za-z0-9._-]{1,128}$'),
-    value       jsonb       NOT NULL,
-    version     bigint      NOT NULL,
-    updated_at  timestamptz NOT NULL,
-    updated_by  text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
-    CONSTRAINT settings_pkey PRIMARY KEY (tenant_id, setting_key)
+    tenant_id    uuid        NOT NULL,
+    setting_key  text        NOT NULL CHECK (setting_key ~ '^[A-Za-z0-9._-]{1,128}$'),
+    setting_type text        NOT NULL,
+    value        jsonb       NOT NULL,
+    version      bigint      NOT NULL,
+    updated_at   timestamptz NOT NULL,
+    updated_by   text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
+    CONSTRAINT settings_pkey PRIMARY KEY (tenant_id, setting_key),
+    CONSTRAINT settings_definition_fkey FOREIGN KEY (setting_key, setting_type)
+        REFERENCES setting_definitions (setting_key, setting_type)
 );
+-- The foreign key's check when a definition's type changes.
+CREATE INDEX settings_definition ON settings (setting_key, setting_type);
 
 ALTER TABLE flag_definitions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE flag_definitions FORCE ROW LEVEL SECURITY;

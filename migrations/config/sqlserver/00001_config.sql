@@ -51,21 +51,28 @@ CREATE TABLE dbo.setting_definitions (
     updated_at    datetimeoffset NOT NULL,
     updated_by    nvarchar(200)  NOT NULL,
     CONSTRAINT setting_definitions_pkey PRIMARY KEY (setting_key),
+    CONSTRAINT setting_definitions_key_type UNIQUE (setting_key, setting_type),
     CONSTRAINT setting_definitions_key_check CHECK (setting_key NOT LIKE '%[^A-Za-z0-9._-]%' AND len(setting_key) >= 1),
     CONSTRAINT setting_definitions_type_check CHECK (setting_type IN ('boolean', 'string', 'number', 'object')),
     CONSTRAINT setting_definitions_json_check CHECK (ISJSON(default_value) = 1)
 );
 
+-- A tenant's value pins its definition's type (see the PostgreSQL twin): the foreign key refuses
+-- a type change while any tenant holds a value.
 CREATE TABLE dbo.settings (
-    tenant_id   uniqueidentifier NOT NULL,
-    setting_key varchar(128)     COLLATE Latin1_General_100_BIN2 NOT NULL,
-    value       nvarchar(max)    NOT NULL,
-    version     bigint           NOT NULL,
-    updated_at  datetimeoffset   NOT NULL,
-    updated_by  nvarchar(200)    NOT NULL,
+    tenant_id    uniqueidentifier NOT NULL,
+    setting_key  varchar(128)     COLLATE Latin1_General_100_BIN2 NOT NULL,
+    setting_type varchar(16)      NOT NULL,
+    value        nvarchar(max)    NOT NULL,
+    version      bigint           NOT NULL,
+    updated_at   datetimeoffset   NOT NULL,
+    updated_by   nvarchar(200)    NOT NULL,
     CONSTRAINT settings_pkey PRIMARY KEY (tenant_id, setting_key),
-    CONSTRAINT settings_json_check CHECK (ISJSON(value) = 1)
+    CONSTRAINT settings_json_check CHECK (ISJSON(value) = 1),
+    CONSTRAINT settings_definition_fkey FOREIGN KEY (setting_key, setting_type)
+        REFERENCES dbo.setting_definitions (setting_key, setting_type)
 );
+CREATE INDEX settings_definition ON dbo.settings (setting_key, setting_type);
 
 -- +goose StatementBegin
 CREATE SECURITY POLICY rls.config_isolation
