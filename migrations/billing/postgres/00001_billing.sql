@@ -92,7 +92,7 @@ CREATE TABLE invoices (
     number       text        NOT NULL CHECK (char_length(number) BETWEEN 1 AND 64),
     status       text        NOT NULL CHECK (status IN ('Draft', 'Issued', 'Paid', 'Void')),
     currency     char(3)     NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
-    total_minor  bigint      NOT NULL CHECK (total_minor BETWEEN -9007199254740991 AND 9007199254740991),
+    total_minor  bigint      NOT NULL CHECK (total_minor BETWEEN 0 AND 9007199254740991),
     period_start timestamptz NOT NULL,
     period_end   timestamptz NOT NULL,
     created_at   timestamptz NOT NULL,
@@ -108,18 +108,26 @@ CREATE TABLE invoice_lines (
     invoice_id   uuid   NOT NULL,
     line_no      integer NOT NULL CHECK (line_no >= 1),
     description  text   NOT NULL CHECK (char_length(description) BETWEEN 1 AND 500),
-    quantity     bigint NOT NULL,
-    unit_minor   bigint NOT NULL,
-    amount_minor bigint NOT NULL CHECK (amount_minor = quantity * unit_minor AND amount_minor BETWEEN -9007199254740991 AND 9007199254740991),
+    quantity     bigint NOT NULL CHECK (quantity BETWEEN 0 AND 9007199254740991),
+    unit_minor   bigint NOT NULL CHECK (unit_minor BETWEEN 0 AND 9007199254740991),
+    amount_minor bigint NOT NULL CHECK (amount_minor BETWEEN 0 AND 9007199254740991 AND amount_minor::numeric = quantity::numeric * unit_minor),
     CONSTRAINT invoice_lines_pkey PRIMARY KEY (tenant_id, invoice_id, line_no),
     CONSTRAINT invoice_lines_invoice_fk FOREIGN KEY (tenant_id, invoice_id) REFERENCES invoices (tenant_id, invoice_id)
 );
 
--- An invoice moves Draft → Issued → Paid | Void (Draft → Void too); once it left Draft its money
--- columns, number, currency, period and tenant are frozen. Whoever runs the UPDATE.
+-- An invoice is created as a Draft (its lines are added to it) and moves Draft → Issued → Paid |
+-- Void (Draft → Void too); when it leaves Draft its total must be the sum of its lines (nothing
+-- credits: totals and lines are ≥ 0), and from then on its money columns, number, currency, period
+-- and tenant are frozen. Whoever runs the INSERT or UPDATE.
 -- +goose StatementBegin
 CREATE FUNCTION billing_invoice_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.status <> 'Draft' THEN
+            RAISE EXCEPTION 'billing: an invoice is created as a Draft, then issued' USING ERRCODE = 'P0001';
+        END IF;
+        RETURN NEW;
+    END IF;
     IF OLD.status <> 'Draft' AND (NEW.total_minor IS DISTINCT FROM OLD.total_minor
         OR NEW.currency IS DISTINCT FROM OLD.currency OR NEW.number IS DISTINCT FROM OLD.number
         OR NEW.period_start IS DISTINCT FROM OLD.period_start OR NEW.period_end IS DISTINCT FROM OLD.period_end
@@ -132,10 +140,15 @@ BEGIN
         OR (OLD.status = 'Issued' AND NEW.status IN ('Paid', 'Void'))) THEN
         RAISE EXCEPTION 'billing: invoice status % cannot become %', OLD.status, NEW.status USING ERRCODE = 'P0001';
     END IF;
+    -- sum(bigint) is numeric: the lines' sum cannot wrap around.
+    IF OLD.status = 'Draft' AND NEW.status <> 'Draft' AND NEW.total_minor::numeric <> (SELECT COALESCE(sum(l.amount_minor), 0)
+            FROM invoice_lines l WHERE l.tenant_id = NEW.tenant_id AND l.invoice_id = NEW.invoice_id) THEN
+        RAISE EXCEPTION 'billing: an invoice''s total must be the sum of its lines when it leaves Draft' USING ERRCODE = 'P0001';
+    END IF;
     RETURN NEW;
 END $$;
 -- +goose StatementEnd
-CREATE TRIGGER invoices_guard BEFORE UPDATE ON invoices FOR EACH ROW EXECUTE FUNCTION billing_invoice_guard();
+CREATE TRIGGER invoices_guard BEFORE INSERT OR UPDATE ON invoices FOR EACH ROW EXECUTE FUNCTION billing_invoice_guard();
 
 -- A line is added to a Draft invoice only (lines are never updated: no grant).
 -- +goose StatementBegin

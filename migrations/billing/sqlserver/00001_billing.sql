@@ -80,7 +80,7 @@ CREATE TABLE dbo.invoices (
     number       nvarchar(64)     NOT NULL,
     status       varchar(16)      NOT NULL CONSTRAINT invoices_status_check CHECK (status IN ('Draft', 'Issued', 'Paid', 'Void')),
     currency     char(3)          COLLATE Latin1_General_100_BIN2 NOT NULL,
-    total_minor  bigint           NOT NULL CONSTRAINT invoices_total_check CHECK (total_minor BETWEEN -9007199254740991 AND 9007199254740991),
+    total_minor  bigint           NOT NULL CONSTRAINT invoices_total_check CHECK (total_minor BETWEEN 0 AND 9007199254740991),
     period_start datetime2(6)     NOT NULL,
     period_end   datetime2(6)     NOT NULL,
     created_at   datetime2(6)     NOT NULL,
@@ -97,14 +97,26 @@ CREATE TABLE dbo.invoice_lines (
     invoice_id   uniqueidentifier NOT NULL,
     line_no      int              NOT NULL CONSTRAINT invoice_lines_no_check CHECK (line_no >= 1),
     description  nvarchar(500)    NOT NULL,
-    quantity     bigint           NOT NULL,
-    unit_minor   bigint           NOT NULL,
+    quantity     bigint           NOT NULL CONSTRAINT invoice_lines_quantity_check CHECK (quantity BETWEEN 0 AND 9007199254740991),
+    unit_minor   bigint           NOT NULL CONSTRAINT invoice_lines_unit_check CHECK (unit_minor BETWEEN 0 AND 9007199254740991),
     amount_minor bigint           NOT NULL,
     CONSTRAINT invoice_lines_pkey PRIMARY KEY (tenant_id, invoice_id, line_no),
-    CONSTRAINT invoice_lines_amount_check CHECK (amount_minor = quantity * unit_minor AND amount_minor BETWEEN -9007199254740991 AND 9007199254740991),
+    CONSTRAINT invoice_lines_amount_check CHECK (amount_minor BETWEEN 0 AND 9007199254740991 AND CAST(amount_minor AS decimal(38, 0)) = CAST(quantity AS decimal(38, 0)) * CAST(unit_minor AS decimal(38, 0))),
     CONSTRAINT invoice_lines_invoice_fk FOREIGN KEY (tenant_id, invoice_id) REFERENCES dbo.invoices (tenant_id, invoice_id)
 );
 
+-- An invoice is created as a Draft (its lines are added to it), then issued.
+-- +goose StatementBegin
+CREATE TRIGGER dbo.invoices_insert_guard ON dbo.invoices AFTER INSERT AS
+BEGIN
+    SET NOCOUNT ON;
+    IF EXISTS (SELECT 1 FROM inserted WHERE status <> 'Draft')
+        THROW 50005, 'billing: an invoice is created as a Draft, then issued', 1;
+END
+-- +goose StatementEnd
+
+-- Draft → Issued → Paid | Void (Draft → Void too); leaving Draft the total must be the sum of the
+-- lines (summed as decimal: no overflow); from then on the money columns are frozen.
 -- +goose StatementBegin
 CREATE TRIGGER dbo.invoices_guard ON dbo.invoices AFTER UPDATE AS
 BEGIN
@@ -119,6 +131,11 @@ BEGIN
                           OR (o.status = 'Draft' AND n.status IN ('Issued', 'Void'))
                           OR (o.status = 'Issued' AND n.status IN ('Paid', 'Void'))))
         THROW 50002, 'billing: illegal invoice status change', 1;
+    IF EXISTS (SELECT 1 FROM inserted n JOIN deleted o ON o.tenant_id = n.tenant_id AND o.invoice_id = n.invoice_id
+               WHERE o.status = 'Draft' AND n.status <> 'Draft'
+                 AND CAST(n.total_minor AS decimal(38, 0)) <> (SELECT COALESCE(SUM(CAST(l.amount_minor AS decimal(38, 0))), 0)
+                     FROM dbo.invoice_lines l WHERE l.tenant_id = n.tenant_id AND l.invoice_id = n.invoice_id))
+        THROW 50006, 'billing: an invoice''s total must be the sum of its lines when it leaves Draft', 1;
     -- the key columns cannot change: a row whose key changed has no partner in deleted
     IF EXISTS (SELECT 1 FROM inserted n WHERE NOT EXISTS (SELECT 1 FROM deleted o WHERE o.tenant_id = n.tenant_id AND o.invoice_id = n.invoice_id))
         THROW 50003, 'billing: an invoice''s key is immutable', 1;
@@ -160,6 +177,7 @@ GRANT SELECT, INSERT ON dbo.invoice_lines TO billing_app;
 DROP SECURITY POLICY rls.billing_isolation;
 DROP TRIGGER dbo.invoice_lines_guard;
 DROP TRIGGER dbo.invoices_guard;
+DROP TRIGGER dbo.invoices_insert_guard;
 DROP TABLE dbo.invoice_lines;
 DROP TABLE dbo.invoices;
 DROP TABLE dbo.usage_records;
