@@ -71,3 +71,30 @@ func TestInvoiceGuard_RefusesNegativeTotalsAndATotalThatIsNotTheLinesSum(t *test
 		t.Errorf("Draft → Issued with total = Σ lines: %v", err)
 	}
 }
+
+// A Paid invoice's payment time and a Void one's void time are history: the guard refuses to
+// change them (or to give an Issued invoice one without the move).
+func TestInvoiceGuard_PaidAtAndVoidedAtAreFrozen(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	paid, void, issued := h.draftInvoice(f), h.draftInvoice(f), h.draftInvoice(f)
+	for id, action := range map[string][]string{paid: {"issue", "pay"}, void: {"void"}, issued: {"issue"}} {
+		for _, a := range action {
+			if r := h.invoiceAction(f, id, a); r.Code != 200 {
+				t.Fatalf("%s: %d %s", a, r.Code, r.Body)
+			}
+		}
+	}
+	for _, c := range []struct{ id, q string }{
+		{paid, `UPDATE invoices SET paid_at = paid_at - interval '1 day' WHERE invoice_id = $1`},
+		{paid, `UPDATE invoices SET paid_at = NULL WHERE invoice_id = $1`},
+		{paid, `UPDATE invoices SET voided_at = now() WHERE invoice_id = $1`},
+		{void, `UPDATE invoices SET voided_at = voided_at + interval '1 day' WHERE invoice_id = $1`},
+		{void, `UPDATE invoices SET paid_at = now() WHERE invoice_id = $1`},
+		{issued, `UPDATE invoices SET paid_at = now() WHERE invoice_id = $1`},
+	} {
+		if err := h.execAs(f, c.q, c.id); err == nil || !strings.Contains(err.Error(), "immutable") {
+			t.Errorf("%q: %v, want immutable", c.q, err)
+		}
+	}
+}

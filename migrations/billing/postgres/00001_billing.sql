@@ -132,7 +132,9 @@ BEGIN
         OR NEW.currency IS DISTINCT FROM OLD.currency OR NEW.number IS DISTINCT FROM OLD.number
         OR NEW.period_start IS DISTINCT FROM OLD.period_start OR NEW.period_end IS DISTINCT FROM OLD.period_end
         OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id OR NEW.invoice_id IS DISTINCT FROM OLD.invoice_id
-        OR NEW.issued_at IS DISTINCT FROM OLD.issued_at) THEN
+        OR NEW.issued_at IS DISTINCT FROM OLD.issued_at
+        -- paid_at and voided_at are set by the move to Paid or Void, and frozen then
+        OR (NEW.status = OLD.status AND (NEW.paid_at IS DISTINCT FROM OLD.paid_at OR NEW.voided_at IS DISTINCT FROM OLD.voided_at))) THEN
         RAISE EXCEPTION 'billing: an issued invoice''s money columns are immutable' USING ERRCODE = 'P0001';
     END IF;
     IF NOT ((OLD.status = NEW.status)

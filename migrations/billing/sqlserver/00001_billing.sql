@@ -124,7 +124,10 @@ BEGIN
     IF EXISTS (SELECT 1 FROM inserted n JOIN deleted o ON o.tenant_id = n.tenant_id AND o.invoice_id = n.invoice_id
                WHERE o.status <> 'Draft' AND (n.total_minor <> o.total_minor OR n.currency <> o.currency
                      OR n.number <> o.number OR n.period_start <> o.period_start OR n.period_end <> o.period_end
-                     OR ISNULL(n.issued_at, '0001-01-01') <> ISNULL(o.issued_at, '0001-01-01')))
+                     OR ISNULL(n.issued_at, '0001-01-01') <> ISNULL(o.issued_at, '0001-01-01')
+                     -- paid_at and voided_at are set by the move to Paid or Void, and frozen then
+                     OR (n.status = o.status AND (ISNULL(n.paid_at, '0001-01-01') <> ISNULL(o.paid_at, '0001-01-01')
+                         OR ISNULL(n.voided_at, '0001-01-01') <> ISNULL(o.voided_at, '0001-01-01')))))
         THROW 50001, 'billing: an issued invoice''s money columns are immutable', 1;
     IF EXISTS (SELECT 1 FROM inserted n JOIN deleted o ON o.tenant_id = n.tenant_id AND o.invoice_id = n.invoice_id
                WHERE NOT (o.status = n.status
