@@ -66,7 +66,7 @@ func (s *Service) onTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Del
 		if err != nil {
 			return err
 		}
-		_, err = s.changeIn(ctx, t, d.TenantID, sub.ID, nil, s.cancel(ctx, d.TenantID, "tenant-decommissioned", meta))
+		_, err = s.changeIn(ctx, t, d.TenantID, sub.ID, nil, true, s.cancel(ctx, d.TenantID, "tenant-decommissioned", meta))
 		return err
 	}
 	return fmt.Errorf("%w: %s", bus.ErrSkip, d.Event.Type)

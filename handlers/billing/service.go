@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -41,6 +42,9 @@ type ServiceConfig struct {
 	PastDueGrace time.Duration
 	// RenewalBatch is how many due subscriptions one BillingRenewals run takes on. Default 100.
 	RenewalBatch int
+	// RenewalRetry is how long the renewal timer leaves a subscription whose renewal failed
+	// before it tries again, doubled at each failure in a row up to 24 hours. Default 1 hour.
+	RenewalRetry time.Duration
 }
 
 func (c ServiceConfig) withDefaults() ServiceConfig {
@@ -55,6 +59,9 @@ func (c ServiceConfig) withDefaults() ServiceConfig {
 	}
 	if c.RenewalBatch == 0 {
 		c.RenewalBatch = 100
+	}
+	if c.RenewalRetry == 0 {
+		c.RenewalRetry = time.Hour
 	}
 	return c
 }
@@ -287,7 +294,9 @@ func (s *Service) rolled(ctx context.Context, tx *Tx, sub Subscription) (Subscri
 // change runs fn on the subscription locked and, when due, renewed first (renewIn: its period
 // rolled and invoiced as the renewal timer would), checks ifMatch against its version, writes it
 // with the version bumped and emits what the renewal and fn return.
-func (s *Service) change(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64,
+//
+// A cancel (cancelling) is never refused because the renewal cannot bill: see renewFirst.
+func (s *Service) change(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64, cancelling bool,
 	fn func(tx *Tx, sub *Subscription) ([]events.Event, error)) (Subscription, error) {
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return Subscription{}, err
@@ -295,13 +304,13 @@ func (s *Service) change(ctx context.Context, c Caller, tenant tenancy.TenantID,
 	var out Subscription
 	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		var err error
-		out, err = s.changeIn(ctx, tx, tenant, id, ifMatch, fn)
+		out, err = s.changeIn(ctx, tx, tenant, id, ifMatch, cancelling, fn)
 		return err
 	})
 	return out, err
 }
 
-func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64,
+func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64, cancelling bool,
 	fn func(tx *Tx, sub *Subscription) ([]events.Event, error)) (Subscription, error) {
 	sub, err := tx.LockSubscription(ctx, id)
 	if err != nil {
@@ -311,7 +320,7 @@ func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID,
 		return Subscription{}, ErrVersionMismatch
 	}
 	// A period that ended is renewed first (its invoice issued), as the renewal timer would.
-	evs, _, err := s.renewIn(ctx, tx, tenant, &sub, events.MetaFrom(ctx))
+	evs, err := s.renewFirst(ctx, tx, tenant, &sub, cancelling)
 	if err != nil {
 		return Subscription{}, err
 	}
@@ -328,6 +337,33 @@ func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID,
 	return sub, outbox.Emit(ctx, tx.Tx, evs...)
 }
 
+// renewFirst renews the locked sub when it is due (renewIn). When the renewal cannot bill
+// (ErrTotalTooLarge: an invoice beyond maxMinor) a write fails with it — except a cancel
+// (cancelling): the renewal's writes are undone (a savepoint) and the subscription is cancelled
+// as it stands, its period not rolled and the period that could not be billed left unbilled (its
+// usage records stay, for an operator to bill). A tenant or its decommissioning can always cancel.
+func (s *Service) renewFirst(ctx context.Context, tx *Tx, tenant tenancy.TenantID, sub *Subscription, cancelling bool) ([]events.Event, error) {
+	if !cancelling {
+		evs, _, err := s.renewIn(ctx, tx, tenant, sub, events.MetaFrom(ctx))
+		return evs, err
+	}
+	if err := tx.savepoint(ctx); err != nil {
+		return nil, err
+	}
+	before := *sub
+	evs, _, err := s.renewIn(ctx, tx, tenant, sub, events.MetaFrom(ctx))
+	if !errors.Is(err, ErrTotalTooLarge) {
+		return evs, err
+	}
+	if err := tx.rollbackTo(ctx); err != nil {
+		return nil, err
+	}
+	*sub = before
+	s.log.WarnContext(ctx, "billing: cancelled without the renewal that cannot bill; the period stays unbilled",
+		"tenant", tenant.String(), "subscription", string(sub.ID), "err", err)
+	return nil, nil
+}
+
 func illegal(sub Subscription, to Status) error {
 	return fmt.Errorf("%w: a %s subscription cannot become %s", ErrIllegalTransition, sub.Status, to)
 }
@@ -337,7 +373,7 @@ func illegal(sub Subscription, to Status) error {
 // period goes on (SubscriptionActivated).
 func (s *Service) Activate(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64) (Subscription, error) {
 	meta := events.MetaFrom(ctx)
-	return s.change(ctx, c, tenant, id, ifMatch, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
+	return s.change(ctx, c, tenant, id, ifMatch, false, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
 		if !sub.Status.CanBecome(StatusActive) {
 			return nil, illegal(*sub, StatusActive)
 		}
@@ -360,7 +396,7 @@ func (s *Service) Activate(ctx context.Context, c Caller, tenant tenancy.TenantI
 // MarkPastDue moves an Active subscription to PastDue (a period's payment failed). No route
 // calls it yet (payment integration is not built); the state machine and the tests do.
 func (s *Service) MarkPastDue(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID) (Subscription, error) {
-	return s.change(ctx, c, tenant, id, nil, func(_ *Tx, sub *Subscription) ([]events.Event, error) {
+	return s.change(ctx, c, tenant, id, nil, false, func(_ *Tx, sub *Subscription) ([]events.Event, error) {
 		if !sub.Status.CanBecome(StatusPastDue) {
 			return nil, illegal(*sub, StatusPastDue)
 		}
@@ -373,7 +409,7 @@ func (s *Service) MarkPastDue(ctx context.Context, c Caller, tenant tenancy.Tena
 // Cancel moves a Trial, Active or PastDue subscription to Cancelled (SubscriptionCancelled). Its
 // invoices and usage stay (financial retention).
 func (s *Service) Cancel(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, reason string, ifMatch *int64) (Subscription, error) {
-	return s.change(ctx, c, tenant, id, ifMatch, s.cancel(ctx, tenant, reason, events.MetaFrom(ctx)))
+	return s.change(ctx, c, tenant, id, ifMatch, true, s.cancel(ctx, tenant, reason, events.MetaFrom(ctx)))
 }
 
 func (s *Service) cancel(_ context.Context, tenant tenancy.TenantID, reason string, meta events.Meta) func(*Tx, *Subscription) ([]events.Event, error) {
@@ -397,7 +433,7 @@ func (s *Service) cancel(_ context.Context, tenant tenancy.TenantID, reason stri
 // another currency are refused (ErrCurrencyMismatch). SubscriptionEditionChanged either way.
 func (s *Service) ChangeEdition(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, code string, ifMatch *int64) (Subscription, error) {
 	meta := events.MetaFrom(ctx)
-	return s.change(ctx, c, tenant, id, ifMatch, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
+	return s.change(ctx, c, tenant, id, ifMatch, false, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
 		if sub.Status == StatusCancelled {
 			return nil, fmt.Errorf("%w: a Cancelled subscription cannot change edition (subscribe again instead)", ErrIllegalTransition)
 		}

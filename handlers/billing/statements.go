@@ -47,11 +47,21 @@ type statements struct {
 	lockDueSubscription string
 	// dueSubscriptions: now, past-due cutoff (now − grace), limit → tenant id, subscription id
 	// (canonical text) of up to limit live subscriptions whose period ended, whose trial ended, or
-	// that are PastDue since before the cutoff, by period end. Every tenant's: platform scope.
+	// that are PastDue since before the cutoff, by period end, leaving out those whose renewal
+	// retry time (after a failure) is after now. Every tenant's: platform scope.
 	dueSubscriptions string
 	// periodUsage: tenant, period start → metric, sum of quantity of the usage recorded into the
-	// period that starts there, by metric.
+	// period that starts there, by metric. Summed without overflow (numeric/decimal) and read
+	// saturated: a sum beyond 9007199254740991 (maxMinor) is 9007199254740992.
 	periodUsage string
+	// renewalAttempts: tenant, id → renewal attempts that failed in a row, locking the row.
+	renewalAttempts string
+	// recordRenewalFailure: tenant, id, attempts, failed at, retry at (the renewal timer skips
+	// the row until then). updateSubscription clears the three.
+	recordRenewalFailure string
+	// savepoint and rollbackToSavepoint: a savepoint of the transaction (a cancel that cannot
+	// renew first undoes the renewal's writes to it).
+	savepoint, rollbackToSavepoint string
 
 	// insertUsage: tenant, usage id, metric, quantity, period start, recorded at. Inserts nothing
 	// (0 rows affected, no error) when the usage id is recorded already.
@@ -64,7 +74,7 @@ type statements struct {
 	// order.
 	listUsage string
 	// usageTotals: tenant, metric ('' for every metric), from, to → metric, sum of quantity, per
-	// metric of the records listUsage selects (every page), by metric.
+	// metric of the records listUsage selects (every page), by metric; saturated as periodUsage.
 	usageTotals string
 
 	// countInvoices: tenant → the number of the tenant's invoices.

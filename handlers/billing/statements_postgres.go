@@ -28,15 +28,22 @@ var pgStatements = statements{
 			period_end, created_at, updated_at, version)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)`,
 	updateSubscription: `UPDATE subscriptions SET edition_code = $3, status = $4, period_start = $5, period_end = $6,
-			pending_edition = $7, cancelled_at = $8, cancel_reason = $9, version = $10, updated_at = $11, past_due_since = $12
+			pending_edition = $7, cancelled_at = $8, cancel_reason = $9, version = $10, updated_at = $11, past_due_since = $12,
+			renewal_attempts = 0, renewal_failed_at = NULL, renewal_retry_at = NULL
 		WHERE tenant_id = $1 AND subscription_id = $2`,
+	renewalAttempts: `SELECT renewal_attempts FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2 FOR UPDATE`,
+	recordRenewalFailure: `UPDATE subscriptions SET renewal_attempts = $3, renewal_failed_at = $4, renewal_retry_at = $5
+		WHERE tenant_id = $1 AND subscription_id = $2`,
+	savepoint:           `SAVEPOINT billing_renewal`,
+	rollbackToSavepoint: `ROLLBACK TO SAVEPOINT billing_renewal`,
 	lockDueSubscription: `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2
 		FOR UPDATE SKIP LOCKED`,
 	dueSubscriptions: `SELECT tenant_id::text, subscription_id::text FROM subscriptions
 		WHERE status <> 'Cancelled' AND (period_end <= $1 OR (status = 'Trial' AND trial_ends_at <= $1)
 			OR (status = 'PastDue' AND past_due_since <= $2))
+			AND (renewal_retry_at IS NULL OR renewal_retry_at <= $1)
 		ORDER BY period_end LIMIT $3`,
-	periodUsage: `SELECT metric, sum(quantity)::bigint FROM usage_records WHERE tenant_id = $1 AND period_start = $2
+	periodUsage: `SELECT metric, LEAST(sum(quantity), 9007199254740992)::bigint FROM usage_records WHERE tenant_id = $1 AND period_start = $2
 		GROUP BY metric ORDER BY metric`,
 
 	insertUsage: `INSERT INTO usage_records (tenant_id, usage_id, metric, quantity, period_start, recorded_at)
@@ -45,7 +52,7 @@ var pgStatements = statements{
 	listUsage: `SELECT usage_id::text, metric, quantity, period_start, recorded_at FROM usage_records
 		WHERE tenant_id = $1 AND ($2 = '' OR metric = $2) AND recorded_at >= $3 AND recorded_at < $4 AND usage_id > $5::uuid
 		ORDER BY usage_id LIMIT $6`,
-	usageTotals: `SELECT metric, sum(quantity)::bigint FROM usage_records
+	usageTotals: `SELECT metric, LEAST(sum(quantity), 9007199254740992)::bigint FROM usage_records
 		WHERE tenant_id = $1 AND ($2 = '' OR metric = $2) AND recorded_at >= $3 AND recorded_at < $4
 		GROUP BY metric ORDER BY metric`,
 

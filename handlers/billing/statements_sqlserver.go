@@ -32,16 +32,24 @@ var msStatements = statements{
 			period_end, created_at, updated_at, version)
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p8, @p9)`,
 	updateSubscription: `UPDATE dbo.subscriptions SET edition_code = @p3, status = @p4, period_start = @p5, period_end = @p6,
-			pending_edition = @p7, cancelled_at = @p8, cancel_reason = @p9, version = @p10, updated_at = @p11, past_due_since = @p12
+			pending_edition = @p7, cancelled_at = @p8, cancel_reason = @p9, version = @p10, updated_at = @p11, past_due_since = @p12,
+			renewal_attempts = 0, renewal_failed_at = NULL, renewal_retry_at = NULL
 		WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	renewalAttempts: `SELECT renewal_attempts FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	recordRenewalFailure: `UPDATE dbo.subscriptions SET renewal_attempts = @p3, renewal_failed_at = @p4, renewal_retry_at = @p5
+		WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	savepoint:           `SAVE TRANSACTION billing_renewal`,
+	rollbackToSavepoint: `ROLLBACK TRANSACTION billing_renewal`,
 	// READPAST skips a row another transaction holds locked (PostgreSQL's SKIP LOCKED).
 	lockDueSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, READPAST)
 		WHERE tenant_id = @p1 AND subscription_id = @p2`,
 	dueSubscriptions: `SELECT TOP (@p3) LOWER(CONVERT(char(36), tenant_id)), subscription_key FROM dbo.subscriptions
 		WHERE status <> 'Cancelled' AND (period_end <= @p1 OR (status = 'Trial' AND trial_ends_at <= @p1)
 			OR (status = 'PastDue' AND past_due_since <= @p2))
+			AND (renewal_retry_at IS NULL OR renewal_retry_at <= @p1)
 		ORDER BY period_end`,
-	periodUsage: `SELECT metric, SUM(quantity) FROM dbo.usage_records WHERE tenant_id = @p1 AND period_start = @p2
+	periodUsage: `SELECT metric, CAST(CASE WHEN SUM(CAST(quantity AS decimal(38, 0))) > 9007199254740991 THEN 9007199254740992
+		ELSE SUM(CAST(quantity AS decimal(38, 0))) END AS bigint) FROM dbo.usage_records WHERE tenant_id = @p1 AND period_start = @p2
 		GROUP BY metric ORDER BY metric`,
 
 	// HOLDLOCK on the key's range makes a concurrent insert of the same id wait and then insert nothing.
@@ -52,7 +60,8 @@ var msStatements = statements{
 	listUsage: `SELECT TOP (@p6) usage_key, metric, quantity, period_start, recorded_at FROM dbo.usage_records
 		WHERE tenant_id = @p1 AND (@p2 = '' OR metric = @p2) AND recorded_at >= @p3 AND recorded_at < @p4 AND usage_key > @p5
 		ORDER BY usage_key`,
-	usageTotals: `SELECT metric, SUM(quantity) FROM dbo.usage_records
+	usageTotals: `SELECT metric, CAST(CASE WHEN SUM(CAST(quantity AS decimal(38, 0))) > 9007199254740991 THEN 9007199254740992
+		ELSE SUM(CAST(quantity AS decimal(38, 0))) END AS bigint) FROM dbo.usage_records
 		WHERE tenant_id = @p1 AND (@p2 = '' OR metric = @p2) AND recorded_at >= @p3 AND recorded_at < @p4
 		GROUP BY metric ORDER BY metric`,
 

@@ -259,8 +259,35 @@ func (s *Store) DueSubscriptions(ctx context.Context, now, pastDueBefore time.Ti
 	return out, err
 }
 
+// RecordRenewalFailure notes that the subscription's renewal failed at `at` and returns how many
+// times in a row it has now; retry(attempts) is when the renewal timer may try it again (it skips
+// it until then). The next successful write of the subscription clears the record.
+func (tx *Tx) RecordRenewalFailure(ctx context.Context, id SubscriptionID, at time.Time, retry func(attempts int) time.Time) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, tx.q.renewalAttempts, tx.tenant, string(id)).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrSubscriptionNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	n++
+	return n, tx.execOne(ctx, ErrSubscriptionNotFound, tx.q.recordRenewalFailure, tx.tenant, string(id), n, at.UTC(), retry(n).UTC())
+}
+
+// savepoint marks a point of the transaction that rollbackTo undoes the writes back to.
+func (tx *Tx) savepoint(ctx context.Context) error {
+	_, err := tx.ExecContext(ctx, tx.q.savepoint)
+	return err
+}
+
+func (tx *Tx) rollbackTo(ctx context.Context) error {
+	_, err := tx.ExecContext(ctx, tx.q.rollbackToSavepoint)
+	return err
+}
+
 // PeriodUsage returns the sum of the usage quantities recorded into the period starting at
-// start, per metric.
+// start, per metric; a sum beyond maxMinor reads as maxMinor + 1 (never an overflow).
 func (tx *Tx) PeriodUsage(ctx context.Context, start time.Time) (map[string]int64, error) {
 	rows, err := tx.QueryContext(ctx, tx.q.periodUsage, tx.tenant, start.UTC())
 	if err != nil {
@@ -321,7 +348,8 @@ func (tx *Tx) ListUsage(ctx context.Context, f UsageFilter, after string, limit 
 	return out, rows.Err()
 }
 
-// UsageTotals returns the sum of the quantities of f's records per metric.
+// UsageTotals returns the sum of the quantities of f's records per metric; a sum beyond maxMinor
+// reads as maxMinor + 1.
 func (tx *Tx) UsageTotals(ctx context.Context, f UsageFilter) (map[string]int64, error) {
 	rows, err := tx.QueryContext(ctx, tx.q.usageTotals, tx.tenant, f.Metric, f.From.UTC(), f.To.UTC())
 	if err != nil {

@@ -65,13 +65,20 @@ CREATE TABLE subscriptions (
     cancelled_at    timestamptz,
     cancel_reason   text        CHECK (char_length(cancel_reason) <= 500),
     past_due_since  timestamptz,
+    -- A renewal that failed (an invoice that cannot be issued): how many times in a row, the last
+    -- time, and when the renewal timer tries again (it skips the row until then, so one failing
+    -- subscription never holds up the others). Any successful write of the row clears them.
+    renewal_attempts  integer   NOT NULL DEFAULT 0 CHECK (renewal_attempts >= 0),
+    renewal_failed_at timestamptz,
+    renewal_retry_at  timestamptz,
     version         bigint      NOT NULL,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL,
     CONSTRAINT subscriptions_pkey PRIMARY KEY (tenant_id, subscription_id)
 );
 CREATE UNIQUE INDEX subscriptions_live ON subscriptions (tenant_id) WHERE status <> 'Cancelled';
--- The renewal timer (BillingRenewals) finds live subscriptions whose period or trial ended.
+-- The renewal timer (BillingRenewals) finds live subscriptions whose period or trial ended (and
+-- whose renewal is not backing off after a failure).
 CREATE INDEX subscriptions_due ON subscriptions (period_end) WHERE status <> 'Cancelled';
 
 -- Metered usage: append-only, idempotent on the usage id the reporter chose.

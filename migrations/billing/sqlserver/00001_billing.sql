@@ -50,6 +50,10 @@ CREATE TABLE dbo.subscriptions (
     cancelled_at     datetime2(6)     NULL,
     cancel_reason    nvarchar(500)    NULL,
     past_due_since   datetime2(6)     NULL,
+    renewal_attempts  int             NOT NULL CONSTRAINT subscriptions_renewal_attempts_default DEFAULT 0
+                                      CONSTRAINT subscriptions_renewal_attempts_check CHECK (renewal_attempts >= 0),
+    renewal_failed_at datetime2(6)    NULL,
+    renewal_retry_at  datetime2(6)    NULL,
     version          bigint           NOT NULL,
     created_at       datetime2(6)     NOT NULL,
     updated_at       datetime2(6)     NOT NULL,
