@@ -30,7 +30,7 @@ func TestInvoiceGuard_RefusesNegativeTotalsAndATotalThatIsNotTheLinesSum(t *test
 	tenant := f.id.String()
 	for _, c := range []struct {
 		name, q, want string
-		args         []any
+		args          []any
 	}{
 		{"negative total", insertDraftSQL, "invoices_total_minor_check", []any{tenant, newID(), "NEG-1", "Draft", -1}},
 		{"born Issued", insertDraftSQL, "created as a Draft", []any{tenant, newID(), "ISS-1", "Issued", 0}},
