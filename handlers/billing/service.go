@@ -110,11 +110,12 @@ func (s *Service) Edition(ctx context.Context, code string) (Edition, error) {
 // ---- subscriptions ----
 
 // newSubscription is a fresh subscription on e at now: Trial until now + e.TrialDays when the
-// edition has a trial (the trial is the first period), otherwise Active for one period.
-func newSubscription(e Edition, now time.Time) Subscription {
+// edition has a trial and trial allows one (the trial is the first period), otherwise Active for
+// one period.
+func newSubscription(e Edition, now time.Time, trial bool) Subscription {
 	sub := Subscription{ID: SubscriptionID(ids.New()), EditionCode: e.Code, PeriodStart: now, Version: 1,
 		CreatedAt: now, UpdatedAt: now}
-	if e.TrialDays > 0 {
+	if e.TrialDays > 0 && trial {
 		end := now.AddDate(0, 0, e.TrialDays)
 		sub.Status, sub.TrialEndsAt, sub.PeriodEnd = StatusTrial, &end, end
 	} else {
@@ -124,8 +125,9 @@ func newSubscription(e Edition, now time.Time) Subscription {
 }
 
 // Subscribe creates the tenant's subscription on edition code (ErrSubscriptionExists when it has
-// a live one). An edition without a trial starts Active and, when it has a price, issues the
-// period's invoice.
+// a live one). It starts as a Trial when the edition has trial days and the tenant never had a
+// trial (one trial per tenant, whatever the edition: cancelling and subscribing again gives none);
+// otherwise it starts Active and, when the edition has a price, issues the period's invoice.
 func (s *Service) Subscribe(ctx context.Context, c Caller, tenant tenancy.TenantID, code string) (Subscription, error) {
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return Subscription{}, err
@@ -153,7 +155,13 @@ func (s *Service) subscribe(ctx context.Context, tx *Tx, tenant tenancy.TenantID
 	} else if err != ErrNoSubscription {
 		return Subscription{}, err
 	}
-	sub := newSubscription(e, s.cfg.Now())
+	// One trial per tenant: a tenant that ever had one (any earlier subscription) starts Active,
+	// its first period invoiced.
+	hadTrial, err := tx.HadTrial(ctx)
+	if err != nil {
+		return Subscription{}, err
+	}
+	sub := newSubscription(e, s.cfg.Now(), !hadTrial)
 	if err := tx.InsertSubscription(ctx, sub); err != nil {
 		return Subscription{}, err
 	}

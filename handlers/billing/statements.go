@@ -33,6 +33,9 @@ type statements struct {
 	subscription string
 	// lockSubscription: tenant, id → subscriptionColumns, locking the row until the transaction ends.
 	lockSubscription string
+	// hadTrial: tenant → whether any of its subscriptions, cancelled ones included, ever had a
+	// trial (trial_ends_at set; subscriptions are never deleted).
+	hadTrial string
 	// listSubscriptions: tenant → subscriptionColumns of every subscription, newest first.
 	listSubscriptions string
 	// insertSubscription: tenant, id, edition code, status, trial ends at, period start, period

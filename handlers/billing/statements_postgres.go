@@ -23,6 +23,7 @@ var pgStatements = statements{
 	liveSubscription:  `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND status <> 'Cancelled'`,
 	subscription:      `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2`,
 	lockSubscription:  `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2 FOR UPDATE`,
+	hadTrial:          `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE tenant_id = $1 AND trial_ends_at IS NOT NULL)`,
 	listSubscriptions: `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 ORDER BY created_at DESC, subscription_id DESC`,
 	insertSubscription: `INSERT INTO subscriptions (tenant_id, subscription_id, edition_code, status, trial_ends_at, period_start,
 			period_end, created_at, updated_at, version)

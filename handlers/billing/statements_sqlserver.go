@@ -27,6 +27,8 @@ var msStatements = statements{
 	liveSubscription:  `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND status <> 'Cancelled'`,
 	subscription:      `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND subscription_id = @p2`,
 	lockSubscription:  `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	hadTrial: `SELECT CASE WHEN EXISTS (SELECT 1 FROM dbo.subscriptions WHERE tenant_id = @p1 AND trial_ends_at IS NOT NULL)
+		THEN CAST(1 AS bit) ELSE CAST(0 AS bit) END`,
 	listSubscriptions: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 ORDER BY created_at DESC, subscription_key DESC`,
 	insertSubscription: `INSERT INTO dbo.subscriptions (tenant_id, subscription_id, edition_code, status, trial_ends_at, period_start,
 			period_end, created_at, updated_at, version)

@@ -184,6 +184,14 @@ func (tx *Tx) LockSubscription(ctx context.Context, id SubscriptionID) (Subscrip
 	return scanSubscription(tx.QueryRowContext(ctx, tx.q.lockSubscription, tx.tenant, string(id)))
 }
 
+// HadTrial reports whether the tenant ever had a trial (any subscription, cancelled ones
+// included: subscriptions are never deleted).
+func (tx *Tx) HadTrial(ctx context.Context) (bool, error) {
+	var had bool
+	err := tx.QueryRowContext(ctx, tx.q.hadTrial, tx.tenant).Scan(&had)
+	return had, err
+}
+
 // Subscriptions returns every subscription of the tenant, newest first.
 func (tx *Tx) Subscriptions(ctx context.Context) ([]Subscription, error) {
 	rows, err := tx.QueryContext(ctx, tx.q.listSubscriptions, tx.tenant)
