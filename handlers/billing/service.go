@@ -377,13 +377,18 @@ func illegal(sub Subscription, to Status) error {
 }
 
 // Activate moves a Trial or PastDue subscription to Active. From Trial a paid period starts now
-// (its invoice issued, SubscriptionActivated); from PastDue (payment received) the current
-// period goes on (SubscriptionActivated).
+// (its invoice issued, SubscriptionActivated); from PastDue the current period goes on
+// (SubscriptionActivated) — a platform admin's override only: a tenant's PastDue subscription
+// becomes Active by paying its open invoice (MoveInvoice), and the tenant asking is
+// ErrPaymentRequired.
 func (s *Service) Activate(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64) (Subscription, error) {
 	meta := events.MetaFrom(ctx)
 	return s.change(ctx, c, tenant, id, ifMatch, false, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
 		if !sub.Status.CanBecome(StatusActive) {
 			return nil, illegal(*sub, StatusActive)
+		}
+		if sub.Status == StatusPastDue && !c.Platform {
+			return nil, ErrPaymentRequired
 		}
 		from := sub.Status
 		sub.Status, sub.PastDueSince = StatusActive, nil
