@@ -16,10 +16,13 @@ import (
 )
 
 // Scopes of the billing API: the tenants' scopes, since a subscription is part of the tenant
-// (reading it is tenant.read, changing it tenant.manage); no new scope enters the catalog.
+// (reading it is tenant.read, changing it tenant.manage), and ScopeUsageWrite, the metering
+// clients' scope: recording usage is what the platform bills the tenant for, so the tenant does
+// not report it itself (POST /api/usage-records needs this scope and a platform token).
 const (
-	ScopeRead   = "tenant.read"
-	ScopeManage = "tenant.manage"
+	ScopeRead       = "tenant.read"
+	ScopeManage     = "tenant.manage"
+	ScopeUsageWrite = "billing.usage.write"
 )
 
 // API serves the billing routes.
@@ -51,7 +54,7 @@ func (a *API) Routes(g *echo.Group) {
 	g.POST("/invoices/:id/issue", a.invoiceAction(InvoiceIssued), scope(ScopeManage))
 	g.POST("/invoices/:id/pay", a.invoiceAction(InvoicePaid), scope(ScopeManage))
 	g.POST("/invoices/:id/void", a.invoiceAction(InvoiceVoid), scope(ScopeManage))
-	g.POST("/usage-records", a.postUsage, scope(ScopeManage))
+	g.POST("/usage-records", a.postUsage, scope(ScopeUsageWrite))
 	g.GET("/usage-records", a.listUsage, scope(ScopeRead))
 }
 
