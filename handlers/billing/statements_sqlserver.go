@@ -24,9 +24,9 @@ var msStatements = statements{
 			entitlements = @p8, version = @p9, updated_at = @p10
 		WHERE code = @p1`,
 
-	liveSubscription:  `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND status <> 'Cancelled'`,
-	subscription:      `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND subscription_id = @p2`,
-	lockSubscription:  `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	liveSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND status <> 'Cancelled'`,
+	subscription:     `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND subscription_id = @p2`,
+	lockSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND subscription_id = @p2`,
 	hadTrial: `SELECT CASE WHEN EXISTS (SELECT 1 FROM dbo.subscriptions WHERE tenant_id = @p1 AND trial_ends_at IS NOT NULL)
 		THEN CAST(1 AS bit) ELSE CAST(0 AS bit) END`,
 	listSubscriptions: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 ORDER BY created_at DESC, subscription_key DESC`,
