@@ -45,6 +45,7 @@ func (h *harness) meteredEdition() string {
 	b["trialDays"] = 0
 	setPrice(b, 1000)
 	b["entitlements"].(map[string]any)["usagePrices"] = map[string]any{"api.calls": 2}
+	b["public"] = true // tenants subscribe to it themselves
 	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, h.platformAdmin(), b)
 	return code
 }

@@ -74,11 +74,12 @@ type editionJSON struct {
 	TrialDays    int                 `json:"trialDays"`
 	Rank         int                 `json:"rank"`
 	Entitlements EditionEntitlements `json:"entitlements"`
+	Public       bool                `json:"public"`
 }
 
 func toEditionJSON(e Edition) editionJSON {
 	return editionJSON{Code: e.Code, Name: e.Name, Price: moneyJSON{e.PriceMinor, e.Currency}, PeriodMonths: e.PeriodMonths,
-		TrialDays: e.TrialDays, Rank: e.Rank, Entitlements: e.Entitlements}
+		TrialDays: e.TrialDays, Rank: e.Rank, Entitlements: e.Entitlements, Public: e.Public}
 }
 
 type subscriptionJSON struct {
@@ -273,7 +274,11 @@ func (a *API) transition(c echo.Context, do func(echo.Context, Caller, Subscript
 }
 
 func (a *API) editions(c echo.Context) error {
-	es, err := a.svc.Editions(c.Request().Context())
+	cl, err := httpx.CallerOf(c)
+	if err != nil {
+		return err
+	}
+	es, err := a.svc.EditionsFor(c.Request().Context(), cl)
 	if err != nil {
 		return err
 	}
@@ -285,7 +290,11 @@ func (a *API) editions(c echo.Context) error {
 }
 
 func (a *API) edition(c echo.Context) error {
-	e, err := a.svc.Edition(c.Request().Context(), c.Param("code"))
+	cl, err := httpx.CallerOf(c)
+	if err != nil {
+		return err
+	}
+	e, err := a.svc.EditionFor(c.Request().Context(), cl, c.Param("code"))
 	if err != nil {
 		return err
 	}

@@ -107,6 +107,64 @@ func (s *Service) Edition(ctx context.Context, code string) (Edition, error) {
 	return s.store.Edition(ctx, code)
 }
 
+// EditionsFor returns the catalog as c sees it, by rank then code: every edition for a platform
+// admin; for a tenant the public ones and the editions of its live subscription (current and
+// pending), private as they may be.
+func (s *Service) EditionsFor(ctx context.Context, c Caller) ([]Edition, error) {
+	all, err := s.store.Editions(ctx)
+	if err != nil || c.Platform {
+		return all, err
+	}
+	own, err := s.ownEditions(ctx, c.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Edition, 0, len(all))
+	for _, e := range all {
+		if e.Public || own[e.Code] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// EditionFor returns the edition with this code as c sees it (EditionsFor): a private edition
+// that is not the tenant's own is ErrEditionNotFound for a tenant.
+func (s *Service) EditionFor(ctx context.Context, c Caller, code string) (Edition, error) {
+	e, err := s.Edition(ctx, code)
+	if err != nil || e.Public || c.Platform {
+		return e, err
+	}
+	own, err := s.ownEditions(ctx, c.Tenant)
+	if err != nil {
+		return Edition{}, err
+	}
+	if !own[e.Code] {
+		return Edition{}, ErrEditionNotFound
+	}
+	return e, nil
+}
+
+// ownEditions are the codes of the tenant's live subscription's edition and pending edition.
+func (s *Service) ownEditions(ctx context.Context, tenant tenancy.TenantID) (map[string]bool, error) {
+	own := map[string]bool{}
+	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		sub, err := tx.LiveSubscription(ctx)
+		if errors.Is(err, ErrNoSubscription) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		own[sub.EditionCode] = true
+		if sub.PendingEdition != "" {
+			own[sub.PendingEdition] = true
+		}
+		return nil
+	})
+	return own, err
+}
+
 // ---- subscriptions ----
 
 // newSubscription is a fresh subscription on e at now: Trial until now + e.TrialDays when the
@@ -125,7 +183,7 @@ func newSubscription(e Edition, now time.Time, trial bool) Subscription {
 }
 
 // Subscribe creates the tenant's subscription on edition code (ErrSubscriptionExists when it has
-// a live one). It starts as a Trial when the edition has trial days and the tenant never had a
+// a live one; ErrEditionNotPublic for a tenant's token on a private edition). It starts as a Trial when the edition has trial days and the tenant never had a
 // trial (one trial per tenant, whatever the edition: cancelling and subscribing again gives none);
 // otherwise it starts Active and, when the edition has a price, issues the period's invoice.
 func (s *Service) Subscribe(ctx context.Context, c Caller, tenant tenancy.TenantID, code string) (Subscription, error) {
@@ -138,17 +196,22 @@ func (s *Service) Subscribe(ctx context.Context, c Caller, tenant tenancy.Tenant
 			return err
 		}
 		var err error
-		out, err = s.subscribe(ctx, tx, tenant, code, events.MetaFrom(ctx))
+		out, err = s.subscribe(ctx, tx, tenant, code, c.Platform, events.MetaFrom(ctx))
 		return err
 	})
 	return out, err
 }
 
 // subscribe is Subscribe's work inside tx (the API's and the TenantRegistered consumer's).
-func (s *Service) subscribe(ctx context.Context, tx *Tx, tenant tenancy.TenantID, code string, meta events.Meta) (Subscription, error) {
+// anyEdition allows a private edition (platform admins, the consumer); otherwise it is
+// ErrEditionNotPublic.
+func (s *Service) subscribe(ctx context.Context, tx *Tx, tenant tenancy.TenantID, code string, anyEdition bool, meta events.Meta) (Subscription, error) {
 	e, err := tx.Edition(ctx, code)
 	if err != nil {
 		return Subscription{}, err
+	}
+	if !e.Public && !anyEdition {
+		return Subscription{}, ErrEditionNotPublic
 	}
 	if _, err := tx.LiveSubscription(ctx); err == nil {
 		return Subscription{}, ErrSubscriptionExists
@@ -443,7 +506,8 @@ func (s *Service) cancel(_ context.Context, tenant tenancy.TenantID, reason stri
 // equal rank, whatever the prices: rank is what orders editions) are pending until the period
 // end, never prorated nor credited, and asking for the current edition again drops a pending
 // change. A Cancelled subscription cannot change edition (ErrIllegalTransition). Editions priced in
-// another currency are refused (ErrCurrencyMismatch). SubscriptionEditionChanged either way.
+// another currency are refused (ErrCurrencyMismatch), a private edition for a tenant's token
+// (ErrEditionNotPublic; platform admins may). SubscriptionEditionChanged either way.
 func (s *Service) ChangeEdition(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, code string, ifMatch *int64) (Subscription, error) {
 	meta := events.MetaFrom(ctx)
 	return s.change(ctx, c, tenant, id, ifMatch, false, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
@@ -464,6 +528,9 @@ func (s *Service) ChangeEdition(ctx context.Context, c Caller, tenant tenancy.Te
 			}
 			sub.PendingEdition = "" // keep the current edition: the pending downgrade is dropped
 			return nil, nil
+		}
+		if !to.Public && !c.Platform {
+			return nil, ErrEditionNotPublic
 		}
 		if to.Currency != from.Currency {
 			return nil, ErrCurrencyMismatch

@@ -8,7 +8,7 @@ package billing
 // take the same parameters in the same order: times in UTC, ids as canonical lowercase text (the
 // tenant first; row-level security checks it again), nullable values as sql.Null*. Statements
 // that read an edition return editionColumns (code, name, price minor, currency, period months,
-// trial days, rank, entitlements JSON text, version, updated at); a subscription
+// trial days, rank, entitlements JSON text, version, updated at, public); a subscription
 // subscriptionColumns (id, edition code, status, trial ends at, period start, period end, pending
 // edition or ”, cancelled at, cancel reason or ”, version, created at, updated at, past due
 // since); an invoice
@@ -22,7 +22,7 @@ type statements struct {
 	// lockEdition: code → editionColumns, locking the row until the transaction ends.
 	lockEdition string
 	// insertEdition: code, name, price minor, currency, period months, trial days, rank,
-	// entitlements JSON text, version, updated at. Platform scope only (PostgreSQL's policy).
+	// entitlements JSON text, version, updated at, public. Platform scope only (PostgreSQL's policy).
 	insertEdition string
 	// updateEdition: the parameters of insertEdition; the row of that code is replaced.
 	updateEdition string

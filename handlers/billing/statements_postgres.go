@@ -3,7 +3,7 @@ package billing
 // pgEditionCols, pgSubscriptionCols and pgInvoiceCols are editionColumns, subscriptionColumns and
 // invoiceColumns (statements.go) in PostgreSQL.
 const (
-	pgEditionCols      = `code, name, price_minor, currency, period_months, trial_days, rank, entitlements::text, version, updated_at`
+	pgEditionCols      = `code, name, price_minor, currency, period_months, trial_days, rank, entitlements::text, version, updated_at, is_public`
 	pgSubscriptionCols = `subscription_id::text, edition_code, status, trial_ends_at, period_start, period_end,
 		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, ''), version, created_at, updated_at, past_due_since`
 	pgInvoiceCols = `invoice_id::text, number, status, currency, total_minor, period_start, period_end, created_at, issued_at, paid_at, voided_at`
@@ -14,10 +14,10 @@ var pgStatements = statements{
 	editions:    `SELECT ` + pgEditionCols + ` FROM editions ORDER BY rank, code`,
 	edition:     `SELECT ` + pgEditionCols + ` FROM editions WHERE code = $1`,
 	lockEdition: `SELECT ` + pgEditionCols + ` FROM editions WHERE code = $1 FOR UPDATE`,
-	insertEdition: `INSERT INTO editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)`,
+	insertEdition: `INSERT INTO editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at, is_public)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)`,
 	updateEdition: `UPDATE editions SET name = $2, price_minor = $3, currency = $4, period_months = $5, trial_days = $6, rank = $7,
-			entitlements = $8::jsonb, version = $9, updated_at = $10
+			entitlements = $8::jsonb, version = $9, updated_at = $10, is_public = $11
 		WHERE code = $1`,
 
 	liveSubscription:  `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND status <> 'Cancelled'`,

@@ -7,7 +7,7 @@ package billing
 // UPDATE is WITH (UPDLOCK, ROWLOCK, HOLDLOCK); times travel in UTC (see identity's set).
 
 const (
-	msEditionCols      = `code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at`
+	msEditionCols      = `code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at, is_public`
 	msSubscriptionCols = `subscription_key, edition_code, status, trial_ends_at, period_start, period_end,
 		COALESCE(pending_edition, ''), cancelled_at, COALESCE(cancel_reason, N''), version, created_at, updated_at, past_due_since`
 	msInvoiceCols = `invoice_key, number, status, currency, total_minor, period_start, period_end, created_at, issued_at, paid_at, voided_at`
@@ -18,10 +18,10 @@ var msStatements = statements{
 	editions:    `SELECT ` + msEditionCols + ` FROM dbo.editions ORDER BY rank, code`,
 	edition:     `SELECT ` + msEditionCols + ` FROM dbo.editions WHERE code = @p1`,
 	lockEdition: `SELECT ` + msEditionCols + ` FROM dbo.editions WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE code = @p1`,
-	insertEdition: `INSERT INTO dbo.editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at)
-		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10)`,
+	insertEdition: `INSERT INTO dbo.editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at, is_public)
+		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11)`,
 	updateEdition: `UPDATE dbo.editions SET name = @p2, price_minor = @p3, currency = @p4, period_months = @p5, trial_days = @p6, rank = @p7,
-			entitlements = @p8, version = @p9, updated_at = @p10
+			entitlements = @p8, version = @p9, updated_at = @p10, is_public = @p11
 		WHERE code = @p1`,
 
 	liveSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND status <> 'Cancelled'`,

@@ -104,7 +104,8 @@ func (s *Store) Edition(ctx context.Context, code string) (Edition, error) {
 // version (ErrVersionMismatch; an absent edition matches nothing). Without ifMatch it never fails
 // with ErrVersionMismatch: a create that loses the race to a concurrent create of the same code
 // (the INSERT hits editions_pkey) runs again and finds the row, locked, to replace. e.Version and
-// e.UpdatedAt are set here; the result is the edition as stored.
+// e.UpdatedAt are set here; the result is the edition as stored. A replace of an edition whose body
+// left out "public" (keepPublic) keeps the stored value; a create without it is private.
 func (s *Store) PutEdition(ctx context.Context, e Edition, ifMatch *int64) (Edition, bool, error) {
 	raw, err := json.Marshal(e.Entitlements)
 	if err != nil {
@@ -128,14 +129,17 @@ func (s *Store) PutEdition(ctx context.Context, e Edition, ifMatch *int64) (Edit
 				return ErrVersionMismatch
 			default:
 				created, e.Version = false, cur.Version+1
+				if e.keepPublic {
+					e.Public = cur.Public
+				}
 			}
 			if !created {
 				_, err = tx.ExecContext(ctx, s.q.updateEdition, e.Code, e.Name, e.PriceMinor, e.Currency, e.PeriodMonths,
-					e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC())
+					e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC(), e.Public)
 				return err
 			}
 			_, err = tx.ExecContext(ctx, s.q.insertEdition, e.Code, e.Name, e.PriceMinor, e.Currency, e.PeriodMonths,
-				e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC())
+				e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC(), e.Public)
 			if sqlstore.Constraint(sqlstore.Translate(tx.Dialect, err)) == "editions_pkey" {
 				return errLostCreate // created concurrently: replace it on the next attempt
 			}
@@ -479,7 +483,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanEdition(r rowScanner) (Edition, error) {
 	var e Edition
 	var ent string
-	err := r.Scan(&e.Code, &e.Name, &e.PriceMinor, &e.Currency, &e.PeriodMonths, &e.TrialDays, &e.Rank, &ent, &e.Version, &e.UpdatedAt)
+	err := r.Scan(&e.Code, &e.Name, &e.PriceMinor, &e.Currency, &e.PeriodMonths, &e.TrialDays, &e.Rank, &ent, &e.Version, &e.UpdatedAt, &e.Public)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Edition{}, ErrEditionNotFound
 	}

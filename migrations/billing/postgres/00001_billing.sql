@@ -30,18 +30,21 @@ CREATE TABLE editions (
     entitlements jsonb       NOT NULL CHECK (jsonb_typeof(entitlements) = 'object'),
     version      bigint      NOT NULL,
     updated_at   timestamptz NOT NULL,
+    -- A public edition is offered to every tenant (self-service subscribe and change-edition); a
+    -- private one (made for one customer) is assigned by platform admins only.
+    is_public    boolean     NOT NULL DEFAULT false,
     CONSTRAINT editions_pkey PRIMARY KEY (code)
 );
-INSERT INTO editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at) VALUES
+INSERT INTO editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at, is_public) VALUES
     ('free', 'Free', 0, 'EUR', 1, 0, 0,
      '{"maxUsers":5,"limits":[{"route":"","rate":20,"burst":40,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":5,"burst":10,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00Z'),
+     1, '2026-11-30T00:00:00Z', true),
     ('standard', 'Standard', 4900, 'EUR', 1, 14, 10,
      '{"maxUsers":50,"limits":[{"route":"","rate":200,"burst":400,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":50,"burst":100,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00Z'),
+     1, '2026-11-30T00:00:00Z', true),
     ('enterprise', 'Enterprise', 49900, 'EUR', 1, 30, 20,
      '{"maxUsers":0,"limits":[{"route":"","rate":2000,"burst":4000,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":500,"burst":1000,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{"audit":3650},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00Z');
+     1, '2026-11-30T00:00:00Z', true);
 ALTER TABLE editions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY catalog_read ON editions FOR SELECT USING (true);
 CREATE POLICY catalog_write ON editions FOR UPDATE

@@ -12,6 +12,8 @@
 -- The edition catalog: platform-level; billing_app may read it, add to it and update it
 -- (platform-admin writes, PUT /api/editions/{code}, checked by the service: a security policy
 -- cannot police a table without a tenant). The seeded limits are per second (periodSeconds 1).
+-- is_public: offered to every tenant (the seeded three); a private edition is assigned by
+-- platform admins only.
 CREATE TABLE dbo.editions (
     code          varchar(32)    COLLATE Latin1_General_100_BIN2 NOT NULL,
     name          nvarchar(400)  NOT NULL,
@@ -23,19 +25,20 @@ CREATE TABLE dbo.editions (
     entitlements  nvarchar(max)  NOT NULL CONSTRAINT editions_entitlements_check CHECK (ISJSON(entitlements) = 1),
     version       bigint         NOT NULL,
     updated_at    datetime2(6)   NOT NULL,
+    is_public     bit            NOT NULL CONSTRAINT editions_is_public_default DEFAULT 0,
     CONSTRAINT editions_pkey PRIMARY KEY (code),
     CONSTRAINT editions_code_check CHECK (LEN(code) BETWEEN 2 AND 32 AND code LIKE '[a-z]%' AND code NOT LIKE '%[^a-z0-9-]%')
 );
-INSERT INTO dbo.editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at) VALUES
+INSERT INTO dbo.editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at, is_public) VALUES
     ('free', N'Free', 0, 'EUR', 1, 0, 0,
      N'{"maxUsers":5,"limits":[{"route":"","rate":20,"burst":40,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":5,"burst":10,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00'),
+     1, '2026-11-30T00:00:00', 1),
     ('standard', N'Standard', 4900, 'EUR', 1, 14, 10,
      N'{"maxUsers":50,"limits":[{"route":"","rate":200,"burst":400,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":50,"burst":100,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00'),
+     1, '2026-11-30T00:00:00', 1),
     ('enterprise', N'Enterprise', 49900, 'EUR', 1, 30, 20,
      N'{"maxUsers":0,"limits":[{"route":"","rate":2000,"burst":4000,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":500,"burst":1000,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{"audit":3650},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00');
+     1, '2026-11-30T00:00:00', 1);
 
 CREATE TABLE dbo.subscriptions (
     tenant_id        uniqueidentifier NOT NULL,
