@@ -29,6 +29,9 @@ type statements struct {
 
 	// liveSubscription: tenant → subscriptionColumns of its subscription that is not Cancelled.
 	liveSubscription string
+	// shareLiveSubscription: liveSubscription, the row locked against writers (FOR SHARE) until
+	// the transaction ends: usage waits for a renewal summing the period, and the renewal for it.
+	shareLiveSubscription string
 	// subscription: tenant, id → subscriptionColumns.
 	subscription string
 	// lockSubscription: tenant, id → subscriptionColumns, locking the row until the transaction ends.

@@ -20,11 +20,12 @@ var pgStatements = statements{
 			entitlements = $8::jsonb, version = $9, updated_at = $10, is_public = $11
 		WHERE code = $1`,
 
-	liveSubscription:  `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND status <> 'Cancelled'`,
-	subscription:      `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2`,
-	lockSubscription:  `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2 FOR UPDATE`,
-	hadTrial:          `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE tenant_id = $1 AND trial_ends_at IS NOT NULL)`,
-	listSubscriptions: `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 ORDER BY created_at DESC, subscription_id DESC`,
+	liveSubscription:      `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND status <> 'Cancelled'`,
+	shareLiveSubscription: `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND status <> 'Cancelled' FOR SHARE`,
+	subscription:          `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2`,
+	lockSubscription:      `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2 FOR UPDATE`,
+	hadTrial:              `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE tenant_id = $1 AND trial_ends_at IS NOT NULL)`,
+	listSubscriptions:     `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 ORDER BY created_at DESC, subscription_id DESC`,
 	insertSubscription: `INSERT INTO subscriptions (tenant_id, subscription_id, edition_code, status, trial_ends_at, period_start,
 			period_end, created_at, updated_at, version)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)`,

@@ -25,6 +25,10 @@ var msStatements = statements{
 		WHERE code = @p1`,
 
 	liveSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND status <> 'Cancelled'`,
+	// UPDLOCK: a shared lock would not stop the renewal's UPDLOCK read (U and S are compatible),
+	// so usage takes the update lock (usage of one tenant is serialized on SQL Server).
+	shareLiveSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, HOLDLOCK)
+		WHERE tenant_id = @p1 AND status <> 'Cancelled'`,
 	subscription:     `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 AND subscription_id = @p2`,
 	lockSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND subscription_id = @p2`,
 	hadTrial: `SELECT CASE WHEN EXISTS (SELECT 1 FROM dbo.subscriptions WHERE tenant_id = @p1 AND trial_ends_at IS NOT NULL)

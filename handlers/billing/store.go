@@ -177,6 +177,17 @@ func (tx *Tx) LiveSubscription(ctx context.Context) (Subscription, error) {
 	return s, err
 }
 
+// ShareLiveSubscription is LiveSubscription with the row locked against writers until the
+// transaction ends (FOR SHARE; UPDLOCK on SQL Server): a renewal that holds it is waited for, and
+// waits.
+func (tx *Tx) ShareLiveSubscription(ctx context.Context) (Subscription, error) {
+	s, err := scanSubscription(tx.QueryRowContext(ctx, tx.q.shareLiveSubscription, tx.tenant))
+	if errors.Is(err, ErrSubscriptionNotFound) {
+		return s, ErrNoSubscription
+	}
+	return s, err
+}
+
 // Subscription returns the subscription, or ErrSubscriptionNotFound.
 func (tx *Tx) Subscription(ctx context.Context, id SubscriptionID) (Subscription, error) {
 	return scanSubscription(tx.QueryRowContext(ctx, tx.q.subscription, tx.tenant, string(id)))

@@ -68,7 +68,9 @@ func (s *Service) RecordUsage(ctx context.Context, c Caller, tenant tenancy.Tena
 		if !errors.Is(err, sqlstore.ErrNotFound) {
 			return err
 		}
-		sub, err := tx.LiveSubscription(ctx)
+		// Locked so that a renewal summing the period waits for this record, or this record for
+		// the renewal (and then goes into the new period): no usage falls between the two.
+		sub, err := tx.ShareLiveSubscription(ctx)
 		if errors.Is(err, ErrNoSubscription) {
 			return ErrUsageNeedsSubscription
 		}
@@ -272,8 +274,9 @@ func (a *API) listUsage(c echo.Context) error {
 // checkUsageTotal refuses (ErrTotalTooLarge) usage that would take the invoice closing sub's
 // period, or the metric's quantity in it, beyond maxMinor: the period's usage priced by the
 // edition in force, plus the dearer of its price and a pending downgrade's (the next period's).
-// Two records of one tenant at once may both pass near the bound (the row is not locked, so that
-// usage is not serialized per tenant); the renewal then refuses the invoice with the same error.
+// Two records of one tenant at once may both pass near the bound on PostgreSQL (the row is locked
+// FOR SHARE, which does not serialize usage per tenant); the renewal then refuses the invoice with
+// the same error (and backs off: Renewals).
 func (s *Service) checkUsageTotal(ctx context.Context, tx *Tx, sub Subscription, in UsageInput) error {
 	e, err := tx.Edition(ctx, sub.EditionCode)
 	if err != nil {
