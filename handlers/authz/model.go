@@ -119,6 +119,7 @@ const ScopeClientManage = "client.manage"
 var scopeCatalog = []Scope{
 	"audit.read",
 	"audit.write",
+	"billing.usage.write",
 	ScopeClientManage,
 	"config.manage",
 	"config.read",

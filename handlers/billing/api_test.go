@@ -197,7 +197,8 @@ func TestActivate_200_FromPastDueKeepsThePeriod(t *testing.T) {
 	if _, err := h.svc.MarkPastDue(t.Context(), tenancy.Caller{Tenant: f.id}, f.id, SubscriptionID(s.ID)); err != nil {
 		t.Fatal(err)
 	}
-	a := decode[subscriptionJSON](t, h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/activate", f.admin, nil).Body)
+	// Only a platform admin's override (a tenant pays the invoice: TestActivate_409_TenantCannotActivatePastDue).
+	a := decode[subscriptionJSON](t, h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/activate?tenantId="+f.id.String(), h.platformAdmin(), nil).Body)
 	if a.Status != "Active" || !a.PeriodStart.Equal(s.PeriodStart) {
 		t.Fatalf("%+v", a)
 	}
@@ -206,6 +207,33 @@ func TestActivate_200_FromPastDueKeepsThePeriod(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/cancel", f.admin, nil)
+}
+
+// A tenant cannot move its PastDue subscription back to Active without paying: 409
+// payment-required, the subscription stays PastDue; paying the open invoice reactivates it.
+func TestActivate_409_TenantCannotActivatePastDue(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	s := h.subscribe(f, "standard")
+	h.clock.move(s.PeriodEnd.Sub(h.clock.now()) + time.Minute) // the trial ends unpaid: PastDue
+	h.runRenewals()
+	if got := h.liveSubscription(f); got.Status != "PastDue" {
+		t.Fatalf("after the trial: %+v", got)
+	}
+	r := h.do("POST", "/api/subscriptions/"+s.ID+"/activate", f.admin, nil)
+	if r.Code != http.StatusConflict || r.ProblemCode(t) != "payment-required" {
+		t.Fatalf("tenant activates PastDue: %d %s", r.Code, r.Body)
+	}
+	if got := h.liveSubscription(f); got.Status != "PastDue" {
+		t.Fatalf("after the refused activate: %+v", got)
+	}
+	inv := h.invoices(f)[0]
+	if r := h.invoiceAction(f, inv.ID, "pay"); r.Code != http.StatusOK {
+		t.Fatalf("pay: %d %s", r.Code, r.Body)
+	}
+	if got := h.liveSubscription(f); got.Status != "Active" {
+		t.Errorf("after paying: %+v", got)
+	}
 }
 
 func TestCancel_200_ThenEveryTransitionIs409(t *testing.T) {

@@ -22,7 +22,7 @@ const systemActor = "system:billing"
 // second effect). The write fence does not apply: these are consequences of the lifecycle event.
 //
 //   - TenantRegistered subscribes the tenant to the edition it registered with (a Trial when the
-//     edition has one). A tenant with a live subscription already keeps it (acknowledged, no
+//     edition has one), public or private (the registration is the platform's). A tenant with a live subscription already keeps it (acknowledged, no
 //     second one). An edition outside the catalog is acknowledged without effect: the tenants
 //     service's edition step refuses it too, and the subscription follows at TenantProvisioned,
 //     once the tenant's edition has been corrected and checked.
@@ -40,7 +40,7 @@ func (s *Service) onTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Del
 		if err := d.Data(&data); err != nil {
 			return err
 		}
-		_, err := s.subscribe(ctx, t, d.TenantID, data.EditionCode, meta)
+		_, err := s.subscribe(ctx, t, d.TenantID, data.EditionCode, true, meta)
 		switch {
 		case errors.Is(err, ErrSubscriptionExists):
 			return nil
@@ -53,7 +53,7 @@ func (s *Service) onTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Del
 		if err := d.Data(&data); err != nil {
 			return err
 		}
-		_, err := s.subscribe(ctx, t, d.TenantID, data.EditionCode, meta)
+		_, err := s.subscribe(ctx, t, d.TenantID, data.EditionCode, true, meta)
 		if errors.Is(err, ErrSubscriptionExists) {
 			return nil
 		}
@@ -66,7 +66,7 @@ func (s *Service) onTenantsEvent(ctx context.Context, tx *sqlstore.Tx, d bus.Del
 		if err != nil {
 			return err
 		}
-		_, err = s.changeIn(ctx, t, d.TenantID, sub.ID, nil, s.cancel(ctx, d.TenantID, "tenant-decommissioned", meta))
+		_, err = s.changeIn(ctx, t, d.TenantID, sub.ID, nil, true, s.cancel(ctx, d.TenantID, "tenant-decommissioned", meta))
 		return err
 	}
 	return fmt.Errorf("%w: %s", bus.ErrSkip, d.Event.Type)

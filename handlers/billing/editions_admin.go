@@ -86,7 +86,8 @@ func isCurrency(c string) bool {
 // to 200 characters on one line (text.CheckLine, not blank), a price of 0..maxMinor minor units
 // of an ISO 4217 currency (isCurrency), 1..12 period months, 0..365 trial days, a rank within
 // ±1,000,000,000, maxUsers 0..1,000,000, at most 100 limits with rate ≥ 1, burst ≥ 1,
-// periodSeconds 1..86400 and a route "" or an /api/ route template, each route once, and at most
+// periodSeconds 1..86400 and a route "" or an /api/ route template, each route once, one of them
+// tenant-wide (route ""), and at most
 // 1000 each of feature defaults, retention days (1..36500) and usage prices (0..maxMinor on
 // metric names). The first fault is an *EditionError.
 func ValidateEdition(e Edition) error {
@@ -143,6 +144,11 @@ func ValidateEdition(e Edition) error {
 		}
 		seen[l.Route] = true
 	}
+	// Every edition limits a tenant as a whole: the catalog says so rather than leaving it to the
+	// rate limiter's fallback.
+	if !seen[""] {
+		return editionErr("invalid-limit", "entitlements.limits", `must hold a tenant-wide limit (route "")`)
+	}
 	for k, v := range ent.FeatureDefaults {
 		if !flagKeyRE.MatchString(k) || !json.Valid(v) {
 			return editionErr("invalid-feature-default", "entitlements.featureDefaults."+k, "must be a flag key with a JSON value")
@@ -198,6 +204,8 @@ type putEditionJSON struct {
 	TrialDays    int                 `json:"trialDays"`
 	Rank         int                 `json:"rank"`
 	Entitlements putEntitlementsJSON `json:"entitlements"`
+	// Public: nil keeps a replaced edition's value and makes a new one private.
+	Public *bool `json:"public"`
 }
 
 type putMoneyJSON struct {
@@ -230,7 +238,8 @@ func (b putEditionJSON) toEdition(code string) (Edition, error) {
 		return Edition{}, editionErr("invalid-price", "price.amountMinor", "must be a JSON integer ≥ 0 (minor units)")
 	}
 	e := Edition{Code: code, Name: b.Name, PriceMinor: price, Currency: b.Price.Currency, PeriodMonths: b.PeriodMonths,
-		TrialDays: b.TrialDays, Rank: b.Rank, Entitlements: EditionEntitlements{MaxUsers: b.Entitlements.MaxUsers,
+		TrialDays: b.TrialDays, Rank: b.Rank, Public: b.Public != nil && *b.Public, keepPublic: b.Public == nil,
+		Entitlements: EditionEntitlements{MaxUsers: b.Entitlements.MaxUsers,
 			Limits: b.Entitlements.Limits, FeatureDefaults: b.Entitlements.FeatureDefaults,
 			RetentionDays: b.Entitlements.RetentionDays, UsagePrices: map[string]int64{}}}
 	if len(b.Entitlements.UsagePrices) > maxEntries {

@@ -31,6 +31,7 @@ func editionBody() map[string]any {
 			"retentionDays":   map[string]any{"audit": 400},
 			"usagePrices":     map[string]any{"api.calls": 3},
 		},
+		"public": true, // offered to tenants (TestEditions_PrivateEditions… leave it out)
 	}
 }
 
@@ -274,7 +275,7 @@ func TestSource_EditionChangeReachesAnotherInstancesLocalCopy(t *testing.T) {
 	two := NewService(NewStore(h.rt), localCache(t), h.dir, ServiceConfig{Now: h.clock.now}, nil)
 	admin := Caller{Platform: true}
 	code := freshCode()
-	e := Edition{Code: code, Name: "Two", Currency: "EUR", PeriodMonths: 1, Entitlements: EditionEntitlements{
+	e := Edition{Code: code, Name: "Two", Currency: "EUR", PeriodMonths: 1, Public: true, Entitlements: EditionEntitlements{
 		Limits: []LimitJSON{{Rate: 10, Burst: 10, PeriodSeconds: 1}}}}
 	if _, _, err := one.PutEdition(t.Context(), admin, e, nil); err != nil {
 		t.Fatal(err)
@@ -320,6 +321,9 @@ func manyLimits(n int) []any {
 	for i := range out {
 		out[i] = map[string]any{"route": fmt.Sprintf("/api/r%d", i), "rate": 1, "burst": 1, "periodSeconds": 1}
 	}
+	if n > 0 {
+		out[0].(map[string]any)["route"] = "" // the tenant-wide limit every edition holds
+	}
 	return out
 }
 
@@ -356,7 +360,7 @@ func TestPutEdition_ConcurrentCreatesWithoutIfMatchNeverFail(t *testing.T) {
 	for round := 0; round < 5; round++ {
 		code := freshCode()
 		e := Edition{Code: code, Name: "Race", Currency: "EUR", PeriodMonths: 1, Entitlements: EditionEntitlements{
-			Limits: []LimitJSON{}, FeatureDefaults: map[string]json.RawMessage{}, RetentionDays: map[string]int{},
+			Limits: []LimitJSON{{Rate: 1, Burst: 1, PeriodSeconds: 1}}, FeatureDefaults: map[string]json.RawMessage{}, RetentionDays: map[string]int{},
 			UsagePrices: map[string]int64{}}}
 		start := make(chan struct{})
 		var wg sync.WaitGroup
@@ -395,7 +399,7 @@ func TestPutEdition_ConcurrentIfMatchLoserIsVersionMismatch(t *testing.T) {
 	admin := Caller{Platform: true}
 	code := freshCode()
 	e := Edition{Code: code, Name: "Race", Currency: "EUR", PeriodMonths: 1, Entitlements: EditionEntitlements{
-		Limits: []LimitJSON{}, FeatureDefaults: map[string]json.RawMessage{}, RetentionDays: map[string]int{},
+		Limits: []LimitJSON{{Rate: 1, Burst: 1, PeriodSeconds: 1}}, FeatureDefaults: map[string]json.RawMessage{}, RetentionDays: map[string]int{},
 		UsagePrices: map[string]int64{}}}
 	if _, _, err := h.svc.PutEdition(t.Context(), admin, e, nil); err != nil {
 		t.Fatal(err)

@@ -30,6 +30,11 @@ var (
 	ErrUsageNeedsSubscription = errors.New("billing: usage needs a live subscription")
 	// ErrUsageIDConflict: the usage id was recorded already with other content.
 	ErrUsageIDConflict = errors.New("billing: usage id recorded with other content")
+	// ErrEditionNotPublic: a tenant subscribes or changes to public editions only.
+	ErrEditionNotPublic = errors.New("billing: the edition is not public")
+	// ErrPaymentRequired: a tenant cannot activate its PastDue subscription; paying the open
+	// invoice does (or a platform admin).
+	ErrPaymentRequired = errors.New("billing: a PastDue subscription becomes Active by payment")
 	// ErrTotalTooLarge: an invoice total or a period's usage quantity would exceed maxMinor
 	// (2^53 − 1), the largest integer JSON clients read exactly.
 	ErrTotalTooLarge = errors.New("billing: total beyond 2^53 - 1")
@@ -69,6 +74,10 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusConflict, "no-subscription", "The tenant has no live subscription whose period the usage could be recorded in.")
 	case errors.Is(err, ErrUsageIDConflict):
 		return problem.New(http.StatusConflict, "usage-id-conflict", "This usageId was recorded already with another metric, quantity or time; a retry must send the same content.")
+	case errors.Is(err, ErrEditionNotPublic):
+		return problem.New(http.StatusForbidden, "edition-not-public", "This edition is not offered to tenants; a platform admin assigns it.")
+	case errors.Is(err, ErrPaymentRequired):
+		return problem.New(http.StatusConflict, "payment-required", "A PastDue subscription becomes Active when its open invoice is paid; a tenant cannot activate it.")
 	case errors.Is(err, ErrTotalTooLarge):
 		return problem.New(http.StatusConflict, "total-too-large", "This would make an invoice total or a period's usage quantity exceed 9007199254740991 (2^53 − 1), the largest integer JSON clients read exactly.")
 	case errors.Is(err, ErrVersionMismatch):

@@ -23,7 +23,7 @@ func TestGrants_RuntimeRoleCannotDeleteOrRewriteAnIssuedInvoice(t *testing.T) {
 	s := h.subscribe(f, "standard")
 	h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/activate", f.admin, nil)
 	inv := h.invoices(f)[0]
-	if _, _, err := h.svc.RecordUsage(t.Context(), Caller{Tenant: f.id}, f.id, UsageInput{ID: newID(), Metric: "api.requests", Quantity: 3}); err != nil {
+	if _, _, err := h.svc.RecordUsage(t.Context(), Caller{Platform: true}, f.id, UsageInput{ID: newID(), Metric: "api.requests", Quantity: 3}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

@@ -43,7 +43,6 @@ func TestIsolation_TenantTokenOnEveryRouteWithAnotherTenantsIDs(t *testing.T) {
 		{"GET", "/api/entitlements", nil, ""},
 		{"GET", "/api/invoices", nil, ""},
 		{"GET", "/api/usage-records", nil, ""},
-		{"POST", "/api/usage-records", map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1}, ""},
 	}...)
 	for _, rt := range all {
 		sep := "?"
@@ -61,10 +60,16 @@ func TestIsolation_TenantTokenOnEveryRouteWithAnotherTenantsIDs(t *testing.T) {
 			t.Error("A lists B's invoice")
 		}
 	}
-	// Naming B in the usage record's body is refused the same way.
-	if r := h.do("POST", "/api/usage-records", a.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1,
-		"tenantId": b.id.String()}); r.Code != http.StatusForbidden || r.ProblemCode(t) != "tenant-mismatch" {
-		t.Errorf("A's token naming B in the body: %d %s", r.Code, r.Body)
+	// Usage is recorded by metering clients only: A's token cannot record usage for B, naming B
+	// in the body or the query, even holding billing.usage.write.
+	aMeter := h.tokens.Mint(t, a.id.String(), false, ScopeManage, ScopeUsageWrite)
+	for _, tok := range []string{a.admin, aMeter} {
+		for _, path := range []string{"/api/usage-records", "/api/usage-records?tenantId=" + b.id.String()} {
+			if r := h.do("POST", path, tok, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1,
+				"tenantId": b.id.String()}); r.Code != http.StatusForbidden {
+				t.Errorf("A's token recording B's usage (%s): %d %s", path, r.Code, r.Body)
+			}
+		}
 	}
 	bUsage := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records", b.reader, nil).Body)
 	if len(bUsage.Value) != 0 {
@@ -88,7 +93,7 @@ func TestRLS_HidesOtherTenantsRowsFromUnfilteredQueries(t *testing.T) {
 	for _, f := range []tenantFixture{a, b} {
 		s := h.subscribe(f, "standard")
 		h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/activate", f.admin, nil)
-		if _, _, err := h.svc.RecordUsage(t.Context(), Caller{Tenant: f.id}, f.id, UsageInput{ID: newID(), Metric: "api.requests", Quantity: 1}); err != nil {
+		if _, _, err := h.svc.RecordUsage(t.Context(), Caller{Platform: true}, f.id, UsageInput{ID: newID(), Metric: "api.requests", Quantity: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -127,10 +127,18 @@ func (h *harness) tenant() tenantFixture {
 		reader: h.tokens.Mint(h.t, id.String(), false, ScopeRead)}
 }
 
-// platformAdmin is a platform admin's token with both scopes.
+// platformAdmin is a platform admin's token with the billing scopes.
 func (h *harness) platformAdmin() string {
-	return h.tokens.Mint(h.t, "", true, ScopeRead, ScopeManage)
+	return h.tokens.Mint(h.t, "", true, ScopeRead, ScopeManage, ScopeUsageWrite)
 }
+
+// meter is a metering client's token: a platform token with billing.usage.write only.
+func (h *harness) meter() string {
+	return h.tokens.Mint(h.t, "", true, ScopeUsageWrite)
+}
+
+// usagePath is POST /api/usage-records naming the tenant, as a metering client calls it.
+func usagePath(f tenantFixture) string { return "/api/usage-records?tenantId=" + f.id.String() }
 
 // subscribe subscribes the tenant to edition through the API and returns the answer.
 func (h *harness) subscribe(f tenantFixture, edition string) subscriptionJSON {

@@ -36,8 +36,14 @@ type Edition struct {
 	// one a downgrade (at the period end).
 	Rank         int
 	Entitlements EditionEntitlements
-	Version      int64
-	UpdatedAt    time.Time
+	// Public editions are offered to every tenant (subscribe, change-edition, GET /api/editions);
+	// a private one (made for one customer) is assigned by platform admins only.
+	Public    bool
+	Version   int64
+	UpdatedAt time.Time
+	// keepPublic: the PUT body left "public" out; a replace keeps the stored value (a create is
+	// private).
+	keepPublic bool
 }
 
 // EditionEntitlements is the editions.entitlements JSON column, as stored and as the API shows it.

@@ -55,7 +55,10 @@ func (r RenewalReport) String() string {
 // Safe when several instances run it at once: each subscription is renewed in its own
 // transaction that locks its row with SKIP LOCKED (a row another run holds is skipped, not
 // waited for) and checks again, under the lock, that it is still due — so each period is billed
-// once. A failure of one subscription is counted and the others go on; the first is returned.
+// once. A failure of one subscription is counted, logged and recorded on it (renewal_attempts,
+// renewal_failed_at, renewal_retry_at): it is not due again before its retry time
+// (ServiceConfig.RenewalRetry, doubling per failure in a row, at most 24 hours), so failing
+// subscriptions never hold up the others' batches. The first failure is returned.
 func (s *Service) Renewals(ctx context.Context) (RenewalReport, error) {
 	var r RenewalReport
 	var first error
@@ -74,6 +77,13 @@ func (s *Service) Renewals(ctx context.Context) (RenewalReport, error) {
 				s.log.ErrorContext(ctx, "billing renewal failed", "tenant", d.Tenant.String(), "subscription", string(d.ID), "err", err)
 				if first == nil {
 					first = err
+				}
+				// Recorded, it is left out of the next batches until its retry time: failing
+				// subscriptions never fill a batch and starve the others.
+				if err := s.recordFailure(ctx, d); err != nil {
+					s.log.ErrorContext(ctx, "billing renewal failure not recorded", "tenant", d.Tenant.String(), "subscription", string(d.ID), "err", err)
+				} else {
+					progress++
 				}
 			case kind == renewSkipped:
 				r.Skipped++
@@ -94,6 +104,26 @@ func (s *Service) Renewals(ctx context.Context) (RenewalReport, error) {
 		}
 	}
 	return r, first
+}
+
+// recordFailure records that d's renewal failed now; the renewal timer leaves it until
+// ServiceConfig.RenewalRetry × 2^(attempts − 1) later, at most 24 hours.
+func (s *Service) recordFailure(ctx context.Context, d DueSubscription) error {
+	now := s.cfg.Now()
+	return s.store.Write(ctx, sqlstore.TenantScope(d.Tenant), d.Tenant, func(tx *Tx) error {
+		_, err := tx.RecordRenewalFailure(ctx, d.ID, now, func(n int) time.Time { return now.Add(renewalBackoff(s.cfg.RenewalRetry, n)) })
+		return err
+	})
+}
+
+// renewalBackoff is base × 2^(attempts − 1), at most 24 hours.
+func renewalBackoff(base time.Duration, attempts int) time.Duration {
+	const ceiling = 24 * time.Hour
+	d := base
+	for i := 1; i < attempts && d < ceiling; i++ {
+		d *= 2
+	}
+	return min(d, ceiling)
 }
 
 type renewKind int

@@ -45,6 +45,7 @@ func (h *harness) meteredEdition() string {
 	b["trialDays"] = 0
 	setPrice(b, 1000)
 	b["entitlements"].(map[string]any)["usagePrices"] = map[string]any{"api.calls": 2}
+	b["public"] = true // tenants subscribe to it themselves
 	h.must(http.StatusCreated, "PUT", "/api/editions/"+code, h.platformAdmin(), b)
 	return code
 }
@@ -58,7 +59,7 @@ func TestRenewals_RollsThePeriodAndIssuesItsInvoiceWithThePricedUsage(t *testing
 		{"usageId": newID(), "metric": "api.calls", "quantity": 3},
 		{"usageId": newID(), "metric": "storage.gb", "quantity": 5}, // not priced: not billed
 	} {
-		h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, u)
+		h.must(http.StatusCreated, "POST", usagePath(f), h.meter(), u)
 	}
 	h.clock.move(s.PeriodEnd.Sub(h.clock.now()) + time.Minute)
 	if res := h.runRenewals(); res.Quiet {
@@ -177,7 +178,7 @@ func TestRenewals_TwoInstancesAtOnceBillEachPeriodOnce(t *testing.T) {
 	for range 8 {
 		f := h.tenant()
 		s := h.subscribe(f, h.meteredEdition())
-		h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 4})
+		h.must(http.StatusCreated, "POST", usagePath(f), h.meter(), map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 4})
 		tenants, end, ends[f.id.String()] = append(tenants, f), s.PeriodEnd, s.PeriodEnd
 	}
 	h.clock.move(end.Sub(h.clock.now()) + time.Minute)

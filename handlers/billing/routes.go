@@ -16,10 +16,13 @@ import (
 )
 
 // Scopes of the billing API: the tenants' scopes, since a subscription is part of the tenant
-// (reading it is tenant.read, changing it tenant.manage); no new scope enters the catalog.
+// (reading it is tenant.read, changing it tenant.manage), and ScopeUsageWrite, the metering
+// clients' scope: recording usage is what the platform bills the tenant for, so the tenant does
+// not report it itself (POST /api/usage-records needs this scope and a platform token).
 const (
-	ScopeRead   = "tenant.read"
-	ScopeManage = "tenant.manage"
+	ScopeRead       = "tenant.read"
+	ScopeManage     = "tenant.manage"
+	ScopeUsageWrite = "billing.usage.write"
 )
 
 // API serves the billing routes.
@@ -51,7 +54,7 @@ func (a *API) Routes(g *echo.Group) {
 	g.POST("/invoices/:id/issue", a.invoiceAction(InvoiceIssued), scope(ScopeManage))
 	g.POST("/invoices/:id/pay", a.invoiceAction(InvoicePaid), scope(ScopeManage))
 	g.POST("/invoices/:id/void", a.invoiceAction(InvoiceVoid), scope(ScopeManage))
-	g.POST("/usage-records", a.postUsage, scope(ScopeManage))
+	g.POST("/usage-records", a.postUsage, scope(ScopeUsageWrite))
 	g.GET("/usage-records", a.listUsage, scope(ScopeRead))
 }
 
@@ -71,11 +74,12 @@ type editionJSON struct {
 	TrialDays    int                 `json:"trialDays"`
 	Rank         int                 `json:"rank"`
 	Entitlements EditionEntitlements `json:"entitlements"`
+	Public       bool                `json:"public"`
 }
 
 func toEditionJSON(e Edition) editionJSON {
 	return editionJSON{Code: e.Code, Name: e.Name, Price: moneyJSON{e.PriceMinor, e.Currency}, PeriodMonths: e.PeriodMonths,
-		TrialDays: e.TrialDays, Rank: e.Rank, Entitlements: e.Entitlements}
+		TrialDays: e.TrialDays, Rank: e.Rank, Entitlements: e.Entitlements, Public: e.Public}
 }
 
 type subscriptionJSON struct {
@@ -270,7 +274,11 @@ func (a *API) transition(c echo.Context, do func(echo.Context, Caller, Subscript
 }
 
 func (a *API) editions(c echo.Context) error {
-	es, err := a.svc.Editions(c.Request().Context())
+	cl, err := httpx.CallerOf(c)
+	if err != nil {
+		return err
+	}
+	es, err := a.svc.EditionsFor(c.Request().Context(), cl)
 	if err != nil {
 		return err
 	}
@@ -282,7 +290,11 @@ func (a *API) editions(c echo.Context) error {
 }
 
 func (a *API) edition(c echo.Context) error {
-	e, err := a.svc.Edition(c.Request().Context(), c.Param("code"))
+	cl, err := httpx.CallerOf(c)
+	if err != nil {
+		return err
+	}
+	e, err := a.svc.EditionFor(c.Request().Context(), cl, c.Param("code"))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -41,6 +42,9 @@ type ServiceConfig struct {
 	PastDueGrace time.Duration
 	// RenewalBatch is how many due subscriptions one BillingRenewals run takes on. Default 100.
 	RenewalBatch int
+	// RenewalRetry is how long the renewal timer leaves a subscription whose renewal failed
+	// before it tries again, doubled at each failure in a row up to 24 hours. Default 1 hour.
+	RenewalRetry time.Duration
 }
 
 func (c ServiceConfig) withDefaults() ServiceConfig {
@@ -55,6 +59,9 @@ func (c ServiceConfig) withDefaults() ServiceConfig {
 	}
 	if c.RenewalBatch == 0 {
 		c.RenewalBatch = 100
+	}
+	if c.RenewalRetry == 0 {
+		c.RenewalRetry = time.Hour
 	}
 	return c
 }
@@ -100,14 +107,73 @@ func (s *Service) Edition(ctx context.Context, code string) (Edition, error) {
 	return s.store.Edition(ctx, code)
 }
 
+// EditionsFor returns the catalog as c sees it, by rank then code: every edition for a platform
+// admin; for a tenant the public ones and the editions of its live subscription (current and
+// pending), private as they may be.
+func (s *Service) EditionsFor(ctx context.Context, c Caller) ([]Edition, error) {
+	all, err := s.store.Editions(ctx)
+	if err != nil || c.Platform {
+		return all, err
+	}
+	own, err := s.ownEditions(ctx, c.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Edition, 0, len(all))
+	for _, e := range all {
+		if e.Public || own[e.Code] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// EditionFor returns the edition with this code as c sees it (EditionsFor): a private edition
+// that is not the tenant's own is ErrEditionNotFound for a tenant.
+func (s *Service) EditionFor(ctx context.Context, c Caller, code string) (Edition, error) {
+	e, err := s.Edition(ctx, code)
+	if err != nil || e.Public || c.Platform {
+		return e, err
+	}
+	own, err := s.ownEditions(ctx, c.Tenant)
+	if err != nil {
+		return Edition{}, err
+	}
+	if !own[e.Code] {
+		return Edition{}, ErrEditionNotFound
+	}
+	return e, nil
+}
+
+// ownEditions are the codes of the tenant's live subscription's edition and pending edition.
+func (s *Service) ownEditions(ctx context.Context, tenant tenancy.TenantID) (map[string]bool, error) {
+	own := map[string]bool{}
+	err := s.store.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		sub, err := tx.LiveSubscription(ctx)
+		if errors.Is(err, ErrNoSubscription) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		own[sub.EditionCode] = true
+		if sub.PendingEdition != "" {
+			own[sub.PendingEdition] = true
+		}
+		return nil
+	})
+	return own, err
+}
+
 // ---- subscriptions ----
 
 // newSubscription is a fresh subscription on e at now: Trial until now + e.TrialDays when the
-// edition has a trial (the trial is the first period), otherwise Active for one period.
-func newSubscription(e Edition, now time.Time) Subscription {
+// edition has a trial and trial allows one (the trial is the first period), otherwise Active for
+// one period.
+func newSubscription(e Edition, now time.Time, trial bool) Subscription {
 	sub := Subscription{ID: SubscriptionID(ids.New()), EditionCode: e.Code, PeriodStart: now, Version: 1,
 		CreatedAt: now, UpdatedAt: now}
-	if e.TrialDays > 0 {
+	if e.TrialDays > 0 && trial {
 		end := now.AddDate(0, 0, e.TrialDays)
 		sub.Status, sub.TrialEndsAt, sub.PeriodEnd = StatusTrial, &end, end
 	} else {
@@ -117,8 +183,9 @@ func newSubscription(e Edition, now time.Time) Subscription {
 }
 
 // Subscribe creates the tenant's subscription on edition code (ErrSubscriptionExists when it has
-// a live one). An edition without a trial starts Active and, when it has a price, issues the
-// period's invoice.
+// a live one; ErrEditionNotPublic for a tenant's token on a private edition). It starts as a Trial when the edition has trial days and the tenant never had a
+// trial (one trial per tenant, whatever the edition: cancelling and subscribing again gives none);
+// otherwise it starts Active and, when the edition has a price, issues the period's invoice.
 func (s *Service) Subscribe(ctx context.Context, c Caller, tenant tenancy.TenantID, code string) (Subscription, error) {
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return Subscription{}, err
@@ -129,24 +196,35 @@ func (s *Service) Subscribe(ctx context.Context, c Caller, tenant tenancy.Tenant
 			return err
 		}
 		var err error
-		out, err = s.subscribe(ctx, tx, tenant, code, events.MetaFrom(ctx))
+		out, err = s.subscribe(ctx, tx, tenant, code, c.Platform, events.MetaFrom(ctx))
 		return err
 	})
 	return out, err
 }
 
 // subscribe is Subscribe's work inside tx (the API's and the TenantRegistered consumer's).
-func (s *Service) subscribe(ctx context.Context, tx *Tx, tenant tenancy.TenantID, code string, meta events.Meta) (Subscription, error) {
+// anyEdition allows a private edition (platform admins, the consumer); otherwise it is
+// ErrEditionNotPublic.
+func (s *Service) subscribe(ctx context.Context, tx *Tx, tenant tenancy.TenantID, code string, anyEdition bool, meta events.Meta) (Subscription, error) {
 	e, err := tx.Edition(ctx, code)
 	if err != nil {
 		return Subscription{}, err
+	}
+	if !e.Public && !anyEdition {
+		return Subscription{}, ErrEditionNotPublic
 	}
 	if _, err := tx.LiveSubscription(ctx); err == nil {
 		return Subscription{}, ErrSubscriptionExists
 	} else if err != ErrNoSubscription {
 		return Subscription{}, err
 	}
-	sub := newSubscription(e, s.cfg.Now())
+	// One trial per tenant: a tenant that ever had one (any earlier subscription) starts Active,
+	// its first period invoiced.
+	hadTrial, err := tx.HadTrial(ctx)
+	if err != nil {
+		return Subscription{}, err
+	}
+	sub := newSubscription(e, s.cfg.Now(), !hadTrial)
 	if err := tx.InsertSubscription(ctx, sub); err != nil {
 		return Subscription{}, err
 	}
@@ -287,7 +365,9 @@ func (s *Service) rolled(ctx context.Context, tx *Tx, sub Subscription) (Subscri
 // change runs fn on the subscription locked and, when due, renewed first (renewIn: its period
 // rolled and invoiced as the renewal timer would), checks ifMatch against its version, writes it
 // with the version bumped and emits what the renewal and fn return.
-func (s *Service) change(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64,
+//
+// A cancel (cancelling) is never refused because the renewal cannot bill: see renewFirst.
+func (s *Service) change(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64, cancelling bool,
 	fn func(tx *Tx, sub *Subscription) ([]events.Event, error)) (Subscription, error) {
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return Subscription{}, err
@@ -295,13 +375,13 @@ func (s *Service) change(ctx context.Context, c Caller, tenant tenancy.TenantID,
 	var out Subscription
 	err := s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
 		var err error
-		out, err = s.changeIn(ctx, tx, tenant, id, ifMatch, fn)
+		out, err = s.changeIn(ctx, tx, tenant, id, ifMatch, cancelling, fn)
 		return err
 	})
 	return out, err
 }
 
-func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64,
+func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64, cancelling bool,
 	fn func(tx *Tx, sub *Subscription) ([]events.Event, error)) (Subscription, error) {
 	sub, err := tx.LockSubscription(ctx, id)
 	if err != nil {
@@ -311,7 +391,7 @@ func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID,
 		return Subscription{}, ErrVersionMismatch
 	}
 	// A period that ended is renewed first (its invoice issued), as the renewal timer would.
-	evs, _, err := s.renewIn(ctx, tx, tenant, &sub, events.MetaFrom(ctx))
+	evs, err := s.renewFirst(ctx, tx, tenant, &sub, cancelling)
 	if err != nil {
 		return Subscription{}, err
 	}
@@ -328,18 +408,50 @@ func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID,
 	return sub, outbox.Emit(ctx, tx.Tx, evs...)
 }
 
+// renewFirst renews the locked sub when it is due (renewIn). When the renewal cannot bill
+// (ErrTotalTooLarge: an invoice beyond maxMinor) a write fails with it — except a cancel
+// (cancelling): the renewal's writes are undone (a savepoint) and the subscription is cancelled
+// as it stands, its period not rolled and the period that could not be billed left unbilled (its
+// usage records stay, for an operator to bill). A tenant or its decommissioning can always cancel.
+func (s *Service) renewFirst(ctx context.Context, tx *Tx, tenant tenancy.TenantID, sub *Subscription, cancelling bool) ([]events.Event, error) {
+	if !cancelling {
+		evs, _, err := s.renewIn(ctx, tx, tenant, sub, events.MetaFrom(ctx))
+		return evs, err
+	}
+	if err := tx.savepoint(ctx); err != nil {
+		return nil, err
+	}
+	before := *sub
+	evs, _, err := s.renewIn(ctx, tx, tenant, sub, events.MetaFrom(ctx))
+	if !errors.Is(err, ErrTotalTooLarge) {
+		return evs, err
+	}
+	if err := tx.rollbackTo(ctx); err != nil {
+		return nil, err
+	}
+	*sub = before
+	s.log.WarnContext(ctx, "billing: cancelled without the renewal that cannot bill; the period stays unbilled",
+		"tenant", tenant.String(), "subscription", string(sub.ID), "err", err)
+	return nil, nil
+}
+
 func illegal(sub Subscription, to Status) error {
 	return fmt.Errorf("%w: a %s subscription cannot become %s", ErrIllegalTransition, sub.Status, to)
 }
 
 // Activate moves a Trial or PastDue subscription to Active. From Trial a paid period starts now
-// (its invoice issued, SubscriptionActivated); from PastDue (payment received) the current
-// period goes on (SubscriptionActivated).
+// (its invoice issued, SubscriptionActivated); from PastDue the current period goes on
+// (SubscriptionActivated) — a platform admin's override only: a tenant's PastDue subscription
+// becomes Active by paying its open invoice (MoveInvoice), and the tenant asking is
+// ErrPaymentRequired.
 func (s *Service) Activate(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, ifMatch *int64) (Subscription, error) {
 	meta := events.MetaFrom(ctx)
-	return s.change(ctx, c, tenant, id, ifMatch, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
+	return s.change(ctx, c, tenant, id, ifMatch, false, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
 		if !sub.Status.CanBecome(StatusActive) {
 			return nil, illegal(*sub, StatusActive)
+		}
+		if sub.Status == StatusPastDue && !c.Platform {
+			return nil, ErrPaymentRequired
 		}
 		from := sub.Status
 		sub.Status, sub.PastDueSince = StatusActive, nil
@@ -360,7 +472,7 @@ func (s *Service) Activate(ctx context.Context, c Caller, tenant tenancy.TenantI
 // MarkPastDue moves an Active subscription to PastDue (a period's payment failed). No route
 // calls it yet (payment integration is not built); the state machine and the tests do.
 func (s *Service) MarkPastDue(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID) (Subscription, error) {
-	return s.change(ctx, c, tenant, id, nil, func(_ *Tx, sub *Subscription) ([]events.Event, error) {
+	return s.change(ctx, c, tenant, id, nil, false, func(_ *Tx, sub *Subscription) ([]events.Event, error) {
 		if !sub.Status.CanBecome(StatusPastDue) {
 			return nil, illegal(*sub, StatusPastDue)
 		}
@@ -373,7 +485,7 @@ func (s *Service) MarkPastDue(ctx context.Context, c Caller, tenant tenancy.Tena
 // Cancel moves a Trial, Active or PastDue subscription to Cancelled (SubscriptionCancelled). Its
 // invoices and usage stay (financial retention).
 func (s *Service) Cancel(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, reason string, ifMatch *int64) (Subscription, error) {
-	return s.change(ctx, c, tenant, id, ifMatch, s.cancel(ctx, tenant, reason, events.MetaFrom(ctx)))
+	return s.change(ctx, c, tenant, id, ifMatch, true, s.cancel(ctx, tenant, reason, events.MetaFrom(ctx)))
 }
 
 func (s *Service) cancel(_ context.Context, tenant tenancy.TenantID, reason string, meta events.Meta) func(*Tx, *Subscription) ([]events.Event, error) {
@@ -394,10 +506,11 @@ func (s *Service) cancel(_ context.Context, tenant tenancy.TenantID, reason stri
 // equal rank, whatever the prices: rank is what orders editions) are pending until the period
 // end, never prorated nor credited, and asking for the current edition again drops a pending
 // change. A Cancelled subscription cannot change edition (ErrIllegalTransition). Editions priced in
-// another currency are refused (ErrCurrencyMismatch). SubscriptionEditionChanged either way.
+// another currency are refused (ErrCurrencyMismatch), a private edition for a tenant's token
+// (ErrEditionNotPublic; platform admins may). SubscriptionEditionChanged either way.
 func (s *Service) ChangeEdition(ctx context.Context, c Caller, tenant tenancy.TenantID, id SubscriptionID, code string, ifMatch *int64) (Subscription, error) {
 	meta := events.MetaFrom(ctx)
-	return s.change(ctx, c, tenant, id, ifMatch, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
+	return s.change(ctx, c, tenant, id, ifMatch, false, func(tx *Tx, sub *Subscription) ([]events.Event, error) {
 		if sub.Status == StatusCancelled {
 			return nil, fmt.Errorf("%w: a Cancelled subscription cannot change edition (subscribe again instead)", ErrIllegalTransition)
 		}
@@ -415,6 +528,9 @@ func (s *Service) ChangeEdition(ctx context.Context, c Caller, tenant tenancy.Te
 			}
 			sub.PendingEdition = "" // keep the current edition: the pending downgrade is dropped
 			return nil, nil
+		}
+		if !to.Public && !c.Platform {
+			return nil, ErrEditionNotPublic
 		}
 		if to.Currency != from.Currency {
 			return nil, ErrCurrencyMismatch

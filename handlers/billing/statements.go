@@ -8,7 +8,7 @@ package billing
 // take the same parameters in the same order: times in UTC, ids as canonical lowercase text (the
 // tenant first; row-level security checks it again), nullable values as sql.Null*. Statements
 // that read an edition return editionColumns (code, name, price minor, currency, period months,
-// trial days, rank, entitlements JSON text, version, updated at); a subscription
+// trial days, rank, entitlements JSON text, version, updated at, public); a subscription
 // subscriptionColumns (id, edition code, status, trial ends at, period start, period end, pending
 // edition or ”, cancelled at, cancel reason or ”, version, created at, updated at, past due
 // since); an invoice
@@ -22,17 +22,23 @@ type statements struct {
 	// lockEdition: code → editionColumns, locking the row until the transaction ends.
 	lockEdition string
 	// insertEdition: code, name, price minor, currency, period months, trial days, rank,
-	// entitlements JSON text, version, updated at. Platform scope only (PostgreSQL's policy).
+	// entitlements JSON text, version, updated at, public. Platform scope only (PostgreSQL's policy).
 	insertEdition string
 	// updateEdition: the parameters of insertEdition; the row of that code is replaced.
 	updateEdition string
 
 	// liveSubscription: tenant → subscriptionColumns of its subscription that is not Cancelled.
 	liveSubscription string
+	// shareLiveSubscription: liveSubscription, the row locked against writers (FOR SHARE) until
+	// the transaction ends: usage waits for a renewal summing the period, and the renewal for it.
+	shareLiveSubscription string
 	// subscription: tenant, id → subscriptionColumns.
 	subscription string
 	// lockSubscription: tenant, id → subscriptionColumns, locking the row until the transaction ends.
 	lockSubscription string
+	// hadTrial: tenant → whether any of its subscriptions, cancelled ones included, ever had a
+	// trial (trial_ends_at set; subscriptions are never deleted).
+	hadTrial string
 	// listSubscriptions: tenant → subscriptionColumns of every subscription, newest first.
 	listSubscriptions string
 	// insertSubscription: tenant, id, edition code, status, trial ends at, period start, period
@@ -47,11 +53,21 @@ type statements struct {
 	lockDueSubscription string
 	// dueSubscriptions: now, past-due cutoff (now − grace), limit → tenant id, subscription id
 	// (canonical text) of up to limit live subscriptions whose period ended, whose trial ended, or
-	// that are PastDue since before the cutoff, by period end. Every tenant's: platform scope.
+	// that are PastDue since before the cutoff, by period end, leaving out those whose renewal
+	// retry time (after a failure) is after now. Every tenant's: platform scope.
 	dueSubscriptions string
 	// periodUsage: tenant, period start → metric, sum of quantity of the usage recorded into the
-	// period that starts there, by metric.
+	// period that starts there, by metric. Summed without overflow (numeric/decimal) and read
+	// saturated: a sum beyond 9007199254740991 (maxMinor) is 9007199254740992.
 	periodUsage string
+	// renewalAttempts: tenant, id → renewal attempts that failed in a row, locking the row.
+	renewalAttempts string
+	// recordRenewalFailure: tenant, id, attempts, failed at, retry at (the renewal timer skips
+	// the row until then). updateSubscription clears the three.
+	recordRenewalFailure string
+	// savepoint and rollbackToSavepoint: a savepoint of the transaction (a cancel that cannot
+	// renew first undoes the renewal's writes to it).
+	savepoint, rollbackToSavepoint string
 
 	// insertUsage: tenant, usage id, metric, quantity, period start, recorded at. Inserts nothing
 	// (0 rows affected, no error) when the usage id is recorded already.
@@ -64,7 +80,7 @@ type statements struct {
 	// order.
 	listUsage string
 	// usageTotals: tenant, metric ('' for every metric), from, to → metric, sum of quantity, per
-	// metric of the records listUsage selects (every page), by metric.
+	// metric of the records listUsage selects (every page), by metric; saturated as periodUsage.
 	usageTotals string
 
 	// countInvoices: tenant → the number of the tenant's invoices.

@@ -104,7 +104,8 @@ func (s *Store) Edition(ctx context.Context, code string) (Edition, error) {
 // version (ErrVersionMismatch; an absent edition matches nothing). Without ifMatch it never fails
 // with ErrVersionMismatch: a create that loses the race to a concurrent create of the same code
 // (the INSERT hits editions_pkey) runs again and finds the row, locked, to replace. e.Version and
-// e.UpdatedAt are set here; the result is the edition as stored.
+// e.UpdatedAt are set here; the result is the edition as stored. A replace of an edition whose body
+// left out "public" (keepPublic) keeps the stored value; a create without it is private.
 func (s *Store) PutEdition(ctx context.Context, e Edition, ifMatch *int64) (Edition, bool, error) {
 	raw, err := json.Marshal(e.Entitlements)
 	if err != nil {
@@ -128,14 +129,17 @@ func (s *Store) PutEdition(ctx context.Context, e Edition, ifMatch *int64) (Edit
 				return ErrVersionMismatch
 			default:
 				created, e.Version = false, cur.Version+1
+				if e.keepPublic {
+					e.Public = cur.Public
+				}
 			}
 			if !created {
 				_, err = tx.ExecContext(ctx, s.q.updateEdition, e.Code, e.Name, e.PriceMinor, e.Currency, e.PeriodMonths,
-					e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC())
+					e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC(), e.Public)
 				return err
 			}
 			_, err = tx.ExecContext(ctx, s.q.insertEdition, e.Code, e.Name, e.PriceMinor, e.Currency, e.PeriodMonths,
-				e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC())
+				e.TrialDays, e.Rank, string(raw), e.Version, e.UpdatedAt.UTC(), e.Public)
 			if sqlstore.Constraint(sqlstore.Translate(tx.Dialect, err)) == "editions_pkey" {
 				return errLostCreate // created concurrently: replace it on the next attempt
 			}
@@ -173,6 +177,17 @@ func (tx *Tx) LiveSubscription(ctx context.Context) (Subscription, error) {
 	return s, err
 }
 
+// ShareLiveSubscription is LiveSubscription with the row locked against writers until the
+// transaction ends (FOR SHARE; UPDLOCK on SQL Server): a renewal that holds it is waited for, and
+// waits.
+func (tx *Tx) ShareLiveSubscription(ctx context.Context) (Subscription, error) {
+	s, err := scanSubscription(tx.QueryRowContext(ctx, tx.q.shareLiveSubscription, tx.tenant))
+	if errors.Is(err, ErrSubscriptionNotFound) {
+		return s, ErrNoSubscription
+	}
+	return s, err
+}
+
 // Subscription returns the subscription, or ErrSubscriptionNotFound.
 func (tx *Tx) Subscription(ctx context.Context, id SubscriptionID) (Subscription, error) {
 	return scanSubscription(tx.QueryRowContext(ctx, tx.q.subscription, tx.tenant, string(id)))
@@ -182,6 +197,14 @@ func (tx *Tx) Subscription(ctx context.Context, id SubscriptionID) (Subscription
 // ErrSubscriptionNotFound.
 func (tx *Tx) LockSubscription(ctx context.Context, id SubscriptionID) (Subscription, error) {
 	return scanSubscription(tx.QueryRowContext(ctx, tx.q.lockSubscription, tx.tenant, string(id)))
+}
+
+// HadTrial reports whether the tenant ever had a trial (any subscription, cancelled ones
+// included: subscriptions are never deleted).
+func (tx *Tx) HadTrial(ctx context.Context) (bool, error) {
+	var had bool
+	err := tx.QueryRowContext(ctx, tx.q.hadTrial, tx.tenant).Scan(&had)
+	return had, err
 }
 
 // Subscriptions returns every subscription of the tenant, newest first.
@@ -259,8 +282,35 @@ func (s *Store) DueSubscriptions(ctx context.Context, now, pastDueBefore time.Ti
 	return out, err
 }
 
+// RecordRenewalFailure notes that the subscription's renewal failed at `at` and returns how many
+// times in a row it has now; retry(attempts) is when the renewal timer may try it again (it skips
+// it until then). The next successful write of the subscription clears the record.
+func (tx *Tx) RecordRenewalFailure(ctx context.Context, id SubscriptionID, at time.Time, retry func(attempts int) time.Time) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, tx.q.renewalAttempts, tx.tenant, string(id)).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrSubscriptionNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	n++
+	return n, tx.execOne(ctx, ErrSubscriptionNotFound, tx.q.recordRenewalFailure, tx.tenant, string(id), n, at.UTC(), retry(n).UTC())
+}
+
+// savepoint marks a point of the transaction that rollbackTo undoes the writes back to.
+func (tx *Tx) savepoint(ctx context.Context) error {
+	_, err := tx.ExecContext(ctx, tx.q.savepoint)
+	return err
+}
+
+func (tx *Tx) rollbackTo(ctx context.Context) error {
+	_, err := tx.ExecContext(ctx, tx.q.rollbackToSavepoint)
+	return err
+}
+
 // PeriodUsage returns the sum of the usage quantities recorded into the period starting at
-// start, per metric.
+// start, per metric; a sum beyond maxMinor reads as maxMinor + 1 (never an overflow).
 func (tx *Tx) PeriodUsage(ctx context.Context, start time.Time) (map[string]int64, error) {
 	rows, err := tx.QueryContext(ctx, tx.q.periodUsage, tx.tenant, start.UTC())
 	if err != nil {
@@ -321,7 +371,8 @@ func (tx *Tx) ListUsage(ctx context.Context, f UsageFilter, after string, limit 
 	return out, rows.Err()
 }
 
-// UsageTotals returns the sum of the quantities of f's records per metric.
+// UsageTotals returns the sum of the quantities of f's records per metric; a sum beyond maxMinor
+// reads as maxMinor + 1.
 func (tx *Tx) UsageTotals(ctx context.Context, f UsageFilter) (map[string]int64, error) {
 	rows, err := tx.QueryContext(ctx, tx.q.usageTotals, tx.tenant, f.Metric, f.From.UTC(), f.To.UTC())
 	if err != nil {
@@ -443,7 +494,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanEdition(r rowScanner) (Edition, error) {
 	var e Edition
 	var ent string
-	err := r.Scan(&e.Code, &e.Name, &e.PriceMinor, &e.Currency, &e.PeriodMonths, &e.TrialDays, &e.Rank, &ent, &e.Version, &e.UpdatedAt)
+	err := r.Scan(&e.Code, &e.Name, &e.PriceMinor, &e.Currency, &e.PeriodMonths, &e.TrialDays, &e.Rank, &ent, &e.Version, &e.UpdatedAt, &e.Public)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Edition{}, ErrEditionNotFound
 	}

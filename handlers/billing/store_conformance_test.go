@@ -217,6 +217,118 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		})
 	})
 
+	t.Run("renewal failures back off; sums beyond int64 read saturated; savepoint; one trial; share lock", func(t *testing.T) {
+		s := newStore(t)
+		a := tenancy.NewTenantID()
+		far := at.AddDate(60, 0, 0)
+		trial := far.AddDate(0, 0, 14)
+		sub := Subscription{ID: SubscriptionID(newID()), EditionCode: "standard", Status: StatusTrial, TrialEndsAt: &trial,
+			PeriodStart: far, PeriodEnd: trial, Version: 1, CreatedAt: at, UpdatedAt: at}
+		write(t, s, a, func(tx *Tx) error {
+			if had, err := tx.HadTrial(ctx); err != nil || had {
+				t.Errorf("a new tenant had a trial: %v %v", had, err)
+			}
+			return tx.InsertSubscription(ctx, sub)
+		})
+		isDue := func(now time.Time) bool {
+			list, err := s.DueSubscriptions(ctx, now, now.Add(-14*24*time.Hour), 100000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range list {
+				if d.ID == sub.ID {
+					return true
+				}
+			}
+			return false
+		}
+		now := trial.Add(time.Minute)
+		if !isDue(now) {
+			t.Fatal("the ended trial is not due")
+		}
+		write(t, s, a, func(tx *Tx) error {
+			n, err := tx.RecordRenewalFailure(ctx, sub.ID, now, func(n int) time.Time { return now.Add(time.Duration(n) * time.Hour) })
+			if err != nil || n != 1 {
+				t.Errorf("first failure: %d %v", n, err)
+			}
+			n, err = tx.RecordRenewalFailure(ctx, sub.ID, now, func(n int) time.Time { return now.Add(time.Duration(n) * time.Hour) })
+			if err != nil || n != 2 {
+				t.Errorf("second failure: %d %v", n, err)
+			}
+			return err
+		})
+		if isDue(now.Add(time.Hour)) || !isDue(now.Add(2*time.Hour)) {
+			t.Error("the failed row is not left out until its retry time (2h) only")
+		}
+		write(t, s, a, func(tx *Tx) error {
+			got, err := tx.ShareLiveSubscription(ctx)
+			if err != nil || got.ID != sub.ID {
+				t.Errorf("share-locked live subscription %+v %v", got, err)
+			}
+			got.Version = 2
+			return tx.UpdateSubscription(ctx, got) // a successful write clears the failure
+		})
+		if !isDue(now) {
+			t.Error("an updated row still backs off")
+		}
+		write(t, s, a, func(tx *Tx) error {
+			if had, err := tx.HadTrial(ctx); err != nil || !had {
+				t.Errorf("the tenant's trial is forgotten: %v %v", had, err)
+			}
+			for range 1030 { // 1030 × (2^53 − 1) > 2^63
+				if _, err := tx.RecordUsage(ctx, UsageRecord{ID: newID(), Metric: "big", Quantity: maxMinor, PeriodStart: far, RecordedAt: far}); err != nil {
+					return err
+				}
+			}
+			tot, err := tx.PeriodUsage(ctx, far)
+			if err != nil || tot["big"] != maxMinor+1 {
+				t.Errorf("period usage beyond int64: %v %v", tot, err)
+			}
+			tot, err = tx.UsageTotals(ctx, UsageFilter{Metric: "big", From: far.Add(-time.Hour), To: far.Add(time.Hour)})
+			if err != nil || tot["big"] != maxMinor+1 {
+				t.Errorf("usage totals beyond int64: %v %v", tot, err)
+			}
+			// Writes after the savepoint are undone by rollbackTo; the transaction goes on.
+			if err := tx.savepoint(ctx); err != nil {
+				return err
+			}
+			if _, err := tx.RecordUsage(ctx, UsageRecord{ID: newID(), Metric: "undone", Quantity: 1, PeriodStart: far, RecordedAt: far}); err != nil {
+				return err
+			}
+			if err := tx.rollbackTo(ctx); err != nil {
+				return err
+			}
+			tot, err = tx.PeriodUsage(ctx, far)
+			if err != nil || tot["undone"] != 0 {
+				t.Errorf("after rollbackTo: %v %v", tot, err)
+			}
+			return err
+		})
+	})
+
+	t.Run("editions: public round trip; a replace without it keeps it", func(t *testing.T) {
+		s := newStore(t)
+		e := Edition{Code: "pub-" + newID()[24:], Name: "Pub", Currency: "EUR", PeriodMonths: 1, Public: true,
+			Entitlements: EditionEntitlements{Limits: []LimitJSON{{Rate: 1, Burst: 1, PeriodSeconds: 1}}}, UpdatedAt: at}
+		if got, _, err := s.PutEdition(ctx, e, nil); err != nil || !got.Public {
+			t.Fatalf("create public: %+v %v", got, err)
+		}
+		e.Public, e.keepPublic = false, true
+		if _, _, err := s.PutEdition(ctx, e, nil); err != nil {
+			t.Fatal(err)
+		}
+		if back, err := s.Edition(ctx, e.Code); err != nil || !back.Public {
+			t.Errorf("kept: %+v %v", back, err)
+		}
+		e.keepPublic = false
+		if _, _, err := s.PutEdition(ctx, e, nil); err != nil {
+			t.Fatal(err)
+		}
+		if back, err := s.Edition(ctx, e.Code); err != nil || back.Public {
+			t.Errorf("made private: %+v %v", back, err)
+		}
+	})
+
 	t.Run("usage: idempotent on the usage id", func(t *testing.T) {
 		s := newStore(t)
 		a := tenancy.NewTenantID()

@@ -31,7 +31,8 @@ func sameUsage(u UsageRecord, in UsageInput) bool {
 }
 
 // RecordUsage records a metered quantity of the tenant into its live subscription's current
-// period, idempotent on in.ID: the first call stores it (true), a repeat with the same content
+// period, for a metering client (a platform caller: tenancy.ErrPlatformAdminRequired otherwise —
+// the billed tenant does not report its own usage), idempotent on in.ID: the first call stores it (true), a repeat with the same content
 // returns the stored record (false), a repeat with other content is ErrUsageIDConflict. A tenant
 // without a live subscription is ErrUsageNeedsSubscription. Usage is money: nothing deletes it.
 func (s *Service) RecordUsage(ctx context.Context, c Caller, tenant tenancy.TenantID, in UsageInput) (UsageRecord, bool, error) {
@@ -45,6 +46,9 @@ func (s *Service) RecordUsage(ctx context.Context, c Caller, tenant tenancy.Tena
 	}
 	if in.Quantity < 0 || in.Quantity > maxMinor {
 		return UsageRecord{}, false, invalid("quantity must be an integer from 0 to 9007199254740991")
+	}
+	if err := c.RequirePlatform(); err != nil {
+		return UsageRecord{}, false, err
 	}
 	if err := s.writable(ctx, c, tenant); err != nil {
 		return UsageRecord{}, false, err
@@ -64,7 +68,9 @@ func (s *Service) RecordUsage(ctx context.Context, c Caller, tenant tenancy.Tena
 		if !errors.Is(err, sqlstore.ErrNotFound) {
 			return err
 		}
-		sub, err := tx.LiveSubscription(ctx)
+		// Locked so that a renewal summing the period waits for this record, or this record for
+		// the renewal (and then goes into the new period): no usage falls between the two.
+		sub, err := tx.ShareLiveSubscription(ctx)
 		if errors.Is(err, ErrNoSubscription) {
 			return ErrUsageNeedsSubscription
 		}
@@ -156,11 +162,15 @@ type usagePageJSON struct {
 	NextLink string           `json:"nextLink,omitempty"`
 }
 
-// postUsage serves POST /api/usage-records: 201 for a new record, 200 with the stored record
-// for a repeat of the same content.
+// postUsage serves POST /api/usage-records (metering clients: ScopeUsageWrite on a platform
+// token; a tenant's token is 403 platform-admin-required): 201 for a new record, 200 with the
+// stored record for a repeat of the same content.
 func (a *API) postUsage(c echo.Context) error {
 	cl, err := httpx.CallerOf(c)
 	if err != nil {
+		return err
+	}
+	if err := cl.RequirePlatform(); err != nil {
 		return err
 	}
 	var req struct {
@@ -173,8 +183,8 @@ func (a *API) postUsage(c echo.Context) error {
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	// The tenant is the token's; a platform admin names it in the body (or, like on every other
-	// billing route, with ?tenantId=).
+	// A platform caller names the tenant in the body (or, like on every other billing route,
+	// with ?tenantId=).
 	tenant := cl.Tenant
 	if req.TenantID == "" {
 		req.TenantID = c.QueryParam("tenantId")
@@ -264,8 +274,9 @@ func (a *API) listUsage(c echo.Context) error {
 // checkUsageTotal refuses (ErrTotalTooLarge) usage that would take the invoice closing sub's
 // period, or the metric's quantity in it, beyond maxMinor: the period's usage priced by the
 // edition in force, plus the dearer of its price and a pending downgrade's (the next period's).
-// Two records of one tenant at once may both pass near the bound (the row is not locked, so that
-// usage is not serialized per tenant); the renewal then refuses the invoice with the same error.
+// Two records of one tenant at once may both pass near the bound on PostgreSQL (the row is locked
+// FOR SHARE, which does not serialize usage per tenant); the renewal then refuses the invoice with
+// the same error (and backs off: Renewals).
 func (s *Service) checkUsageTotal(ctx context.Context, tx *Tx, sub Subscription, in UsageInput) error {
 	e, err := tx.Edition(ctx, sub.EditionCode)
 	if err != nil {

@@ -14,17 +14,17 @@ func TestUsage_201_ThenSameContent200_WithTheStoredRecord(t *testing.T) {
 	s := h.subscribe(f, "free")
 	id := newID()
 	body := map[string]any{"usageId": id, "metric": "api.calls", "quantity": 42}
-	first := decode[usageJSON](t, h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, body).Body)
+	first := decode[usageJSON](t, h.must(http.StatusCreated, "POST", usagePath(f), h.meter(), body).Body)
 	if first.UsageID != id || first.TenantID != f.id.String() || first.Quantity != 42 || !first.PeriodStart.Equal(s.PeriodStart) || first.At.IsZero() {
 		t.Fatalf("%+v", first)
 	}
 	h.clock.move(time.Minute) // a retry later without "at" matches the stored time
-	again := decode[usageJSON](t, h.must(http.StatusOK, "POST", "/api/usage-records", f.admin, body).Body)
+	again := decode[usageJSON](t, h.must(http.StatusOK, "POST", usagePath(f), h.meter(), body).Body)
 	if again != first {
 		t.Errorf("retry %+v, first %+v", again, first)
 	}
 	body["at"] = first.At.Format(time.RFC3339Nano)
-	h.must(http.StatusOK, "POST", "/api/usage-records", f.admin, body)
+	h.must(http.StatusOK, "POST", usagePath(f), h.meter(), body)
 }
 
 func TestUsage_409_UsageIDConflict(t *testing.T) {
@@ -33,13 +33,13 @@ func TestUsage_409_UsageIDConflict(t *testing.T) {
 	h.subscribe(f, "free")
 	id := newID()
 	at := h.clock.now().UTC().Truncate(time.Second)
-	h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, map[string]any{"usageId": id, "metric": "api.calls", "quantity": 1, "at": at})
+	h.must(http.StatusCreated, "POST", usagePath(f), h.meter(), map[string]any{"usageId": id, "metric": "api.calls", "quantity": 1, "at": at})
 	for _, b := range []map[string]any{
 		{"usageId": id, "metric": "api.calls", "quantity": 2},
 		{"usageId": id, "metric": "storage.gb", "quantity": 1},
 		{"usageId": id, "metric": "api.calls", "quantity": 1, "at": at.Add(time.Second)},
 	} {
-		if r := h.do("POST", "/api/usage-records", f.admin, b); r.Code != http.StatusConflict || r.ProblemCode(t) != "usage-id-conflict" {
+		if r := h.do("POST", usagePath(f), h.meter(), b); r.Code != http.StatusConflict || r.ProblemCode(t) != "usage-id-conflict" {
 			t.Errorf("%v: %d %s", b, r.Code, r.Body)
 		}
 	}
@@ -48,13 +48,13 @@ func TestUsage_409_UsageIDConflict(t *testing.T) {
 func TestUsage_409_NoSubscription(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
-	r := h.do("POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1})
+	r := h.do("POST", usagePath(f), h.meter(), map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1})
 	if r.Code != http.StatusConflict || r.ProblemCode(t) != "no-subscription" {
 		t.Fatalf("%d %s", r.Code, r.Body)
 	}
 	s := h.subscribe(f, "free")
 	h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/cancel", f.admin, nil)
-	r = h.do("POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1})
+	r = h.do("POST", usagePath(f), h.meter(), map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1})
 	if r.Code != http.StatusConflict || r.ProblemCode(t) != "no-subscription" {
 		t.Fatalf("after cancel: %d %s", r.Code, r.Body)
 	}
@@ -75,18 +75,31 @@ func TestUsage_400_InvalidInput(t *testing.T) {
 		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1.5}, "invalid-json"},
 		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1, "at": "yesterday"}, "invalid-time"},
 	} {
-		if r := h.do("POST", "/api/usage-records", f.admin, c.body); r.Code != http.StatusBadRequest || r.ProblemCode(t) != c.code {
+		if r := h.do("POST", usagePath(f), h.meter(), c.body); r.Code != http.StatusBadRequest || r.ProblemCode(t) != c.code {
 			t.Errorf("%v: %d %s, want 400 %s", c.body, r.Code, r.Body, c.code)
 		}
 	}
 }
 
-func TestUsage_403_ReaderCannotRecord(t *testing.T) {
+// The billed tenant does not report its own usage: a tenant's token is 403 whatever it holds —
+// tenant.read, tenant.manage, or even billing.usage.write (platform-admin-required) — and records
+// nothing; the tenant still reads its usage.
+func TestUsage_403_TenantTokensCannotRecord(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
 	h.subscribe(f, "free")
-	if r := h.do("POST", "/api/usage-records", f.reader, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1}); r.Code != http.StatusForbidden {
-		t.Fatalf("%d %s", r.Code, r.Body)
+	withScope := h.tokens.Mint(t, f.id.String(), false, ScopeRead, ScopeManage, ScopeUsageWrite)
+	for name, tok := range map[string]string{"reader": f.reader, "admin": f.admin, "usage scope": withScope} {
+		r := h.do("POST", "/api/usage-records", tok, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1})
+		if r.Code != http.StatusForbidden {
+			t.Errorf("%s: %d %s", name, r.Code, r.Body)
+		}
+		if name == "usage scope" && r.ProblemCode(t) != "platform-admin-required" {
+			t.Errorf("%s: %s", name, r.Body)
+		}
+	}
+	if p := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records", f.reader, nil).Body); len(p.Value) != 0 {
+		t.Errorf("usage recorded: %+v", p.Value)
 	}
 }
 
@@ -119,7 +132,7 @@ func TestUsageList_200_FiltersPagesAndTotals(t *testing.T) {
 		metric string
 		q      int64
 	}{{"api.calls", 10}, {"api.calls", 20}, {"storage.gb", 3}, {"api.calls", 30}} {
-		h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": c.metric,
+		h.must(http.StatusCreated, "POST", usagePath(f), h.meter(), map[string]any{"usageId": newID(), "metric": c.metric,
 			"quantity": c.q, "at": base.Add(time.Duration(i) * time.Hour)})
 	}
 	all := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records", f.reader, nil).Body)
@@ -161,7 +174,7 @@ func TestUsage_400_QuantityBeyond2p53(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
 	h.subscribe(f, "free")
-	r := h.do("POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": int64(1 << 53)})
+	r := h.do("POST", usagePath(f), h.meter(), map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": int64(1 << 53)})
 	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-input" {
 		t.Fatalf("%d %s", r.Code, r.Body)
 	}
@@ -174,7 +187,7 @@ func TestUsage_409_TotalTooLargeBeyond2p53(t *testing.T) {
 	f := h.tenant()
 	h.subscribe(f, h.usageEdition(5, 1_000_000))
 	post := func(metric string, q int64) apitest.Response {
-		return h.do("POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": metric, "quantity": q})
+		return h.do("POST", usagePath(f), h.meter(), map[string]any{"usageId": newID(), "metric": metric, "quantity": q})
 	}
 	// 9,007,199,254 × 1,000,000 = 9,007,199,254,000,000 ≤ 2^53 − 1; one more unit is beyond.
 	if r := post("api.calls", 9_007_199_254); r.Code != http.StatusCreated {
@@ -198,7 +211,7 @@ func TestChangeEdition_409_UpgradeWouldMakeTheInvoiceTotalTooLarge(t *testing.T)
 	f := h.tenant()
 	s := h.subscribe(f, h.usageEdition(5, 1))
 	dear := h.usageEdition(6, 1_000_000)
-	h.must(http.StatusCreated, "POST", "/api/usage-records", f.admin, map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": int64(10_000_000_000)})
+	h.must(http.StatusCreated, "POST", usagePath(f), h.meter(), map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": int64(10_000_000_000)})
 	r := h.do("POST", "/api/subscriptions/"+s.ID+"/change-edition", f.admin, map[string]any{"editionCode": dear})
 	if r.Code != http.StatusConflict || r.ProblemCode(t) != "total-too-large" {
 		t.Fatalf("%d %s", r.Code, r.Body)

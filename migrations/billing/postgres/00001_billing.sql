@@ -30,18 +30,21 @@ CREATE TABLE editions (
     entitlements jsonb       NOT NULL CHECK (jsonb_typeof(entitlements) = 'object'),
     version      bigint      NOT NULL,
     updated_at   timestamptz NOT NULL,
+    -- A public edition is offered to every tenant (self-service subscribe and change-edition); a
+    -- private one (made for one customer) is assigned by platform admins only.
+    is_public    boolean     NOT NULL DEFAULT false,
     CONSTRAINT editions_pkey PRIMARY KEY (code)
 );
-INSERT INTO editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at) VALUES
+INSERT INTO editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at, is_public) VALUES
     ('free', 'Free', 0, 'EUR', 1, 0, 0,
      '{"maxUsers":5,"limits":[{"route":"","rate":20,"burst":40,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":5,"burst":10,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00Z'),
+     1, '2026-11-30T00:00:00Z', true),
     ('standard', 'Standard', 4900, 'EUR', 1, 14, 10,
      '{"maxUsers":50,"limits":[{"route":"","rate":200,"burst":400,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":50,"burst":100,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00Z'),
+     1, '2026-11-30T00:00:00Z', true),
     ('enterprise', 'Enterprise', 49900, 'EUR', 1, 30, 20,
      '{"maxUsers":0,"limits":[{"route":"","rate":2000,"burst":4000,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":500,"burst":1000,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{"audit":3650},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00Z');
+     1, '2026-11-30T00:00:00Z', true);
 ALTER TABLE editions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY catalog_read ON editions FOR SELECT USING (true);
 CREATE POLICY catalog_write ON editions FOR UPDATE
@@ -65,13 +68,20 @@ CREATE TABLE subscriptions (
     cancelled_at    timestamptz,
     cancel_reason   text        CHECK (char_length(cancel_reason) <= 500),
     past_due_since  timestamptz,
+    -- A renewal that failed (an invoice that cannot be issued): how many times in a row, the last
+    -- time, and when the renewal timer tries again (it skips the row until then, so one failing
+    -- subscription never holds up the others). Any successful write of the row clears them.
+    renewal_attempts  integer   NOT NULL DEFAULT 0 CHECK (renewal_attempts >= 0),
+    renewal_failed_at timestamptz,
+    renewal_retry_at  timestamptz,
     version         bigint      NOT NULL,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL,
     CONSTRAINT subscriptions_pkey PRIMARY KEY (tenant_id, subscription_id)
 );
 CREATE UNIQUE INDEX subscriptions_live ON subscriptions (tenant_id) WHERE status <> 'Cancelled';
--- The renewal timer (BillingRenewals) finds live subscriptions whose period or trial ended.
+-- The renewal timer (BillingRenewals) finds live subscriptions whose period or trial ended (and
+-- whose renewal is not backing off after a failure).
 CREATE INDEX subscriptions_due ON subscriptions (period_end) WHERE status <> 'Cancelled';
 
 -- Metered usage: append-only, idempotent on the usage id the reporter chose.
@@ -92,7 +102,7 @@ CREATE TABLE invoices (
     number       text        NOT NULL CHECK (char_length(number) BETWEEN 1 AND 64),
     status       text        NOT NULL CHECK (status IN ('Draft', 'Issued', 'Paid', 'Void')),
     currency     char(3)     NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
-    total_minor  bigint      NOT NULL CHECK (total_minor BETWEEN -9007199254740991 AND 9007199254740991),
+    total_minor  bigint      NOT NULL CHECK (total_minor BETWEEN 0 AND 9007199254740991),
     period_start timestamptz NOT NULL,
     period_end   timestamptz NOT NULL,
     created_at   timestamptz NOT NULL,
@@ -108,23 +118,33 @@ CREATE TABLE invoice_lines (
     invoice_id   uuid   NOT NULL,
     line_no      integer NOT NULL CHECK (line_no >= 1),
     description  text   NOT NULL CHECK (char_length(description) BETWEEN 1 AND 500),
-    quantity     bigint NOT NULL,
-    unit_minor   bigint NOT NULL,
-    amount_minor bigint NOT NULL CHECK (amount_minor = quantity * unit_minor AND amount_minor BETWEEN -9007199254740991 AND 9007199254740991),
+    quantity     bigint NOT NULL CHECK (quantity BETWEEN 0 AND 9007199254740991),
+    unit_minor   bigint NOT NULL CHECK (unit_minor BETWEEN 0 AND 9007199254740991),
+    amount_minor bigint NOT NULL CHECK (amount_minor BETWEEN 0 AND 9007199254740991 AND amount_minor::numeric = quantity::numeric * unit_minor),
     CONSTRAINT invoice_lines_pkey PRIMARY KEY (tenant_id, invoice_id, line_no),
     CONSTRAINT invoice_lines_invoice_fk FOREIGN KEY (tenant_id, invoice_id) REFERENCES invoices (tenant_id, invoice_id)
 );
 
--- An invoice moves Draft → Issued → Paid | Void (Draft → Void too); once it left Draft its money
--- columns, number, currency, period and tenant are frozen. Whoever runs the UPDATE.
+-- An invoice is created as a Draft (its lines are added to it) and moves Draft → Issued → Paid |
+-- Void (Draft → Void too); when it leaves Draft its total must be the sum of its lines (nothing
+-- credits: totals and lines are ≥ 0), and from then on its money columns, number, currency, period
+-- and tenant are frozen. Whoever runs the INSERT or UPDATE.
 -- +goose StatementBegin
 CREATE FUNCTION billing_invoice_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.status <> 'Draft' THEN
+            RAISE EXCEPTION 'billing: an invoice is created as a Draft, then issued' USING ERRCODE = 'P0001';
+        END IF;
+        RETURN NEW;
+    END IF;
     IF OLD.status <> 'Draft' AND (NEW.total_minor IS DISTINCT FROM OLD.total_minor
         OR NEW.currency IS DISTINCT FROM OLD.currency OR NEW.number IS DISTINCT FROM OLD.number
         OR NEW.period_start IS DISTINCT FROM OLD.period_start OR NEW.period_end IS DISTINCT FROM OLD.period_end
         OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id OR NEW.invoice_id IS DISTINCT FROM OLD.invoice_id
-        OR NEW.issued_at IS DISTINCT FROM OLD.issued_at) THEN
+        OR NEW.issued_at IS DISTINCT FROM OLD.issued_at
+        -- paid_at and voided_at are set by the move to Paid or Void, and frozen then
+        OR (NEW.status = OLD.status AND (NEW.paid_at IS DISTINCT FROM OLD.paid_at OR NEW.voided_at IS DISTINCT FROM OLD.voided_at))) THEN
         RAISE EXCEPTION 'billing: an issued invoice''s money columns are immutable' USING ERRCODE = 'P0001';
     END IF;
     IF NOT ((OLD.status = NEW.status)
@@ -132,10 +152,15 @@ BEGIN
         OR (OLD.status = 'Issued' AND NEW.status IN ('Paid', 'Void'))) THEN
         RAISE EXCEPTION 'billing: invoice status % cannot become %', OLD.status, NEW.status USING ERRCODE = 'P0001';
     END IF;
+    -- sum(bigint) is numeric: the lines' sum cannot wrap around.
+    IF OLD.status = 'Draft' AND NEW.status <> 'Draft' AND NEW.total_minor::numeric <> (SELECT COALESCE(sum(l.amount_minor), 0)
+            FROM invoice_lines l WHERE l.tenant_id = NEW.tenant_id AND l.invoice_id = NEW.invoice_id) THEN
+        RAISE EXCEPTION 'billing: an invoice''s total must be the sum of its lines when it leaves Draft' USING ERRCODE = 'P0001';
+    END IF;
     RETURN NEW;
 END $$;
 -- +goose StatementEnd
-CREATE TRIGGER invoices_guard BEFORE UPDATE ON invoices FOR EACH ROW EXECUTE FUNCTION billing_invoice_guard();
+CREATE TRIGGER invoices_guard BEFORE INSERT OR UPDATE ON invoices FOR EACH ROW EXECUTE FUNCTION billing_invoice_guard();
 
 -- A line is added to a Draft invoice only (lines are never updated: no grant).
 -- +goose StatementBegin

@@ -12,6 +12,8 @@
 -- The edition catalog: platform-level; billing_app may read it, add to it and update it
 -- (platform-admin writes, PUT /api/editions/{code}, checked by the service: a security policy
 -- cannot police a table without a tenant). The seeded limits are per second (periodSeconds 1).
+-- is_public: offered to every tenant (the seeded three); a private edition is assigned by
+-- platform admins only.
 CREATE TABLE dbo.editions (
     code          varchar(32)    COLLATE Latin1_General_100_BIN2 NOT NULL,
     name          nvarchar(400)  NOT NULL,
@@ -23,19 +25,20 @@ CREATE TABLE dbo.editions (
     entitlements  nvarchar(max)  NOT NULL CONSTRAINT editions_entitlements_check CHECK (ISJSON(entitlements) = 1),
     version       bigint         NOT NULL,
     updated_at    datetime2(6)   NOT NULL,
+    is_public     bit            NOT NULL CONSTRAINT editions_is_public_default DEFAULT 0,
     CONSTRAINT editions_pkey PRIMARY KEY (code),
     CONSTRAINT editions_code_check CHECK (LEN(code) BETWEEN 2 AND 32 AND code LIKE '[a-z]%' AND code NOT LIKE '%[^a-z0-9-]%')
 );
-INSERT INTO dbo.editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at) VALUES
+INSERT INTO dbo.editions (code, name, price_minor, currency, period_months, trial_days, rank, entitlements, version, updated_at, is_public) VALUES
     ('free', N'Free', 0, 'EUR', 1, 0, 0,
      N'{"maxUsers":5,"limits":[{"route":"","rate":20,"burst":40,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":5,"burst":10,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00'),
+     1, '2026-11-30T00:00:00', 1),
     ('standard', N'Standard', 4900, 'EUR', 1, 14, 10,
      N'{"maxUsers":50,"limits":[{"route":"","rate":200,"burst":400,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":50,"burst":100,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00'),
+     1, '2026-11-30T00:00:00', 1),
     ('enterprise', N'Enterprise', 49900, 'EUR', 1, 30, 20,
      N'{"maxUsers":0,"limits":[{"route":"","rate":2000,"burst":4000,"periodSeconds":1,"shadow":false},{"route":"/api/audit-entries","rate":500,"burst":1000,"periodSeconds":1,"shadow":false}],"featureDefaults":{},"retentionDays":{"audit":3650},"usagePrices":{}}',
-     1, '2026-11-30T00:00:00');
+     1, '2026-11-30T00:00:00', 1);
 
 CREATE TABLE dbo.subscriptions (
     tenant_id        uniqueidentifier NOT NULL,
@@ -50,6 +53,10 @@ CREATE TABLE dbo.subscriptions (
     cancelled_at     datetime2(6)     NULL,
     cancel_reason    nvarchar(500)    NULL,
     past_due_since   datetime2(6)     NULL,
+    renewal_attempts  int             NOT NULL CONSTRAINT subscriptions_renewal_attempts_default DEFAULT 0
+                                      CONSTRAINT subscriptions_renewal_attempts_check CHECK (renewal_attempts >= 0),
+    renewal_failed_at datetime2(6)    NULL,
+    renewal_retry_at  datetime2(6)    NULL,
     version          bigint           NOT NULL,
     created_at       datetime2(6)     NOT NULL,
     updated_at       datetime2(6)     NOT NULL,
@@ -80,7 +87,7 @@ CREATE TABLE dbo.invoices (
     number       nvarchar(64)     NOT NULL,
     status       varchar(16)      NOT NULL CONSTRAINT invoices_status_check CHECK (status IN ('Draft', 'Issued', 'Paid', 'Void')),
     currency     char(3)          COLLATE Latin1_General_100_BIN2 NOT NULL,
-    total_minor  bigint           NOT NULL CONSTRAINT invoices_total_check CHECK (total_minor BETWEEN -9007199254740991 AND 9007199254740991),
+    total_minor  bigint           NOT NULL CONSTRAINT invoices_total_check CHECK (total_minor BETWEEN 0 AND 9007199254740991),
     period_start datetime2(6)     NOT NULL,
     period_end   datetime2(6)     NOT NULL,
     created_at   datetime2(6)     NOT NULL,
@@ -97,14 +104,26 @@ CREATE TABLE dbo.invoice_lines (
     invoice_id   uniqueidentifier NOT NULL,
     line_no      int              NOT NULL CONSTRAINT invoice_lines_no_check CHECK (line_no >= 1),
     description  nvarchar(500)    NOT NULL,
-    quantity     bigint           NOT NULL,
-    unit_minor   bigint           NOT NULL,
+    quantity     bigint           NOT NULL CONSTRAINT invoice_lines_quantity_check CHECK (quantity BETWEEN 0 AND 9007199254740991),
+    unit_minor   bigint           NOT NULL CONSTRAINT invoice_lines_unit_check CHECK (unit_minor BETWEEN 0 AND 9007199254740991),
     amount_minor bigint           NOT NULL,
     CONSTRAINT invoice_lines_pkey PRIMARY KEY (tenant_id, invoice_id, line_no),
-    CONSTRAINT invoice_lines_amount_check CHECK (amount_minor = quantity * unit_minor AND amount_minor BETWEEN -9007199254740991 AND 9007199254740991),
+    CONSTRAINT invoice_lines_amount_check CHECK (amount_minor BETWEEN 0 AND 9007199254740991 AND CAST(amount_minor AS decimal(38, 0)) = CAST(quantity AS decimal(38, 0)) * CAST(unit_minor AS decimal(38, 0))),
     CONSTRAINT invoice_lines_invoice_fk FOREIGN KEY (tenant_id, invoice_id) REFERENCES dbo.invoices (tenant_id, invoice_id)
 );
 
+-- An invoice is created as a Draft (its lines are added to it), then issued.
+-- +goose StatementBegin
+CREATE TRIGGER dbo.invoices_insert_guard ON dbo.invoices AFTER INSERT AS
+BEGIN
+    SET NOCOUNT ON;
+    IF EXISTS (SELECT 1 FROM inserted WHERE status <> 'Draft')
+        THROW 50005, 'billing: an invoice is created as a Draft, then issued', 1;
+END
+-- +goose StatementEnd
+
+-- Draft → Issued → Paid | Void (Draft → Void too); leaving Draft the total must be the sum of the
+-- lines (summed as decimal: no overflow); from then on the money columns are frozen.
 -- +goose StatementBegin
 CREATE TRIGGER dbo.invoices_guard ON dbo.invoices AFTER UPDATE AS
 BEGIN
@@ -112,13 +131,21 @@ BEGIN
     IF EXISTS (SELECT 1 FROM inserted n JOIN deleted o ON o.tenant_id = n.tenant_id AND o.invoice_id = n.invoice_id
                WHERE o.status <> 'Draft' AND (n.total_minor <> o.total_minor OR n.currency <> o.currency
                      OR n.number <> o.number OR n.period_start <> o.period_start OR n.period_end <> o.period_end
-                     OR ISNULL(n.issued_at, '0001-01-01') <> ISNULL(o.issued_at, '0001-01-01')))
+                     OR ISNULL(n.issued_at, '0001-01-01') <> ISNULL(o.issued_at, '0001-01-01')
+                     -- paid_at and voided_at are set by the move to Paid or Void, and frozen then
+                     OR (n.status = o.status AND (ISNULL(n.paid_at, '0001-01-01') <> ISNULL(o.paid_at, '0001-01-01')
+                         OR ISNULL(n.voided_at, '0001-01-01') <> ISNULL(o.voided_at, '0001-01-01')))))
         THROW 50001, 'billing: an issued invoice''s money columns are immutable', 1;
     IF EXISTS (SELECT 1 FROM inserted n JOIN deleted o ON o.tenant_id = n.tenant_id AND o.invoice_id = n.invoice_id
                WHERE NOT (o.status = n.status
                           OR (o.status = 'Draft' AND n.status IN ('Issued', 'Void'))
                           OR (o.status = 'Issued' AND n.status IN ('Paid', 'Void'))))
         THROW 50002, 'billing: illegal invoice status change', 1;
+    IF EXISTS (SELECT 1 FROM inserted n JOIN deleted o ON o.tenant_id = n.tenant_id AND o.invoice_id = n.invoice_id
+               WHERE o.status = 'Draft' AND n.status <> 'Draft'
+                 AND CAST(n.total_minor AS decimal(38, 0)) <> (SELECT COALESCE(SUM(CAST(l.amount_minor AS decimal(38, 0))), 0)
+                     FROM dbo.invoice_lines l WHERE l.tenant_id = n.tenant_id AND l.invoice_id = n.invoice_id))
+        THROW 50006, 'billing: an invoice''s total must be the sum of its lines when it leaves Draft', 1;
     -- the key columns cannot change: a row whose key changed has no partner in deleted
     IF EXISTS (SELECT 1 FROM inserted n WHERE NOT EXISTS (SELECT 1 FROM deleted o WHERE o.tenant_id = n.tenant_id AND o.invoice_id = n.invoice_id))
         THROW 50003, 'billing: an invoice''s key is immutable', 1;
@@ -160,6 +187,7 @@ GRANT SELECT, INSERT ON dbo.invoice_lines TO billing_app;
 DROP SECURITY POLICY rls.billing_isolation;
 DROP TRIGGER dbo.invoice_lines_guard;
 DROP TRIGGER dbo.invoices_guard;
+DROP TRIGGER dbo.invoices_insert_guard;
 DROP TABLE dbo.invoice_lines;
 DROP TABLE dbo.invoices;
 DROP TABLE dbo.usage_records;
