@@ -14,6 +14,7 @@ CREATE TABLE dbo.flag_definitions (
     flag_key   varchar(128)   COLLATE Latin1_General_100_BIN2 NOT NULL,
     flag_type  varchar(16)    NOT NULL,
     definition nvarchar(max)  NOT NULL,
+    tenant_overridable bit    NOT NULL,
     version    bigint         NOT NULL,
     updated_at datetimeoffset NOT NULL,
     updated_by nvarchar(200)  NOT NULL,
@@ -31,14 +32,16 @@ CREATE TABLE dbo.flag_generation (
 );
 INSERT INTO dbo.flag_generation (id, generation) VALUES (1, 1);
 
+-- set_by_platform: see the PostgreSQL twin.
 CREATE TABLE dbo.flag_overrides (
-    tenant_id  uniqueidentifier NOT NULL,
-    flag_key   varchar(128)     COLLATE Latin1_General_100_BIN2 NOT NULL,
-    variant    nvarchar(128)    NULL,
-    disabled   bit              NOT NULL,
-    version    bigint           NOT NULL,
-    updated_at datetimeoffset   NOT NULL,
-    updated_by nvarchar(200)    NOT NULL,
+    tenant_id       uniqueidentifier NOT NULL,
+    flag_key        varchar(128)     COLLATE Latin1_General_100_BIN2 NOT NULL,
+    variant         nvarchar(128)    NULL,
+    disabled        bit              NOT NULL,
+    set_by_platform bit              NOT NULL,
+    version         bigint           NOT NULL,
+    updated_at      datetimeoffset   NOT NULL,
+    updated_by      nvarchar(200)    NOT NULL,
     CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key)
 );
 CREATE INDEX flag_overrides_key ON dbo.flag_overrides (flag_key);
@@ -47,6 +50,7 @@ CREATE TABLE dbo.setting_definitions (
     setting_key   varchar(128)   COLLATE Latin1_General_100_BIN2 NOT NULL,
     setting_type  varchar(16)    NOT NULL,
     default_value nvarchar(max)  NOT NULL,
+    tenant_writable bit          NOT NULL,
     version       bigint         NOT NULL,
     updated_at    datetimeoffset NOT NULL,
     updated_by    nvarchar(200)  NOT NULL,
@@ -64,6 +68,7 @@ CREATE TABLE dbo.settings (
     setting_key  varchar(128)     COLLATE Latin1_General_100_BIN2 NOT NULL,
     setting_type varchar(16)      NOT NULL,
     value        nvarchar(max)    NOT NULL,
+    set_by_platform bit           NOT NULL,
     version      bigint           NOT NULL,
     updated_at   datetimeoffset   NOT NULL,
     updated_by   nvarchar(200)    NOT NULL,
