@@ -312,7 +312,7 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 		}
 		return s.tenantChanged(ctx, cl, tx, tenant, contracts.FeatureFlagChangedData{TenantID: tenant.String(), FlagKey: key,
 			Change: contracts.FlagOverridePut, Disabled: ov.Disabled, Variant: ov.Variant, Version: out.Version, ChangedAt: out.UpdatedAt})
-	})
+	}, sqlstore.ErrUniqueViolation, sqlstore.ErrForeignKey) // a foreign key violation: the flag was deleted since it was read; the next attempt answers ErrFlagNotFound
 	return out, created, err
 }
 

@@ -16,10 +16,8 @@ type statements struct {
 	insertDefinition string
 	// updateDefinition: key, type, definition JSON, tenant overridable, version, updated at, updated by.
 	updateDefinition string
-	// deleteDefinition: key.
+	// deleteDefinition: key. The foreign key's cascade deletes the key's overrides of every tenant.
 	deleteDefinition string
-	// deleteOverridesOf: key. Deletes the key's overrides of every tenant (platform scope).
-	deleteOverridesOf string
 	// generation: → the platform definitions' generation.
 	generation string
 	// bumpGeneration: → the generation after adding one.

@@ -16,10 +16,9 @@ var pgStatements = statements{
 		VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)`,
 	updateDefinition: `UPDATE flag_definitions SET flag_type = $2, definition = $3::jsonb, tenant_overridable = $4, version = $5,
 		updated_at = $6, updated_by = $7 WHERE flag_key = $1`,
-	deleteDefinition:  `DELETE FROM flag_definitions WHERE flag_key = $1`,
-	deleteOverridesOf: `DELETE FROM flag_overrides WHERE flag_key = $1`,
-	generation:        `SELECT generation FROM flag_generation WHERE id = 1`,
-	bumpGeneration:    `UPDATE flag_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation`,
+	deleteDefinition: `DELETE FROM flag_definitions WHERE flag_key = $1`,
+	generation:       `SELECT generation FROM flag_generation WHERE id = 1`,
+	bumpGeneration:   `UPDATE flag_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation`,
 
 	overrides:    `SELECT ` + pgOverrideCols + ` FROM flag_overrides WHERE tenant_id = $1 ORDER BY flag_key COLLATE "C"`,
 	lockOverride: `SELECT ` + pgOverrideCols + ` FROM flag_overrides WHERE tenant_id = $1 AND flag_key = $2 FOR UPDATE`,

@@ -17,10 +17,9 @@ var msStatements = statements{
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7)`,
 	updateDefinition: `UPDATE dbo.flag_definitions SET flag_type = @p2, definition = @p3, tenant_overridable = @p4, version = @p5,
 		updated_at = @p6, updated_by = @p7 WHERE flag_key = @p1`,
-	deleteDefinition:  `DELETE FROM dbo.flag_definitions WHERE flag_key = @p1`,
-	deleteOverridesOf: `DELETE FROM dbo.flag_overrides WHERE flag_key = @p1`,
-	generation:        `SELECT generation FROM dbo.flag_generation WHERE id = 1`,
-	bumpGeneration:    `UPDATE dbo.flag_generation SET generation = generation + 1 OUTPUT inserted.generation WHERE id = 1`,
+	deleteDefinition: `DELETE FROM dbo.flag_definitions WHERE flag_key = @p1`,
+	generation:       `SELECT generation FROM dbo.flag_generation WHERE id = 1`,
+	bumpGeneration:   `UPDATE dbo.flag_generation SET generation = generation + 1 OUTPUT inserted.generation WHERE id = 1`,
 
 	overrides:    `SELECT ` + msOverrideCols + ` FROM dbo.flag_overrides WHERE tenant_id = @p1 ORDER BY flag_key`,
 	lockOverride: `SELECT ` + msOverrideCols + ` FROM dbo.flag_overrides WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND flag_key = @p2`,

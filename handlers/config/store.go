@@ -109,12 +109,9 @@ func (tx *Tx) UpdateDefinition(ctx context.Context, d FlagDefinition) error {
 	return tx.execOne(ctx, ErrFlagNotFound, tx.q.updateDefinition, d.Key, string(d.Type), string(doc), d.TenantOverridable, d.Version, d.UpdatedAt.UTC(), d.UpdatedBy)
 }
 
-// DeleteDefinition deletes a definition and every tenant's override of it (platform scope), or
-// ErrFlagNotFound.
+// DeleteDefinition deletes a definition and (the foreign key's cascade) every tenant's override of
+// it (platform scope), or ErrFlagNotFound.
 func (tx *Tx) DeleteDefinition(ctx context.Context, key string) error {
-	if _, err := tx.ExecContext(ctx, tx.q.deleteOverridesOf, key); err != nil {
-		return err
-	}
 	return tx.execOne(ctx, ErrFlagNotFound, tx.q.deleteDefinition, key)
 }
 
@@ -176,7 +173,8 @@ func (tx *Tx) LockOverride(ctx context.Context, key string) (FlagOverride, error
 	return scanOverride(tx.QueryRowContext(ctx, tx.q.lockOverride, tx.tenant, key))
 }
 
-// InsertOverride inserts the tenant's override (a unique violation when it has one already).
+// InsertOverride inserts the tenant's override (a unique violation when it has one already, a
+// foreign key violation when the flag has no definition: it was deleted since it was read).
 func (tx *Tx) InsertOverride(ctx context.Context, o FlagOverride) error {
 	variant := sql.NullString{String: o.Variant, Valid: o.Variant != ""}
 	_, err := tx.ExecContext(ctx, tx.q.insertOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.SetByPlatform, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)

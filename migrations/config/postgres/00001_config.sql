@@ -35,8 +35,12 @@ INSERT INTO flag_generation (id, generation) VALUES (1, 1);
 
 -- A tenant's override of a flag: pin a variant, or the tenant's kill switch. set_by_platform: a
 -- platform admin wrote it (evaluation applies such an override whatever the definition says; one a
--- tenant wrote only while its definition is tenant_overridable). A row whose flag definition is
--- gone is ignored by evaluation and removed with the definition.
+-- tenant wrote only while its definition is tenant_overridable). The foreign key removes a
+-- definition's overrides in every tenant with it, and refuses an override whose definition was
+-- deleted while the override was being written (PutOverride reads the definition unlocked): no
+-- orphan survives to come back when the key is defined again. The cascade and the check run as
+-- referential-integrity triggers, as the table owner with row-level security not applied, so a
+-- platform-scope delete reaches every tenant's rows (TestPostgresStore_Conformance).
 CREATE TABLE flag_overrides (
     tenant_id       uuid        NOT NULL,
     flag_key        text        NOT NULL CHECK (flag_key ~ '^[A-Za-z0-9._-]{1,128}$'),
@@ -46,9 +50,11 @@ CREATE TABLE flag_overrides (
     version         bigint      NOT NULL,
     updated_at      timestamptz NOT NULL,
     updated_by      text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
-    CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key)
+    CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key),
+    CONSTRAINT flag_overrides_definition_fkey FOREIGN KEY (flag_key)
+        REFERENCES flag_definitions (flag_key) ON DELETE CASCADE
 );
--- Deleting a definition removes its overrides in every tenant.
+-- The cascade's lookup when a definition is deleted.
 CREATE INDEX flag_overrides_key ON flag_overrides (flag_key);
 
 -- Setting definitions: platform-level, the key's type and its platform default value (JSON of

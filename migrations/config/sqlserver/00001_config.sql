@@ -32,7 +32,10 @@ CREATE TABLE dbo.flag_generation (
 );
 INSERT INTO dbo.flag_generation (id, generation) VALUES (1, 1);
 
--- set_by_platform: see the PostgreSQL twin.
+-- set_by_platform and the cascading foreign key: see the PostgreSQL twin. The security policy
+-- has no BEFORE DELETE block predicate, and its filter predicate does not limit the rows a
+-- cascading referential action removes (the action is the engine's, not a user's statement), so
+-- deleting a definition removes every tenant's overrides of it.
 CREATE TABLE dbo.flag_overrides (
     tenant_id       uniqueidentifier NOT NULL,
     flag_key        varchar(128)     COLLATE Latin1_General_100_BIN2 NOT NULL,
@@ -42,7 +45,9 @@ CREATE TABLE dbo.flag_overrides (
     version         bigint           NOT NULL,
     updated_at      datetimeoffset   NOT NULL,
     updated_by      nvarchar(200)    NOT NULL,
-    CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key)
+    CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key),
+    CONSTRAINT flag_overrides_definition_fkey FOREIGN KEY (flag_key)
+        REFERENCES dbo.flag_definitions (flag_key) ON DELETE CASCADE
 );
 CREATE INDEX flag_overrides_key ON dbo.flag_overrides (flag_key);
 
