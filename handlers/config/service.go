@@ -52,7 +52,9 @@ type Service struct {
 	cfg   ServiceConfig
 	log   *slog.Logger
 	codec setCodec
-	// degraded holds sets compiled without edition defaults, by set key (see degradedSet).
+	// degraded holds sets compiled without edition defaults, by set key (see degradedSet); an
+	// insert drops the expired entries, so it holds at most the set keys degraded within the last
+	// degradedTTL.
 	degraded sync.Map
 }
 
@@ -556,7 +558,14 @@ func (s *Service) FlagSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 		// The entitlements source failed: the set without edition defaults, kept in this process
 		// for degradedTTL only (never in Redis or the shared local copies).
 		s.log.Warn("config: evaluating without edition defaults", "tenant", tenant.String(), "error", d.cause)
-		d.until = s.cfg.Now().Add(degradedTTL)
+		now := s.cfg.Now()
+		s.degraded.Range(func(k, v any) bool {
+			if !now.Before(v.(degradedSet).until) {
+				s.degraded.Delete(k) // a fresh entry stored for k meanwhile is only recomputed
+			}
+			return true
+		})
+		d.until = now.Add(degradedTTL)
 		s.degraded.Store(key, d)
 		return d.cs, nil
 	}
