@@ -116,7 +116,7 @@ func (a *API) putFlag(c echo.Context) error {
 		return err
 	}
 	var body flagBody
-	if err := decodeBody(c, &body); err != nil {
+	if err := httpx.DecodeJSON(c, &body); err != nil {
 		return err
 	}
 	def := body.Definition
@@ -190,7 +190,7 @@ func (a *API) putOverride(c echo.Context) error {
 		Variant  string `json:"variant"`
 		Disabled bool   `json:"disabled"`
 	}
-	if err := decodeBody(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	o, created, err := a.svc.PutOverride(c.Request().Context(), cl, tenant, c.Param("key"), flags.Override{Variant: req.Variant, Disabled: req.Disabled}, im)
@@ -262,7 +262,7 @@ func (a *API) putSetting(c echo.Context) error {
 	}
 	key := c.Param("key")
 	if cl.Platform && c.QueryParam("tenantId") == "" {
-		if err := decodeBody(c, &req); err != nil {
+		if err := httpx.DecodeJSON(c, &req); err != nil {
 			return err
 		}
 		d, err := a.svc.PutSettingDefinition(c.Request().Context(), cl, key, req.Type, req.Value, req.TenantWritable != nil && *req.TenantWritable, im)
@@ -276,7 +276,7 @@ func (a *API) putSetting(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := decodeBody(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	if req.Type != "" {
