@@ -28,7 +28,7 @@ import (
 // (application/json, application/merge-patch+json or any +json), unknown members are rejected
 // (400 unknown-field) and member names must match exactly — encoding/json alone would read
 // {"Name": …} into "name"; here it is unknown-field —, exactly one JSON value is accepted, arrays
-// and objects nest at most MaxBodyDepth levels (400 invalid-input naming the top-level member),
+// and objects in a member nest at most MaxBodyDepth levels (400 invalid-input naming the member),
 // and every string in it must pass text.Check (400 invalid-input naming the member otherwise: NUL
 // and other control characters never reach a store), read as sent: bytes that are not UTF-8 and
 // unpaired surrogate escapes are refused too, not replaced with U+FFFD. Map keys, interface values

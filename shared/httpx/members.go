@@ -14,17 +14,18 @@ import (
 	"spine/shared/problem"
 )
 
-// MaxBodyDepth bounds how deeply arrays and objects nest in a body DecodeJSON reads: below the
-// 10,000 levels encoding/json allows, and the 64 levels the audit trail accepts in an event's
-// data, so nothing a body carries is too deep for a store or an event.
+// MaxBodyDepth bounds how deeply arrays and objects nest in each member of a body DecodeJSON
+// reads (the body's own object is not counted: {"payload": [[1]]} nests 2 levels): far below the
+// 10,000 levels encoding/json allows, and exactly what the audit trail accepts in a payload and in
+// an event's data, so a member a service passes on whole is never too deep for them.
 const MaxBodyDepth = 64
 
 // checkBody applies to a body v was decoded from what encoding/json does not enforce: at most
-// MaxBodyDepth levels of nesting (400 invalid-input naming the top-level member), and member names
+// MaxBodyDepth levels of nesting in a member (400 invalid-input naming the member), and member names
 // that match v's exactly (encoding/json matches them case-insensitively: {"Name": …} would fill
 // "name"; here it is 400 unknown-field, as any other member v does not have).
 func checkBody(body []byte, v any) error {
-	if member, deep := tooDeep(body, MaxBodyDepth); deep {
+	if member, deep := tooDeep(body, MaxBodyDepth+1); deep { // +1: the body's own object or array
 		d := fmt.Sprintf("may nest arrays and objects at most %d levels deep", MaxBodyDepth)
 		return problem.Newf(http.StatusBadRequest, "invalid-input", "%s %s.", member, d).
 			WithFields(problem.FieldError{Field: member, Detail: d})

@@ -59,12 +59,11 @@ func TestDecodeJSON_400_MemberNamesAreCaseSensitive(t *testing.T) {
 	}
 }
 
-// A body nests at most MaxBodyDepth levels: deeper is 400 invalid-input naming the top-level
-// member, also where no Go type bounds it (free-form JSON), and far below encoding/json's 10,000.
+// A body's member nests at most MaxBodyDepth levels (the body's own object not counted): deeper
+// is 400 invalid-input naming the member, also where no Go type bounds it (free-form JSON), and
+// far below encoding/json's 10,000.
 func TestDecodeJSON_400_NestedDeeperThanMaxBodyDepth(t *testing.T) {
-	nested := func(levels int) string { // levels counts the body's own object
-		return strings.Repeat("[", levels-1) + strings.Repeat("]", levels-1)
-	}
+	nested := func(levels int) string { return strings.Repeat("[", levels) + strings.Repeat("]", levels) }
 	if _, err := decodeMembers(t, `{"free":`+nested(MaxBodyDepth)+`}`); err != nil {
 		t.Fatalf("%d levels: %v", MaxBodyDepth, err)
 	}
