@@ -15,6 +15,13 @@ func boolFlagBody() map[string]any {
 	return map[string]any{"type": "boolean", "variants": map[string]any{"on": true, "off": false}, "defaultVariant": "off"}
 }
 
+// overridableFlagBody is boolFlagBody whose tenants may write their own overrides.
+func overridableFlagBody() map[string]any {
+	b := boolFlagBody()
+	b["tenantOverridable"] = true
+	return b
+}
+
 func TestPutFlag_201_CreatedThenReadBackWithETag(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("create")
@@ -148,7 +155,7 @@ func TestPutOverride_201_ChangesOneTenantOnly(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("override")
 	a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
-	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), overridableFlagBody())
 	for _, tn := range []tenancy.TenantID{a, b} { // warm both tenants' copies
 		if v := evaluate(t, h, h.tenantToken(tn), key, nil)["value"]; v != false {
 			t.Fatalf("before: %v", v)
@@ -179,7 +186,7 @@ func TestPutOverride_400_UnknownVariant(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("ovbad")
 	a := tenancy.NewTenantID()
-	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), overridableFlagBody())
 	if c := h.must(http.StatusBadRequest, "PUT", "/api/feature-flags/"+key+"/overrides/"+a.String(), h.tenantToken(a),
 		map[string]any{"variant": "maybe"}).ProblemCode(t); c != "invalid-flag" {
 		t.Fatalf("code %s", c)
@@ -196,7 +203,7 @@ func TestDeleteOverride_404_None(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("ovnone")
 	a := tenancy.NewTenantID()
-	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), overridableFlagBody())
 	if c := h.must(http.StatusNotFound, "DELETE", "/api/feature-flags/"+key+"/overrides/"+a.String(), h.tenantToken(a), nil).ProblemCode(t); c != "override-not-found" {
 		t.Fatalf("code %s", c)
 	}
@@ -206,7 +213,7 @@ func TestSettings_DefaultThenTenantValue(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("setting")
 	a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 30})
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 30, "tenantWritable": true})
 	if m := h.must(http.StatusOK, "GET", "/api/settings/"+key, h.tenantToken(a), nil).JSON(t); m["value"] != 30.0 || m["isDefault"] != true {
 		t.Fatalf("default: %v", m)
 	}
@@ -224,7 +231,7 @@ func TestPutSetting_400_WrongType(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("settype")
 	a := tenancy.NewTenantID()
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "boolean", "value": true})
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "boolean", "value": true, "tenantWritable": true})
 	if c := h.must(http.StatusBadRequest, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": "yes"}).ProblemCode(t); c != "invalid-setting" {
 		t.Fatalf("code %s", c)
 	}
@@ -315,7 +322,7 @@ func TestPutOverride_412_StaleIfMatchAnd201ThenETag(t *testing.T) {
 	a := tenancy.NewTenantID()
 	tok := h.tenantToken(a)
 	path := "/api/feature-flags/" + key + "/overrides/" + a.String()
-	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), overridableFlagBody())
 	if c := h.must(http.StatusPreconditionFailed, "PUT", path, tok, map[string]any{"variant": "on"}, "If-Match", `"1"`).ProblemCode(t); c != "version-mismatch" {
 		t.Fatalf("If-Match before the override exists: code %s", c)
 	}
@@ -342,7 +349,7 @@ func TestPutSettingDefinition_409_TypeChangeWhileTenantValuesExist(t *testing.T)
 	h := newHarness(t, harnessOpts{})
 	key := newKey("settype-in-use")
 	a := tenancy.NewTenantID()
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1})
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1, "tenantWritable": true})
 	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": 42})
 	if c := h.must(http.StatusConflict, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "string", "value": "x"}).ProblemCode(t); c != "setting-type-in-use" {
 		t.Fatalf("code %s", c)

@@ -24,6 +24,12 @@ var (
 	ErrSettingTypeInUse = errors.New("config: setting type in use")
 	// ErrVersionMismatch: If-Match named another version.
 	ErrVersionMismatch = errors.New("config: version mismatch")
+	// ErrOverrideNotAllowed: a tenant's caller writing or deleting the tenant's override (a pinned
+	// variant or its kill switch) of a flag whose definition is not tenantOverridable.
+	ErrOverrideNotAllowed = errors.New("config: override not allowed")
+	// ErrSettingNotWritable: a tenant's caller writing the tenant's value of a setting whose
+	// definition is not tenantWritable.
+	ErrSettingNotWritable = errors.New("config: setting not writable")
 )
 
 // MapError maps the service's sentinels to problems (nil for errors it does not know).
@@ -46,6 +52,12 @@ func MapError(err error) *problem.Problem {
 	case errors.Is(err, ErrSettingTypeInUse):
 		return problem.New(http.StatusConflict, "setting-type-in-use",
 			"Tenants hold values of this setting's current type: its type cannot change while they exist.")
+	case errors.Is(err, ErrOverrideNotAllowed):
+		return problem.New(http.StatusForbidden, "override-not-allowed",
+			"This flag is not tenant-overridable: only a platform admin may change its overrides.")
+	case errors.Is(err, ErrSettingNotWritable):
+		return problem.New(http.StatusForbidden, "setting-not-writable",
+			"This setting is not tenant-writable: only a platform admin may change a tenant's value.")
 	case errors.Is(err, ErrVersionMismatch):
 		return problem.New(http.StatusPreconditionFailed, "version-mismatch", "If-Match does not name the current version.")
 	}

@@ -19,7 +19,7 @@ func TestPutSetting_400_ValueNestedDeeperThanTheInputRules(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("deep")
 	a := tenancy.NewTenantID()
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "object", "value": map[string]any{}})
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "object", "value": map[string]any{}, "tenantWritable": true})
 	for _, levels := range []int{5000, MaxValueDepth + 1} {
 		r := h.must(http.StatusBadRequest, "PUT", "/api/settings/"+key, h.tenantToken(a), `{"value":`+nested(levels, "1")+`}`)
 		if r.ProblemCode(t) != "invalid-input" || !strings.Contains(string(r.Body), `"value"`) {
@@ -37,7 +37,7 @@ func TestConfigBodies_400_MemberNamesAreCaseSensitive(t *testing.T) {
 	key := newKey("case")
 	a := tenancy.NewTenantID()
 	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1})
+	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1, "tenantWritable": true})
 	for _, tc := range []struct{ name, path, token, body string }{
 		{"setting definition", "/api/settings/" + newKey("case"), h.admin(), `{"TYPE":"number","VALUE":1}`},
 		{"tenant value", "/api/settings/" + key, h.tenantToken(a), `{"Value":2}`},
@@ -100,7 +100,7 @@ func TestPutFlag_400_VariantNameOrDescriptionTooLong(t *testing.T) {
 	}
 	key := newKey("long")
 	longest := strings.Repeat("v", MaxVariantName)
-	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), map[string]any{"type": "boolean", "variants": map[string]any{longest: true, "off": false}, "defaultVariant": "off"})
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), map[string]any{"type": "boolean", "variants": map[string]any{longest: true, "off": false}, "defaultVariant": "off", "tenantOverridable": true})
 	a := tenancy.NewTenantID()
 	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key+"/overrides/"+a.String(), h.tenantToken(a), map[string]any{"variant": longest})
 }

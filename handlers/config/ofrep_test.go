@@ -192,7 +192,7 @@ func TestOFREP_PutSeenByAnotherInstance(t *testing.T) {
 	key := newKey("propagate")
 	tenant := tenancy.NewTenantID()
 	tok := a.tenantToken(tenant)
-	a.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, a.admin(), boolFlagBody())
+	a.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, a.admin(), overridableFlagBody())
 	if m := evaluate(t, b, tok, key, nil); m["value"] != false { // B holds a local copy now
 		t.Fatalf("before: %v", m)
 	}

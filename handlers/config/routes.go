@@ -46,10 +46,18 @@ func (a *API) Routes(g *echo.Group) {
 	g.POST("/ofrep/v1/evaluate/flags/:key", a.evaluateFlag, read)
 }
 
+// flagBody is a flag definition as written: the evaluator's definition and whether tenants may
+// override it themselves (absent: false).
+type flagBody struct {
+	flags.Definition
+	TenantOverridable bool `json:"tenantOverridable"`
+}
+
 type flagJSON struct {
 	flags.Definition
-	Version   int64     `json:"version"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	TenantOverridable bool      `json:"tenantOverridable"`
+	Version           int64     `json:"version"`
+	UpdatedAt         time.Time `json:"updatedAt"`
 }
 
 // toFlagJSON is a definition as cl may see it: a tenant caller gets it without its targeting
@@ -59,7 +67,7 @@ func toFlagJSON(cl tenancy.Caller, d FlagDefinition) flagJSON {
 	if !cl.Platform {
 		def.Rules = nil
 	}
-	return flagJSON{Definition: def, Version: d.Version, UpdatedAt: d.UpdatedAt}
+	return flagJSON{Definition: def, TenantOverridable: d.TenantOverridable, Version: d.Version, UpdatedAt: d.UpdatedAt}
 }
 
 func writeFlag(c echo.Context, cl tenancy.Caller, status int, d FlagDefinition) error {
@@ -107,17 +115,18 @@ func (a *API) putFlag(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var def flags.Definition
-	if err := decodeBody(c, &def); err != nil {
+	var body flagBody
+	if err := httpx.DecodeJSON(c, &body); err != nil {
 		return err
 	}
+	def := body.Definition
 	key := c.Param("key")
 	if def.Key != "" && def.Key != key {
 		return problem.New(http.StatusBadRequest, "invalid-flag", "The body's key differs from the path's.").
 			WithFields(problem.FieldError{Field: "key", Detail: "must equal the path's key"})
 	}
 	def.Key = key
-	d, created, err := a.svc.PutFlag(c.Request().Context(), cl, def, im)
+	d, created, err := a.svc.PutFlag(c.Request().Context(), cl, def, body.TenantOverridable, im)
 	if err != nil {
 		return err
 	}
@@ -158,12 +167,14 @@ func overrideTarget(c echo.Context) (tenancy.Caller, tenancy.TenantID, error) {
 }
 
 type overrideJSON struct {
-	TenantID  string    `json:"tenantId"`
-	FlagKey   string    `json:"flagKey"`
-	Variant   string    `json:"variant,omitempty"`
-	Disabled  bool      `json:"disabled"`
-	Version   int64     `json:"version"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	TenantID string `json:"tenantId"`
+	FlagKey  string `json:"flagKey"`
+	Variant  string `json:"variant,omitempty"`
+	Disabled bool   `json:"disabled"`
+	// SetByPlatform: a platform admin wrote it (it applies even when the flag is not tenantOverridable).
+	SetByPlatform bool      `json:"setByPlatform"`
+	Version       int64     `json:"version"`
+	UpdatedAt     time.Time `json:"updatedAt"`
 }
 
 func (a *API) putOverride(c echo.Context) error {
@@ -179,7 +190,7 @@ func (a *API) putOverride(c echo.Context) error {
 		Variant  string `json:"variant"`
 		Disabled bool   `json:"disabled"`
 	}
-	if err := decodeBody(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	o, created, err := a.svc.PutOverride(c.Request().Context(), cl, tenant, c.Param("key"), flags.Override{Variant: req.Variant, Disabled: req.Disabled}, im)
@@ -192,7 +203,7 @@ func (a *API) putOverride(c echo.Context) error {
 	}
 	httpx.SetETag(c, o.Version)
 	return c.JSON(status, overrideJSON{TenantID: tenant.String(), FlagKey: o.FlagKey, Variant: o.Variant, Disabled: o.Disabled,
-		Version: o.Version, UpdatedAt: o.UpdatedAt})
+		SetByPlatform: o.SetByPlatform, Version: o.Version, UpdatedAt: o.UpdatedAt})
 }
 
 func (a *API) deleteOverride(c echo.Context) error {
@@ -211,11 +222,12 @@ func (a *API) deleteOverride(c echo.Context) error {
 }
 
 type settingJSON struct {
-	Key     string          `json:"key"`
-	Type    flags.Type      `json:"type"`
-	Value   json.RawMessage `json:"value"`
-	Default bool            `json:"isDefault"`
-	Version int64           `json:"version"`
+	Key            string          `json:"key"`
+	Type           flags.Type      `json:"type"`
+	Value          json.RawMessage `json:"value"`
+	Default        bool            `json:"isDefault"`
+	TenantWritable bool            `json:"tenantWritable"`
+	Version        int64           `json:"version"`
 }
 
 func (a *API) getSetting(c echo.Context) error {
@@ -231,8 +243,9 @@ func (a *API) getSetting(c echo.Context) error {
 	return c.JSON(http.StatusOK, settingJSON(v))
 }
 
-// putSetting: a platform admin without ?tenantId= defines the setting ({"type", "value"}: its
-// platform default); otherwise the target tenant's value ({"value"}).
+// putSetting: a platform admin without ?tenantId= defines the setting ({"type", "value",
+// "tenantWritable"}: its platform default, and whether tenants may write their own value, absent:
+// false); otherwise the target tenant's value ({"value"}).
 func (a *API) putSetting(c echo.Context) error {
 	cl, err := httpx.CallerOf(c)
 	if err != nil {
@@ -243,36 +256,41 @@ func (a *API) putSetting(c echo.Context) error {
 		return err
 	}
 	var req struct {
-		Type  flags.Type      `json:"type"`
-		Value json.RawMessage `json:"value"`
+		Type           flags.Type      `json:"type"`
+		Value          json.RawMessage `json:"value"`
+		TenantWritable *bool           `json:"tenantWritable"`
 	}
 	key := c.Param("key")
 	if cl.Platform && c.QueryParam("tenantId") == "" {
-		if err := decodeBody(c, &req); err != nil {
+		if err := httpx.DecodeJSON(c, &req); err != nil {
 			return err
 		}
-		d, err := a.svc.PutSettingDefinition(c.Request().Context(), cl, key, req.Type, req.Value, im)
+		d, err := a.svc.PutSettingDefinition(c.Request().Context(), cl, key, req.Type, req.Value, req.TenantWritable != nil && *req.TenantWritable, im)
 		if err != nil {
 			return err
 		}
 		httpx.SetETag(c, d.Version)
-		return c.JSON(http.StatusOK, settingJSON{Key: d.Key, Type: d.Type, Value: d.Default, Default: true, Version: d.Version})
+		return c.JSON(http.StatusOK, settingJSON{Key: d.Key, Type: d.Type, Value: d.Default, Default: true, TenantWritable: d.TenantWritable, Version: d.Version})
 	}
 	cl, tenant, err := httpx.Target(c)
 	if err != nil {
 		return err
 	}
-	if err := decodeBody(c, &req); err != nil {
+	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	if req.Type != "" {
 		return problem.New(http.StatusBadRequest, "invalid-setting", "A tenant's value takes no type: the setting's definition has it.").
 			WithFields(problem.FieldError{Field: "type", Detail: "not allowed"})
 	}
+	if req.TenantWritable != nil {
+		return problem.New(http.StatusBadRequest, "invalid-setting", "A tenant's value takes no tenantWritable: the setting's definition has it.").
+			WithFields(problem.FieldError{Field: "tenantWritable", Detail: "not allowed"})
+	}
 	v, err := a.svc.PutSetting(c.Request().Context(), cl, tenant, key, req.Value, im)
 	if err != nil {
 		return err
 	}
 	httpx.SetETag(c, v.Version)
-	return c.JSON(http.StatusOK, settingJSON{Key: v.Key, Type: v.Type, Value: v.Value, Version: v.Version})
+	return c.JSON(http.StatusOK, settingJSON{Key: v.Key, Type: v.Type, Value: v.Value, TenantWritable: v.TenantWritable, Version: v.Version})
 }

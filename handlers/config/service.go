@@ -52,7 +52,9 @@ type Service struct {
 	cfg   ServiceConfig
 	log   *slog.Logger
 	codec setCodec
-	// degraded holds sets compiled without edition defaults, by set key (see degradedSet).
+	// degraded holds sets compiled without edition defaults, by set key (see degradedSet); an
+	// insert drops the expired entries, so it holds at most the set keys degraded within the last
+	// degradedTTL.
 	degraded sync.Map
 }
 
@@ -137,10 +139,11 @@ func (s *Service) GetFlag(ctx context.Context, key string) (out FlagDefinition, 
 	return out, err
 }
 
-// PutFlag creates or replaces a flag definition (platform admins only). ifMatch, when set, must be
-// the current version (ErrVersionMismatch, also when the flag does not exist). created says
-// whether it was new. Every tenant's compiled set is retired after the commit.
-func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Definition, ifMatch *int64) (out FlagDefinition, created bool, err error) {
+// PutFlag creates or replaces a flag definition (platform admins only); tenantOverridable says
+// whether tenants may write their own overrides of it (FlagDefinition.TenantOverridable). ifMatch,
+// when set, must be the current version (ErrVersionMismatch, also when the flag does not exist).
+// created says whether it was new. Every tenant's compiled set is retired after the commit.
+func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Definition, tenantOverridable bool, ifMatch *int64) (out FlagDefinition, created bool, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
@@ -169,7 +172,8 @@ func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Defi
 		if ifMatch != nil && (created || cur.Version != *ifMatch) {
 			return ErrVersionMismatch // If-Match names a version; an absent flag has none (RFC 9110 §13.1.1)
 		}
-		out = FlagDefinition{Definition: def, Version: cur.Version + 1, UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
+		out = FlagDefinition{Definition: def, TenantOverridable: tenantOverridable, Version: cur.Version + 1,
+			UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
 		if created {
 			err = tx.InsertDefinition(ctx, out)
 		} else {
@@ -266,10 +270,11 @@ func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenan
 	return out, err
 }
 
-// PutOverride creates or replaces the tenant's override of a flag (the tenant's own callers or a
-// platform admin naming it); created says which. The variant must be one of the definition's
-// (ErrInvalidFlag). ifMatch, when set, must be the override's current version
-// (ErrVersionMismatch, also when the tenant has none).
+// PutOverride creates or replaces the tenant's override of a flag (a platform admin naming the
+// tenant, or the tenant's own callers when the flag is TenantOverridable: ErrOverrideNotAllowed
+// otherwise); created says which. The variant must be one of the definition's (ErrInvalidFlag).
+// ifMatch, when set, must be the override's current version (ErrVersionMismatch, also when the
+// tenant has none).
 func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override, ifMatch *int64) (out FlagOverride, created bool, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
@@ -280,6 +285,9 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 		def, err := tx.Definition(ctx, key)
 		if err != nil {
 			return err
+		}
+		if !cl.Platform && !def.TenantOverridable {
+			return ErrOverrideNotAllowed
 		}
 		if ov.Variant != "" {
 			if _, ok := def.Variants[ov.Variant]; !ok {
@@ -294,7 +302,8 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 		if ifMatch != nil && (created || cur.Version != *ifMatch) {
 			return ErrVersionMismatch
 		}
-		out = FlagOverride{FlagKey: key, Override: ov, Version: cur.Version + 1, UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
+		out = FlagOverride{FlagKey: key, Override: ov, SetByPlatform: cl.Platform, Version: cur.Version + 1,
+			UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
 		if created {
 			err = tx.InsertOverride(ctx, out)
 		} else {
@@ -305,12 +314,13 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 		}
 		return s.tenantChanged(ctx, cl, tx, tenant, contracts.FeatureFlagChangedData{TenantID: tenant.String(), FlagKey: key,
 			Change: contracts.FlagOverridePut, Disabled: ov.Disabled, Variant: ov.Variant, Version: out.Version, ChangedAt: out.UpdatedAt})
-	})
+	}, sqlstore.ErrUniqueViolation, sqlstore.ErrForeignKey) // a foreign key violation: the flag was deleted since it was read; the next attempt answers ErrFlagNotFound
 	return out, created, err
 }
 
-// DeleteOverride removes the tenant's override of a flag, or ErrOverrideNotFound. ifMatch, when
-// set, must be its current version (ErrVersionMismatch).
+// DeleteOverride removes the tenant's override of a flag, or ErrOverrideNotFound; the same callers
+// as PutOverride may (ErrOverrideNotAllowed). ifMatch, when set, must be its current version
+// (ErrVersionMismatch).
 func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ifMatch *int64) (err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
@@ -318,6 +328,16 @@ func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant 
 		return err
 	}
 	return s.store.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+		def, err := tx.Definition(ctx, key)
+		if errors.Is(err, ErrFlagNotFound) {
+			return ErrOverrideNotFound // no definition, no override (the foreign key removed them together)
+		}
+		if err != nil {
+			return err
+		}
+		if !cl.Platform && !def.TenantOverridable {
+			return ErrOverrideNotAllowed
+		}
 		cur, err := tx.LockOverride(ctx, key)
 		if err != nil {
 			return err
@@ -363,13 +383,16 @@ func (s *Service) writable(ctx context.Context, cl tenancy.Caller, tenant tenanc
 // ---- settings ----
 
 // SettingValue is a setting as a tenant sees it: its value, or the platform default when the
-// tenant set none (Default true); Version is the tenant value's (0: none).
+// tenant set none or its value lapsed (Default true: a value the tenant wrote while the setting
+// was tenant-writable is not read back while it is not); Version is the stored value's (0: none),
+// what If-Match names. TenantWritable is the definition's.
 type SettingValue struct {
-	Key     string
-	Type    flags.Type
-	Value   json.RawMessage
-	Default bool
-	Version int64
+	Key            string
+	Type           flags.Type
+	Value          json.RawMessage
+	Default        bool
+	TenantWritable bool
+	Version        int64
 }
 
 // GetSetting returns the tenant's value of a setting, or its platform default.
@@ -384,7 +407,7 @@ func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 		if err != nil {
 			return err
 		}
-		out = SettingValue{Key: key, Type: d.Type, Value: d.Default, Default: true}
+		out = SettingValue{Key: key, Type: d.Type, Value: d.Default, Default: true, TenantWritable: d.TenantWritable}
 		v, err := tx.Setting(ctx, key)
 		if errors.Is(err, ErrSettingNotFound) {
 			return nil
@@ -392,14 +415,19 @@ func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 		if err != nil {
 			return err
 		}
-		out.Value, out.Default, out.Version = v.Value, false, v.Version
+		out.Version = v.Version
+		if v.SetByPlatform || d.TenantWritable {
+			out.Value, out.Default = v.Value, false
+		}
 		return nil
 	})
 	return out, err
 }
 
-// PutSetting sets the tenant's value of a defined setting; the value must be of its type
-// (ErrInvalidSetting). ifMatch, when set, must be the tenant value's version.
+// PutSetting sets the tenant's value of a defined setting (a platform admin naming the tenant, or
+// the tenant's own callers when the setting is TenantWritable: ErrSettingNotWritable otherwise);
+// the value must be of its type (ErrInvalidSetting). ifMatch, when set, must be the tenant value's
+// version.
 func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, value json.RawMessage, ifMatch *int64) (out SettingValue, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
@@ -416,6 +444,9 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 		if err != nil {
 			return err
 		}
+		if !cl.Platform && !d.TenantWritable {
+			return ErrSettingNotWritable
+		}
 		if !flags.OfType(d.Type, value) {
 			return fmt.Errorf("%w: %q is a %s", ErrInvalidSetting, key, d.Type)
 		}
@@ -427,19 +458,21 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 			return ErrVersionMismatch
 		}
 		now := s.cfg.Now().UTC()
-		if err := tx.UpsertSetting(ctx, Setting{Key: key, Value: value, Version: cur.Version + 1, UpdatedAt: now, UpdatedBy: actor(ctx, cl)}, d.Type); err != nil {
+		if err := tx.UpsertSetting(ctx, Setting{Key: key, Value: value, SetByPlatform: cl.Platform, Version: cur.Version + 1,
+			UpdatedAt: now, UpdatedBy: actor(ctx, cl)}, d.Type); err != nil {
 			return err
 		}
-		out = SettingValue{Key: key, Type: d.Type, Value: value, Version: cur.Version + 1}
+		out = SettingValue{Key: key, Type: d.Type, Value: value, TenantWritable: d.TenantWritable, Version: cur.Version + 1}
 		return s.emitSetting(ctx, cl, tx, contracts.SettingChangedData{TenantID: tenant.String(), SettingKey: key, Type: string(d.Type),
 			Value: value, Version: out.Version, ChangedAt: now})
 	}, sqlstore.ErrUniqueViolation, sqlstore.ErrForeignKey)
 	return out, err
 }
 
-// PutSettingDefinition defines a setting or changes its platform default (platform admins only).
-// Its type may change only while no tenant holds a value (ErrSettingTypeInUse).
-func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, ifMatch *int64) (out SettingDefinition, err error) {
+// PutSettingDefinition defines a setting or changes its platform default and whether tenants may
+// write their own value (platform admins only). Its type may change only while no tenant holds a
+// value (ErrSettingTypeInUse).
+func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, tenantWritable bool, ifMatch *int64) (out SettingDefinition, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
@@ -462,7 +495,8 @@ func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, k
 		if ifMatch != nil && cur.Version != *ifMatch {
 			return ErrVersionMismatch
 		}
-		out = SettingDefinition{Key: key, Type: typ, Default: def, Version: cur.Version + 1, UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
+		out = SettingDefinition{Key: key, Type: typ, Default: def, TenantWritable: tenantWritable, Version: cur.Version + 1,
+			UpdatedAt: s.cfg.Now().UTC(), UpdatedBy: actor(ctx, cl)}
 		if err := tx.UpsertSettingDefinition(ctx, out); err != nil {
 			return err
 		}
@@ -524,7 +558,14 @@ func (s *Service) FlagSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 		// The entitlements source failed: the set without edition defaults, kept in this process
 		// for degradedTTL only (never in Redis or the shared local copies).
 		s.log.Warn("config: evaluating without edition defaults", "tenant", tenant.String(), "error", d.cause)
-		d.until = s.cfg.Now().Add(degradedTTL)
+		now := s.cfg.Now()
+		s.degraded.Range(func(k, v any) bool {
+			if !now.Before(v.(degradedSet).until) {
+				s.degraded.Delete(k) // a fresh entry stored for k meanwhile is only recomputed
+			}
+			return true
+		})
+		d.until = now.Add(degradedTTL)
 		s.degraded.Store(key, d)
 		return d.cs, nil
 	}
@@ -574,8 +615,17 @@ func (s *Service) loadSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 			snap.Definitions[i] = d.Definition
 		}
 		snap.Overrides = make(map[string]flags.Override, len(ovs))
+		overridable := make(map[string]bool, len(defs))
+		for _, d := range defs {
+			overridable[d.Key] = d.TenantOverridable
+		}
 		for _, o := range ovs {
-			snap.Overrides[o.FlagKey] = o.Override
+			// An override the tenant wrote while the flag was tenant-overridable lapses when it no
+			// longer is (kept in SQL, so making the flag overridable again restores it); a
+			// platform admin's applies either way.
+			if o.SetByPlatform || overridable[o.FlagKey] {
+				snap.Overrides[o.FlagKey] = o.Override
+			}
 		}
 		return nil
 	})

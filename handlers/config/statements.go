@@ -12,14 +12,12 @@ type statements struct {
 	definition string
 	// lockDefinition: key → definitionColumns, locking the row until the transaction ends.
 	lockDefinition string
-	// insertDefinition: key, type, definition JSON, version, updated at, updated by.
+	// insertDefinition: key, type, definition JSON, tenant overridable, version, updated at, updated by.
 	insertDefinition string
-	// updateDefinition: key, type, definition JSON, version, updated at, updated by.
+	// updateDefinition: key, type, definition JSON, tenant overridable, version, updated at, updated by.
 	updateDefinition string
-	// deleteDefinition: key.
+	// deleteDefinition: key. The foreign key's cascade deletes the key's overrides of every tenant.
 	deleteDefinition string
-	// deleteOverridesOf: key. Deletes the key's overrides of every tenant (platform scope).
-	deleteOverridesOf string
 	// generation: → the platform definitions' generation.
 	generation string
 	// bumpGeneration: → the generation after adding one.
@@ -29,9 +27,11 @@ type statements struct {
 	overrides string
 	// lockOverride: tenant, key → overrideColumns, locking the row.
 	lockOverride string
-	// insertOverride: tenant, key, variant (nullable), disabled, version, updated at, updated by.
+	// insertOverride: tenant, key, variant (nullable), disabled, set by platform, version, updated
+	// at, updated by. A foreign key violation when the key has no definition.
 	insertOverride string
-	// updateOverride: tenant, key, variant (nullable), disabled, version, updated at, updated by.
+	// updateOverride: tenant, key, variant (nullable), disabled, set by platform, version, updated
+	// at, updated by.
 	updateOverride string
 	// deleteOverride: tenant, key.
 	deleteOverride string
@@ -43,7 +43,8 @@ type statements struct {
 	// lockSettingDefinition: key → settingDefinitionColumns, locking the row (platform scope:
 	// PostgreSQL applies the UPDATE policy to a locking read).
 	lockSettingDefinition string
-	// upsertSettingDefinition: key, type, default JSON, version, updated at, updated by. A type
+	// upsertSettingDefinition: key, type, default JSON, tenant writable, version, updated at,
+	// updated by. A type
 	// change while a tenant holds a value is a foreign key violation (settings_definition_fkey).
 	upsertSettingDefinition string
 	// settings: tenant → settingColumns of the tenant's values, by key.
@@ -53,11 +54,12 @@ type statements struct {
 	// lockSetting: tenant, key → settingColumns, locking the row.
 	lockSetting string
 	// upsertSetting: tenant, key, value JSON, version, updated at, updated by, type (the
-	// definition's, as read in the transaction: a foreign key violation when it changed since).
+	// definition's, as read in the transaction: a foreign key violation when it changed since),
+	// set by platform.
 	upsertSetting string
 }
 
-// definitionColumns: key, type, definition JSON, version, updated at, updated by.
-// overrideColumns: key, variant (nullable), disabled, version, updated at, updated by.
-// settingDefinitionColumns: key, type, default JSON, version, updated at, updated by.
-// settingColumns: key, value JSON, version, updated at, updated by.
+// definitionColumns: key, type, definition JSON, tenant overridable, version, updated at, updated by.
+// overrideColumns: key, variant (nullable), disabled, set by platform, version, updated at, updated by.
+// settingDefinitionColumns: key, type, default JSON, tenant writable, version, updated at, updated by.
+// settingColumns: key, value JSON, set by platform, version, updated at, updated by.

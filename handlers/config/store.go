@@ -96,7 +96,7 @@ func (tx *Tx) InsertDefinition(ctx context.Context, d FlagDefinition) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, tx.q.insertDefinition, d.Key, string(d.Type), string(doc), d.Version, d.UpdatedAt.UTC(), d.UpdatedBy)
+	_, err = tx.ExecContext(ctx, tx.q.insertDefinition, d.Key, string(d.Type), string(doc), d.TenantOverridable, d.Version, d.UpdatedAt.UTC(), d.UpdatedBy)
 	return err
 }
 
@@ -106,15 +106,12 @@ func (tx *Tx) UpdateDefinition(ctx context.Context, d FlagDefinition) error {
 	if err != nil {
 		return err
 	}
-	return tx.execOne(ctx, ErrFlagNotFound, tx.q.updateDefinition, d.Key, string(d.Type), string(doc), d.Version, d.UpdatedAt.UTC(), d.UpdatedBy)
+	return tx.execOne(ctx, ErrFlagNotFound, tx.q.updateDefinition, d.Key, string(d.Type), string(doc), d.TenantOverridable, d.Version, d.UpdatedAt.UTC(), d.UpdatedBy)
 }
 
-// DeleteDefinition deletes a definition and every tenant's override of it (platform scope), or
-// ErrFlagNotFound.
+// DeleteDefinition deletes a definition and (the foreign key's cascade) every tenant's override of
+// it (platform scope), or ErrFlagNotFound.
 func (tx *Tx) DeleteDefinition(ctx context.Context, key string) error {
-	if _, err := tx.ExecContext(ctx, tx.q.deleteOverridesOf, key); err != nil {
-		return err
-	}
 	return tx.execOne(ctx, ErrFlagNotFound, tx.q.deleteDefinition, key)
 }
 
@@ -138,7 +135,7 @@ type scanner interface{ Scan(...any) error }
 func scanDefinition(r scanner) (FlagDefinition, error) {
 	var d FlagDefinition
 	var key, typ, doc string
-	if err := r.Scan(&key, &typ, &doc, &d.Version, &d.UpdatedAt, &d.UpdatedBy); err != nil {
+	if err := r.Scan(&key, &typ, &doc, &d.TenantOverridable, &d.Version, &d.UpdatedAt, &d.UpdatedBy); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return d, ErrFlagNotFound
 		}
@@ -176,17 +173,18 @@ func (tx *Tx) LockOverride(ctx context.Context, key string) (FlagOverride, error
 	return scanOverride(tx.QueryRowContext(ctx, tx.q.lockOverride, tx.tenant, key))
 }
 
-// InsertOverride inserts the tenant's override (a unique violation when it has one already).
+// InsertOverride inserts the tenant's override (a unique violation when it has one already, a
+// foreign key violation when the flag has no definition: it was deleted since it was read).
 func (tx *Tx) InsertOverride(ctx context.Context, o FlagOverride) error {
 	variant := sql.NullString{String: o.Variant, Valid: o.Variant != ""}
-	_, err := tx.ExecContext(ctx, tx.q.insertOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
+	_, err := tx.ExecContext(ctx, tx.q.insertOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.SetByPlatform, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
 	return err
 }
 
 // UpdateOverride replaces the tenant's override, or ErrOverrideNotFound.
 func (tx *Tx) UpdateOverride(ctx context.Context, o FlagOverride) error {
 	variant := sql.NullString{String: o.Variant, Valid: o.Variant != ""}
-	return tx.execOne(ctx, ErrOverrideNotFound, tx.q.updateOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
+	return tx.execOne(ctx, ErrOverrideNotFound, tx.q.updateOverride, tx.tenant, o.FlagKey, variant, o.Disabled, o.SetByPlatform, o.Version, o.UpdatedAt.UTC(), o.UpdatedBy)
 }
 
 // DeleteOverride deletes the tenant's override of key, or ErrOverrideNotFound.
@@ -197,7 +195,7 @@ func (tx *Tx) DeleteOverride(ctx context.Context, key string) error {
 func scanOverride(r scanner) (FlagOverride, error) {
 	var o FlagOverride
 	var variant sql.NullString
-	if err := r.Scan(&o.FlagKey, &variant, &o.Disabled, &o.Version, &o.UpdatedAt, &o.UpdatedBy); err != nil {
+	if err := r.Scan(&o.FlagKey, &variant, &o.Disabled, &o.SetByPlatform, &o.Version, &o.UpdatedAt, &o.UpdatedBy); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return o, ErrOverrideNotFound
 		}
@@ -241,7 +239,7 @@ func (tx *Tx) LockSettingDefinition(ctx context.Context, key string) (SettingDef
 // UpsertSettingDefinition inserts or replaces a setting definition (platform scope). A type
 // change while a tenant holds a value is ErrSettingTypeInUse.
 func (tx *Tx) UpsertSettingDefinition(ctx context.Context, d SettingDefinition) error {
-	_, err := tx.ExecContext(ctx, tx.q.upsertSettingDefinition, d.Key, string(d.Type), string(d.Default), d.Version, d.UpdatedAt.UTC(), d.UpdatedBy)
+	_, err := tx.ExecContext(ctx, tx.q.upsertSettingDefinition, d.Key, string(d.Type), string(d.Default), d.TenantWritable, d.Version, d.UpdatedAt.UTC(), d.UpdatedBy)
 	if errors.Is(sqlstore.Translate(tx.Dialect, err), sqlstore.ErrForeignKey) {
 		return ErrSettingTypeInUse
 	}
@@ -251,7 +249,7 @@ func (tx *Tx) UpsertSettingDefinition(ctx context.Context, d SettingDefinition) 
 func scanSettingDefinition(r scanner) (SettingDefinition, error) {
 	var d SettingDefinition
 	var typ, def string
-	if err := r.Scan(&d.Key, &typ, &def, &d.Version, &d.UpdatedAt, &d.UpdatedBy); err != nil {
+	if err := r.Scan(&d.Key, &typ, &def, &d.TenantWritable, &d.Version, &d.UpdatedAt, &d.UpdatedBy); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return d, ErrSettingNotFound
 		}
@@ -292,14 +290,14 @@ func (tx *Tx) LockSetting(ctx context.Context, key string) (Setting, error) {
 // UpsertSetting inserts or replaces the tenant's value, of the definition's type typ: a foreign
 // key violation when the definition no longer has that type.
 func (tx *Tx) UpsertSetting(ctx context.Context, s Setting, typ flags.Type) error {
-	_, err := tx.ExecContext(ctx, tx.q.upsertSetting, tx.tenant, s.Key, string(s.Value), s.Version, s.UpdatedAt.UTC(), s.UpdatedBy, string(typ))
+	_, err := tx.ExecContext(ctx, tx.q.upsertSetting, tx.tenant, s.Key, string(s.Value), s.Version, s.UpdatedAt.UTC(), s.UpdatedBy, string(typ), s.SetByPlatform)
 	return err
 }
 
 func scanSetting(r scanner) (Setting, error) {
 	var s Setting
 	var v string
-	if err := r.Scan(&s.Key, &v, &s.Version, &s.UpdatedAt, &s.UpdatedBy); err != nil {
+	if err := r.Scan(&s.Key, &v, &s.SetByPlatform, &s.Version, &s.UpdatedAt, &s.UpdatedBy); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return s, ErrSettingNotFound
 		}

@@ -79,23 +79,31 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			d.Disabled, d.Version = true, 2
 			return tx.UpdateDefinition(ctx, d)
 		})
-		if err := s.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
-			return tx.InsertOverride(ctx, FlagOverride{FlagKey: key, Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: d.UpdatedAt, UpdatedBy: "u"})
-		}); err != nil {
-			t.Fatal(err)
+		// Two tenants' overrides, written in their own scopes: the definition's delete in the
+		// platform scope removes both (the foreign key's cascade, under the runtime role and
+		// row-level security).
+		other := tenancy.NewTenantID()
+		for _, tn := range []tenancy.TenantID{tenant, other} {
+			if err := s.Write(ctx, sqlstore.TenantScope(tn), tn, func(tx *Tx) error {
+				return tx.InsertOverride(ctx, FlagOverride{FlagKey: key, Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: d.UpdatedAt, UpdatedBy: "u"})
+			}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		platform(t, s, func(tx *Tx) error { return tx.DeleteDefinition(ctx, key) })
-		if err := s.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
-			if _, err := tx.Definition(ctx, key); !errors.Is(err, ErrFlagNotFound) {
-				t.Errorf("after delete: %v", err)
+		for _, tn := range []tenancy.TenantID{tenant, other} {
+			if err := s.Read(ctx, sqlstore.TenantScope(tn), tn, func(tx *Tx) error {
+				if _, err := tx.Definition(ctx, key); !errors.Is(err, ErrFlagNotFound) {
+					t.Errorf("after delete: %v", err)
+				}
+				os, err := tx.Overrides(ctx)
+				if len(os) != 0 {
+					t.Errorf("overrides survived their definition: %+v", os)
+				}
+				return err
+			}); err != nil {
+				t.Fatal(err)
 			}
-			os, err := tx.Overrides(ctx)
-			if len(os) != 0 {
-				t.Errorf("overrides survived their definition: %+v", os)
-			}
-			return err
-		}); err != nil {
-			t.Fatal(err)
 		}
 		err := s.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error { return tx.DeleteDefinition(ctx, key) })
 		if !errors.Is(err, ErrFlagNotFound) {
@@ -119,6 +127,8 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 	t.Run("overrides: upsert, read back, tenant isolation, delete", func(t *testing.T) {
 		s := newStore(t)
 		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
+		key := "conf." + tenancy.NewTenantID().String() // a whole UUIDv7: its first 8 characters are a timestamp
+		platform(t, s, func(tx *Tx) error { return tx.InsertDefinition(ctx, testDefinition(key)) })
 		at := time.Date(2026, 5, 2, 8, 0, 0, 0, time.UTC)
 		write := func(tn tenancy.TenantID, fn func(*Tx) error) {
 			t.Helper()
@@ -127,10 +137,10 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			}
 		}
 		write(a, func(tx *Tx) error {
-			return tx.InsertOverride(ctx, FlagOverride{FlagKey: "k", Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: at, UpdatedBy: "u"})
+			return tx.InsertOverride(ctx, FlagOverride{FlagKey: key, Override: flags.Override{Variant: "on"}, Version: 1, UpdatedAt: at, UpdatedBy: "u"})
 		})
 		write(a, func(tx *Tx) error {
-			o, err := tx.LockOverride(ctx, "k")
+			o, err := tx.LockOverride(ctx, key)
 			if err != nil {
 				return err
 			}
@@ -141,7 +151,7 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			if os, err := tx.Overrides(ctx); err != nil || len(os) != 0 {
 				t.Errorf("B sees %+v %v", os, err)
 			}
-			if err := tx.DeleteOverride(ctx, "k"); !errors.Is(err, ErrOverrideNotFound) {
+			if err := tx.DeleteOverride(ctx, key); !errors.Is(err, ErrOverrideNotFound) {
 				t.Errorf("B deleted A's override: %v", err)
 			}
 			return nil
@@ -151,8 +161,49 @@ func runStoreConformance(t *testing.T, newStore func(*testing.T) *Store) {
 			if err != nil || len(os) != 1 || os[0].Variant != "" || !os[0].Disabled || os[0].Version != 2 || !os[0].UpdatedAt.Equal(at) {
 				t.Errorf("A reads %+v %v", os, err)
 			}
-			return tx.DeleteOverride(ctx, "k")
+			return tx.DeleteOverride(ctx, key)
 		})
+	})
+
+	// PutOverride reads the definition without locking it: a definition deleted between that read
+	// and the override's insert must refuse the insert, or the override would survive (orphaned)
+	// and come back when the key is defined again.
+	t.Run("overrides: an insert racing its definition's delete is refused, no orphan", func(t *testing.T) {
+		s := newStore(t)
+		key := "conf." + tenancy.NewTenantID().String() // a whole UUIDv7: its first 8 characters are a timestamp
+		tenant := tenancy.NewTenantID()
+		platform(t, s, func(tx *Tx) error { return tx.InsertDefinition(ctx, testDefinition(key)) })
+		deleted := false
+		err := s.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+			if _, err := tx.Definition(ctx, key); err != nil {
+				return err
+			}
+			if !deleted { // the delete commits on another connection while this transaction is open
+				deleted = true
+				platform(t, s, func(ptx *Tx) error { return ptx.DeleteDefinition(ctx, key) })
+			}
+			return tx.InsertOverride(ctx, FlagOverride{FlagKey: key, Override: flags.Override{Variant: "on"}, Version: 1,
+				UpdatedAt: time.Date(2026, 5, 2, 8, 0, 0, 0, time.UTC), UpdatedBy: "u"})
+		})
+		if !errors.Is(err, sqlstore.ErrForeignKey) && !errors.Is(err, ErrFlagNotFound) {
+			t.Fatalf("the override's insert after its definition's delete: %v, want a foreign key violation", err)
+		}
+		platform(t, s, func(tx *Tx) error { return tx.InsertDefinition(ctx, testDefinition(key)) })
+		if err := s.Read(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+			os, err := tx.Overrides(ctx)
+			if len(os) != 0 {
+				t.Errorf("an orphaned override came back with the key's new definition: %+v", os)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(ctx, sqlstore.TenantScope(tenant), tenant, func(tx *Tx) error {
+			return tx.InsertOverride(ctx, FlagOverride{FlagKey: "conf.undefined-" + key, Override: flags.Override{Disabled: true}, Version: 1,
+				UpdatedAt: time.Date(2026, 5, 2, 8, 0, 0, 0, time.UTC), UpdatedBy: "u"})
+		}); !errors.Is(err, sqlstore.ErrForeignKey) {
+			t.Fatalf("an override of an undefined key: %v, want a foreign key violation", err)
+		}
 	})
 
 	t.Run("settings: definition and tenant values", func(t *testing.T) {

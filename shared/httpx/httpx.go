@@ -25,11 +25,15 @@ import (
 )
 
 // DecodeJSON decodes the request body into v strictly: the media type must be JSON
-// (application/json, application/merge-patch+json or any +json), unknown members are rejected,
-// exactly one JSON value is accepted, and every string in it must pass text.Check (400 invalid-input
-// naming the member otherwise: NUL and other control characters never reach a store), read as sent:
-// bytes that are not UTF-8 and unpaired surrogate escapes are refused too, not replaced with U+FFFD.
-// The body size limit is enforced by the BodyLimit middleware; hitting it yields 413 body-too-large.
+// (application/json, application/merge-patch+json or any +json), unknown members are rejected
+// (400 unknown-field) and member names must match exactly — encoding/json alone would read
+// {"Name": …} into "name"; here it is unknown-field —, exactly one JSON value is accepted, arrays
+// and objects in a member nest at most MaxBodyDepth levels (400 invalid-input naming the member),
+// and every string in it must pass text.Check (400 invalid-input naming the member otherwise: NUL
+// and other control characters never reach a store), read as sent: bytes that are not UTF-8 and
+// unpaired surrogate escapes are refused too, not replaced with U+FFFD. Map keys, interface values
+// and types with their own UnmarshalJSON or UnmarshalText are data, not member names. The body
+// size limit is enforced by the BodyLimit middleware; hitting it yields 413 body-too-large.
 func DecodeJSON(c echo.Context, v any) error {
 	r := c.Request()
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -50,6 +54,9 @@ func DecodeJSON(c echo.Context, v any) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return problem.New(http.StatusBadRequest, "invalid-json", "The body must hold exactly one JSON value.")
+	}
+	if err := checkBody(body, v); err != nil {
+		return err
 	}
 	if field, err := text.Walk(v); err != nil {
 		return InvalidText(field, err)

@@ -45,8 +45,8 @@ func newHarness(t *testing.T) *harness {
 	_, api := httpx.NewAPI(h.e, httpx.APIConfig{Verifier: tokens.Verifier(t), MaxBodyBytes: 64 << 10})
 	api.POST("/things", func(c echo.Context) error {
 		var body struct {
-			Name string
-			N    json.Number `json:",omitempty"`
+			Name string      `json:"name"` // member names are case-sensitive (httpx.DecodeJSON)
+			N    json.Number `json:"n,omitempty"`
 		}
 		if err := httpx.DecodeJSON(c, &body); err != nil {
 			return err

@@ -10,14 +10,16 @@
 -- platform admins only. definition is the shared/flags Definition as JSON (variants, default
 -- variant, rules, kill switch); the service validates it before writing. Row-level security:
 -- every scope reads; only the platform scope (spine_tenant_visible(NULL) holds in it alone)
--- inserts, updates or deletes.
+-- inserts, updates or deletes. tenant_overridable: whether a tenant may write (or delete) its own
+-- override of the flag; platform admins always may.
 CREATE TABLE flag_definitions (
-    flag_key   text        NOT NULL CHECK (flag_key ~ '^[A-Za-z0-9._-]{1,128}$'),
-    flag_type  text        NOT NULL CHECK (flag_type IN ('boolean', 'string', 'number', 'object')),
-    definition jsonb       NOT NULL,
-    version    bigint      NOT NULL,
-    updated_at timestamptz NOT NULL,
-    updated_by text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
+    flag_key           text        NOT NULL CHECK (flag_key ~ '^[A-Za-z0-9._-]{1,128}$'),
+    flag_type          text        NOT NULL CHECK (flag_type IN ('boolean', 'string', 'number', 'object')),
+    definition         jsonb       NOT NULL,
+    tenant_overridable boolean     NOT NULL,
+    version            bigint      NOT NULL,
+    updated_at         timestamptz NOT NULL,
+    updated_by         text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
     CONSTRAINT flag_definitions_pkey PRIMARY KEY (flag_key)
 );
 
@@ -31,46 +33,60 @@ CREATE TABLE flag_generation (
 );
 INSERT INTO flag_generation (id, generation) VALUES (1, 1);
 
--- A tenant's override of a flag: pin a variant, or the tenant's kill switch. A row whose flag
--- definition is gone is ignored by evaluation and removed with the definition.
+-- A tenant's override of a flag: pin a variant, or the tenant's kill switch. set_by_platform: a
+-- platform admin wrote it (evaluation applies such an override whatever the definition says; one a
+-- tenant wrote only while its definition is tenant_overridable). The foreign key removes a
+-- definition's overrides in every tenant with it, and refuses an override whose definition was
+-- deleted while the override was being written (PutOverride reads the definition unlocked): no
+-- orphan survives to come back when the key is defined again. The cascade and the check run as
+-- referential-integrity triggers, as the table owner with row-level security not applied, so a
+-- platform-scope delete reaches every tenant's rows (TestPostgresStore_Conformance).
 CREATE TABLE flag_overrides (
-    tenant_id  uuid        NOT NULL,
-    flag_key   text        NOT NULL CHECK (flag_key ~ '^[A-Za-z0-9._-]{1,128}$'),
-    variant    text        CHECK (char_length(variant) BETWEEN 1 AND 128),
-    disabled   boolean     NOT NULL,
-    version    bigint      NOT NULL,
-    updated_at timestamptz NOT NULL,
-    updated_by text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
-    CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key)
+    tenant_id       uuid        NOT NULL,
+    flag_key        text        NOT NULL CHECK (flag_key ~ '^[A-Za-z0-9._-]{1,128}$'),
+    variant         text        CHECK (char_length(variant) BETWEEN 1 AND 128),
+    disabled        boolean     NOT NULL,
+    set_by_platform boolean     NOT NULL,
+    version         bigint      NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    updated_by      text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
+    CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key),
+    CONSTRAINT flag_overrides_definition_fkey FOREIGN KEY (flag_key)
+        REFERENCES flag_definitions (flag_key) ON DELETE CASCADE
 );
--- Deleting a definition removes its overrides in every tenant.
+-- The cascade's lookup when a definition is deleted.
 CREATE INDEX flag_overrides_key ON flag_overrides (flag_key);
 
 -- Setting definitions: platform-level, the key's type and its platform default value (JSON of
 -- the type). Read by every scope, written by the platform scope only. The (key, type) pair is what
 -- tenants' values refer to: a type change while any tenant holds a value fails its foreign key
--- (the service answers 409 setting-type-in-use), even racing the tenant's write.
+-- (the service answers 409 setting-type-in-use), even racing the tenant's write. tenant_writable:
+-- whether a tenant may write its own value; platform admins always may.
 CREATE TABLE setting_definitions (
-    setting_key   text        NOT NULL CHECK (setting_key ~ '^[A-Za-z0-9._-]{1,128}$'),
-    setting_type  text        NOT NULL CHECK (setting_type IN ('boolean', 'string', 'number', 'object')),
-    default_value jsonb       NOT NULL,
-    version       bigint      NOT NULL,
-    updated_at    timestamptz NOT NULL,
-    updated_by    text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
+    setting_key     text        NOT NULL CHECK (setting_key ~ '^[A-Za-z0-9._-]{1,128}$'),
+    setting_type    text        NOT NULL CHECK (setting_type IN ('boolean', 'string', 'number', 'object')),
+    default_value   jsonb       NOT NULL,
+    tenant_writable boolean     NOT NULL,
+    version         bigint      NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    updated_by      text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
     CONSTRAINT setting_definitions_pkey PRIMARY KEY (setting_key),
     CONSTRAINT setting_definitions_key_type UNIQUE (setting_key, setting_type)
 );
 
 -- A tenant's value of a setting, of the definition's type (the service checks the value; the
--- foreign key pins the definition's type while the value exists).
+-- foreign key pins the definition's type while the value exists). set_by_platform: a platform
+-- admin wrote it (it applies whatever the definition says; one a tenant wrote only while the
+-- definition is tenant_writable).
 CREATE TABLE settings (
-    tenant_id    uuid        NOT NULL,
-    setting_key  text        NOT NULL CHECK (setting_key ~ '^[A-Za-z0-9._-]{1,128}$'),
-    setting_type text        NOT NULL,
-    value        jsonb       NOT NULL,
-    version      bigint      NOT NULL,
-    updated_at   timestamptz NOT NULL,
-    updated_by   text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
+    tenant_id       uuid        NOT NULL,
+    setting_key     text        NOT NULL CHECK (setting_key ~ '^[A-Za-z0-9._-]{1,128}$'),
+    setting_type    text        NOT NULL,
+    value           jsonb       NOT NULL,
+    set_by_platform boolean     NOT NULL,
+    version         bigint      NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    updated_by      text        NOT NULL CHECK (char_length(updated_by) BETWEEN 1 AND 200),
     CONSTRAINT settings_pkey PRIMARY KEY (tenant_id, setting_key),
     CONSTRAINT settings_definition_fkey FOREIGN KEY (setting_key, setting_type)
         REFERENCES setting_definitions (setting_key, setting_type)

@@ -14,6 +14,7 @@ CREATE TABLE dbo.flag_definitions (
     flag_key   varchar(128)   COLLATE Latin1_General_100_BIN2 NOT NULL,
     flag_type  varchar(16)    NOT NULL,
     definition nvarchar(max)  NOT NULL,
+    tenant_overridable bit    NOT NULL,
     version    bigint         NOT NULL,
     updated_at datetimeoffset NOT NULL,
     updated_by nvarchar(200)  NOT NULL,
@@ -31,15 +32,22 @@ CREATE TABLE dbo.flag_generation (
 );
 INSERT INTO dbo.flag_generation (id, generation) VALUES (1, 1);
 
+-- set_by_platform and the cascading foreign key: see the PostgreSQL twin. The security policy
+-- has no BEFORE DELETE block predicate, and its filter predicate does not limit the rows a
+-- cascading referential action removes (the action is the engine's, not a user's statement), so
+-- deleting a definition removes every tenant's overrides of it.
 CREATE TABLE dbo.flag_overrides (
-    tenant_id  uniqueidentifier NOT NULL,
-    flag_key   varchar(128)     COLLATE Latin1_General_100_BIN2 NOT NULL,
-    variant    nvarchar(128)    NULL,
-    disabled   bit              NOT NULL,
-    version    bigint           NOT NULL,
-    updated_at datetimeoffset   NOT NULL,
-    updated_by nvarchar(200)    NOT NULL,
-    CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key)
+    tenant_id       uniqueidentifier NOT NULL,
+    flag_key        varchar(128)     COLLATE Latin1_General_100_BIN2 NOT NULL,
+    variant         nvarchar(128)    NULL,
+    disabled        bit              NOT NULL,
+    set_by_platform bit              NOT NULL,
+    version         bigint           NOT NULL,
+    updated_at      datetimeoffset   NOT NULL,
+    updated_by      nvarchar(200)    NOT NULL,
+    CONSTRAINT flag_overrides_pkey PRIMARY KEY (tenant_id, flag_key),
+    CONSTRAINT flag_overrides_definition_fkey FOREIGN KEY (flag_key)
+        REFERENCES dbo.flag_definitions (flag_key) ON DELETE CASCADE
 );
 CREATE INDEX flag_overrides_key ON dbo.flag_overrides (flag_key);
 
@@ -47,6 +55,7 @@ CREATE TABLE dbo.setting_definitions (
     setting_key   varchar(128)   COLLATE Latin1_General_100_BIN2 NOT NULL,
     setting_type  varchar(16)    NOT NULL,
     default_value nvarchar(max)  NOT NULL,
+    tenant_writable bit          NOT NULL,
     version       bigint         NOT NULL,
     updated_at    datetimeoffset NOT NULL,
     updated_by    nvarchar(200)  NOT NULL,
@@ -64,6 +73,7 @@ CREATE TABLE dbo.settings (
     setting_key  varchar(128)     COLLATE Latin1_General_100_BIN2 NOT NULL,
     setting_type varchar(16)      NOT NULL,
     value        nvarchar(max)    NOT NULL,
+    set_by_platform bit           NOT NULL,
     version      bigint           NOT NULL,
     updated_at   datetimeoffset   NOT NULL,
     updated_by   nvarchar(200)    NOT NULL,
