@@ -24,12 +24,12 @@ import (
 // memSource is the in-memory entitlements.Source of these tests: limits per tenant, an optional
 // failure, and a count of the questions asked.
 type memSource struct {
-	mu    sync.Mutex
-	of    map[tenancy.TenantID]entitlements.Entitlements
-	err   error
+	mu       sync.Mutex
+	of       map[tenancy.TenantID]entitlements.Entitlements
+	err      error
 	block    chan struct{} // when set, Of waits until it is closed
 	editions map[string]entitlements.Entitlements
-	calls atomic.Int64
+	calls    atomic.Int64
 }
 
 func newSource() *memSource {
