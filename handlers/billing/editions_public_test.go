@@ -71,7 +71,7 @@ func TestPutEdition_400_WithoutATenantWideLimit(t *testing.T) {
 	h := newHarness(t)
 	for name, limits := range map[string][]any{
 		"no limits":        {},
-		"route limit only": {map[string]any{"route": "/api/audit-entries", "rate": 1, "burst": 1, "periodSeconds": 1}},
+		"route limit only": {map[string]any{"route": "/api/audit-entries", "rate": 1, "burst": 1, "periodSeconds": 1, "shadow": false}},
 	} {
 		b := editionBody()
 		b["entitlements"].(map[string]any)["limits"] = limits
