@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -174,11 +175,13 @@ func (a *API) postUsage(c echo.Context) error {
 		return err
 	}
 	var req struct {
-		UsageID  string `json:"usageId"`
-		Metric   string `json:"metric"`
-		Quantity *int64 `json:"quantity"`
-		At       string `json:"at"`
-		TenantID string `json:"tenantId"`
+		UsageID string `json:"usageId"`
+		Metric  string `json:"metric"`
+		// Quantity is raw JSON so that only an integer literal is read (wholeNumber): a
+		// string, a fraction, an exponent or -0 is invalid-input, not a number.
+		Quantity json.RawMessage `json:"quantity"`
+		At       string          `json:"at"`
+		TenantID string          `json:"tenantId"`
 	}
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
@@ -200,10 +203,14 @@ func (a *API) postUsage(c echo.Context) error {
 		return problem.New(http.StatusBadRequest, "tenant-required", "A platform-admin token must name the tenant: add tenantId to the body.").
 			WithFields(problem.FieldError{Field: "tenantId", Detail: "required"})
 	}
-	if req.Quantity == nil {
-		return invalid("quantity is required (an integer ≥ 0)")
+	qty, present, ok := wholeNumber(req.Quantity, 0, maxMinor)
+	if !present {
+		return invalid("quantity is required (a JSON integer from 0 to 9007199254740991)")
 	}
-	in := UsageInput{ID: req.UsageID, Metric: req.Metric, Quantity: *req.Quantity}
+	if !ok {
+		return invalid("quantity must be a JSON integer from 0 to 9007199254740991 (no string, fraction nor exponent)")
+	}
+	in := UsageInput{ID: req.UsageID, Metric: req.Metric, Quantity: qty}
 	if req.At != "" {
 		if in.At, err = httpx.ParseTime(req.At); err != nil {
 			return problem.New(http.StatusBadRequest, "invalid-time", "at must be an RFC 3339 time, e.g. 2026-01-31T23:00:00Z.").

@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestUsage_409_NoSubscription(t *testing.T) {
 	}
 }
 
-func TestUsage_400_InvalidInput(t *testing.T) {
+func TestUsage_400_InvalidInput_QuantityIsAnIntegerLiteral(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
 	h.subscribe(f, "free")
@@ -72,7 +73,13 @@ func TestUsage_400_InvalidInput(t *testing.T) {
 		{map[string]any{"usageId": newID(), "metric": "API Calls", "quantity": 1}, "invalid-input"},
 		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": -1}, "invalid-input"},
 		{map[string]any{"usageId": newID(), "metric": "api.calls"}, "invalid-input"},
-		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1.5}, "invalid-json"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1.5}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": nil}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": "1"}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": json.Number("1e2")}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": json.Number("1.0")}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": json.Number("-0")}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": json.Number("99999999999999999999")}, "invalid-input"},
 		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1, "at": "yesterday"}, "invalid-time"},
 	} {
 		if r := h.do("POST", usagePath(f), h.meter(), c.body); r.Code != http.StatusBadRequest || r.ProblemCode(t) != c.code {
