@@ -187,19 +187,25 @@ func (a *API) postUsage(c echo.Context) error {
 		return err
 	}
 	// A platform caller names the tenant in the body (or, like on every other billing route,
-	// with ?tenantId=).
+	// with ?tenantId=); naming two different tenants is 400 tenant-conflict, never one of them.
 	tenant := cl.Tenant
-	if req.TenantID == "" {
-		req.TenantID = c.QueryParam("tenantId")
-	}
-	if req.TenantID != "" {
-		t, err := tenancy.ParseTenantID(req.TenantID)
+	named := false
+	for _, raw := range []string{req.TenantID, c.QueryParam("tenantId")} {
+		if raw == "" {
+			continue
+		}
+		t, err := tenancy.ParseTenantID(raw)
 		if err != nil {
 			return problem.New(http.StatusBadRequest, "invalid-tenant-id", "tenantId must be a tenant id (a UUID in canonical form).").
 				WithFields(problem.FieldError{Field: "tenantId", Detail: "not a tenant id"})
 		}
-		tenant = t
-	} else if cl.Platform {
+		if named && t != tenant {
+			return problem.New(http.StatusBadRequest, "tenant-conflict", "The body's tenantId and ?tenantId= name different tenants; name one (or the same in both).").
+				WithFields(problem.FieldError{Field: "tenantId", Detail: "differs from ?tenantId="})
+		}
+		tenant, named = t, true
+	}
+	if !named && cl.Platform {
 		return problem.New(http.StatusBadRequest, "tenant-required", "A platform-admin token must name the tenant: add tenantId to the body.").
 			WithFields(problem.FieldError{Field: "tenantId", Detail: "required"})
 	}

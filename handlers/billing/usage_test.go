@@ -224,3 +224,27 @@ func TestChangeEdition_409_UpgradeWouldMakeTheInvoiceTotalTooLarge(t *testing.T)
 		t.Fatalf("%d %s", r.Code, r.Body)
 	}
 }
+
+// A body tenantId and a ?tenantId= naming two different tenants is 400 tenant-conflict and
+// records nothing for either; the same tenant in both is accepted.
+func TestUsage_400_TenantConflictWhenBodyAndQueryNameDifferentTenants(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.tenant(), h.tenant()
+	h.subscribe(a, "free")
+	h.subscribe(b, "free")
+	admin := h.platformAdmin()
+	body := map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1, "tenantId": b.id.String()}
+	r := h.do("POST", usagePath(a), admin, body)
+	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "tenant-conflict" {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
+	for _, f := range []tenantFixture{a, b} {
+		if p := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records", f.reader, nil).Body); len(p.Value) != 0 {
+			t.Errorf("usage recorded for %s: %+v", f.id, p.Value)
+		}
+	}
+	u := decode[usageJSON](t, h.must(http.StatusCreated, "POST", usagePath(b), admin, body).Body)
+	if u.TenantID != b.id.String() {
+		t.Errorf("%+v", u)
+	}
+}
