@@ -17,12 +17,24 @@ import (
 )
 
 // UsageInput is a metered quantity a reporter sends: ID is the reporter's idempotency key (a
-// UUID), At when the usage happened (zero: now).
+// UUID), At when the usage happened (zero: now; otherwise from 2000-01-01T00:00:00Z to a day
+// after now, ErrInvalidUsageTime beyond).
 type UsageInput struct {
 	ID       string
 	Metric   string
 	Quantity int64
 	At       time.Time
+}
+
+// usageEpoch and usageLead bound a usage time: not before 2000-01-01T00:00:00Z, not more than
+// a day after now (a reporter's clock may run ahead; a time beyond is a client bug, not usage).
+var usageEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const usageLead = 24 * time.Hour
+
+// usageTimeValid reports whether at is within [usageEpoch, now + usageLead].
+func usageTimeValid(at, now time.Time) bool {
+	return !at.Before(usageEpoch) && !at.After(now.Add(usageLead))
 }
 
 // sameUsage reports whether a stored record is what in asks for: the same metric and quantity,
@@ -47,6 +59,9 @@ func (s *Service) RecordUsage(ctx context.Context, c Caller, tenant tenancy.Tena
 	}
 	if in.Quantity < 0 || in.Quantity > maxMinor {
 		return UsageRecord{}, false, invalid("quantity must be an integer from 0 to 9007199254740991")
+	}
+	if !in.At.IsZero() && !usageTimeValid(in.At, s.cfg.Now()) {
+		return UsageRecord{}, false, ErrInvalidUsageTime
 	}
 	if err := c.RequirePlatform(); err != nil {
 		return UsageRecord{}, false, err
@@ -180,8 +195,10 @@ func (a *API) postUsage(c echo.Context) error {
 		// Quantity is raw JSON so that only an integer literal is read (wholeNumber): a
 		// string, a fraction, an exponent or -0 is invalid-input, not a number.
 		Quantity json.RawMessage `json:"quantity"`
-		At       string          `json:"at"`
-		TenantID string          `json:"tenantId"`
+		// At: nil (missing or null) is now; anything sent is read as sent (invalid-time when it
+		// is not an RFC 3339 time within usageTimeValid's bounds), never replaced.
+		At       *string `json:"at"`
+		TenantID string  `json:"tenantId"`
 	}
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
@@ -217,10 +234,13 @@ func (a *API) postUsage(c echo.Context) error {
 		return invalid("quantity must be a JSON integer from 0 to 9007199254740991 (no string, fraction nor exponent)")
 	}
 	in := UsageInput{ID: req.UsageID, Metric: req.Metric, Quantity: qty}
-	if req.At != "" {
-		if in.At, err = httpx.ParseTime(req.At); err != nil {
+	if req.At != nil {
+		if in.At, err = httpx.ParseTime(*req.At); err != nil {
 			return problem.New(http.StatusBadRequest, "invalid-time", "at must be an RFC 3339 time, e.g. 2026-01-31T23:00:00Z.").
 				WithFields(problem.FieldError{Field: "at", Detail: "not an RFC 3339 time"})
+		}
+		if in.At.IsZero() { // 0001-01-01T00:00:00Z is a time sent, not "now"
+			return ErrInvalidUsageTime
 		}
 	}
 	u, created, err := a.svc.RecordUsage(c.Request().Context(), cl, tenant, in)

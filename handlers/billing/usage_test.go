@@ -248,3 +248,36 @@ func TestUsage_400_TenantConflictWhenBodyAndQueryNameDifferentTenants(t *testing
 		t.Errorf("%+v", u)
 	}
 }
+
+// An "at" that is sent is used as sent: the zero time, a time before 2000 or more than a day
+// ahead is 400 invalid-time (never replaced with now), also on a replay of the same usageId;
+// null is absent (now); a day ahead is accepted.
+func TestUsage_400_InvalidTimeForZeroAncientOrFarFutureAt(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	h.subscribe(f, "free")
+	now := h.clock.now().UTC()
+	id := newID()
+	for _, at := range []string{"0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z", now.Add(25 * time.Hour).Format(time.RFC3339Nano), ""} {
+		for range 2 { // a replay is refused the same way
+			r := h.do("POST", usagePath(f), h.meter(), map[string]any{"usageId": id, "metric": "api.calls", "quantity": 1, "at": at})
+			if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-time" {
+				t.Fatalf("at %q: %d %s", at, r.Code, r.Body)
+			}
+		}
+	}
+	if p := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records", f.reader, nil).Body); len(p.Value) != 0 {
+		t.Fatalf("recorded: %+v", p.Value)
+	}
+	ahead := now.Add(23 * time.Hour).Truncate(time.Second)
+	u := decode[usageJSON](t, h.must(http.StatusCreated, "POST", usagePath(f), h.meter(),
+		map[string]any{"usageId": id, "metric": "api.calls", "quantity": 1, "at": ahead.Format(time.RFC3339)}).Body)
+	if !u.At.Equal(ahead) {
+		t.Errorf("at %v, want %v", u.At, ahead)
+	}
+	u = decode[usageJSON](t, h.must(http.StatusCreated, "POST", usagePath(f), h.meter(),
+		map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1, "at": nil}).Body)
+	if u.At.Before(now) {
+		t.Errorf("null at: %v, want now (%v)", u.At, now)
+	}
+}
