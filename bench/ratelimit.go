@@ -36,10 +36,10 @@ func (b *bench) benchEditions(ctx context.Context) error {
 		b.res.note("the handler does not serve billing: tenants are registered on \"standard\" and no rate limits apply")
 		return nil
 	}
-	limits := []map[string]any{{"route": "", "rate": 10_000_000, "burst": 10_000_000, "periodSeconds": 1}}
+	limits := []map[string]any{{"route": "", "rate": 10_000_000, "burst": 10_000_000, "periodSeconds": 1, "shadow": false}}
 	body, _ := json.Marshal(map[string]any{"name": "Bench " + benchEdition, "price": map[string]any{"amountMinor": 0, "currency": "EUR"},
 		"periodMonths": 1, "trialDays": 0, "rank": 1000,
-		"entitlements": map[string]any{"maxUsers": 0, "limits": limits, "featureDefaults": map[string]any{}, "retentionDays": map[string]any{}}})
+		"entitlements": map[string]any{"maxUsers": 0, "limits": limits, "featureDefaults": map[string]any{}, "retentionDays": map[string]any{}, "usagePrices": map[string]any{}}})
 	status, out, err := b.do(ctx, http.MethodPut, "/api/editions/"+benchEdition, b.adminToken, body)
 	if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
 		return fmt.Errorf("PUT /api/editions/%s: %d %v %s", benchEdition, status, err, truncate(out, 300))

@@ -14,11 +14,11 @@ func (s *server) putEdition(code string, rate, burst int) {
 	s.t.Helper()
 	limits := []map[string]any{}
 	if rate > 0 {
-		limits = append(limits, map[string]any{"route": "", "rate": rate, "burst": burst, "periodSeconds": 1})
+		limits = append(limits, map[string]any{"route": "", "rate": rate, "burst": burst, "periodSeconds": 1, "shadow": false})
 	}
 	r := s.call("PUT", "/api/editions/"+code, s.admin, map[string]any{"name": "E2E " + code, "price": map[string]any{"amountMinor": 0, "currency": "EUR"},
 		"periodMonths": 1, "trialDays": 0, "rank": 500,
-		"entitlements": map[string]any{"maxUsers": 0, "limits": limits, "featureDefaults": map[string]any{}, "retentionDays": map[string]any{}}}, nil)
+		"entitlements": map[string]any{"maxUsers": 0, "limits": limits, "featureDefaults": map[string]any{}, "retentionDays": map[string]any{}, "usagePrices": map[string]any{}}}, nil)
 	if r.Code != http.StatusCreated && r.Code != http.StatusOK {
 		s.t.Fatalf("PUT /api/editions/%s: %d %s", code, r.Code, r.Body)
 	}

@@ -132,9 +132,9 @@ func ValidateEdition(e Edition) error {
 		f := fmt.Sprintf("entitlements.limits[%d]", i)
 		switch {
 		case l.Rate < 1 || l.Rate > maxLimitRate:
-			return editionErr("invalid-limit", f+".rate", "must be ≥ 1")
+			return editionErr("invalid-limit", f+".rate", "%s", rateDetail)
 		case l.Burst < 1 || l.Burst > maxLimitRate:
-			return editionErr("invalid-limit", f+".burst", "must be ≥ 1")
+			return editionErr("invalid-limit", f+".burst", "%s", rateDetail)
 		case l.PeriodSeconds < 1 || l.PeriodSeconds > 86400:
 			return editionErr("invalid-limit", f+".periodSeconds", "must be 1 to 86400")
 		case l.Route != "" && (len(l.Route) > 200 || !routeTemplateRE.MatchString(l.Route)):
@@ -193,75 +193,199 @@ func editionKey(code string) string { return cache.PlatformKey(service, "edition
 
 // putEditionJSON is PUT /api/editions/{code}'s body: the representation GET /api/editions/{code}
 // returns (editionJSON), so a client may GET, edit and PUT it back. code is read-only: it may be
-// sent and must then equal the path's code. Money amounts are raw JSON so that only a JSON
-// integer is accepted (a string "100", a fraction 49.5 or an exponent 1e3 is invalid-price
-// rather than read as a number).
+// sent and must then equal the path's code. Every member but code and public is required (missing
+// or null is the member's own 400, never a default: a missing maxUsers is not "unlimited"). Every
+// whole number is raw JSON read by wholeNumber, so only an integer literal is accepted: a string
+// "100", a fraction 49.5 or 1.0, an exponent 1e3, -0 or a value beyond int64 is the member's own
+// code rather than read as a number or answered invalid-json.
 type putEditionJSON struct {
-	Code         string              `json:"code"`
-	Name         string              `json:"name"`
-	Price        putMoneyJSON        `json:"price"`
-	PeriodMonths int                 `json:"periodMonths"`
-	TrialDays    int                 `json:"trialDays"`
-	Rank         int                 `json:"rank"`
-	Entitlements putEntitlementsJSON `json:"entitlements"`
+	Code         string               `json:"code"`
+	Name         *string              `json:"name"`
+	Price        *putMoneyJSON        `json:"price"`
+	PeriodMonths json.RawMessage      `json:"periodMonths"`
+	TrialDays    json.RawMessage      `json:"trialDays"`
+	Rank         json.RawMessage      `json:"rank"`
+	Entitlements *putEntitlementsJSON `json:"entitlements"`
 	// Public: nil keeps a replaced edition's value and makes a new one private.
 	Public *bool `json:"public"`
 }
 
 type putMoneyJSON struct {
 	AmountMinor json.RawMessage `json:"amountMinor"`
-	Currency    string          `json:"currency"`
+	Currency    *string         `json:"currency"`
 }
 
 type putEntitlementsJSON struct {
-	MaxUsers        int                        `json:"maxUsers"`
-	Limits          []LimitJSON                `json:"limits"`
+	MaxUsers        json.RawMessage            `json:"maxUsers"`
+	Limits          []putLimitJSON             `json:"limits"`
 	FeatureDefaults map[string]json.RawMessage `json:"featureDefaults"`
-	RetentionDays   map[string]int             `json:"retentionDays"`
+	RetentionDays   map[string]json.RawMessage `json:"retentionDays"`
 	UsagePrices     map[string]json.RawMessage `json:"usagePrices"`
 }
 
-// minorUnits parses an amount of minor units sent as a JSON integer: a string, a fraction, an
-// exponent, null or a value beyond int64 is refused (the range is ValidateEdition's).
-func minorUnits(raw json.RawMessage) (int64, bool) {
-	v, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
-	return v, err == nil
+// putLimitJSON is one limit of the body (LimitJSON with its numbers raw and every member required).
+type putLimitJSON struct {
+	Route         *string         `json:"route"`
+	Rate          json.RawMessage `json:"rate"`
+	Burst         json.RawMessage `json:"burst"`
+	PeriodSeconds json.RawMessage `json:"periodSeconds"`
+	Shadow        *bool           `json:"shadow"`
 }
 
-// toEdition turns the body into an Edition of code, refusing money that is not a JSON integer.
+// integerLiteralRE is a JSON integer as this API accepts it: digits with an optional minus, no
+// fraction, no exponent, no leading zero (JSON has none) and no "-0" (zero is "0").
+var integerLiteralRE = regexp.MustCompile(`^(0|-?[1-9][0-9]*)$`)
+
+// wholeNumber reads raw, a member's JSON value, as an integer from lo to hi. present is false
+// when the member is missing or null; ok is false unless it is an integer literal
+// (integerLiteralRE) within [lo, hi].
+func wholeNumber(raw json.RawMessage, lo, hi int64) (v int64, present, ok bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || string(t) == "null" {
+		return 0, false, false
+	}
+	if !integerLiteralRE.Match(t) {
+		return 0, true, false
+	}
+	v, err := strconv.ParseInt(string(t), 10, 64)
+	if err != nil || v < lo || v > hi {
+		return 0, true, false
+	}
+	return v, true, true
+}
+
+// intMember is wholeNumber for a member of the edition body: missing, null or anything but an
+// integer in [lo, hi] is an EditionError with code, field and detail.
+func intMember(raw json.RawMessage, lo, hi int64, code, field, detail string) (int64, error) {
+	v, present, ok := wholeNumber(raw, lo, hi)
+	switch {
+	case !present:
+		return 0, editionErr(code, field, "is required: %s", detail)
+	case !ok:
+		return 0, editionErr(code, field, "%s", detail)
+	}
+	return v, nil
+}
+
+// Details of the edition's whole numbers, shared by the body's reading and ValidateEdition.
+var (
+	priceDetail     = fmt.Sprintf("must be a JSON integer from 0 to %d (minor units; no string, fraction nor exponent)", int64(maxMinor))
+	periodDetail    = "must be a JSON integer from 1 to 12 (months)"
+	trialDetail     = "must be a JSON integer from 0 to 365 (days)"
+	rankDetail      = fmt.Sprintf("must be a JSON integer from -%d to %d", maxRank, maxRank)
+	maxUsersDetail  = fmt.Sprintf("must be a JSON integer from 0 (unlimited) to %d", maxMaxUsers)
+	rateDetail      = fmt.Sprintf("must be a JSON integer from 1 to %d (2^30)", maxLimitRate)
+	periodSecDetail = "must be a JSON integer from 1 to 86400 (seconds)"
+	retentionDetail = "must be a data kind with a JSON integer from 1 to 36500 (days)"
+	usagePriceDtl   = fmt.Sprintf("must be a metric name with a JSON integer unit price from 0 to %d (minor units)", int64(maxMinor))
+)
+
+// toEdition turns the body into an Edition of code. It refuses a missing or null member (but
+// code and public) and a whole number that is not an integer literal within its range, each with
+// the member's code; ValidateEdition checks the rest.
 func (b putEditionJSON) toEdition(code string) (Edition, error) {
 	if b.Code != "" && b.Code != code {
 		return Edition{}, editionErr("invalid-edition-code", "code", "must equal the path's code")
 	}
-	price, ok := minorUnits(b.Price.AmountMinor)
-	if !ok {
-		return Edition{}, editionErr("invalid-price", "price.amountMinor", "must be a JSON integer ≥ 0 (minor units)")
+	if b.Name == nil {
+		return Edition{}, editionErr("invalid-name", "name", "is required: one line of 1 to 200 characters")
 	}
-	e := Edition{Code: code, Name: b.Name, PriceMinor: price, Currency: b.Price.Currency, PeriodMonths: b.PeriodMonths,
-		TrialDays: b.TrialDays, Rank: b.Rank, Public: b.Public != nil && *b.Public, keepPublic: b.Public == nil,
-		Entitlements: EditionEntitlements{MaxUsers: b.Entitlements.MaxUsers,
-			Limits: b.Entitlements.Limits, FeatureDefaults: b.Entitlements.FeatureDefaults,
-			RetentionDays: b.Entitlements.RetentionDays, UsagePrices: map[string]int64{}}}
-	if len(b.Entitlements.UsagePrices) > maxEntries {
-		return Edition{}, editionErr("invalid-usage-price", "entitlements.usagePrices", "must hold at most %d metrics", maxEntries)
+	if b.Price == nil {
+		return Edition{}, editionErr("invalid-price", "price", "is required: {amountMinor, currency}")
 	}
-	for m, n := range b.Entitlements.UsagePrices {
-		v, ok := minorUnits(n)
-		if !ok {
-			return Edition{}, editionErr("invalid-usage-price", "entitlements.usagePrices."+m, "must be a JSON integer ≥ 0 (minor units)")
+	price, err := intMember(b.Price.AmountMinor, 0, maxMinor, "invalid-price", "price.amountMinor", priceDetail)
+	if err != nil {
+		return Edition{}, err
+	}
+	if b.Price.Currency == nil {
+		return Edition{}, editionErr("invalid-currency", "price.currency", "is required: an ISO 4217 currency code in capitals, such as EUR")
+	}
+	period, err := intMember(b.PeriodMonths, 1, 12, "invalid-period", "periodMonths", periodDetail)
+	if err != nil {
+		return Edition{}, err
+	}
+	trial, err := intMember(b.TrialDays, 0, 365, "invalid-trial", "trialDays", trialDetail)
+	if err != nil {
+		return Edition{}, err
+	}
+	rank, err := intMember(b.Rank, -int64(maxRank), int64(maxRank), "invalid-rank", "rank", rankDetail)
+	if err != nil {
+		return Edition{}, err
+	}
+	ent, err := b.Entitlements.toEntitlements()
+	if err != nil {
+		return Edition{}, err
+	}
+	return Edition{Code: code, Name: *b.Name, PriceMinor: price, Currency: *b.Price.Currency, PeriodMonths: int(period),
+		TrialDays: int(trial), Rank: int(rank), Public: b.Public != nil && *b.Public, keepPublic: b.Public == nil,
+		Entitlements: ent}, nil
+}
+
+// toEntitlements reads the body's entitlements (nil: missing or null), every member required.
+func (b *putEntitlementsJSON) toEntitlements() (EditionEntitlements, error) {
+	if b == nil {
+		return EditionEntitlements{}, editionErr("invalid-max-users", "entitlements", "is required: {maxUsers, limits, featureDefaults, retentionDays, usagePrices}")
+	}
+	maxUsers, err := intMember(b.MaxUsers, 0, int64(maxMaxUsers), "invalid-max-users", "entitlements.maxUsers", maxUsersDetail)
+	if err != nil {
+		return EditionEntitlements{}, err
+	}
+	switch {
+	case b.Limits == nil:
+		return EditionEntitlements{}, editionErr("invalid-limit", "entitlements.limits", `is required: a list holding a tenant-wide limit (route "")`)
+	case b.FeatureDefaults == nil:
+		return EditionEntitlements{}, editionErr("invalid-feature-default", "entitlements.featureDefaults", "is required: an object of flag keys ({} for none)")
+	case b.RetentionDays == nil:
+		return EditionEntitlements{}, editionErr("invalid-retention", "entitlements.retentionDays", "is required: an object of data kinds ({} for none)")
+	case b.UsagePrices == nil:
+		return EditionEntitlements{}, editionErr("invalid-usage-price", "entitlements.usagePrices", "is required: an object of metrics ({} for none)")
+	case len(b.Limits) > maxLimits:
+		return EditionEntitlements{}, editionErr("invalid-limit", "entitlements.limits", "must hold at most %d limits", maxLimits)
+	case len(b.RetentionDays) > maxEntries:
+		return EditionEntitlements{}, editionErr("invalid-retention", "entitlements.retentionDays", "must hold at most %d data kinds", maxEntries)
+	case len(b.UsagePrices) > maxEntries:
+		return EditionEntitlements{}, editionErr("invalid-usage-price", "entitlements.usagePrices", "must hold at most %d metrics", maxEntries)
+	}
+	ent := EditionEntitlements{MaxUsers: int(maxUsers), Limits: make([]LimitJSON, 0, len(b.Limits)),
+		FeatureDefaults: b.FeatureDefaults, RetentionDays: make(map[string]int, len(b.RetentionDays)),
+		UsagePrices: make(map[string]int64, len(b.UsagePrices))}
+	for i, l := range b.Limits {
+		f := fmt.Sprintf("entitlements.limits[%d]", i)
+		if l.Route == nil {
+			return EditionEntitlements{}, editionErr("invalid-route", f+".route", `is required: "" (tenant-wide) or a route template starting with /api/`)
 		}
-		e.Entitlements.UsagePrices[m] = v
+		rate, err := intMember(l.Rate, 1, int64(maxLimitRate), "invalid-limit", f+".rate", rateDetail)
+		if err != nil {
+			return EditionEntitlements{}, err
+		}
+		burst, err := intMember(l.Burst, 1, int64(maxLimitRate), "invalid-limit", f+".burst", rateDetail)
+		if err != nil {
+			return EditionEntitlements{}, err
+		}
+		period, err := intMember(l.PeriodSeconds, 1, 86400, "invalid-limit", f+".periodSeconds", periodSecDetail)
+		if err != nil {
+			return EditionEntitlements{}, err
+		}
+		if l.Shadow == nil {
+			return EditionEntitlements{}, editionErr("invalid-limit", f+".shadow", "is required: true (counted, never enforced) or false")
+		}
+		ent.Limits = append(ent.Limits, LimitJSON{Route: *l.Route, Rate: int(rate), Burst: int(burst), PeriodSeconds: int(period), Shadow: *l.Shadow})
 	}
-	if e.Entitlements.Limits == nil {
-		e.Entitlements.Limits = []LimitJSON{}
+	for k, raw := range b.RetentionDays {
+		d, err := intMember(raw, 1, 36500, "invalid-retention", "entitlements.retentionDays."+k, retentionDetail)
+		if err != nil {
+			return EditionEntitlements{}, err
+		}
+		ent.RetentionDays[k] = int(d)
 	}
-	if e.Entitlements.FeatureDefaults == nil {
-		e.Entitlements.FeatureDefaults = map[string]json.RawMessage{}
+	for m, raw := range b.UsagePrices {
+		p, err := intMember(raw, 0, maxMinor, "invalid-usage-price", "entitlements.usagePrices."+m, usagePriceDtl)
+		if err != nil {
+			return EditionEntitlements{}, err
+		}
+		ent.UsagePrices[m] = p
 	}
-	if e.Entitlements.RetentionDays == nil {
-		e.Entitlements.RetentionDays = map[string]int{}
-	}
-	return e, nil
+	return ent, nil
 }
 
 // putEdition serves PUT /api/editions/{code}: 201 with Location on create, 200 on replace, the

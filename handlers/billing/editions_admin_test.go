@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,7 +147,7 @@ func TestPutEdition_400_EachValidationCode(t *testing.T) {
 	h := newHarness(t)
 	admin := h.platformAdmin()
 	limit := func(route string, rate, burst, period any) map[string]any {
-		return map[string]any{"route": route, "rate": rate, "burst": burst, "periodSeconds": period}
+		return map[string]any{"route": route, "rate": rate, "burst": burst, "periodSeconds": period, "shadow": false}
 	}
 	withEnt := func(k string, v any) func(map[string]any) {
 		return func(b map[string]any) { b["entitlements"].(map[string]any)[k] = v }
@@ -204,6 +205,27 @@ func TestPutEdition_400_EachValidationCode(t *testing.T) {
 		{"negative usage price", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"api.calls": -2})},
 		{"fractional usage price", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"api.calls": 0.5})},
 		{"usage price on a bad metric", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"API Calls": 1})},
+		// Whole numbers are integer literals only: no exponent, no fraction (1.0 neither), no -0.
+		{"exponent price 49e2", "invalid-price", "", price("amountMinor", json.Number("49e2"))},
+		{"price 1.0", "invalid-price", "", price("amountMinor", json.Number("1.0"))},
+		{"price -0", "invalid-price", "", price("amountMinor", json.Number("-0"))},
+		{"exponent usage price", "invalid-usage-price", "", withEnt("usagePrices", map[string]any{"api": json.Number("1e2")})},
+		{"exponent rank", "invalid-rank", "", set("rank", json.Number("1e3"))},
+		{"exponent period", "invalid-period", "", set("periodMonths", json.Number("1e0"))},
+		{"fractional trial", "invalid-trial", "", set("trialDays", json.Number("7.0"))},
+		{"exponent retention", "invalid-retention", "", withEnt("retentionDays", map[string]any{"audit": json.Number("1e2")})},
+		{"exponent max users", "invalid-max-users", "", withEnt("maxUsers", json.Number("2E1"))},
+		{"exponent rate", "invalid-limit", "", withEnt("limits", []any{limit("", json.Number("1e2"), 1, 1)})},
+		{"string burst", "invalid-limit", "", withEnt("limits", []any{limit("", 1, "1", 1)})},
+		{"exponent period seconds", "invalid-limit", "", withEnt("limits", []any{limit("", 1, 1, json.Number("1e0"))})},
+		// Beyond int64 is the member's own code, not invalid-json.
+		{"rank beyond int64", "invalid-rank", "", set("rank", json.Number("99999999999999999999"))},
+		{"trial beyond int64", "invalid-trial", "", set("trialDays", json.Number("99999999999999999999"))},
+		{"period beyond int64", "invalid-period", "", set("periodMonths", json.Number("-99999999999999999999"))},
+		{"retention beyond int64", "invalid-retention", "", withEnt("retentionDays", map[string]any{"audit": json.Number("99999999999999999999")})},
+		{"period seconds beyond int64", "invalid-limit", "", withEnt("limits", []any{limit("", 1, 1, json.Number("99999999999999999999"))})},
+		{"rate beyond int64", "invalid-limit", "", withEnt("limits", []any{limit("", json.Number("99999999999999999999"), 1, 1)})},
+		{"max users beyond int64", "invalid-max-users", "", withEnt("maxUsers", json.Number("99999999999999999999"))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := editionBody()
@@ -235,7 +257,7 @@ func TestPutEdition_TenantsEntitlementsFollowTheChange(t *testing.T) {
 	if err != nil || before.Edition != code || before.Limits[0].Rate != 100 {
 		t.Fatalf("before %+v %v", before, err)
 	}
-	b["entitlements"].(map[string]any)["limits"] = []any{map[string]any{"route": "", "rate": 7, "burst": 9, "periodSeconds": 2}}
+	b["entitlements"].(map[string]any)["limits"] = []any{map[string]any{"route": "", "rate": 7, "burst": 9, "periodSeconds": 2, "shadow": false}}
 	h.must(http.StatusOK, "PUT", "/api/editions/"+code, admin, b)
 	after, err := h.svc.Source().Of(t.Context(), f.id)
 	want := []entitlements.Limit{{Route: "", Rate: 7, Burst: 9, Period: 2 * time.Second}}
@@ -319,7 +341,7 @@ func TestSource_EditionChangeReachesAnotherInstancesLocalCopy(t *testing.T) {
 func manyLimits(n int) []any {
 	out := make([]any, n)
 	for i := range out {
-		out[i] = map[string]any{"route": fmt.Sprintf("/api/r%d", i), "rate": 1, "burst": 1, "periodSeconds": 1}
+		out[i] = map[string]any{"route": fmt.Sprintf("/api/r%d", i), "rate": 1, "burst": 1, "periodSeconds": 1, "shadow": false}
 	}
 	if n > 0 {
 		out[0].(map[string]any)["route"] = "" // the tenant-wide limit every edition holds
@@ -428,5 +450,72 @@ func TestPutEdition_ConcurrentIfMatchLoserIsVersionMismatch(t *testing.T) {
 	}
 	if ok != 1 || mismatch != 3 {
 		t.Fatalf("%d succeeded, %d version mismatches; want 1 and 3", ok, mismatch)
+	}
+}
+
+// Every member of the edition body but code and public is required: missing or null is the
+// member's own 400, never a default (a missing maxUsers is not "unlimited", a missing rank not 0).
+func TestPutEdition_400_MissingOrNullMemberIsItsOwnCode(t *testing.T) {
+	h := newHarness(t)
+	admin := h.platformAdmin()
+	top := func(b map[string]any) map[string]any { return b }
+	ent := func(b map[string]any) map[string]any { return b["entitlements"].(map[string]any) }
+	pr := func(b map[string]any) map[string]any { return b["price"].(map[string]any) }
+	lim := func(b map[string]any) map[string]any { return ent(b)["limits"].([]any)[0].(map[string]any) }
+	for _, c := range []struct {
+		member, code, field string
+		in                  func(map[string]any) map[string]any
+	}{
+		{"name", "invalid-name", "name", top},
+		{"price", "invalid-price", "price", top},
+		{"amountMinor", "invalid-price", "price.amountMinor", pr},
+		{"currency", "invalid-currency", "price.currency", pr},
+		{"periodMonths", "invalid-period", "periodMonths", top},
+		{"trialDays", "invalid-trial", "trialDays", top},
+		{"rank", "invalid-rank", "rank", top},
+		{"entitlements", "invalid-max-users", "entitlements", top},
+		{"maxUsers", "invalid-max-users", "entitlements.maxUsers", ent},
+		{"limits", "invalid-limit", "entitlements.limits", ent},
+		{"featureDefaults", "invalid-feature-default", "entitlements.featureDefaults", ent},
+		{"retentionDays", "invalid-retention", "entitlements.retentionDays", ent},
+		{"usagePrices", "invalid-usage-price", "entitlements.usagePrices", ent},
+		{"route", "invalid-route", "entitlements.limits[0].route", lim},
+		{"rate", "invalid-limit", "entitlements.limits[0].rate", lim},
+		{"burst", "invalid-limit", "entitlements.limits[0].burst", lim},
+		{"periodSeconds", "invalid-limit", "entitlements.limits[0].periodSeconds", lim},
+		{"shadow", "invalid-limit", "entitlements.limits[0].shadow", lim},
+	} {
+		for _, null := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s null=%v", c.member, null), func(t *testing.T) {
+				b := editionBody()
+				m := c.in(b)
+				if null {
+					m[c.member] = nil
+				} else {
+					delete(m, c.member)
+				}
+				r := h.do("PUT", "/api/editions/"+freshCode(), admin, b)
+				if r.Code != http.StatusBadRequest || r.ProblemCode(t) != c.code {
+					t.Fatalf("%d %s, want 400 %s", r.Code, r.Body, c.code)
+				}
+				var p struct {
+					Errors []struct{ Field string } `json:"errors"`
+				}
+				if err := json.Unmarshal(r.Body, &p); err != nil || len(p.Errors) != 1 || p.Errors[0].Field != c.field {
+					t.Errorf("fields %s, want %s", r.Body, c.field)
+				}
+			})
+		}
+	}
+}
+
+// A rate beyond 2^30 says the range, not "≥ 1".
+func TestPutEdition_400_RateBeyond2To30NamesTheRange(t *testing.T) {
+	h := newHarness(t)
+	b := editionBody()
+	b["entitlements"].(map[string]any)["limits"].([]any)[0].(map[string]any)["rate"] = 1<<30 + 1
+	r := h.do("PUT", "/api/editions/"+freshCode(), h.platformAdmin(), b)
+	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-limit" || !strings.Contains(string(r.Body), "from 1 to 1073741824") {
+		t.Fatalf("%d %s", r.Code, r.Body)
 	}
 }

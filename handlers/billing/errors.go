@@ -30,6 +30,9 @@ var (
 	ErrUsageNeedsSubscription = errors.New("billing: usage needs a live subscription")
 	// ErrUsageIDConflict: the usage id was recorded already with other content.
 	ErrUsageIDConflict = errors.New("billing: usage id recorded with other content")
+	// ErrInvalidUsageTime: a usage time sent that is before 2000-01-01T00:00:00Z or more than a
+	// day after now (the zero time included: it is not "now").
+	ErrInvalidUsageTime = errors.New("billing: usage time out of bounds")
 	// ErrEditionNotPublic: a tenant subscribes or changes to public editions only.
 	ErrEditionNotPublic = errors.New("billing: the edition is not public")
 	// ErrPaymentRequired: a tenant cannot activate its PastDue subscription; paying the open
@@ -52,6 +55,9 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusBadRequest, "invalid-input", problem.Detail(err, ErrInvalidInput))
 	case errors.Is(err, ErrInvalidEdition):
 		return editionProblem(err)
+	case errors.Is(err, ErrInvalidUsageTime):
+		return problem.New(http.StatusBadRequest, "invalid-time", "at must be a time from 2000-01-01T00:00:00Z to one day after now (leave it out for now).").
+			WithFields(problem.FieldError{Field: "at", Detail: "before 2000-01-01T00:00:00Z or more than a day ahead"})
 	case errors.Is(err, ErrEditionNotFound):
 		return problem.New(http.StatusNotFound, "edition-not-found", "No edition of the catalog has this code (GET /api/editions).")
 	case errors.Is(err, ErrSubscriptionNotFound):

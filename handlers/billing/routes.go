@@ -2,6 +2,7 @@ package billing
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -186,7 +187,7 @@ func (a *API) subscribe(c echo.Context) error {
 	}
 	sub, err := a.svc.Subscribe(c.Request().Context(), cl, tenant, req.EditionCode)
 	if err != nil {
-		return err
+		return a.hidePrivate(c, cl, req.EditionCode, err)
 	}
 	c.Response().Header().Set("Location", httpx.Location(cl, tenant, "/api/subscriptions?tenantId="+tenant.String()))
 	httpx.SetETag(c, sub.Version)
@@ -246,8 +247,29 @@ func (a *API) changeEdition(c echo.Context) error {
 		if !editionCodeRE.MatchString(req.EditionCode) {
 			return Subscription{}, invalid("editionCode must be the code of an edition of the catalog")
 		}
-		return a.svc.ChangeEdition(c.Request().Context(), cl, tenant, id, req.EditionCode, im)
+		sub, err := a.svc.ChangeEdition(c.Request().Context(), cl, tenant, id, req.EditionCode, im)
+		if err != nil {
+			return Subscription{}, a.hidePrivate(c, cl, req.EditionCode, err)
+		}
+		return sub, nil
 	})
+}
+
+// hidePrivate keeps private editions undiscoverable: a tenant's ErrEditionNotPublic on an edition
+// it does not see (EditionFor: neither public nor its live subscription's current or pending
+// edition) becomes ErrEditionNotFound, the answer to an unknown code, so subscribe and
+// change-edition tell a tenant no more than GET /api/editions/{code} does. Any other error, and
+// ErrEditionNotPublic on an edition the tenant sees, is returned as it is.
+func (a *API) hidePrivate(c echo.Context, cl Caller, code string, err error) error {
+	if !errors.Is(err, ErrEditionNotPublic) {
+		return err
+	}
+	if _, ferr := a.svc.EditionFor(c.Request().Context(), cl, code); errors.Is(ferr, ErrEditionNotFound) {
+		return ErrEditionNotFound
+	} else if ferr != nil {
+		return ferr
+	}
+	return err
 }
 
 // transition is the frame of the subscription's POST actions: the target, the id, If-Match, the

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -16,12 +17,24 @@ import (
 )
 
 // UsageInput is a metered quantity a reporter sends: ID is the reporter's idempotency key (a
-// UUID), At when the usage happened (zero: now).
+// UUID), At when the usage happened (zero: now; otherwise from 2000-01-01T00:00:00Z to a day
+// after now, ErrInvalidUsageTime beyond).
 type UsageInput struct {
 	ID       string
 	Metric   string
 	Quantity int64
 	At       time.Time
+}
+
+// usageEpoch and usageLead bound a usage time: not before 2000-01-01T00:00:00Z, not more than
+// a day after now (a reporter's clock may run ahead; a time beyond is a client bug, not usage).
+var usageEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const usageLead = 24 * time.Hour
+
+// usageTimeValid reports whether at is within [usageEpoch, now + usageLead].
+func usageTimeValid(at, now time.Time) bool {
+	return !at.Before(usageEpoch) && !at.After(now.Add(usageLead))
 }
 
 // sameUsage reports whether a stored record is what in asks for: the same metric and quantity,
@@ -46,6 +59,9 @@ func (s *Service) RecordUsage(ctx context.Context, c Caller, tenant tenancy.Tena
 	}
 	if in.Quantity < 0 || in.Quantity > maxMinor {
 		return UsageRecord{}, false, invalid("quantity must be an integer from 0 to 9007199254740991")
+	}
+	if !in.At.IsZero() && !usageTimeValid(in.At, s.cfg.Now()) {
+		return UsageRecord{}, false, ErrInvalidUsageTime
 	}
 	if err := c.RequirePlatform(); err != nil {
 		return UsageRecord{}, false, err
@@ -174,40 +190,57 @@ func (a *API) postUsage(c echo.Context) error {
 		return err
 	}
 	var req struct {
-		UsageID  string `json:"usageId"`
-		Metric   string `json:"metric"`
-		Quantity *int64 `json:"quantity"`
-		At       string `json:"at"`
-		TenantID string `json:"tenantId"`
+		UsageID string `json:"usageId"`
+		Metric  string `json:"metric"`
+		// Quantity is raw JSON so that only an integer literal is read (wholeNumber): a
+		// string, a fraction, an exponent or -0 is invalid-input, not a number.
+		Quantity json.RawMessage `json:"quantity"`
+		// At: nil (missing or null) is now; anything sent is read as sent (invalid-time when it
+		// is not an RFC 3339 time within usageTimeValid's bounds), never replaced.
+		At       *string `json:"at"`
+		TenantID string  `json:"tenantId"`
 	}
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	// A platform caller names the tenant in the body (or, like on every other billing route,
-	// with ?tenantId=).
+	// with ?tenantId=); naming two different tenants is 400 tenant-conflict, never one of them.
 	tenant := cl.Tenant
-	if req.TenantID == "" {
-		req.TenantID = c.QueryParam("tenantId")
-	}
-	if req.TenantID != "" {
-		t, err := tenancy.ParseTenantID(req.TenantID)
+	named := false
+	for _, raw := range []string{req.TenantID, c.QueryParam("tenantId")} {
+		if raw == "" {
+			continue
+		}
+		t, err := tenancy.ParseTenantID(raw)
 		if err != nil {
 			return problem.New(http.StatusBadRequest, "invalid-tenant-id", "tenantId must be a tenant id (a UUID in canonical form).").
 				WithFields(problem.FieldError{Field: "tenantId", Detail: "not a tenant id"})
 		}
-		tenant = t
-	} else if cl.Platform {
+		if named && t != tenant {
+			return problem.New(http.StatusBadRequest, "tenant-conflict", "The body's tenantId and ?tenantId= name different tenants; name one (or the same in both).").
+				WithFields(problem.FieldError{Field: "tenantId", Detail: "differs from ?tenantId="})
+		}
+		tenant, named = t, true
+	}
+	if !named && cl.Platform {
 		return problem.New(http.StatusBadRequest, "tenant-required", "A platform-admin token must name the tenant: add tenantId to the body.").
 			WithFields(problem.FieldError{Field: "tenantId", Detail: "required"})
 	}
-	if req.Quantity == nil {
-		return invalid("quantity is required (an integer ≥ 0)")
+	qty, present, ok := wholeNumber(req.Quantity, 0, maxMinor)
+	if !present {
+		return invalid("quantity is required (a JSON integer from 0 to 9007199254740991)")
 	}
-	in := UsageInput{ID: req.UsageID, Metric: req.Metric, Quantity: *req.Quantity}
-	if req.At != "" {
-		if in.At, err = httpx.ParseTime(req.At); err != nil {
+	if !ok {
+		return invalid("quantity must be a JSON integer from 0 to 9007199254740991 (no string, fraction nor exponent)")
+	}
+	in := UsageInput{ID: req.UsageID, Metric: req.Metric, Quantity: qty}
+	if req.At != nil {
+		if in.At, err = httpx.ParseTime(*req.At); err != nil {
 			return problem.New(http.StatusBadRequest, "invalid-time", "at must be an RFC 3339 time, e.g. 2026-01-31T23:00:00Z.").
 				WithFields(problem.FieldError{Field: "at", Detail: "not an RFC 3339 time"})
+		}
+		if in.At.IsZero() { // 0001-01-01T00:00:00Z is a time sent, not "now"
+			return ErrInvalidUsageTime
 		}
 	}
 	u, created, err := a.svc.RecordUsage(c.Request().Context(), cl, tenant, in)

@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestUsage_409_NoSubscription(t *testing.T) {
 	}
 }
 
-func TestUsage_400_InvalidInput(t *testing.T) {
+func TestUsage_400_InvalidInput_QuantityIsAnIntegerLiteral(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
 	h.subscribe(f, "free")
@@ -72,7 +73,13 @@ func TestUsage_400_InvalidInput(t *testing.T) {
 		{map[string]any{"usageId": newID(), "metric": "API Calls", "quantity": 1}, "invalid-input"},
 		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": -1}, "invalid-input"},
 		{map[string]any{"usageId": newID(), "metric": "api.calls"}, "invalid-input"},
-		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1.5}, "invalid-json"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1.5}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": nil}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": "1"}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": json.Number("1e2")}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": json.Number("1.0")}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": json.Number("-0")}, "invalid-input"},
+		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": json.Number("99999999999999999999")}, "invalid-input"},
 		{map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1, "at": "yesterday"}, "invalid-time"},
 	} {
 		if r := h.do("POST", usagePath(f), h.meter(), c.body); r.Code != http.StatusBadRequest || r.ProblemCode(t) != c.code {
@@ -215,5 +222,62 @@ func TestChangeEdition_409_UpgradeWouldMakeTheInvoiceTotalTooLarge(t *testing.T)
 	r := h.do("POST", "/api/subscriptions/"+s.ID+"/change-edition", f.admin, map[string]any{"editionCode": dear})
 	if r.Code != http.StatusConflict || r.ProblemCode(t) != "total-too-large" {
 		t.Fatalf("%d %s", r.Code, r.Body)
+	}
+}
+
+// A body tenantId and a ?tenantId= naming two different tenants is 400 tenant-conflict and
+// records nothing for either; the same tenant in both is accepted.
+func TestUsage_400_TenantConflictWhenBodyAndQueryNameDifferentTenants(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.tenant(), h.tenant()
+	h.subscribe(a, "free")
+	h.subscribe(b, "free")
+	admin := h.platformAdmin()
+	body := map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1, "tenantId": b.id.String()}
+	r := h.do("POST", usagePath(a), admin, body)
+	if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "tenant-conflict" {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
+	for _, f := range []tenantFixture{a, b} {
+		if p := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records", f.reader, nil).Body); len(p.Value) != 0 {
+			t.Errorf("usage recorded for %s: %+v", f.id, p.Value)
+		}
+	}
+	u := decode[usageJSON](t, h.must(http.StatusCreated, "POST", usagePath(b), admin, body).Body)
+	if u.TenantID != b.id.String() {
+		t.Errorf("%+v", u)
+	}
+}
+
+// An "at" that is sent is used as sent: the zero time, a time before 2000 or more than a day
+// ahead is 400 invalid-time (never replaced with now), also on a replay of the same usageId;
+// null is absent (now); a day ahead is accepted.
+func TestUsage_400_InvalidTimeForZeroAncientOrFarFutureAt(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	h.subscribe(f, "free")
+	now := h.clock.now().UTC()
+	id := newID()
+	for _, at := range []string{"0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z", now.Add(25 * time.Hour).Format(time.RFC3339Nano), ""} {
+		for range 2 { // a replay is refused the same way
+			r := h.do("POST", usagePath(f), h.meter(), map[string]any{"usageId": id, "metric": "api.calls", "quantity": 1, "at": at})
+			if r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-time" {
+				t.Fatalf("at %q: %d %s", at, r.Code, r.Body)
+			}
+		}
+	}
+	if p := decode[usagePageJSON](t, h.must(http.StatusOK, "GET", "/api/usage-records", f.reader, nil).Body); len(p.Value) != 0 {
+		t.Fatalf("recorded: %+v", p.Value)
+	}
+	ahead := now.Add(23 * time.Hour).Truncate(time.Second)
+	u := decode[usageJSON](t, h.must(http.StatusCreated, "POST", usagePath(f), h.meter(),
+		map[string]any{"usageId": id, "metric": "api.calls", "quantity": 1, "at": ahead.Format(time.RFC3339)}).Body)
+	if !u.At.Equal(ahead) {
+		t.Errorf("at %v, want %v", u.At, ahead)
+	}
+	u = decode[usageJSON](t, h.must(http.StatusCreated, "POST", usagePath(f), h.meter(),
+		map[string]any{"usageId": newID(), "metric": "api.calls", "quantity": 1, "at": nil}).Body)
+	if u.At.Before(now) {
+		t.Errorf("null at: %v, want now (%v)", u.At, now)
 	}
 }
