@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"spine/shared/flags"
 	"spine/shared/problem"
 )
 
@@ -35,6 +36,7 @@ var (
 // MapError maps the service's sentinels to problems (nil for errors it does not know).
 func MapError(err error) *problem.Problem {
 	var ie *InputError
+	var fe *flags.FieldError
 	switch {
 	case errors.As(err, &ie):
 		return problem.Newf(http.StatusBadRequest, "invalid-input", "%s %s.", ie.Field, ie.Detail).
@@ -45,6 +47,9 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusNotFound, "override-not-found", "The tenant has no override of this flag.")
 	case errors.Is(err, ErrSettingNotFound):
 		return problem.New(http.StatusNotFound, "setting-not-found", "No setting with this key.")
+	case errors.Is(err, ErrInvalidFlag) && errors.As(err, &fe):
+		return problem.Newf(http.StatusBadRequest, "invalid-flag", "%s %s.", fe.Field, fe.Detail).
+			WithFields(problem.FieldError{Field: fe.Field, Detail: fe.Detail})
 	case errors.Is(err, ErrInvalidFlag):
 		return problem.New(http.StatusBadRequest, "invalid-flag", problem.Detail(err, ErrInvalidFlag))
 	case errors.Is(err, ErrInvalidSetting):

@@ -149,6 +149,10 @@ func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Defi
 	if err := cl.RequirePlatform(); err != nil {
 		return out, false, err
 	}
+	var fe *flags.FieldError
+	if err := flags.CheckBounds(def); errors.As(err, &fe) {
+		return out, false, &InputError{fe.Field, fe.Detail}
+	}
 	for _, name := range slices.Sorted(maps.Keys(def.Variants)) {
 		if n := utf8.RuneCountInString(name); n < 1 || n > MaxVariantName || text.CheckLine(name) != nil {
 			return out, false, &InputError{"variants", fmt.Sprintf("names must be 1-%d characters on one line", MaxVariantName)}
