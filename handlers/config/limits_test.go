@@ -123,3 +123,16 @@ func TestPutFlag_400_DetailNamesJSONMember(t *testing.T) {
 		})
 	}
 }
+
+// A split weight beyond int32 is 400 naming rules[i].split[j].weight (never the Go path
+// "Definition.rules.split.weight").
+func TestPutFlag_400_WeightBeyondInt32NamesJSONPath(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	b := boolFlagBody()
+	b["rules"] = []any{map[string]any{"variant": "on"}, map[string]any{"split": []any{
+		map[string]any{"variant": "on", "weight": 1}, map[string]any{"variant": "off", "weight": 1 << 31}}}}
+	m := h.must(http.StatusBadRequest, "PUT", "/api/feature-flags/"+newKey("w"), h.admin(), b).JSON(t)
+	if f := problemField(t, m); f != "rules[1].split[1].weight" || strings.Contains(fmt.Sprint(m), "Definition") {
+		t.Fatalf("%v, want the member rules[1].split[1].weight", m)
+	}
+}
