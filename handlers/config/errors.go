@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"spine/shared/flags"
@@ -33,11 +34,19 @@ var (
 	ErrSettingNotWritable = errors.New("config: setting not writable")
 )
 
+// invalidSetting is ErrInvalidSetting for member field of a setting body.
+func invalidSetting(field, detail string) error {
+	return fmt.Errorf("%w: %w", ErrInvalidSetting, &InputError{field, detail})
+}
+
 // MapError maps the service's sentinels to problems (nil for errors it does not know).
 func MapError(err error) *problem.Problem {
 	var ie *InputError
 	var fe *flags.FieldError
 	switch {
+	case errors.Is(err, ErrInvalidSetting) && errors.As(err, &ie):
+		return problem.Newf(http.StatusBadRequest, "invalid-setting", "%s %s.", ie.Field, ie.Detail).
+			WithFields(problem.FieldError{Field: ie.Field, Detail: ie.Detail})
 	case errors.As(err, &ie):
 		return problem.Newf(http.StatusBadRequest, "invalid-input", "%s %s.", ie.Field, ie.Detail).
 			WithFields(problem.FieldError{Field: ie.Field, Detail: ie.Detail})

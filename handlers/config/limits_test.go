@@ -136,3 +136,22 @@ func TestPutFlag_400_WeightBeyondInt32NamesJSONPath(t *testing.T) {
 		t.Fatalf("%v, want the member rules[1].split[1].weight", m)
 	}
 }
+
+// A setting definition of an unknown or missing type is 400 invalid-setting naming "type" and
+// listing the types; a value not of the type names "value".
+func TestPutSetting_400_DetailNamesTypeOrValue(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for _, tc := range []struct {
+		body          map[string]any
+		field, detail string
+	}{
+		{map[string]any{"type": "date", "value": "2026-01-01"}, "type", "type must be one of boolean, string, number, object."},
+		{map[string]any{"value": 1}, "type", "type must be one of boolean, string, number, object."},
+		{map[string]any{"type": "number", "value": "x"}, "value", "value must be a number value (the setting's type)."},
+	} {
+		m := h.must(http.StatusBadRequest, "PUT", "/api/settings/"+newKey("s"), h.admin(), tc.body).JSON(t)
+		if m["code"] != "invalid-setting" || problemField(t, m) != tc.field || m["detail"] != tc.detail {
+			t.Errorf("%v: %v, want invalid-setting %q %q", tc.body, m, tc.field, tc.detail)
+		}
+	}
+}

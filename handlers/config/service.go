@@ -452,7 +452,7 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 			return ErrSettingNotWritable
 		}
 		if !flags.OfType(d.Type, value) {
-			return fmt.Errorf("%w: %q is a %s", ErrInvalidSetting, key, d.Type)
+			return invalidSetting("value", fmt.Sprintf("must be a %s value (the setting's type)", d.Type))
 		}
 		cur, err := tx.LockSetting(ctx, key)
 		if err != nil && !errors.Is(err, ErrSettingNotFound) {
@@ -485,8 +485,13 @@ func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, k
 	if !flags.ValidKey(key) {
 		return out, fmt.Errorf("%w: key must be 1-128 characters of [A-Za-z0-9._-]", ErrInvalidSetting)
 	}
+	switch typ {
+	case flags.Boolean, flags.String, flags.Number, flags.Object:
+	default:
+		return out, invalidSetting("type", "must be one of boolean, string, number, object")
+	}
 	if !flags.OfType(typ, def) {
-		return out, fmt.Errorf("%w: the default is not a %q", ErrInvalidSetting, typ)
+		return out, invalidSetting("value", fmt.Sprintf("must be a %s value (the setting's type)", typ))
 	}
 	if err := CheckValue("value", def); err != nil {
 		return out, err
