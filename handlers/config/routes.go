@@ -2,8 +2,10 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -187,13 +189,22 @@ func (a *API) putOverride(c echo.Context) error {
 		return err
 	}
 	var req struct {
-		Variant  string `json:"variant"`
-		Disabled bool   `json:"disabled"`
+		Variant  *string `json:"variant"`
+		Disabled bool    `json:"disabled"`
 	}
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	o, created, err := a.svc.PutOverride(c.Request().Context(), cl, tenant, c.Param("key"), flags.Override{Variant: req.Variant, Disabled: req.Disabled}, im)
+	var ov flags.Override
+	if req.Variant != nil {
+		// present: a variant name (an empty one would read as no pin at all)
+		if n := utf8.RuneCountInString(*req.Variant); n < 1 || n > MaxVariantName {
+			return &InputError{"variant", fmt.Sprintf("must be a variant name of 1-%d characters", MaxVariantName)}
+		}
+		ov.Variant = *req.Variant
+	}
+	ov.Disabled = req.Disabled
+	o, created, err := a.svc.PutOverride(c.Request().Context(), cl, tenant, c.Param("key"), ov, im)
 	if err != nil {
 		return err
 	}

@@ -278,10 +278,17 @@ func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenan
 // tenant, or the tenant's own callers when the flag is TenantOverridable: ErrOverrideNotAllowed
 // otherwise); created says which. The variant must be one of the definition's (ErrInvalidFlag).
 // ifMatch, when set, must be the override's current version (ErrVersionMismatch, also when the
-// tenant has none).
+// tenant has none). An override pins a variant or disables the flag (or both): neither is an
+// *InputError naming "variant".
 func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override, ifMatch *int64) (out FlagOverride, created bool, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
+	if ov.Variant == "" && !ov.Disabled {
+		return out, false, &InputError{"variant", `is required unless "disabled" is true: an override pins a variant or disables the flag`}
+	}
+	if n := utf8.RuneCountInString(ov.Variant); n > MaxVariantName {
+		return out, false, &InputError{"variant", fmt.Sprintf("must be a variant name of 1-%d characters", MaxVariantName)}
+	}
 	if err := s.writable(ctx, cl, tenant); err != nil {
 		return out, false, err
 	}
