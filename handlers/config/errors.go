@@ -32,6 +32,11 @@ var (
 	// ErrSettingNotWritable: a tenant's caller writing the tenant's value of a setting whose
 	// definition is not tenantWritable.
 	ErrSettingNotWritable = errors.New("config: setting not writable")
+	// ErrOverrideSetByPlatform: a tenant's caller replacing or deleting an override a platform
+	// admin wrote (a value the platform forced on the tenant).
+	ErrOverrideSetByPlatform = errors.New("config: override set by platform")
+	// ErrSettingSetByPlatform: a tenant's caller replacing a setting value a platform admin wrote.
+	ErrSettingSetByPlatform = errors.New("config: setting set by platform")
 )
 
 // invalidSetting is ErrInvalidSetting for member field of a setting body.
@@ -72,6 +77,12 @@ func MapError(err error) *problem.Problem {
 	case errors.Is(err, ErrSettingNotWritable):
 		return problem.New(http.StatusForbidden, "setting-not-writable",
 			"This setting is not tenant-writable: only a platform admin may change a tenant's value.")
+	case errors.Is(err, ErrOverrideSetByPlatform):
+		return problem.New(http.StatusForbidden, "override-set-by-platform",
+			"A platform admin set this override: only a platform admin may change or remove it.")
+	case errors.Is(err, ErrSettingSetByPlatform):
+		return problem.New(http.StatusForbidden, "setting-set-by-platform",
+			"A platform admin set this value: only a platform admin may change it.")
 	case errors.Is(err, ErrVersionMismatch):
 		return problem.New(http.StatusPreconditionFailed, "version-mismatch", "If-Match does not name the current version.")
 	}

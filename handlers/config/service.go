@@ -278,7 +278,8 @@ func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenan
 // tenant, or the tenant's own callers when the flag is TenantOverridable: ErrOverrideNotAllowed
 // otherwise); created says which. The variant must be one of the definition's (ErrInvalidFlag).
 // ifMatch, when set, must be the override's current version (ErrVersionMismatch, also when the
-// tenant has none). An override pins a variant or disables the flag (or both): neither is an
+// tenant has none). An override a platform admin wrote is the platform's: a tenant's caller may
+// not replace it (ErrOverrideSetByPlatform). An override pins a variant or disables the flag (or both): neither is an
 // *InputError naming "variant".
 func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override, ifMatch *int64) (out FlagOverride, created bool, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
@@ -310,6 +311,9 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 		if err != nil && !created {
 			return err
 		}
+		if !created && cur.SetByPlatform && !cl.Platform {
+			return ErrOverrideSetByPlatform
+		}
 		if ifMatch != nil && (created || cur.Version != *ifMatch) {
 			return ErrVersionMismatch
 		}
@@ -330,7 +334,8 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 }
 
 // DeleteOverride removes the tenant's override of a flag, or ErrOverrideNotFound; the same callers
-// as PutOverride may (ErrOverrideNotAllowed). ifMatch, when set, must be its current version
+// as PutOverride may (ErrOverrideNotAllowed), and only a platform admin one a platform admin wrote
+// (ErrOverrideSetByPlatform). ifMatch, when set, must be its current version
 // (ErrVersionMismatch).
 func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ifMatch *int64) (err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
@@ -352,6 +357,9 @@ func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant 
 		cur, err := tx.LockOverride(ctx, key)
 		if err != nil {
 			return err
+		}
+		if cur.SetByPlatform && !cl.Platform {
+			return ErrOverrideSetByPlatform
 		}
 		if ifMatch != nil && cur.Version != *ifMatch {
 			return ErrVersionMismatch
@@ -437,16 +445,18 @@ func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 
 // PutSetting sets the tenant's value of a defined setting (a platform admin naming the tenant, or
 // the tenant's own callers when the setting is TenantWritable: ErrSettingNotWritable otherwise);
-// the value must be of its type (ErrInvalidSetting). ifMatch, when set, must be the tenant value's
+// the value must be of its type (ErrInvalidSetting); created says whether the tenant had no value
+// before. A value a platform admin wrote is the
+// platform's: a tenant's caller may not replace it (ErrSettingSetByPlatform). ifMatch, when set, must be the tenant value's
 // version.
-func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, value json.RawMessage, ifMatch *int64) (out SettingValue, err error) {
+func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, value json.RawMessage, ifMatch *int64) (out SettingValue, created bool, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
 	if err := s.writable(ctx, cl, tenant); err != nil {
-		return out, err
+		return out, false, err
 	}
 	if err := CheckValue("value", value); err != nil {
-		return out, err
+		return out, false, err
 	}
 	// A definition whose type changed after it was read here fails the value's foreign key: the
 	// write runs again and checks the value against the new type.
@@ -462,8 +472,12 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 			return invalidSetting("value", fmt.Sprintf("must be a %s value (the setting's type)", d.Type))
 		}
 		cur, err := tx.LockSetting(ctx, key)
-		if err != nil && !errors.Is(err, ErrSettingNotFound) {
+		created = errors.Is(err, ErrSettingNotFound)
+		if err != nil && !created {
 			return err
+		}
+		if cur.SetByPlatform && !cl.Platform {
+			return ErrSettingSetByPlatform
 		}
 		if ifMatch != nil && cur.Version != *ifMatch {
 			return ErrVersionMismatch
@@ -477,35 +491,36 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 		return s.emitSetting(ctx, cl, tx, contracts.SettingChangedData{TenantID: tenant.String(), SettingKey: key, Type: string(d.Type),
 			Value: value, Version: out.Version, ChangedAt: now})
 	}, sqlstore.ErrUniqueViolation, sqlstore.ErrForeignKey)
-	return out, err
+	return out, created, err
 }
 
 // PutSettingDefinition defines a setting or changes its platform default and whether tenants may
 // write their own value (platform admins only). Its type may change only while no tenant holds a
-// value (ErrSettingTypeInUse).
-func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, tenantWritable bool, ifMatch *int64) (out SettingDefinition, err error) {
+// value (ErrSettingTypeInUse). created says whether the setting was new.
+func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, tenantWritable bool, ifMatch *int64) (out SettingDefinition, created bool, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
-		return out, err
+		return out, false, err
 	}
 	if !flags.ValidKey(key) {
-		return out, fmt.Errorf("%w: key must be 1-128 characters of [A-Za-z0-9._-]", ErrInvalidSetting)
+		return out, false, fmt.Errorf("%w: key must be 1-128 characters of [A-Za-z0-9._-]", ErrInvalidSetting)
 	}
 	switch typ {
 	case flags.Boolean, flags.String, flags.Number, flags.Object:
 	default:
-		return out, invalidSetting("type", "must be one of boolean, string, number, object")
+		return out, false, invalidSetting("type", "must be one of boolean, string, number, object")
 	}
 	if !flags.OfType(typ, def) {
-		return out, invalidSetting("value", fmt.Sprintf("must be a %s value (the setting's type)", typ))
+		return out, false, invalidSetting("value", fmt.Sprintf("must be a %s value (the setting's type)", typ))
 	}
 	if err := CheckValue("value", def); err != nil {
-		return out, err
+		return out, false, err
 	}
 	err = s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
 		cur, err := tx.LockSettingDefinition(ctx, key)
-		if err != nil && !errors.Is(err, ErrSettingNotFound) {
+		created = errors.Is(err, ErrSettingNotFound)
+		if err != nil && !created {
 			return err
 		}
 		if ifMatch != nil && cur.Version != *ifMatch {
@@ -519,7 +534,7 @@ func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, k
 		return s.emitSetting(ctx, cl, tx, contracts.SettingChangedData{SettingKey: key, Type: string(typ), Value: def,
 			Version: out.Version, ChangedAt: out.UpdatedAt})
 	})
-	return out, err
+	return out, created, err
 }
 
 func (s *Service) emitSetting(ctx context.Context, cl tenancy.Caller, tx *Tx, d contracts.SettingChangedData) error {
