@@ -625,7 +625,7 @@ func (s *Service) loadSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 		e, err := s.ents.Of(ctx, tenant)
 		switch {
 		case err == nil:
-			snap.Edition, snap.EditionDefaults = e.Edition, e.FeatureDefaults
+			snap.Edition, snap.EditionDefaults = e.Edition, boundedDefaults(e.FeatureDefaults, s.log)
 		case errors.Is(err, entitlements.ErrUnknownTenant):
 			// no subscription (yet): the definitions' defaults
 		default:
@@ -672,4 +672,22 @@ func (s *Service) loadSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 		return nil, degradedSet{cs: cs, cause: entsErr}
 	}
 	return cs, err
+}
+
+// boundedDefaults is defaults without the values that break the bounds a stored value keeps
+// (CheckValue: MaxValueDepth levels, MaxValueBytes): an edition default is passed on to OFREP
+// clients and kept in every tenant's compiled set in Redis as a variant is, so it obeys a
+// variant's bounds. A default left out is logged; the flag evaluates as without it.
+func boundedDefaults(defaults map[string]json.RawMessage, log *slog.Logger) map[string]json.RawMessage {
+	out, cloned := defaults, false
+	for _, k := range slices.Sorted(maps.Keys(defaults)) {
+		if err := CheckValue("featureDefaults."+k, defaults[k]); err != nil {
+			if !cloned {
+				out, cloned = maps.Clone(defaults), true // never change the source's map
+			}
+			delete(out, k)
+			log.Warn("config: edition default left out", "flag", k, "why", err.Error())
+		}
+	}
+	return out
 }
