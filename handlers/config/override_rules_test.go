@@ -92,3 +92,15 @@ func TestPutSetting_201_CreatedThen200Replaced(t *testing.T) {
 		t.Fatalf("a replace has no Location: %v", r.Header)
 	}
 }
+
+// An override naming a variant the flag does not have is 400 invalid-flag naming "variant",
+// without package prefixes.
+func TestPutOverride_400_UnknownVariantNamesMember(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	key := newKey("ovname")
+	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
+	m := h.must(http.StatusBadRequest, "PUT", "/api/feature-flags/"+key+"/overrides/"+tenancy.NewTenantID().String(), h.admin(), `{"variant":"maybe"}`).JSON(t)
+	if m["code"] != "invalid-flag" || problemField(t, m) != "variant" || m["detail"] != `variant names no variant of the flag ("maybe").` {
+		t.Fatalf("%v", m)
+	}
+}

@@ -303,7 +303,7 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 		}
 		if ov.Variant != "" {
 			if _, ok := def.Variants[ov.Variant]; !ok {
-				return fmt.Errorf("%w: %q has no variant %q", ErrInvalidFlag, key, ov.Variant)
+				return fmt.Errorf("%w: %w", ErrInvalidFlag, &flags.FieldError{Key: key, Field: "variant", Detail: fmt.Sprintf("names no variant of the flag (%q)", ov.Variant)})
 			}
 		}
 		cur, err := tx.LockOverride(ctx, key)
