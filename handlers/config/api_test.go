@@ -176,7 +176,9 @@ func TestPutOverride_201_ChangesOneTenantOnly(t *testing.T) {
 	if m := evaluate(t, h, h.tenantToken(a), key, nil); m["reason"] != "DISABLED" || m["value"] != false {
 		t.Fatalf("A disabled: %v", m)
 	}
-	h.must(http.StatusNoContent, "DELETE", "/api/feature-flags/"+key+"/overrides/"+a.String(), h.tenantToken(a), nil)
+	// Now the platform's override: the tenant may not remove it; the admin may.
+	h.must(http.StatusForbidden, "DELETE", "/api/feature-flags/"+key+"/overrides/"+a.String(), h.tenantToken(a), nil)
+	h.must(http.StatusNoContent, "DELETE", "/api/feature-flags/"+key+"/overrides/"+a.String(), h.admin(), nil)
 	if m := evaluate(t, h, h.tenantToken(a), key, nil); m["reason"] != "STATIC" || m["value"] != false {
 		t.Fatalf("A after delete: %v", m)
 	}
@@ -213,11 +215,11 @@ func TestSettings_DefaultThenTenantValue(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("setting")
 	a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 30, "tenantWritable": true})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 30, "tenantWritable": true})
 	if m := h.must(http.StatusOK, "GET", "/api/settings/"+key, h.tenantToken(a), nil).JSON(t); m["value"] != 30.0 || m["isDefault"] != true {
 		t.Fatalf("default: %v", m)
 	}
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": 90})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": 90})
 	if m := h.must(http.StatusOK, "GET", "/api/settings/"+key, h.tenantToken(a), nil).JSON(t); m["value"] != 90.0 || m["isDefault"] != false || m["version"] != 1.0 {
 		t.Fatalf("A's value: %v", m)
 	}
@@ -231,7 +233,7 @@ func TestPutSetting_400_WrongType(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("settype")
 	a := tenancy.NewTenantID()
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "boolean", "value": true, "tenantWritable": true})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "boolean", "value": true, "tenantWritable": true})
 	if c := h.must(http.StatusBadRequest, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": "yes"}).ProblemCode(t); c != "invalid-setting" {
 		t.Fatalf("code %s", c)
 	}
@@ -269,7 +271,7 @@ func TestIsolation_TenantTokenNeverReachesAnotherTenant(t *testing.T) {
 	setting := newKey("iso-setting")
 	a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
 	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
-	h.must(http.StatusOK, "PUT", "/api/settings/"+setting, h.admin(), map[string]any{"type": "string", "value": "x"})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+setting, h.admin(), map[string]any{"type": "string", "value": "x"})
 	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key+"/overrides/"+b.String(), h.admin(), map[string]any{"variant": "on"})
 	tokA := h.tenantToken(a)
 	for _, rq := range []struct {
@@ -349,8 +351,8 @@ func TestPutSettingDefinition_409_TypeChangeWhileTenantValuesExist(t *testing.T)
 	h := newHarness(t, harnessOpts{})
 	key := newKey("settype-in-use")
 	a := tenancy.NewTenantID()
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1, "tenantWritable": true})
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": 42})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1, "tenantWritable": true})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": 42})
 	if c := h.must(http.StatusConflict, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "string", "value": "x"}).ProblemCode(t); c != "setting-type-in-use" {
 		t.Fatalf("code %s", c)
 	}
@@ -359,7 +361,7 @@ func TestPutSettingDefinition_409_TypeChangeWhileTenantValuesExist(t *testing.T)
 	}
 	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 2})
 	unused := newKey("settype-free")
-	h.must(http.StatusOK, "PUT", "/api/settings/"+unused, h.admin(), map[string]any{"type": "number", "value": 1})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+unused, h.admin(), map[string]any{"type": "number", "value": 1})
 	if m := h.must(http.StatusOK, "PUT", "/api/settings/"+unused, h.admin(), map[string]any{"type": "string", "value": "x"}).JSON(t); m["type"] != "string" {
 		t.Fatalf("type change of an unused setting: %v", m)
 	}

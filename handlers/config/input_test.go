@@ -19,7 +19,7 @@ func TestPutSetting_400_ValueNestedDeeperThanTheInputRules(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	key := newKey("deep")
 	a := tenancy.NewTenantID()
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "object", "value": map[string]any{}, "tenantWritable": true})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "object", "value": map[string]any{}, "tenantWritable": true})
 	for _, levels := range []int{5000, MaxValueDepth + 1} {
 		r := h.must(http.StatusBadRequest, "PUT", "/api/settings/"+key, h.tenantToken(a), `{"value":`+nested(levels, "1")+`}`)
 		if r.ProblemCode(t) != "invalid-input" || !strings.Contains(string(r.Body), `"value"`) {
@@ -27,7 +27,7 @@ func TestPutSetting_400_ValueNestedDeeperThanTheInputRules(t *testing.T) {
 		}
 	}
 	h.must(http.StatusBadRequest, "PUT", "/api/settings/"+newKey("deepdef"), h.admin(), `{"type":"object","value":`+nested(MaxValueDepth+1, "1")+`}`)
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.tenantToken(a), `{"value":`+nested(MaxValueDepth, "1")+`}`)
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.tenantToken(a), `{"value":`+nested(MaxValueDepth, "1")+`}`)
 }
 
 // Member names are matched exactly, as every shared body rule reads them: {"TYPE": …} is not
@@ -37,7 +37,7 @@ func TestConfigBodies_400_MemberNamesAreCaseSensitive(t *testing.T) {
 	key := newKey("case")
 	a := tenancy.NewTenantID()
 	h.must(http.StatusCreated, "PUT", "/api/feature-flags/"+key, h.admin(), boolFlagBody())
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1, "tenantWritable": true})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 1, "tenantWritable": true})
 	for _, tc := range []struct{ name, path, token, body string }{
 		{"setting definition", "/api/settings/" + newKey("case"), h.admin(), `{"TYPE":"number","VALUE":1}`},
 		{"tenant value", "/api/settings/" + key, h.tenantToken(a), `{"Value":2}`},

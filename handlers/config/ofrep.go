@@ -99,6 +99,14 @@ func readContext(c echo.Context) (flags.Context, *ofrepError) {
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, &ofrepError{ErrorCode: ofrepParseError, ErrorDetails: "the body is not a JSON evaluation request"}
 	}
+	// encoding/json keeps the last of two members with one name: which context was meant cannot be
+	// told, so a duplicate in the context is INVALID_CONTEXT, one elsewhere PARSE_ERROR.
+	if path, dup := httpx.DuplicateMember(body); dup {
+		if path == "context" || strings.HasPrefix(path, "context.") || strings.HasPrefix(path, "context[") {
+			return nil, &ofrepError{ErrorCode: ofrepInvalidContext, ErrorDetails: path + " appears more than once"}
+		}
+		return nil, &ofrepError{ErrorCode: ofrepParseError, ErrorDetails: "the body holds member " + strconv.Quote(path) + " more than once"}
+	}
 	var ctx flags.Context
 	switch v := req["context"].(type) {
 	case nil:

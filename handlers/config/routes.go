@@ -2,8 +2,10 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -187,13 +189,22 @@ func (a *API) putOverride(c echo.Context) error {
 		return err
 	}
 	var req struct {
-		Variant  string `json:"variant"`
-		Disabled bool   `json:"disabled"`
+		Variant  *string `json:"variant"`
+		Disabled bool    `json:"disabled"`
 	}
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	o, created, err := a.svc.PutOverride(c.Request().Context(), cl, tenant, c.Param("key"), flags.Override{Variant: req.Variant, Disabled: req.Disabled}, im)
+	var ov flags.Override
+	if req.Variant != nil {
+		// present: a variant name (an empty one would read as no pin at all)
+		if n := utf8.RuneCountInString(*req.Variant); n < 1 || n > MaxVariantName {
+			return &InputError{"variant", fmt.Sprintf("must be a variant name of 1-%d characters", MaxVariantName)}
+		}
+		ov.Variant = *req.Variant
+	}
+	ov.Disabled = req.Disabled
+	o, created, err := a.svc.PutOverride(c.Request().Context(), cl, tenant, c.Param("key"), ov, im)
 	if err != nil {
 		return err
 	}
@@ -265,12 +276,12 @@ func (a *API) putSetting(c echo.Context) error {
 		if err := httpx.DecodeJSON(c, &req); err != nil {
 			return err
 		}
-		d, err := a.svc.PutSettingDefinition(c.Request().Context(), cl, key, req.Type, req.Value, req.TenantWritable != nil && *req.TenantWritable, im)
+		d, created, err := a.svc.PutSettingDefinition(c.Request().Context(), cl, key, req.Type, req.Value, req.TenantWritable != nil && *req.TenantWritable, im)
 		if err != nil {
 			return err
 		}
 		httpx.SetETag(c, d.Version)
-		return c.JSON(http.StatusOK, settingJSON{Key: d.Key, Type: d.Type, Value: d.Default, Default: true, TenantWritable: d.TenantWritable, Version: d.Version})
+		return c.JSON(createdStatus(c, created), settingJSON{Key: d.Key, Type: d.Type, Value: d.Default, Default: true, TenantWritable: d.TenantWritable, Version: d.Version})
 	}
 	cl, tenant, err := httpx.Target(c)
 	if err != nil {
@@ -287,10 +298,20 @@ func (a *API) putSetting(c echo.Context) error {
 		return problem.New(http.StatusBadRequest, "invalid-setting", "A tenant's value takes no tenantWritable: the setting's definition has it.").
 			WithFields(problem.FieldError{Field: "tenantWritable", Detail: "not allowed"})
 	}
-	v, err := a.svc.PutSetting(c.Request().Context(), cl, tenant, key, req.Value, im)
+	v, created, err := a.svc.PutSetting(c.Request().Context(), cl, tenant, key, req.Value, im)
 	if err != nil {
 		return err
 	}
 	httpx.SetETag(c, v.Version)
-	return c.JSON(http.StatusOK, settingJSON{Key: v.Key, Type: v.Type, Value: v.Value, TenantWritable: v.TenantWritable, Version: v.Version})
+	return c.JSON(createdStatus(c, created), settingJSON{Key: v.Key, Type: v.Type, Value: v.Value, TenantWritable: v.TenantWritable, Version: v.Version})
+}
+
+// createdStatus is a PUT's status: 201 with a Location (the request's own URI: the setting, or
+// the tenant's value of it) when it created the resource, else 200.
+func createdStatus(c echo.Context, created bool) int {
+	if !created {
+		return http.StatusOK
+	}
+	c.Response().Header().Set("Location", c.Request().URL.RequestURI())
+	return http.StatusCreated
 }

@@ -149,6 +149,10 @@ func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Defi
 	if err := cl.RequirePlatform(); err != nil {
 		return out, false, err
 	}
+	var fe *flags.FieldError
+	if err := flags.CheckBounds(def); errors.As(err, &fe) {
+		return out, false, &InputError{fe.Field, fe.Detail}
+	}
 	for _, name := range slices.Sorted(maps.Keys(def.Variants)) {
 		if n := utf8.RuneCountInString(name); n < 1 || n > MaxVariantName || text.CheckLine(name) != nil {
 			return out, false, &InputError{"variants", fmt.Sprintf("names must be 1-%d characters on one line", MaxVariantName)}
@@ -274,10 +278,18 @@ func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenan
 // tenant, or the tenant's own callers when the flag is TenantOverridable: ErrOverrideNotAllowed
 // otherwise); created says which. The variant must be one of the definition's (ErrInvalidFlag).
 // ifMatch, when set, must be the override's current version (ErrVersionMismatch, also when the
-// tenant has none).
+// tenant has none). An override a platform admin wrote is the platform's: a tenant's caller may
+// not replace it (ErrOverrideSetByPlatform). An override pins a variant or disables the flag (or both): neither is an
+// *InputError naming "variant".
 func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override, ifMatch *int64) (out FlagOverride, created bool, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
+	if ov.Variant == "" && !ov.Disabled {
+		return out, false, &InputError{"variant", `is required unless "disabled" is true: an override pins a variant or disables the flag`}
+	}
+	if n := utf8.RuneCountInString(ov.Variant); n > MaxVariantName {
+		return out, false, &InputError{"variant", fmt.Sprintf("must be a variant name of 1-%d characters", MaxVariantName)}
+	}
 	if err := s.writable(ctx, cl, tenant); err != nil {
 		return out, false, err
 	}
@@ -291,13 +303,16 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 		}
 		if ov.Variant != "" {
 			if _, ok := def.Variants[ov.Variant]; !ok {
-				return fmt.Errorf("%w: %q has no variant %q", ErrInvalidFlag, key, ov.Variant)
+				return fmt.Errorf("%w: %w", ErrInvalidFlag, &flags.FieldError{Key: key, Field: "variant", Detail: fmt.Sprintf("names no variant of the flag (%q)", ov.Variant)})
 			}
 		}
 		cur, err := tx.LockOverride(ctx, key)
 		created = errors.Is(err, ErrOverrideNotFound)
 		if err != nil && !created {
 			return err
+		}
+		if !created && cur.SetByPlatform && !cl.Platform {
+			return ErrOverrideSetByPlatform
 		}
 		if ifMatch != nil && (created || cur.Version != *ifMatch) {
 			return ErrVersionMismatch
@@ -319,7 +334,8 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 }
 
 // DeleteOverride removes the tenant's override of a flag, or ErrOverrideNotFound; the same callers
-// as PutOverride may (ErrOverrideNotAllowed). ifMatch, when set, must be its current version
+// as PutOverride may (ErrOverrideNotAllowed), and only a platform admin one a platform admin wrote
+// (ErrOverrideSetByPlatform). ifMatch, when set, must be its current version
 // (ErrVersionMismatch).
 func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ifMatch *int64) (err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
@@ -341,6 +357,9 @@ func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant 
 		cur, err := tx.LockOverride(ctx, key)
 		if err != nil {
 			return err
+		}
+		if cur.SetByPlatform && !cl.Platform {
+			return ErrOverrideSetByPlatform
 		}
 		if ifMatch != nil && cur.Version != *ifMatch {
 			return ErrVersionMismatch
@@ -426,16 +445,18 @@ func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 
 // PutSetting sets the tenant's value of a defined setting (a platform admin naming the tenant, or
 // the tenant's own callers when the setting is TenantWritable: ErrSettingNotWritable otherwise);
-// the value must be of its type (ErrInvalidSetting). ifMatch, when set, must be the tenant value's
+// the value must be of its type (ErrInvalidSetting); created says whether the tenant had no value
+// before. A value a platform admin wrote is the
+// platform's: a tenant's caller may not replace it (ErrSettingSetByPlatform). ifMatch, when set, must be the tenant value's
 // version.
-func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, value json.RawMessage, ifMatch *int64) (out SettingValue, err error) {
+func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, value json.RawMessage, ifMatch *int64) (out SettingValue, created bool, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
 	if err := s.writable(ctx, cl, tenant); err != nil {
-		return out, err
+		return out, false, err
 	}
 	if err := CheckValue("value", value); err != nil {
-		return out, err
+		return out, false, err
 	}
 	// A definition whose type changed after it was read here fails the value's foreign key: the
 	// write runs again and checks the value against the new type.
@@ -448,11 +469,15 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 			return ErrSettingNotWritable
 		}
 		if !flags.OfType(d.Type, value) {
-			return fmt.Errorf("%w: %q is a %s", ErrInvalidSetting, key, d.Type)
+			return invalidSetting("value", fmt.Sprintf("must be a %s value (the setting's type)", d.Type))
 		}
 		cur, err := tx.LockSetting(ctx, key)
-		if err != nil && !errors.Is(err, ErrSettingNotFound) {
+		created = errors.Is(err, ErrSettingNotFound)
+		if err != nil && !created {
 			return err
+		}
+		if cur.SetByPlatform && !cl.Platform {
+			return ErrSettingSetByPlatform
 		}
 		if ifMatch != nil && cur.Version != *ifMatch {
 			return ErrVersionMismatch
@@ -466,30 +491,36 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 		return s.emitSetting(ctx, cl, tx, contracts.SettingChangedData{TenantID: tenant.String(), SettingKey: key, Type: string(d.Type),
 			Value: value, Version: out.Version, ChangedAt: now})
 	}, sqlstore.ErrUniqueViolation, sqlstore.ErrForeignKey)
-	return out, err
+	return out, created, err
 }
 
 // PutSettingDefinition defines a setting or changes its platform default and whether tenants may
 // write their own value (platform admins only). Its type may change only while no tenant holds a
-// value (ErrSettingTypeInUse).
-func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, tenantWritable bool, ifMatch *int64) (out SettingDefinition, err error) {
+// value (ErrSettingTypeInUse). created says whether the setting was new.
+func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, tenantWritable bool, ifMatch *int64) (out SettingDefinition, created bool, err error) {
 	ctx, done := bound(ctx, s.cfg.QueryTimeout)
 	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
-		return out, err
+		return out, false, err
 	}
 	if !flags.ValidKey(key) {
-		return out, fmt.Errorf("%w: key must be 1-128 characters of [A-Za-z0-9._-]", ErrInvalidSetting)
+		return out, false, fmt.Errorf("%w: key must be 1-128 characters of [A-Za-z0-9._-]", ErrInvalidSetting)
+	}
+	switch typ {
+	case flags.Boolean, flags.String, flags.Number, flags.Object:
+	default:
+		return out, false, invalidSetting("type", "must be one of boolean, string, number, object")
 	}
 	if !flags.OfType(typ, def) {
-		return out, fmt.Errorf("%w: the default is not a %q", ErrInvalidSetting, typ)
+		return out, false, invalidSetting("value", fmt.Sprintf("must be a %s value (the setting's type)", typ))
 	}
 	if err := CheckValue("value", def); err != nil {
-		return out, err
+		return out, false, err
 	}
 	err = s.store.Write(ctx, sqlstore.PlatformScope(), tenancy.TenantID{}, func(tx *Tx) error {
 		cur, err := tx.LockSettingDefinition(ctx, key)
-		if err != nil && !errors.Is(err, ErrSettingNotFound) {
+		created = errors.Is(err, ErrSettingNotFound)
+		if err != nil && !created {
 			return err
 		}
 		if ifMatch != nil && cur.Version != *ifMatch {
@@ -503,7 +534,7 @@ func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, k
 		return s.emitSetting(ctx, cl, tx, contracts.SettingChangedData{SettingKey: key, Type: string(typ), Value: def,
 			Version: out.Version, ChangedAt: out.UpdatedAt})
 	})
-	return out, err
+	return out, created, err
 }
 
 func (s *Service) emitSetting(ctx context.Context, cl tenancy.Caller, tx *Tx, d contracts.SettingChangedData) error {
@@ -594,7 +625,7 @@ func (s *Service) loadSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 		e, err := s.ents.Of(ctx, tenant)
 		switch {
 		case err == nil:
-			snap.Edition, snap.EditionDefaults = e.Edition, e.FeatureDefaults
+			snap.Edition, snap.EditionDefaults = e.Edition, boundedDefaults(e.FeatureDefaults, s.log)
 		case errors.Is(err, entitlements.ErrUnknownTenant):
 			// no subscription (yet): the definitions' defaults
 		default:
@@ -641,4 +672,22 @@ func (s *Service) loadSet(ctx context.Context, tenant tenancy.TenantID) (*Compil
 		return nil, degradedSet{cs: cs, cause: entsErr}
 	}
 	return cs, err
+}
+
+// boundedDefaults is defaults without the values that break the bounds a stored value keeps
+// (CheckValue: MaxValueDepth levels, MaxValueBytes): an edition default is passed on to OFREP
+// clients and kept in every tenant's compiled set in Redis as a variant is, so it obeys a
+// variant's bounds. A default left out is logged; the flag evaluates as without it.
+func boundedDefaults(defaults map[string]json.RawMessage, log *slog.Logger) map[string]json.RawMessage {
+	out, cloned := defaults, false
+	for _, k := range slices.Sorted(maps.Keys(defaults)) {
+		if err := CheckValue("featureDefaults."+k, defaults[k]); err != nil {
+			if !cloned {
+				out, cloned = maps.Clone(defaults), true // never change the source's map
+			}
+			delete(out, k)
+			log.Warn("config: edition default left out", "flag", k, "why", err.Error())
+		}
+	}
+	return out
 }

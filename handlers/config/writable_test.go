@@ -15,7 +15,7 @@ func TestPutSetting_403_TenantOnSettingNotTenantWritable(t *testing.T) {
 	key := newKey("notwritable")
 	a := tenancy.NewTenantID()
 	tok := h.tenantToken(a)
-	if m := h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 30}).JSON(t); m["tenantWritable"] != false {
+	if m := h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "number", "value": 30}).JSON(t); m["tenantWritable"] != false {
 		t.Fatalf("tenantWritable defaults to false: %v", m)
 	}
 	if c := h.must(http.StatusForbidden, "PUT", "/api/settings/"+key, tok, map[string]any{"value": 90}).ProblemCode(t); c != "setting-not-writable" {
@@ -24,7 +24,7 @@ func TestPutSetting_403_TenantOnSettingNotTenantWritable(t *testing.T) {
 	if m := h.must(http.StatusOK, "GET", "/api/settings/"+key, tok, nil).JSON(t); m["value"] != 30.0 || m["isDefault"] != true {
 		t.Fatalf("a refused write changed the value: %v", m)
 	}
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key+"?tenantId="+a.String(), h.admin(), map[string]any{"value": 60})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key+"?tenantId="+a.String(), h.admin(), map[string]any{"value": 60})
 	if m := h.must(http.StatusOK, "GET", "/api/settings/"+key, tok, nil).JSON(t); m["value"] != 60.0 || m["isDefault"] != false {
 		t.Fatalf("the admin's value: %v", m)
 	}
@@ -40,9 +40,9 @@ func TestGetSetting_TenantValueLapsesWhileSettingIsNotTenantWritable(t *testing.
 	h := newHarness(t, harnessOpts{})
 	key := newKey("lapse-setting")
 	a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "string", "value": "default", "tenantWritable": true})
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": "mine"})
-	h.must(http.StatusOK, "PUT", "/api/settings/"+key+"?tenantId="+b.String(), h.admin(), map[string]any{"value": "pinned"})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "string", "value": "default", "tenantWritable": true})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key, h.tenantToken(a), map[string]any{"value": "mine"})
+	h.must(http.StatusCreated, "PUT", "/api/settings/"+key+"?tenantId="+b.String(), h.admin(), map[string]any{"value": "pinned"})
 	h.must(http.StatusOK, "PUT", "/api/settings/"+key, h.admin(), map[string]any{"type": "string", "value": "default"})
 	if m := h.must(http.StatusOK, "GET", "/api/settings/"+key, h.tenantToken(a), nil).JSON(t); m["value"] != "default" || m["isDefault"] != true {
 		t.Fatalf("A's own value still read back after the setting stopped being writable: %v", m)

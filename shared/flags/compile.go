@@ -59,8 +59,13 @@ type compiledCond struct {
 	ver    version
 }
 
-// Validate checks a definition: key, type, variants of the type, default variant, rules.
+// Validate checks a definition: the bounds (CheckBounds), key, type, variants of the type, default
+// variant, rules. Its errors are *FieldError. Compile does not apply the bounds: they are a rule
+// for writing a definition, and a stored one is never refused at evaluation.
 func (d Definition) Validate() error {
+	if err := CheckBounds(d); err != nil {
+		return err
+	}
 	_, err := compileFlag(d, Override{}, nil)
 	return err
 }
@@ -108,41 +113,43 @@ func (s *Set) Keys() []string { return s.keys }
 // Len is the number of flags in the set.
 func (s *Set) Len() int { return len(s.flags) }
 
-func invalid(key, format string, args ...any) error {
-	return fmt.Errorf("%w: %q: %s", ErrInvalidDefinition, key, fmt.Sprintf(format, args...))
+// invalid is the *FieldError for member field of flag key.
+func invalid(key, field, format string, args ...any) error {
+	return &FieldError{Key: key, Field: field, Detail: fmt.Sprintf(format, args...)}
 }
 
 func compileFlag(d Definition, ov Override, editionDefault json.RawMessage) (*compiled, error) {
 	if !ValidKey(d.Key) {
-		return nil, invalid(d.Key, "key must be 1-128 characters of [A-Za-z0-9._-]")
+		return nil, invalid(d.Key, "key", "must be 1-128 characters of [A-Za-z0-9._-]")
 	}
 	switch d.Type {
 	case Boolean, String, Number, Object:
 	default:
-		return nil, invalid(d.Key, "type %q is not boolean, string, number or object", d.Type)
+		return nil, invalid(d.Key, "type", "must be one of boolean, string, number, object")
 	}
 	if len(d.Variants) == 0 {
-		return nil, invalid(d.Key, "no variants")
+		return nil, invalid(d.Key, "variants", "must hold at least one variant")
 	}
 	vars := make(map[string]json.RawMessage, len(d.Variants))
 	for name, v := range d.Variants {
 		if name == "" {
-			return nil, invalid(d.Key, "empty variant name")
+			return nil, invalid(d.Key, "variants", "names must not be empty")
 		}
 		cv, err := compact(v)
 		if err != nil || !OfType(d.Type, cv) {
-			return nil, invalid(d.Key, "variant %q is not a %s", name, d.Type)
+			return nil, invalid(d.Key, "variants."+name, "must be a %s value", d.Type)
 		}
 		vars[name] = cv
 	}
-	variant := func(name string) (*outcome, error) {
+	// variant resolves a variant name written at member field.
+	variant := func(field, name string) (*outcome, error) {
 		v, ok := vars[name]
 		if !ok {
-			return nil, invalid(d.Key, "unknown variant %q", name)
+			return nil, invalid(d.Key, field, "names no variant of the flag (%q)", name)
 		}
 		return &outcome{variant: name, value: v, source: "definition"}, nil
 	}
-	defv, err := variant(d.DefaultVariant)
+	defv, err := variant("defaultVariant", d.DefaultVariant)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +157,7 @@ func compileFlag(d Definition, ov Override, editionDefault json.RawMessage) (*co
 	if editionDefault != nil {
 		ev, err := compact(editionDefault)
 		if err != nil || !OfType(d.Type, ev) {
-			return nil, invalid(d.Key, "edition default is not a %s", d.Type)
+			return nil, invalid(d.Key, "editionDefault", "must be a %s value", d.Type)
 		}
 		c.def = outcome{value: ev, source: "edition"}
 		for _, name := range sortedNames(vars) { // the variant carrying the same value, if any
@@ -161,7 +168,7 @@ func compileFlag(d Definition, ov Override, editionDefault json.RawMessage) (*co
 		}
 	}
 	if ov.Variant != "" {
-		p, err := variant(ov.Variant)
+		p, err := variant("variant", ov.Variant)
 		if err != nil {
 			return nil, err
 		}
@@ -178,20 +185,21 @@ func compileFlag(d Definition, ov Override, editionDefault json.RawMessage) (*co
 	return c, nil
 }
 
-func compileRule(key string, i int, r Rule, variant func(string) (*outcome, error)) (compiledRule, error) {
+func compileRule(key string, i int, r Rule, variant func(string, string) (*outcome, error)) (compiledRule, error) {
 	var cr compiledRule
+	at := fmt.Sprintf("rules[%d]", i)
 	if (r.Variant == "") == (len(r.Split) == 0) {
-		return cr, invalid(key, "rule %d: exactly one of variant and split", i)
+		return cr, invalid(key, at, "must have exactly one of variant and split")
 	}
 	for j, cond := range r.When {
-		cc, err := compileCond(cond)
+		cc, field, err := compileCond(cond)
 		if err != nil {
-			return cr, invalid(key, "rule %d condition %d: %v", i, j, err)
+			return cr, invalid(key, fmt.Sprintf("%s.when[%d]%s", at, j, field), "%v", err)
 		}
 		cr.when = append(cr.when, cc)
 	}
 	if r.Variant != "" {
-		o, err := variant(r.Variant)
+		o, err := variant(at+".variant", r.Variant)
 		if err != nil {
 			return cr, err
 		}
@@ -199,33 +207,35 @@ func compileRule(key string, i int, r Rule, variant func(string) (*outcome, erro
 		cr.variant = o
 		return cr, nil
 	}
-	for _, w := range r.Split {
-		o, err := variant(w.Variant)
+	for j, w := range r.Split {
+		o, err := variant(fmt.Sprintf("%s.split[%d].variant", at, j), w.Variant)
 		if err != nil {
 			return cr, err
 		}
 		if w.Weight < 0 {
-			return cr, invalid(key, "rule %d: negative weight", i)
+			return cr, invalid(key, fmt.Sprintf("%s.split[%d].weight", at, j), "must not be negative")
 		}
 		cr.total += uint64(w.Weight)
 		o.source = "rule"
 		cr.split = append(cr.split, splitRange{end: cr.total, out: *o})
 	}
 	if cr.total == 0 || cr.total > math.MaxInt32 {
-		return cr, invalid(key, "rule %d: weights must sum to 1..%d", i, math.MaxInt32)
+		return cr, invalid(key, at+".split", "weights must sum to 1..%d", math.MaxInt32)
 	}
 	return cr, nil
 }
 
-func compileCond(c Condition) (compiledCond, error) {
+// compileCond compiles a condition; an error names the condition's member at fault (".attribute").
+func compileCond(c Condition) (compiledCond, string, error) {
 	cc := compiledCond{attr: c.Attribute, op: c.Op}
 	if c.Attribute == "" {
-		return cc, fmt.Errorf("no attribute")
+		return cc, ".attribute", fmt.Errorf("must not be empty")
 	}
 	if len(c.Values) == 0 {
-		return cc, fmt.Errorf("no values")
+		return cc, ".values", fmt.Errorf("must hold at least one value")
 	}
-	for _, v := range c.Values {
+	for k, v := range c.Values {
+		at := fmt.Sprintf(".values[%d]", k)
 		switch n := v.(type) {
 		case string, bool, float64:
 			cc.values = append(cc.values, v)
@@ -234,30 +244,30 @@ func compileCond(c Condition) (compiledCond, error) {
 		case json.Number:
 			f, err := n.Float64()
 			if err != nil {
-				return cc, fmt.Errorf("value %q is not a number", n)
+				return cc, at, fmt.Errorf("must be a number a 64-bit float holds")
 			}
 			cc.values = append(cc.values, f)
 		default:
-			return cc, fmt.Errorf("values must be strings, numbers or booleans")
+			return cc, at, fmt.Errorf("must be a string, number or boolean")
 		}
 	}
 	switch c.Op {
 	case OpEquals, OpNotEquals, OpIn, OpNotIn:
 	case OpStartsWith, OpEndsWith:
 		if _, ok := cc.values[0].(string); !ok {
-			return cc, fmt.Errorf("%s needs a string", c.Op)
+			return cc, ".values[0]", fmt.Errorf("must be a string for %s", c.Op)
 		}
 	case OpSemverGte, OpSemverLt:
 		s, _ := cc.values[0].(string)
 		v, ok := parseVersion(s)
 		if !ok {
-			return cc, fmt.Errorf("%s needs a version MAJOR.MINOR.PATCH", c.Op)
+			return cc, ".values[0]", fmt.Errorf("must be a version MAJOR.MINOR.PATCH for %s", c.Op)
 		}
 		cc.ver = v
 	default:
-		return cc, fmt.Errorf("unknown op %q", c.Op)
+		return cc, ".op", fmt.Errorf("must be one of equals, notEquals, in, notIn, startsWith, endsWith, semverGte, semverLt")
 	}
-	return cc, nil
+	return cc, "", nil
 }
 
 // ValidKey reports whether k is a valid flag (or setting) key: 1-128 characters of [A-Za-z0-9._-].

@@ -41,6 +41,7 @@ package flags
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 )
 
 // Type is a flag's value type.
@@ -95,6 +96,57 @@ var (
 	// ErrInvalidContext: the context's targetingKey is present but not a string.
 	ErrInvalidContext = errors.New("flags: invalid evaluation context")
 )
+
+// FieldError is ErrInvalidDefinition for one member of a definition: Field is the member's JSON
+// path in the definition ("type", "variants.on", "rules[0].split[1].weight"), Detail says what is
+// wrong with it in words a client can act on. Key is the flag's key.
+type FieldError struct{ Key, Field, Detail string }
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%v: %q: %s %s", ErrInvalidDefinition, e.Key, e.Field, e.Detail)
+}
+
+// Is makes errors.Is(err, ErrInvalidDefinition) hold.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalidDefinition }
+
+// The bounds Validate applies to a definition: what one flag may cost each evaluation and every
+// instance's memory (the compiled set is held per tenant in each instance).
+const (
+	// MaxVariants bounds a definition's variants.
+	MaxVariants = 100
+	// MaxRules bounds a definition's targeting rules.
+	MaxRules = 100
+	// MaxConditions bounds one rule's conditions ("when").
+	MaxConditions = 20
+	// MaxConditionValues bounds one condition's values.
+	MaxConditionValues = 1000
+	// MaxSplit bounds one rule's split entries; each weight is 0..2^31-1 and their sum 1..2^31-1.
+	MaxSplit = 100
+)
+
+// CheckBounds applies the bounds above to d (a *FieldError naming the member, or nil).
+func CheckBounds(d Definition) error {
+	if len(d.Variants) > MaxVariants {
+		return &FieldError{d.Key, "variants", fmt.Sprintf("may hold at most %d variants", MaxVariants)}
+	}
+	if len(d.Rules) > MaxRules {
+		return &FieldError{d.Key, "rules", fmt.Sprintf("may hold at most %d rules", MaxRules)}
+	}
+	for i, r := range d.Rules {
+		if len(r.When) > MaxConditions {
+			return &FieldError{d.Key, fmt.Sprintf("rules[%d].when", i), fmt.Sprintf("may hold at most %d conditions", MaxConditions)}
+		}
+		for j, c := range r.When {
+			if len(c.Values) > MaxConditionValues {
+				return &FieldError{d.Key, fmt.Sprintf("rules[%d].when[%d].values", i, j), fmt.Sprintf("may hold at most %d values", MaxConditionValues)}
+			}
+		}
+		if len(r.Split) > MaxSplit {
+			return &FieldError{d.Key, fmt.Sprintf("rules[%d].split", i), fmt.Sprintf("may hold at most %d entries", MaxSplit)}
+		}
+	}
+	return nil
+}
 
 // Definition is a flag's platform-level definition.
 type Definition struct {

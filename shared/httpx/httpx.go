@@ -50,7 +50,7 @@ func DecodeJSON(c echo.Context, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonProblem(err)
+		return jsonProblem(typeErrorAt(body, v, err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return problem.New(http.StatusBadRequest, "invalid-json", "The body must hold exactly one JSON value.")

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +23,9 @@ import (
 const MaxBodyDepth = 64
 
 // checkBody applies to a body v was decoded from what encoding/json does not enforce: at most
-// MaxBodyDepth levels of nesting in a member (400 invalid-input naming the member), and member names
+// MaxBodyDepth levels of nesting in a member (400 invalid-input naming the member), no object
+// holding one member name twice, at any depth and whatever v's type (encoding/json keeps the last:
+// 400 duplicate-member naming it), and member names
 // that match v's exactly (encoding/json matches them case-insensitively: {"Name": …} would fill
 // "name"; here it is 400 unknown-field, as any other member v does not have).
 func checkBody(body []byte, v any) error {
@@ -29,6 +33,10 @@ func checkBody(body []byte, v any) error {
 		d := fmt.Sprintf("may nest arrays and objects at most %d levels deep", MaxBodyDepth)
 		return problem.Newf(http.StatusBadRequest, "invalid-input", "%s %s.", member, d).
 			WithFields(problem.FieldError{Field: member, Detail: d})
+	}
+	if member, dup := DuplicateMember(body); dup {
+		return problem.Newf(http.StatusBadRequest, "duplicate-member", "Member %q appears more than once.", member).
+			WithFields(problem.FieldError{Field: member, Detail: "appears more than once in its object"})
 	}
 	t := reflect.TypeOf(v)
 	if t == nil || freeForm(t) {
@@ -202,4 +210,201 @@ func joinPath(path, name string) string {
 		return name
 	}
 	return path + "." + name
+}
+
+// DuplicateMember reports whether the JSON text j (well formed, nesting bounded by the caller) has
+// an object holding one member name twice (names compared as decoded: "a" and "\u0061" are one),
+// and that member's path ("rules[0].when[1].op"). Malformed JSON is not reported: the decoder
+// refuses it.
+func DuplicateMember(j []byte) (path string, dup bool) {
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	type frame struct {
+		names map[string]struct{} // nil: an array
+		path  string
+		index int    // an array's next element
+		key   string // an object's member being read ("" before its name)
+		named bool   // the object's next token is a value (its name was read)
+	}
+	var stack []*frame
+	// at is the path of the value about to be read in the innermost container.
+	at := func() string {
+		if len(stack) == 0 {
+			return ""
+		}
+		f := stack[len(stack)-1]
+		if f.names == nil {
+			return f.path + "[" + strconv.Itoa(f.index) + "]"
+		}
+		return joinPath(f.path, f.key)
+	}
+	// valueDone records that the innermost container read one value.
+	valueDone := func() {
+		if len(stack) == 0 {
+			return
+		}
+		f := stack[len(stack)-1]
+		if f.names == nil {
+			f.index++
+		} else {
+			f.named = false
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if len(stack) > 0 {
+			if f := stack[len(stack)-1]; f.names != nil && !f.named {
+				if d, ok := tok.(json.Delim); ok && d == '}' {
+					stack = stack[:len(stack)-1]
+					valueDone()
+					continue
+				}
+				name, _ := tok.(string)
+				f.key = name
+				if _, seen := f.names[name]; seen {
+					return joinPath(f.path, name), true
+				}
+				f.names[name] = struct{}{}
+				f.named = true
+				continue
+			}
+		}
+		switch d, _ := tok.(json.Delim); d {
+		case '{':
+			stack = append(stack, &frame{names: map[string]struct{}{}, path: at()})
+		case '[':
+			stack = append(stack, &frame{path: at()})
+		case ']':
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+		if len(stack) == 0 && !dec.More() {
+			return "", false
+		}
+	}
+}
+
+// typeErrorAt returns err with a *json.UnmarshalTypeError's Field rewritten as the JSON path of
+// the value at fault in body ("rules[0].split[1].weight"): encoding/json names it by the Go path
+// (an embedded struct's Go name included, no array index). Other errors are returned as they are.
+func typeErrorAt(body []byte, v any, err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" || v == nil {
+		return err
+	}
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if dec.Decode(&doc) != nil {
+		return err
+	}
+	if path := misfit(doc, reflect.TypeOf(v), ""); path != "" {
+		cp := *te
+		cp.Field = path
+		return &cp
+	}
+	return err
+}
+
+// misfit returns the path of the first value of doc (in member-name order) that does not decode
+// into its Go type in t, "" if none is found.
+func misfit(doc any, t reflect.Type, path string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if doc == nil || freeForm(t) {
+		return ""
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := doc.(map[string]any)
+		if !ok {
+			return orRoot(path)
+		}
+		names := memberTypes(t)
+		for _, k := range sortedKeys(m) {
+			if ft, ok := names[k]; ok {
+				if p := misfit(m[k], ft, joinPath(path, k)); p != "" {
+					return p
+				}
+			}
+		}
+	case reflect.Map:
+		m, ok := doc.(map[string]any)
+		if !ok {
+			return orRoot(path)
+		}
+		for _, k := range sortedKeys(m) {
+			if p := misfit(m[k], t.Elem(), joinPath(path, k)); p != "" {
+				return p
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		a, ok := doc.([]any)
+		if !ok {
+			if _, isStr := doc.(string); isStr && t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+				return "" // []byte decodes from base64 text
+			}
+			return orRoot(path)
+		}
+		for i, e := range a {
+			if p := misfit(e, t.Elem(), path+"["+strconv.Itoa(i)+"]"); p != "" {
+				return p
+			}
+		}
+	case reflect.String:
+		if _, ok := doc.(string); !ok {
+			return orRoot(path)
+		}
+	case reflect.Bool:
+		if _, ok := doc.(bool); !ok {
+			return orRoot(path)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, ok := doc.(json.Number)
+		if !ok {
+			return orRoot(path)
+		}
+		if _, err := strconv.ParseInt(string(n), 10, t.Bits()); err != nil {
+			return orRoot(path)
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		n, ok := doc.(json.Number)
+		if !ok {
+			return orRoot(path)
+		}
+		if _, err := strconv.ParseUint(string(n), 10, t.Bits()); err != nil {
+			return orRoot(path)
+		}
+	case reflect.Float32, reflect.Float64:
+		n, ok := doc.(json.Number)
+		if !ok {
+			return orRoot(path)
+		}
+		if _, err := strconv.ParseFloat(string(n), t.Bits()); err != nil {
+			return orRoot(path)
+		}
+	}
+	return ""
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "body"
+	}
+	return path
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
