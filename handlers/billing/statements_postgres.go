@@ -25,7 +25,11 @@ var pgStatements = statements{
 	subscription:          `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2`,
 	lockSubscription:      `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2 FOR UPDATE`,
 	hadTrial:              `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE tenant_id = $1 AND trial_ends_at IS NOT NULL)`,
-	listSubscriptions:     `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 ORDER BY created_at DESC, subscription_id DESC`,
+	subscriptionFacts: `SELECT t.value,
+			EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = t.value::uuid AND s.status <> 'Cancelled'),
+			EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = t.value::uuid AND s.trial_ends_at IS NOT NULL)
+		FROM json_array_elements_text($1::json) AS t(value)`,
+	listSubscriptions: `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 ORDER BY created_at DESC, subscription_id DESC`,
 	insertSubscription: `INSERT INTO subscriptions (tenant_id, subscription_id, edition_code, status, trial_ends_at, period_start,
 			period_end, created_at, updated_at, version)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)`,
