@@ -12,7 +12,9 @@ import (
 	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/functions"
+	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/testenv"
 )
 
 func TestOnTenantRegistered_TrialOnTheRequestedEditionOnce(t *testing.T) {
@@ -159,6 +161,20 @@ func TestOnTenantsEvents_OneBatchAppliesEachEventAsAlone(t *testing.T) {
 	}
 	if len(res.Logs) != len(batch) || !strings.Contains(res.Logs[1], "not in the catalog") || !strings.Contains(res.Logs[5], "stays") {
 		t.Errorf("logs %q", res.Logs)
+	}
+	// One group, one transaction: the batch's events share one inbox claim (ClaimAll's one time),
+	// which a group that failed and fell back to event by event would not.
+	var claims []string
+	if err := h.rt.InReadTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		var err error
+		claims, err = testenv.QueryStrings(context.Background(), tx, `SELECT DISTINCT received_at::text FROM inbox
+			WHERE consumer = $1 AND event_id = ANY($2::uuid[])`, Consumer, "{"+batch[0].ID+","+batch[3].ID+","+batch[5].ID+"}")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(claims) != 1 {
+		t.Errorf("the batch was claimed at %v: not one group", claims)
 	}
 	if _, err := h.deliverBatch(batch); err != nil { // redelivered: every event a duplicate
 		t.Fatalf("the redelivered batch failed: %v", err)
