@@ -231,3 +231,32 @@ func TestOnTenantsEvents_BadEventFailsOnlyItself(t *testing.T) {
 		t.Errorf("free: events %v (applied once)", got)
 	}
 }
+
+// A decommissioning in a batch with another tenant's registration renews a period that ended
+// before it cancels (its invoice issued first), as it would alone: the renewal's reads and writes
+// work in the group's set scope.
+func TestOnTenantsEvents_DecommissioningInABatchRenewsTheEndedPeriodFirst(t *testing.T) {
+	h := newHarness(t)
+	paying, fresh := h.tenant(), h.tenant()
+	s := h.subscribe(paying, "standard")
+	a := decode[subscriptionJSON](t, h.must(http.StatusOK, "POST", "/api/subscriptions/"+s.ID+"/activate", paying.admin, nil).Body)
+	h.clock.move(a.PeriodEnd.Sub(a.PeriodStart) + time.Minute)
+	if _, err := h.deliverBatch([]events.Event{
+		tenantsEvent(t, fresh.id, contracts.TenantRegistered, contracts.TenantRegisteredData{TenantID: fresh.id.String(), EditionCode: "free"}),
+		tenantsEvent(t, paying.id, contracts.TenantDecommissioned, contracts.TenantStatusChangedData{TenantID: paying.id.String(), Status: "Decommissioned"}),
+	}); err != nil {
+		t.Fatalf("the batch failed: %v", err)
+	}
+	if l := h.subscriptions(paying); len(l) != 1 || l[0].Status != "Cancelled" || !l[0].PeriodStart.Equal(a.PeriodEnd) {
+		t.Errorf("decommissioned after its period ended: %+v", l)
+	}
+	if invs := h.invoices(paying); len(invs) != 2 {
+		t.Errorf("invoices: %+v (want the activation's and the renewal's)", invs)
+	}
+	if got := h.outboxTypes(paying.id); !slices.Equal(got, []string{"SubscriptionActivated", "InvoiceIssued", "InvoiceIssued", "SubscriptionCancelled"}) {
+		t.Errorf("events %v", got)
+	}
+	if l := h.subscriptions(fresh); len(l) != 1 || l[0].Status != "Active" {
+		t.Errorf("registered in the same batch: %+v", l)
+	}
+}
