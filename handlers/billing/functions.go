@@ -3,7 +3,6 @@ package billing
 import (
 	"context"
 
-	"spine/shared/bus"
 	"spine/shared/contracts"
 	"spine/shared/functions"
 	"spine/shared/kit"
@@ -35,14 +34,18 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 		},
 		{
 			Name: "BillingOnTenantsEvent",
+			// Batches: the consumer commits groups (bus.GroupConsumer), and a batch is a group's worth
+			// of events in one invocation.
 			ServiceBus: &functions.ServiceBusTrigger{Topic: "tenants", Subscription: Consumer, Connection: ServiceBusConnection,
-				EventTypes: []string{contracts.TenantRegistered, contracts.TenantProvisioned, contracts.TenantDecommissioned}},
+				EventTypes:  []string{contracts.TenantRegistered, contracts.TenantProvisioned, contracts.TenantDecommissioned},
+				Cardinality: functions.CardinalityMany},
 			Handler: a.onTenantsEvent,
 		},
 	}
 }
 
-// onTenantsEvent serves BillingOnTenantsEvent: bus.Consumer over billing's database and inbox.
+// onTenantsEvent serves BillingOnTenantsEvent through the service's group consumer over billing's
+// database and inbox: the events delivered meanwhile share one transaction (onTenantsEvents).
 func (a *API) onTenantsEvent(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
-	return bus.Consumer{Name: Consumer, DB: a.db, Effect: a.svc.onTenantsEvent, Log: a.svc.log}.Consume(ctx, inv)
+	return a.svc.tenantsConsumer.Consume(ctx, inv)
 }

@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"time"
 
+	"spine/shared/bus"
 	"spine/shared/cache"
 	"spine/shared/contracts"
 	"spine/shared/events"
 	"spine/shared/idempotency"
 	"spine/shared/ids"
-	"spine/shared/outbox"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -28,6 +28,8 @@ type Service struct {
 	fence tenancy.Fence
 	cfg   ServiceConfig
 	log   *slog.Logger
+	// tenantsConsumer is BillingOnTenantsEvent's group consumer (newTenantsConsumer).
+	tenantsConsumer *bus.GroupConsumer
 }
 
 // ServiceConfig tunes the service. Zero fields take the documented defaults.
@@ -72,7 +74,9 @@ func NewService(store *Store, c *cache.Cache, dir tenancy.Directory, cfg Service
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, cache: c, fence: tenancy.Fence{Dir: dir}, cfg: cfg.withDefaults(), log: logger}
+	s := &Service{store: store, cache: c, fence: tenancy.Fence{Dir: dir}, cfg: cfg.withDefaults(), log: logger}
+	s.tenantsConsumer = s.newTenantsConsumer()
+	return s
 }
 
 // writable is the start of every tenant-level write through the API: the caller reaches the
@@ -89,8 +93,13 @@ func entitlementsKey(tenant tenancy.TenantID) string {
 	return cache.TenantKey(tenant.String(), service, "edition-ref", "current")
 }
 
-// invalidateAfterCommit drops the tenant's cached entitlements once tx commits.
+// invalidateAfterCommit drops the tenant's cached entitlements once tx commits (in a consumer's
+// group: with the group's other tenants', in one call after its commit).
 func (s *Service) invalidateAfterCommit(ctx context.Context, tx *Tx, tenant tenancy.TenantID) {
+	if tx.group != nil {
+		tx.group.invalidate(tenant)
+		return
+	}
 	tx.AfterCommit(func() { s.cache.Invalidate(context.WithoutCancel(ctx), entitlementsKey(tenant)) })
 }
 
@@ -218,24 +227,31 @@ func (s *Service) subscribe(ctx context.Context, tx *Tx, tenant tenancy.TenantID
 	} else if err != ErrNoSubscription {
 		return Subscription{}, err
 	}
-	// One trial per tenant: a tenant that ever had one (any earlier subscription) starts Active,
-	// its first period invoiced.
 	hadTrial, err := tx.HadTrial(ctx)
 	if err != nil {
 		return Subscription{}, err
 	}
+	return s.subscribeNew(ctx, tx, tenant, e, hadTrial, meta)
+}
+
+// subscribeNew is subscribe once its reads are done: e is the edition (allowed), the tenant has no
+// live subscription, and hadTrial says whether it ever had a trial.
+func (s *Service) subscribeNew(ctx context.Context, tx *Tx, tenant tenancy.TenantID, e Edition, hadTrial bool, meta events.Meta) (Subscription, error) {
+	// One trial per tenant: a tenant that ever had one (any earlier subscription) starts Active,
+	// its first period invoiced.
 	sub := newSubscription(e, s.cfg.Now(), !hadTrial)
 	if err := tx.InsertSubscription(ctx, sub); err != nil {
 		return Subscription{}, err
 	}
-	evs := []events.Event{}
+	var evs []events.Event
 	if sub.Status == StatusActive {
+		var err error
 		if evs, err = s.periodStarted(ctx, tx, tenant, sub, e, meta); err != nil {
 			return Subscription{}, err
 		}
 	}
 	s.invalidateAfterCommit(ctx, tx, tenant)
-	return sub, outbox.Emit(ctx, tx.Tx, evs...)
+	return sub, tx.emit(ctx, evs...)
 }
 
 // periodStarted is what an Active subscription's new paid period brings: SubscriptionActivated
@@ -405,7 +421,7 @@ func (s *Service) changeIn(ctx context.Context, tx *Tx, tenant tenancy.TenantID,
 		return Subscription{}, err
 	}
 	s.invalidateAfterCommit(ctx, tx, tenant)
-	return sub, outbox.Emit(ctx, tx.Tx, evs...)
+	return sub, tx.emit(ctx, evs...)
 }
 
 // renewFirst renews the locked sub when it is due (renewIn). When the renewal cannot bill

@@ -39,6 +39,10 @@ type statements struct {
 	// hadTrial: tenant → whether any of its subscriptions, cancelled ones included, ever had a
 	// trial (trial_ends_at set; subscriptions are never deleted).
 	hadTrial string
+	// subscriptionFacts: tenants (a JSON array of canonical tenant ids) → per id: the id as given,
+	// whether the tenant has a subscription that is not Cancelled, whether any of its
+	// subscriptions ever had a trial (hadTrial's answer).
+	subscriptionFacts string
 	// listSubscriptions: tenant → subscriptionColumns of every subscription, newest first.
 	listSubscriptions string
 	// insertSubscription: tenant, id, edition code, status, trial ends at, period start, period

@@ -25,7 +25,14 @@ var pgStatements = statements{
 	subscription:          `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2`,
 	lockSubscription:      `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 AND subscription_id = $2 FOR UPDATE`,
 	hadTrial:              `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE tenant_id = $1 AND trial_ends_at IS NOT NULL)`,
-	listSubscriptions:     `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 ORDER BY created_at DESC, subscription_id DESC`,
+	// One index lookup per tenant (an aggregate subquery is never flattened into a join): a hashed
+	// subplan or a join would scan every subscription, with the set scope's row-level-security
+	// check on each row.
+	subscriptionFacts: `SELECT t.value, COALESCE(f.live, false), COALESCE(f.had_trial, false)
+		FROM json_array_elements_text($1::json) AS t(value)
+		CROSS JOIN LATERAL (SELECT bool_or(s.status <> 'Cancelled') AS live, bool_or(s.trial_ends_at IS NOT NULL) AS had_trial
+			FROM subscriptions s WHERE s.tenant_id = t.value::uuid) AS f`,
+	listSubscriptions: `SELECT ` + pgSubscriptionCols + ` FROM subscriptions WHERE tenant_id = $1 ORDER BY created_at DESC, subscription_id DESC`,
 	insertSubscription: `INSERT INTO subscriptions (tenant_id, subscription_id, edition_code, status, trial_ends_at, period_start,
 			period_end, created_at, updated_at, version)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)`,

@@ -33,6 +33,13 @@ var msStatements = statements{
 	lockSubscription: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND subscription_id = @p2`,
 	hadTrial: `SELECT CASE WHEN EXISTS (SELECT 1 FROM dbo.subscriptions WHERE tenant_id = @p1 AND trial_ends_at IS NOT NULL)
 		THEN CAST(1 AS bit) ELSE CAST(0 AS bit) END`,
+	subscriptionFacts: `SELECT x.value,
+			CASE WHEN f.live > 0 THEN CAST(1 AS bit) ELSE CAST(0 AS bit) END,
+			CASE WHEN f.had_trial > 0 THEN CAST(1 AS bit) ELSE CAST(0 AS bit) END
+		FROM OPENJSON(@p1) AS x
+		CROSS APPLY (SELECT SUM(CASE WHEN s.status <> 'Cancelled' THEN 1 ELSE 0 END) AS live,
+				SUM(CASE WHEN s.trial_ends_at IS NOT NULL THEN 1 ELSE 0 END) AS had_trial
+			FROM dbo.subscriptions AS s WHERE s.tenant_id = CAST(x.value AS uniqueidentifier)) AS f`,
 	listSubscriptions: `SELECT ` + msSubscriptionCols + ` FROM dbo.subscriptions WHERE tenant_id = @p1 ORDER BY created_at DESC, subscription_key DESC`,
 	insertSubscription: `INSERT INTO dbo.subscriptions (tenant_id, subscription_id, edition_code, status, trial_ends_at, period_start,
 			period_end, created_at, updated_at, version)

@@ -45,6 +45,9 @@ type Tx struct {
 	*sqlstore.Tx
 	q      *statements
 	tenant string
+	// group, in BillingOnTenantsEvent's group transaction, collects what its events emit and
+	// invalidate, written once for the whole group at its end; nil otherwise.
+	group *groupWrites
 }
 
 // Write runs fn in a transaction in scope sc working on tenant's rows; it commits when fn returns
@@ -65,6 +68,36 @@ func (s *Store) Read(ctx context.Context, sc sqlstore.Scope, tenant tenancy.Tena
 // Bind returns the store's Tx over an open transaction (a consumer's).
 func (s *Store) Bind(tx *sqlstore.Tx, tenant tenancy.TenantID) *Tx {
 	return &Tx{Tx: tx, q: s.q, tenant: tenant.String()}
+}
+
+// SubscriptionFacts are what subscribing a tenant reads first: whether it has a live subscription
+// and whether it ever had a trial.
+type SubscriptionFacts struct {
+	Live, HadTrial bool
+}
+
+// SubscriptionFacts reads SubscriptionFacts of every tenant in one statement (a consumer's group,
+// in a scope that admits them all), by canonical tenant id.
+func (tx *Tx) SubscriptionFacts(ctx context.Context, tenants []string) (map[string]SubscriptionFacts, error) {
+	list, err := json.Marshal(tenants)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, tx.q.subscriptionFacts, string(list))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]SubscriptionFacts, len(tenants))
+	for rows.Next() {
+		var id string
+		var f SubscriptionFacts
+		if err := rows.Scan(&id, &f.Live, &f.HadTrial); err != nil {
+			return nil, err
+		}
+		out[id] = f
+	}
+	return out, rows.Err()
 }
 
 // Editions returns the catalog, by rank then code (platform-level rows: any scope reads them).

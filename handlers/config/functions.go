@@ -25,8 +25,11 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 		http("ConfigOfrep", "ofrep", "post"),
 		{
 			Name: "ConfigOnBillingEvent",
+			// Batches: the consumer commits groups (bus.GroupConsumer), and a batch is a group's worth
+			// of events in one invocation.
 			ServiceBus: &functions.ServiceBusTrigger{Topic: "billing", Subscription: Consumer, Connection: ServiceBusConnection,
-				EventTypes: []string{contracts.SubscriptionActivated, contracts.SubscriptionCancelled, contracts.SubscriptionEditionChanged}},
+				EventTypes:  []string{contracts.SubscriptionActivated, contracts.SubscriptionCancelled, contracts.SubscriptionEditionChanged},
+				Cardinality: functions.CardinalityMany},
 			Handler: a.onBillingEvent,
 		},
 	}

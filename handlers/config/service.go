@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"spine/shared/bus"
 	"spine/shared/cache"
 	"spine/shared/contracts"
 	"spine/shared/entitlements"
@@ -56,6 +57,8 @@ type Service struct {
 	// insert drops the expired entries, so it holds at most the set keys degraded within the last
 	// degradedTTL.
 	degraded sync.Map
+	// billingConsumer is ConfigOnBillingEvent's group consumer (newBillingConsumer).
+	billingConsumer *bus.GroupConsumer
 }
 
 // NewService wires a service. ents answers the tenant's edition defaults (nil: none); dir the
@@ -79,7 +82,9 @@ func NewService(store *Store, c *cache.Cache, ents entitlements.Source, dir tena
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, cache: c, ents: ents, fence: tenancy.Fence{Dir: dir}, cfg: cfg, log: logger, codec: setCodec{log: logger}}
+	s := &Service{store: store, cache: c, ents: ents, fence: tenancy.Fence{Dir: dir}, cfg: cfg, log: logger, codec: setCodec{log: logger}}
+	s.billingConsumer = s.newBillingConsumer()
+	return s
 }
 
 // bound limits ctx to d for one request's store work. done, deferred with the request's error,
