@@ -72,10 +72,13 @@ var (
 	maxEntries  = 1000
 )
 
+// Codes ISO 4217 lists that are not money: "no currency" and the code reserved for tests.
+var notMoney = map[string]bool{currency.XXX.String(): true, currency.XTS.String(): true}
+
 // isCurrency reports whether c is an ISO 4217 currency code in capitals (golang.org/x/text's
-// table), other than XXX (no currency) and XTS (reserved for tests).
+// table) that is money (not in notMoney).
 func isCurrency(c string) bool {
-	if !currencyRE.MatchString(c) || c == "XXX" || c == "XTS" {
+	if !currencyRE.MatchString(c) || notMoney[c] {
 		return false
 	}
 	u, err := currency.ParseISO(c)

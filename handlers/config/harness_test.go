@@ -87,6 +87,8 @@ type harnessOpts struct {
 	redisURL string          // default: the stack's Redis
 	tokens   *apitest.Tokens // default: a fresh key
 	ents     *memEntitlements
+	// requestTimeout is the edge's request deadline (default httpx.DefaultRequestTimeout).
+	requestTimeout time.Duration
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -114,7 +116,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	rt, log := openTraced(t)
 	svc := NewService(NewStore(rt), c, o.ents, &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}}, ServiceConfig{}, slog.New(slog.DiscardHandler))
 	e := echo.New()
-	_, sec := httpx.NewAPI(e, httpx.APIConfig{Verifier: o.tokens.Verifier(t), MaxBodyBytes: 64 << 10, Mappers: []problem.Mapper{MapError}})
+	_, sec := httpx.NewAPI(e, httpx.APIConfig{Verifier: o.tokens.Verifier(t), MaxBodyBytes: 64 << 10, Mappers: []problem.Mapper{MapError},
+		RequestTimeout: o.requestTimeout})
 	NewAPI(svc).Routes(sec)
 	return &harness{t: t, e: e, svc: svc, cache: c, tokens: o.tokens, ents: o.ents, log: log}
 }

@@ -28,17 +28,16 @@ import (
 // ServiceConfig tunes the service; zero fields take the documented defaults.
 type ServiceConfig struct {
 	// SetTTL is the Redis TTL of a tenant's compiled flag set (default 60s): the bound on how long
-	// an edition change (no event invalidates it yet) or a lost invalidation can go unseen.
+	// a catalog change of an edition's defaults (no event) or a lost invalidation can go unseen.
 	SetTTL time.Duration
 	// GenerationTTL is the Redis TTL of the platform definitions' generation (default 10s).
 	GenerationTTL time.Duration
 	// SetLoadTimeout bounds loading a tenant's flag set on a miss — the generation, the
 	// entitlements question and the set's SQL (default 2s): a database that does not answer makes
-	// OFREP answer its 500 within it instead of hanging.
+	// OFREP answer its 500 within it instead of hanging. The load is shared by concurrent requests
+	// and outlives the one that started it, so the request deadline of the /api edge
+	// (SPINE_REQUEST_TIMEOUT), which bounds every other config request, does not reach it.
 	SetLoadTimeout time.Duration
-	// QueryTimeout bounds the store work of every other request (definitions, overrides, settings;
-	// default 5s): past it the request is 503 unavailable.
-	QueryTimeout time.Duration
 	// Now is the clock (default sqlstore.Now).
 	Now func() time.Time
 }
@@ -72,9 +71,6 @@ func NewService(store *Store, c *cache.Cache, ents entitlements.Source, dir tena
 	}
 	if cfg.SetLoadTimeout == 0 {
 		cfg.SetLoadTimeout = 2 * time.Second
-	}
-	if cfg.QueryTimeout == 0 {
-		cfg.QueryTimeout = 5 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = sqlstore.Now
@@ -122,8 +118,6 @@ func actorOf(ctx context.Context, c tenancy.Caller) contracts.Actor {
 
 // ListFlags returns every flag definition (any authenticated caller: they are platform-level).
 func (s *Service) ListFlags(ctx context.Context) (out []FlagDefinition, err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	err = s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
 		var err error
 		out, err = tx.Definitions(ctx)
@@ -134,8 +128,6 @@ func (s *Service) ListFlags(ctx context.Context) (out []FlagDefinition, err erro
 
 // GetFlag returns a flag definition, or ErrFlagNotFound.
 func (s *Service) GetFlag(ctx context.Context, key string) (out FlagDefinition, err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	err = s.store.Read(ctx, sqlstore.Scope{}, tenancy.TenantID{}, func(tx *Tx) error {
 		var err error
 		out, err = tx.Definition(ctx, key)
@@ -149,8 +141,6 @@ func (s *Service) GetFlag(ctx context.Context, key string) (out FlagDefinition, 
 // when set, must be the current version (ErrVersionMismatch, also when the flag does not exist).
 // created says whether it was new. Every tenant's compiled set is retired after the commit.
 func (s *Service) PutFlag(ctx context.Context, cl tenancy.Caller, def flags.Definition, tenantOverridable bool, ifMatch *int64) (out FlagDefinition, created bool, err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
 		return out, false, err
 	}
@@ -223,8 +213,6 @@ func (s *Service) writeRacing(ctx context.Context, sc sqlstore.Scope, tenant ten
 
 // DeleteFlag deletes a flag definition and every tenant's override of it (platform admins only).
 func (s *Service) DeleteFlag(ctx context.Context, cl tenancy.Caller, key string, ifMatch *int64) (err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
 		return err
 	}
@@ -266,8 +254,6 @@ func (s *Service) platformChanged(ctx context.Context, cl tenancy.Caller, tx *Tx
 
 // Overrides returns the tenant's overrides.
 func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID) (out []FlagOverride, err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	if err := cl.Reaches(tenant); err != nil {
 		return nil, err
 	}
@@ -287,8 +273,6 @@ func (s *Service) Overrides(ctx context.Context, cl tenancy.Caller, tenant tenan
 // not replace it (ErrOverrideSetByPlatform). An override pins a variant or disables the flag (or both): neither is an
 // *InputError naming "variant".
 func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ov flags.Override, ifMatch *int64) (out FlagOverride, created bool, err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	if ov.Variant == "" && !ov.Disabled {
 		return out, false, &InputError{"variant", `is required unless "disabled" is true: an override pins a variant or disables the flag`}
 	}
@@ -343,8 +327,6 @@ func (s *Service) PutOverride(ctx context.Context, cl tenancy.Caller, tenant ten
 // (ErrOverrideSetByPlatform). ifMatch, when set, must be its current version
 // (ErrVersionMismatch).
 func (s *Service) DeleteOverride(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, ifMatch *int64) (err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	if err := s.writable(ctx, cl, tenant); err != nil {
 		return err
 	}
@@ -421,8 +403,6 @@ type SettingValue struct {
 
 // GetSetting returns the tenant's value of a setting, or its platform default.
 func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string) (out SettingValue, err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	if err := cl.Reaches(tenant); err != nil {
 		return out, err
 	}
@@ -455,8 +435,6 @@ func (s *Service) GetSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 // platform's: a tenant's caller may not replace it (ErrSettingSetByPlatform). ifMatch, when set, must be the tenant value's
 // version.
 func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tenancy.TenantID, key string, value json.RawMessage, ifMatch *int64) (out SettingValue, created bool, err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	if err := s.writable(ctx, cl, tenant); err != nil {
 		return out, false, err
 	}
@@ -503,8 +481,6 @@ func (s *Service) PutSetting(ctx context.Context, cl tenancy.Caller, tenant tena
 // write their own value (platform admins only). Its type may change only while no tenant holds a
 // value (ErrSettingTypeInUse). created says whether the setting was new.
 func (s *Service) PutSettingDefinition(ctx context.Context, cl tenancy.Caller, key string, typ flags.Type, def json.RawMessage, tenantWritable bool, ifMatch *int64) (out SettingDefinition, created bool, err error) {
-	ctx, done := bound(ctx, s.cfg.QueryTimeout)
-	defer done(&err)
 	if err := cl.RequirePlatform(); err != nil {
 		return out, false, err
 	}

@@ -83,11 +83,11 @@ func TestOFREP_500_DatabaseNotAnsweringIsBoundedBySetLoadTimeout(t *testing.T) {
 	}
 }
 
-// The same database on the other routes: 503 service-unavailable once QueryTimeout runs out.
-func TestConfigRoutes_503_DatabaseNotAnsweringIsBoundedByQueryTimeout(t *testing.T) {
-	h := newHarness(t, harnessOpts{redisURL: "redis://127.0.0.1:1/0"})
+// The same database on the other routes: 503 once the edge's request deadline runs out (the
+// deadline every service's /api requests get).
+func TestConfigRoutes_503_DatabaseNotAnsweringIsBoundedByTheRequestDeadline(t *testing.T) {
+	h := newHarness(t, harnessOpts{redisURL: "redis://127.0.0.1:1/0", requestTimeout: 200 * time.Millisecond})
 	h.svc.store = NewStore(silentDB(t))
-	h.svc.cfg.QueryTimeout = 200 * time.Millisecond
 	a := tenancy.NewTenantID()
 	for _, rq := range []struct {
 		method, path, token string
@@ -99,8 +99,8 @@ func TestConfigRoutes_503_DatabaseNotAnsweringIsBoundedByQueryTimeout(t *testing
 		{"PUT", "/api/settings/s", h.tenantToken(a), map[string]any{"value": 1}},
 	} {
 		r := answered(t, h, rq.method, rq.path, rq.token, rq.body)
-		if r.Code != http.StatusServiceUnavailable || r.ProblemCode(t) != "unavailable" {
-			t.Fatalf("%s %s: %d %s, want 503 unavailable", rq.method, rq.path, r.Code, r.Body)
+		if r.Code != http.StatusServiceUnavailable || r.ProblemCode(t) != "timeout" {
+			t.Fatalf("%s %s: %d %s, want 503 timeout", rq.method, rq.path, r.Code, r.Body)
 		}
 	}
 }
