@@ -37,7 +37,7 @@ type Config struct {
 const DefaultTimeout = 10 * time.Second
 
 // blocked are the ranges never dialled: private, shared (CGNAT), link-local (the metadata
-// service 169.254.169.254 among them), unique-local, documentation, benchmarking, multicast,
+// service 169.254.169.254 among them), Azure's wireserver 168.63.129.16, unique-local, documentation, benchmarking, multicast,
 // reserved, and IPv4-mapped forms of all of them (netip unmaps before the check).
 var blocked = func() []netip.Prefix {
 	var out []netip.Prefix
@@ -45,6 +45,7 @@ var blocked = func() []netip.Prefix {
 		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
 		"192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
 		"203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+		"168.63.129.16/32", // Azure's platform endpoint (wireserver: DHCP, DNS, health probes) — public-looking, host-local
 		"::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32", "2002::/16",
 		"fc00::/7", "fe80::/10", "ff00::/8",
 	} {

@@ -33,6 +33,8 @@ func TestAllowed(t *testing.T) {
 		{"fd00::1", false, false},
 		{"fe80::1", false, false},
 		{"224.0.0.1", false, false},
+		{"168.63.129.16", true, false},
+		{"168.63.129.17", false, true},
 	} {
 		if got := egress.Allowed(netip.MustParseAddr(tc.ip), tc.loopback); got != tc.want {
 			t.Errorf("Allowed(%s, loopback %v) = %v, want %v", tc.ip, tc.loopback, got, tc.want)

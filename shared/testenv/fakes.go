@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"testing"
 
-	"github.com/redis/go-redis/v9"
-
-	"spine/shared/cache"
 	"spine/shared/tenancy"
 )
 
@@ -46,21 +42,4 @@ func (d *Directory) Set(id tenancy.TenantID, st tenancy.Status) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.m[id] = st
-}
-
-// Cache opens the stack's Redis (SPINE_REDIS_URL) as the services' cache, closed with the test.
-func Cache(t testing.TB) *cache.Cache {
-	t.Helper()
-	url, err := Require("SPINE_REDIS_URL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	c := cache.New(rdb, cache.Config{}, nil)
-	t.Cleanup(func() { c.Close(); _ = rdb.Close() })
-	return c
 }
