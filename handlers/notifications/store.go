@@ -153,13 +153,17 @@ func (s *Store) Endpoints(ctx context.Context, sc sqlstore.Scope, tenant, after 
 }
 
 // UpdateEndpoint locks the endpoint, calls fn with it and, if fn succeeds, stores it with
-// Version+1 and UpdatedAt=now together with the events fn returned. fn must not call out.
+// Version+1 and UpdatedAt=now together with the events fn returned, claiming the request's
+// Idempotency-Key (rotate-secret). fn must not call out.
 func (s *Store) UpdateEndpoint(ctx context.Context, sc sqlstore.Scope, tenant, id string, now time.Time,
 	fn func(e *Endpoint) ([]events.Event, error)) (Endpoint, error) {
 	var out Endpoint
 	err := s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		e, err := scanEndpoint(tx.QueryRowContext(ctx, s.q.lockEndpoint, tenant, id))
 		if err != nil {
+			return err
+		}
+		if err := idempotency.Claim(ctx, tx); err != nil {
 			return err
 		}
 		evs, err := fn(&e)

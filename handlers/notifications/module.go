@@ -1,0 +1,63 @@
+package notifications
+
+import (
+	"context"
+	"errors"
+
+	"spine/shared/contracts"
+	"spine/shared/kit"
+	spinemail "spine/shared/mail"
+	"spine/shared/problem"
+	"spine/shared/secrets"
+)
+
+// service is the module's name: its database, topic and telemetry attribute.
+const service = "notifications"
+
+// Module is Notifications as the binary serves it (kit.Module): webhook, e-mail and in-app
+// notifications delivered by Service Bus-triggered workers, webhook endpoints whose secrets live
+// in Key Vault, bodies and attachments in Blob.
+var Module = kit.Module{
+	Name:      service,
+	Publishes: contracts.NotificationsEvents,
+	Declare:   &API{},
+	New:       newModule,
+}
+
+var _ kit.Service = (*API)(nil)
+
+func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
+	if d.Config.StorageConnectionString != "" {
+		// Local stacks (Azurite) get their containers here; in Azure, Pulumi creates them.
+		for _, c := range []string{BodiesContainer, AttachmentsContainer} {
+			if err := d.Blobs.EnsureContainer(ctx, c); err != nil {
+				d.Log.Warn("blob: cannot create container; notifications with large bodies or attachments fail until storage is reachable",
+					"container", c, "error", err)
+			}
+		}
+	}
+	vault, err := vaultOf(d)
+	if err != nil {
+		return nil, err
+	}
+	n := d.Config.Notifications
+	var sender spinemail.Sender
+	if n.SMTPAddr != "" {
+		sender = spinemail.NewSMTP(spinemail.SMTPConfig{Addr: n.SMTPAddr, Username: n.SMTPUsername, Password: n.SMTPPassword})
+	}
+	svc := NewService(NewStore(d.DB), d.Blobs, vault, sender, d.Directory, nil, ServiceConfig{
+		InlineBodyMax: n.InlineBodyMax, RetryScale: n.RetryScale, EndpointDisableAfter: n.EndpointDisableAfter,
+		AllowLoopback: n.AllowLoopback, VaultName: d.Config.KeyVaultURL, MailFrom: n.SMTPFrom}, d.Log)
+	return NewAPI(svc, d.DB), nil
+}
+
+// vaultOf is the deployment's Key Vault, where webhook secrets live.
+func vaultOf(d kit.Deps) (*secrets.Vault, error) {
+	if d.Config.KeyVaultURL == "" {
+		return nil, errors.New("SPINE_KEYVAULT_URL: required when the notifications service is enabled (webhook secrets live in Key Vault)")
+	}
+	return secrets.Open(secrets.Config{VaultURL: d.Config.KeyVaultURL, CAFile: d.Config.KeyVaultCAFile, Service: service})
+}
+
+// MapError implements kit.Service.
+func (a *API) MapError(err error) *problem.Problem { return MapError(err) }
