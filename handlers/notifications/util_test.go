@@ -1,7 +1,10 @@
 package notifications
 
 import (
+	"errors"
+
 	"encoding/json"
+	"spine/shared/sqlstore"
 	"testing"
 )
 
@@ -13,3 +16,7 @@ func decodeInto(t *testing.T, raw []byte, v any) error {
 	}
 	return nil
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func tenantScope(f tenantFixture) sqlstore.Scope { return sqlstore.TenantScope(f.id) }
