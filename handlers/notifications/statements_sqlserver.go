@@ -45,14 +45,18 @@ var msStatements = statements{
 		WHERE tenant_id = @p1 AND notification_id = @p2 ORDER BY name`,
 	attempts: `SELECT attempt, attempted_at, status_code, latency_ms, COALESCE(error_class, '') FROM dbo.delivery_attempts
 		WHERE tenant_id = @p1 AND notification_id = @p2 ORDER BY attempt`,
-	claimOne: `UPDATE n SET status = 'Sending', attempts = attempts + 1, next_attempt_at = @p4, updated_at = @p3
+	// READPAST skips rows another transaction holds locked (PostgreSQL's SKIP LOCKED); the update
+	// takes its own update locks.
+	claimOne: `UPDATE dbo.notifications WITH (ROWLOCK, READPAST)
+		SET status = 'Sending', attempts = attempts + 1, next_attempt_at = @p4, updated_at = @p3
 		OUTPUT ` + msInsertedNotificationCols + `
-		FROM dbo.notifications AS n WITH (UPDLOCK, ROWLOCK, READPAST)
-		WHERE n.tenant_id = @p1 AND n.notification_id = @p2 AND n.status IN ('Pending', 'Sending') AND n.next_attempt_at <= @p3`,
-	claimDue: `WITH due AS (SELECT TOP (@p3) * FROM dbo.notifications WITH (UPDLOCK, ROWLOCK, READPAST)
-			WHERE status IN ('Pending', 'Sending') AND next_attempt_at <= @p1 ORDER BY next_attempt_at)
-		UPDATE due SET status = 'Sending', attempts = attempts + 1, next_attempt_at = @p2, updated_at = @p1
-		OUTPUT ` + msInsertedNotificationCols,
+		WHERE tenant_id = @p1 AND notification_id = @p2 AND status IN ('Pending', 'Sending') AND next_attempt_at <= @p3`,
+	claimDue: `UPDATE dbo.notifications WITH (ROWLOCK, READPAST)
+		SET status = 'Sending', attempts = attempts + 1, next_attempt_at = @p2, updated_at = @p1
+		OUTPUT ` + msInsertedNotificationCols + `
+		WHERE EXISTS (SELECT 1 FROM (SELECT TOP (@p3) LOWER(CONVERT(char(36), d.tenant_id)) AS t, d.notification_key AS n FROM dbo.notifications AS d WITH (UPDLOCK, ROWLOCK, READPAST)
+				WHERE d.status IN ('Pending', 'Sending') AND d.next_attempt_at <= @p1 ORDER BY d.next_attempt_at) AS due
+			WHERE due.n = dbo.notifications.notification_key AND due.t = LOWER(CONVERT(char(36), dbo.notifications.tenant_id)))`,
 	finishNotification: `UPDATE dbo.notifications SET status = @p3, next_attempt_at = @p4, last_error_class = @p5, updated_at = @p6,
 			delivered_at = @p7, failed_at = @p8
 		WHERE tenant_id = @p1 AND notification_id = @p2`,
