@@ -441,4 +441,3 @@ func (a *API) rotateSecret(c echo.Context) error {
 	}
 	return a.showSecretOnce(c, http.StatusOK, httpx.Location(cl, tenant, "/api/webhook-endpoints/"+e.ID), e, secret)
 }
-

@@ -77,14 +77,14 @@ type ServiceConfig struct {
 
 // Service is the notifications service's rules over its store, Blob, Key Vault and senders.
 type Service struct {
-	store  *Store
-	blobs  Blobs
-	vault  Vault
-	mail   spinemail.Sender
-	http   *http.Client
-	cfg    ServiceConfig
-	log    *slog.Logger
-	fence  *tenancy.Fence
+	store *Store
+	blobs Blobs
+	vault Vault
+	mail  spinemail.Sender
+	http  *http.Client
+	cfg   ServiceConfig
+	log   *slog.Logger
+	fence *tenancy.Fence
 }
 
 // NewService returns the service. httpClient nil builds the SSRF-safe delivery client.
