@@ -68,8 +68,7 @@
 #   SPINE_STORAGE_BLOB_PORT, SPINE_STORAGE_QUEUE_PORT, SPINE_STORAGE_TABLE_PORT
 #   SPINE_KEYVAULT_URL=https://127.0.0.1:PORT, SPINE_KEYVAULT_CA_FILE (the fake's self-signed
 #     certificate, .stack/N/keyvault/cert.pem), SPINE_KEYVAULT_PORT
-#   SPINE_SMTP_ADDR=127.0.0.1:PORT (the SMTP sink), SPINE_SMTP_PORT,
-#     SPINE_NOTIFICATIONS_ALLOW_LOOPBACK=true (webhooks to local receivers)
+#   SPINE_SMTP_ADDR=127.0.0.1:PORT (the SMTP sink), SPINE_SMTP_PORT
 #
 # The SMTP sink (handler smtp-sink, shared/mail/smtpsink) accepts every message on 127.0.0.1 (no
 # TLS, no authentication) and writes it to .stack/N/smtp/ as an .eml file: e-mail notifications of
@@ -1031,7 +1030,6 @@ write_env() {
     env_line SPINE_KEYVAULT_CA_FILE "$SD/keyvault/cert.pem"
     env_line SPINE_SMTP_PORT "${ST[SMTP_PORT]}"
     env_line SPINE_SMTP_ADDR "127.0.0.1:${ST[SMTP_PORT]}"
-    env_line SPINE_NOTIFICATIONS_ALLOW_LOOPBACK true
   } >"$tmp"
   chmod 600 "$tmp"
   mv -f "$tmp" "$ENVFILE"

@@ -45,7 +45,7 @@ func TestNotifications_WebhookRetriedThenDelivered_EmailThroughSink(t *testing.T
 	}))
 	t.Cleanup(rcv.Close)
 
-	s := startServer(t, map[string]string{"SPINE_SMTP_ADDR": sink.Addr(), "SPINE_NOTIFICATIONS_ALLOW_LOOPBACK": "true",
+	s := startServer(t, map[string]string{"SPINE_SMTP_ADDR": sink.Addr(), "SPINE_EGRESS_ALLOW_LOOPBACK": "true",
 		"SPINE_NOTIFICATIONS_RETRY_SCALE": "0.0001"})
 	tenant := s.register(slug("ntf"), "standard")
 	if r := s.call("POST", "/api/tenants/"+tenant+"/provision", s.admin, nil, nil); r.Code != http.StatusOK {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"spine/shared/contracts"
+	"spine/shared/egress"
 	"spine/shared/events"
 	spinemail "spine/shared/mail"
 	"spine/shared/sqlstore"
@@ -236,7 +237,7 @@ func (s *Service) sendWebhook(ctx context.Context, n Notification, e Endpoint, a
 	req.Header.Set("webhook-signature", sig)
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return result{class: errorClass(err)}
+		return result{class: egress.Classify(err)}
 	}
 	// The body is drained (a little) for connection reuse and never kept.
 	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)

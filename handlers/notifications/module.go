@@ -8,7 +8,6 @@ import (
 	"spine/shared/kit"
 	spinemail "spine/shared/mail"
 	"spine/shared/problem"
-	"spine/shared/secrets"
 )
 
 // service is the module's name: its database, topic and telemetry attribute.
@@ -36,27 +35,19 @@ func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 			}
 		}
 	}
-	vault, err := vaultOf(d)
-	if err != nil {
-		return nil, err
+	if d.Secrets == nil {
+		// config refuses this already (SPINE_KEYVAULT_URL is required for notifications).
+		return nil, errors.New("SPINE_KEYVAULT_URL: required when the notifications service is enabled (webhook secrets live in Key Vault)")
 	}
 	n := d.Config.Notifications
 	var sender spinemail.Sender
 	if n.SMTPAddr != "" {
 		sender = spinemail.NewSMTP(spinemail.SMTPConfig{Addr: n.SMTPAddr, Username: n.SMTPUsername, Password: n.SMTPPassword})
 	}
-	svc := NewService(NewStore(d.DB), d.Blobs, vault, sender, d.Directory, nil, ServiceConfig{
+	svc := NewService(NewStore(d.DB), d.Blobs, d.Secrets, sender, d.Directory, nil, ServiceConfig{
 		InlineBodyMax: n.InlineBodyMax, RetryScale: n.RetryScale, EndpointDisableAfter: n.EndpointDisableAfter,
-		AllowLoopback: n.AllowLoopback, VaultName: d.Config.KeyVaultURL, MailFrom: n.SMTPFrom}, d.Log)
+		AllowLoopback: d.Config.EgressAllowLoopback, VaultName: d.Config.KeyVaultURL, MailFrom: n.SMTPFrom}, d.Log)
 	return NewAPI(svc, d.DB), nil
-}
-
-// vaultOf is the deployment's Key Vault, where webhook secrets live.
-func vaultOf(d kit.Deps) (*secrets.Vault, error) {
-	if d.Config.KeyVaultURL == "" {
-		return nil, errors.New("SPINE_KEYVAULT_URL: required when the notifications service is enabled (webhook secrets live in Key Vault)")
-	}
-	return secrets.Open(secrets.Config{VaultURL: d.Config.KeyVaultURL, CAFile: d.Config.KeyVaultCAFile, Service: service})
 }
 
 // MapError implements kit.Service.

@@ -20,6 +20,7 @@ import (
 
 	"spine/shared/blob"
 	"spine/shared/contracts"
+	"spine/shared/egress"
 	"spine/shared/events"
 	"spine/shared/ids"
 	spinemail "spine/shared/mail"
@@ -66,7 +67,8 @@ type ServiceConfig struct {
 	InlineBodyMax        int64
 	RetryScale           float64
 	EndpointDisableAfter time.Duration
-	AllowLoopback        bool
+	// AllowLoopback is SPINE_EGRESS_ALLOW_LOOPBACK: webhook URLs on loopback (local runs, tests).
+	AllowLoopback bool
 	// VaultName is what a secret reference's vault member holds: the vault's URL.
 	VaultName string
 	// MailFrom is the From of e-mail notifications.
@@ -87,7 +89,8 @@ type Service struct {
 	fence *tenancy.Fence
 }
 
-// NewService returns the service. httpClient nil builds the SSRF-safe delivery client.
+// NewService returns the service. httpClient nil builds the delivery client (shared/egress: public
+// addresses only, checked on the dialled address; loopback when cfg.AllowLoopback).
 func NewService(store *Store, blobs Blobs, vault Vault, sender spinemail.Sender, dir tenancy.Directory, httpClient *http.Client,
 	cfg ServiceConfig, logger *slog.Logger) *Service {
 	if cfg.Now == nil {
@@ -106,7 +109,7 @@ func NewService(store *Store, blobs Blobs, vault Vault, sender spinemail.Sender,
 		cfg.MailFrom = "Spine <no-reply@spine.local>"
 	}
 	if httpClient == nil {
-		httpClient = newWebhookClient(cfg.AllowLoopback, nil)
+		httpClient = egress.NewClient(egress.Config{AllowLoopback: cfg.AllowLoopback, Timeout: deliveryTimeout})
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

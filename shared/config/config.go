@@ -169,11 +169,8 @@ type Notifications struct {
 	RetryScale float64
 	// EndpointDisableAfter is SPINE_NOTIFICATIONS_ENDPOINT_DISABLE_AFTER (default 120h, 5 days; at
 	// least 1s): a webhook endpoint whose deliveries failed continuously this long is disabled.
+	// Webhook targets on loopback are allowed by SPINE_EGRESS_ALLOW_LOOPBACK (shared/egress).
 	EndpointDisableAfter time.Duration
-	// AllowLoopback is SPINE_NOTIFICATIONS_ALLOW_LOOPBACK (default false; the local stack and tests
-	// set it): webhook URLs may be http://127.0.0.1, http://[::1] or http://localhost. Private,
-	// link-local and metadata addresses are refused either way.
-	AllowLoopback bool
 }
 
 // loadNotifications reads the Notifications settings.
@@ -210,7 +207,6 @@ func loadNotifications(get Getenv, errs *[]error) Notifications {
 		}
 		n.EndpointDisableAfter = d
 	}
-	n.AllowLoopback = parseBool(get, "SPINE_NOTIFICATIONS_ALLOW_LOOPBACK", false, errs)
 	return n
 }
 
@@ -558,8 +554,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Group("notifications", slog.String("smtpAddr", c.Notifications.SMTPAddr),
 			slog.String("smtpUsername", c.Notifications.SMTPUsername), slog.Bool("smtpPassword", c.Notifications.SMTPPassword != ""),
 			slog.Int64("inlineBodyMax", c.Notifications.InlineBodyMax), slog.Float64("retryScale", c.Notifications.RetryScale),
-			slog.Duration("endpointDisableAfter", c.Notifications.EndpointDisableAfter),
-			slog.Bool("allowLoopback", c.Notifications.AllowLoopback)),
+			slog.Duration("endpointDisableAfter", c.Notifications.EndpointDisableAfter)),
 	}
 	for _, s := range c.Enabled {
 		db := c.DB[s]
