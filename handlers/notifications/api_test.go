@@ -265,7 +265,7 @@ func TestWebhookEndpoints_Lifecycle(t *testing.T) {
 func TestSend_403_TenantSuspended(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
-	h.dir.set(f.id, "Suspended")
+	h.dir.Set(f.id, "Suspended")
 	r := h.do("POST", "/api/notifications", f.admin, map[string]any{"channel": "inApp", "recipient": "0193a7b0-0000-7000-8000-00000000000a", "body": "b"})
 	if r.Code != http.StatusForbidden {
 		t.Fatalf("%d %s", r.Code, r.Body)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,28 +36,6 @@ var testDB *testenv.Database
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m, service, &testDB)) }
 
-// fakeDir is the tenant directory the tests control.
-type fakeDir struct {
-	mu sync.Mutex
-	m  map[tenancy.TenantID]tenancy.Status
-}
-
-func (d *fakeDir) TenantStatus(_ context.Context, id tenancy.TenantID) (tenancy.Status, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st, ok := d.m[id]
-	if !ok {
-		return "", fmt.Errorf("%w: %s", tenancy.ErrTenantNotFound, id)
-	}
-	return st, nil
-}
-
-func (d *fakeDir) set(id tenancy.TenantID, st tenancy.Status) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.m[id] = st
-}
-
 // clock is a settable clock: tests move it past retry delays instead of sleeping.
 type clock struct{ offset atomic.Int64 }
 
@@ -77,7 +54,7 @@ type harness struct {
 	vault  *secrets.Vault
 	sink   *smtpsink.Sink
 	tokens *apitest.Tokens
-	dir    *fakeDir
+	dir    *testenv.Directory
 	clock  *clock
 	logs   *bytes.Buffer
 }
@@ -112,7 +89,7 @@ func newHarness(t *testing.T, tweak ...func(*ServiceConfig)) *harness {
 	t.Cleanup(func() { _ = sink.Close() })
 	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
 	clk := &clock{}
-	dir := &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}}
+	dir := testenv.NewDirectory()
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := ServiceConfig{RetryScale: retryScale, AllowLoopback: true, VaultName: kv.URL, Now: clk.now, EndpointDisableAfter: 120 * time.Hour}
@@ -173,7 +150,7 @@ type tenantFixture struct {
 func (h *harness) tenant() tenantFixture {
 	h.t.Helper()
 	id := tenancy.NewTenantID()
-	h.dir.set(id, tenancy.StatusActive)
+	h.dir.Set(id, tenancy.StatusActive)
 	return tenantFixture{id: id, admin: h.tokens.Mint(h.t, id.String(), false, ScopeRead, ScopeSend, ScopeManage),
 		reader: h.tokens.Mint(h.t, id.String(), false, ScopeRead)}
 }
