@@ -14,6 +14,7 @@ import (
 	"spine/shared/idempotency"
 	"spine/shared/ids"
 	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
 )
 
 // Scopes of the notifications API: reading notifications and endpoints, sending notifications,
@@ -195,26 +196,33 @@ func (a *API) send(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, toDetailJSON(d, req.Body))
 }
 
-func (a *API) list(c echo.Context) error {
-	_, tenant, err := httpx.Target(c)
-	if err != nil {
-		return err
+// listQuery reads a list's target tenant, limit (default 50, at most 200) and cursor (the id the
+// previous page ended on; "" for the first page).
+func listQuery(c echo.Context) (tenant tenancy.TenantID, limit int, cursorID string, err error) {
+	if _, tenant, err = httpx.Target(c); err != nil {
+		return tenant, 0, "", err
 	}
-	limit, err := httpx.Limit(c, 50, 200)
-	if err != nil {
-		return err
+	if limit, err = httpx.Limit(c, 50, 200); err != nil {
+		return tenant, 0, "", err
 	}
-	var before string
 	if cur := c.QueryParam("cursor"); cur != "" {
 		k, err := httpx.DecodeCursor(cur)
 		if err != nil {
-			return err
+			return tenant, 0, "", err
 		}
 		id, ok := ids.Parse(k)
 		if !ok {
-			return invalid("cursor: not one this API issued")
+			return tenant, 0, "", invalid("cursor: not one this API issued")
 		}
-		before = id
+		cursorID = id
+	}
+	return tenant, limit, cursorID, nil
+}
+
+func (a *API) list(c echo.Context) error {
+	tenant, limit, before, err := listQuery(c)
+	if err != nil {
+		return err
 	}
 	ns, err := a.svc.Notifications(c.Request().Context(), tenant, Status(c.QueryParam("status")), before, limit)
 	if err != nil {
@@ -343,25 +351,9 @@ func (a *API) showSecretOnce(c echo.Context, status int, location string, e Endp
 }
 
 func (a *API) listEndpoints(c echo.Context) error {
-	_, tenant, err := httpx.Target(c)
+	tenant, limit, after, err := listQuery(c)
 	if err != nil {
 		return err
-	}
-	limit, err := httpx.Limit(c, 50, 200)
-	if err != nil {
-		return err
-	}
-	var after string
-	if cur := c.QueryParam("cursor"); cur != "" {
-		k, err := httpx.DecodeCursor(cur)
-		if err != nil {
-			return err
-		}
-		id, ok := ids.Parse(k)
-		if !ok {
-			return invalid("cursor: not one this API issued")
-		}
-		after = id
 	}
 	es, err := a.svc.Endpoints(c.Request().Context(), tenant, after, limit)
 	if err != nil {
