@@ -77,13 +77,26 @@ type result struct {
 	class     string // "" on success
 	permanent bool   // retrying cannot help
 	gone      bool   // the endpoint answered 410: disable it
+	// endpointFault: the webhook endpoint failed (no answer, or not 2xx): it counts towards the
+	// endpoint's failure run. Our own troubles (store, Key Vault, a suspended tenant) do not.
+	endpointFault bool
 }
 
 // deliver runs attempt n.Attempts of a claimed notification and records it.
 func (s *Service) deliver(ctx context.Context, n Notification) error {
-	sc := sqlstore.TenantScope(tenancy.TenantID(mustTenant(n.TenantID)))
+	sc := sqlstore.TenantScope(mustTenant(n.TenantID))
 	start := s.cfg.Now().UTC()
-	res := s.send(ctx, sc, n)
+	var res result
+	switch err := s.checkWritable(ctx, mustTenant(n.TenantID)); {
+	case errors.Is(err, tenancy.ErrTenantSuspended):
+		// Suspended or decommissioned: nothing is sent; the retries keep their schedule, so a
+		// reactivated tenant's notification still goes out, and one that stays suspended fails.
+		res = result{class: "tenant-suspended"}
+	case err != nil:
+		res = result{class: "store-unavailable"}
+	default:
+		res = s.send(ctx, sc, n)
+	}
 	latency := max(int(s.cfg.Now().Sub(start)/time.Millisecond), 0)
 	a := Attempt{Attempt: n.Attempts, AttemptedAt: start, StatusCode: res.code, LatencyMS: latency, ErrorClass: res.class}
 	now := s.cfg.Now().UTC()
@@ -137,7 +150,7 @@ func (s *Service) decide(ctx context.Context, n Notification, e *Endpoint, res r
 			Channel: string(n.Channel), Attempts: n.Attempts, DeliveredAt: now})
 		return Outcome{Status: StatusDelivered, DeliveredAt: &now}, evs, endpointChanged
 	}
-	if e != nil && e.Enabled && (res.class != "endpoint-disabled") {
+	if e != nil && e.Enabled && res.endpointFault {
 		if e.FailingSince == nil {
 			t := now
 			e.FailingSince, endpointChanged = &t, true
@@ -237,13 +250,14 @@ func (s *Service) sendWebhook(ctx context.Context, n Notification, e Endpoint, a
 	req.Header.Set("webhook-signature", sig)
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return result{class: egress.Classify(err)}
+		return result{class: egress.Classify(err), endpointFault: true}
 	}
 	// The body is drained (a little) for connection reuse and never kept.
 	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 	_ = resp.Body.Close()
-	return result{code: resp.StatusCode, class: statusClass(resp.StatusCode), gone: resp.StatusCode == http.StatusGone,
-		permanent: resp.StatusCode == http.StatusGone}
+	class := statusClass(resp.StatusCode)
+	return result{code: resp.StatusCode, class: class, gone: resp.StatusCode == http.StatusGone,
+		permanent: resp.StatusCode == http.StatusGone, endpointFault: class != ""}
 }
 
 func (s *Service) sendEmail(ctx context.Context, n Notification, atts []Attachment) result {

@@ -17,6 +17,7 @@ var (
 	ErrEndpointNotFound     = errors.New("notifications: webhook endpoint not found")
 	ErrAttachmentNotFound   = errors.New("notifications: attachment not found")
 	ErrAttachmentTooLarge   = errors.New("notifications: attachments too large")
+	ErrBodyTooLarge         = errors.New("notifications: body too large")
 	ErrInvalidAttachment    = errors.New("notifications: invalid attachment name")
 	ErrEndpointDisabled     = errors.New("notifications: webhook endpoint disabled")
 	ErrEventTypeNotAccepted = errors.New("notifications: the endpoint does not accept this event type")
@@ -40,6 +41,8 @@ func MapError(err error) *problem.Problem {
 			"Attachment names are 1 to 100 of A-Z a-z 0-9 . _ - and do not start with a dot; each name once per notification.")
 	case errors.Is(err, ErrAttachmentTooLarge):
 		return problem.New(http.StatusRequestEntityTooLarge, "attachment-too-large", problem.Detail(err, ErrAttachmentTooLarge))
+	case errors.Is(err, ErrBodyTooLarge):
+		return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", problem.Detail(err, ErrBodyTooLarge))
 	case errors.Is(err, ErrInvalidURL):
 		return problem.New(http.StatusBadRequest, "invalid-url", problem.Detail(err, ErrInvalidURL)).
 			WithFields(problem.FieldError{Field: "url", Detail: "https only; no private, link-local or metadata address"})

@@ -176,7 +176,7 @@ func (in *SendInput) validate() error {
 		return invalid("subject: required for email")
 	}
 	if len(in.Body) > MaxBodyBytes {
-		return fmt.Errorf("%w: the body is larger than %d bytes", ErrAttachmentTooLarge, MaxBodyBytes)
+		return fmt.Errorf("%w: the body is larger than %d bytes", ErrBodyTooLarge, MaxBodyBytes)
 	}
 	if len(in.Attachments) > MaxAttachments {
 		return fmt.Errorf("%w: more than %d attachments", ErrAttachmentTooLarge, MaxAttachments)

@@ -332,3 +332,27 @@ func TestDelivery_SSRF_ResolvedAddressRefused(t *testing.T) {
 		t.Fatalf("notification %+v, %d deliveries", n, len(rcv.requests()))
 	}
 }
+
+// A suspended tenant's notification is not sent (the write fence holds for the worker too) and
+// does not count against its endpoint; once reactivated, the next retry delivers it.
+func TestDispatch_SuspendedTenant_NotSentUntilReactivated(t *testing.T) {
+	h := newHarness(t)
+	f := h.tenant()
+	rcv := newReceiver(t)
+	ep := h.createEndpoint(f, rcv.URL)
+	n := h.send(f, map[string]any{"channel": "webhook", "recipient": ep.ID, "subject": "s", "body": "b"})
+	h.dir.Set(f.id, "Suspended")
+	h.dispatch(h.requested(f.id, n.ID))
+	n = h.get(f, n.ID)
+	if n.Status != "Sending" || n.LastErrorClass != "tenant-suspended" || len(rcv.requests()) != 0 {
+		t.Fatalf("notification %+v, %d deliveries", n, len(rcv.requests()))
+	}
+	e := decode[endpointJSON](t, h.must(http.StatusOK, "GET", "/api/webhook-endpoints/"+ep.ID, f.reader, nil).Body)
+	if e.FailingSince != nil {
+		t.Errorf("the tenant's suspension counted against the endpoint: %+v", e)
+	}
+	h.dir.Set(f.id, "Active")
+	if n = h.retryAfter(f, n.ID); n.Status != "Delivered" || len(rcv.requests()) != 1 {
+		t.Fatalf("after reactivation: %+v", n)
+	}
+}
