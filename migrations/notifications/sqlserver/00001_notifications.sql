@@ -56,7 +56,8 @@ CREATE TABLE dbo.notifications (
     CONSTRAINT notifications_channel_check CHECK (channel IN ('webhook', 'email', 'inApp')),
     CONSTRAINT notifications_status_check CHECK (status IN ('Pending', 'Sending', 'Delivered', 'Failed')),
     CONSTRAINT notifications_attempts_check CHECK (attempts >= 0),
-    CONSTRAINT notifications_body_place CHECK ((body IS NULL AND body_blob IS NOT NULL) OR (body IS NOT NULL AND body_blob IS NULL))
+    CONSTRAINT notifications_body_place CHECK ((body IS NULL AND body_blob IS NOT NULL) OR (body IS NOT NULL AND body_blob IS NULL)),
+    CONSTRAINT notifications_blob_tenant CHECK (body_blob IS NULL OR body_blob LIKE LOWER(CONVERT(char(36), tenant_id)) + N'/%')
 );
 CREATE UNIQUE INDEX notifications_notification_key ON dbo.notifications (tenant_id, notification_key);
 CREATE INDEX notifications_created ON dbo.notifications (tenant_id, created_at, notification_key);
@@ -72,7 +73,8 @@ CREATE TABLE dbo.notification_attachments (
     blob_name       nvarchar(400)    NOT NULL,
     CONSTRAINT notification_attachments_pkey PRIMARY KEY (tenant_id, notification_id, name),
     CONSTRAINT notification_attachments_fk FOREIGN KEY (tenant_id, notification_id) REFERENCES dbo.notifications (tenant_id, notification_id),
-    CONSTRAINT notification_attachments_name_check CHECK (name NOT LIKE '%[^A-Za-z0-9._-]%' AND name NOT LIKE '.%' AND len(name) >= 1)
+    CONSTRAINT notification_attachments_name_check CHECK (name NOT LIKE '%[^A-Za-z0-9._-]%' AND name NOT LIKE '.%' AND len(name) >= 1),
+    CONSTRAINT notification_attachments_blob_tenant CHECK (blob_name LIKE LOWER(CONVERT(char(36), tenant_id)) + N'/%')
 );
 
 CREATE TABLE dbo.delivery_attempts (
