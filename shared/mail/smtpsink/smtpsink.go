@@ -7,6 +7,8 @@ package smtpsink
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -28,8 +30,20 @@ type Message struct {
 	From string
 	To   []string
 	Data []byte
+	// TLS reports whether the session had switched to TLS (STARTTLS) when the message came; User
+	// is the name it authenticated with (AUTH PLAIN), "" for none.
+	TLS  bool
+	User string
 	// File is the .eml file it was written to ("" without a folder).
 	File string
+}
+
+// Options configure a sink beyond Start's: TLS, when set, offers STARTTLS with it (tests of the
+// adapter's TLS path); AUTH PLAIN is always accepted, with any password.
+type Options struct {
+	Addr, Dir string
+	Logger    *slog.Logger
+	TLS       *tls.Config
 }
 
 // Sink is a running SMTP sink.
@@ -37,6 +51,7 @@ type Sink struct {
 	ln  net.Listener
 	dir string
 	log *slog.Logger
+	tls *tls.Config
 
 	mu   sync.Mutex
 	msgs []Message
@@ -48,6 +63,12 @@ type Sink struct {
 // Start listens on addr (a loopback host:port; port 0 picks one) and serves until Close. dir, when
 // not empty, receives every message as <seq>-<unix nanos>.eml.
 func Start(addr, dir string, logger *slog.Logger) (*Sink, error) {
+	return StartWith(Options{Addr: addr, Dir: dir, Logger: logger})
+}
+
+// StartWith is Start with Options.
+func StartWith(o Options) (*Sink, error) {
+	addr, dir, logger := o.Addr, o.Dir, o.Logger
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtpsink: %q is not host:port", addr)
@@ -67,7 +88,7 @@ func Start(addr, dir string, logger *slog.Logger) (*Sink, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sink{ln: ln, dir: dir, log: logger, wake: make(chan struct{})}
+	s := &Sink{ln: ln, dir: dir, log: logger, tls: o.TLS, wake: make(chan struct{})}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -134,9 +155,9 @@ func (s *Sink) session(c net.Conn) {
 	if !reply(220, "spine smtp sink ready") {
 		return
 	}
-	var from string
+	var from, user string
 	var to []string
-	mailSeen := false
+	mailSeen, secure := false, false
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(2 * time.Minute))
 		line, err := r.ReadString('\n')
@@ -150,10 +171,55 @@ func (s *Sink) session(c net.Conn) {
 			reply(250, "spine")
 		case "EHLO":
 			_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			fmt.Fprintf(w, "250-spine\r\n250-8BITMIME\r\n250 SIZE %d\r\n", MaxMessageBytes)
+			fmt.Fprintf(w, "250-spine\r\n250-8BITMIME\r\n")
+			if s.tls != nil && !secure {
+				fmt.Fprintf(w, "250-STARTTLS\r\n")
+			}
+			fmt.Fprintf(w, "250-AUTH PLAIN\r\n250 SIZE %d\r\n", MaxMessageBytes)
 			if w.Flush() != nil {
 				return
 			}
+		case "STARTTLS":
+			if s.tls == nil || secure {
+				reply(502, "command not implemented")
+				continue
+			}
+			if !reply(220, "go ahead") {
+				return
+			}
+			tc := tls.Server(c, s.tls)
+			_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			_ = tc.SetDeadline(time.Time{})
+			c, secure = tc, true
+			r, w = bufio.NewReader(io.LimitReader(tc, MaxMessageBytes+1<<20)), bufio.NewWriter(tc)
+			from, to, mailSeen = "", nil, false
+		case "AUTH":
+			mech, resp, _ := strings.Cut(arg, " ")
+			if !strings.EqualFold(mech, "PLAIN") {
+				reply(504, "unrecognized authentication type")
+				continue
+			}
+			if resp == "" {
+				if !reply(334, "") {
+					return
+				}
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				resp = strings.TrimSpace(line)
+			}
+			raw, err := base64.StdEncoding.DecodeString(resp)
+			parts := strings.Split(string(raw), "\x00")
+			if err != nil || len(parts) != 3 || parts[1] == "" {
+				reply(501, "malformed AUTH PLAIN")
+				continue
+			}
+			user = parts[1]
+			reply(235, "authenticated")
 		case "MAIL":
 			from, to, mailSeen = address(arg), nil, true
 			reply(250, "ok")
@@ -179,7 +245,7 @@ func (s *Sink) session(c net.Conn) {
 				}
 				return
 			}
-			if err := s.store(Message{From: from, To: to, Data: data}); err != nil {
+			if err := s.store(Message{From: from, To: to, Data: data, TLS: secure, User: user}); err != nil {
 				s.log.Error("smtp sink: cannot store a message", "error", err)
 				reply(451, "cannot store the message")
 			} else {
