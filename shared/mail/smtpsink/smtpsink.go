@@ -53,8 +53,9 @@ type Sink struct {
 	log *slog.Logger
 	tls *tls.Config
 
-	mu   sync.Mutex
-	msgs []Message
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	msgs  []Message
 	wake chan struct{}
 	seq  int
 	wg   sync.WaitGroup
@@ -88,7 +89,7 @@ func StartWith(o Options) (*Sink, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sink{ln: ln, dir: dir, log: logger, tls: o.TLS, wake: make(chan struct{})}
+	s := &Sink{ln: ln, dir: dir, log: logger, tls: o.TLS, conns: map[net.Conn]struct{}{}, wake: make(chan struct{})}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -97,9 +98,14 @@ func StartWith(o Options) (*Sink, error) {
 // Addr is the address the sink listens on.
 func (s *Sink) Addr() string { return s.ln.Addr().String() }
 
-// Close stops listening and waits for open sessions to end.
+// Close stops listening, ends the open sessions and waits for them.
 func (s *Sink) Close() error {
 	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
 	s.wg.Wait()
 	return err
 }
@@ -135,10 +141,18 @@ func (s *Sink) serve() {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer c.Close()
+			defer func() {
+				_ = c.Close()
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+			}()
 			s.session(c)
 		}()
 	}
