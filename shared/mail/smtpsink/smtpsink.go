@@ -56,9 +56,9 @@ type Sink struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	msgs  []Message
-	wake chan struct{}
-	seq  int
-	wg   sync.WaitGroup
+	wake  chan struct{}
+	seq   int
+	wg    sync.WaitGroup
 }
 
 // Start listens on addr (a loopback host:port; port 0 picks one) and serves until Close. dir, when
