@@ -164,6 +164,16 @@ func TestInApp_DeliveredOnDispatch_ListedByStatus(t *testing.T) {
 	if r := h.do("GET", "/api/notifications?status=Lost", f.reader, nil); r.Code != http.StatusBadRequest {
 		t.Errorf("bad status: %d", r.Code)
 	}
+	// A user's in-app list: channel and recipient filter.
+	h.send(f, map[string]any{"channel": "inApp", "recipient": "0193a7b0-0000-7000-8000-00000000000b", "subject": "c", "body": "3"})
+	h.send(f, map[string]any{"channel": "email", "recipient": "x@example.test", "subject": "d", "body": "4"})
+	mine := decode[page](t, h.must(http.StatusOK, "GET", "/api/notifications?channel=inApp&recipient=0193A7B0-0000-7000-8000-00000000000A", f.reader, nil).Body)
+	if len(mine.Value) != 2 || mine.Value[0].ID != b.ID || mine.Value[1].ID != a.ID {
+		t.Fatalf("the user's in-app list %+v", mine.Value)
+	}
+	if r := h.do("GET", "/api/notifications?channel=sms", f.reader, nil); r.Code != http.StatusBadRequest {
+		t.Errorf("bad channel: %d", r.Code)
+	}
 }
 
 // Validation: the problem codes of refused requests.

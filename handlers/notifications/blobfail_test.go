@@ -58,7 +58,7 @@ func TestSend_BlobWriteFails_NothingAcknowledged(t *testing.T) {
 	if _, err := h.blobs.Get(context.Background(), container, name); !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("the body blob of the refused notification is still there: %v", err)
 	}
-	if ns, err := h.svc.store.Notifications(context.Background(), sqlstore.TenantScope(f.id), f.id.String(), "", "", 10); err != nil || len(ns) != 0 {
+	if ns, err := h.svc.store.Notifications(context.Background(), sqlstore.TenantScope(f.id), f.id.String(), ListFilter{}, "", 10); err != nil || len(ns) != 0 {
 		t.Errorf("rows %d %v", len(ns), err)
 	}
 	if types := h.outboxTypes(f.id); len(types) != 0 {

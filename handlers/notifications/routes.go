@@ -224,7 +224,8 @@ func (a *API) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ns, err := a.svc.Notifications(c.Request().Context(), tenant, Status(c.QueryParam("status")), before, limit)
+	f := ListFilter{Status: Status(c.QueryParam("status")), Channel: Channel(c.QueryParam("channel")), Recipient: c.QueryParam("recipient")}
+	ns, err := a.svc.Notifications(c.Request().Context(), tenant, f, before, limit)
 	if err != nil {
 		return err
 	}

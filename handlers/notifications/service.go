@@ -335,14 +335,26 @@ func (s *Service) OpenAttachment(ctx context.Context, tenant tenancy.TenantID, i
 	return nil, Attachment{}, ErrAttachmentNotFound
 }
 
-// Notifications lists a tenant's notifications, newest first.
-func (s *Service) Notifications(ctx context.Context, tenant tenancy.TenantID, status Status, before string, limit int) ([]Notification, error) {
-	switch status {
+// Notifications lists a tenant's notifications, newest first (a user's in-app notifications:
+// channel inApp, recipient the user id).
+func (s *Service) Notifications(ctx context.Context, tenant tenancy.TenantID, f ListFilter, before string, limit int) ([]Notification, error) {
+	switch f.Status {
 	case "", StatusPending, StatusSending, StatusDelivered, StatusFailed:
 	default:
 		return nil, invalid("status: one of Pending, Sending, Delivered, Failed")
 	}
-	return s.store.Notifications(ctx, sqlstore.TenantScope(tenant), tenant.String(), status, before, limit)
+	switch f.Channel {
+	case "", ChannelWebhook, ChannelEmail, ChannelInApp:
+	default:
+		return nil, invalid("channel: one of webhook, email, inApp")
+	}
+	if len(f.Recipient) > 320 {
+		return nil, invalid("recipient: at most 320 characters")
+	}
+	if id, err := uuid.Parse(f.Recipient); err == nil {
+		f.Recipient = id.String()
+	}
+	return s.store.Notifications(ctx, sqlstore.TenantScope(tenant), tenant.String(), f, before, limit)
 }
 
 func canonical(id string) string {

@@ -37,8 +37,9 @@ type statements struct {
 	notification string
 	// lockNotification: notification, the row locked until the transaction ends.
 	lockNotification string
-	// listNotifications: tenant, status ("" for any), before id (the max UUID for the first page),
-	// limit → notificationColumns, newest (highest id) first.
+	// listNotifications: tenant, status ("" for any), channel ("" for any), recipient ("" for
+	// any), before id (the max UUID for the first page), limit → notificationColumns, newest
+	// (highest id) first.
 	listNotifications string
 	// attachments: tenant, notification id → name, content type, size, SHA-256, blob name by name.
 	attachments string

@@ -30,8 +30,9 @@ var pgStatements = statements{
 	notification:     `SELECT ` + pgNotificationCols + ` FROM notifications WHERE tenant_id = $1 AND notification_id = $2`,
 	lockNotification: `SELECT ` + pgNotificationCols + ` FROM notifications WHERE tenant_id = $1 AND notification_id = $2 FOR UPDATE`,
 	listNotifications: `SELECT ` + pgNotificationCols + ` FROM notifications
-		WHERE tenant_id = $1 AND ($2 = '' OR status = $2) AND notification_id < $3::uuid
-		ORDER BY notification_id DESC LIMIT $4`,
+		WHERE tenant_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR channel = $3) AND ($4 = '' OR recipient = $4)
+			AND notification_id < $5::uuid
+		ORDER BY notification_id DESC LIMIT $6`,
 	attachments: `SELECT name, content_type, size, sha256, blob_name FROM notification_attachments
 		WHERE tenant_id = $1 AND notification_id = $2 ORDER BY name`,
 	attempts: `SELECT attempt, attempted_at, status_code, latency_ms, COALESCE(error_class, '') FROM delivery_attempts

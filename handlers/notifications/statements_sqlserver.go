@@ -38,8 +38,9 @@ var msStatements = statements{
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7)`,
 	notification:     `SELECT ` + msNotificationCols + ` FROM dbo.notifications WHERE tenant_id = @p1 AND notification_id = @p2`,
 	lockNotification: `SELECT ` + msNotificationCols + ` FROM dbo.notifications WITH (UPDLOCK, ROWLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND notification_id = @p2`,
-	listNotifications: `SELECT TOP (@p4) ` + msNotificationCols + ` FROM dbo.notifications
-		WHERE tenant_id = @p1 AND (@p2 = '' OR status = @p2) AND notification_key < @p3
+	listNotifications: `SELECT TOP (@p6) ` + msNotificationCols + ` FROM dbo.notifications
+		WHERE tenant_id = @p1 AND (@p2 = '' OR status = @p2) AND (@p3 = '' OR channel = @p3) AND (@p4 = N'' OR recipient = @p4)
+			AND notification_key < @p5
 		ORDER BY notification_key DESC`,
 	attachments: `SELECT name, content_type, size, sha256, blob_name FROM dbo.notification_attachments
 		WHERE tenant_id = @p1 AND notification_id = @p2 ORDER BY name`,

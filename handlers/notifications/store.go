@@ -301,15 +301,22 @@ func (s *Store) readAttachments(ctx context.Context, tx *sqlstore.Tx, tenant, id
 	return out, rows.Err()
 }
 
-// Notifications returns up to limit of the tenant's notifications with the status ("" any) whose
-// id is below before ("" first page), newest first.
-func (s *Store) Notifications(ctx context.Context, sc sqlstore.Scope, tenant string, status Status, before string, limit int) ([]Notification, error) {
+// ListFilter narrows a list of notifications; "" members do not filter.
+type ListFilter struct {
+	Status    Status
+	Channel   Channel
+	Recipient string
+}
+
+// Notifications returns up to limit of the tenant's notifications matching f whose id is below
+// before ("" first page), newest first.
+func (s *Store) Notifications(ctx context.Context, sc sqlstore.Scope, tenant string, f ListFilter, before string, limit int) ([]Notification, error) {
 	if before == "" {
 		before = maxUUID
 	}
 	var out []Notification
 	err := s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q.listNotifications, tenant, string(status), before, limit)
+		rows, err := tx.QueryContext(ctx, s.q.listNotifications, tenant, string(f.Status), string(f.Channel), f.Recipient, before, limit)
 		if err != nil {
 			return err
 		}

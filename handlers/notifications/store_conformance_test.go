@@ -43,7 +43,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		if _, err := s.Notification(ctx, sqlstore.TenantScope(b), a.String(), n.ID); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("B's scope: %v", err)
 		}
-		if ns, err := s.Notifications(ctx, sqlstore.TenantScope(b), a.String(), "", "", 10); err != nil || len(ns) != 0 {
+		if ns, err := s.Notifications(ctx, sqlstore.TenantScope(b), a.String(), ListFilter{}, "", 10); err != nil || len(ns) != 0 {
 			t.Fatalf("B lists %d of A's: %v", len(ns), err)
 		}
 	})

@@ -68,6 +68,8 @@ CREATE TABLE notifications (
 );
 -- The archive sweep's batch (one tenant's month) and the list's order.
 CREATE INDEX notifications_created ON notifications (tenant_id, created_at, notification_id);
+-- A recipient's notifications (a user's in-app list), newest first.
+CREATE INDEX notifications_recipient ON notifications (tenant_id, recipient, notification_id);
 -- The retry timer (NotificationRetries): due attempts of every tenant.
 CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status IN ('Pending', 'Sending');
 

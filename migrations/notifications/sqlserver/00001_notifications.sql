@@ -61,6 +61,7 @@ CREATE TABLE dbo.notifications (
 );
 CREATE UNIQUE INDEX notifications_notification_key ON dbo.notifications (tenant_id, notification_key);
 CREATE INDEX notifications_created ON dbo.notifications (tenant_id, created_at, notification_key);
+CREATE INDEX notifications_recipient ON dbo.notifications (tenant_id, recipient, notification_key);
 CREATE INDEX notifications_due ON dbo.notifications (next_attempt_at) WHERE status IN ('Pending', 'Sending');
 
 CREATE TABLE dbo.notification_attachments (
