@@ -44,7 +44,9 @@ func MapError(err error) *problem.Problem {
 	case errors.Is(err, ErrBodyTooLarge):
 		return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", problem.Detail(err, ErrBodyTooLarge))
 	case errors.Is(err, ErrInvalidURL):
-		return problem.New(http.StatusBadRequest, "invalid-url", problem.Detail(err, ErrInvalidURL)).
+		// A fixed text: the cause is shared/egress's, whose wording is not the API's.
+		return problem.New(http.StatusBadRequest, "invalid-url", "The webhook URL must be an absolute https URL without credentials or fragment, "+
+			"on a public address (plain http to loopback only in local runs).").
 			WithFields(problem.FieldError{Field: "url", Detail: "https only; no private, link-local or metadata address"})
 	case errors.Is(err, ErrNotFound):
 		return problem.New(http.StatusNotFound, "not-found", "No notification with this id is visible to the caller.")
