@@ -46,7 +46,9 @@ func (e *SettingsError) Unwrap() error { return e.kind }
 // InputError names a request member that is wrong; it wraps ErrInvalidInput.
 type InputError struct{ Field, Detail string }
 
-func (e *InputError) Error() string { return fmt.Sprintf("%v: %s %s", ErrInvalidInput, e.Field, e.Detail) }
+func (e *InputError) Error() string {
+	return fmt.Sprintf("%v: %s %s", ErrInvalidInput, e.Field, e.Detail)
+}
 
 // Unwrap returns ErrInvalidInput.
 func (e *InputError) Unwrap() error { return ErrInvalidInput }
