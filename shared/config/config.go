@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,9 +75,10 @@ type Config struct {
 	AuthJWKSURL, AuthJWKSFile string
 	// DevKeyDir is SPINE_DEV_KEY_DIR: where `handler token` finds the dev signing key.
 	DevKeyDir string
-	// KeyVaultURL is SPINE_KEYVAULT_URL: the Key Vault holding the authorization server's keys
+	// KeyVaultURL is SPINE_KEYVAULT_URL: the Key Vault holding the services' secrets (the
+	// authorization server's keys, webhook secrets, integration credentials)
 	// (https://<name>.vault.azure.net/; the local stack's fake is https://127.0.0.1:<port>).
-	// Required when the authz service is enabled; https only.
+	// Required when a service of KeyVaultServices is enabled; https only.
 	KeyVaultURL string
 	// KeyVaultCAFile is SPINE_KEYVAULT_CA_FILE, local only: a PEM file of the CA to trust for
 	// KeyVaultURL (the local fake's self-signed certificate). With it the app authenticates with
@@ -367,15 +369,18 @@ func Load(get Getenv, services []string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// checkKeyVault checks SPINE_KEYVAULT_URL (required when the authz service, whose signing keys
-// live in Key Vault, is enabled) and SPINE_KEYVAULT_CA_FILE (a loopback vault only).
+// KeyVaultServices are the services whose secrets live in Key Vault: the authorization server's
+// signing keys, the notifications service's webhook secrets, the integrations' credentials.
+var KeyVaultServices = []string{"authz", "notifications", "integrations"}
+
+// checkKeyVault checks SPINE_KEYVAULT_URL (required when a service of KeyVaultServices is enabled) and SPINE_KEYVAULT_CA_FILE (a loopback vault only).
 func checkKeyVault(c Config) []error {
 	var errs []error
 	u, err := url.Parse(c.KeyVaultURL)
 	valid := err == nil && u.Scheme == "https" && u.Host != "" && u.RawQuery == "" && u.User == nil
 	switch {
-	case c.KeyVaultURL == "" && contains(c.Enabled, "authz"):
-		errs = append(errs, errors.New("SPINE_KEYVAULT_URL: required when the authz service is enabled (its signing keys live in Key Vault)"))
+	case c.KeyVaultURL == "" && slices.ContainsFunc(KeyVaultServices, func(s string) bool { return contains(c.Enabled, s) }):
+		errs = append(errs, fmt.Errorf("SPINE_KEYVAULT_URL: required when any of %s is enabled (their secrets live in Key Vault)", strings.Join(KeyVaultServices, ", ")))
 	case c.KeyVaultURL != "" && !valid:
 		errs = append(errs, fmt.Errorf("SPINE_KEYVAULT_URL: %q is not an https URL such as https://<name>.vault.azure.net/", c.KeyVaultURL))
 	}

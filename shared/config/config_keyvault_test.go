@@ -14,13 +14,20 @@ func authzDB(m map[string]string) map[string]string {
 	return m
 }
 
-func TestLoad_KeyVaultURL_RequiredOnlyWhenAuthzIsEnabled(t *testing.T) {
+func TestLoad_KeyVaultURL_RequiredOnlyWhenAServiceWithSecretsIsEnabled(t *testing.T) {
 	if _, err := Load(env(valid()), services); err != nil {
 		t.Fatalf("without authz the vault is optional: %v", err)
 	}
 	_, err := Load(env(authzDB(valid())), withAuthz)
-	if err == nil || !strings.Contains(err.Error(), "SPINE_KEYVAULT_URL: required when the authz service is enabled") {
+	if err == nil || !strings.Contains(err.Error(), "SPINE_KEYVAULT_URL: required when any of authz, notifications, integrations is enabled") {
 		t.Fatalf("authz without a vault: %v", err)
+	}
+	for _, svc := range []string{"notifications", "integrations"} {
+		m := valid()
+		m["SPINE_"+strings.ToUpper(svc)+"_DB_URL"] = "postgres://" + svc + "_app:pw@127.0.0.1:5432/" + svc + "?sslmode=disable"
+		if _, err := Load(env(m), append(append([]string{}, services...), svc)); err == nil || !strings.Contains(err.Error(), "SPINE_KEYVAULT_URL: required") {
+			t.Fatalf("%s without a vault: %v", svc, err)
+		}
 	}
 	m := authzDB(valid())
 	m["SPINE_SERVICES"] = "tenants,audit"
