@@ -141,12 +141,11 @@ func TestCreate_403_ReaderToken(t *testing.T) {
 func TestCreate_503_VaultUnavailable_NothingStored(t *testing.T) {
 	h := newHarness(t)
 	a := h.tenant()
-	h.kv.InjectFault(kvfake.Fault{Status: http.StatusServiceUnavailable, Count: 1000})
+	h.kv.InjectFault(fault503)
 	r := h.must(http.StatusServiceUnavailable, "POST", "/api/integrations", a.admin, bearerBody("x", "https://api.example.com", "tok-kv-down"))
 	if r.ProblemCode(t) != "vault-unavailable" {
 		t.Errorf("%s", r.Body)
 	}
-	h.kv.InjectFault(kvfake.Fault{Status: 0, Count: 0})
 	assertNoConnections(t, h, a)
 	if evs := h.outbox(a.id); len(evs) != 0 {
 		t.Errorf("events %v", evs)
@@ -326,9 +325,8 @@ func TestDelete_503_VaultUnavailable_ConnectionKept(t *testing.T) {
 	h := newHarness(t)
 	a := h.tenant()
 	c := h.create(a, bearerBody("x", "https://api.example.com", "tok-keep"))
-	h.kv.InjectFault(kvfake.Fault{Status: http.StatusInternalServerError, Count: 1000})
+	h.kv.InjectFault(kvfake.Fault{Status: http.StatusInternalServerError, Count: 1})
 	h.must(http.StatusServiceUnavailable, "DELETE", "/api/integrations/"+c.ID, a.admin, nil)
-	h.kv.InjectFault(kvfake.Fault{})
 	h.must(http.StatusOK, "GET", "/api/integrations/"+c.ID, a.reader, nil)
 }
 
@@ -360,9 +358,8 @@ func TestRotateSecret_200_NewVersionUsed_OldDisabled(t *testing.T) {
 	if ev := h.lastOfType(a.id, contracts.IntegrationSecretRotated); ev.Subject != c.ID {
 		t.Errorf("%+v", ev)
 	}
-	h.kv.InjectFault(kvfake.Fault{Status: http.StatusServiceUnavailable, Count: 1000})
+	h.kv.InjectFault(fault503)
 	h.must(http.StatusServiceUnavailable, "PUT", "/api/integrations/"+c.ID+"/secret", a.admin, map[string]any{"secret": "tok-3"})
-	h.kv.InjectFault(kvfake.Fault{})
 	if now := decode[connectionJSON](t, h.must(http.StatusOK, "GET", "/api/integrations/"+c.ID, a.reader, nil).Body); now.SecretRef != got.SecretRef {
 		t.Errorf("a failed rotation changed the reference: %+v", now.SecretRef)
 	}

@@ -262,3 +262,7 @@ func (h *harness) lastOfType(tenant tenancy.TenantID, typ string) events.Event {
 	return events.Event{}
 }
 
+
+// fault503 makes the vault's next request answer 503 (the harness's vault client does not
+// retry: one failed call).
+var fault503 = kvfake.Fault{Status: http.StatusServiceUnavailable, Count: 1}
