@@ -74,15 +74,15 @@ func TestSecretValue_RefusesCredentialPatterns_PassesOrdinaryValues(t *testing.T
 		"0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b", // a UUID: hex runs are short
 		"sk-", "ask-me-later", "task-list-2024",
 		"/accounts/receivable/invoices/outstanding/summary", // long path: letters and slashes only
-		"ThisIsAVeryLongCamelCaseIdentifierWithoutDigits",  // 32+ letters, no digits
+		"ThisIsAVeryLongCamelCaseIdentifierWithoutDigits",   // 32+ letters, no digits
 		"HTTPServerRequestHandlerFactoryV2Impl",
 		"MyCompanyName-Production-EU-West-Sync-Job",
 		"/api/v2/Customers/Accounts/Receivable/Report2024",
 		"Region-EU-West-1-Production-Cluster-42",
 		"x-ms-version-2021-08-06-and-more-stuff",
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",       // long but not random
-		"0000000000000000000000000000000000000000",           // hex, zero entropy
-		"deadbeefdeadbeefdeadbeefdeadbeef",                   // hex, low entropy
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", // long but not random
+		"0000000000000000000000000000000000000000",     // hex, zero entropy
+		"deadbeefdeadbeefdeadbeefdeadbeef",             // hex, low entropy
 		"keyboard", "The signature is checked with sig", "user@example.com",
 		"https://example.com/path:with:colons",
 	}

@@ -78,7 +78,11 @@ func (v *recordingVault) Set(ctx context.Context, name, value, ct string, tags m
 	return v.Vault.Set(ctx, name, value, ct, tags)
 }
 
-func (v *recordingVault) names() []string { v.mu.Lock(); defer v.mu.Unlock(); return append([]string(nil), v.set...) }
+func (v *recordingVault) names() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]string(nil), v.set...)
+}
 
 // harness is the integrations API wired as app.go wires it, over the package database and a Key
 // Vault fake over TLS; loopback targets allowed (the test servers listen there).
@@ -193,7 +197,11 @@ func newTarget(t *testing.T) *target {
 	return tg
 }
 
-func (tg *target) expectBearer(token string) { tg.mu.Lock(); tg.auth = "Bearer " + token; tg.mu.Unlock() }
+func (tg *target) expectBearer(token string) {
+	tg.mu.Lock()
+	tg.auth = "Bearer " + token
+	tg.mu.Unlock()
+}
 func (tg *target) expectBasic(user, pw string) {
 	tg.mu.Lock()
 	tg.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
@@ -261,7 +269,6 @@ func (h *harness) lastOfType(tenant tenancy.TenantID, typ string) events.Event {
 	h.t.Fatalf("no %s in the outbox: %d events", typ, len(evs))
 	return events.Event{}
 }
-
 
 // fault503 makes the vault's next request answer 503 (the harness's vault client does not
 // retry: one failed call).

@@ -43,6 +43,5 @@ GRANT SELECT, INSERT, UPDATE ON connections TO integrations_app;
 
 -- +goose Down
 
-REVOKE SELECT, INSERT, UPDATE ON connections FROM integrations_app;
 DROP POLICY tenant_isolation ON connections;
 DROP TABLE connections;

@@ -46,6 +46,5 @@ GRANT SELECT, INSERT, UPDATE ON dbo.connections TO integrations_app;
 
 -- +goose Down
 
-REVOKE SELECT, INSERT, UPDATE ON dbo.connections FROM integrations_app;
 DROP SECURITY POLICY rls.integrations_isolation;
 DROP TABLE dbo.connections;
