@@ -90,6 +90,11 @@ type Config struct {
 	// its credentials in the vault only. Local runs only: refused unless SPINE_AUTH_ISSUER's host
 	// is loopback (a platform-admin client must never be created by a setting in Azure).
 	AuthzDevClient bool
+	// EgressAllowLoopback is SPINE_EGRESS_ALLOW_LOOPBACK (default false; scripts/run.sh and tests
+	// set it): tenant-chosen outbound URLs (webhook endpoints, integration connectors) may be
+	// plain-HTTP loopback ones. Otherwise only public https addresses are reached (shared/egress).
+	// Only for local runs, like AuthzDevClient.
+	EgressAllowLoopback bool
 	// AuthzAccessTokenTTL is SPINE_AUTHZ_ACCESS_TOKEN_TTL (default 10m, at most 15m): the lifetime
 	// of the access tokens the authorization server issues — the bound on how long a revoked one
 	// still works at the API, which does not ask the server about every token.
@@ -251,6 +256,10 @@ func Load(get Getenv, services []string) (Config, error) {
 	c.KeyVaultCAFile = get("SPINE_KEYVAULT_CA_FILE")
 	errs = append(errs, checkKeyVault(c)...)
 	c.AuthzDevClient = parseBool(get, "SPINE_AUTHZ_DEV_CLIENT", false, &errs)
+	c.EgressAllowLoopback = parseBool(get, "SPINE_EGRESS_ALLOW_LOOPBACK", false, &errs)
+	if c.EgressAllowLoopback && !loopbackURL(c.AuthIssuer) {
+		errs = append(errs, fmt.Errorf("SPINE_EGRESS_ALLOW_LOOPBACK: only for local runs (SPINE_AUTH_ISSUER on a loopback host), not with %q: it lets tenants' URLs reach this host", c.AuthIssuer))
+	}
 	if c.AuthzDevClient && !loopbackURL(c.AuthIssuer) {
 		errs = append(errs, fmt.Errorf("SPINE_AUTHZ_DEV_CLIENT: only for local runs (SPINE_AUTH_ISSUER on a loopback host, as make run sets it), not with %q: it creates a platform-admin client", c.AuthIssuer))
 	}
@@ -478,6 +487,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("keyVault", c.KeyVaultURL),
 		slog.String("keyVaultCAFile", c.KeyVaultCAFile),
 		slog.Bool("authzDevClient", c.AuthzDevClient),
+		slog.Bool("egressAllowLoopback", c.EgressAllowLoopback),
 		slog.String("authzAccessTokenTTL", c.AuthzAccessTokenTTL.String()),
 		slog.String("authzKeyRotation", c.AuthzKeyRotation.String()),
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),

@@ -98,3 +98,20 @@ func TestLoad_AuthzDevClient_RefusedWithNonLoopbackIssuer(t *testing.T) {
 		}
 	}
 }
+
+func TestLoad_EgressAllowLoopback_OnlyWithALoopbackIssuer(t *testing.T) {
+	m := valid()
+	m["SPINE_AUTH_ISSUER"] = "http://127.0.0.1:7071/api/connect"
+	m["SPINE_EGRESS_ALLOW_LOOPBACK"] = "true"
+	if c, err := Load(env(m), services); err != nil || !c.EgressAllowLoopback {
+		t.Fatalf("loopback issuer: %v %v", c.EgressAllowLoopback, err)
+	}
+	m["SPINE_AUTH_ISSUER"] = "https://spine.example/api/connect"
+	if _, err := Load(env(m), services); err == nil || !strings.Contains(err.Error(), "SPINE_EGRESS_ALLOW_LOOPBACK: only for local runs") {
+		t.Fatalf("public issuer: %v", err)
+	}
+	delete(m, "SPINE_EGRESS_ALLOW_LOOPBACK")
+	if c, err := Load(env(m), services); err != nil || c.EgressAllowLoopback {
+		t.Fatalf("default: %v %v", c.EgressAllowLoopback, err)
+	}
+}

@@ -1,0 +1,66 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"spine/shared/cache"
+	"spine/shared/tenancy"
+)
+
+// Directory is a tenant directory the test controls (the tenants service answers it in the app):
+// a tenant is unknown until Set. Safe for concurrent use.
+type Directory struct {
+	mu sync.Mutex
+	m  map[tenancy.TenantID]tenancy.Status
+}
+
+var _ tenancy.Directory = (*Directory)(nil)
+
+// NewDirectory returns a directory in which ids are Active.
+func NewDirectory(ids ...tenancy.TenantID) *Directory {
+	d := &Directory{m: map[tenancy.TenantID]tenancy.Status{}}
+	for _, id := range ids {
+		d.m[id] = tenancy.StatusActive
+	}
+	return d
+}
+
+// TenantStatus implements tenancy.Directory.
+func (d *Directory) TenantStatus(_ context.Context, id tenancy.TenantID) (tenancy.Status, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st, ok := d.m[id]
+	if !ok {
+		return "", fmt.Errorf("%w: %s", tenancy.ErrTenantNotFound, id)
+	}
+	return st, nil
+}
+
+// Set gives id status st.
+func (d *Directory) Set(id tenancy.TenantID, st tenancy.Status) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.m[id] = st
+}
+
+// Cache opens the stack's Redis (SPINE_REDIS_URL) as the services' cache, closed with the test.
+func Cache(t testing.TB) *cache.Cache {
+	t.Helper()
+	url, err := Require("SPINE_REDIS_URL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	c := cache.New(rdb, cache.Config{}, nil)
+	t.Cleanup(func() { c.Close(); _ = rdb.Close() })
+	return c
+}
