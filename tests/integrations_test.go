@@ -49,7 +49,7 @@ func TestIntegrations_CreateTestRotateSyncDelete_SecretsOnlyInKeyVault(t *testin
 	hitsOf := func(p string) int { mu.Lock(); defer mu.Unlock(); return hits[p] }
 
 	s := startServer(t, map[string]string{"SPINE_KEYVAULT_URL": kv.URL, "SPINE_KEYVAULT_CA_FILE": kv.CAFile,
-		"SPINE_INTEGRATIONS_ALLOW_LOOPBACK": "true", "SPINE_LOG_LEVEL": "debug"})
+		"SPINE_EGRESS_ALLOW_LOOPBACK": "true", "SPINE_LOG_LEVEL": "debug"})
 	tenant := s.register(slug("integ"), "standard")
 	if r := s.call("POST", "/api/tenants/"+tenant+"/provision", s.admin, nil, nil); r.Code != http.StatusOK {
 		t.Fatalf("provision: %d %s", r.Code, r.Body)

@@ -3,19 +3,14 @@ package integrations
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
+	"spine/shared/egress"
 	"spine/shared/secrets"
 )
 
@@ -43,106 +38,34 @@ type Outcome struct {
 // OK reports a success.
 func (o Outcome) OK() bool { return o.ErrorClass == "" }
 
-// The error classes of a failed check or sync.
+// The error classes of a failed check or sync: shared/egress's (timeout, connect, tls,
+// ssrf-refused, other) and the answer's status class, or the secret that could not be read.
 const (
-	ClassTimeout           = "timeout"
-	ClassConnect           = "connect"
-	ClassTLS               = "tls"
+	ClassTimeout           = egress.ClassTimeout
+	ClassConnect           = egress.ClassConnect
+	ClassTLS               = egress.ClassTLS
+	ClassSSRFRefused       = egress.ClassRefused
+	ClassOther             = egress.ClassOther
 	ClassHTTP3xx           = "http-3xx"
 	ClassHTTP4xx           = "http-4xx"
 	ClassHTTP5xx           = "http-5xx"
-	ClassSSRFRefused       = "ssrf-refused"
 	ClassSecretUnavailable = "secret-unavailable"
 )
 
-// Env is what connectors call out with: the SSRF-guarded HTTP client and whether loopback
-// targets are allowed (local stacks and tests only).
+// Env is what connectors call out with: shared/egress's client (public addresses only, checked
+// on the dialled address; no proxy, no redirect) and whether loopback targets are allowed
+// (SPINE_EGRESS_ALLOW_LOOPBACK: local runs and tests only).
 type Env struct {
 	AllowLoopback bool
 	HTTP          *http.Client
 }
 
-// CallTimeout bounds every call a connector makes (connect, TLS, answer).
+// CallTimeout bounds every call a connector makes (connect, TLS, answer, body).
 const CallTimeout = 5 * time.Second
 
-// errSSRF: the target resolved to an address a connector must never reach.
-var errSSRF = errors.New("integrations: target address refused")
-
-// NewEnv builds the connectors' environment. The client never uses a proxy from the environment
-// (it would dial for us), never follows redirects (a 3xx could point anywhere), and checks every
-// address it dials after resolution (allowedIP), so a name that resolves — or is rebound — to a
-// private, link-local, metadata or (unless allowLoopback) loopback address is refused.
+// NewEnv builds the connectors' environment over an egress client with CallTimeout.
 func NewEnv(allowLoopback bool) Env {
-	d := &net.Dialer{Timeout: CallTimeout, Control: func(_, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return errSSRF
-		}
-		if ip := net.ParseIP(host); ip == nil || !allowedIP(ip, allowLoopback) {
-			return errSSRF
-		}
-		return nil
-	}}
-	tr := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		TLSHandshakeTimeout:   CallTimeout,
-		ResponseHeaderTimeout: CallTimeout,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       30 * time.Second,
-		ForceAttemptHTTP2:     true,
-	}
-	return Env{AllowLoopback: allowLoopback, HTTP: &http.Client{Transport: tr, Timeout: CallTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-// refusedNets are ranges a connector never reaches beyond what net.IP's predicates cover:
-// carrier-grade NAT, "this network", and Azure's platform endpoints (the wire server and IMDS
-// live at 168.63.129.16 and 169.254.169.254, the latter link-local already).
-var refusedNets = func() []*net.IPNet {
-	var out []*net.IPNet
-	for _, c := range []string{"100.64.0.0/10", "0.0.0.0/8", "168.63.129.16/32", "192.0.0.0/24", "198.18.0.0/15", "64:ff9b::/96"} {
-		_, n, _ := net.ParseCIDR(c)
-		out = append(out, n)
-	}
-	return out
-}()
-
-// allowedIP: public unicast addresses only; loopback only when allowLoopback.
-func allowedIP(ip net.IP, allowLoopback bool) bool {
-	if ip.IsLoopback() {
-		return allowLoopback
-	}
-	if ip.IsUnspecified() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() {
-		return false
-	}
-	for _, n := range refusedNets {
-		if n.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
-
-// classify maps a failed call to its error class.
-func classify(err error) string {
-	var netErr net.Error
-	var certErr *tls.CertificateVerificationError
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var recErr tls.RecordHeaderError
-	switch {
-	case errors.Is(err, errSSRF):
-		return ClassSSRFRefused
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return ClassTimeout
-	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &recErr):
-		return ClassTLS
-	case strings.Contains(err.Error(), "tls:"):
-		return ClassTLS
-	}
-	return ClassConnect
+	return Env{AllowLoopback: allowLoopback, HTTP: egress.NewClient(egress.Config{AllowLoopback: allowLoopback, Timeout: CallTimeout})}
 }
 
 // Registry is the set of connector types, by name.
@@ -227,30 +150,9 @@ func (httpConnector) Validate(raw json.RawMessage, env Env) error {
 	case s.AuthScheme == "bearer" && s.Username != "":
 		return &SettingsError{kind: ErrInvalidSettings, Path: "settings.username", Detail: "is for authScheme basic only"}
 	}
-	if err := checkTarget(s.BaseURL, env.AllowLoopback); err != nil {
-		return &SettingsError{kind: ErrInvalidSettings, Path: "settings.baseUrl", Detail: err.Error()}
-	}
-	return nil
-}
-
-// checkTarget applies the target rules a URL can be judged by before any lookup: https, or
-// http to a loopback host when loopback is allowed; an IP literal must be an allowed address.
-// (Names are judged after resolution, at every dial.)
-func checkTarget(raw string, allowLoopback bool) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return errors.New("must be a URL")
-	}
-	host := u.Hostname()
-	ip := net.ParseIP(host)
-	loopback := strings.EqualFold(host, "localhost") || ip != nil && ip.IsLoopback()
-	switch {
-	case loopback && !allowLoopback:
-		return errors.New("must not name a loopback host")
-	case u.Scheme != "https" && !(u.Scheme == "http" && loopback):
-		return errors.New("must be an https URL")
-	case ip != nil && !allowedIP(ip, allowLoopback):
-		return errors.New("must not name a private, link-local or platform address")
+	if _, err := egress.CheckURL(s.BaseURL, env.AllowLoopback); err != nil {
+		return &SettingsError{kind: ErrInvalidSettings, Path: "settings.baseUrl",
+			Detail: "must be an https URL of a public address (" + strings.TrimPrefix(err.Error(), egress.ErrRefused.Error()+": ") + ")"}
 	}
 	return nil
 }
@@ -258,7 +160,7 @@ func checkTarget(raw string, allowLoopback bool) error {
 func (c httpConnector) Check(ctx context.Context, raw json.RawMessage, secret secrets.Secret, env Env) Outcome {
 	var s httpSettings
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return Outcome{ErrorClass: ClassConnect}
+		return Outcome{ErrorClass: ClassOther}
 	}
 	return c.get(ctx, s, cmp.Or(s.HealthPath, "/"), secret, env)
 }
@@ -266,7 +168,7 @@ func (c httpConnector) Check(ctx context.Context, raw json.RawMessage, secret se
 func (c httpConnector) Sync(ctx context.Context, raw json.RawMessage, secret secrets.Secret, env Env) Outcome {
 	var s httpSettings
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return Outcome{ErrorClass: ClassConnect}
+		return Outcome{ErrorClass: ClassOther}
 	}
 	return c.get(ctx, s, cmp.Or(s.SyncPath, s.HealthPath, "/"), secret, env)
 }
@@ -274,14 +176,14 @@ func (c httpConnector) Sync(ctx context.Context, raw json.RawMessage, secret sec
 // get is one GET of baseUrl+path with the credential, within CallTimeout; the body is read (up to
 // 64 KiB, so the connection can be reused) and dropped.
 func (httpConnector) get(ctx context.Context, s httpSettings, path string, secret secrets.Secret, env Env) Outcome {
-	if err := checkTarget(s.BaseURL, env.AllowLoopback); err != nil {
+	if _, err := egress.CheckURL(s.BaseURL, env.AllowLoopback); err != nil {
 		return Outcome{ErrorClass: ClassSSRFRefused}
 	}
 	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(s.BaseURL, "/")+path, nil)
 	if err != nil {
-		return Outcome{ErrorClass: ClassConnect}
+		return Outcome{ErrorClass: ClassOther}
 	}
 	switch s.AuthScheme {
 	case "basic":
@@ -292,7 +194,7 @@ func (httpConnector) get(ctx context.Context, s httpSettings, path string, secre
 	req.Header.Set("User-Agent", "spine-integrations/1")
 	resp, err := env.HTTP.Do(req)
 	if err != nil {
-		return Outcome{ErrorClass: classify(err)}
+		return Outcome{ErrorClass: egress.Classify(err)}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()

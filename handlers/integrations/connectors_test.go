@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"spine/shared/egress"
 	"spine/shared/secrets"
 )
 
@@ -21,7 +22,7 @@ func settingsJSON(t *testing.T, m map[string]any) json.RawMessage {
 }
 
 // Without loopback allowed, the connector never reaches 127.0.0.1: refused before the call
-// (checkTarget) and at the dial (allowedIP), where a name resolving to loopback is caught too.
+// (egress.CheckURL) and at the dial (egress.Allowed), where a name resolving to loopback is caught too.
 func TestHTTPCheck_LoopbackRefusedUnlessAllowed_SSRFClass(t *testing.T) {
 	hit := false
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hit = true }))
@@ -34,8 +35,8 @@ func TestHTTPCheck_LoopbackRefusedUnlessAllowed_SSRFClass(t *testing.T) {
 	// The dial-time guard alone (the URL check bypassed): a request to a loopback address fails.
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	for _, u := range []string{srv.URL, "http://localhost:" + port} {
-		if _, err := NewEnv(false).HTTP.Get(u); err == nil || classify(err) != ClassSSRFRefused {
-			t.Errorf("GET %s without loopback: %v (class %s)", u, err, classify(err))
+		if _, err := NewEnv(false).HTTP.Get(u); err == nil || egress.Classify(err) != ClassSSRFRefused {
+			t.Errorf("GET %s without loopback: %v (class %s)", u, err, egress.Classify(err))
 		}
 	}
 	if hit {
@@ -47,24 +48,6 @@ func TestHTTPCheck_LoopbackRefusedUnlessAllowed_SSRFClass(t *testing.T) {
 	}
 	if !hit {
 		t.Error("with loopback allowed the server was not reached")
-	}
-}
-
-func TestAllowedIP_RefusesPrivateLinkLocalMetadataAndPlatformAddresses(t *testing.T) {
-	refused := []string{"10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "168.63.129.16", "100.64.0.1",
-		"0.0.0.0", "127.0.0.1", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "::", "224.0.0.1", "::ffff:10.0.0.1", "::ffff:127.0.0.1"}
-	for _, a := range refused {
-		if allowedIP(net.ParseIP(a), false) {
-			t.Errorf("%s allowed", a)
-		}
-	}
-	for _, a := range []string{"93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "20.50.2.1"} {
-		if !allowedIP(net.ParseIP(a), false) {
-			t.Errorf("%s refused", a)
-		}
-	}
-	if !allowedIP(net.ParseIP("127.0.0.1"), true) || allowedIP(net.ParseIP("10.0.0.1"), true) {
-		t.Error("allowLoopback must allow loopback only")
 	}
 }
 

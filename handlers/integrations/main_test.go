@@ -33,22 +33,6 @@ var testDB *testenv.Database
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "integrations", &testDB)) }
 
-// fakeDir is the tenant directory the tests control (the tenants service answers it in the app).
-type fakeDir struct {
-	mu sync.Mutex
-	m  map[tenancy.TenantID]tenancy.Status
-}
-
-func (d *fakeDir) TenantStatus(_ context.Context, id tenancy.TenantID) (tenancy.Status, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st, ok := d.m[id]
-	if !ok {
-		return "", fmt.Errorf("%w: %s", tenancy.ErrTenantNotFound, id)
-	}
-	return st, nil
-}
-
 // lockedBuffer collects the logs (slog at debug level) of the service and the API edge.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -93,7 +77,7 @@ type harness struct {
 	api    *API
 	rt     *sqlstore.DB
 	tokens *apitest.Tokens
-	dir    *fakeDir
+	dir    *testenv.Directory
 	kv     *kvfake.TestServer
 	vault  *recordingVault
 	logs   *lockedBuffer
@@ -112,7 +96,7 @@ func newHarness(t *testing.T) *harness {
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
-	dir := &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}}
+	dir := testenv.NewDirectory()
 	svc := NewService(NewStore(rt), vault, DefaultRegistry(), dir, ServiceConfig{VaultURL: kv.URL, AllowLoopback: true}, logger)
 	api := NewAPI(svc, rt)
 	tokens := apitest.NewTokens(t)
@@ -152,9 +136,7 @@ type tenantFixture struct {
 func (h *harness) tenant() tenantFixture {
 	h.t.Helper()
 	id := tenancy.NewTenantID()
-	h.dir.mu.Lock()
-	h.dir.m[id] = tenancy.StatusActive
-	h.dir.mu.Unlock()
+	h.dir.Set(id, tenancy.StatusActive)
 	return tenantFixture{id: id, admin: h.tokens.Mint(h.t, id.String(), false, ScopeRead, ScopeManage),
 		reader: h.tokens.Mint(h.t, id.String(), false, ScopeRead)}
 }

@@ -26,7 +26,7 @@ func newModule(_ context.Context, d kit.Deps) (kit.Service, error) {
 		return nil, errors.New("SPINE_KEYVAULT_URL: integrations keeps its connections' secrets in Key Vault")
 	}
 	svc := NewService(NewStore(d.DB), d.Secrets, DefaultRegistry(), d.Directory,
-		ServiceConfig{VaultURL: d.Config.KeyVaultURL, AllowLoopback: d.Config.IntegrationsAllowLoopback}, d.Log)
+		ServiceConfig{VaultURL: d.Config.KeyVaultURL, AllowLoopback: d.Config.EgressAllowLoopback}, d.Log)
 	return NewAPI(svc, d.DB), nil
 }
 

@@ -394,7 +394,7 @@ func (s *Service) readSecret(ctx context.Context, c Connection) (secrets.Secret,
 func (s *Service) run(ctx context.Context, c Connection, sync bool) Outcome {
 	conn, err := s.reg.Get(c.Type)
 	if err != nil {
-		return Outcome{ErrorClass: ClassConnect}
+		return Outcome{ErrorClass: ClassOther}
 	}
 	sec, err := s.readSecret(ctx, c)
 	if err != nil {

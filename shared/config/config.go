@@ -142,11 +142,6 @@ type Config struct {
 	// it is soft, so a live heap above it is never an out-of-memory failure (the GC then caps its
 	// own CPU share). GOMEMLIMIT, when set, is the runtime's own setting and wins. 0 means off.
 	MemoryLimit int64
-	// IntegrationsAllowLoopback is SPINE_INTEGRATIONS_ALLOW_LOOPBACK (default false): the
-	// integrations connectors may call loopback hosts (http://127.0.0.1, localhost) — local stacks
-	// and tests, whose test servers listen there. Private, link-local and platform addresses stay
-	// refused. Only with SPINE_AUTH_ISSUER on a loopback host (never in Azure).
-	IntegrationsAllowLoopback bool
 	// TenantEditions is SPINE_TENANT_EDITIONS (default free,standard,enterprise): the edition codes
 	// the provisioning step "edition" accepts until billing's catalog answers it.
 	TenantEditions []string
@@ -379,10 +374,6 @@ func Load(get Getenv, services []string) (Config, error) {
 				c.TenantEditions = append(c.TenantEditions, e)
 			}
 		}
-	}
-	c.IntegrationsAllowLoopback = parseBool(get, "SPINE_INTEGRATIONS_ALLOW_LOOPBACK", false, &errs)
-	if c.IntegrationsAllowLoopback && !loopbackURL(c.AuthIssuer) {
-		errs = append(errs, fmt.Errorf("SPINE_INTEGRATIONS_ALLOW_LOOPBACK: only for local runs and tests (SPINE_AUTH_ISSUER on a loopback host), not with %q", c.AuthIssuer))
 	}
 	return c, errors.Join(errs...)
 }
