@@ -25,6 +25,7 @@ import (
 	configsvc "spine/handlers/config"
 	"spine/handlers/identity"
 	"spine/handlers/notifications"
+	"spine/handlers/integrations"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
 	"spine/shared/authn"
@@ -74,6 +75,7 @@ var modules = []kit.Module{
 	billing.Module,
 	configsvc.Module,
 	notifications.Module,
+	integrations.Module,
 }
 
 // moduleNames are the services the binary can serve (SPINE_SERVICES picks among them).

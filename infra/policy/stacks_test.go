@@ -119,12 +119,13 @@ func TestFullProductShape(t *testing.T) {
 		t.Errorf("%d topics, want 9", n)
 	}
 	subs := spine.Subscriptions(allServices())
-	// At least 18: config consumes nothing yet (issue 12 reads edition defaults from the
-	// entitlements source instead of consuming billing's events), which took one away, and
+	// At least 17: config consumes nothing yet (issue 12 reads edition defaults from the
+	// entitlements source instead of consuming billing's events), which took one away;
 	// notifications consumes only its own NotificationRequested (issue 13), which took
-	// reporting/notifications away.
-	if n := count(snap, "azure-native:servicebus:Subscription"); n != len(subs) || n < 18 {
-		t.Errorf("%d subscriptions, want %d (and at least 18)", n, len(subs))
+	// reporting/notifications away, and integrations only its own IntegrationSyncRequested (issue
+	// 13: nothing to do on a tenant's decommissioning yet), which took tenants/integrations away.
+	if n := count(snap, "azure-native:servicebus:Subscription"); n != len(subs) || n < 17 {
+		t.Errorf("%d subscriptions, want %d (and at least 17)", n, len(subs))
 	}
 	rules := map[string]string{}
 	for _, r := range snap.OfType("azure-native:servicebus:Rule") {

@@ -81,9 +81,10 @@ var catalog = []Service{
 	},
 	{
 		Name: "integrations", Classification: ClassRestricted,
-		Publishes: []string{"IntegrationSyncRequested"},
-		// Its own sync queue; drop a decommissioned tenant's connections.
-		Consumes: []string{"IntegrationSyncRequested", "TenantDecommissioned"},
+		Publishes: []string{"IntegrationCreated", "IntegrationUpdated", "IntegrationSecretRotated", "IntegrationDeleted",
+			"IntegrationTested", "IntegrationSyncRequested"},
+		// Its own sync queue (the IntegrationSync worker).
+		Consumes: []string{"IntegrationSyncRequested"},
 	},
 	{
 		Name: "reporting", Classification: ClassConfidential,

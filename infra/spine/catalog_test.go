@@ -33,9 +33,10 @@ func TestCatalogEventsHaveOnePublisher(t *testing.T) {
 	// The design's 21, plus identity's UserEnabled and RolePermissionsChanged (issue 9), plus
 	// authz's RefreshTokenReuseDetected and its four client events (issue 11), plus billing's
 	// SubscriptionEditionChanged and InvoiceIssued and config's SettingChanged (issue 12), plus
-	// notifications' NotificationFailed and WebhookEndpointDisabled (issue 13).
-	if len(publisher) != 33 {
-		t.Errorf("%d event types, want the 33 of the design", len(publisher))
+	// notifications' NotificationFailed and WebhookEndpointDisabled, integrations' IntegrationCreated,
+	// -Updated, -SecretRotated, -Deleted and -Tested (issue 13).
+	if len(publisher) != 38 {
+		t.Errorf("%d event types, want the 38 of the design", len(publisher))
 	}
 }
 

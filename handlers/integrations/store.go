@@ -1,0 +1,160 @@
+package integrations
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
+)
+
+// Store is the integrations service's persistence on either engine: each method is written once,
+// here, and sends its engine's statements (statements.go; pgStatements or msStatements).
+//
+// The service's rules run inside the store's transactions: Write and Read hand a closure a Tx, a
+// transaction in the tenant's row-level-security scope whose methods are the statements for that
+// tenant. Events go to the outbox through the same transaction. A connection is never deleted:
+// Delete is an Update that sets deleted_at (the runtime role has no DELETE grant), and every read
+// sees live connections only.
+type Store struct {
+	db *sqlstore.DB
+	q  *statements
+}
+
+// NewStore returns the store over db (the runtime role's connection), with the statements of
+// db's engine.
+func NewStore(db *sqlstore.DB) *Store {
+	q := &pgStatements
+	if db.Dialect == sqlstore.SQLServer {
+		q = &msStatements
+	}
+	return &Store{db: db, q: q}
+}
+
+// DB is the store's database.
+func (s *Store) DB() *sqlstore.DB { return s.db }
+
+// Tx is one transaction of the store, working on one tenant's rows.
+type Tx struct {
+	*sqlstore.Tx
+	q      *statements
+	tenant string
+}
+
+// Write runs fn in a transaction in the tenant's scope; it commits when fn returns nil. fn may
+// run more than once (serialization retries).
+func (s *Store) Write(ctx context.Context, tenant tenancy.TenantID, fn func(*Tx) error) error {
+	return s.db.InTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
+		return fn(s.Bind(tx, tenant))
+	})
+}
+
+// Read is Write in a read-only transaction.
+func (s *Store) Read(ctx context.Context, tenant tenancy.TenantID, fn func(*Tx) error) error {
+	return s.db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
+		return fn(s.Bind(tx, tenant))
+	})
+}
+
+// Bind returns the store's Tx over an open transaction (a consumer's, in the tenant's scope).
+func (s *Store) Bind(tx *sqlstore.Tx, tenant tenancy.TenantID) *Tx {
+	return &Tx{Tx: tx, q: s.q, tenant: tenant.String()}
+}
+
+// Insert writes a new connection.
+func (tx *Tx) Insert(ctx context.Context, c Connection) error {
+	_, err := tx.ExecContext(ctx, tx.q.insert, tx.tenant, c.ID, c.Type, c.Name, string(c.Settings), c.Secret.Vault, c.Secret.Name,
+		c.Secret.Version, string(c.Status), c.Version, c.CreatedAt.UTC())
+	return err
+}
+
+// Connection returns the live connection id, or ErrNotFound.
+func (tx *Tx) Connection(ctx context.Context, id string) (Connection, error) {
+	return scanConnection(tx.QueryRowContext(ctx, tx.q.connection, tx.tenant, id))
+}
+
+// Lock returns the live connection id locked until the transaction ends, or ErrNotFound.
+func (tx *Tx) Lock(ctx context.Context, id string) (Connection, error) {
+	return scanConnection(tx.QueryRowContext(ctx, tx.q.lockConnection, tx.tenant, id))
+}
+
+// zeroID is the nil UUID, below every id: the first page's "after".
+const zeroID = "00000000-0000-0000-0000-000000000000"
+
+// List returns up to limit live connections with an id above after ("" for the first page), by id.
+func (tx *Tx) List(ctx context.Context, after string, limit int) ([]Connection, error) {
+	if after == "" {
+		after = zeroID
+	}
+	rows, err := tx.QueryContext(ctx, tx.q.list, tx.tenant, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Connection
+	for rows.Next() {
+		c, err := scanConnection(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Update writes c's mutable columns (name, settings, secret version, status, test and sync facts,
+// version, updated at); deletedAt, when set, soft-deletes it. ErrNotFound when there is no such
+// row.
+func (tx *Tx) Update(ctx context.Context, c Connection, deletedAt *time.Time) error {
+	res, err := tx.ExecContext(ctx, tx.q.update, tx.tenant, c.ID, c.Name, string(c.Settings), c.Secret.Version, string(c.Status),
+		nullTime(c.LastTestedAt), nullTime(c.LastSyncAt), nullString(c.LastErrorClass), c.Version, c.UpdatedAt.UTC(), nullTime(deletedAt))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanConnection(r rowScanner) (Connection, error) {
+	var c Connection
+	var settings, status string
+	var tested, synced sql.NullTime
+	err := r.Scan(&c.ID, &c.Type, &c.Name, &settings, &c.Secret.Vault, &c.Secret.Name, &c.Secret.Version, &status,
+		&tested, &synced, &c.LastErrorClass, &c.Version, &c.CreatedAt, &c.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Connection{}, ErrNotFound
+	}
+	if err != nil {
+		return Connection{}, err
+	}
+	c.Settings, c.Status = []byte(settings), Status(status)
+	c.LastTestedAt, c.LastSyncAt = ptrUTC(tested), ptrUTC(synced)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, nil
+}
+
+func ptrUTC(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: t.UTC(), Valid: true}
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
