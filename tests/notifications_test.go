@@ -51,7 +51,7 @@ func TestNotifications_WebhookRetriedThenDelivered_EmailThroughSink(t *testing.T
 	if r := s.call("POST", "/api/tenants/"+tenant+"/provision", s.admin, nil, nil); r.Code != http.StatusOK {
 		t.Fatalf("provision: %d %s", r.Code, r.Body)
 	}
-	tok := s.mint("e2e", tenant, false, "notifications.read", "notifications.send", "notifications.manage", "audit.read")
+	tok := s.mint("e2e", tenant, false, "notification.read", "notification.send", "notification.manage", "audit.read")
 
 	r := s.call("POST", "/api/webhook-endpoints", tok, map[string]any{"url": rcv.URL + "/hook"}, nil)
 	if r.Code != http.StatusCreated {

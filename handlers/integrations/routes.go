@@ -36,7 +36,7 @@ func NewAPI(svc *Service, db *sqlstore.DB) *API { return &API{svc: svc, db: db} 
 func (a *API) Routes(g *echo.Group) {
 	scope := auth.RequireScope
 	g.GET("/integrations/types", a.types, scope(ScopeRead))
-	g.POST("/integrations", a.create, scope(ScopeManage), idempotency.Middleware(a.db))
+	g.POST("/integrations", a.create, scope(ScopeManage), idempotency.Middleware(a.db, idempotency.WithoutMembers("secret")))
 	g.GET("/integrations", a.list, scope(ScopeRead))
 	g.GET("/integrations/:id", a.get, scope(ScopeRead))
 	g.PATCH("/integrations/:id", a.patch, scope(ScopeManage))

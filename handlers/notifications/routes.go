@@ -20,9 +20,9 @@ import (
 // Scopes of the notifications API: reading notifications and endpoints, sending notifications,
 // and managing webhook endpoints (which mints their secrets).
 const (
-	ScopeRead   = "notifications.read"
-	ScopeSend   = "notifications.send"
-	ScopeManage = "notifications.manage"
+	ScopeRead   = "notification.read"
+	ScopeSend   = "notification.send"
+	ScopeManage = "notification.manage"
 )
 
 // API serves the notifications routes.
