@@ -104,7 +104,7 @@ func TestIdentity_ProvisionedTenantGetsRolesAndOwner_AcceptThenAllowed(t *testin
 	}
 	// The owner's own token (sub = the identity user id) works on the API its scopes allow.
 	mine := s.mint(ownerID, tenant, false, "user.read")
-	if r := s.call("GET", "/api/users/"+ownerID+"/permissions", mine, nil, nil); r.Code != http.StatusOK || len(r.JSON(t)["permissions"].([]any)) != 10 {
+	if r := s.call("GET", "/api/users/"+ownerID+"/permissions", mine, nil, nil); r.Code != http.StatusOK || len(r.JSON(t)["permissions"].([]any)) != 17 {
 		t.Fatalf("own permissions: %d %s", r.Code, r.Body)
 	}
 

@@ -309,7 +309,7 @@ func TestRoles_CreateGetPatchPermissionsDelete(t *testing.T) {
 	for _, p := range page.Value {
 		codes = append(codes, string(p.Code))
 	}
-	if strings.Join(codes, ",") != "audit.read,audit.write,role.assign,role.manage,role.read,tenant.manage,tenant.read,user.invite,user.manage,user.read" {
+	if strings.Join(codes, ",") != "audit.read,audit.write,config.manage,config.read,notification.manage,notification.read,notification.send,report.manage,report.read,role.assign,role.manage,role.read,tenant.manage,tenant.read,user.invite,user.manage,user.read" {
 		t.Fatalf("catalog %v", codes)
 	}
 	// tenant-admin holds all of it, member what it should.
@@ -597,7 +597,7 @@ func TestListRoles_OneStatementForThePageWhateverItsSize(t *testing.T) {
 		case string(RoleMember):
 			want = "role.read,tenant.read,user.read"
 		case string(RoleTenantAdmin):
-			want = "audit.read,audit.write,role.assign,role.manage,role.read,tenant.manage,tenant.read,user.invite,user.manage,user.read"
+			want = "audit.read,audit.write,config.manage,config.read,notification.manage,notification.read,notification.send,report.manage,report.read,role.assign,role.manage,role.read,tenant.manage,tenant.read,user.invite,user.manage,user.read"
 		}
 		if got := strings.Join(ro.Permissions, ","); got != want {
 			t.Errorf("role %s: permissions %s, want %s", ro.Code, got, want)

@@ -168,7 +168,7 @@ func TestConsumer_TenantProvisioned_AppliesOnAOneConnectionPool_DirectoryAskedOu
 	roles := h.must(http.StatusOK, "GET", "/api/roles", admin, nil).JSON(t)["value"].([]any)
 	for _, x := range roles {
 		r := x.(map[string]any)
-		if r["code"] == string(RoleTenantAdmin) && len(anyStrings(r["permissions"])) != 10 {
+		if r["code"] == string(RoleTenantAdmin) && len(anyStrings(r["permissions"])) != 17 {
 			t.Fatalf("tenant-admin holds %v, want the whole catalog", r["permissions"])
 		}
 	}

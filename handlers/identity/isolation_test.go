@@ -159,7 +159,7 @@ func TestCatalog_ReadOnlyForTheRuntimeRole(t *testing.T) {
 		var n int
 		if err := h.rt.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
 			return tx.QueryRowContext(ctx, `SELECT count(*) FROM permissions`).Scan(&n)
-		}); err != nil || n != 10 {
+		}); err != nil || n != 17 {
 			t.Errorf("scope %+v: reads %d permissions, %v", sc, n, err)
 		}
 		for _, q := range []string{

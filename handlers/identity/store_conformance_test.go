@@ -287,7 +287,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("the catalog", func(t *testing.T) {
 		s := newStore(t)
 		ps, err := s.Catalog(ctx)
-		if err != nil || len(ps) != 10 || ps[0].Code != "audit.read" || ps[0].Category != "audit" {
+		if err != nil || len(ps) != 17 || ps[0].Code != "audit.read" || ps[0].Category != "audit" {
 			t.Fatalf("catalog %v %v", ps, err)
 		}
 	})
