@@ -37,7 +37,14 @@ var (
 )
 
 // Store writes and reads blobs of one storage account. Safe for concurrent use.
-type Store struct{ c *azblob.Client }
+type Store struct {
+	c *azblob.Client
+	// sharedKey signs SAS URLs when the Store was opened with a connection string (Azurite);
+	// nil with the managed identity, which signs with a user delegation key (delegation).
+	sharedKey  *azblob.SharedKeyCredential
+	delegation delegationCache
+	tokenCred  bool // opened with the managed identity
+}
 
 // Open connects with a connection string (Azurite, local runs) or, when connString is empty, with
 // the account URL and the managed identity (DefaultAzureCredential; AZURE_CLIENT_ID picks the
@@ -51,7 +58,13 @@ func Open(connString, accountURL string) (*Store, error) {
 		if err != nil {
 			return nil, errors.New("blob: the storage connection string is malformed")
 		}
-		return &Store{c: c}, nil
+		st := &Store{c: c}
+		if name, key := connStringAccount(connString); name != "" && key != "" {
+			if st.sharedKey, err = azblob.NewSharedKeyCredential(name, key); err != nil {
+				return nil, errors.New("blob: the storage connection string's account key is malformed")
+			}
+		}
+		return st, nil
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
@@ -61,7 +74,7 @@ func Open(connString, accountURL string) (*Store, error) {
 	if err != nil {
 		return nil, errors.New("blob: the storage account URL is malformed")
 	}
-	return &Store{c: c}, nil
+	return &Store{c: c, tokenCred: true}, nil
 }
 
 // EnsureContainer creates container if it does not exist. Deployments create containers with

@@ -53,6 +53,8 @@ type Client interface {
 	SetSecret(ctx context.Context, name string, p azsecrets.SetSecretParameters, o *azsecrets.SetSecretOptions) (azsecrets.SetSecretResponse, error)
 	UpdateSecretProperties(ctx context.Context, name, version string, p azsecrets.UpdateSecretPropertiesParameters, o *azsecrets.UpdateSecretPropertiesOptions) (azsecrets.UpdateSecretPropertiesResponse, error)
 	NewListSecretPropertiesVersionsPager(name string, o *azsecrets.ListSecretPropertiesVersionsOptions) *runtime.Pager[azsecrets.ListSecretPropertiesVersionsResponse]
+	DeleteSecret(ctx context.Context, name string, o *azsecrets.DeleteSecretOptions) (azsecrets.DeleteSecretResponse, error)
+	RecoverDeletedSecret(ctx context.Context, name string, o *azsecrets.RecoverDeletedSecretOptions) (azsecrets.RecoverDeletedSecretResponse, error)
 }
 
 var _ Client = (*azsecrets.Client)(nil)
@@ -193,6 +195,36 @@ func (v *Vault) SetEnabled(ctx context.Context, name, version string, enabled bo
 		SecretAttributes: &azsecrets.SecretAttributes{Enabled: to.Ptr(enabled)},
 	}, nil)
 	if err != nil {
+		return translate(err, name)
+	}
+	return nil
+}
+
+// Delete soft-deletes name with all its versions: it can no longer be read, and Recover brings it
+// back for as long as the vault's soft-delete retention keeps it (7 to 90 days; purge protection
+// in infra). ErrNotFound when name does not exist (or is already deleted).
+func (v *Vault) Delete(ctx context.Context, name string) (err error) {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	ctx, end := v.observe(ctx, "delete")
+	defer func() { end(err) }()
+	if _, err = v.c.DeleteSecret(ctx, name, nil); err != nil {
+		return translate(err, name)
+	}
+	return nil
+}
+
+// Recover undoes Delete: name and its versions are readable again. ErrNotFound when name is not
+// a deleted secret. Key Vault recovers asynchronously; a read right after may still answer
+// ErrNotFound for a few seconds in Azure.
+func (v *Vault) Recover(ctx context.Context, name string) (err error) {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	ctx, end := v.observe(ctx, "recover")
+	defer func() { end(err) }()
+	if _, err = v.c.RecoverDeletedSecret(ctx, name, nil); err != nil {
 		return translate(err, name)
 	}
 	return nil

@@ -314,3 +314,36 @@ func TestSecret_ValueIsNeverPrintedLoggedOrEncoded(t *testing.T) {
 		t.Fatalf("the secret's name is not shown either:\n%s", out.String())
 	}
 }
+
+// TestVault_DeleteThenRecover: a deleted secret cannot be read, is not deleted twice, and comes
+// back with its versions when recovered.
+func TestVault_DeleteThenRecover(t *testing.T) {
+	_, v := newFake(t)
+	first := mustSet(t, v, "integration-x", "one")
+	second := mustSet(t, v, "integration-x", "two")
+	if err := v.Delete(ctx(t), "integration-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Get(ctx(t), "integration-x"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("Get after Delete: %v, want ErrNotFound", err)
+	}
+	if err := v.Delete(ctx(t), "integration-x"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("second Delete: %v, want ErrNotFound", err)
+	}
+	if err := v.Recover(ctx(t), "integration-x"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Get(ctx(t), "integration-x")
+	if err != nil || got.Value() != "two" || got.Version != second.Version {
+		t.Fatalf("Get after Recover: %s, %v", got, err)
+	}
+	if old, err := v.GetVersion(ctx(t), "integration-x", first.Version); err != nil || old.Value() != "one" {
+		t.Fatalf("first version after Recover: %s, %v", old, err)
+	}
+	if err := v.Recover(ctx(t), "integration-x"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("Recover of a live secret: %v, want ErrNotFound", err)
+	}
+	if err := v.Delete(ctx(t), "never-set"); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("Delete of an unknown secret: %v", err)
+	}
+}

@@ -240,6 +240,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case len(parts) == 2 && parts[0] == "deletedsecrets" && r.Method == http.MethodDelete:
 		s.purge(w, parts[1])
+	case len(parts) == 3 && parts[0] == "deletedsecrets" && parts[2] == "recover" && r.Method == http.MethodPost:
+		s.recover(w, base, parts[1])
 	default:
 		writeError(w, http.StatusNotFound, "NotFound", "The requested resource is not supported by this fake.")
 	}
@@ -430,6 +432,25 @@ func (s *Server) delete(w http.ResponseWriter, base, name string) {
 	b["deletedDate"] = now.Unix()
 	b["scheduledPurgeDate"] = now.Add(7 * 24 * time.Hour).Unix()
 	writeJSON(w, http.StatusOK, b)
+}
+
+func (s *Server) recover(w http.ResponseWriter, base, name string) {
+	sec, ok := s.data.Deleted[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "SecretNotFound", fmt.Sprintf("Deleted Secret not found: %s", name))
+		return
+	}
+	if _, live := s.data.Secrets[name]; live {
+		writeError(w, http.StatusConflict, "Conflict", fmt.Sprintf("Secret %s is not deleted.", name))
+		return
+	}
+	sec.DeletedAt = 0
+	delete(s.data.Deleted, name)
+	s.data.Secrets[name] = sec
+	if !s.save(w) {
+		return
+	}
+	writeJSON(w, http.StatusOK, bundle(base, name, sec.Versions[len(sec.Versions)-1], false))
 }
 
 func (s *Server) purge(w http.ResponseWriter, name string) {
