@@ -24,6 +24,7 @@ import (
 	"spine/handlers/billing"
 	configsvc "spine/handlers/config"
 	"spine/handlers/identity"
+	"spine/handlers/reporting"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
 	"spine/shared/authn"
@@ -71,6 +72,7 @@ var modules = []kit.Module{
 	audit.Module,
 	billing.Module,
 	configsvc.Module,
+	reporting.Module,
 }
 
 // moduleNames are the services the binary can serve (SPINE_SERVICES picks among them).
