@@ -3,6 +3,7 @@ package reporting
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -193,29 +194,36 @@ func (h *harness) run(tn tenantT, runID string) runJSON {
 	return decode[runJSON](h.t, h.must(http.StatusOK, "GET", "/api/report-runs/"+runID, tn.reader, nil).Body)
 }
 
-// owner opens the package database as its owner (to seed read models as events would).
-func owner(t testing.TB) *sqlstore.DB {
-	return testDB.OpenOwner(t, sqlstore.PoolConfig{MaxOpen: 2})
+// seed runs statements in tenant's scope on the runtime pool (read models are written by
+// consumers in the tenant's scope; the tests seed them as those would).
+func (h *harness) seed(tenant tenancy.TenantID, stmts ...string) {
+	h.t.Helper()
+	err := h.db.InTx(context.Background(), sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(context.Background(), q, tenant.String()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
 }
 
-// seedUsers writes n users of tenant (every third one with two roles) into the read model.
-func seedUsers(t testing.TB, tenant tenancy.TenantID, n int) {
-	t.Helper()
-	db := owner(t)
-	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `INSERT INTO rm_users (tenant_id, user_id, email, status, invited_at, activated_at, updated_at)
+// seedUsers writes n users of tenant into the read model with SQL generate_series (every tenth
+// Invited, every third with two roles): about 1.33 rows per user in users-and-roles.
+func (h *harness) seedUsers(tenant tenancy.TenantID, n int) {
+	h.t.Helper()
+	h.seed(tenant, fmt.Sprintf(`INSERT INTO rm_users (tenant_id, user_id, email, status, invited_at, activated_at, updated_at)
 		SELECT $1::uuid, gen_random_uuid(), 'user' || lpad(g::text, 7, '0') || '@example.com',
-			CASE WHEN g % 10 = 0 THEN 'Invited' ELSE 'Active' END, now(), CASE WHEN g % 10 = 0 THEN NULL ELSE now() END, now()
-		FROM generate_series(1, $2::int) AS g`, tenant.String(), n); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(ctx, `INSERT INTO rm_user_roles (tenant_id, user_id, role_id, role_code, assigned_at)
+			CASE WHEN g %% 10 = 0 THEN 'Invited' ELSE 'Active' END, now(), CASE WHEN g %% 10 = 0 THEN NULL ELSE now() END, now()
+		FROM generate_series(1, %d) AS g`, n),
+		`INSERT INTO rm_user_roles (tenant_id, user_id, role_id, role_code, assigned_at)
 		SELECT u.tenant_id, u.user_id, r.role_id, r.code, now()
 		FROM (SELECT tenant_id, user_id, row_number() OVER (ORDER BY email) AS n FROM rm_users WHERE tenant_id = $1::uuid) AS u
 		CROSS JOIN (VALUES ('00000000-0000-4000-8000-000000000001'::uuid, 'tenant-admin'), ('00000000-0000-4000-8000-000000000002'::uuid, 'member')) AS r(role_id, code)
-		WHERE u.n % 3 = 0`, tenant.String()); err != nil {
-		t.Fatal(err)
-	}
+		WHERE u.n % 3 = 0`)
 }
 
 // fetch downloads u with a plain net/http GET (no token: the SAS is the credential).
