@@ -139,7 +139,7 @@ func (h *harness) must(want int, method, path, token string, body any, hdr ...st
 
 // tenantT is a tenant with a manager's and a reader's token.
 type tenantT struct {
-	id             tenancy.TenantID
+	id              tenancy.TenantID
 	manager, reader string
 }
 

@@ -3,8 +3,9 @@ package reporting
 // Azure SQL (SQL Server): the same statements as statements_postgres.go, in T-SQL. Written and
 // reviewed; not run on these machines (no SQL Server): TestSQLServerStatements checks them without
 // a server. Ids are read (and paged) through the persisted canonical text columns (report_key,
-// run_key, user_key); FOR UPDATE is WITH (UPDLOCK, ROWLOCK, HOLDLOCK); upserts are MERGE ... WITH
-// (HOLDLOCK), so a concurrent insert of the same key waits instead of failing.
+// run_key, user_key); FOR UPDATE is WITH (UPDLOCK, ROWLOCK, HOLDLOCK); upserts are an UPDATE then
+// an INSERT ... WHERE NOT EXISTS (... WITH (UPDLOCK, HOLDLOCK)) in one batch (no MERGE), so a
+// concurrent insert of the same key waits instead of failing.
 
 const (
 	msReportCols = `report_key, name, source, parameters, format, created_by, version, created_at, updated_at`
@@ -50,22 +51,26 @@ var msStatements = statements{
 		WHERE tenant_id = @p1 AND day BETWEEN CAST(@p2 AS date) AND CAST(@p3 AS date) AND (@p4 = '' OR event_type = @p4)
 		ORDER BY day, event_type`,
 
-	userInvited: `MERGE dbo.rm_users WITH (HOLDLOCK) AS t
-		USING (SELECT @p1 AS tenant_id, @p2 AS user_id) AS s ON t.tenant_id = s.tenant_id AND t.user_id = s.user_id
-		WHEN MATCHED THEN UPDATE SET email = @p3, invited_at = @p4, updated_at = @p4
-		WHEN NOT MATCHED THEN INSERT (tenant_id, user_id, email, status, invited_at, updated_at) VALUES (@p1, @p2, @p3, 'Invited', @p4, @p4);`,
-	userStatus: `MERGE dbo.rm_users WITH (HOLDLOCK) AS t
-		USING (SELECT @p1 AS tenant_id, @p2 AS user_id) AS s ON t.tenant_id = s.tenant_id AND t.user_id = s.user_id
-		WHEN MATCHED THEN UPDATE SET status = @p3, activated_at = COALESCE(@p4, t.activated_at), updated_at = @p5
-		WHEN NOT MATCHED THEN INSERT (tenant_id, user_id, status, activated_at, updated_at) VALUES (@p1, @p2, @p3, @p4, @p5);`,
+	userInvited: `UPDATE dbo.rm_users SET email = @p3, invited_at = @p4, updated_at = @p4 WHERE tenant_id = @p1 AND user_id = @p2;
+		INSERT INTO dbo.rm_users (tenant_id, user_id, email, status, invited_at, updated_at)
+		SELECT @p1, @p2, @p3, 'Invited', @p4, @p4
+		WHERE NOT EXISTS (SELECT 1 FROM dbo.rm_users WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND user_id = @p2);`,
+	userStatus: `UPDATE dbo.rm_users SET status = @p3, activated_at = COALESCE(@p4, activated_at), updated_at = @p5
+		WHERE tenant_id = @p1 AND user_id = @p2;
+		INSERT INTO dbo.rm_users (tenant_id, user_id, status, activated_at, updated_at)
+		SELECT @p1, @p2, @p3, @p4, @p5
+		WHERE NOT EXISTS (SELECT 1 FROM dbo.rm_users WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND user_id = @p2);`,
 	roleAssigned: `INSERT INTO dbo.rm_user_roles (tenant_id, user_id, role_id, role_code, assigned_at)
 		SELECT @p1, @p2, @p3, @p4, @p5
 		WHERE NOT EXISTS (SELECT 1 FROM dbo.rm_user_roles WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND user_id = @p2 AND role_id = @p3)`,
 	roleRevoked: `DELETE FROM dbo.rm_user_roles WHERE tenant_id = @p1 AND user_id = @p2 AND role_id = @p3`,
-	addActivity: `MERGE dbo.rm_activity_daily WITH (HOLDLOCK) AS t
-		USING (SELECT tenant_id, day, event_type, n FROM OPENJSON(@p1)
-			WITH (tenant_id uniqueidentifier '$.tenant_id', day date '$.day', event_type varchar(128) '$.event_type', n bigint '$.n')) AS s
-		ON t.tenant_id = s.tenant_id AND t.day = s.day AND t.event_type = s.event_type
-		WHEN MATCHED THEN UPDATE SET event_count = t.event_count + s.n
-		WHEN NOT MATCHED THEN INSERT (tenant_id, day, event_type, event_count) VALUES (s.tenant_id, s.day, s.event_type, s.n);`,
+	addActivity: `UPDATE dbo.rm_activity_daily SET event_count = dbo.rm_activity_daily.event_count + s.n
+		FROM dbo.rm_activity_daily WITH (UPDLOCK, HOLDLOCK)
+		JOIN OPENJSON(@p1) WITH (tid uniqueidentifier '$.tenant_id', d date '$.day', et varchar(128) '$.event_type', n bigint '$.n') AS s
+			ON dbo.rm_activity_daily.tenant_id = s.tid AND dbo.rm_activity_daily.day = s.d AND dbo.rm_activity_daily.event_type = s.et;
+		INSERT INTO dbo.rm_activity_daily (tenant_id, day, event_type, event_count)
+		SELECT s.tid, s.d, s.et, s.n
+		FROM OPENJSON(@p1) WITH (tid uniqueidentifier '$.tenant_id', d date '$.day', et varchar(128) '$.event_type', n bigint '$.n') AS s
+		WHERE NOT EXISTS (SELECT 1 FROM dbo.rm_activity_daily AS a WITH (UPDLOCK, HOLDLOCK)
+			WHERE a.tenant_id = s.tid AND a.day = s.d AND a.event_type = s.et);`,
 }

@@ -341,4 +341,3 @@ func (s *Service) fail(ctx context.Context, tx *Tx, tenant tenancy.TenantID, run
 	}
 	return outbox.Emit(ctx, tx.Tx, ev)
 }
-
