@@ -3,7 +3,6 @@ package reporting
 import (
 	"slices"
 	"strings"
-	"unicode"
 
 	"spine/shared/contracts"
 	"spine/shared/functions"
@@ -58,16 +57,12 @@ func (a *API) Functions(c kit.Catalog) []functions.Function {
 	return append(fns, consumers...)
 }
 
-// ConsumerName is the read-model consumer of topic: "ReportingOn" + the topic in PascalCase +
-// "Event" (identity → ReportingOnIdentityEvent).
+// ConsumerName is the read-model consumer of topic: "ReportingOn" + the topic with its first letter
+// upper-cased + "Event" (identity → ReportingOnIdentityEvent). Topics are module names
+// (kit.Check: lowercase letters and digits), so that is their PascalCase.
 func ConsumerName(topic string) string {
-	var b strings.Builder
-	b.WriteString("ReportingOn")
-	for _, part := range strings.FieldsFunc(topic, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		r := []rune(part)
-		r[0] = unicode.ToUpper(r[0])
-		b.WriteString(string(r))
+	if topic == "" {
+		return "ReportingOnEvent"
 	}
-	b.WriteString("Event")
-	return b.String()
+	return "ReportingOn" + strings.ToUpper(topic[:1]) + topic[1:] + "Event"
 }

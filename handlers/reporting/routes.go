@@ -181,13 +181,19 @@ func (a *API) listReports(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page := httpx.Page[reportJSON]{Value: make([]reportJSON, 0, len(rs))}
-	if len(rs) > limit {
-		rs = rs[:limit]
-		page.NextLink = httpx.NextLink(c, httpx.EncodeCursor(rs[len(rs)-1].ID))
+	return writePage(c, rs, limit, func(r Report) string { return r.ID }, func(r Report) reportJSON { return toReportJSON(tenant.String(), r) })
+}
+
+// writePage answers one page of items (fetched with limit+1, so a next page is known to exist)
+// with the next page's link, keyed on the last item's id.
+func writePage[T, J any](c echo.Context, items []T, limit int, id func(T) string, toJSON func(T) J) error {
+	page := httpx.Page[J]{Value: make([]J, 0, min(len(items), limit))}
+	if len(items) > limit {
+		items = items[:limit]
+		page.NextLink = httpx.NextLink(c, httpx.EncodeCursor(id(items[len(items)-1])))
 	}
-	for _, r := range rs {
-		page.Value = append(page.Value, toReportJSON(tenant.String(), r))
+	for _, it := range items {
+		page.Value = append(page.Value, toJSON(it))
 	}
 	return c.JSON(http.StatusOK, page)
 }
@@ -315,15 +321,7 @@ func (a *API) listRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page := httpx.Page[runJSON]{Value: make([]runJSON, 0, len(rs))}
-	if len(rs) > limit {
-		rs = rs[:limit]
-		page.NextLink = httpx.NextLink(c, httpx.EncodeCursor(rs[len(rs)-1].ID))
-	}
-	for _, r := range rs {
-		page.Value = append(page.Value, toRunJSON(tenant.String(), r))
-	}
-	return c.JSON(http.StatusOK, page)
+	return writePage(c, rs, limit, func(r Run) string { return r.ID }, func(r Run) runJSON { return toRunJSON(tenant.String(), r) })
 }
 
 func (a *API) getRun(c echo.Context) error {
