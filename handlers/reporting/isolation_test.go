@@ -96,6 +96,13 @@ func TestSAS_ASURLForAsArtifactNeverOpensBs(t *testing.T) {
 	if code, body, _ := fetch(t, loc); code != http.StatusOK || !strings.Contains(string(body), "plain@example.com") {
 		t.Fatalf("A's URL: %d %s", code, body)
 	}
+	// Control: the same name, its path re-encoded as the alterations below are, still opens (so a
+	// 403 below is the signature refusing another blob, not the encoding).
+	same := *u
+	same.RawPath = ""
+	if code, body, _ := fetch(t, same.String()); code != http.StatusOK {
+		t.Fatalf("A's URL re-encoded: %d %s", code, body)
+	}
 	for _, other := range []string{bName, a2Name} {
 		altered := *u
 		altered.Path = strings.Replace(u.Path, aName, other, 1)
