@@ -244,6 +244,10 @@ func (s *Service) stream(ctx context.Context, tenant tenancy.TenantID, run Run, 
 			}
 			return w.Close()
 		})
+		if err != nil {
+			// Marked, so that an upload failing with it is told from storage failing on its own.
+			err = &sourceError{err}
+		}
 		_ = pw.CloseWithError(err) // nil: the upload reads io.EOF
 		produced <- err
 	}()
@@ -253,19 +257,30 @@ func (s *Service) stream(ctx context.Context, tenant tenancy.TenantID, run Run, 
 		_ = pr.CloseWithError(upErr) // unblocks the producer's pending write
 	}
 	prodErr := <-produced
+	var se *sourceError
 	switch {
-	case prodErr != nil && !errors.Is(prodErr, io.ErrClosedPipe) && !errors.Is(prodErr, upErr):
-		if upErr == nil {
-			// The upload ended without the producer's error (it should have failed with it): the
-			// blob may hold a truncated artifact, which nothing will refer to.
-			s.deleteQuietly(ctx, name)
-		}
-		return 0, blob.Written{}, classSource, prodErr
+	case upErr != nil && errors.As(upErr, &se):
+		// The source failed; the upload read its error from the pipe and committed nothing.
+		return 0, blob.Written{}, classSource, se.err
 	case upErr != nil:
+		// Storage failed on its own (the producer then failed on the closed pipe or the cancelled
+		// query: not the source's fault).
 		return 0, blob.Written{}, classStorage, upErr
+	case prodErr != nil:
+		// The upload ended without the producer's error (it should have read it): the blob may hold
+		// a truncated artifact, which nothing will refer to.
+		s.deleteQuietly(ctx, name)
+		return 0, blob.Written{}, classSource, prodErr
 	}
 	return rows, written, "", nil
 }
+
+// sourceError is the producer's own failure (the query, a row, the format's writer), as the
+// upload reads it from the pipe.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return "reporting: source: " + e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
 
 func (s *Service) deleteQuietly(ctx context.Context, name string) {
 	if err := s.blobs.Delete(context.WithoutCancel(ctx), Container, name); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
@@ -390,3 +391,33 @@ func TestGenerate_100000Rows_BoundedHeap_DownloadIsByteIdentical(t *testing.T) {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// A source that fails after streaming part of its rows (a division by zero at row 5,000) fails
+// the attempt as the source's (errorClass source), and nothing is committed under the run's name.
+func TestGenerate_SourceFailingMidStream_ClassSource_NoBlob(t *testing.T) {
+	const key = "test-failing-midstream"
+	sources[key] = &Source{Key: key, Columns: []Column{{"n", KindInt}},
+		open: func(ctx context.Context, tx *Tx, _ map[string]string) (*sql.Rows, error) {
+			return tx.QueryContext(ctx, `SELECT CASE WHEN g < 5000 THEN g ELSE 1 / (g - g) END FROM generate_series(1, 10000) AS g`)
+		}}
+	t.Cleanup(func() { delete(sources, key) })
+	h := newHarness(t, harnessOpts{})
+	tn := h.tenant()
+	rep := h.createReport(tn, map[string]any{"name": "broken", "source": key, "format": "csv"})
+	run := h.runReport(tn, rep.ID, nil)
+	outcome, err := h.svc.Generate(context.Background(), tn.id, run.ID)
+	if outcome != OutcomeRetry || err == nil {
+		t.Fatalf("%s %v", outcome, err)
+	}
+	r := h.run(tn, run.ID)
+	if r.Status != "Queued" || r.ErrorClass != "source" || r.Attempts != 1 {
+		t.Fatalf("run %+v", r)
+	}
+	stored, err := h.svc.Run(context.Background(), tn.id, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.blobs.Get(context.Background(), Container, artifactName(tn.id, stored, 1)); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("a blob under the failed attempt's name: %v", err)
+	}
+}
