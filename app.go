@@ -40,6 +40,7 @@ import (
 	"spine/shared/outbox"
 	"spine/shared/problem"
 	"spine/shared/ratelimit"
+	"spine/shared/secrets"
 	"spine/shared/sqlstore"
 	"spine/shared/telemetry"
 	"spine/shared/tenancy"
@@ -186,6 +187,13 @@ func (a *app) wire(ctx context.Context) (err error) {
 		return fmt.Errorf("SPINE_STORAGE_CONNECTION_STRING / SPINE_STORAGE_ACCOUNT_URL: %w", err)
 	}
 
+	var vault *secrets.Vault
+	if cfg.KeyVaultURL != "" {
+		if vault, err = secrets.Open(secrets.Config{VaultURL: cfg.KeyVaultURL, CAFile: cfg.KeyVaultCAFile}); err != nil {
+			return fmt.Errorf("SPINE_KEYVAULT_URL: %w", err)
+		}
+	}
+
 	dbs := map[string]*sqlstore.DB{}
 	for _, svc := range cfg.Enabled {
 		db, err := openDB(ctx, cfg, svc)
@@ -199,7 +207,7 @@ func (a *app) wire(ctx context.Context) (err error) {
 	// Every enabled module, in the list's order; the tenant directory forwards to whichever
 	// module provides it, so the order of the list does not decide who may ask.
 	dir, perms, users, ents := &lateDirectory{}, &latePermissions{}, &lateUsers{}, &lateEntitlements{}
-	deps := kit.Deps{Cache: c, Blobs: blobs, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
+	deps := kit.Deps{Cache: c, Blobs: blobs, Secrets: vault, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
 		Users: users, Catalog: kit.CatalogOf(modules)}
 	if entitlementsEnabled(modules, dbs) {
 		deps.Entitlements = ents
@@ -213,6 +221,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 		}
 		d := deps
 		d.DB = db
+		if vault != nil {
+			d.Secrets = vault.For(m.Name)
+		}
 		svc, err := m.New(ctx, d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.Name, err)

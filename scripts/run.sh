@@ -94,7 +94,7 @@ set -a
 set +a
 # No SPINE_AUTH_JWKS_FILE / _URL: the API reads the authorization server's keys in process.
 unset SPINE_AUTH_JWKS_FILE SPINE_AUTH_JWKS_URL SPINE_DEV_KEY_DIR
-export SPINE_AUTH_ISSUER="$ISSUER" SPINE_AUTH_AUDIENCE="$AUDIENCE" SPINE_AUTHZ_DEV_CLIENT=true \
+export SPINE_AUTH_ISSUER="$ISSUER" SPINE_AUTH_AUDIENCE="$AUDIENCE" SPINE_AUTHZ_DEV_CLIENT=true SPINE_EGRESS_ALLOW_LOOPBACK=true \
   SPINE_STANDALONE=true PORT SPINE_METRICS_ADDR="127.0.0.1:$metrics_port"
 # The dev signing key is only for make package's func start settings (scripts/localsettings).
 SPINE_DEV_KEY_DIR="$KEYS" "$BIN" devkey >/dev/null

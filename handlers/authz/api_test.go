@@ -126,7 +126,7 @@ func TestCreateClient_403_TenantSuspended(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
 	c := h.create(f.admin, "", confidentialBody())
-	h.dir.set(f.id, tenancy.StatusSuspended)
+	h.dir.Set(f.id, tenancy.StatusSuspended)
 	for _, req := range []struct {
 		method, path string
 		body         any

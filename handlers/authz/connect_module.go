@@ -43,9 +43,12 @@ type connect struct {
 // SPINE_AUTHZ_DEV_CLIENT is on (the local stack), and builds the provider over store. The key ring is
 // refreshed every KeyRefreshInterval until ctx ends.
 func newConnect(ctx context.Context, d kit.Deps, store Store) (*connect, error) {
-	vault, err := secrets.Open(secrets.Config{VaultURL: d.Config.KeyVaultURL, CAFile: d.Config.KeyVaultCAFile})
-	if err != nil {
-		return nil, fmt.Errorf("SPINE_KEYVAULT_URL: %w", err)
+	vault := d.Secrets
+	if vault == nil { // tests that build Deps by hand name the vault in Config only
+		var err error
+		if vault, err = secrets.Open(secrets.Config{VaultURL: d.Config.KeyVaultURL, CAFile: d.Config.KeyVaultCAFile}); err != nil {
+			return nil, fmt.Errorf("SPINE_KEYVAULT_URL: %w", err)
+		}
 	}
 	ring, err := secrets.NewKeyRing(ctx, vault, secrets.KeyRingOptions{Logger: d.Log})
 	if err != nil {

@@ -1,13 +1,10 @@
 package authz
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -16,30 +13,12 @@ import (
 	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/testenv"
 	"spine/shared/testenv/apitest"
 )
 
 // fakeDir is the tenant directory the tests control (the tenants service answers it in the app).
-type fakeDir struct {
-	mu sync.Mutex
-	m  map[tenancy.TenantID]tenancy.Status
-}
-
-func (d *fakeDir) TenantStatus(_ context.Context, id tenancy.TenantID) (tenancy.Status, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st, ok := d.m[id]
-	if !ok {
-		return "", fmt.Errorf("%w: %s", tenancy.ErrTenantNotFound, id)
-	}
-	return st, nil
-}
-
-func (d *fakeDir) set(id tenancy.TenantID, st tenancy.Status) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.m[id] = st
-}
+type fakeDir = testenv.Directory
 
 // harness is the authz admin API wired as app.go wires it (the /api edge, the authenticated group,
 // the shared error mappers), over the package database and the stack's Redis.
@@ -58,7 +37,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	tokens := apitest.NewTokens(t)
-	dir := &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}}
+	dir := testenv.NewDirectory()
 	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
 	clk := &testClock{}
 	store := NewStore(rt, newTestCache(t), StoreConfig{Now: clk.now})
@@ -98,7 +77,7 @@ type tenantFixture struct {
 func (h *harness) tenant() tenantFixture {
 	h.t.Helper()
 	id := tenancy.NewTenantID()
-	h.dir.set(id, tenancy.StatusActive)
+	h.dir.Set(id, tenancy.StatusActive)
 	return tenantFixture{id: id, admin: h.tokens.MintAs(h.t, "admin-"+id.String(), id.String(), false, tenantAPIScopes()...)}
 }
 

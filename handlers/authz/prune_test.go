@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"spine/shared/sqlstore"
-	"spine/shared/tenancy"
+	"spine/shared/testenv"
 )
 
 // recordingStore records the size of every pruning batch.
@@ -105,7 +105,7 @@ func TestPrune_100kExpiredRowsInBoundedBatchesWhileTokensAreIssued(t *testing.T)
 	// Rows other tests left behind, pruned first so the counts below are this test's.
 	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
 	base := NewStore(rt, nil, StoreConfig{})
-	pre, _ := NewService(base, &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}}, ServiceConfig{}, slog.New(slog.DiscardHandler))
+	pre, _ := NewService(base, testenv.NewDirectory(), ServiceConfig{}, slog.New(slog.DiscardHandler))
 	if _, err := pre.Prune(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestPrune_100kExpiredRowsInBoundedBatchesWhileTokensAreIssued(t *testing.T)
 	}
 
 	rec := &recordingStore{Store: base}
-	svc, err := NewService(rec, &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}},
+	svc, err := NewService(rec, testenv.NewDirectory(),
 		ServiceConfig{Prune: PruneConfig{BatchSize: 1000, MaxBatches: 1000, MaxDuration: 10 * time.Minute}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

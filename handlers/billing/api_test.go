@@ -137,7 +137,7 @@ func TestSubscribe_403_ReadScopeOnly(t *testing.T) {
 func TestSubscribe_403_TenantSuspended(t *testing.T) {
 	h := newHarness(t)
 	f := h.tenant()
-	h.dir.set(f.id, tenancy.StatusSuspended)
+	h.dir.Set(f.id, tenancy.StatusSuspended)
 	r := h.do("POST", "/api/subscriptions", f.admin, map[string]any{"editionCode": "free"})
 	if r.Code != http.StatusForbidden || r.ProblemCode(t) != "tenant-suspended" {
 		t.Fatalf("%d %s", r.Code, r.Body)

@@ -3,10 +3,8 @@ package billing
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,26 +30,7 @@ var testDB *testenv.Database
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "billing", &testDB)) }
 
 // fakeDir is the tenant directory the tests control (the tenants service answers it in the app).
-type fakeDir struct {
-	mu sync.Mutex
-	m  map[tenancy.TenantID]tenancy.Status
-}
-
-func (d *fakeDir) TenantStatus(_ context.Context, id tenancy.TenantID) (tenancy.Status, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st, ok := d.m[id]
-	if !ok {
-		return "", fmt.Errorf("%w: %s", tenancy.ErrTenantNotFound, id)
-	}
-	return st, nil
-}
-
-func (d *fakeDir) set(id tenancy.TenantID, st tenancy.Status) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.m[id] = st
-}
+type fakeDir = testenv.Directory
 
 // clock is a settable clock: tests move it across trial and period ends.
 type clock struct{ offset atomic.Int64 }
@@ -86,7 +65,7 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { c.Close(); _ = rdb.Close() })
 	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
 	clk := &clock{}
-	dir := &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}}
+	dir := testenv.NewDirectory()
 	svc := NewService(NewStore(rt), c, dir, ServiceConfig{Now: clk.now}, nil)
 	api := NewAPI(svc, rt)
 	tokens := apitest.NewTokens(t)
@@ -122,7 +101,7 @@ type tenantFixture struct {
 func (h *harness) tenant() tenantFixture {
 	h.t.Helper()
 	id := tenancy.NewTenantID()
-	h.dir.set(id, tenancy.StatusActive)
+	h.dir.Set(id, tenancy.StatusActive)
 	return tenantFixture{id: id, admin: h.tokens.Mint(h.t, id.String(), false, ScopeRead, ScopeManage),
 		reader: h.tokens.Mint(h.t, id.String(), false, ScopeRead)}
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,9 +75,10 @@ type Config struct {
 	AuthJWKSURL, AuthJWKSFile string
 	// DevKeyDir is SPINE_DEV_KEY_DIR: where `handler token` finds the dev signing key.
 	DevKeyDir string
-	// KeyVaultURL is SPINE_KEYVAULT_URL: the Key Vault holding the authorization server's keys
+	// KeyVaultURL is SPINE_KEYVAULT_URL: the Key Vault holding the services' secrets (the
+	// authorization server's keys, webhook secrets, integration credentials)
 	// (https://<name>.vault.azure.net/; the local stack's fake is https://127.0.0.1:<port>).
-	// Required when the authz service is enabled; https only.
+	// Required when a service of KeyVaultServices is enabled; https only.
 	KeyVaultURL string
 	// KeyVaultCAFile is SPINE_KEYVAULT_CA_FILE, local only: a PEM file of the CA to trust for
 	// KeyVaultURL (the local fake's self-signed certificate). With it the app authenticates with
@@ -88,6 +90,11 @@ type Config struct {
 	// its credentials in the vault only. Local runs only: refused unless SPINE_AUTH_ISSUER's host
 	// is loopback (a platform-admin client must never be created by a setting in Azure).
 	AuthzDevClient bool
+	// EgressAllowLoopback is SPINE_EGRESS_ALLOW_LOOPBACK (default false; scripts/run.sh and tests
+	// set it): tenant-chosen outbound URLs (webhook endpoints, integration connectors) may be
+	// plain-HTTP loopback ones. Otherwise only public https addresses are reached (shared/egress).
+	// Only for local runs, like AuthzDevClient.
+	EgressAllowLoopback bool
 	// AuthzAccessTokenTTL is SPINE_AUTHZ_ACCESS_TOKEN_TTL (default 10m, at most 15m): the lifetime
 	// of the access tokens the authorization server issues — the bound on how long a revoked one
 	// still works at the API, which does not ask the server about every token.
@@ -251,6 +258,10 @@ func Load(get Getenv, services []string) (Config, error) {
 	c.KeyVaultCAFile = get("SPINE_KEYVAULT_CA_FILE")
 	errs = append(errs, checkKeyVault(c)...)
 	c.AuthzDevClient = parseBool(get, "SPINE_AUTHZ_DEV_CLIENT", false, &errs)
+	c.EgressAllowLoopback = parseBool(get, "SPINE_EGRESS_ALLOW_LOOPBACK", false, &errs)
+	if c.EgressAllowLoopback && !loopbackURL(c.AuthIssuer) {
+		errs = append(errs, fmt.Errorf("SPINE_EGRESS_ALLOW_LOOPBACK: only for local runs (SPINE_AUTH_ISSUER on a loopback host), not with %q: it lets tenants' URLs reach this host", c.AuthIssuer))
+	}
 	if c.AuthzDevClient && !loopbackURL(c.AuthIssuer) {
 		errs = append(errs, fmt.Errorf("SPINE_AUTHZ_DEV_CLIENT: only for local runs (SPINE_AUTH_ISSUER on a loopback host, as make run sets it), not with %q: it creates a platform-admin client", c.AuthIssuer))
 	}
@@ -390,15 +401,18 @@ func Load(get Getenv, services []string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// checkKeyVault checks SPINE_KEYVAULT_URL (required when the authz service, whose signing keys
-// live in Key Vault, is enabled) and SPINE_KEYVAULT_CA_FILE (a loopback vault only).
+// KeyVaultServices are the services whose secrets live in Key Vault: the authorization server's
+// signing keys, the notifications service's webhook secrets, the integrations' credentials.
+var KeyVaultServices = []string{"authz", "notifications", "integrations"}
+
+// checkKeyVault checks SPINE_KEYVAULT_URL (required when a service of KeyVaultServices is enabled) and SPINE_KEYVAULT_CA_FILE (a loopback vault only).
 func checkKeyVault(c Config) []error {
 	var errs []error
 	u, err := url.Parse(c.KeyVaultURL)
 	valid := err == nil && u.Scheme == "https" && u.Host != "" && u.RawQuery == "" && u.User == nil
 	switch {
-	case c.KeyVaultURL == "" && contains(c.Enabled, "authz"):
-		errs = append(errs, errors.New("SPINE_KEYVAULT_URL: required when the authz service is enabled (its signing keys live in Key Vault)"))
+	case c.KeyVaultURL == "" && slices.ContainsFunc(KeyVaultServices, func(s string) bool { return contains(c.Enabled, s) }):
+		errs = append(errs, fmt.Errorf("SPINE_KEYVAULT_URL: required when any of %s is enabled (their secrets live in Key Vault)", strings.Join(KeyVaultServices, ", ")))
 	case c.KeyVaultURL != "" && !valid:
 		errs = append(errs, fmt.Errorf("SPINE_KEYVAULT_URL: %q is not an https URL such as https://<name>.vault.azure.net/", c.KeyVaultURL))
 	}
@@ -487,6 +501,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("keyVault", c.KeyVaultURL),
 		slog.String("keyVaultCAFile", c.KeyVaultCAFile),
 		slog.Bool("authzDevClient", c.AuthzDevClient),
+		slog.Bool("egressAllowLoopback", c.EgressAllowLoopback),
 		slog.String("authzAccessTokenTTL", c.AuthzAccessTokenTTL.String()),
 		slog.String("authzKeyRotation", c.AuthzKeyRotation.String()),
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),

@@ -14,13 +14,20 @@ func authzDB(m map[string]string) map[string]string {
 	return m
 }
 
-func TestLoad_KeyVaultURL_RequiredOnlyWhenAuthzIsEnabled(t *testing.T) {
+func TestLoad_KeyVaultURL_RequiredOnlyWhenAServiceWithSecretsIsEnabled(t *testing.T) {
 	if _, err := Load(env(valid()), services); err != nil {
 		t.Fatalf("without authz the vault is optional: %v", err)
 	}
 	_, err := Load(env(authzDB(valid())), withAuthz)
-	if err == nil || !strings.Contains(err.Error(), "SPINE_KEYVAULT_URL: required when the authz service is enabled") {
+	if err == nil || !strings.Contains(err.Error(), "SPINE_KEYVAULT_URL: required when any of authz, notifications, integrations is enabled") {
 		t.Fatalf("authz without a vault: %v", err)
+	}
+	for _, svc := range []string{"notifications", "integrations"} {
+		m := valid()
+		m["SPINE_"+strings.ToUpper(svc)+"_DB_URL"] = "postgres://" + svc + "_app:pw@127.0.0.1:5432/" + svc + "?sslmode=disable"
+		if _, err := Load(env(m), append(append([]string{}, services...), svc)); err == nil || !strings.Contains(err.Error(), "SPINE_KEYVAULT_URL: required") {
+			t.Fatalf("%s without a vault: %v", svc, err)
+		}
 	}
 	m := authzDB(valid())
 	m["SPINE_SERVICES"] = "tenants,audit"
@@ -89,5 +96,22 @@ func TestLoad_AuthzDevClient_RefusedWithNonLoopbackIssuer(t *testing.T) {
 		if _, err := Load(env(m), withAuthz); err != nil {
 			t.Errorf("%s without the dev client: %v", tc.issuer, err)
 		}
+	}
+}
+
+func TestLoad_EgressAllowLoopback_OnlyWithALoopbackIssuer(t *testing.T) {
+	m := valid()
+	m["SPINE_AUTH_ISSUER"] = "http://127.0.0.1:7071/api/connect"
+	m["SPINE_EGRESS_ALLOW_LOOPBACK"] = "true"
+	if c, err := Load(env(m), services); err != nil || !c.EgressAllowLoopback {
+		t.Fatalf("loopback issuer: %v %v", c.EgressAllowLoopback, err)
+	}
+	m["SPINE_AUTH_ISSUER"] = "https://spine.example/api/connect"
+	if _, err := Load(env(m), services); err == nil || !strings.Contains(err.Error(), "SPINE_EGRESS_ALLOW_LOOPBACK: only for local runs") {
+		t.Fatalf("public issuer: %v", err)
+	}
+	delete(m, "SPINE_EGRESS_ALLOW_LOOPBACK")
+	if c, err := Load(env(m), services); err != nil || c.EgressAllowLoopback {
+		t.Fatalf("default: %v %v", c.EgressAllowLoopback, err)
 	}
 }

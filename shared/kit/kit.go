@@ -28,6 +28,7 @@ import (
 	"spine/shared/entitlements"
 	"spine/shared/functions"
 	"spine/shared/problem"
+	"spine/shared/secrets"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -74,6 +75,10 @@ type Deps struct {
 	Cache *cache.Cache
 	// Blobs is the storage account's blob client.
 	Blobs *blob.Store
+	// Secrets is the deployment's Key Vault (SPINE_KEYVAULT_URL; the local stack's fake); nil when
+	// none is configured, which config refuses for the services of config.KeyVaultServices. The
+	// only place a service keeps a secret value: rows hold a reference (vault, name, version).
+	Secrets *secrets.Vault
 	// Log is the process logger.
 	Log *slog.Logger
 	// Config is every setting of the binary, the service's own included.

@@ -74,6 +74,15 @@ func NewVault(c Client, service string) *Vault {
 	return &Vault{c: c, service: service}
 }
 
+// For returns a Vault over the same client whose metrics name service: one vault, each owning
+// service's calls counted as its own.
+func (v *Vault) For(service string) *Vault {
+	if service == "" {
+		service = DefaultService
+	}
+	return &Vault{c: v.c, service: service}
+}
+
 // Secret is one version of a secret, with its value. The value is only readable through
 // Value(); every way of printing, logging or JSON-encoding a Secret masks it.
 type Secret struct {

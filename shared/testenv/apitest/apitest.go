@@ -13,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"spine/shared/auth"
+	"spine/shared/cache"
 	"spine/shared/problem"
+	"spine/shared/testenv"
 )
 
 // The iss and aud of the tokens [Tokens] mints and its verifier accepts.
@@ -139,4 +143,22 @@ func Do(t testing.TB, h http.Handler, method, path, token string, body any, head
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return Response{Code: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+}
+
+// Cache opens the stack's Redis (SPINE_REDIS_URL) as the services' cache, closed with the test.
+// (Here, not in testenv: the cache package's own tests import testenv.)
+func Cache(t testing.TB) *cache.Cache {
+	t.Helper()
+	url, err := testenv.Require("SPINE_REDIS_URL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	c := cache.New(rdb, cache.Config{}, nil)
+	t.Cleanup(func() { c.Close(); _ = rdb.Close() })
+	return c
 }

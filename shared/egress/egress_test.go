@@ -1,0 +1,108 @@
+package egress_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+
+	"spine/shared/egress"
+)
+
+func TestAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		ip       string
+		loopback bool
+		want     bool
+	}{
+		{"8.8.8.8", false, true},
+		{"2606:4700:4700::1111", false, true},
+		{"169.254.169.254", false, false},
+		{"10.1.2.3", false, false},
+		{"172.16.0.1", false, false},
+		{"192.168.1.1", false, false},
+		{"100.64.0.1", false, false},
+		{"0.0.0.0", true, false},
+		{"127.0.0.1", false, false},
+		{"127.0.0.1", true, true},
+		{"::1", false, false},
+		{"::1", true, true},
+		{"::ffff:169.254.169.254", true, false},
+		{"::ffff:10.0.0.1", false, false},
+		{"fd00::1", false, false},
+		{"fe80::1", false, false},
+		{"224.0.0.1", false, false},
+		{"168.63.129.16", true, false},
+		{"168.63.129.17", false, true},
+	} {
+		if got := egress.Allowed(netip.MustParseAddr(tc.ip), tc.loopback); got != tc.want {
+			t.Errorf("Allowed(%s, loopback %v) = %v, want %v", tc.ip, tc.loopback, got, tc.want)
+		}
+	}
+}
+
+func TestCheckURL(t *testing.T) {
+	for _, tc := range []struct {
+		url      string
+		loopback bool
+		ok       bool
+	}{
+		{"https://hooks.example.com/x?y=1", false, true},
+		{"http://hooks.example.com/x", false, false},
+		{"http://hooks.example.com/x", true, false},
+		{"http://127.0.0.1:8080/hook", true, true},
+		{"http://localhost:8080/hook", true, true},
+		{"http://127.0.0.1:8080/hook", false, false},
+		{"https://localhost/hook", false, false},
+		{"https://169.254.169.254/metadata", true, false},
+		{"https://10.0.0.5/", false, false},
+		{"https://[::ffff:a00:5]/", false, false},
+		{"https://user:pw@hooks.example.com/", false, false},
+		{"https://hooks.example.com/#frag", false, false},
+		{"ftp://hooks.example.com/", false, false},
+		{"/relative", false, false},
+		{"https://", false, false},
+		{"javascript:alert(1)", false, false},
+	} {
+		_, err := egress.CheckURL(tc.url, tc.loopback)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, egress.ErrRefused)) {
+			t.Errorf("CheckURL(%q, %v) = %v, want ok %v", tc.url, tc.loopback, err, tc.ok)
+		}
+	}
+}
+
+// TestClient_RefusesLoopbackUnlessAllowed dials a real loopback server: refused by default (the
+// check runs on the dialled address), reached when loopback is allowed; redirects not followed.
+func TestClient_RefusesLoopbackUnlessAllowed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data", http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	_, err := egress.NewClient(egress.Config{}).Get(srv.URL)
+	if !errors.Is(err, egress.ErrRefused) || egress.Classify(err) != egress.ClassRefused {
+		t.Fatalf("loopback without AllowLoopback: %v (class %q)", err, egress.Classify(err))
+	}
+	c := egress.NewClient(egress.Config{AllowLoopback: true})
+	resp, err := c.Get(srv.URL)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("loopback allowed: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = c.Get(srv.URL + "/redirect")
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("redirect: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// A closed port is a connect failure.
+	addr := srv.Listener.Addr().String()
+	srv.Close()
+	_, err = c.Get("http://" + addr)
+	if egress.Classify(err) != egress.ClassConnect {
+		t.Fatalf("closed port: %v (class %q)", err, egress.Classify(err))
+	}
+}
