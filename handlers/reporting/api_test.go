@@ -170,9 +170,7 @@ func TestWrites_403_SuspendedTenant(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	tn := h.tenant()
 	rep := h.createReport(tn, usersReport("csv"))
-	h.dir.mu.Lock()
-	h.dir.m[tn.id] = tenancy.StatusSuspended
-	h.dir.mu.Unlock()
+	h.dir.Set(tn.id, tenancy.StatusSuspended)
 	if r := h.do("POST", "/api/reports/"+rep.ID+"/runs", tn.manager, nil); r.Code != http.StatusForbidden || r.ProblemCode(t) != "tenant-suspended" {
 		t.Fatalf("run on a suspended tenant: %d %s", r.Code, r.Body)
 	}

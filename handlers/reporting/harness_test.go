@@ -23,21 +23,6 @@ import (
 	"spine/shared/testenv/apitest"
 )
 
-// fakeDir is the tenant directory the tests control: every tenant is Active unless set.
-type fakeDir struct {
-	mu sync.Mutex
-	m  map[tenancy.TenantID]tenancy.Status
-}
-
-func (d *fakeDir) TenantStatus(_ context.Context, id tenancy.TenantID) (tenancy.Status, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if st, ok := d.m[id]; ok {
-		return st, nil
-	}
-	return tenancy.StatusActive, nil
-}
-
 // fixedEntitlements answers one retention override for every tenant.
 type fixedEntitlements struct{ retention time.Duration }
 
@@ -58,7 +43,7 @@ type harness struct {
 	blobs  *blob.Store
 	db     *sqlstore.DB
 	tokens *apitest.Tokens
-	dir    *fakeDir
+	dir    *testenv.Directory
 	now    *clock
 }
 
@@ -114,7 +99,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if cfg.Now == nil {
 		cfg.Now = clk.Now
 	}
-	dir := &fakeDir{m: map[tenancy.TenantID]tenancy.Status{}}
+	dir := testenv.NewDirectory()
 	svc := NewService(NewStore(db), arts, bs, o.ents, dir, cfg, slog.New(slog.DiscardHandler))
 	tokens := apitest.NewTokens(t)
 	e := echo.New()
@@ -145,6 +130,7 @@ type tenantT struct {
 
 func (h *harness) tenant() tenantT {
 	id := tenancy.NewTenantID()
+	h.dir.Set(id, tenancy.StatusActive)
 	return tenantT{id: id,
 		manager: h.tokens.MintAs(h.t, "manager-"+id.String(), id.String(), false, ScopeReportRead, ScopeReportManage),
 		reader:  h.tokens.MintAs(h.t, "reader-"+id.String(), id.String(), false, ScopeReportRead)}
