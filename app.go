@@ -24,6 +24,7 @@ import (
 	"spine/handlers/billing"
 	configsvc "spine/handlers/config"
 	"spine/handlers/identity"
+	"spine/handlers/notifications"
 	"spine/handlers/reporting"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
@@ -73,6 +74,7 @@ var modules = []kit.Module{
 	audit.Module,
 	billing.Module,
 	configsvc.Module,
+	notifications.Module,
 	reporting.Module,
 }
 

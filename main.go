@@ -65,6 +65,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		err = tokenCmd(ctx, args, getenv, stdout, stderr)
 	case "keyvault-fake":
 		err = keyvaultFakeCmd(ctx, args, stderr)
+	case "smtp-sink":
+		err = smtpSinkCmd(ctx, args, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, "usage: handler [serve|migrate|functions|events|devkey|token] [flags]")
 		return 0

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 
+	"spine/shared/mail/smtpsink"
 	"spine/shared/secrets/kvfake"
 )
 
@@ -25,4 +26,18 @@ func keyvaultFakeCmd(ctx context.Context, args []string, stderr io.Writer) error
 	}
 	logger := newLogger(stderr, slog.LevelInfo)
 	return kvfake.Run(ctx, kvfake.RunOptions{Addr: *addr, Dir: *dir, DataFile: *data, Logger: logger})
+}
+
+// smtpSinkCmd serves the local stack's SMTP sink (shared/mail/smtpsink) until ctx ends:
+// `handler smtp-sink --addr 127.0.0.1:<port> --dir <folder>`. Every message it accepts is written
+// to the folder as an .eml file. Local only: no TLS, no authentication, loopback addresses only.
+func smtpSinkCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("smtp-sink", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:2525", "loopback host:port to listen on")
+	dir := fs.String("dir", "", "folder the .eml files are written to (none: kept in memory only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return smtpsink.Run(ctx, *addr, *dir, newLogger(stderr, slog.LevelInfo))
 }

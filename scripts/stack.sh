@@ -68,6 +68,11 @@
 #   SPINE_STORAGE_BLOB_PORT, SPINE_STORAGE_QUEUE_PORT, SPINE_STORAGE_TABLE_PORT
 #   SPINE_KEYVAULT_URL=https://127.0.0.1:PORT, SPINE_KEYVAULT_CA_FILE (the fake's self-signed
 #     certificate, .stack/N/keyvault/cert.pem), SPINE_KEYVAULT_PORT
+#   SPINE_SMTP_ADDR=127.0.0.1:PORT (the SMTP sink), SPINE_SMTP_PORT
+#
+# The SMTP sink (handler smtp-sink, shared/mail/smtpsink) accepts every message on 127.0.0.1 (no
+# TLS, no authentication) and writes it to .stack/N/smtp/ as an .eml file: e-mail notifications of
+# a local run land there.
 #
 # The Key Vault fake (shared/secrets/kvfake) speaks Key Vault's secrets REST API over TLS with its
 # own certificate, accepts any bearer token, and keeps its secrets in .stack/N/keyvault/secrets.json
@@ -117,7 +122,7 @@ PG_HOME=/var/lib/spine-stack # as root: where PostgreSQL's files live (one folde
 # Azurite's published development account (https://learn.microsoft.com/azure/storage/common/storage-use-azurite).
 AZ_ACCOUNT=devstoreaccount1
 AZ_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
-PORT_KEYS=(PG_PORT REDIS_PORT BLOB_PORT QUEUE_PORT TABLE_PORT KEYVAULT_PORT)
+PORT_KEYS=(PG_PORT REDIS_PORT BLOB_PORT QUEUE_PORT TABLE_PORT KEYVAULT_PORT SMTP_PORT)
 
 # Set by parse_args / setup_paths.
 CMD="" NAME=dev FAST=0 PURGE=0
@@ -923,6 +928,65 @@ keyvault_stop() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# SMTP sink (handler smtp-sink, shared/mail/smtpsink), run from the binary keyvault_build makes
+# ---------------------------------------------------------------------------------------------
+
+# smtp_pid: the pid if this stack's sink runs (its command line names this stack's folder).
+smtp_pid() {
+  local pid
+  [[ -f $SD/smtp.pid ]] || return 1
+  pid=$(head -n 1 "$SD/smtp.pid" 2>/dev/null || true)
+  pid_alive "$pid" || return 1
+  [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *" smtp-sink "*" --dir $SD/smtp"* ]] || return 1
+  echo "$pid"
+}
+
+smtp_start() {
+  local pid="" i
+  if pid=$(smtp_pid); then
+    log "SMTP sink already running (pid $pid)"
+    return 0
+  fi
+  rm -f "$SD/smtp.pid"
+  keyvault_build # relinks only when the sources changed, so the sink runs this checkout's handler
+  mkdir -p "$SD/smtp"
+  chmod 700 "$SD/smtp"
+  log "starting the SMTP sink on 127.0.0.1:${ST[SMTP_PORT]} (messages in $SD/smtp)"
+  STARTED+=(smtp)
+  (
+    cd "$SD"
+    # shellcheck disable=SC2016 # $$, $0 and $@ are the inner bash's
+    exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$SD/smtp.pid" \
+      "$STACKS/bin/handler" smtp-sink --addr "127.0.0.1:${ST[SMTP_PORT]}" --dir "$SD/smtp"
+  ) </dev/null >>"$SD/smtp.log" 2>&1 3>&- 8>&- 9>&- &
+  for ((i = 0; i < 50; i++)); do
+    [[ -s $SD/smtp.pid ]] && break
+    sleep 0.1
+  done
+  pid=$(head -n 1 "$SD/smtp.pid" 2>/dev/null || true)
+  for ((i = 0; i < TIMEOUT * 4; i++)); do
+    tcp_open "${ST[SMTP_PORT]}" && return 0
+    if ! pid_alive "$pid"; then
+      tail_log "$SD/smtp.log"
+      die "the SMTP sink exited during start-up (log: $SD/smtp.log)"
+    fi
+    sleep 0.25
+  done
+  tail_log "$SD/smtp.log"
+  die "the SMTP sink did not listen on 127.0.0.1:${ST[SMTP_PORT]} within ${TIMEOUT}s"
+}
+
+smtp_stop() {
+  local pid
+  pid=$(smtp_pid) || { log "SMTP sink not running"; rm -f "$SD/smtp.pid"; return 0; }
+  log "stopping the SMTP sink (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
+  wait_gone "$pid" 5 || true
+  rm -f "$SD/smtp.pid"
+}
+
+# ---------------------------------------------------------------------------------------------
 # env file and summary
 # ---------------------------------------------------------------------------------------------
 
@@ -964,6 +1028,8 @@ write_env() {
     env_line SPINE_KEYVAULT_PORT "${ST[KEYVAULT_PORT]}"
     env_line SPINE_KEYVAULT_URL "https://127.0.0.1:${ST[KEYVAULT_PORT]}"
     env_line SPINE_KEYVAULT_CA_FILE "$SD/keyvault/cert.pem"
+    env_line SPINE_SMTP_PORT "${ST[SMTP_PORT]}"
+    env_line SPINE_SMTP_ADDR "127.0.0.1:${ST[SMTP_PORT]}"
   } >"$tmp"
   chmod 600 "$tmp"
   mv -f "$tmp" "$ENVFILE"
@@ -981,6 +1047,7 @@ summary() {
       "${ST[BLOB_PORT]}" "${ST[QUEUE_PORT]}" "${ST[TABLE_PORT]}"
     printf '  keyvault  https://127.0.0.1:%s  (a fake: any token, no RBAC; CA file %s)\n' \
       "${ST[KEYVAULT_PORT]}" "$SD/keyvault/cert.pem"
+    printf '  smtp      127.0.0.1:%s  (a sink: messages in %s)\n' "${ST[SMTP_PORT]}" "$SD/smtp"
     [[ $PGDIR == "$SD" ]] || printf '  pg files  %s\n' "$PGDIR"
     printf '  env       . %s\n' "$ENVFILE"
     printf '  stop      scripts/stack.sh down --name %s [--purge]\n' "$NAME"
@@ -1003,6 +1070,7 @@ up_cleanup() {
       redis) redis_stop || true ;;
       azurite) azurite_stop || true ;;
       keyvault) keyvault_stop || true ;;
+      smtp) smtp_stop || true ;;
     esac
   done
 }
@@ -1043,6 +1111,7 @@ cmd_up() {
       PG_PORT) running=$(pg_pid || true) ;;
       REDIS_PORT) running=$(redis_pid || true) ;;
       KEYVAULT_PORT) running=$(keyvault_pid || true) ;;
+      SMTP_PORT) running=$(smtp_pid || true) ;;
       *) running=$(azurite_pid || true) ;;
     esac
     [[ -n $running ]] && continue
@@ -1066,6 +1135,7 @@ cmd_up() {
   redis_start
   azurite_start
   keyvault_start
+  smtp_start
   write_env
   summary
   echo "$ENVFILE" >&3
@@ -1075,6 +1145,7 @@ cmd_down() {
   lock 9 "stack-$NAME.lock"
   if [[ -d $SD ]]; then
     state_load
+    smtp_stop
     keyvault_stop
     azurite_stop
     redis_stop
@@ -1176,8 +1247,13 @@ cmd_status() {
   else
     echo "  keyvault  stopped  (port ${ST[KEYVAULT_PORT]:-?})"
   fi
+  if pid=$(smtp_pid); then
+    echo "  smtp      running  pid $pid  127.0.0.1:${ST[SMTP_PORT]:-?}"; n=$((n + 1))
+  else
+    echo "  smtp      stopped  (port ${ST[SMTP_PORT]:-?})"
+  fi
   [[ -f $ENVFILE ]] && echo "  env       $ENVFILE"
-  (( n == 4 )) || exit 3
+  (( n == 5 )) || exit 3
 }
 
 main() {

@@ -223,6 +223,7 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bu
 	if jwks != "" {
 		settings = append(settings, azure.NameValue{Name: "SPINE_AUTH_JWKS_URL", Value: plain(jwks)})
 	}
+	settings = append(settings, d.notificationSettings(kv)...)
 	for _, svc := range d.cfg.Services {
 		settings = append(settings, azure.NameValue{Name: DBDialectSetting(svc), Value: plain(db.dialect)})
 	}
@@ -261,6 +262,25 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bu
 		return nil, err
 	}
 	return app, nil
+}
+
+// notificationSettings are the notifications service's SMTP settings, when it is deployed and a
+// relay is configured: the password as a Key Vault reference to the secret "smtp-password", which
+// the operator writes (never the program: no SMTP password is in the stack's state).
+func (d *deployment) notificationSettings(kv *azure.Vault) []azure.NameValue {
+	n := d.cfg.Notifications
+	if !slices.Contains(d.cfg.Services, "notifications") || n.SMTPAddr == "" {
+		return nil
+	}
+	out := []azure.NameValue{{Name: "SPINE_SMTP_ADDR", Value: pulumi.String(n.SMTPAddr)}}
+	if n.SMTPFrom != "" {
+		out = append(out, azure.NameValue{Name: "SPINE_SMTP_FROM", Value: pulumi.String(n.SMTPFrom)})
+	}
+	if n.SMTPUsername != "" {
+		out = append(out, azure.NameValue{Name: "SPINE_SMTP_USERNAME", Value: pulumi.String(n.SMTPUsername)},
+			azure.NameValue{Name: "SPINE_SMTP_PASSWORD", Value: pulumi.Sprintf("@Microsoft.KeyVault(SecretUri=%ssecrets/smtp-password/)", kv.URI())})
+	}
+	return out
 }
 
 func elasticOnly(elastic bool, v int) int {

@@ -75,9 +75,9 @@ var catalog = []Service{
 	},
 	{
 		Name: "notifications", Classification: ClassConfidential,
-		Publishes: []string{"NotificationRequested", "NotificationSent"},
-		// Invitation mails, report-ready notices, and its own delivery queue.
-		Consumes: []string{"UserInvited", "ReportGenerated", "NotificationRequested"},
+		Publishes: []string{"NotificationRequested", "NotificationSent", "NotificationFailed", "WebhookEndpointDisabled"},
+		// Its own delivery queue (NotificationDispatch: the first attempt of each notification).
+		Consumes: []string{"NotificationRequested"},
 	},
 	{
 		Name: "integrations", Classification: ClassRestricted,

@@ -33,9 +33,9 @@ func TestCatalogEventsHaveOnePublisher(t *testing.T) {
 	// The design's 21, plus identity's UserEnabled and RolePermissionsChanged (issue 9), plus
 	// authz's RefreshTokenReuseDetected and its four client events (issue 11), plus billing's
 	// SubscriptionEditionChanged and InvoiceIssued and config's SettingChanged (issue 12), plus
-	// reporting's ReportFailed (issue 13).
-	if len(publisher) != 32 {
-		t.Errorf("%d event types, want the 32 of the design", len(publisher))
+	// notifications' NotificationFailed and WebhookEndpointDisabled, and reporting's ReportFailed (issue 13).
+	if len(publisher) != 34 {
+		t.Errorf("%d event types, want the 34 of the design", len(publisher))
 	}
 }
 

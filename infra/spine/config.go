@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -62,6 +63,21 @@ type Config struct {
 	Function   FunctionConfig   `json:"functionApp"`
 	Monitoring MonitoringConfig `json:"monitoring"`
 	Auth       AuthConfig       `json:"auth"`
+	// Notifications configures the notifications service's e-mail relay (only read when the
+	// service is deployed).
+	Notifications NotificationsConfig `json:"notifications"`
+}
+
+// NotificationsConfig is the SMTP relay e-mail notifications go through (any relay: Azure
+// Communication Services' SMTP endpoint, SendGrid's, a company relay). Without SMTPAddr the app
+// gets no SPINE_SMTP_* settings and e-mail notifications fail (webhook and in-app work). The
+// password is never in the stack's configuration or state: with SMTPUsername set, the operator
+// stores it in the stack's Key Vault as the secret "smtp-password" and the app setting
+// SPINE_SMTP_PASSWORD is a Key Vault reference to it.
+type NotificationsConfig struct {
+	SMTPAddr     string `json:"smtpAddr"`
+	SMTPFrom     string `json:"smtpFrom"`
+	SMTPUsername string `json:"smtpUsername"`
 }
 
 // NetworkConfig is the virtual network's address plan.
@@ -260,20 +276,21 @@ func Defaults() Config {
 // configKeys maps each spine:* configuration key to the field it sets.
 func (c *Config) configKeys() map[string]any {
 	return map[string]any{
-		"environment": &c.Environment,
-		"namePrefix":  &c.NamePrefix,
-		"nameSuffix":  &c.NameSuffix,
-		"services":    &c.Services,
-		"protect":     &c.Protect,
-		"network":     &c.Network,
-		"database":    &c.Database,
-		"storage":     &c.Storage,
-		"redis":       &c.Redis,
-		"serviceBus":  &c.ServiceBus,
-		"keyVault":    &c.KeyVault,
-		"functionApp": &c.Function,
-		"monitoring":  &c.Monitoring,
-		"auth":        &c.Auth,
+		"environment":   &c.Environment,
+		"namePrefix":    &c.NamePrefix,
+		"nameSuffix":    &c.NameSuffix,
+		"services":      &c.Services,
+		"protect":       &c.Protect,
+		"network":       &c.Network,
+		"database":      &c.Database,
+		"storage":       &c.Storage,
+		"redis":         &c.Redis,
+		"serviceBus":    &c.ServiceBus,
+		"keyVault":      &c.KeyVault,
+		"functionApp":   &c.Function,
+		"monitoring":    &c.Monitoring,
+		"auth":          &c.Auth,
+		"notifications": &c.Notifications,
 	}
 }
 
@@ -561,6 +578,13 @@ func (c Config) validateOthers(fail func(string, ...any)) {
 	}
 	if d := c.Monitoring.RetentionDays; d < 30 || d > 730 {
 		fail("monitoring.retentionDays %d: want 30-730", d)
+	}
+	if n := c.Notifications; n.SMTPAddr != "" {
+		if _, port, err := net.SplitHostPort(n.SMTPAddr); err != nil || port == "" {
+			fail("notifications.smtpAddr %q: want host:port", n.SMTPAddr)
+		}
+	} else if n.SMTPFrom != "" || n.SMTPUsername != "" {
+		fail("notifications: smtpFrom and smtpUsername need smtpAddr")
 	}
 	for k, v := range map[string]string{"issuer": c.Auth.Issuer, "jwksUrl": c.Auth.JWKSURL} {
 		if v == "" {

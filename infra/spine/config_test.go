@@ -60,6 +60,8 @@ func TestValidateRejects(t *testing.T) {
 		}, "perDatabaseMinCapacity"},
 		{"zone-redundant storage", func(c *Config) { c.Storage.SkuName = "Standard_ZRS" }, "archive tier"},
 		{"notifications archived before cool", func(c *Config) { c.Storage.NotificationCoolAfterDays = 90 }, "notificationCoolAfterDays"},
+		{"smtp from without a relay", func(c *Config) { c.Notifications.SMTPFrom = "a@b.example" }, "need smtpAddr"},
+		{"smtp relay without a port", func(c *Config) { c.Notifications.SMTPAddr = "smtp.example.com" }, "notifications.smtpAddr"},
 		{"audit archived before cold", func(c *Config) { c.Storage.AuditArchive.ColdAfterDays = 400 }, "coldAfterDays"},
 		{"no report retention", func(c *Config) { c.Storage.ReportRetentionDays = 0 }, "reportRetentionDays 0"},
 		{"prod unlocked", func(c *Config) { c.Environment, c.Protect = EnvProd, true }, "locked must be true in prod"},

@@ -152,6 +152,69 @@ type Config struct {
 	// ReportingSASTTL is SPINE_REPORTING_SAS_TTL (default 5m, 10s to 1h): the lifetime of a report
 	// download's read-only SAS URL.
 	ReportingSASTTL time.Duration
+
+	// Notifications (handlers/notifications). NotificationsSettings has the defaults.
+	Notifications Notifications
+}
+
+// Notifications is the notifications service's settings.
+type Notifications struct {
+	// SMTPAddr is SPINE_SMTP_ADDR (host:port; default none): the SMTP server e-mail notifications
+	// go through (the local stack's sink, or a relay). Without it an e-mail notification fails with
+	// error class "connect" on every attempt.
+	SMTPAddr string
+	// SMTPFrom is SPINE_SMTP_FROM (default "Spine <no-reply@spine.local>"): the From address.
+	SMTPFrom string
+	// SMTPUsername and SMTPPassword are SPINE_SMTP_USERNAME and SPINE_SMTP_PASSWORD (secret; a Key
+	// Vault reference in Azure): PLAIN authentication, only over STARTTLS or to a loopback server.
+	SMTPUsername, SMTPPassword string
+	// InlineBodyMax is SPINE_NOTIFICATIONS_INLINE_BODY_MAX (default 8192 bytes, 256 B to 1 MiB): a
+	// body up to it is stored in the row, a larger one in Blob (notification-bodies).
+	InlineBodyMax int64
+	// RetryScale is SPINE_NOTIFICATIONS_RETRY_SCALE (default 1; 0.0001 to 1): the factor the
+	// delivery retry schedule (5s, 5m, 30m, 2h, 5h, 10h, 10h) is multiplied by; tests compress it.
+	RetryScale float64
+	// EndpointDisableAfter is SPINE_NOTIFICATIONS_ENDPOINT_DISABLE_AFTER (default 120h, 5 days; at
+	// least 1s): a webhook endpoint whose deliveries failed continuously this long is disabled.
+	// Webhook targets on loopback are allowed by SPINE_EGRESS_ALLOW_LOOPBACK (shared/egress).
+	EndpointDisableAfter time.Duration
+}
+
+// loadNotifications reads the Notifications settings.
+func loadNotifications(get Getenv, errs *[]error) Notifications {
+	n := Notifications{SMTPAddr: get("SPINE_SMTP_ADDR"), SMTPFrom: get("SPINE_SMTP_FROM"),
+		SMTPUsername: get("SPINE_SMTP_USERNAME"), SMTPPassword: get("SPINE_SMTP_PASSWORD"),
+		InlineBodyMax: 8 << 10, RetryScale: 1, EndpointDisableAfter: 120 * time.Hour}
+	if n.SMTPAddr != "" {
+		if _, port, err := net.SplitHostPort(n.SMTPAddr); err != nil || port == "" {
+			*errs = append(*errs, fmt.Errorf("SPINE_SMTP_ADDR: %q is not host:port", n.SMTPAddr))
+		}
+	}
+	if n.SMTPFrom == "" {
+		n.SMTPFrom = "Spine <no-reply@spine.local>"
+	}
+	if v := get("SPINE_NOTIFICATIONS_INLINE_BODY_MAX"); v != "" {
+		b, err := ParseByteSize(v)
+		if err != nil || b < 256 || b > 1<<20 {
+			*errs = append(*errs, fmt.Errorf("SPINE_NOTIFICATIONS_INLINE_BODY_MAX: %q is not a size from 256B to 1MiB (e.g. 8KiB)", v))
+		}
+		n.InlineBodyMax = b
+	}
+	if v := get("SPINE_NOTIFICATIONS_RETRY_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f >= 0.0001 && f <= 1) {
+			*errs = append(*errs, fmt.Errorf("SPINE_NOTIFICATIONS_RETRY_SCALE: %q is not a number from 0.0001 to 1", v))
+		}
+		n.RetryScale = f
+	}
+	if v := get("SPINE_NOTIFICATIONS_ENDPOINT_DISABLE_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			*errs = append(*errs, fmt.Errorf("SPINE_NOTIFICATIONS_ENDPOINT_DISABLE_AFTER: %q is not a duration of at least 1s (e.g. 120h)", v))
+		}
+		n.EndpointDisableAfter = d
+	}
+	return n
 }
 
 // Getenv looks a setting up; os.Getenv in production, a map in tests.
@@ -398,6 +461,7 @@ func Load(get Getenv, services []string) (Config, error) {
 		}
 		c.ReportingSASTTL = d
 	}
+	c.Notifications = loadNotifications(get, &errs)
 	return c, errors.Join(errs...)
 }
 
@@ -510,6 +574,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("otlpMetrics", c.OTLPMetrics),
 		slog.Bool("otlpTraces", c.OTLPTraces),
 		slog.Int64("memoryLimit", c.MemoryLimit),
+		slog.Group("notifications", slog.String("smtpAddr", c.Notifications.SMTPAddr),
+			slog.String("smtpUsername", c.Notifications.SMTPUsername), slog.Bool("smtpPassword", c.Notifications.SMTPPassword != ""),
+			slog.Int64("inlineBodyMax", c.Notifications.InlineBodyMax), slog.Float64("retryScale", c.Notifications.RetryScale),
+			slog.Duration("endpointDisableAfter", c.Notifications.EndpointDisableAfter)),
 	}
 	for _, s := range c.Enabled {
 		db := c.DB[s]

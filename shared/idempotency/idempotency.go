@@ -145,7 +145,13 @@ var replayedHeaders = []string{"Location", "ETag", "Content-Type"}
 // database). Mount it on creating POSTs after authentication: keys belong to the caller — the
 // token's tenant (or "platform") and subject together, since subjects are unique only within an
 // issuer's tenant — so two callers never share one. A malformed key is 400 invalid-idempotency-key.
-func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
+//
+// Options: WithoutMembers.
+func Middleware(db *sqlstore.DB, opts ...Option) echo.MiddlewareFunc {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			key := c.Request().Header.Get(Header)
@@ -160,7 +166,7 @@ func Middleware(db *sqlstore.DB) echo.MiddlewareFunc {
 				return next(c) // unauthenticated: the route refuses it anyway
 			}
 			caller := callerOf(pr)
-			hash, err := requestHash(c)
+			hash, err := requestHash(c, o.without)
 			if err != nil {
 				return err
 			}
@@ -223,11 +229,26 @@ func callerOf(p auth.Principal) string {
 	return c
 }
 
+// Option configures Middleware.
+type Option func(*options)
+
+type options struct{ without []string }
+
+// WithoutMembers leaves the named top-level members of a JSON object body out of the stored
+// request hash: a secret the request carries (an integration's credential) then leaves no
+// derivative in the database, not even a hash that a weak secret could be guessed against. A
+// repeated key whose request differs only in those members is the same request (the first
+// answer is replayed, and the new value is not used).
+func WithoutMembers(names ...string) Option {
+	return func(o *options) { o.without = append(o.without, names...) }
+}
+
 // requestHash is SHA-256 over the method, the path, the query string and the body, with a JSON
-// body in canonical form (keys sorted, insignificant space removed, numbers kept as written): the
-// same request written differently is the same request, and one aimed at another tenant
-// (?tenantId=) is another request. The body is put back for the route.
-func requestHash(c echo.Context) ([]byte, error) {
+// body in canonical form (keys sorted, insignificant space removed, numbers kept as written;
+// the top-level members named in without removed): the same request written differently is the
+// same request, and one aimed at another tenant (?tenantId=) is another request. The body is put
+// back for the route.
+func requestHash(c echo.Context, without []string) ([]byte, error) {
 	r := c.Request()
 	var body []byte
 	if r.Body != nil {
@@ -242,6 +263,11 @@ func requestHash(c echo.Context) ([]byte, error) {
 	dec.UseNumber() // 2^53+1 and 2^53 are two requests
 	var v any
 	if dec.Decode(&v) == nil {
+		if m, ok := v.(map[string]any); ok {
+			for _, name := range without {
+				delete(m, name)
+			}
+		}
 		if canon, err := json.Marshal(v); err == nil {
 			body = canon
 		}

@@ -1,0 +1,55 @@
+package notifications
+
+const (
+	pgEndpointCols = `tenant_id::text, endpoint_id::text, url, description, COALESCE(event_types::text, ''), secret_vault, secret_name,
+		secret_version, enabled, failing_since, COALESCE(disabled_reason, ''), disabled_at, version, created_at, updated_at`
+	pgNotificationCols = `tenant_id::text, notification_id::text, channel, recipient, event_type, subject, COALESCE(body, ''),
+		COALESCE(body_blob, ''), body_size, body_sha256, status, attempts, next_attempt_at, COALESCE(last_error_class, ''),
+		created_at, updated_at, delivered_at, failed_at`
+)
+
+// pgStatements is the whole of what the notifications service asks of PostgreSQL.
+var pgStatements = statements{
+	insertEndpoint: `INSERT INTO webhook_endpoints (tenant_id, endpoint_id, url, description, event_types, secret_vault, secret_name,
+			secret_version, enabled, version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $11)`,
+	endpoint:     `SELECT ` + pgEndpointCols + ` FROM webhook_endpoints WHERE tenant_id = $1 AND endpoint_id = $2`,
+	lockEndpoint: `SELECT ` + pgEndpointCols + ` FROM webhook_endpoints WHERE tenant_id = $1 AND endpoint_id = $2 FOR UPDATE`,
+	listEndpoints: `SELECT ` + pgEndpointCols + ` FROM webhook_endpoints WHERE tenant_id = $1 AND endpoint_id > $2::uuid
+		ORDER BY endpoint_id LIMIT $3`,
+	updateEndpoint: `UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5::jsonb, secret_vault = $6, secret_name = $7,
+			secret_version = $8, enabled = $9, failing_since = $10, disabled_reason = $11, disabled_at = $12, version = $13, updated_at = $14
+		WHERE tenant_id = $1 AND endpoint_id = $2`,
+	deleteEndpoint: `DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND endpoint_id = $2`,
+
+	insertNotification: `INSERT INTO notifications (tenant_id, notification_id, channel, recipient, event_type, subject, body, body_blob,
+			body_size, body_sha256, status, next_attempt_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)`,
+	insertAttachment: `INSERT INTO notification_attachments (tenant_id, notification_id, name, content_type, size, sha256, blob_name)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	notification:     `SELECT ` + pgNotificationCols + ` FROM notifications WHERE tenant_id = $1 AND notification_id = $2`,
+	lockNotification: `SELECT ` + pgNotificationCols + ` FROM notifications WHERE tenant_id = $1 AND notification_id = $2 FOR UPDATE`,
+	listNotifications: `SELECT ` + pgNotificationCols + ` FROM notifications
+		WHERE tenant_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR channel = $3) AND ($4 = '' OR recipient = $4)
+			AND notification_id < $5::uuid
+		ORDER BY notification_id DESC LIMIT $6`,
+	attachments: `SELECT name, content_type, size, sha256, blob_name FROM notification_attachments
+		WHERE tenant_id = $1 AND notification_id = $2 ORDER BY name`,
+	attempts: `SELECT attempt, attempted_at, status_code, latency_ms, COALESCE(error_class, '') FROM delivery_attempts
+		WHERE tenant_id = $1 AND notification_id = $2 ORDER BY attempt`,
+	claimOne: `UPDATE notifications SET status = 'Sending', attempts = attempts + 1, next_attempt_at = $4, updated_at = $3
+		WHERE (tenant_id, notification_id) IN (SELECT tenant_id, notification_id FROM notifications
+			WHERE tenant_id = $1 AND notification_id = $2 AND status IN ('Pending', 'Sending') AND next_attempt_at <= $3
+			FOR UPDATE SKIP LOCKED)
+		RETURNING ` + pgNotificationCols,
+	claimDue: `UPDATE notifications SET status = 'Sending', attempts = attempts + 1, next_attempt_at = $2, updated_at = $1
+		WHERE (tenant_id, notification_id) IN (SELECT tenant_id, notification_id FROM notifications
+			WHERE status IN ('Pending', 'Sending') AND next_attempt_at <= $1
+			ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING ` + pgNotificationCols,
+	finishNotification: `UPDATE notifications SET status = $3, next_attempt_at = $4, last_error_class = $5, updated_at = $6,
+			delivered_at = $7, failed_at = $8
+		WHERE tenant_id = $1 AND notification_id = $2`,
+	insertAttempt: `INSERT INTO delivery_attempts (tenant_id, notification_id, attempt, attempted_at, status_code, latency_ms, error_class)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+}
