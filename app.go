@@ -24,8 +24,9 @@ import (
 	"spine/handlers/billing"
 	configsvc "spine/handlers/config"
 	"spine/handlers/identity"
-	"spine/handlers/notifications"
 	"spine/handlers/integrations"
+	"spine/handlers/notifications"
+	"spine/handlers/reporting"
 	"spine/handlers/tenants"
 	"spine/shared/auth"
 	"spine/shared/authn"
@@ -76,6 +77,7 @@ var modules = []kit.Module{
 	configsvc.Module,
 	notifications.Module,
 	integrations.Module,
+	reporting.Module,
 }
 
 // moduleNames are the services the binary can serve (SPINE_SERVICES picks among them).

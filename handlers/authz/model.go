@@ -131,6 +131,8 @@ var scopeCatalog = []Scope{
 	ScopeOpenID,
 	"platform.ops",
 	ScopeProfile,
+	"report.manage",
+	"report.read",
 	"role.assign",
 	"role.manage",
 	"role.read",

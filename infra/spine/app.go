@@ -1,6 +1,7 @@
 package spine
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -225,6 +226,13 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bu
 	settings = append(settings, d.notificationSettings(kv)...)
 	for _, svc := range d.cfg.Services {
 		settings = append(settings, azure.NameValue{Name: DBDialectSetting(svc), Value: plain(db.dialect)})
+	}
+	if slices.Contains(d.cfg.Services, "reporting") {
+		// An artifact's expiresAt agrees with the reports container's lifecycle rule, which
+		// deletes it ReportRetentionDays after it was written; download URLs live 5 minutes.
+		settings = append(settings,
+			azure.NameValue{Name: "SPINE_REPORTING_ARTIFACT_TTL", Value: plain(fmt.Sprintf("%dh", d.cfg.Storage.ReportRetentionDays*24))},
+			azure.NameValue{Name: "SPINE_REPORTING_SAS_TTL", Value: plain("5m")})
 	}
 	refs := make([]string, 0, len(secrets.refs))
 	for name := range secrets.refs {

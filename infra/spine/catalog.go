@@ -88,22 +88,30 @@ var catalog = []Service{
 	},
 	{
 		Name: "reporting", Classification: ClassConfidential,
-		Publishes: []string{"ReportRequested", "ReportGenerated"},
-		// Its own run queue; purge a decommissioned tenant's artifacts.
-		Consumes: []string{"ReportRequested", "TenantDecommissioned"},
+		Publishes: []string{"ReportRequested", "ReportGenerated", "ReportFailed"},
+		// Its own run queue (ReportRequested, the ReportGeneration worker), and every other
+		// service's events except audit's: the read models its report sources query (activity by
+		// day; identity's users and roles). Filled in init.
+		Consumes: nil,
 	},
 }
 
 func init() {
 	for i := range catalog {
-		if catalog[i].Name != "audit" {
+		name := catalog[i].Name
+		if name != "audit" && name != "reporting" {
 			continue
 		}
 		var all []string
 		for _, s := range catalog {
-			if s.Name != "audit" {
+			// Reporting counts the services' activity: not audit's own trail (a record of that
+			// activity), and its own topic only for its run queue.
+			if s.Name != name && (name != "reporting" || s.Name != "audit") {
 				all = append(all, s.Publishes...)
 			}
+		}
+		if name == "reporting" {
+			all = append(all, "ReportRequested") // its own run queue
 		}
 		catalog[i].Consumes = all
 	}

@@ -145,6 +145,13 @@ type Config struct {
 	// TenantEditions is SPINE_TENANT_EDITIONS (default free,standard,enterprise): the edition codes
 	// the provisioning step "edition" accepts until billing's catalog answers it.
 	TenantEditions []string
+	// ReportingArtifactTTL is SPINE_REPORTING_ARTIFACT_TTL (default 8760h, one year; at least 1h): how
+	// long a report run's artifact is kept (its expiresAt). A tenant's edition may override it
+	// (entitlements Retention["reportArtifacts"]).
+	ReportingArtifactTTL time.Duration
+	// ReportingSASTTL is SPINE_REPORTING_SAS_TTL (default 5m, 10s to 1h): the lifetime of a report
+	// download's read-only SAS URL.
+	ReportingSASTTL time.Duration
 
 	// Notifications (handlers/notifications). NotificationsSettings has the defaults.
 	Notifications Notifications
@@ -437,6 +444,22 @@ func Load(get Getenv, services []string) (Config, error) {
 				c.TenantEditions = append(c.TenantEditions, e)
 			}
 		}
+	}
+	c.ReportingArtifactTTL = 365 * 24 * time.Hour
+	if v := get("SPINE_REPORTING_ARTIFACT_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Hour {
+			errs = append(errs, fmt.Errorf("SPINE_REPORTING_ARTIFACT_TTL: %q is not a duration of at least 1h (e.g. 8760h)", v))
+		}
+		c.ReportingArtifactTTL = d
+	}
+	c.ReportingSASTTL = 5 * time.Minute
+	if v := get("SPINE_REPORTING_SAS_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second || d > time.Hour {
+			errs = append(errs, fmt.Errorf("SPINE_REPORTING_SAS_TTL: %q is not a duration from 10s to 1h (e.g. 5m)", v))
+		}
+		c.ReportingSASTTL = d
 	}
 	c.Notifications = loadNotifications(get, &errs)
 	return c, errors.Join(errs...)

@@ -189,3 +189,27 @@ func TestLoad_MemoryLimitReadsGOMEMLIMITSizesAndOff(t *testing.T) {
 		}
 	}
 }
+
+func TestLoad_ReportingTTLs_DefaultsAndBounds(t *testing.T) {
+	c, err := Load(env(valid()), services)
+	if err != nil || c.ReportingArtifactTTL != 365*24*time.Hour || c.ReportingSASTTL != 5*time.Minute {
+		t.Fatalf("defaults: %v %v %v", c.ReportingArtifactTTL, c.ReportingSASTTL, err)
+	}
+	m := valid()
+	m["SPINE_REPORTING_ARTIFACT_TTL"], m["SPINE_REPORTING_SAS_TTL"] = "720h", "1h"
+	if c, err := Load(env(m), services); err != nil || c.ReportingArtifactTTL != 720*time.Hour || c.ReportingSASTTL != time.Hour {
+		t.Fatalf("set: %v %v %v", c.ReportingArtifactTTL, c.ReportingSASTTL, err)
+	}
+	for k, v := range map[string]string{"SPINE_REPORTING_ARTIFACT_TTL": "30m", "SPINE_REPORTING_SAS_TTL": "2h"} {
+		m := valid()
+		m[k] = v
+		if _, err := Load(env(m), services); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	m = valid()
+	m["SPINE_REPORTING_SAS_TTL"] = "5s"
+	if _, err := Load(env(m), services); err == nil {
+		t.Error("a 5s SAS TTL was accepted")
+	}
+}
