@@ -3,7 +3,7 @@
 -- scope: the session context the predicate reads). Written and reviewed; not executed here.
 
 -- +goose Up
-EXEC sp_set_session_context @key = N'platform', @value = N'on';
+EXEC sp_set_session_context N'platform', N'on';
 INSERT INTO dbo.permissions (code, name, category) VALUES
     ('config.read',         N'Read feature flags and settings',            'config'),
     ('config.manage',       N'Change feature flag overrides and settings', 'config'),
@@ -20,12 +20,12 @@ CROSS JOIN (VALUES ('config.read'), ('config.manage'), ('notification.read'), ('
 WHERE r.code = 'tenant-admin' AND r.is_system = 1
   AND NOT EXISTS (SELECT 1 FROM dbo.role_permissions AS rp
                   WHERE rp.tenant_id = r.tenant_id AND rp.role_id = r.role_id AND rp.permission_code = p.code);
-EXEC sp_set_session_context @key = N'platform', @value = NULL;
+EXEC sp_set_session_context N'platform', NULL;
 
 -- +goose Down
-EXEC sp_set_session_context @key = N'platform', @value = N'on';
+EXEC sp_set_session_context N'platform', N'on';
 DELETE FROM dbo.role_permissions WHERE permission_code IN
     ('config.read', 'config.manage', 'notification.read', 'notification.send', 'notification.manage', 'report.read', 'report.manage');
 DELETE FROM dbo.permissions WHERE code IN
     ('config.read', 'config.manage', 'notification.read', 'notification.send', 'notification.manage', 'report.read', 'report.manage');
-EXEC sp_set_session_context @key = N'platform', @value = NULL;
+EXEC sp_set_session_context N'platform', NULL;
