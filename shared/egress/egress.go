@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -46,18 +47,20 @@ var blocked = func() []netip.Prefix {
 		"192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
 		"203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
 		"168.63.129.16/32", // Azure's platform endpoint (wireserver: DHCP, DNS, health probes) — public-looking, host-local
-		"::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32", "2002::/16",
-		"fc00::/7", "fe80::/10", "ff00::/8",
+		"::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32", "2002::/16",
+		"fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
 	} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out
 }()
 
-// Allowed reports whether ip may be dialled (loopback only when allowLoopback).
+// Allowed reports whether ip may be dialled (loopback only when allowLoopback). An address with
+// an IPv6 zone (fe80::1%eth0) is never allowed: a zone names an interface of this host, and no
+// prefix contains a zoned address, so it would slip past every range.
 func Allowed(ip netip.Addr, allowLoopback bool) bool {
 	ip = ip.Unmap()
-	if !ip.IsValid() {
+	if !ip.IsValid() || ip.Zone() != "" || ip.IsUnspecified() {
 		return false
 	}
 	if ip.IsLoopback() {
@@ -87,6 +90,9 @@ func CheckURL(raw string, allowLoopback bool) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: a URL must not carry a fragment", ErrRefused)
 	}
 	host := u.Hostname()
+	if strings.Contains(host, "%") {
+		return nil, fmt.Errorf("%w: an IPv6 zone names an interface of this host", ErrRefused)
+	}
 	loopback := host == "localhost"
 	if ip, err := netip.ParseAddr(host); err == nil {
 		loopback = ip.Unmap().IsLoopback()

@@ -2,6 +2,8 @@ package egress_test
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -34,6 +36,15 @@ func TestAllowed(t *testing.T) {
 		{"fe80::1", false, false},
 		{"224.0.0.1", false, false},
 		{"168.63.129.16", true, false},
+		{"::%lo", true, false},
+		{"fe80::1%eth0", false, false},
+		{"fd00::2%eth0", false, false},
+		{"2606:4700:4700::1111%eth0", false, false},
+		{"::ffff:0:a9fe:a9fe", false, false},
+		{"::a9fe:a9fe", false, false},
+		{"::7f00:1", true, false},
+		{"fec0::1", false, false},
+		{"::", true, false},
 		{"168.63.129.17", false, true},
 	} {
 		if got := egress.Allowed(netip.MustParseAddr(tc.ip), tc.loopback); got != tc.want {
@@ -64,6 +75,9 @@ func TestCheckURL(t *testing.T) {
 		{"/relative", false, false},
 		{"https://", false, false},
 		{"javascript:alert(1)", false, false},
+		{"https://[::%25lo]:8443/", true, false},
+		{"https://[fe80::1%25eth0]/", false, false},
+		{"https://[fd00::2%25eth0]/", false, false},
 	} {
 		_, err := egress.CheckURL(tc.url, tc.loopback)
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, egress.ErrRefused)) {
@@ -104,5 +118,26 @@ func TestClient_RefusesLoopbackUnlessAllowed(t *testing.T) {
 	_, err = c.Get("http://" + addr)
 	if egress.Classify(err) != egress.ClassConnect {
 		t.Fatalf("closed port: %v (class %q)", err, egress.Classify(err))
+	}
+}
+
+// TestClient_ZonedUnspecifiedAddressIsNotDialled: https://[::%25lo]:port/ would reach a server
+// listening on the host's every address; the dial check refuses it (class ssrf-refused).
+func TestClient_ZonedUnspecifiedAddressIsNotDialled(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::]:0")
+	if err != nil {
+		t.Skipf("no IPv6 listener on this machine: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Listener = ln
+	srv.StartTLS()
+	defer srv.Close()
+	u := fmt.Sprintf("https://[::%%25lo]:%d/", ln.Addr().(*net.TCPAddr).Port)
+	if _, err := egress.CheckURL(u, false); !errors.Is(err, egress.ErrRefused) {
+		t.Errorf("CheckURL(%s) = %v, want refused", u, err)
+	}
+	_, err = egress.NewClient(egress.Config{}).Get(u)
+	if cls := egress.Classify(err); cls != egress.ClassRefused {
+		t.Errorf("GET %s: class %q (%v), want ssrf-refused", u, cls, err)
 	}
 }
