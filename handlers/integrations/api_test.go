@@ -131,6 +131,29 @@ func TestCreate_400_NoSecret(t *testing.T) {
 	}
 }
 
+// TestCreate_400_BadNameOrSecret_NamesTheMember: a name on two lines, a secret with a NUL, a
+// secret of the wrong JSON kind — each a 400 naming the member, and nothing in the vault.
+func TestCreate_400_BadNameOrSecret_NamesTheMember(t *testing.T) {
+	h := newHarness(t)
+	a := h.tenant()
+	for name, tc := range map[string]struct {
+		mutate      func(map[string]any)
+		code, field string
+	}{
+		"name on two lines":  {func(b map[string]any) { b["name"] = "a\nb" }, "invalid-input", "name"},
+		"secret with NUL":    {func(b map[string]any) { b["secret"] = "bad\x00x" }, "invalid-input", "secret"},
+		"secret is a number": {func(b map[string]any) { b["secret"] = 123 }, "invalid-json", "secret"},
+		"secret is object":   {func(b map[string]any) { b["secret"] = map[string]any{"v": "x"} }, "invalid-json", "secret"},
+	} {
+		body := bearerBody("x", "https://api.example.com", "s3cr3t-value")
+		tc.mutate(body)
+		r := h.do("POST", "/api/integrations", a.admin, body)
+		if r.Code != http.StatusBadRequest || r.ProblemCode(t) != tc.code || !strings.Contains(string(r.Body), `"`+tc.field+`"`) {
+			t.Errorf("%s: %d %s", name, r.Code, r.Body)
+		}
+	}
+}
+
 func TestCreate_403_ReaderToken(t *testing.T) {
 	h := newHarness(t)
 	a := h.tenant()

@@ -1,10 +1,14 @@
 package integrations
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
+
+	"spine/shared/text"
 )
 
 // service is the service's name: its database, topic and cache keys.
@@ -65,7 +69,8 @@ const masked = "***"
 func (s *secretInput) UnmarshalJSON(b []byte) error {
 	var v string
 	if err := json.Unmarshal(b, &v); err != nil {
-		return fmt.Errorf("secret must be a string")
+		// A type error names the member at the edge like any other (never the value).
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[string]()}
 	}
 	s.value = v
 	return nil
@@ -86,13 +91,34 @@ func (s secretInput) LogValue() slog.Value { return slog.StringValue(masked) }
 // MarshalJSON writes the mask.
 func (s secretInput) MarshalJSON() ([]byte, error) { return json.Marshal(masked) }
 
-// check validates the value: present, at most Key Vault's 25 KiB, one line of text.
+// check validates the value: present, at most Key Vault's 25 KiB, text by the shared input rules
+// (line breaks and tabs allowed — a PEM key has them —, no NUL or other control character).
 func (s secretInput) check() error {
 	switch {
 	case s.value == "":
 		return invalidInput("secret", "is required")
 	case len(s.value) > maxSecretBytes:
 		return invalidInput("secret", "is longer than 25600 bytes")
+	case text.Check(s.value) != nil:
+		return invalidInput("secret", "must be text without control characters other than line breaks and tabs")
 	}
 	return nil
+}
+
+// jsonKind names the kind of a JSON value for a type error.
+func jsonKind(b []byte) string {
+	switch t := bytes.TrimLeft(b, " \t\r\n"); {
+	case len(t) == 0:
+		return "value"
+	case t[0] == '{':
+		return "object"
+	case t[0] == '[':
+		return "array"
+	case t[0] == 't' || t[0] == 'f':
+		return "bool"
+	case t[0] == 'n':
+		return "null"
+	default:
+		return "number"
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"spine/shared/secrets"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/text"
 )
 
 // Caller is who calls the API (tenancy.Caller).
@@ -121,6 +122,9 @@ func (s *Service) checkSettings(conn Connector, settings json.RawMessage) (json.
 func checkName(name string) error {
 	if n := len([]rune(name)); n < 1 || n > 200 {
 		return invalidInput("name", "must be 1 to 200 characters")
+	}
+	if text.CheckLine(name) != nil {
+		return invalidInput("name", "must be one line (no line breaks, tabs, U+2028 or U+2029)")
 	}
 	return nil
 }

@@ -76,6 +76,8 @@ func TestCreateReport_400_InvalidReportMembers(t *testing.T) {
 		"format":     {"name": "x", "source": "users-and-roles", "format": "pdf"},
 		"empty name": {"name": "", "source": "users-and-roles", "format": "csv"},
 		"long name":  {"name": strings.Repeat("n", 201), "source": "users-and-roles", "format": "csv"},
+		"two lines":  {"name": "a\nb", "source": "users-and-roles", "format": "csv"},
+		"tab":        {"name": "a\tb", "source": "users-and-roles", "format": "csv"},
 	} {
 		if r := h.do("POST", "/api/reports", tn.manager, body); r.Code != http.StatusBadRequest || r.ProblemCode(t) != "invalid-report" {
 			t.Errorf("%s: %d %s", name, r.Code, r.Body)

@@ -18,6 +18,7 @@ import (
 	"spine/shared/outbox"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	input "spine/shared/text"
 )
 
 // Signer signs read-only URLs of one blob (blob.Store.ReadURL): a shared-key SAS against
@@ -110,6 +111,9 @@ type ReportInput struct {
 func checkName(name string) error {
 	if n := utf8.RuneCountInString(name); n < 1 || n > 200 {
 		return invalid(ErrInvalidReport, "name", "must be 1 to 200 characters")
+	}
+	if input.CheckLine(name) != nil {
+		return invalid(ErrInvalidReport, "name", "must be one line (no line breaks, tabs, U+2028 or U+2029)")
 	}
 	return nil
 }
