@@ -23,6 +23,13 @@ func TestCreate_201_SecretInVaultOnly_RowAndAnswerHoldTheReference(t *testing.T)
 	if c.Status != "Untested" || c.Type != "http" || c.Version != 1 || c.TenantID != a.id.String() {
 		t.Fatalf("created %+v", c)
 	}
+	// Every member of the README's shape is present, the unset ones as null.
+	got := h.must(http.StatusOK, "GET", "/api/integrations/"+c.ID, a.admin, nil)
+	for _, m := range []string{`"lastTestedAt":null`, `"lastSyncAt":null`, `"lastErrorClass":null`} {
+		if !strings.Contains(string(got.Body), m) {
+			t.Errorf("GET lacks %s: %s", m, got.Body)
+		}
+	}
 	want := secretName(a.id.String(), c.ID)
 	if c.SecretRef.Name != want || c.SecretRef.Vault != h.kv.URL || c.SecretRef.Version == "" {
 		t.Fatalf("secretRef %+v, want name %s in %s", c.SecretRef, want, h.kv.URL)

@@ -62,9 +62,9 @@ type connectionJSON struct {
 	Settings       json.RawMessage `json:"settings"`
 	SecretRef      secretRefJSON   `json:"secretRef"`
 	Status         string          `json:"status"`
-	LastTestedAt   *time.Time      `json:"lastTestedAt,omitempty"`
-	LastSyncAt     *time.Time      `json:"lastSyncAt,omitempty"`
-	LastErrorClass string          `json:"lastErrorClass,omitempty"`
+	LastTestedAt   *time.Time      `json:"lastTestedAt"`
+	LastSyncAt     *time.Time      `json:"lastSyncAt"`
+	LastErrorClass jsonNullString      `json:"lastErrorClass"`
 	Version        int64           `json:"version"`
 	CreatedAt      time.Time       `json:"createdAt"`
 	UpdatedAt      time.Time       `json:"updatedAt"`
@@ -73,7 +73,7 @@ type connectionJSON struct {
 func toJSON(tenant string, c Connection) connectionJSON {
 	return connectionJSON{ID: c.ID, TenantID: tenant, Type: c.Type, Name: c.Name, Settings: c.Settings,
 		SecretRef: secretRefJSON(c.Secret), Status: string(c.Status), LastTestedAt: c.LastTestedAt, LastSyncAt: c.LastSyncAt,
-		LastErrorClass: c.LastErrorClass, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		LastErrorClass: jsonNullString(c.LastErrorClass), Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 type testJSON struct {
@@ -259,4 +259,29 @@ func (a *API) sync(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"id": conn.ID, "status": "SyncRequested"})
+}
+
+// jsonNullString is a string member written as JSON null when empty: the shapes in the README list
+// every member, set or not.
+type jsonNullString string
+
+// MarshalJSON writes null for "".
+func (n jsonNullString) MarshalJSON() ([]byte, error) {
+	if n == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(n))
+}
+
+// UnmarshalJSON reads null as "".
+func (n *jsonNullString) UnmarshalJSON(b []byte) error {
+	var s *string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*n = ""
+	if s != nil {
+		*n = jsonNullString(*s)
+	}
+	return nil
 }
