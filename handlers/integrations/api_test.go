@@ -24,10 +24,10 @@ func TestCreate_201_SecretInVaultOnly_RowAndAnswerHoldTheReference(t *testing.T)
 		t.Fatalf("created %+v", c)
 	}
 	// Every member of the README's shape is present, the unset ones as null.
-	got := h.must(http.StatusOK, "GET", "/api/integrations/"+c.ID, a.admin, nil)
+	getResp := h.must(http.StatusOK, "GET", "/api/integrations/"+c.ID, a.admin, nil)
 	for _, m := range []string{`"lastTestedAt":null`, `"lastSyncAt":null`, `"lastErrorClass":null`} {
-		if !strings.Contains(string(got.Body), m) {
-			t.Errorf("GET lacks %s: %s", m, got.Body)
+		if !strings.Contains(string(getResp.Body), m) {
+			t.Errorf("GET lacks %s: %s", m, getResp.Body)
 		}
 	}
 	want := secretName(a.id.String(), c.ID)
