@@ -59,8 +59,7 @@ func TestRunDue_TenantBacklogDoesNotStarveAnotherTenant(t *testing.T) {
 		got := h.get(b, nb.ID)
 		t.Fatalf("tenant B's due notification was not attempted (run attempted %d; B's: %s, %d attempts)", n, got.Status, got.Attempts)
 	}
-	var page struct{ Value []notificationJSON }
-	page = decode[struct{ Value []notificationJSON }](t, h.must(http.StatusOK, "GET", "/api/notifications?limit=200", a.reader, nil).Body)
+	page := decode[struct{ Value []notificationJSON }](t, h.must(http.StatusOK, "GET", "/api/notifications?limit=200", a.reader, nil).Body)
 	var ofA int
 	for _, x := range page.Value {
 		if x.Attempts > 0 {
