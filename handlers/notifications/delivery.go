@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -32,34 +33,65 @@ func (s *Service) Attempt(ctx context.Context, tenant tenancy.TenantID, id strin
 	return s.deliver(ctx, n)
 }
 
-// RetryBatch is how many due notifications one NotificationRetries run claims at most.
-const RetryBatch = 50
-
-// retryWorkers is how many of them it delivers at once.
-const retryWorkers = 8
+// Bounds of one NotificationRetries run. A run claims one batch (each row leased for
+// attemptLease) and delivers it retryWorkers at a time, each attempt bounded by attemptTimeout,
+// so a full batch ends within retryRounds × attemptTimeout (45 s) plus recording: well inside the
+// lease (2 min: no row is re-claimed while its attempt runs) and the Functions timeout (5 min,
+// host.json).
+const (
+	// RetryBatch is how many due notifications one run claims at most.
+	RetryBatch = retryWorkers * retryRounds
+	// RetryPerTenant is how many of one tenant's due notifications a batch holds at most, so one
+	// tenant's backlog (e.g. to a slow endpoint) cannot take a whole batch and starve the others.
+	RetryPerTenant = 10
+	// retryWorkers is how many of a batch are delivered at once.
+	retryWorkers = 8
+	// retryRounds is how many attempts one worker runs per batch at most.
+	retryRounds = 3
+	// attemptTimeout bounds one attempt's sending: Key Vault and Blob reads and the call out (a
+	// webhook's request itself is bounded by deliveryTimeout, 10 s; SMTP by its own timeout too).
+	attemptTimeout = 15 * time.Second
+	// retryStartBy: a run starts no attempt later than this after it began (a safety net: the
+	// bounds above end a batch sooner). A claimed row not started stays leased, and is due again
+	// when its lease ends.
+	retryStartBy = retryRounds * attemptTimeout
+)
 
 // RunDue claims the due notifications of every tenant (FOR UPDATE SKIP LOCKED: instances share
-// the work) and attempts them, up to RetryBatch. It returns how many it attempted.
+// the work) — at most RetryBatch, at most RetryPerTenant of one tenant — and attempts them,
+// tenants interleaved, starting none later than retryStartBy after it began. It returns how many
+// it attempted.
 func (s *Service) RunDue(ctx context.Context) (int, error) {
+	began := time.Now()
 	now := s.cfg.Now().UTC()
-	due, err := s.store.ClaimDue(ctx, now, now.Add(attemptLease), RetryBatch)
+	due, err := s.store.ClaimDue(ctx, now, now.Add(attemptLease), RetryBatch, RetryPerTenant)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
+	due = interleaveTenants(due)
 	work := make(chan Notification)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
+	attempted, late := 0, 0
 	for range min(retryWorkers, len(due)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for n := range work {
-				if err := s.deliver(ctx, n); err != nil {
+				if time.Since(began) > retryStartBy {
 					mu.Lock()
-					errs = append(errs, err)
+					late++
 					mu.Unlock()
+					continue
 				}
+				err := s.deliver(ctx, n)
+				mu.Lock()
+				attempted++
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -68,7 +100,32 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 	}
 	close(work)
 	wg.Wait()
-	return len(due), errors.Join(errs...)
+	if late > 0 {
+		s.log.WarnContext(ctx, "notification retries: run out of time; claimed attempts left to their lease", "notStarted", late)
+	}
+	return attempted, errors.Join(errs...)
+}
+
+// interleaveTenants orders a claimed batch (oldest due first) round-robin by tenant — every
+// tenant's oldest, then every tenant's second, … — so the first round of workers serves many
+// tenants rather than the one with the oldest backlog.
+func interleaveTenants(due []Notification) []Notification {
+	rank := make(map[string]int, len(due))
+	idx := make([]int, len(due))
+	for i, n := range due {
+		idx[i] = rank[n.TenantID]
+		rank[n.TenantID]++
+	}
+	order := make([]int, len(due))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(x, y int) bool { return idx[order[x]] < idx[order[y]] })
+	out := make([]Notification, len(due))
+	for i, j := range order {
+		out[i] = due[j]
+	}
+	return out
 }
 
 // result is one attempt's outcome before it is recorded.
@@ -86,8 +143,10 @@ type result struct {
 func (s *Service) deliver(ctx context.Context, n Notification) error {
 	sc := sqlstore.TenantScope(mustTenant(n.TenantID))
 	start := s.cfg.Now().UTC()
+	sendCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
 	var res result
-	switch err := s.checkWritable(ctx, mustTenant(n.TenantID)); {
+	switch err := s.checkWritable(sendCtx, mustTenant(n.TenantID)); {
 	case errors.Is(err, tenancy.ErrTenantSuspended):
 		// Suspended or decommissioned: nothing is sent; the retries keep their schedule, so a
 		// reactivated tenant's notification still goes out, and one that stays suspended fails.
@@ -95,7 +154,7 @@ func (s *Service) deliver(ctx context.Context, n Notification) error {
 	case err != nil:
 		res = result{class: "store-unavailable"}
 	default:
-		res = s.send(ctx, sc, n)
+		res = s.send(sendCtx, sc, n)
 	}
 	latency := max(int(s.cfg.Now().Sub(start)/time.Millisecond), 0)
 	a := Attempt{Attempt: n.Attempts, AttemptedAt: start, StatusCode: res.code, LatencyMS: latency, ErrorClass: res.class}

@@ -45,9 +45,9 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", problem.Detail(err, ErrBodyTooLarge))
 	case errors.Is(err, ErrInvalidURL):
 		// A fixed text: the cause is shared/egress's, whose wording is not the API's.
-		return problem.New(http.StatusBadRequest, "invalid-url", "The webhook URL must be an absolute https URL without credentials or fragment, "+
+		return problem.New(http.StatusBadRequest, "invalid-url", "The webhook URL must be an absolute https URL of at most 2048 characters without credentials or fragment, "+
 			"on a public address (plain http to loopback only in local runs).").
-			WithFields(problem.FieldError{Field: "url", Detail: "https only; no private, link-local or metadata address"})
+			WithFields(problem.FieldError{Field: "url", Detail: "https only; at most 2048 characters; no private, link-local or metadata address"})
 	case errors.Is(err, ErrNotFound):
 		return problem.New(http.StatusNotFound, "not-found", "No notification with this id is visible to the caller.")
 	case errors.Is(err, ErrEndpointNotFound):

@@ -289,8 +289,22 @@ func (h *harness) retryAfter(f tenantFixture, id string) notificationJSON {
 	if d := n.NextAttemptAt.Sub(h.clock.now()); d > 0 {
 		h.clock.move(d + time.Millisecond)
 	}
-	if _, err := h.api.retries(context.Background(), &functions.Invocation{FunctionName: "NotificationRetries"}); err != nil {
-		h.t.Fatal(err)
+	return h.retriesUntilAttempted(f, id, n.Attempts)
+}
+
+// retriesUntilAttempted runs NotificationRetries until notification id has more than attempts
+// attempts and returns it. The package's tests share one database: rows other tests left due may
+// be older and fill a run's batch (RetryBatch, RetryPerTenant), so it may take a few runs.
+func (h *harness) retriesUntilAttempted(f tenantFixture, id string, attempts int) notificationJSON {
+	h.t.Helper()
+	for range 50 {
+		if _, err := h.api.retries(context.Background(), &functions.Invocation{FunctionName: "NotificationRetries"}); err != nil {
+			h.t.Fatal(err)
+		}
+		if n := h.get(f, id); n.Attempts > attempts {
+			return n
+		}
 	}
-	return h.get(f, id)
+	h.t.Fatalf("notification %s not attempted again in 50 NotificationRetries runs", id)
+	return notificationJSON{}
 }

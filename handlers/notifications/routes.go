@@ -193,7 +193,11 @@ func (a *API) send(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Location", httpx.Location(cl, tenant, "/api/notifications/"+d.ID))
-	return c.JSON(http.StatusAccepted, toDetailJSON(d, req.Body))
+	// The answer (and so an Idempotency-Key's stored record of it) leaves the body out: it is what
+	// the caller just sent, up to MaxBodyBytes; GET Location reads it.
+	out := toDetailJSON(d, "")
+	out.Body = nil
+	return c.JSON(http.StatusAccepted, out)
 }
 
 // listQuery reads a list's target tenant, limit (default 50, at most 200) and cursor (the id the

@@ -50,8 +50,10 @@ type statements struct {
 	// Pending or Sending, due (next attempt at ≤ now) and not locked by another transaction: the
 	// row becomes Sending with attempts + 1 and next attempt at = lease until.
 	claimOne string
-	// claimDue: now, lease until, limit → notificationColumns of up to limit due rows of every
-	// tenant (platform scope), claimed as claimOne claims, skipping locked rows.
+	// claimDue: now, lease until, limit, per-tenant limit → notificationColumns of at most limit
+	// due rows of every tenant (platform scope), at most per-tenant limit of any one tenant, the
+	// oldest due first (within a tenant and across), claimed as claimOne claims, skipping locked
+	// rows.
 	claimDue string
 	// finishNotification: tenant, id, status, next attempt at (nullable), last error class
 	// (nullable), updated at, delivered at, failed at.

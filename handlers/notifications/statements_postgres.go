@@ -42,10 +42,24 @@ var pgStatements = statements{
 			WHERE tenant_id = $1 AND notification_id = $2 AND status IN ('Pending', 'Sending') AND next_attempt_at <= $3
 			FOR UPDATE SKIP LOCKED)
 		RETURNING ` + pgNotificationCols,
-	claimDue: `UPDATE notifications SET status = 'Sending', attempts = attempts + 1, next_attempt_at = $2, updated_at = $1
-		WHERE (tenant_id, notification_id) IN (SELECT tenant_id, notification_id FROM notifications
-			WHERE status IN ('Pending', 'Sending') AND next_attempt_at <= $1
-			ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+	// ranked numbers every due row within its tenant (oldest first); due locks at most $3 of them,
+	// at most $4 per tenant, oldest first. MATERIALIZED: the CTE runs once, so LIMIT bounds what
+	// the UPDATE claims (an IN (subquery … LIMIT) may be re-run and claim every due row). FOR
+	// UPDATE cannot sit beside a window function, hence the two steps; under READ COMMITTED a row
+	// another instance claimed meanwhile is re-checked against the WHERE once locked.
+	claimDue: `WITH ranked AS (
+			SELECT tenant_id, notification_id,
+				ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY next_attempt_at, notification_id) AS rn
+			FROM notifications WHERE status IN ('Pending', 'Sending') AND next_attempt_at <= $1
+		), due AS MATERIALIZED (
+			SELECT d.tenant_id AS due_tenant, d.notification_id AS due_id FROM notifications d
+			JOIN ranked r ON r.tenant_id = d.tenant_id AND r.notification_id = d.notification_id
+			WHERE r.rn <= $4 AND d.status IN ('Pending', 'Sending') AND d.next_attempt_at <= $1
+			ORDER BY d.next_attempt_at, d.notification_id LIMIT $3
+			FOR UPDATE OF d SKIP LOCKED
+		)
+		UPDATE notifications SET status = 'Sending', attempts = attempts + 1, next_attempt_at = $2, updated_at = $1
+		FROM due WHERE tenant_id = due.due_tenant AND notification_id = due.due_id
 		RETURNING ` + pgNotificationCols,
 	finishNotification: `UPDATE notifications SET status = $3, next_attempt_at = $4, last_error_class = $5, updated_at = $6,
 			delivered_at = $7, failed_at = $8

@@ -52,12 +52,24 @@ var msStatements = statements{
 		SET status = 'Sending', attempts = attempts + 1, next_attempt_at = @p4, updated_at = @p3
 		OUTPUT ` + msInsertedNotificationCols + `
 		WHERE tenant_id = @p1 AND notification_id = @p2 AND status IN ('Pending', 'Sending') AND next_attempt_at <= @p3`,
-	claimDue: `UPDATE dbo.notifications WITH (ROWLOCK, READPAST)
+	// r numbers every due row within its tenant (oldest first, skipping rows another transaction
+	// holds); due is the TOP (@p3) oldest of them with at most @p4 per tenant, computed once for
+	// the statement (Halloween protection: it never sees the rows the UPDATE changes). The UPDATE
+	// takes its update locks on those rows only, skips any locked since (READPAST) and re-checks
+	// that each is still due, so it claims at most @p3. (Derived tables, not CTEs: tsqlcheck reads
+	// every FROM name as a table.)
+	claimDue: `UPDATE dbo.notifications
 		SET status = 'Sending', attempts = attempts + 1, next_attempt_at = @p2, updated_at = @p1
 		OUTPUT ` + msInsertedNotificationCols + `
-		WHERE EXISTS (SELECT 1 FROM (SELECT TOP (@p3) LOWER(CONVERT(char(36), d.tenant_id)) AS t, d.notification_key AS n FROM dbo.notifications AS d WITH (UPDLOCK, ROWLOCK, READPAST)
-				WHERE d.status IN ('Pending', 'Sending') AND d.next_attempt_at <= @p1 ORDER BY d.next_attempt_at) AS due
-			WHERE due.n = dbo.notifications.notification_key AND due.t = LOWER(CONVERT(char(36), dbo.notifications.tenant_id)))`,
+		FROM dbo.notifications WITH (UPDLOCK, ROWLOCK, READPAST)
+		JOIN (SELECT TOP (@p3) r.t, r.n FROM (
+				SELECT LOWER(CONVERT(char(36), d.tenant_id)) AS t, d.notification_key AS n, d.next_attempt_at AS due_at,
+					ROW_NUMBER() OVER (PARTITION BY LOWER(CONVERT(char(36), d.tenant_id)) ORDER BY d.next_attempt_at, d.notification_key) AS rn
+				FROM dbo.notifications AS d WITH (READPAST)
+				WHERE d.status IN ('Pending', 'Sending') AND d.next_attempt_at <= @p1) AS r
+			WHERE r.rn <= @p4 ORDER BY r.due_at, r.n) AS due
+			ON dbo.notifications.tenant_id = CONVERT(uniqueidentifier, due.t) AND dbo.notifications.notification_key = due.n
+		WHERE dbo.notifications.status IN ('Pending', 'Sending') AND dbo.notifications.next_attempt_at <= @p1`,
 	finishNotification: `UPDATE dbo.notifications SET status = @p3, next_attempt_at = @p4, last_error_class = @p5, updated_at = @p6,
 			delivered_at = @p7, failed_at = @p8
 		WHERE tenant_id = @p1 AND notification_id = @p2`,

@@ -347,12 +347,14 @@ func (s *Store) ClaimOne(ctx context.Context, sc sqlstore.Scope, tenant, id stri
 	return n, err == nil, err
 }
 
-// ClaimDue claims up to limit due notifications of every tenant (platform scope), as ClaimOne.
-func (s *Store) ClaimDue(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Notification, error) {
+// ClaimDue claims at most limit due notifications of every tenant (platform scope), at most
+// perTenant of any one tenant, oldest due first, as ClaimOne claims, skipping rows another
+// transaction holds: one tenant's backlog cannot fill a batch.
+func (s *Store) ClaimDue(ctx context.Context, now, leaseUntil time.Time, limit, perTenant int) ([]Notification, error) {
 	var out []Notification
 	err := s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, s.q.claimDue, now.UTC(), leaseUntil.UTC(), limit)
+		rows, err := tx.QueryContext(ctx, s.q.claimDue, now.UTC(), leaseUntil.UTC(), limit, perTenant)
 		if err != nil {
 			return err
 		}

@@ -101,7 +101,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		if err := <-held; err != nil {
 			t.Fatal(err)
 		}
-		due, err := s.ClaimDue(ctx, at.Add(time.Hour), at.Add(2*time.Hour), 1000)
+		due, err := s.ClaimDue(ctx, at.Add(time.Hour), at.Add(2*time.Hour), 1000, 1000)
 		close(hold)
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -116,6 +116,49 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) *Store) {
 		}
 		if got1 || !got2 {
 			t.Fatalf("claimed n1 %v (locked), n2 %v", got1, got2)
+		}
+	})
+
+	t.Run("claimDue claims at most its limit", func(t *testing.T) {
+		s := newStore(t)
+		a := tenancy.NewTenantID()
+		for range 3 * 5 {
+			create(t, s, newNotification(a))
+		}
+		due, err := s.ClaimDue(ctx, at.Add(time.Hour), at.Add(2*time.Hour), 5, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) != 5 {
+			t.Fatalf("claimDue(limit 5) claimed %d of 15 due", len(due))
+		}
+	})
+
+	t.Run("claimDue claims at most perTenant of one tenant, so another tenant's newer row is in the batch", func(t *testing.T) {
+		s := newStore(t)
+		a, b := tenancy.NewTenantID(), tenancy.NewTenantID()
+		for range 6 {
+			create(t, s, newNotification(a))
+		}
+		nb := newNotification(b)
+		later := at.Add(time.Minute)
+		nb.NextAttemptAt = &later
+		create(t, s, nb)
+		due, err := s.ClaimDue(ctx, at.Add(time.Hour), at.Add(2*time.Hour), 1000, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ofA, ofB int
+		for _, d := range due {
+			switch d.TenantID {
+			case a.String():
+				ofA++
+			case b.String():
+				ofB++
+			}
+		}
+		if ofA != 2 || ofB != 1 {
+			t.Fatalf("claimed %d of A's 6 (cap 2) and %d of B's 1", ofA, ofB)
 		}
 	})
 

@@ -39,9 +39,16 @@ func sign(secret, id string, ts int64, body []byte) (string, error) {
 	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
-// checkURL validates a webhook endpoint's URL when it is set (shared/egress: https only, http to
-// loopback only when allowed, no credentials, no private, link-local or metadata address).
+// MaxURLLength bounds a webhook endpoint's URL (the column's CHECK).
+const MaxURLLength = 2048
+
+// checkURL validates a webhook endpoint's URL when it is set (at most MaxURLLength bytes;
+// shared/egress: https only, http to loopback only when allowed, no credentials, no private,
+// link-local or metadata address). It runs before anything is written, Key Vault included.
 func checkURL(raw string, allowLoopback bool) error {
+	if len(raw) > MaxURLLength {
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidURL, MaxURLLength)
+	}
 	if _, err := egress.CheckURL(raw, allowLoopback); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidURL, err)
 	}
