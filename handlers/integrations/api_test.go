@@ -447,6 +447,39 @@ func TestSync_202_WorkerGetsSyncPathAndRecordsLastSyncAt(t *testing.T) {
 	}
 }
 
+// A redelivered IntegrationSyncRequested (the host retries after a lost acknowledgement) finds
+// its claim before calling out: the outside system gets one request with the tenant's
+// credential, not one per delivery.
+func TestSync_RedeliveredEventMakesNoSecondOutboundRequest(t *testing.T) {
+	h := newHarness(t)
+	a := h.tenant()
+	tg := newTarget(t)
+	tg.expectBearer("tok-once")
+	c := h.create(a, bearerBody("x", tg.URL, "tok-once"))
+	h.must(http.StatusAccepted, "POST", "/api/integrations/"+c.ID+"/sync", a.admin, nil)
+	ev := h.lastOfType(a.id, contracts.IntegrationSyncRequested)
+	for i := range 3 {
+		res, err := h.deliver(ev)
+		if err != nil {
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+		if i > 0 && !strings.Contains(strings.Join(res.Logs, " "), "duplicate") {
+			t.Errorf("delivery %d: %v, want a duplicate", i+1, res.Logs)
+		}
+	}
+	if n := tg.hitsOf("/sync"); n != 1 {
+		t.Fatalf("the outside system got %d sync requests for one event delivered 3 times, want 1", n)
+	}
+	// A new request is a new event: it syncs again.
+	h.must(http.StatusAccepted, "POST", "/api/integrations/"+c.ID+"/sync", a.admin, nil)
+	if _, err := h.deliver(h.lastOfType(a.id, contracts.IntegrationSyncRequested)); err != nil {
+		t.Fatal(err)
+	}
+	if n := tg.hitsOf("/sync"); n != 2 {
+		t.Fatalf("a second sync request made %d requests in all, want 2", n)
+	}
+}
+
 func TestTypes_ListsTheHTTPConnectorSchema(t *testing.T) {
 	h := newHarness(t)
 	a := h.tenant()
