@@ -128,6 +128,51 @@ func TestCreate_400_SecretInSettings_NamesThePathAndPointsToSecret(t *testing.T)
 	}
 }
 
+// A credential in a URL setting (a query parameter, a webhook key as a path segment) is refused
+// with the member's path and the hint to send it as the secret — it would be stored in SQL and
+// shown to every tenant.read holder — and nothing is written to the vault; ordinary paths pass.
+func TestCreate_400_CredentialInURLSettings_OrdinaryPathsAccepted(t *testing.T) {
+	h := newHarness(t)
+	a := h.tenant()
+	cases := []struct{ name, baseURL, healthPath, path string }{
+		// Slack incoming webhook: the last path segment IS the credential (24 chars).
+		{"slack webhook path", "https://hooks.slack.com/services/T0A1B2C3D/B0E4F5G6H/", "/Xk29fLq8Zp3mWv7RtY2bNc4Q", "settings.baseUrl"},
+		{"api_key query", "https://api.example.com", "/status?api_key=Xk29fLq8Zp3mWv7RtY2bNc4Q", "settings.healthPath"},
+		{"access_token in baseUrl query", "https://api.example.com/v1?access_token=Xk29fLq8Zp3mWv7RtY2bNc4Q", "", "settings.baseUrl"},
+		{"password= in query", "https://api.example.com", "/status?user=bob&password=hunter2hunter2", "settings.healthPath"},
+		{"apikey query short", "https://api.example.com", "/status?apikey=Zp3mWv7RtY2bNc4Q", "settings.healthPath"},
+		{"access_token query", "https://api.example.com", "/v1/me?access_token=Zp3mWv7RtY2bNc4QxL", "settings.healthPath"},
+		{"secret in path seg", "https://api.example.com/hooks/8f3kQ2pZ7mWv4RtY", "", "settings.baseUrl"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := map[string]any{"baseUrl": tc.baseURL, "authScheme": "bearer"}
+			if tc.healthPath != "" {
+				s["healthPath"] = tc.healthPath
+			}
+			r := h.do("POST", "/api/integrations", a.admin, map[string]any{"type": "http", "name": "x", "secret": "s3cr3t-value", "settings": s})
+			if r.Code != http.StatusBadRequest {
+				t.Fatalf("accepted (%d): the credential would be in SQL and in every GET", r.Code)
+			}
+			code := r.ProblemCode(t)
+			detail, _ := r.JSON(t)["detail"].(string)
+			if (code != "secret-in-settings" && code != "invalid-settings") || !strings.Contains(detail, tc.path) || !strings.Contains(detail, "secret member") {
+				t.Errorf("%s", r.Body)
+			}
+			if strings.Contains(string(r.Body), "Zp3mWv7RtY2bNc4Q") || strings.Contains(string(r.Body), "8f3kQ2pZ7mWv4RtY") {
+				t.Errorf("the problem repeats the credential: %s", r.Body)
+			}
+		})
+	}
+	if n := len(h.vault.names()); n != 0 {
+		t.Errorf("the vault was written %d times", n)
+	}
+	for _, hp := range []string{"/api/v2/health", "/status", "/hooks/order-created", "/tenants/0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b/health"} {
+		h.must(http.StatusCreated, "POST", "/api/integrations", a.admin, map[string]any{"type": "http", "name": "ok", "secret": "s3cr3t-value",
+			"settings": map[string]any{"baseUrl": "https://api.example.com/v1", "healthPath": hp, "authScheme": "bearer"}})
+	}
+}
+
 func TestCreate_400_NoSecret(t *testing.T) {
 	h := newHarness(t)
 	a := h.tenant()
@@ -474,6 +519,39 @@ func TestSync_202_WorkerGetsSyncPathAndRecordsLastSyncAt(t *testing.T) {
 	}
 	if tg.hitsOf("/sync") != before {
 		t.Error("a deleted connection was synced")
+	}
+}
+
+// A redelivered IntegrationSyncRequested (the host retries after a lost acknowledgement) finds
+// its claim before calling out: the outside system gets one request with the tenant's
+// credential, not one per delivery.
+func TestSync_RedeliveredEventMakesNoSecondOutboundRequest(t *testing.T) {
+	h := newHarness(t)
+	a := h.tenant()
+	tg := newTarget(t)
+	tg.expectBearer("tok-once")
+	c := h.create(a, bearerBody("x", tg.URL, "tok-once"))
+	h.must(http.StatusAccepted, "POST", "/api/integrations/"+c.ID+"/sync", a.admin, nil)
+	ev := h.lastOfType(a.id, contracts.IntegrationSyncRequested)
+	for i := range 3 {
+		res, err := h.deliver(ev)
+		if err != nil {
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+		if i > 0 && !strings.Contains(strings.Join(res.Logs, " "), "duplicate") {
+			t.Errorf("delivery %d: %v, want a duplicate", i+1, res.Logs)
+		}
+	}
+	if n := tg.hitsOf("/sync"); n != 1 {
+		t.Fatalf("the outside system got %d sync requests for one event delivered 3 times, want 1", n)
+	}
+	// A new request is a new event: it syncs again.
+	h.must(http.StatusAccepted, "POST", "/api/integrations/"+c.ID+"/sync", a.admin, nil)
+	if _, err := h.deliver(h.lastOfType(a.id, contracts.IntegrationSyncRequested)); err != nil {
+		t.Fatal(err)
+	}
+	if n := tg.hitsOf("/sync"); n != 2 {
+		t.Fatalf("a second sync request made %d requests in all, want 2", n)
 	}
 }
 

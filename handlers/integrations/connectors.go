@@ -116,11 +116,11 @@ var httpSchema = MustParseSchema(`{
   "required": ["baseUrl", "authScheme"],
   "properties": {
     "baseUrl":    {"type": "string", "format": "uri", "maxLength": 2000,
-                   "description": "https://host[:port][/prefix]; http only to a loopback host where loopback targets are allowed (local stacks)"},
-    "healthPath": {"type": "string", "pattern": "^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$", "maxLength": 500,
-                   "description": "path (and query) of the check, appended to baseUrl; default /"},
-    "syncPath":   {"type": "string", "pattern": "^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$", "maxLength": 500,
-                   "description": "path (and query) the sync GETs; default healthPath"},
+                   "description": "https://host[:port][/prefix], no query string or fragment; http only to a loopback host where loopback targets are allowed (local stacks)"},
+    "healthPath": {"type": "string", "pattern": "^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$", "maxLength": 500,
+                   "description": "path of the check, appended to baseUrl; default /. No query string: a credential goes in the secret"},
+    "syncPath":   {"type": "string", "pattern": "^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$", "maxLength": 500,
+                   "description": "path the sync GETs; default healthPath. No query string: a credential goes in the secret"},
     "authScheme": {"type": "string", "enum": ["bearer", "basic"],
                    "description": "bearer: the secret is the token; basic: username and the secret as the password"},
     "username":   {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^:]*$",
@@ -138,6 +138,9 @@ type httpSettings struct {
 
 func (httpConnector) Type() string    { return "http" }
 func (httpConnector) Schema() *Schema { return httpSchema }
+
+// URLSettings are the members CheckURLSettings checks: the URL and the paths the connector calls.
+func (httpConnector) URLSettings() []string { return []string{"baseUrl", "healthPath", "syncPath"} }
 
 func (httpConnector) Validate(raw json.RawMessage, env Env) error {
 	var s httpSettings

@@ -9,6 +9,7 @@ import (
 	"spine/shared/bus"
 	"spine/shared/contracts"
 	"spine/shared/functions"
+	"spine/shared/inbox"
 	"spine/shared/kit"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -36,12 +37,14 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 	}
 }
 
-// onSyncRequested is IntegrationSync. The sync calls out (Key Vault, the outside system), which a
-// consumer's effect must not do (it may run again after a failed commit), so it runs first,
-// outside any transaction, and the effect only records its outcome — lastSyncAt, the status, the
-// error class — with the inbox claim. A redelivery of an event already recorded syncs again (a
-// GET: harmless) and records nothing. A connection deleted or disabled meanwhile is acknowledged
-// without a sync.
+// onSyncRequested is IntegrationSync. The sync calls out (Key Vault, the outside system with the
+// tenant's credential), which a consumer's effect must not do (it may run again after a failed
+// commit), so it runs first, outside any transaction, and the effect only records its outcome —
+// lastSyncAt, the status, the error class — with the inbox claim. Before calling out it looks
+// the event up in the inbox (read only): a redelivery of an event already recorded makes no call
+// and is acknowledged as a duplicate by the claim. Only two deliveries of the same event racing
+// before either commits can both call out; the claim still records one. A connection deleted or
+// disabled meanwhile is acknowledged without a sync.
 func (a *API) onSyncRequested(ctx context.Context, inv *functions.Invocation) (*functions.Result, error) {
 	d, err := bus.DecodeEvent(inv)
 	if err != nil {
@@ -51,9 +54,20 @@ func (a *API) onSyncRequested(ctx context.Context, inv *functions.Invocation) (*
 	if err := json.Unmarshal(d.Event.Data, &data); err != nil || d.Platform {
 		return nil, fmt.Errorf("%w: IntegrationSyncRequested without a connection", bus.ErrInvalidMessage)
 	}
-	o, ran, err := a.svc.sync(ctx, d.TenantID, data.ConnectionID)
-	if err != nil {
+	var seen bool
+	if err := a.svc.store.Read(ctx, d.TenantID, func(tx *Tx) error {
+		var err error
+		seen, err = inbox.Seen(ctx, tx.Tx, Consumer, d.Event.ID)
+		return err
+	}); err != nil {
 		return nil, err
+	}
+	var o Outcome
+	ran := false
+	if !seen { // processed before: the claim below finds it and records nothing
+		if o, ran, err = a.svc.sync(ctx, d.TenantID, data.ConnectionID); err != nil {
+			return nil, err
+		}
 	}
 	effect := func(ctx context.Context, tx *sqlstore.Tx, d bus.Delivery) error {
 		if !ran {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"math"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -165,7 +166,9 @@ func secretValue(s string) string {
 			return p.name
 		}
 	}
-	for _, run := range randomRuns.FindAllString(s, -1) {
+	// UUIDs are ids, never keys (highEntropy): taken out first, so one inside a path
+	// (/tenants/<uuid>/health) does not make the path around it a long run.
+	for _, run := range randomRuns.FindAllString(uuidInRE.ReplaceAllString(s, " "), -1) {
 		if highEntropy(run) {
 			return "a random key (a long high-entropy string)"
 		}
@@ -257,4 +260,110 @@ func entropy(s string) float64 {
 		h -= p * math.Log2(p)
 	}
 	return h
+}
+
+// URLSettingsConnector is a Connector whose settings hold URLs or URL paths the service calls
+// with the connection's credential (the http connector: baseUrl, healthPath, syncPath). The
+// service runs CheckURLSettings over those members with the secret guard, before the schema.
+type URLSettingsConnector interface {
+	Connector
+	// URLSettings names the members (top level) holding a URL or a URL path.
+	URLSettings() []string
+}
+
+// CheckURLSettings refuses URL settings that could carry a credential, which a settings member
+// must not (settings are stored and shown to every reader of the tenant); members is the list of
+// top-level members holding a URL or a path. For each one present as a string:
+//   - a query string or fragment (any ? or #) is refused (ErrInvalidSettings): query parameters
+//     are where API keys and access tokens travel (?apikey=, ?access_token=), and the connector
+//     sends its credential in the Authorization header from the secret member instead;
+//   - each path segment (percent-decoded) is checked with the value rules (secretValue) and
+//     refused (ErrSecretInSettings) when it looks like a credential or like a random key
+//     (randomSegment): incoming-webhook URLs carry their credential as a path segment.
+//
+// The host is not checked. The error is a SettingsError whose Path is settings.<member>.
+func CheckURLSettings(raw json.RawMessage, members []string) error {
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil // not an object: the schema says so
+	}
+	for _, m := range members {
+		v, ok := doc[m].(string)
+		if !ok {
+			continue
+		}
+		p := "settings." + m
+		if strings.ContainsAny(v, "?#") {
+			return &SettingsError{kind: ErrInvalidSettings, Path: p,
+				Detail: "must not carry a query string or fragment: settings are shown to every reader, so a credential (api key, access token) goes in the secret member, which the connector sends in the Authorization header"}
+		}
+		path := v
+		if strings.Contains(v, "://") {
+			u, err := url.Parse(v)
+			if err != nil {
+				continue // not a URL: the schema and the connector's rules say so
+			}
+			path = u.EscapedPath()
+		}
+		for _, seg := range strings.Split(path, "/") {
+			if dec, err := url.PathUnescape(seg); err == nil {
+				seg = dec
+			}
+			why := secretValue(seg)
+			if why == "" && randomSegment(seg) {
+				why = "a random key"
+			}
+			if why != "" {
+				return &SettingsError{kind: ErrSecretInSettings, Path: p, Detail: "has a path segment that looks like " + why}
+			}
+		}
+	}
+	return nil
+}
+
+// ulidRE is a ULID (Crockford base32, one case), an id and never a key.
+var ulidRE = regexp.MustCompile(`^(?:[0-7][0-9A-HJKMNP-TV-Z]{25}|[0-7][0-9a-hjkmnp-tv-z]{25})$`)
+
+// uuidInRE finds UUIDs inside a path segment: ids, removed before the segment is judged.
+var uuidInRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+
+// segmentRuns are the candidate keys in a path segment: runs of base64url characters.
+var segmentRuns = regexp.MustCompile(`[A-Za-z0-9_-]{16,}`)
+
+// randomSegment reports whether a path segment holds a random-looking key (a heuristic for the
+// short keys highEntropy does not judge): once UUIDs are taken out, a run of 16 or more base64url
+// characters, not a ULID, with both letters and digits among its letters and digits, which
+// change class (upper case, lower case, digit) between neighbours at least 25 % of the time, a
+// change from upper to lower case not counted (so CamelCase words are not change). Random base62
+// keys of 16 characters do so ≈ 92 % of the time, lower-case letters and digits ≈ 88 %; slugs
+// (order-created, api-v2-customers-export, sync-job-2024-eu-west-1), dates and CamelCase names
+// with a version number stay below.
+func randomSegment(seg string) bool {
+	seg = uuidInRE.ReplaceAllString(seg, " ")
+	for _, run := range segmentRuns.FindAllString(seg, -1) {
+		if ulidRE.MatchString(run) {
+			continue
+		}
+		alnum := strings.Map(func(r rune) rune {
+			if r == '-' || r == '_' {
+				return -1
+			}
+			return r
+		}, run)
+		if len(alnum) < 12 || !strings.ContainsAny(alnum, "0123456789") ||
+			strings.Trim(alnum, "0123456789") == "" {
+			continue
+		}
+		changes := 0
+		for i := 1; i < len(alnum); i++ {
+			a, b := charClass(alnum[i-1]), charClass(alnum[i])
+			if a != b && !(a == 0 && b == 1) {
+				changes++
+			}
+		}
+		if float64(changes)/float64(len(alnum)-1) >= 0.25 {
+			return true
+		}
+	}
+	return false
 }

@@ -71,7 +71,8 @@ func TestSecretValue_RefusesCredentialPatterns_PassesOrdinaryValues(t *testing.T
 		"https://api.example.com",
 		"https://api.example.com/v1/customers?page=1&pageSize=100",
 		"/health", "/api/v2/status/ready", "bearer", "basic", "svc-user", "Sales CRM (production)",
-		"0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b", // a UUID: hex runs are short
+		"0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b",                           // a UUID: hex runs are short
+		"/tenants/0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b/customers/health", // a UUID inside a path
 		"sk-", "ask-me-later", "task-list-2024",
 		"/accounts/receivable/invoices/outstanding/summary", // long path: letters and slashes only
 		"ThisIsAVeryLongCamelCaseIdentifierWithoutDigits",   // 32+ letters, no digits
@@ -111,5 +112,61 @@ func TestCheckSettings_ReportsTheFirstOffendingPath(t *testing.T) {
 	}
 	if err := CheckSettings([]byte(`{"baseUrl":"https://api.example.com","healthPath":"/health","authScheme":"bearer","n":3,"on":true,"x":null}`)); err != nil {
 		t.Errorf("ordinary settings: %v", err)
+	}
+}
+
+// URL settings carry no query string or fragment, and no path segment that looks like a key
+// (webhook URLs, ?apikey=…): each is refused with the member's path; ordinary paths, UUID and
+// ULID segments, slugs and versioned names pass.
+func TestCheckURLSettings_RefusesQueryFragmentAndKeyLikeSegments_PassesOrdinaryPaths(t *testing.T) {
+	members := []string{"baseUrl", "healthPath", "syncPath"}
+	refused := []struct {
+		name, member, value string
+		kind                error
+	}{
+		{"apikey query", "healthPath", "/status?apikey=Zp3mWv7RtY2bNc4Q", ErrInvalidSettings},
+		{"access_token query", "healthPath", "/v1/me?access_token=Zp3mWv7RtY2bNc4QxL", ErrInvalidSettings},
+		{"harmless query", "syncPath", "/v1/customers?page=1", ErrInvalidSettings},
+		{"empty query", "healthPath", "/status?", ErrInvalidSettings},
+		{"fragment", "healthPath", "/status#Zp3mWv7RtY2bNc4Q", ErrInvalidSettings},
+		{"query in baseUrl", "baseUrl", "https://api.example.com/v1?access_token=Xk29fLq8Zp3mWv7RtY2bNc4Q", ErrInvalidSettings},
+		{"key segment in baseUrl", "baseUrl", "https://api.example.com/hooks/8f3kQ2pZ7mWv4RtY", ErrSecretInSettings},
+		{"slack webhook path", "healthPath", "/services/T0A1B2C3D/B0E4F5G6H/Xk29fLq8Zp3mWv7RtY2bNc4Q", ErrSecretInSettings},
+		{"percent-encoded key segment", "syncPath", "/hooks/%38f3kQ2pZ7mWv4RtY", ErrSecretInSettings},
+		{"lower-case alnum key", "healthPath", "/hooks/k3j9x2m4p8q7r5t1", ErrSecretInSettings},
+		{"base64url key with a dash", "healthPath", "/hooks/Xk29fLq8-Zp3mWv7R", ErrSecretInSettings},
+		{"key after a uuid", "healthPath", "/t/0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b/8f3kQ2pZ7mWv4RtY", ErrSecretInSettings},
+		{"credential pattern segment", "healthPath", "/hooks/xoxb-1234-abcdefgh", ErrSecretInSettings},
+	}
+	for _, tc := range refused {
+		raw := settingsJSON(t, map[string]any{tc.member: tc.value, "authScheme": "bearer"})
+		err := CheckURLSettings(raw, members)
+		var se *SettingsError
+		if !errors.As(err, &se) || !errors.Is(err, tc.kind) || se.Path != "settings."+tc.member {
+			t.Errorf("%s: %q → %v, want %v at settings.%s", tc.name, tc.value, err, tc.kind, tc.member)
+		}
+	}
+	passed := []struct{ member, value string }{
+		{"healthPath", "/api/v2/health"}, {"healthPath", "/status"}, {"healthPath", "/"},
+		{"healthPath", "/hooks/order-created"},
+		{"syncPath", "/tenants/0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b/customers"},
+		{"syncPath", "/tenants/0193A1B2-7C4D-7E8F-9A0B-1C2D3E4F5A6B"},
+		{"syncPath", "/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/status"}, // a ULID
+		{"syncPath", "/api-v2-customers-export/sync-job-2024-eu-west-1"},
+		{"syncPath", "/reports/customers2024summary/2024-01-01T12:00:00Z"},
+		{"syncPath", "/handlers/OrderCreatedV2Handler/webhook-v3-order-created-2"},
+		{"syncPath", "/accounts/receivable/invoices/outstanding/summary"},
+		{"baseUrl", "https://api.example.com/v1"}, {"baseUrl", "https://hooks.example.com/services/T0A1B2C3D/"},
+		{"baseUrl", "http://127.0.0.1:8080"},
+	}
+	for _, tc := range passed {
+		raw := settingsJSON(t, map[string]any{tc.member: tc.value, "authScheme": "bearer"})
+		if err := CheckURLSettings(raw, members); err != nil {
+			t.Errorf("%s %q refused: %v", tc.member, tc.value, err)
+		}
+	}
+	// Members not listed are not URL settings.
+	if err := CheckURLSettings(settingsJSON(t, map[string]any{"authScheme": "a?b"}), members); err != nil {
+		t.Errorf("a member that is not a URL setting was checked: %v", err)
 	}
 }

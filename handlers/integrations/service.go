@@ -106,6 +106,11 @@ func (s *Service) checkSettings(conn Connector, settings json.RawMessage) (json.
 	if err := CheckSettings(settings); err != nil {
 		return nil, err
 	}
+	if uc, ok := conn.(URLSettingsConnector); ok {
+		if err := CheckURLSettings(settings, uc.URLSettings()); err != nil {
+			return nil, err
+		}
+	}
 	if err := conn.Schema().Validate(settings, "settings"); err != nil {
 		return nil, err
 	}

@@ -2,10 +2,13 @@ package reporting
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -108,6 +111,24 @@ type ReportInput struct {
 	Format     string
 }
 
+// maxSubject is the bound of the created_by and requested_by columns (characters; the migration
+// is merged and never edited).
+const maxSubject = 200
+
+// storedSubject is a caller's token subject as created_by and requested_by hold it: as it is
+// when it fits (at most maxSubject bytes, so at most maxSubject characters on either engine,
+// UTF-16 code units on SQL Server included; valid UTF-8 without NUL, which neither engine's text
+// holds; not empty), else "sha256:<hex of the subject>" — the same subject always the same value,
+// as shared/idempotency keys an over-long caller. A subject is the issuer's to choose; an odd one
+// must not fail the request.
+func storedSubject(sub string) string {
+	if sub != "" && len(sub) <= maxSubject && utf8.ValidString(sub) && !strings.ContainsRune(sub, 0) {
+		return sub
+	}
+	sum := sha256.Sum256([]byte(sub))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 func checkName(name string) error {
 	if n := utf8.RuneCountInString(name); n < 1 || n > 200 {
 		return invalid(ErrInvalidReport, "name", "must be 1 to 200 characters")
@@ -150,7 +171,7 @@ func (s *Service) CreateReport(ctx context.Context, c tenancy.Caller, tenant ten
 		return Report{}, err
 	}
 	now := s.cfg.Now()
-	r := Report{ID: ids.New(), Name: in.Name, Source: src.Key, Parameters: params, Format: format, CreatedBy: c.Subject,
+	r := Report{ID: ids.New(), Name: in.Name, Source: src.Key, Parameters: params, Format: format, CreatedBy: storedSubject(c.Subject),
 		Version: 1, CreatedAt: now, UpdatedAt: now}
 	err = s.store.Write(ctx, tenant, func(tx *Tx) error {
 		if err := idempotency.Claim(ctx, tx.Tx); err != nil {
@@ -274,7 +295,7 @@ func (s *Service) GenerateReport(ctx context.Context, c tenancy.Caller, tenant t
 			return err
 		}
 		run := Run{ID: ids.New(), ReportID: r.ID, Status: RunQueued, Source: r.Source, Format: r.Format, Parameters: merged,
-			RequestedBy: c.Subject, CreatedAt: s.cfg.Now()}
+			RequestedBy: storedSubject(c.Subject), CreatedAt: s.cfg.Now()}
 		if err := tx.InsertRun(ctx, run); err != nil {
 			return err
 		}

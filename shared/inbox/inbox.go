@@ -29,18 +29,53 @@ import (
 // deliveries of the same event serialize on the primary key; the loser waits for the winner's
 // commit and then sees false. It is ClaimAll for a group of one.
 func Claim(ctx context.Context, tx *sqlstore.Tx, consumer, eventID, eventType string) (bool, error) {
-	tenant := tx.Scope().Tenant
-	if tenant == "" && tx.Scope().Platform {
-		tenant = PlatformTenant
-	}
-	if tenant == "" {
-		return false, fmt.Errorf("inbox: claim %s outside a tenant or platform scope", eventID)
+	tenant, err := scopeTenant(tx, eventID)
+	if err != nil {
+		return false, err
 	}
 	first, err := ClaimAll(ctx, tx, consumer, []Item{{Tenant: tenant, EventID: eventID, EventType: eventType}})
 	if err != nil {
 		return false, err
 	}
 	return first[0], nil
+}
+
+// Seen reports whether consumer has already claimed eventID, in the tenant of tx's scope (under
+// PlatformTenant in platform scope), without claiming it. It only reads: a consumer whose work
+// calls out before its effect's transaction (which must not call out) asks it first, so a
+// redelivery of an event already processed does not repeat the call; the Claim in the effect's
+// transaction stays the one that decides (two first deliveries running at once may both see
+// false, and then only one claims).
+func Seen(ctx context.Context, tx *sqlstore.Tx, consumer, eventID string) (bool, error) {
+	tenant, err := scopeTenant(tx, eventID)
+	if err != nil {
+		return false, err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, seenSQL[tx.Dialect], tenant, consumer, strings.ToLower(eventID)).Scan(&n); err != nil {
+		return false, fmt.Errorf("inbox: look up %s: %w", eventID, sqlstore.Translate(tx.Dialect, err))
+	}
+	return n == 1, nil
+}
+
+// scopeTenant is the tenant an inbox row of tx's scope is recorded under.
+func scopeTenant(tx *sqlstore.Tx, eventID string) (string, error) {
+	tenant := tx.Scope().Tenant
+	if tenant == "" && tx.Scope().Platform {
+		tenant = PlatformTenant
+	}
+	if tenant == "" {
+		return "", fmt.Errorf("inbox: event %s outside a tenant or platform scope", eventID)
+	}
+	return strings.ToLower(tenant), nil
+}
+
+// seenSQL answers 1 when the claim ($1/@p1 tenant, $2/@p2 consumer, $3/@p3 event id) exists, else 0.
+var seenSQL = map[sqlstore.Dialect]string{
+	sqlstore.Postgres: `SELECT CASE WHEN EXISTS (SELECT 1 FROM inbox
+		WHERE tenant_id = $1::uuid AND consumer = $2 AND event_id = $3::uuid) THEN 1 ELSE 0 END`,
+	sqlstore.SQLServer: `SELECT CASE WHEN EXISTS (SELECT 1 FROM dbo.inbox
+		WHERE tenant_id = @p1 AND consumer = @p2 AND event_id = @p3) THEN 1 ELSE 0 END`,
 }
 
 // PlatformTenant is the tenant a platform-level event (one without a tenant) is claimed under:

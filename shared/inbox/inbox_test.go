@@ -116,6 +116,7 @@ func TestClaimStatements_SQLServerChecked(t *testing.T) {
 	// claimAll's SELECT feeds its INSERT (its ids reach Go only through OUTPUT, as canonical text),
 	// so the raw-uniqueidentifier check of a select list does not apply to it.
 	tsqlcheck.CheckStatement(t.Errorf, "claimAll", claimAllSQL[sqlstore.SQLServer])
+	tsqlcheck.CheckStatement(t.Errorf, "seen", seenSQL[sqlstore.SQLServer])
 }
 
 // An event type the inbox cannot store as it is (longer than its column, NUL, invalid UTF-8) is
@@ -211,5 +212,66 @@ func TestClaim_PlatformScopeClaimsUnderTheNilUUID(t *testing.T) {
 		return err
 	}); err == nil {
 		t.Fatal("a claim in the zero scope was accepted")
+	}
+}
+
+// Seen reads without claiming: false before the claim (and the claim then is still first), true
+// after it, in the claiming tenant's scope only and for the claiming consumer only; in platform
+// scope it looks under PlatformTenant; outside any scope it is refused.
+func TestSeen_TrueOnlyAfterTheClaim_NeverClaims(t *testing.T) {
+	db := inboxDB.OpenRuntime(t, sqlstore.PoolConfig{})
+	ctx := context.Background()
+	tenant, ev := newID(), newID()
+	seen := func(sc sqlstore.Scope, consumer, id string) bool {
+		t.Helper()
+		var got bool
+		if err := db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+			var err error
+			got, err = Seen(ctx, tx, consumer, id)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	claim := func(sc sqlstore.Scope, id string) bool {
+		t.Helper()
+		var first bool
+		if err := db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
+			var err error
+			first, err = Claim(ctx, tx, "seen-test", id, "X")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return first
+	}
+	own := sqlstore.Scope{Tenant: tenant}
+	for range 2 { // asked twice: the first ask claimed nothing
+		if seen(own, "seen-test", ev) {
+			t.Fatal("Seen before any claim = true")
+		}
+	}
+	if !claim(own, ev) {
+		t.Fatal("the claim after Seen was not first: Seen claimed")
+	}
+	if !seen(own, "seen-test", strings.ToUpper(ev)) {
+		t.Error("Seen after the claim = false")
+	}
+	if seen(own, "other-consumer", ev) {
+		t.Error("another consumer sees the claim")
+	}
+	if seen(sqlstore.Scope{Tenant: newID()}, "seen-test", ev) {
+		t.Error("another tenant's scope sees the claim")
+	}
+	pev := newID()
+	if seen(sqlstore.PlatformScope(), "seen-test", pev) || !claim(sqlstore.PlatformScope(), pev) || !seen(sqlstore.PlatformScope(), "seen-test", pev) {
+		t.Error("platform scope: want unseen, first claim, then seen")
+	}
+	if err := db.InReadTx(ctx, sqlstore.Scope{}, func(tx *sqlstore.Tx) error {
+		_, err := Seen(ctx, tx, "seen-test", ev)
+		return err
+	}); err == nil {
+		t.Error("Seen in the zero scope was accepted")
 	}
 }
