@@ -73,10 +73,10 @@ func toAttachmentsJSON(atts []Attachment) []attachmentJSON {
 }
 
 type attemptJSON struct {
-	Attempt     int        `json:"attempt"`
-	AttemptedAt time.Time  `json:"attemptedAt"`
+	Attempt     int       `json:"attempt"`
+	AttemptedAt time.Time `json:"attemptedAt"`
 	StatusCode  optInt    `json:"statusCode"`
-	LatencyMS   int        `json:"latencyMs"`
+	LatencyMS   int       `json:"latencyMs"`
 	ErrorClass  optString `json:"errorClass"`
 }
 
@@ -104,20 +104,20 @@ func (n optInt) MarshalJSON() ([]byte, error) {
 }
 
 type notificationJSON struct {
-	ID         string `json:"id"`
-	TenantID   string `json:"tenantId"`
-	Channel    string `json:"channel"`
-	Recipient  string `json:"recipient"`
+	ID         string    `json:"id"`
+	TenantID   string    `json:"tenantId"`
+	Channel    string    `json:"channel"`
+	Recipient  string    `json:"recipient"`
 	EventType  optString `json:"eventType"`
-	Subject    string `json:"subject"`
-	BodySize   int64  `json:"bodySize"`
-	BodySHA256 string `json:"bodySha256"`
+	Subject    string    `json:"subject"`
+	BodySize   int64     `json:"bodySize"`
+	BodySHA256 string    `json:"bodySha256"`
 	// BodyStorage is "inline" or "blob".
 	BodyStorage    string     `json:"bodyStorage"`
 	Status         string     `json:"status"`
 	Attempts       int        `json:"attempts"`
 	NextAttemptAt  *time.Time `json:"nextAttemptAt"`
-	LastErrorClass optString `json:"lastErrorClass"`
+	LastErrorClass optString  `json:"lastErrorClass"`
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
 	DeliveredAt    *time.Time `json:"deliveredAt"`
@@ -158,11 +158,11 @@ type endpointJSON struct {
 	ID             string     `json:"id"`
 	TenantID       string     `json:"tenantId"`
 	URL            string     `json:"url"`
-	Description    optString `json:"description"`
+	Description    optString  `json:"description"`
 	EventTypes     []string   `json:"eventTypes"` // null: every type
 	Enabled        bool       `json:"enabled"`
 	FailingSince   *time.Time `json:"failingSince"`
-	DisabledReason optString `json:"disabledReason"`
+	DisabledReason optString  `json:"disabledReason"`
 	DisabledAt     *time.Time `json:"disabledAt"`
 	// SecretRef is where the signing secret lives (never the secret).
 	SecretRef SecretRef `json:"secretRef"`
