@@ -34,7 +34,7 @@ func TestSend_LargeBodyAndAttachment_RoundTripThroughBlob(t *testing.T) {
 	if n.BodyStorage != "blob" || n.BodySize != int64(len(body)) || n.BodySHA256 != hex.EncodeToString(bodySum[:]) {
 		t.Fatalf("notification %+v", n)
 	}
-	if len(n.Attachments) != 1 || n.Attachments[0].SHA256 != hex.EncodeToString(attSum[:]) || n.Attachments[0].Size != int64(len(att)) {
+	if n.Attachments == nil || len(*n.Attachments) != 1 || (*n.Attachments)[0].SHA256 != hex.EncodeToString(attSum[:]) || (*n.Attachments)[0].Size != int64(len(att)) {
 		t.Fatalf("attachments %+v", n.Attachments)
 	}
 	d, err := h.svc.store.Notification(context.Background(), tenantScope(f), f.id.String(), n.ID)

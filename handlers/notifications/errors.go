@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"spine/shared/problem"
+	"spine/shared/secrets"
 )
 
 // Sentinels of the notifications service, wrapped with %w by the store and the service and
@@ -26,6 +27,25 @@ var (
 	// ErrUnavailable: Blob or Key Vault did not answer; nothing was acknowledged.
 	ErrUnavailable = errors.New("notifications: storage unavailable")
 )
+
+var (
+	// errReadUnavailable marks an ErrUnavailable met by a read (GET): there was nothing to accept,
+	// so its problem does not say that nothing was.
+	errReadUnavailable = errors.New("notifications: storage unavailable to a read")
+	// errNoEventType marks an ErrEventTypeNotAccepted of a notification that names no eventType.
+	errNoEventType = errors.New("notifications: the notification names no eventType")
+)
+
+// onRead marks err, when it is ErrUnavailable, as met by a read.
+func onRead(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("%w: %w", errReadUnavailable, err)
+	}
+	return err
+}
+
+// retryAfter is the Retry-After (seconds) of every 503 of the service, as integrations'.
+const retryAfter = "5"
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidInput, fmt.Sprintf(format, args...))
@@ -56,12 +76,24 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusNotFound, "not-found", "The notification has no attachment of this name.")
 	case errors.Is(err, ErrEndpointDisabled):
 		return problem.New(http.StatusConflict, "endpoint-disabled", "The webhook endpoint is disabled; enable it (PATCH enabled=true) first.")
+	case errors.Is(err, ErrEventTypeNotAccepted) && errors.Is(err, errNoEventType):
+		return problem.New(http.StatusConflict, "event-type-not-accepted", "The webhook endpoint accepts only the event types listed in its eventTypes, "+
+			"and the notification names no eventType: name one of them, or remove the endpoint's filter (PATCH eventTypes null).")
 	case errors.Is(err, ErrEventTypeNotAccepted):
-		return problem.New(http.StatusConflict, "event-type-not-accepted", "The webhook endpoint's eventTypes filter does not include this eventType.")
+		return problem.New(http.StatusConflict, "event-type-not-accepted",
+			"The webhook endpoint accepts only the event types listed in its eventTypes; the notification's eventType is not one of them.")
 	case errors.Is(err, ErrVersionMismatch):
 		return problem.New(http.StatusPreconditionFailed, "precondition-failed", "The resource changed since the ETag given in If-Match.")
+	case errors.Is(err, secrets.ErrUnavailable), errors.Is(err, secrets.ErrThrottled):
+		// Before ErrUnavailable, which wraps it: the wording is integrations'.
+		return problem.New(http.StatusServiceUnavailable, "vault-unavailable", "Key Vault could not be reached; nothing was changed. Try again later.").
+			WithHeader("Retry-After", retryAfter)
+	case errors.Is(err, errReadUnavailable):
+		return problem.New(http.StatusServiceUnavailable, "store-unavailable", "Storage did not answer. Retry later.").
+			WithHeader("Retry-After", retryAfter)
 	case errors.Is(err, ErrUnavailable):
-		return problem.New(http.StatusServiceUnavailable, "store-unavailable", "Storage did not answer; nothing was accepted. Retry later.")
+		return problem.New(http.StatusServiceUnavailable, "store-unavailable", "Storage did not answer; nothing was accepted. Retry later.").
+			WithHeader("Retry-After", retryAfter)
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ type harness struct {
 	rt     *sqlstore.DB
 	blobs  *blob.Store
 	vault  *secrets.Vault
+	kv     *kvfake.TestServer
 	sink   *smtpsink.Sink
 	tokens *apitest.Tokens
 	dir    *testenv.Directory
@@ -97,13 +98,17 @@ func newHarness(t *testing.T, tweak ...func(*ServiceConfig)) *harness {
 		f(&cfg)
 	}
 	svc := NewService(NewStore(rt), bs, vault, spinemail.NewSMTP(spinemail.SMTPConfig{Addr: sink.Addr()}), dir, nil, cfg, logger)
-	api := NewAPI(svc, rt)
-	tokens := apitest.NewTokens(t)
-	e := echo.New()
-	_, sec := httpx.NewAPI(e, httpx.APIConfig{Verifier: tokens.Verifier(t), MaxBodyBytes: 16 << 20, Mappers: []problem.Mapper{MapError},
+	h := &harness{t: t, rt: rt, blobs: bs, vault: vault, kv: kv, sink: sink, tokens: apitest.NewTokens(t), dir: dir, clock: clk, logs: logs}
+	h.mount(svc, logger)
+	return h
+}
+
+// mount serves svc's API as the harness's routes (a test swaps in a service over failing parts).
+func (h *harness) mount(svc *Service, logger *slog.Logger) {
+	h.svc, h.api, h.e = svc, NewAPI(svc, h.rt), echo.New()
+	_, sec := httpx.NewAPI(h.e, httpx.APIConfig{Verifier: h.tokens.Verifier(h.t), MaxBodyBytes: 16 << 20, Mappers: []problem.Mapper{MapError},
 		Logger: logger})
-	api.Routes(sec)
-	return &harness{t: t, e: e, svc: svc, api: api, rt: rt, blobs: bs, vault: vault, sink: sink, tokens: tokens, dir: dir, clock: clk, logs: logs}
+	h.api.Routes(sec)
 }
 
 type lockedWriter struct {

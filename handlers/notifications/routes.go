@@ -3,8 +3,11 @@ package notifications
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -13,6 +16,7 @@ import (
 	"spine/shared/httpx"
 	"spine/shared/idempotency"
 	"spine/shared/ids"
+	"spine/shared/problem"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -71,34 +75,58 @@ func toAttachmentsJSON(atts []Attachment) []attachmentJSON {
 type attemptJSON struct {
 	Attempt     int       `json:"attempt"`
 	AttemptedAt time.Time `json:"attemptedAt"`
-	StatusCode  int       `json:"statusCode,omitempty"`
+	StatusCode  optInt    `json:"statusCode"`
 	LatencyMS   int       `json:"latencyMs"`
-	ErrorClass  string    `json:"errorClass,omitempty"`
+	ErrorClass  optString `json:"errorClass"`
+}
+
+// optString is a member the README's shapes list set or not: "" is written as null. (Reading
+// null into it leaves "", as for any string.)
+type optString string
+
+// MarshalJSON writes null for "".
+func (s optString) MarshalJSON() ([]byte, error) {
+	if s == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(s))
+}
+
+// optInt is a number that is null when 0 (an attempt without an HTTP or SMTP answer).
+type optInt int
+
+// MarshalJSON writes null for 0.
+func (n optInt) MarshalJSON() ([]byte, error) {
+	if n == 0 {
+		return []byte("null"), nil
+	}
+	return json.Marshal(int(n))
 }
 
 type notificationJSON struct {
-	ID         string `json:"id"`
-	TenantID   string `json:"tenantId"`
-	Channel    string `json:"channel"`
-	Recipient  string `json:"recipient"`
-	EventType  string `json:"eventType,omitempty"`
-	Subject    string `json:"subject"`
-	BodySize   int64  `json:"bodySize"`
-	BodySHA256 string `json:"bodySha256"`
+	ID         string    `json:"id"`
+	TenantID   string    `json:"tenantId"`
+	Channel    string    `json:"channel"`
+	Recipient  string    `json:"recipient"`
+	EventType  optString `json:"eventType"`
+	Subject    string    `json:"subject"`
+	BodySize   int64     `json:"bodySize"`
+	BodySHA256 string    `json:"bodySha256"`
 	// BodyStorage is "inline" or "blob".
 	BodyStorage    string     `json:"bodyStorage"`
 	Status         string     `json:"status"`
 	Attempts       int        `json:"attempts"`
-	NextAttemptAt  *time.Time `json:"nextAttemptAt,omitempty"`
-	LastErrorClass string     `json:"lastErrorClass,omitempty"`
+	NextAttemptAt  *time.Time `json:"nextAttemptAt"`
+	LastErrorClass optString  `json:"lastErrorClass"`
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
-	DeliveredAt    *time.Time `json:"deliveredAt,omitempty"`
-	FailedAt       *time.Time `json:"failedAt,omitempty"`
-	// Body, Attachments and DeliveryLog are on single-notification answers only.
-	Body        *string          `json:"body,omitempty"`
-	Attachments []attachmentJSON `json:"attachments,omitempty"`
-	DeliveryLog *[]attemptJSON   `json:"deliveryLog,omitempty"`
+	DeliveredAt    *time.Time `json:"deliveredAt"`
+	FailedAt       *time.Time `json:"failedAt"`
+	// Body, Attachments and DeliveryLog are on single-notification answers only (a list's items
+	// leave them out; the answer to a send leaves out the body); there, an empty list is [].
+	Body        *string           `json:"body,omitempty"`
+	Attachments *[]attachmentJSON `json:"attachments,omitempty"`
+	DeliveryLog *[]attemptJSON    `json:"deliveryLog,omitempty"`
 }
 
 func toNotificationJSON(n Notification) notificationJSON {
@@ -106,19 +134,21 @@ func toNotificationJSON(n Notification) notificationJSON {
 	if n.BodyBlob != "" {
 		storage = "blob"
 	}
-	return notificationJSON{ID: n.ID, TenantID: n.TenantID, Channel: string(n.Channel), Recipient: n.Recipient, EventType: n.EventType,
+	return notificationJSON{ID: n.ID, TenantID: n.TenantID, Channel: string(n.Channel), Recipient: n.Recipient, EventType: optString(n.EventType),
 		Subject: n.Subject, BodySize: n.BodySize, BodySHA256: n.BodySHA256, BodyStorage: storage, Status: string(n.Status),
-		Attempts: n.Attempts, NextAttemptAt: n.NextAttemptAt, LastErrorClass: n.LastErrorClass, CreatedAt: n.CreatedAt,
+		Attempts: n.Attempts, NextAttemptAt: n.NextAttemptAt, LastErrorClass: optString(n.LastErrorClass), CreatedAt: n.CreatedAt,
 		UpdatedAt: n.UpdatedAt, DeliveredAt: n.DeliveredAt, FailedAt: n.FailedAt}
 }
 
 func toDetailJSON(d Detail, body string) notificationJSON {
 	out := toNotificationJSON(d.Notification)
 	out.Body = &body
-	out.Attachments = toAttachmentsJSON(d.Attachments)
+	atts := toAttachmentsJSON(d.Attachments)
+	out.Attachments = &atts
 	log := make([]attemptJSON, 0, len(d.Attempts))
 	for _, a := range d.Attempts {
-		log = append(log, attemptJSON(a))
+		log = append(log, attemptJSON{Attempt: a.Attempt, AttemptedAt: a.AttemptedAt, StatusCode: optInt(a.StatusCode), LatencyMS: a.LatencyMS,
+			ErrorClass: optString(a.ErrorClass)})
 	}
 	out.DeliveryLog = &log
 	return out
@@ -128,12 +158,12 @@ type endpointJSON struct {
 	ID             string     `json:"id"`
 	TenantID       string     `json:"tenantId"`
 	URL            string     `json:"url"`
-	Description    string     `json:"description"`
-	EventTypes     []string   `json:"eventTypes"`
+	Description    optString  `json:"description"`
+	EventTypes     []string   `json:"eventTypes"` // null: every type
 	Enabled        bool       `json:"enabled"`
-	FailingSince   *time.Time `json:"failingSince,omitempty"`
-	DisabledReason string     `json:"disabledReason,omitempty"`
-	DisabledAt     *time.Time `json:"disabledAt,omitempty"`
+	FailingSince   *time.Time `json:"failingSince"`
+	DisabledReason optString  `json:"disabledReason"`
+	DisabledAt     *time.Time `json:"disabledAt"`
 	// SecretRef is where the signing secret lives (never the secret).
 	SecretRef SecretRef `json:"secretRef"`
 	Version   int64     `json:"version"`
@@ -144,8 +174,8 @@ type endpointJSON struct {
 }
 
 func toEndpointJSON(e Endpoint) endpointJSON {
-	return endpointJSON{ID: e.ID, TenantID: e.TenantID, URL: e.URL, Description: e.Description, EventTypes: e.EventTypes, Enabled: e.Enabled,
-		FailingSince: e.FailingSince, DisabledReason: e.DisabledReason, DisabledAt: e.DisabledAt, SecretRef: e.Secret,
+	return endpointJSON{ID: e.ID, TenantID: e.TenantID, URL: e.URL, Description: optString(e.Description), EventTypes: e.EventTypes, Enabled: e.Enabled,
+		FailingSince: e.FailingSince, DisabledReason: optString(e.DisabledReason), DisabledAt: e.DisabledAt, SecretRef: e.Secret,
 		Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
 }
 
@@ -189,6 +219,9 @@ func (a *API) send(c echo.Context) error {
 		in.Attachments = append(in.Attachments, AttachmentInput{Name: at.Name, ContentType: at.ContentType, Data: data})
 	}
 	d, err := a.svc.Send(c.Request().Context(), tenant, in)
+	if errors.Is(err, ErrEventTypeNotAccepted) && in.EventType == "" {
+		err = fmt.Errorf("%w: %w", errNoEventType, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -216,7 +249,8 @@ func listQuery(c echo.Context) (tenant tenancy.TenantID, limit int, cursorID str
 		}
 		id, ok := ids.Parse(k)
 		if !ok {
-			return tenant, 0, "", invalid("cursor: not one this API issued")
+			// Well-formed base64 of something else: the same answer as any cursor not issued here.
+			return tenant, 0, "", problem.New(http.StatusBadRequest, "invalid-cursor", "The cursor is not one this API issued.")
 		}
 		cursorID = id
 	}
@@ -258,7 +292,7 @@ func (a *API) get(c echo.Context) error {
 	}
 	body, err := a.svc.Body(c.Request().Context(), d.Notification)
 	if err != nil {
-		return err
+		return onRead(err)
 	}
 	return c.JSON(http.StatusOK, toDetailJSON(d, body))
 }
@@ -274,7 +308,7 @@ func (a *API) attachment(c echo.Context) error {
 	}
 	rc, at, err := a.svc.OpenAttachment(c.Request().Context(), tenant, id, c.Param("name"))
 	if err != nil {
-		return err
+		return onRead(err)
 	}
 	defer rc.Close()
 	etag := `"sha256-` + at.SHA256 + `"`
@@ -283,7 +317,7 @@ func (a *API) attachment(c echo.Context) error {
 	h.Set("Digest", "sha-256="+hexToBase64(at.SHA256))
 	h.Set("Content-Disposition", `attachment; filename="`+at.Name+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")
-	if c.Request().Header.Get("If-None-Match") == etag {
+	if noneMatch(c.Request().Header.Values("If-None-Match"), etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	c.Response().Header().Set("Content-Length", itoa(at.Size))
@@ -293,30 +327,91 @@ func (a *API) attachment(c echo.Context) error {
 	return err
 }
 
-type endpointInJSON struct {
-	URL         *string          `json:"url"`
-	Description *string          `json:"description"`
-	EventTypes  *json.RawMessage `json:"eventTypes"`
-	Enabled     *bool            `json:"enabled"`
-}
-
-func (r endpointInJSON) input() (EndpointInput, error) {
-	in := EndpointInput{URL: r.URL, Description: r.Description, Enabled: r.Enabled}
-	if r.EventTypes != nil {
-		if string(*r.EventTypes) == "null" {
-			in.ClearTypes = true
-		} else {
-			var types []string
-			if err := json.Unmarshal(*r.EventTypes, &types); err != nil {
-				return in, invalid("eventTypes: an array of event type strings, or null for every type")
+// noneMatch reports whether If-None-Match (its header lines, each a list) matches etag: RFC 9110
+// §13.1.2 compares weakly (W/"x" matches "x"), and * matches any current representation.
+func noneMatch(lines []string, etag string) bool {
+	for _, line := range lines {
+		for _, tag := range strings.Split(line, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
+				return true
 			}
-			if types == nil {
-				types = []string{}
-			}
-			in.EventTypes = &types
 		}
 	}
+	return false
+}
+
+// endpointInJSON is the body of create and of PATCH (a JSON merge patch, RFC 7396). The members
+// stay raw so that absent and null differ (a pointer would read both as nil).
+type endpointInJSON struct {
+	URL         json.RawMessage `json:"url"`
+	Description json.RawMessage `json:"description"`
+	EventTypes  json.RawMessage `json:"eventTypes"`
+	Enabled     json.RawMessage `json:"enabled"`
+}
+
+// input reads the members; absent leaves a member as it is (create: its default). null removes an
+// optional member: description (none) and eventTypes (every type). url and enabled, which every
+// endpoint has, cannot be removed: null is 400 invalid-input naming the member on a PATCH; on
+// create, where nothing is removed, null is as absent (url is then required).
+func (r endpointInJSON) input(patch bool) (EndpointInput, error) {
+	var in EndpointInput
+	var err error
+	if patch {
+		in.URL, err = httpx.RequiredPatchString("url", r.URL)
+	} else {
+		in.URL, _, err = httpx.PatchString("url", r.URL)
+	}
+	if err != nil {
+		return in, err
+	}
+	desc, null, err := httpx.PatchString("description", r.Description)
+	if err != nil {
+		return in, err
+	}
+	if null {
+		desc = new(string)
+	}
+	in.Description = desc
+	if in.Enabled, err = patchBool("enabled", r.Enabled, patch); err != nil {
+		return in, err
+	}
+	switch strings.TrimSpace(string(r.EventTypes)) {
+	case "":
+	case "null":
+		in.ClearTypes = true
+	default:
+		var types []string
+		if err := json.Unmarshal(r.EventTypes, &types); err != nil {
+			return in, invalid("eventTypes: an array of event type strings, or null for every type")
+		}
+		if types == nil {
+			types = []string{}
+		}
+		in.EventTypes = &types
+	}
 	return in, nil
+}
+
+// patchBool reads a boolean member kept raw: absent is nil; null is nil too, unless required,
+// where it is RequiredPatchString's 400 naming the member; anything but true or false is 400.
+func patchBool(field string, raw json.RawMessage, required bool) (*bool, error) {
+	switch strings.TrimSpace(string(raw)) {
+	case "":
+		return nil, nil
+	case "null":
+		if !required {
+			return nil, nil
+		}
+		_, err := httpx.RequiredPatchString(field, raw)
+		return nil, err
+	}
+	var v bool
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, problem.Newf(http.StatusBadRequest, "invalid-json", "Member %q must be true or false.", field).
+			WithFields(problem.FieldError{Field: field, Detail: "must be true or false"})
+	}
+	return &v, nil
 }
 
 func (a *API) createEndpoint(c echo.Context) error {
@@ -328,7 +423,7 @@ func (a *API) createEndpoint(c echo.Context) error {
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	in, err := req.input()
+	in, err := req.input(false)
 	if err != nil {
 		return err
 	}
@@ -400,7 +495,7 @@ func (a *API) patchEndpoint(c echo.Context) error {
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	in, err := req.input()
+	in, err := req.input(true)
 	if err != nil {
 		return err
 	}
