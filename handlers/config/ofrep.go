@@ -266,21 +266,10 @@ func (a *API) evaluateAll(c echo.Context) error {
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
 	c.Response().Header().Set("ETag", etag)
-	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+	if httpx.NoneMatch(c.Request(), etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	return c.JSONBlob(http.StatusOK, body)
-}
-
-// etagMatches reports whether an If-None-Match header names etag (weak comparison, lists, "*").
-func etagMatches(header, etag string) bool {
-	for _, part := range bytes.Split([]byte(header), []byte(",")) {
-		p := string(bytes.TrimPrefix(bytes.TrimSpace(part), []byte("W/")))
-		if p == etag || p == "*" {
-			return true
-		}
-	}
-	return false
 }
 
 // unavailable answers a set that could not be loaded (database down and no copy) as OFREP's 500

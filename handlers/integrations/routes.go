@@ -64,7 +64,7 @@ type connectionJSON struct {
 	Status         string          `json:"status"`
 	LastTestedAt   *time.Time      `json:"lastTestedAt"`
 	LastSyncAt     *time.Time      `json:"lastSyncAt"`
-	LastErrorClass jsonNullString      `json:"lastErrorClass"`
+	LastErrorClass jsonNullString  `json:"lastErrorClass"`
 	Version        int64           `json:"version"`
 	CreatedAt      time.Time       `json:"createdAt"`
 	UpdatedAt      time.Time       `json:"updatedAt"`

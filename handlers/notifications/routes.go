@@ -317,7 +317,7 @@ func (a *API) attachment(c echo.Context) error {
 	h.Set("Digest", "sha-256="+hexToBase64(at.SHA256))
 	h.Set("Content-Disposition", `attachment; filename="`+at.Name+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")
-	if noneMatch(c.Request().Header.Values("If-None-Match"), etag) {
+	if httpx.NoneMatch(c.Request(), etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	c.Response().Header().Set("Content-Length", itoa(at.Size))
@@ -325,20 +325,6 @@ func (a *API) attachment(c echo.Context) error {
 	c.Response().WriteHeader(http.StatusOK)
 	_, err = io.Copy(c.Response(), rc)
 	return err
-}
-
-// noneMatch reports whether If-None-Match (its header lines, each a list) matches etag: RFC 9110
-// §13.1.2 compares weakly (W/"x" matches "x"), and * matches any current representation.
-func noneMatch(lines []string, etag string) bool {
-	for _, line := range lines {
-		for _, tag := range strings.Split(line, ",") {
-			tag = strings.TrimSpace(tag)
-			if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // endpointInJSON is the body of create and of PATCH (a JSON merge patch, RFC 7396). The members

@@ -367,3 +367,19 @@ func RequiredPatchString(field string, raw json.RawMessage) (*string, error) {
 	}
 	return v, err
 }
+
+// NoneMatch reports whether r's If-None-Match (every header line, each a list) matches etag, by
+// RFC 9110 §13.1.2: weak comparison (W/"x" matches "x"), and * matches any current
+// representation. A GET that matches answers 304.
+func NoneMatch(r *http.Request, etag string) bool {
+	etag = strings.TrimPrefix(etag, "W/")
+	for _, line := range r.Header.Values("If-None-Match") {
+		for _, tag := range strings.Split(line, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
