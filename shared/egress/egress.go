@@ -93,6 +93,16 @@ func CheckURL(raw string, allowLoopback bool) (*url.URL, error) {
 	if strings.Contains(host, "%") {
 		return nil, fmt.Errorf("%w: an IPv6 zone names an interface of this host", ErrRefused)
 	}
+	if strings.HasSuffix(host, ".") {
+		// "10.0.0.1." and "localhost." resolve like the names without the dot.
+		return nil, fmt.Errorf("%w: a host name must not end in a dot", ErrRefused)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && numericLastLabel(host) {
+		// 10.1, 2852039166, 0xa9.0xfe.0xa9.0xfe, 0251.0376.0251.0376: resolvers read these as IPv4
+		// addresses (inet_aton forms, as the WHATWG URL parser does); only the dotted-quad form is
+		// accepted, so the check below sees the address.
+		return nil, fmt.Errorf("%w: an IPv4 address must be written as four decimal numbers", ErrRefused)
+	}
 	loopback := host == "localhost"
 	if ip, err := netip.ParseAddr(host); err == nil {
 		loopback = ip.Unmap().IsLoopback()
@@ -175,4 +185,14 @@ func Classify(err error) string {
 		return ClassConnect
 	}
 	return ClassOther
+}
+
+// numericLastLabel reports whether host's last label is a number (decimal, or hex with 0x): no
+// top-level domain is, so such a host is an IPv4 address in one of its non-canonical forms.
+func numericLastLabel(host string) bool {
+	label := host[strings.LastIndex(host, ".")+1:]
+	if hex, ok := strings.CutPrefix(strings.ToLower(label), "0x"); ok {
+		return strings.Trim(hex, "0123456789abcdef") == ""
+	}
+	return label != "" && strings.Trim(label, "0123456789") == ""
 }

@@ -78,6 +78,18 @@ func TestCheckURL(t *testing.T) {
 		{"https://[::%25lo]:8443/", true, false},
 		{"https://[fe80::1%25eth0]/", false, false},
 		{"https://[fd00::2%25eth0]/", false, false},
+		{"https://169.254.169.254./", false, false},
+		{"https://10.0.0.1./", false, false},
+		{"https://192.168.1.1.:443/", false, false},
+		{"https://hooks.example.com./", false, false},
+		{"http://localhost.:8080/", true, false},
+		{"https://10.1/", false, false},
+		{"https://0xa9.0xfe.0xa9.0xfe/", false, false},
+		{"https://2852039166/", false, false},
+		{"https://0251.0376.0251.0376/", false, false},
+		{"https://8.8.8.8/", false, true},
+		{"https://api.v2.example.com/", false, true},
+		{"https://x.0xample.com/", false, true},
 	} {
 		_, err := egress.CheckURL(tc.url, tc.loopback)
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, egress.ErrRefused)) {
