@@ -100,6 +100,12 @@ func TestEndpoints_503_VaultUnavailable_WithRetryAfter(t *testing.T) {
 	if r.Code != http.StatusServiceUnavailable || r.ProblemCode(t) != "vault-unavailable" || r.Header.Get("Retry-After") == "" {
 		t.Errorf("rotate: %d %v %s", r.Code, r.Header, r.Body)
 	}
+	// Delete: the vault goes first, so its failure leaves the endpoint (and its secret) as they were.
+	h.kv.InjectFault(kvfake.Fault{Status: http.StatusServiceUnavailable, Count: 1})
+	r = h.do("DELETE", "/api/webhook-endpoints/"+ep.ID, f.admin, nil)
+	if r.Code != http.StatusServiceUnavailable || r.ProblemCode(t) != "vault-unavailable" || r.Header.Get("Retry-After") == "" {
+		t.Errorf("delete: %d %v %s", r.Code, r.Header, r.Body)
+	}
 	list := decode[struct{ Value []endpointJSON }](t, h.must(http.StatusOK, "GET", "/api/webhook-endpoints", f.reader, nil).Body)
 	if len(list.Value) != 1 || list.Value[0].Version != 1 {
 		t.Errorf("endpoints after the refusals %+v", list.Value)

@@ -60,6 +60,7 @@ type Vault interface {
 	GetVersion(ctx context.Context, name, version string) (secrets.Secret, error)
 	SetEnabled(ctx context.Context, name, version string, enabled bool) error
 	Delete(ctx context.Context, name string) error
+	Recover(ctx context.Context, name string) error
 }
 
 // ServiceConfig is the service's settings (shared/config Notifications) and seams.
@@ -512,16 +513,32 @@ func (s *Service) DeleteEndpoint(ctx context.Context, tenant tenancy.TenantID, i
 	if _, err := uuid.Parse(id); err != nil {
 		return ErrEndpointNotFound
 	}
-	if err := s.checkWritable(ctx, tenant); err != nil {
-		return err
-	}
-	e, err := s.store.DeleteEndpoint(ctx, sqlstore.TenantScope(tenant), tenant.String(), canonical(id), ifMatch)
+	cur, err := s.Endpoint(ctx, tenant, id)
 	if err != nil {
 		return err
 	}
-	if err := s.vault.Delete(ctx, e.Secret.Name); err != nil && !errors.Is(err, secrets.ErrNotFound) {
-		// The row is gone; the secret stays until the next delete attempt by an operator.
-		s.log.WarnContext(ctx, "notifications: cannot delete a deleted endpoint's secret", "secret", e.Secret.Name, "error", err)
+	if err := s.checkWritable(ctx, tenant); err != nil {
+		return err
+	}
+	if ifMatch != nil && *ifMatch != cur.Version {
+		return ErrVersionMismatch
+	}
+	// The vault first, as integrations do: a Key Vault failure (503) leaves the endpoint as it
+	// was, so no row-less secret is ever left behind; a SQL failure afterwards recovers the secret.
+	vaultDeleted := true
+	if err := s.vault.Delete(ctx, cur.Secret.Name); err != nil {
+		if !errors.Is(err, secrets.ErrNotFound) {
+			return fmt.Errorf("%w: key vault: %w", ErrUnavailable, err)
+		}
+		vaultDeleted = false
+	}
+	if _, err := s.store.DeleteEndpoint(ctx, sqlstore.TenantScope(tenant), tenant.String(), canonical(id), ifMatch); err != nil {
+		if vaultDeleted {
+			if rerr := s.vault.Recover(context.WithoutCancel(ctx), cur.Secret.Name); rerr != nil {
+				s.log.WarnContext(ctx, "notifications: cannot recover the secret of an endpoint whose delete failed", "secret", cur.Secret.Name, "error", rerr)
+			}
+		}
+		return err
 	}
 	return nil
 }
