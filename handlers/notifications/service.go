@@ -27,6 +27,7 @@ import (
 	"spine/shared/secrets"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
+	"spine/shared/text"
 )
 
 // The Blob containers (created by infra; by New on local stacks).
@@ -170,7 +171,7 @@ func (in *SendInput) validate() error {
 	if in.EventType != "" && !eventTypeRE.MatchString(in.EventType) {
 		return invalid("eventType: 1 to 100 of A-Z a-z 0-9 . _ : -")
 	}
-	if len([]rune(in.Subject)) > 998 || strings.ContainsAny(in.Subject, "\r\n") {
+	if len([]rune(in.Subject)) > 998 || (in.Subject != "" && text.CheckLine(in.Subject) != nil) {
 		return invalid("subject: one line of at most 998 characters")
 	}
 	if in.Channel == ChannelEmail && in.Subject == "" {
