@@ -332,7 +332,11 @@ func TestPatch_RenamesDisablesAndEnables_SettingsMakeItUntested(t *testing.T) {
 	tg := newTarget(t)
 	tg.expectBearer("tok-patch")
 	c := h.create(a, bearerBody("x", tg.URL, "tok-patch"))
-	if got := decode[testJSON](t, h.must(http.StatusOK, "POST", "/api/integrations/"+c.ID+"/test", a.admin, nil).Body); got.Status != "Healthy" {
+	okTest := h.must(http.StatusOK, "POST", "/api/integrations/"+c.ID+"/test", a.admin, nil)
+	if !strings.Contains(string(okTest.Body), `"result":{"ok":true,"errorClass":null}`) {
+		t.Errorf("a passing check's result: %s", okTest.Body)
+	}
+	if got := decode[testJSON](t, okTest.Body); got.Status != "Healthy" {
 		t.Fatalf("tested %+v", got)
 	}
 	p := decode[connectionJSON](t, h.must(http.StatusOK, "PATCH", "/api/integrations/"+c.ID, a.admin, map[string]any{"name": "renamed"}).Body)
@@ -591,4 +595,36 @@ func sameJSON(t *testing.T, a, b json.RawMessage) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
+}
+
+// TestPatch_400_NullOrWrongKind_NamesTheMemberAndChangesNothing: a merge patch's null would remove
+// a member every connection has: 400 naming it, the version unchanged; a value of the wrong JSON
+// kind is invalid-json naming it.
+func TestPatch_400_NullOrWrongKind_NamesTheMemberAndChangesNothing(t *testing.T) {
+	h := newHarness(t)
+	a := h.tenant()
+	c := h.create(a, bearerBody("crm", "https://api.example.com", "tok-patch-null"))
+	for _, tc := range []struct {
+		body        string
+		code, field string
+	}{
+		{`{"name":null}`, "invalid-input", "name"},
+		{`{"enabled":null}`, "invalid-input", "enabled"},
+		{`{"settings":null}`, "invalid-input", "settings"},
+		{`{"name":5}`, "invalid-json", "name"},
+		{`{"enabled":"yes"}`, "invalid-json", "enabled"},
+	} {
+		var body map[string]any
+		if err := json.Unmarshal([]byte(tc.body), &body); err != nil {
+			t.Fatal(err)
+		}
+		r := h.do("PATCH", "/api/integrations/"+c.ID, a.admin, body)
+		if r.Code != http.StatusBadRequest || r.ProblemCode(t) != tc.code || !strings.Contains(string(r.Body), `"`+tc.field+`"`) {
+			t.Errorf("%s: %d %s", tc.body, r.Code, r.Body)
+		}
+	}
+	got := decode[connectionJSON](t, h.must(http.StatusOK, "GET", "/api/integrations/"+c.ID, a.admin, nil).Body)
+	if got.Version != c.Version || got.Name != "crm" {
+		t.Errorf("after the refused patches: %+v", got)
+	}
 }

@@ -80,7 +80,7 @@ type testJSON struct {
 	connectionJSON
 	Result struct {
 		OK         bool   `json:"ok"`
-		ErrorClass string `json:"errorClass,omitempty"`
+		ErrorClass jsonNullString `json:"errorClass"`
 	} `json:"result"`
 }
 
@@ -181,22 +181,28 @@ func (a *API) patch(c echo.Context) error {
 		return err
 	}
 	var req struct {
-		Name     *string         `json:"name"`
+		Name     member[string]  `json:"name"`
 		Settings json.RawMessage `json:"settings"`
-		Enabled  *bool           `json:"enabled"`
+		Enabled  member[bool]    `json:"enabled"`
 	}
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	if string(req.Settings) == "null" {
-		return invalidInput("settings", "cannot be null")
+	// A JSON merge patch's null removes a member; a connection always has these.
+	switch {
+	case req.Name.null:
+		return invalidInput("name", "required; null would remove it")
+	case req.Enabled.null:
+		return invalidInput("enabled", "required; null would remove it")
+	case string(req.Settings) == "null":
+		return invalidInput("settings", "required; null would remove it")
 	}
 	im, err := httpx.IfMatchVersion(c)
 	if err != nil {
 		return err
 	}
 	conn, err := a.svc.Update(c.Request().Context(), cl, tenant, c.Param("id"),
-		PatchInput{Name: req.Name, Settings: req.Settings, Enabled: req.Enabled}, im)
+		PatchInput{Name: req.Name.ptr(), Settings: req.Settings, Enabled: req.Enabled.ptr()}, im)
 	if err != nil {
 		return err
 	}
@@ -244,7 +250,7 @@ func (a *API) test(c echo.Context) error {
 		return err
 	}
 	out := testJSON{connectionJSON: toJSON(tenant.String(), conn)}
-	out.Result.OK, out.Result.ErrorClass = o.OK(), o.ErrorClass
+	out.Result.OK, out.Result.ErrorClass = o.OK(), jsonNullString(o.ErrorClass)
 	httpx.SetETag(c, conn.Version)
 	return c.JSON(http.StatusOK, out)
 }
@@ -284,4 +290,29 @@ func (n *jsonNullString) UnmarshalJSON(b []byte) error {
 		*n = jsonNullString(*s)
 	}
 	return nil
+}
+
+// member is a PATCH member that tells absent (nothing to change), null and a value apart; a value
+// of the wrong JSON kind is a type error naming the member.
+type member[T any] struct {
+	set, null bool
+	v         T
+}
+
+// UnmarshalJSON records the member as present, null or its value.
+func (m *member[T]) UnmarshalJSON(b []byte) error {
+	m.set = true
+	if string(b) == "null" {
+		m.null = true
+		return nil
+	}
+	return json.Unmarshal(b, &m.v)
+}
+
+// ptr is the value when one was given, else nil.
+func (m member[T]) ptr() *T {
+	if !m.set || m.null {
+		return nil
+	}
+	return &m.v
 }
