@@ -79,7 +79,7 @@ func toJSON(tenant string, c Connection) connectionJSON {
 type testJSON struct {
 	connectionJSON
 	Result struct {
-		OK         bool   `json:"ok"`
+		OK         bool           `json:"ok"`
 		ErrorClass jsonNullString `json:"errorClass"`
 	} `json:"result"`
 }
