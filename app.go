@@ -282,7 +282,7 @@ func (a *app) wire(ctx context.Context) (err error) {
 		invocationGuard = append(invocationGuard, functions.LoopbackOnly())
 	}
 	functions.Mount(e, a.registry, logger, invocationGuard...)
-	a.mountHealth(api, dbs, c, blobs)
+	a.mountHealth(api, dbs, c, blobs, vault)
 	var aliases []string
 	for _, svc := range svcs {
 		if p, ok := svc.(kit.RootAliaser); ok {

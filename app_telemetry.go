@@ -17,6 +17,7 @@ import (
 	"spine/shared/cache"
 	"spine/shared/httpx"
 	"spine/shared/problem"
+	"spine/shared/secrets"
 	"spine/shared/sqlstore"
 	"spine/shared/telemetry"
 )
@@ -102,9 +103,9 @@ type dependency struct {
 }
 
 // mountHealth serves GET /api/health (liveness: cheap, touches nothing) and GET
-// /api/health/ready (readiness: pings each service database, Redis when configured and Blob
-// storage concurrently, within readyTimeout). Both are anonymous.
-func (a *app) mountHealth(api *echo.Group, dbs map[string]*sqlstore.DB, rc *cache.Cache, blobs *blob.Store) {
+// /api/health/ready (readiness: pings each service database, Redis when configured, Blob
+// storage and Key Vault when configured, concurrently, within readyTimeout). Both are anonymous.
+func (a *app) mountHealth(api *echo.Group, dbs map[string]*sqlstore.DB, rc *cache.Cache, blobs *blob.Store, vault *secrets.Vault) {
 	api.GET("/health", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"status": "ok", "services": a.cfg.Enabled})
 	})
@@ -119,6 +120,9 @@ func (a *app) mountHealth(api *echo.Group, dbs map[string]*sqlstore.DB, rc *cach
 	}
 	if blobs != nil {
 		deps = append(deps, dependency{"blob", blobs.Ping})
+	}
+	if vault != nil {
+		deps = append(deps, dependency{"keyvault", vault.Ping})
 	}
 	api.GET("/health/ready", a.ready(deps))
 }

@@ -165,7 +165,7 @@ func TestHealth_ReadyNamesAnUnreachableDependency(t *testing.T) {
 		t.Fatalf("ready body: %s", r.Body)
 	}
 	checks := body["checks"].(map[string]any)
-	if checks["redis"] != "down" || checks["db.tenants"] != "up" || checks["blob"] != "up" {
+	if checks["redis"] != "down" || checks["db.tenants"] != "up" || checks["blob"] != "up" || checks["keyvault"] != "up" {
 		t.Fatalf("checks: %v", checks)
 	}
 	if strings.Contains(string(r.Body), "dial") || strings.Contains(string(r.Body), "connection refused") {

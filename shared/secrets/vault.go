@@ -209,6 +209,20 @@ func (v *Vault) SetEnabled(ctx context.Context, name, version string, enabled bo
 	return nil
 }
 
+// pingName is the secret Ping asks for. It need not exist: "not found" is an answer from the
+// vault, which is all a readiness check wants to know.
+const pingName = "spine-readiness-probe"
+
+// Ping reports whether the vault answers and accepts the process's credential (a secret is read:
+// a call the data roles allow), for readiness checks. Errors are this package's sentinels.
+func (v *Vault) Ping(ctx context.Context) error {
+	_, err := v.Get(ctx, pingName)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
 // Delete soft-deletes name with all its versions: it can no longer be read, and Recover brings it
 // back for as long as the vault's soft-delete retention keeps it (7 to 90 days; purge protection
 // in infra). ErrNotFound when name does not exist (or is already deleted).

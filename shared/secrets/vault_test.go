@@ -347,3 +347,16 @@ func TestVault_DeleteThenRecover(t *testing.T) {
 		t.Fatalf("Delete of an unknown secret: %v", err)
 	}
 }
+
+// TestVault_Ping_UpWhenTheVaultAnswers_ErrorWhenItFails: "not found" is an answer (up); a 503
+// after the retries is ErrUnavailable.
+func TestVault_Ping_UpWhenTheVaultAnswers_ErrorWhenItFails(t *testing.T) {
+	ts, v := newFake(t)
+	if err := v.Ping(ctx(t)); err != nil {
+		t.Fatalf("Ping of an answering vault: %v", err)
+	}
+	ts.InjectFault(kvfake.Fault{Status: 503, Count: testRetries + 1})
+	if err := v.Ping(ctx(t)); !errors.Is(err, secrets.ErrUnavailable) {
+		t.Fatalf("Ping of a failing vault: %v, want ErrUnavailable", err)
+	}
+}
