@@ -1079,7 +1079,7 @@ func scanClient(r rowScanner) (Client, error) {
 	}
 	c.ID, c.Type = ClientID(id), ClientType(typ)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
-	c.SecretRotatedAt, c.DeletedAt = ptrUTC(rotated), ptrUTC(deleted)
+	c.SecretRotatedAt, c.DeletedAt = sqlstore.PtrUTC(rotated), sqlstore.PtrUTC(deleted)
 	if len(c.SecretHash) == 0 {
 		c.SecretHash = nil
 	}
@@ -1106,7 +1106,7 @@ func scanCode(r rowScanner) (Code, error) {
 		return Code{}, err
 	}
 	c.ClientID, c.Request = ClientID(client), []byte(request)
-	c.CreatedAt, c.ExpiresAt, c.RedeemedAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC(), ptrUTC(redeemed)
+	c.CreatedAt, c.ExpiresAt, c.RedeemedAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC(), sqlstore.PtrUTC(redeemed)
 	return c, nil
 }
 
@@ -1124,7 +1124,7 @@ func scanRefreshToken(r rowScanner) (RefreshToken, error) {
 	}
 	t.ClientID = ClientID(client)
 	t.AuthTime, t.CreatedAt, t.ExpiresAt = t.AuthTime.UTC(), t.CreatedAt.UTC(), t.ExpiresAt.UTC()
-	t.ConsumedAt, t.RevokedAt = ptrUTC(consumed), ptrUTC(revoked)
+	t.ConsumedAt, t.RevokedAt = sqlstore.PtrUTC(consumed), sqlstore.PtrUTC(revoked)
 	for _, l := range []struct {
 		raw string
 		to  *[]string
@@ -1187,14 +1187,6 @@ func refreshLists(t RefreshToken) (scopes, audience, amr string, err error) {
 	}
 	amr, err = jsonList(t.AMR)
 	return
-}
-
-func ptrUTC(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	u := t.Time.UTC()
-	return &u
 }
 
 // cloneClient copies c with lists of its own, for a closure to change.

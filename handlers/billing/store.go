@@ -261,7 +261,7 @@ func (tx *Tx) Subscriptions(ctx context.Context) ([]Subscription, error) {
 // InsertSubscription inserts s; ErrSubscriptionExists when the tenant has a live one already.
 func (tx *Tx) InsertSubscription(ctx context.Context, s Subscription) error {
 	_, err := tx.ExecContext(ctx, tx.q.insertSubscription, tx.tenant, string(s.ID), s.EditionCode, string(s.Status),
-		nullTime(s.TrialEndsAt), s.PeriodStart.UTC(), s.PeriodEnd.UTC(), s.CreatedAt.UTC(), s.Version)
+		sqlstore.NullUTC(s.TrialEndsAt), s.PeriodStart.UTC(), s.PeriodEnd.UTC(), s.CreatedAt.UTC(), s.Version)
 	if err != nil && sqlstore.Constraint(sqlstore.Translate(tx.Dialect, err)) == "subscriptions_live" {
 		return ErrSubscriptionExists
 	}
@@ -271,8 +271,8 @@ func (tx *Tx) InsertSubscription(ctx context.Context, s Subscription) error {
 // UpdateSubscription writes s's changeable columns.
 func (tx *Tx) UpdateSubscription(ctx context.Context, s Subscription) error {
 	return tx.execOne(ctx, ErrSubscriptionNotFound, tx.q.updateSubscription, tx.tenant, string(s.ID), s.EditionCode,
-		string(s.Status), s.PeriodStart.UTC(), s.PeriodEnd.UTC(), nullString(s.PendingEdition), nullTime(s.CancelledAt),
-		nullString(s.CancelReason), s.Version, s.UpdatedAt.UTC(), nullTime(s.PastDueSince))
+		string(s.Status), s.PeriodStart.UTC(), s.PeriodEnd.UTC(), sqlstore.NullString(s.PendingEdition), sqlstore.NullUTC(s.CancelledAt),
+		sqlstore.NullString(s.CancelReason), s.Version, s.UpdatedAt.UTC(), sqlstore.NullUTC(s.PastDueSince))
 }
 
 // LockDueSubscription returns the subscription locked until the transaction ends, or
@@ -457,7 +457,7 @@ func (tx *Tx) InsertInvoice(ctx context.Context, inv Invoice) error {
 // illegal move and any change of an issued invoice's money).
 func (tx *Tx) SetInvoiceStatus(ctx context.Context, inv Invoice) error {
 	return tx.execOne(ctx, ErrInvoiceNotFound, tx.q.setInvoiceStatus, tx.tenant, string(inv.ID), string(inv.Status),
-		nullTime(inv.IssuedAt), nullTime(inv.PaidAt), nullTime(inv.VoidedAt))
+		sqlstore.NullUTC(inv.IssuedAt), sqlstore.NullUTC(inv.PaidAt), sqlstore.NullUTC(inv.VoidedAt))
 }
 
 // LockInvoice returns the invoice (without its lines) locked until the transaction ends, or
@@ -554,7 +554,7 @@ func scanSubscription(r rowScanner) (Subscription, error) {
 		return Subscription{}, err
 	}
 	s.ID, s.Status = SubscriptionID(id), Status(status)
-	s.TrialEndsAt, s.CancelledAt, s.PastDueSince = ptrUTC(trial), ptrUTC(cancelled), ptrUTC(pastDue)
+	s.TrialEndsAt, s.CancelledAt, s.PastDueSince = sqlstore.PtrUTC(trial), sqlstore.PtrUTC(cancelled), sqlstore.PtrUTC(pastDue)
 	s.PeriodStart, s.PeriodEnd = s.PeriodStart.UTC(), s.PeriodEnd.UTC()
 	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 	return s, nil
@@ -574,7 +574,7 @@ func scanInvoice(r rowScanner) (Invoice, error) {
 	}
 	inv.ID, inv.Status = InvoiceID(id), InvoiceStatus(status)
 	inv.PeriodStart, inv.PeriodEnd, inv.CreatedAt = inv.PeriodStart.UTC(), inv.PeriodEnd.UTC(), inv.CreatedAt.UTC()
-	inv.IssuedAt, inv.PaidAt, inv.VoidedAt = ptrUTC(issued), ptrUTC(paid), ptrUTC(voided)
+	inv.IssuedAt, inv.PaidAt, inv.VoidedAt = sqlstore.PtrUTC(issued), sqlstore.PtrUTC(paid), sqlstore.PtrUTC(voided)
 	return inv, nil
 }
 
@@ -591,20 +591,3 @@ func (tx *Tx) execOne(ctx context.Context, notFound error, query string, args ..
 	}
 	return nil
 }
-
-func ptrUTC(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	u := t.Time.UTC()
-	return &u
-}
-
-func nullTime(t *time.Time) sql.NullTime {
-	if t == nil {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
-}
-
-func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

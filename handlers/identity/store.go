@@ -456,7 +456,7 @@ func (tx *Tx) scanUser(r rowScanner) (User, error) {
 	u.ID, u.Email, u.Status = UserID(id), Email(email), UserStatus(status)
 	u.Tenant = tenancy.MustParseTenantID(tx.tenant)
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
-	u.ActivatedAt, u.LastLoginAt = ptrUTC(act), ptrUTC(login)
+	u.ActivatedAt, u.LastLoginAt = sqlstore.PtrUTC(act), sqlstore.PtrUTC(login)
 	return u, nil
 }
 
@@ -487,7 +487,7 @@ func (tx *Tx) scanInvitation(r rowScanner) (Invitation, error) {
 	inv.ID, inv.User = InvitationID(id), UserID(user)
 	inv.Tenant = tenancy.MustParseTenantID(tx.tenant)
 	inv.CreatedAt, inv.ExpiresAt = inv.CreatedAt.UTC(), inv.ExpiresAt.UTC()
-	inv.AcceptedAt, inv.RevokedAt = ptrUTC(acc), ptrUTC(rev)
+	inv.AcceptedAt, inv.RevokedAt = sqlstore.PtrUTC(acc), sqlstore.PtrUTC(rev)
 	return inv, nil
 }
 
@@ -538,12 +538,4 @@ func (tx *Tx) execOne(ctx context.Context, notFound error, query string, args ..
 		return notFound
 	}
 	return nil
-}
-
-func ptrUTC(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	u := t.Time.UTC()
-	return &u
 }

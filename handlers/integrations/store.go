@@ -109,7 +109,7 @@ func (tx *Tx) List(ctx context.Context, after string, limit int) ([]Connection, 
 // row.
 func (tx *Tx) Update(ctx context.Context, c Connection, deletedAt *time.Time) error {
 	res, err := tx.ExecContext(ctx, tx.q.update, tx.tenant, c.ID, c.Name, string(c.Settings), c.Secret.Version, string(c.Status),
-		nullTime(c.LastTestedAt), nullTime(c.LastSyncAt), nullString(c.LastErrorClass), c.Version, c.UpdatedAt.UTC(), nullTime(deletedAt))
+		sqlstore.NullUTC(c.LastTestedAt), sqlstore.NullUTC(c.LastSyncAt), sqlstore.NullString(c.LastErrorClass), c.Version, c.UpdatedAt.UTC(), sqlstore.NullUTC(deletedAt))
 	if err != nil {
 		return err
 	}
@@ -137,24 +137,7 @@ func scanConnection(r rowScanner) (Connection, error) {
 		return Connection{}, err
 	}
 	c.Settings, c.Status = []byte(settings), Status(status)
-	c.LastTestedAt, c.LastSyncAt = ptrUTC(tested), ptrUTC(synced)
+	c.LastTestedAt, c.LastSyncAt = sqlstore.PtrUTC(tested), sqlstore.PtrUTC(synced)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, nil
 }
-
-func ptrUTC(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	u := t.Time.UTC()
-	return &u
-}
-
-func nullTime(t *time.Time) sql.NullTime {
-	if t == nil {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
-}
-
-func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

@@ -55,7 +55,7 @@ func scanEndpoint(r scanner) (Endpoint, error) {
 			e.EventTypes = []string{}
 		}
 	}
-	e.FailingSince, e.DisabledAt = timePtr(failing), timePtr(disabledAt)
+	e.FailingSince, e.DisabledAt = sqlstore.PtrUTC(failing), sqlstore.PtrUTC(disabledAt)
 	e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
 	return e, nil
 }
@@ -71,27 +71,10 @@ func scanNotification(r scanner) (Notification, error) {
 	if err != nil {
 		return Notification{}, err
 	}
-	n.NextAttemptAt, n.DeliveredAt, n.FailedAt = timePtr(next), timePtr(delivered), timePtr(failed)
+	n.NextAttemptAt, n.DeliveredAt, n.FailedAt = sqlstore.PtrUTC(next), sqlstore.PtrUTC(delivered), sqlstore.PtrUTC(failed)
 	n.CreatedAt, n.UpdatedAt = n.CreatedAt.UTC(), n.UpdatedAt.UTC()
 	return n, nil
 }
-
-func timePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	u := t.Time.UTC()
-	return &u
-}
-
-func nullTime(t *time.Time) sql.NullTime {
-	if t == nil {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
-}
-
-func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func eventTypesJSON(types []string) (sql.NullString, error) {
 	if types == nil {
@@ -187,7 +170,7 @@ func (s *Store) writeEndpoint(ctx context.Context, tx *sqlstore.Tx, e Endpoint) 
 		return err
 	}
 	_, err = tx.ExecContext(ctx, s.q.updateEndpoint, e.TenantID, e.ID, e.URL, e.Description, types, e.Secret.Vault, e.Secret.Name,
-		e.Secret.Version, e.Enabled, nullTime(e.FailingSince), nullString(e.DisabledReason), nullTime(e.DisabledAt), e.Version,
+		e.Secret.Version, e.Enabled, sqlstore.NullUTC(e.FailingSince), sqlstore.NullString(e.DisabledReason), sqlstore.NullUTC(e.DisabledAt), e.Version,
 		e.UpdatedAt.UTC())
 	return err
 }
@@ -230,12 +213,12 @@ func (s *Store) CreateNotification(ctx context.Context, sc sqlstore.Scope, n Not
 		}
 		var body, blobName sql.NullString
 		if n.BodyBlob != "" {
-			blobName = nullString(n.BodyBlob)
+			blobName = sqlstore.NullString(n.BodyBlob)
 		} else {
 			body = sql.NullString{String: n.Body, Valid: true}
 		}
 		if _, err := tx.ExecContext(ctx, s.q.insertNotification, n.TenantID, n.ID, string(n.Channel), n.Recipient, n.EventType, n.Subject,
-			body, blobName, n.BodySize, n.BodySHA256, string(n.Status), nullTime(n.NextAttemptAt), n.CreatedAt.UTC()); err != nil {
+			body, blobName, n.BodySize, n.BodySHA256, string(n.Status), sqlstore.NullUTC(n.NextAttemptAt), n.CreatedAt.UTC()); err != nil {
 			return err
 		}
 		for _, a := range atts {
@@ -405,7 +388,7 @@ func (s *Store) RecordAttempt(ctx context.Context, sc sqlstore.Scope, n Notifica
 	decide func(cur Notification, e *Endpoint) (Outcome, []events.Event, bool)) error {
 	return s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q.insertAttempt, n.TenantID, n.ID, a.Attempt, a.AttemptedAt.UTC(),
-			sql.NullInt64{Int64: int64(a.StatusCode), Valid: a.StatusCode != 0}, a.LatencyMS, nullString(a.ErrorClass)); err != nil {
+			sql.NullInt64{Int64: int64(a.StatusCode), Valid: a.StatusCode != 0}, a.LatencyMS, sqlstore.NullString(a.ErrorClass)); err != nil {
 			return err
 		}
 		cur, err := scanNotification(tx.QueryRowContext(ctx, s.q.lockNotification, n.TenantID, n.ID))
@@ -430,8 +413,8 @@ func (s *Store) RecordAttempt(ctx context.Context, sc sqlstore.Scope, n Notifica
 			before = *ep
 		}
 		o, evs, endpointChanged := decide(cur, ep)
-		if _, err := tx.ExecContext(ctx, s.q.finishNotification, cur.TenantID, cur.ID, string(o.Status), nullTime(o.NextAttemptAt),
-			nullString(o.LastErrorClass), now.UTC(), nullTime(o.DeliveredAt), nullTime(o.FailedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.finishNotification, cur.TenantID, cur.ID, string(o.Status), sqlstore.NullUTC(o.NextAttemptAt),
+			sqlstore.NullString(o.LastErrorClass), now.UTC(), sqlstore.NullUTC(o.DeliveredAt), sqlstore.NullUTC(o.FailedAt)); err != nil {
 			return err
 		}
 		if ep != nil && endpointChanged {

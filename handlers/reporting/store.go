@@ -216,7 +216,7 @@ func scanRun(r scanner) (Run, error) {
 		return run, fmt.Errorf("reporting: stored parameters of run %s: %w", run.ID, err)
 	}
 	run.Status, run.Format, run.CreatedAt = RunStatus(status), Format(format), run.CreatedAt.UTC()
-	run.LeaseUntil, run.StartedAt, run.FinishedAt, run.ExpiresAt = timePtr(lease), timePtr(started), timePtr(finished), timePtr(expires)
+	run.LeaseUntil, run.StartedAt, run.FinishedAt, run.ExpiresAt = sqlstore.PtrUTC(lease), sqlstore.PtrUTC(started), sqlstore.PtrUTC(finished), sqlstore.PtrUTC(expires)
 	if rows.Valid {
 		run.RowCount = &rows.Int64
 	}
@@ -225,14 +225,6 @@ func scanRun(r scanner) (Run, error) {
 	}
 	run.BlobName, run.SHA256, run.ErrorClass = blobName.String, sum.String, errClass.String
 	return run, nil
-}
-
-func timePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	u := t.Time.UTC()
-	return &u
 }
 
 // ---- sources (read models, streamed) ----

@@ -426,6 +426,18 @@ func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 // datetime2 column keeps its clock reading, so a non-UTC time would be stored shifted.
 func UTC(t time.Time) time.Time { return t.UTC() }
 
+// PtrUTC is a nullable time column read back: nil for NULL, else the time in UTC.
+func PtrUTC(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+// NullString is s for a nullable text column: NULL for "".
+func NullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
 // NullUTC is UTC for a nullable time (NULL for nil).
 func NullUTC(t *time.Time) sql.NullTime {
 	if t == nil {
