@@ -220,23 +220,7 @@ func (h *harness) get(f tenantFixture, id string) notificationJSON {
 
 // outboxEvents returns the tenant's events in the outbox, in order (nothing drains them here).
 func (h *harness) outboxEvents(tenant tenancy.TenantID) []events.Event {
-	h.t.Helper()
-	ctx := context.Background()
-	var out []events.Event
-	if err := h.rt.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
-		raws, err := testenv.QueryStrings(ctx, tx, `SELECT envelope::text FROM outbox WHERE tenant_id = $1 ORDER BY seq`, tenant.String())
-		for _, raw := range raws {
-			var ev events.Event
-			if err := json.Unmarshal([]byte(raw), &ev); err != nil {
-				return err
-			}
-			out = append(out, ev)
-		}
-		return err
-	}); err != nil {
-		h.t.Fatal(err)
-	}
-	return out
+	return testenv.Outbox(h.t, h.rt, tenant)
 }
 
 func (h *harness) outboxTypes(tenant tenancy.TenantID) []string {

@@ -3,11 +3,14 @@ package testenv
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"testing"
 
+	"spine/shared/events"
 	"spine/shared/sqlstore"
+	"spine/shared/tenancy"
 )
 
 // Main is the TestMain of a service's test package: it creates the service's fresh database
@@ -69,4 +72,26 @@ func QueryStrings(ctx context.Context, q Querier, query string, args ...any) ([]
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// Outbox returns tenant's outbox rows of db (PostgreSQL) as events, in order: what a change wrote
+// for the drainer (nothing drains them in a package test).
+func Outbox(tb testing.TB, db *sqlstore.DB, tenant tenancy.TenantID) []events.Event {
+	tb.Helper()
+	ctx := context.Background()
+	var out []events.Event
+	if err := db.InReadTx(ctx, sqlstore.TenantScope(tenant), func(tx *sqlstore.Tx) error {
+		raws, err := QueryStrings(ctx, tx, `SELECT envelope::text FROM outbox WHERE tenant_id = $1 ORDER BY seq`, tenant.String())
+		for _, raw := range raws {
+			var ev events.Event
+			if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+				return err
+			}
+			out = append(out, ev)
+		}
+		return err
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
