@@ -25,9 +25,11 @@ import (
 	"spine/shared/blob"
 	"spine/shared/cache"
 	"spine/shared/config"
+	"spine/shared/contracts"
 	"spine/shared/entitlements"
 	"spine/shared/functions"
 	"spine/shared/problem"
+	"spine/shared/retention"
 	"spine/shared/secrets"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
@@ -100,6 +102,10 @@ type Deps struct {
 	Entitlements entitlements.Source
 	// Catalog lists every module's topic and events.
 	Catalog Catalog
+	// Retention is the retention engine (shared/retention): a service registers its sweeps with it
+	// in New (Engine.Register) and declares their timers in Functions (Engine.Function, which
+	// works on a nil engine for Declare). Always set by the binary.
+	Retention *retention.Engine
 }
 
 // Topic is one publishing service's Service Bus topic and the event types it carries.
@@ -111,11 +117,19 @@ type Topic struct {
 // Catalog is every module's topic, in the module list's order.
 type Catalog []Topic
 
-// CatalogOf returns the catalog of modules.
+// CatalogOf returns the catalog of modules. Every topic also carries the platform's own event
+// types (contracts.PlatformEvents: the retention engine's RetentionApplied, written by each
+// service in its own transactions), after the module's.
 func CatalogOf(modules []Module) Catalog {
 	c := make(Catalog, len(modules))
 	for i, m := range modules {
-		c[i] = Topic{Name: m.Name, Publishes: slices.Clone(m.Publishes)}
+		pub := slices.Clone(m.Publishes)
+		for _, t := range contracts.PlatformEvents {
+			if !slices.Contains(pub, t) {
+				pub = append(pub, t)
+			}
+		}
+		c[i] = Topic{Name: m.Name, Publishes: pub}
 	}
 	return c
 }
@@ -151,6 +165,9 @@ func Check(modules []Module) error {
 			return fmt.Errorf("kit: module %q needs Declare and New", m.Name)
 		}
 		for _, t := range m.Publishes {
+			if slices.Contains(contracts.PlatformEvents, t) {
+				return fmt.Errorf("kit: module %q lists the platform event %s (every topic carries it)", m.Name, t)
+			}
 			if other, dup := types[t]; dup {
 				return fmt.Errorf("kit: event type %s is published by both %s and %s", t, other, m.Name)
 			}

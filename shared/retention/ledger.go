@@ -1,0 +1,502 @@
+package retention
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// The ledger's tables (Table Storage). infra provisions them; Ledger.EnsureTables creates them on
+// local stacks and in tests.
+const (
+	TableRuns       = "sweepruns"          // PartitionKey = sweep, RowKey = inverted start time + "_" + run id
+	TableWatermarks = "watermarks"         // PartitionKey = sweep, RowKey = unit (tenant id or platform unit)
+	TableEvidence   = "evidence"           // PartitionKey = tenant ("platform"), RowKey = time + "_" + evidence id
+	TableHolds      = "legalholds"         // PartitionKey = tenant, RowKey = hold id
+	TableOverrides  = "retentionoverrides" // PartitionKey = tenant, RowKey = retention kind
+)
+
+// Tables lists the ledger's tables.
+var Tables = []string{TableRuns, TableWatermarks, TableEvidence, TableHolds, TableOverrides}
+
+// Errors of the ledger; SDK text (which names URLs) never leaves this package.
+var (
+	ErrLedgerUnavailable = errors.New("retention: the ledger (Table Storage) is unavailable")
+	ErrConflict          = errors.New("retention: the ledger entity changed meanwhile")
+	ErrNotFound          = errors.New("retention: not found")
+)
+
+// Ledger is the maintenance ledger in Azure Table Storage (Azurite locally). Every write touches
+// one entity or one partition (single-partition batches only: Azure refuses cross-partition
+// batches, which Azurite accepts). Safe for concurrent use.
+type Ledger struct {
+	svc *aztables.ServiceClient
+	t   map[string]*aztables.Client
+}
+
+// OpenLedger connects with a storage connection string (its TableEndpoint; Azurite) or, when
+// connString is empty, with the table service URL and the managed identity.
+func OpenLedger(connString, tableURL string) (*Ledger, error) {
+	opts := &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Retry: policy.RetryOptions{MaxRetries: 2, TryTimeout: 10 * time.Second},
+	}}
+	var svc *aztables.ServiceClient
+	var err error
+	if connString != "" {
+		if svc, err = aztables.NewServiceClientFromConnectionString(connString, opts); err != nil {
+			return nil, errors.New("retention: the storage connection string has no usable TableEndpoint or account key")
+		}
+	} else {
+		if tableURL == "" {
+			return nil, errors.New("retention: no table service URL")
+		}
+		cred, cerr := azidentity.NewDefaultAzureCredential(nil)
+		if cerr != nil {
+			return nil, fmt.Errorf("retention: credential: %w", cerr)
+		}
+		if svc, err = aztables.NewServiceClient(tableURL, cred, opts); err != nil {
+			return nil, errors.New("retention: the table service URL is malformed")
+		}
+	}
+	l := &Ledger{svc: svc, t: map[string]*aztables.Client{}}
+	for _, name := range Tables {
+		l.t[name] = svc.NewClient(name)
+	}
+	return l, nil
+}
+
+// TableURL derives the table service URL from a blob service URL
+// (https://<account>.blob.core.windows.net/ → https://<account>.table.core.windows.net/).
+func TableURL(blobURL string) string {
+	return strings.Replace(blobURL, ".blob.", ".table.", 1)
+}
+
+// EnsureTables creates the ledger's tables that do not exist. Deployments create them with Pulumi;
+// this is for local stacks and tests.
+func (l *Ledger) EnsureTables(ctx context.Context) error {
+	for _, name := range Tables {
+		if _, err := l.svc.CreateTable(ctx, name, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// Ping reports whether the table service answers (a one-entity query of the watermarks table).
+func (l *Ledger) Ping(ctx context.Context) error {
+	top := int32(1)
+	p := l.t[TableWatermarks].NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top})
+	if _, err := p.NextPage(ctx); err != nil && !hasCode(err, aztables.TableNotFound) {
+		return translate(err)
+	}
+	return nil
+}
+
+func hasCode(err error, code aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.ErrorCode == string(code)
+}
+
+// translate maps SDK errors to the package's sentinels (never their text, which names URLs).
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		switch re.StatusCode {
+		case http.StatusNotFound:
+			return ErrNotFound
+		case http.StatusConflict, http.StatusPreconditionFailed:
+			return ErrConflict
+		}
+		return fmt.Errorf("%w (status %d, %s)", ErrLedgerUnavailable, re.StatusCode, re.ErrorCode)
+	}
+	return ErrLedgerUnavailable
+}
+
+// invertedKey orders newest first: RowKeys sort ascending.
+func invertedKey(t time.Time) string {
+	return fmt.Sprintf("%019d", math.MaxInt64-t.UnixNano())
+}
+
+// timeKey orders oldest first, fixed width (RFC 3339 with nanoseconds, UTC).
+func timeKey(t time.Time) string { return t.UTC().Format("20060102T150405.000000000Z") }
+
+// odata quotes a string literal for an OData filter.
+func odata(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// entity is the stored form of every ledger row: the keys, and the row's content as one JSON
+// string property (Data; at most 64 KiB), so the Go types stay the one description of each row.
+type entity struct {
+	PartitionKey string `json:"PartitionKey"`
+	RowKey       string `json:"RowKey"`
+	Data         string `json:"Data"`
+}
+
+func marshalEntity(pk, rk string, v any) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(entity{PartitionKey: pk, RowKey: rk, Data: string(data)})
+}
+
+func unmarshalEntity(raw []byte, v any) (entity, error) {
+	var e entity
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return e, fmt.Errorf("retention: ledger entity: %w", err)
+	}
+	if err := json.Unmarshal([]byte(e.Data), v); err != nil {
+		return e, fmt.Errorf("retention: ledger entity %s/%s: %w", e.PartitionKey, e.RowKey, err)
+	}
+	return e, nil
+}
+
+// query lists the entities of table matching filter, at most limit (0 = all), in key order.
+func query[T any](ctx context.Context, l *Ledger, table, filter string, limit int) ([]T, error) {
+	opts := &aztables.ListEntitiesOptions{}
+	if filter != "" {
+		opts.Filter = &filter
+	}
+	if limit > 0 && limit < 1000 {
+		top := int32(limit)
+		opts.Top = &top
+	}
+	var out []T
+	p := l.t[table].NewListEntitiesPager(opts)
+	for p.More() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, raw := range page.Entities {
+			var v T
+			if _, err := unmarshalEntity(raw, &v); err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+			if limit > 0 && len(out) >= limit {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// Watermark is a unit's state in one sweep: where the sweep got to, the intent of the batch
+// under way (Pending; nil between batches) and running totals.
+type Watermark struct {
+	Sweep    string    `json:"sweep"`
+	Unit     string    `json:"unit"`
+	Position string    `json:"position"` // the last completed range's To
+	Pending  *Evidence `json:"pending,omitempty"`
+	// ServedAt is when a batch of this unit last completed (fairness: least recently served first).
+	ServedAt time.Time `json:"servedAt"`
+	// Totals over the unit's life in this sweep.
+	Batches    int64 `json:"batches"`
+	Affected   int64 `json:"affected"`
+	Exported   int64 `json:"exported"`
+	HeldSkips  int64 `json:"heldSkips"`
+	etag       azcore.ETag
+	exists     bool
+}
+
+// Watermarks returns every unit's watermark of sweep, by unit.
+func (l *Ledger) Watermarks(ctx context.Context, sweep string) (map[string]*Watermark, error) {
+	out := map[string]*Watermark{}
+	filter := "PartitionKey eq " + odata(sweep)
+	p := l.t[TableWatermarks].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for p.More() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, raw := range page.Entities {
+			var w Watermark
+			if _, err := unmarshalEntity(raw, &w); err != nil {
+				return nil, err
+			}
+			var meta struct {
+				ETag string `json:"odata.etag"`
+			}
+			_ = json.Unmarshal(raw, &meta)
+			w.etag, w.exists = azcore.ETag(meta.ETag), true
+			out[w.Unit] = &w
+		}
+	}
+	return out, nil
+}
+
+// Watermark returns one unit's watermark (a fresh one, not yet stored, when there is none).
+func (l *Ledger) Watermark(ctx context.Context, sweep, unit string) (*Watermark, error) {
+	r, err := l.t[TableWatermarks].GetEntity(ctx, sweep, unit, nil)
+	if err != nil {
+		if hasCode(err, aztables.EntityNotFound) || hasCode(err, aztables.ResourceNotFound) {
+			return &Watermark{Sweep: sweep, Unit: unit}, nil
+		}
+		return nil, translate(err)
+	}
+	var w Watermark
+	if _, err := unmarshalEntity(r.Value, &w); err != nil {
+		return nil, err
+	}
+	w.etag, w.exists = r.ETag, true
+	return &w, nil
+}
+
+// PutWatermark stores w if nobody changed it since it was read (optimistic concurrency on its
+// ETag; a new one only if none exists): ErrConflict otherwise, when another instance works on the
+// unit. On success w carries the new ETag.
+func (l *Ledger) PutWatermark(ctx context.Context, w *Watermark) error {
+	raw, err := marshalEntity(w.Sweep, w.Unit, w)
+	if err != nil {
+		return err
+	}
+	c := l.t[TableWatermarks]
+	if !w.exists {
+		r, err := c.AddEntity(ctx, raw, nil)
+		if err != nil {
+			return translate(err)
+		}
+		w.etag, w.exists = r.ETag, true
+		return nil
+	}
+	etag := w.etag
+	r, err := c.UpdateEntity(ctx, raw, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	if err != nil {
+		return translate(err)
+	}
+	w.etag = r.ETag
+	return nil
+}
+
+// PutEvidence stores ev (upsert by its key: a rerun after a crash writes the same row again).
+func (l *Ledger) PutEvidence(ctx context.Context, ev Evidence) error {
+	raw, err := marshalEntity(evidencePartition(ev.Tenant), evidenceKey(ev), ev)
+	if err != nil {
+		return err
+	}
+	_, err = l.t[TableEvidence].UpsertEntity(ctx, raw, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	return translate(err)
+}
+
+func evidencePartition(tenant string) string {
+	if tenant == "" {
+		return PlatformPartition
+	}
+	return tenant
+}
+
+func evidenceKey(ev Evidence) string { return timeKey(ev.At) + "_" + ev.ID }
+
+// Evidence lists the evidence of tenant ("platform" for platform sweeps) written from from to to
+// (the intents' times; zero bounds are open), oldest first, at most limit.
+func (l *Ledger) Evidence(ctx context.Context, tenant string, from, to time.Time, limit int) ([]Evidence, error) {
+	filter := "PartitionKey eq " + odata(evidencePartition(tenant))
+	if !from.IsZero() {
+		filter += " and RowKey ge " + odata(timeKey(from))
+	}
+	if !to.IsZero() {
+		filter += " and RowKey lt " + odata(timeKey(to))
+	}
+	return query[Evidence](ctx, l, TableEvidence, filter, limit)
+}
+
+// Run is one run of a sweep as the ledger keeps it.
+type Run struct {
+	RunID      string    `json:"runId"`
+	Sweep      string    `json:"sweep"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+	// Status is "completed" (nothing due left), "partial" (stopped at its bounds; the next run
+	// goes on) or "failed" (a unit or the ledger failed; ErrorClass says which kind).
+	Status     string `json:"status"`
+	ErrorClass string `json:"errorClass,omitempty"`
+	Units      int    `json:"units"`
+	Batches    int    `json:"batches"`
+	Selected   int    `json:"selected"`
+	Exported   int    `json:"exported"`
+	Affected   int    `json:"affected"`
+	HeldUnits  int    `json:"heldUnits"`
+	Resumed    int    `json:"resumed"`
+	FailedUnits int   `json:"failedUnits"`
+}
+
+// PutRun records a finished run.
+func (l *Ledger) PutRun(ctx context.Context, r Run) error {
+	raw, err := marshalEntity(r.Sweep, invertedKey(r.StartedAt)+"_"+r.RunID, r)
+	if err != nil {
+		return err
+	}
+	_, err = l.t[TableRuns].UpsertEntity(ctx, raw, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	return translate(err)
+}
+
+// Runs lists sweep's runs, newest first, at most limit.
+func (l *Ledger) Runs(ctx context.Context, sweep string, limit int) ([]Run, error) {
+	return query[Run](ctx, l, TableRuns, "PartitionKey eq "+odata(sweep), limit)
+}
+
+// Hold is a legal hold: while it exists every sweep skips the tenant's data of its scope.
+type Hold struct {
+	ID        string    `json:"id"`
+	TenantID  string    `json:"tenantId"`
+	Scope     string    `json:"scope"`
+	Reason    string    `json:"reason"`
+	CreatedBy string    `json:"createdBy"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// PutHold stores a new hold (its id is new: AddEntity).
+func (l *Ledger) PutHold(ctx context.Context, h Hold) error {
+	raw, err := marshalEntity(h.TenantID, h.ID, h)
+	if err != nil {
+		return err
+	}
+	_, err = l.t[TableHolds].AddEntity(ctx, raw, nil)
+	return translate(err)
+}
+
+// Holds lists every hold, or one tenant's when tenant is not "".
+func (l *Ledger) Holds(ctx context.Context, tenant string) ([]Hold, error) {
+	filter := ""
+	if tenant != "" {
+		filter = "PartitionKey eq " + odata(tenant)
+	}
+	return query[Hold](ctx, l, TableHolds, filter, 0)
+}
+
+// DeleteHold removes hold id (ErrNotFound when there is none).
+func (l *Ledger) DeleteHold(ctx context.Context, id string) (Hold, error) {
+	hs, err := query[Hold](ctx, l, TableHolds, "RowKey eq "+odata(id), 1)
+	if err != nil {
+		return Hold{}, err
+	}
+	if len(hs) == 0 {
+		return Hold{}, ErrNotFound
+	}
+	if _, err := l.t[TableHolds].DeleteEntity(ctx, hs[0].TenantID, id, nil); err != nil {
+		return Hold{}, translate(err)
+	}
+	return hs[0], nil
+}
+
+// Override is a tenant's own retention of one kind: only ever longer than its edition's.
+type Override struct {
+	TenantID  string    `json:"tenantId"`
+	Kind      string    `json:"kind"`
+	Days      int       `json:"days"`
+	SetBy     string    `json:"setBy"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// PutOverride stores (replaces) a tenant's override of kind.
+func (l *Ledger) PutOverride(ctx context.Context, o Override) error {
+	raw, err := marshalEntity(o.TenantID, o.Kind, o)
+	if err != nil {
+		return err
+	}
+	_, err = l.t[TableOverrides].UpsertEntity(ctx, raw, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	return translate(err)
+}
+
+// DeleteOverride removes a tenant's override of kind (ErrNotFound when there is none).
+func (l *Ledger) DeleteOverride(ctx context.Context, tenant, kind string) error {
+	_, err := l.t[TableOverrides].DeleteEntity(ctx, tenant, kind, nil)
+	return translate(err)
+}
+
+// Overrides lists a tenant's overrides.
+func (l *Ledger) Overrides(ctx context.Context, tenant string) ([]Override, error) {
+	return query[Override](ctx, l, TableOverrides, "PartitionKey eq "+odata(tenant), 0)
+}
+
+// deleteOlder removes, from one partition of table, the entities whose RowKey is below before
+// (single-partition batches of at most 100), at most max; it returns how many it removed and
+// whether more are left.
+func (l *Ledger) deleteOlder(ctx context.Context, table, partition, filter string, max int) (int, bool, error) {
+	type keys struct {
+		PartitionKey string `json:"PartitionKey"`
+		RowKey       string `json:"RowKey"`
+	}
+	sel := "PartitionKey,RowKey"
+	f := "PartitionKey eq " + odata(partition) + " and " + filter
+	p := l.t[table].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &f, Select: &sel})
+	var batch []aztables.TransactionAction
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if _, err := l.t[table].SubmitTransaction(ctx, batch, nil); err != nil {
+			return translate(err)
+		}
+		n += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	for p.More() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return n, true, translate(err)
+		}
+		for _, raw := range page.Entities {
+			if n+len(batch) >= max {
+				if err := flush(); err != nil {
+					return n, true, err
+				}
+				return n, true, nil
+			}
+			var k keys
+			if err := json.Unmarshal(raw, &k); err != nil {
+				return n, true, err
+			}
+			ent, _ := json.Marshal(k)
+			batch = append(batch, aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: ent})
+			if len(batch) == 100 {
+				if err := flush(); err != nil {
+					return n, true, err
+				}
+			}
+		}
+	}
+	return n, false, flush()
+}
+
+// partitions lists the distinct PartitionKeys of table (a key-only scan: the ledger's own sweep).
+func (l *Ledger) partitions(ctx context.Context, table string) ([]string, error) {
+	sel := "PartitionKey"
+	p := l.t[table].NewListEntitiesPager(&aztables.ListEntitiesOptions{Select: &sel})
+	seen := map[string]bool{}
+	var out []string
+	for p.More() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, raw := range page.Entities {
+			var k struct {
+				PartitionKey string `json:"PartitionKey"`
+			}
+			if json.Unmarshal(raw, &k) == nil && !seen[k.PartitionKey] {
+				seen[k.PartitionKey] = true
+				out = append(out, k.PartitionKey)
+			}
+		}
+	}
+	return out, nil
+}
