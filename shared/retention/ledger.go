@@ -207,12 +207,12 @@ type Watermark struct {
 	// ServedAt is when a batch of this unit last completed (fairness: least recently served first).
 	ServedAt time.Time `json:"servedAt"`
 	// Totals over the unit's life in this sweep.
-	Batches    int64 `json:"batches"`
-	Affected   int64 `json:"affected"`
-	Exported   int64 `json:"exported"`
-	HeldSkips  int64 `json:"heldSkips"`
-	etag       azcore.ETag
-	exists     bool
+	Batches   int64 `json:"batches"`
+	Affected  int64 `json:"affected"`
+	Exported  int64 `json:"exported"`
+	HeldSkips int64 `json:"heldSkips"`
+	etag      azcore.ETag
+	exists    bool
 }
 
 // Watermarks returns every unit's watermark of sweep, by unit.
@@ -324,16 +324,16 @@ type Run struct {
 	FinishedAt time.Time `json:"finishedAt"`
 	// Status is "completed" (nothing due left), "partial" (stopped at its bounds; the next run
 	// goes on) or "failed" (a unit or the ledger failed; ErrorClass says which kind).
-	Status     string `json:"status"`
-	ErrorClass string `json:"errorClass,omitempty"`
-	Units      int    `json:"units"`
-	Batches    int    `json:"batches"`
-	Selected   int    `json:"selected"`
-	Exported   int    `json:"exported"`
-	Affected   int    `json:"affected"`
-	HeldUnits  int    `json:"heldUnits"`
-	Resumed    int    `json:"resumed"`
-	FailedUnits int   `json:"failedUnits"`
+	Status      string `json:"status"`
+	ErrorClass  string `json:"errorClass,omitempty"`
+	Units       int    `json:"units"`
+	Batches     int    `json:"batches"`
+	Selected    int    `json:"selected"`
+	Exported    int    `json:"exported"`
+	Affected    int    `json:"affected"`
+	HeldUnits   int    `json:"heldUnits"`
+	Resumed     int    `json:"resumed"`
+	FailedUnits int    `json:"failedUnits"`
 }
 
 // PutRun records a finished run.

@@ -59,7 +59,9 @@ func (t ledgerTarget) Next(ctx context.Context, unit, _ string, cutoff time.Time
 	return Range{From: "", To: cutoff.UTC().Format(time.RFC3339Nano), Count: min(n, limit), LastAt: cutoff.UTC(), Label: unit}, true, nil
 }
 
-func (ledgerTarget) Export(context.Context, string, Range, Evidence) (*Artifact, error) { return nil, nil }
+func (ledgerTarget) Export(context.Context, string, Range, Evidence) (*Artifact, error) {
+	return nil, nil
+}
 
 // Apply deletes up to the range's count of old rows, partition by partition, in batches of 100.
 func (t ledgerTarget) Apply(ctx context.Context, unit string, r Range, ev Evidence) (int, error) {

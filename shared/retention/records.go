@@ -86,7 +86,9 @@ func (r *records) Next(ctx context.Context, unit, _ string, cutoff time.Time, li
 }
 
 // Export exports nothing: these records are deleted, not archived.
-func (r *records) Export(context.Context, string, Range, Evidence) (*Artifact, error) { return nil, nil }
+func (r *records) Export(context.Context, string, Range, Evidence) (*Artifact, error) {
+	return nil, nil
+}
 
 // Apply deletes the range's rows that are still due, with the evidence event, in one transaction.
 func (r *records) Apply(ctx context.Context, unit string, rg Range, ev Evidence) (int, error) {
