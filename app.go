@@ -199,10 +199,6 @@ func (a *app) wire(ctx context.Context) (err error) {
 		return fmt.Errorf("SPINE_STORAGE_CONNECTION_STRING / SPINE_STORAGE_ACCOUNT_URL: %w", err)
 	}
 
-	if err := a.openRetention(ctx); err != nil {
-		return err
-	}
-
 	var vault *secrets.Vault
 	if cfg.KeyVaultURL != "" {
 		if vault, err = secrets.Open(secrets.Config{VaultURL: cfg.KeyVaultURL, CAFile: cfg.KeyVaultCAFile}); err != nil {
@@ -218,6 +214,10 @@ func (a *app) wire(ctx context.Context) (err error) {
 		}
 		a.closers = append(a.closers, func() { _ = db.Close() })
 		dbs[svc] = db
+	}
+
+	if err := a.openRetention(ctx); err != nil {
+		return err
 	}
 
 	// Every enabled module, in the list's order; the tenant directory forwards to whichever
@@ -341,7 +341,9 @@ func (a *app) openRetention(ctx context.Context) error {
 		err := ledger.EnsureTables(tctx)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("maintenance ledger (Table Storage): %w", err)
+			// Not fatal: the API serves without the ledger; each sweep run and /api/ops call
+			// fails (503 ledger-unavailable) until Table Storage answers.
+			a.log.WarnContext(ctx, "maintenance ledger: tables not created", "err", err)
 		}
 	}
 	a.retention, err = retention.New(retention.Config{Ledger: ledger, Scale: cfg.RetentionScale, MaxRows: cfg.RetentionMaxRows,
