@@ -21,7 +21,9 @@ type Names struct {
 	ElasticPool      string
 	AppServicePlan   string
 	FunctionApp      string
-	MaintenanceTable string
+	// MaintenanceTables are the maintenance ledger's tables (shared/retention: sweep runs,
+	// watermarks, evidence, legal holds, tenant retention overrides).
+	MaintenanceTables []string
 }
 
 // Names returns the stack's resource names.
@@ -54,7 +56,7 @@ func (c Config) Names() Names {
 		ElasticPool:      "sqlep-" + base,
 		AppServicePlan:   "asp-" + base,
 		FunctionApp:      global("func"),
-		MaintenanceTable: "maintenanceledger",
+		MaintenanceTables: []string{"sweepruns", "watermarks", "evidence", "legalholds", "retentionoverrides"},
 	}
 }
 
