@@ -202,11 +202,11 @@ func (tx *Tx) RequeueRun(ctx context.Context, id string, attempts int, errorClas
 func scanRun(r scanner) (Run, error) {
 	var run Run
 	var status, format, params string
-	var lease, started, finished, expires sql.NullTime
+	var lease, started, finished, expires, expired sql.NullTime
 	var rows, size sql.NullInt64
 	var blobName, sum, errClass sql.NullString
 	if err := r.Scan(&run.ID, &run.ReportID, &status, &run.Source, &format, &params, &run.RequestedBy, &run.Attempts, &lease,
-		&rows, &blobName, &sum, &size, &errClass, &run.CreatedAt, &started, &finished, &expires); err != nil {
+		&rows, &blobName, &sum, &size, &errClass, &run.CreatedAt, &started, &finished, &expires, &expired); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return run, ErrRunNotFound
 		}
@@ -217,6 +217,7 @@ func scanRun(r scanner) (Run, error) {
 	}
 	run.Status, run.Format, run.CreatedAt = RunStatus(status), Format(format), run.CreatedAt.UTC()
 	run.LeaseUntil, run.StartedAt, run.FinishedAt, run.ExpiresAt = sqlstore.PtrUTC(lease), sqlstore.PtrUTC(started), sqlstore.PtrUTC(finished), sqlstore.PtrUTC(expires)
+	run.ExpiredAt = sqlstore.PtrUTC(expired)
 	if rows.Valid {
 		run.RowCount = &rows.Int64
 	}
@@ -225,6 +226,86 @@ func scanRun(r scanner) (Run, error) {
 	}
 	run.BlobName, run.SHA256, run.ErrorClass = blobName.String, sum.String, errClass.String
 	return run, nil
+}
+
+// ---- artifact lifecycle (the ReportArtifactLifecycle sweep) ----
+
+// ExpiryKey is a run's position in the lifecycle sweep's keyset order: (expires at, run id).
+type ExpiryKey struct {
+	ExpiresAt time.Time
+	RunID     string
+}
+
+// DueTenants returns, in platform scope, every tenant with a Succeeded run that expired before
+// before (the sweep's units).
+func (s *Store) DueTenants(ctx context.Context, before time.Time) ([]string, error) {
+	var out []string
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q.expiryTenants, sqlstore.UTC(before))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out = out[:0]
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			out = append(out, id)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// NextExpiring returns the keys of at most limit due runs (Succeeded with an artifact, expired
+// before cutoff) after after, in keyset order.
+func (tx *Tx) NextExpiring(ctx context.Context, after ExpiryKey, cutoff time.Time, limit int) ([]ExpiryKey, error) {
+	rows, err := tx.QueryContext(ctx, tx.q.expiryNext, tx.tenant, sqlstore.UTC(after.ExpiresAt), after.RunID, sqlstore.UTC(cutoff), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ExpiryKey
+	for rows.Next() {
+		var k ExpiryKey
+		if err := rows.Scan(&k.RunID, &k.ExpiresAt); err != nil {
+			return nil, err
+		}
+		k.ExpiresAt = k.ExpiresAt.UTC()
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// ExpiringRuns returns the run ids and blob names of the due runs from..to (inclusive).
+func (tx *Tx) ExpiringRuns(ctx context.Context, from, to ExpiryKey, cutoff time.Time) (ids, blobs []string, err error) {
+	rows, err := tx.QueryContext(ctx, tx.q.expiryRange, tx.tenant, sqlstore.UTC(from.ExpiresAt), from.RunID,
+		sqlstore.UTC(to.ExpiresAt), to.RunID, sqlstore.UTC(cutoff))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, nil, err
+		}
+		ids, blobs = append(ids, id), append(blobs, name)
+	}
+	return ids, blobs, rows.Err()
+}
+
+// ExpireRuns marks the due runs from..to (inclusive) Expired at at and returns how many it marked.
+func (tx *Tx) ExpireRuns(ctx context.Context, from, to ExpiryKey, cutoff, at time.Time) (int, error) {
+	res, err := tx.ExecContext(ctx, tx.q.expireRange, tx.tenant, sqlstore.UTC(from.ExpiresAt), from.RunID,
+		sqlstore.UTC(to.ExpiresAt), to.RunID, sqlstore.UTC(cutoff), sqlstore.UTC(at))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // ---- sources (read models, streamed) ----
