@@ -353,3 +353,66 @@ func TestPrune_100kExpiredRowsInBoundedBatchesWhileTokensAreIssued(t *testing.T)
 	t.Logf("lock waits: %d of %d samples (every 10 ms) saw a session of the database waiting for a lock, at most %d at once",
 		waitingSamples.Load(), samples.Load(), maxWaiting.Load())
 }
+
+// expiredRows counts, in platform scope, the rows of the pruned tables due at now (each table's
+// cutoff).
+func expiredRows(t *testing.T, db *sqlstore.DB, now time.Time) int {
+	t.Helper()
+	n := 0
+	if err := db.InReadTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		return tx.QueryRowContext(context.Background(), `SELECT
+			(SELECT count(*) FROM auth_codes WHERE expires_at < $1) + (SELECT count(*) FROM refresh_tokens WHERE expires_at < $1)
+			+ (SELECT count(*) FROM revoked_tokens WHERE expires_at < $2)`,
+			tableCutoff(PruneCodes, now), tableCutoff(PruneRevokedTokens, now)).Scan(&n)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A crash at each step of a batch (intent written, exported, applied, evidence written) is
+// finished by the next run of a fresh engine: every expired row is gone, none twice, the ledger's
+// evidence (platform partition) counts exactly the rows deleted, one event per range.
+func TestPrune_CrashAtEachFaultPoint_RerunDeletesEachRangeOnce(t *testing.T) {
+	for _, point := range []string{retention.FaultAfterIntent, retention.FaultAfterExport, retention.FaultAfterApply, retention.FaultAfterEvidence} {
+		t.Run(point, func(t *testing.T) {
+			h := newHarness(t)
+			newPruner(t, h.svc, retention.Config{Now: h.clock.now, MaxRows: 1_000_000}).run() // earlier tests' rows
+			f := h.tenant()
+			for range 5 {
+				h.issue(f, ids.New())
+			}
+			h.clock.move(2 * time.Hour)
+			due := expiredRows(t, h.rt, h.clock.now())
+			if due < 5 {
+				t.Fatalf("%d rows due, want at least the 5 refresh tokens", due)
+			}
+			svc, err := NewService(h.store, h.dir, ServiceConfig{Now: h.clock.now, Prune: PruneConfig{BatchSize: 2}}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := newPruner(t, svc, retention.Config{Now: h.clock.now, MaxRows: 1_000_000})
+			crashed := false
+			func() {
+				defer func() { crashed = recover() != nil }()
+				_, _ = p.engine(func(at string) {
+					if at == point {
+						panic("crash at " + at)
+					}
+				}).Run(context.Background(), p.name)
+			}()
+			if !crashed {
+				t.Fatalf("the run did not reach %s", point)
+			}
+			if r := p.run(); r.Resumed != 1 {
+				t.Errorf("rerun %s: want the crashed range resumed", r)
+			}
+			if left := expiredRows(t, h.rt, h.clock.now()); left != 0 {
+				t.Errorf("%d expired rows left", left)
+			}
+			if n := p.checkEvidence(h.rt); n != due {
+				t.Errorf("the ledger's evidence counts %d rows, %d were deleted", n, due)
+			}
+		})
+	}
+}

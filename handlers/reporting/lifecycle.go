@@ -56,6 +56,12 @@ func (t lifecycleTarget) Next(ctx context.Context, unit, after string, cutoff ti
 	var keys []ExpiryKey
 	if err := t.s.store.Read(ctx, tenant, func(tx *Tx) (err error) {
 		keys, err = tx.NextExpiring(ctx, from, cutoff, limit)
+		if err == nil && len(keys) == 0 && after != "" {
+			// Nothing past the watermark: look once from the start, for a run whose expiry fell
+			// behind it (a clock running behind when it was generated).
+			start, _ := parseExpiryKey("")
+			keys, err = tx.NextExpiring(ctx, start, cutoff, limit)
+		}
 		return err
 	}); err != nil || len(keys) == 0 {
 		return retention.Range{}, false, err
