@@ -349,7 +349,7 @@ func TestPrune_100kExpiredRowsInBoundedBatchesWhileTokensAreIssued(t *testing.T)
 			t.Errorf("a token issued during the pruning: %v", err)
 		}
 	}
-	t.Logf("%s; %d tokens issued meanwhile (%.0f/s)", report, issued.Load(), float64(issued.Load())/elapsed.Seconds())
+	t.Logf("%s in %s; %d tokens issued meanwhile (%.0f/s)", report, elapsed.Round(time.Millisecond), issued.Load(), float64(issued.Load())/elapsed.Seconds())
 	t.Logf("lock waits: %d of %d samples (every 10 ms) saw a session of the database waiting for a lock, at most %d at once",
 		waitingSamples.Load(), samples.Load(), maxWaiting.Load())
 }
