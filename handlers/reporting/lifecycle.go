@@ -2,9 +2,7 @@ package reporting
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"spine/shared/outbox"
@@ -28,9 +26,6 @@ const (
 	LifecycleScope = "reports"
 )
 
-// ErrInvalidPosition is a lifecycle range key this package did not write.
-var ErrInvalidPosition = errors.New("reporting: invalid lifecycle position")
-
 // LifecycleSweepOf returns the lifecycle sweep over s under name (LifecycleSweep; tests register
 // it under names of their own, as the ledger is shared).
 func (s *Service) LifecycleSweepOf(name string) retention.Sweep {
@@ -49,25 +44,24 @@ func (t lifecycleTarget) Next(ctx context.Context, unit, after string, cutoff ti
 	if err != nil {
 		return retention.Range{}, false, err
 	}
-	from, err := parseExpiryKey(after)
+	from, err := retention.ParseKey(after)
 	if err != nil {
 		return retention.Range{}, false, err
 	}
-	var keys []ExpiryKey
+	var keys []retention.Key
 	if err := t.s.store.Read(ctx, tenant, func(tx *Tx) (err error) {
 		keys, err = tx.NextExpiring(ctx, from, cutoff, limit)
 		if err == nil && len(keys) == 0 && after != "" {
 			// Nothing past the watermark: look once from the start, for a run whose expiry fell
 			// behind it (a clock running behind when it was generated).
-			start, _ := parseExpiryKey("")
-			keys, err = tx.NextExpiring(ctx, start, cutoff, limit)
+			keys, err = tx.NextExpiring(ctx, retention.Key{}, cutoff, limit)
 		}
 		return err
 	}); err != nil || len(keys) == 0 {
 		return retention.Range{}, false, err
 	}
 	first, last := keys[0], keys[len(keys)-1]
-	return retention.Range{From: first.String(), To: last.String(), Count: len(keys), FirstAt: first.ExpiresAt, LastAt: last.ExpiresAt}, true, nil
+	return retention.Range{From: first.String(), To: last.String(), Count: len(keys), FirstAt: first.At, LastAt: last.At}, true, nil
 }
 
 // Export implements retention.Target: the sweep exports nothing.
@@ -84,11 +78,11 @@ func (t lifecycleTarget) Apply(ctx context.Context, unit string, r retention.Ran
 	if err != nil {
 		return 0, err
 	}
-	from, err := parseExpiryKey(r.From)
+	from, err := retention.ParseKey(r.From)
 	if err != nil {
 		return 0, err
 	}
-	to, err := parseExpiryKey(r.To)
+	to, err := retention.ParseKey(r.To)
 	if err != nil {
 		return 0, err
 	}
@@ -117,20 +111,4 @@ func (t lifecycleTarget) Apply(ctx context.Context, unit string, r retention.Ran
 		return outbox.Emit(ctx, tx.Tx, e)
 	})
 	return n, err
-}
-
-// String is the key as the ledger keeps it: "<expires at, RFC 3339 UTC>/<run id>".
-func (k ExpiryKey) String() string { return k.ExpiresAt.UTC().Format(time.RFC3339Nano) + "/" + k.RunID }
-
-// parseExpiryKey reads a key String wrote; "" is before every run.
-func parseExpiryKey(s string) (ExpiryKey, error) {
-	if s == "" {
-		return ExpiryKey{ExpiresAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), RunID: nilUUID}, nil
-	}
-	at, id, ok := strings.Cut(s, "/")
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if !ok || err != nil || len(id) != len(nilUUID) {
-		return ExpiryKey{}, fmt.Errorf("%w: %q", ErrInvalidPosition, s)
-	}
-	return ExpiryKey{ExpiresAt: t.UTC(), RunID: id}, nil
 }

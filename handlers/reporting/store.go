@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -230,10 +231,13 @@ func scanRun(r scanner) (Run, error) {
 
 // ---- artifact lifecycle (the ReportArtifactLifecycle sweep) ----
 
-// ExpiryKey is a run's position in the lifecycle sweep's keyset order: (expires at, run id).
-type ExpiryKey struct {
-	ExpiresAt time.Time
-	RunID     string
+// expiryBound is k (a run's position in the lifecycle sweep's keyset order: expires at, run id)
+// with the zero key as the floor.
+func expiryBound(k retention.Key) retention.Key {
+	if k.At.IsZero() {
+		return retention.Key{At: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ID: nilUUID}
+	}
+	return k
 }
 
 // DueTenants returns, in platform scope, every tenant with a Succeeded run that expired before
@@ -261,28 +265,29 @@ func (s *Store) DueTenants(ctx context.Context, before time.Time) ([]string, err
 
 // NextExpiring returns the keys of at most limit due runs (Succeeded with an artifact, expired
 // before cutoff) after after, in keyset order.
-func (tx *Tx) NextExpiring(ctx context.Context, after ExpiryKey, cutoff time.Time, limit int) ([]ExpiryKey, error) {
-	rows, err := tx.QueryContext(ctx, tx.q.expiryNext, tx.tenant, sqlstore.UTC(after.ExpiresAt), after.RunID, sqlstore.UTC(cutoff), limit)
+func (tx *Tx) NextExpiring(ctx context.Context, after retention.Key, cutoff time.Time, limit int) ([]retention.Key, error) {
+	after = expiryBound(after)
+	rows, err := tx.QueryContext(ctx, tx.q.expiryNext, tx.tenant, sqlstore.UTC(after.At), after.ID, sqlstore.UTC(cutoff), limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []ExpiryKey
+	var out []retention.Key
 	for rows.Next() {
-		var k ExpiryKey
-		if err := rows.Scan(&k.RunID, &k.ExpiresAt); err != nil {
+		var k retention.Key
+		if err := rows.Scan(&k.ID, &k.At); err != nil {
 			return nil, err
 		}
-		k.ExpiresAt = k.ExpiresAt.UTC()
+		k.At = k.At.UTC()
 		out = append(out, k)
 	}
 	return out, rows.Err()
 }
 
 // ExpiringRuns returns the run ids and blob names of the due runs from..to (inclusive).
-func (tx *Tx) ExpiringRuns(ctx context.Context, from, to ExpiryKey, cutoff time.Time) (ids, blobs []string, err error) {
-	rows, err := tx.QueryContext(ctx, tx.q.expiryRange, tx.tenant, sqlstore.UTC(from.ExpiresAt), from.RunID,
-		sqlstore.UTC(to.ExpiresAt), to.RunID, sqlstore.UTC(cutoff))
+func (tx *Tx) ExpiringRuns(ctx context.Context, from, to retention.Key, cutoff time.Time) (ids, blobs []string, err error) {
+	rows, err := tx.QueryContext(ctx, tx.q.expiryRange, tx.tenant, sqlstore.UTC(from.At), from.ID,
+		sqlstore.UTC(to.At), to.ID, sqlstore.UTC(cutoff))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -298,9 +303,9 @@ func (tx *Tx) ExpiringRuns(ctx context.Context, from, to ExpiryKey, cutoff time.
 }
 
 // ExpireRuns marks the due runs from..to (inclusive) Expired at at and returns how many it marked.
-func (tx *Tx) ExpireRuns(ctx context.Context, from, to ExpiryKey, cutoff, at time.Time) (int, error) {
-	res, err := tx.ExecContext(ctx, tx.q.expireRange, tx.tenant, sqlstore.UTC(from.ExpiresAt), from.RunID,
-		sqlstore.UTC(to.ExpiresAt), to.RunID, sqlstore.UTC(cutoff), sqlstore.UTC(at))
+func (tx *Tx) ExpireRuns(ctx context.Context, from, to retention.Key, cutoff, at time.Time) (int, error) {
+	res, err := tx.ExecContext(ctx, tx.q.expireRange, tx.tenant, sqlstore.UTC(from.At), from.ID,
+		sqlstore.UTC(to.At), to.ID, sqlstore.UTC(cutoff), sqlstore.UTC(at))
 	if err != nil {
 		return 0, err
 	}
