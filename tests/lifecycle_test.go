@@ -10,6 +10,7 @@ import (
 
 	"spine/shared/blob"
 	"spine/shared/retention"
+	"spine/shared/retention/retentiontest"
 	"spine/shared/sqlstore"
 	"spine/shared/testenv"
 )
@@ -52,15 +53,7 @@ func (s *server) ownerCount(svc, query string, args ...any) int {
 // platform's).
 func sweepEvidence(t *testing.T, partition, sweep string) []retention.Evidence {
 	t.Helper()
-	conn, err := testenv.Require("SPINE_STORAGE_CONNECTION_STRING")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := retention.OpenLedger(conn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := l.Evidence(context.Background(), partition, time.Time{}, time.Time{}, 0)
+	all, err := retentiontest.Ledger(t).Evidence(context.Background(), partition, time.Time{}, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"spine/shared/events"
 	"spine/shared/ids"
 	"spine/shared/retention"
+	"spine/shared/retention/retentiontest"
 	"spine/shared/sqlstore"
 	"spine/shared/testenv"
 )
@@ -46,17 +47,7 @@ type pruner struct {
 
 func newPruner(t *testing.T, svc *Service, cfg retention.Config) *pruner {
 	t.Helper()
-	conn, err := testenv.Require("SPINE_STORAGE_CONNECTION_STRING")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := retention.OpenLedger(conn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.EnsureTables(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	l := retentiontest.Ledger(t)
 	cfg.Ledger = l
 	return &pruner{t: t, svc: svc, ledger: l, name: "AuthzTokenPruneT" + strings.ReplaceAll(ids.New()[:13], "-", ""), cfg: cfg}
 }

@@ -12,8 +12,8 @@ import (
 	"spine/shared/contracts"
 	"spine/shared/ids"
 	"spine/shared/retention"
+	"spine/shared/retention/retentiontest"
 	"spine/shared/sqlstore"
-	"spine/shared/testenv"
 )
 
 // purgeEnv is the harness with the purge sweep registered under a test-unique name (the ledger on
@@ -28,22 +28,10 @@ type purgeEnv struct {
 }
 
 func newPurgeEnv(t *testing.T) *purgeEnv {
-	h := newHarness(t)
-	conn, err := testenv.Require("SPINE_STORAGE_CONNECTION_STRING")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := retention.OpenLedger(conn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.EnsureTables(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return &purgeEnv{harness: h, ledger: l, name: "IntegrationPurgeT" + strings.ReplaceAll(ids.New()[:13], "-", "")}
+	return &purgeEnv{harness: newHarness(t), ledger: retentiontest.Ledger(t), name: "IntegrationPurgeT" + strings.ReplaceAll(ids.New()[:13], "-", "")}
 }
 
-func (e *purgeEnv) now() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return time.Now().Add(e.ahead) }
+func (e *purgeEnv) now() time.Time           { e.mu.Lock(); defer e.mu.Unlock(); return time.Now().Add(e.ahead) }
 func (e *purgeEnv) setAhead(d time.Duration) { e.mu.Lock(); e.ahead = d; e.mu.Unlock() }
 
 // run is one run of the sweep on a fresh engine (batches of 1); fault, when set, is the

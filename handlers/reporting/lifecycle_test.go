@@ -14,26 +14,9 @@ import (
 	"spine/shared/blob"
 	"spine/shared/contracts"
 	"spine/shared/retention"
+	"spine/shared/retention/retentiontest"
 	"spine/shared/testenv"
 )
-
-// openLedger is the retention ledger on the stack's Azurite Table service (shared by every test
-// package on the stack: sweeps are registered under test-unique names).
-func openLedger(t *testing.T) *retention.Ledger {
-	t.Helper()
-	conn, err := testenv.Require("SPINE_STORAGE_CONNECTION_STRING")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := retention.OpenLedger(conn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.EnsureTables(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
 
 // lifecycleEnv is the harness with a lifecycle sweep registered under a name of its own on an
 // engine over the real ledger, the engine's clock the service's.
@@ -48,7 +31,7 @@ func newLifecycleEnv(t *testing.T) *lifecycleEnv {
 	h := newHarness(t, harnessOpts{cfg: ServiceConfig{ArtifactTTL: 2 * time.Hour}})
 	t0 := time.Now().UTC().Truncate(time.Second)
 	h.now.set(t0)
-	return &lifecycleEnv{harness: h, ledger: openLedger(t), sweep: "ReportArtifactLifecycleT" + uuid.NewString()[:8], t0: t0}
+	return &lifecycleEnv{harness: h, ledger: retentiontest.Ledger(t), sweep: "ReportArtifactLifecycleT" + uuid.NewString()[:8], t0: t0}
 }
 
 // engine is a fresh engine (a restarted process) with the sweep, batches of 2 runs; fault, when

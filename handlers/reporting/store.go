@@ -244,21 +244,9 @@ func expiryBound(k retention.Key) retention.Key {
 // before (the sweep's units).
 func (s *Store) DueTenants(ctx context.Context, before time.Time) ([]string, error) {
 	var out []string
-	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q.expiryTenants, sqlstore.UTC(before))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = out[:0]
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			out = append(out, id)
-		}
-		return rows.Err()
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) (err error) {
+		out, err = retention.UnitsOf(tx.QueryContext(ctx, s.q.expiryTenants, sqlstore.UTC(before)))
+		return err
 	})
 	return out, err
 }
@@ -267,21 +255,7 @@ func (s *Store) DueTenants(ctx context.Context, before time.Time) ([]string, err
 // before cutoff) after after, in keyset order.
 func (tx *Tx) NextExpiring(ctx context.Context, after retention.Key, cutoff time.Time, limit int) ([]retention.Key, error) {
 	after = expiryBound(after)
-	rows, err := tx.QueryContext(ctx, tx.q.expiryNext, tx.tenant, sqlstore.UTC(after.At), after.ID, sqlstore.UTC(cutoff), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []retention.Key
-	for rows.Next() {
-		var k retention.Key
-		if err := rows.Scan(&k.ID, &k.At); err != nil {
-			return nil, err
-		}
-		k.At = k.At.UTC()
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return retention.KeysOf(tx.QueryContext(ctx, tx.q.expiryNext, tx.tenant, sqlstore.UTC(after.At), after.ID, sqlstore.UTC(cutoff), limit))
 }
 
 // ExpiringRuns returns the run ids and blob names of the due runs from..to (inclusive).

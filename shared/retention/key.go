@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,4 +37,41 @@ func ParseKey(s string) (Key, error) {
 		return Key{}, fmt.Errorf("%w: %q", ErrInvalidKey, s)
 	}
 	return Key{At: t.UTC(), ID: id}, nil
+}
+
+// KeysOf reads the rows of a target's keyset query — (id, time) each, in the query's order — as
+// Keys (times in UTC), and closes them: KeysOf(tx.QueryContext(...)).
+func KeysOf(rows *sql.Rows, err error) ([]Key, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Key
+	for rows.Next() {
+		var k Key
+		if err := rows.Scan(&k.ID, &k.At); err != nil {
+			return nil, err
+		}
+		k.At = k.At.UTC()
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// UnitsOf reads the rows of a sweep's units query — one text column each — and closes them:
+// UnitsOf(tx.QueryContext(...)).
+func UnitsOf(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
 }
