@@ -32,23 +32,6 @@ func (s *server) ownerExec(svc, query string, args ...any) {
 	}
 }
 
-// ownerCount is a count(*) query as svc's owner role in platform scope.
-func (s *server) ownerCount(svc, query string, args ...any) int {
-	s.t.Helper()
-	db, err := sqlstore.Open(context.Background(), svc, sqlstore.Postgres, s.dbs[svc].OwnerURL, sqlstore.PoolConfig{MaxOpen: 1})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer db.Close()
-	n := 0
-	if err := db.InReadTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		return tx.QueryRowContext(context.Background(), query, args...).Scan(&n)
-	}); err != nil {
-		s.t.Fatal(err)
-	}
-	return n
-}
-
 // sweepEvidence is the ledger's evidence of sweep under partition (a tenant id, or "" for the
 // platform's).
 func sweepEvidence(t *testing.T, partition, sweep string) []retention.Evidence {
@@ -141,10 +124,10 @@ func TestAuthzTokenPrune_TimerThroughTheHost_PrunesExpiredWithEvidence(t *testin
 	if res := s.invoke("AuthzTokenPrune", hostTimerBody(t, "AuthzTokenPrune")); res.Code != http.StatusOK {
 		t.Fatalf("timer: %d %s", res.Code, res.Body)
 	}
-	if n := s.ownerCount("authz", `SELECT count(*) FROM revoked_tokens WHERE tenant_id = $1 AND expires_at < now()`, tenant); n != 0 {
+	if n := s.ownerCount(t, "authz", `SELECT count(*) FROM revoked_tokens WHERE tenant_id = $1 AND expires_at < now()`, tenant); n != 0 {
 		t.Errorf("%d expired records left", n)
 	}
-	if n := s.ownerCount("authz", `SELECT count(*) FROM revoked_tokens WHERE tenant_id = $1`, tenant); n != 1 {
+	if n := s.ownerCount(t, "authz", `SELECT count(*) FROM revoked_tokens WHERE tenant_id = $1`, tenant); n != 1 {
 		t.Errorf("%d records left, want the unexpired one", n)
 	}
 	found := false
