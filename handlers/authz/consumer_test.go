@@ -13,6 +13,7 @@ import (
 	"spine/shared/events"
 	"spine/shared/functions"
 	"spine/shared/ids"
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -167,11 +168,11 @@ func TestFunctions_DeclareTheAdminAPITimerAndConsumers(t *testing.T) {
 func TestPruneTimer_QuietWhenNothingExpiredThenReportsCounts(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
+	p := newPruner(t, h.svc, retention.Config{Now: h.clock.now, MaxRows: 1_000_000})
+	timer := func() (*functions.Result, error) { return p.engine(nil).Timer(p.name)(ctx, &functions.Invocation{}) }
 	// Whatever earlier tests left expired goes first.
-	if _, err := h.svc.Prune(ctx); err != nil {
-		t.Fatal(err)
-	}
-	res, err := h.api.prune(ctx, &functions.Invocation{})
+	p.run()
+	res, err := timer()
 	if err != nil || !res.Quiet || len(res.Logs) != 0 {
 		t.Fatalf("idle run: %+v %v", res, err)
 	}
@@ -180,19 +181,30 @@ func TestPruneTimer_QuietWhenNothingExpiredThenReportsCounts(t *testing.T) {
 		h.issue(f, ids.New())
 	}
 	h.clock.move(2 * time.Hour) // the fixtures' refresh tokens live an hour
-	res, err = h.api.prune(ctx, &functions.Invocation{})
+	res, err = timer()
 	if err != nil || res.Quiet || len(res.Logs) != 1 {
 		t.Fatalf("run: %+v %v", res, err)
 	}
 	t.Log(res.Logs[0])
 	// Earlier tests' tokens expire under the moved clock too: at least the three went.
-	m := regexp.MustCompile(`^token prune: auth_codes \d+, refresh_tokens (\d+), revoked_tokens \d+, \d+ batches`).FindStringSubmatch(res.Logs[0])
+	m := regexp.MustCompile(`^sweep AuthzTokenPruneT\w+ run \S+: completed; 3 units, \d+ batches, \d+ selected, 0 exported, (\d+) affected`).FindStringSubmatch(res.Logs[0])
 	if m == nil {
 		t.Fatalf("log %q", res.Logs[0])
 	}
 	if n, _ := strconv.Atoi(m[1]); n < 3 {
-		t.Errorf("pruned %d refresh tokens, want at least 3", n)
+		t.Errorf("pruned %d rows, want at least 3", n)
 	}
+	refresh := 0
+	evs, _ := p.evidence(h.rt)
+	for _, ev := range evs {
+		if ev.Unit == string(PruneRefreshTokens) {
+			refresh += ev.Affected
+		}
+	}
+	if refresh < 3 {
+		t.Errorf("the ledger's evidence counts %d refresh tokens, want at least 3", refresh)
+	}
+	p.checkEvidence(h.rt)
 }
 
 // A disabled user's families are revoked with its refresh tokens, and their cached
@@ -256,17 +268,14 @@ func TestPrune_RefreshTokenKeptForTheAccessTokensLifeAfterItsExpiry(t *testing.T
 		}
 		return n
 	}
+	p := newPruner(t, h.svc, retention.Config{Now: h.clock.now, MaxRows: 1_000_000})
 	h.clock.move(time.Hour + MaxAccessTokenTTL/2) // expired (the fixtures live an hour), within the grace
-	if _, err := h.svc.Prune(ctx); err != nil {
-		t.Fatal(err)
-	}
+	p.run()
 	if rows() != 1 {
 		t.Fatal("pruned within the grace after its expiry")
 	}
 	h.clock.move(MaxAccessTokenTTL)
-	if _, err := h.svc.Prune(ctx); err != nil {
-		t.Fatal(err)
-	}
+	p.run()
 	if rows() != 0 {
 		t.Fatal("kept after the grace")
 	}

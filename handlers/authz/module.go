@@ -29,7 +29,11 @@ func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.Retention.Register(svc.PruneSweepOf(PruneSweep)); err != nil {
+		return nil, err
+	}
 	api := NewAPI(svc, d.DB)
+	api.retention = d.Retention
 	if api.connect, err = newConnect(ctx, d, store); err != nil {
 		return nil, err
 	}

@@ -2,9 +2,14 @@ package authz
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"spine/shared/retention"
 )
 
 // Pruning deletes what the server keeps only until it expires: authorization codes (redeemed or
@@ -14,113 +19,156 @@ import (
 // MaxAccessTokenTTL past their expiry: their rows say whether their family was revoked, which
 // introspection asks for as long as an access token issued from them can live.
 //
-// A run is bounded: it deletes in batches of BatchSize rows, each batch one short transaction whose
-// rows are an index range of the table's (expires_at, tenant_id, key) pruning index (never a scan,
-// never a long lock: OpenIddict's and Hydra's pruning that deleted everything in one statement is
-// the counter-example), and stops after MaxBatches batches or MaxDuration, whichever comes first. It
-// is resumable: the deleted rows are gone, so the next run starts where this one stopped — the
-// index order is the watermark. Within a run each batch starts after the previous batch's last key,
-// so no batch walks the index entries its predecessors left behind.
-//
-// It runs in platform scope (maintenance), as the runtime role, whose DELETE grant on the token
-// tables exists for it alone.
+// It is AuthzTokenPrune, a platform sweep of the retention engine (shared/retention): its units
+// are the three pruned tables, each with its own cutoff (the engine's, now, for revoked tokens;
+// now − MaxAccessTokenTTL for codes and refresh tokens). The engine bounds a run (its MaxRows and
+// MaxDuration), serves the tables fairly and keeps each table's watermark and the evidence of
+// every batch in the ledger (platform partition). A batch is an index range of the table's
+// (expires_at, tenant_id, key) pruning index of at most BatchSize rows (never a scan, never a long
+// lock: OpenIddict's and Hydra's pruning that deleted everything in one statement is the
+// counter-example), deleted by one statement in one platform-scoped transaction with its
+// RetentionApplied event. It runs as the runtime role, whose DELETE grant on the token tables
+// exists for it alone.
 
-// PruneConfig bounds a pruning run. Zero fields take the documented defaults.
+// PruneSweep is the sweep's and its timer function's name.
+const PruneSweep = "AuthzTokenPrune"
+
+// PruneConfig bounds the sweep's batches. Zero fields take the documented defaults.
 type PruneConfig struct {
 	// BatchSize is the most rows one batch (one statement, one transaction) deletes. Default 1000.
 	BatchSize int
-	// MaxBatches bounds a run's batches, over every table. Default 500 (500,000 rows per run,
-	// every five minutes).
-	MaxBatches int
-	// MaxDuration bounds a run's time; the batch under way finishes. Default 2 minutes.
-	MaxDuration time.Duration
 }
 
 func (c PruneConfig) withDefaults() PruneConfig {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 1000
 	}
-	if c.MaxBatches <= 0 {
-		c.MaxBatches = 500
-	}
-	if c.MaxDuration <= 0 {
-		c.MaxDuration = 2 * time.Minute
-	}
 	return c
 }
 
-// PruneReport is what a pruning run did.
-type PruneReport struct {
-	// Deleted counts the rows deleted, by table.
-	Deleted map[PruneTable]int
-	// Batches is how many batches ran; LargestBatch the most rows one of them deleted.
-	Batches      int
-	LargestBatch int
-	// Complete is false when the run stopped at its bounds with expired rows left (the next run
-	// goes on).
-	Complete bool
-	Duration time.Duration
+// ErrInvalidPruneKey is a range bound this package did not write, or a unit that is no pruned
+// table.
+var ErrInvalidPruneKey = errors.New("authz: invalid pruning position")
+
+// PruneSweepOf returns the pruning sweep over s under name (PruneSweep; tests register it under
+// names of their own, as the ledger is shared).
+func (s *Service) PruneSweepOf(name string) retention.Sweep {
+	units := make([]string, len(PruneTables))
+	for i, t := range PruneTables {
+		units[i] = string(t)
+	}
+	return retention.Sweep{
+		Name: name, Service: service, Schedule: PruneSchedule, Action: retention.ActionDelete, Platform: true,
+		Units:     func(context.Context, time.Time) ([]string, error) { return slices.Clone(units), nil },
+		Target:    pruneTarget{s},
+		BatchSize: s.cfg.Prune.BatchSize,
+	}
 }
 
-// Total is the number of rows deleted.
-func (r PruneReport) Total() int {
-	n := 0
-	for _, d := range r.Deleted {
-		n += d
+// tableCutoff is table's cutoff given the engine's (now): a code's or refresh token's row is the
+// evidence that its family was revoked (FamilyRevoked); the access tokens issued from it live up
+// to MaxAccessTokenTTL longer, so the row stays until none of them can still be introspected.
+func tableCutoff(table PruneTable, cutoff time.Time) time.Time {
+	if table == PruneRevokedTokens {
+		return cutoff
 	}
-	return n
+	return cutoff.Add(-MaxAccessTokenTTL)
 }
 
-// String is the run's log line: counts per table, batches, time, and whether rows were left.
-func (r PruneReport) String() string {
-	var b strings.Builder
-	b.WriteString("token prune:")
-	for _, t := range PruneTables {
-		fmt.Fprintf(&b, " %s %d,", t, r.Deleted[t])
+// pruneTarget is the sweep's retention.Target over the service's store.
+type pruneTarget struct{ s *Service }
+
+func pruneTable(unit string) (PruneTable, error) {
+	t := PruneTable(unit)
+	if !slices.Contains(PruneTables, t) {
+		return "", fmt.Errorf("%w: no pruned table %q", ErrInvalidPruneKey, unit)
 	}
-	fmt.Fprintf(&b, " %d batches (largest %d) in %s", r.Batches, r.LargestBatch, r.Duration.Round(time.Millisecond))
-	if !r.Complete {
-		b.WriteString("; stopped at its bounds, the next run continues")
-	}
-	return b.String()
+	return t, nil
 }
 
-// Prune runs one bounded pruning pass over every pruned table, in PruneTables' order, deleting
-// what expired before now (codes and refresh tokens: before now − MaxAccessTokenTTL). On a store failure it returns what it did so far with the error.
-func (s *Service) Prune(ctx context.Context) (PruneReport, error) {
-	cfg := s.cfg.Prune
-	start := time.Now()
-	now := s.cfg.Now()
-	r := PruneReport{Deleted: map[PruneTable]int{}, Complete: true}
-tables:
-	for _, table := range PruneTables {
-		cutoff := now
-		if table != PruneRevokedTokens {
-			// A code's or refresh token's row is the evidence that its family was revoked
-			// (FamilyRevoked); the access tokens issued from it live up to MaxAccessTokenTTL
-			// longer, so the row stays until none of them can still be introspected.
-			cutoff = now.Add(-MaxAccessTokenTTL)
+// Next implements retention.Target: the next expired rows of the table after after, an index range.
+func (p pruneTarget) Next(ctx context.Context, unit, after string, cutoff time.Time, limit int) (retention.Range, bool, error) {
+	table, err := pruneTable(unit)
+	if err != nil {
+		return retention.Range{}, false, err
+	}
+	from, err := parsePruneKey(table, after)
+	if err != nil {
+		return retention.Range{}, false, err
+	}
+	first, last, n, err := p.s.store.PruneNext(ctx, table, from, tableCutoff(table, cutoff), limit)
+	if err == nil && n == 0 && after != "" {
+		// Nothing past the watermark: look once from the start, for a row that expired behind it
+		// (inserted already expired by an instance whose clock runs behind).
+		first, last, n, err = p.s.store.PruneNext(ctx, table, PruneKey{}, tableCutoff(table, cutoff), limit)
+	}
+	if err != nil || n == 0 {
+		return retention.Range{}, false, err
+	}
+	return retention.Range{From: first.encode(table), To: last.encode(table), Count: n, FirstAt: first.ExpiresAt, LastAt: last.ExpiresAt}, true, nil
+}
+
+// Export implements retention.Target: pruning exports nothing.
+func (pruneTarget) Export(context.Context, string, retention.Range, retention.Evidence) (*retention.Artifact, error) {
+	return nil, nil
+}
+
+// Apply implements retention.Target: deletes the range's rows that are still expired, with the
+// evidence event, in one transaction; a rerun finds them gone and changes nothing.
+func (p pruneTarget) Apply(ctx context.Context, unit string, r retention.Range, ev retention.Evidence) (int, error) {
+	table, err := pruneTable(unit)
+	if err != nil {
+		return 0, err
+	}
+	from, err := parsePruneKey(table, r.From)
+	if err != nil {
+		return 0, err
+	}
+	to, err := parsePruneKey(table, r.To)
+	if err != nil {
+		return 0, err
+	}
+	if from.ExpiresAt.IsZero() || to.ExpiresAt.IsZero() {
+		return 0, fmt.Errorf("%w: an empty range bound", ErrInvalidPruneKey)
+	}
+	e, err := retention.EvidenceEvent(ev)
+	if err != nil {
+		return 0, err
+	}
+	return p.s.store.PruneRange(ctx, table, from, to, tableCutoff(table, ev.Cutoff), e)
+}
+
+// encode is the key as the ledger keeps it: "<expires at, RFC 3339 UTC>/<tenant>/<key>", the key
+// a code's hash in hex, a token's id otherwise.
+func (k PruneKey) encode(table PruneTable) string {
+	key := k.ID
+	if table == PruneCodes {
+		key = hex.EncodeToString(k.Hash)
+	}
+	return k.ExpiresAt.UTC().Format(time.RFC3339Nano) + "/" + k.Tenant + "/" + key
+}
+
+// parsePruneKey reads a key encode wrote; "" is the zero key (before every row).
+func parsePruneKey(table PruneTable, s string) (PruneKey, error) {
+	if s == "" {
+		return PruneKey{}, nil
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 {
+		return PruneKey{}, fmt.Errorf("%w: %q", ErrInvalidPruneKey, s)
+	}
+	at, err := time.Parse(time.RFC3339Nano, parts[0])
+	if err != nil || !validID(parts[1]) && parts[1] != PlatformTenant {
+		return PruneKey{}, fmt.Errorf("%w: %q", ErrInvalidPruneKey, s)
+	}
+	k := PruneKey{ExpiresAt: at.UTC(), Tenant: parts[1], ID: parts[2]}
+	if table == PruneCodes {
+		if k.Hash, err = hex.DecodeString(parts[2]); err != nil {
+			return PruneKey{}, fmt.Errorf("%w: %q", ErrInvalidPruneKey, s)
 		}
-		var after PruneKey
-		for {
-			if r.Batches >= cfg.MaxBatches || time.Since(start) >= cfg.MaxDuration {
-				r.Complete = false
-				break tables
-			}
-			n, next, done, err := s.store.PruneBatch(ctx, table, cutoff, after, cfg.BatchSize)
-			if err != nil {
-				r.Complete, r.Duration = false, time.Since(start)
-				return r, fmt.Errorf("authz: pruning %s after %s: %w", table, r.String(), err)
-			}
-			r.Batches++
-			r.Deleted[table] += n
-			r.LargestBatch = max(r.LargestBatch, n)
-			after = next
-			if done {
-				break
-			}
-		}
+		k.ID = ""
+	} else if !validID(k.ID) {
+		return PruneKey{}, fmt.Errorf("%w: %q", ErrInvalidPruneKey, s)
 	}
-	r.Duration = time.Since(start)
-	return r, nil
+	return k, nil
 }

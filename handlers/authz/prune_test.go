@@ -4,29 +4,125 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"spine/shared/contracts"
+	"spine/shared/events"
+	"spine/shared/ids"
+	"spine/shared/retention"
+	"spine/shared/retention/retentiontest"
 	"spine/shared/sqlstore"
 	"spine/shared/testenv"
 )
 
-// recordingStore records the size of every pruning batch.
+// recordingStore records the size of every pruning range deleted.
 type recordingStore struct {
 	Store
 	mu    sync.Mutex
 	sizes []int
 }
 
-func (r *recordingStore) PruneBatch(ctx context.Context, table PruneTable, cutoff time.Time, after PruneKey, limit int) (int, PruneKey, bool, error) {
-	n, next, done, err := r.Store.PruneBatch(ctx, table, cutoff, after, limit)
+func (r *recordingStore) PruneRange(ctx context.Context, table PruneTable, from, to PruneKey, cutoff time.Time, ev events.Event) (int, error) {
+	n, err := r.Store.PruneRange(ctx, table, from, to, cutoff, ev)
 	r.mu.Lock()
 	r.sizes = append(r.sizes, n)
 	r.mu.Unlock()
-	return n, next, done, err
+	return n, err
+}
+
+// pruner is svc's AuthzTokenPrune sweep registered under a test-unique name (the ledger on the
+// stack's Azurite is shared by every test package) on an engine over the real ledger.
+type pruner struct {
+	t      *testing.T
+	svc    *Service
+	ledger *retention.Ledger
+	name   string
+	cfg    retention.Config
+}
+
+func newPruner(t *testing.T, svc *Service, cfg retention.Config) *pruner {
+	t.Helper()
+	l := retentiontest.Ledger(t)
+	cfg.Ledger = l
+	return &pruner{t: t, svc: svc, ledger: l, name: "AuthzTokenPruneT" + strings.ReplaceAll(ids.New()[:13], "-", ""), cfg: cfg}
+}
+
+// engine is a fresh engine (a restarted process) with the sweep; fault, when set, is the
+// crash-injection hook.
+func (p *pruner) engine(fault func(string)) *retention.Engine {
+	p.t.Helper()
+	cfg := p.cfg
+	cfg.Fault = fault
+	e, err := retention.New(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := e.Register(p.svc.PruneSweepOf(p.name)); err != nil {
+		p.t.Fatal(err)
+	}
+	return e
+}
+
+// run is one run of the sweep on a fresh engine.
+func (p *pruner) run() retention.Run {
+	p.t.Helper()
+	r, err := p.engine(nil).Run(context.Background(), p.name)
+	if err != nil {
+		p.t.Fatalf("%s: %v", r, err)
+	}
+	return r
+}
+
+// evidence is the sweep's evidence rows (platform partition) and how many RetentionApplied events
+// of the sweep db's outbox holds, with their ids.
+func (p *pruner) evidence(db *sqlstore.DB) ([]retention.Evidence, []string) {
+	p.t.Helper()
+	ctx := context.Background()
+	all, err := p.ledger.Evidence(ctx, "", time.Time{}, time.Time{}, 0)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var evs []retention.Evidence
+	for _, ev := range all {
+		if ev.Sweep == p.name {
+			evs = append(evs, ev)
+		}
+	}
+	var events []string
+	if err := db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) (err error) {
+		events, err = testenv.QueryStrings(ctx, tx, `SELECT event_id::text FROM outbox
+			WHERE event_type = $1 AND envelope -> 'data' ->> 'sweep' = $2 ORDER BY event_id`, contracts.RetentionApplied, p.name)
+		return err
+	}); err != nil {
+		p.t.Fatal(err)
+	}
+	return evs, events
+}
+
+// checkEvidence checks one platform evidence row and one outbox event (its id) per range, and
+// returns the rows' total.
+func (p *pruner) checkEvidence(db *sqlstore.DB) int {
+	p.t.Helper()
+	evs, events := p.evidence(db)
+	total := 0
+	var ids []string
+	for _, ev := range evs {
+		total += ev.Affected
+		ids = append(ids, ev.ID)
+		if ev.Tenant != "" || ev.Action != retention.ActionDelete || ev.Artifact != nil || !slices.Contains(PruneTables, PruneTable(ev.Unit)) {
+			p.t.Errorf("evidence %+v", ev)
+		}
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, events) {
+		p.t.Errorf("%d evidence rows, %d events: want one event per row, with its id", len(ids), len(events))
+	}
+	return total
 }
 
 // The markers of the seeded rows: expired ones must go, live ones (consumed, revoked and redeemed
@@ -102,13 +198,12 @@ func seedCounts(t *testing.T, owner *sqlstore.DB) [6]int {
 func TestPrune_100kExpiredRowsInBoundedBatchesWhileTokensAreIssued(t *testing.T) {
 	ctx := context.Background()
 	owner := testDB.OpenOwner(t, sqlstore.PoolConfig{MaxOpen: 2})
-	// Rows other tests left behind, pruned first so the counts below are this test's.
+	// Rows other tests left behind, pruned first (by a sweep of its own) so the counts below are
+	// this test's.
 	rt := testDB.OpenRuntime(t, sqlstore.PoolConfig{})
 	base := NewStore(rt, nil, StoreConfig{})
 	pre, _ := NewService(base, testenv.NewDirectory(), ServiceConfig{}, slog.New(slog.DiscardHandler))
-	if _, err := pre.Prune(ctx); err != nil {
-		t.Fatal(err)
-	}
+	newPruner(t, pre, retention.Config{MaxRows: 1_000_000}).run()
 
 	tenants := make([]string, 20)
 	for i := range tenants {
@@ -201,13 +296,13 @@ func TestPrune_100kExpiredRowsInBoundedBatchesWhileTokensAreIssued(t *testing.T)
 	}
 
 	rec := &recordingStore{Store: base}
-	svc, err := NewService(rec, testenv.NewDirectory(),
-		ServiceConfig{Prune: PruneConfig{BatchSize: 1000, MaxBatches: 1000, MaxDuration: 10 * time.Minute}}, slog.New(slog.DiscardHandler))
+	svc, err := NewService(rec, testenv.NewDirectory(), ServiceConfig{Prune: PruneConfig{BatchSize: 1000}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := newPruner(t, svc, retention.Config{MaxRows: 1_000_000, MaxDuration: 10 * time.Minute})
 	start := time.Now()
-	report, err := svc.Prune(ctx)
+	report, err := p.engine(nil).Run(ctx, p.name)
 	elapsed := time.Since(start)
 	close(stopIssuing)
 	workers.Wait()
@@ -224,8 +319,11 @@ func TestPrune_100kExpiredRowsInBoundedBatchesWhileTokensAreIssued(t *testing.T)
 	if after != [6]int{0, 0, 0, 1500, 500, 500} {
 		t.Errorf("after the pruning: expired left %v, live %v; want none expired and every live row", after[:3], after[3:])
 	}
-	if !report.Complete || report.Total() != 100000 {
-		t.Errorf("report %s (complete %v), want 100,000 rows", report, report.Complete)
+	if report.Status != retention.StatusCompleted || report.Affected != 100000 {
+		t.Errorf("run %s, want 100,000 rows", report)
+	}
+	if n := p.checkEvidence(rt); n != 100000 {
+		t.Errorf("the ledger's evidence counts %d rows, want 100,000", n)
 	}
 	largest := 0
 	for _, n := range rec.sizes {
@@ -242,7 +340,70 @@ func TestPrune_100kExpiredRowsInBoundedBatchesWhileTokensAreIssued(t *testing.T)
 			t.Errorf("a token issued during the pruning: %v", err)
 		}
 	}
-	t.Logf("%s; %d tokens issued meanwhile (%.0f/s)", report, issued.Load(), float64(issued.Load())/elapsed.Seconds())
+	t.Logf("%s in %s; %d tokens issued meanwhile (%.0f/s)", report, elapsed.Round(time.Millisecond), issued.Load(), float64(issued.Load())/elapsed.Seconds())
 	t.Logf("lock waits: %d of %d samples (every 10 ms) saw a session of the database waiting for a lock, at most %d at once",
 		waitingSamples.Load(), samples.Load(), maxWaiting.Load())
+}
+
+// expiredRows counts, in platform scope, the rows of the pruned tables due at now (each table's
+// cutoff).
+func expiredRows(t *testing.T, db *sqlstore.DB, now time.Time) int {
+	t.Helper()
+	n := 0
+	if err := db.InReadTx(context.Background(), sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		return tx.QueryRowContext(context.Background(), `SELECT
+			(SELECT count(*) FROM auth_codes WHERE expires_at < $1) + (SELECT count(*) FROM refresh_tokens WHERE expires_at < $1)
+			+ (SELECT count(*) FROM revoked_tokens WHERE expires_at < $2)`,
+			tableCutoff(PruneCodes, now), tableCutoff(PruneRevokedTokens, now)).Scan(&n)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A crash at each step of a batch (intent written, exported, applied, evidence written) is
+// finished by the next run of a fresh engine: every expired row is gone, none twice, the ledger's
+// evidence (platform partition) counts exactly the rows deleted, one event per range.
+func TestPrune_CrashAtEachFaultPoint_RerunDeletesEachRangeOnce(t *testing.T) {
+	for _, point := range []string{retention.FaultAfterIntent, retention.FaultAfterExport, retention.FaultAfterApply, retention.FaultAfterEvidence} {
+		t.Run(point, func(t *testing.T) {
+			h := newHarness(t)
+			newPruner(t, h.svc, retention.Config{Now: h.clock.now, MaxRows: 1_000_000}).run() // earlier tests' rows
+			f := h.tenant()
+			for range 5 {
+				h.issue(f, ids.New())
+			}
+			h.clock.move(2 * time.Hour)
+			due := expiredRows(t, h.rt, h.clock.now())
+			if due < 5 {
+				t.Fatalf("%d rows due, want at least the 5 refresh tokens", due)
+			}
+			svc, err := NewService(h.store, h.dir, ServiceConfig{Now: h.clock.now, Prune: PruneConfig{BatchSize: 2}}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := newPruner(t, svc, retention.Config{Now: h.clock.now, MaxRows: 1_000_000})
+			crashed := false
+			func() {
+				defer func() { crashed = recover() != nil }()
+				_, _ = p.engine(func(at string) {
+					if at == point {
+						panic("crash at " + at)
+					}
+				}).Run(context.Background(), p.name)
+			}()
+			if !crashed {
+				t.Fatalf("the run did not reach %s", point)
+			}
+			if r := p.run(); r.Resumed != 1 {
+				t.Errorf("rerun %s: want the crashed range resumed", r)
+			}
+			if left := expiredRows(t, h.rt, h.clock.now()); left != 0 {
+				t.Errorf("%d expired rows left", left)
+			}
+			if n := p.checkEvidence(h.rt); n != due {
+				t.Errorf("the ledger's evidence counts %d rows, %d were deleted", n, due)
+			}
+		})
+	}
 }

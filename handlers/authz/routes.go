@@ -13,6 +13,7 @@ import (
 	"spine/shared/idempotency"
 	"spine/shared/ids"
 	"spine/shared/problem"
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -23,6 +24,8 @@ type API struct {
 	svc     *Service
 	db      *sqlstore.DB // the idempotency records' database (the service's own)
 	connect *connect     // the OpenID provider and its key ring (connect_module.go); nil when declared only
+	// retention runs the AuthzTokenPrune sweep (prune.go); nil when declared only.
+	retention *retention.Engine
 }
 
 // NewAPI returns the HTTP API over svc; db is the service's database, where Idempotency-Key

@@ -96,18 +96,18 @@ type statements struct {
 	// lost) and granted at.
 	upsertConsent string
 
-	// The pruning timer's statements, in platform scope. Each pruned table has two: its bound —
-	// cutoff, after (expires at, tenant, key), skip → the key (expires at, tenant text, key) of the
-	// expired row (expires_at < cutoff) skip rows past the first after `after` in the table's
-	// index order (expires_at, tenant_id, key), if there is one — and its delete — cutoff, after
-	// (expires at, tenant, key), through (expires at, tenant, key): deletes the expired rows after
-	// `after` up to and including `through`, an index range; rows affected is how many.
-	pruneCodesBound   string
-	pruneCodes        string
-	pruneRefreshBound string
-	pruneRefresh      string
-	pruneRevokedBound string
-	pruneRevoked      string
+	// The AuthzTokenPrune sweep's statements (prune.go), in platform scope. Each pruned table has
+	// two: its next — cutoff, after (expires at, tenant, key), limit → the keys (expires at, tenant
+	// text, key) of the first limit expired rows (expires_at < cutoff) after `after` in the table's
+	// index order (expires_at, tenant_id, key) — and its delete — cutoff, from (expires at, tenant,
+	// key), to (expires at, tenant, key): deletes the expired rows from `from` through `to`
+	// (inclusive), an index range; rows affected is how many.
+	pruneCodesNext   string
+	pruneCodes       string
+	pruneRefreshNext string
+	pruneRefresh     string
+	pruneRevokedNext string
+	pruneRevoked     string
 }
 
 // The column lists the scan functions read, in their order:

@@ -78,24 +78,24 @@ var pgStatements = statements{
 			scopes = (SELECT COALESCE(jsonb_agg(DISTINCT s ORDER BY s), '[]'::jsonb)
 				FROM jsonb_array_elements_text(consents.scopes || EXCLUDED.scopes) AS s)`,
 
-	// Row comparisons follow the pruning indexes (auth_codes_expires, ...): a bound is an index
-	// range scan skipping `skip` entries, a delete an index range.
-	pruneCodesBound: `SELECT expires_at, tenant_id::text, code_hash FROM auth_codes
+	// Row comparisons follow the pruning indexes (auth_codes_expires, ...): a next is an index
+	// range scan of at most limit entries, a delete an index range.
+	pruneCodesNext: `SELECT expires_at, tenant_id::text, code_hash FROM auth_codes
 		WHERE expires_at < $1 AND (expires_at, tenant_id, code_hash) > ($2, $3::uuid, $4)
-		ORDER BY expires_at, tenant_id, code_hash OFFSET $5 LIMIT 1`,
+		ORDER BY expires_at, tenant_id, code_hash LIMIT $5`,
 	pruneCodes: `DELETE FROM auth_codes
-		WHERE expires_at < $1 AND (expires_at, tenant_id, code_hash) > ($2, $3::uuid, $4)
+		WHERE expires_at < $1 AND (expires_at, tenant_id, code_hash) >= ($2, $3::uuid, $4)
 			AND (expires_at, tenant_id, code_hash) <= ($5, $6::uuid, $7)`,
-	pruneRefreshBound: `SELECT expires_at, tenant_id::text, token_id::text FROM refresh_tokens
+	pruneRefreshNext: `SELECT expires_at, tenant_id::text, token_id::text FROM refresh_tokens
 		WHERE expires_at < $1 AND (expires_at, tenant_id, token_id) > ($2, $3::uuid, $4::uuid)
-		ORDER BY expires_at, tenant_id, token_id OFFSET $5 LIMIT 1`,
+		ORDER BY expires_at, tenant_id, token_id LIMIT $5`,
 	pruneRefresh: `DELETE FROM refresh_tokens
-		WHERE expires_at < $1 AND (expires_at, tenant_id, token_id) > ($2, $3::uuid, $4::uuid)
+		WHERE expires_at < $1 AND (expires_at, tenant_id, token_id) >= ($2, $3::uuid, $4::uuid)
 			AND (expires_at, tenant_id, token_id) <= ($5, $6::uuid, $7::uuid)`,
-	pruneRevokedBound: `SELECT expires_at, tenant_id::text, jti::text FROM revoked_tokens
+	pruneRevokedNext: `SELECT expires_at, tenant_id::text, jti::text FROM revoked_tokens
 		WHERE expires_at < $1 AND (expires_at, tenant_id, jti) > ($2, $3::uuid, $4::uuid)
-		ORDER BY expires_at, tenant_id, jti OFFSET $5 LIMIT 1`,
+		ORDER BY expires_at, tenant_id, jti LIMIT $5`,
 	pruneRevoked: `DELETE FROM revoked_tokens
-		WHERE expires_at < $1 AND (expires_at, tenant_id, jti) > ($2, $3::uuid, $4::uuid)
+		WHERE expires_at < $1 AND (expires_at, tenant_id, jti) >= ($2, $3::uuid, $4::uuid)
 			AND (expires_at, tenant_id, jti) <= ($5, $6::uuid, $7::uuid)`,
 }

@@ -113,28 +113,28 @@ var msStatements = statements{
 		ELSE
 			INSERT INTO dbo.consents (tenant_id, subject, client_id, scopes, granted_at) VALUES (@p1, @p2, @p3, @p4, @p5);`,
 
-	pruneCodesBound: `SELECT expires_at, LOWER(CONVERT(char(36), tenant_id)), code_hash FROM dbo.auth_codes
+	pruneCodesNext: `SELECT TOP (@p5) expires_at, LOWER(CONVERT(char(36), tenant_id)), code_hash FROM dbo.auth_codes
 		WHERE expires_at < @p1 AND expires_at >= @p2
 			AND (expires_at > @p2 OR tenant_id > @p3 OR (tenant_id = @p3 AND code_hash > @p4))
-		ORDER BY expires_at, tenant_id, code_hash OFFSET @p5 ROWS FETCH NEXT 1 ROWS ONLY`,
+		ORDER BY expires_at, tenant_id, code_hash`,
 	pruneCodes: `DELETE FROM dbo.auth_codes
 		WHERE expires_at < @p1 AND expires_at >= @p2 AND expires_at <= @p5
-			AND (expires_at > @p2 OR tenant_id > @p3 OR (tenant_id = @p3 AND code_hash > @p4))
+			AND (expires_at > @p2 OR tenant_id > @p3 OR (tenant_id = @p3 AND code_hash >= @p4))
 			AND (expires_at < @p5 OR tenant_id < @p6 OR (tenant_id = @p6 AND code_hash <= @p7))`,
-	pruneRefreshBound: `SELECT expires_at, LOWER(CONVERT(char(36), tenant_id)), LOWER(CONVERT(char(36), token_id)) FROM dbo.refresh_tokens
+	pruneRefreshNext: `SELECT TOP (@p5) expires_at, LOWER(CONVERT(char(36), tenant_id)), LOWER(CONVERT(char(36), token_id)) FROM dbo.refresh_tokens
 		WHERE expires_at < @p1 AND expires_at >= @p2
 			AND (expires_at > @p2 OR tenant_id > @p3 OR (tenant_id = @p3 AND token_id > @p4))
-		ORDER BY expires_at, tenant_id, token_id OFFSET @p5 ROWS FETCH NEXT 1 ROWS ONLY`,
+		ORDER BY expires_at, tenant_id, token_id`,
 	pruneRefresh: `DELETE FROM dbo.refresh_tokens
 		WHERE expires_at < @p1 AND expires_at >= @p2 AND expires_at <= @p5
-			AND (expires_at > @p2 OR tenant_id > @p3 OR (tenant_id = @p3 AND token_id > @p4))
+			AND (expires_at > @p2 OR tenant_id > @p3 OR (tenant_id = @p3 AND token_id >= @p4))
 			AND (expires_at < @p5 OR tenant_id < @p6 OR (tenant_id = @p6 AND token_id <= @p7))`,
-	pruneRevokedBound: `SELECT expires_at, LOWER(CONVERT(char(36), tenant_id)), LOWER(CONVERT(char(36), jti)) FROM dbo.revoked_tokens
+	pruneRevokedNext: `SELECT TOP (@p5) expires_at, LOWER(CONVERT(char(36), tenant_id)), LOWER(CONVERT(char(36), jti)) FROM dbo.revoked_tokens
 		WHERE expires_at < @p1 AND expires_at >= @p2
 			AND (expires_at > @p2 OR tenant_id > @p3 OR (tenant_id = @p3 AND jti > @p4))
-		ORDER BY expires_at, tenant_id, jti OFFSET @p5 ROWS FETCH NEXT 1 ROWS ONLY`,
+		ORDER BY expires_at, tenant_id, jti`,
 	pruneRevoked: `DELETE FROM dbo.revoked_tokens
 		WHERE expires_at < @p1 AND expires_at >= @p2 AND expires_at <= @p5
-			AND (expires_at > @p2 OR tenant_id > @p3 OR (tenant_id = @p3 AND jti > @p4))
+			AND (expires_at > @p2 OR tenant_id > @p3 OR (tenant_id = @p3 AND jti >= @p4))
 			AND (expires_at < @p5 OR tenant_id < @p6 OR (tenant_id = @p6 AND jti <= @p7))`,
 }

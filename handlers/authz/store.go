@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"spine/shared/contracts"
+	"spine/shared/events"
 	"spine/shared/sqlstore"
 )
 
@@ -151,11 +152,14 @@ type Store interface {
 
 	// ---- maintenance ----
 
-	// PruneBatch deletes, in platform scope, up to limit expired rows (expires_at < cutoff) of
-	// one table, the next ones in the table's pruning index order after after, and returns how
-	// many it deleted and where the batch ended (the next batch's after). done reports that no
-	// expired row remained past this batch.
-	PruneBatch(ctx context.Context, table PruneTable, cutoff time.Time, after PruneKey, limit int) (deleted int, next PruneKey, done bool, err error)
+	// PruneNext returns, in platform scope and without changing anything, the first and last
+	// keys of the next at most limit expired rows (expires_at < cutoff) of table after after in
+	// the table's pruning index order, and how many rows that is (0: none left).
+	PruneNext(ctx context.Context, table PruneTable, after PruneKey, cutoff time.Time, limit int) (first, last PruneKey, n int, err error)
+	// PruneRange deletes the expired rows (expires_at < cutoff) of table from from through to
+	// (inclusive, an index range) in one platform-scoped transaction, with ev in the outbox when
+	// it deleted any, and returns how many it deleted.
+	PruneRange(ctx context.Context, table PruneTable, from, to PruneKey, cutoff time.Time, ev events.Event) (int, error)
 	// Health pings the database.
 	Health(ctx context.Context) error
 }
@@ -163,7 +167,7 @@ type Store interface {
 // PruneTable is a table the pruning timer deletes expired rows from.
 type PruneTable string
 
-// The pruned tables, in the order the timer visits them.
+// The pruned tables: the AuthzTokenPrune sweep's units.
 const (
 	PruneCodes         PruneTable = "auth_codes"
 	PruneRefreshTokens PruneTable = "refresh_tokens"
@@ -173,8 +177,8 @@ const (
 // PruneTables are every pruned table, in order.
 var PruneTables = []PruneTable{PruneCodes, PruneRefreshTokens, PruneRevokedTokens}
 
-// PruneKey is a position in a pruned table's index order (expires_at, tenant_id, key): the
-// watermark between batches. The zero PruneKey is before every row.
+// PruneKey is a position in a pruned table's index order (expires_at, tenant_id, key): a range's
+// bound, and the sweep's watermark. The zero PruneKey is before every row.
 type PruneKey struct {
 	ExpiresAt time.Time
 	Tenant    string

@@ -14,6 +14,7 @@ import (
 	"spine/shared/cache"
 	"spine/shared/contracts"
 	"spine/shared/ids"
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 )
 
@@ -647,7 +648,7 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 		}
 	})
 
-	t.Run("PruneBatch_DeletesExpiredRowsInBoundedBatches", func(t *testing.T) {
+	t.Run("PruneRange_DeletesExactlyTheExpiredRangeInBoundedBatches", func(t *testing.T) {
 		e := newEnv(t)
 		c, _ := mustClient(t, e, newTenant(), ClientPublic)
 		var expired []string
@@ -665,19 +666,34 @@ func runStoreConformance(t *testing.T, newEnv func(t *testing.T) storeEnv) {
 		for _, table := range PruneTables {
 			var after PruneKey
 			total := 0
-			for batch := 0; ; batch++ {
-				n, next, done, err := e.s.PruneBatch(ctx, table, cutoff, after, 2)
+			for batch := 0; batch <= 10; batch++ {
+				first, last, n, err := e.s.PruneNext(ctx, table, after, cutoff, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if n > 2 {
-					t.Fatalf("%s: a batch of 2 deleted %d", table, n)
-				}
-				total += n
-				after = next
-				if done || batch > 10 {
+				if n == 0 {
 					break
 				}
+				if n > 2 {
+					t.Fatalf("%s: a range of at most 2 holds %d", table, n)
+				}
+				ev, err := retention.EvidenceEvent(retention.Evidence{ID: ids.New(), Sweep: "ConformanceT", Service: service,
+					Unit: string(table), Action: retention.ActionDelete})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := e.s.PruneRange(ctx, table, first, last, cutoff, ev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d != n {
+					t.Errorf("%s: the range of %d rows deleted %d", table, n, d)
+				}
+				if again, err := e.s.PruneRange(ctx, table, first, last, cutoff, ev); err != nil || again != 0 {
+					t.Errorf("%s: the range deleted again: %d %v", table, again, err)
+				}
+				total += d
+				after = last
 			}
 			// Other subtests' rows of the same database may expire too: at least ours went.
 			if table == PruneRefreshTokens && total < len(expired) {

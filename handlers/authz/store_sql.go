@@ -967,78 +967,95 @@ func (s *sqlStore) GrantConsent(ctx context.Context, tenant, subject, clientID s
 // Health implements Store.
 func (s *sqlStore) Health(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// The bounds of a pruning keyset that no row reaches: every key is above pruneFloor's, and an
-// expired row (expires_at < cutoff) is below (cutoff, pruneCeilingID, pruneCeilingHash).
+// The bound of a pruning keyset that no row reaches: every key is above pruneFloor's.
 var (
-	pruneFloorHash   = []byte{0}
-	pruneCeilingHash = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	pruneFloorHash = []byte{0}
 	pruneFloorTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
-const pruneCeilingID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+// pruneBound is k with the zero key as the floor, its times in UTC.
+func pruneBound(k PruneKey) PruneKey {
+	if k.ExpiresAt.IsZero() {
+		return PruneKey{ExpiresAt: pruneFloorTime, Tenant: PlatformTenant, Hash: pruneFloorHash, ID: PlatformTenant}
+	}
+	k.ExpiresAt = sqlstore.UTC(k.ExpiresAt)
+	return k
+}
 
-// PruneBatch implements Store: the batch's last key is the limit-th expired row after after, in
-// the index order (its bound statement); the batch is then the index range (after, last], deleted
-// in one statement. Without a limit-th row the batch is the rest of the expired rows.
-func (s *sqlStore) PruneBatch(ctx context.Context, table PruneTable, cutoff time.Time, after PruneKey, limit int) (int, PruneKey, bool, error) {
+// PruneNext implements Store: one index range scan of at most limit entries.
+func (s *sqlStore) PruneNext(ctx context.Context, table PruneTable, after PruneKey, cutoff time.Time, limit int) (first, last PruneKey, n int, err error) {
 	if limit < 1 {
-		return 0, after, false, invalid("a pruning batch deletes at least one row")
+		return first, last, 0, invalid("a pruning range holds at least one row")
 	}
-	if after.ExpiresAt.IsZero() {
-		after = PruneKey{ExpiresAt: pruneFloorTime, Tenant: PlatformTenant, Hash: pruneFloorHash, ID: PlatformTenant}
-	}
-	cutoff = sqlstore.UTC(cutoff)
-	var deleted int64
-	var through PruneKey
-	done := false
-	err := s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		var row *sql.Row
+	a, cutoff := pruneBound(after), sqlstore.UTC(cutoff)
+	err = s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		n = 0
+		var rows *sql.Rows
+		var err error
 		switch table {
 		case PruneCodes:
-			row = tx.QueryRowContext(ctx, s.q.pruneCodesBound, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.Hash, limit-1)
+			rows, err = tx.QueryContext(ctx, s.q.pruneCodesNext, cutoff, a.ExpiresAt, a.Tenant, a.Hash, limit)
 		case PruneRefreshTokens:
-			row = tx.QueryRowContext(ctx, s.q.pruneRefreshBound, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.ID, limit-1)
+			rows, err = tx.QueryContext(ctx, s.q.pruneRefreshNext, cutoff, a.ExpiresAt, a.Tenant, a.ID, limit)
 		case PruneRevokedTokens:
-			row = tx.QueryRowContext(ctx, s.q.pruneRevokedBound, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.ID, limit-1)
+			rows, err = tx.QueryContext(ctx, s.q.pruneRevokedNext, cutoff, a.ExpiresAt, a.Tenant, a.ID, limit)
 		default:
 			return fmt.Errorf("authz: no pruned table %q", table)
-		}
-		through = PruneKey{}
-		var id sql.NullString
-		err := row.Scan(&through.ExpiresAt, &through.Tenant, pruneKeyDest(table, &through, &id))
-		through.ID = id.String
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			// Fewer than limit expired rows left: this batch is all of them.
-			done = true
-			through = PruneKey{ExpiresAt: cutoff, Tenant: pruneCeilingID, Hash: pruneCeilingHash, ID: pruneCeilingID}
-		case err != nil:
-			return err
-		}
-		var res sql.Result
-		switch table {
-		case PruneCodes:
-			res, err = tx.ExecContext(ctx, s.q.pruneCodes, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.Hash,
-				sqlstore.UTC(through.ExpiresAt), through.Tenant, through.Hash)
-		case PruneRefreshTokens:
-			res, err = tx.ExecContext(ctx, s.q.pruneRefresh, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.ID,
-				sqlstore.UTC(through.ExpiresAt), through.Tenant, through.ID)
-		case PruneRevokedTokens:
-			res, err = tx.ExecContext(ctx, s.q.pruneRevoked, cutoff, sqlstore.UTC(after.ExpiresAt), after.Tenant, after.ID,
-				sqlstore.UTC(through.ExpiresAt), through.Tenant, through.ID)
 		}
 		if err != nil {
 			return err
 		}
-		deleted, err = res.RowsAffected()
-		return err
+		defer rows.Close()
+		for rows.Next() {
+			var k PruneKey
+			var id sql.NullString
+			if err := rows.Scan(&k.ExpiresAt, &k.Tenant, pruneKeyDest(table, &k, &id)); err != nil {
+				return err
+			}
+			k.ID, k.ExpiresAt = id.String, k.ExpiresAt.UTC()
+			if n == 0 {
+				first = k
+			}
+			last = k
+			n++
+		}
+		return rows.Err()
+	})
+	return first, last, n, err
+}
+
+// PruneRange implements Store: one DELETE of an index range, and the event, in one transaction.
+func (s *sqlStore) PruneRange(ctx context.Context, table PruneTable, from, to PruneKey, cutoff time.Time, ev events.Event) (int, error) {
+	if from.ExpiresAt.IsZero() || to.ExpiresAt.IsZero() {
+		return 0, invalid("a pruning range has both bounds")
+	}
+	f, l, cutoff := pruneBound(from), pruneBound(to), sqlstore.UTC(cutoff)
+	var deleted int64
+	err := s.db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		var res sql.Result
+		var err error
+		switch table {
+		case PruneCodes:
+			res, err = tx.ExecContext(ctx, s.q.pruneCodes, cutoff, f.ExpiresAt, f.Tenant, f.Hash, l.ExpiresAt, l.Tenant, l.Hash)
+		case PruneRefreshTokens:
+			res, err = tx.ExecContext(ctx, s.q.pruneRefresh, cutoff, f.ExpiresAt, f.Tenant, f.ID, l.ExpiresAt, l.Tenant, l.ID)
+		case PruneRevokedTokens:
+			res, err = tx.ExecContext(ctx, s.q.pruneRevoked, cutoff, f.ExpiresAt, f.Tenant, f.ID, l.ExpiresAt, l.Tenant, l.ID)
+		default:
+			return fmt.Errorf("authz: no pruned table %q", table)
+		}
+		if err != nil {
+			return err
+		}
+		if deleted, err = res.RowsAffected(); err != nil || deleted == 0 {
+			return err
+		}
+		return outbox.Emit(ctx, tx, ev)
 	})
 	if err != nil {
-		return 0, after, false, err
+		return 0, err
 	}
-	through.ExpiresAt = through.ExpiresAt.UTC()
-	return int(deleted), through, done, nil
+	return int(deleted), nil
 }
 
 // pruneKeyDest is where a bound statement's key column scans to: the hash, or the id.

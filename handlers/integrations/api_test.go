@@ -569,17 +569,26 @@ func TestTypes_ListsTheHTTPConnectorSchema(t *testing.T) {
 	}
 }
 
-// The store never deletes: the runtime role cannot either.
-func TestRuntimeRole_CannotDeleteConnections(t *testing.T) {
+// The API never deletes a row: the runtime role cannot delete a live connection (its DELETE
+// grant, for the IntegrationPurge sweep, reaches soft-deleted rows only).
+func TestRuntimeRole_CannotDeleteALiveConnection(t *testing.T) {
 	h := newHarness(t)
 	a := h.tenant()
 	h.create(a, bearerBody("x", "https://api.example.com", "tok"))
+	deleted := int64(-1)
 	err := h.rt.InTx(context.Background(), sqlstore.TenantScope(a.id), func(tx *sqlstore.Tx) error {
-		_, err := tx.ExecContext(context.Background(), `DELETE FROM connections`)
+		res, err := tx.ExecContext(context.Background(), `DELETE FROM connections`)
+		if err != nil {
+			return err
+		}
+		deleted, err = res.RowsAffected()
 		return err
 	})
-	if err == nil {
-		t.Error("the runtime role deleted connections")
+	if err == nil && deleted != 0 {
+		t.Errorf("the runtime role deleted %d live connections", deleted)
+	}
+	if b := h.must(http.StatusOK, "GET", "/api/integrations", a.reader, nil).Body; !strings.Contains(string(b), `"name":"x"`) {
+		t.Errorf("the connection is gone: %s", b)
 	}
 }
 

@@ -23,7 +23,8 @@ const Consumer = service
 
 // Functions implements kit.Service: the catch-all HTTP function of integrations/ (the host
 // forwards its requests to echo; {*rest} also matches the bare prefix) and IntegrationSync, the
-// worker consuming IntegrationSyncRequested from the service's own topic.
+// worker consuming IntegrationSyncRequested from the service's own topic; and IntegrationPurge,
+// the retention sweep's daily timer (purge.go).
 func (a *API) Functions(kit.Catalog) []functions.Function {
 	return []functions.Function{
 		{Name: "IntegrationsIntegrations", HTTP: &functions.HTTPTrigger{Route: "integrations/{*rest}",
@@ -34,6 +35,7 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 				EventTypes: []string{contracts.IntegrationSyncRequested}},
 			Handler: a.onSyncRequested,
 		},
+		a.retention.Function(PurgeSweep, PurgeSchedule),
 	}
 }
 

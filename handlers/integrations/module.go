@@ -27,7 +27,12 @@ func newModule(_ context.Context, d kit.Deps) (kit.Service, error) {
 	}
 	svc := NewService(NewStore(d.DB), d.Secrets, DefaultRegistry(), d.Directory,
 		ServiceConfig{VaultURL: d.Config.KeyVaultURL, AllowLoopback: d.Config.EgressAllowLoopback}, d.Log)
-	return NewAPI(svc, d.DB), nil
+	if err := d.Retention.Register(svc.PurgeSweepOf(PurgeSweep)); err != nil {
+		return nil, err
+	}
+	api := NewAPI(svc, d.DB)
+	api.retention = d.Retention
+	return api, nil
 }
 
 // MapError implements kit.Service.

@@ -12,6 +12,7 @@ import (
 	"spine/shared/idempotency"
 	"spine/shared/ids"
 	"spine/shared/problem"
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 )
 
@@ -26,6 +27,8 @@ const (
 type API struct {
 	svc *Service
 	db  *sqlstore.DB // the idempotency records' database (the service's own)
+	// retention runs the IntegrationPurge sweep (nil on Module.Declare's value).
+	retention *retention.Engine
 }
 
 // NewAPI returns the HTTP API over svc; db is the service's database.

@@ -19,6 +19,18 @@ type statements struct {
 	// update: tenant, id, name, settings JSON, secret version, status, last tested at, last sync
 	// at, last error class (nullable), version, updated at, deleted at (nullable).
 	update string
+
+	// The IntegrationPurge sweep's statements (purge.go): a soft-deleted connection is due when
+	// deleted_at < cutoff; the keyset is (deleted at, connection id).
+	//
+	// purgeTenants (platform scope): before → tenant id text of every tenant with a due connection.
+	purgeTenants string
+	// purgeNext: tenant, after deleted at, after id, cutoff, limit → id, deleted at of the due
+	// connections after (deleted at, id), in keyset order.
+	purgeNext string
+	// purgeRange: tenant, from deleted at, from id, to deleted at, to id, cutoff → deletes the due
+	// connections from..to (inclusive); rows affected is how many.
+	purgeRange string
 }
 
 // connectionColumns: id, type, name, settings JSON, secret vault, secret name, secret version,

@@ -17,4 +17,12 @@ var pgStatements = statements{
 	update: `UPDATE connections SET name = $3, settings = $4::jsonb, secret_version = $5, status = $6, last_tested_at = $7,
 			last_sync_at = $8, last_error_class = $9, version = $10, updated_at = $11, deleted_at = $12
 		WHERE tenant_id = $1 AND connection_id = $2`,
+
+	purgeTenants: `SELECT DISTINCT tenant_id::text FROM connections WHERE deleted_at < $1`,
+	purgeNext: `SELECT connection_id::text, deleted_at FROM connections
+		WHERE tenant_id = $1 AND deleted_at < $4 AND (deleted_at, connection_id) > ($2, $3::uuid)
+		ORDER BY deleted_at, connection_id LIMIT $5`,
+	purgeRange: `DELETE FROM connections
+		WHERE tenant_id = $1 AND deleted_at < $6
+			AND (deleted_at, connection_id) >= ($2, $3::uuid) AND (deleted_at, connection_id) <= ($4, $5::uuid)`,
 }

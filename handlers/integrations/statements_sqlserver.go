@@ -23,4 +23,14 @@ var msStatements = statements{
 	update: `UPDATE dbo.connections SET name = @p3, settings = @p4, secret_version = @p5, status = @p6, last_tested_at = @p7,
 			last_sync_at = @p8, last_error_class = @p9, version = @p10, updated_at = @p11, deleted_at = @p12
 		WHERE tenant_id = @p1 AND connection_id = @p2`,
+
+	// The purge pages on connection_key (canonical text), row comparisons spelled out.
+	purgeTenants: `SELECT DISTINCT LOWER(CONVERT(char(36), tenant_id)) FROM dbo.connections WHERE deleted_at < @p1`,
+	purgeNext: `SELECT TOP (@p5) connection_key, deleted_at FROM dbo.connections
+		WHERE tenant_id = @p1 AND deleted_at < @p4 AND (deleted_at > @p2 OR (deleted_at = @p2 AND connection_key > @p3))
+		ORDER BY deleted_at, connection_key`,
+	purgeRange: `DELETE FROM dbo.connections
+		WHERE tenant_id = @p1 AND deleted_at < @p6
+			AND (deleted_at > @p2 OR (deleted_at = @p2 AND connection_key >= @p3))
+			AND (deleted_at < @p4 OR (deleted_at = @p4 AND connection_key <= @p5))`,
 }

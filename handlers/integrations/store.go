@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -15,9 +16,9 @@ import (
 //
 // The service's rules run inside the store's transactions: Write and Read hand a closure a Tx, a
 // transaction in the tenant's row-level-security scope whose methods are the statements for that
-// tenant. Events go to the outbox through the same transaction. A connection is never deleted:
-// Delete is an Update that sets deleted_at (the runtime role has no DELETE grant), and every read
-// sees live connections only.
+// tenant. Events go to the outbox through the same transaction. Deleting a connection is an
+// Update that sets deleted_at, and every read sees live connections only; the IntegrationPurge
+// sweep (purge.go) deletes the rows 30 days later (the runtime role's DELETE grant is for it).
 type Store struct {
 	db *sqlstore.DB
 	q  *statements
@@ -140,4 +141,45 @@ func scanConnection(r rowScanner) (Connection, error) {
 	c.LastTestedAt, c.LastSyncAt = sqlstore.PtrUTC(tested), sqlstore.PtrUTC(synced)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, nil
+}
+
+// ---- the IntegrationPurge sweep ----
+
+// purgeBound is k (a soft-deleted connection's position in the purge's keyset order: deleted
+// at, connection id) with the zero key as the floor.
+func purgeBound(k retention.Key) retention.Key {
+	if k.At.IsZero() {
+		return retention.Key{At: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ID: "00000000-0000-0000-0000-000000000000"}
+	}
+	return k
+}
+
+// DeletedTenants returns, in platform scope, every tenant with a connection soft-deleted before
+// before (the purge's units).
+func (s *Store) DeletedTenants(ctx context.Context, before time.Time) ([]string, error) {
+	var out []string
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) (err error) {
+		out, err = retention.UnitsOf(tx.QueryContext(ctx, s.q.purgeTenants, sqlstore.UTC(before)))
+		return err
+	})
+	return out, err
+}
+
+// NextDeleted returns the keys of at most limit connections soft-deleted before cutoff after
+// after, in keyset order.
+func (tx *Tx) NextDeleted(ctx context.Context, after retention.Key, cutoff time.Time, limit int) ([]retention.Key, error) {
+	after = purgeBound(after)
+	return retention.KeysOf(tx.QueryContext(ctx, tx.q.purgeNext, tx.tenant, sqlstore.UTC(after.At), after.ID, sqlstore.UTC(cutoff), limit))
+}
+
+// PurgeDeleted deletes the connections soft-deleted before cutoff from..to (inclusive) and returns
+// how many it deleted.
+func (tx *Tx) PurgeDeleted(ctx context.Context, from, to retention.Key, cutoff time.Time) (int, error) {
+	from, to = purgeBound(from), purgeBound(to)
+	res, err := tx.ExecContext(ctx, tx.q.purgeRange, tx.tenant, sqlstore.UTC(from.At), from.ID, sqlstore.UTC(to.At), to.ID, sqlstore.UTC(cutoff))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }

@@ -20,7 +20,8 @@ const GenerationFunction = "ReportGeneration"
 
 // Functions implements kit.Service: the catch-all HTTP functions of /api/reports and
 // /api/report-runs; ReportGeneration, the worker, on reporting's own topic (ReportRequested, one
-// message per invocation: a run streams for as long as it takes); and for every other topic of c a
+// message per invocation: a run streams for as long as it takes); ReportArtifactLifecycle, the
+// retention sweep's daily timer (lifecycle.go); and for every other topic of c a
 // ReportingOn<Topic>Event group consumer feeding the read models (every event type, in batches).
 // Reporting's own topic feeds no read model (its subscription is the worker's), nor does audit's
 // (its AuditEntryRecorded entries record activity the other topics carry already).
@@ -38,6 +39,7 @@ func (a *API) Functions(c kit.Catalog) []functions.Function {
 				EventTypes: []string{contracts.ReportRequested}},
 			Handler: a.onReportRequested,
 		},
+		a.retention.Function(LifecycleSweep, LifecycleSchedule),
 	}
 	var consumers []functions.Function
 	seen := map[string]bool{}

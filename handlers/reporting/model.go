@@ -57,7 +57,8 @@ type Report struct {
 	UpdatedAt  time.Time
 }
 
-// RunStatus is where a run is: Queued → Running → Succeeded | Failed.
+// RunStatus is where a run is: Queued → Running → Succeeded | Failed, and Succeeded → Expired
+// when the ReportArtifactLifecycle sweep deleted its artifact past its expiry.
 type RunStatus string
 
 // The run statuses.
@@ -66,6 +67,7 @@ const (
 	RunRunning   RunStatus = "Running"
 	RunSucceeded RunStatus = "Succeeded"
 	RunFailed    RunStatus = "Failed"
+	RunExpired   RunStatus = "Expired"
 )
 
 // MaxAttempts is how often the worker claims a run before it fails it for good.
@@ -92,6 +94,7 @@ type Run struct {
 	StartedAt   *time.Time
 	FinishedAt  *time.Time
 	ExpiresAt   *time.Time
+	ExpiredAt   *time.Time // when the lifecycle sweep deleted the artifact (Expired)
 }
 
 // parametersJSON is the stored form of parameters (a JSON object of strings).

@@ -30,7 +30,12 @@ func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 	}
 	svc := NewService(NewStore(d.DB), d.Blobs, d.Blobs, d.Entitlements, d.Directory, ServiceConfig{
 		ArtifactTTL: d.Config.ReportingArtifactTTL, SASTTL: d.Config.ReportingSASTTL}, d.Log)
-	return NewAPI(svc, d.DB), nil
+	if err := d.Retention.Register(svc.LifecycleSweepOf(LifecycleSweep)); err != nil {
+		return nil, err
+	}
+	api := NewAPI(svc, d.DB)
+	api.retention = d.Retention
+	return api, nil
 }
 
 // MapError implements kit.Service.

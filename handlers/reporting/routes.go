@@ -13,6 +13,7 @@ import (
 	"spine/shared/idempotency"
 	"spine/shared/ids"
 	"spine/shared/problem"
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 )
 
@@ -27,6 +28,8 @@ const (
 type API struct {
 	svc *Service
 	db  *sqlstore.DB // the idempotency records' database (the service's own)
+	// retention runs the ReportArtifactLifecycle sweep (nil on Module.Declare's value).
+	retention *retention.Engine
 }
 
 // NewAPI returns the HTTP API over svc; db is the service's database.
@@ -96,6 +99,7 @@ type runJSON struct {
 	StartedAt   *time.Time        `json:"startedAt,omitempty"`
 	FinishedAt  *time.Time        `json:"finishedAt,omitempty"`
 	ExpiresAt   *time.Time        `json:"expiresAt,omitempty"`
+	ExpiredAt   *time.Time        `json:"expiredAt,omitempty"`
 }
 
 func toRunJSON(tenant string, r Run) runJSON {
@@ -105,7 +109,8 @@ func toRunJSON(tenant string, r Run) runJSON {
 	}
 	out := runJSON{ID: r.ID, TenantID: tenant, ReportID: r.ReportID, Status: string(r.Status), Source: r.Source, Format: string(r.Format),
 		Parameters: p, RequestedBy: r.RequestedBy, Attempts: r.Attempts, RowCount: r.RowCount, ErrorClass: r.ErrorClass,
-		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, ExpiresAt: r.ExpiresAt}
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, ExpiresAt: r.ExpiresAt,
+		ExpiredAt: r.ExpiredAt}
 	if r.Status == RunSucceeded && r.Size != nil {
 		out.Artifact = &artifactJSON{Name: r.BlobName, ContentType: r.Format.ContentType(), Size: *r.Size, SHA256: r.SHA256}
 	}

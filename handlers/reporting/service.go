@@ -335,11 +335,15 @@ func (s *Service) Run(ctx context.Context, tenant tenancy.TenantID, id string) (
 }
 
 // DownloadURL returns a short-lived read-only URL of exactly the run's artifact: ErrNotReady
-// before the run Succeeded, ErrExpired past its expiry.
+// before the run Succeeded, ErrExpired past its expiry (and once the lifecycle sweep marked it
+// Expired).
 func (s *Service) DownloadURL(ctx context.Context, tenant tenancy.TenantID, id string) (string, error) {
 	run, err := s.Run(ctx, tenant, id)
 	if err != nil {
 		return "", err
+	}
+	if run.Status == RunExpired {
+		return "", ErrExpired // the lifecycle sweep deleted the artifact
 	}
 	if run.Status != RunSucceeded {
 		return "", ErrNotReady

@@ -61,6 +61,21 @@ type statements struct {
 	roleAssigned string
 	// roleRevoked: tenant, user id, role id.
 	roleRevoked string
+	// The ReportArtifactLifecycle sweep's statements (lifecycle.go). A due run is Succeeded, has
+	// a blob and expires_at < cutoff; the sweep's keyset is (expires_at, run id).
+	//
+	// expiryTenants (platform scope): before → tenant id text of every tenant with a due run.
+	expiryTenants string
+	// expiryNext: tenant, after expires at, after run id, cutoff, limit → run id, expires at of the
+	// due runs after (expires at, run id), in keyset order.
+	expiryNext string
+	// expiryRange: tenant, from expires at, from run id, to expires at, to run id, cutoff → run id,
+	// blob name of the due runs from..to (inclusive).
+	expiryRange string
+	// expireRange: tenant, from expires at, from run id, to expires at, to run id, cutoff, expired
+	// at → marks the due runs from..to Expired; rows affected is how many.
+	expireRange string
+
 	// addActivity: a JSON array of {"tenant_id","day","event_type","n"}, one per distinct
 	// (tenant, day, type): adds n to each count.
 	addActivity string
@@ -70,4 +85,4 @@ type statements struct {
 // at, updated at.
 // runColumns: run id, report id, status, source, format, parameters JSON, requested by, attempts,
 // lease until, row count, blob name, sha256, size, error class, created at, started at, finished
-// at, expires at (the nullable ones NULL until set).
+// at, expires at, expired at (the nullable ones NULL until set).

@@ -3,7 +3,7 @@ package reporting
 const (
 	pgReportCols = `report_id::text, name, source, parameters::text, format, created_by, version, created_at, updated_at`
 	pgRunCols    = `run_id::text, report_id::text, status, source, format, parameters::text, requested_by, attempts, lease_until,
-		row_count, blob_name, sha256, size_bytes, error_class, created_at, started_at, finished_at, expires_at`
+		row_count, blob_name, sha256, size_bytes, error_class, created_at, started_at, finished_at, expires_at, expired_at`
 )
 
 // pgStatements is the whole of what the reporting service asks of PostgreSQL.
@@ -48,7 +48,20 @@ var pgStatements = statements{
 			activated_at = COALESCE(EXCLUDED.activated_at, rm_users.activated_at), updated_at = EXCLUDED.updated_at`,
 	roleAssigned: `INSERT INTO rm_user_roles (tenant_id, user_id, role_id, role_code, assigned_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (tenant_id, user_id, role_id) DO NOTHING`,
-	roleRevoked: `DELETE FROM rm_user_roles WHERE tenant_id = $1 AND user_id = $2 AND role_id = $3`,
+	roleRevoked:   `DELETE FROM rm_user_roles WHERE tenant_id = $1 AND user_id = $2 AND role_id = $3`,
+	expiryTenants: `SELECT DISTINCT tenant_id::text FROM report_runs WHERE status = 'Succeeded' AND expires_at < $1`,
+	expiryNext: `SELECT run_id::text, expires_at FROM report_runs
+		WHERE tenant_id = $1 AND status = 'Succeeded' AND blob_name IS NOT NULL AND expires_at < $4
+			AND (expires_at, run_id) > ($2, $3::uuid)
+		ORDER BY expires_at, run_id LIMIT $5`,
+	expiryRange: `SELECT run_id::text, blob_name FROM report_runs
+		WHERE tenant_id = $1 AND status = 'Succeeded' AND blob_name IS NOT NULL AND expires_at < $6
+			AND (expires_at, run_id) >= ($2, $3::uuid) AND (expires_at, run_id) <= ($4, $5::uuid)
+		ORDER BY expires_at, run_id`,
+	expireRange: `UPDATE report_runs SET status = 'Expired', expired_at = $7
+		WHERE tenant_id = $1 AND status = 'Succeeded' AND blob_name IS NOT NULL AND expires_at < $6
+			AND (expires_at, run_id) >= ($2, $3::uuid) AND (expires_at, run_id) <= ($4, $5::uuid)`,
+
 	addActivity: `INSERT INTO rm_activity_daily (tenant_id, day, event_type, event_count)
 		SELECT x.tenant_id, x.day, x.event_type, x.n FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id uuid, day date, event_type text, n bigint)
 		ON CONFLICT (tenant_id, day, event_type) DO UPDATE SET event_count = rm_activity_daily.event_count + EXCLUDED.event_count`,

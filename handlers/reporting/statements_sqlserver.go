@@ -10,7 +10,7 @@ package reporting
 const (
 	msReportCols = `report_key, name, source, parameters, format, created_by, version, created_at, updated_at`
 	msRunCols    = `run_key, LOWER(CONVERT(char(36), report_id)), status, source, format, parameters, requested_by, attempts, lease_until,
-		row_count, blob_name, sha256, size_bytes, error_class, created_at, started_at, finished_at, expires_at`
+		row_count, blob_name, sha256, size_bytes, error_class, created_at, started_at, finished_at, expires_at, expired_at`
 )
 
 // msStatements is the whole of what the reporting service asks of Azure SQL.
@@ -64,6 +64,23 @@ var msStatements = statements{
 		SELECT @p1, @p2, @p3, @p4, @p5
 		WHERE NOT EXISTS (SELECT 1 FROM dbo.rm_user_roles WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND user_id = @p2 AND role_id = @p3)`,
 	roleRevoked: `DELETE FROM dbo.rm_user_roles WHERE tenant_id = @p1 AND user_id = @p2 AND role_id = @p3`,
+	// The sweep pages on run_key (canonical text; uniqueidentifier orders otherwise), row
+	// comparisons spelled out.
+	expiryTenants: `SELECT DISTINCT LOWER(CONVERT(char(36), tenant_id)) FROM dbo.report_runs WHERE status = 'Succeeded' AND expires_at < @p1`,
+	expiryNext: `SELECT TOP (@p5) run_key, expires_at FROM dbo.report_runs
+		WHERE tenant_id = @p1 AND status = 'Succeeded' AND blob_name IS NOT NULL AND expires_at < @p4
+			AND (expires_at > @p2 OR (expires_at = @p2 AND run_key > @p3))
+		ORDER BY expires_at, run_key`,
+	expiryRange: `SELECT run_key, blob_name FROM dbo.report_runs
+		WHERE tenant_id = @p1 AND status = 'Succeeded' AND blob_name IS NOT NULL AND expires_at < @p6
+			AND (expires_at > @p2 OR (expires_at = @p2 AND run_key >= @p3))
+			AND (expires_at < @p4 OR (expires_at = @p4 AND run_key <= @p5))
+		ORDER BY expires_at, run_key`,
+	expireRange: `UPDATE dbo.report_runs SET status = 'Expired', expired_at = @p7
+		WHERE tenant_id = @p1 AND status = 'Succeeded' AND blob_name IS NOT NULL AND expires_at < @p6
+			AND (expires_at > @p2 OR (expires_at = @p2 AND run_key >= @p3))
+			AND (expires_at < @p4 OR (expires_at = @p4 AND run_key <= @p5))`,
+
 	addActivity: `UPDATE dbo.rm_activity_daily SET event_count = dbo.rm_activity_daily.event_count + s.n
 		FROM dbo.rm_activity_daily WITH (UPDLOCK, HOLDLOCK)
 		JOIN OPENJSON(@p1) WITH (tid uniqueidentifier '$.tenant_id', d date '$.day', et varchar(128) '$.event_type', n bigint '$.n') AS s

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -202,11 +203,11 @@ func (tx *Tx) RequeueRun(ctx context.Context, id string, attempts int, errorClas
 func scanRun(r scanner) (Run, error) {
 	var run Run
 	var status, format, params string
-	var lease, started, finished, expires sql.NullTime
+	var lease, started, finished, expires, expired sql.NullTime
 	var rows, size sql.NullInt64
 	var blobName, sum, errClass sql.NullString
 	if err := r.Scan(&run.ID, &run.ReportID, &status, &run.Source, &format, &params, &run.RequestedBy, &run.Attempts, &lease,
-		&rows, &blobName, &sum, &size, &errClass, &run.CreatedAt, &started, &finished, &expires); err != nil {
+		&rows, &blobName, &sum, &size, &errClass, &run.CreatedAt, &started, &finished, &expires, &expired); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return run, ErrRunNotFound
 		}
@@ -217,6 +218,7 @@ func scanRun(r scanner) (Run, error) {
 	}
 	run.Status, run.Format, run.CreatedAt = RunStatus(status), Format(format), run.CreatedAt.UTC()
 	run.LeaseUntil, run.StartedAt, run.FinishedAt, run.ExpiresAt = sqlstore.PtrUTC(lease), sqlstore.PtrUTC(started), sqlstore.PtrUTC(finished), sqlstore.PtrUTC(expires)
+	run.ExpiredAt = sqlstore.PtrUTC(expired)
 	if rows.Valid {
 		run.RowCount = &rows.Int64
 	}
@@ -225,6 +227,64 @@ func scanRun(r scanner) (Run, error) {
 	}
 	run.BlobName, run.SHA256, run.ErrorClass = blobName.String, sum.String, errClass.String
 	return run, nil
+}
+
+// ---- artifact lifecycle (the ReportArtifactLifecycle sweep) ----
+
+// expiryBound is k (a run's position in the lifecycle sweep's keyset order: expires at, run id)
+// with the zero key as the floor.
+func expiryBound(k retention.Key) retention.Key {
+	if k.At.IsZero() {
+		return retention.Key{At: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ID: nilUUID}
+	}
+	return k
+}
+
+// DueTenants returns, in platform scope, every tenant with a Succeeded run that expired before
+// before (the sweep's units).
+func (s *Store) DueTenants(ctx context.Context, before time.Time) ([]string, error) {
+	var out []string
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) (err error) {
+		out, err = retention.UnitsOf(tx.QueryContext(ctx, s.q.expiryTenants, sqlstore.UTC(before)))
+		return err
+	})
+	return out, err
+}
+
+// NextExpiring returns the keys of at most limit due runs (Succeeded with an artifact, expired
+// before cutoff) after after, in keyset order.
+func (tx *Tx) NextExpiring(ctx context.Context, after retention.Key, cutoff time.Time, limit int) ([]retention.Key, error) {
+	after = expiryBound(after)
+	return retention.KeysOf(tx.QueryContext(ctx, tx.q.expiryNext, tx.tenant, sqlstore.UTC(after.At), after.ID, sqlstore.UTC(cutoff), limit))
+}
+
+// ExpiringRuns returns the run ids and blob names of the due runs from..to (inclusive).
+func (tx *Tx) ExpiringRuns(ctx context.Context, from, to retention.Key, cutoff time.Time) (ids, blobs []string, err error) {
+	rows, err := tx.QueryContext(ctx, tx.q.expiryRange, tx.tenant, sqlstore.UTC(from.At), from.ID,
+		sqlstore.UTC(to.At), to.ID, sqlstore.UTC(cutoff))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, nil, err
+		}
+		ids, blobs = append(ids, id), append(blobs, name)
+	}
+	return ids, blobs, rows.Err()
+}
+
+// ExpireRuns marks the due runs from..to (inclusive) Expired at at and returns how many it marked.
+func (tx *Tx) ExpireRuns(ctx context.Context, from, to retention.Key, cutoff, at time.Time) (int, error) {
+	res, err := tx.ExecContext(ctx, tx.q.expireRange, tx.tenant, sqlstore.UTC(from.At), from.ID,
+		sqlstore.UTC(to.At), to.ID, sqlstore.UTC(cutoff), sqlstore.UTC(at))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // ---- sources (read models, streamed) ----

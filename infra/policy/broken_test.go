@@ -160,10 +160,13 @@ var brokenFixtures = []brokenFixture{
 		}},
 
 	// lifecycle
-	{name: "reports kept 30 days instead of the configured 365", base: "dev", check: "lifecycle-rules", want: "baseBlob.delete under reports/ after 365 days",
+	{name: "reports kept 30 days instead of the configured 365 and the backstop's grace", base: "dev", check: "lifecycle-rules", want: "baseBlob.delete under reports/ after 367 days",
 		mutate: func(t *testing.T, s *policy.Snapshot) {
 			set(lifecycleRule(t, s, "reports-expiry"), "definition.actions.baseBlob.delete.daysAfterModificationGreaterThan", 30.0)
 		}},
+	{name: "report artifacts live longer than the lifecycle rule keeps them", base: "prod", check: "lifecycle-rules",
+		want:   "deletes report artifacts after 367 days, not after their lifetime 9000h0m0s",
+		mutate: func(t *testing.T, s *policy.Snapshot) { appSetting(t, s, "SPINE_REPORTING_ARTIFACT_TTL", "9000h") }},
 	{name: "notifications never archived", base: "prod", check: "lifecycle-rules", want: "baseBlob.tierToArchive under notification-bodies/ after 90 days",
 		mutate: func(t *testing.T, s *policy.Snapshot) {
 			delete(lifecycleRule(t, s, "notifications-tiering")["definition"].(map[string]any)["actions"].(map[string]any)["baseBlob"].(map[string]any), "tierToArchive")

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"spine/infra/azure"
 	"spine/infra/spine"
@@ -440,7 +441,7 @@ func LifecycleRules(s *Snapshot, e Expectations) error {
 		c.failf("%s: on account %q, want %q", mp, mp.Str("accountName"), sa.Str("accountName"))
 	}
 	want := []lifecycleExpectation{
-		{spine.ContainerReports + "/", "baseBlob.delete", e.ReportRetentionDays},
+		{spine.ContainerReports + "/", "baseBlob.delete", e.ReportBackstopDays},
 		{spine.ContainerNotificationBodies + "/", "baseBlob.tierToCool", e.NotificationCoolAfterDays},
 		{spine.ContainerNotificationBodies + "/", "baseBlob.tierToArchive", e.NotificationArchiveAfterDays},
 		{spine.ContainerNotificationAttachments + "/", "baseBlob.tierToCool", e.NotificationCoolAfterDays},
@@ -468,6 +469,7 @@ func LifecycleRules(s *Snapshot, e Expectations) error {
 			c.failf("lifecycle: %s under %s after %d days: found %s", w.action, w.prefix, w.days, show(days))
 		}
 	}
+	c.add(reportBackstop(s, rules))
 	// Nothing may delete from the WORM container.
 	for _, rule := range rules {
 		prefixes, _ := lookup(rule, "definition.filters.prefixMatch").([]any)
@@ -481,6 +483,39 @@ func LifecycleRules(s *Snapshot, e Expectations) error {
 					c.failf("lifecycle rule %v deletes from the audit archive (%s)", rule["name"], action)
 				}
 			}
+		}
+	}
+	return c.err()
+}
+
+// reportBackstop checks that no lifecycle rule deletes report artifacts before the app's artifact
+// lifetime (SPINE_REPORTING_ARTIFACT_TTL) has passed: the rule is the ReportArtifactLifecycle
+// sweep's backstop, and a download before expiresAt must find its blob.
+func reportBackstop(s *Snapshot, rules []map[string]any) error {
+	var c collector
+	ttl := time.Duration(0)
+	for _, app := range s.OfType(tWebApp) {
+		for _, kvp := range app.objects("siteConfig.appSettings") {
+			if kvp["name"] != "SPINE_REPORTING_ARTIFACT_TTL" {
+				continue
+			}
+			v, _ := kvp["value"].(string)
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				c.failf("%s: SPINE_REPORTING_ARTIFACT_TTL %q is not a duration", app, v)
+			}
+			ttl = max(ttl, d)
+		}
+	}
+	for _, rule := range rules {
+		prefixes, _ := lookup(rule, "definition.filters.prefixMatch").([]any)
+		if !slices.Contains(prefixes, any(spine.ContainerReports+"/")) {
+			continue
+		}
+		days, ok := lookup(rule, "definition.actions.baseBlob.delete.daysAfterModificationGreaterThan").(float64)
+		if ok && ttl > 0 && time.Duration(days)*24*time.Hour <= ttl {
+			c.failf("lifecycle rule %v deletes report artifacts after %v days, not after their lifetime %s (SPINE_REPORTING_ARTIFACT_TTL)",
+				rule["name"], days, ttl)
 		}
 	}
 	return c.err()

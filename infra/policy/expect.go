@@ -17,8 +17,11 @@ type Expectations struct {
 	LockForbidden bool
 	Locked        bool
 
-	ImmutabilityDays             int
-	ReportRetentionDays          int
+	ImmutabilityDays    int
+	ReportRetentionDays int
+	// ReportBackstopDays is the reports lifecycle rule's age: the artifact
+	// lifetime and the grace after it.
+	ReportBackstopDays           int
 	NotificationCoolAfterDays    int
 	NotificationArchiveAfterDays int
 	AuditColdAfterDays           int
@@ -44,6 +47,7 @@ func ExpectFrom(cfg spine.Config) Expectations {
 		Locked:                       s.AuditArchive.Locked,
 		ImmutabilityDays:             s.AuditArchive.ImmutabilityDays,
 		ReportRetentionDays:          s.ReportRetentionDays,
+		ReportBackstopDays:           s.ReportRetentionDays + spine.ReportBackstopGraceDays,
 		NotificationCoolAfterDays:    s.NotificationCoolAfterDays,
 		NotificationArchiveAfterDays: s.NotificationArchiveAfterDays,
 		AuditColdAfterDays:           s.AuditArchive.ColdAfterDays,

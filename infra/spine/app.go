@@ -233,8 +233,9 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bu
 		settings = append(settings, azure.NameValue{Name: DBDialectSetting(svc), Value: plain(db.dialect)})
 	}
 	if slices.Contains(d.cfg.Services, "reporting") {
-		// An artifact's expiresAt agrees with the reports container's lifecycle rule, which
-		// deletes it ReportRetentionDays after it was written; download URLs live 5 minutes.
+		// An artifact expires ReportRetentionDays after it was generated (the ReportArtifactLifecycle
+		// sweep deletes it then); the reports container's lifecycle rule deletes it
+		// ReportBackstopGraceDays later, as a backstop. Download URLs live 5 minutes.
 		settings = append(settings,
 			azure.NameValue{Name: "SPINE_REPORTING_ARTIFACT_TTL", Value: plain(fmt.Sprintf("%dh", d.cfg.Storage.ReportRetentionDays*24))},
 			azure.NameValue{Name: "SPINE_REPORTING_SAS_TTL", Value: plain("5m")})

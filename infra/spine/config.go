@@ -156,8 +156,9 @@ type StorageConfig struct {
 	// PreviousVersionRetentionDays deletes previous blob versions of reports and
 	// notifications this many days after they became previous versions.
 	PreviousVersionRetentionDays int `json:"previousVersionRetentionDays"`
-	// ReportRetentionDays deletes report artifacts this many days after they
-	// were written (default 365).
+	// ReportRetentionDays is a report artifact's lifetime (default 365): the
+	// app's SPINE_REPORTING_ARTIFACT_TTL; the lifecycle rule deletes artifacts
+	// ReportBackstopGraceDays later, as the sweep's backstop.
 	ReportRetentionDays int `json:"reportRetentionDays"`
 	// NotificationCoolAfterDays and NotificationArchiveAfterDays move
 	// notification bodies and attachments to the cool, then archive tier.

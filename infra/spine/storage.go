@@ -114,12 +114,19 @@ func (d *deployment) auditArchiveImmutability(s *storage) error {
 	return err
 }
 
+// ReportBackstopGraceDays is how much longer than an artifact's lifetime (reportRetentionDays,
+// SPINE_REPORTING_ARTIFACT_TTL) the reports container's lifecycle rule keeps a blob: the daily
+// ReportArtifactLifecycle sweep deletes an artifact and marks its run Expired once expiresAt has
+// passed; the rule is the backstop for what the sweep missed, and never deletes first (the grace
+// covers a missed daily run and the blob being written just before the run's expiresAt is set).
+const ReportBackstopGraceDays = 2
+
 // lifecycleRules is the storage account's lifecycle management policy.
 func lifecycleRules(cfg StorageConfig) []azure.LifecycleRule {
 	return []azure.LifecycleRule{
 		{
 			Name: "reports-expiry", Prefixes: []string{ContainerReports + "/"},
-			DeleteAfterDays:                 cfg.ReportRetentionDays,
+			DeleteAfterDays:                 cfg.ReportRetentionDays + ReportBackstopGraceDays,
 			DeletePreviousVersionsAfterDays: cfg.PreviousVersionRetentionDays,
 		},
 		{

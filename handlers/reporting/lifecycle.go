@@ -1,0 +1,114 @@
+package reporting
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"spine/shared/outbox"
+	"spine/shared/retention"
+	"spine/shared/tenancy"
+)
+
+// The report artifact lifecycle: ReportArtifactLifecycle, a retention sweep (shared/retention)
+// run daily by its timer. Each Succeeded run carries its own expires_at (the tenant's edition's
+// artifact TTL at generation), so the sweep has no retention of its own (Retention 0: a run is
+// due once expires_at < now): per tenant, the due runs in (expires_at, run id) order, a bounded
+// range at a time, have their artifact blob deleted and are then marked Expired, with the
+// RetentionApplied event, in one transaction. A download of an Expired run answers 410
+// artifact-expired, as one past its expiresAt did already. A tenant under a legal hold of scope
+// "reports" (or "all") is skipped by the engine. The storage account's lifecycle rule on the
+// reports container deletes artifacts too, never earlier than the sweep: it is the backstop.
+const (
+	LifecycleSweep    = "ReportArtifactLifecycle"
+	LifecycleSchedule = "0 15 2 * * *" // daily, 02:15 UTC
+	// LifecycleScope is the legal-hold scope of report artifacts.
+	LifecycleScope = "reports"
+)
+
+// LifecycleSweepOf returns the lifecycle sweep over s under name (LifecycleSweep; tests register
+// it under names of their own, as the ledger is shared).
+func (s *Service) LifecycleSweepOf(name string) retention.Sweep {
+	return retention.Sweep{
+		Name: name, Service: service, Schedule: LifecycleSchedule, Action: retention.ActionExpire,
+		DataScope: LifecycleScope, Units: s.store.DueTenants, Target: lifecycleTarget{s},
+	}
+}
+
+// lifecycleTarget is the sweep's retention.Target over the service's store and blobs.
+type lifecycleTarget struct{ s *Service }
+
+// Next implements retention.Target: the next due runs of tenant after the position after.
+func (t lifecycleTarget) Next(ctx context.Context, unit, after string, cutoff time.Time, limit int) (retention.Range, bool, error) {
+	tenant, err := tenancy.ParseTenantID(unit)
+	if err != nil {
+		return retention.Range{}, false, err
+	}
+	from, err := retention.ParseKey(after)
+	if err != nil {
+		return retention.Range{}, false, err
+	}
+	var keys []retention.Key
+	if err := t.s.store.Read(ctx, tenant, func(tx *Tx) (err error) {
+		keys, err = tx.NextExpiring(ctx, from, cutoff, limit)
+		if err == nil && len(keys) == 0 && after != "" {
+			// Nothing past the watermark: look once from the start, for a run whose expiry fell
+			// behind it (a clock running behind when it was generated).
+			keys, err = tx.NextExpiring(ctx, retention.Key{}, cutoff, limit)
+		}
+		return err
+	}); err != nil || len(keys) == 0 {
+		return retention.Range{}, false, err
+	}
+	first, last := keys[0], keys[len(keys)-1]
+	return retention.Range{From: first.String(), To: last.String(), Count: len(keys), FirstAt: first.At, LastAt: last.At}, true, nil
+}
+
+// Export implements retention.Target: the sweep exports nothing.
+func (lifecycleTarget) Export(context.Context, string, retention.Range, retention.Evidence) (*retention.Artifact, error) {
+	return nil, nil
+}
+
+// Apply implements retention.Target: deletes the artifacts of the range's due runs (a blob
+// already gone is fine: a rerun deletes again), then marks exactly those runs Expired with the
+// evidence event in one transaction. A rerun after a committed attempt finds no due run in the
+// range: it changes nothing and emits nothing.
+func (t lifecycleTarget) Apply(ctx context.Context, unit string, r retention.Range, ev retention.Evidence) (int, error) {
+	tenant, err := tenancy.ParseTenantID(unit)
+	if err != nil {
+		return 0, err
+	}
+	from, err := retention.ParseKey(r.From)
+	if err != nil {
+		return 0, err
+	}
+	to, err := retention.ParseKey(r.To)
+	if err != nil {
+		return 0, err
+	}
+	var blobs []string
+	if err := t.s.store.Read(ctx, tenant, func(tx *Tx) (err error) {
+		_, blobs, err = tx.ExpiringRuns(ctx, from, to, ev.Cutoff)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	for _, name := range blobs {
+		if err := t.s.blobs.Delete(ctx, Container, name); err != nil {
+			return 0, fmt.Errorf("reporting: deleting an expired artifact: %w", err)
+		}
+	}
+	n := 0
+	err = t.s.store.Write(ctx, tenant, func(tx *Tx) error {
+		var err error
+		if n, err = tx.ExpireRuns(ctx, from, to, ev.Cutoff, t.s.cfg.Now()); err != nil || n == 0 {
+			return err
+		}
+		e, err := retention.EvidenceEvent(ev)
+		if err != nil {
+			return err
+		}
+		return outbox.Emit(ctx, tx.Tx, e)
+	})
+	return n, err
+}
