@@ -263,7 +263,9 @@ type unitState struct {
 func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wallStart time.Time) error {
 	before := now.Add(-e.scaled(s.Retention))
 	if s.RetentionKind != "" {
-		before = time.Time{} // an edition may shorten it: every unit with rows is a candidate
+		// An edition may shorten the retention to anything: a row of any age before now may be
+		// due. (Not the zero time: a Units filtering "rows older than before" would find none.)
+		before = now
 	}
 	units, err := s.Units(ctx, before)
 	if err != nil {

@@ -133,8 +133,9 @@ type Sweep struct {
 	// evidence is kept under the "platform" partition.
 	Platform bool
 	// Units lists the units with possibly due rows: tenant ids (tenant sweeps), or the platform
-	// sweep's own unit names. before is the earliest cutoff any unit can have (a hint: returning
-	// more units is correct, only slower).
+	// sweep's own unit names. before is the latest cutoff any unit can have — every unit with a row
+	// older than before must be listed; now when an edition may shorten the retention (a hint:
+	// returning more units is correct, only slower).
 	Units func(ctx context.Context, before time.Time) ([]string, error)
 	// Target acts on one unit's rows.
 	Target Target
