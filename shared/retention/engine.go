@@ -396,6 +396,22 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 			}
 		}
 	}
+	if !s.Platform {
+		// The run read the holds when it started; a hold placed since (a run lasts minutes) must
+		// stop the effect too. The intent, artifact and all, waits for the hold's release.
+		held, err := e.Held(ctx, st.tenant, s.DataScope)
+		if err != nil {
+			return false, err
+		}
+		if held {
+			run.HeldUnits++
+			w.HeldSkips++
+			if err := l.PutWatermark(ctx, w); err != nil && !errors.Is(err, ErrConflict) {
+				return false, err
+			}
+			return false, nil
+		}
+	}
 	n, err := s.Target.Apply(ctx, st.unit, ev.Range, ev)
 	if err != nil {
 		return false, fmt.Errorf("retention: %s/%s: apply %s..%s: %w", s.Name, st.unit, ev.Range.From, ev.Range.To, err)

@@ -22,7 +22,9 @@
 //  5. ledger: the evidence row (upsert by the intent's id)
 //  6. ledger: the watermark advances to the range's end, Pending cleared
 //
-// Legal holds (holds.go) are read once per run; a held unit is skipped and counted.
+// Legal holds (ledger.go) are read when a run starts (a held unit is skipped and counted) and
+// again before each batch's effect (a hold placed during the run stops the tenant's next effect;
+// its intent waits for the release).
 package retention
 
 import (
