@@ -377,6 +377,16 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 		}
 		e.fault(FaultAfterIntent)
 	} else {
+		// Claim the intent before working on it: the watermark was read when the run started, and
+		// another instance may have finished the intent since (re-exporting a range whose rows
+		// are gone would report a tampered blob) or be working on it. A conflict leaves it to that
+		// instance.
+		if err := l.PutWatermark(ctx, w); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return false, nil
+			}
+			return false, err
+		}
 		run.Resumed++
 	}
 	ev := *w.Pending
