@@ -275,11 +275,19 @@ func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wal
 	if err != nil {
 		return err
 	}
-	// Units with an intent left by a crashed run are finished even if Units no longer lists them.
+	// Tenants with an intent left by a crashed run are finished even if Units no longer lists them
+	// (their due rows may all be in the intent). A platform sweep's units are its configuration
+	// (services, tables): one it no longer lists cannot be served by this binary, so its intent
+	// waits in the ledger for the unit's return instead of failing every run.
 	for u, w := range marks {
-		if w.Pending != nil && !slices.Contains(units, u) {
-			units = append(units, u)
+		if w.Pending == nil || slices.Contains(units, u) {
+			continue
 		}
+		if s.Platform {
+			e.cfg.Log.WarnContext(ctx, "retention: intent of a unit the sweep no longer lists, left as it is", "sweep", s.Name, "unit", u)
+			continue
+		}
+		units = append(units, u)
 	}
 	var held map[string][]string
 	if !s.Platform {
