@@ -531,9 +531,16 @@ func isHeld(scopes []string, scope string) bool {
 	return slices.Contains(scopes, ScopeAll) || slices.Contains(scopes, scope)
 }
 
+// ErrNoTenant is what Held answers for an empty tenant id.
+var ErrNoTenant = errors.New("retention: a legal hold is asked for without a tenant")
+
 // Held reports whether tenant's data of scope is under a legal hold (for a service that must
-// refuse its own deletions meanwhile).
+// refuse its own deletions meanwhile). An empty tenant is ErrNoTenant (the ledger would answer
+// every tenant's holds).
 func (e *Engine) Held(ctx context.Context, tenant, scope string) (bool, error) {
+	if tenant == "" {
+		return false, ErrNoTenant
+	}
 	hs, err := e.cfg.Ledger.Holds(ctx, tenant)
 	if err != nil {
 		return false, err

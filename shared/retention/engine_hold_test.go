@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -52,5 +53,19 @@ func TestRun_HoldPlacedDuringARun_NoLaterBatchOfTheTenantIsApplied(t *testing.T)
 	}
 	if aff, _ := evidenceTotal(t, l, unit, name); aff != 10 {
 		t.Errorf("evidence counts %d rows, want the 10 deleted", aff)
+	}
+}
+
+// TestHeld_EmptyTenant_IsAnErrorNotAnotherTenantsHold: Held("") must not answer from every
+// tenant's holds.
+func TestHeld_EmptyTenant_IsAnErrorNotAnotherTenantsHold(t *testing.T) {
+	ctx := context.Background()
+	l := testLedger(t)
+	e := newEngine(t, l, newClock(), Config{})
+	if err := l.PutHold(ctx, Hold{ID: uuid.NewString(), TenantID: uuid.NewString(), Scope: ScopeAll, Reason: "x", CreatedBy: "test", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := e.Held(ctx, "", "notifications"); held || !errors.Is(err, ErrNoTenant) {
+		t.Fatalf("Held(\"\") = %v, %v; want false, ErrNoTenant", held, err)
 	}
 }
