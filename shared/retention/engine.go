@@ -263,7 +263,9 @@ type unitState struct {
 func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wallStart time.Time) error {
 	before := now.Add(-e.scaled(s.Retention))
 	if s.RetentionKind != "" {
-		before = time.Time{} // an edition may shorten it: every unit with rows is a candidate
+		// An edition may shorten the retention to anything: a row of any age before now may be
+		// due. (Not the zero time: a Units filtering "rows older than before" would find none.)
+		before = now
 	}
 	units, err := s.Units(ctx, before)
 	if err != nil {
@@ -273,11 +275,19 @@ func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wal
 	if err != nil {
 		return err
 	}
-	// Units with an intent left by a crashed run are finished even if Units no longer lists them.
+	// Tenants with an intent left by a crashed run are finished even if Units no longer lists them
+	// (their due rows may all be in the intent). A platform sweep's units are its configuration
+	// (services, tables): one it no longer lists cannot be served by this binary, so its intent
+	// waits in the ledger for the unit's return instead of failing every run.
 	for u, w := range marks {
-		if w.Pending != nil && !slices.Contains(units, u) {
-			units = append(units, u)
+		if w.Pending == nil || slices.Contains(units, u) {
+			continue
 		}
+		if s.Platform {
+			e.cfg.Log.WarnContext(ctx, "retention: intent of a unit the sweep no longer lists, left as it is", "sweep", s.Name, "unit", u)
+			continue
+		}
+		units = append(units, u)
 	}
 	var held map[string][]string
 	if !s.Platform {
@@ -375,6 +385,16 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 		}
 		e.fault(FaultAfterIntent)
 	} else {
+		// Claim the intent before working on it: the watermark was read when the run started, and
+		// another instance may have finished the intent since (re-exporting a range whose rows
+		// are gone would report a tampered blob) or be working on it. A conflict leaves it to that
+		// instance.
+		if err := l.PutWatermark(ctx, w); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return false, nil
+			}
+			return false, err
+		}
 		run.Resumed++
 	}
 	ev := *w.Pending
@@ -392,6 +412,22 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 			if err := l.PutWatermark(ctx, w); err != nil {
 				return false, err
 			}
+		}
+	}
+	if !s.Platform {
+		// The run read the holds when it started; a hold placed since (a run lasts minutes) must
+		// stop the effect too. The intent, artifact and all, waits for the hold's release.
+		held, err := e.Held(ctx, st.tenant, s.DataScope)
+		if err != nil {
+			return false, err
+		}
+		if held {
+			run.HeldUnits++
+			w.HeldSkips++
+			if err := l.PutWatermark(ctx, w); err != nil && !errors.Is(err, ErrConflict) {
+				return false, err
+			}
+			return false, nil
 		}
 	}
 	n, err := s.Target.Apply(ctx, st.unit, ev.Range, ev)
@@ -495,9 +531,16 @@ func isHeld(scopes []string, scope string) bool {
 	return slices.Contains(scopes, ScopeAll) || slices.Contains(scopes, scope)
 }
 
+// ErrNoTenant is what Held answers for an empty tenant id.
+var ErrNoTenant = errors.New("retention: a legal hold is asked for without a tenant")
+
 // Held reports whether tenant's data of scope is under a legal hold (for a service that must
-// refuse its own deletions meanwhile).
+// refuse its own deletions meanwhile). An empty tenant is ErrNoTenant (the ledger would answer
+// every tenant's holds).
 func (e *Engine) Held(ctx context.Context, tenant, scope string) (bool, error) {
+	if tenant == "" {
+		return false, ErrNoTenant
+	}
 	hs, err := e.cfg.Ledger.Holds(ctx, tenant)
 	if err != nil {
 		return false, err

@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -39,42 +40,74 @@ func oldFilter(table string, cutoff time.Time) string {
 	return "RowKey lt " + odata(timeKey(cutoff))
 }
 
-// Next counts the old rows (up to limit); the range is "everything older than cutoff", which no
-// later write can enter (rows are keyed by their time).
-func (t ledgerTarget) Next(ctx context.Context, unit, _ string, cutoff time.Time, limit int) (Range, bool, error) {
+// tableKeys are an entity's keys.
+type tableKeys struct {
+	PartitionKey string `json:"PartitionKey"`
+	RowKey       string `json:"RowKey"`
+}
+
+// keys lists the keys of unit's rows matching filter in key order (PartitionKey, RowKey), at most
+// limit (0: all).
+func (t ledgerTarget) keys(ctx context.Context, unit, filter string, limit int) ([]tableKeys, error) {
 	sel := "PartitionKey,RowKey"
-	f := oldFilter(unit, cutoff)
-	p := t.l.t[unit].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &f, Select: &sel})
-	n := 0
-	for p.More() && n < limit {
+	p := t.l.t[unit].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	var out []tableKeys
+	for p.More() && (limit == 0 || len(out) < limit) {
+		end := op(ctx, "query", unit, "")
 		page, err := p.NextPage(ctx)
+		end(err)
 		if err != nil {
-			return Range{}, false, translate(err)
+			return nil, translate(err)
 		}
-		n += len(page.Entities)
+		for _, raw := range page.Entities {
+			var k tableKeys
+			if err := json.Unmarshal(raw, &k); err != nil {
+				return nil, fmt.Errorf("retention: ledger keys: %w", err)
+			}
+			out = append(out, k)
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
 	}
-	if n == 0 {
-		return Range{}, false, nil
+	return out, nil
+}
+
+// Next selects the oldest rows older than cutoff, at most limit, in key order; the range ends at
+// the last one's keys (To: the JSON pair [PartitionKey, RowKey]), so a rerun after a crash deletes
+// exactly these rows and no others.
+func (t ledgerTarget) Next(ctx context.Context, unit, _ string, cutoff time.Time, limit int) (Range, bool, error) {
+	ks, err := t.keys(ctx, unit, oldFilter(unit, cutoff), limit)
+	if err != nil || len(ks) == 0 {
+		return Range{}, false, err
 	}
-	return Range{From: "", To: cutoff.UTC().Format(time.RFC3339Nano), Count: min(n, limit), LastAt: cutoff.UTC(), Label: unit}, true, nil
+	last := ks[len(ks)-1]
+	to, err := json.Marshal([2]string{last.PartitionKey, last.RowKey})
+	if err != nil {
+		return Range{}, false, err
+	}
+	return Range{From: "", To: string(to), Count: len(ks), LastAt: cutoff.UTC(), Label: unit}, true, nil
 }
 
 func (ledgerTarget) Export(context.Context, string, Range, Evidence) (*Artifact, error) {
 	return nil, nil
 }
 
-// Apply deletes up to the range's count of old rows, partition by partition, in batches of 100.
+// Apply deletes the range's rows (older than the cutoff, up to the range's last keys), partition by
+// partition, in batches of 100, and answers the range's count: every row of it is gone, whether
+// this attempt or a crashed one deleted it (the deletes are not one transaction).
 func (t ledgerTarget) Apply(ctx context.Context, unit string, r Range, ev Evidence) (int, error) {
-	sel := "PartitionKey,RowKey"
-	f := oldFilter(unit, ev.Cutoff)
-	p := t.l.t[unit].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &f, Select: &sel})
-	type keys struct {
-		PartitionKey string `json:"PartitionKey"`
-		RowKey       string `json:"RowKey"`
+	var last [2]string
+	if err := json.Unmarshal([]byte(r.To), &last); err != nil {
+		return 0, fmt.Errorf("retention: %s: malformed range end %q", LedgerRetention, r.To)
+	}
+	f := "(" + oldFilter(unit, ev.Cutoff) + ") and (PartitionKey lt " + odata(last[0]) +
+		" or (PartitionKey eq " + odata(last[0]) + " and RowKey le " + odata(last[1]) + "))"
+	ks, err := t.keys(ctx, unit, f, 0)
+	if err != nil {
+		return 0, err
 	}
 	var batch []aztables.TransactionAction
-	var pk string
-	n := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -82,36 +115,26 @@ func (t ledgerTarget) Apply(ctx context.Context, unit string, r Range, ev Eviden
 		end := op(ctx, "batch", unit, "")
 		_, err := t.l.t[unit].SubmitTransaction(ctx, batch, nil)
 		end(err)
-		if err != nil {
-			return translate(err)
-		}
-		n += len(batch)
 		batch = batch[:0]
-		return nil
+		return translate(err)
 	}
-	for p.More() && n+len(batch) < r.Count {
-		page, err := p.NextPage(ctx)
+	pk := ""
+	for _, k := range ks {
+		// One partition per batch: Azure refuses cross-partition batches (Azurite does not).
+		if k.PartitionKey != pk || len(batch) == 100 {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+			pk = k.PartitionKey
+		}
+		ent, err := json.Marshal(k)
 		if err != nil {
-			return n, translate(err)
+			return 0, err
 		}
-		for _, raw := range page.Entities {
-			if n+len(batch) >= r.Count {
-				break
-			}
-			var k keys
-			if err := json.Unmarshal(raw, &k); err != nil {
-				return n, err
-			}
-			// One partition per batch: Azure refuses cross-partition batches (Azurite does not).
-			if k.PartitionKey != pk || len(batch) == 100 {
-				if err := flush(); err != nil {
-					return n, err
-				}
-				pk = k.PartitionKey
-			}
-			ent, _ := json.Marshal(k)
-			batch = append(batch, aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: ent})
-		}
+		batch = append(batch, aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: ent})
 	}
-	return n, flush()
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return r.Count, nil
 }

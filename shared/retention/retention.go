@@ -22,7 +22,9 @@
 //  5. ledger: the evidence row (upsert by the intent's id)
 //  6. ledger: the watermark advances to the range's end, Pending cleared
 //
-// Legal holds (holds.go) are read once per run; a held unit is skipped and counted.
+// Legal holds (ledger.go) are read when a run starts (a held unit is skipped and counted) and
+// again before each batch's effect (a hold placed during the run stops the tenant's next effect;
+// its intent waits for the release).
 package retention
 
 import (
@@ -133,8 +135,9 @@ type Sweep struct {
 	// evidence is kept under the "platform" partition.
 	Platform bool
 	// Units lists the units with possibly due rows: tenant ids (tenant sweeps), or the platform
-	// sweep's own unit names. before is the earliest cutoff any unit can have (a hint: returning
-	// more units is correct, only slower).
+	// sweep's own unit names. before is the latest cutoff any unit can have — every unit with a row
+	// older than before must be listed; now when an edition may shorten the retention (a hint:
+	// returning more units is correct, only slower).
 	Units func(ctx context.Context, before time.Time) ([]string, error)
 	// Target acts on one unit's rows.
 	Target Target
