@@ -102,6 +102,14 @@ func TestLegalHolds_CreateListDelete_AndTheirEdges(t *testing.T) {
 	if d := s.call("DELETE", "/api/ops/legal-holds/"+hold["id"].(string), s.admin, nil, nil); d.Code != http.StatusNotFound {
 		t.Fatalf("delete again: %d %s", d.Code, d.Body)
 	}
+	// The release is kept: who and when.
+	if l := s.call("GET", "/api/ops/legal-holds?tenantId="+tenant, s.admin, nil, nil); !strings.Contains(string(l.Body), `"releasedBy":"e2e"`) ||
+		!strings.Contains(string(l.Body), `"releasedAt":"`) {
+		t.Fatalf("released hold: %s", l.Body)
+	}
+	if ret := s.call("GET", "/api/ops/retention/"+tenant, s.admin, nil, nil); strings.Contains(string(ret.Body), `"held":true`) {
+		t.Fatalf("retention view after the release: %s", ret.Body)
+	}
 
 	// A tenant override only ever lengthens: 400 days of notifications, then removed.
 	if r := s.call("PUT", "/api/ops/retention/"+tenant+"/notifications", s.admin, map[string]any{"days": 400}, nil); r.Code != http.StatusOK {

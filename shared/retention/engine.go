@@ -261,6 +261,13 @@ type unitState struct {
 }
 
 func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wallStart time.Time) error {
+	// The run's time: MaxDuration, or less when ctx ends sooner (an operator's request under
+	// SPINE_REQUEST_TIMEOUT, a host's function timeout): stop a second before, with a partial run,
+	// rather than be cut off mid-batch.
+	budget := e.cfg.MaxDuration
+	if dl, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(dl)-time.Second)
+	}
 	before := now.Add(-e.scaled(s.Retention))
 	if s.RetentionKind != "" {
 		// An edition may shorten the retention to anything: a row of any age before now may be
@@ -334,7 +341,7 @@ func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wal
 	for len(active) > 0 {
 		var next []*unitState
 		for _, st := range active {
-			if run.Selected >= e.cfg.MaxRows || time.Since(wallStart) >= e.cfg.MaxDuration {
+			if run.Selected >= e.cfg.MaxRows || time.Since(wallStart) >= budget {
 				run.Status = StatusPartial
 				return firstErr
 			}
@@ -522,6 +529,9 @@ func (e *Engine) holdsByTenant(ctx context.Context) (map[string][]string, error)
 	}
 	out := map[string][]string{}
 	for _, h := range hs {
+		if !h.Active() {
+			continue
+		}
 		out[h.TenantID] = append(out[h.TenantID], h.Scope)
 	}
 	return out, nil
@@ -547,7 +557,9 @@ func (e *Engine) Held(ctx context.Context, tenant, scope string) (bool, error) {
 	}
 	var scopes []string
 	for _, h := range hs {
-		scopes = append(scopes, h.Scope)
+		if h.Active() {
+			scopes = append(scopes, h.Scope)
+		}
 	}
 	return isHeld(scopes, scope), nil
 }

@@ -94,12 +94,13 @@ func (l *Ledger) EnsureTables(ctx context.Context) error {
 	return nil
 }
 
-// Ping reports whether the table service answers (a one-entity query of the watermarks table).
+// Ping reports whether the table service answers and the ledger's watermarks table exists (a
+// one-entity query).
 func (l *Ledger) Ping(ctx context.Context) error {
 	top := int32(1)
 	p := l.t[TableWatermarks].NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top})
-	if _, err := p.NextPage(ctx); err != nil && !hasCode(err, aztables.TableNotFound) {
-		return translate(err)
+	if _, err := p.NextPage(ctx); err != nil {
+		return translate(err) // a missing table too: every sweep would fail on it
 	}
 	return nil
 }
@@ -136,10 +137,13 @@ func translate(err error) error {
 	}
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
-		switch re.StatusCode {
-		case http.StatusNotFound:
+		switch {
+		case re.ErrorCode == string(aztables.TableNotFound):
+			// The ledger itself is missing (infra creates its tables; local stacks at start-up).
+			return fmt.Errorf("%w (table not found)", ErrLedgerUnavailable)
+		case re.StatusCode == http.StatusNotFound:
 			return ErrNotFound
-		case http.StatusConflict, http.StatusPreconditionFailed:
+		case re.StatusCode == http.StatusConflict, re.StatusCode == http.StatusPreconditionFailed:
 			return ErrConflict
 		}
 		return fmt.Errorf("%w (status %d, %s)", ErrLedgerUnavailable, re.StatusCode, re.ErrorCode)
@@ -383,15 +387,21 @@ func (l *Ledger) Runs(ctx context.Context, sweep string, limit int) ([]Run, erro
 	return query[Run](ctx, l, TableRuns, "PartitionKey eq "+odata(sweep), limit)
 }
 
-// Hold is a legal hold: while it exists every sweep skips the tenant's data of its scope.
+// Hold is a legal hold: until it is released every sweep skips the tenant's data of its scope.
+// A released hold stays in the ledger with who released it and when (the record of the release).
 type Hold struct {
-	ID        string    `json:"id"`
-	TenantID  string    `json:"tenantId"`
-	Scope     string    `json:"scope"`
-	Reason    string    `json:"reason"`
-	CreatedBy string    `json:"createdBy"`
-	CreatedAt time.Time `json:"createdAt"`
+	ID         string     `json:"id"`
+	TenantID   string     `json:"tenantId"`
+	Scope      string     `json:"scope"`
+	Reason     string     `json:"reason"`
+	CreatedBy  string     `json:"createdBy"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	ReleasedBy string     `json:"releasedBy,omitempty"`
+	ReleasedAt *time.Time `json:"releasedAt,omitempty"`
 }
+
+// Active reports whether the hold still holds.
+func (h Hold) Active() bool { return h.ReleasedAt == nil }
 
 // PutHold stores a new hold (its id is new: AddEntity).
 func (l *Ledger) PutHold(ctx context.Context, h Hold) error {
@@ -405,7 +415,7 @@ func (l *Ledger) PutHold(ctx context.Context, h Hold) error {
 	return translate(err)
 }
 
-// Holds lists every hold, or one tenant's when tenant is not "".
+// Holds lists every hold, released ones included, or one tenant's when tenant is not "".
 func (l *Ledger) Holds(ctx context.Context, tenant string) ([]Hold, error) {
 	filter := ""
 	if tenant != "" {
@@ -414,22 +424,60 @@ func (l *Ledger) Holds(ctx context.Context, tenant string) ([]Hold, error) {
 	return query[Hold](ctx, l, TableHolds, filter, 0)
 }
 
-// DeleteHold removes hold id (ErrNotFound when there is none).
-func (l *Ledger) DeleteHold(ctx context.Context, id string) (Hold, error) {
-	hs, err := query[Hold](ctx, l, TableHolds, "RowKey eq "+odata(id), 1)
+// ReleaseHold releases the active hold id, recording by and at: the hold stays in the ledger,
+// released. ErrNotFound when no active hold has this id.
+func (l *Ledger) ReleaseHold(ctx context.Context, id, by string, at time.Time) (Hold, error) {
+	h, etag, err := l.hold(ctx, id)
 	if err != nil {
 		return Hold{}, err
 	}
-	if len(hs) == 0 {
+	if !h.Active() {
 		return Hold{}, ErrNotFound
 	}
-	end := op(ctx, "delete", TableHolds, hs[0].TenantID)
-	_, err = l.t[TableHolds].DeleteEntity(ctx, hs[0].TenantID, id, nil)
+	at = at.UTC()
+	h.ReleasedBy, h.ReleasedAt = by, &at
+	raw, err := marshalEntity(h.TenantID, h.ID, h)
+	if err != nil {
+		return Hold{}, err
+	}
+	end := op(ctx, "put", TableHolds, h.TenantID)
+	_, err = l.t[TableHolds].UpdateEntity(ctx, raw, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
 	end(err)
 	if err != nil {
 		return Hold{}, translate(err)
 	}
-	return hs[0], nil
+	return h, nil
+}
+
+// DeleteHold releases hold id as "test" now (tests' shorthand for ReleaseHold).
+func (l *Ledger) DeleteHold(ctx context.Context, id string) (Hold, error) {
+	return l.ReleaseHold(ctx, id, "test", time.Now())
+}
+
+// hold finds hold id and its ETag (ErrNotFound).
+func (l *Ledger) hold(ctx context.Context, id string) (Hold, azcore.ETag, error) {
+	filter := "RowKey eq " + odata(id)
+	p := l.t[TableHolds].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for p.More() {
+		end := op(ctx, "query", TableHolds, "")
+		page, err := p.NextPage(ctx)
+		end(err)
+		if err != nil {
+			return Hold{}, "", translate(err)
+		}
+		for _, raw := range page.Entities {
+			var h Hold
+			if _, err := unmarshalEntity(raw, &h); err != nil {
+				return Hold{}, "", err
+			}
+			var meta struct {
+				ETag string `json:"odata.etag"`
+			}
+			_ = json.Unmarshal(raw, &meta)
+			return h, azcore.ETag(meta.ETag), nil
+		}
+	}
+	return Hold{}, "", ErrNotFound
 }
 
 // Override is a tenant's own retention of one kind: only ever longer than its edition's.

@@ -32,7 +32,7 @@ const ScopeOps = "platform.ops"
 //	GET    /ops/evidence?tenantId=&from=&to= evidence rows (tenantId "platform" for platform sweeps)
 //	POST   /ops/legal-holds                  {tenantId, scope, reason} → 201
 //	GET    /ops/legal-holds?tenantId=
-//	DELETE /ops/legal-holds/{id}             → 204
+//	DELETE /ops/legal-holds/{id}             → 204: released (kept, with releasedBy/releasedAt)
 //	GET    /ops/retention/{tenantId}         the tenant's effective retention per sweep
 //	PUT    /ops/retention/{tenantId}/{kind}  {days}: a longer retention than the edition's
 //	DELETE /ops/retention/{tenantId}/{kind}
@@ -283,7 +283,8 @@ func (e *Engine) deleteHold(c echo.Context) error {
 	if err != nil {
 		return problem.New(http.StatusNotFound, "legal-hold-not-found", "No legal hold has this id.")
 	}
-	if _, err := e.cfg.Ledger.DeleteHold(c.Request().Context(), id.String()); err != nil {
+	p, _ := auth.FromContext(c.Request().Context())
+	if _, err := e.cfg.Ledger.ReleaseHold(c.Request().Context(), id.String(), p.Subject, time.Now()); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return problem.New(http.StatusNotFound, "legal-hold-not-found", "No legal hold has this id.")
 		}
