@@ -357,6 +357,7 @@ func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wal
 					run.ErrorClass = errorClass(err)
 				}
 				e.cfg.Log.ErrorContext(ctx, "retention: batch failed", "sweep", s.Name, "unit", st.unit, "run", run.RunID, "err", err)
+				e.recordFailure(ctx, s.Name, st.unit, err)
 				continue
 			}
 			if more {
@@ -453,6 +454,7 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 	}
 	e.fault(FaultAfterEvidence)
 	w.Position, w.Pending, w.ServedAt = ev.Range.To, nil, e.cfg.Now().UTC()
+	w.Failures, w.LastErrorClass, w.LastFailedAt = 0, "", nil
 	w.Batches++
 	w.Affected += int64(n)
 	if ev.Artifact != nil {
@@ -464,6 +466,20 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 		return false, err
 	}
 	return resumed || ev.Range.Count >= s.BatchSize, nil
+}
+
+// recordFailure counts a unit's consecutive failure on its watermark (the ops API's units view: an
+// intent that fails every run is visible there). Best effort: a conflict or an unavailable ledger
+// leaves the count as it was.
+func (e *Engine) recordFailure(ctx context.Context, sweep, unit string, cause error) {
+	w, err := e.cfg.Ledger.Watermark(ctx, sweep, unit)
+	if err != nil {
+		return
+	}
+	at := e.cfg.Now().UTC()
+	w.Failures++
+	w.LastErrorClass, w.LastFailedAt = errorClass(cause), &at
+	_ = e.cfg.Ledger.PutWatermark(ctx, w)
 }
 
 func (e *Engine) fault(point string) {

@@ -516,3 +516,48 @@ func TestRegister_RefusesBadSweeps(t *testing.T) {
 		t.Error("registered twice")
 	}
 }
+
+// failingApply fails Apply while fail is set.
+type failingApply struct {
+	*memTarget
+	fail bool
+}
+
+func (f *failingApply) Apply(ctx context.Context, unit string, r Range, ev Evidence) (int, error) {
+	if f.fail {
+		return 0, fmt.Errorf("store down")
+	}
+	return f.memTarget.Apply(ctx, unit, r, ev)
+}
+
+// TestRun_AUnitFailingEveryRun_IsCountedOnItsWatermark_ThenCleared: an intent that fails run
+// after run shows its consecutive failures (the ops units view); the batch that completes clears them.
+func TestRun_AUnitFailingEveryRun_IsCountedOnItsWatermark_ThenCleared(t *testing.T) {
+	ctx := context.Background()
+	l, c, m := testLedger(t), newClock(), newMem(false)
+	unit := uuid.NewString()
+	m.add(unit, 3, c.Now().Add(-100*24*time.Hour))
+	f := &failingApply{memTarget: m, fail: true}
+	e := newEngine(t, l, c, Config{})
+	name := sweepName(t)
+	if err := e.Register(Sweep{Name: name, Service: "test", Schedule: "0 0 2 * * *", Action: ActionDelete, DataScope: "notifications",
+		Retention: 90 * 24 * time.Hour, Units: m.units, Target: f}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if run, err := e.Run(ctx, name); err == nil || run.Status != StatusFailed || run.ErrorClass != "target" {
+			t.Fatalf("run = %+v, %v; want failed (target)", run, err)
+		}
+	}
+	w, err := l.Watermark(ctx, name, unit)
+	if err != nil || w.Failures != 2 || w.LastErrorClass != "target" || w.Pending == nil {
+		t.Fatalf("watermark = %+v, %v; want 2 failures with the intent kept", w, err)
+	}
+	f.fail = false
+	if run, err := e.Run(ctx, name); err != nil || run.Affected != 3 {
+		t.Fatalf("run = %+v, %v", run, err)
+	}
+	if w, _ := l.Watermark(ctx, name, unit); w.Failures != 0 || w.LastErrorClass != "" || w.Pending != nil {
+		t.Fatalf("watermark after success = %+v", w)
+	}
+}

@@ -236,7 +236,12 @@ type Watermark struct {
 	Affected  int64 `json:"affected"`
 	Exported  int64 `json:"exported"`
 	HeldSkips int64 `json:"heldSkips"`
-	etag      azcore.ETag
+	// Failures counts the unit's consecutive failed batches (0 after a batch completes), with the
+	// last one's class and time: an intent that fails every run shows here.
+	Failures       int64      `json:"failures"`
+	LastErrorClass string     `json:"lastErrorClass,omitempty"`
+	LastFailedAt   *time.Time `json:"lastFailedAt,omitempty"`
+	etag           azcore.ETag
 	exists    bool
 }
 

@@ -28,6 +28,7 @@ const ScopeOps = "platform.ops"
 //
 //	GET    /ops/sweeps                       every sweep: schedule, last run, lag
 //	GET    /ops/sweeps/{name}/runs           its runs, newest first (?limit=)
+//	GET    /ops/sweeps/{name}/units          its watermarks: position, intent, totals, failures
 //	POST   /ops/sweeps/{name}/run            one run now (the timer's work)
 //	GET    /ops/evidence?tenantId=&from=&to= evidence rows (tenantId "platform" for platform sweeps)
 //	POST   /ops/legal-holds                  {tenantId, scope, reason} → 201
@@ -40,6 +41,7 @@ func (e *Engine) Routes(g *echo.Group) {
 	grp := g.Group("/ops", auth.RequirePlatformAdmin, auth.RequireScope(ScopeOps))
 	grp.GET("/sweeps", e.listSweeps)
 	grp.GET("/sweeps/:name/runs", e.listRuns)
+	grp.GET("/sweeps/:name/units", e.listUnits)
 	grp.POST("/sweeps/:name/run", e.runNow)
 	grp.GET("/evidence", e.listEvidence)
 	grp.POST("/legal-holds", e.createHold)
@@ -127,6 +129,43 @@ func (e *Engine) listRuns(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, httpx.Page[Run]{Value: runs})
+}
+
+// listUnits answers the sweep's watermarks, failing units and units with an intent first, then
+// by unit (?limit=, default 1000).
+func (e *Engine) listUnits(c echo.Context) error {
+	s, err := e.sweepParam(c)
+	if err != nil {
+		return err
+	}
+	limit, err := httpx.Limit(c, 1000, 5000)
+	if err != nil {
+		return err
+	}
+	marks, err := e.cfg.Ledger.Watermarks(c.Request().Context(), s.Name)
+	if err != nil {
+		return err
+	}
+	out := make([]Watermark, 0, len(marks))
+	for _, w := range marks {
+		out = append(out, *w)
+	}
+	slices.SortFunc(out, func(a, b Watermark) int {
+		if a.Failures != b.Failures {
+			return int(b.Failures - a.Failures)
+		}
+		if (a.Pending != nil) != (b.Pending != nil) {
+			if a.Pending != nil {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Unit, b.Unit)
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return c.JSON(http.StatusOK, httpx.Page[Watermark]{Value: out})
 }
 
 // runNow runs the sweep once, as its timer would, and answers the run (200; a run that failed is
