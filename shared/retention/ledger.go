@@ -242,7 +242,7 @@ type Watermark struct {
 	LastErrorClass string     `json:"lastErrorClass,omitempty"`
 	LastFailedAt   *time.Time `json:"lastFailedAt,omitempty"`
 	etag           azcore.ETag
-	exists    bool
+	exists         bool
 }
 
 // Watermarks returns every unit's watermark of sweep, by unit.
