@@ -12,6 +12,7 @@ import (
 	"spine/shared/auth"
 	"spine/shared/httpx"
 	"spine/shared/problem"
+	"spine/shared/retention"
 	"spine/shared/tenancy"
 )
 
@@ -87,7 +88,11 @@ type verifyJSON struct {
 }
 
 // API serves the audit routes and functions.
-type API struct{ svc *Service }
+type API struct {
+	svc *Service
+	// retention runs the sweeps' timers (nil on Module.Declare's value, which only declares).
+	retention *retention.Engine
+}
 
 // NewAPI returns the HTTP API over svc. svc may be nil when only the function declarations are
 // needed (Functions), as when function.json files are generated.

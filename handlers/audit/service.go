@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"spine/shared/blob"
 	"spine/shared/bus"
 	"spine/shared/contracts"
 	"spine/shared/events"
@@ -45,6 +46,9 @@ type Service struct {
 	group *grouper
 	// consumer records consumed events (every AuditOn<Topic>Event), in groups.
 	consumer *bus.GroupConsumer
+	// blobs holds the archive (ArchiveContainer): AuditExport writes it, the export verifier reads
+	// it; nil when no storage account is configured (both then fail with ErrNoArchive).
+	blobs *blob.Store
 }
 
 // NewService wires a service. dir answers tenant states for the write fence of API writes (the
