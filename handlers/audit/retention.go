@@ -50,7 +50,7 @@ func (s *Service) ExportSweep(name string) retention.Sweep {
 func (s *Service) PurgeSweep(name string) retention.Sweep {
 	return retention.Sweep{Name: name, Service: service, Schedule: SweepPurgeSchedule, Action: retention.ActionDelete,
 		DataScope: dataScope, RetentionKind: retentionKind, Retention: DefaultRetention,
-		Units: func(ctx context.Context, _ time.Time) ([]string, error) { return s.store.ExportedTenants(ctx) },
+		Units:  func(ctx context.Context, _ time.Time) ([]string, error) { return s.store.ExportedTenants(ctx) },
 		Target: purgeTarget{s}}
 }
 
