@@ -253,8 +253,11 @@ func (t exportTarget) ends(ctx context.Context, sc sqlstore.Scope, from, to int6
 // (recorded before the cutoff) and covered by exports, deleted by the owner's audit_purge.
 type purgeTarget struct{ s *Service }
 
-// Next implements retention.Target: from the first retained entry, the longest run (at most limit)
-// that exports cover contiguously and that was recorded before cutoff, never the chain's head.
+// Next implements retention.Target: from the first retained entry, whole exports (contiguous from
+// it) whose entries were all recorded before cutoff, never the chain's head, as many as fit in
+// limit entries (the first export always: one range is never split). So the first retained entry
+// always follows an export's last entry, the anchor Verify starts from. audit_purge applies the
+// same rules.
 func (t purgeTarget) Next(ctx context.Context, unit, _ string, cutoff time.Time, limit int) (retention.Range, bool, error) {
 	_, sc, err := unitScope(unit)
 	if err != nil {
@@ -264,34 +267,42 @@ func (t purgeTarget) Next(ctx context.Context, unit, _ string, cutoff time.Time,
 	if err != nil || first == 0 || head <= first {
 		return retention.Range{}, false, err
 	}
-	last := min(head-1, first+int64(limit)-1)
-	xs, err := t.s.store.ExportsCovering(ctx, sc, first, last)
-	if err != nil {
+	xs, err := t.s.store.ExportsCovering(ctx, sc, first, min(head-1, first+int64(limit)-1))
+	if err != nil || len(xs) == 0 || xs[0].FromSeq > first {
 		return retention.Range{}, false, err
 	}
-	cover := first - 1
+	// The candidates: contiguous exports before the head, within limit (the first one always).
+	end := first - 1
+	var bounds []int64
 	for _, x := range xs {
-		if x.FromSeq > cover+1 {
+		if x.FromSeq > end+1 || x.ToSeq >= head || (len(bounds) > 0 && x.ToSeq > first+int64(limit)-1) {
 			break
 		}
-		cover = max(cover, x.ToSeq)
+		end = x.ToSeq
+		bounds = append(bounds, end)
 	}
-	last = min(last, cover)
-	if last < first {
+	if len(bounds) == 0 {
 		return retention.Range{}, false, nil
 	}
-	span, err := t.s.store.SeqSpan(ctx, sc, first-1, last, limit)
+	span, err := t.s.store.SeqSpan(ctx, sc, first-1, end, int(end-first+1))
 	if err != nil {
 		return retention.Range{}, false, err
 	}
-	n := 0
-	for n < len(span) && span[n].Seq == first+int64(n) && span[n].RecordedAt.Before(cutoff) {
-		n++
+	due := 0 // entries first.. that are in SQL, in order, and due
+	for due < len(span) && span[due].Seq == first+int64(due) && span[due].RecordedAt.Before(cutoff) {
+		due++
 	}
-	if n == 0 {
+	to := first - 1
+	for _, b := range bounds {
+		if b-first+1 > int64(due) {
+			break
+		}
+		to = b
+	}
+	if to < first {
 		return retention.Range{}, false, nil
 	}
-	return spanRange(span[:n]), true, nil
+	return spanRange(span[:to-first+1]), true, nil
 }
 
 // Export implements retention.Target: a purge writes no artifact (the entries are in the archive).

@@ -7,7 +7,7 @@
 --
 -- Purging: the runtime role still has no DELETE privilege on audit_entries. It may only call
 -- audit_purge, a SECURITY DEFINER function owned by the owner role, which deletes the chain's
--- prefix that is older than the cutoff AND covered by contiguous exports, never the chain's head.
+-- prefix that is older than the cutoff AND made of whole exports, never the chain's head.
 -- The append-only trigger now lets a DELETE through only when it runs as the table's owner AND the
 -- transaction-local setting spine.audit_purge is 'on', which audit_purge sets around its own
 -- DELETE and clears after it: the runtime role setting it itself is not the owner, and the owner's
@@ -53,21 +53,21 @@ END
 $$;
 -- +goose StatementEnd
 
--- audit_purge deletes tenant p_tenant's oldest entries: from the first retained one up to
--- least(p_to_seq, the end of the exports that cover the chain contiguously from it, the chain's
--- head - 1), stopping before the first entry recorded at or after p_cutoff. It returns how many it
--- deleted (0 when nothing qualifies, e.g. a rerun). Row-level security applies (FORCE): the caller's
--- tenant scope must admit p_tenant. The head is never deleted, so the next append keeps numbering
--- the chain after it.
+-- audit_purge deletes tenant p_tenant's oldest entries, whole exports at a time: from the first
+-- retained entry through the end of the last of the exports that cover the chain contiguously from
+-- it and end at or before p_to_seq, before the chain's head, and before the first entry recorded at
+-- or after p_cutoff. So the first retained entry always follows an export's last entry (the anchor
+-- GET /audit-entries/verify starts from) and the head is never deleted (the next append keeps
+-- numbering the chain after it). It returns how many entries it deleted (0 when nothing qualifies,
+-- e.g. a rerun). Row-level security applies (FORCE): the caller's tenant scope must admit p_tenant.
 -- +goose StatementBegin
 CREATE FUNCTION audit_purge(p_tenant uuid, p_to_seq bigint, p_cutoff timestamptz) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   v_first bigint;
   v_head  bigint;
-  v_cover bigint;
-  v_limit bigint;
   v_stop  bigint;
+  v_limit bigint;
   v_n     integer;
   r       record;
 BEGIN
@@ -75,22 +75,17 @@ BEGIN
   IF v_first IS NULL OR p_to_seq IS NULL OR p_cutoff IS NULL THEN
     RETURN 0;
   END IF;
-  v_cover := v_first - 1;
+  -- The first entry not yet due (or the head): nothing from it on is deleted.
+  SELECT min(seq) INTO v_stop FROM public.audit_entries
+   WHERE tenant_id = p_tenant AND seq >= v_first AND seq <= p_to_seq AND recorded_at >= p_cutoff;
+  v_stop := least(coalesce(v_stop, v_head), v_head);
+  v_limit := v_first - 1;
   FOR r IN SELECT e.from_seq, e.to_seq FROM public.audit_exports e
            WHERE e.tenant_id = p_tenant AND e.to_seq >= v_first AND e.from_seq <= p_to_seq
            ORDER BY e.from_seq LOOP
-    EXIT WHEN r.from_seq > v_cover + 1;
-    v_cover := greatest(v_cover, r.to_seq);
+    EXIT WHEN r.from_seq > v_limit + 1 OR r.to_seq > p_to_seq OR r.to_seq >= v_stop;
+    v_limit := r.to_seq;
   END LOOP;
-  v_limit := least(p_to_seq, v_cover, v_head - 1);
-  IF v_limit < v_first THEN
-    RETURN 0;
-  END IF;
-  SELECT min(seq) INTO v_stop FROM public.audit_entries
-   WHERE tenant_id = p_tenant AND seq BETWEEN v_first AND v_limit AND recorded_at >= p_cutoff;
-  IF v_stop IS NOT NULL THEN
-    v_limit := v_stop - 1;
-  END IF;
   IF v_limit < v_first THEN
     RETURN 0;
   END IF;

@@ -37,36 +37,32 @@ ALTER SECURITY POLICY rls.tenant_isolation
 
 GRANT SELECT, INSERT ON dbo.audit_exports TO audit_app;
 
--- dbo.audit_purge: postgres audit_purge's contract. Deletes @tenant's entries from the first
--- retained one up to the least of @to_seq, the end of the exports covering the chain contiguously
--- from it, and the chain's head - 1, stopping before the first entry recorded at or after @cutoff;
--- answers one row: the number deleted.
+-- dbo.audit_purge: postgres audit_purge's contract. Deletes @tenant's oldest entries, whole
+-- exports at a time: from the first retained entry through the end of the last of the exports
+-- covering the chain contiguously from it that end at or before @to_seq, before the chain's head and
+-- before the first entry recorded at or after @cutoff; answers one row: the number deleted.
 -- +goose StatementBegin
 CREATE PROCEDURE dbo.audit_purge (@tenant uniqueidentifier, @to_seq bigint, @cutoff datetime2(6))
 WITH EXECUTE AS OWNER
 AS
 BEGIN
     SET NOCOUNT ON;
-    DECLARE @first bigint, @head bigint, @cover bigint, @next_to bigint, @lim bigint, @stop bigint, @n int = 0;
+    DECLARE @first bigint, @head bigint, @stop bigint, @lim bigint, @next_to bigint, @n int = 0;
     SELECT @first = MIN(seq), @head = MAX(seq) FROM dbo.audit_entries WHERE tenant_id = @tenant;
     IF @first IS NOT NULL AND @to_seq IS NOT NULL AND @cutoff IS NOT NULL
     BEGIN
-        SET @cover = @first - 1;
-        WHILE @cover < @to_seq
+        SELECT @stop = MIN(seq) FROM dbo.audit_entries
+         WHERE tenant_id = @tenant AND seq >= @first AND seq <= @to_seq AND recorded_at >= @cutoff;
+        IF @stop IS NULL OR @stop > @head SET @stop = @head;
+        SET @lim = @first - 1;
+        WHILE 1 = 1
         BEGIN
             SET @next_to = NULL;
             SELECT TOP (1) @next_to = e.to_seq FROM dbo.audit_exports AS e
-             WHERE e.tenant_id = @tenant AND e.from_seq <= @cover + 1 AND e.to_seq > @cover
-             ORDER BY e.to_seq DESC;
-            IF @next_to IS NULL BREAK;
-            SET @cover = @next_to;
+             WHERE e.tenant_id = @tenant AND e.from_seq = @lim + 1;
+            IF @next_to IS NULL OR @next_to > @to_seq OR @next_to >= @stop BREAK;
+            SET @lim = @next_to;
         END;
-        SET @lim = @to_seq;
-        IF @cover < @lim SET @lim = @cover;
-        IF @head - 1 < @lim SET @lim = @head - 1;
-        SELECT @stop = MIN(seq) FROM dbo.audit_entries
-         WHERE tenant_id = @tenant AND seq BETWEEN @first AND @lim AND recorded_at >= @cutoff;
-        IF @stop IS NOT NULL SET @lim = @stop - 1;
         IF @lim >= @first
         BEGIN
             DELETE FROM dbo.audit_entries WHERE tenant_id = @tenant AND seq BETWEEN @first AND @lim;
