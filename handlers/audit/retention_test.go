@@ -233,11 +233,14 @@ func (r *sweepRig) outboxCount(tenant tenancy.TenantID, typ, sweep string) int {
 
 // verifyJSON is GET /audit-entries/verify's answer, read back.
 type verifyAnswer struct {
-	OK          bool   `json:"ok"`
-	FirstSeq    int64  `json:"firstSeq"`
-	LastSeq     int64  `json:"lastSeq"`
-	FirstBroken *struct{ Seq int64; Reason string } `json:"firstBroken"`
-	AnchoredAt  *struct {
+	OK          bool  `json:"ok"`
+	FirstSeq    int64 `json:"firstSeq"`
+	LastSeq     int64 `json:"lastSeq"`
+	FirstBroken *struct {
+		Seq    int64
+		Reason string
+	} `json:"firstBroken"`
+	AnchoredAt *struct {
 		Seq  int64  `json:"seq"`
 		Blob string `json:"blob"`
 	} `json:"anchoredAt"`
