@@ -231,55 +231,26 @@ func (r *sweepRig) outboxCount(tenant tenancy.TenantID, typ, sweep string) int {
 	return n
 }
 
-// verifyJSON is GET /audit-entries/verify's answer, read back.
-type verifyAnswer struct {
-	OK          bool  `json:"ok"`
-	FirstSeq    int64 `json:"firstSeq"`
-	LastSeq     int64 `json:"lastSeq"`
-	FirstBroken *struct {
-		Seq    int64
-		Reason string
-	} `json:"firstBroken"`
-	AnchoredAt *struct {
-		Seq  int64  `json:"seq"`
-		Blob string `json:"blob"`
-	} `json:"anchoredAt"`
-}
-
-func (r *sweepRig) verify(token string) verifyAnswer {
+func (r *sweepRig) verify(token string) verifyJSON {
 	r.t.Helper()
 	res := r.h.do("GET", "/api/audit-entries/verify", token, nil)
 	if res.Code != http.StatusOK {
 		r.t.Fatalf("verify: %d %s", res.Code, res.Body)
 	}
-	var v verifyAnswer
+	var v verifyJSON
 	if err := json.Unmarshal(res.Body, &v); err != nil {
 		r.t.Fatal(err)
 	}
 	return v
 }
 
-type exportsAnswer struct {
-	TenantID string `json:"tenantId"`
-	OK       bool   `json:"ok"`
-	Exports  int    `json:"exports"`
-	Entries  int64  `json:"entries"`
-	FirstSeq int64  `json:"firstSeq"`
-	LastSeq  int64  `json:"lastSeq"`
-	Problems []struct {
-		Blob string `json:"blob"`
-		Seq  int64  `json:"seq"`
-		Code string `json:"code"`
-	} `json:"problems"`
-}
-
-func (r *sweepRig) verifyExports(token, query string) exportsAnswer {
+func (r *sweepRig) verifyExports(token, query string) exportsVerifyJSON {
 	r.t.Helper()
 	res := r.h.do("GET", "/api/audit-entries/exports/verify"+query, token, nil)
 	if res.Code != http.StatusOK {
 		r.t.Fatalf("exports verify: %d %s", res.Code, res.Body)
 	}
-	var v exportsAnswer
+	var v exportsVerifyJSON
 	if err := json.Unmarshal(res.Body, &v); err != nil {
 		r.t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -80,43 +79,33 @@ func scanExport(tenant tenancy.TenantID, r scanner) (Export, error) {
 
 // EntryTenants implements ArchiveStore.
 func (s *sqlStore) EntryTenants(ctx context.Context) ([]string, error) {
-	var out []string
-	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.a.entryTenants, outbox.PlatformTenant)
-		if err != nil {
-			return err
-		}
-		out, err = scanStrings(rows)
-		return err
-	})
-	return out, err
+	return s.platformStrings(ctx, s.a.entryTenants, outbox.PlatformTenant)
 }
 
 // ExportedTenants implements ArchiveStore.
 func (s *sqlStore) ExportedTenants(ctx context.Context) ([]string, error) {
+	return s.platformStrings(ctx, s.a.exportedTenants)
+}
+
+// platformStrings runs query (one string column) in platform scope.
+func (s *sqlStore) platformStrings(ctx context.Context, query string, args ...any) ([]string, error) {
 	var out []string
 	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.a.exportedTenants)
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
-		out, err = scanStrings(rows)
-		return err
+		defer rows.Close()
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
 	})
 	return out, err
-}
-
-func scanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
 
 // SeqSpan implements ArchiveStore.
