@@ -71,8 +71,10 @@ func unitScope(unit string) (tenancy.TenantID, sqlstore.Scope, error) {
 // each written to the archive as one blob and recorded in audit_exports.
 type exportTarget struct{ s *Service }
 
-// Next implements retention.Target: the tenant's entries after seq after, at most limit, in seq
-// order (every entry is due: an export has no retention).
+// Next implements retention.Target: the tenant's entries after seq after — or after the last
+// recorded export, when that is further (a watermark lost with the ledger never re-exports a
+// range under other bounds) —, at most limit, in seq order (every entry is due: an export has no
+// retention).
 func (t exportTarget) Next(ctx context.Context, unit, after string, _ time.Time, limit int) (retention.Range, bool, error) {
 	_, sc, err := unitScope(unit)
 	if err != nil {
@@ -82,6 +84,11 @@ func (t exportTarget) Next(ctx context.Context, unit, after string, _ time.Time,
 	if err != nil {
 		return retention.Range{}, false, err
 	}
+	through, err := t.s.store.ExportedThrough(ctx, sc)
+	if err != nil {
+		return retention.Range{}, false, err
+	}
+	from = max(from, through)
 	span, err := t.s.store.SeqSpan(ctx, sc, from, 0, limit)
 	if err != nil || len(span) == 0 {
 		return retention.Range{}, false, err

@@ -68,6 +68,8 @@ type archiveStatements struct {
 	// exportsCovering: tenant id, first seq, last seq → from_seq, to_seq of the exports with
 	// to_seq >= first and from_seq <= last, in from_seq order.
 	exportsCovering string
+	// exportedThrough: tenant id → the highest to_seq of the tenant's exports, 0 for none.
+	exportedThrough string
 	// insertExport: tenant id, from seq, to seq, count, blob, sha256 (hex), first prev hash (hex),
 	// last hash (hex), evidence id, exported at (UTC) → inserts the export unless the tenant has one
 	// from that seq (then changes nothing: 0 rows affected).

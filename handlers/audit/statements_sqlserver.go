@@ -102,6 +102,8 @@ var msArchive = archiveStatements{
 	exportsCovering: `SELECT from_seq, to_seq FROM dbo.audit_exports WHERE tenant_id = @p1 AND to_seq >= @p2 AND from_seq <= @p3
 		ORDER BY from_seq`,
 
+	exportedThrough: `SELECT COALESCE(MAX(to_seq), 0) FROM dbo.audit_exports WHERE tenant_id = @p1`,
+
 	// UPDLOCK, HOLDLOCK: two attempts at one range cannot both pass the NOT EXISTS.
 	insertExport: `INSERT INTO dbo.audit_exports (tenant_id, from_seq, to_seq, [count], blob, sha256, first_prev_hash,
 		last_hash, evidence_id, exported_at)

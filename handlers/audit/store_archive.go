@@ -50,6 +50,8 @@ type ArchiveStore interface {
 	// ExportsCovering returns the tenant's exports overlapping first..last, in from_seq order
 	// (FromSeq and ToSeq set only).
 	ExportsCovering(ctx context.Context, s sqlstore.Scope, first, last int64) ([]Export, error)
+	// ExportedThrough returns the highest seq the tenant's exports reach (0 for none).
+	ExportedThrough(ctx context.Context, s sqlstore.Scope) (int64, error)
 	// RecordExport inserts x in one transaction with the events emit returns, unless the tenant
 	// has an export from x.FromSeq: then it changes nothing, emits nothing and returns false.
 	RecordExport(ctx context.Context, s sqlstore.Scope, x Export, emit func() ([]events.Event, error)) (inserted bool, err error)
@@ -173,6 +175,19 @@ func (s *sqlStore) ExportsCovering(ctx context.Context, sc sqlstore.Scope, first
 		return rows.Err()
 	})
 	return out, err
+}
+
+// ExportedThrough implements ArchiveStore.
+func (s *sqlStore) ExportedThrough(ctx context.Context, sc sqlstore.Scope) (int64, error) {
+	tenant, err := tenantOf(sc)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = s.db.InReadTx(ctx, sc, func(tx *sqlstore.Tx) error {
+		return tx.QueryRowContext(ctx, s.a.exportedThrough, tenant.String()).Scan(&n)
+	})
+	return n, err
 }
 
 // RecordExport implements ArchiveStore.
