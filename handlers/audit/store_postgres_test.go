@@ -63,6 +63,7 @@ func TestAppendOnly_RuntimeRoleCannotChangeOrRemoveEntries(t *testing.T) {
 			`DELETE FROM audit_entries`,
 			`TRUNCATE audit_entries`,
 			`UPDATE inbox SET event_type = 'x'`,
+			`DELETE FROM inbox`,
 			`UPDATE audit_exports SET blob = 'x'`,
 			`DELETE FROM audit_exports`,
 		} {
@@ -99,14 +100,14 @@ func TestAppendOnly_OwnerIsRefusedByTheTrigger(t *testing.T) {
 }
 
 // The grants are exactly the documented ones: INSERT and SELECT on the entries and the exports;
-// inbox (DELETE for the engine's InboxPrune), outbox and idempotency_keys are the platform schema's
-// (shared/platform), granted alike to every service.
+// inbox, outbox and idempotency_keys are the platform schema's (shared/platform), granted alike to
+// every service.
 func TestAppendOnly_RuntimeRoleGrants(t *testing.T) {
 	db := openRuntime(t)
 	want := map[string]string{
 		"audit_entries":    "INSERT,SELECT",
 		"audit_exports":    "INSERT,SELECT",
-		"inbox":            "DELETE,INSERT,SELECT",
+		"inbox":            "INSERT,SELECT",
 		"outbox":           "DELETE,INSERT,SELECT,UPDATE",
 		"idempotency_keys": "DELETE,INSERT,SELECT",
 	}
