@@ -142,14 +142,15 @@ func (s *Service) verifyExport(ctx context.Context, r *ExportReport, check *chai
 			problem(0, ProblemManifestMismatch)
 		}
 	}
-	if err := s.checkManifest(ctx, x, problem); err != nil {
+	if err := s.checkManifest(ctx, x, int64(len(data)), problem); err != nil {
 		return err
 	}
 	return s.compareWithSQL(ctx, x, entries, problem)
 }
 
-// checkManifest compares the export's manifest blob with its audit_exports row.
-func (s *Service) checkManifest(ctx context.Context, x Export, problem func(int64, string)) error {
+// checkManifest compares the export's manifest blob with its audit_exports row and the size of
+// the entries blob.
+func (s *Service) checkManifest(ctx context.Context, x Export, size int64, problem func(int64, string)) error {
 	raw, err := s.blobs.Get(ctx, ArchiveContainer, manifestName(x.Blob))
 	if errors.Is(err, blob.ErrNotFound) {
 		problem(0, ProblemBlobMissing)
@@ -160,12 +161,11 @@ func (s *Service) checkManifest(ctx context.Context, x Export, problem func(int6
 	}
 	var m manifest
 	want := manifest{TenantID: x.TenantID.String(), FromSeq: x.FromSeq, ToSeq: x.ToSeq, Count: x.Count,
-		FirstPrevHash: hex.EncodeToString(x.FirstPrevHash), LastHash: hex.EncodeToString(x.LastHash), SHA256: x.SHA256}
+		FirstPrevHash: hex.EncodeToString(x.FirstPrevHash), LastHash: hex.EncodeToString(x.LastHash), SHA256: x.SHA256, Size: size}
 	if json.Unmarshal(raw, &m) != nil {
 		problem(0, ProblemManifestMismatch)
 		return nil
 	}
-	m.Size = 0 // the size is the blob's, checked through its SHA-256
 	if !m.sameRange(want) {
 		problem(0, ProblemManifestMismatch)
 	}

@@ -662,3 +662,37 @@ func TestAuditExport_LostWatermark_ResumesAfterTheLastExport(t *testing.T) {
 		t.Fatalf("%d blobs, want a blob and a manifest per export", got)
 	}
 }
+
+// A rewritten manifest and an entry changed in SQL after its export are each named, with their
+// stable codes; the blob itself still checks out.
+func TestExportsVerify_ManifestAndSQLChangedAfterExport_Named(t *testing.T) {
+	r := newSweepRig(t)
+	tenant, tok := r.tenant()
+	r.seed(tenant, 3, time.Now())
+	r.run(r.engine(10, nil), r.export)
+	x := r.exports(tenant)[0]
+	name := manifestName(x.Blob)
+	raw, err := r.blobs.Get(t.Context(), ArchiveContainer, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m.LastHash = strings.Repeat("00", 32)
+	forged, _ := json.Marshal(m)
+	if _, err := r.az.DeleteBlob(t.Context(), ArchiveContainer, name, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.blobs.PutCreateOnly(t.Context(), ArchiveContainer, name, forged, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	tamper(t, `UPDATE audit_entries SET payload = '{"rewritten":1}' WHERE tenant_id = $1 AND seq = 2`, tenant.String())
+	v := r.verifyExports(tok, "")
+	want := []exportProblemJSON{{Blob: ArchiveContainer + "/" + x.Blob, Code: ProblemManifestMismatch},
+		{Blob: ArchiveContainer + "/" + x.Blob, Seq: 2, Code: ProblemSQLMismatch}}
+	if v.OK || !slices.Equal(v.Problems, want) {
+		t.Fatalf("exports verify: %+v, want problems %+v", v, want)
+	}
+}
