@@ -156,8 +156,11 @@ func TestApply_AdoptsADatabaseMigratedBeforeThePlatformSchema(t *testing.T) {
 				t.Fatalf("Apply on the pre-platform database: %v", err)
 			}
 			plat, _ := platform.Migrations(sqlstore.Postgres, "x_app")
-			if !slices.Equal(got.Platform, versions(t, plat)) || len(got.Service) != 0 {
-				t.Fatalf("Apply = %+v, want every platform version %v and nothing of %s's own", got, versions(t, plat), svc)
+			// Of the service's own, only what came after the fixture (audit's retention tables).
+			own, _ := migrations.For(svc, "postgres")
+			newer := slices.DeleteFunc(versions(t, own), func(v int64) bool { return slices.Contains(versions(t, pre), v) })
+			if !slices.Equal(got.Platform, versions(t, plat)) || !slices.Equal(got.Service, newer) {
+				t.Fatalf("Apply = %+v, want every platform version %v and of %s's own %v", got, versions(t, plat), svc, newer)
 			}
 			if again, err := migrations.Apply(ctx, oldOwner, svc, nil); err != nil || len(again.Platform)+len(again.Service) != 0 {
 				t.Fatalf("second Apply = %+v, %v", again, err)

@@ -30,6 +30,8 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusBadRequest, "invalid-input", problem.Detail(err, ErrInvalidInput))
 	case errors.Is(err, ErrInvalidFilter):
 		return problem.New(http.StatusBadRequest, "invalid-filter", problem.Detail(err, ErrInvalidFilter))
+	case errors.Is(err, ErrNoArchive):
+		return problem.New(http.StatusServiceUnavailable, "archive-unavailable", "The audit archive is not configured on this deployment.")
 	case errors.Is(err, ErrInvalidEvent):
 		return problem.New(http.StatusBadRequest, "invalid-event", problem.Detail(err, ErrInvalidEvent))
 	}

@@ -16,7 +16,8 @@ const ServiceBusConnection = "ServiceBusConnection"
 // Functions implements kit.Service: one catch-all HTTP function whose requests the host forwards
 // to echo, and for every topic of c except audit's own a Service Bus function AuditOn<Topic>Event
 // on the topic's "audit" subscription (every event type, in batches: functions.CardinalityMany),
-// which records each event as one audit entry.
+// which records each event as one audit entry; and the retention sweeps' timers (AuditExport,
+// AuditPurge).
 func (a *API) Functions(c kit.Catalog) []functions.Function {
 	topics := make([]string, len(c))
 	for i, t := range c {
@@ -47,6 +48,7 @@ func (a *API) functions(topics []string) []functions.Function {
 			Handler: a.onEvent,
 		})
 	}
+	fns = append(fns, a.retention.Function(SweepExport, SweepExportSchedule), a.retention.Function(SweepPurge, SweepPurgeSchedule))
 	slices.SortStableFunc(fns[1:], func(x, y functions.Function) int { return strings.Compare(x.Name, y.Name) })
 	return fns
 }

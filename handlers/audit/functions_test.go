@@ -73,7 +73,7 @@ func tenantRegistered(t *testing.T, tenant tenancy.TenantID, m events.Meta) (eve
 	return ev, body
 }
 
-func TestFunctions_OneCatchAllAndOneConsumerPerTopicButAudit(t *testing.T) {
+func TestFunctions_OneCatchAllOneConsumerPerTopicButAuditAndTheSweepTimers(t *testing.T) {
 	fns := NewAPI(nil).functions([]string{"tenants", "audit", "identity", "tenants", "feature_flags"})
 	var names []string
 	for _, fn := range fns {
@@ -87,8 +87,14 @@ func TestFunctions_OneCatchAllAndOneConsumerPerTopicButAudit(t *testing.T) {
 			}
 		}
 	}
-	if got := strings.Join(names, ","); got != "Audit,AuditOnFeatureFlagsEvent,AuditOnIdentityEvent,AuditOnTenantsEvent" {
+	if got := strings.Join(names, ","); got != "Audit,AuditExport,AuditOnFeatureFlagsEvent,AuditOnIdentityEvent,AuditOnTenantsEvent,AuditPurge" {
 		t.Fatalf("functions = %s", got)
+	}
+	for _, fn := range fns {
+		if want := map[string]string{SweepExport: "0 5 * * * *", SweepPurge: "0 30 3 * * *"}[fn.Name]; want != "" &&
+			(fn.Timer == nil || fn.Timer.Schedule != want || fn.Handler == nil) {
+			t.Errorf("%s: timer %+v, want schedule %q with a handler", fn.Name, fn.Timer, want)
+		}
 	}
 	if h := fns[0].HTTP; h == nil || h.Route != "audit-entries/{*rest}" || h.AuthLevel != functions.AuthAnonymous ||
 		strings.Join(h.Methods, ",") != "get,post" {

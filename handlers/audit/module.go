@@ -2,10 +2,12 @@ package audit
 
 import (
 	"context"
+	"fmt"
 
 	"spine/shared/contracts"
 	"spine/shared/kit"
 	"spine/shared/problem"
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 )
 
@@ -19,12 +21,25 @@ var Module = kit.Module{
 
 var _ kit.Service = (*API)(nil)
 
-func newModule(_ context.Context, d kit.Deps) (kit.Service, error) {
+func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 	svc, err := NewService(storeFor(d.DB), d.Directory, d.Log)
 	if err != nil {
 		return nil, err
 	}
-	return NewAPI(svc), nil
+	if d.Blobs != nil {
+		if err := d.Blobs.EnsureContainer(ctx, ArchiveContainer); err != nil {
+			return nil, fmt.Errorf("audit: the archive container: %w", err)
+		}
+		svc.blobs = d.Blobs
+	}
+	for _, sw := range []retention.Sweep{svc.ExportSweep(SweepExport), svc.PurgeSweep(SweepPurge)} {
+		if err := d.Retention.Register(sw); err != nil {
+			return nil, err
+		}
+	}
+	a := NewAPI(svc)
+	a.retention = d.Retention
+	return a, nil
 }
 
 // storeFor picks the store for the database's engine.

@@ -12,6 +12,7 @@ import (
 	"spine/shared/auth"
 	"spine/shared/httpx"
 	"spine/shared/problem"
+	"spine/shared/retention"
 	"spine/shared/tenancy"
 )
 
@@ -84,10 +85,37 @@ type verifyJSON struct {
 	LastSeq        int64       `json:"lastSeq,omitempty"`
 	OK             bool        `json:"ok"`
 	FirstBroken    *brokenJSON `json:"firstBroken"`
+	// AnchoredAt: the export the chain was verified from (its first entries were purged).
+	AnchoredAt *anchorJSON `json:"anchoredAt,omitempty"`
+}
+
+type anchorJSON struct {
+	Seq  int64  `json:"seq"`
+	Blob string `json:"blob"`
+}
+
+type exportProblemJSON struct {
+	Blob string `json:"blob"`
+	Seq  int64  `json:"seq,omitempty"`
+	Code string `json:"code"`
+}
+
+type exportsVerifyJSON struct {
+	TenantID string              `json:"tenantId"`
+	OK       bool                `json:"ok"`
+	Exports  int                 `json:"exports"`
+	Entries  int64               `json:"entries"`
+	FirstSeq int64               `json:"firstSeq"`
+	LastSeq  int64               `json:"lastSeq"`
+	Problems []exportProblemJSON `json:"problems"`
 }
 
 // API serves the audit routes and functions.
-type API struct{ svc *Service }
+type API struct {
+	svc *Service
+	// retention runs the sweeps' timers (nil on Module.Declare's value, which only declares).
+	retention *retention.Engine
+}
 
 // NewAPI returns the HTTP API over svc. svc may be nil when only the function declarations are
 // needed (Functions), as when function.json files are generated.
@@ -99,6 +127,7 @@ func (a *API) Routes(g *echo.Group) {
 	g.POST("/audit-entries", a.record, write)
 	g.GET("/audit-entries", a.query, read)
 	g.GET("/audit-entries/verify", a.verify, read)
+	g.GET("/audit-entries/exports/verify", a.verifyExports, read)
 	g.GET("/audit-entries/:id", a.get, read)
 }
 
@@ -264,6 +293,28 @@ func (a *API) verify(c echo.Context) error {
 	}
 	if b := r.FirstBroken; b != nil {
 		out.FirstBroken = &brokenJSON{ID: b.ID, Seq: b.Seq, Reason: b.Reason}
+	}
+	if an := r.AnchoredAt; an != nil {
+		out.AnchoredAt = &anchorJSON{Seq: an.Seq, Blob: ArchiveContainer + "/" + an.Blob}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// verifyExports serves GET /audit-entries/exports/verify: the tenant's exports in the archive
+// against the chain (Service.VerifyExports); who may ask whose is as for /audit-entries/verify.
+func (a *API) verifyExports(c echo.Context) error {
+	cl, tenant, err := target(c)
+	if err != nil {
+		return err
+	}
+	r, err := a.svc.VerifyExports(c.Request().Context(), cl, tenant)
+	if err != nil {
+		return err
+	}
+	out := exportsVerifyJSON{TenantID: tenantText(r.TenantID), OK: r.OK(), Exports: r.Exports, Entries: r.Entries,
+		FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, Problems: make([]exportProblemJSON, 0, len(r.Problems))}
+	for _, p := range r.Problems {
+		out.Problems = append(out.Problems, exportProblemJSON{Blob: ArchiveContainer + "/" + p.Blob, Seq: p.Seq, Code: p.Code})
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"spine/shared/blob"
 	"spine/shared/bus"
 	"spine/shared/contracts"
 	"spine/shared/events"
@@ -45,6 +46,9 @@ type Service struct {
 	group *grouper
 	// consumer records consumed events (every AuditOn<Topic>Event), in groups.
 	consumer *bus.GroupConsumer
+	// blobs holds the archive (ArchiveContainer): AuditExport writes it, the export verifier reads
+	// it; nil when no storage account is configured (both then fail with ErrNoArchive).
+	blobs *blob.Store
 }
 
 // NewService wires a service. dir answers tenant states for the write fence of API writes (the
@@ -392,6 +396,16 @@ type Report struct {
 	FirstSeq, LastSeq int64
 	// FirstBroken is the first broken link in seq order, or nil when the chain is intact.
 	FirstBroken *Break
+	// AnchoredAt is the export the check started from when the first entry's predecessor was
+	// purged (nil when the predecessor is in SQL or the chain starts at seq 1).
+	AnchoredAt *Anchor
+}
+
+// Anchor is the export whose recorded last hash a verified chain starts from: its last seq and
+// its blob (in ArchiveContainer).
+type Anchor struct {
+	Seq  int64
+	Blob string
 }
 
 // OK reports whether the verified range is intact.
@@ -405,6 +419,11 @@ func (r Report) OK() bool { return r.FirstBroken == nil }
 // before seq 1); it anchors the check and is not itself verified. Entries are streamed in pages
 // of verifyPage; the first broken link ends the run. The zero tenant verifies the platform chain,
 // which only platform admins reach.
+//
+// After AuditPurge removed the chain's oldest entries, the first retained entry's predecessor is
+// the last entry of the export ending just before it (audit_exports): its recorded last hash
+// anchors the check (Report.AnchoredAt); a chain that starts after seq 1 with no such export is
+// not intact (sequence gap).
 //
 // What a chain cannot show: removing the newest entries, or rewriting an entry and every entry
 // after it with fresh hashes. AuditEntryRecorded carries each API entry's hash out of this
@@ -429,6 +448,19 @@ func (s *Service) Verify(ctx context.Context, c Caller, tenant tenancy.TenantID,
 		page, err := s.store.Range(ctx, sc, after, last, verifyPage)
 		if err != nil {
 			return Report{}, err
+		}
+		if first > 1 && after == first-2 && (len(page) == 0 || page[0].Seq >= first) {
+			// The predecessor is not in SQL (purged after its export): the export ending at it is
+			// the anchor, its recorded last hash the link the first retained entry must follow.
+			// Without one the check reports the sequence gap at first.
+			x, err := s.store.ExportEnding(ctx, sc, first-1)
+			switch {
+			case err == nil:
+				check.anchor(x.ToSeq, x.LastHash)
+				r.AnchoredAt = &Anchor{Seq: x.ToSeq, Blob: x.Blob}
+			case !errors.Is(err, ErrNotFound):
+				return Report{}, err
+			}
 		}
 		for i := range page {
 			e := &page[i]

@@ -49,3 +49,37 @@ type statements struct {
 // fragment is a piece of SQL the store assembles statements from at run time: a statement with
 // {where} and {rows} left open, or a condition with {p} for its value's placeholder.
 type fragment string
+
+// archiveStatements is one engine's SQL for the retention sweeps' store methods (store_archive.go):
+// the exports of the chain to the archive (audit_exports) and the purge of exported entries. Same
+// conventions as statements; TestSQLServerArchiveQueries walks it as TestSQLServerQueries does.
+type archiveStatements struct {
+	// entryTenants: the platform chain's tenant id (excluded) → the tenant id (canonical text) of
+	// every tenant with entries. Platform scope.
+	entryTenants string
+	// exportedTenants: → the tenant id (canonical text) of every tenant with an export. Platform
+	// scope.
+	exportedTenants string
+	// seqSpan: tenant id, after seq, through seq, limit → seq, recorded_at of up to limit entries
+	// with after < seq <= through, in seq order.
+	seqSpan string
+	// chainBounds: tenant id → the lowest and highest seq of the tenant's entries, 0 and 0 for none.
+	chainBounds string
+	// exportsCovering: tenant id, first seq, last seq → from_seq, to_seq of the exports with
+	// to_seq >= first and from_seq <= last, in from_seq order.
+	exportsCovering string
+	// exportedThrough: tenant id → the highest to_seq of the tenant's exports, 0 for none.
+	exportedThrough string
+	// insertExport: tenant id, from seq, to seq, count, blob, sha256 (hex), first prev hash (hex),
+	// last hash (hex), evidence id, exported at (UTC) → inserts the export unless the tenant has one
+	// from that seq (then changes nothing: 0 rows affected).
+	insertExport string
+	// listExports: tenant id, after from seq, limit → exportColumns of up to limit exports with
+	// from_seq > after, in from_seq order.
+	listExports string
+	// exportEnding: tenant id, to seq → exportColumns of the export ending at that seq.
+	exportEnding string
+	// purge: tenant id, to seq, cutoff (UTC) → one row, one column: how many entries the owner's
+	// purge routine deleted (audit_purge; see migrations/audit/*/00002_audit_retention.sql).
+	purge string
+}

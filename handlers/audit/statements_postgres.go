@@ -58,3 +58,41 @@ var pgStatements = statements{
 	traceIs:        `trace_id = {p}`,
 	seqAfter:       `seq > {p}`,
 }
+
+// pgExportCols is exportColumns (store_archive.go) in PostgreSQL.
+const pgExportCols = `from_seq, to_seq, count, blob, sha256, first_prev_hash, last_hash, evidence_id::text, exported_at`
+
+// pgArchive is the retention sweeps' SQL for PostgreSQL.
+var pgArchive = archiveStatements{
+	// A skip scan of the primary key: one index probe per tenant instead of reading every entry.
+	entryTenants: `WITH RECURSIVE t(id) AS (
+		  (SELECT tenant_id FROM audit_entries ORDER BY tenant_id LIMIT 1)
+		  UNION ALL
+		  SELECT (SELECT a.tenant_id FROM audit_entries a WHERE a.tenant_id > t.id ORDER BY a.tenant_id LIMIT 1)
+		  FROM t WHERE t.id IS NOT NULL)
+		SELECT id::text FROM t WHERE id IS NOT NULL AND id <> $1::uuid`,
+
+	exportedTenants: `SELECT DISTINCT tenant_id::text FROM audit_exports`,
+
+	seqSpan: `SELECT seq, recorded_at FROM audit_entries WHERE tenant_id = $1 AND seq > $2 AND seq <= $3
+		ORDER BY seq LIMIT $4`,
+
+	chainBounds: `SELECT COALESCE(min(seq), 0), COALESCE(max(seq), 0) FROM audit_entries WHERE tenant_id = $1`,
+
+	exportsCovering: `SELECT from_seq, to_seq FROM audit_exports WHERE tenant_id = $1 AND to_seq >= $2 AND from_seq <= $3
+		ORDER BY from_seq`,
+
+	exportedThrough: `SELECT COALESCE(max(to_seq), 0) FROM audit_exports WHERE tenant_id = $1`,
+
+	insertExport: `INSERT INTO audit_exports (tenant_id, from_seq, to_seq, count, blob, sha256, first_prev_hash,
+		last_hash, evidence_id, exported_at)
+		VALUES ($1, $2, $3, $4, $5, $6, decode($7, 'hex'), decode($8, 'hex'), $9, $10)
+		ON CONFLICT (tenant_id, from_seq) DO NOTHING`,
+
+	listExports: `SELECT ` + pgExportCols + ` FROM audit_exports WHERE tenant_id = $1 AND from_seq > $2
+		ORDER BY from_seq LIMIT $3`,
+
+	exportEnding: `SELECT ` + pgExportCols + ` FROM audit_exports WHERE tenant_id = $1 AND to_seq = $2`,
+
+	purge: `SELECT audit_purge($1, $2, $3)`,
+}

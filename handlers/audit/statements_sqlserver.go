@@ -82,3 +82,41 @@ var msStatements = statements{
 	traceIs:        `trace_id = {p}`,
 	seqAfter:       `seq > {p}`,
 }
+
+// msExportCols is exportColumns (store_archive.go) in T-SQL.
+const msExportCols = `from_seq, to_seq, [count], blob, sha256, first_prev_hash, last_hash,
+	LOWER(CONVERT(char(36), evidence_id)), exported_at`
+
+// msArchive is the retention sweeps' SQL for Azure SQL.
+var msArchive = archiveStatements{
+	entryTenants: `SELECT DISTINCT LOWER(CONVERT(char(36), tenant_id)) FROM dbo.audit_entries
+		WHERE tenant_id <> CAST(@p1 AS uniqueidentifier)`,
+
+	exportedTenants: `SELECT DISTINCT LOWER(CONVERT(char(36), tenant_id)) FROM dbo.audit_exports`,
+
+	seqSpan: `SELECT TOP (@p4) seq, recorded_at FROM dbo.audit_entries WHERE tenant_id = @p1 AND seq > @p2 AND seq <= @p3
+		ORDER BY seq`,
+
+	chainBounds: `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM dbo.audit_entries WHERE tenant_id = @p1`,
+
+	exportsCovering: `SELECT from_seq, to_seq FROM dbo.audit_exports WHERE tenant_id = @p1 AND to_seq >= @p2 AND from_seq <= @p3
+		ORDER BY from_seq`,
+
+	exportedThrough: `SELECT COALESCE(MAX(to_seq), 0) FROM dbo.audit_exports WHERE tenant_id = @p1`,
+
+	// UPDLOCK, HOLDLOCK: two attempts at one range cannot both pass the NOT EXISTS.
+	insertExport: `INSERT INTO dbo.audit_exports (tenant_id, from_seq, to_seq, [count], blob, sha256, first_prev_hash,
+		last_hash, evidence_id, exported_at)
+		SELECT @p1, @p2, @p3, @p4, @p5, @p6, CONVERT(binary(32), @p7, 2), CONVERT(binary(32), @p8, 2), @p9,
+		       CAST(@p10 AS datetime2(6))
+		WHERE NOT EXISTS (SELECT 1 FROM dbo.audit_exports WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND from_seq = @p2)`,
+
+	listExports: `SELECT TOP (@p3) ` + msExportCols + ` FROM dbo.audit_exports WHERE tenant_id = @p1 AND from_seq > @p2
+		ORDER BY from_seq`,
+
+	exportEnding: `SELECT ` + msExportCols + ` FROM dbo.audit_exports WHERE tenant_id = @p1 AND to_seq = @p2`,
+
+	// The cutoff arrives as datetimeoffset in UTC; the procedure's datetime2(6) parameter keeps its
+	// clock reading.
+	purge: `EXEC dbo.audit_purge @p1, @p2, @p3`,
+}

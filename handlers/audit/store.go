@@ -79,4 +79,7 @@ type Store interface {
 	// Range returns up to limit of the tenant's entries with afterSeq < seq <= throughSeq, in seq
 	// order, whatever their occurredAt: Verify pages through a chain with it.
 	Range(ctx context.Context, s sqlstore.Scope, afterSeq, throughSeq int64, limit int) ([]Entry, error)
+
+	// ArchiveStore: the retention sweeps' reads and writes (store_archive.go).
+	ArchiveStore
 }

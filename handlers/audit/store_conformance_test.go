@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +69,58 @@ func assertChain(t *testing.T, es []Entry, n int) {
 // with fresh tenants, since entries can never be removed.
 func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 	ctx := context.Background()
+
+	// The retention sweeps' reads and the export record (the purge itself is PostgreSQL's
+	// audit_purge, tested in retention_test.go; Azure SQL's ledger table refuses it).
+	t.Run("Archive_RecordsAnExportOnceAndReadsItBack", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		sc := sqlstore.TenantScope(tenant)
+		rec, _, err := s.Append(ctx, sc, []NewEntry{mkEntry("a.1"), mkEntry("a.2"), mkEntry("a.3"), mkEntry("a.4")}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if span, err := s.SeqSpan(ctx, sc, 1, 0, 2); err != nil || len(span) != 2 || span[0].Seq != 2 || !span[1].RecordedAt.Equal(rec[2].RecordedAt) {
+			t.Fatalf("SeqSpan = %v, %v", span, err)
+		}
+		if first, last, err := s.ChainBounds(ctx, sc); err != nil || first != 1 || last != 4 {
+			t.Fatalf("ChainBounds = %d, %d, %v", first, last, err)
+		}
+		x := Export{TenantID: tenant, FromSeq: 1, ToSeq: 3, Count: 3, Blob: tenant.String() + "/audit/x/1-3.jsonl.gz",
+			SHA256: strings.Repeat("ab", 32), FirstPrevHash: rec[0].PrevHash, LastHash: rec[2].Hash, EvidenceID: ids.New(),
+			ExportedAt: utcMicro(time.Now())}
+		for i, want := range []bool{true, false} {
+			if got, err := s.RecordExport(ctx, sc, x, nil); err != nil || got != want {
+				t.Fatalf("RecordExport #%d = %v, %v; want %v", i+1, got, err, want)
+			}
+		}
+		if n, err := s.ExportedThrough(ctx, sc); err != nil || n != 3 {
+			t.Fatalf("ExportedThrough = %d, %v", n, err)
+		}
+		got, err := s.ExportEnding(ctx, sc, 3)
+		if err != nil || got.FromSeq != 1 || got.Blob != x.Blob || got.SHA256 != x.SHA256 || !bytes.Equal(got.LastHash, x.LastHash) ||
+			!bytes.Equal(got.FirstPrevHash, x.FirstPrevHash) || got.EvidenceID != x.EvidenceID || !got.ExportedAt.Equal(x.ExportedAt) {
+			t.Fatalf("ExportEnding = %+v, %v", got, err)
+		}
+		if _, err := s.ExportEnding(ctx, sc, 2); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("ExportEnding(2) = %v, want ErrNotFound", err)
+		}
+		if xs, err := s.Exports(ctx, sc, 0, 10); err != nil || len(xs) != 1 {
+			t.Fatalf("Exports = %v, %v", xs, err)
+		}
+		if xs, err := s.ExportsCovering(ctx, sc, 3, 4); err != nil || len(xs) != 1 || xs[0].ToSeq != 3 {
+			t.Fatalf("ExportsCovering = %v, %v", xs, err)
+		}
+		if xs, err := s.Exports(ctx, sqlstore.TenantScope(tenancy.NewTenantID()), 0, 10); err != nil || len(xs) != 0 {
+			t.Fatalf("another tenant's Exports = %v, %v", xs, err)
+		}
+		for name, list := range map[string]func(context.Context) ([]string, error){"EntryTenants": s.EntryTenants, "ExportedTenants": s.ExportedTenants} {
+			ts, err := list(ctx)
+			if err != nil || !slices.Contains(ts, tenant.String()) || slices.Contains(ts, "00000000-0000-0000-0000-000000000000") {
+				t.Fatalf("%s = %d tenants (ours: %v), %v", name, len(ts), slices.Contains(ts, tenant.String()), err)
+			}
+		}
+	})
 
 	t.Run("Append_ChainsSeqFromOneWithPrevHashLinks", func(t *testing.T) {
 		s := newStore(t)

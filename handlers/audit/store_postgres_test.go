@@ -64,6 +64,8 @@ func TestAppendOnly_RuntimeRoleCannotChangeOrRemoveEntries(t *testing.T) {
 			`TRUNCATE audit_entries`,
 			`UPDATE inbox SET event_type = 'x'`,
 			`DELETE FROM inbox`,
+			`UPDATE audit_exports SET blob = 'x'`,
+			`DELETE FROM audit_exports`,
 		} {
 			if _, err := execIn(db, sc, q); !errors.Is(err, sqlstore.ErrPermission) || !strings.Contains(err.Error(), "permission denied") {
 				t.Errorf("%s as the runtime role (%+v): err = %v, want permission denied", q, sc, err)
@@ -97,12 +99,14 @@ func TestAppendOnly_OwnerIsRefusedByTheTrigger(t *testing.T) {
 	}
 }
 
-// The grants are exactly the documented ones: INSERT and SELECT on the entries; inbox, outbox and
-// idempotency_keys are the platform schema's (shared/platform), granted alike to every service.
+// The grants are exactly the documented ones: INSERT and SELECT on the entries and the exports;
+// inbox, outbox and idempotency_keys are the platform schema's (shared/platform), granted alike to
+// every service.
 func TestAppendOnly_RuntimeRoleGrants(t *testing.T) {
 	db := openRuntime(t)
 	want := map[string]string{
 		"audit_entries":    "INSERT,SELECT",
+		"audit_exports":    "INSERT,SELECT",
 		"inbox":            "INSERT,SELECT",
 		"outbox":           "DELETE,INSERT,SELECT,UPDATE",
 		"idempotency_keys": "DELETE,INSERT,SELECT",

@@ -25,15 +25,20 @@ import (
 type sqlStore struct {
 	db *sqlstore.DB
 	q  *statements
+	a  *archiveStatements // the retention sweeps' (store_archive.go)
 }
 
 var _ Store = (*sqlStore)(nil)
 
 // NewPostgresStore returns the store over a PostgreSQL db (the runtime role's connection).
-func NewPostgresStore(db *sqlstore.DB) Store { return &sqlStore{db: db, q: &pgStatements} }
+func NewPostgresStore(db *sqlstore.DB) Store {
+	return &sqlStore{db: db, q: &pgStatements, a: &pgArchive}
+}
 
 // NewSQLServerStore returns the store over an Azure SQL db (the runtime user's connection).
-func NewSQLServerStore(db *sqlstore.DB) Store { return &sqlStore{db: db, q: &msStatements} }
+func NewSQLServerStore(db *sqlstore.DB) Store {
+	return &sqlStore{db: db, q: &msStatements, a: &msArchive}
+}
 
 // errScope is the error of a store call whose scope is not one tenant's (or, for reads, the
 // platform's).

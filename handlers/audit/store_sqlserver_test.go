@@ -197,3 +197,9 @@ func TestSQLServerMigration_Shape(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLServerArchiveQueries checks the retention sweeps' statement sets as TestSQLServerQueries
+// checks the store's.
+func TestSQLServerArchiveQueries(t *testing.T) {
+	tsqlcheck.CheckStatementSets(t, "store_archive.go", msArchive, pgArchive, append(msUUIDColumns, "evidence_id")...)
+}

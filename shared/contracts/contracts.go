@@ -66,10 +66,27 @@ type TenantStatusChangedData struct {
 // Audit's events (topic "audit"). Subject: the entry id.
 const (
 	AuditEntryRecorded = "AuditEntryRecorded"
+	// AuditBatchExported: a range of a tenant's chain was written to the WORM archive (subject: the
+	// tenant id).
+	AuditBatchExported = "AuditBatchExported"
 )
 
 // AuditEvents are the types the audit service publishes.
-var AuditEvents = []string{AuditEntryRecorded}
+var AuditEvents = []string{AuditEntryRecorded, AuditBatchExported}
+
+// AuditBatchExportedData is the data of AuditBatchExported: the tenant's entries FromSeq..ToSeq
+// are in the archive blob Blob ("<container>/<name>", create-only), whose bytes have SHA256 (hex);
+// LastHash (hex) is the chain's hash at ToSeq, the anchor the chain is verified from once the
+// exported entries are purged.
+type AuditBatchExportedData struct {
+	TenantID string `json:"tenantId"`
+	FromSeq  int64  `json:"fromSeq"`
+	ToSeq    int64  `json:"toSeq"`
+	Count    int    `json:"count"`
+	Blob     string `json:"blob"`
+	SHA256   string `json:"sha256"`
+	LastHash string `json:"lastHash"`
+}
 
 // AuditEntryRecordedData is the data of AuditEntryRecorded: an entry recorded through the API,
 // with its hash, so a copy of the chain can be kept outside the audit database.
