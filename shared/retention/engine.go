@@ -297,7 +297,7 @@ func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wal
 		units = append(units, u)
 	}
 	var held map[string][]string
-	if !s.Platform {
+	if s.holdable() {
 		if held, err = e.holdsByTenant(ctx); err != nil {
 			return err
 		}
@@ -311,6 +311,8 @@ func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wal
 		st := &unitState{unit: u, w: w}
 		if !s.Platform {
 			st.tenant = u
+		}
+		if s.holdable() {
 			if isHeld(held[u], s.DataScope) {
 				run.HeldUnits++
 				w.HeldSkips++
@@ -422,7 +424,7 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 			}
 		}
 	}
-	if !s.Platform {
+	if s.holdable() {
 		// The run read the holds when it started; a hold placed since (a run lasts minutes) must
 		// stop the effect too. The intent, artifact and all, waits for the hold's release.
 		held, err := e.Held(ctx, st.tenant, s.DataScope)
@@ -481,6 +483,11 @@ func (e *Engine) recordFailure(ctx context.Context, sweep, unit string, cause er
 	w.LastErrorClass, w.LastFailedAt = errorClass(cause), &at
 	_ = e.cfg.Ledger.PutWatermark(ctx, w)
 }
+
+// holdable reports whether legal holds apply to the sweep: tenant sweeps that remove or change
+// data. An export removes nothing (it copies to the immutable archive, which preserves): a hold
+// does not stop it.
+func (s *Sweep) holdable() bool { return !s.Platform && s.Action != ActionExport }
 
 func (e *Engine) fault(point string) {
 	if e.cfg.Fault != nil {

@@ -561,3 +561,24 @@ func TestRun_AUnitFailingEveryRun_IsCountedOnItsWatermark_ThenCleared(t *testing
 		t.Fatalf("watermark after success = %+v", w)
 	}
 }
+
+// An export removes nothing: a legal hold does not stop it (the archive preserves).
+func TestRun_ExportSweep_IsNotStoppedByALegalHold(t *testing.T) {
+	ctx := context.Background()
+	l, c, m := testLedger(t), newClock(), newMem(true)
+	unit := uuid.NewString()
+	m.add(unit, 4, c.Now().Add(-time.Hour))
+	e := newEngine(t, l, c, Config{})
+	name := sweepName(t)
+	if err := e.Register(Sweep{Name: name, Service: "test", Schedule: "0 5 * * * *", Action: ActionExport, DataScope: "audit",
+		Units: m.units, Target: m}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PutHold(ctx, Hold{ID: uuid.NewString(), TenantID: unit, Scope: ScopeAll, Reason: "x", CreatedBy: "test", CreatedAt: c.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.Run(ctx, name)
+	if err != nil || run.HeldUnits != 0 || run.Exported != 4 {
+		t.Fatalf("run = %+v, %v; want the 4 rows exported despite the hold", run, err)
+	}
+}
