@@ -75,4 +75,29 @@ var msStatements = statements{
 		WHERE tenant_id = @p1 AND notification_id = @p2`,
 	insertAttempt: `INSERT INTO dbo.delivery_attempts (tenant_id, notification_id, attempt, attempted_at, status_code, latency_ms, error_class)
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7)`,
+
+	archiveUnits: `SELECT DISTINCT LOWER(CONVERT(char(36), tenant_id)) FROM dbo.notifications WHERE created_at < @p1`,
+	archiveNext: `SELECT TOP (@p5) created_at, notification_key, status FROM dbo.notifications
+		WHERE tenant_id = @p1 AND (created_at > @p2 OR (created_at = @p2 AND notification_key > @p3)) AND created_at < @p4
+		ORDER BY created_at, notification_key`,
+	archiveRows: `SELECT ` + msNotificationCols + ` FROM dbo.notifications WHERE ` + msArchiveRange + `
+		ORDER BY created_at, notification_key`,
+	archiveAttachments: `SELECT LOWER(CONVERT(char(36), notification_id)), name, content_type, size, sha256, blob_name FROM dbo.notification_attachments
+		WHERE tenant_id = @p1 AND notification_id IN (SELECT notification_id FROM dbo.notifications WHERE ` + msArchiveRange + `)
+		ORDER BY notification_id, name`,
+	archiveAttempts: `SELECT LOWER(CONVERT(char(36), notification_id)), attempt, attempted_at, status_code, latency_ms, COALESCE(error_class, '')
+		FROM dbo.delivery_attempts
+		WHERE tenant_id = @p1 AND notification_id IN (SELECT notification_id FROM dbo.notifications WHERE ` + msArchiveRange + `)
+		ORDER BY notification_id, attempt`,
+	deleteArchivedAttachments: `DELETE FROM dbo.notification_attachments
+		WHERE tenant_id = @p1 AND notification_id IN (SELECT notification_id FROM dbo.notifications WHERE ` + msArchiveRange + `)`,
+	deleteArchivedAttempts: `DELETE FROM dbo.delivery_attempts
+		WHERE tenant_id = @p1 AND notification_id IN (SELECT notification_id FROM dbo.notifications WHERE ` + msArchiveRange + `)`,
+	deleteArchivedNotifications: `DELETE FROM dbo.notifications WHERE ` + msArchiveRange,
 }
+
+// msArchiveRange is an archive range's predicate on notifications, ids compared as their
+// canonical text (notification_key), as the keyset orders them.
+const msArchiveRange = `tenant_id = @p1 AND (created_at > @p2 OR (created_at = @p2 AND notification_key >= @p3))
+			AND (created_at < @p4 OR (created_at = @p4 AND notification_key <= @p5)) AND status IN ('Delivered', 'Failed')`
+
