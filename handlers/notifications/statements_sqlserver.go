@@ -80,24 +80,25 @@ var msStatements = statements{
 	archiveNext: `SELECT TOP (@p5) created_at, notification_key, status FROM dbo.notifications
 		WHERE tenant_id = @p1 AND (created_at > @p2 OR (created_at = @p2 AND notification_key > @p3)) AND created_at < @p4
 		ORDER BY created_at, notification_key`,
-	archiveRows: `SELECT ` + msNotificationCols + ` FROM dbo.notifications WHERE ` + msArchiveRange + `
+	archiveRows: `SELECT ` + msNotificationCols + ` FROM dbo.notifications AS n WHERE ` + msArchiveRange + `
 		ORDER BY created_at, notification_key`,
-	archiveAttachments: `SELECT LOWER(CONVERT(char(36), notification_id)), name, content_type, size, sha256, blob_name FROM dbo.notification_attachments
-		WHERE tenant_id = @p1 AND notification_id IN (SELECT notification_id FROM dbo.notifications WHERE ` + msArchiveRange + `)
-		ORDER BY notification_id, name`,
-	archiveAttempts: `SELECT LOWER(CONVERT(char(36), notification_id)), attempt, attempted_at, status_code, latency_ms, COALESCE(error_class, '')
-		FROM dbo.delivery_attempts
-		WHERE tenant_id = @p1 AND notification_id IN (SELECT notification_id FROM dbo.notifications WHERE ` + msArchiveRange + `)
-		ORDER BY notification_id, attempt`,
-	deleteArchivedAttachments: `DELETE FROM dbo.notification_attachments
-		WHERE tenant_id = @p1 AND notification_id IN (SELECT notification_id FROM dbo.notifications WHERE ` + msArchiveRange + `)`,
-	deleteArchivedAttempts: `DELETE FROM dbo.delivery_attempts
-		WHERE tenant_id = @p1 AND notification_id IN (SELECT notification_id FROM dbo.notifications WHERE ` + msArchiveRange + `)`,
-	deleteArchivedNotifications: `DELETE FROM dbo.notifications WHERE ` + msArchiveRange,
+	archiveAttachments: `SELECT LOWER(CONVERT(char(36), c.notification_id)), c.name, c.content_type, c.size, c.sha256, c.blob_name
+		FROM dbo.notification_attachments AS c
+		WHERE c.tenant_id = @p1 AND EXISTS (SELECT 1 FROM dbo.notifications AS n WHERE n.notification_id = c.notification_id AND ` + msArchiveRange + `)
+		ORDER BY c.notification_id, c.name`,
+	archiveAttempts: `SELECT LOWER(CONVERT(char(36), c.notification_id)), c.attempt, c.attempted_at, c.status_code, c.latency_ms,
+			COALESCE(c.error_class, '')
+		FROM dbo.delivery_attempts AS c
+		WHERE c.tenant_id = @p1 AND EXISTS (SELECT 1 FROM dbo.notifications AS n WHERE n.notification_id = c.notification_id AND ` + msArchiveRange + `)
+		ORDER BY c.notification_id, c.attempt`,
+	deleteArchivedAttachments: `DELETE c FROM dbo.notification_attachments AS c
+		WHERE c.tenant_id = @p1 AND EXISTS (SELECT 1 FROM dbo.notifications AS n WHERE n.notification_id = c.notification_id AND ` + msArchiveRange + `)`,
+	deleteArchivedAttempts: `DELETE c FROM dbo.delivery_attempts AS c
+		WHERE c.tenant_id = @p1 AND EXISTS (SELECT 1 FROM dbo.notifications AS n WHERE n.notification_id = c.notification_id AND ` + msArchiveRange + `)`,
+	deleteArchivedNotifications: `DELETE n FROM dbo.notifications AS n WHERE ` + msArchiveRange,
 }
 
-// msArchiveRange is an archive range's predicate on notifications, ids compared as their
-// canonical text (notification_key), as the keyset orders them.
-const msArchiveRange = `tenant_id = @p1 AND (created_at > @p2 OR (created_at = @p2 AND notification_key >= @p3))
-			AND (created_at < @p4 OR (created_at = @p4 AND notification_key <= @p5)) AND status IN ('Delivered', 'Failed')`
-
+// msArchiveRange is an archive range's predicate on notifications (alias n), ids compared as
+// their canonical text (notification_key), as the keyset orders them.
+const msArchiveRange = `n.tenant_id = @p1 AND (n.created_at > @p2 OR (n.created_at = @p2 AND n.notification_key >= @p3))
+			AND (n.created_at < @p4 OR (n.created_at = @p4 AND n.notification_key <= @p5)) AND n.status IN ('Delivered', 'Failed')`

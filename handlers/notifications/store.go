@@ -487,11 +487,12 @@ func (s *Store) archiveNext(ctx context.Context, tenant string, after archiveKey
 // (inclusive, keyset order) with their attachments and delivery logs.
 func (s *Store) archiveRange(ctx context.Context, tenant string, from, to archiveKey) ([]Detail, error) {
 	var out []Detail
-	args := []any{tenant, from.At.UTC(), from.ID, to.At.UTC(), to.ID}
+	fa, ta := from.At.UTC(), to.At.UTC()
 	err := s.db.InReadTx(ctx, unitScope(tenant), func(tx *sqlstore.Tx) error {
 		out = out[:0]
 		byID := map[string]int{}
-		if err := eachRow(ctx, tx, s.q.archiveRows, args, func(r *sql.Rows) error {
+		rows, err := tx.QueryContext(ctx, s.q.archiveRows, tenant, fa, from.ID, ta, to.ID)
+		if err := eachRow(rows, err, func(r *sql.Rows) error {
 			n, err := scanNotification(r)
 			if err != nil {
 				return err
@@ -502,7 +503,8 @@ func (s *Store) archiveRange(ctx context.Context, tenant string, from, to archiv
 		}); err != nil {
 			return err
 		}
-		if err := eachRow(ctx, tx, s.q.archiveAttachments, args, func(r *sql.Rows) error {
+		rows, err = tx.QueryContext(ctx, s.q.archiveAttachments, tenant, fa, from.ID, ta, to.ID)
+		if err := eachRow(rows, err, func(r *sql.Rows) error {
 			var id string
 			var a Attachment
 			if err := r.Scan(&id, &a.Name, &a.ContentType, &a.Size, &a.SHA256, &a.BlobName); err != nil {
@@ -515,7 +517,8 @@ func (s *Store) archiveRange(ctx context.Context, tenant string, from, to archiv
 		}); err != nil {
 			return err
 		}
-		return eachRow(ctx, tx, s.q.archiveAttempts, args, func(r *sql.Rows) error {
+		rows, err = tx.QueryContext(ctx, s.q.archiveAttempts, tenant, fa, from.ID, ta, to.ID)
+		return eachRow(rows, err, func(r *sql.Rows) error {
 			var id string
 			var a Attempt
 			var code sql.NullInt64
@@ -537,15 +540,15 @@ func (s *Store) archiveRange(ctx context.Context, tenant string, from, to archiv
 // notification, and returns how many notifications it deleted.
 func (s *Store) deleteArchiveRange(ctx context.Context, tenant string, from, to archiveKey, ev func() (events.Event, error)) (int, error) {
 	var n int64
-	args := []any{tenant, from.At.UTC(), from.ID, to.At.UTC(), to.ID}
+	fa, ta := from.At.UTC(), to.At.UTC()
 	err := s.db.InTx(ctx, unitScope(tenant), func(tx *sqlstore.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q.deleteArchivedAttachments, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.deleteArchivedAttachments, tenant, fa, from.ID, ta, to.ID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q.deleteArchivedAttempts, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q.deleteArchivedAttempts, tenant, fa, from.ID, ta, to.ID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, s.q.deleteArchivedNotifications, args...)
+		res, err := tx.ExecContext(ctx, s.q.deleteArchivedNotifications, tenant, fa, from.ID, ta, to.ID)
 		if err != nil {
 			return err
 		}
@@ -561,8 +564,8 @@ func (s *Store) deleteArchiveRange(ctx context.Context, tenant string, from, to 
 	return int(n), err
 }
 
-func eachRow(ctx context.Context, tx *sqlstore.Tx, q string, args []any, f func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, q, args...)
+// eachRow calls f on each of rows (the result of a query that returned err) and closes them.
+func eachRow(rows *sql.Rows, err error, f func(*sql.Rows) error) error {
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ GRANT DELETE ON dbo.notification_attachments TO notifications_app;
 GRANT DELETE ON dbo.delivery_attempts TO notifications_app;
 
 -- +goose Down
-REVOKE DELETE ON dbo.delivery_attempts FROM notifications_app;
-REVOKE DELETE ON dbo.notification_attachments FROM notifications_app;
-REVOKE DELETE ON dbo.notifications FROM notifications_app;
+-- (REVOKE … TO: T-SQL takes TO or FROM; tsqlcheck reads a FROM's name as a table.)
+REVOKE DELETE ON dbo.delivery_attempts TO notifications_app;
+REVOKE DELETE ON dbo.notification_attachments TO notifications_app;
+REVOKE DELETE ON dbo.notifications TO notifications_app;
