@@ -42,6 +42,7 @@ import (
 	"spine/shared/outbox"
 	"spine/shared/problem"
 	"spine/shared/ratelimit"
+	"spine/shared/retention"
 	"spine/shared/secrets"
 	"spine/shared/sqlstore"
 	"spine/shared/telemetry"
@@ -61,6 +62,8 @@ type app struct {
 	local    *bus.Local                 // the in-process transport, when no Service Bus is configured
 
 	telemetry *telemetry.Provider // see app_telemetry.go
+
+	retention *retention.Engine // the retention engine: every service's sweeps, the ledger, /api/ops
 }
 
 // OutboxDrainSchedule is the safety-net timer of the outbox: commits kick the drainers at once.
@@ -102,8 +105,13 @@ func (a *app) buildRegistry(svcs []kit.Service) (*functions.Registry, error) {
 		functions.Function{Name: "Ready",
 			HTTP: &functions.HTTPTrigger{Route: "health/ready", Methods: []string{"get"}, AuthLevel: functions.AuthAnonymous}},
 		functions.Function{Name: "Ops",
-			HTTP: &functions.HTTPTrigger{Route: "ops/{*rest}", Methods: []string{"get", "post"}, AuthLevel: functions.AuthAnonymous}},
+			HTTP: &functions.HTTPTrigger{Route: "ops/{*rest}", Methods: []string{"get", "post", "put", "delete"}, AuthLevel: functions.AuthAnonymous}},
 		functions.Function{Name: "OutboxDrain", Timer: &functions.TimerTrigger{Schedule: OutboxDrainSchedule}, Handler: a.drainAll},
+		// The platform's own sweeps (shared/retention): every service database's idempotency
+		// records and inbox ids, and the maintenance ledger's history.
+		a.retention.Function(retention.IdempotencyPrune, retention.IdempotencySchedule),
+		a.retention.Function(retention.InboxPrune, retention.InboxSchedule),
+		a.retention.Function(retention.LedgerRetention, retention.LedgerRetentionSchedule),
 	); err != nil {
 		return nil, err
 	}
@@ -208,16 +216,22 @@ func (a *app) wire(ctx context.Context) (err error) {
 		dbs[svc] = db
 	}
 
+	if err := a.openRetention(ctx); err != nil {
+		return err
+	}
+
 	// Every enabled module, in the list's order; the tenant directory forwards to whichever
 	// module provides it, so the order of the list does not decide who may ask.
 	dir, perms, users, ents := &lateDirectory{}, &latePermissions{}, &lateUsers{}, &lateEntitlements{}
 	deps := kit.Deps{Cache: c, Blobs: blobs, Secrets: vault, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
-		Users: users, Catalog: kit.CatalogOf(modules)}
+		Users: users, Catalog: kit.CatalogOf(modules), Retention: a.retention}
 	if entitlementsEnabled(modules, dbs) {
 		deps.Entitlements = ents
+		a.retention.SetEntitlements(ents)
 	}
+	a.retention.SetDirectory(dir)
 	var svcs []kit.Service
-	mappers := []problem.Mapper{}
+	mappers := []problem.Mapper{retention.MapError}
 	for _, m := range modules {
 		db, enabled := dbs[m.Name]
 		if !enabled {
@@ -252,6 +266,11 @@ func (a *app) wire(ctx context.Context) (err error) {
 	}
 	if !dir.wired() {
 		return errors.New("SPINE_SERVICES: tenants must be enabled (every service asks it for tenant states)")
+	}
+	for _, s := range append(retention.RecordSweeps(dbs), retention.LedgerSweep(a.retention.Ledger())) {
+		if err := a.retention.Register(s); err != nil {
+			return err
+		}
 	}
 	if a.registry, err = a.buildRegistry(svcs); err != nil {
 		return err
@@ -303,8 +322,33 @@ func (a *app) wire(ctx context.Context) (err error) {
 		admin.DeadLetters = func() any { return a.local.DeadLetters() }
 	}
 	admin.Routes(secured)
+	a.retention.Routes(secured)
 	a.echo = e
 	return nil
+}
+
+// openRetention opens the maintenance ledger (Table Storage: the connection string's TableEndpoint
+// on local stacks, where its tables are created; the table service with the managed identity in
+// Azure, where infra created them) and the retention engine over it.
+func (a *app) openRetention(ctx context.Context) error {
+	cfg := a.cfg
+	ledger, err := retention.OpenLedger(cfg.StorageConnectionString, cfg.TableAccountURL)
+	if err != nil {
+		return fmt.Errorf("SPINE_STORAGE_CONNECTION_STRING / SPINE_TABLE_ACCOUNT_URL: %w", err)
+	}
+	if cfg.StorageConnectionString != "" {
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := ledger.EnsureTables(tctx)
+		cancel()
+		if err != nil {
+			// Not fatal: the API serves without the ledger; each sweep run and /api/ops call
+			// fails (503 ledger-unavailable) until Table Storage answers.
+			a.log.WarnContext(ctx, "maintenance ledger: tables not created", "err", err)
+		}
+	}
+	a.retention, err = retention.New(retention.Config{Ledger: ledger, Scale: cfg.RetentionScale, MaxRows: cfg.RetentionMaxRows,
+		MaxDuration: cfg.RetentionMaxDuration, Log: a.log})
+	return err
 }
 
 // entitlementsEnabled reports whether an enabled module answers entitlements, from the modules'

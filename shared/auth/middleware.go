@@ -145,3 +145,14 @@ func validScopeToken(s string) bool {
 	}
 	return true
 }
+
+// RequirePlatformAdmin refuses (403 platform-admin-required) a request whose token is not a
+// platform admin's; the operator endpoints (/api/ops) put it before their scope check.
+func RequirePlatformAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if p, ok := FromContext(c.Request().Context()); !ok || !p.PlatformAdmin {
+			return problem.New(http.StatusForbidden, "platform-admin-required", "This operation needs a platform-admin token.")
+		}
+		return next(c)
+	}
+}

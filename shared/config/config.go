@@ -155,6 +155,21 @@ type Config struct {
 
 	// Notifications (handlers/notifications). NotificationsSettings has the defaults.
 	Notifications Notifications
+
+	// RetentionScale is SPINE_RETENTION_SCALE (default 1; 1e-9 to 1): the factor every retention
+	// period of the retention engine (shared/retention) is multiplied by. e2e tests shrink 90 days
+	// to seconds with it; production leaves it at 1.
+	RetentionScale float64
+	// RetentionMaxRows is SPINE_RETENTION_MAX_ROWS (default 100000, 100 to 10000000): the most rows
+	// one sweep run selects.
+	RetentionMaxRows int
+	// RetentionMaxDuration is SPINE_RETENTION_MAX_DURATION (default 4m, 1s to 9m): how long one
+	// sweep run may take (the batch under way finishes), well inside the Functions timeout.
+	RetentionMaxDuration time.Duration
+	// TableAccountURL is SPINE_TABLE_ACCOUNT_URL (https://<account>.table.core.windows.net/;
+	// default derived from SPINE_STORAGE_ACCOUNT_URL): the maintenance ledger's table service, with
+	// the managed identity. With SPINE_STORAGE_CONNECTION_STRING its TableEndpoint is used.
+	TableAccountURL string
 }
 
 // Notifications is the notifications service's settings.
@@ -462,6 +477,34 @@ func Load(get Getenv, services []string) (Config, error) {
 		c.ReportingSASTTL = d
 	}
 	c.Notifications = loadNotifications(get, &errs)
+	c.RetentionScale = 1
+	if v := get("SPINE_RETENTION_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f >= 1e-9 && f <= 1) {
+			errs = append(errs, fmt.Errorf("SPINE_RETENTION_SCALE: %q is not a number from 1e-9 to 1", v))
+		}
+		c.RetentionScale = f
+	}
+	c.RetentionMaxRows = 100_000
+	if v := get("SPINE_RETENTION_MAX_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 || n > 10_000_000 {
+			errs = append(errs, fmt.Errorf("SPINE_RETENTION_MAX_ROWS: %q is not a number from 100 to 10000000", v))
+		}
+		c.RetentionMaxRows = n
+	}
+	c.RetentionMaxDuration = 4 * time.Minute
+	if v := get("SPINE_RETENTION_MAX_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 9*time.Minute {
+			errs = append(errs, fmt.Errorf("SPINE_RETENTION_MAX_DURATION: %q is not a duration from 1s to 9m (e.g. 4m)", v))
+		}
+		c.RetentionMaxDuration = d
+	}
+	c.TableAccountURL = get("SPINE_TABLE_ACCOUNT_URL")
+	if c.TableAccountURL == "" && c.StorageAccountURL != "" {
+		c.TableAccountURL = strings.Replace(c.StorageAccountURL, ".blob.", ".table.", 1)
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -578,6 +621,8 @@ func (c Config) LogValue() slog.Value {
 			slog.String("smtpUsername", c.Notifications.SMTPUsername), slog.Bool("smtpPassword", c.Notifications.SMTPPassword != ""),
 			slog.Int64("inlineBodyMax", c.Notifications.InlineBodyMax), slog.Float64("retryScale", c.Notifications.RetryScale),
 			slog.Duration("endpointDisableAfter", c.Notifications.EndpointDisableAfter)),
+		slog.Group("retention", slog.Float64("scale", c.RetentionScale), slog.Int("maxRows", c.RetentionMaxRows),
+			slog.Duration("maxDuration", c.RetentionMaxDuration), slog.String("tableAccountURL", c.TableAccountURL)),
 	}
 	for _, s := range c.Enabled {
 		db := c.DB[s]

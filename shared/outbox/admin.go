@@ -27,20 +27,11 @@ type Admin struct {
 // Routes mounts the operator API under /ops on the authenticated /api group. (Not /admin: the
 // Functions host reserves routes that start with "admin" or "runtime".)
 func (a *Admin) Routes(g *echo.Group) {
-	grp := g.Group("/ops", platformAdmin, auth.RequireScope(ScopeOps))
+	grp := g.Group("/ops", auth.RequirePlatformAdmin, auth.RequireScope(ScopeOps))
 	grp.GET("/outbox", a.counts)
 	grp.GET("/outbox/:topic/parked", a.parked)
 	grp.POST("/outbox/:topic/parked/:eventId/replay", a.replay)
 	grp.GET("/dead-letters", a.deadLetters)
-}
-
-func platformAdmin(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if p, ok := auth.FromContext(c.Request().Context()); !ok || !p.PlatformAdmin {
-			return problem.New(http.StatusForbidden, "platform-admin-required", "This operation needs a platform-admin token.")
-		}
-		return next(c)
-	}
 }
 
 type topicCounts struct {

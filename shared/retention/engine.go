@@ -28,6 +28,8 @@ type Config struct {
 	// Entitlements answers a tenant's edition retention (entitlements Retention[kind]); nil when no
 	// module provides it (every tenant then has the sweep's default).
 	Entitlements entitlements.Source
+	// Directory, when set, lets the ops API answer 404 for a tenant nobody registered.
+	Directory tenancy.Directory
 	// Now is the engine's clock (default time.Now): cutoffs, intents and evidence are stamped with
 	// it, so tests run a year of retention in seconds. Run bounds use the wall clock.
 	Now func() time.Time
@@ -95,6 +97,13 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return &Engine{cfg: cfg.withDefaults(), sweeps: map[string]*Sweep{}}, nil
 }
+
+// SetEntitlements sets Config.Entitlements once the module that answers it is wired (before
+// the first run).
+func (e *Engine) SetEntitlements(src entitlements.Source) { e.cfg.Entitlements = src }
+
+// SetDirectory sets Config.Directory once the module that answers it is wired.
+func (e *Engine) SetDirectory(d tenancy.Directory) { e.cfg.Directory = d }
 
 // Ledger returns the engine's ledger.
 func (e *Engine) Ledger() *Ledger { return e.cfg.Ledger }

@@ -207,12 +207,12 @@ type Watermark struct {
 	// ServedAt is when a batch of this unit last completed (fairness: least recently served first).
 	ServedAt time.Time `json:"servedAt"`
 	// Totals over the unit's life in this sweep.
-	Batches    int64 `json:"batches"`
-	Affected   int64 `json:"affected"`
-	Exported   int64 `json:"exported"`
-	HeldSkips  int64 `json:"heldSkips"`
-	etag       azcore.ETag
-	exists     bool
+	Batches   int64 `json:"batches"`
+	Affected  int64 `json:"affected"`
+	Exported  int64 `json:"exported"`
+	HeldSkips int64 `json:"heldSkips"`
+	etag      azcore.ETag
+	exists    bool
 }
 
 // Watermarks returns every unit's watermark of sweep, by unit.
@@ -324,16 +324,16 @@ type Run struct {
 	FinishedAt time.Time `json:"finishedAt"`
 	// Status is "completed" (nothing due left), "partial" (stopped at its bounds; the next run
 	// goes on) or "failed" (a unit or the ledger failed; ErrorClass says which kind).
-	Status     string `json:"status"`
-	ErrorClass string `json:"errorClass,omitempty"`
-	Units      int    `json:"units"`
-	Batches    int    `json:"batches"`
-	Selected   int    `json:"selected"`
-	Exported   int    `json:"exported"`
-	Affected   int    `json:"affected"`
-	HeldUnits  int    `json:"heldUnits"`
-	Resumed    int    `json:"resumed"`
-	FailedUnits int   `json:"failedUnits"`
+	Status      string `json:"status"`
+	ErrorClass  string `json:"errorClass,omitempty"`
+	Units       int    `json:"units"`
+	Batches     int    `json:"batches"`
+	Selected    int    `json:"selected"`
+	Exported    int    `json:"exported"`
+	Affected    int    `json:"affected"`
+	HeldUnits   int    `json:"heldUnits"`
+	Resumed     int    `json:"resumed"`
+	FailedUnits int    `json:"failedUnits"`
 }
 
 // PutRun records a finished run.
@@ -423,80 +423,4 @@ func (l *Ledger) DeleteOverride(ctx context.Context, tenant, kind string) error 
 // Overrides lists a tenant's overrides.
 func (l *Ledger) Overrides(ctx context.Context, tenant string) ([]Override, error) {
 	return query[Override](ctx, l, TableOverrides, "PartitionKey eq "+odata(tenant), 0)
-}
-
-// deleteOlder removes, from one partition of table, the entities whose RowKey is below before
-// (single-partition batches of at most 100), at most max; it returns how many it removed and
-// whether more are left.
-func (l *Ledger) deleteOlder(ctx context.Context, table, partition, filter string, max int) (int, bool, error) {
-	type keys struct {
-		PartitionKey string `json:"PartitionKey"`
-		RowKey       string `json:"RowKey"`
-	}
-	sel := "PartitionKey,RowKey"
-	f := "PartitionKey eq " + odata(partition) + " and " + filter
-	p := l.t[table].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &f, Select: &sel})
-	var batch []aztables.TransactionAction
-	n := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if _, err := l.t[table].SubmitTransaction(ctx, batch, nil); err != nil {
-			return translate(err)
-		}
-		n += len(batch)
-		batch = batch[:0]
-		return nil
-	}
-	for p.More() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return n, true, translate(err)
-		}
-		for _, raw := range page.Entities {
-			if n+len(batch) >= max {
-				if err := flush(); err != nil {
-					return n, true, err
-				}
-				return n, true, nil
-			}
-			var k keys
-			if err := json.Unmarshal(raw, &k); err != nil {
-				return n, true, err
-			}
-			ent, _ := json.Marshal(k)
-			batch = append(batch, aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: ent})
-			if len(batch) == 100 {
-				if err := flush(); err != nil {
-					return n, true, err
-				}
-			}
-		}
-	}
-	return n, false, flush()
-}
-
-// partitions lists the distinct PartitionKeys of table (a key-only scan: the ledger's own sweep).
-func (l *Ledger) partitions(ctx context.Context, table string) ([]string, error) {
-	sel := "PartitionKey"
-	p := l.t[table].NewListEntitiesPager(&aztables.ListEntitiesOptions{Select: &sel})
-	seen := map[string]bool{}
-	var out []string
-	for p.More() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, translate(err)
-		}
-		for _, raw := range page.Entities {
-			var k struct {
-				PartitionKey string `json:"PartitionKey"`
-			}
-			if json.Unmarshal(raw, &k) == nil && !seen[k.PartitionKey] {
-				seen[k.PartitionKey] = true
-				out = append(out, k.PartitionKey)
-			}
-		}
-	}
-	return out, nil
 }

@@ -14,13 +14,13 @@
 //
 // The order of one batch:
 //
-//	1. Target.Next selects the range (bounded, keyset-paged).
-//	2. ledger: the unit's watermark gets Pending = {range, evidence id}          (intent)
-//	3. Target.Export writes the artifact create-only; ledger: Pending.Artifact   (exported)
-//	4. Target.Apply deletes/marks exactly the range, with the RetentionApplied event, in one
-//	   transaction (affected = 0 when a previous attempt already committed)
-//	5. ledger: the evidence row (upsert by the intent's id)
-//	6. ledger: the watermark advances to the range's end, Pending cleared
+//  1. Target.Next selects the range (bounded, keyset-paged).
+//  2. ledger: the unit's watermark gets Pending = {range, evidence id}          (intent)
+//  3. Target.Export writes the artifact create-only; ledger: Pending.Artifact   (exported)
+//  4. Target.Apply deletes/marks exactly the range, with the RetentionApplied event, in one
+//     transaction (affected = 0 when a previous attempt already committed)
+//  5. ledger: the evidence row (upsert by the intent's id)
+//  6. ledger: the watermark advances to the range's end, Pending cleared
 //
 // Legal holds (holds.go) are read once per run; a held unit is skipped and counted.
 package retention
@@ -151,8 +151,8 @@ const PlatformPartition = "platform"
 // Fault points (Config.Fault): a test hook called at each step of a batch, so crash-injection
 // tests can stop a run (panic, os.Exit) exactly there.
 const (
-	FaultAfterIntent = "after-intent" // step 2 written, nothing exported
-	FaultAfterExport = "after-export" // the blob written, the ledger not told
-	FaultAfterApply  = "after-apply"  // the effect committed, no evidence row
+	FaultAfterIntent   = "after-intent"   // step 2 written, nothing exported
+	FaultAfterExport   = "after-export"   // the blob written, the ledger not told
+	FaultAfterApply    = "after-apply"    // the effect committed, no evidence row
 	FaultAfterEvidence = "after-evidence" // evidence written, watermark not advanced
 )
