@@ -99,4 +99,3 @@ var pgStatements = statements{
 // notifications_created index bounds them).
 const pgArchiveRange = `tenant_id = $1 AND (created_at, notification_id) >= ($2, $3::uuid) AND (created_at, notification_id) <= ($4, $5::uuid)
 			AND status IN ('Delivered', 'Failed')`
-
