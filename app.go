@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -346,8 +347,19 @@ func (a *app) openRetention(ctx context.Context) error {
 			a.log.WarnContext(ctx, "maintenance ledger: tables not created", "err", err)
 		}
 	}
-	a.retention, err = retention.New(retention.Config{Ledger: ledger, Scale: cfg.RetentionScale, MaxRows: cfg.RetentionMaxRows,
-		MaxDuration: cfg.RetentionMaxDuration, Log: a.log})
+	rc := retention.Config{Ledger: ledger, Scale: cfg.RetentionScale, MaxRows: cfg.RetentionMaxRows,
+		MaxDuration: cfg.RetentionMaxDuration, Log: a.log}
+	if point := cfg.RetentionCrashAt; point != "" {
+		// Crash-injection tests only: the process dies at that step of the first batch, as a
+		// killed instance would (no deferred cleanup, no response).
+		a.log.Warn("SPINE_TEST_RETENTION_CRASH_AT is set: the process exits at a sweep's "+point, "point", point)
+		rc.Fault = func(p string) {
+			if p == point {
+				os.Exit(86)
+			}
+		}
+	}
+	a.retention, err = retention.New(rc)
 	return err
 }
 

@@ -124,6 +124,9 @@ func (a *app) mountHealth(api *echo.Group, dbs map[string]*sqlstore.DB, rc *cach
 	if vault != nil {
 		deps = append(deps, dependency{"keyvault", vault.Ping})
 	}
+	if a.retention != nil {
+		deps = append(deps, dependency{"ledger", a.retention.Ledger().Ping})
+	}
 	api.GET("/health/ready", a.ready(deps))
 }
 

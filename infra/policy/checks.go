@@ -658,7 +658,7 @@ func SubscriptionsFilterByEventType(s *Snapshot, e Expectations) error {
 
 // ExpectedRoleAssignments lists the app identity's role assignments: Key Vault
 // Secrets Officer on the vault (the authorization server writes its keys), Storage Blob Data Contributor on the account,
-// Storage Table Data Contributor on the maintenance ledger table, Monitoring
+// Storage Table Data Contributor on each maintenance ledger table, Monitoring
 // Metrics Publisher on Application Insights, Service Bus Data Sender on every
 // topic and Service Bus Data Receiver on every subscription.
 func ExpectedRoleAssignments(s *Snapshot) []string {

@@ -132,7 +132,7 @@ func TestFullProductShape(t *testing.T) {
 		rules[r.Str("topicName")+"/"+r.Str("subscriptionName")] = r.Str("sqlFilter.sqlExpression")
 	}
 	for key, want := range map[string]string{
-		"tenants/audit":               "eventType IN ('TenantDecommissioned', 'TenantProvisioned', 'TenantReactivated', 'TenantRegistered', 'TenantSuspended')",
+		"tenants/audit":               "eventType IN ('RetentionApplied', 'TenantDecommissioned', 'TenantProvisioned', 'TenantReactivated', 'TenantRegistered', 'TenantSuspended')",
 		"tenants/billing":             "eventType IN ('TenantDecommissioned', 'TenantProvisioned', 'TenantRegistered')",
 		"identity/authz":              "eventType IN ('RoleRevoked', 'UserDisabled')",
 		"notifications/notifications": "eventType IN ('NotificationRequested')",

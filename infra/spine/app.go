@@ -125,8 +125,12 @@ func (d *deployment) roleAssignments(id *azure.UserAssignedIdentity, kv *azure.V
 		// narrower scope (the secrets themselves) needs them to exist before the grant.
 		{"role-keyvault-secrets-officer", azure.RoleKeyVaultSecretsOfficer, "read the app's secrets; create and rotate the authorization server's keys", azure.ID(kv)},
 		{"role-storage-blob-data-contributor", azure.RoleStorageBlobDataContributor, "read and write blobs (artifacts, host storage, package)", azure.ID(st.account)},
-		{"role-storage-table-data-contributor", azure.RoleStorageTableDataContributor, "read and write the maintenance ledger", azure.ID(st.table)},
 		{"role-monitoring-metrics-publisher", azure.RoleMonitoringMetricsPublisher, "send telemetry with Entra authentication", azure.ID(appi)},
+	}
+	// One grant per ledger table, not the account: the app reads and writes these tables only.
+	for i, name := range d.names.MaintenanceTables {
+		grants = append(grants, grant{"role-storage-table-data-contributor-" + name, azure.RoleStorageTableDataContributor,
+			"read and write the maintenance ledger's " + name, azure.ID(st.tables[i])})
 	}
 	for _, t := range bus.topics {
 		grants = append(grants, grant{"role-servicebus-sender-" + t.Publisher, azure.RoleServiceBusDataSender,
@@ -214,6 +218,7 @@ func (d *deployment) functionApp(id *azure.UserAssignedIdentity, st *storage, bu
 		{Name: "SPINE_SERVICES", Value: plain(strings.Join(d.cfg.Services, ","))},
 		{Name: "SPINE_SERVICEBUS_NAMESPACE", Value: bus.fqdn},
 		{Name: "SPINE_STORAGE_ACCOUNT_URL", Value: st.account.BlobEndpoint()},
+		{Name: "SPINE_TABLE_ACCOUNT_URL", Value: st.account.TableEndpoint()},
 		{Name: "SPINE_AUTH_ISSUER", Value: plain(issuer)},
 		{Name: "SPINE_AUTH_AUDIENCE", Value: plain(audience)},
 		// The vault the app reads and writes at run time (the authorization server's keys),

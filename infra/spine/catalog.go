@@ -96,7 +96,15 @@ var catalog = []Service{
 	},
 }
 
+// PlatformEvents are the event types every service's topic carries besides its own: the retention
+// engine's RetentionApplied (evidence of a sweep's effect, written by the owning service in the
+// effect's transaction; the app's shared/contracts.PlatformEvents).
+var PlatformEvents = []string{"RetentionApplied"}
+
 func init() {
+	for i := range catalog {
+		catalog[i].Publishes = append(catalog[i].Publishes, PlatformEvents...)
+	}
 	for i := range catalog {
 		name := catalog[i].Name
 		if name != "audit" && name != "reporting" {
@@ -107,7 +115,11 @@ func init() {
 			// Reporting counts the services' activity: not audit's own trail (a record of that
 			// activity), and its own topic only for its run queue.
 			if s.Name != name && (name != "reporting" || s.Name != "audit") {
-				all = append(all, s.Publishes...)
+				for _, t := range s.Publishes {
+					if !slices.Contains(all, t) { // the platform events, once
+						all = append(all, t)
+					}
+				}
 			}
 		}
 		if name == "reporting" {
@@ -179,14 +191,23 @@ func Subscriptions(services []string) []SubscriptionSpec {
 			if !slices.Contains(services, consumer.Name) {
 				continue
 			}
-			var types []string
+			var types, platform []string
 			for _, t := range consumer.Consumes {
-				if slices.Contains(topic.EventTypes, t) {
+				switch {
+				case !slices.Contains(topic.EventTypes, t):
+				case slices.Contains(PlatformEvents, t):
+					platform = append(platform, t)
+				default:
 					types = append(types, t)
 				}
 			}
+			// A platform event comes with a topic's own events, never alone (reporting takes no
+			// event of audit's topic) and never from the consumer's own topic (audit would loop).
 			if len(types) == 0 {
 				continue
+			}
+			if topic.Publisher != consumer.Name {
+				types = append(types, platform...)
 			}
 			sort.Strings(types)
 			out = append(out, SubscriptionSpec{Topic: topic.Publisher, Consumer: consumer.Name, EventTypes: types})

@@ -6,22 +6,24 @@ import "strings"
 // environment and the optional suffix: "{kind}-{prefix}-{env}" for names that
 // are unique in a resource group, plus "-{suffix}" for globally unique ones.
 type Names struct {
-	ResourceGroup    string
-	VirtualNetwork   string
-	FunctionsSubnet  string
-	EndpointsSubnet  string
-	Workspace        string
-	AppInsights      string
-	Identity         string
-	StorageAccount   string
-	KeyVault         string
-	Redis            string
-	ServiceBus       string
-	DatabaseServer   string
-	ElasticPool      string
-	AppServicePlan   string
-	FunctionApp      string
-	MaintenanceTable string
+	ResourceGroup   string
+	VirtualNetwork  string
+	FunctionsSubnet string
+	EndpointsSubnet string
+	Workspace       string
+	AppInsights     string
+	Identity        string
+	StorageAccount  string
+	KeyVault        string
+	Redis           string
+	ServiceBus      string
+	DatabaseServer  string
+	ElasticPool     string
+	AppServicePlan  string
+	FunctionApp     string
+	// MaintenanceTables are the maintenance ledger's tables (shared/retention: sweep runs,
+	// watermarks, evidence, legal holds, tenant retention overrides).
+	MaintenanceTables []string
 }
 
 // Names returns the stack's resource names.
@@ -39,22 +41,22 @@ func (c Config) Names() Names {
 		server = "sql"
 	}
 	return Names{
-		ResourceGroup:    "rg-" + base,
-		VirtualNetwork:   "vnet-" + base,
-		FunctionsSubnet:  "snet-functions",
-		EndpointsSubnet:  "snet-private-endpoints",
-		Workspace:        "log-" + base,
-		AppInsights:      "appi-" + base,
-		Identity:         "id-" + base,
-		StorageAccount:   strings.ReplaceAll(global("st"), "-", ""),
-		KeyVault:         global("kv"),
-		Redis:            global("redis"),
-		ServiceBus:       global("sbns"),
-		DatabaseServer:   global(server),
-		ElasticPool:      "sqlep-" + base,
-		AppServicePlan:   "asp-" + base,
-		FunctionApp:      global("func"),
-		MaintenanceTable: "maintenanceledger",
+		ResourceGroup:     "rg-" + base,
+		VirtualNetwork:    "vnet-" + base,
+		FunctionsSubnet:   "snet-functions",
+		EndpointsSubnet:   "snet-private-endpoints",
+		Workspace:         "log-" + base,
+		AppInsights:       "appi-" + base,
+		Identity:          "id-" + base,
+		StorageAccount:    strings.ReplaceAll(global("st"), "-", ""),
+		KeyVault:          global("kv"),
+		Redis:             global("redis"),
+		ServiceBus:        global("sbns"),
+		DatabaseServer:    global(server),
+		ElasticPool:       "sqlep-" + base,
+		AppServicePlan:    "asp-" + base,
+		FunctionApp:       global("func"),
+		MaintenanceTables: []string{"sweepruns", "watermarks", "evidence", "legalholds", "retentionoverrides"},
 	}
 }
 

@@ -22,7 +22,7 @@ var containerOwners = []struct{ name, owner, classification string }{
 type storage struct {
 	account    *azure.StorageAccount
 	containers map[string]*azure.Resource
-	table      *azure.Resource
+	tables     []*azure.Resource // the maintenance ledger's, in Names.MaintenanceTables' order
 }
 
 func (d *deployment) storage() (*storage, error) {
@@ -74,11 +74,14 @@ func (d *deployment) storage() (*storage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.table, err = azure.NewTable(d.ctx, "table-"+d.names.MaintenanceTable, azure.TableArgs{
-		TableName: d.names.MaintenanceTable, AccountName: account, ResourceGroupName: d.rgName,
-	})
-	if err != nil {
-		return nil, err
+	for _, name := range d.names.MaintenanceTables {
+		t, err := azure.NewTable(d.ctx, "table-"+name, azure.TableArgs{
+			TableName: name, AccountName: account, ResourceGroupName: d.rgName,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.tables = append(s.tables, t)
 	}
 	for _, group := range []string{GroupBlob, GroupTable} {
 		if err := d.privateEndpoint("storage", azure.ID(s.account), group, tags); err != nil {

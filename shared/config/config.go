@@ -170,6 +170,10 @@ type Config struct {
 	// default derived from SPINE_STORAGE_ACCOUNT_URL): the maintenance ledger's table service, with
 	// the managed identity. With SPINE_STORAGE_CONNECTION_STRING its TableEndpoint is used.
 	TableAccountURL string
+	// RetentionCrashAt is SPINE_TEST_RETENTION_CRASH_AT (default none; one of after-intent,
+	// after-export, after-apply, after-evidence): for crash-injection tests only, the process exits
+	// at that step of a sweep's first batch. Never set it in a deployment.
+	RetentionCrashAt string
 }
 
 // Notifications is the notifications service's settings.
@@ -500,6 +504,12 @@ func Load(get Getenv, services []string) (Config, error) {
 			errs = append(errs, fmt.Errorf("SPINE_RETENTION_MAX_DURATION: %q is not a duration from 1s to 9m (e.g. 4m)", v))
 		}
 		c.RetentionMaxDuration = d
+	}
+	c.RetentionCrashAt = get("SPINE_TEST_RETENTION_CRASH_AT")
+	switch c.RetentionCrashAt {
+	case "", "after-intent", "after-export", "after-apply", "after-evidence":
+	default:
+		errs = append(errs, fmt.Errorf("SPINE_TEST_RETENTION_CRASH_AT: %q is not after-intent, after-export, after-apply or after-evidence", c.RetentionCrashAt))
 	}
 	c.TableAccountURL = get("SPINE_TABLE_ACCOUNT_URL")
 	if c.TableAccountURL == "" && c.StorageAccountURL != "" {

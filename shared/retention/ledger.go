@@ -14,6 +14,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"spine/shared/telemetry"
 )
 
 // The ledger's tables (Table Storage). infra provisions them; Ledger.EnsureTables creates them on
@@ -102,6 +104,23 @@ func (l *Ledger) Ping(ctx context.Context) error {
 	return nil
 }
 
+// op measures one Table Storage call (telemetry.StoreTable, service "maintenance", op "<verb>_<table>")
+// for tenant ("" for platform rows); the returned func records its outcome (not found counts as
+// notfound, not as an error).
+func op(ctx context.Context, verb, table, tenant string) func(error) {
+	if tenant == PlatformPartition {
+		tenant = ""
+	}
+	o := telemetry.Start(ctx, "maintenance", telemetry.StoreTable, verb+"_"+table, tenant)
+	return func(err error) {
+		outcome := telemetry.OutcomeOf(err)
+		if hasCode(err, aztables.EntityNotFound) || hasCode(err, aztables.ResourceNotFound) {
+			outcome = telemetry.OutcomeNotFound
+		}
+		o.EndWith(ctx, outcome, telemetry.NoSize, telemetry.NoSize)
+	}
+}
+
 func hasCode(err error, code aztables.TableErrorCode) bool {
 	var re *azcore.ResponseError
 	return errors.As(err, &re) && re.ErrorCode == string(code)
@@ -179,7 +198,9 @@ func query[T any](ctx context.Context, l *Ledger, table, filter string, limit in
 	var out []T
 	p := l.t[table].NewListEntitiesPager(opts)
 	for p.More() {
+		end := op(ctx, "query", table, "")
 		page, err := p.NextPage(ctx)
+		end(err)
 		if err != nil {
 			return nil, translate(err)
 		}
@@ -221,7 +242,9 @@ func (l *Ledger) Watermarks(ctx context.Context, sweep string) (map[string]*Wate
 	filter := "PartitionKey eq " + odata(sweep)
 	p := l.t[TableWatermarks].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
 	for p.More() {
+		end := op(ctx, "query", TableWatermarks, "")
 		page, err := p.NextPage(ctx)
+		end(err)
 		if err != nil {
 			return nil, translate(err)
 		}
@@ -243,7 +266,9 @@ func (l *Ledger) Watermarks(ctx context.Context, sweep string) (map[string]*Wate
 
 // Watermark returns one unit's watermark (a fresh one, not yet stored, when there is none).
 func (l *Ledger) Watermark(ctx context.Context, sweep, unit string) (*Watermark, error) {
+	end := op(ctx, "get", TableWatermarks, "")
 	r, err := l.t[TableWatermarks].GetEntity(ctx, sweep, unit, nil)
+	end(err)
 	if err != nil {
 		if hasCode(err, aztables.EntityNotFound) || hasCode(err, aztables.ResourceNotFound) {
 			return &Watermark{Sweep: sweep, Unit: unit}, nil
@@ -267,8 +292,10 @@ func (l *Ledger) PutWatermark(ctx context.Context, w *Watermark) error {
 		return err
 	}
 	c := l.t[TableWatermarks]
+	end := op(ctx, "put", TableWatermarks, "")
 	if !w.exists {
 		r, err := c.AddEntity(ctx, raw, nil)
+		end(err)
 		if err != nil {
 			return translate(err)
 		}
@@ -277,6 +304,7 @@ func (l *Ledger) PutWatermark(ctx context.Context, w *Watermark) error {
 	}
 	etag := w.etag
 	r, err := c.UpdateEntity(ctx, raw, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	end(err)
 	if err != nil {
 		return translate(err)
 	}
@@ -290,7 +318,9 @@ func (l *Ledger) PutEvidence(ctx context.Context, ev Evidence) error {
 	if err != nil {
 		return err
 	}
+	end := op(ctx, "put", TableEvidence, ev.Tenant)
 	_, err = l.t[TableEvidence].UpsertEntity(ctx, raw, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	end(err)
 	return translate(err)
 }
 
@@ -342,7 +372,9 @@ func (l *Ledger) PutRun(ctx context.Context, r Run) error {
 	if err != nil {
 		return err
 	}
+	end := op(ctx, "put", TableRuns, "")
 	_, err = l.t[TableRuns].UpsertEntity(ctx, raw, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	end(err)
 	return translate(err)
 }
 
@@ -367,7 +399,9 @@ func (l *Ledger) PutHold(ctx context.Context, h Hold) error {
 	if err != nil {
 		return err
 	}
+	end := op(ctx, "put", TableHolds, h.TenantID)
 	_, err = l.t[TableHolds].AddEntity(ctx, raw, nil)
+	end(err)
 	return translate(err)
 }
 
@@ -389,7 +423,10 @@ func (l *Ledger) DeleteHold(ctx context.Context, id string) (Hold, error) {
 	if len(hs) == 0 {
 		return Hold{}, ErrNotFound
 	}
-	if _, err := l.t[TableHolds].DeleteEntity(ctx, hs[0].TenantID, id, nil); err != nil {
+	end := op(ctx, "delete", TableHolds, hs[0].TenantID)
+	_, err = l.t[TableHolds].DeleteEntity(ctx, hs[0].TenantID, id, nil)
+	end(err)
+	if err != nil {
 		return Hold{}, translate(err)
 	}
 	return hs[0], nil
@@ -410,13 +447,17 @@ func (l *Ledger) PutOverride(ctx context.Context, o Override) error {
 	if err != nil {
 		return err
 	}
+	end := op(ctx, "put", TableOverrides, o.TenantID)
 	_, err = l.t[TableOverrides].UpsertEntity(ctx, raw, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	end(err)
 	return translate(err)
 }
 
 // DeleteOverride removes a tenant's override of kind (ErrNotFound when there is none).
 func (l *Ledger) DeleteOverride(ctx context.Context, tenant, kind string) error {
+	end := op(ctx, "delete", TableOverrides, tenant)
 	_, err := l.t[TableOverrides].DeleteEntity(ctx, tenant, kind, nil)
+	end(err)
 	return translate(err)
 }
 

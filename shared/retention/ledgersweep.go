@@ -79,7 +79,10 @@ func (t ledgerTarget) Apply(ctx context.Context, unit string, r Range, ev Eviden
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := t.l.t[unit].SubmitTransaction(ctx, batch, nil); err != nil {
+		end := op(ctx, "batch", unit, "")
+		_, err := t.l.t[unit].SubmitTransaction(ctx, batch, nil)
+		end(err)
+		if err != nil {
 			return translate(err)
 		}
 		n += len(batch)

@@ -69,6 +69,7 @@ func (r *records) Next(ctx context.Context, unit, _ string, cutoff time.Time, li
 	if err != nil {
 		return Range{}, false, err
 	}
+	cutoff = q.floored(cutoff)
 	var first, last sql.NullTime
 	var n int
 	err = db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
@@ -83,6 +84,17 @@ func (r *records) Next(ctx context.Context, unit, _ string, cutoff time.Time, li
 	f, l := first.Time.UTC(), last.Time.UTC()
 	return Range{From: f.Format(time.RFC3339Nano), To: l.Format(time.RFC3339Nano), Count: n, FirstAt: f, LastAt: l,
 		Label: r.table}, true, nil
+}
+
+// floored is cutoff, or the statement set's floor (now − floor) when that is earlier.
+func (q recordsSQL) floored(cutoff time.Time) time.Time {
+	if q.floor > 0 {
+		if f := time.Now().Add(-q.floor); f.Before(cutoff) {
+			// A minute's margin: the database checks against its own clock.
+			return f.Add(-time.Minute)
+		}
+	}
+	return cutoff
 }
 
 // Export exports nothing: these records are deleted, not archived.
@@ -102,13 +114,24 @@ func (r *records) Apply(ctx context.Context, unit string, rg Range, ev Evidence)
 		return 0, fmt.Errorf("retention: %s: malformed range %q..%q", r.sweep, rg.From, rg.To)
 	}
 	var n int64
+	cutoff := q.floored(ev.Cutoff)
 	err = db.InTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
-		res, err := tx.ExecContext(ctx, q.delete, sqlstore.UTC(from), sqlstore.UTC(to), sqlstore.UTC(ev.Cutoff))
-		if err != nil {
-			return sqlstore.Translate(db.Dialect, err)
+		args := []any{sqlstore.UTC(from), sqlstore.UTC(to), sqlstore.UTC(cutoff)}
+		if q.countRow {
+			if err := tx.QueryRowContext(ctx, q.delete, args...).Scan(&n); err != nil {
+				return sqlstore.Translate(db.Dialect, err)
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, q.delete, args...)
+			if err != nil {
+				return sqlstore.Translate(db.Dialect, err)
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return err
+			}
 		}
-		if n, err = res.RowsAffected(); err != nil || n == 0 {
-			return err
+		if n == 0 {
+			return nil
 		}
 		event, err := EvidenceEvent(ev)
 		if err != nil {

@@ -1,14 +1,23 @@
 package retention
 
-import "spine/shared/sqlstore"
+import (
+	"time"
+
+	"spine/shared/sqlstore"
+)
 
 // recordsSQL is one engine's statements of a platform records sweep over one table. Each engine's
 // SQL stays visible here, side by side; records.go runs them.
 type recordsSQL struct {
 	// next: $1 cutoff, $2 limit → the oldest due rows' first time, last time and count.
 	next string
-	// delete: $1 from, $2 to, $3 cutoff → rows deleted (every row of the range still due).
-	delete string
+	// delete: $1 from, $2 to, $3 cutoff → rows deleted (every row of the range still due): an
+	// affected-rows statement, or a query answering the count in one row when countRow.
+	delete   string
+	countRow bool
+	// floor, when set, is the youngest cutoff the database accepts (the inbox's function refuses
+	// a younger one): the target never asks for less, even with SPINE_RETENTION_SCALE.
+	floor time.Duration
 }
 
 // recordsQueries are the statements by table and engine: the idempotency records (24 hours) and
@@ -31,12 +40,18 @@ var recordsQueries = map[string]map[sqlstore.Dialect]recordsSQL{
 		sqlstore.Postgres: {
 			next: `SELECT min(received_at), max(received_at), count(*) FROM (
 				SELECT received_at FROM inbox WHERE received_at < $1 ORDER BY received_at LIMIT $2) s`,
-			delete: `DELETE FROM inbox WHERE received_at >= $1 AND received_at <= $2 AND received_at < $3`,
+			// The runtime role has no DELETE on inbox: the owner's function deletes, never ids
+			// younger than seven days (shared/platform 00004).
+			delete:   `SELECT spine_inbox_prune($1, $2, $3)`,
+			countRow: true,
+			floor:    InboxRetention,
 		},
 		sqlstore.SQLServer: {
 			next: `SELECT MIN(received_at), MAX(received_at), COUNT(*) FROM (
 				SELECT TOP (@p2) received_at FROM dbo.inbox WHERE received_at < @p1 ORDER BY received_at) s`,
-			delete: `DELETE FROM dbo.inbox WHERE received_at >= @p1 AND received_at <= @p2 AND received_at < @p3`,
+			delete:   `EXEC dbo.spine_inbox_prune @p1, @p2, @p3`,
+			countRow: true,
+			floor:    InboxRetention,
 		},
 	},
 }

@@ -108,7 +108,7 @@ var (
 	execLiteral = regexp.MustCompile(`(?i)\bEXEC(?:UTE)?\s*\(\s*N?'(\d+)'\s*\)`)
 	systemVar   = regexp.MustCompile(`@@\w+`)
 	routineHead = regexp.MustCompile(`(?is)^\s*(?:CREATE\s+(?:OR\s+ALTER\s+)?|ALTER\s+)(?:FUNCTION|PROCEDURE|PROC)\b(.*?)\b(?:RETURNS|AS)\b`)
-	paramDecl   = regexp.MustCompile(`(?i)(?:^|[(,])\s*(@\w+)\s+[a-z]`)
+	paramDecl   = regexp.MustCompile(`(?i)(?:^|[(,\s])\s*(@\w+)\s+[a-z]`)
 	ddlPgIsms   = map[string]*regexp.Regexp{
 		"$$ body":                  regexp.MustCompile(`\$\$`),
 		":: cast":                  regexp.MustCompile(`::`),
@@ -131,7 +131,8 @@ var (
 		regexp.MustCompile(`(?i)\bINDEX\s+\S+\s+ON\s+([^\s(;]+)`),
 		regexp.MustCompile(`(?i)\bGRANT\s[^;]*?\bON\s+([^\s(;]+)`),
 		regexp.MustCompile(`(?i)\bPREDICATE\s[^,;]*?\bON\s+([^\s(,;]+)`),
-		regexp.MustCompile(`(?i)\b(?:REFERENCES|FROM|JOIN|INTO)\s+([^\s(,;]+)`),
+		// Not @from, @into: a routine's parameters may be named like keywords.
+		regexp.MustCompile(`(?i)(?:^|[^@\w])(?:REFERENCES|FROM|JOIN|INTO)\s+([^\s(,;]+)`),
 	}
 	beginEnd = regexp.MustCompile(`(?i)\b(BEGIN|CASE|END)\b`)
 )

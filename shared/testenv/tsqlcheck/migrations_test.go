@@ -60,3 +60,25 @@ func TestBatches_AreGooseStatements(t *testing.T) {
 		t.Errorf("the DECLARE block is not one batch: %q", got[3].SQL)
 	}
 }
+
+// A procedure's parameters may be named like keywords (@from, @to) and declared without
+// parentheses: they are declared variables, not tables.
+func TestCheckBatch_ProcedureParametersNamedLikeKeywords(t *testing.T) {
+	var complaints []string
+	CheckBatch(collect(&complaints), "proc", `CREATE OR ALTER PROCEDURE dbo.prune_things @from datetime2(6), @to datetime2(6)
+WITH EXECUTE AS OWNER
+AS
+BEGIN
+    SET NOCOUNT ON;
+    DELETE FROM dbo.things WHERE made_at >= @from AND made_at <= @to;
+    SELECT CAST(@@ROWCOUNT AS bigint) AS deleted;
+END;`)
+	if len(complaints) > 0 {
+		t.Errorf("complaints:\n%s", strings.Join(complaints, "\n"))
+	}
+	complaints = nil
+	CheckBatch(collect(&complaints), "proc", `DELETE FROM things WHERE a = @undeclared;`)
+	if all := strings.Join(complaints, "\n"); !strings.Contains(all, "things is not schema-qualified") || !strings.Contains(all, "@undeclared") {
+		t.Errorf("complaints = %s", all)
+	}
+}
