@@ -22,7 +22,8 @@ const ServiceBusConnection = "ServiceBusConnection"
 
 // Functions implements kit.Service: the catch-all HTTP functions of notifications/ and
 // webhook-endpoints/, NotificationDispatch (NotificationRequested on the service's own topic: the
-// first attempt) and the NotificationRetries timer (due retries, every 5 s).
+// first attempt), the NotificationRetries timer (due retries, every 5 s) and the
+// NotificationArchive timer (daily: 90 days hot, then the archive; archive.go).
 func (a *API) Functions(kit.Catalog) []functions.Function {
 	http := func(name, prefix string, methods ...string) functions.Function {
 		return functions.Function{Name: name, HTTP: &functions.HTTPTrigger{Route: prefix + "/{*rest}", Methods: methods,
@@ -42,6 +43,7 @@ func (a *API) Functions(kit.Catalog) []functions.Function {
 			Timer:   &functions.TimerTrigger{Schedule: RetrySchedule},
 			Handler: a.retries,
 		},
+		a.retention.Function(ArchiveSweep, ArchiveSchedule),
 	}
 }
 

@@ -28,7 +28,7 @@ var _ kit.Service = (*API)(nil)
 func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 	if d.Config.StorageConnectionString != "" {
 		// Local stacks (Azurite) get their containers here; in Azure, Pulumi creates them.
-		for _, c := range []string{BodiesContainer, AttachmentsContainer} {
+		for _, c := range []string{BodiesContainer, AttachmentsContainer, ArchiveContainer} {
 			if err := d.Blobs.EnsureContainer(ctx, c); err != nil {
 				d.Log.Warn("blob: cannot create container; notifications with large bodies or attachments fail until storage is reachable",
 					"container", c, "error", err)
@@ -47,7 +47,16 @@ func newModule(ctx context.Context, d kit.Deps) (kit.Service, error) {
 	svc := NewService(NewStore(d.DB), d.Blobs, d.Secrets, sender, d.Directory, nil, ServiceConfig{
 		InlineBodyMax: n.InlineBodyMax, RetryScale: n.RetryScale, EndpointDisableAfter: n.EndpointDisableAfter,
 		AllowLoopback: d.Config.EgressAllowLoopback, VaultName: d.Config.KeyVaultURL, MailFrom: n.SMTPFrom}, d.Log)
-	return NewAPI(svc, d.DB), nil
+	a := NewAPI(svc, d.DB)
+	if d.Retention != nil {
+		if err := d.Retention.Register(svc.ArchiveSweep(ArchiveSweep)); err != nil {
+			return nil, err
+		}
+		a.retention = d.Retention
+	} else {
+		d.Log.Warn("notifications: no retention engine; NotificationArchive fails until one is configured")
+	}
+	return a, nil
 }
 
 // MapError implements kit.Service.

@@ -17,6 +17,7 @@ import (
 	"spine/shared/idempotency"
 	"spine/shared/ids"
 	"spine/shared/problem"
+	"spine/shared/retention"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 )
@@ -33,6 +34,8 @@ const (
 type API struct {
 	svc *Service
 	db  *sqlstore.DB
+	// retention runs NotificationArchive (nil on Module.Declare's value, which only declares).
+	retention *retention.Engine
 }
 
 // NewAPI returns the HTTP API over svc; db is the service's database (idempotency records).
@@ -127,6 +130,9 @@ type notificationJSON struct {
 	Body        *string           `json:"body,omitempty"`
 	Attachments *[]attachmentJSON `json:"attachments,omitempty"`
 	DeliveryLog *[]attemptJSON    `json:"deliveryLog,omitempty"`
+	// Archived is true on a notification read from the archive (older than 90 days; README,
+	// "Notification archive"); absent otherwise.
+	Archived bool `json:"archived,omitempty"`
 }
 
 func toNotificationJSON(n Notification) notificationJSON {
@@ -286,9 +292,18 @@ func (a *API) get(c echo.Context) error {
 	if !ok {
 		return ErrNotFound
 	}
-	d, err := a.svc.Notification(c.Request().Context(), tenant, id)
+	d, archived, err := a.svc.NotificationOrArchived(c.Request().Context(), tenant, id)
 	if err != nil {
-		return err
+		return onRead(err)
+	}
+	if archived {
+		// The archive's record; a body in Blob is in the archive tier (not served): null.
+		out := toDetailJSON(d, d.Body)
+		if d.BodyBlob != "" {
+			out.Body = nil
+		}
+		out.Archived = true
+		return c.JSON(http.StatusOK, out)
 	}
 	body, err := a.svc.Body(c.Request().Context(), d.Notification)
 	if err != nil {

@@ -53,6 +53,9 @@ type Blobs interface {
 	Open(ctx context.Context, container, name string) (io.ReadCloser, blob.Properties, error)
 	Get(ctx context.Context, container, name string) ([]byte, error)
 	Delete(ctx context.Context, container, name string) error
+	// SetTier and List serve the archive (archive.go).
+	SetTier(ctx context.Context, container, name string, tier blob.Tier) error
+	List(ctx context.Context, container, prefix string) ([]string, error)
 }
 
 // Vault is the part of *secrets.Vault the service uses: the webhook secrets live there only.
@@ -304,6 +307,21 @@ func (s *Service) Notification(ctx context.Context, tenant tenancy.TenantID, id 
 	return s.store.Notification(ctx, sqlstore.TenantScope(tenant), tenant.String(), canonical(id))
 }
 
+// NotificationOrArchived returns the notification from SQL or, once archived (90 days hot), from
+// the archive (ArchivedNotification: slower, it reads a blob); archived says which. ErrNotFound
+// when neither has it for the tenant.
+func (s *Service) NotificationOrArchived(ctx context.Context, tenant tenancy.TenantID, id string) (d Detail, archived bool, err error) {
+	d, err = s.Notification(ctx, tenant, id)
+	if !errors.Is(err, ErrNotFound) {
+		return d, false, err
+	}
+	if _, ok := uuidV7Time(id); !ok {
+		return Detail{}, false, ErrNotFound
+	}
+	d, err = s.ArchivedNotification(ctx, tenant.String(), id)
+	return d, err == nil, err
+}
+
 // Body returns a notification's body: inline, or read from Blob.
 func (s *Service) Body(ctx context.Context, n Notification) (string, error) {
 	if n.BodyBlob == "" {
@@ -321,11 +339,14 @@ func (s *Service) OpenAttachment(ctx context.Context, tenant tenancy.TenantID, i
 	if !attachmentNameRE.MatchString(name) {
 		return nil, Attachment{}, ErrAttachmentNotFound
 	}
-	d, err := s.Notification(ctx, tenant, id)
+	d, archived, err := s.NotificationOrArchived(ctx, tenant, id)
 	if err != nil {
 		return nil, Attachment{}, err
 	}
 	for _, a := range d.Attachments {
+		if a.Name == name && archived {
+			return nil, Attachment{}, ErrArchived
+		}
 		if a.Name == name {
 			rc, _, err := s.blobs.Open(ctx, AttachmentsContainer, a.BlobName)
 			if err != nil {

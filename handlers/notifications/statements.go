@@ -61,4 +61,29 @@ type statements struct {
 	// insertAttempt: tenant, notification id, attempt, attempted at, status code (nullable),
 	// latency ms, error class (nullable).
 	insertAttempt string
+
+	// The archive sweep (archive.go). A range is a tenant's rows from (from at, from id) to (to at,
+	// to id) inclusive in (created_at, id) order that are Delivered or Failed: the range
+	// statements take tenant, from at, from id, to at, to id.
+
+	// archiveUnits: before → the tenant ids (text) with a notification created before it
+	// (platform scope).
+	archiveUnits string
+	// archiveNext: tenant, after at, after id, cutoff, limit → created at, id, status of the first
+	// limit rows after (after at, after id) created before cutoff, in (created_at, id) order.
+	archiveNext string
+	// archiveRows: the range → notificationColumns in (created_at, id) order.
+	archiveRows string
+	// archiveAttachments: the range → notification id, name, content type, size, SHA-256, blob
+	// name of the range's attachments, by notification and name.
+	archiveAttachments string
+	// archiveAttempts: the range → notification id, attempt, attempted at, status code
+	// (nullable), latency ms, error class or '' of the range's delivery log, by notification and
+	// attempt.
+	archiveAttempts string
+	// deleteArchivedAttachments, deleteArchivedAttempts, deleteArchivedNotifications: the range;
+	// the children first (their foreign keys).
+	deleteArchivedAttachments   string
+	deleteArchivedAttempts      string
+	deleteArchivedNotifications string
 }

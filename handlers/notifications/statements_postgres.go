@@ -66,4 +66,36 @@ var pgStatements = statements{
 		WHERE tenant_id = $1 AND notification_id = $2`,
 	insertAttempt: `INSERT INTO delivery_attempts (tenant_id, notification_id, attempt, attempted_at, status_code, latency_ms, error_class)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+
+	// Loose index scan over notifications_created: one probe per tenant, not one row per
+	// notification (1,000 tenants × 1,000 rows list 1,000 ids in as many index probes).
+	archiveUnits: `WITH RECURSIVE t AS (
+			(SELECT tenant_id FROM notifications ORDER BY tenant_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT n.tenant_id FROM notifications n WHERE n.tenant_id > t.tenant_id ORDER BY n.tenant_id LIMIT 1)
+			FROM t WHERE t.tenant_id IS NOT NULL
+		)
+		SELECT t.tenant_id::text FROM t
+		WHERE t.tenant_id IS NOT NULL AND EXISTS (SELECT 1 FROM notifications o WHERE o.tenant_id = t.tenant_id AND o.created_at < $1)`,
+	archiveNext: `SELECT created_at, notification_id::text, status FROM notifications
+		WHERE tenant_id = $1 AND (created_at, notification_id) > ($2, $3::uuid) AND created_at < $4
+		ORDER BY created_at, notification_id LIMIT $5`,
+	archiveRows: `SELECT ` + pgNotificationCols + ` FROM notifications WHERE ` + pgArchiveRange + `
+		ORDER BY created_at, notification_id`,
+	archiveAttachments: `SELECT notification_id::text, name, content_type, size, sha256, blob_name FROM notification_attachments
+		WHERE tenant_id = $1 AND notification_id IN (SELECT notification_id FROM notifications WHERE ` + pgArchiveRange + `)
+		ORDER BY notification_id, name`,
+	archiveAttempts: `SELECT notification_id::text, attempt, attempted_at, status_code, latency_ms, COALESCE(error_class, '') FROM delivery_attempts
+		WHERE tenant_id = $1 AND notification_id IN (SELECT notification_id FROM notifications WHERE ` + pgArchiveRange + `)
+		ORDER BY notification_id, attempt`,
+	deleteArchivedAttachments: `DELETE FROM notification_attachments
+		WHERE tenant_id = $1 AND notification_id IN (SELECT notification_id FROM notifications WHERE ` + pgArchiveRange + `)`,
+	deleteArchivedAttempts: `DELETE FROM delivery_attempts
+		WHERE tenant_id = $1 AND notification_id IN (SELECT notification_id FROM notifications WHERE ` + pgArchiveRange + `)`,
+	deleteArchivedNotifications: `DELETE FROM notifications WHERE ` + pgArchiveRange,
 }
+
+// pgArchiveRange is an archive range's predicate on notifications (row comparisons: the
+// notifications_created index bounds them).
+const pgArchiveRange = `tenant_id = $1 AND (created_at, notification_id) >= ($2, $3::uuid) AND (created_at, notification_id) <= ($4, $5::uuid)
+			AND status IN ('Delivered', 'Failed')`

@@ -75,4 +75,30 @@ var msStatements = statements{
 		WHERE tenant_id = @p1 AND notification_id = @p2`,
 	insertAttempt: `INSERT INTO dbo.delivery_attempts (tenant_id, notification_id, attempt, attempted_at, status_code, latency_ms, error_class)
 		VALUES (@p1, @p2, @p3, @p4, @p5, @p6, @p7)`,
+
+	archiveUnits: `SELECT DISTINCT LOWER(CONVERT(char(36), tenant_id)) FROM dbo.notifications WHERE created_at < @p1`,
+	archiveNext: `SELECT TOP (@p5) created_at, notification_key, status FROM dbo.notifications
+		WHERE tenant_id = @p1 AND (created_at > @p2 OR (created_at = @p2 AND notification_key > @p3)) AND created_at < @p4
+		ORDER BY created_at, notification_key`,
+	archiveRows: `SELECT ` + msNotificationCols + ` FROM dbo.notifications AS n WHERE ` + msArchiveRange + `
+		ORDER BY created_at, notification_key`,
+	archiveAttachments: `SELECT LOWER(CONVERT(char(36), c.notification_id)), c.name, c.content_type, c.size, c.sha256, c.blob_name
+		FROM dbo.notification_attachments AS c
+		WHERE c.tenant_id = @p1 AND EXISTS (SELECT 1 FROM dbo.notifications AS n WHERE n.notification_id = c.notification_id AND ` + msArchiveRange + `)
+		ORDER BY c.notification_id, c.name`,
+	archiveAttempts: `SELECT LOWER(CONVERT(char(36), c.notification_id)), c.attempt, c.attempted_at, c.status_code, c.latency_ms,
+			COALESCE(c.error_class, '')
+		FROM dbo.delivery_attempts AS c
+		WHERE c.tenant_id = @p1 AND EXISTS (SELECT 1 FROM dbo.notifications AS n WHERE n.notification_id = c.notification_id AND ` + msArchiveRange + `)
+		ORDER BY c.notification_id, c.attempt`,
+	deleteArchivedAttachments: `DELETE c FROM dbo.notification_attachments AS c
+		WHERE c.tenant_id = @p1 AND EXISTS (SELECT 1 FROM dbo.notifications AS n WHERE n.notification_id = c.notification_id AND ` + msArchiveRange + `)`,
+	deleteArchivedAttempts: `DELETE c FROM dbo.delivery_attempts AS c
+		WHERE c.tenant_id = @p1 AND EXISTS (SELECT 1 FROM dbo.notifications AS n WHERE n.notification_id = c.notification_id AND ` + msArchiveRange + `)`,
+	deleteArchivedNotifications: `DELETE n FROM dbo.notifications AS n WHERE ` + msArchiveRange,
 }
+
+// msArchiveRange is an archive range's predicate on notifications (alias n), ids compared as
+// their canonical text (notification_key), as the keyset orders them.
+const msArchiveRange = `n.tenant_id = @p1 AND (n.created_at > @p2 OR (n.created_at = @p2 AND n.notification_key >= @p3))
+			AND (n.created_at < @p4 OR (n.created_at = @p4 AND n.notification_key <= @p5)) AND n.status IN ('Delivered', 'Failed')`

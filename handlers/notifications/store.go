@@ -427,3 +427,156 @@ func (s *Store) RecordAttempt(ctx context.Context, sc sqlstore.Scope, n Notifica
 		return outbox.Emit(ctx, tx, evs...)
 	})
 }
+
+// ---- the archive sweep (archive.go) ----
+
+// archiveKey is a notification's position in the archive's keyset order (created_at, id).
+type archiveKey struct {
+	At     time.Time
+	ID     string
+	Status Status
+}
+
+// ArchiveUnits returns the tenants with a notification created before before (platform scope).
+func (s *Store) ArchiveUnits(ctx context.Context, before time.Time) ([]string, error) {
+	var out []string
+	err := s.db.InReadTx(ctx, sqlstore.PlatformScope(), func(tx *sqlstore.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, s.q.archiveUnits, before.UTC())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t string
+			if err := rows.Scan(&t); err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// archiveNext returns the keys of the first limit notifications of tenant after the key after
+// that were created before cutoff, in keyset order.
+func (s *Store) archiveNext(ctx context.Context, tenant string, after archiveKey, cutoff time.Time, limit int) ([]archiveKey, error) {
+	var out []archiveKey
+	err := s.db.InReadTx(ctx, unitScope(tenant), func(tx *sqlstore.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, s.q.archiveNext, tenant, after.At.UTC(), after.ID, cutoff.UTC(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k archiveKey
+			if err := rows.Scan(&k.At, &k.ID, &k.Status); err != nil {
+				return err
+			}
+			k.At = k.At.UTC()
+			out = append(out, k)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// archiveRange returns the Delivered and Failed notifications of tenant from from to to
+// (inclusive, keyset order) with their attachments and delivery logs.
+func (s *Store) archiveRange(ctx context.Context, tenant string, from, to archiveKey) ([]Detail, error) {
+	var out []Detail
+	fa, ta := from.At.UTC(), to.At.UTC()
+	err := s.db.InReadTx(ctx, unitScope(tenant), func(tx *sqlstore.Tx) error {
+		out = out[:0]
+		byID := map[string]int{}
+		rows, err := tx.QueryContext(ctx, s.q.archiveRows, tenant, fa, from.ID, ta, to.ID)
+		if err := eachRow(rows, err, func(r *sql.Rows) error {
+			n, err := scanNotification(r)
+			if err != nil {
+				return err
+			}
+			byID[n.ID] = len(out)
+			out = append(out, Detail{Notification: n, Attachments: []Attachment{}, Attempts: []Attempt{}})
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, s.q.archiveAttachments, tenant, fa, from.ID, ta, to.ID)
+		if err := eachRow(rows, err, func(r *sql.Rows) error {
+			var id string
+			var a Attachment
+			if err := r.Scan(&id, &a.Name, &a.ContentType, &a.Size, &a.SHA256, &a.BlobName); err != nil {
+				return err
+			}
+			if i, ok := byID[id]; ok {
+				out[i].Attachments = append(out[i].Attachments, a)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, s.q.archiveAttempts, tenant, fa, from.ID, ta, to.ID)
+		return eachRow(rows, err, func(r *sql.Rows) error {
+			var id string
+			var a Attempt
+			var code sql.NullInt64
+			if err := r.Scan(&id, &a.Attempt, &a.AttemptedAt, &code, &a.LatencyMS, &a.ErrorClass); err != nil {
+				return err
+			}
+			a.AttemptedAt, a.StatusCode = a.AttemptedAt.UTC(), int(code.Int64)
+			if i, ok := byID[id]; ok {
+				out[i].Attempts = append(out[i].Attempts, a)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// deleteArchiveRange deletes the range's notifications with their attachments' metadata and
+// delivery logs in one transaction (tenant scope), with the event ev built when it deleted any
+// notification, and returns how many notifications it deleted.
+func (s *Store) deleteArchiveRange(ctx context.Context, tenant string, from, to archiveKey, ev func() (events.Event, error)) (int, error) {
+	var n int64
+	fa, ta := from.At.UTC(), to.At.UTC()
+	err := s.db.InTx(ctx, unitScope(tenant), func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q.deleteArchivedAttachments, tenant, fa, from.ID, ta, to.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q.deleteArchivedAttempts, tenant, fa, from.ID, ta, to.ID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q.deleteArchivedNotifications, tenant, fa, from.ID, ta, to.ID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		e, err := ev()
+		if err != nil {
+			return err
+		}
+		return outbox.Emit(ctx, tx, e)
+	})
+	return int(n), err
+}
+
+// eachRow calls f on each of rows (the result of a query that returned err) and closes them.
+func eachRow(rows *sql.Rows, err error, f func(*sql.Rows) error) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// unitScope is the tenant scope of a retention unit (a tenant id as ArchiveUnits listed it).
+func unitScope(tenant string) sqlstore.Scope { return sqlstore.Scope{Tenant: tenant} }

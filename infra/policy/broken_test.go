@@ -171,6 +171,14 @@ var brokenFixtures = []brokenFixture{
 		mutate: func(t *testing.T, s *policy.Snapshot) {
 			delete(lifecycleRule(t, s, "notifications-tiering")["definition"].(map[string]any)["actions"].(map[string]any)["baseBlob"].(map[string]any), "tierToArchive")
 		}},
+	{name: "notification archive never tiered", base: "prod", check: "lifecycle-rules", want: "baseBlob.tierToCold under notification-archive/ after 30 days",
+		mutate: func(t *testing.T, s *policy.Snapshot) {
+			delete(lifecycleRule(t, s, "notification-archive-tiering")["definition"].(map[string]any)["actions"].(map[string]any)["baseBlob"].(map[string]any), "tierToCold")
+		}},
+	{name: "notification archive taken offline", base: "prod", check: "lifecycle-rules", want: "takes the notification archive offline (baseBlob.tierToArchive)",
+		mutate: func(t *testing.T, s *policy.Snapshot) {
+			set(lifecycleRule(t, s, "notification-archive-tiering"), "definition.actions.baseBlob.tierToArchive", map[string]any{"daysAfterModificationGreaterThan": 180.0})
+		}},
 	{name: "audit archive cold tier at the wrong age", base: "staging", check: "lifecycle-rules", want: "baseBlob.tierToCold under audit-archive/ after 60 days",
 		mutate: func(t *testing.T, s *policy.Snapshot) {
 			set(lifecycleRule(t, s, "audit-archive-tiering"), "definition.actions.baseBlob.tierToCold.daysAfterModificationGreaterThan", 1.0)

@@ -446,6 +446,7 @@ func LifecycleRules(s *Snapshot, e Expectations) error {
 		{spine.ContainerNotificationBodies + "/", "baseBlob.tierToArchive", e.NotificationArchiveAfterDays},
 		{spine.ContainerNotificationAttachments + "/", "baseBlob.tierToCool", e.NotificationCoolAfterDays},
 		{spine.ContainerNotificationAttachments + "/", "baseBlob.tierToArchive", e.NotificationArchiveAfterDays},
+		{spine.ContainerNotificationArchive + "/", "baseBlob.tierToCold", spine.NotificationArchiveColdAfterDays},
 		{spine.ContainerAuditArchive + "/", "baseBlob.tierToCold", e.AuditColdAfterDays},
 		{spine.ContainerAuditArchive + "/", "baseBlob.tierToArchive", e.AuditArchiveAfterDays},
 	}
@@ -470,6 +471,22 @@ func LifecycleRules(s *Snapshot, e Expectations) error {
 		}
 	}
 	c.add(reportBackstop(s, rules))
+	// The notification archive stays online (the API reads it): never the
+	// archive tier, never deleted.
+	for _, rule := range rules {
+		prefixes, _ := lookup(rule, "definition.filters.prefixMatch").([]any)
+		for _, p := range prefixes {
+			ps, _ := p.(string)
+			if !strings.HasPrefix(ps, spine.ContainerNotificationArchive+"/") && ps != spine.ContainerNotificationArchive {
+				continue
+			}
+			for _, action := range []string{"baseBlob.tierToArchive", "baseBlob.delete"} {
+				if lookup(rule, "definition.actions."+action) != nil {
+					c.failf("lifecycle rule %v takes the notification archive offline (%s): GET /api/notifications/{id} reads it", rule["name"], action)
+				}
+			}
+		}
+	}
 	// Nothing may delete from the WORM container.
 	for _, rule := range rules {
 		prefixes, _ := lookup(rule, "definition.filters.prefixMatch").([]any)

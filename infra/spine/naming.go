@@ -66,6 +66,11 @@ const (
 	ContainerAuditArchive            = "audit-archive"
 	ContainerNotificationBodies      = "notification-bodies"
 	ContainerNotificationAttachments = "notification-attachments"
+	// ContainerNotificationArchive holds notifications past 90 days (the
+	// NotificationArchive sweep's create-only JSON Lines blobs), which
+	// GET /api/notifications/{id} still reads: it tiers to cold, never to
+	// archive (NotificationArchiveColdAfterDays).
+	ContainerNotificationArchive = "notification-archive"
 	// ContainerDeployments holds the Function App's zip package, which the app
 	// reads with its managed identity (WEBSITE_RUN_FROM_PACKAGE).
 	ContainerDeployments = "deployments"

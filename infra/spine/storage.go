@@ -13,6 +13,7 @@ var containerOwners = []struct{ name, owner, classification string }{
 	{ContainerAuditArchive, "audit", ClassRestricted},
 	{ContainerNotificationBodies, "notifications", ClassConfidential},
 	{ContainerNotificationAttachments, "notifications", ClassConfidential},
+	{ContainerNotificationArchive, "notifications", ClassConfidential},
 	{ContainerDeployments, OwnerPlatform, ClassInternal},
 }
 
@@ -121,6 +122,10 @@ func (d *deployment) auditArchiveImmutability(s *storage) error {
 // covers a missed daily run and the blob being written just before the run's expiresAt is set).
 const ReportBackstopGraceDays = 2
 
+// NotificationArchiveColdAfterDays moves notification-archive blobs (written
+// once a notification is 90 days old, read rarely) to the cold tier.
+const NotificationArchiveColdAfterDays = 30
+
 // lifecycleRules is the storage account's lifecycle management policy.
 func lifecycleRules(cfg StorageConfig) []azure.LifecycleRule {
 	return []azure.LifecycleRule{
@@ -135,6 +140,12 @@ func lifecycleRules(cfg StorageConfig) []azure.LifecycleRule {
 			TierToCoolAfterDays:             cfg.NotificationCoolAfterDays,
 			TierToArchiveAfterDays:          cfg.NotificationArchiveAfterDays,
 			DeletePreviousVersionsAfterDays: cfg.PreviousVersionRetentionDays,
+		},
+		{
+			// Cold, not archive: the API answers GET of an archived notification
+			// from these blobs, and an archive-tier blob cannot be read.
+			Name: "notification-archive-tiering", Prefixes: []string{ContainerNotificationArchive + "/"},
+			TierToColdAfterDays: NotificationArchiveColdAfterDays,
 		},
 		{
 			Name: "audit-archive-tiering", Prefixes: []string{ContainerAuditArchive + "/"},
