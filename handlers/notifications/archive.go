@@ -145,8 +145,10 @@ func (t *archiveTarget) Next(ctx context.Context, unit, after string, cutoff tim
 		return retention.Range{}, false, nil
 	}
 	first, last := keys[0], keys[n-1]
+	// Cut at a month's end with due rows after it: the tenant's next month goes on in this run.
+	more := n < len(keys) && keys[n].Status != StatusPending && keys[n].Status != StatusSending
 	return retention.Range{From: encodeKey(first), To: encodeKey(last), Count: n, FirstAt: first.At, LastAt: last.At,
-		Label: first.At.Format("2006-01") + " " + first.ID + ".." + last.ID}, true, nil
+		Label: first.At.Format("2006-01") + " " + first.ID + ".." + last.ID, More: more}, true, nil
 }
 
 func rangeKeys(r retention.Range) (from, to archiveKey, err error) {

@@ -467,7 +467,7 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 	if err := l.PutWatermark(ctx, w); err != nil {
 		return false, err
 	}
-	return resumed || ev.Range.Count >= s.BatchSize, nil
+	return resumed || ev.Range.More || ev.Range.Count >= s.BatchSize, nil
 }
 
 // recordFailure counts a unit's consecutive failure on its watermark (the ops API's units view: an

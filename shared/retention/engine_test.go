@@ -582,3 +582,33 @@ func TestRun_ExportSweep_IsNotStoppedByALegalHold(t *testing.T) {
 		t.Fatalf("run = %+v, %v; want the 4 rows exported despite the hold", run, err)
 	}
 }
+
+// shortRanges cuts every range at 3 rows (a boundary of its own, as a month is), saying More.
+type shortRanges struct{ *memTarget }
+
+func (s shortRanges) Next(ctx context.Context, unit, after string, cutoff time.Time, limit int) (Range, bool, error) {
+	r, ok, err := s.memTarget.Next(ctx, unit, after, cutoff, min(limit, 3))
+	if ok && r.Count == 3 && s.count(unit) > 3 {
+		r.More = true
+	}
+	return r, ok, err
+}
+
+// A range cut short at the target's own boundary with More set keeps the unit in the run: a
+// tenant's backlog of several months is archived by one run, not one month per run.
+func TestRun_RangeCutShortWithMore_TheUnitGoesOnInTheSameRun(t *testing.T) {
+	ctx := context.Background()
+	l, c, m := testLedger(t), newClock(), newMem(false)
+	unit := uuid.NewString()
+	m.add(unit, 10, c.Now().Add(-100*24*time.Hour))
+	e := newEngine(t, l, c, Config{})
+	name := sweepName(t)
+	if err := e.Register(Sweep{Name: name, Service: "test", Schedule: "0 0 2 * * *", Action: ActionDelete, DataScope: "notifications",
+		Retention: 90 * 24 * time.Hour, Units: m.units, Target: shortRanges{m}, BatchSize: 50}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.Run(ctx, name)
+	if err != nil || run.Batches != 4 || m.count(unit) != 0 {
+		t.Fatalf("run = %+v, %v, %d left; want 4 batches (3+3+3+1) in one run", run, err, m.count(unit))
+	}
+}

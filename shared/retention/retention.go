@@ -46,6 +46,10 @@ type Range struct {
 	// Label names the range in artifacts (e.g. "17-512" for audit sequence numbers, "2026-08" for a
 	// month); optional.
 	Label string `json:"label,omitempty"`
+	// More says the target stopped the range short of limit at a boundary of its own (a month)
+	// with due rows after it: the unit gets another batch in this run. (A range of limit rows
+	// implies it.)
+	More bool `json:"more,omitempty"`
 }
 
 // Artifact is what an export wrote: a create-only blob and the SHA-256 of its bytes.
