@@ -40,27 +40,13 @@ type purgeTarget struct{ s *Service }
 
 // Next implements retention.Target: the next connections of tenant soft-deleted before cutoff.
 func (p purgeTarget) Next(ctx context.Context, unit, after string, cutoff time.Time, limit int) (retention.Range, bool, error) {
-	tenant, err := tenancy.ParseTenantID(unit)
-	if err != nil {
-		return retention.Range{}, false, err
-	}
-	from, err := retention.ParseKey(after)
-	if err != nil {
-		return retention.Range{}, false, err
-	}
-	var keys []retention.Key
-	if err := p.s.store.Read(ctx, tenant, func(tx *Tx) (err error) {
-		keys, err = tx.NextDeleted(ctx, from, cutoff, limit)
-		if err == nil && len(keys) == 0 && after != "" {
-			// Nothing past the watermark: look once from the start (a row behind it).
-			keys, err = tx.NextDeleted(ctx, retention.Key{}, cutoff, limit)
-		}
-		return err
-	}); err != nil || len(keys) == 0 {
-		return retention.Range{}, false, err
-	}
-	first, last := keys[0], keys[len(keys)-1]
-	return retention.Range{From: first.String(), To: last.String(), Count: len(keys), FirstAt: first.At, LastAt: last.At}, true, nil
+	return retention.NextByKey(unit, after, func(tenant tenancy.TenantID, from retention.Key) (keys []retention.Key, err error) {
+		err = p.s.store.Read(ctx, tenant, func(tx *Tx) (err error) {
+			keys, err = tx.NextDeleted(ctx, from, cutoff, limit)
+			return err
+		})
+		return keys, err
+	})
 }
 
 // Export implements retention.Target: the purge exports nothing.
@@ -71,15 +57,7 @@ func (purgeTarget) Export(context.Context, string, retention.Range, retention.Ev
 // Apply implements retention.Target: deletes exactly the range's rows with the evidence event in
 // one transaction; a rerun finds them gone and changes nothing.
 func (p purgeTarget) Apply(ctx context.Context, unit string, r retention.Range, ev retention.Evidence) (int, error) {
-	tenant, err := tenancy.ParseTenantID(unit)
-	if err != nil {
-		return 0, err
-	}
-	from, err := retention.ParseKey(r.From)
-	if err != nil {
-		return 0, err
-	}
-	to, err := retention.ParseKey(r.To)
+	tenant, from, to, err := retention.ParseRange(unit, r)
 	if err != nil {
 		return 0, err
 	}

@@ -40,28 +40,13 @@ type lifecycleTarget struct{ s *Service }
 
 // Next implements retention.Target: the next due runs of tenant after the position after.
 func (t lifecycleTarget) Next(ctx context.Context, unit, after string, cutoff time.Time, limit int) (retention.Range, bool, error) {
-	tenant, err := tenancy.ParseTenantID(unit)
-	if err != nil {
-		return retention.Range{}, false, err
-	}
-	from, err := retention.ParseKey(after)
-	if err != nil {
-		return retention.Range{}, false, err
-	}
-	var keys []retention.Key
-	if err := t.s.store.Read(ctx, tenant, func(tx *Tx) (err error) {
-		keys, err = tx.NextExpiring(ctx, from, cutoff, limit)
-		if err == nil && len(keys) == 0 && after != "" {
-			// Nothing past the watermark: look once from the start, for a run whose expiry fell
-			// behind it (a clock running behind when it was generated).
-			keys, err = tx.NextExpiring(ctx, retention.Key{}, cutoff, limit)
-		}
-		return err
-	}); err != nil || len(keys) == 0 {
-		return retention.Range{}, false, err
-	}
-	first, last := keys[0], keys[len(keys)-1]
-	return retention.Range{From: first.String(), To: last.String(), Count: len(keys), FirstAt: first.At, LastAt: last.At}, true, nil
+	return retention.NextByKey(unit, after, func(tenant tenancy.TenantID, from retention.Key) (keys []retention.Key, err error) {
+		err = t.s.store.Read(ctx, tenant, func(tx *Tx) (err error) {
+			keys, err = tx.NextExpiring(ctx, from, cutoff, limit)
+			return err
+		})
+		return keys, err
+	})
 }
 
 // Export implements retention.Target: the sweep exports nothing.
@@ -74,15 +59,7 @@ func (lifecycleTarget) Export(context.Context, string, retention.Range, retentio
 // evidence event in one transaction. A rerun after a committed attempt finds no due run in the
 // range: it changes nothing and emits nothing.
 func (t lifecycleTarget) Apply(ctx context.Context, unit string, r retention.Range, ev retention.Evidence) (int, error) {
-	tenant, err := tenancy.ParseTenantID(unit)
-	if err != nil {
-		return 0, err
-	}
-	from, err := retention.ParseKey(r.From)
-	if err != nil {
-		return 0, err
-	}
-	to, err := retention.ParseKey(r.To)
+	tenant, from, to, err := retention.ParseRange(unit, r)
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"spine/shared/tenancy"
 )
 
 // Key is a position in the keyset order (time, id) most targets page in: a range's From and To and
@@ -74,4 +76,42 @@ func UnitsOf(rows *sql.Rows, err error) ([]string, error) {
 		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// NextByKey is the body of Next for a target that pages a tenant's rows in Key order: it parses
+// the unit (a tenant id) and the position, reads the due keys after it with read (at most the
+// limit the target passes on), and when nothing is due past the position looks once from the
+// start — a row that fell behind the watermark (written by an instance whose clock ran behind) is
+// still swept. The range spans the keys read.
+func NextByKey(unit, after string, read func(tenant tenancy.TenantID, from Key) ([]Key, error)) (Range, bool, error) {
+	tenant, err := tenancy.ParseTenantID(unit)
+	if err != nil {
+		return Range{}, false, err
+	}
+	from, err := ParseKey(after)
+	if err != nil {
+		return Range{}, false, err
+	}
+	keys, err := read(tenant, from)
+	if err == nil && len(keys) == 0 && after != "" {
+		keys, err = read(tenant, Key{})
+	}
+	if err != nil || len(keys) == 0 {
+		return Range{}, false, err
+	}
+	first, last := keys[0], keys[len(keys)-1]
+	return Range{From: first.String(), To: last.String(), Count: len(keys), FirstAt: first.At, LastAt: last.At}, true, nil
+}
+
+// ParseRange parses a tenant unit and the Key bounds of its range (what NextByKey wrote), for a
+// target's Apply.
+func ParseRange(unit string, r Range) (tenant tenancy.TenantID, from, to Key, err error) {
+	if tenant, err = tenancy.ParseTenantID(unit); err != nil {
+		return tenant, from, to, err
+	}
+	if from, err = ParseKey(r.From); err != nil {
+		return tenant, from, to, err
+	}
+	to, err = ParseKey(r.To)
+	return tenant, from, to, err
 }
