@@ -21,6 +21,7 @@ import (
 	"spine/shared/blob"
 	"spine/shared/contracts"
 	"spine/shared/retention"
+	"spine/shared/retention/retentiontest"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
 	"spine/shared/testenv"
@@ -47,24 +48,12 @@ func newSweepRig(t *testing.T) *sweepRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, err := blob.Open(conn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.EnsureContainer(t.Context(), ArchiveContainer); err != nil {
-		t.Fatal(err)
-	}
+	bs := testenv.Blobs(t, ArchiveContainer)
 	az, err := azblob.NewClientFromConnectionString(conn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := retention.OpenLedger(conn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.EnsureTables(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	l := retentiontest.Ledger(t)
 	h := newHarness(t)
 	h.svc.blobs = bs
 	var b [6]byte

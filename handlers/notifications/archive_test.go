@@ -18,27 +18,16 @@ import (
 	"spine/shared/blob"
 	"spine/shared/contracts"
 	"spine/shared/retention"
+	"spine/shared/retention/retentiontest"
 	"spine/shared/sqlstore"
 	"spine/shared/tenancy"
-	"spine/shared/testenv"
 )
 
 // openLedger is the stack's Azurite Table ledger (shared by every test package: sweeps here get
 // test-unique names, tenants are random).
 func openLedger(t *testing.T) *retention.Ledger {
 	t.Helper()
-	conn, err := testenv.Require("SPINE_STORAGE_CONNECTION_STRING")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := retention.OpenLedger(conn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.EnsureTables(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return retentiontest.Ledger(t)
 }
 
 // archiveRig is an engine with NotificationArchive registered under a test-unique name.

@@ -65,19 +65,7 @@ const retryScale = 0.001
 
 func newHarness(t *testing.T, tweak ...func(*ServiceConfig)) *harness {
 	t.Helper()
-	conn, err := testenv.Require("SPINE_STORAGE_CONNECTION_STRING")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blob.Open(conn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []string{BodiesContainer, AttachmentsContainer} {
-		if err := bs.EnsureContainer(t.Context(), c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bs := testenv.Blobs(t, BodiesContainer, AttachmentsContainer)
 	kv := kvfake.NewTLSServer(t)
 	vault, err := secrets.Open(secrets.Config{VaultURL: kv.URL, CAFile: kv.CAFile, MaxRetries: -1, Service: service})
 	if err != nil {

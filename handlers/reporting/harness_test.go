@@ -72,18 +72,7 @@ type harnessOpts struct {
 
 func openBlobs(t testing.TB) *blob.Store {
 	t.Helper()
-	conn, err := testenv.Require("SPINE_STORAGE_CONNECTION_STRING")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blob.Open(conn, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.EnsureContainer(context.Background(), Container); err != nil {
-		t.Fatal(err)
-	}
-	return bs
+	return testenv.Blobs(t, Container)
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
