@@ -401,10 +401,13 @@ func archiveMonths(id string) []time.Time {
 // index points at it: the id (a UUIDv7) gives the month, the month's blobs of the tenant are
 // listed, and the blob whose first..last ids hold the id is read first. Keyset order is
 // created_at, then id, and ids are stamped a moment apart from created_at: when the candidates do
-// not hold it, every other blob of the month is read. Only the tenant's own folder is listed, so
-// another tenant's id is not found.
+// not hold it, the other blobs of the month whose first..last times, a minute wider on each side,
+// hold the id's time are read — not every blob of the month, which would let any GET of an
+// unknown id make the service read a whole month of a tenant's archive. Only the tenant's own
+// folder is listed, so another tenant's id is not found.
 func (s *Service) ArchivedNotification(ctx context.Context, tenant, id string) (Detail, error) {
 	id = canonical(id)
+	at, _ := uuidV7Time(id)
 	for _, m := range archiveMonths(id) {
 		names, err := s.blobs.List(ctx, ArchiveContainer, archivePrefix(tenant, m))
 		if err != nil {
@@ -413,9 +416,12 @@ func (s *Service) ArchivedNotification(ctx context.Context, tenant, id string) (
 		var first, rest []string
 		for _, name := range names {
 			lo, hi, ok := strings.Cut(strings.TrimSuffix(name[strings.LastIndexByte(name, '/')+1:], ".jsonl.gz"), "_")
-			if ok && lo <= id && id <= hi {
+			switch {
+			case ok && lo <= id && id <= hi:
 				first = append(first, name)
-			} else {
+			case ok && !mayHold(lo, hi, at):
+				// Its rows were created more than a minute away from the id's time.
+			default:
 				rest = append(rest, name)
 			}
 		}
@@ -427,6 +433,19 @@ func (s *Service) ArchivedNotification(ctx context.Context, tenant, id string) (
 		}
 	}
 	return Detail{}, ErrNotFound
+}
+
+// mayHold reports whether a range blob whose first and last ids are lo and hi may hold a
+// notification whose id carries the time at: the ids' times, a minute wider on each side (ids and
+// created_at are stamped a moment apart, as archiveMonths assumes), hold at. A bound that is no
+// UUIDv7 tells nothing: true.
+func mayHold(lo, hi string, at time.Time) bool {
+	from, ok1 := uuidV7Time(lo)
+	to, ok2 := uuidV7Time(hi)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return !at.Before(from.Add(-time.Minute)) && !at.After(to.Add(time.Minute))
 }
 
 func (s *Service) findInArchive(ctx context.Context, name, tenant, id string) (Detail, bool, error) {
