@@ -31,7 +31,8 @@ func purgeAsRuntime(t *testing.T, rt *sqlstore.DB, tenant tenancy.TenantID, toSe
 		return tx.QueryRowContext(t.Context(), `SELECT audit_purge($1, $2, $3::timestamptz)`, tenant.String(), toSeq, cutoff).Scan(&n)
 	})
 	if err != nil {
-		return 0 // refused: what the fix does
+		t.Logf("audit_purge refused: %v", err) // what the fix does
+		return 0
 	}
 	return n
 }
