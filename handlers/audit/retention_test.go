@@ -40,6 +40,9 @@ type sweepRig struct {
 	export  string    // the sweeps' names
 	purge   string
 	tenants []string
+	// purgeRetention, when set, is the purge sweep's retention instead of DefaultRetention (an
+	// edition's shorter one).
+	purgeRetention time.Duration
 }
 
 func newSweepRig(t *testing.T) *sweepRig {
@@ -81,6 +84,9 @@ func (r *sweepRig) engine(batch int, fault func(string)) *retention.Engine {
 	units := func(context.Context, time.Time) ([]string, error) { return slices.Clone(r.tenants), nil }
 	exp, pur := r.h.svc.ExportSweep(r.export), r.h.svc.PurgeSweep(r.purge)
 	exp.Units, pur.Units, exp.BatchSize, pur.BatchSize = units, units, batch, batch
+	if r.purgeRetention > 0 {
+		pur.Retention = r.purgeRetention
+	}
 	for _, s := range []retention.Sweep{exp, pur} {
 		if err := e.Register(s); err != nil {
 			r.t.Fatal(err)
@@ -417,13 +423,22 @@ func (r *sweepRig) token(tenant tenancy.TenantID, scopes ...string) string {
 // sevenYears is a little more than the default audit retention.
 const sevenYears = DefaultRetention + 24*time.Hour
 
+// sevenYearsAgo sets the engines' clock seven years back and returns it, for a test that then
+// moves it to "seven years later": the present. audit_purge refuses a cutoff younger than the
+// database's retention floor (now() - 2557 days), whatever the engine's clock says, so the
+// retention is run from the past up to the database's present.
+func (r *sweepRig) sevenYearsAgo() time.Time {
+	r.now = r.now.Add(-sevenYears)
+	return r.now
+}
+
 // After seven years (the engine's clock moved), the exported entries past the retention are
 // purged, whole exports at a time; one entry records the purge; the chain verifies from the first
 // retained entry, anchored at the last purged export's last hash; the exports still verify.
 func TestAuditPurge_AfterSevenYears_VerifyFromFirstRetainedEntry(t *testing.T) {
 	r := newSweepRig(t)
 	tenant, tok := r.tenant()
-	t0 := r.now
+	t0 := r.sevenYearsAgo()
 	r.seed(tenant, 7, t0.Add(-time.Hour)) // due in seven years
 	r.seed(tenant, 2, t0.Add(30*24*time.Hour))
 	r.run(r.engine(3, nil), r.export) // 1-3, 4-6, 7-9
@@ -490,7 +505,7 @@ func TestAuditSweeps_CrashAtEveryStep_RerunRepeatsNothing(t *testing.T) {
 		t.Run(point, func(t *testing.T) {
 			r := newSweepRig(t)
 			tenant, tok := r.tenant()
-			t0 := r.now
+			t0 := r.sevenYearsAgo()
 			r.seed(tenant, 5, t0.Add(-time.Hour))
 			r.seed(tenant, 1, t0.Add(365*24*time.Hour)) // the head, not due
 			if !r.crashRun(3, r.export, point) {
@@ -547,7 +562,7 @@ func TestAuditPurge_LegalHold_HeldTenantSurvivesUntilReleased(t *testing.T) {
 	r := newSweepRig(t)
 	held, _ := r.tenant()
 	free, _ := r.tenant()
-	t0 := r.now
+	t0 := r.sevenYearsAgo()
 	for _, id := range []tenancy.TenantID{held, free} {
 		r.seed(id, 3, t0.Add(-time.Hour))
 		r.seed(id, 1, t0.Add(365*24*time.Hour))
@@ -584,13 +599,13 @@ func TestAuditPurge_LegalHold_HeldTenantSurvivesUntilReleased(t *testing.T) {
 // Only audit_purge deletes entries: the runtime role may not, not even after setting the
 // function's setting itself; the owner's plain DELETE is refused by the trigger with or without it
 // outside the function; the function confines itself to the caller's tenant (row-level security)
-// and to exported entries.
+// and to exported entries, even past the retention.
 func TestAuditPurge_OnlyTheOwnersFunctionDeletes(t *testing.T) {
 	r := newSweepRig(t)
 	a, _ := r.tenant()
 	b, _ := r.tenant()
 	for _, id := range []tenancy.TenantID{a, b} {
-		r.seed(id, 3, r.now.Add(-time.Hour))
+		r.seed(id, 3, r.now.Add(-sevenYears))
 	}
 	rt := openRuntime(t)
 	del := func(db *sqlstore.DB, tenant tenancy.TenantID) error {
@@ -610,7 +625,8 @@ func TestAuditPurge_OnlyTheOwnersFunctionDeletes(t *testing.T) {
 	purge := func(scope, tenant tenancy.TenantID) int {
 		var n int
 		err := rt.InTx(t.Context(), sqlstore.TenantScope(scope), func(tx *sqlstore.Tx) error {
-			return tx.QueryRowContext(t.Context(), `SELECT audit_purge($1, 100, now() + interval '1 day')`, tenant.String()).Scan(&n)
+			return tx.QueryRowContext(t.Context(), `SELECT audit_purge($1, 100, now() - make_interval(days => $2))`,
+				tenant.String(), floorDays).Scan(&n)
 		})
 		if err != nil {
 			t.Fatal(err)

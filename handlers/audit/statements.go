@@ -70,16 +70,20 @@ type archiveStatements struct {
 	exportsCovering string
 	// exportedThrough: tenant id → the highest to_seq of the tenant's exports, 0 for none.
 	exportedThrough string
-	// insertExport: tenant id, from seq, to seq, count, blob, sha256 (hex), first prev hash (hex),
-	// last hash (hex), evidence id, exported at (UTC) → inserts the export unless the tenant has one
-	// from that seq (then changes nothing: 0 rows affected).
-	insertExport string
+	// recordExport: tenant id, from seq, to seq, count, blob, sha256 (hex), first prev hash (hex),
+	// last hash (hex), evidence id, exported at (UTC) → one row, one boolean column: whether the
+	// owner's audit_record_export inserted the export (false: the tenant has one from that seq, and
+	// nothing changed). The routine refuses (an error) a row that does not fit the chain; see
+	// migrations/audit/*/00003_audit_retention_floor.sql. The runtime role has no INSERT on
+	// audit_exports.
+	recordExport string
 	// listExports: tenant id, after from seq, limit → exportColumns of up to limit exports with
 	// from_seq > after, in from_seq order.
 	listExports string
 	// exportEnding: tenant id, to seq → exportColumns of the export ending at that seq.
 	exportEnding string
 	// purge: tenant id, to seq, cutoff (UTC) → one row, one column: how many entries the owner's
-	// purge routine deleted (audit_purge; see migrations/audit/*/00002_audit_retention.sql).
+	// purge routine deleted (audit_purge; see migrations/audit/*/00002_audit_retention.sql). The
+	// routine refuses (an error) a cutoff younger than the database's retention floor (00003).
 	purge string
 }

@@ -84,10 +84,7 @@ var pgArchive = archiveStatements{
 
 	exportedThrough: `SELECT COALESCE(max(to_seq), 0) FROM audit_exports WHERE tenant_id = $1`,
 
-	insertExport: `INSERT INTO audit_exports (tenant_id, from_seq, to_seq, count, blob, sha256, first_prev_hash,
-		last_hash, evidence_id, exported_at)
-		VALUES ($1, $2, $3, $4, $5, $6, decode($7, 'hex'), decode($8, 'hex'), $9, $10)
-		ON CONFLICT (tenant_id, from_seq) DO NOTHING`,
+	recordExport: `SELECT audit_record_export($1, $2, $3, $4, $5, $6, decode($7, 'hex'), decode($8, 'hex'), $9, $10)`,
 
 	listExports: `SELECT ` + pgExportCols + ` FROM audit_exports WHERE tenant_id = $1 AND from_seq > $2
 		ORDER BY from_seq LIMIT $3`,

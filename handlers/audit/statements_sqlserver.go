@@ -104,12 +104,10 @@ var msArchive = archiveStatements{
 
 	exportedThrough: `SELECT COALESCE(MAX(to_seq), 0) FROM dbo.audit_exports WHERE tenant_id = @p1`,
 
-	// UPDLOCK, HOLDLOCK: two attempts at one range cannot both pass the NOT EXISTS.
-	insertExport: `INSERT INTO dbo.audit_exports (tenant_id, from_seq, to_seq, [count], blob, sha256, first_prev_hash,
-		last_hash, evidence_id, exported_at)
-		SELECT @p1, @p2, @p3, @p4, @p5, @p6, CONVERT(binary(32), @p7, 2), CONVERT(binary(32), @p8, 2), @p9,
-		       CAST(@p10 AS datetime2(6))
-		WHERE NOT EXISTS (SELECT 1 FROM dbo.audit_exports WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @p1 AND from_seq = @p2)`,
+	// EXEC takes no expressions as arguments: the hashes and the time are converted first.
+	recordExport: `DECLARE @first_prev_hash binary(32) = CONVERT(binary(32), @p7, 2), @last_hash binary(32) = CONVERT(binary(32), @p8, 2),
+		        @exported_at datetime2(6) = CAST(@p10 AS datetime2(6));
+		EXEC dbo.audit_record_export @p1, @p2, @p3, @p4, @p5, @p6, @first_prev_hash, @last_hash, @p9, @exported_at;`,
 
 	listExports: `SELECT TOP (@p3) ` + msExportCols + ` FROM dbo.audit_exports WHERE tenant_id = @p1 AND from_seq > @p2
 		ORDER BY from_seq`,

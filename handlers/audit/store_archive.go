@@ -52,8 +52,10 @@ type ArchiveStore interface {
 	ExportsCovering(ctx context.Context, s sqlstore.Scope, first, last int64) ([]Export, error)
 	// ExportedThrough returns the highest seq the tenant's exports reach (0 for none).
 	ExportedThrough(ctx context.Context, s sqlstore.Scope) (int64, error)
-	// RecordExport inserts x in one transaction with the events emit returns, unless the tenant
-	// has an export from x.FromSeq: then it changes nothing, emits nothing and returns false.
+	// RecordExport records x through the owner's audit_record_export, in one transaction with the
+	// events emit returns, unless the tenant has an export from x.FromSeq: then it changes nothing,
+	// emits nothing and returns false. The routine refuses x (an error) unless it fits the chain:
+	// contiguous with the last export, its hashes the stored entries', its blob named by its range.
 	RecordExport(ctx context.Context, s sqlstore.Scope, x Export, emit func() ([]events.Event, error)) (inserted bool, err error)
 	// Exports returns up to limit of the tenant's exports with FromSeq > afterFrom, in order.
 	Exports(ctx context.Context, s sqlstore.Scope, afterFrom int64, limit int) ([]Export, error)
@@ -201,17 +203,11 @@ func (s *sqlStore) RecordExport(ctx context.Context, sc sqlstore.Scope, x Export
 	}
 	var inserted bool
 	err = s.db.InTx(ctx, sc, func(tx *sqlstore.Tx) error {
-		res, err := tx.ExecContext(ctx, s.a.insertExport, tenant.String(), x.FromSeq, x.ToSeq, x.Count, x.Blob, x.SHA256,
-			hex.EncodeToString(x.FirstPrevHash), hex.EncodeToString(x.LastHash), x.EvidenceID, x.ExportedAt.UTC())
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, s.a.recordExport, tenant.String(), x.FromSeq, x.ToSeq, x.Count, x.Blob, x.SHA256,
+			hex.EncodeToString(x.FirstPrevHash), hex.EncodeToString(x.LastHash), x.EvidenceID, x.ExportedAt.UTC()).Scan(&inserted); err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil || n == 0 {
-			return err
-		}
-		inserted = true
-		if emit == nil {
+		if !inserted || emit == nil {
 			return nil
 		}
 		evs, err := emit()

@@ -122,6 +122,64 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	// The export record is the owner's routine's (audit_record_export): a row that does not fit
+	// the chain is refused, whoever asks, and leaves nothing behind.
+	t.Run("Archive_RecordExport_RowThatDoesNotFitTheChainRefused", func(t *testing.T) {
+		s := newStore(t)
+		tenant := tenancy.NewTenantID()
+		sc := sqlstore.TenantScope(tenant)
+		rec, _, err := s.Append(ctx, sc, []NewEntry{mkEntry("a.1"), mkEntry("a.2"), mkEntry("a.3"), mkEntry("a.4")}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		export := func(from, to int64, change func(*Export)) Export {
+			x := Export{TenantID: tenant, FromSeq: from, ToSeq: to, Count: int(to - from + 1),
+				Blob: fmt.Sprintf("%s/audit/2026/01/02/%d-%d.jsonl.gz", tenant, from, to), SHA256: strings.Repeat("ab", 32),
+				FirstPrevHash: rec[from-1].PrevHash, EvidenceID: ids.New(), ExportedAt: utcMicro(time.Now())}
+			if to <= int64(len(rec)) {
+				x.LastHash = rec[to-1].Hash
+			} else {
+				x.LastHash = rec[len(rec)-1].Hash
+			}
+			if change != nil {
+				change(&x)
+			}
+			return x
+		}
+		other := tenancy.NewTenantID()
+		for name, x := range map[string]Export{
+			"not from seq 1":          export(2, 3, nil),
+			"past the head":           export(1, 5, nil),
+			"count":                   export(1, 3, func(x *Export) { x.Count = 2 }),
+			"first prev hash":         export(1, 3, func(x *Export) { x.FirstPrevHash = rec[1].PrevHash }),
+			"last hash":               export(1, 3, func(x *Export) { x.LastHash = rec[1].Hash }),
+			"blob of another tenant":  export(1, 3, func(x *Export) { x.Blob = other.String() + "/audit/2026/01/02/1-3.jsonl.gz" }),
+			"blob of another range":   export(1, 3, func(x *Export) { x.Blob = tenant.String() + "/audit/2026/01/02/11-3.jsonl.gz" }),
+			"blob outside the prefix": export(1, 3, func(x *Export) { x.Blob = "never/written/1-3.jsonl.gz" }),
+		} {
+			if got, err := s.RecordExport(ctx, sc, x, nil); err == nil || got {
+				t.Errorf("%s: RecordExport = %v, %v; want refused", name, got, err)
+			}
+		}
+		if xs, err := s.Exports(ctx, sc, 0, 10); err != nil || len(xs) != 0 {
+			t.Fatalf("exports after the refusals: %v, %v", xs, err)
+		}
+		if got, err := s.RecordExport(ctx, sc, export(1, 2, nil), nil); err != nil || !got {
+			t.Fatalf("RecordExport 1-2 = %v, %v", got, err)
+		}
+		for name, x := range map[string]Export{"overlapping": export(2, 3, nil), "leaving a gap": export(4, 4, nil)} {
+			if got, err := s.RecordExport(ctx, sc, x, nil); err == nil || got {
+				t.Errorf("%s: RecordExport = %v, %v; want refused", name, got, err)
+			}
+		}
+		if got, err := s.RecordExport(ctx, sc, export(3, 4, nil), nil); err != nil || !got {
+			t.Fatalf("RecordExport 3-4 = %v, %v", got, err)
+		}
+		if xs, err := s.Exports(ctx, sc, 0, 10); err != nil || len(xs) != 2 || xs[1].FromSeq != 3 {
+			t.Fatalf("exports %v, %v; want 1-2, 3-4", xs, err)
+		}
+	})
+
 	t.Run("Append_ChainsSeqFromOneWithPrevHashLinks", func(t *testing.T) {
 		s := newStore(t)
 		tenant := tenancy.NewTenantID()

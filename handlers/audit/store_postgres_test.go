@@ -52,8 +52,9 @@ func execIn(db *sqlstore.DB, sc sqlstore.Scope, q string, args ...any) (int64, e
 	return n, err
 }
 
-// The runtime role may only insert and read entries: UPDATE, DELETE and TRUNCATE are refused for
-// lack of privilege, in its own tenant's scope and in platform scope alike.
+// The runtime role may only insert and read entries and read export rows: UPDATE, DELETE and
+// TRUNCATE of entries, any write of export rows and of the retention floor are refused for lack
+// of privilege, in its own tenant's scope and in platform scope alike.
 func TestAppendOnly_RuntimeRoleCannotChangeOrRemoveEntries(t *testing.T) {
 	db := openRuntime(t)
 	a, _, _ := seedTwo(t, NewPostgresStore(db))
@@ -66,6 +67,8 @@ func TestAppendOnly_RuntimeRoleCannotChangeOrRemoveEntries(t *testing.T) {
 			`DELETE FROM inbox`,
 			`UPDATE audit_exports SET blob = 'x'`,
 			`DELETE FROM audit_exports`,
+			`INSERT INTO audit_exports SELECT * FROM audit_exports`,
+			`UPDATE audit_retention_floor SET floor_days = 0`,
 		} {
 			if _, err := execIn(db, sc, q); !errors.Is(err, sqlstore.ErrPermission) || !strings.Contains(err.Error(), "permission denied") {
 				t.Errorf("%s as the runtime role (%+v): err = %v, want permission denied", q, sc, err)
@@ -99,14 +102,15 @@ func TestAppendOnly_OwnerIsRefusedByTheTrigger(t *testing.T) {
 	}
 }
 
-// The grants are exactly the documented ones: INSERT and SELECT on the entries and the exports;
+// The grants are exactly the documented ones: INSERT and SELECT on the entries, SELECT on the
+// exports (recorded through audit_record_export), nothing on audit_retention_floor;
 // inbox, outbox and idempotency_keys are the platform schema's (shared/platform), granted alike to
 // every service.
 func TestAppendOnly_RuntimeRoleGrants(t *testing.T) {
 	db := openRuntime(t)
 	want := map[string]string{
 		"audit_entries":    "INSERT,SELECT",
-		"audit_exports":    "INSERT,SELECT",
+		"audit_exports":    "SELECT",
 		"inbox":            "INSERT,SELECT",
 		"outbox":           "DELETE,INSERT,SELECT,UPDATE",
 		"idempotency_keys": "DELETE,INSERT,SELECT",
