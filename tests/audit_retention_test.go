@@ -11,6 +11,14 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 )
 
+// lowerAuditFloor sets the audit database's retention floor to 0 days through the owner role (the
+// only role that may change audit_retention_floor): SPINE_RETENTION_SCALE shrinks the engine's
+// 7-year retention to a fraction of a second, and audit_purge refuses any cutoff younger than the
+// floor, which the scale does not reach.
+func (s *server) lowerAuditFloor() {
+	s.ownerExec("audit", `UPDATE audit_retention_floor SET floor_days = 0`)
+}
+
 // The audit sweeps through the binary as the host drives them, with SPINE_RETENTION_SCALE at its
 // smallest (the 7-year audit retention is a fraction of a second): the AuditExport timer writes the
 // tenant's chain to the archive, which the export verifier re-reads and finds intact; the AuditPurge
@@ -18,6 +26,7 @@ import (
 // from its first retained entry, anchored at the last purged export.
 func TestAudit_ExportAndPurgeTimers_ChainVerifiesFromTheArchiveAnchor(t *testing.T) {
 	s := startServer(t, map[string]string{"SPINE_RETENTION_SCALE": "1e-9"})
+	s.lowerAuditFloor()
 	tenant := s.register(slug("auditret"), "standard")
 	if r := s.call("POST", "/api/tenants/"+tenant+"/provision", s.admin, nil, nil); r.Code != http.StatusOK {
 		t.Fatalf("provision: %d %s", r.Code, r.Body)
@@ -107,6 +116,7 @@ func invokeUntilCrash(t *testing.T, s *server, function string) {
 // verifies from the archive anchor.
 func TestAudit_CrashedSweepsFinishedByAnotherInstance_NothingRepeated(t *testing.T) {
 	s1 := startServer(t, map[string]string{"SPINE_RETENTION_SCALE": "1e-9", "SPINE_TEST_RETENTION_CRASH_AT": "after-export"})
+	s1.lowerAuditFloor()
 	tenant := s1.register(slug("auditcrash"), "standard")
 	if r := s1.call("POST", "/api/tenants/"+tenant+"/provision", s1.admin, nil, nil); r.Code != http.StatusOK {
 		t.Fatalf("provision: %d %s", r.Code, r.Body)

