@@ -64,7 +64,8 @@ type ArchiveStore interface {
 	// Purge has the owner's purge routine delete the tenant's exported entries up to toSeq recorded
 	// before cutoff (never the chain's head; see audit_purge), and when it deleted some, appends the
 	// entry record(deleted) returns to the chain and writes its events, all in one transaction. It
-	// returns how many entries were deleted (0: nothing changed).
+	// returns how many entries were deleted (0: nothing changed). A cutoff younger than the
+	// database's retention floor (audit_retention_floor) is refused: an error, nothing deleted.
 	Purge(ctx context.Context, s sqlstore.Scope, toSeq int64, cutoff time.Time,
 		record func(deleted int) (NewEntry, []events.Event, error)) (deleted int, err error)
 }
