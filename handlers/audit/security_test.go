@@ -174,3 +174,20 @@ func TestExportsVerify_ConsistentRowForABlobNeverWritten_BlobMissing(t *testing.
 		t.Fatalf("exports verify: %+v, want %+v among the problems", v, want)
 	}
 }
+
+// audit_record_export runs in its caller's tenant scope (row-level security binds the owner too):
+// in A's scope, a row consistent with B's chain is refused, and B has no export.
+func TestAuditRecordExport_AnotherTenantsRange_Refused(t *testing.T) {
+	r := newSweepRig(t)
+	a, _ := r.tenant()
+	b, _ := r.tenant()
+	chain := r.seed(b, 2, time.Now())
+	name := archiveBase(b, chain[0].RecordedAt, 1, 2) + ".jsonl.gz"
+	if _, err := execIn(openRuntime(t), sqlstore.TenantScope(a), `SELECT audit_record_export($1, 1, 2, 2, $2, repeat('0', 64),
+			$3, $4, gen_random_uuid(), now())`, b.String(), name, chain[0].PrevHash, chain[1].Hash); err == nil {
+		t.Error("audit_record_export of B's range in A's scope succeeded")
+	}
+	if xs := r.exports(b); len(xs) != 0 {
+		t.Errorf("B's exports %v", names(xs))
+	}
+}
