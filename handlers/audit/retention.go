@@ -2,10 +2,12 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -312,9 +314,65 @@ func (t purgeTarget) Next(ctx context.Context, unit, _ string, cutoff time.Time,
 	return spanRange(span[:to-first+1]), true, nil
 }
 
-// Export implements retention.Target: a purge writes no artifact (the entries are in the archive).
-func (purgeTarget) Export(context.Context, string, retention.Range, retention.Evidence) (*retention.Artifact, error) {
+// ErrExportUnconfirmed is a purge range whose export blob is missing or no longer holds the bytes
+// its audit_exports row recorded: the entries stay in SQL (they would exist nowhere else), and the
+// run fails as artifact-mismatch until an operator restores the blob.
+var ErrExportUnconfirmed = fmt.Errorf("audit: an export of the purge range is missing or altered in the archive: %w", retention.ErrArtifactMismatch)
+
+// Export implements retention.Target: a purge writes no artifact, but it deletes only after the
+// exports' blobs are confirmed: each export covering the range is read back from the archive and
+// its SHA-256 compared with the one recorded when it was written (streamed: memory bounded by the
+// hash, not the blob). A crash after this check and before the delete repeats the check.
+func (t purgeTarget) Export(ctx context.Context, unit string, r retention.Range, _ retention.Evidence) (*retention.Artifact, error) {
+	_, sc, err := unitScope(unit)
+	if err != nil {
+		return nil, err
+	}
+	from, to, err := rangeSeqs(r)
+	if err != nil {
+		return nil, err
+	}
+	if t.s.blobs == nil {
+		return nil, ErrNoArchive
+	}
+	xs, err := t.s.store.ExportsCovering(ctx, sc, from, to)
+	if err != nil {
+		return nil, err
+	}
+	covered := from - 1
+	for _, x := range xs {
+		if x.FromSeq != covered+1 {
+			break
+		}
+		if err := t.confirm(ctx, x); err != nil {
+			return nil, err
+		}
+		covered = x.ToSeq
+	}
+	if covered < to {
+		return nil, fmt.Errorf("%w (seq %d..%d not covered by recorded exports)", ErrExportUnconfirmed, covered+1, to)
+	}
 	return nil, nil
+}
+
+// confirm reads export x's blob and compares its SHA-256 with the recorded one.
+func (t purgeTarget) confirm(ctx context.Context, x Export) error {
+	rc, _, err := t.s.blobs.Open(ctx, ArchiveContainer, x.Blob)
+	if errors.Is(err, blob.ErrNotFound) {
+		return fmt.Errorf("%w (%s: missing)", ErrExportUnconfirmed, x.Blob)
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return err
+	}
+	if hex.EncodeToString(h.Sum(nil)) != x.SHA256 {
+		return fmt.Errorf("%w (%s: SHA-256 differs from the recorded one)", ErrExportUnconfirmed, x.Blob)
+	}
+	return nil
 }
 
 // purgedPayload is the payload of the entry a purge records.

@@ -701,3 +701,51 @@ func TestExportsVerify_ManifestAndSQLChangedAfterExport_Named(t *testing.T) {
 		t.Fatalf("exports verify: %+v, want problems %+v", v, want)
 	}
 }
+
+// A purge deletes only what the archive still holds: an export blob that is gone (or altered)
+// keeps its entries in SQL, the run fails as artifact-mismatch, and once the blob is back the
+// next run purges.
+func TestAuditPurge_ExportBlobMissingOrAltered_EntriesKept(t *testing.T) {
+	r := newSweepRig(t)
+	tenant, _ := r.tenant()
+	t0 := r.sevenYearsAgo()
+	r.seed(tenant, 6, t0.Add(-time.Hour))
+	r.seed(tenant, 1, t0.Add(30*24*time.Hour)) // the head stays
+	r.run(r.engine(3, nil), r.export)          // 1-3, 4-6, 7
+	xs := r.exports(tenant)
+	if len(xs) < 2 {
+		t.Fatalf("exports %v", names(xs))
+	}
+	saved, err := r.blobs.Get(t.Context(), ArchiveContainer, xs[0].Blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.az.DeleteBlob(t.Context(), ArchiveContainer, xs[0].Blob, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.now = t0.Add(sevenYears)
+	run, err := r.engine(10, nil).Run(t.Context(), r.purge)
+	if err == nil || run.Status != retention.StatusFailed || run.ErrorClass != "artifact-mismatch" || run.Affected != 0 {
+		t.Fatalf("purge with export 1-3 missing: %s, %v; want failed (artifact-mismatch), nothing deleted", run, err)
+	}
+	if n := len(r.chain(tenant)); n != 7 {
+		t.Fatalf("%d entries left, want all 7", n)
+	}
+	// Altered: other bytes under the recorded name.
+	if err := r.blobs.PutCreateOnly(t.Context(), ArchiveContainer, xs[0].Blob, append(slices.Clone(saved), 0), "application/gzip"); err != nil {
+		t.Fatal(err)
+	}
+	if run, err := r.engine(10, nil).Run(t.Context(), r.purge); err == nil || run.Affected != 0 || len(r.chain(tenant)) != 7 {
+		t.Fatalf("purge with export 1-3 altered: %s, %v, %d entries", run, err, len(r.chain(tenant)))
+	}
+	// Restored: the intent left by the failed runs is finished.
+	if _, err := r.az.DeleteBlob(t.Context(), ArchiveContainer, xs[0].Blob, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.blobs.PutCreateOnly(t.Context(), ArchiveContainer, xs[0].Blob, saved, "application/gzip"); err != nil {
+		t.Fatal(err)
+	}
+	if run := r.run(r.engine(10, nil), r.purge); run.Affected != 6 {
+		t.Fatalf("purge after the restore: %s, want 6", run)
+	}
+}

@@ -79,7 +79,7 @@ var pgArchive = archiveStatements{
 
 	chainBounds: `SELECT COALESCE(min(seq), 0), COALESCE(max(seq), 0) FROM audit_entries WHERE tenant_id = $1`,
 
-	exportsCovering: `SELECT from_seq, to_seq FROM audit_exports WHERE tenant_id = $1 AND to_seq >= $2 AND from_seq <= $3
+	exportsCovering: `SELECT from_seq, to_seq, blob, sha256 FROM audit_exports WHERE tenant_id = $1 AND to_seq >= $2 AND from_seq <= $3
 		ORDER BY from_seq`,
 
 	exportedThrough: `SELECT COALESCE(max(to_seq), 0) FROM audit_exports WHERE tenant_id = $1`,

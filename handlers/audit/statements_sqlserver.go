@@ -99,7 +99,7 @@ var msArchive = archiveStatements{
 
 	chainBounds: `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM dbo.audit_entries WHERE tenant_id = @p1`,
 
-	exportsCovering: `SELECT from_seq, to_seq FROM dbo.audit_exports WHERE tenant_id = @p1 AND to_seq >= @p2 AND from_seq <= @p3
+	exportsCovering: `SELECT from_seq, to_seq, blob, sha256 FROM dbo.audit_exports WHERE tenant_id = @p1 AND to_seq >= @p2 AND from_seq <= @p3
 		ORDER BY from_seq`,
 
 	exportedThrough: `SELECT COALESCE(MAX(to_seq), 0) FROM dbo.audit_exports WHERE tenant_id = @p1`,

@@ -48,7 +48,7 @@ type ArchiveStore interface {
 	// ChainBounds returns the lowest and highest seq of the tenant's entries (0, 0 for none).
 	ChainBounds(ctx context.Context, s sqlstore.Scope) (first, last int64, err error)
 	// ExportsCovering returns the tenant's exports overlapping first..last, in from_seq order
-	// (FromSeq and ToSeq set only).
+	// (FromSeq, ToSeq, Blob and SHA256 set).
 	ExportsCovering(ctx context.Context, s sqlstore.Scope, first, last int64) ([]Export, error)
 	// ExportedThrough returns the highest seq the tenant's exports reach (0 for none).
 	ExportedThrough(ctx context.Context, s sqlstore.Scope) (int64, error)
@@ -170,7 +170,7 @@ func (s *sqlStore) ExportsCovering(ctx context.Context, sc sqlstore.Scope, first
 		defer rows.Close()
 		for rows.Next() {
 			x := Export{TenantID: tenant}
-			if err := rows.Scan(&x.FromSeq, &x.ToSeq); err != nil {
+			if err := rows.Scan(&x.FromSeq, &x.ToSeq, &x.Blob, &x.SHA256); err != nil {
 				return err
 			}
 			out = append(out, x)
