@@ -185,6 +185,7 @@ func (e *Engine) Timer(name string) functions.InvocationHandler {
 
 // Run statuses.
 const (
+	StatusRunning   = "running" // started and not finished: under way, or its process died
 	StatusCompleted = "completed"
 	StatusPartial   = "partial"
 	StatusFailed    = "failed"
@@ -213,11 +214,17 @@ func (e *Engine) Run(ctx context.Context, name string) (Run, error) {
 	if !ok {
 		return Run{Sweep: name, Status: StatusFailed}, fmt.Errorf("%w: %s", ErrUnknownSweep, name)
 	}
-	now := e.cfg.Now().UTC()
-	run := Run{RunID: uuid.Must(uuid.NewV7()).String(), Sweep: s.Name, StartedAt: now, Status: StatusCompleted}
+	now := e.now()
+	run := Run{RunID: uuid.Must(uuid.NewV7()).String(), Sweep: s.Name, StartedAt: now, Status: StatusRunning}
+	// The run is in the ledger from its start: a process that dies mid-run leaves it "running"
+	// (GET /api/ops/sweeps/{name}/runs shows it; its intent shows in /units). Best effort.
+	if perr := e.cfg.Ledger.PutRun(ctx, run); perr != nil {
+		e.cfg.Log.WarnContext(ctx, "retention: run start not recorded", "sweep", s.Name, "run", run.RunID, "err", perr)
+	}
+	run.Status = StatusCompleted
 	wallStart := time.Now()
 	err := e.run(ctx, s, &run, now, wallStart)
-	run.FinishedAt = e.cfg.Now().UTC()
+	run.FinishedAt = e.now()
 	if err != nil {
 		run.Status = StatusFailed
 		if run.ErrorClass == "" {
@@ -376,8 +383,10 @@ func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wal
 func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, now time.Time) (more bool, err error) {
 	l, w := e.cfg.Ledger, st.w
 	resumed := w.Pending != nil
+	// A batch never takes the run past MaxRows: the last one of a run is cut to what is left.
+	limit := max(1, min(s.BatchSize, e.cfg.MaxRows-run.Selected))
 	if !resumed {
-		r, ok, err := s.Target.Next(ctx, st.unit, w.Position, st.cutoff, s.BatchSize)
+		r, ok, err := s.Target.Next(ctx, st.unit, w.Position, st.cutoff, limit)
 		if err != nil {
 			return false, fmt.Errorf("retention: %s/%s: next: %w", s.Name, st.unit, err)
 		}
@@ -455,7 +464,7 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 		return false, err
 	}
 	e.fault(FaultAfterEvidence)
-	w.Position, w.Pending, w.ServedAt = ev.Range.To, nil, e.cfg.Now().UTC()
+	w.Position, w.Pending, w.ServedAt = ev.Range.To, nil, e.now()
 	w.Failures, w.LastErrorClass, w.LastFailedAt = 0, "", nil
 	w.Batches++
 	w.Affected += int64(n)
@@ -467,7 +476,7 @@ func (e *Engine) batch(ctx context.Context, s *Sweep, st *unitState, run *Run, n
 	if err := l.PutWatermark(ctx, w); err != nil {
 		return false, err
 	}
-	return resumed || ev.Range.More || ev.Range.Count >= s.BatchSize, nil
+	return resumed || ev.Range.More || ev.Range.Count >= limit, nil
 }
 
 // recordFailure counts a unit's consecutive failure on its watermark (the ops API's units view: an
@@ -478,7 +487,7 @@ func (e *Engine) recordFailure(ctx context.Context, sweep, unit string, cause er
 	if err != nil {
 		return
 	}
-	at := e.cfg.Now().UTC()
+	at := e.now()
 	w.Failures++
 	w.LastErrorClass, w.LastFailedAt = errorClass(cause), &at
 	_ = e.cfg.Ledger.PutWatermark(ctx, w)
@@ -494,6 +503,9 @@ func (e *Engine) fault(point string) {
 		e.cfg.Fault(point)
 	}
 }
+
+// now is the engine's clock in UTC, to the microsecond (the API's times, SQL's precision).
+func (e *Engine) now() time.Time { return e.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 func (e *Engine) scaled(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * e.cfg.Scale)

@@ -282,6 +282,10 @@ func TestRun_CrashAtEveryPoint_RerunFinishesTheRangeExactlyOnce(t *testing.T) {
 				}()
 				_, _ = crashed.Run(ctx, name)
 			}()
+			// The crashed run is in the ledger, still "running" (its process died).
+			if runs, err := l.Runs(ctx, name, 10); err != nil || len(runs) != 1 || runs[0].Status != StatusRunning {
+				t.Fatalf("runs after the crash = %+v, %v; want the one run, running", runs, err)
+			}
 			// New rows arrive meanwhile: the resumed range must not grow to take them.
 			m.add(unit, 3, c.Now().Add(-150*24*time.Hour))
 			fresh := newEngine(t, l, c, Config{})
@@ -610,5 +614,64 @@ func TestRun_RangeCutShortWithMore_TheUnitGoesOnInTheSameRun(t *testing.T) {
 	run, err := e.Run(ctx, name)
 	if err != nil || run.Batches != 4 || m.count(unit) != 0 {
 		t.Fatalf("run = %+v, %v, %d left; want 4 batches (3+3+3+1) in one run", run, err, m.count(unit))
+	}
+}
+
+// The ledger's own retention keeps a held tenant's evidence (what was done to its data) for as long
+// as the hold: scope does not matter, the evidence is the litigation's.
+func TestLedgerRetention_KeepsTheEvidenceOfAHeldTenant(t *testing.T) {
+	ctx := context.Background()
+	l, c := testLedger(t), newClock()
+	held, free := uuid.NewString(), uuid.NewString()
+	old := c.Now().Add(-400 * 24 * time.Hour)
+	for _, tenant := range []string{held, free} {
+		if err := l.PutEvidence(ctx, Evidence{ID: uuid.NewString(), Sweep: "X", Tenant: tenant, At: old}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold := Hold{ID: uuid.NewString(), TenantID: held, Scope: "notifications", Reason: "x", CreatedBy: "test", CreatedAt: c.Now()}
+	if err := l.PutHold(ctx, hold); err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, l, c, Config{})
+	sw := LedgerSweep(l)
+	sw.Name += "T" + uuid.NewString()[:8]
+	if err := e.Register(sw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Run(ctx, sw.Name); err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := l.Evidence(ctx, held, time.Time{}, time.Time{}, 0)
+	gone, _ := l.Evidence(ctx, free, time.Time{}, time.Time{}, 0)
+	if len(kept) != 1 || len(gone) != 0 {
+		t.Fatalf("held tenant keeps %d evidence rows (want 1), free tenant %d (want 0)", len(kept), len(gone))
+	}
+	if _, err := l.DeleteHold(ctx, hold.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Run(ctx, sw.Name); err != nil {
+		t.Fatal(err)
+	}
+	if kept, _ := l.Evidence(ctx, held, time.Time{}, time.Time{}, 0); len(kept) != 0 {
+		t.Fatalf("after the release the held tenant's old evidence stays (%d rows)", len(kept))
+	}
+}
+
+// MaxRows bounds what a run selects: the last batch is cut to what is left of it.
+func TestRun_MaxRowsBoundsTheRowsSelected(t *testing.T) {
+	ctx := context.Background()
+	l, c, m := testLedger(t), newClock(), newMem(false)
+	unit := uuid.NewString()
+	m.add(unit, 600, c.Now().Add(-100*24*time.Hour))
+	e := newEngine(t, l, c, Config{MaxRows: 100})
+	name := sweepName(t)
+	if err := e.Register(Sweep{Name: name, Service: "test", Schedule: "0 0 2 * * *", Action: ActionDelete, DataScope: "notifications",
+		Retention: 90 * 24 * time.Hour, Units: m.units, Target: m, BatchSize: 500}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.Run(ctx, name)
+	if err != nil || run.Selected != 100 || run.Status != StatusPartial || m.count(unit) != 500 {
+		t.Fatalf("run = %+v, %v, %d left; want 100 selected, partial", run, err, m.count(unit))
 	}
 }

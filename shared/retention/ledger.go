@@ -230,7 +230,7 @@ type Watermark struct {
 	Position string    `json:"position"` // the last completed range's To
 	Pending  *Evidence `json:"pending,omitempty"`
 	// ServedAt is when a batch of this unit last completed (fairness: least recently served first).
-	ServedAt time.Time `json:"servedAt"`
+	ServedAt time.Time `json:"servedAt,omitzero"`
 	// Totals over the unit's life in this sweep.
 	Batches   int64 `json:"batches"`
 	Affected  int64 `json:"affected"`

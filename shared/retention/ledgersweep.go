@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -76,8 +77,34 @@ func (t ledgerTarget) keys(ctx context.Context, unit, filter string, limit int) 
 // Next selects the oldest rows older than cutoff, at most limit, in key order; the range ends at
 // the last one's keys (To: the JSON pair [PartitionKey, RowKey]), so a rerun after a crash deletes
 // exactly these rows and no others.
+// notHeld excludes, from the evidence table, the partitions of tenants under an active legal hold:
+// the evidence of what was done to a held tenant's data is kept as long as the hold (litigation
+// needs exactly it). Runs are per sweep, not per tenant: none is held.
+func (t ledgerTarget) notHeld(ctx context.Context, unit string) (string, error) {
+	if unit != TableEvidence {
+		return "", nil
+	}
+	hs, err := t.l.Holds(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, h := range hs {
+		if h.Active() && !seen[h.TenantID] {
+			seen[h.TenantID] = true
+			b.WriteString(" and PartitionKey ne " + odata(h.TenantID))
+		}
+	}
+	return b.String(), nil
+}
+
 func (t ledgerTarget) Next(ctx context.Context, unit, _ string, cutoff time.Time, limit int) (Range, bool, error) {
-	ks, err := t.keys(ctx, unit, oldFilter(unit, cutoff), limit)
+	held, err := t.notHeld(ctx, unit)
+	if err != nil {
+		return Range{}, false, err
+	}
+	ks, err := t.keys(ctx, unit, "("+oldFilter(unit, cutoff)+")"+held, limit)
 	if err != nil || len(ks) == 0 {
 		return Range{}, false, err
 	}
@@ -101,8 +128,12 @@ func (t ledgerTarget) Apply(ctx context.Context, unit string, r Range, ev Eviden
 	if err := json.Unmarshal([]byte(r.To), &last); err != nil {
 		return 0, fmt.Errorf("retention: %s: malformed range end %q", LedgerRetention, r.To)
 	}
+	held, err := t.notHeld(ctx, unit)
+	if err != nil {
+		return 0, err
+	}
 	f := "(" + oldFilter(unit, ev.Cutoff) + ") and (PartitionKey lt " + odata(last[0]) +
-		" or (PartitionKey eq " + odata(last[0]) + " and RowKey le " + odata(last[1]) + "))"
+		" or (PartitionKey eq " + odata(last[0]) + " and RowKey le " + odata(last[1]) + "))" + held
 	ks, err := t.keys(ctx, unit, f, 0)
 	if err != nil {
 		return 0, err

@@ -82,7 +82,7 @@ type sweepView struct {
 
 func (e *Engine) listSweeps(c echo.Context) error {
 	ctx := c.Request().Context()
-	now := e.cfg.Now().UTC()
+	now := e.now()
 	out := httpx.Page[sweepView]{Value: []sweepView{}}
 	for _, s := range e.Sweeps() {
 		v := sweepView{Name: s.Name, Service: s.Service, Schedule: s.Schedule, Action: s.Action, DataScope: s.DataScope,
@@ -274,7 +274,7 @@ func (e *Engine) createHold(c echo.Context) error {
 	}
 	p, _ := auth.FromContext(ctx)
 	h := Hold{ID: uuid.Must(uuid.NewV7()).String(), TenantID: tenant, Scope: req.Scope, Reason: reason,
-		CreatedBy: p.Subject, CreatedAt: time.Now().UTC()}
+		CreatedBy: p.Subject, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := e.cfg.Ledger.PutHold(ctx, h); err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (e *Engine) deleteHold(c echo.Context) error {
 		return problem.New(http.StatusNotFound, "legal-hold-not-found", "No legal hold has this id.")
 	}
 	p, _ := auth.FromContext(c.Request().Context())
-	if _, err := e.cfg.Ledger.ReleaseHold(c.Request().Context(), id.String(), p.Subject, time.Now()); err != nil {
+	if _, err := e.cfg.Ledger.ReleaseHold(c.Request().Context(), id.String(), p.Subject, time.Now().Truncate(time.Microsecond)); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return problem.New(http.StatusNotFound, "legal-hold-not-found", "No legal hold has this id.")
 		}
@@ -436,12 +436,12 @@ func (e *Engine) putOverride(c echo.Context) error {
 		}
 		if time.Duration(*req.Days)*24*time.Hour < base {
 			return problem.Newf(http.StatusConflict, "retention-shorter-than-edition",
-				"A tenant's retention can only be longer than its edition's (%g days).", days(base)).
+				"A tenant's retention can only be longer than what it has without the override: its edition's or the default (%g days).", days(base)).
 				WithFields(problem.FieldError{Field: "days", Detail: "below the edition's retention"})
 		}
 	}
 	p, _ := auth.FromContext(ctx)
-	o := Override{TenantID: tenant, Kind: kind, Days: *req.Days, SetBy: p.Subject, UpdatedAt: time.Now().UTC()}
+	o := Override{TenantID: tenant, Kind: kind, Days: *req.Days, SetBy: p.Subject, UpdatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := e.cfg.Ledger.PutOverride(ctx, o); err != nil {
 		return err
 	}
