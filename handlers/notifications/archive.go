@@ -58,6 +58,10 @@ const (
 // access tier and are not served (they need rehydration, an operator's task).
 var ErrArchived = errors.New("notifications: the notification is archived")
 
+// ErrArchiveUnreadable: an archive blob of the notification's month is not the gzip'd JSON Lines
+// the sweep wrote (damaged or replaced); the notification cannot be answered from it.
+var ErrArchiveUnreadable = errors.New("notifications: an archive blob is unreadable")
+
 // errRangeGone: an export found neither the range's rows nor its blob.
 var errRangeGone = errors.New("notifications: the archive range has no rows and no blob")
 
@@ -459,7 +463,7 @@ func (s *Service) findInArchive(ctx context.Context, name, tenant, id string) (D
 	defer rc.Close()
 	zr, err := gzip.NewReader(bufio.NewReader(rc))
 	if err != nil {
-		return Detail{}, false, fmt.Errorf("notifications: archive blob %s: %w", name, err)
+		return Detail{}, false, fmt.Errorf("%w: %s: %w", ErrArchiveUnreadable, name, err)
 	}
 	defer zr.Close()
 	dec := json.NewDecoder(zr)
@@ -469,21 +473,21 @@ func (s *Service) findInArchive(ctx context.Context, name, tenant, id string) (D
 		if err := dec.Decode(&line); errors.Is(err, io.EOF) {
 			return Detail{}, false, nil
 		} else if err != nil {
-			return Detail{}, false, fmt.Errorf("notifications: archive blob %s: %w", name, err)
+			return Detail{}, false, fmt.Errorf("%w: %s: %w", ErrArchiveUnreadable, name, err)
 		}
 		var head struct {
 			TenantID string `json:"tenantId"`
 			ID       string `json:"id"`
 		}
 		if err := json.Unmarshal(line, &head); err != nil {
-			return Detail{}, false, fmt.Errorf("notifications: archive blob %s: %w", name, err)
+			return Detail{}, false, fmt.Errorf("%w: %s: %w", ErrArchiveUnreadable, name, err)
 		}
 		if head.ID != id || head.TenantID != tenant {
 			continue
 		}
 		var a archivedNotification
 		if err := json.Unmarshal(line, &a); err != nil {
-			return Detail{}, false, fmt.Errorf("notifications: archive blob %s: %w", name, err)
+			return Detail{}, false, fmt.Errorf("%w: %s: %w", ErrArchiveUnreadable, name, err)
 		}
 		return a.detail(), true, nil
 	}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"spine/shared/blob"
 )
@@ -55,5 +59,35 @@ func TestArchive_GetUnknownIDInArchivedMonth_ReadsOnlyTheBlobsNearItsTime(t *tes
 	}
 	if n := cb.opens.Load(); n != 1 {
 		t.Errorf("an archived id read %d blobs, want 1", n)
+	}
+}
+
+// A damaged archive blob (replaced by bytes that are not gzip) answers a stable problem, 500
+// archive-unreadable, never a driver's text.
+func TestArchive_GetFromADamagedArchiveBlob_500ArchiveUnreadable(t *testing.T) {
+	h := newHarness(t)
+	a := h.tenant()
+	month := monthOf(time.Now().Add(-200 * 24 * time.Hour))
+	ids := seedOld(t, h.rt, a.id, []time.Time{month.Add(36 * time.Hour), month.Add(60 * time.Hour)})
+	rig := newArchiveRig(t, h, time.Now, 10, a.id)
+	rig.runUntilQuiet(rig.engine)
+	names := archiveBlobs(t, h.blobs, a.id)
+	if len(names) != 1 {
+		t.Fatalf("archive blobs %v, want 1", names)
+	}
+	az, err := azblob.NewClientFromConnectionString(os.Getenv("SPINE_STORAGE_CONNECTION_STRING"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := az.DeleteBlob(t.Context(), ArchiveContainer, names[0], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.blobs.PutCreateOnly(t.Context(), ArchiveContainer, names[0], []byte("not gzip"), "application/gzip"); err != nil {
+		t.Fatal(err)
+	}
+	r := h.do("GET", "/api/notifications/"+ids[0], a.reader, nil)
+	if r.Code != http.StatusInternalServerError || !strings.Contains(string(r.Body), `"code":"archive-unreadable"`) ||
+		strings.Contains(string(r.Body), "gzip") {
+		t.Fatalf("GET from a damaged archive: %d %s", r.Code, r.Body)
 	}
 }

@@ -74,6 +74,9 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusNotFound, "not-found", "No webhook endpoint with this id is visible to the caller.")
 	case errors.Is(err, ErrAttachmentNotFound):
 		return problem.New(http.StatusNotFound, "not-found", "The notification has no attachment of this name.")
+	case errors.Is(err, ErrArchiveUnreadable):
+		return problem.New(http.StatusInternalServerError, "archive-unreadable", "The notification archive of this month could not be read; "+
+			"an operator must restore its blob (notification-archive).")
 	case errors.Is(err, ErrArchived):
 		return problem.New(http.StatusConflict, "notification-archived", "The notification is archived (older than 90 days): its body and "+
 			"attachments are in the archive access tier and are not served; an operator can rehydrate them.")
