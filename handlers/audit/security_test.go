@@ -14,7 +14,7 @@ import (
 
 // Security review of issue 14 (branch i14-sec): what the runtime role (audit_app) can delete
 // through audit_purge. F1: the cutoff was the caller's; F2: audit_app could insert export rows.
-// migrations/audit/postgres/00003_audit_retention_floor.sql closes both: the database's own
+// migrations/audit/postgres/00002_audit_retention.sql closes both: the database's own
 // retention floor (audit_retention_floor, the owner's) and audit_record_export.
 
 // floorDays is the migration's default floor: the storage map's 7 years.

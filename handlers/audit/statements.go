@@ -74,7 +74,7 @@ type archiveStatements struct {
 	// last hash (hex), evidence id, exported at (UTC) → one row, one boolean column: whether the
 	// owner's audit_record_export inserted the export (false: the tenant has one from that seq, and
 	// nothing changed). The routine refuses (an error) a row that does not fit the chain; see
-	// migrations/audit/*/00003_audit_retention_floor.sql. The runtime role has no INSERT on
+	// migrations/audit/*/00002_audit_retention.sql. The runtime role has no INSERT on
 	// audit_exports.
 	recordExport string
 	// listExports: tenant id, after from seq, limit → exportColumns of up to limit exports with
@@ -84,6 +84,6 @@ type archiveStatements struct {
 	exportEnding string
 	// purge: tenant id, to seq, cutoff (UTC) → one row, one column: how many entries the owner's
 	// purge routine deleted (audit_purge; see migrations/audit/*/00002_audit_retention.sql). The
-	// routine refuses (an error) a cutoff younger than the database's retention floor (00003).
+	// routine refuses (an error) a cutoff younger than the database's retention floor (migration 00002).
 	purge string
 }
