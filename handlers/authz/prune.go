@@ -60,7 +60,7 @@ func (s *Service) PruneSweepOf(name string) retention.Sweep {
 	return retention.Sweep{
 		Name: name, Service: service, Schedule: PruneSchedule, Action: retention.ActionDelete, Platform: true,
 		Units:     func(context.Context, time.Time) ([]string, error) { return slices.Clone(units), nil },
-		Target:    pruneTarget{s},
+		Target:    pruneTarget{s: s},
 		BatchSize: s.cfg.Prune.BatchSize,
 	}
 }
@@ -76,7 +76,10 @@ func tableCutoff(table PruneTable, cutoff time.Time) time.Time {
 }
 
 // pruneTarget is the sweep's retention.Target over the service's store.
-type pruneTarget struct{ s *Service }
+type pruneTarget struct {
+	retention.NoExport
+	s *Service
+}
 
 func pruneTable(unit string) (PruneTable, error) {
 	t := PruneTable(unit)
@@ -106,11 +109,6 @@ func (p pruneTarget) Next(ctx context.Context, unit, after string, cutoff time.T
 		return retention.Range{}, false, err
 	}
 	return retention.Range{From: first.encode(table), To: last.encode(table), Count: n, FirstAt: first.ExpiresAt, LastAt: last.ExpiresAt}, true, nil
-}
-
-// Export implements retention.Target: pruning exports nothing.
-func (pruneTarget) Export(context.Context, string, retention.Range, retention.Evidence) (*retention.Artifact, error) {
-	return nil, nil
 }
 
 // Apply implements retention.Target: deletes the range's rows that are still expired, with the

@@ -31,12 +31,15 @@ const (
 func (s *Service) PurgeSweepOf(name string) retention.Sweep {
 	return retention.Sweep{
 		Name: name, Service: service, Schedule: PurgeSchedule, Action: retention.ActionDelete,
-		DataScope: PurgeScope, Retention: PurgeAfter, Units: s.store.DeletedTenants, Target: purgeTarget{s},
+		DataScope: PurgeScope, Retention: PurgeAfter, Units: s.store.DeletedTenants, Target: purgeTarget{s: s},
 	}
 }
 
 // purgeTarget is the sweep's retention.Target over the service's store.
-type purgeTarget struct{ s *Service }
+type purgeTarget struct {
+	retention.NoExport
+	s *Service
+}
 
 // Next implements retention.Target: the next connections of tenant soft-deleted before cutoff.
 func (p purgeTarget) Next(ctx context.Context, unit, after string, cutoff time.Time, limit int) (retention.Range, bool, error) {
@@ -47,11 +50,6 @@ func (p purgeTarget) Next(ctx context.Context, unit, after string, cutoff time.T
 		})
 		return keys, err
 	})
-}
-
-// Export implements retention.Target: the purge exports nothing.
-func (purgeTarget) Export(context.Context, string, retention.Range, retention.Evidence) (*retention.Artifact, error) {
-	return nil, nil
 }
 
 // Apply implements retention.Target: deletes exactly the range's rows with the evidence event in

@@ -31,12 +31,15 @@ const (
 func (s *Service) LifecycleSweepOf(name string) retention.Sweep {
 	return retention.Sweep{
 		Name: name, Service: service, Schedule: LifecycleSchedule, Action: retention.ActionExpire,
-		DataScope: LifecycleScope, Units: s.store.DueTenants, Target: lifecycleTarget{s},
+		DataScope: LifecycleScope, Units: s.store.DueTenants, Target: lifecycleTarget{s: s},
 	}
 }
 
 // lifecycleTarget is the sweep's retention.Target over the service's store and blobs.
-type lifecycleTarget struct{ s *Service }
+type lifecycleTarget struct {
+	retention.NoExport
+	s *Service
+}
 
 // Next implements retention.Target: the next due runs of tenant after the position after.
 func (t lifecycleTarget) Next(ctx context.Context, unit, after string, cutoff time.Time, limit int) (retention.Range, bool, error) {
@@ -47,11 +50,6 @@ func (t lifecycleTarget) Next(ctx context.Context, unit, after string, cutoff ti
 		})
 		return keys, err
 	})
-}
-
-// Export implements retention.Target: the sweep exports nothing.
-func (lifecycleTarget) Export(context.Context, string, retention.Range, retention.Evidence) (*retention.Artifact, error) {
-	return nil, nil
 }
 
 // Apply implements retention.Target: deletes the artifacts of the range's due runs (a blob

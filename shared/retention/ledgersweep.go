@@ -25,10 +25,13 @@ func LedgerSweep(l *Ledger) Sweep {
 	return Sweep{Name: LedgerRetention, Service: "platform", Schedule: LedgerRetentionSchedule, Action: ActionDelete,
 		Platform: true, Retention: LedgerRetentionPeriod, BatchSize: 5000,
 		Units:  func(context.Context, time.Time) ([]string, error) { return []string{TableRuns, TableEvidence}, nil },
-		Target: ledgerTarget{l}}
+		Target: ledgerTarget{l: l}}
 }
 
-type ledgerTarget struct{ l *Ledger }
+type ledgerTarget struct {
+	NoExport
+	l *Ledger
+}
 
 var _ Target = ledgerTarget{}
 
@@ -114,10 +117,6 @@ func (t ledgerTarget) Next(ctx context.Context, unit, _ string, cutoff time.Time
 		return Range{}, false, err
 	}
 	return Range{From: "", To: string(to), Count: len(ks), LastAt: cutoff.UTC(), Label: unit}, true, nil
-}
-
-func (ledgerTarget) Export(context.Context, string, Range, Evidence) (*Artifact, error) {
-	return nil, nil
 }
 
 // Apply deletes the range's rows (older than the cutoff, up to the range's last keys), partition by

@@ -48,6 +48,7 @@ func RecordSweeps(dbs map[string]*sqlstore.DB) []Sweep {
 // records is the Target of a platform records sweep: unit = service, range = a span of the
 // table's time column (RFC 3339 with nanoseconds).
 type records struct {
+	NoExport
 	dbs   map[string]*sqlstore.DB
 	table string
 	sweep string
@@ -95,11 +96,6 @@ func (q recordsSQL) floored(cutoff time.Time) time.Time {
 		}
 	}
 	return cutoff
-}
-
-// Export exports nothing: these records are deleted, not archived.
-func (r *records) Export(context.Context, string, Range, Evidence) (*Artifact, error) {
-	return nil, nil
 }
 
 // Apply deletes the range's rows that are still due, with the evidence event, in one transaction.

@@ -113,6 +113,13 @@ type Target interface {
 	Apply(ctx context.Context, unit string, r Range, ev Evidence) (affected int, err error)
 }
 
+// NoExport is embedded by the Target of a sweep that exports nothing (delete, expire): its Export
+// writes no artifact.
+type NoExport struct{}
+
+// Export implements Target: nothing to write.
+func (NoExport) Export(context.Context, string, Range, Evidence) (*Artifact, error) { return nil, nil }
+
 // Sweep is one retention sweep, declared by its owning service and registered with the Engine
 // (Engine.Register) when the service is built. Its timer function (Name, Schedule) is declared by
 // the service's Functions with Engine.Timer as its handler.
