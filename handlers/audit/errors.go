@@ -30,6 +30,9 @@ func MapError(err error) *problem.Problem {
 		return problem.New(http.StatusBadRequest, "invalid-input", problem.Detail(err, ErrInvalidInput))
 	case errors.Is(err, ErrInvalidFilter):
 		return problem.New(http.StatusBadRequest, "invalid-filter", problem.Detail(err, ErrInvalidFilter))
+	case errors.Is(err, ErrInvalidFromSeq):
+		return problem.New(http.StatusBadRequest, "invalid-from-seq", "fromSeq must be where an export starts: 1, or a page's nextFromSeq.").
+			WithFields(problem.FieldError{Field: "fromSeq", Detail: "no export starts there"})
 	case errors.Is(err, ErrNoArchive):
 		return problem.New(http.StatusServiceUnavailable, "archive-unavailable", "The audit archive is not configured on this deployment.")
 	case errors.Is(err, ErrInvalidEvent):

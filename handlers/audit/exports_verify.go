@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"spine/shared/blob"
 	"spine/shared/sqlstore"
@@ -50,10 +51,17 @@ type ExportReport struct {
 	// Exports and Entries count the exports read and the entries they hold.
 	Exports int
 	Entries int64
-	// FirstSeq and LastSeq bound the exported range (0 when there is no export).
+	// FirstSeq and LastSeq bound the exported range checked (0 when there is no export).
 	FirstSeq, LastSeq int64
 	Problems          []ExportProblem
+	// NextFromSeq is where the next page starts (VerifyExportsFrom with it), 0 when this page
+	// reached the last export.
+	NextFromSeq int64
 }
+
+// ErrInvalidFromSeq: a page of the export verifier must start where an export starts (1, or a
+// page's NextFromSeq).
+var ErrInvalidFromSeq = errors.New("audit: fromSeq is not where an export starts")
 
 // OK reports whether every export checked out.
 func (r ExportReport) OK() bool { return len(r.Problems) == 0 }
@@ -65,6 +73,14 @@ func (r ExportReport) OK() bool { return len(r.Problems) == 0 }
 // and that every entry still in SQL equals its exported copy. Tampering is a problem in the
 // report, not an error. The zero tenant (the platform chain) has no exports.
 func (s *Service) VerifyExports(ctx context.Context, c Caller, tenant tenancy.TenantID) (ExportReport, error) {
+	return s.VerifyExportsFrom(ctx, c, tenant, 1, 0)
+}
+
+// VerifyExportsFrom is VerifyExports for one page: at most maxExports exports (0: all) from the
+// export starting at fromSeq (1, or a previous page's NextFromSeq), its chain check anchored on
+// the recorded last hash of the export that ends right before it — so pages together check what
+// one call would, and one page's memory and time are bounded by its size.
+func (s *Service) VerifyExportsFrom(ctx context.Context, c Caller, tenant tenancy.TenantID, fromSeq int64, maxExports int) (ExportReport, error) {
 	sc, err := chainScope(c, tenant)
 	if err != nil {
 		return ExportReport{}, err
@@ -78,8 +94,23 @@ func (s *Service) VerifyExports(ctx context.Context, c Caller, tenant tenancy.Te
 	}
 	check := newChainCheck()
 	var after int64
+	if fromSeq > 1 {
+		prev, err := s.store.ExportEnding(ctx, sc, fromSeq-1)
+		if errors.Is(err, ErrNotFound) {
+			return ExportReport{}, fmt.Errorf("%w: no export ends at seq %d", ErrInvalidFromSeq, fromSeq-1)
+		}
+		if err != nil {
+			return ExportReport{}, err
+		}
+		check.anchor(prev.ToSeq, prev.LastHash)
+		r.LastSeq, after = prev.ToSeq, prev.FromSeq
+	}
 	for {
-		xs, err := s.store.Exports(ctx, sc, after, exportsPage)
+		n := exportsPage
+		if maxExports > 0 {
+			n = min(n, maxExports-r.Exports)
+		}
+		xs, err := s.store.Exports(ctx, sc, after, n)
 		if err != nil {
 			return ExportReport{}, err
 		}
@@ -88,10 +119,20 @@ func (s *Service) VerifyExports(ctx context.Context, c Caller, tenant tenancy.Te
 				return ExportReport{}, err
 			}
 		}
-		if len(xs) < exportsPage {
+		if len(xs) < n {
 			return r, nil
 		}
 		after = xs[len(xs)-1].FromSeq
+		if maxExports > 0 && r.Exports >= maxExports {
+			next, err := s.store.Exports(ctx, sc, after, 1)
+			if err != nil {
+				return ExportReport{}, err
+			}
+			if len(next) > 0 {
+				r.NextFromSeq = next[0].FromSeq
+			}
+			return r, nil
+		}
 	}
 }
 

@@ -749,3 +749,33 @@ func TestAuditPurge_ExportBlobMissingOrAltered_EntriesKept(t *testing.T) {
 		t.Fatalf("purge after the restore: %s, want 6", run)
 	}
 }
+
+// The export verifier pages: limit exports per call, nextFromSeq where the next page starts (its
+// chain check anchored on the export before it), null on the last; a fromSeq that is not where an
+// export starts is 400 invalid-from-seq. A break in the second page is still found.
+func TestExportsVerify_Paged_NextFromSeqAnchorsTheNextPage(t *testing.T) {
+	r := newSweepRig(t)
+	tenant, tok := r.tenant()
+	r.seed(tenant, 7, time.Now())
+	r.run(r.engine(2, nil), r.export) // 1-2, 3-4, 5-6, 7
+	p1 := r.verifyExports(tok, "?limit=2")
+	if !p1.OK || p1.Exports != 2 || p1.LastSeq != 4 || p1.NextFromSeq == nil || *p1.NextFromSeq != 5 {
+		t.Fatalf("page 1: %+v", p1)
+	}
+	p2 := r.verifyExports(tok, "?limit=2&fromSeq=5")
+	if !p2.OK || p2.Exports != 2 || p2.FirstSeq != 5 || p2.LastSeq != 7 || p2.NextFromSeq != nil {
+		t.Fatalf("page 2: %+v", p2)
+	}
+	if res := r.h.do("GET", "/api/audit-entries/exports/verify?fromSeq=4", tok, nil); res.Code != http.StatusBadRequest ||
+		!strings.Contains(string(res.Body), `"code":"invalid-from-seq"`) {
+		t.Fatalf("fromSeq inside an export: %d %s", res.Code, res.Body)
+	}
+	// Export 5-6's blob replaced: page 2 names it.
+	xs := r.exports(tenant)
+	if _, err := r.az.DeleteBlob(t.Context(), ArchiveContainer, xs[2].Blob, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v := r.verifyExports(tok, "?limit=2&fromSeq=5"); v.OK || len(v.Problems) != 1 || v.Problems[0].Code != ProblemBlobMissing {
+		t.Fatalf("page 2 after the blob went: %+v", v)
+	}
+}

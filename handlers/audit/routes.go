@@ -108,7 +108,16 @@ type exportsVerifyJSON struct {
 	FirstSeq int64               `json:"firstSeq"`
 	LastSeq  int64               `json:"lastSeq"`
 	Problems []exportProblemJSON `json:"problems"`
+	// NextFromSeq: more exports follow; ask again with fromSeq=nextFromSeq (null on the last page).
+	NextFromSeq *int64 `json:"nextFromSeq"`
 }
+
+// exportsPerCall and maxExportsPerCall bound one call of the export verifier (limit): each export
+// is two blob reads, so a tenant with years of hourly exports pages through them.
+const (
+	exportsPerCall    = 500
+	maxExportsPerCall = 5000
+)
 
 // API serves the audit routes and functions.
 type API struct {
@@ -307,12 +316,26 @@ func (a *API) verifyExports(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := a.svc.VerifyExports(c.Request().Context(), cl, tenant)
+	fromSeq := int64(1)
+	if v := c.QueryParam("fromSeq"); v != "" {
+		if fromSeq, err = strconv.ParseInt(v, 10, 64); err != nil || fromSeq < 1 {
+			return problem.New(http.StatusBadRequest, "invalid-from-seq", "fromSeq must be a whole number from 1: where an export starts (a page's nextFromSeq).").
+				WithFields(problem.FieldError{Field: "fromSeq", Detail: "not a sequence number"})
+		}
+	}
+	limit, err := httpx.Limit(c, exportsPerCall, maxExportsPerCall)
+	if err != nil {
+		return err
+	}
+	r, err := a.svc.VerifyExportsFrom(c.Request().Context(), cl, tenant, fromSeq, limit)
 	if err != nil {
 		return err
 	}
 	out := exportsVerifyJSON{TenantID: tenantText(r.TenantID), OK: r.OK(), Exports: r.Exports, Entries: r.Entries,
 		FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, Problems: make([]exportProblemJSON, 0, len(r.Problems))}
+	if r.NextFromSeq > 0 {
+		out.NextFromSeq = &r.NextFromSeq
+	}
 	for _, p := range r.Problems {
 		out.Problems = append(out.Problems, exportProblemJSON{Blob: ArchiveContainer + "/" + p.Blob, Seq: p.Seq, Code: p.Code})
 	}
