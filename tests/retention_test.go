@@ -171,6 +171,19 @@ func TestIdempotencyPrune_OnItsTimer_RemovesOldRecordsWithEvidence(t *testing.T)
 	if got < before {
 		t.Fatalf("evidence of tenants' idempotency records: %d, want ≥ %d (the ledger is shared by the tests on this stack)", got, before)
 	}
+	// Paged: limit=1 gives a nextLink whose cursor leads to the next row; a forged cursor is 400.
+	p1 := s.call("GET", "/api/ops/evidence?tenantId=platform&limit=1", s.admin, nil, nil)
+	next, _ := p1.JSON(t)["nextLink"].(string)
+	if p1.Code != http.StatusOK || next == "" {
+		t.Fatalf("evidence page 1: %d %s", p1.Code, p1.Body)
+	}
+	if p2 := s.call("GET", next, s.admin, nil, nil); p2.Code != http.StatusOK || string(p2.Body) == string(p1.Body) {
+		t.Fatalf("evidence page 2 (%s): %d %s", next, p2.Code, p2.Body)
+	}
+	if bad := s.call("GET", "/api/ops/evidence?tenantId=platform&cursor=eyJ4Ijox", s.admin, nil, nil); bad.Code != http.StatusBadRequest ||
+		!strings.Contains(string(bad.Body), `"code":"invalid-cursor"`) {
+		t.Fatalf("forged cursor: %d %s", bad.Code, bad.Body)
+	}
 	runs := s.call("GET", "/api/ops/sweeps/IdempotencyPrune/runs?limit=100", s.admin, nil, nil)
 	if runs.Code != http.StatusOK || !strings.Contains(string(runs.Body), runID) {
 		t.Fatalf("runs: %d %s", runs.Code, runs.Body)

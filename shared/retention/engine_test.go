@@ -675,3 +675,39 @@ func TestRun_MaxRowsBoundsTheRowsSelected(t *testing.T) {
 		t.Fatalf("run = %+v, %v, %d left; want 100 selected, partial", run, err, m.count(unit))
 	}
 }
+
+// Evidence pages by its key: every row once, in order, and more says whether a page follows.
+func TestLedger_EvidencePage_EveryRowOnce(t *testing.T) {
+	ctx := context.Background()
+	l, c := testLedger(t), newClock()
+	tenant := uuid.NewString()
+	for i := range 5 {
+		if err := l.PutEvidence(ctx, Evidence{ID: uuid.NewString(), Sweep: "X", Tenant: tenant, At: c.Now().Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	after := ""
+	for pages := 0; ; pages++ {
+		evs, more, err := l.EvidencePage(ctx, tenant, time.Time{}, time.Time{}, after, 2)
+		if err != nil || pages > 5 {
+			t.Fatal(err, pages)
+		}
+		for _, ev := range evs {
+			got = append(got, ev.ID)
+		}
+		if !more {
+			break
+		}
+		after = EvidenceKey(evs[len(evs)-1])
+	}
+	all, _ := l.Evidence(ctx, tenant, time.Time{}, time.Time{}, 0)
+	if len(got) != 5 || len(all) != 5 {
+		t.Fatalf("paged %d rows, %d in all; want 5", len(got), len(all))
+	}
+	for i := range all {
+		if all[i].ID != got[i] {
+			t.Fatalf("row %d: paged %s, want %s", i, got[i], all[i].ID)
+		}
+	}
+}

@@ -355,6 +355,29 @@ func (l *Ledger) Evidence(ctx context.Context, tenant string, from, to time.Time
 	return query[Evidence](ctx, l, TableEvidence, filter, limit)
 }
 
+// EvidencePage is Evidence a page at a time: at most limit rows after the row keyed after (""
+// from the start; a page's last row's EvidenceKey), and whether more follow.
+func (l *Ledger) EvidencePage(ctx context.Context, tenant string, from, to time.Time, after string, limit int) ([]Evidence, bool, error) {
+	filter := "PartitionKey eq " + odata(evidencePartition(tenant))
+	if !from.IsZero() {
+		filter += " and RowKey ge " + odata(timeKey(from))
+	}
+	if !to.IsZero() {
+		filter += " and RowKey lt " + odata(timeKey(to))
+	}
+	if after != "" {
+		filter += " and RowKey gt " + odata(after)
+	}
+	evs, err := query[Evidence](ctx, l, TableEvidence, filter, limit+1)
+	if err != nil || len(evs) <= limit {
+		return evs, false, err
+	}
+	return evs[:limit], true, nil
+}
+
+// EvidenceKey is the ledger key of an evidence row (its RowKey): a page's position.
+func EvidenceKey(ev Evidence) string { return evidenceKey(ev) }
+
 // Run is one run of a sweep as the ledger keeps it.
 type Run struct {
 	RunID      string    `json:"runId"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -30,7 +31,8 @@ const ScopeOps = "platform.ops"
 //	GET    /ops/sweeps/{name}/runs           its runs, newest first (?limit=)
 //	GET    /ops/sweeps/{name}/units          its watermarks: position, intent, totals, failures
 //	POST   /ops/sweeps/{name}/run            one run now (the timer's work)
-//	GET    /ops/evidence?tenantId=&from=&to= evidence rows (tenantId "platform" for platform sweeps)
+//	GET    /ops/evidence?tenantId=&from=&to= evidence rows (tenantId "platform" for platform sweeps),
+//	                                         paged: ?limit=, nextLink with its cursor
 //	POST   /ops/legal-holds                  {tenantId, scope, reason} → 201
 //	GET    /ops/legal-holds?tenantId=
 //	DELETE /ops/legal-holds/{id}             → 204: released (kept, with releasedBy/releasedAt)
@@ -220,12 +222,28 @@ func (e *Engine) listEvidence(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	evs, err := e.cfg.Ledger.Evidence(c.Request().Context(), tenant, from, to, limit)
+	after := ""
+	if v := c.QueryParam("cursor"); v != "" {
+		if after, err = httpx.DecodeCursor(v); err != nil {
+			return err
+		}
+		if !evidenceKeyRE.MatchString(after) {
+			return problem.New(http.StatusBadRequest, "invalid-cursor", "The cursor is not one this API issued.")
+		}
+	}
+	evs, more, err := e.cfg.Ledger.EvidencePage(c.Request().Context(), tenant, from, to, after, limit)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, httpx.Page[Evidence]{Value: evs})
+	page := httpx.Page[Evidence]{Value: evs}
+	if more {
+		page.NextLink = httpx.NextLink(c, httpx.EncodeCursor(EvidenceKey(evs[len(evs)-1])))
+	}
+	return c.JSON(http.StatusOK, page)
 }
+
+// evidenceKeyRE is the shape of an evidence row's key (timeKey + "_" + UUID): a cursor holds one.
+var evidenceKeyRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}\.[0-9]{9}Z_[0-9a-f-]{36}$`)
 
 // scopes are the legal-hold scopes: "all" and every registered sweep's data scope.
 func (e *Engine) scopes() []string {
