@@ -303,6 +303,12 @@ func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wal
 		}
 		units = append(units, u)
 	}
+	var overrides map[string]Override
+	if !s.Platform && s.RetentionKind != "" {
+		if overrides, err = e.cfg.Ledger.OverridesOfKind(ctx, s.RetentionKind); err != nil {
+			return err
+		}
+	}
 	var held map[string][]string
 	if s.holdable() {
 		if held, err = e.holdsByTenant(ctx); err != nil {
@@ -329,7 +335,7 @@ func (e *Engine) run(ctx context.Context, s *Sweep, run *Run, now time.Time, wal
 				continue
 			}
 		}
-		if st.cutoff, err = e.cutoff(ctx, s, st.tenant, now); err != nil {
+		if st.cutoff, err = e.cutoff(ctx, s, st.tenant, now, overrides); err != nil {
 			e.cfg.Log.WarnContext(ctx, "retention: unit's retention unknown, skipped", "sweep", s.Name, "unit", u, "err", err)
 			run.FailedUnits++
 			continue
@@ -514,27 +520,10 @@ func (e *Engine) scaled(d time.Duration) time.Duration {
 // Retention returns tenant's effective retention in sweep s, unscaled: its edition's value for the
 // sweep's kind when the edition names one, else the sweep's default; a tenant override counts only
 // when it is longer.
-func (e *Engine) Retention(ctx context.Context, s Sweep, tenant string) (effective, edition time.Duration, override time.Duration, err error) {
-	effective = s.Retention
-	if s.Platform || s.RetentionKind == "" || tenant == "" {
-		return effective, 0, 0, nil
-	}
-	if e.cfg.Entitlements != nil {
-		id, perr := tenancy.ParseTenantID(tenant)
-		if perr != nil {
-			return 0, 0, 0, perr
-		}
-		ent, eerr := e.cfg.Entitlements.Of(ctx, id)
-		switch {
-		case eerr == nil:
-			if d, ok := ent.Retention[s.RetentionKind]; ok && d > 0 {
-				edition, effective = d, d
-			}
-		case errors.Is(eerr, entitlements.ErrUnknownTenant):
-			// No subscription: the default applies.
-		default:
-			return 0, 0, 0, eerr
-		}
+func (e *Engine) Retention(ctx context.Context, s Sweep, tenant string) (effective, edition, override time.Duration, err error) {
+	effective, edition, err = e.editionRetention(ctx, s, tenant)
+	if err != nil || s.Platform || s.RetentionKind == "" || tenant == "" {
+		return effective, edition, 0, err
 	}
 	ovs, err := e.cfg.Ledger.Overrides(ctx, tenant)
 	if err != nil {
@@ -542,17 +531,47 @@ func (e *Engine) Retention(ctx context.Context, s Sweep, tenant string) (effecti
 	}
 	for _, o := range ovs {
 		if o.Kind == s.RetentionKind {
-			override = time.Duration(o.Days) * 24 * time.Hour
+			override = o.duration()
 			effective = max(effective, override)
 		}
 	}
 	return effective, edition, override, nil
 }
 
-func (e *Engine) cutoff(ctx context.Context, s *Sweep, tenant string, now time.Time) (time.Time, error) {
-	d, _, _, err := e.Retention(ctx, *s, tenant)
+// editionRetention is tenant's retention in sweep s without its override: its edition's value for
+// the sweep's kind when the edition names one (edition), else the sweep's default.
+func (e *Engine) editionRetention(ctx context.Context, s Sweep, tenant string) (base, edition time.Duration, err error) {
+	base = s.Retention
+	if s.Platform || s.RetentionKind == "" || tenant == "" || e.cfg.Entitlements == nil {
+		return base, 0, nil
+	}
+	id, err := tenancy.ParseTenantID(tenant)
+	if err != nil {
+		return 0, 0, err
+	}
+	ent, err := e.cfg.Entitlements.Of(ctx, id)
+	switch {
+	case err == nil:
+		if d, ok := ent.Retention[s.RetentionKind]; ok && d > 0 {
+			return d, d, nil
+		}
+	case errors.Is(err, entitlements.ErrUnknownTenant):
+		// No subscription: the default applies.
+	default:
+		return 0, 0, err
+	}
+	return base, 0, nil
+}
+
+// cutoff is tenant's cutoff in sweep s at now: its edition's retention, or its override from
+// overrides (the run's read of every tenant's, by tenant) when that is longer, scaled.
+func (e *Engine) cutoff(ctx context.Context, s *Sweep, tenant string, now time.Time, overrides map[string]Override) (time.Time, error) {
+	d, _, err := e.editionRetention(ctx, *s, tenant)
 	if err != nil {
 		return time.Time{}, err
+	}
+	if o, ok := overrides[tenant]; ok && tenant != "" {
+		d = max(d, o.duration())
 	}
 	return now.Add(-e.scaled(d)), nil
 }

@@ -189,6 +189,36 @@ func unmarshalEntity(raw []byte, v any) (entity, error) {
 	return e, nil
 }
 
+// scan pages through table's entities matching opts (its filter, select), in key order, calling
+// fn with each entity's raw JSON until fn answers stop or an error, or the entities end. Every
+// page is one measured Table Storage call.
+func (l *Ledger) scan(ctx context.Context, table string, opts *aztables.ListEntitiesOptions, fn func(raw []byte) (stop bool, err error)) error {
+	p := l.t[table].NewListEntitiesPager(opts)
+	for p.More() {
+		end := op(ctx, "query", table, "")
+		page, err := p.NextPage(ctx)
+		end(err)
+		if err != nil {
+			return translate(err)
+		}
+		for _, raw := range page.Entities {
+			if stop, err := fn(raw); err != nil || stop {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// etagOf is the ETag of an entity as a list answers it (its odata.etag member).
+func etagOf(raw []byte) azcore.ETag {
+	var meta struct {
+		ETag string `json:"odata.etag"`
+	}
+	_ = json.Unmarshal(raw, &meta)
+	return azcore.ETag(meta.ETag)
+}
+
 // query lists the entities of table matching filter, at most limit (0 = all), in key order.
 func query[T any](ctx context.Context, l *Ledger, table, filter string, limit int) ([]T, error) {
 	opts := &aztables.ListEntitiesOptions{}
@@ -200,24 +230,16 @@ func query[T any](ctx context.Context, l *Ledger, table, filter string, limit in
 		opts.Top = &top
 	}
 	var out []T
-	p := l.t[table].NewListEntitiesPager(opts)
-	for p.More() {
-		end := op(ctx, "query", table, "")
-		page, err := p.NextPage(ctx)
-		end(err)
-		if err != nil {
-			return nil, translate(err)
+	err := l.scan(ctx, table, opts, func(raw []byte) (bool, error) {
+		var v T
+		if _, err := unmarshalEntity(raw, &v); err != nil {
+			return true, err
 		}
-		for _, raw := range page.Entities {
-			var v T
-			if _, err := unmarshalEntity(raw, &v); err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-			if limit > 0 && len(out) >= limit {
-				return out, nil
-			}
-		}
+		out = append(out, v)
+		return limit > 0 && len(out) >= limit, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -249,26 +271,17 @@ type Watermark struct {
 func (l *Ledger) Watermarks(ctx context.Context, sweep string) (map[string]*Watermark, error) {
 	out := map[string]*Watermark{}
 	filter := "PartitionKey eq " + odata(sweep)
-	p := l.t[TableWatermarks].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	for p.More() {
-		end := op(ctx, "query", TableWatermarks, "")
-		page, err := p.NextPage(ctx)
-		end(err)
-		if err != nil {
-			return nil, translate(err)
+	err := l.scan(ctx, TableWatermarks, &aztables.ListEntitiesOptions{Filter: &filter}, func(raw []byte) (bool, error) {
+		var w Watermark
+		if _, err := unmarshalEntity(raw, &w); err != nil {
+			return true, err
 		}
-		for _, raw := range page.Entities {
-			var w Watermark
-			if _, err := unmarshalEntity(raw, &w); err != nil {
-				return nil, err
-			}
-			var meta struct {
-				ETag string `json:"odata.etag"`
-			}
-			_ = json.Unmarshal(raw, &meta)
-			w.etag, w.exists = azcore.ETag(meta.ETag), true
-			out[w.Unit] = &w
-		}
+		w.etag, w.exists = etagOf(raw), true
+		out[w.Unit] = &w
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -343,21 +356,22 @@ func evidencePartition(tenant string) string {
 func evidenceKey(ev Evidence) string { return timeKey(ev.At) + "_" + ev.ID }
 
 // Evidence lists the evidence of tenant ("platform" for platform sweeps) written from from to to
-// (the intents' times; zero bounds are open), oldest first, at most limit.
+// (the intents' times; zero bounds are open), oldest first, at most limit (0: all).
 func (l *Ledger) Evidence(ctx context.Context, tenant string, from, to time.Time, limit int) ([]Evidence, error) {
-	filter := "PartitionKey eq " + odata(evidencePartition(tenant))
-	if !from.IsZero() {
-		filter += " and RowKey ge " + odata(timeKey(from))
-	}
-	if !to.IsZero() {
-		filter += " and RowKey lt " + odata(timeKey(to))
-	}
-	return query[Evidence](ctx, l, TableEvidence, filter, limit)
+	return query[Evidence](ctx, l, TableEvidence, evidenceFilter(tenant, from, to, ""), limit)
 }
 
 // EvidencePage is Evidence a page at a time: at most limit rows after the row keyed after (""
 // from the start; a page's last row's EvidenceKey), and whether more follow.
 func (l *Ledger) EvidencePage(ctx context.Context, tenant string, from, to time.Time, after string, limit int) ([]Evidence, bool, error) {
+	evs, err := query[Evidence](ctx, l, TableEvidence, evidenceFilter(tenant, from, to, after), limit+1)
+	if err != nil || len(evs) <= limit {
+		return evs, false, err
+	}
+	return evs[:limit], true, nil
+}
+
+func evidenceFilter(tenant string, from, to time.Time, after string) string {
 	filter := "PartitionKey eq " + odata(evidencePartition(tenant))
 	if !from.IsZero() {
 		filter += " and RowKey ge " + odata(timeKey(from))
@@ -368,11 +382,7 @@ func (l *Ledger) EvidencePage(ctx context.Context, tenant string, from, to time.
 	if after != "" {
 		filter += " and RowKey gt " + odata(after)
 	}
-	evs, err := query[Evidence](ctx, l, TableEvidence, filter, limit+1)
-	if err != nil || len(evs) <= limit {
-		return evs, false, err
-	}
-	return evs[:limit], true, nil
+	return filter
 }
 
 // EvidenceKey is the ledger key of an evidence row (its RowKey): a page's position.
@@ -483,29 +493,20 @@ func (l *Ledger) DeleteHold(ctx context.Context, id string) (Hold, error) {
 }
 
 // hold finds hold id and its ETag (ErrNotFound).
-func (l *Ledger) hold(ctx context.Context, id string) (Hold, azcore.ETag, error) {
+func (l *Ledger) hold(ctx context.Context, id string) (h Hold, etag azcore.ETag, err error) {
 	filter := "RowKey eq " + odata(id)
-	p := l.t[TableHolds].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	for p.More() {
-		end := op(ctx, "query", TableHolds, "")
-		page, err := p.NextPage(ctx)
-		end(err)
-		if err != nil {
-			return Hold{}, "", translate(err)
+	found := false
+	err = l.scan(ctx, TableHolds, &aztables.ListEntitiesOptions{Filter: &filter}, func(raw []byte) (bool, error) {
+		if _, err := unmarshalEntity(raw, &h); err != nil {
+			return true, err
 		}
-		for _, raw := range page.Entities {
-			var h Hold
-			if _, err := unmarshalEntity(raw, &h); err != nil {
-				return Hold{}, "", err
-			}
-			var meta struct {
-				ETag string `json:"odata.etag"`
-			}
-			_ = json.Unmarshal(raw, &meta)
-			return h, azcore.ETag(meta.ETag), nil
-		}
+		etag, found = etagOf(raw), true
+		return true, nil
+	})
+	if err == nil && !found {
+		err = ErrNotFound
 	}
-	return Hold{}, "", ErrNotFound
+	return h, etag, err
 }
 
 // Override is a tenant's own retention of one kind: only ever longer than its edition's.
@@ -516,6 +517,8 @@ type Override struct {
 	SetBy     string    `json:"setBy"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
+
+func (o Override) duration() time.Duration { return time.Duration(o.Days) * 24 * time.Hour }
 
 // PutOverride stores (replaces) a tenant's override of kind.
 func (l *Ledger) PutOverride(ctx context.Context, o Override) error {
@@ -540,4 +543,18 @@ func (l *Ledger) DeleteOverride(ctx context.Context, tenant, kind string) error 
 // Overrides lists a tenant's overrides.
 func (l *Ledger) Overrides(ctx context.Context, tenant string) ([]Override, error) {
 	return query[Override](ctx, l, TableOverrides, "PartitionKey eq "+odata(tenant), 0)
+}
+
+// OverridesOfKind returns every tenant's override of kind, by tenant: a run reads them once, not
+// once per tenant.
+func (l *Ledger) OverridesOfKind(ctx context.Context, kind string) (map[string]Override, error) {
+	os, err := query[Override](ctx, l, TableOverrides, "RowKey eq "+odata(kind), 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Override, len(os))
+	for _, o := range os {
+		out[o.TenantID] = o
+	}
+	return out, nil
 }

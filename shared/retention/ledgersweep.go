@@ -54,25 +54,17 @@ type tableKeys struct {
 // limit (0: all).
 func (t ledgerTarget) keys(ctx context.Context, unit, filter string, limit int) ([]tableKeys, error) {
 	sel := "PartitionKey,RowKey"
-	p := t.l.t[unit].NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
 	var out []tableKeys
-	for p.More() && (limit == 0 || len(out) < limit) {
-		end := op(ctx, "query", unit, "")
-		page, err := p.NextPage(ctx)
-		end(err)
-		if err != nil {
-			return nil, translate(err)
+	err := t.l.scan(ctx, unit, &aztables.ListEntitiesOptions{Filter: &filter, Select: &sel}, func(raw []byte) (bool, error) {
+		var k tableKeys
+		if err := json.Unmarshal(raw, &k); err != nil {
+			return true, fmt.Errorf("retention: ledger keys: %w", err)
 		}
-		for _, raw := range page.Entities {
-			var k tableKeys
-			if err := json.Unmarshal(raw, &k); err != nil {
-				return nil, fmt.Errorf("retention: ledger keys: %w", err)
-			}
-			out = append(out, k)
-			if limit > 0 && len(out) == limit {
-				break
-			}
-		}
+		out = append(out, k)
+		return limit > 0 && len(out) == limit, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -443,14 +443,9 @@ func (e *Engine) putOverride(c echo.Context) error {
 		if s.RetentionKind != kind || s.Platform {
 			continue
 		}
-		base := s.Retention
-		if e.cfg.Entitlements != nil {
-			id, _ := tenancy.ParseTenantID(tenant)
-			if ent, err := e.cfg.Entitlements.Of(ctx, id); err == nil {
-				if d, ok := ent.Retention[kind]; ok && d > 0 {
-					base = d
-				}
-			}
+		base, _, err := e.editionRetention(ctx, s, tenant)
+		if err != nil {
+			return err
 		}
 		if time.Duration(*req.Days)*24*time.Hour < base {
 			return problem.Newf(http.StatusConflict, "retention-shorter-than-edition",
