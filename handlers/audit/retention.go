@@ -165,39 +165,23 @@ func (t exportTarget) Export(ctx context.Context, unit string, r retention.Range
 	if err != nil {
 		return nil, err
 	}
-	if err := putOrCompare(ctx, b, x.name, x.data, "application/gzip", func(old []byte) bool {
+	a, err := retention.PutArtifact(ctx, b, ArchiveContainer, x.name, x.data, "application/gzip", func(old []byte) bool {
 		return sha256Hex(old) == x.manifest.SHA256
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	m, err := json.Marshal(x.manifest)
 	if err != nil {
 		return nil, err
 	}
-	if err := putOrCompare(ctx, b, manifestName(x.name), m, "application/json", func(old []byte) bool {
+	if _, err := retention.PutArtifact(ctx, b, ArchiveContainer, manifestName(x.name), m, "application/json", func(old []byte) bool {
 		var o manifest
 		return json.Unmarshal(old, &o) == nil && o.sameRange(x.manifest)
 	}); err != nil {
 		return nil, err
 	}
-	return &retention.Artifact{Container: ArchiveContainer, Name: x.name, SHA256: x.manifest.SHA256, Size: x.manifest.Size}, nil
-}
-
-// putOrCompare writes data create-only as name; when the blob exists, same decides whether its
-// bytes are what this write would have written.
-func putOrCompare(ctx context.Context, b *blob.Store, name string, data []byte, contentType string, same func(old []byte) bool) error {
-	err := b.PutCreateOnly(ctx, ArchiveContainer, name, data, contentType)
-	if !errors.Is(err, blob.ErrExists) {
-		return err
-	}
-	old, err := b.Get(ctx, ArchiveContainer, name)
-	if err != nil {
-		return err
-	}
-	if !same(old) {
-		return fmt.Errorf("%w: %s/%s", retention.ErrArtifactMismatch, ArchiveContainer, name)
-	}
-	return nil
+	return a, nil
 }
 
 // Apply implements retention.Target: records the export in audit_exports with AuditBatchExported

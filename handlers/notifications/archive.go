@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,35 +183,28 @@ func (t *archiveTarget) Export(ctx context.Context, unit string, r retention.Ran
 	if err != nil {
 		return nil, err
 	}
-	art := func(data []byte) *retention.Artifact {
-		sum := sha256.Sum256(data)
-		return &retention.Artifact{Container: ArchiveContainer, Name: name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}
-	}
-	if len(ds) > 0 {
-		_, err = t.s.blobs.PutStreamCreateOnly(ctx, ArchiveContainer, name, bytes.NewReader(gz), "application/gzip")
-		if err == nil {
-			return art(gz), nil
-		}
-		if !errors.Is(err, blob.ErrExists) {
+	if len(ds) == 0 {
+		// The rows are gone (deleted by the attempt that wrote the blob): the blob is the record.
+		have, err := t.s.blobs.Get(ctx, ArchiveContainer, name)
+		switch {
+		case errors.Is(err, blob.ErrNotFound):
+			return nil, fmt.Errorf("%w: %s", errRangeGone, name)
+		case err != nil:
 			return nil, fmt.Errorf("%w: archive: %w", ErrUnavailable, err)
 		}
+		return retention.ArtifactOf(ArchiveContainer, name, have), nil
 	}
-	have, err := t.s.blobs.Get(ctx, ArchiveContainer, name)
-	switch {
-	case errors.Is(err, blob.ErrNotFound) && len(ds) == 0:
-		return nil, fmt.Errorf("%w: %s", errRangeGone, name)
-	case err != nil:
+	a, err := retention.PutArtifact(ctx, t.s.blobs, ArchiveContainer, name, gz, "application/gzip", func(have []byte) bool {
+		if bytes.Equal(have, gz) {
+			return true
+		}
+		got, err := gunzip(have)
+		return err == nil && bytes.Equal(got, lines)
+	})
+	if err != nil && !errors.Is(err, retention.ErrArtifactMismatch) {
 		return nil, fmt.Errorf("%w: archive: %w", ErrUnavailable, err)
-	case len(ds) == 0:
-		// The rows are gone (deleted by the attempt that wrote the blob): the blob is the record.
-		return art(have), nil
-	case bytes.Equal(have, gz):
-		return art(have), nil
 	}
-	if got, err := gunzip(have); err == nil && bytes.Equal(got, lines) {
-		return art(have), nil
-	}
-	return nil, fmt.Errorf("%w: %s/%s", retention.ErrArtifactMismatch, ArchiveContainer, name)
+	return a, err
 }
 
 // Apply implements retention.Target: the range's body and attachment blobs go to the archive

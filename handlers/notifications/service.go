@@ -50,6 +50,8 @@ const (
 // Blobs is the part of *blob.Store the service uses.
 type Blobs interface {
 	PutStreamCreateOnly(ctx context.Context, container, name string, r io.Reader, contentType string) (blob.Written, error)
+	// PutCreateOnly writes the archive's blobs (retention.PutArtifact).
+	PutCreateOnly(ctx context.Context, container, name string, data []byte, contentType string) error
 	Open(ctx context.Context, container, name string) (io.ReadCloser, blob.Properties, error)
 	Get(ctx context.Context, container, name string) ([]byte, error)
 	Delete(ctx context.Context, container, name string) error

@@ -112,7 +112,7 @@ func (e *Engine) listSweeps(c echo.Context) error {
 func (e *Engine) sweepParam(c echo.Context) (*Sweep, error) {
 	s, ok := e.sweep(c.Param("name"))
 	if !ok {
-		return nil, problem.New(http.StatusNotFound, "sweep-not-found", "No sweep has this name.")
+		return nil, ErrUnknownSweep // MapError: 404 sweep-not-found
 	}
 	return s, nil
 }
