@@ -322,8 +322,9 @@ func (a *app) wire(ctx context.Context) (err error) {
 	if a.local != nil {
 		admin.DeadLetters = func() any { return a.local.DeadLetters() }
 	}
-	admin.Routes(secured)
-	a.retention.Routes(secured)
+	ops := auth.Operators(secured)
+	admin.Routes(ops)
+	a.retention.Routes(ops)
 	a.echo = e
 	return nil
 }

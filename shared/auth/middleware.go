@@ -146,6 +146,16 @@ func validScopeToken(s string) bool {
 	return true
 }
 
+// ScopeOps is the scope of the operator endpoints under /api/ops (platform-admin tokens only).
+const ScopeOps = "platform.ops"
+
+// Operators is the operator group /ops on g (the authenticated /api group): a platform-admin token
+// with ScopeOps. The outbox's and the retention engine's operator routes mount on it. (Not /admin:
+// the Functions host reserves routes that start with "admin" or "runtime".)
+func Operators(g *echo.Group) *echo.Group {
+	return g.Group("/ops", RequirePlatformAdmin, RequireScope(ScopeOps))
+}
+
 // RequirePlatformAdmin refuses (403 platform-admin-required) a request whose token is not a
 // platform admin's; the operator endpoints (/api/ops) put it before their scope check.
 func RequirePlatformAdmin(next echo.HandlerFunc) echo.HandlerFunc {

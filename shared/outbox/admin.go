@@ -7,13 +7,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"spine/shared/auth"
 	"spine/shared/httpx"
 	"spine/shared/problem"
 )
-
-// ScopeOps is the scope of the operator endpoints (platform-admin tokens only).
-const ScopeOps = "platform.ops"
 
 // Admin serves the operator view of every outbox: counts, parked rows and their replay, and the
 // local transport's dead letters when it is the broker.
@@ -24,14 +20,13 @@ type Admin struct {
 	DeadLetters func() any
 }
 
-// Routes mounts the operator API under /ops on the authenticated /api group. (Not /admin: the
-// Functions host reserves routes that start with "admin" or "runtime".)
-func (a *Admin) Routes(g *echo.Group) {
-	grp := g.Group("/ops", auth.RequirePlatformAdmin, auth.RequireScope(ScopeOps))
-	grp.GET("/outbox", a.counts)
-	grp.GET("/outbox/:topic/parked", a.parked)
-	grp.POST("/outbox/:topic/parked/:eventId/replay", a.replay)
-	grp.GET("/dead-letters", a.deadLetters)
+// Routes mounts the outbox's operator API on ops, the operator group (auth.Operators: /api/ops,
+// platform admin with platform.ops).
+func (a *Admin) Routes(ops *echo.Group) {
+	ops.GET("/outbox", a.counts)
+	ops.GET("/outbox/:topic/parked", a.parked)
+	ops.POST("/outbox/:topic/parked/:eventId/replay", a.replay)
+	ops.GET("/dead-letters", a.deadLetters)
 }
 
 type topicCounts struct {

@@ -20,12 +20,8 @@ import (
 	"spine/shared/text"
 )
 
-// ScopeOps is the scope of the operator endpoints (platform-admin tokens only); the outbox's
-// operator endpoints use the same.
-const ScopeOps = "platform.ops"
-
-// Routes mounts the operator API of the retention engine under /ops on the authenticated /api
-// group (platform admin, scope platform.ops):
+// Routes mounts the operator API of the retention engine on ops, the operator group
+// (auth.Operators: /api/ops, platform admin with platform.ops):
 //
 //	GET    /ops/sweeps                       every sweep: schedule, last run, lag
 //	GET    /ops/sweeps/{name}/runs           its runs, newest first (?limit=)
@@ -39,19 +35,18 @@ const ScopeOps = "platform.ops"
 //	GET    /ops/retention/{tenantId}         the tenant's effective retention per sweep
 //	PUT    /ops/retention/{tenantId}/{kind}  {days}: a longer retention than the edition's
 //	DELETE /ops/retention/{tenantId}/{kind}
-func (e *Engine) Routes(g *echo.Group) {
-	grp := g.Group("/ops", auth.RequirePlatformAdmin, auth.RequireScope(ScopeOps))
-	grp.GET("/sweeps", e.listSweeps)
-	grp.GET("/sweeps/:name/runs", e.listRuns)
-	grp.GET("/sweeps/:name/units", e.listUnits)
-	grp.POST("/sweeps/:name/run", e.runNow)
-	grp.GET("/evidence", e.listEvidence)
-	grp.POST("/legal-holds", e.createHold)
-	grp.GET("/legal-holds", e.listHolds)
-	grp.DELETE("/legal-holds/:id", e.deleteHold)
-	grp.GET("/retention/:tenantId", e.getRetention)
-	grp.PUT("/retention/:tenantId/:kind", e.putOverride)
-	grp.DELETE("/retention/:tenantId/:kind", e.deleteOverride)
+func (e *Engine) Routes(ops *echo.Group) {
+	ops.GET("/sweeps", e.listSweeps)
+	ops.GET("/sweeps/:name/runs", e.listRuns)
+	ops.GET("/sweeps/:name/units", e.listUnits)
+	ops.POST("/sweeps/:name/run", e.runNow)
+	ops.GET("/evidence", e.listEvidence)
+	ops.POST("/legal-holds", e.createHold)
+	ops.GET("/legal-holds", e.listHolds)
+	ops.DELETE("/legal-holds/:id", e.deleteHold)
+	ops.GET("/retention/:tenantId", e.getRetention)
+	ops.PUT("/retention/:tenantId/:kind", e.putOverride)
+	ops.DELETE("/retention/:tenantId/:kind", e.deleteOverride)
 }
 
 // MapError maps the engine's errors to problems (nil for errors it does not know).
