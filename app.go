@@ -217,20 +217,18 @@ func (a *app) wire(ctx context.Context) (err error) {
 		dbs[svc] = db
 	}
 
-	if err := a.openRetention(ctx); err != nil {
-		return err
-	}
-
 	// Every enabled module, in the list's order; the tenant directory forwards to whichever
 	// module provides it, so the order of the list does not decide who may ask.
 	dir, perms, users, ents := &lateDirectory{}, &latePermissions{}, &lateUsers{}, &lateEntitlements{}
 	deps := kit.Deps{Cache: c, Blobs: blobs, Secrets: vault, Log: logger, Config: cfg, Directory: dir, Permissions: perms,
-		Users: users, Catalog: kit.CatalogOf(modules), Retention: a.retention}
+		Users: users, Catalog: kit.CatalogOf(modules)}
 	if entitlementsEnabled(modules, dbs) {
 		deps.Entitlements = ents
-		a.retention.SetEntitlements(ents)
 	}
-	a.retention.SetDirectory(dir)
+	if err := a.openRetention(ctx, dir, deps.Entitlements); err != nil {
+		return err
+	}
+	deps.Retention = a.retention
 	var svcs []kit.Service
 	mappers := []problem.Mapper{retention.MapError}
 	for _, m := range modules {
@@ -332,7 +330,7 @@ func (a *app) wire(ctx context.Context) (err error) {
 // openRetention opens the maintenance ledger (Table Storage: the connection string's TableEndpoint
 // on local stacks, where its tables are created; the table service with the managed identity in
 // Azure, where infra created them) and the retention engine over it.
-func (a *app) openRetention(ctx context.Context) error {
+func (a *app) openRetention(ctx context.Context, dir tenancy.Directory, ents entitlements.Source) error {
 	cfg := a.cfg
 	ledger, err := retention.OpenLedger(cfg.StorageConnectionString, cfg.TableAccountURL)
 	if err != nil {
@@ -348,7 +346,7 @@ func (a *app) openRetention(ctx context.Context) error {
 			a.log.WarnContext(ctx, "maintenance ledger: tables not created", "err", err)
 		}
 	}
-	rc := retention.Config{Ledger: ledger, Scale: cfg.RetentionScale, MaxRows: cfg.RetentionMaxRows,
+	rc := retention.Config{Ledger: ledger, Directory: dir, Entitlements: ents, Scale: cfg.RetentionScale, MaxRows: cfg.RetentionMaxRows,
 		MaxDuration: cfg.RetentionMaxDuration, Log: a.log}
 	if point := cfg.RetentionCrashAt; point != "" {
 		// Crash-injection tests only: the process dies at that step of the first batch, as a

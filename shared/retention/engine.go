@@ -98,13 +98,6 @@ func New(cfg Config) (*Engine, error) {
 	return &Engine{cfg: cfg.withDefaults(), sweeps: map[string]*Sweep{}}, nil
 }
 
-// SetEntitlements sets Config.Entitlements once the module that answers it is wired (before
-// the first run).
-func (e *Engine) SetEntitlements(src entitlements.Source) { e.cfg.Entitlements = src }
-
-// SetDirectory sets Config.Directory once the module that answers it is wired.
-func (e *Engine) SetDirectory(d tenancy.Directory) { e.cfg.Directory = d }
-
 // Ledger returns the engine's ledger.
 func (e *Engine) Ledger() *Ledger { return e.cfg.Ledger }
 
